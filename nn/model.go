@@ -1,0 +1,367 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Tensor is a dense float64 array in row-major order with a PyTorch shape
+// (a dense weight is [out, in]). A scalar has an empty Shape and one element.
+type Tensor struct {
+	Shape []int
+	Data  []float64
+}
+
+// NewTensor returns a zero tensor of the given shape.
+func NewTensor(shape ...int) *Tensor {
+	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float64, numel(shape))}
+}
+
+// Clone returns a deep copy of t.
+func (t *Tensor) Clone() *Tensor {
+	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float64(nil), t.Data...)}
+}
+
+// Matrix views a 2-D tensor [r, c] as a gonum matrix sharing its storage.
+func (t *Tensor) Matrix() *mat.Dense {
+	return mat.NewDense(t.Shape[0], t.Shape[1], t.Data)
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func shapeString(s []int) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = strconv.Itoa(d)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// State is a model's parameters and buffers keyed by PyTorch state_dict name
+// ("0.weight", "0.bias", "1.running_mean", ...).
+type State map[string]*Tensor
+
+// Clone returns a deep copy of s.
+func (s State) Clone() State {
+	c := make(State, len(s))
+	for k, v := range s {
+		c[k] = v.Clone()
+	}
+	return c
+}
+
+// Names returns the keys of s in sorted order.
+func (s State) Names() []string {
+	names := make([]string, 0, len(s))
+	for k := range s {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Param describes one tensor a layer owns: its local name ("weight"), shape,
+// and whether it is a buffer (BatchNorm's running statistics) rather than a
+// trainable parameter.
+type Param struct {
+	Name   string
+	Shape  []int
+	Buffer bool
+}
+
+// Layer is one layer of a sequential model acting on batches [N, InSize()]
+// row-major. Its parameters are passed in the order of Params(); an optional
+// parameter that is absent (a linear layer without bias) is nil.
+type Layer interface {
+	// Type is the model.json type name.
+	Type() string
+	InSize() int
+	OutSize() int
+	// Params lists the tensors the layer owns, in a fixed order.
+	Params() []Param
+	// Forward returns y = f(x; p), x [N, InSize], y [N, OutSize].
+	Forward(p []*Tensor, x *mat.Dense) *mat.Dense
+	// Backward returns dL/dx given the layer's input x, output y and dL/dy,
+	// and adds dL/dp into grads (same order and shapes as Params; nil entries
+	// for buffers and absent parameters).
+	Backward(p []*Tensor, x, y, dy *mat.Dense, grads []*Tensor) *mat.Dense
+	// Jet maps the second-order jet of the input along α to that of the output
+	// (THEORY.md §2), given the parameters at α and their α-derivative dp = δ.
+	Jet(p, dp []*Tensor, in *Jet) *Jet
+}
+
+// Jet holds, for N examples, the value h, the first derivative ḣ and the
+// second derivative ḧ along α of a layer's activations, stacked as one matrix
+// M [3N, D]: rows [0, N) are h, [N, 2N) are ḣ, [2N, 3N) are ḧ. A Jet whose
+// input derivatives are known to vanish (the network input) has Const set and
+// M [N, D] holding h only.
+type Jet struct {
+	N     int
+	M     *mat.Dense
+	Const bool
+}
+
+// NewConstJet wraps a batch x [N, D] of inputs, which do not depend on α.
+func NewConstJet(x *mat.Dense) *Jet {
+	n, _ := x.Dims()
+	return &Jet{N: n, M: x, Const: true}
+}
+
+// Value, Velocity and Acceleration return views [N, D] of the three parts.
+// For a Const jet, Velocity and Acceleration are nil.
+func (j *Jet) Value() *mat.Dense { return j.part(0) }
+
+// Velocity is ḣ [N, D]; see Value.
+func (j *Jet) Velocity() *mat.Dense { return j.part(1) }
+
+// Acceleration is ḧ [N, D]; see Value.
+func (j *Jet) Acceleration() *mat.Dense { return j.part(2) }
+
+func (j *Jet) part(k int) *mat.Dense {
+	if j.Const && k > 0 {
+		return nil
+	}
+	_, d := j.M.Dims()
+	return j.M.Slice(k*j.N, (k+1)*j.N, 0, d).(*mat.Dense)
+}
+
+// Model is a built Spec: its layers in order.
+type Model struct {
+	Spec   *Spec
+	Layers []Layer
+}
+
+// Build constructs the layers of s, checking every field and that widths
+// chain. Unknown types are refused with an error naming the layer and type.
+func Build(s *Spec) (*Model, error) {
+	m := &Model{Spec: s}
+	width := s.InputSize()
+	for i, ls := range s.Layers {
+		l, err := newLayer(ls, width)
+		if err != nil {
+			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+		}
+		width = l.OutSize()
+		m.Layers = append(m.Layers, l)
+	}
+	return m, nil
+}
+
+func newLayer(ls LayerSpec, width int) (Layer, error) {
+	switch ls.Type {
+	case "linear":
+		if ls.In <= 0 || ls.Out <= 0 {
+			return nil, fmt.Errorf("linear: want positive in and out, found in=%d out=%d", ls.In, ls.Out)
+		}
+		if ls.In != width {
+			return nil, fmt.Errorf("linear: in=%d but the previous layer gives %d features", ls.In, width)
+		}
+		bias := ls.Bias == nil || *ls.Bias
+		return &Dense{In: ls.In, Out: ls.Out, HasBias: bias}, nil
+	case "flatten", "identity":
+		return &Activation{Kind: ls.Type, Width: width}, nil
+	case "relu", "tanh", "sigmoid":
+		return &Activation{Kind: ls.Type, Width: width}, nil
+	case "leaky_relu":
+		a := &Activation{Kind: ls.Type, Width: width, Slope: 0.01}
+		if ls.Slope != nil {
+			a.Slope = *ls.Slope
+		}
+		return a, nil
+	case "gelu":
+		a := &Activation{Kind: ls.Type, Width: width}
+		switch ls.Approximate {
+		case "", "none":
+		case "tanh":
+			a.TanhApprox = true
+		default:
+			return nil, fmt.Errorf("gelu: approximate: want \"none\" or \"tanh\", found %q", ls.Approximate)
+		}
+		return a, nil
+	case "softplus":
+		a := &Activation{Kind: ls.Type, Width: width, Beta: 1, Threshold: 20}
+		if ls.Beta != nil {
+			a.Beta = *ls.Beta
+		}
+		if ls.Threshold != nil {
+			a.Threshold = *ls.Threshold
+		}
+		if a.Beta <= 0 {
+			return nil, fmt.Errorf("softplus: beta must be positive, found %v", a.Beta)
+		}
+		return a, nil
+	case "":
+		return nil, fmt.Errorf("type: missing")
+	}
+	return nil, fmt.Errorf("type: unsupported layer type %q (this build supports %s)", ls.Type, strings.Join(LayerTypes, ", "))
+}
+
+// OutSize is the width of the model's output (K, the number of logits or targets).
+func (m *Model) OutSize() int { return m.Layers[len(m.Layers)-1].OutSize() }
+
+// ParamKey is the state_dict name of layer i's tensor called name.
+func ParamKey(i int, name string) string { return strconv.Itoa(i) + "." + name }
+
+// Expected lists every tensor a state must hold for this model: state_dict
+// name to shape and whether it is a buffer. Absent biases are not listed.
+func (m *Model) Expected() []Named {
+	var out []Named
+	for i, l := range m.Layers {
+		for _, p := range l.Params() {
+			if d, ok := l.(*Dense); ok && p.Name == "bias" && !d.HasBias {
+				continue
+			}
+			out = append(out, Named{Key: ParamKey(i, p.Name), Param: p})
+		}
+	}
+	return out
+}
+
+// Named is a Param with its state_dict key.
+type Named struct {
+	Key string
+	Param
+}
+
+// Check verifies that s holds exactly the tensors the model expects with the
+// right shapes and finite values. source names the file in errors, e.g.
+// "init.safetensors: 2.weight: expected shape [10, 64], found [64, 10]".
+func (m *Model) Check(s State, source string) error {
+	want := map[string]bool{}
+	for _, n := range m.Expected() {
+		want[n.Key] = true
+		t, ok := s[n.Key]
+		if !ok {
+			return fmt.Errorf("%s: %s: missing (expected shape %s)", source, n.Key, shapeString(n.Shape))
+		}
+		if !sameShape(t.Shape, n.Shape) {
+			return fmt.Errorf("%s: %s: expected shape %s, found %s", source, n.Key, shapeString(n.Shape), shapeString(t.Shape))
+		}
+		for j, v := range t.Data {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%s: %s: non-finite value %v at flat index %d", source, n.Key, v, j)
+			}
+		}
+	}
+	for _, k := range s.Names() {
+		if !want[k] && !strings.HasSuffix(k, ".num_batches_tracked") {
+			return fmt.Errorf("%s: %s: unexpected tensor (the model has no such parameter)", source, k)
+		}
+	}
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// LayerParams returns layer i's tensors from s in Params order (nil for absent ones).
+func (m *Model) LayerParams(s State, i int) []*Tensor {
+	ps := m.Layers[i].Params()
+	out := make([]*Tensor, len(ps))
+	for j, p := range ps {
+		out[j] = s[ParamKey(i, p.Name)]
+	}
+	return out
+}
+
+// Forward evaluates the model on a batch x [N, InputSize] and returns the
+// outputs [N, K].
+func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
+	h := x
+	for i, l := range m.Layers {
+		h = l.Forward(m.LayerParams(s, i), h)
+	}
+	return h
+}
+
+// ForwardTrace evaluates the model and keeps every layer's input: acts[0] = x,
+// acts[i+1] = output of layer i. It is what Backward needs.
+func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
+	acts := make([]*mat.Dense, len(m.Layers)+1)
+	acts[0] = x
+	for i, l := range m.Layers {
+		acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
+	}
+	return acts
+}
+
+// Backward propagates dL/dy [N, K] through the trace from ForwardTrace and
+// returns the gradients keyed like s (trainable parameters only).
+func (m *Model) Backward(s State, acts []*mat.Dense, dy *mat.Dense) State {
+	grads := State{}
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		l := m.Layers[i]
+		ps := l.Params()
+		p := m.LayerParams(s, i)
+		g := make([]*Tensor, len(ps))
+		for j, pp := range ps {
+			if pp.Buffer || p[j] == nil {
+				continue
+			}
+			g[j] = NewTensor(pp.Shape...)
+			grads[ParamKey(i, pp.Name)] = g[j]
+		}
+		dy = l.Backward(p, acts[i], acts[i+1], dy, g)
+	}
+	return grads
+}
+
+// Trainable lists the state_dict keys of trainable parameters in model order.
+func (m *Model) Trainable() []string {
+	var keys []string
+	for _, n := range m.Expected() {
+		if !n.Buffer {
+			keys = append(keys, n.Key)
+		}
+	}
+	return keys
+}
+
+// Interpolate returns θα = θ0 + α(θT − θ0) for every tensor of the model
+// (THEORY.md §1). Buffers are interpolated too; see the BatchNorm policies.
+func Interpolate(theta0, thetaT State, alpha float64) State {
+	out := make(State, len(theta0))
+	for k, t0 := range theta0 {
+		tT := thetaT[k]
+		t := &Tensor{Shape: t0.Shape, Data: make([]float64, len(t0.Data))}
+		for j := range t.Data {
+			t.Data[j] = t0.Data[j] + alpha*(tT.Data[j]-t0.Data[j])
+		}
+		out[k] = t
+	}
+	return out
+}
+
+// Difference returns δ = θT − θ0 for every tensor.
+func Difference(theta0, thetaT State) State {
+	out := make(State, len(theta0))
+	for k, t0 := range theta0 {
+		tT := thetaT[k]
+		t := &Tensor{Shape: t0.Shape, Data: make([]float64, len(t0.Data))}
+		for j := range t.Data {
+			t.Data[j] = tT.Data[j] - t0.Data[j]
+		}
+		out[k] = t
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+package nn
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// FormatSequentialV1 is the only model.json format this build reads (RUN_FORMAT.md).
+const FormatSequentialV1 = "sequential/v1"
+
+// Spec is the architecture of a run, the content of model.json (RUN_FORMAT.md):
+// a PyTorch nn.Sequential described layer by layer, the input shape of one
+// example (e.g. [784]) and the training loss ("mse" or "cross_entropy").
+type Spec struct {
+	Format     string      `json:"format"`
+	InputShape []int       `json:"input_shape"`
+	Layers     []LayerSpec `json:"layers"`
+	Loss       string      `json:"loss"`
+}
+
+// LayerSpec is one layer of a Spec. Type is one of the names in LayerTypes;
+// the other fields apply to some types only and zero means "PyTorch's default".
+type LayerSpec struct {
+	Type string `json:"type"`
+	// In and Out are a linear layer's input and output widths (and a
+	// batchnorm1d's feature count in In or Out, called num_features in PyTorch).
+	In  int `json:"in,omitempty"`
+	Out int `json:"out,omitempty"`
+	// Bias says whether a linear layer has a bias; absent means true.
+	Bias *bool `json:"bias,omitempty"`
+	// Slope is leaky_relu's negative slope; absent means PyTorch's 0.01.
+	Slope *float64 `json:"slope,omitempty"`
+	// Eps and Momentum are batchnorm1d's; absent means 1e-5 and 0.1.
+	Eps      *float64 `json:"eps,omitempty"`
+	Momentum *float64 `json:"momentum,omitempty"`
+	// Beta and Threshold are softplus's; absent means 1 and 20.
+	Beta      *float64 `json:"beta,omitempty"`
+	Threshold *float64 `json:"threshold,omitempty"`
+	// Approximate is gelu's "none" (exact, the default) or "tanh".
+	Approximate string `json:"approximate,omitempty"`
+}
+
+// LayerTypes lists the layer type names this build supports, in the spelling of
+// RUN_FORMAT.md.
+var LayerTypes = []string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity", "flatten"}
+
+// ReadSpec reads and validates model.json at path. Errors name the file and
+// the offending field (e.g. "model.json: layers[3].type: unsupported layer type \"conv2d\"").
+func ReadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// Validate checks the format, the loss, every layer's type and fields, and
+// that consecutive widths agree. The error names the field.
+func (s *Spec) Validate() error {
+	if s.Format != FormatSequentialV1 {
+		return fmt.Errorf("format: want %q, found %q", FormatSequentialV1, s.Format)
+	}
+	if s.Loss != "mse" && s.Loss != "cross_entropy" {
+		return fmt.Errorf("loss: want \"mse\" or \"cross_entropy\", found %q", s.Loss)
+	}
+	if len(s.InputShape) == 0 {
+		return fmt.Errorf("input_shape: missing")
+	}
+	for i, d := range s.InputShape {
+		if d <= 0 {
+			return fmt.Errorf("input_shape[%d]: want a positive size, found %d", i, d)
+		}
+	}
+	if len(s.Layers) == 0 {
+		return fmt.Errorf("layers: empty")
+	}
+	_, err := Build(s)
+	return err
+}
+
+// InputSize is the number of input features of one example, the product of InputShape.
+func (s *Spec) InputSize() int {
+	n := 1
+	for _, d := range s.InputShape {
+		n *= d
+	}
+	return n
+}
+
+// Write stores the spec as indented JSON at path, atomically (temporary name, then rename).
+func (s *Spec) Write(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// MLPSpec returns the spec of a multilayer perceptron with the given widths
+// (e.g. [784, 64, 10]) and activation between consecutive linear layers.
+func MLPSpec(widths []int, activation, loss string) *Spec {
+	s := &Spec{Format: FormatSequentialV1, InputShape: []int{widths[0]}, Loss: loss}
+	for i := 0; i+1 < len(widths); i++ {
+		if i > 0 {
+			s.Layers = append(s.Layers, LayerSpec{Type: activation})
+		}
+		s.Layers = append(s.Layers, LayerSpec{Type: "linear", In: widths[i], Out: widths[i+1]})
+	}
+	return s
+}
