@@ -1,0 +1,28 @@
+// Package functionspace computes the output path of a model along the straight
+// line from θ0 to θT, γ_i(α) = f(x_i; θ0 + αδ) with δ = θT − θ0, together with
+// its velocity γ′ = J_θ f δ and acceleration γ″ = D²_θ f[δ, δ], exactly (up to
+// rounding) by one second-order forward pass per α (THEORY.md §1–§2), and the
+// loss along the path with its exact derivatives (THEORY.md §4).
+//
+// Every weight tensor is affine in α, so a layer maps the triple (h, ḣ, ḧ) of
+// its input to that of its output (nn.Layer.Jet). The first layer sees the
+// network input, which does not depend on α: z(α) = W0 x + b0 + α(ΔW x + Δb)
+// exactly, so W0 x and ΔW x are computed once for all α and cached.
+//
+// Loss along the path, per example (THEORY.md §4):
+//
+//	mse:           ℓ = ‖γ − y‖²,  ℓ′ = 2⟨v, γ − y⟩,  ℓ″ = 2(‖v‖² + ⟨a, γ − y⟩)
+//	cross_entropy: ℓ = lse(γ) − γ_y,  ℓ′ = ⟨p − e_y, v⟩,  ℓ″ = vᵀ(diag p − ppᵀ)v + ⟨p − e_y, a⟩
+//
+// with p = softmax(γ); the dataset loss L is the mean reduction of PyTorch
+// (1/(N·K) Σ ℓ_i for mse, 1/N Σ ℓ_i for cross_entropy).
+//
+// The Gauss length of each example's path, and of the stacked path Γ, is
+// computed as the length of the tangent's trace on the unit sphere (THEORY.md
+// §3) by summing the angles between unit tangents at consecutive α of a fine
+// uniform grid: each angle is a lower bound of the turning over its interval
+// (a geodesic chord), corners of ReLU paths are counted automatically as the
+// grid brackets them, and the sum converges to G at rate O(h²) on smooth
+// pieces. The error estimate compares the grid with its every-other-point
+// subgrid (Richardson).
+package functionspace

@@ -1,0 +1,363 @@
+package functionspace
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// Options tune the evaluation; zero values choose defaults.
+type Options struct {
+	// Chunk is the number of examples processed together (default 1000).
+	// Memory grows with Chunk × widest layer × 3 (value, velocity,
+	// acceleration) float64s.
+	Chunk int
+	// Workers is the number of chunks processed concurrently (default
+	// runtime.GOMAXPROCS(0)).
+	Workers int
+	// FirstLayerCacheBytes bounds the memory of the first layer's cached
+	// products W0 x + b0 and ΔW x + Δb (default 512 MiB); above it they are
+	// recomputed at every α.
+	FirstLayerCacheBytes int
+}
+
+// Path is the output path of a model on a fixed set of examples along
+// θα = θ0 + αδ (THEORY.md §1). Its methods are safe for concurrent use.
+type Path struct {
+	Model   *nn.Model
+	Theta0  nn.State
+	Delta   nn.State // δ = θT − θ0
+	X       *mat.Dense
+	Targets nn.Targets
+	N, K    int
+
+	opt   Options
+	first []*nn.Jet // per chunk: value rows W0 x + b0, velocity rows ΔW x + Δb; nil when not cached
+}
+
+// New prepares the output path of model m with θ0 = theta0 and θT = thetaT on
+// inputs x [N, InputSize] with targets t. It checks the states and targets
+// and returns an error naming the problem.
+func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt Options) (*Path, error) {
+	if err := m.Check(theta0, "θ0"); err != nil {
+		return nil, err
+	}
+	if err := m.Check(thetaT, "θT"); err != nil {
+		return nil, err
+	}
+	n, d := x.Dims()
+	if d != m.Spec.InputSize() {
+		return nil, fmt.Errorf("x: expected [N, %d], found [%d, %d]", m.Spec.InputSize(), n, d)
+	}
+	if t.Len() != n {
+		return nil, fmt.Errorf("y: %d targets for %d examples", t.Len(), n)
+	}
+	if err := nn.CheckTargets(t, m.OutSize(), m.Spec.Loss, "data"); err != nil {
+		return nil, err
+	}
+	if opt.Chunk <= 0 {
+		opt.Chunk = 1000
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.FirstLayerCacheBytes == 0 {
+		opt.FirstLayerCacheBytes = 512 << 20
+	}
+	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
+	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
+		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
+		for lo := 0; lo < n; lo += opt.Chunk {
+			hi := min(lo+opt.Chunk, n)
+			p.first = append(p.first, d0.Jet(p0, dp0, nn.NewConstJet(p.rows(lo, hi))))
+		}
+	}
+	return p, nil
+}
+
+func (p *Path) rows(lo, hi int) *mat.Dense {
+	_, d := p.X.Dims()
+	return p.X.Slice(lo, hi, 0, d).(*mat.Dense)
+}
+
+// Chunks returns the example ranges [lo, hi) processed together.
+func (p *Path) Chunks() [][2]int {
+	var c [][2]int
+	for lo := 0; lo < p.N; lo += p.opt.Chunk {
+		c = append(c, [2]int{lo, min(lo+p.opt.Chunk, p.N)})
+	}
+	return c
+}
+
+// params returns every layer's parameters at α and their α-derivatives δ.
+func (p *Path) params(alpha float64) (pa, dp [][]*nn.Tensor) {
+	sa := make(nn.State, len(p.Theta0))
+	for k, t0 := range p.Theta0 {
+		d := p.Delta[k]
+		t := &nn.Tensor{Shape: t0.Shape, Data: make([]float64, len(t0.Data))}
+		sa[k] = t
+		for j := range t.Data {
+			t.Data[j] = t0.Data[j] + alpha*d.Data[j]
+		}
+	}
+	for i := range p.Model.Layers {
+		pa = append(pa, p.Model.LayerParams(sa, i))
+		dp = append(dp, p.Model.LayerParams(p.Delta, i))
+	}
+	return pa, dp
+}
+
+// Params is every layer's parameters at one α, ready for JetChunk.
+type Params struct {
+	Alpha  float64
+	at, dp [][]*nn.Tensor
+}
+
+// ParamsAt interpolates the parameters at α once, for any number of chunks.
+func (p *Path) ParamsAt(alpha float64) *Params {
+	at, dp := p.params(alpha)
+	return &Params{Alpha: alpha, at: at, dp: dp}
+}
+
+// JetChunk runs the second-order forward pass for chunk c (an index into
+// Chunks) and returns the output jet: γ, γ′ and γ″ for those examples, each
+// [n, K] (THEORY.md §2). Activations optionally receives each layer's input
+// jet (the pre-activations, for kink detection).
+func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *nn.Jet {
+	lo := c * p.opt.Chunk
+	hi := min(lo+p.opt.Chunk, p.N)
+	var j *nn.Jet
+	start := 0
+	if p.first != nil {
+		f := p.first[c]
+		n := f.N
+		_, w := f.M.Dims()
+		j = &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
+		val, vel := j.Value(), j.Velocity()
+		val.Scale(ps.Alpha, f.Velocity())
+		val.Add(val, f.Value())
+		vel.Copy(f.Velocity())
+		start = 1
+	} else {
+		j = nn.NewConstJet(p.rows(lo, hi))
+	}
+	for i := start; i < len(p.Model.Layers); i++ {
+		if visit != nil {
+			visit(i, j)
+		}
+		j = p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
+	}
+	if j.Const { // a model with no dense layer: nothing depends on α
+		n, k := j.M.Dims()
+		m := mat.NewDense(3*n, k, nil)
+		m.Slice(0, n, 0, k).(*mat.Dense).Copy(j.M)
+		j = &nn.Jet{N: n, M: m}
+	}
+	return j
+}
+
+// Sample is everything the path gives at one α (THEORY.md §3–§4).
+type Sample struct {
+	Alpha float64
+	// Loss, DLoss and D2Loss are L(α), L′(α) and L″(α) with PyTorch's mean reduction.
+	Loss, DLoss, D2Loss float64
+	// Accuracy is the fraction of examples whose arg-max output matches the label
+	// (or the arg-max of the float target).
+	Accuracy float64
+	// Per example, [N]: speed ‖v_i‖, turning rate ‖T_i′‖ (0 where the speed
+	// is 0) and the per-example loss ℓ_i and ℓ_i′ (unscaled: ‖γ_i − y_i‖² for mse).
+	Speed, TurningRate        []float64
+	ExampleLoss, ExampleDLoss []float64
+	// ZeroSpeed lists the examples whose velocity vanishes at α (their tangent
+	// is undefined there).
+	ZeroSpeed []int
+	// Stacked path Γ: ‖V‖² = Σ‖v_i‖², ⟨V,A⟩, ‖A‖², and its turning rate.
+	StackedVV, StackedVA, StackedAA float64
+	StackedTurningRate              float64
+	// Output, Velocity and Acceleration hold every example's γ, γ′ and γ″,
+	// each [N, K] row-major.
+	Output, Velocity, Acceleration *mat.Dense
+}
+
+// ErrZeroSpeed is wrapped by errors about paths whose velocity vanishes.
+var ErrZeroSpeed = errors.New("zero velocity: the unit tangent is undefined")
+
+// At evaluates the path at α for all examples, chunk by chunk, with up to
+// Options.Workers chunks at once.
+func (p *Path) At(alpha float64) *Sample {
+	ps := p.ParamsAt(alpha)
+	s := &Sample{Alpha: alpha,
+		Speed: make([]float64, p.N), TurningRate: make([]float64, p.N),
+		ExampleLoss: make([]float64, p.N), ExampleDLoss: make([]float64, p.N)}
+	s.Output = mat.NewDense(p.N, p.K, nil)
+	s.Velocity = mat.NewDense(p.N, p.K, nil)
+	s.Acceleration = mat.NewDense(p.N, p.K, nil)
+	chunks := p.Chunks()
+	parts := make([]partial, len(chunks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.opt.Workers)
+	for c := range chunks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			j := p.JetChunk(ps, c, nil)
+			parts[c] = p.reduce(j, chunks[c][0], s)
+		}(c)
+	}
+	wg.Wait()
+	var tot partial
+	for _, q := range parts { // fixed order: the result does not depend on scheduling
+		tot.l += q.l
+		tot.dl += q.dl
+		tot.d2l += q.d2l
+		tot.correct += q.correct
+		tot.vv += q.vv
+		tot.va += q.va
+		tot.aa += q.aa
+	}
+	scale := 1 / float64(p.N)
+	if p.Model.Spec.Loss == "mse" {
+		scale /= float64(p.K)
+	}
+	s.Loss, s.DLoss, s.D2Loss = tot.l*scale, tot.dl*scale, tot.d2l*scale
+	s.Accuracy = float64(tot.correct) / float64(p.N)
+	s.StackedVV, s.StackedVA, s.StackedAA = tot.vv, tot.va, tot.aa
+	s.StackedTurningRate = stackedRate(s.Velocity, s.Acceleration, tot.vv, tot.va)
+	for i, v := range s.Speed {
+		if v == 0 {
+			s.ZeroSpeed = append(s.ZeroSpeed, i)
+		}
+	}
+	return s
+}
+
+type partial struct {
+	l, dl, d2l float64
+	correct    int
+	vv, va, aa float64
+}
+
+// reduce computes the per-example quantities of one chunk's output jet.
+func (p *Path) reduce(j *nn.Jet, lo int, s *Sample) partial {
+	var q partial
+	k := p.K
+	val, vel, acc := j.Value(), j.Velocity(), j.Acceleration()
+	y := make([]float64, k)
+	prob := make([]float64, k)
+	ce := p.Model.Spec.Loss == "cross_entropy"
+	for r := 0; r < j.N; r++ {
+		i := lo + r
+		g, v, a := val.RawRowView(r), vel.RawRowView(r), acc.RawRowView(r)
+		copy(s.Output.RawRowView(i), g)
+		copy(s.Velocity.RawRowView(i), v)
+		copy(s.Acceleration.RawRowView(i), a)
+		var l, dl, d2l float64
+		if ce {
+			lab := p.Targets.Labels[i]
+			lse := nn.LogSumExp(g)
+			l = lse - g[lab]
+			var pv float64
+			for c := range g {
+				prob[c] = math.Exp(g[c] - lse)
+				pv += prob[c] * v[c]
+			}
+			for c := range g {
+				e := prob[c]
+				if c == lab {
+					e--
+				}
+				dl += e * v[c]
+				d2l += prob[c]*v[c]*v[c] + e*a[c]
+			}
+			d2l -= pv * pv
+		} else {
+			yt := p.Targets.Target(i, k, y)
+			var vv, ar float64
+			for c := range g {
+				e := g[c] - yt[c]
+				l += e * e
+				dl += 2 * v[c] * e
+				vv += v[c] * v[c]
+				ar += a[c] * e
+			}
+			d2l = 2 * (vv + ar)
+		}
+		s.ExampleLoss[i], s.ExampleDLoss[i] = l, dl
+		q.l += l
+		q.dl += dl
+		q.d2l += d2l
+		if argmax(g) == p.label(i, y) {
+			q.correct++
+		}
+		var vv, va, aa float64
+		for c := range v {
+			vv += v[c] * v[c]
+			va += v[c] * a[c]
+			aa += a[c] * a[c]
+		}
+		q.vv += vv
+		q.va += va
+		q.aa += aa
+		s.Speed[i] = math.Sqrt(vv)
+		s.TurningRate[i] = turningRate(v, a, vv, va)
+	}
+	return q
+}
+
+func (p *Path) label(i int, buf []float64) int {
+	if p.Targets.Values != nil {
+		return argmax(p.Targets.Values.RawRowView(i))
+	}
+	return p.Targets.Labels[i]
+}
+
+func argmax(x []float64) int {
+	b := 0
+	for j, v := range x {
+		if v > x[b] {
+			b = j
+		}
+	}
+	return b
+}
+
+// turningRate is ‖T′‖ = ‖a − (⟨a,v⟩/‖v‖²) v‖ / ‖v‖², the component of the
+// acceleration orthogonal to the velocity (THEORY.md §3), computed without
+// the cancellation of sqrt(‖a‖²‖v‖² − ⟨a,v⟩²). It is 0 where v = 0.
+func turningRate(v, a []float64, vv, va float64) float64 {
+	if vv == 0 {
+		return 0
+	}
+	c := va / vv
+	var o float64
+	for i := range v {
+		d := a[i] - c*v[i]
+		o += d * d
+	}
+	return math.Sqrt(o) / vv
+}
+
+// stackedRate is ‖T′‖ of the stacked path Γ (THEORY.md §3), with
+// ‖V‖² = vv and ⟨V,A⟩ = va already summed: a second pass forms the component
+// of A orthogonal to V, avoiding the cancellation of ‖A‖²‖V‖² − ⟨A,V⟩².
+func stackedRate(v, a *mat.Dense, vv, va float64) float64 {
+	if vv == 0 {
+		return 0
+	}
+	c := va / vv
+	vr, ar := v.RawMatrix(), a.RawMatrix()
+	var o float64
+	for i, x := range vr.Data {
+		d := ar.Data[i] - c*x
+		o += d * d
+	}
+	return math.Sqrt(o) / vv
+}
