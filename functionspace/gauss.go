@@ -45,8 +45,13 @@ type GaussResult struct {
 	// ZeroSpeed lists where a tangent was undefined; such grid points are
 	// skipped (the angle is taken between the neighbouring defined tangents).
 	ZeroSpeed []ZeroSpeed
-	// Alphas [Intervals+1] is the final grid; Loss and DLoss are L and L′ on it.
-	Alphas, Loss, DLoss []float64
+	// ArcLength[i] is S(γ_i) = ∫‖v_i‖ dα and StackedArcLength is S(Γ), by the
+	// trapezoid rule on the final grid (THEORY.md §3).
+	ArcLength        []float64
+	StackedArcLength float64
+	// Alphas [Intervals+1] is the final grid; Loss, DLoss and Accuracy are L,
+	// L′ and the accuracy on it.
+	Alphas, Loss, DLoss, Accuracy []float64
 }
 
 // angle returns the angle between unit vectors u and w,
@@ -133,7 +138,8 @@ func (c *tangentChain) push(u *mat.Dense, defined []bool, us []float64, definedS
 
 func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int)) (*GaussResult, error) {
 	r := &GaussResult{Lo: lo, Hi: hi, Intervals: m,
-		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N)}
+		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N)}
+	h := (hi - lo) / float64(m)
 	fine, coarse := newChain(p.N, p.K), newChain(p.N, p.K)
 	u := mat.NewDense(p.N, p.K, nil)
 	us := make([]float64, p.N*p.K)
@@ -150,6 +156,15 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		r.Alphas = append(r.Alphas, alpha)
 		r.Loss = append(r.Loss, s.Loss)
 		r.DLoss = append(r.DLoss, s.DLoss)
+		r.Accuracy = append(r.Accuracy, s.Accuracy)
+		wt := h
+		if j == 0 || j == m {
+			wt = h / 2
+		}
+		for i, sp := range s.Speed {
+			r.ArcLength[i] += wt * sp
+		}
+		r.StackedArcLength += wt * math.Sqrt(s.StackedVV)
 		for i := 0; i < p.N; i++ {
 			sp := s.Speed[i]
 			defined[i] = sp > 0

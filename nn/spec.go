@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/certify-mli/certify/internal/atomicfile"
 )
 
 // FormatSequentialV1 is the only model.json format this build reads (RUN_FORMAT.md).
@@ -101,7 +103,7 @@ func (s *Spec) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'))
 }
 
 // MLPSpec returns the spec of a multilayer perceptron with the given widths

@@ -1,0 +1,185 @@
+package certify
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/nn"
+)
+
+// Options set an analysis; zero values choose the defaults of RUN_FORMAT.md.
+type Options struct {
+	// Alphas is the number of equally spaced α of the report's grid,
+	// including 0 and 1 (default 50, the paper's).
+	Alphas int `json:"alphas"`
+	// Tolerance is the largest rise Δ still called monotone (default 0; the
+	// paper's MNIST tables used 1e-3).
+	Tolerance float64 `json:"tolerance"`
+	// GaussTol is the absolute tolerance on the mean per-example Gauss length
+	// (radians, default 1e-4), GaussIntervals the first grid (default 256)
+	// and GaussMaxIntervals the finest grid (default 4096).
+	GaussTol          float64 `json:"gauss_tol"`
+	GaussIntervals    int     `json:"gauss_intervals"`
+	GaussMaxIntervals int     `json:"gauss_max_intervals"`
+	// DeltaGrid is the number of points of the fine grid on which L′ is
+	// scanned for sign changes when computing the continuous Δ (default 1024).
+	DeltaGrid int `json:"delta_grid"`
+	// Examples is the number of evaluation examples (recorded; chosen when
+	// the run is loaded).
+	Examples int `json:"examples"`
+	// Progress, if not nil, is told the stage and the count done of total.
+	Progress func(stage string, done, total int) `json:"-"`
+}
+
+func (o *Options) defaults() {
+	if o.Alphas <= 1 {
+		o.Alphas = 50
+	}
+	if o.GaussTol <= 0 {
+		o.GaussTol = 1e-4
+	}
+	if o.GaussIntervals <= 0 {
+		o.GaussIntervals = 256
+	}
+	if o.GaussMaxIntervals <= 0 {
+		o.GaussMaxIntervals = 4096
+	}
+	if o.DeltaGrid <= 0 {
+		o.DeltaGrid = 1024
+	}
+}
+
+// Grid returns m equally spaced α from 0 to 1, both included, with the
+// endpoints exact.
+func Grid(m int) []float64 {
+	a := make([]float64, m)
+	for j := range a {
+		a[j] = float64(j) / float64(m-1)
+	}
+	return a
+}
+
+// RoundingError is the estimated absolute rounding error of a mean-reduced
+// loss value L computed in float64 over n examples: a rise smaller than the
+// sum of the two ends' estimates is not evidence of non-monotonicity. It is
+// 1e-12·(1 + |L|) for the network's forward pass plus n·ε·|L| for the sum
+// of n non-negative per-example losses (the standard bound of recursive
+// summation).
+func RoundingError(l float64, n int) float64 {
+	return 1e-12*(1+math.Abs(l)) + float64(n)*0x1p-52*math.Abs(l)
+}
+
+// Analyze evaluates the path p on the report's grid and measures its
+// monotonicity and geometry (THEORY.md §3–§5): the loss and accuracy at the
+// grid's α, Δ and the bumps on the grid, the continuous Δ, the Gauss lengths
+// (corner-aware, stacked, paper-compatible trapezoid), arc lengths and the
+// weight distance, and a grid verdict (monotone_on_grid or non_monotone with
+// a witness). It returns ctx.Err() when cancelled.
+func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, error) {
+	start := time.Now()
+	o.defaults()
+	o.Examples = p.N
+	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: "none",
+		Examples: p.N, Precision: "float64", Options: o, Conditions: map[string]any{}}
+	progress := func(stage string, done, total int) {
+		if o.Progress != nil {
+			o.Progress(stage, done, total)
+		}
+	}
+	r.Alphas = Grid(o.Alphas)
+	var samples []*functionspace.Sample
+	for j, a := range r.Alphas {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := p.At(a)
+		samples = append(samples, s)
+		r.Loss = append(r.Loss, s.Loss)
+		r.DLoss = append(r.DLoss, s.DLoss)
+		r.Accuracy = append(r.Accuracy, s.Accuracy)
+		progress("loss on the grid", j+1, len(r.Alphas))
+	}
+	r.Delta = Delta(r.Loss)
+	r.Bumps = Bumps(r.Alphas, r.Loss)
+	if r.Bumps == nil {
+		r.Bumps = []Bump{}
+	}
+	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
+
+	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
+		Intervals: o.GaussIntervals, MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol,
+		Progress: func(d, t int) { progress("Gauss length", d, t) }})
+	if err != nil {
+		return nil, err
+	}
+	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
+	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
+	r.GaussLengthQuantiles = quantiles(g.PerExample)
+	r.GaussLengthIntervals = g.Intervals
+	r.ZeroSpeedEvents = len(g.ZeroSpeed)
+	r.ArcLength = g.StackedArcLength
+	for _, s := range g.ArcLength {
+		r.ArcLengthMean += s / float64(len(g.ArcLength))
+	}
+
+	evals := 0
+	dc, from, to := DeltaContinuous(func(a float64) (float64, float64) {
+		evals++
+		progress("continuous Δ", evals, o.DeltaGrid)
+		s := p.At(a)
+		return s.Loss, s.DLoss
+	}, 0, 1, o.DeltaGrid)
+	// The continuous Δ is a supremum over [0,1]: never below the grid's.
+	if dc < r.Delta {
+		dc = r.Delta
+	}
+	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
+
+	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
+	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// gridVerdict is non_monotone with a witness when some grid pair α < β rises
+// by more than tolerance plus the rounding error of both values, else
+// monotone_on_grid.
+func gridVerdict(alphas, loss []float64, tol float64, n int) (string, *Witness) {
+	var best *Witness
+	minI := 0
+	for j := 1; j < len(loss); j++ {
+		if loss[j-1] < loss[minI] {
+			minI = j - 1
+		}
+		rise := loss[j] - loss[minI]
+		re := RoundingError(loss[j], n) + RoundingError(loss[minI], n)
+		if rise > tol+re && (best == nil || rise > best.Rise) {
+			best = &Witness{Alpha: alphas[minI], Beta: alphas[j], Rise: rise, RoundingError: re}
+		}
+	}
+	if best != nil {
+		return NonMonotone, best
+	}
+	return MonotoneOnGrid, nil
+}
+
+// WeightDistance returns ‖θT − θ0‖₂ = ‖δ‖₂ over the trainable parameters
+// and its ratio to ‖θ0‖₂ (THEORY.md §5); buffers such as BatchNorm's
+// running statistics are excluded.
+func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float64) {
+	var dd, tt float64
+	for _, k := range m.Trainable() {
+		for j, v := range delta[k].Data {
+			dd += v * v
+			t := theta0[k].Data[j]
+			tt += t * t
+		}
+	}
+	dist = math.Sqrt(dd)
+	if tt > 0 {
+		normalized = dist / math.Sqrt(tt)
+	}
+	return dist, normalized
+}

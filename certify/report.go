@@ -1,0 +1,124 @@
+package certify
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/certify-mli/certify/internal/atomicfile"
+)
+
+// Verdicts of a report (RUN_FORMAT.md).
+const (
+	CertifiedMonotone = "certified_monotone"
+	MonotoneOnGrid    = "monotone_on_grid"
+	NonMonotone       = "non_monotone"
+	Inconclusive      = "inconclusive"
+)
+
+// Report is the content of DIR/certificate.json (RUN_FORMAT.md, "The
+// report"). Lengths and angles are in the units of the outputs and radians.
+type Report struct {
+	Verdict  string `json:"verdict"`
+	LossKind string `json:"loss_kind"`
+	// Alphas [m] is the report's grid; Loss, DLoss and Accuracy are L, L′ and
+	// the accuracy on it (THEORY.md §4).
+	Alphas   []float64 `json:"alphas"`
+	Loss     []float64 `json:"loss"`
+	DLoss    []float64 `json:"dloss"`
+	Accuracy []float64 `json:"accuracy"`
+	// Delta is Δ on the grid, DeltaContinuous Δ over all of [0,1]
+	// (THEORY.md §5) attained between the α pair DeltaContinuousPair.
+	Delta               float64    `json:"delta"`
+	DeltaContinuous     float64    `json:"delta_continuous"`
+	DeltaContinuousPair [2]float64 `json:"delta_continuous_pair"`
+	// DeltaBounds is the rigorous [lower, upper] on the continuous Δ where a
+	// certificate was attempted, else null.
+	DeltaBounds *[2]float64 `json:"delta_bounds"`
+	Tolerance   float64     `json:"tolerance"`
+	Bumps       []Bump      `json:"bumps"`
+	// Witness is a pair α < β whose rise exceeds the tolerance beyond the
+	// rounding error (set when Verdict is non_monotone).
+	Witness *Witness `json:"witness,omitempty"`
+
+	GaussLengthMean             float64        `json:"gauss_length_mean"`
+	GaussLengthMeanError        float64        `json:"gauss_length_mean_error"`
+	GaussLengthStacked          float64        `json:"gauss_length_stacked"`
+	GaussLengthStackedError     float64        `json:"gauss_length_stacked_error"`
+	GaussLengthMeanTrapezoid    float64        `json:"gauss_length_mean_trapezoid"`
+	GaussLengthStackedTrapezoid float64        `json:"gauss_length_stacked_trapezoid"`
+	GaussLengthQuantiles        Quantiles      `json:"gauss_length_quantiles"`
+	GaussLengthIntervals        int            `json:"gauss_length_intervals"`
+	ZeroSpeedEvents             int            `json:"zero_speed_events"`
+	ArcLength                   float64        `json:"arc_length"`
+	ArcLengthMean               float64        `json:"arc_length_mean"`
+	BNPolicy                    string         `json:"bn_policy"`
+	WeightDistance              float64        `json:"weight_distance"`
+	WeightDistanceNormalized    float64        `json:"weight_distance_normalized"`
+	Conditions                  map[string]any `json:"conditions"`
+	Examples                    int            `json:"examples"`
+	Data                        string         `json:"data"`
+	Precision                   string         `json:"precision"`
+	Seconds                     float64        `json:"seconds"`
+	// Options records every setting that produced the report, so it can be reproduced.
+	Options Options `json:"options"`
+	// Command is the command line that produced the report, when known.
+	Command []string `json:"command,omitempty"`
+}
+
+// Witness is a rise of the loss: L(Beta) − L(Alpha) = Rise with Alpha < Beta,
+// exceeding the tolerance by more than RoundingError.
+type Witness struct {
+	Alpha, Beta   float64
+	Rise          float64
+	RoundingError float64
+}
+
+// Quantiles summarise a distribution (per-example Gauss lengths).
+type Quantiles struct {
+	Min, Q10, Q25, Median, Q75, Q90, Max float64
+}
+
+// quantiles returns the quantiles of x by linear interpolation between order
+// statistics (type 7, numpy's default).
+func quantiles(x []float64) Quantiles {
+	if len(x) == 0 {
+		return Quantiles{}
+	}
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	q := func(p float64) float64 {
+		h := p * float64(len(s)-1)
+		lo := math.Floor(h)
+		i := int(lo)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		return s[i] + (h-lo)*(s[i+1]-s[i])
+	}
+	return Quantiles{Min: s[0], Q10: q(0.1), Q25: q(0.25), Median: q(0.5), Q75: q(0.75), Q90: q(0.9), Max: s[len(s)-1]}
+}
+
+// Write stores the report as indented JSON at path, atomically.
+func (r *Report) Write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, append(b, '\n'))
+}
+
+// ReadReport reads a certificate.json.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,34 @@
+// Package atomicfile writes files so that readers never see a half-written
+// one: data goes to a temporary file in the same directory, is synced, and is
+// renamed over the destination. An interrupted write leaves any previous
+// file intact and at most a stray ".NAME.tmp*" file behind.
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Write atomically replaces path with data (mode 0644).
+func Write(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

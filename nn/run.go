@@ -1,0 +1,243 @@
+package nn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn/dataset"
+	"github.com/certify-mli/certify/nn/safetensors"
+)
+
+// RunConfig is a run directory's config.json: how the run was trained
+// (RUN_FORMAT.md). Its keys are the flag names of `certify train`, so a sweep
+// axis names a flag and a config key at once. Data names the training set.
+type RunConfig struct {
+	Data            dataset.Spec `json:"data"`
+	Arch            string       `json:"arch,omitempty"`
+	Act             string       `json:"act,omitempty"`
+	Loss            string       `json:"loss,omitempty"`
+	Optim           string       `json:"optim,omitempty"`
+	LR              float64      `json:"lr,omitempty"`
+	Momentum        float64      `json:"momentum,omitempty"`
+	Nesterov        bool         `json:"nesterov,omitempty"`
+	WeightDecay     float64      `json:"weight_decay,omitempty"`
+	Epochs          int          `json:"epochs,omitempty"`
+	Batch           int          `json:"batch,omitempty"`
+	Seed            uint64       `json:"seed"`
+	Init            string       `json:"init,omitempty"`
+	InitScale       float64      `json:"init_scale,omitempty"`
+	CheckpointEvery int          `json:"checkpoint_every,omitempty"`
+	// Results filled in after training.
+	TrainLoss     float64 `json:"train_loss,omitempty"`
+	TrainAccuracy float64 `json:"train_accuracy,omitempty"`
+	TestLoss      float64 `json:"test_loss,omitempty"`
+	TestAccuracy  float64 `json:"test_accuracy,omitempty"`
+	Steps         int     `json:"steps,omitempty"`
+	Seconds       float64 `json:"seconds,omitempty"`
+}
+
+// Run is a loaded run directory (RUN_FORMAT.md): architecture, θ0, θT and
+// the evaluation data.
+type Run struct {
+	Dir            string
+	Spec           *Spec
+	Model          *Model
+	Theta0, ThetaT State
+	Config         *RunConfig // nil when the directory has no config.json
+	// X [N, InputSize] and Targets are the evaluation data; DataSource says
+	// where they came from ("data.safetensors" or the dataset's description).
+	X          *mat.Dense
+	Targets    Targets
+	DataSource string
+}
+
+// DefaultExamples is how many examples of a named dataset are evaluated when
+// the run directory has no data.safetensors and no count is asked for.
+const DefaultExamples = 5000
+
+// LoadRun reads and validates the run directory dir. examples > 0 keeps the
+// first examples of the evaluation data (a deterministic subset); 0 means all
+// of data.safetensors, or the first DefaultExamples of the training set named
+// by config.json. Every error names the file and the field: a missing file,
+// a shape mismatch, an unknown layer type, non-finite weights, labels out of
+// range, empty data.
+func LoadRun(dir string, examples int) (*Run, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("run directory %s: not a directory", dir)
+	}
+	r := &Run{Dir: dir}
+	if r.Spec, err = ReadSpec(filepath.Join(dir, "model.json")); err != nil {
+		return nil, err
+	}
+	if r.Model, err = Build(r.Spec); err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		name string
+		dst  *State
+	}{{"init.safetensors", &r.Theta0}, {"final.safetensors", &r.ThetaT}} {
+		path := filepath.Join(dir, c.name)
+		s, err := ReadState(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Model.Check(s, path); err != nil {
+			return nil, err
+		}
+		*c.dst = s
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	if b, err := os.ReadFile(cfgPath); err == nil {
+		var c RunConfig
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("%s: invalid JSON: %w", cfgPath, err)
+		}
+		r.Config = &c
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	dataPath := filepath.Join(dir, "data.safetensors")
+	if _, err := os.Stat(dataPath); err == nil {
+		if err := r.readData(dataPath, examples); err != nil {
+			return nil, err
+		}
+	} else if r.Config != nil && r.Config.Data.Name != "" {
+		spec := r.Config.Data
+		spec.Split = "train"
+		spec.Limit = examples
+		if examples == 0 {
+			spec.Limit = DefaultExamples
+		}
+		set, err := loadLimited(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: data: %w", cfgPath, err)
+		}
+		if set.D != r.Spec.InputSize() {
+			return nil, fmt.Errorf("%s: data: examples have %d features, model.json input_shape needs %d", cfgPath, set.D, r.Spec.InputSize())
+		}
+		r.X = mat.NewDense(set.N, set.D, set.X)
+		r.Targets = Targets{Labels: set.Y}
+		r.DataSource = fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
+	} else {
+		return nil, fmt.Errorf("run directory %s: no evaluation data: needs data.safetensors, or config.json naming a dataset in \"data\"", dir)
+	}
+	if err := CheckTargets(r.Targets, r.Model.OutSize(), r.Spec.Loss, r.DataSource); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// loadLimited loads a dataset, clamping the limit to the split's size.
+func loadLimited(spec dataset.Spec) (*dataset.Set, error) {
+	set, err := dataset.Load(spec)
+	if err != nil && spec.Limit > 0 {
+		// A limit above the split's size: take the whole split.
+		all := spec
+		all.Limit = 0
+		if s2, err2 := dataset.Load(all); err2 == nil && s2.N < spec.Limit {
+			return s2, nil
+		}
+	}
+	return set, err
+}
+
+// readData reads x [N, …] and y ([N] integer labels or [N, K] float targets)
+// from data.safetensors.
+func (r *Run) readData(path string, examples int) error {
+	ts, _, err := safetensors.Read(path)
+	if err != nil {
+		return err
+	}
+	var x, y *safetensors.Tensor
+	for i := range ts {
+		switch ts[i].Name {
+		case "x":
+			x = &ts[i]
+		case "y":
+			y = &ts[i]
+		}
+	}
+	if x == nil {
+		return fmt.Errorf("%s: x: missing", path)
+	}
+	if y == nil {
+		return fmt.Errorf("%s: y: missing", path)
+	}
+	if !safetensors.IsFloat(x.DType) {
+		return fmt.Errorf("%s: x: expected a floating tensor, found %s", path, x.DType)
+	}
+	if len(x.Shape) < 1 || x.Shape[0] == 0 {
+		return fmt.Errorf("%s: x: empty data (shape %s)", path, shapeString(x.Shape))
+	}
+	n := x.Shape[0]
+	d := numel(x.Shape[1:])
+	if d != r.Spec.InputSize() {
+		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), shapeString(r.Spec.InputShape), shapeString(x.Shape))
+	}
+	if len(y.Shape) < 1 || y.Shape[0] != n {
+		return fmt.Errorf("%s: y: expected %d rows to match x, found shape %s", path, n, shapeString(y.Shape))
+	}
+	for j, v := range x.Float {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s: x: non-finite value %v at flat index %d", path, v, j)
+		}
+	}
+	if examples > 0 && examples < n {
+		n = examples
+	}
+	r.X = mat.NewDense(n, d, x.Float[:n*d])
+	switch {
+	case safetensors.IsInt(y.DType) && len(y.Shape) == 1:
+		labels := make([]int, n)
+		for i := range labels {
+			labels[i] = int(y.Int[i])
+		}
+		r.Targets = Targets{Labels: labels}
+	case safetensors.IsFloat(y.DType) && len(y.Shape) == 2:
+		r.Targets = Targets{Values: mat.NewDense(n, y.Shape[1], y.Float[:n*y.Shape[1]])}
+	default:
+		return fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", path, y.DType, shapeString(y.Shape))
+	}
+	r.DataSource = path
+	if n < x.Shape[0] {
+		r.DataSource = fmt.Sprintf("%s (first %d examples)", path, n)
+	}
+	return nil
+}
+
+// WriteData writes evaluation data as data.safetensors (x as F64 [N, D], y
+// as I64 labels [N] or F64 targets [N, K]), atomically.
+func WriteData(path string, x *mat.Dense, t Targets) error {
+	n, d := x.Dims()
+	xs := make([]float64, 0, n*d)
+	for i := 0; i < n; i++ {
+		xs = append(xs, x.RawRowView(i)...)
+	}
+	ts := []safetensors.Tensor{{Name: "x", DType: "F64", Shape: []int{n, d}, Float: xs}}
+	if t.Values != nil {
+		_, k := t.Values.Dims()
+		ys := make([]float64, 0, n*k)
+		for i := 0; i < n; i++ {
+			ys = append(ys, t.Values.RawRowView(i)...)
+		}
+		ts = append(ts, safetensors.Tensor{Name: "y", DType: "F64", Shape: []int{n, k}, Float: ys})
+	} else {
+		ys := make([]int64, n)
+		for i, l := range t.Labels {
+			ys[i] = int64(l)
+		}
+		ts = append(ts, safetensors.Tensor{Name: "y", DType: "I64", Shape: []int{n}, Int: ys})
+	}
+	return safetensors.Write(path, ts, "F64", nil)
+}
