@@ -59,12 +59,13 @@ const DefaultMaxEvaluations = 1 << 16
 // the amount by which the K15 value falls short of a rigorous lower bound on
 // the panel's turning: the sum of the angles between the unit tangents at
 // consecutive evaluation points (geodesic distance ≤ path length on the
-// sphere, THEORY.md §3). That is how a corner or cusp the caller did not report
-// is found: the panel around it keeps a large error, is bisected down to the
-// resolution of float64, and is then reported as a *TangentJumpError (speed
-// bounded away from zero) or a *ZeroSpeedError (speed vanishing there). The
-// check covers the whole interval except the gap between the last Kronrod node
-// and hi (about 0.4% of the last panel).
+// sphere, THEORY.md §3), including the tangents at the panel's ends. That is
+// how a corner or cusp the caller did not report is found: the panel around it
+// keeps a large error, is bisected down to the resolution of float64, and is
+// then reported as a *TangentJumpError (speed bounded away from zero) or a
+// *ZeroSpeedError (speed vanishing there). A jump smaller than Tol may go
+// unreported (it is then within the error budget only if it is also below the
+// remaining slack: such tiny corners should be passed as kinks).
 type Adaptive struct {
 	// Tol is the absolute tolerance on Result.Integral: radians for
 	// GaussLength, units of γ for ArcLength. It must be ≥ 0.
@@ -100,8 +101,10 @@ func Integrate(f func(alpha float64) (float64, error), breaks []float64, tol flo
 // their sum (THEORY.md §3). n is the dimension of the path.
 //
 // kinks may be in any order; kinks exactly at lo or hi are not corners of the
-// path on [lo, hi] and are ignored. The quadrature is split at the kinks, so c
-// is never evaluated at a kink except as the left end of a panel.
+// path on [lo, hi] and their angles are not counted (a kink at hi supplies
+// T(hi⁻) for the corner check, in place of c(hi), which is a right
+// derivative). The quadrature is split at the kinks, so c is evaluated at a
+// kink only as the left end of a panel, where the right derivative is wanted.
 //
 // Errors: *ZeroSpeedError if γ′ = 0 at an evaluation point inside (lo, hi),
 // at a kink's Left or Right, or at a cusp found between evaluation points (a
@@ -140,6 +143,17 @@ func (q Adaptive) GaussLength(c Curve, n int, lo, hi float64, kinks []Kink) (Res
 		g.breaks = append(g.breaks, k.Alpha)
 	}
 	g.breaks = append(g.breaks, hi)
+	for _, k := range kinks {
+		if k.Alpha == hi && lo < hi {
+			g.hiLeft = make([]float64, n)
+			if err := UnitTangent(g.hiLeft, k.Left); err != nil {
+				if errors.Is(err, ErrZeroSpeed) {
+					return Result{}, &ZeroSpeedError{Alpha: hi}
+				}
+				return Result{}, nonFiniteAt(hi)
+			}
+		}
+	}
 	if lo == hi {
 		return Result{}, nil
 	}
@@ -382,6 +396,7 @@ type gaussEval struct {
 	breaks []float64   // lo, interior kinks, hi
 	left   [][]float64 // unit tangents T(α_k⁻) of the interior kinks
 	right  [][]float64 // unit tangents T(α_k⁺)
+	hiLeft []float64   // T(hi⁻) from a Kink at hi, or nil
 	v, a   []float64
 	t0, t1 []float64
 	evals  int
@@ -470,6 +485,19 @@ func (g *gaussEval) panel(seg int, a, b float64) (panel, error) {
 		chain += unitAngle(prev, cur)
 	case seg+1 < len(g.breaks)-1:
 		chain += unitAngle(prev, g.left[seg])
+	case g.hiLeft != nil:
+		chain += unitAngle(prev, g.hiLeft)
+	default:
+		// b = hi: T(hi) from the Curve (a right derivative, equal to
+		// T(hi⁻) unless a Kink at hi says otherwise); a zero speed here
+		// is allowed and leaves T(hi) out of the chain.
+		s, _, err := g.at(b, cur)
+		if err == nil {
+			note(s, b)
+			chain += unitAngle(prev, cur)
+		} else if !errors.Is(err, ErrZeroSpeed) {
+			return panel{}, err
+		}
 	}
 	p.value, p.err = kronrodEstimate(&y, h)
 	p.chain = chain

@@ -169,9 +169,18 @@ func TestCornerGaussLength(t *testing.T) {
 		if math.Abs(r.Value-beta) > 1e-14*math.Max(beta, 1) || r.Integral != 0 || r.Corners != r.Value {
 			t.Errorf("β = %v: %+v", beta, r)
 		}
+		// A corner just before hi, after the last Kronrod node, is also
+		// reported.
+		late := func(t float64, v, a []float64) {
+			polyline(d1, d2)(t-0.4999, v, a)
+		}
+		_, err = GaussLength(late, 3, 0, 1, nil, 1e-6)
+		var tj *TangentJumpError
+		if beta > 1e-6 && (!errors.As(err, &tj) || math.Abs(tj.Alpha-0.9999) > 1e-12) {
+			t.Errorf("β = %v, corner at 0.9999 without kink: err = %v", beta, err)
+		}
 		// Without the kink the corner is found and reported, not missed.
 		_, err = GaussLength(polyline(d1, d2), 3, 0, 1, nil, 1e-6)
-		var tj *TangentJumpError
 		if beta > 1e-6 {
 			if !errors.As(err, &tj) || math.Abs(tj.Alpha-0.5) > 1e-12 || math.Abs(tj.Angle-beta) > 1e-12 {
 				t.Errorf("β = %v without kink: err = %v", beta, err)
@@ -227,10 +236,17 @@ func TestKinksSplitSmoothPieces(t *testing.T) {
 	if want := math.Pi/2 + math.Pi/3 + math.Pi; math.Abs(r.Value-want) > 1e-9 || math.Abs(r.Corners-math.Pi/3) > 1e-14 {
 		t.Errorf("G = %v (corners %v), want %v", r.Value, r.Corners, want)
 	}
-	// Kinks at the ends are ignored; kinks outside or repeated are errors.
-	r2, err := GaussLength(arc(1, 1), 2, 0, 1, []Kink{{0, []float64{1, 0}, []float64{0, 1}}, {1, []float64{1, 0}, []float64{0, 1}}}, 1e-10)
-	if err != nil || math.Abs(r2.Value-1) > 1e-10 {
+	// Kinks at the ends add no corner; one at hi supplies T(hi⁻), which
+	// must match the path (T(1) = (−sin 1, cos 1) on arc(1, 1)).
+	end := []float64{-math.Sin(1), math.Cos(1)}
+	r2, err := GaussLength(arc(1, 1), 2, 0, 1, []Kink{{0, []float64{1, 0}, []float64{0, 1}}, {1, end, []float64{0, 1}}}, 1e-10)
+	if err != nil || math.Abs(r2.Value-1) > 1e-10 || r2.Corners != 0 {
 		t.Errorf("end kinks: %+v %v", r2, err)
+	}
+	_, err = GaussLength(arc(1, 1), 2, 0, 1, []Kink{{1, []float64{1, 0}, []float64{0, 1}}}, 1e-10)
+	var tj *TangentJumpError
+	if !errors.As(err, &tj) || tj.Alpha != 1 {
+		t.Errorf("kink at hi disagreeing with the path: %v", err)
 	}
 	_, err = GaussLength(arc(1, 1), 2, 0, 1, []Kink{{1.5, []float64{1, 0}, []float64{0, 1}}}, 1e-10)
 	if !errors.Is(err, ErrBadKink) {
@@ -261,6 +277,14 @@ func TestZeroSpeedReported(t *testing.T) {
 	r, err = GaussLength(cusp, 2, -0.3, 1, nil, 1e-8)
 	if !errors.As(err, &zs) || math.Abs(zs.Alpha) > 1e-6 || math.IsNaN(r.Value) {
 		t.Errorf("(t³,t²): %+v, %v", r, err)
+	}
+	// The same cusp moved to α0, including next to hi, after the last node.
+	for _, a0 := range []float64{0.123456789, 0.3137, 0.9999} {
+		shifted := func(t float64, v, a []float64) { cusp(t-a0, v, a) }
+		_, err = GaussLength(shifted, 2, 0, 1, nil, 1e-8)
+		if !errors.As(err, &zs) || math.Abs(zs.Alpha-a0) > 1e-6 {
+			t.Errorf("cusp at %v: %v", a0, err)
+		}
 	}
 	// A zero speed at lo itself is allowed: (t², t³) on [0, 1] turns by
 	// atan(3/2) (tangent angle atan(3t/2)).

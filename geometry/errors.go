@@ -50,7 +50,9 @@ func (e *ZeroSpeedError) Is(target error) bool { return target == ErrZeroSpeed }
 // (radians) inside a subinterval around Alpha too short to split further, while
 // the speed there stays bounded away from zero and no Kink was given at that
 // point: the path has a corner that the caller did not report (THEORY.md §3,
-// piecewise-smooth paths). Pass it as a Kink to have its angle counted.
+// piecewise-smooth paths), or a Kink's Left or Right velocity disagrees in
+// direction with the Curve beside it. Pass the corner as a Kink to have its
+// angle counted.
 type TangentJumpError struct {
 	Alpha float64
 	Angle float64
