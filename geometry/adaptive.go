@@ -12,7 +12,8 @@ import (
 // writes the velocity γ′(α) into v and the acceleration γ″(α) into a, both
 // [n]. At a kink of a piecewise-smooth path it writes the right derivatives
 // (α increasing), THEORY.md §2. The integrators never call it with v and a
-// aliased, and reuse the two slices between calls.
+// aliased, call it serially (never concurrently), and reuse the two slices
+// between calls; it must overwrite every element of both.
 type Curve func(alpha float64, v, a []float64)
 
 // Kink is a point α where a piecewise-smooth path has a corner: its velocity

@@ -39,6 +39,7 @@ type ZeroSpeedError struct {
 	Alpha float64
 }
 
+// Error formats the error with its α.
 func (e *ZeroSpeedError) Error() string {
 	return fmt.Sprintf("geometry: zero speed at α = %v: unit tangent undefined", e.Alpha)
 }
@@ -58,6 +59,7 @@ type TangentJumpError struct {
 	Angle float64
 }
 
+// Error formats the error with its α and angle.
 func (e *TangentJumpError) Error() string {
 	return fmt.Sprintf("geometry: unit tangent jumps by %v rad near α = %v, where no Kink was given", e.Angle, e.Alpha)
 }
