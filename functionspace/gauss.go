@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/geometry"
 )
 
 // GaussOptions tune Path.GaussLength; zero values choose defaults.
@@ -52,18 +54,6 @@ type GaussResult struct {
 	// Alphas [Intervals+1] is the final grid; Loss, DLoss and Accuracy are L,
 	// L′ and the accuracy on it.
 	Alphas, Loss, DLoss, Accuracy []float64
-}
-
-// angle returns the angle between unit vectors u and w,
-// 2·atan2(‖u − w‖, ‖u + w‖), accurate for small and large angles alike.
-func angle(u, w []float64) float64 {
-	var d, s float64
-	for i := range u {
-		a, b := u[i]-w[i], u[i]+w[i]
-		d += a * a
-		s += b * b
-	}
-	return 2 * math.Atan2(math.Sqrt(d), math.Sqrt(s))
 }
 
 // GaussLength computes the Gauss length (total turning, THEORY.md §3) of
@@ -114,24 +104,28 @@ func newChain(n, k int) *tangentChain {
 	return &tangentChain{last: mat.NewDense(n, k, nil), have: make([]bool, n), sum: make([]float64, n), lastS: make([]float64, n*k)}
 }
 
-// push adds the angles from the last defined tangents to the tangents of
-// sample s (u holds the per-example unit tangents, us the stacked one).
-func (c *tangentChain) push(u *mat.Dense, defined []bool, us []float64, definedS bool) {
+// push adds the angles between the last defined tangents and those of the
+// velocities v [N, K] (rows with defined[i] false are skipped); the stacked
+// velocity is v's flat data, defined when definedS.
+func (c *tangentChain) push(v *mat.Dense, defined []bool, definedS bool) {
 	for i, ok := range defined {
 		if !ok {
 			continue
 		}
 		if c.have[i] {
-			c.sum[i] += angle(c.last.RawRowView(i), u.RawRowView(i))
+			a, _ := geometry.CornerAngle(c.last.RawRowView(i), v.RawRowView(i))
+			c.sum[i] += a
 		}
-		copy(c.last.RawRowView(i), u.RawRowView(i))
+		copy(c.last.RawRowView(i), v.RawRowView(i))
 		c.have[i] = true
 	}
 	if definedS {
+		flat := v.RawMatrix().Data
 		if c.haveS {
-			c.sumS += angle(c.lastS, us)
+			a, _ := geometry.CornerAngle(c.lastS, flat)
+			c.sumS += a
 		}
-		copy(c.lastS, us)
+		copy(c.lastS, flat)
 		c.haveS = true
 	}
 }
@@ -141,8 +135,6 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N)}
 	h := (hi - lo) / float64(m)
 	fine, coarse := newChain(p.N, p.K), newChain(p.N, p.K)
-	u := mat.NewDense(p.N, p.K, nil)
-	us := make([]float64, p.N*p.K)
 	defined := make([]bool, p.N)
 	for j := 0; j <= m; j++ {
 		if err := ctx.Err(); err != nil {
@@ -165,29 +157,19 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 			r.ArcLength[i] += wt * sp
 		}
 		r.StackedArcLength += wt * math.Sqrt(s.StackedVV)
-		for i := 0; i < p.N; i++ {
-			sp := s.Speed[i]
+		for i, sp := range s.Speed {
 			defined[i] = sp > 0
 			if !defined[i] {
 				r.ZeroSpeed = append(r.ZeroSpeed, ZeroSpeed{Example: i, Alpha: alpha})
-				continue
-			}
-			row, v := u.RawRowView(i), s.Velocity.RawRowView(i)
-			for c := range row {
-				row[c] = v[c] / sp
 			}
 		}
-		normS := math.Sqrt(s.StackedVV)
-		if normS > 0 {
-			for c, v := range s.Velocity.RawMatrix().Data {
-				us[c] = v / normS
-			}
-		} else {
+		definedS := s.StackedVV > 0
+		if !definedS {
 			r.ZeroSpeed = append(r.ZeroSpeed, ZeroSpeed{Example: -1, Alpha: alpha})
 		}
-		fine.push(u, defined, us, normS > 0)
+		fine.push(s.Velocity, defined, definedS)
 		if j%2 == 0 {
-			coarse.push(u, defined, us, normS > 0)
+			coarse.push(s.Velocity, defined, definedS)
 		}
 		if progress != nil {
 			progress(j+1, m+1)
@@ -207,19 +189,21 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 }
 
 // GaussLengthTrapezoid is the paper-compatible Gauss length (Lucas et al.
-// 2021): the trapezoid rule over the given samples of the turning rate ‖T′‖,
-// with no corners counted, per example (mean over examples) and for the
-// stacked path. The samples must be sorted by α.
+// 2021): the trapezoid rule over the samples' turning rates ‖T′‖, with no
+// corners counted, as the mean over examples and for the stacked path
+// (geometry.GaussLengthTrapezoid). The samples must be sorted by α.
 func GaussLengthTrapezoid(samples []*Sample) (mean, stacked float64) {
-	for j := 1; j < len(samples); j++ {
-		a, b := samples[j-1], samples[j]
-		h := b.Alpha - a.Alpha
-		var s float64
-		for i := range a.TurningRate {
-			s += a.TurningRate[i] + b.TurningRate[i]
+	alphas := make([]float64, len(samples))
+	means := make([]float64, len(samples))
+	stacks := make([]float64, len(samples))
+	for j, s := range samples {
+		alphas[j] = s.Alpha
+		for _, t := range s.TurningRate {
+			means[j] += t
 		}
-		mean += h / 2 * s / float64(len(a.TurningRate))
-		stacked += h / 2 * (a.StackedTurningRate + b.StackedTurningRate)
+		means[j] /= float64(len(s.TurningRate))
+		stacks[j] = s.StackedTurningRate
 	}
-	return mean, stacked
+	// The mean of the per-example trapezoid sums is the trapezoid sum of the means.
+	return geometry.GaussLengthTrapezoid(alphas, means), geometry.GaussLengthTrapezoid(alphas, stacks)
 }

@@ -9,6 +9,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/certify-mli/certify/geometry"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -230,7 +231,8 @@ func (p *Path) At(alpha float64) *Sample {
 	s.Loss, s.DLoss, s.D2Loss = tot.l*scale, tot.dl*scale, tot.d2l*scale
 	s.Accuracy = float64(tot.correct) / float64(p.N)
 	s.StackedVV, s.StackedVA, s.StackedAA = tot.vv, tot.va, tot.aa
-	s.StackedTurningRate = stackedRate(s.Velocity, s.Acceleration, tot.vv, tot.va)
+	// Γ's turning rate from its flat velocity and acceleration [N·K].
+	s.StackedTurningRate, _ = geometry.TurningRate(s.Velocity.RawMatrix().Data, s.Acceleration.RawMatrix().Data)
 	for i, v := range s.Speed {
 		if v == 0 {
 			s.ZeroSpeed = append(s.ZeroSpeed, i)
@@ -307,7 +309,7 @@ func (p *Path) reduce(j *nn.Jet, lo int, s *Sample) partial {
 		q.va += va
 		q.aa += aa
 		s.Speed[i] = math.Sqrt(vv)
-		s.TurningRate[i] = turningRate(v, a, vv, va)
+		s.TurningRate[i], _ = geometry.TurningRate(v, a) // 0 with ErrZeroSpeed where v = 0
 	}
 	return q
 }
@@ -327,37 +329,4 @@ func argmax(x []float64) int {
 		}
 	}
 	return b
-}
-
-// turningRate is ‖T′‖ = ‖a − (⟨a,v⟩/‖v‖²) v‖ / ‖v‖², the component of the
-// acceleration orthogonal to the velocity (THEORY.md §3), computed without
-// the cancellation of sqrt(‖a‖²‖v‖² − ⟨a,v⟩²). It is 0 where v = 0.
-func turningRate(v, a []float64, vv, va float64) float64 {
-	if vv == 0 {
-		return 0
-	}
-	c := va / vv
-	var o float64
-	for i := range v {
-		d := a[i] - c*v[i]
-		o += d * d
-	}
-	return math.Sqrt(o) / vv
-}
-
-// stackedRate is ‖T′‖ of the stacked path Γ (THEORY.md §3), with
-// ‖V‖² = vv and ⟨V,A⟩ = va already summed: a second pass forms the component
-// of A orthogonal to V, avoiding the cancellation of ‖A‖²‖V‖² − ⟨A,V⟩².
-func stackedRate(v, a *mat.Dense, vv, va float64) float64 {
-	if vv == 0 {
-		return 0
-	}
-	c := va / vv
-	vr, ar := v.RawMatrix(), a.RawMatrix()
-	var o float64
-	for i, x := range vr.Data {
-		d := ar.Data[i] - c*x
-		o += d * d
-	}
-	return math.Sqrt(o) / vv
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command of the README, also run by CI (.ci/run): installs what the
+# tests need on a fresh Debian machine (as root), then vets and tests everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+/usr/bin/python3 -c 'import torch, functorch' 2>/dev/null || need+=(python3-torch)
+command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+[ -f /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "warning: missing Debian packages ${need[*]}; tests that need them will skip (run as root to install)" >&2
+  fi
+fi
+
+go vet ./...
+go test -count=1 -timeout 20m ./...
