@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""torchref: an independent PyTorch oracle for certify's run directories.
+
+Given a run directory (RUN_FORMAT.md: model.json, init.safetensors,
+final.safetensors, data.safetensors with x and y), it builds the
+torch.nn.Sequential described by model.json in float64, loads θ0 and θT with
+load_state_dict(strict=True) (so the files certify writes load into PyTorch
+unchanged), and prints JSON with, for every α of the grid, along
+θα = θ0 + α(θT − θ0) (THEORY.md §1):
+
+  loss      torch.nn.functional.cross_entropy / mse_loss, mean reduction (§4)
+  accuracy  fraction of examples whose arg-max output is the label
+
+and with --derivs:
+
+  output, velocity, acceleration   γ, γ′, γ″ per example [N, K], by nested
+                                   forward-mode AD (functorch.jvp of
+                                   α ↦ functional_call(model, θ0 + αδ, x)) (§2)
+  dloss, d2loss                    dL/dα, d²L/dα² by the same nesting (§4)
+  gauss_length_mean_trapezoid      mean over examples of ∫‖T′‖ dα by the
+                                   trapezoid rule on the grid (the paper's value)
+  gauss_length_stacked_trapezoid   the same for the stacked path Γ (§3)
+
+with ‖T′‖ = ‖a − (⟨a,v⟩/‖v‖²) v‖ / ‖v‖ (= sqrt(‖a‖²‖v‖² − ⟨a,v⟩²)/‖v‖²,
+without the cancellation), 0 where v = 0.
+
+This is an oracle for certify's Go code: it shares no code with it. Safetensors
+files are parsed and written by hand (no safetensors package here).
+
+  torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
+                      [--time] [--threads N]
+  torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* runs
+
+Run it with /usr/bin/python3 (Debian's torch 1.13 with functorch).
+"""
+
+import argparse
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import functorch
+from torch.nn.utils.stateless import functional_call
+
+# ---------------------------------------------------------------------------
+# safetensors, by hand: 8-byte little-endian header length N, N bytes of JSON
+# header {name: {dtype, shape, data_offsets}}, then raw little-endian data.
+
+_NP = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4"}
+
+
+def read_safetensors(path):
+    """Returns {name: numpy array} (BF16 widened exactly to float32)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = info["data_offsets"]
+        buf, dt, shape = data[lo:hi], info["dtype"], info["shape"]
+        if dt == "BF16":
+            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
+            arr = bits.view(np.float32)
+        elif dt in _NP:
+            arr = np.frombuffer(buf, dtype=_NP[dt])
+        else:
+            raise ValueError(f"{path}: {name}: unsupported dtype {dt}")
+        out[name] = arr.reshape(shape).copy()
+    return out
+
+
+def write_safetensors(path, tensors):
+    """Writes {name: (numpy array, dtype)}; dtype is one of F64 F32 F16 BF16 I64 I32."""
+    header, chunks, off = {}, [], 0
+    for name in sorted(tensors):
+        arr, dt = tensors[name]
+        if dt == "BF16":  # round to nearest even from float32
+            b = np.ascontiguousarray(arr, dtype="<f4").view(np.uint32)
+            b = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype("<u2")
+            blob = b.tobytes()
+        else:
+            blob = np.ascontiguousarray(arr, dtype=_NP[dt]).tobytes()
+        header[name] = {"dtype": dt, "shape": list(arr.shape),
+                        "data_offsets": [off, off + len(blob)]}
+        chunks.append(blob)
+        off += len(blob)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(chunks))
+
+
+# ---------------------------------------------------------------------------
+# model.json → torch.nn.Sequential (RUN_FORMAT.md layer types)
+
+def build(spec):
+    if spec.get("format") != "sequential/v1":
+        raise ValueError(f"model.json: format {spec.get('format')!r}")
+    mods = []
+    for i, l in enumerate(spec["layers"]):
+        t = l["type"]
+        if t == "linear":
+            m = torch.nn.Linear(l["in"], l["out"], bias=l.get("bias", True))
+        elif t == "relu":
+            m = torch.nn.ReLU()
+        elif t == "leaky_relu":
+            m = torch.nn.LeakyReLU(l.get("slope", 0.01))
+        elif t == "tanh":
+            m = torch.nn.Tanh()
+        elif t == "sigmoid":
+            m = torch.nn.Sigmoid()
+        elif t == "gelu":
+            m = torch.nn.GELU(approximate=l.get("approximate") or "none")
+        elif t == "softplus":
+            m = torch.nn.Softplus(beta=l.get("beta", 1), threshold=l.get("threshold", 20))
+        elif t == "identity":
+            m = torch.nn.Identity()
+        elif t == "flatten":
+            m = torch.nn.Flatten()
+        else:
+            raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
+        mods.append(m)
+    return torch.nn.Sequential(*mods).double()
+
+
+def load_run(d):
+    with open(os.path.join(d, "model.json")) as f:
+        spec = json.load(f)
+    model = build(spec)
+    states = []
+    for name in ("init.safetensors", "final.safetensors"):
+        sd = {k: torch.from_numpy(v.astype(np.float64))
+              for k, v in read_safetensors(os.path.join(d, name)).items()}
+        model.load_state_dict(sd, strict=True)  # proves the keys and shapes
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    data = read_safetensors(os.path.join(d, "data.safetensors"))
+    x = torch.from_numpy(data["x"].astype(np.float64))
+    x = x.reshape([x.shape[0]] + list(spec["input_shape"]))
+    y = data["y"]
+    y = torch.from_numpy(y.astype(np.int64 if y.dtype.kind == "i" else np.float64))
+    return spec, model, states[0], states[1], x, y
+
+
+# ---------------------------------------------------------------------------
+# The loss of model.json with PyTorch's mean reduction (THEORY.md §4)
+
+def make_loss(kind, y, k):
+    if kind == "cross_entropy":
+        return lambda out: F.cross_entropy(out, y)
+    target = F.one_hot(y, k).double() if y.dtype == torch.int64 else y
+    return lambda out: F.mse_loss(out, target)
+
+
+def accuracy(out, y):
+    want = y if y.dtype == torch.int64 else y.argmax(dim=1)
+    return (out.argmax(dim=1) == want).double().mean().item()
+
+
+def turning_rate(v, a):
+    """‖T′‖ = ‖a⊥‖/‖v‖ per row of v, a [N, K] (THEORY.md §3); 0 where v = 0."""
+    vv = (v * v).sum(dim=1)
+    va = (v * a).sum(dim=1)
+    c = torch.where(vv > 0, va / torch.where(vv > 0, vv, torch.ones_like(vv)), torch.zeros_like(vv))
+    perp = a - c[:, None] * v
+    r = perp.norm(dim=1) / vv.sqrt()
+    return torch.where(vv > 0, r, torch.zeros_like(r))
+
+
+def trapezoid(alphas, f):
+    return sum((alphas[j] - alphas[j - 1]) / 2 * (f[j] + f[j - 1]) for j in range(1, len(alphas)))
+
+
+def evaluate(d, alphas, derivs, paths, timing):
+    spec, model, theta0, thetaT, x, y = load_run(d)
+    names = [n for n, _ in model.named_parameters()]  # no buffers in these layer types
+    delta = {n: thetaT[n] - theta0[n] for n in names}
+    th0 = {n: theta0[n] for n in names}
+    loss_fn = None
+    res = {"run": os.path.basename(os.path.normpath(d)), "torch": torch.__version__,
+           "loss_kind": spec["loss"], "examples": int(x.shape[0]), "alphas": alphas}
+
+    def gamma(alpha):  # γ(α) = f(x; θ0 + αδ), [N, K]
+        return functional_call(model, {n: th0[n] + alpha * delta[n] for n in names}, (x,))
+
+    t0 = time.perf_counter()
+    loss, acc = [], []
+    with torch.no_grad():
+        for a in alphas:
+            out = gamma(torch.tensor(a, dtype=torch.float64))
+            if loss_fn is None:
+                loss_fn = make_loss(spec["loss"], y, out.shape[1])
+            loss.append(loss_fn(out).item())
+            acc.append(accuracy(out, y))
+    t1 = time.perf_counter()
+    res["loss"], res["accuracy"] = loss, acc
+    if not (derivs or timing):
+        return res, {"loss_seconds": t1 - t0}
+
+    one = torch.tensor(1.0, dtype=torch.float64)
+
+    def first(alpha):  # ((γ′, L′), aux (γ, L)) by one forward-mode pass
+        def f(al):
+            out = gamma(al)
+            return out, loss_fn(out)
+        (out, l), (v, dl) = functorch.jvp(f, (alpha,), (one,))
+        return (v, dl), (out, l)
+
+    cols = {k: [] for k in ("output", "velocity", "acceleration", "dloss", "d2loss", "loss_jvp")}
+    rate, srate = [], []
+    t2 = time.perf_counter()
+    for a in alphas:
+        al = torch.tensor(a, dtype=torch.float64)
+        (v, dl), (acc2, d2l), (out, l) = functorch.jvp(first, (al,), (one,), has_aux=True)
+        cols["output"].append(out)
+        cols["velocity"].append(v)
+        cols["acceleration"].append(acc2)
+        cols["dloss"].append(dl.item())
+        cols["d2loss"].append(d2l.item())
+        cols["loss_jvp"].append(l.item())
+        rate.append(turning_rate(v, acc2))
+        srate.append(turning_rate(v.reshape(1, -1), acc2.reshape(1, -1))[0].item())
+    gmean = trapezoid(alphas, [r.mean().item() for r in rate]) if len(alphas) > 1 else 0.0
+    # The mean of per-example integrals, as an explicit per-example trapezoid.
+    per = trapezoid(alphas, rate) if len(alphas) > 1 else torch.zeros(x.shape[0])
+    gstack = trapezoid(alphas, srate) if len(alphas) > 1 else 0.0
+    t3 = time.perf_counter()
+    res["dloss"], res["d2loss"] = cols["dloss"], cols["d2loss"]
+    res["loss_jvp"] = cols["loss_jvp"]  # L from the AD pass: a self-check of "loss"
+    res["gauss_length_mean_trapezoid"] = float(per.mean()) if len(alphas) > 1 else 0.0
+    res["gauss_length_mean_trapezoid_check"] = gmean
+    res["gauss_length_stacked_trapezoid"] = gstack
+    res["turning_rate_stacked"] = srate
+    if paths:
+        res["turning_rate"] = [r.tolist() for r in rate]
+        for k in ("output", "velocity", "acceleration"):
+            res[k] = [t.tolist() for t in cols[k]]
+    return res, {"loss_seconds": t1 - t0, "gauss_seconds": t3 - t2}
+
+
+# ---------------------------------------------------------------------------
+# --make-fixture: tiny seeded runs covering every layer type (not made by Go)
+
+FIXTURES = [
+    # cross_entropy, I64 labels, F64 checkpoints; a real flatten of [N, 1, 5].
+    dict(name="mlp-tanh-gelutanh-leaky", seed=1, input_shape=[1, 5], n=12, loss="cross_entropy",
+         layers=[{"type": "flatten"}, {"type": "linear", "in": 5, "out": 7}, {"type": "tanh"},
+                 {"type": "linear", "in": 7, "out": 6}, {"type": "gelu", "approximate": "tanh"},
+                 {"type": "leaky_relu", "slope": 0.2}, {"type": "linear", "in": 6, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="I64"),
+    # mse with float targets [N, K], F32 checkpoints and data; a linear without bias.
+    # Large weights put some of softplus's β·z above its threshold (its linear branch).
+    dict(name="mlp-sigmoid-softplus-gelu", seed=2, input_shape=[5], n=12, loss="mse", wscale=3.0,
+         layers=[{"type": "linear", "in": 5, "out": 7}, {"type": "sigmoid"},
+                 {"type": "linear", "in": 7, "out": 6, "bias": False},
+                 {"type": "softplus", "beta": 2.0, "threshold": 5.0},
+                 {"type": "gelu", "approximate": "none"}, {"type": "linear", "in": 6, "out": 3},
+                 {"type": "identity"}],
+         wdtype=("F32", "F32"), xdtype="F32", ydtype="F64"),
+    # relu and default leaky_relu, mse on I32 labels (one-hot), BF16 θ0 and F16 θT.
+    dict(name="mlp-relu-leaky-mse", seed=3, input_shape=[5], n=16, loss="mse",
+         layers=[{"type": "linear", "in": 5, "out": 7}, {"type": "relu"},
+                 {"type": "linear", "in": 7, "out": 6}, {"type": "leaky_relu"},
+                 {"type": "linear", "in": 6, "out": 3}],
+         wdtype=("BF16", "F16"), xdtype="F64", ydtype="I32"),
+]
+
+FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
+
+
+def make_fixture(out_dir):
+    for fx in FIXTURES:
+        rng = np.random.default_rng(fx["seed"])
+        d = os.path.join(out_dir, fx["name"])
+        os.makedirs(d, exist_ok=True)
+        spec = {"format": "sequential/v1", "input_shape": fx["input_shape"],
+                "layers": fx["layers"], "loss": fx["loss"]}
+        with open(os.path.join(d, "model.json"), "w") as f:
+            json.dump(spec, f, indent=2)
+            f.write("\n")
+        k = [l for l in fx["layers"] if l["type"] == "linear"][-1]["out"]
+        for fname, dt, scale in (("init.safetensors", fx["wdtype"][0], 1.0),
+                                 ("final.safetensors", fx["wdtype"][1], 2.0)):
+            ts = {}
+            for i, l in enumerate(fx["layers"]):
+                if l["type"] != "linear":
+                    continue
+                s = scale * fx.get("wscale", 1.0) / np.sqrt(l["in"])
+                ts[f"{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"])), dt)
+                if l.get("bias", True):
+                    ts[f"{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
+            write_safetensors(os.path.join(d, fname), ts)
+        n = fx["n"]
+        x = rng.normal(0, 1.5, [n] + fx["input_shape"])
+        if fx["ydtype"] == "F64":
+            y = rng.normal(0, 1, (n, k))
+        else:
+            y = rng.integers(0, k, n)
+        write_safetensors(os.path.join(d, "data.safetensors"),
+                          {"x": (x, fx["xdtype"]), "y": (y, fx["ydtype"])})
+        res, _ = evaluate(d, FIXTURE_ALPHAS, derivs=True, paths=True, timing=False)
+        with open(os.path.join(d, "expected.json"), "w") as f:
+            json.dump(res, f)
+            f.write("\n")
+        print(f"wrote {d}", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", nargs="?", help="run directory")
+    ap.add_argument("--alphas", help="comma-separated α list, e.g. 0,0.5,1")
+    ap.add_argument("--grid", type=int, default=50, help="number of equally spaced α in [0,1] (default 50)")
+    ap.add_argument("--derivs", action="store_true", help="γ, γ′, γ″, L′, L″ and trapezoid Gauss lengths")
+    ap.add_argument("--no-paths", action="store_true", help="omit per-example γ, γ′, γ″ and ‖T′‖")
+    ap.add_argument("--time", action="store_true", help="print wall times (implies the Gauss-length pass)")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads")
+    ap.add_argument("--make-fixture", metavar="OUT_DIR", help="write the seeded fixture runs")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.make_fixture:
+        make_fixture(a.make_fixture)
+        return
+    if not a.run:
+        ap.error("a run directory is required")
+    if a.alphas:
+        alphas = [float(s) for s in a.alphas.split(",")]
+    else:
+        alphas = np.linspace(0, 1, a.grid).tolist()
+    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time)
+    if a.time:
+        res.update(times)
+        res["threads"] = torch.get_num_threads()
+        print(json.dumps(times), file=sys.stderr)
+    json.dump(res, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
