@@ -23,9 +23,6 @@ type Options struct {
 	GaussTol          float64 `json:"gauss_tol"`
 	GaussIntervals    int     `json:"gauss_intervals"`
 	GaussMaxIntervals int     `json:"gauss_max_intervals"`
-	// DeltaGrid is the number of points of the fine grid on which L′ is
-	// scanned for sign changes when computing the continuous Δ (default 1024).
-	DeltaGrid int `json:"delta_grid"`
 	// Examples is the number of evaluation examples (recorded; chosen when
 	// the run is loaded).
 	Examples int `json:"examples"`
@@ -45,9 +42,6 @@ func (o *Options) defaults() {
 	}
 	if o.GaussMaxIntervals <= 0 {
 		o.GaussMaxIntervals = 4096
-	}
-	if o.DeltaGrid <= 0 {
-		o.DeltaGrid = 1024
 	}
 }
 
@@ -99,6 +93,12 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		r.Loss = append(r.Loss, s.Loss)
 		r.DLoss = append(r.DLoss, s.DLoss)
 		r.Accuracy = append(r.Accuracy, s.Accuracy)
+		var tm float64
+		for _, t := range s.TurningRate {
+			tm += t / float64(len(s.TurningRate))
+		}
+		r.TurningRateMean = append(r.TurningRateMean, tm)
+		r.TurningRateStacked = append(r.TurningRateStacked, s.StackedTurningRate)
 		progress("loss on the grid", j+1, len(r.Alphas))
 	}
 	r.Delta = Delta(r.Loss)
@@ -117,6 +117,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
 	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
 	r.GaussLengthQuantiles = quantiles(g.PerExample)
+	r.GaussLengthPerExample = g.PerExample
 	r.GaussLengthIntervals = g.Intervals
 	r.ZeroSpeedEvents = len(g.ZeroSpeed)
 	r.ArcLength = g.StackedArcLength
@@ -124,13 +125,15 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		r.ArcLengthMean += s / float64(len(g.ArcLength))
 	}
 
+	// The continuous Δ: L′ is already known on the Gauss length's fine grid;
+	// only the sign changes of L′ cost new passes (Brent refinement).
 	evals := 0
-	dc, from, to := DeltaContinuous(func(a float64) (float64, float64) {
+	dc, from, to := DeltaRefined(g.Alphas, g.Loss, g.DLoss, func(a float64) (float64, float64) {
 		evals++
-		progress("continuous Δ", evals, o.DeltaGrid)
+		progress("continuous Δ", evals, evals)
 		s := p.At(a)
 		return s.Loss, s.DLoss
-	}, 0, 1, o.DeltaGrid)
+	})
 	// The continuous Δ is a supremum over [0,1]: never below the grid's.
 	if dc < r.Delta {
 		dc = r.Delta

@@ -131,32 +131,50 @@ func DeltaContinuous(f func(alpha float64) (l, dl float64), lo, hi float64, n in
 	if !(lo < hi) {
 		panic(fmt.Sprintf("certify: DeltaContinuous: need lo < hi, got [%v, %v]", lo, hi))
 	}
-	alphas := make([]float64, 0, n+n/2)
-	losses := make([]float64, 0, n+n/2)
-	var prevA, prevD float64
+	alphas := make([]float64, n)
+	losses := make([]float64, n)
+	dlosses := make([]float64, n)
 	for k := range n {
 		a := lo + (hi-lo)*float64(k)/float64(n-1)
 		if k == n-1 {
 			a = hi
 		}
-		l, d := f(a)
-		if k > 0 && ((prevD > 0 && d < 0) || (prevD < 0 && d > 0)) {
-			r := brentRoot(func(x float64) float64 { _, dx := f(x); return dx }, prevA, a, prevD, d)
-			if r > prevA && r < a {
-				lr, _ := f(r)
-				alphas = append(alphas, r)
-				losses = append(losses, lr)
+		alphas[k] = a
+		losses[k], dlosses[k] = f(a)
+	}
+	return DeltaRefined(alphas, losses, dlosses, f)
+}
+
+// DeltaRefined is DeltaContinuous on values already computed on an increasing
+// grid: loss[k] = L(alphas[k]) and dloss[k] = L′(alphas[k]). f is called only
+// to refine the critical points in the cells where L′ changes sign. It panics
+// if the slices differ in length or hold fewer than 2 points.
+func DeltaRefined(alphas, loss, dloss []float64, f func(alpha float64) (l, dl float64)) (delta float64, from, to float64) {
+	if len(alphas) < 2 || len(loss) != len(alphas) || len(dloss) != len(alphas) {
+		panic(fmt.Sprintf("certify: DeltaRefined: need ≥ 2 points and equal lengths, got %d, %d, %d", len(alphas), len(loss), len(dloss)))
+	}
+	as := make([]float64, 0, len(alphas)+len(alphas)/2)
+	ls := make([]float64, 0, len(alphas)+len(alphas)/2)
+	for k, a := range alphas {
+		if k > 0 {
+			pa, pd, d := alphas[k-1], dloss[k-1], dloss[k]
+			if (pd > 0 && d < 0) || (pd < 0 && d > 0) {
+				r := brentRoot(func(x float64) float64 { _, dx := f(x); return dx }, pa, a, pd, d)
+				if r > pa && r < a {
+					lr, _ := f(r)
+					as = append(as, r)
+					ls = append(ls, lr)
+				}
 			}
 		}
-		alphas = append(alphas, a)
-		losses = append(losses, l)
-		prevA, prevD = a, d
+		as = append(as, a)
+		ls = append(ls, loss[k])
 	}
-	d, i, j := deltaIndex(losses)
+	d, i, j := deltaIndex(ls)
 	if math.IsNaN(d) {
 		return d, math.NaN(), math.NaN()
 	}
-	return d, alphas[i], alphas[j]
+	return d, as[i], as[j]
 }
 
 // brentRoot returns a zero of g in [a, b], given g(a) = fa and g(b) = fb of opposite

@@ -43,25 +43,31 @@ type Report struct {
 	// rounding error (set when Verdict is non_monotone).
 	Witness *Witness `json:"witness,omitempty"`
 
-	GaussLengthMean             float64        `json:"gauss_length_mean"`
-	GaussLengthMeanError        float64        `json:"gauss_length_mean_error"`
-	GaussLengthStacked          float64        `json:"gauss_length_stacked"`
-	GaussLengthStackedError     float64        `json:"gauss_length_stacked_error"`
-	GaussLengthMeanTrapezoid    float64        `json:"gauss_length_mean_trapezoid"`
-	GaussLengthStackedTrapezoid float64        `json:"gauss_length_stacked_trapezoid"`
-	GaussLengthQuantiles        Quantiles      `json:"gauss_length_quantiles"`
-	GaussLengthIntervals        int            `json:"gauss_length_intervals"`
-	ZeroSpeedEvents             int            `json:"zero_speed_events"`
-	ArcLength                   float64        `json:"arc_length"`
-	ArcLengthMean               float64        `json:"arc_length_mean"`
-	BNPolicy                    string         `json:"bn_policy"`
-	WeightDistance              float64        `json:"weight_distance"`
-	WeightDistanceNormalized    float64        `json:"weight_distance_normalized"`
-	Conditions                  map[string]any `json:"conditions"`
-	Examples                    int            `json:"examples"`
-	Data                        string         `json:"data"`
-	Precision                   string         `json:"precision"`
-	Seconds                     float64        `json:"seconds"`
+	GaussLengthMean             float64 `json:"gauss_length_mean"`
+	GaussLengthMeanError        float64 `json:"gauss_length_mean_error"`
+	GaussLengthStacked          float64 `json:"gauss_length_stacked"`
+	GaussLengthStackedError     float64 `json:"gauss_length_stacked_error"`
+	GaussLengthMeanTrapezoid    float64 `json:"gauss_length_mean_trapezoid"`
+	GaussLengthStackedTrapezoid float64 `json:"gauss_length_stacked_trapezoid"`
+	// TurningRateMean [m] is the mean over examples of ‖T_i′‖ at the grid's
+	// α and TurningRateStacked [m] that of Γ (THEORY.md §3).
+	TurningRateMean    []float64 `json:"turning_rate_mean"`
+	TurningRateStacked []float64 `json:"turning_rate_stacked"`
+	// GaussLengthPerExample [N] is kept in memory for figures, not written.
+	GaussLengthPerExample    []float64      `json:"-"`
+	GaussLengthQuantiles     Quantiles      `json:"gauss_length_quantiles"`
+	GaussLengthIntervals     int            `json:"gauss_length_intervals"`
+	ZeroSpeedEvents          int            `json:"zero_speed_events"`
+	ArcLength                float64        `json:"arc_length"`
+	ArcLengthMean            float64        `json:"arc_length_mean"`
+	BNPolicy                 string         `json:"bn_policy"`
+	WeightDistance           float64        `json:"weight_distance"`
+	WeightDistanceNormalized float64        `json:"weight_distance_normalized"`
+	Conditions               map[string]any `json:"conditions"`
+	Examples                 int            `json:"examples"`
+	Data                     string         `json:"data"`
+	Precision                string         `json:"precision"`
+	Seconds                  float64        `json:"seconds"`
 	// Options records every setting that produced the report, so it can be reproduced.
 	Options Options `json:"options"`
 	// Command is the command line that produced the report, when known.

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/progress"
+	"github.com/certify-mli/certify/nn"
+)
+
+type analyzeFlags struct {
+	run      string
+	examples int
+	opt      certify.Options
+	json     bool
+	quiet    bool
+	chunk    int
+	noFigs   bool
+}
+
+func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("certify", flag.ContinueOnError)
+	fs.StringVar(&af.run, "run", "", "run directory to analyse (RUN_FORMAT.md)")
+	fs.IntVar(&af.examples, "examples", 0, "evaluate the first N examples (0: all of data.safetensors, or the first 5000 training examples of the dataset named in config.json)")
+	fs.IntVar(&af.opt.Alphas, "alphas", 50, "number of equally spaced α in [0,1], both ends included, of the report's grid")
+	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
+	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
+	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
+	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary")
+	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")
+	fs.BoolVar(&af.noFigs, "no-figures", false, "do not draw the PNG figures")
+	return fs
+}
+
+func analyzeCmd(ctx context.Context, args []string) error {
+	var af analyzeFlags
+	if err := parseFlags(newAnalyzeFlagSet(&af), args); err != nil {
+		return err
+	}
+	if af.run == "" {
+		return badInputf("--run DIR is required (or a command: train, demo; see certify --help)")
+	}
+	r, err := analyze(ctx, af, append([]string{"certify"}, args...))
+	if err != nil {
+		return err
+	}
+	if af.json {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+	} else if !af.quiet {
+		printSummary(stdout, af.run, r)
+	}
+	return nil
+}
+
+// analyze loads the run, analyses it, and writes certificate.json and the
+// figures into the run directory.
+func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.Report, error) {
+	run, err := nn.LoadRun(af.run, af.examples)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk})
+	if err != nil {
+		return nil, badInput(err)
+	}
+	bar := progress.New(os.Stderr, "analyse")
+	if af.quiet || af.json {
+		bar = nil
+	}
+	af.opt.Progress = func(stage string, done, total int) {
+		bar.SetLabel(stage)
+		bar.Update(done, total, "")
+	}
+	r, err := certify.Analyze(ctx, p, af.opt)
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	r.Data = run.DataSource
+	r.Command = command
+	if err := r.Write(filepath.Join(af.run, "certificate.json")); err != nil {
+		return nil, err
+	}
+	if !af.noFigs {
+		if err := certify.WriteFigures(af.run, r); err != nil {
+			return nil, fmt.Errorf("figures: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func printSummary(w io.Writer, dir string, r *certify.Report) {
+	last := len(r.Loss) - 1
+	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
+	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
+	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
+	fmt.Fprintf(w, "  Δ on %d α          %.4g", len(r.Alphas), r.Delta)
+	if len(r.Bumps) > 0 {
+		fmt.Fprintf(w, " (%d bump", len(r.Bumps))
+		if len(r.Bumps) > 1 {
+			fmt.Fprint(w, "s")
+		}
+		b := r.Bumps[0]
+		fmt.Fprintf(w, "; first α ∈ [%.3f, %.3f], height %.4g)", b.Start, b.End, b.Height)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+	if r.Witness != nil {
+		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
+	}
+	fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (trapezoid, paper: %.4f), stacked %.4f rad\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked)
+	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
+	fmt.Fprintf(w, "  report             %s (%.1fs)\n", filepath.Join(dir, "certificate.json"), r.Seconds)
+}

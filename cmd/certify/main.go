@@ -1,0 +1,99 @@
+// Command certify tells whether a trained network's loss falls monotonically
+// along the straight line from its initial weights θ0 to its trained weights
+// θT (the Monotonic Linear Interpolation property), and why.
+//
+// Usage:
+//
+//	certify --run DIR [flags]    analyse a run directory (RUN_FORMAT.md)
+//	certify train [flags]        train a run on MNIST or Fashion-MNIST
+//	certify demo [flags]         train a small run on the built-in MNIST subset and analyse it
+//
+// Run `certify COMMAND -h` for a command's flags. Exit status: 0 on success,
+// 2 for bad input (flags, a malformed run directory, missing data), 1 for an
+// internal fault, 130 when interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// inputError marks an error caused by the user's input; it exits with status 2.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
+
+func badInput(err error) error {
+	if err == nil {
+		return nil
+	}
+	return inputError{err}
+}
+
+func badInputf(format string, args ...any) error { return inputError{fmt.Errorf(format, args...)} }
+
+// stdout and stderr are the command's outputs (tests replace them).
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
+
+const usage = `certify: does the loss fall monotonically from θ0 to θT?
+
+Usage:
+  certify --run DIR [flags]   analyse a run directory (see certify --help)
+  certify train [flags]       train a run (see certify train -h)
+  certify demo [flags]        train a small MNIST run from the built-in subset and analyse it
+
+Exit status: 0 success, 2 bad input, 1 internal fault.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	var err error
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, usage)
+		return 2
+	case args[0] == "train":
+		err = trainCmd(ctx, args[1:])
+	case args[0] == "demo":
+		err = demoCmd(ctx, args[1:])
+	case args[0] == "analyze" || args[0] == "analyse":
+		err = analyzeCmd(ctx, args[1:])
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" && len(args) == 1:
+		fmt.Fprint(stdout, usage)
+		return 0
+	case len(args[0]) > 0 && args[0][0] == '-':
+		err = analyzeCmd(ctx, args)
+	default:
+		fmt.Fprintf(stderr, "certify: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "certify:", err)
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	var ie inputError
+	if errors.As(err, &ie) {
+		return 2
+	}
+	return 1
+}

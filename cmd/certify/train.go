@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/internal/progress"
+	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/nn/dataset"
+	"github.com/certify-mli/certify/nn/optim"
+	"github.com/certify-mli/certify/nn/safetensors"
+)
+
+var errHelp = errors.New("help requested")
+
+// trainFlags are the flags of `certify train`; their names are also the keys
+// of config.json (nn.RunConfig) and the axes a sweep may vary.
+type trainFlags struct {
+	cfg     nn.RunConfig
+	dataDir string
+	limit   int
+	out     string
+	force   bool
+	resume  bool
+	dtype   string
+	quiet   bool
+}
+
+func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &tf.cfg
+	fs.StringVar(&c.Data.Name, "data", "mnist", "dataset: mnist, fashion-mnist, mnist-small (the built-in 5000/1000 subset) or idx (with --data-dir)")
+	fs.StringVar(&tf.dataDir, "data-dir", "", "directory of idx files (gzipped or not) to read instead of the dataset's default location")
+	fs.IntVar(&tf.limit, "limit", 0, "train on the first N training examples (0: all)")
+	fs.StringVar(&c.Arch, "arch", "784-256-256-10", "layer widths, input first, output last")
+	fs.StringVar(&c.Act, "act", "relu", "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
+	fs.StringVar(&c.Loss, "loss", "cross_entropy", "training loss: cross_entropy or mse (on one-hot labels)")
+	fs.StringVar(&c.Optim, "optim", "sgd", "optimizer: sgd, adam or adamw (PyTorch's update rules)")
+	fs.Float64Var(&c.LR, "lr", 0.1, "learning rate")
+	fs.Float64Var(&c.Momentum, "momentum", 0, "SGD momentum")
+	fs.BoolVar(&c.Nesterov, "nesterov", false, "SGD with Nesterov momentum")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", 0, "L2 weight decay added to the gradient (decoupled for adamw)")
+	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data")
+	fs.IntVar(&c.Batch, "batch", 128, "mini-batch size")
+	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the initialisation and the shuffling")
+	fs.StringVar(&c.Init, "init", "pytorch", "initialisation: "+strings.Join(nn.InitSchemes, ", "))
+	fs.Float64Var(&c.InitScale, "init-scale", 1, "multiplier of the initial weights and biases")
+	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", 0, "write checkpoints/step-K.safetensors every K steps (0: none)")
+	fs.StringVar(&tf.out, "out", "", "run directory to write (required)")
+	fs.BoolVar(&tf.force, "force", false, "replace an existing run directory")
+	fs.BoolVar(&tf.resume, "resume", false, "continue an interrupted run from its last checkpoint in OUT.partial")
+	fs.StringVar(&tf.dtype, "dtype", "f32", "dtype of the written checkpoints: f32 or f64")
+	fs.BoolVar(&tf.quiet, "quiet", false, "print nothing but errors")
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return badInput(err)
+	}
+	if fs.NArg() > 0 {
+		return badInputf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func trainCmd(ctx context.Context, args []string) error {
+	var tf trainFlags
+	if err := parseFlags(newTrainFlagSet(&tf, "train"), args); err != nil {
+		return err
+	}
+	_, err := train(ctx, tf, stderr)
+	return err
+}
+
+// parseArch turns "784-256-10" into widths.
+func parseArch(s string) ([]int, error) {
+	parts := strings.Split(s, "-")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("--arch %q: want at least an input and an output width, e.g. 784-64-10", s)
+	}
+	w := make([]int, len(parts))
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("--arch %q: %q is not a positive width", s, p)
+		}
+		w[i] = v
+	}
+	return w, nil
+}
+
+// trainResult is what train reports back.
+type trainResult struct {
+	Dir    string
+	Config nn.RunConfig
+}
+
+// train trains one run into tf.out: it writes everything into OUT.partial
+// and renames it to OUT at the end, so a run directory is either complete or
+// absent. Interrupted (ctx cancelled), it saves a checkpoint so that
+// --resume continues from it.
+func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, error) {
+	c := tf.cfg
+	if tf.out == "" {
+		return nil, badInputf("train: --out DIR is required")
+	}
+	dtype := strings.ToUpper(tf.dtype)
+	if dtype != "F32" && dtype != "F64" {
+		return nil, badInputf("train: --dtype: want f32 or f64, found %q", tf.dtype)
+	}
+	widths, err := parseArch(c.Arch)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if c.Loss != "mse" && c.Loss != "cross_entropy" {
+		return nil, badInputf("train: --loss: want cross_entropy or mse, found %q", c.Loss)
+	}
+	if c.Epochs <= 0 || c.Batch <= 0 {
+		return nil, badInputf("train: --epochs and --batch must be positive")
+	}
+	spec := nn.MLPSpec(widths, c.Act, c.Loss)
+	if err := spec.Validate(); err != nil {
+		return nil, badInputf("train: --act %q: %v", c.Act, err)
+	}
+	m, _ := nn.Build(spec)
+	opt, err := optim.New(c.Optim, optim.Config{LR: c.LR, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay})
+	if err != nil {
+		return nil, badInputf("train: %v", err)
+	}
+	if _, err := os.Stat(tf.out); err == nil && !tf.force {
+		return nil, badInputf("train: %s exists; pass --force to replace it", tf.out)
+	}
+	c.Data.Dir = tf.dataDir
+	c.Data.Split = "train"
+	c.Data.Limit = tf.limit
+	trainSet, err := dataset.Load(c.Data)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if trainSet.D != widths[0] {
+		return nil, badInputf("train: --arch %s starts with %d inputs but %s examples have %d features", c.Arch, widths[0], trainSet.Name, trainSet.D)
+	}
+	if trainSet.Classes > widths[len(widths)-1] {
+		return nil, badInputf("train: --arch %s ends with %d outputs but %s has %d classes", c.Arch, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
+	}
+	testSpec := c.Data
+	testSpec.Split, testSpec.Limit = "test", 0
+	testSet, err := dataset.Load(testSpec)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	x := mat.NewDense(trainSet.N, trainSet.D, trainSet.X)
+	targets := nn.Targets{Labels: trainSet.Y}
+
+	partial := strings.TrimRight(tf.out, "/") + ".partial"
+	theta, startStep := nn.State(nil), 0
+	metrics := []byte{}
+	if tf.resume {
+		theta, startStep, metrics, err = resumeState(partial, m, opt)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if err := os.RemoveAll(partial); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(partial, "checkpoints"), 0o755); err != nil {
+			return nil, err
+		}
+		theta, err = nn.Init(m, c.Init, c.InitScale, c.Seed)
+		if err != nil {
+			return nil, badInputf("train: --init: %v", err)
+		}
+		if err := spec.Write(filepath.Join(partial, "model.json")); err != nil {
+			return nil, err
+		}
+		if err := nn.WriteState(filepath.Join(partial, "init.safetensors"), theta, dtype); err != nil {
+			return nil, err
+		}
+		// Train from exactly the weights written: θ0 is what the file holds.
+		if theta, err = nn.ReadState(filepath.Join(partial, "init.safetensors")); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeJSON(filepath.Join(partial, "config.json"), c); err != nil {
+		return nil, err
+	}
+	bar := progress.New(os.Stderr, "train")
+	if tf.quiet {
+		bar = nil
+	}
+	start := time.Now()
+	keys := m.Trainable()
+	saveCheckpoint := func(step int) error {
+		name := filepath.Join(partial, "checkpoints", fmt.Sprintf("step-%d", step))
+		if err := nn.WriteState(name+".safetensors", theta, "F64"); err != nil {
+			return err
+		}
+		if err := writeOptimState(name+".optim.safetensors", opt, keys); err != nil {
+			return err
+		}
+		return atomicfile.Write(filepath.Join(partial, "metrics.jsonl"), metrics)
+	}
+	lastStep := startStep
+	hook := func(si nn.StepInfo) error {
+		lastStep = si.Step
+		if si.Step%50 == 0 || si.EpochEnd {
+			rec := map[string]any{"step": si.Step, "epoch": si.Epoch, "batch_loss": si.BatchLoss}
+			if si.EpochEnd {
+				rec["train_loss"] = si.EpochMeanLoss
+				rec["train_accuracy"] = si.EpochAccuracy
+			}
+			b, _ := json.Marshal(rec)
+			metrics = append(append(metrics, b...), '\n')
+		}
+		bar.Update(si.Step, si.TotalSteps, fmt.Sprintf("epoch %d loss %.4f", si.Epoch+1, si.BatchLoss))
+		if c.CheckpointEvery > 0 && si.Step%c.CheckpointEvery == 0 {
+			return saveCheckpoint(si.Step)
+		}
+		return nil
+	}
+	err = nn.Train(ctx, m, theta, opt, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
+	bar.Done()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			if serr := saveCheckpoint(lastStep); serr == nil {
+				fmt.Fprintf(log, "train: interrupted at step %d; continue with the same flags and --resume\n", lastStep)
+			}
+			return nil, err
+		}
+		return nil, err
+	}
+	c.Steps = lastStep
+	c.Seconds = time.Since(start).Seconds()
+	c.TrainLoss, c.TrainAccuracy = nn.Evaluate(m, theta, x, targets, 2000)
+	c.TestLoss, c.TestAccuracy = nn.Evaluate(m, theta, mat.NewDense(testSet.N, testSet.D, testSet.X), nn.Targets{Labels: testSet.Y}, 2000)
+	if err := nn.WriteState(filepath.Join(partial, "final.safetensors"), theta, dtype); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(partial, "metrics.jsonl"), metrics); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(partial, "config.json"), c); err != nil {
+		return nil, err
+	}
+	if err := replaceDir(partial, tf.out); err != nil {
+		return nil, err
+	}
+	if !tf.quiet {
+		fmt.Fprintf(log, "trained %s: %d steps in %.1fs; train loss %.4f, accuracy %.2f%%; test accuracy %.2f%%\n",
+			tf.out, c.Steps, c.Seconds, c.TrainLoss, 100*c.TrainAccuracy, 100*c.TestAccuracy)
+	}
+	return &trainResult{Dir: tf.out, Config: c}, nil
+}
+
+// replaceDir renames src to dst, replacing an existing dst only after src
+// is complete.
+func replaceDir(src, dst string) error {
+	old := ""
+	if _, err := os.Stat(dst); err == nil {
+		old = dst + ".old"
+		os.RemoveAll(old)
+		if err := os.Rename(dst, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, append(b, '\n'))
+}
+
+// writeOptimState saves the optimizer's buffers (keyed "i.name" by
+// parameter position, as torch's optimizer state_dict) next to a checkpoint.
+func writeOptimState(path string, opt optim.Optimizer, keys []string) error {
+	st := opt.State()
+	var ts []safetensors.Tensor
+	for _, k := range st.Names() {
+		ts = append(ts, safetensors.Tensor{Name: k, DType: "F64", Shape: []int{len(st[k])}, Float: st[k]})
+	}
+	return safetensors.Write(path, ts, "F64", map[string]string{"params": strings.Join(keys, ",")})
+}
+
+var stepFile = regexp.MustCompile(`^step-(\d+)\.optim\.safetensors$`)
+
+// resumeState finds the latest checkpoint with optimizer state in dir and
+// loads it into opt.
+func resumeState(dir string, m *nn.Model, opt optim.Optimizer) (nn.State, int, []byte, error) {
+	ents, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		return nil, 0, nil, badInputf("train: --resume: %v", err)
+	}
+	var steps []int
+	for _, e := range ents {
+		if sm := stepFile.FindStringSubmatch(e.Name()); sm != nil {
+			n, _ := strconv.Atoi(sm[1])
+			steps = append(steps, n)
+		}
+	}
+	if len(steps) == 0 {
+		return nil, 0, nil, badInputf("train: --resume: no checkpoint with optimizer state in %s", filepath.Join(dir, "checkpoints"))
+	}
+	sort.Ints(steps)
+	step := steps[len(steps)-1]
+	base := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%d", step))
+	theta, err := nn.ReadState(base + ".safetensors")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if err := m.Check(theta, base+".safetensors"); err != nil {
+		return nil, 0, nil, badInput(err)
+	}
+	ts, _, err := safetensors.Read(base + ".optim.safetensors")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	st := optim.State{}
+	for _, t := range ts {
+		st[t.Name] = t.Float
+	}
+	if err := opt.SetState(st); err != nil {
+		return nil, 0, nil, badInputf("%s: %v", base+".optim.safetensors", err)
+	}
+	metrics, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	return theta, step, metrics, nil
+}

@@ -1,0 +1,46 @@
+package functionspace
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// benchPath builds a path of a random MLP with the given widths on n random
+// examples (inputs in [0,1], like MNIST pixels).
+func benchPath(b *testing.B, widths []int, n int, opt Options) *Path {
+	b.Helper()
+	m, err := nn.Build(nn.MLPSpec(widths, "relu", "cross_entropy"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := mat.NewDense(n, widths[0], nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.Float64()
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rng.IntN(widths[len(widths)-1])
+	}
+	p, err := New(m, s0, sT, x, nn.Targets{Labels: labels}, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkAtDemo times one α of the demo's analysis: a 784-64-10 ReLU MLP
+// on 5000 examples (the first layer's products cached).
+func BenchmarkAtDemo(b *testing.B) {
+	p := benchPath(b, []int{784, 64, 10}, 5000, Options{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.At(float64(i%50) / 49)
+	}
+}
