@@ -27,6 +27,9 @@ import (
 
 var errHelp = errors.New("help requested")
 
+// afterStep, when set (by tests), is called after every training step.
+var afterStep func(step int)
+
 // trainFlags are the flags of `certify train`; their names are also the keys
 // of config.json (nn.RunConfig) and the axes a sweep may vary.
 type trainFlags struct {
@@ -222,6 +225,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	lastStep := startStep
 	hook := func(si nn.StepInfo) error {
 		lastStep = si.Step
+		if afterStep != nil {
+			afterStep(si.Step)
+		}
 		if si.Step%50 == 0 || si.EpochEnd {
 			rec := map[string]any{"step": si.Step, "epoch": si.Epoch, "batch_loss": si.BatchLoss}
 			if si.EpochEnd {
