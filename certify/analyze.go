@@ -26,6 +26,9 @@ type Options struct {
 	// Examples is the number of evaluation examples (recorded; chosen when
 	// the run is loaded).
 	Examples int `json:"examples"`
+	// LossOnly skips the path's geometry (Gauss and arc lengths) and the
+	// continuous Δ: only the loss and accuracy on the grid are computed.
+	LossOnly bool `json:"loss_only,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -108,37 +111,11 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
 
-	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
-		Intervals: o.GaussIntervals, MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol,
-		Progress: func(d, t int) { progress("Gauss length", d, t) }})
-	if err != nil {
+	if o.LossOnly {
+		r.DeltaContinuous = r.Delta // a lower bound only: nothing between grid points was looked at
+	} else if err := pathGeometry(ctx, p, o, r, progress); err != nil {
 		return nil, err
 	}
-	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
-	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
-	r.GaussLengthQuantiles = quantiles(g.PerExample)
-	r.GaussLengthPerExample = g.PerExample
-	r.GaussLengthIntervals = g.Intervals
-	r.ZeroSpeedEvents = len(g.ZeroSpeed)
-	r.ArcLength = g.StackedArcLength
-	for _, s := range g.ArcLength {
-		r.ArcLengthMean += s / float64(len(g.ArcLength))
-	}
-
-	// The continuous Δ: L′ is already known on the Gauss length's fine grid;
-	// only the sign changes of L′ cost new passes (Brent refinement).
-	evals := 0
-	dc, from, to := DeltaRefined(g.Alphas, g.Loss, g.DLoss, func(a float64) (float64, float64) {
-		evals++
-		progress("continuous Δ", evals, evals)
-		s := p.At(a)
-		return s.Loss, s.DLoss
-	})
-	// The continuous Δ is a supremum over [0,1]: never below the grid's.
-	if dc < r.Delta {
-		dc = r.Delta
-	}
-	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
@@ -185,4 +162,40 @@ func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float
 		normalized = dist / math.Sqrt(tt)
 	}
 	return dist, normalized
+}
+
+// pathGeometry fills the Gauss lengths, arc lengths and the continuous Δ.
+func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Report, progress func(string, int, int)) error {
+	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
+		Intervals: o.GaussIntervals, MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol,
+		Progress: func(d, t int) { progress("Gauss length", d, t) }})
+	if err != nil {
+		return err
+	}
+	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
+	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
+	r.GaussLengthQuantiles = quantiles(g.PerExample)
+	r.GaussLengthPerExample = g.PerExample
+	r.GaussLengthIntervals = g.Intervals
+	r.ZeroSpeedEvents = len(g.ZeroSpeed)
+	r.ArcLength = g.StackedArcLength
+	for _, s := range g.ArcLength {
+		r.ArcLengthMean += s / float64(len(g.ArcLength))
+	}
+
+	// The continuous Δ: L′ is already known on the Gauss length's fine grid;
+	// only the sign changes of L′ cost new passes (Brent refinement).
+	evals := 0
+	dc, from, to := DeltaRefined(g.Alphas, g.Loss, g.DLoss, func(a float64) (float64, float64) {
+		evals++
+		progress("continuous Δ", evals, evals)
+		s := p.At(a)
+		return s.Loss, s.DLoss
+	})
+	// The continuous Δ is a supremum over [0,1]: never below the grid's.
+	if dc < r.Delta {
+		dc = r.Delta
+	}
+	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
+	return nil
 }

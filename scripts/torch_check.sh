@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Cross-checks certify's loss along α against PyTorch (Debian's python3-torch,
+# float64) on a run directory: exports the run with its first N evaluation
+# examples, evaluates L(α) and accuracy at the given α with both, and prints
+# the relative differences. Usage: scripts/torch_check.sh RUN [N] [ALPHAS]
+set -euo pipefail
+run=${1:?usage: scripts/torch_check.sh RUN [N] [ALPHAS]}
+n=${2:-1000}
+alphas=${3:-0,0.5,1}
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/certify" ./cmd/certify
+"$tmp/certify" export --run "$run" --examples "$n" --out "$tmp/run" >/dev/null
+/usr/bin/python3 tools/torchref/torchref.py "$tmp/run" --alphas "$alphas" > "$tmp/torch.json"
+IFS=, read -ra as <<< "$alphas"
+"$tmp/certify" --run "$tmp/run" --alphas "${#as[@]}" --loss-only --no-figures --json > "$tmp/go.json"
+/usr/bin/python3 - "$tmp/go.json" "$tmp/torch.json" <<'PY'
+import json, sys
+g, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+worst = 0.0
+print(f"{'alpha':>6} {'certify L(alpha)':>22} {'PyTorch L(alpha)':>22} {'rel. diff':>10} {'acc. equal':>10}")
+for a, ta, l, tl, acc, tacc in zip(g["alphas"], t["alphas"], g["loss"], t["loss"], g["accuracy"], t["accuracy"]):
+    assert abs(a - ta) < 1e-15, (a, ta)
+    rel = abs(l - tl) / abs(tl)
+    worst = max(worst, rel)
+    print(f"{a:6.3f} {l:22.17g} {tl:22.17g} {rel:10.2e} {str(acc == tacc):>10}")
+print(f"worst relative difference {worst:.2e} ({'PASS' if worst <= 1e-9 else 'FAIL'} at 1e-9)")
+sys.exit(0 if worst <= 1e-9 else 1)
+PY
