@@ -3,10 +3,13 @@ package functionspace
 import (
 	"context"
 	"math"
+	"sort"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/geometry"
+	"github.com/certify-mli/certify/nn"
 )
 
 // GaussOptions tune Path.GaussLength; zero values choose defaults.
@@ -36,14 +39,33 @@ type ZeroSpeed struct {
 // along the fine grid it was computed on.
 type GaussResult struct {
 	Lo, Hi float64
-	// PerExample[i] is G(γ_i), corners included; PerExampleError[i] its error estimate.
+	// PerExample[i] is G(γ_i), corners included; PerExampleError[i] its error
+	// estimate |G_M − G_{M/2}|/3 (the O(h²) Richardson estimate).
 	PerExample, PerExampleError []float64
 	// Mean is Ḡ = (1/N) Σ G(γ_i) and MeanError the mean of the error estimates.
 	Mean, MeanError float64
-	// Stacked is G(Γ) and StackedError its error estimate.
+	// Stacked is G(Γ) by the sum of angles between Γ's tangents on the grid,
+	// and StackedError |G_M − G_{M/2}|/3. StackedConverged reports whether
+	// that estimate can be trusted: only when no example has a kink on
+	// [Lo, Hi] (Γ smooth, the sum converging at O(h²)) and StackedError ≤
+	// Tol. Every example's kinks turn Γ, and a ReLU network's Γ has far more
+	// kinks (Kinks, typically dozens per example) than the grid has
+	// intervals: the sum then grows with M (like √M on the demo run) instead
+	// of converging, and StackedError is not an error bound (THEORY.md §3:
+	// G(Γ) grows like √N for ReLU networks; the per-example values are the
+	// useful ones).
 	Stacked, StackedError float64
+	StackedConverged      bool
 	// Intervals is the number of grid intervals of the final grid.
 	Intervals int
+	// KinkCount[i] is the number of kinks of example i located on the final
+	// grid (crossings of ReLU-family pre-activations, THEORY.md §2) and Kinks
+	// their total. ExtraRows is the number of single-example rows evaluated
+	// (per-row-α passes) on the final grid and its subgrid, one for every
+	// region between two kinks of one example inside one interval.
+	KinkCount []int
+	Kinks     int
+	ExtraRows int
 	// ZeroSpeed lists where a tangent was undefined; such grid points are
 	// skipped (the angle is taken between the neighbouring defined tangents).
 	ZeroSpeed []ZeroSpeed
@@ -51,21 +73,46 @@ type GaussResult struct {
 	// trapezoid rule on the final grid (THEORY.md §3).
 	ArcLength        []float64
 	StackedArcLength float64
+	// ChordDeviation[i] is ∫_Lo^Hi ‖d − ⟨d,u⟩u‖² dα with d = γ_i(α) − γ_i(Lo)
+	// and u the unit chord direction of γ_i(Hi) − γ_i(Lo) (THEORY.md §3), by
+	// the trapezoid rule on the final grid; ChordDeviationMean is their mean.
+	// ZeroChord lists the examples with γ_i(Hi) = γ_i(Lo), whose u is
+	// undefined: their value is ∫‖d‖² dα (nothing projected away).
+	ChordDeviation     []float64
+	ChordDeviationMean float64
+	ZeroChord          []int
 	// Alphas [Intervals+1] is the final grid; Loss, DLoss and Accuracy are L,
 	// L′ and the accuracy on it.
 	Alphas, Loss, DLoss, Accuracy []float64
 }
 
 // GaussLength computes the Gauss length (total turning, THEORY.md §3) of
-// every example's output path and of the stacked path Γ over [lo, hi], as the
-// sum of angles between unit tangents at consecutive points of a uniform grid
-// of M intervals. Each angle is at most the turning over its interval (the
-// geodesic distance on the sphere is at most the path length), so the sum is
-// a lower bound that converges to G as M grows: at rate O(h²) on smooth
-// pieces, and a corner (a ReLU kink) contributes the full angle between its
-// one-sided tangents in the limit. The error estimate of each value is
-// |G_M − G_{M/2}|/3 (the grid against its even-point subgrid, Richardson);
-// M doubles until the mean estimate is below Tol.
+// every example's output path and of the stacked path Γ over [lo, hi], from
+// the batched second-order passes at the M+1 points of a uniform grid.
+//
+// Per example and interval [a, b] of the grid: without a kink inside, the
+// turning is the angle between the tangents at a and b (a geodesic chord on
+// the sphere, error O(h³)). The kinks inside (a, b] are located from the
+// pre-activations of every ReLU-family layer at both ends (a change of side):
+// for the first such layer z = A + αB exactly, so the kink is at
+// a − z(a)/ż(a); for deeper layers at the root of the cubic Hermite
+// interpolant of (z, ż). With one kink k inside, the one-sided velocities
+// are extrapolated from the nearer end with the exact acceleration,
+// v(k⁻) = v(a) + (k−a)γ″(a) and v(k⁺) = v(b) − (b−k)γ″(b) (exact when γ is
+// quadratic between kinks, as for one hidden ReLU layer; error O(h²)
+// otherwise), and the turning is the angle chain T(a) → T(k⁻) → T(k⁺) → T(b):
+// the corner angle ∠(T(k⁻), T(k⁺)) plus the two chords. With several kinks
+// in one interval, the jet of each region between two of them is evaluated at
+// the region's midpoint by one batched per-row-α pass per chunk and serves
+// both of its ends. The sum converges at O(h²) (4× per doubling of M); a pair
+// of crossings of one deeper-layer unit inside one interval goes unseen until
+// the grid separates them. The error estimate of each value is
+// |G_M − G_{M/2}|/3 (the same computation on the even-point subgrid,
+// Richardson for O(h²)); M doubles until the mean estimate is below Tol.
+//
+// Γ is not treated kink by kink (see GaussResult.StackedConverged).
+// Memory: beyond the samples, the pre-activations z and ż of every
+// ReLU-family layer at three grid points, 6·N·width float64s per layer.
 //
 // It returns ctx.Err() if ctx is cancelled.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
@@ -84,6 +131,7 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 		if err != nil {
 			return nil, err
 		}
+		r.StackedConverged = r.Kinks == 0 && r.StackedError <= o.Tol
 		if r.MeanError <= o.Tol || 2*m > o.MaxIntervals {
 			return r, nil
 		}
@@ -91,60 +139,224 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 	}
 }
 
-type tangentChain struct {
-	last  *mat.Dense // last defined unit tangent per example [N, K]
-	have  []bool
-	sum   []float64
-	lastS []float64 // stacked
+// chain sums, per example, the angles between consecutive non-zero vectors
+// pushed: a polygon of tangents on the sphere.
+type chain struct {
+	last *mat.Dense // last non-zero vector per example [N, K]
+	have []bool
+	sum  []float64
+	// Stacked path Γ.
+	lastS []float64
 	haveS bool
 	sumS  float64
 }
 
-func newChain(n, k int) *tangentChain {
-	return &tangentChain{last: mat.NewDense(n, k, nil), have: make([]bool, n), sum: make([]float64, n), lastS: make([]float64, n*k)}
+func newChain(n, k int) *chain {
+	return &chain{last: mat.NewDense(n, k, nil), have: make([]bool, n), sum: make([]float64, n), lastS: make([]float64, n*k)}
 }
 
-// push adds the angles between the last defined tangents and those of the
-// velocities v [N, K] (rows with defined[i] false are skipped); the stacked
-// velocity is v's flat data, defined when definedS.
-func (c *tangentChain) push(v *mat.Dense, defined []bool, definedS bool) {
-	for i, ok := range defined {
-		if !ok {
-			continue
+func isZero(v []float64) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
 		}
-		if c.have[i] {
-			a, _ := geometry.CornerAngle(c.last.RawRowView(i), v.RawRowView(i))
+	}
+	return true
+}
+
+// push adds the angle between example i's last vector and v (a zero v, whose
+// tangent is undefined, is skipped).
+func (c *chain) push(i int, v []float64) {
+	if isZero(v) {
+		return
+	}
+	if c.have[i] {
+		if a, err := geometry.CornerAngle(c.last.RawRowView(i), v); err == nil {
 			c.sum[i] += a
 		}
-		copy(c.last.RawRowView(i), v.RawRowView(i))
-		c.have[i] = true
 	}
-	if definedS {
-		flat := v.RawMatrix().Data
-		if c.haveS {
-			a, _ := geometry.CornerAngle(c.lastS, flat)
+	copy(c.last.RawRowView(i), v)
+	c.have[i] = true
+}
+
+func (c *chain) pushStacked(v []float64) {
+	if isZero(v) {
+		return
+	}
+	if c.haveS {
+		if a, err := geometry.CornerAngle(c.lastS, v); err == nil {
 			c.sumS += a
 		}
-		copy(c.lastS, flat)
-		c.haveS = true
 	}
+	copy(c.lastS, v)
+	c.haveS = true
+}
+
+// gridPoint is everything kept of one grid point: the sample and the
+// pre-activations z, ż of every ReLU-family layer, [N, width] each.
+type gridPoint struct {
+	alpha float64
+	s     *Sample
+	z, zd map[int]*mat.Dense
+}
+
+func (p *Path) point(alpha float64, kl []int) *gridPoint {
+	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}}
+	for _, l := range kl {
+		w := p.Model.Layers[l].InSize()
+		g.z[l], g.zd[l] = mat.NewDense(p.N, w, nil), mat.NewDense(p.N, w, nil)
+	}
+	chunks := p.Chunks()
+	g.s = p.sample(alpha, func(c, layer int, in *nn.Jet) {
+		dz, ok := g.z[layer]
+		if !ok || in.Const {
+			return
+		}
+		lo := chunks[c][0]
+		for r := 0; r < in.N; r++ {
+			copy(dz.RawRowView(lo+r), in.Value().RawRowView(r))
+			copy(g.zd[layer].RawRowView(lo+r), in.Velocity().RawRowView(r))
+		}
+	})
+	return g
+}
+
+// turn pushes into ch every example's tangents over (pa.alpha, pb.alpha]:
+// the one-sided tangents at the kinks inside and the tangent at pb (see
+// GaussLength). It returns the number of kinks per example (added to
+// count if not nil) and the number of extra rows evaluated.
+func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int) (extra int) {
+	a, b := pa.alpha, pb.alpha
+	h := b - a
+	chunks := p.Chunks()
+	extras := make([]int, len(chunks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.opt.Workers)
+	for c, rng := range chunks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c, lo, hi int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			k := p.K
+			va, aa := pa.s.Velocity, pa.s.Acceleration
+			vb, ab := pb.s.Velocity, pb.s.Acceleration
+			ext := func(v, acc []float64, t float64) []float64 {
+				out := make([]float64, k)
+				for j := range out {
+					out[j] = v[j] + t*acc[j]
+				}
+				return out
+			}
+			type multi struct {
+				i  int
+				ks []float64
+				r0 int // first row of its regions in the per-row pass
+			}
+			var multis []multi
+			var rows []int
+			var alphas []float64
+			var ks []float64
+			for i := lo; i < hi; i++ {
+				ks = ks[:0]
+				for _, l := range kl {
+					za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
+					zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
+					for u := range za {
+						if enters(za[u], zda[u], 0) == enters(zb[u], zdb[u], 0) {
+							continue
+						}
+						var r float64
+						if l == aff && zda[u] != 0 {
+							r = a - za[u]/zda[u]
+						} else {
+							r = a + h*hermite{a: a, h: h, za: za[u], zb: zb[u], da: zda[u], db: zdb[u]}.root()
+						}
+						ks = append(ks, math.Min(math.Max(r, a), b))
+					}
+				}
+				if count != nil {
+					count[i] += len(ks)
+				}
+				vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
+				switch len(ks) {
+				case 0:
+				case 1:
+					ch.push(i, ext(vai, aai, ks[0]-a))
+					ch.push(i, ext(vbi, abi, ks[0]-b))
+				default:
+					sort.Float64s(ks)
+					u := ks[:1]
+					for _, x := range ks[1:] {
+						if x != u[len(u)-1] {
+							u = append(u, x)
+						}
+					}
+					mu := multi{i: i, ks: append([]float64(nil), u...), r0: len(rows)}
+					for j := 0; j+1 < len(u); j++ {
+						rows = append(rows, i)
+						alphas = append(alphas, (u[j]+u[j+1])/2)
+					}
+					multis = append(multis, mu)
+					continue
+				}
+				ch.push(i, vbi)
+			}
+			if len(multis) == 0 {
+				return
+			}
+			extras[c] = len(rows)
+			jet := p.rowJet(rows, alphas, nil, nil)
+			vm, am := jet.Velocity(), jet.Acceleration()
+			for _, mu := range multis {
+				i, u := mu.i, mu.ks
+				vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
+				ch.push(i, ext(vai, aai, u[0]-a))
+				for j := 0; j+1 < len(u); j++ {
+					r := mu.r0 + j
+					v, acc := vm.RawRowView(r), am.RawRowView(r)
+					ch.push(i, ext(v, acc, u[j]-alphas[r]))
+					ch.push(i, v)
+					ch.push(i, ext(v, acc, u[j+1]-alphas[r]))
+				}
+				ch.push(i, ext(vbi, abi, u[len(u)-1]-b))
+				ch.push(i, vbi)
+			}
+		}(c, rng[0], rng[1])
+	}
+	wg.Wait()
+	ch.pushStacked(pb.s.Velocity.RawMatrix().Data)
+	for _, e := range extras {
+		extra += e
+	}
+	return extra
 }
 
 func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int)) (*GaussResult, error) {
 	r := &GaussResult{Lo: lo, Hi: hi, Intervals: m,
-		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N)}
+		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N),
+		KinkCount: make([]int, p.N), ChordDeviation: make([]float64, p.N)}
 	h := (hi - lo) / float64(m)
+	kl, aff := p.kinkedLayers(), p.affineLayer()
 	fine, coarse := newChain(p.N, p.K), newChain(p.N, p.K)
-	defined := make([]bool, p.N)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// γ(hi) first: the chord deviation needs the chord while it sweeps.
+	end := p.point(hi, kl)
+	var start *mat.Dense
+	var prev1, prev2 *gridPoint
 	for j := 0; j <= m; j++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
-		if j == m {
-			alpha = hi
+		pt := end
+		if j < m {
+			pt = p.point(alpha, kl)
 		}
-		s := p.At(alpha)
+		alpha = pt.alpha
+		s := pt.s
 		r.Alphas = append(r.Alphas, alpha)
 		r.Loss = append(r.Loss, s.Loss)
 		r.DLoss = append(r.DLoss, s.DLoss)
@@ -155,22 +367,31 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		}
 		for i, sp := range s.Speed {
 			r.ArcLength[i] += wt * sp
-		}
-		r.StackedArcLength += wt * math.Sqrt(s.StackedVV)
-		for i, sp := range s.Speed {
-			defined[i] = sp > 0
-			if !defined[i] {
+			if sp == 0 {
 				r.ZeroSpeed = append(r.ZeroSpeed, ZeroSpeed{Example: i, Alpha: alpha})
 			}
 		}
-		definedS := s.StackedVV > 0
-		if !definedS {
+		r.StackedArcLength += wt * math.Sqrt(s.StackedVV)
+		if s.StackedVV == 0 {
 			r.ZeroSpeed = append(r.ZeroSpeed, ZeroSpeed{Example: -1, Alpha: alpha})
 		}
-		fine.push(s.Velocity, defined, definedS)
-		if j%2 == 0 {
-			coarse.push(s.Velocity, defined, definedS)
+		if j == 0 {
+			start = s.Output
+			for i := 0; i < p.N; i++ {
+				v := s.Velocity.RawRowView(i)
+				fine.push(i, v)
+				coarse.push(i, v)
+			}
+			fine.pushStacked(s.Velocity.RawMatrix().Data)
+			coarse.pushStacked(s.Velocity.RawMatrix().Data)
+		} else {
+			r.ExtraRows += p.turn(prev1, pt, fine, kl, aff, r.KinkCount)
+			if j%2 == 0 {
+				r.ExtraRows += p.turn(prev2, pt, coarse, kl, aff, nil)
+			}
 		}
+		p.chordStep(r, start, end.s.Output, s.Output, wt)
+		prev2, prev1 = prev1, pt
 		if progress != nil {
 			progress(j+1, m+1)
 		}
@@ -180,12 +401,53 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		r.PerExampleError[i] = math.Abs(fine.sum[i]-coarse.sum[i]) / 3
 		r.Mean += fine.sum[i]
 		r.MeanError += r.PerExampleError[i]
+		r.Kinks += r.KinkCount[i]
+		r.ChordDeviationMean += r.ChordDeviation[i]
 	}
 	r.Mean /= float64(p.N)
 	r.MeanError /= float64(p.N)
+	r.ChordDeviationMean /= float64(p.N)
 	r.Stacked = fine.sumS
 	r.StackedError = math.Abs(fine.sumS-coarse.sumS) / 3
+	for i := 0; i < p.N; i++ {
+		if isZero(sub(end.s.Output.RawRowView(i), start.RawRowView(i))) {
+			r.ZeroChord = append(r.ZeroChord, i)
+		}
+	}
 	return r, nil
+}
+
+func sub(a, b []float64) []float64 {
+	d := make([]float64, len(a))
+	for j := range d {
+		d[j] = a[j] - b[j]
+	}
+	return d
+}
+
+// chordStep adds wt·‖d − ⟨d,u⟩u‖² to every example's chord deviation, with
+// d = γ(α) − γ(lo) from out and u the unit chord of γ(hi) − γ(lo).
+func (p *Path) chordStep(r *GaussResult, start, end, out *mat.Dense, wt float64) {
+	for i := 0; i < p.N; i++ {
+		g0 := start.RawRowView(i)
+		c := sub(end.RawRowView(i), g0)
+		d := sub(out.RawRowView(i), g0)
+		if cn := geometry.Speed(c); cn > 0 {
+			var dot float64
+			for j := range c {
+				c[j] /= cn
+				dot += d[j] * c[j]
+			}
+			for j := range d {
+				d[j] -= dot * c[j]
+			}
+		}
+		var dd float64
+		for _, x := range d {
+			dd += x * x
+		}
+		r.ChordDeviation[i] += wt * dd
+	}
 }
 
 // GaussLengthTrapezoid is the paper-compatible Gauss length (Lucas et al.

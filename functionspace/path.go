@@ -191,7 +191,11 @@ var ErrZeroSpeed = errors.New("zero velocity: the unit tangent is undefined")
 
 // At evaluates the path at α for all examples, chunk by chunk, with up to
 // Options.Workers chunks at once.
-func (p *Path) At(alpha float64) *Sample {
+func (p *Path) At(alpha float64) *Sample { return p.sample(alpha, nil) }
+
+// sample is At, with visit (if not nil) called as JetChunk's visit for every
+// chunk c, concurrently for different chunks.
+func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Sample {
 	ps := p.ParamsAt(alpha)
 	s := &Sample{Alpha: alpha,
 		Speed: make([]float64, p.N), TurningRate: make([]float64, p.N),
@@ -209,7 +213,11 @@ func (p *Path) At(alpha float64) *Sample {
 		go func(c int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			j := p.JetChunk(ps, c, nil)
+			var v func(int, *nn.Jet)
+			if visit != nil {
+				v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
+			}
+			j := p.JetChunk(ps, c, v)
 			parts[c] = p.reduce(j, chunks[c][0], s)
 		}(c)
 	}

@@ -1,0 +1,179 @@
+package functionspace
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// side forces the side of one ReLU-family unit in a per-row pass: row r of
+// the pass takes unit Unit of activation layer Layer as active (slope 1) or
+// inactive (the negative slope), whatever the sign of its pre-activation.
+// It is how one-sided jets at a kink are evaluated (THEORY.md §2: "use
+// one-sided derivatives").
+type side struct {
+	row, layer, unit int
+	active           bool
+}
+
+// rowJet is the second-order forward pass of THEORY.md §2 for examples
+// rows[r] each at its own α = alphas[r] (a batched pass whose rows need not
+// share α). An affine layer with W(α) = W0 + αΔW computes P0 = H W0ᵀ and
+// P1 = H ΔWᵀ for the stacked input H = [h; ḣ; ḧ] (six products instead of
+// the five of nn.Dense.Jet, the price of per-row α) and
+//
+//	z = P0h + α P1h + b0 + αΔb,  ż = P1h + P0ḣ + α P1ḣ + Δb,  z̈ = 2 P1ḣ + P0ḧ + α P1ḧ.
+//
+// The first layer's cached products are used when present. ReLU-family units
+// take the side the path enters for increasing α (as nn.Activation.Jet),
+// except where forced lists another. If pre is not nil, pre[l] receives the
+// input jet (the pre-activations) of every kinked activation layer l.
+// It returns the output jet [3n, K].
+func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*nn.Jet) *nn.Jet {
+	n := len(rows)
+	var j *nn.Jet
+	start := 0
+	if p.first != nil {
+		_, w := p.first[0].M.Dims()
+		j = &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
+		val, vel := j.Value(), j.Velocity()
+		for r, i := range rows {
+			f := p.first[i/p.opt.Chunk]
+			q := i % p.opt.Chunk
+			a, b := f.Value().RawRowView(q), f.Velocity().RawRowView(q)
+			dst := val.RawRowView(r)
+			for u := range dst {
+				dst[u] = a[u] + alphas[r]*b[u]
+			}
+			copy(vel.RawRowView(r), b)
+		}
+		start = 1
+	} else {
+		_, d := p.X.Dims()
+		x := mat.NewDense(n, d, nil)
+		for r, i := range rows {
+			copy(x.RawRowView(r), p.X.RawRowView(i))
+		}
+		j = nn.NewConstJet(x)
+	}
+	for l := start; l < len(p.Model.Layers); l++ {
+		switch layer := p.Model.Layers[l].(type) {
+		case *nn.Dense:
+			j = denseRows(layer, p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
+		case *nn.Activation:
+			if !layer.Kinked() || j.Const {
+				j = layer.Jet(nil, nil, j)
+				continue
+			}
+			if pre != nil {
+				pre[l] = j
+			}
+			j = kinkedRows(layer, l, j, forced)
+		default:
+			panic("functionspace: per-row pass: unsupported layer type " + layer.Type())
+		}
+	}
+	if j.Const {
+		n, k := j.M.Dims()
+		m := mat.NewDense(3*n, k, nil)
+		m.Slice(0, n, 0, k).(*mat.Dense).Copy(j.M)
+		j = &nn.Jet{N: n, M: m}
+	}
+	return j
+}
+
+func gemmNT(c, a, b *mat.Dense) {
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, a.RawMatrix(), b.RawMatrix(), 0, c.RawMatrix())
+}
+
+// denseRows is the affine rule with a per-row α (see rowJet).
+func denseRows(d *nn.Dense, p0, dp []*nn.Tensor, alphas []float64, in *nn.Jet) *nn.Jet {
+	n := in.N
+	w0, dw := p0[0].Matrix(), dp[0].Matrix()
+	rin, _ := in.M.Dims()
+	P0 := mat.NewDense(rin, d.Out, nil)
+	P1 := mat.NewDense(rin, d.Out, nil)
+	gemmNT(P0, in.M, w0)
+	gemmNT(P1, in.M, dw)
+	out := &nn.Jet{N: n, M: mat.NewDense(3*n, d.Out, nil)}
+	var b0, db []float64
+	if p0[1] != nil {
+		b0, db = p0[1].Data, dp[1].Data
+	}
+	for r := 0; r < n; r++ {
+		al := alphas[r]
+		z, zd := out.M.RawRowView(r), out.M.RawRowView(n+r)
+		p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
+		if in.Const {
+			for u := range z {
+				z[u] = p0h[u] + al*p1h[u]
+				zd[u] = p1h[u]
+			}
+		} else {
+			zdd := out.M.RawRowView(2*n + r)
+			p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
+			p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
+			for u := range z {
+				z[u] = p0h[u] + al*p1h[u]
+				zd[u] = p1h[u] + p0d[u] + al*p1d[u]
+				zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
+			}
+		}
+		if b0 != nil {
+			for u := range z {
+				z[u] += b0[u] + al*db[u]
+				zd[u] += db[u]
+			}
+		}
+	}
+	return out
+}
+
+// slopes returns σ′ on the active (z > 0) and inactive (z < 0) side of a
+// ReLU-family activation.
+func slopes(a *nn.Activation) (on, off float64) {
+	_, on, _ = a.Eval(1, false)
+	_, off, _ = a.Eval(-1, false)
+	return on, off
+}
+
+// enters reports the side of the kink the path is on just after α for a
+// pre-activation with jet (z, ż, z̈): the rule of nn.Activation.Jet.
+func enters(z, zd, zdd float64) bool {
+	return z > 0 || (z == 0 && (zd > 0 || (zd == 0 && zdd >= 0)))
+}
+
+// kinkedRows applies a ReLU-family activation to a jet, forcing the sides
+// listed in forced for layer l.
+func kinkedRows(a *nn.Activation, l int, in *nn.Jet, forced []side) *nn.Jet {
+	n, c := in.N, a.Width
+	on, off := slopes(a)
+	out := &nn.Jet{N: n, M: mat.NewDense(3*n, c, nil)}
+	for r := 0; r < n; r++ {
+		z, zd, zdd := in.M.RawRowView(r), in.M.RawRowView(n+r), in.M.RawRowView(2*n+r)
+		s, sd, sdd := out.M.RawRowView(r), out.M.RawRowView(n+r), out.M.RawRowView(2*n+r)
+		for u := range z {
+			k := off
+			if enters(z[u], zd[u], zdd[u]) {
+				k = on
+			}
+			s[u], sd[u], sdd[u] = k*z[u], k*zd[u], k*zdd[u]
+		}
+	}
+	for _, f := range forced {
+		if f.layer != l {
+			continue
+		}
+		r, u := f.row, f.unit
+		k := off
+		if f.active {
+			k = on
+		}
+		out.M.Set(r, u, k*in.M.At(r, u))
+		out.M.Set(n+r, u, k*in.M.At(n+r, u))
+		out.M.Set(2*n+r, u, k*in.M.At(2*n+r, u))
+	}
+	return out
+}
