@@ -1,0 +1,199 @@
+package interval
+
+import "math"
+
+// I is the closed interval [Lo, Hi] of reals, Lo ≤ Hi. Infinite bounds are
+// allowed; NaN bounds mean the enclosure failed (overflow of an operation)
+// and must be treated as the whole real line by callers (see Valid).
+type I struct{ Lo, Hi float64 }
+
+// Point returns the degenerate interval [x, x].
+func Point(x float64) I { return I{x, x} }
+
+// Valid reports whether neither bound is NaN and Lo ≤ Hi.
+func (x I) Valid() bool { return x.Lo <= x.Hi }
+
+// Mid returns a float64 near the midpoint (not rounded outward).
+func (x I) Mid() float64 { return 0.5*x.Lo + 0.5*x.Hi }
+
+// Width returns Hi − Lo rounded up.
+func (x I) Width() float64 { return Up(x.Hi - x.Lo) }
+
+// Contains reports whether v ∈ x.
+func (x I) Contains(v float64) bool { return x.Lo <= v && v <= x.Hi }
+
+// StraddlesZero reports Lo < 0 < Hi: the interval holds values of both signs
+// (a ReLU-family unit whose pre-activation interval straddles 0 may cross its kink).
+func (x I) StraddlesZero() bool { return x.Lo < 0 && x.Hi > 0 }
+
+// Down returns the next float64 below x (x itself for −Inf): a lower bound for
+// any real that rounds to x under round-to-nearest.
+func Down(x float64) float64 {
+	if math.IsInf(x, -1) || math.IsNaN(x) {
+		return x
+	}
+	return math.Nextafter(x, math.Inf(-1))
+}
+
+// Up returns the next float64 above x (x itself for +Inf).
+func Up(x float64) float64 {
+	if math.IsInf(x, 1) || math.IsNaN(x) {
+		return x
+	}
+	return math.Nextafter(x, math.Inf(1))
+}
+
+const (
+	u      = 0x1p-53   // unit roundoff of float64
+	libRel = 0x1p-50   // relative widening of elementary function results
+	libAbs = 0x1p-1060 // absolute widening (subnormal results)
+)
+
+// widen encloses a real whose float64 approximation v by a library function
+// has relative error below libRel.
+func widen(lo, hi float64) I {
+	return I{Down(lo - math.Abs(lo)*libRel - libAbs), Up(hi + math.Abs(hi)*libRel + libAbs)}
+}
+
+// Add returns x + y.
+func Add(x, y I) I { return I{Down(x.Lo + y.Lo), Up(x.Hi + y.Hi)} }
+
+// Sub returns x − y.
+func Sub(x, y I) I { return I{Down(x.Lo - y.Hi), Up(x.Hi - y.Lo)} }
+
+// Neg returns −x (exact).
+func Neg(x I) I { return I{-x.Hi, -x.Lo} }
+
+// AddF returns x + c for a float64 c.
+func AddF(x I, c float64) I { return I{Down(x.Lo + c), Up(x.Hi + c)} }
+
+// Mul returns x·y.
+func Mul(x, y I) I {
+	if x.Lo >= 0 && y.Lo >= 0 { // the common case in sums of products of non-negatives
+		return I{Down(x.Lo * y.Lo), Up(x.Hi * y.Hi)}
+	}
+	a, b, c, d := x.Lo*y.Lo, x.Lo*y.Hi, x.Hi*y.Lo, x.Hi*y.Hi
+	lo := math.Min(math.Min(a, b), math.Min(c, d))
+	hi := math.Max(math.Max(a, b), math.Max(c, d))
+	// 0·∞ gives NaN; an infinite bound times 0 contributes 0.
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return mulSlow(x, y)
+	}
+	return I{Down(lo), Up(hi)}
+}
+
+func mulSlow(x, y I) I {
+	p := func(a, b float64) float64 {
+		if a == 0 || b == 0 {
+			return 0
+		}
+		return a * b
+	}
+	v := []float64{p(x.Lo, y.Lo), p(x.Lo, y.Hi), p(x.Hi, y.Lo), p(x.Hi, y.Hi)}
+	lo, hi := v[0], v[0]
+	for _, w := range v[1:] {
+		lo, hi = math.Min(lo, w), math.Max(hi, w)
+	}
+	return I{Down(lo), Up(hi)}
+}
+
+// Scale returns c·x for a float64 c.
+func Scale(c float64, x I) I {
+	if c >= 0 {
+		return I{Down(c * x.Lo), Up(c * x.Hi)}
+	}
+	return I{Down(c * x.Hi), Up(c * x.Lo)}
+}
+
+// Sqr returns {v² : v ∈ x} (the exact range, not x·x).
+func Sqr(x I) I {
+	switch {
+	case x.Lo >= 0:
+		return I{Down(x.Lo * x.Lo), Up(x.Hi * x.Hi)}
+	case x.Hi <= 0:
+		return I{Down(x.Hi * x.Hi), Up(x.Lo * x.Lo)}
+	}
+	m := math.Max(-x.Lo, x.Hi)
+	return I{0, Up(m * m)}
+}
+
+// Cube returns {v³ : v ∈ x} (v³ is increasing).
+func Cube(x I) I {
+	lo, hi := Point(x.Lo), Point(x.Hi)
+	return I{Mul(Sqr(lo), lo).Lo, Mul(Sqr(hi), hi).Hi}
+}
+
+// Recip returns 1/x; the whole line when 0 ∈ x.
+func Recip(x I) I {
+	if x.Lo <= 0 && x.Hi >= 0 {
+		return I{math.Inf(-1), math.Inf(1)}
+	}
+	return I{Down(1 / x.Hi), Up(1 / x.Lo)}
+}
+
+// Div returns x/y; the whole line when 0 ∈ y.
+func Div(x, y I) I {
+	if y.Lo <= 0 && y.Hi >= 0 {
+		return I{math.Inf(-1), math.Inf(1)}
+	}
+	a, b, c, d := x.Lo/y.Lo, x.Lo/y.Hi, x.Hi/y.Lo, x.Hi/y.Hi
+	return I{Down(math.Min(math.Min(a, b), math.Min(c, d))), Up(math.Max(math.Max(a, b), math.Max(c, d)))}
+}
+
+// Hull returns the smallest interval holding x and y.
+func Hull(x, y I) I { return I{math.Min(x.Lo, y.Lo), math.Max(x.Hi, y.Hi)} }
+
+// Intersect returns x ∩ y (valid when both enclose the same real, so the
+// intersection is not empty in exact arithmetic).
+func Intersect(x, y I) I { return I{math.Max(x.Lo, y.Lo), math.Min(x.Hi, y.Hi)} }
+
+// Clamp intersects x with [lo, hi].
+func Clamp(x I, lo, hi float64) I { return I{math.Max(x.Lo, lo), math.Min(x.Hi, hi)} }
+
+// Exp returns exp(x).
+func Exp(x I) I {
+	r := widen(math.Exp(x.Lo), math.Exp(x.Hi))
+	r.Lo = math.Max(r.Lo, 0)
+	return r
+}
+
+// Log1p returns log(1 + x), for x > −1.
+func Log1p(x I) I { return widen(math.Log1p(x.Lo), math.Log1p(x.Hi)) }
+
+// Tanh returns tanh(x), clamped to [−1, 1].
+func Tanh(x I) I { return Clamp(widen(math.Tanh(x.Lo), math.Tanh(x.Hi)), -1, 1) }
+
+// Sigmoid returns 1/(1 + e^{−x}), clamped to [0, 1].
+func Sigmoid(x I) I { return Clamp(widen(sigmoid(x.Lo), sigmoid(x.Hi)), 0, 1) }
+
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+// Softplus returns log(1 + eˣ) (computed without overflow; its few roundings
+// stay within the library widening).
+func Softplus(x I) I { return widen(softplus(x.Lo), softplus(x.Hi)) }
+
+func softplus(x float64) float64 {
+	if x > 0 {
+		return x + math.Log1p(math.Exp(-x))
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// NormCDF returns Φ(x) = ½ erfc(−x/√2), clamped to [0, 1].
+func NormCDF(x I) I {
+	return Clamp(widen(0.5*math.Erfc(-x.Lo/math.Sqrt2), 0.5*math.Erfc(-x.Hi/math.Sqrt2)), 0, 1)
+}
+
+// NormPDF returns φ(x) = e^{−x²/2}/√(2π).
+func NormPDF(x I) I {
+	s := Sqr(x)
+	const c = 0.3989422804014327 // 1/√(2π), within an ulp
+	e := Exp(Scale(-0.5, s))
+	return widen(c*e.Lo, c*e.Hi)
+}

@@ -1,0 +1,140 @@
+package interval
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Matrix is an interval matrix [Rows, Cols] in row-major order: entry (i, j)
+// is [Lo[i·Cols+j], Hi[i·Cols+j]].
+type Matrix struct {
+	Rows, Cols int
+	Lo, Hi     []float64
+}
+
+// NewMatrix returns a zero interval matrix [r, c].
+func NewMatrix(r, c int) Matrix {
+	return Matrix{Rows: r, Cols: c, Lo: make([]float64, r*c), Hi: make([]float64, r*c)}
+}
+
+// PointMatrix returns the degenerate interval matrix of data [r, c] (shared storage).
+func PointMatrix(r, c int, data []float64) Matrix {
+	return Matrix{Rows: r, Cols: c, Lo: data, Hi: data}
+}
+
+// At returns entry (i, j).
+func (m Matrix) At(i, j int) I { k := i*m.Cols + j; return I{m.Lo[k], m.Hi[k]} }
+
+// Set sets entry (i, j).
+func (m Matrix) Set(i, j int, v I) { k := i*m.Cols + j; m.Lo[k], m.Hi[k] = v.Lo, v.Hi }
+
+// Row returns the lo and hi slices of row i.
+func (m Matrix) Row(i int) (lo, hi []float64) {
+	return m.Lo[i*m.Cols : (i+1)*m.Cols], m.Hi[i*m.Cols : (i+1)*m.Cols]
+}
+
+// Gamma returns γ_n = n·u/(1 − n·u) rounded up, u = 2⁻⁵³ (Higham §3.1).
+func Gamma(n int) float64 {
+	nu := float64(n) * u
+	return Up(Up(nu) / Down(1-nu))
+}
+
+// MidRad returns float64 mid and radius matrices with [Lo, Hi] ⊆ mid ± rad
+// (Rump's conversion: mid = Lo/2 + Hi/2, rad = max(Hi − mid, mid − Lo) rounded up).
+func (m Matrix) MidRad(mid, rad []float64) {
+	for k, lo := range m.Lo {
+		hi := m.Hi[k]
+		c := 0.5*lo + 0.5*hi
+		mid[k] = c
+		rad[k] = Up(math.Max(hi-c, c-lo))
+	}
+}
+
+// Weights is a float64 matrix W [Rows, Cols] with an enclosure W ⊆ Mid ± Rad
+// and the auxiliary non-negative matrices MulNT needs. Build it with NewWeights.
+type Weights struct {
+	Rows, Cols int
+	Mid, Rad   []float64
+	// uv is [U V] [Rows, 2·Cols]: U = Rad + γ|Mid|, V = |Mid| + Rad, rounded up.
+	uv []float64
+}
+
+// NewWeights prepares W ⊆ mid ± rad [r, c] for products; rad may be nil (a
+// point matrix). The slices are kept, not copied.
+func NewWeights(r, c int, mid, rad []float64) *Weights {
+	w := &Weights{Rows: r, Cols: c, Mid: mid, Rad: rad, uv: make([]float64, 2*r*c)}
+	g := Gamma(c + 2)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			k := i*c + j
+			a := math.Abs(mid[k])
+			var rd float64
+			if rad != nil {
+				rd = rad[k]
+			}
+			w.uv[i*2*c+j] = Up(rd + Up(g*a))
+			w.uv[i*2*c+c+j] = Up(a + rd)
+		}
+	}
+	return w
+}
+
+// MulNT returns an enclosure of {X·Wᵀ : X ∈ x, W ∈ w}, x [n, k], w [m, k],
+// result [n, m], by the midpoint–radius product (package doc). scale
+// multiplies the result exactly when it is a power of two (used for 2·ΔW ḣ).
+func MulNT(x Matrix, w *Weights, scale float64) Matrix {
+	n, k, m := x.Rows, x.Cols, w.Rows
+	if w.Cols != k {
+		panic("interval: MulNT: inner dimensions differ")
+	}
+	xm := make([]float64, n*k)
+	ax := make([]float64, 2*n*k) // [|Xm| Xr]
+	for i := 0; i < n; i++ {
+		for j := 0; j < k; j++ {
+			lo, hi := x.Lo[i*k+j], x.Hi[i*k+j]
+			c := 0.5*lo + 0.5*hi
+			xm[i*k+j] = c
+			ax[i*2*k+j] = math.Abs(c)
+			ax[i*2*k+k+j] = Up(math.Max(hi-c, c-lo))
+		}
+	}
+	mid := make([]float64, n*m)
+	rad := make([]float64, n*m)
+	if n > 0 && m > 0 && k > 0 {
+		blas64.Gemm(blas.NoTrans, blas.Trans, scale, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
+			blas64.General{Rows: m, Cols: k, Stride: k, Data: w.Mid}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
+		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: 2 * k, Stride: 2 * k, Data: ax},
+			blas64.General{Rows: m, Cols: 2 * k, Stride: 2 * k, Data: w.uv}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: rad})
+	}
+	// The radius gemm's own rounding: a sum of 2k non-negative products.
+	f := Up(1 + 2*Gamma(2*k+2))
+	tiny := float64(2*k+2) * 0x1p-1020 // underflow of products, far below any other term
+	out := NewMatrix(n, m)
+	for t, c := range mid {
+		r := Up(Up(rad[t]*f) + tiny)
+		out.Lo[t] = Down(c - r)
+		out.Hi[t] = Up(c + r)
+	}
+	return out
+}
+
+// AddRow adds the interval row vector [lo, hi] (length Cols) to every row of m in place.
+func (m Matrix) AddRow(lo, hi []float64) {
+	for i := 0; i < m.Rows; i++ {
+		l, h := m.Row(i)
+		for j := range l {
+			l[j] = Down(l[j] + lo[j])
+			h[j] = Up(h[j] + hi[j])
+		}
+	}
+}
+
+// AddTo sets m = m + x elementwise in place.
+func (m Matrix) AddTo(x Matrix) {
+	for t := range m.Lo {
+		m.Lo[t] = Down(m.Lo[t] + x.Lo[t])
+		m.Hi[t] = Up(m.Hi[t] + x.Hi[t])
+	}
+}

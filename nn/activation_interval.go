@@ -1,0 +1,152 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/certify-mli/certify/interval"
+)
+
+// Enclose returns enclosures of σ(z), σ′(z) and σ″(z) for all z ∈ Z, and
+// kink = true when Z may hold a point where σ is not C² (a ReLU-family
+// interval straddling 0, or softplus's input crossing PyTorch's threshold).
+// Where kink is set, d1 is the hull of the one-sided derivatives and d2 is
+// not an enclosure of anything. Formulas are those of Eval written in terms
+// of interval operations whose exact ranges enclose the true ones
+// (e.g. tanh′ = 1 − T² with T = tanh(Z) and the exact range of the square).
+func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
+	one, zero := interval.Point(1), interval.Point(0)
+	switch a.Kind {
+	case "relu", "leaky_relu":
+		neg := a.Slope
+		if a.Kind == "relu" {
+			neg = 0
+		}
+		f := func(v float64) float64 {
+			if v >= 0 {
+				return v
+			}
+			return neg * v
+		}
+		lo, hi := math.Min(f(z.Lo), f(z.Hi)), math.Max(f(z.Lo), f(z.Hi))
+		switch {
+		case z.Lo >= 0:
+			return z, one, zero, false
+		case z.Hi <= 0:
+			return interval.Scale(neg, z), interval.Point(neg), zero, false
+		}
+		// straddles 0: the range includes σ(0) = 0
+		s = interval.I{Lo: math.Min(lo, 0), Hi: math.Max(hi, 0)}
+		if neg != 0 {
+			s = interval.Hull(interval.Scale(neg, interval.I{Lo: z.Lo, Hi: 0}), interval.I{Lo: 0, Hi: z.Hi})
+		}
+		return s, interval.Hull(one, interval.Point(neg)), zero, true
+	case "tanh":
+		t := interval.Tanh(z)
+		d1 = interval.Clamp(interval.Sub(one, interval.Sqr(t)), 0, 1)
+		return t, d1, interval.Scale(-2, interval.Mul(t, d1)), false
+	case "sigmoid":
+		s = interval.Sigmoid(z)
+		u := interval.AddF(s, -0.5)
+		d1 = interval.Clamp(interval.Sub(interval.Point(0.25), interval.Sqr(u)), 0, 0.25)
+		return s, d1, interval.Scale(-2, interval.Mul(u, d1)), false
+	case "gelu":
+		if a.TanhApprox {
+			const c = 0.7978845608028654 // √(2/π)
+			const k = 0.044715
+			z2 := interval.Sqr(z)
+			u := interval.Scale(c, interval.Add(z, interval.Scale(k, interval.Cube(z))))
+			du := interval.Scale(c, interval.AddF(interval.Scale(3*k, z2), 1))
+			ddu := interval.Scale(c*6*k, z)
+			t := interval.Tanh(u)
+			sech2 := interval.Clamp(interval.Sub(one, interval.Sqr(t)), 0, 1)
+			s = interval.Scale(0.5, interval.Mul(z, interval.AddF(t, 1)))
+			d1 = interval.Add(interval.Scale(0.5, interval.AddF(t, 1)), interval.Scale(0.5, interval.Mul(z, interval.Mul(sech2, du))))
+			inner := interval.Add(interval.Scale(-2, interval.Mul(t, interval.Mul(sech2, interval.Sqr(du)))), interval.Mul(sech2, ddu))
+			d2 = interval.Add(interval.Mul(sech2, du), interval.Scale(0.5, interval.Mul(z, inner)))
+			return widenC(s), widenC(d1), widenC(d2), false
+		}
+		cdf := interval.NormCDF(z)
+		phi := interval.NormPDF(z)
+		s = interval.Mul(z, cdf)
+		d1 = interval.Add(cdf, interval.Mul(z, phi))
+		d2 = interval.Mul(phi, interval.Sub(interval.Point(2), interval.Sqr(z)))
+		return s, d1, d2, false
+	case "softplus":
+		th := a.Threshold
+		bz := interval.Scale(a.Beta, z)
+		soft := func(x interval.I) (interval.I, interval.I, interval.I) {
+			sg := interval.Sigmoid(x)
+			u := interval.AddF(sg, -0.5)
+			dd := interval.Clamp(interval.Sub(interval.Point(0.25), interval.Sqr(u)), 0, 0.25)
+			return interval.Div(interval.Softplus(x), interval.Point(a.Beta)), sg, interval.Scale(a.Beta, dd)
+		}
+		switch {
+		case bz.Lo > th:
+			return z, one, zero, false
+		case bz.Hi <= th:
+			s, d1, d2 = soft(bz)
+			return s, d1, d2, false
+		}
+		// both branches of PyTorch's piecewise definition
+		s, d1, d2 = soft(interval.I{Lo: bz.Lo, Hi: th})
+		return interval.Hull(s, z), interval.Hull(d1, one), d2, true
+	}
+	return z, one, zero, false // identity, flatten
+}
+
+// widenC widens an interval by a relative 2⁻⁴⁸, covering the rounding of the
+// float64 constants √(2/π) and 0.044715·… in the tanh-approximate GELU
+// (PyTorch evaluates the same float64 constants, so this is conservative).
+func widenC(x interval.I) interval.I {
+	return interval.I{Lo: interval.Down(x.Lo - math.Abs(x.Lo)*0x1p-48), Hi: interval.Up(x.Hi + math.Abs(x.Hi)*0x1p-48)}
+}
+
+// IntervalJet applies ṡ = σ′(z) ż and s̈ = σ″(z) ż² + σ′(z) z̈ (THEORY.md §2)
+// in interval arithmetic, entrywise with Enclose, and marks in Kink the
+// examples with a unit that may cross a kink on the α-interval.
+func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
+	if a.identity() {
+		return in
+	}
+	n, c := in.N, in.D
+	out := &IJet{N: n, D: c, Order: in.Order, Const: in.Const, V: interval.NewMatrix(n, c), Kink: append([]bool(nil), in.Kink...)}
+	if in.Const {
+		for t := range in.V.Lo {
+			s, _, _, _ := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
+			out.V.Lo[t], out.V.Hi[t] = s.Lo, s.Hi
+		}
+		return out
+	}
+	if in.Order >= 1 {
+		out.D1 = interval.NewMatrix(n, c)
+	}
+	if in.Order >= 2 {
+		out.D2 = interval.NewMatrix(n, c)
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < c; j++ {
+			t := i*c + j
+			s, d1, d2, kink := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
+			if kink {
+				out.Kink[i] = true
+			}
+			out.V.Lo[t], out.V.Hi[t] = s.Lo, s.Hi
+			if in.Order < 1 {
+				continue
+			}
+			zd := interval.I{Lo: in.D1.Lo[t], Hi: in.D1.Hi[t]}
+			v := interval.Mul(d1, zd)
+			out.D1.Lo[t], out.D1.Hi[t] = v.Lo, v.Hi
+			if in.Order < 2 {
+				continue
+			}
+			if kink { // not smooth here: any finite value, flagged by Kink
+				out.D2.Lo[t], out.D2.Hi[t] = 0, 0
+				continue
+			}
+			w := interval.Add(interval.Mul(d2, interval.Sqr(zd)), interval.Mul(d1, interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}))
+			out.D2.Lo[t], out.D2.Hi[t] = w.Lo, w.Hi
+		}
+	}
+	return out
+}

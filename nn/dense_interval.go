@@ -1,0 +1,88 @@
+package nn
+
+import (
+	"github.com/certify-mli/certify/interval"
+)
+
+// IntervalJet is the affine rule of THEORY.md §2 in interval arithmetic over
+// α ∈ p.Alpha, with W(α) ∈ Mid ± Rad and W′ = ΔW exact:
+//
+//	Z ∋ W h + b,  Ż ∋ ΔW h + W ḣ + Δb,  Z̈ ∋ 2 ΔW ḣ + W ḧ,
+//
+// each product enclosed by interval.MulNT (midpoint–radius, rounding bounded).
+// For a Const input the first layer's exactness is used instead:
+// z(α) = A + αB with A = W0 x + b0 and B = ΔW x + Δb enclosed once
+// (ConstProducts) and Z = A + Alpha·B, Ż = B, Z̈ = 0 (AffineIJet).
+func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
+	if in.Const {
+		a, b := d.ConstProducts(p, in.V)
+		return AffineIJet(a, b, p.Alpha, in.Order, in.Kink)
+	}
+	n := in.N
+	w := interval.NewWeights(d.Out, d.In, p.Mid[0].Data, p.Rad[0].Data)
+	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink}
+	out.V = interval.MulNT(in.V, w, 1)
+	if p.Mid[1] != nil {
+		lo, hi := boxRow(p.Mid[1].Data, p.Rad[1].Data)
+		out.V.AddRow(lo, hi)
+	}
+	if in.Order >= 1 {
+		dw := interval.NewWeights(d.Out, d.In, p.Delta[0].Data, nil)
+		out.D1 = interval.MulNT(in.V, dw, 1)
+		out.D1.AddTo(interval.MulNT(in.D1, w, 1))
+		if p.Delta[1] != nil {
+			out.D1.AddRow(p.Delta[1].Data, p.Delta[1].Data)
+		}
+		if in.Order >= 2 {
+			out.D2 = interval.MulNT(in.D1, dw, 2)
+			out.D2.AddTo(interval.MulNT(in.D2, w, 1))
+		}
+	}
+	return out
+}
+
+func boxRow(mid, rad []float64) (lo, hi []float64) {
+	lo, hi = make([]float64, len(mid)), make([]float64, len(mid))
+	for j, m := range mid {
+		lo[j], hi[j] = interval.Down(m-rad[j]), interval.Up(m+rad[j])
+	}
+	return lo, hi
+}
+
+// ConstProducts encloses A = W0 x + b0 and B = ΔW x + Δb [N, Out] for inputs
+// x [N, In] that do not depend on α (the first affine layer). They are
+// independent of the α-interval and may be computed once (THEORY.md §2).
+func (d *Dense) ConstProducts(p *ParamBox, x interval.Matrix) (a, b interval.Matrix) {
+	w0 := interval.NewWeights(d.Out, d.In, p.Theta0[0].Data, nil)
+	dw := interval.NewWeights(d.Out, d.In, p.Delta[0].Data, nil)
+	a = interval.MulNT(x, w0, 1)
+	b = interval.MulNT(x, dw, 1)
+	if p.Theta0[1] != nil {
+		a.AddRow(p.Theta0[1].Data, p.Theta0[1].Data)
+		b.AddRow(p.Delta[1].Data, p.Delta[1].Data)
+	}
+	return a, b
+}
+
+// AffineIJet returns the jet of z(α) = A + αB over α ∈ alpha: V = A + alpha·B
+// (exact interval product per entry, rounded outward), D1 = B, D2 = 0, up to
+// the given order. kink is carried over (nil: none).
+func AffineIJet(a, b interval.Matrix, alpha interval.I, order int, kink []bool) *IJet {
+	n, m := a.Rows, a.Cols
+	if kink == nil {
+		kink = make([]bool, n)
+	}
+	out := &IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), kink...), V: interval.NewMatrix(n, m)}
+	for t := range a.Lo {
+		v := interval.Mul(alpha, interval.I{Lo: b.Lo[t], Hi: b.Hi[t]})
+		out.V.Lo[t] = interval.Down(a.Lo[t] + v.Lo)
+		out.V.Hi[t] = interval.Up(a.Hi[t] + v.Hi)
+	}
+	if order >= 1 {
+		out.D1 = b
+	}
+	if order >= 2 {
+		out.D2 = interval.NewMatrix(n, m)
+	}
+	return out
+}

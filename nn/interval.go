@@ -1,0 +1,75 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/certify-mli/certify/interval"
+)
+
+// IJet encloses, for N examples and every α in an interval, a layer's
+// activations h(α) [N, D] and their α-derivatives ḣ(α), ḧ(α) (THEORY.md §2
+// and §7): V ∋ h(α), D1 ∋ ḣ(α), D2 ∋ ḧ(α) entrywise for all α in the interval.
+// Order is the highest derivative enclosed (0, 1 or 2; D1, D2 are unset
+// above it). A Const jet does not depend on α (the network input): only V is set.
+//
+// Kink[i] is set when some ReLU-family pre-activation interval of example i
+// straddles 0 (or a softplus input crosses PyTorch's threshold) in this or an
+// earlier layer: example i's output path may then fail to be C² on the
+// α-interval, its D1 enclosure is the hull of the one-sided derivatives, and
+// its D2 is meaningless (a mean-value form over such an interval is unsound).
+type IJet struct {
+	N, D  int
+	Order int
+	Const bool
+	V     interval.Matrix
+	D1    interval.Matrix
+	D2    interval.Matrix
+	Kink  []bool
+}
+
+// NewConstIJet wraps the inputs x [N, D] (exact float64) as a Const jet.
+func NewConstIJet(n, d int, x []float64, order int) *IJet {
+	return &IJet{N: n, D: d, Order: order, Const: true, V: interval.PointMatrix(n, d, x), Kink: make([]bool, n)}
+}
+
+// ParamBox encloses one layer's parameters over an α-interval Alpha: for
+// every tensor j (Params order, nil when absent) and every α ∈ Alpha,
+// θ0 + αδ ∈ Mid[j] ± Rad[j] entrywise. Theta0 and Delta are θ0 and δ
+// (exact; δ is the float64 direction the path stores, THEORY.md §1).
+type ParamBox struct {
+	Alpha                   interval.I
+	Theta0, Delta, Mid, Rad []*Tensor
+}
+
+// NewParamBox encloses θ0 + αδ for α ∈ alpha: Mid = fl(θ0 + c·δ) with c the
+// interval's midpoint, and Rad = |δ|·r + 4u(|c·δ| + |Mid|) rounded up, where
+// r bounds |α − c| and the second term bounds the two roundings of Mid.
+func NewParamBox(theta0, delta []*Tensor, alpha interval.I) *ParamBox {
+	c := alpha.Mid()
+	r := interval.Up(math.Max(interval.Up(alpha.Hi-c), interval.Up(c-alpha.Lo)))
+	b := &ParamBox{Alpha: alpha, Theta0: theta0, Delta: delta,
+		Mid: make([]*Tensor, len(theta0)), Rad: make([]*Tensor, len(theta0))}
+	const u4 = 0x1p-51
+	for j, t0 := range theta0 {
+		if t0 == nil {
+			continue
+		}
+		d := delta[j]
+		m, rd := NewTensor(t0.Shape...), NewTensor(t0.Shape...)
+		for k, v := range t0.Data {
+			cd := c * d.Data[k]
+			m.Data[k] = v + cd
+			e := interval.Up(u4 * (math.Abs(cd) + math.Abs(m.Data[k])))
+			rd.Data[k] = interval.Up(interval.Up(math.Abs(d.Data[k])*r) + e + 0x1p-1060)
+		}
+		b.Mid[j], b.Rad[j] = m, rd
+	}
+	return b
+}
+
+// IntervalLayer is a layer with an interval rule: it maps an enclosure of
+// its input jet over an α-interval to an enclosure of its output jet, given
+// its parameters enclosed over the same interval (THEORY.md §7).
+type IntervalLayer interface {
+	IntervalJet(p *ParamBox, in *IJet) *IJet
+}
