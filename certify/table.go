@@ -1,0 +1,395 @@
+package certify
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// This file aggregates the runs of a study into a table like Lucas et al.
+// (2021), Tables 1–3: for each cell, a group of runs sharing the values of
+// the row and column keys, the fraction of runs that are non-monotonic at the
+// Δ threshold and the mean Δ over those runs (THEORY.md §5).
+
+// TableSpec says how to lay out a study table.
+type TableSpec struct {
+	// Rows and Cols are configuration keys (StudyRun.Value); each distinct
+	// tuple of their values is a row or a column. No key makes a single
+	// row or column holding every run.
+	Rows, Cols []string
+	StudyFilter
+}
+
+// Cell counts the runs of one cell of a table by class (Classify).
+type Cell struct {
+	NonMonotone, CertifiedMonotone, MonotoneOnGrid, Inconclusive int
+	// DeltaSum is the sum of the grid Δ (Report.Delta) over the
+	// non-monotonic runs.
+	DeltaSum float64
+}
+
+// Runs is the number of runs in the cell, inconclusive ones included.
+func (c Cell) Runs() int {
+	return c.NonMonotone + c.CertifiedMonotone + c.MonotoneOnGrid + c.Inconclusive
+}
+
+// Decided is the number of runs whose class is known: non-monotonic,
+// certified monotone or monotone on the grid (not inconclusive).
+func (c Cell) Decided() int { return c.NonMonotone + c.CertifiedMonotone + c.MonotoneOnGrid }
+
+// Fraction is NonMonotone / Decided, the fraction of decided runs that are
+// non-monotonic; NaN when no run is decided. Inconclusive runs are in
+// neither count. When MonotoneOnGrid > 0 it is a lower bound on the fraction
+// over continuous α, since a bump can hide between grid points (THEORY.md §5).
+func (c Cell) Fraction() float64 {
+	if c.Decided() == 0 {
+		return math.NaN()
+	}
+	return float64(c.NonMonotone) / float64(c.Decided())
+}
+
+// MeanDelta is the mean grid Δ over the non-monotonic runs; NaN when there
+// are none.
+func (c Cell) MeanDelta() float64 {
+	if c.NonMonotone == 0 {
+		return math.NaN()
+	}
+	return c.DeltaSum / float64(c.NonMonotone)
+}
+
+// Table is a study aggregated by BuildTable.
+type Table struct {
+	Spec TableSpec
+	// RowLevels [R][len(Spec.Rows)] and ColLevels [C][len(Spec.Cols)] are
+	// the distinct value tuples, sorted (numbers numerically, false before
+	// true, missing values last); Cells is [R][C].
+	RowLevels, ColLevels [][]Level
+	Cells                [][]Cell
+	// Runs is the number of runs in the table; AboveMaxLoss and
+	// NoTrainLoss count the runs left out by Spec.MaxTrainLoss.
+	Runs, AboveMaxLoss, NoTrainLoss int
+}
+
+// BuildTable groups runs into the cells of spec and counts each cell's runs
+// by Classify at spec.Threshold, after spec's StudyFilter. It returns an error
+// when a key of spec has no value in any run (a misspelt key), or when no run
+// passes the filter.
+func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
+	if err := checkKeys(runs, append(append([]string(nil), spec.Rows...), spec.Cols...)); err != nil {
+		return nil, err
+	}
+	kept, above, missing := spec.Apply(runs)
+	t := &Table{Spec: spec, Runs: len(kept), AboveMaxLoss: above, NoTrainLoss: missing}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("no run passes the filter (%d with train_loss above the maximum, %d without train_loss)", above, missing)
+	}
+	var rowOf, colOf []int
+	t.RowLevels, rowOf = groupRuns(kept, spec.Rows)
+	t.ColLevels, colOf = groupRuns(kept, spec.Cols)
+	t.Cells = make([][]Cell, len(t.RowLevels))
+	for i := range t.Cells {
+		t.Cells[i] = make([]Cell, len(t.ColLevels))
+	}
+	for i, r := range kept {
+		c := &t.Cells[rowOf[i]][colOf[i]]
+		switch Classify(r.Report, spec.Threshold) {
+		case NonMonotone:
+			c.NonMonotone++
+			c.DeltaSum += r.Report.Delta
+		case CertifiedMonotone:
+			c.CertifiedMonotone++
+		case MonotoneOnGrid:
+			c.MonotoneOnGrid++
+		default:
+			c.Inconclusive++
+		}
+	}
+	return t, nil
+}
+
+// groupRuns returns the sorted distinct level tuples of keys among runs and
+// the index of each run's tuple.
+func groupRuns(runs []StudyRun, keys []string) ([][]Level, []int) {
+	tuples := make([][]Level, len(runs))
+	var levels [][]Level
+	for i := range runs {
+		tuples[i] = runs[i].levelsOf(keys)
+		found := false
+		for _, l := range levels {
+			if compareTuples(l, tuples[i]) == 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			levels = append(levels, tuples[i])
+		}
+	}
+	sortTuples(levels)
+	idx := make([]int, len(runs))
+	for i, tu := range tuples {
+		for j, l := range levels {
+			if compareTuples(l, tu) == 0 {
+				idx[i] = j
+				break
+			}
+		}
+	}
+	return levels, idx
+}
+
+func sortTuples(ts [][]Level) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && compareTuples(ts[j-1], ts[j]) > 0; j-- {
+			ts[j-1], ts[j] = ts[j], ts[j-1]
+		}
+	}
+}
+
+// Table formats accepted by Table.Write.
+const (
+	FormatLaTeX    = "latex"
+	FormatMarkdown = "markdown"
+	FormatCSV      = "csv"
+)
+
+// Write writes the table in format FormatLaTeX, FormatMarkdown or FormatCSV,
+// or returns an error for another format.
+func (t *Table) Write(w io.Writer, format string) error {
+	switch format {
+	case FormatLaTeX:
+		return t.WriteLaTeX(w)
+	case FormatMarkdown:
+		return t.WriteMarkdown(w)
+	case FormatCSV:
+		return t.WriteCSV(w)
+	}
+	return fmt.Errorf("unknown table format %q (want latex, markdown or csv)", format)
+}
+
+// WriteCSV writes one line per cell, with a header: a column per row key
+// and per column key (named by the key) holding the cell's levels, then
+// runs, non_monotone, certified_monotone, monotone_on_grid, inconclusive,
+// fraction_non_monotone (Cell.Fraction) and mean_delta_non_monotone
+// (Cell.MeanDelta), fractions and means in full precision and empty when
+// NaN. Cells without runs are left out.
+func (t *Table) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	head := append(append([]string(nil), t.Spec.Rows...), t.Spec.Cols...)
+	head = append(head, "runs", "non_monotone", "certified_monotone", "monotone_on_grid", "inconclusive",
+		"fraction_non_monotone", "mean_delta_non_monotone")
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	num := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	for i, rl := range t.RowLevels {
+		for j, cl := range t.ColLevels {
+			c := t.Cells[i][j]
+			if c.Runs() == 0 {
+				continue
+			}
+			var rec []string
+			for _, l := range rl {
+				rec = append(rec, formatLevel(l))
+			}
+			for _, l := range cl {
+				rec = append(rec, formatLevel(l))
+			}
+			rec = append(rec, strconv.Itoa(c.Runs()), strconv.Itoa(c.NonMonotone), strconv.Itoa(c.CertifiedMonotone),
+				strconv.Itoa(c.MonotoneOnGrid), strconv.Itoa(c.Inconclusive), num(c.Fraction()), num(c.MeanDelta()))
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// colTitle names a column group: "key = value, key = value", or "all runs".
+func (t *Table) colTitle(j int, esc func(string) string) string {
+	if len(t.Spec.Cols) == 0 {
+		return "all runs"
+	}
+	parts := make([]string, len(t.Spec.Cols))
+	for k, key := range t.Spec.Cols {
+		parts[k] = esc(key) + " = " + esc(formatLevel(t.ColLevels[j][k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cellTexts returns a cell's three entries: "fraction (decided)" with a
+// marker when some monotone runs are monotone on the grid only, the mean
+// Δ, and the counts "certified/grid/inconclusive".
+func cellTexts(c Cell, marker string, delta func(float64) string) [3]string {
+	if c.Runs() == 0 {
+		return [3]string{"", "", ""}
+	}
+	frac := "–"
+	if c.Decided() > 0 {
+		frac = fmt.Sprintf("%.2f", c.Fraction())
+	}
+	frac += fmt.Sprintf(" (%d)", c.Decided())
+	if c.MonotoneOnGrid > 0 {
+		frac += marker
+	}
+	d := "–"
+	if c.NonMonotone > 0 {
+		d = delta(c.MeanDelta())
+	}
+	return [3]string{frac, d, fmt.Sprintf("%d/%d/%d", c.CertifiedMonotone, c.MonotoneOnGrid, c.Inconclusive)}
+}
+
+// thresholdText describes the threshold and the filter for the notes.
+func (t *Table) thresholdText() string {
+	s := "A run is non-monotonic when its verdict is non_monotone at its own tolerance"
+	if t.Spec.Threshold != nil {
+		s = fmt.Sprintf("A run is non-monotonic when its grid Δ exceeds the threshold %g (or its verdict is non_monotone at a tolerance ≥ %g)",
+			*t.Spec.Threshold, *t.Spec.Threshold)
+	}
+	s += fmt.Sprintf("; %d runs", t.Runs)
+	if t.Spec.MaxTrainLoss != nil {
+		s += fmt.Sprintf(" with final training loss ≤ %g (%d above it and %d without train_loss left out)",
+			*t.Spec.MaxTrainLoss, t.AboveMaxLoss, t.NoTrainLoss)
+	}
+	return s
+}
+
+// latexEscape escapes LaTeX's special characters in text mode.
+func latexEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\textbackslash{}`, `&`, `\&`, `%`, `\%`, `$`, `\$`, `#`, `\#`, `_`, `\_`,
+		`{`, `\{`, `}`, `\}`, `~`, `\textasciitilde{}`, `^`, `\textasciicircum{}`, `–`, `--`, `Δ`, `$\Delta$`, `≤`, `$\le$`, `≥`, `$\ge$`)
+	return r.Replace(s)
+}
+
+// latexNumber writes v with 3 significant digits, a power of ten as
+// $m\times10^{e}$.
+func latexNumber(v float64) string {
+	s := strconv.FormatFloat(v, 'g', 3, 64)
+	m, e, ok := strings.Cut(s, "e")
+	if !ok {
+		return s
+	}
+	exp, _ := strconv.Atoi(e)
+	return fmt.Sprintf(`$%s\times10^{%d}$`, m, exp)
+}
+
+// WriteLaTeX writes a booktabs table environment (needing only
+// \usepackage{booktabs}): one row per row tuple, and for each column tuple
+// three columns: "NM (n)", the fraction of decided runs that are
+// non-monotonic and their number, marked † when some monotone runs are
+// monotone on the grid only (not certified); $\bar\Delta$, the mean grid Δ
+// over the non-monotonic runs; and C/G/I, the numbers of certified
+// monotone, monotone-on-grid and inconclusive runs. A note under the table
+// states the threshold and filter.
+func (t *Table) WriteLaTeX(w io.Writer) error {
+	var b strings.Builder
+	nr, nc := max(1, len(t.Spec.Rows)), len(t.ColLevels)
+	fmt.Fprintf(&b, "%% certify table: %d runs; rows %s; columns %s\n", t.Runs,
+		orAll(t.Spec.Rows), orAll(t.Spec.Cols))
+	b.WriteString("\\begin{table}[tbp]\n\\centering\n")
+	b.WriteString("\\begin{tabular}{" + strings.Repeat("l", nr) + strings.Repeat("rrc", nc) + "}\n\\toprule\n")
+	b.WriteString(strings.Repeat(" & ", nr-1))
+	for j := range nc {
+		fmt.Fprintf(&b, " & \\multicolumn{3}{c}{%s}", t.colTitle(j, latexEscape))
+	}
+	b.WriteString(" \\\\\n")
+	for j := range nc {
+		fmt.Fprintf(&b, "\\cmidrule(lr){%d-%d}", nr+3*j+1, nr+3*j+3)
+	}
+	b.WriteString("\n")
+	if len(t.Spec.Rows) == 0 {
+		b.WriteString("runs")
+	} else {
+		for i, k := range t.Spec.Rows {
+			if i > 0 {
+				b.WriteString(" & ")
+			}
+			b.WriteString(latexEscape(k))
+		}
+	}
+	for range nc {
+		b.WriteString(" & NM (n) & $\\bar\\Delta$ & C/G/I")
+	}
+	b.WriteString(" \\\\\n\\midrule\n")
+	for i, rl := range t.RowLevels {
+		if len(t.Spec.Rows) == 0 {
+			b.WriteString("all")
+		}
+		for k, l := range rl {
+			if k > 0 {
+				b.WriteString(" & ")
+			}
+			b.WriteString(latexEscape(formatLevel(l)))
+		}
+		for j := range nc {
+			for _, s := range cellTexts(t.Cells[i][j], "$^\\dagger$", latexNumber) {
+				b.WriteString(" & " + strings.ReplaceAll(s, "–", "--"))
+			}
+		}
+		b.WriteString(" \\\\\n")
+	}
+	b.WriteString("\\bottomrule\n\\end{tabular}\n\n\\smallskip\n{\\footnotesize\n")
+	b.WriteString("NM (n): fraction of the n decided runs that are non-monotonic; $\\bar\\Delta$: mean grid $\\Delta$ over them; " +
+		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). " +
+		"$^\\dagger$: some runs are monotone on the grid only, so the fraction is a lower bound for continuous $\\alpha$. ")
+	b.WriteString(latexEscape(t.thresholdText()) + ".\\par}\n\\end{table}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orAll(keys []string) string {
+	if len(keys) == 0 {
+		return "(none)"
+	}
+	return strings.Join(keys, ",")
+}
+
+// WriteMarkdown writes the table as a GitHub-flavoured Markdown table with
+// the same columns as WriteLaTeX, and its note as a paragraph below.
+func (t *Table) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	var head, align []string
+	if len(t.Spec.Rows) == 0 {
+		head, align = append(head, "runs"), append(align, ":--")
+	}
+	for _, k := range t.Spec.Rows {
+		head, align = append(head, esc(k)), append(align, ":--")
+	}
+	for j := range t.ColLevels {
+		title := t.colTitle(j, esc)
+		head = append(head, title+": NM (n)", title+": mean Δ", title+": C/G/I")
+		align = append(align, "--:", "--:", ":-:")
+	}
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n")
+	b.WriteString("| " + strings.Join(align, " | ") + " |\n")
+	for i, rl := range t.RowLevels {
+		var rec []string
+		if len(t.Spec.Rows) == 0 {
+			rec = append(rec, "all")
+		}
+		for _, l := range rl {
+			rec = append(rec, esc(formatLevel(l)))
+		}
+		for j := range t.ColLevels {
+			s := cellTexts(t.Cells[i][j], "†", func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) })
+			rec = append(rec, s[:]...)
+		}
+		b.WriteString("| " + strings.Join(rec, " | ") + " |\n")
+	}
+	b.WriteString("\nNM (n): fraction of the n decided runs that are non-monotonic; mean Δ: mean grid Δ over them; " +
+		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). " +
+		"†: some runs are monotone on the grid only, so the fraction is a lower bound for continuous α. ")
+	b.WriteString(t.thresholdText() + ".\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
