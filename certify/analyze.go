@@ -29,6 +29,12 @@ type Options struct {
 	// LossOnly skips the path's geometry (Gauss and arc lengths) and the
 	// continuous Δ: only the loss and accuracy on the grid are computed.
 	LossOnly bool `json:"loss_only,omitempty"`
+	// Certificate runs the rigorous certificate of THEORY.md §7 (Certify)
+	// after the grid; its verdict replaces the grid verdict. MaxIntervals and
+	// MinWidth are its budget (defaults of CertifyOptions).
+	Certificate  bool    `json:"certificate"`
+	MaxIntervals int     `json:"max_intervals,omitempty"`
+	MinWidth     float64 `json:"min_width,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -119,6 +125,11 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
+	if o.Certificate {
+		if err := attachCertificate(ctx, p, o, r); err != nil {
+			return nil, err
+		}
+	}
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }

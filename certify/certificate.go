@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"runtime"
@@ -596,4 +597,39 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 	}
 	sort.Ints(out)
 	return out
+}
+
+// attachCertificate runs Certify with the analysis options and records its
+// verdict, delta_bounds, witness and details in the report.
+func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
+	c, err := Certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	r.Certificate = c
+	r.Verdict = c.Verdict
+	r.DeltaBounds = &[2]float64{c.DeltaLower, c.DeltaUpper}
+	switch {
+	case c.Verdict == NonMonotone && c.Witness != nil:
+		w := c.Witness
+		mid := 0.5*(w.LossBeta[0]+w.LossBeta[1]) - 0.5*(w.LossAlpha[0]+w.LossAlpha[1])
+		r.Witness = &Witness{Alpha: w.Alpha, Beta: w.Beta, Rise: mid, RoundingError: math.Max(mid-w.Rise, 0)}
+	case c.Verdict != NonMonotone:
+		r.Witness = nil
+	}
+	return nil
+}
+
+// MarshalJSON caps the list of unsettled intervals at 100 entries in the
+// report (UnsettledCount gives the full number).
+func (c *Certificate) MarshalJSON() ([]byte, error) {
+	type plain Certificate
+	q := *c
+	if len(q.Unsettled) > 100 {
+		q.Unsettled = q.Unsettled[:100]
+	}
+	if q.Unsettled == nil {
+		q.Unsettled = [][2]float64{}
+	}
+	return json.Marshal((*plain)(&q))
 }

@@ -42,6 +42,9 @@ type Report struct {
 	// Witness is a pair α < β whose rise exceeds the tolerance beyond the
 	// rounding error (set when Verdict is non_monotone).
 	Witness *Witness `json:"witness,omitempty"`
+	// Certificate holds the rigorous certificate's details (THEORY.md §7)
+	// when one was attempted.
+	Certificate *Certificate `json:"certificate,omitempty"`
 
 	GaussLengthMean             float64 `json:"gauss_length_mean"`
 	GaussLengthMeanError        float64 `json:"gauss_length_mean_error"`

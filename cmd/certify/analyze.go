@@ -23,6 +23,7 @@ type analyzeFlags struct {
 	quiet    bool
 	chunk    int
 	noFigs   bool
+	noCert   bool
 }
 
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
@@ -37,6 +38,9 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary")
 	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")
 	fs.BoolVar(&af.noFigs, "no-figures", false, "do not draw the PNG figures")
+	fs.BoolVar(&af.noCert, "no-certificate", false, "skip the rigorous certificate (THEORY.md §7); the verdict is then the grid's")
+	fs.IntVar(&af.opt.MaxIntervals, "max-intervals", 4096, "certificate budget: largest number of leaf α-intervals")
+	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
 	return fs
 }
 
@@ -80,6 +84,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		bar.SetLabel(stage)
 		bar.Update(done, total, "")
 	}
+	af.opt.Certificate = !af.noCert
 	r, err := certify.Analyze(ctx, p, af.opt)
 	bar.Done()
 	if err != nil {
@@ -114,6 +119,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+	if c := r.Certificate; c != nil {
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, c.UnsettledCount, c.Seconds)
+	}
 	if r.Witness != nil {
 		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
 	}
