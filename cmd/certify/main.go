@@ -50,6 +50,7 @@ Usage:
   certify --run DIR [flags]   analyse a run directory (see certify --help)
   certify train [flags]       train a run (see certify train -h)
   certify demo [flags]        train a small MNIST run from the built-in subset and analyse it
+  certify sweep GRID --out DIR [flags]  train and certify every point of a grid (see certify sweep -h)
   certify export [flags]      copy a run with its evaluation data in data.safetensors (for PyTorch)
 
 Exit status: 0 success, 2 bad input, 1 internal fault.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string) int {
 		err = trainCmd(ctx, args[1:])
 	case args[0] == "demo":
 		err = demoCmd(ctx, args[1:])
+	case args[0] == "sweep":
+		err = sweepCmd(ctx, args[1:])
 	case args[0] == "export":
 		err = exportCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":
