@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -12,8 +13,9 @@ import (
 // ReadState reads a checkpoint, safetensors or (by extension) .npz, into a
 // State (RUN_FORMAT.md, "Checkpoints"). Floating tensors of any supported
 // dtype (F64, F32, F16, BF16) become float64. Integer buffers named
-// "*.num_batches_tracked" are skipped: they are not parameters and are never
-// interpolated. Any other integer tensor is an error naming the file and key.
+// "*.num_batches_tracked" (BatchNorm's count, a buffer: not a parameter, not
+// part of the weight distance) are held as float64 tensors too. Any other
+// integer tensor is an error naming the file and key.
 func ReadState(path string) (State, error) {
 	var ts []safetensors.Tensor
 	var err error
@@ -29,6 +31,11 @@ func ReadState(path string) (State, error) {
 	for _, t := range ts {
 		if safetensors.IsInt(t.DType) {
 			if strings.HasSuffix(t.Name, ".num_batches_tracked") {
+				f := make([]float64, len(t.Int))
+				for i, v := range t.Int {
+					f[i] = float64(v)
+				}
+				s[t.Name] = &Tensor{Shape: t.Shape, Data: f}
 				continue
 			}
 			return nil, fmt.Errorf("%s: %s: expected a floating tensor, found %s", path, t.Name, t.DType)
@@ -39,8 +46,10 @@ func ReadState(path string) (State, error) {
 }
 
 // WriteState writes s as safetensors at path, atomically, with float tensors
-// stored as dtype ("F32", the default when empty, or "F64"). Keys are
-// PyTorch state_dict names, so the file loads into torch.nn.Sequential.
+// stored as dtype ("F32", the default when empty, or "F64"), except
+// "*.num_batches_tracked", written as I64 (rounded to the nearest integer)
+// as PyTorch holds it. Keys are PyTorch state_dict names, so the file loads
+// into torch.nn.Sequential with strict=True.
 func WriteState(path string, s State, dtype string) error {
 	if dtype == "" {
 		dtype = "F32"
@@ -48,6 +57,14 @@ func WriteState(path string, s State, dtype string) error {
 	var ts []safetensors.Tensor
 	for _, k := range s.Names() {
 		t := s[k]
+		if strings.HasSuffix(k, ".num_batches_tracked") {
+			n := make([]int64, len(t.Data))
+			for i, v := range t.Data {
+				n[i] = int64(math.Round(v))
+			}
+			ts = append(ts, safetensors.Tensor{Name: k, DType: "I64", Shape: t.Shape, Int: n})
+			continue
+		}
 		ts = append(ts, safetensors.Tensor{Name: k, DType: dtype, Shape: t.Shape, Float: t.Data})
 	}
 	return safetensors.Write(path, ts, dtype, map[string]string{"format": "pt"})

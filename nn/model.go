@@ -201,6 +201,8 @@ func newLayer(ls LayerSpec, width int) (Layer, error) {
 			return nil, fmt.Errorf("softplus: beta must be positive, found %v", a.Beta)
 		}
 		return a, nil
+	case "batchnorm1d":
+		return newBatchNorm(ls, width)
 	case "":
 		return nil, fmt.Errorf("type: missing")
 	}
@@ -255,7 +257,7 @@ func (m *Model) Check(s State, source string) error {
 		}
 	}
 	for _, k := range s.Names() {
-		if !want[k] && !strings.HasSuffix(k, ".num_batches_tracked") {
+		if !want[k] {
 			return fmt.Errorf("%s: %s: unexpected tensor (the model has no such parameter)", source, k)
 		}
 	}
@@ -294,8 +296,10 @@ func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
 	return h
 }
 
-// ForwardTrace evaluates the model and keeps every layer's input: acts[0] = x,
-// acts[i+1] = output of layer i. It is what Backward needs.
+// ForwardTrace evaluates the model (evaluation mode) and keeps every layer's
+// input: acts[0] = x, acts[i+1] = output of layer i. It is what Backward
+// needs; for a model with BatchNorm, Backward is the training-mode gradient
+// and wants the trace of ForwardTrain.
 func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 	acts := make([]*mat.Dense, len(m.Layers)+1)
 	acts[0] = x
@@ -303,6 +307,35 @@ func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 		acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
 	}
 	return acts
+}
+
+// ForwardTrain is ForwardTrace in training mode: layers implementing
+// TrainForwarder (BatchNorm) normalise with the batch statistics and update
+// their buffers in s (running statistics, num_batches_tracked). It is what
+// Train uses before Backward; everything else (Forward, Jet, Evaluate) is
+// evaluation mode.
+func (m *Model) ForwardTrain(s State, x *mat.Dense) []*mat.Dense {
+	acts := make([]*mat.Dense, len(m.Layers)+1)
+	acts[0] = x
+	for i, l := range m.Layers {
+		if t, ok := l.(TrainForwarder); ok {
+			acts[i+1] = t.ForwardTrain(m.LayerParams(s, i), acts[i])
+		} else {
+			acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
+		}
+	}
+	return acts
+}
+
+// HasTrainMode reports whether any layer behaves differently in training
+// mode (implements TrainForwarder, e.g. batchnorm1d).
+func (m *Model) HasTrainMode() bool {
+	for _, l := range m.Layers {
+		if _, ok := l.(TrainForwarder); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Backward propagates dL/dy [N, K] through the trace from ForwardTrace and

@@ -22,6 +22,7 @@ type RunConfig struct {
 	Data            dataset.Spec `json:"data"`
 	Arch            string       `json:"arch,omitempty"`
 	Act             string       `json:"act,omitempty"`
+	BatchNorm       bool         `json:"batchnorm,omitempty"` // batchnorm1d after every hidden linear layer
 	Loss            string       `json:"loss,omitempty"`
 	Optim           string       `json:"optim,omitempty"`
 	LR              float64      `json:"lr,omitempty"`

@@ -29,6 +29,9 @@ type LayerSpec struct {
 	// batchnorm1d's feature count in In or Out, called num_features in PyTorch).
 	In  int `json:"in,omitempty"`
 	Out int `json:"out,omitempty"`
+	// Features is batchnorm1d's num_features, accepted instead of In or Out;
+	// absent (with In and Out) means the previous layer's width.
+	Features int `json:"features,omitempty"`
 	// Bias says whether a linear layer has a bias; absent means true.
 	Bias *bool `json:"bias,omitempty"`
 	// Slope is leaky_relu's negative slope; absent means PyTorch's 0.01.
@@ -45,7 +48,7 @@ type LayerSpec struct {
 
 // LayerTypes lists the layer type names this build supports, in the spelling of
 // RUN_FORMAT.md.
-var LayerTypes = []string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity", "flatten"}
+var LayerTypes = []string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity", "flatten", "batchnorm1d"}
 
 // ReadSpec reads and validates model.json at path. Errors name the file and
 // the offending field (e.g. "model.json: layers[3].type: unsupported layer type \"conv2d\"").

@@ -41,7 +41,9 @@ type StepInfo struct {
 	EpochAccuracy float64 // fraction of the epoch's examples classified right before their step (set when EpochEnd)
 }
 
-// Train runs mini-batch training of s in place. hook, if not nil, is called
+// Train runs mini-batch training of s in place, with the model in training
+// mode (Model.ForwardTrain: BatchNorm normalises with batch statistics and
+// updates its running statistics in s). hook, if not nil, is called
 // after every step; an error from it, or ctx being cancelled, stops training
 // and is returned. A non-finite batch loss stops training with an error
 // naming the step.
@@ -102,7 +104,10 @@ func Train(ctx context.Context, m *Model, s State, opt Stepper, x *mat.Dense, t 
 		} else {
 			tb = Targets{Labels: lb[:b]}
 		}
-		acts := m.ForwardTrace(s, xs)
+		if b < 2 && m.HasTrainMode() {
+			return fmt.Errorf("train: step %d (epoch %d): a batch of 1 example, but batchnorm1d needs at least 2 in training mode (as PyTorch); change --batch or --limit", step+1, epoch)
+		}
+		acts := m.ForwardTrain(s, xs) // training mode: BatchNorm uses and tracks batch statistics
 		out := acts[len(acts)-1]
 		loss, dy := Loss(m.Spec.Loss, out, tb, true)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -137,7 +142,8 @@ func EpochPermutation(n int, seed uint64, epoch int) []int {
 	return rng.Perm(n)
 }
 
-// Evaluate returns the mean loss and the accuracy of the model with state s on
+// Evaluate returns the mean loss and the accuracy, in evaluation mode (BatchNorm
+// uses its running statistics), of the model with state s on
 // x [N, D] in chunks of at most chunk examples (bounded memory).
 func Evaluate(m *Model, s State, x *mat.Dense, t Targets, chunk int) (loss, accuracy float64) {
 	n, d := x.Dims()
