@@ -99,6 +99,12 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		if err := certify.WriteFigures(af.run, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
+		if err := certify.WriteCertificateFigure(af.run, r); err != nil {
+			return nil, fmt.Errorf("figures: %w", err)
+		}
+	}
+	if err := certify.WriteSummary(af.run, r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
