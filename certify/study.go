@@ -350,14 +350,14 @@ func (f StudyFilter) Apply(runs []StudyRun) (kept []StudyRun, above, missing int
 // decoded from JSON; nil means the runs have no value for the key.
 type Level = any
 
-// formatLevel spells a level: numbers in the shortest form that reads back
-// exactly, "n/a" for a missing value, compound values as JSON.
+// formatLevel spells a level: numbers with up to 12 significant digits
+// (0.1·3 is "0.3"), "n/a" for a missing value, compound values as JSON.
 func formatLevel(v Level) string {
 	switch x := v.(type) {
 	case nil:
 		return "n/a"
 	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
+		return strconv.FormatFloat(x, 'g', 12, 64)
 	case string:
 		return x
 	case bool:
