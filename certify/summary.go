@@ -112,7 +112,7 @@ func WriteCertificateFigure(dir string, r *Report) error {
 		return nil
 	}
 	p := newPlot()
-	p.Title.Text = fmt.Sprintf("L′ enclosure: %s, Δ ∈ [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
+	p.Title.Text = fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
 	alphaAxis(p, nil, "α")
 	p.Y.Label.Text = "L′(α)"
 	var los, his []float64
