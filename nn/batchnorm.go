@@ -434,3 +434,43 @@ func InitBatchNorm(m *Model, s State) {
 		}
 	}
 }
+
+// JetRows is Jet (the `interpolate` policy) with a different α for every
+// example: row r of the input jet in (N rows) is taken at α = alphas[r], with
+// the layer's tensors θ0 p0 and δ dp in Params order, so each row's
+// parameters are p0 + alphas[r]·dp. It is the per-row pass's rule (kink
+// refinement evaluates each example at its own α).
+func (b *BatchNorm) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
+	c, n := b.Features, in.N
+	out := &Jet{N: n, M: mat.NewDense(3*n, c, nil)}
+	h := in.Value()
+	var hd, hdd *mat.Dense
+	if !in.Const {
+		hd, hdd = in.Velocity(), in.Acceleration()
+	}
+	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
+	w0, b0, m0, v0 := p0[0].Data, p0[1].Data, p0[2].Data, p0[3].Data
+	dw, db, dm, dv := dp[0].Data, dp[1].Data, dp[2].Data, dp[3].Data
+	for r := 0; r < n; r++ {
+		a := alphas[r]
+		hr := h.RawRowView(r)
+		y0, y1, y2 := yv.RawRowView(r), yd.RawRowView(r), ydd.RawRowView(r)
+		for j, x := range hr {
+			ve := v0[j] + a*dv[j] + b.Eps
+			rr := 1 / math.Sqrt(ve)
+			rd := -0.5 * rr * dv[j] / ve
+			rdd := 0.75 * rr * dv[j] * dv[j] / (ve * ve)
+			w := w0[j] + a*dw[j]
+			g, gd, gdd := w*rr, dw[j]*rr+w*rd, 2*dw[j]*rd+w*rdd
+			u, ud, udd := x-(m0[j]+a*dm[j]), -dm[j], 0.0
+			if hd != nil {
+				ud += hd.At(r, j)
+				udd += hdd.At(r, j)
+			}
+			y0[j] = g*u + b0[j] + a*db[j]
+			y1[j] = gd*u + g*ud + db[j]
+			y2[j] = gdd*u + 2*gd*ud + g*udd
+		}
+	}
+	return out
+}

@@ -661,3 +661,46 @@ func TestBatchNormBackwardMatchesFiniteDifferences(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormJetRows: each row of JetRows equals Jet at that row's α.
+func TestBatchNormJetRows(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m, s0, sT := bnModel(t, "identity", "mse", rapid.Bool().Draw(t, "first"))
+		bi := 0
+		if _, ok := m.Layers[0].(*BatchNorm); !ok {
+			bi = 1
+		}
+		bn := m.Layers[bi].(*BatchNorm)
+		n := 4
+		rng := rand.New(rand.NewPCG(10, 11))
+		in := &Jet{N: n, M: mat.NewDense(3*n, bn.Features, nil)}
+		for i := range in.M.RawMatrix().Data {
+			in.M.RawMatrix().Data[i] = rng.NormFloat64()
+		}
+		constIn := rapid.Bool().Draw(t, "const")
+		if constIn {
+			in = NewConstJet(in.Value())
+		}
+		alphas := []float64{-0.4, 0, 0.6, 1.3}
+		d := Difference(s0, sT)
+		got := bn.JetRows(m.LayerParams(s0, bi), m.LayerParams(d, bi), alphas, in)
+		for r, a := range alphas {
+			row := NewConstJet(mat.DenseCopyOf(in.Value().Slice(r, r+1, 0, bn.Features)))
+			if !constIn {
+				row = &Jet{N: 1, M: mat.NewDense(3, bn.Features, nil)}
+				for k := 0; k < 3; k++ {
+					copy(row.M.RawRowView(k), in.part(k).RawRowView(r))
+				}
+			}
+			want := bn.Jet(m.LayerParams(Interpolate(s0, sT, a), bi), m.LayerParams(d, bi), row)
+			for k := 0; k < 3; k++ {
+				for c := 0; c < bn.Features; c++ {
+					g, w := got.part(k).At(r, c), jetAt(want, k, 0, c)
+					if math.Abs(g-w) > 1e-12*(1+math.Abs(w)) {
+						t.Fatalf("row %d (α=%v) part %d feature %d: JetRows %v, Jet %v", r, a, k, c, g, w)
+					}
+				}
+			}
+		}
+	})
+}

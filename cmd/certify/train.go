@@ -51,6 +51,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.IntVar(&tf.limit, "limit", 0, "train on the first N training examples (0: all)")
 	fs.StringVar(&c.Arch, "arch", "784-256-256-10", "layer widths, input first, output last")
 	fs.StringVar(&c.Act, "act", "relu", "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
+	fs.BoolVar(&c.BatchNorm, "batchnorm", false, "insert batchnorm1d after every hidden linear layer, before the activation (PyTorch's BatchNorm1d; the analysis uses the interpolate policy)")
 	fs.StringVar(&c.Loss, "loss", "cross_entropy", "training loss: cross_entropy or mse (on one-hot labels)")
 	fs.StringVar(&c.Optim, "optim", "sgd", "optimizer: sgd, adam or adamw (PyTorch's update rules)")
 	fs.Float64Var(&c.LR, "lr", 0.1, "learning rate")
@@ -140,6 +141,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		return nil, badInputf("train: --epochs and --batch must be positive")
 	}
 	spec := nn.MLPSpec(widths, c.Act, c.Loss)
+	if c.BatchNorm {
+		spec = nn.InsertBatchNorm(spec)
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, badInputf("train: --act %q: %v", c.Act, err)
 	}
@@ -192,6 +196,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		if err != nil {
 			return nil, badInputf("train: --init: %v", err)
 		}
+		nn.InitBatchNorm(m, theta) // weight 1, bias 0, running_mean 0, running_var 1
 		if err := spec.Write(filepath.Join(partial, "model.json")); err != nil {
 			return nil, err
 		}
