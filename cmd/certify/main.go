@@ -52,6 +52,8 @@ Usage:
   certify demo [flags]        train a small MNIST run from the built-in subset and analyse it
   certify sweep GRID --out DIR [flags]  train and certify every point of a grid (see certify sweep -h)
   certify export [flags]      copy a run with its evaluation data in data.safetensors (for PyTorch)
+  certify table RUNS_DIR [flags]    tabulate non-monotonic runs by configuration (see certify table -h)
+  certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
 
 Exit status: 0 success, 2 bad input, 1 internal fault.
 `
@@ -76,6 +78,10 @@ func run(ctx context.Context, args []string) int {
 		err = sweepCmd(ctx, args[1:])
 	case args[0] == "export":
 		err = exportCmd(ctx, args[1:])
+	case args[0] == "table":
+		err = tableCmd(ctx, args[1:])
+	case args[0] == "figures":
+		err = figuresCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":
 		err = analyzeCmd(ctx, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" && len(args) == 1:
