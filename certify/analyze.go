@@ -84,7 +84,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	start := time.Now()
 	o.defaults()
 	o.Examples = p.N
-	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: "none",
+	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
 		Examples: p.N, Precision: "float64", Options: o, Conditions: map[string]any{}}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
@@ -209,4 +209,15 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	}
 	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
 	return nil
+}
+
+// bnPolicy is the report's bn_policy: "none" without BatchNorm, else the
+// policy the path evaluates BatchNorm with (THEORY.md §2).
+func bnPolicy(p *functionspace.Path) string {
+	for _, l := range p.Model.Layers {
+		if _, ok := l.(*nn.BatchNorm); ok {
+			return "interpolate"
+		}
+	}
+	return "none"
 }

@@ -22,7 +22,8 @@ var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavi
 //	lecun_normal:     W ~ N(0, 1/fan_in), b = 0
 //	lecun_uniform:    W ~ U(−√(3/fan_in), √(3/fan_in)), b = 0
 //
-// The scale multiplies biases too. The draws come from a PCG generator seeded
+// The scale multiplies biases too. BatchNorm layers get PyTorch's reset
+// values (InitBatchNorm), unscaled. The draws come from a PCG generator seeded
 // with seed, in model order, so a (spec, scheme, scale, seed) gives the same θ0
 // on every machine; they do not reproduce PyTorch's own random stream.
 func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
@@ -70,5 +71,6 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 			s[ParamKey(i, "bias")] = b
 		}
 	}
+	InitBatchNorm(m, s) // BatchNorm layers start as PyTorch's do (weight 1, bias 0, statistics 0 and 1)
 	return s, nil
 }
