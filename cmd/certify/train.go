@@ -196,7 +196,6 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		if err != nil {
 			return nil, badInputf("train: --init: %v", err)
 		}
-		nn.InitBatchNorm(m, theta) // weight 1, bias 0, running_mean 0, running_var 1
 		if err := spec.Write(filepath.Join(partial, "model.json")); err != nil {
 			return nil, err
 		}
