@@ -7,6 +7,7 @@
 //	certify --run DIR [flags]    analyse a run directory (RUN_FORMAT.md)
 //	certify train [flags]        train a run on MNIST or Fashion-MNIST
 //	certify demo [flags]         train a small run on the built-in MNIST subset and analyse it
+//	certify bench [flags]        time the analysis against PyTorch (docs/performance.md)
 //
 // Run `certify COMMAND -h` for a command's flags. Exit status: 0 on success,
 // 2 for bad input (flags, a malformed run directory, missing data), 1 for an
@@ -54,6 +55,7 @@ Usage:
   certify export [flags]      copy a run with its evaluation data in data.safetensors (for PyTorch)
   certify table RUNS_DIR [flags]    tabulate non-monotonic runs by configuration (see certify table -h)
   certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
+  certify bench [flags]       time the analysis (and, with --torch, PyTorch's) on a large MNIST run
 
 Exit status: 0 success, 2 bad input, 1 internal fault.
 `
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string) int {
 		err = tableCmd(ctx, args[1:])
 	case args[0] == "figures":
 		err = figuresCmd(ctx, args[1:])
+	case args[0] == "bench":
+		err = benchCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":
 		err = analyzeCmd(ctx, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" && len(args) == 1:

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
+	"github.com/certify-mli/certify/nn"
+)
+
+// blasEnv names the environment variable that selects the BLAS backend of
+// every certify command (go, openblas or auto; unset: go). `certify bench`
+// has its own --backend flag.
+const blasEnv = "CERTIFY_BLAS"
+
+// init installs the backend named by $CERTIFY_BLAS, self-tested, before any
+// command runs. Unset or "go" changes nothing.
+func init() {
+	name := os.Getenv(blasEnv)
+	if name == "" || name == "go" {
+		return
+	}
+	b, note, err := blasbackend.Select(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "certify: %s=%s: %v; using pure-Go BLAS\n", blasEnv, name, err)
+		return
+	}
+	b.Use()
+	fmt.Fprintf(os.Stderr, "certify: BLAS %s: %s\n", b, note)
+}
+
+// benchDefaultTrain is the run the benchmark builds with --build (issue 7): a
+// 784-1024-1024-10 ReLU MLP, one epoch of SGD with momentum on the first
+// 10,000 MNIST training images.
+var benchDefaultTrain = []string{"--data", "mnist", "--arch", "784-1024-1024-10", "--act", "relu",
+	"--optim", "sgd", "--lr", "0.05", "--momentum", "0.9", "--epochs", "1", "--limit", "10000", "--seed", "1", "--quiet"}
+
+// benchResult is what `certify bench --json` prints and bench/results keeps.
+type benchResult struct {
+	Run      string `json:"run"`
+	Examples int    `json:"examples"`
+	Alphas   int    `json:"alphas"`
+
+	Backend       string  `json:"blas_backend"`
+	BackendNote   string  `json:"blas_note"`
+	Kernel        string  `json:"blas_kernel"`
+	BLASConfig    string  `json:"blas_config"`
+	BLASThreads   int     `json:"blas_threads"`
+	Workers       int     `json:"workers"`
+	Chunk         int     `json:"chunk"`
+	GOMAXPROCS    int     `json:"gomaxprocs"`
+	Precision     string  `json:"precision"`
+	GemmGFLOPS    float64 `json:"gemm_gflops"`     // the hot product alone
+	GemmGFLOPSGo  float64 `json:"gemm_gflops_go"`  // gonum's pure Go on the same product
+	AnalysisGFLOP float64 `json:"analysis_gflop"`  // dense-layer products of the analysis
+	AnalysisRate  float64 `json:"analysis_gflops"` // AnalysisGFLOP / Seconds
+
+	SetupSeconds   float64 `json:"setup_seconds"`   // functionspace.New (first-layer cache)
+	AnalyzeSeconds float64 `json:"analyze_seconds"` // certify.Analyze, --loss-only
+	Seconds        float64 `json:"seconds"`         // setup + analyze: compared with PyTorch
+	CPUSeconds     float64 `json:"cpu_seconds"`     // user+system CPU of the process during it
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`  // VmHWM of the process afterwards
+	LossFirst      float64 `json:"loss_first"`      // L(0)
+	LossLast       float64 `json:"loss_last"`       // L(1)
+	GaussMeanTrap  float64 `json:"gauss_length_mean_trapezoid"`
+	GaussStackTrap float64 `json:"gauss_length_stacked_trapezoid"`
+	AccuracyLast   float64 `json:"accuracy_last"`
+
+	// LoadAverage is /proc/loadavg's 1-minute load before and after the
+	// timed analysis: above the core count, other processes competed.
+	LoadAverage [2]float64 `json:"load_average"`
+
+	Torch *torchSide `json:"torch,omitempty"`
+}
+
+type torchSide struct {
+	Version      string  `json:"version"`
+	BLAS         string  `json:"blas"`
+	Threads      int     `json:"threads"`
+	LossSeconds  float64 `json:"loss_seconds"`
+	GaussSeconds float64 `json:"gauss_seconds"`
+	Seconds      float64 `json:"seconds"` // loss + gauss
+	// ProcessCPUSeconds is the user+system CPU time of the whole torchref
+	// process (import, load and both passes); CPURatio is certify's
+	// analysis CPU seconds over it. Under contention from other processes
+	// CPU time tracks the work better than wall time.
+	ProcessCPUSeconds float64 `json:"process_cpu_seconds"`
+	CPURatio          float64 `json:"cpu_ratio"`
+	Ratio             float64 `json:"ratio"` // certify seconds / torch seconds
+	AlphaMaxDiff      float64 `json:"alpha_max_abs_diff"`
+	LossMaxRel        float64 `json:"loss_max_rel_diff"`
+	AccuracyDiffer    int     `json:"accuracy_differ"` // grid points whose accuracy differs
+	GaussMeanRel      float64 `json:"gauss_mean_rel_diff"`
+	GaussStackRel     float64 `json:"gauss_stacked_rel_diff"`
+	Agree             bool    `json:"agree"`
+}
+
+// benchCmd times the analysis PyTorch can also do — loss and accuracy at the
+// grid's α and the paper-compatible trapezoid Gauss lengths (mean and
+// stacked), exactly what `certify --run DIR --loss-only` computes — and, with
+// --torch, the same computation by tools/torchref/torchref.py in the same
+// session, checks that both agree and prints the ratio of the times.
+func benchCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	runDir := fs.String("run", "", "run directory to time; without data.safetensors it is exported with --examples first")
+	build := fs.Bool("build", false, "train the benchmark run (784-1024-1024-10 ReLU, 1 epoch SGD on 10,000 MNIST images) into --cache if it is not there, and use it")
+	cache := fs.String("cache", filepath.Join("bench", "runs"), "directory for the built and exported runs")
+	examples := fs.Int("examples", 5000, "evaluation examples (the first N of the run's data)")
+	alphas := fs.Int("alphas", 50, "equally spaced α in [0,1], both ends included")
+	torch := fs.Bool("torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
+	backend := fs.String("backend", "auto", "BLAS backend: go (gonum, pure Go), openblas (needs a -tags openblas build) or auto")
+	threads := fs.Int("threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
+	workers := fs.Int("workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
+	chunk := fs.Int("chunk", 1000, "examples evaluated together")
+	torchThreads := fs.Int("torch-threads", 2, "torch.set_num_threads for the PyTorch side")
+	python := fs.String("python", "/usr/bin/python3", "Python with torch and functorch")
+	torchref := fs.String("torchref", "", "path of torchref.py (default: tools/torchref/torchref.py found upwards from the working directory)")
+	gemm := fs.Bool("gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
+	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	out := fs.String("out", "", "also write the JSON result to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*runDir == "") == !*build {
+		return badInputf("bench: give exactly one of --run DIR and --build")
+	}
+	if *examples <= 0 || *alphas < 2 {
+		return badInputf("bench: --examples must be positive and --alphas at least 2")
+	}
+	b, note, err := blasbackend.Select(*backend)
+	if err != nil {
+		return badInput(err)
+	}
+	b.SetThreads(*threads)
+	b.Use()
+	defer blasbackend.PureGo().Use()
+	log := stderr
+	if *jsonOut {
+		log = io.Discard
+	}
+	fmt.Fprintf(log, "BLAS      %s: %s\n          %s\n", b, note, b.Config)
+
+	if *build {
+		*runDir = filepath.Join(*cache, "mnist-784-1024-1024-10")
+		if _, err := os.Stat(filepath.Join(*runDir, "final.safetensors")); err != nil {
+			fmt.Fprintf(log, "training  %s (certify train %s)\n", *runDir, strings.Join(benchDefaultTrain, " "))
+			if err := trainCmd(ctx, append(append([]string{}, benchDefaultTrain...), "--out", *runDir)); err != nil {
+				return fmt.Errorf("bench: train: %w", err)
+			}
+		}
+	}
+	dir, err := benchData(ctx, *runDir, *cache, *examples, log)
+	if err != nil {
+		return err
+	}
+
+	res := &benchResult{Run: dir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel,
+		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: *chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Precision: "float64"}
+	res.Workers = *workers
+	if res.Workers <= 0 {
+		res.Workers = runtime.GOMAXPROCS(0)
+	}
+	run, err := nn.LoadRun(dir, *examples)
+	if err != nil {
+		return badInput(err)
+	}
+	res.Examples, _ = run.X.Dims()
+	if *gemm {
+		res.GemmGFLOPS = gemmRate(b.Impl, *chunk)
+		res.GemmGFLOPSGo = res.GemmGFLOPS
+		if b.Name != "go" {
+			res.GemmGFLOPSGo = gemmRate(blasbackend.PureGo().Impl, *chunk)
+		}
+		fmt.Fprintf(log, "Dgemm     [%d, 1024]·[1024, 1024]ᵀ: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", 3**chunk, res.GemmGFLOPS, b.Name, res.GemmGFLOPSGo)
+	}
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	res.LoadAverage[0] = loadAverage()
+	cpu0 := cpuSeconds()
+	t0 := time.Now()
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets,
+		functionspace.Options{Chunk: *chunk, Workers: *workers})
+	if err != nil {
+		return badInput(err)
+	}
+	t1 := time.Now()
+	r, err := certify.Analyze(ctx, p, certify.Options{Alphas: *alphas, LossOnly: true})
+	if err != nil {
+		return err
+	}
+	t2 := time.Now()
+	res.CPUSeconds = cpuSeconds() - cpu0
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	res.SetupSeconds, res.AnalyzeSeconds = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds()
+	res.Seconds = t2.Sub(t0).Seconds()
+	res.PeakRSSBytes = peakRSS()
+	res.LoadAverage[1] = loadAverage()
+	res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, *alphas, *chunk) / 1e9
+	res.AnalysisRate = res.AnalysisGFLOP / res.Seconds
+	last := len(r.Loss) - 1
+	res.LossFirst, res.LossLast, res.AccuracyLast = r.Loss[0], r.Loss[last], r.Accuracy[last]
+	res.GaussMeanTrap, res.GaussStackTrap = r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid
+	fmt.Fprintf(log, "certify   %d examples × %d α, loss/accuracy + trapezoid Gauss lengths: %.2f s (setup %.2f s), CPU %.2f s (%.2f cores), %.0f GFLOP (%.1f GFLOP/s), peak RSS %.0f MiB\n",
+		res.Examples, *alphas, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
+		res.AnalysisGFLOP, res.AnalysisRate, float64(res.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
+	fmt.Fprintf(log, "          L(0) %.10g  L(1) %.10g  accuracy(1) %.4f  Gauss length (trapezoid) mean %.8g stacked %.8g\n",
+		res.LossFirst, res.LossLast, res.AccuracyLast, res.GaussMeanTrap, res.GaussStackTrap)
+
+	if *torch {
+		ts, err := runTorch(ctx, *python, *torchref, dir, *alphas, *torchThreads, r)
+		if err != nil {
+			return err
+		}
+		ts.Ratio = res.Seconds / ts.Seconds
+		if ts.ProcessCPUSeconds > 0 {
+			ts.CPURatio = res.CPUSeconds / ts.ProcessCPUSeconds
+		}
+		res.Torch = ts
+		verdict := "agree"
+		if !ts.Agree {
+			verdict = "DISAGREE"
+		}
+		fmt.Fprintf(log, "PyTorch   %s (%s, %d threads): %.2f s (loss %.2f s + Gauss %.2f s)\n", ts.Version, ts.BLAS, ts.Threads, ts.Seconds, ts.LossSeconds, ts.GaussSeconds)
+		fmt.Fprintf(log, "check     %s: α max |diff| %.1g, loss max rel %.1g (≤ 1e-9), accuracy differs at %d α, Gauss mean rel %.1g, stacked rel %.1g (≤ 1e-6)\n",
+			verdict, ts.AlphaMaxDiff, ts.LossMaxRel, ts.AccuracyDiffer, ts.GaussMeanRel, ts.GaussStackRel)
+		fmt.Fprintf(log, "ratio     certify/PyTorch = %.2f s / %.2f s = %.3f (wall); CPU %.1f s / %.1f s (whole torchref process) = %.3f\n",
+			res.Seconds, ts.Seconds, ts.Ratio, res.CPUSeconds, ts.ProcessCPUSeconds, ts.CPURatio)
+	}
+	bs, _ := json.MarshalIndent(res, "", "  ")
+	if *jsonOut {
+		fmt.Fprintln(stdout, string(bs))
+	}
+	if *out != "" {
+		if err := os.WriteFile(*out, append(bs, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if res.Torch != nil && !res.Torch.Agree {
+		return fmt.Errorf("bench: certify and PyTorch disagree (see the check line)")
+	}
+	return nil
+}
+
+// benchData returns a run directory with data.safetensors holding at least
+// the first n examples of dir's evaluation data: dir itself when it has one,
+// else an export into cache (made once).
+func benchData(ctx context.Context, dir, cache string, n int, log io.Writer) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "data.safetensors")); err == nil {
+		return dir, nil
+	}
+	out := filepath.Join(cache, filepath.Base(filepath.Clean(dir))+"-"+strconv.Itoa(n))
+	if _, err := os.Stat(filepath.Join(out, "data.safetensors")); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(log, "exporting %s → %s\n", dir, out)
+	o := stdout
+	stdout = log
+	err := exportCmd(ctx, []string{"--run", dir, "--examples", strconv.Itoa(n), "--out", out})
+	stdout = o
+	return out, err
+}
+
+// gemmRate returns the GFLOP/s of impl on the analysis's hot product, the
+// second layer's W·[h ḣ ḧ]: [3·chunk, 1024]·[1024, 1024]ᵀ (THEORY.md §2), best
+// of three.
+func gemmRate(impl blas.Float64, chunk int) float64 {
+	m, n, k := 3*chunk, 1024, 1024
+	a, b, c := make([]float64, m*k), make([]float64, n*k), make([]float64, m*n)
+	for i := range a {
+		a[i] = math.Sin(float64(i))
+	}
+	for i := range b {
+		b[i] = math.Cos(float64(i))
+	}
+	best := math.Inf(1)
+	for range 3 {
+		t := time.Now()
+		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n)
+		best = min(best, time.Since(t).Seconds())
+	}
+	return 2 * float64(m) * float64(n) * float64(k) / best / 1e9
+}
+
+// analysisFlops counts the floating-point operations of the dense layers'
+// products in a loss-only analysis of n examples on m α: per α, a Jet of a
+// dense layer [in → out] costs 2·3n·in·out (W·[h ḣ ḧ]) + 2·2n·in·out
+// (ΔW·[h ḣ]); the first layer, whose input does not depend on α, costs
+// 2·2n·in·out once when its cache fits (functionspace, default 512 MiB),
+// else at every α.
+func analysisFlops(m *nn.Model, n, alphas, chunk int) float64 {
+	var f float64
+	for i, l := range m.Layers {
+		d, ok := l.(*nn.Dense)
+		if !ok {
+			continue
+		}
+		io := float64(d.In) * float64(d.Out)
+		if i == 0 {
+			once := 2 * 2 * float64(n) * io
+			if 2*8*n*d.Out <= 512<<20 {
+				f += once
+			} else {
+				f += once * float64(alphas)
+			}
+			continue
+		}
+		f += float64(alphas) * (2*3*float64(n)*io + 2*2*float64(n)*io)
+	}
+	return f
+}
+
+// runTorch runs torchref.py on dir with the same grid and compares its
+// results with r.
+func runTorch(ctx context.Context, python, script, dir string, alphas, threads int, r *certify.Report) (*torchSide, error) {
+	if script == "" {
+		var err error
+		if script, err = findUp(filepath.Join("tools", "torchref", "torchref.py")); err != nil {
+			return nil, badInputf("bench: --torch: %v (give --torchref)", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, python, script, dir, "--grid", strconv.Itoa(alphas),
+		"--derivs", "--no-paths", "--time", "--threads", strconv.Itoa(threads))
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	outb, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %v\n%s", script, err, errb.String())
+	}
+	var t struct {
+		Torch        string    `json:"torch"`
+		Alphas       []float64 `json:"alphas"`
+		Loss         []float64 `json:"loss"`
+		Accuracy     []float64 `json:"accuracy"`
+		GaussMean    float64   `json:"gauss_length_mean_trapezoid"`
+		GaussStacked float64   `json:"gauss_length_stacked_trapezoid"`
+		LossSeconds  float64   `json:"loss_seconds"`
+		GaussSeconds float64   `json:"gauss_seconds"`
+		Threads      int       `json:"threads"`
+	}
+	if err := json.Unmarshal(outb, &t); err != nil {
+		return nil, fmt.Errorf("bench: torchref output: %v", err)
+	}
+	if len(t.Alphas) != len(r.Alphas) || len(t.Loss) != len(r.Loss) || len(t.Accuracy) != len(r.Accuracy) {
+		return nil, fmt.Errorf("bench: torchref returned %d α, %d losses; certify %d", len(t.Alphas), len(t.Loss), len(r.Alphas))
+	}
+	s := &torchSide{Version: t.Torch, BLAS: torchBLAS(), Threads: t.Threads,
+		LossSeconds: t.LossSeconds, GaussSeconds: t.GaussSeconds, Seconds: t.LossSeconds + t.GaussSeconds}
+	if ps := cmd.ProcessState; ps != nil {
+		s.ProcessCPUSeconds = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	for j := range r.Alphas {
+		s.AlphaMaxDiff = max(s.AlphaMaxDiff, math.Abs(r.Alphas[j]-t.Alphas[j]))
+		s.LossMaxRel = max(s.LossMaxRel, relDiff(r.Loss[j], t.Loss[j]))
+		if r.Accuracy[j] != t.Accuracy[j] {
+			s.AccuracyDiffer++
+		}
+	}
+	s.GaussMeanRel = relDiff(r.GaussLengthMeanTrapezoid, t.GaussMean)
+	s.GaussStackRel = relDiff(r.GaussLengthStackedTrapezoid, t.GaussStacked)
+	s.Agree = s.AlphaMaxDiff <= 1e-15 && s.LossMaxRel <= 1e-9 && s.AccuracyDiffer == 0 &&
+		s.GaussMeanRel <= 1e-6 && s.GaussStackRel <= 1e-6
+	return s, nil
+}
+
+func relDiff(a, b float64) float64 {
+	if a == b {
+		return 0
+	}
+	return math.Abs(a-b) / max(math.Abs(a), math.Abs(b))
+}
+
+// torchBLAS names the library behind Debian's libblas.so.3, which Debian's
+// python3-torch calls for float64 products (the alternatives link: reference
+// BLAS, or OpenBLAS once libopenblas0 is installed).
+func torchBLAS() string {
+	p, err := filepath.EvalSymlinks("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+	if err != nil {
+		return "unknown"
+	}
+	switch {
+	case strings.Contains(p, "openblas"):
+		return "OpenBLAS " + filepath.Base(filepath.Dir(p))
+	case strings.Contains(p, "/blas/"):
+		return "reference BLAS"
+	}
+	return p
+}
+
+// findUp looks for rel in the working directory and its parents.
+func findUp(rel string) (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(d, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("%s not found in %s or above", rel, d)
+		}
+		d = parent
+	}
+}
+
+// cpuSeconds is the user+system CPU time of the process so far (Linux
+// /proc/self/stat; 0 elsewhere).
+func cpuSeconds() float64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	sy, _ := strconv.ParseFloat(f[12], 64)
+	return (u + sy) / 100 // USER_HZ is 100 on Linux
+}
+
+// peakRSS is the process's peak resident set (VmHWM of /proc/self/status) in
+// bytes, 0 where unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// loadAverage is the 1-minute load average (Linux /proc/loadavg; 0 elsewhere).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}

@@ -1,0 +1,5 @@
+//go:build !openblas || !cgo
+
+package blasbackend
+
+func openBLAS() (*Backend, error) { return nil, ErrNotBuilt }
