@@ -40,12 +40,12 @@ type ZeroSpeed struct {
 type GaussResult struct {
 	Lo, Hi float64
 	// PerExample[i] is G(γ_i), corners included; PerExampleError[i] its error
-	// estimate |G_M − G_{M/2}|/3 (the O(h²) Richardson estimate).
+	// estimate |G_M − G_{M/2}| (see GaussLength).
 	PerExample, PerExampleError []float64
 	// Mean is Ḡ = (1/N) Σ G(γ_i) and MeanError the mean of the error estimates.
 	Mean, MeanError float64
 	// Stacked is G(Γ) by the sum of angles between Γ's tangents on the grid,
-	// and StackedError |G_M − G_{M/2}|/3. StackedConverged reports whether
+	// and StackedError |G_M − G_{M/2}|. StackedConverged reports whether
 	// that estimate can be trusted: only when no example has a kink on
 	// [Lo, Hi] (Γ smooth, the sum converging at O(h²)) and StackedError ≤
 	// Tol. Every example's kinks turn Γ, and a ReLU network's Γ has far more
@@ -91,24 +91,32 @@ type GaussResult struct {
 // the batched second-order passes at the M+1 points of a uniform grid.
 //
 // Per example and interval [a, b] of the grid: without a kink inside, the
-// turning is the angle between the tangents at a and b (a geodesic chord on
-// the sphere, error O(h³)). The kinks inside (a, b] are located from the
+// turning is the 4-point Gauss–Legendre rule of the turning rate of the cubic
+// Hermite interpolant of the velocity from γ′ and γ″ at a and b (error
+// O(h⁵) per interval on smooth paths), or the angle between the tangents at
+// a and b (a geodesic chord on the sphere, a lower bound of the turning)
+// when that is larger. The kinks inside (a, b] are located from the
 // pre-activations of every ReLU-family layer at both ends (a change of side):
 // for the first such layer z = A + αB exactly, so the kink is at
 // a − z(a)/ż(a); for deeper layers at the root of the cubic Hermite
-// interpolant of (z, ż). With one kink k inside, the one-sided velocities
+// interpolant of (z, ż), improved by one Newton step on the exact z. With
+// one kink k inside and γ quadratic between kinks, the one-sided velocities
 // are extrapolated from the nearer end with the exact acceleration,
 // v(k⁻) = v(a) + (k−a)γ″(a) and v(k⁺) = v(b) − (b−k)γ″(b) (exact when γ is
-// quadratic between kinks, as for one hidden ReLU layer; error O(h²)
-// otherwise), and the turning is the angle chain T(a) → T(k⁻) → T(k⁺) → T(b):
-// the corner angle ∠(T(k⁻), T(k⁺)) plus the two chords. With several kinks
-// in one interval, the jet of each region between two of them is evaluated at
-// the region's midpoint by one batched per-row-α pass per chunk and serves
-// both of its ends. The sum converges at O(h²) (4× per doubling of M); a pair
-// of crossings of one deeper-layer unit inside one interval goes unseen until
+// quadratic between kinks, as for one hidden ReLU layer, the only case where
+// they are used), and the turning is T(a) → T(k⁻) → T(k⁺) → T(b):
+// the corner angle ∠(T(k⁻), T(k⁺)) plus the turning of the two pieces. In
+// every other case (several kinks in one interval, or a deeper network) the
+// one-sided jets at each kink are evaluated exactly, with the crossing unit
+// forced to either side, by one batched per-row-α pass per chunk (rowJet),
+// and each kink-free piece between them is integrated as above. On one
+// hidden layer the result is exact up to rounding at every M; otherwise the
+// kink locations make it converge at least like O(h²). A pair of crossings of one deeper-layer unit inside one interval goes unseen until
 // the grid separates them. The error estimate of each value is
-// |G_M − G_{M/2}|/3 (the same computation on the even-point subgrid,
-// Richardson for O(h²)); M doubles until the mean estimate is below Tol.
+// |G_M − G_{M/2}|, the difference from the same computation on the
+// even-point subgrid. It is not divided by 3 as Richardson's rule for O(h²)
+// would: the kinks' contributions depend on where each kink falls in its
+// interval and do not converge smoothly. M doubles until the mean estimate is below Tol.
 //
 // Γ is not treated kink by kink (see GaussResult.StackedConverged).
 // Memory: beyond the samples, the pre-activations z and ż of every
@@ -179,6 +187,69 @@ func (c *chain) push(i int, v []float64) {
 	c.have[i] = true
 }
 
+// add adds turn to example i's sum and makes v its last vector.
+func (c *chain) add(i int, turn float64, v []float64) {
+	c.sum[i] += turn
+	copy(c.last.RawRowView(i), v)
+	c.have[i] = true
+}
+
+func sameVec(a, b []float64) bool {
+	for j := range a {
+		if a[j] != b[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// gl4 are the 4-point Gauss–Legendre nodes on [0, 1] and their weights.
+var gl4 = [4][2]float64{
+	{0.5 - 0.8611363115940526/2, 0.3478548451374538 / 2},
+	{0.5 - 0.3399810435848563/2, 0.6521451548625461 / 2},
+	{0.5 + 0.3399810435848563/2, 0.6521451548625461 / 2},
+	{0.5 + 0.8611363115940526/2, 0.3478548451374538 / 2},
+}
+
+// hermiteTurning is the turning ∫‖T′‖ over a kink-free interval of length h
+// with velocities va, vb and accelerations aa, ab at its ends: the 4-point
+// Gauss–Legendre rule applied to the turning rate of the cubic Hermite
+// interpolant of the velocity (error O(h⁴) per interval where the path is
+// smooth). It is never less than the chord angle ∠(va, vb), a lower bound
+// of the turning, which it falls back to if the interpolant gives less or a
+// non-finite value (an interval too coarse for the path).
+func hermiteTurning(va, aa, vb, ab []float64, h float64) float64 {
+	chord, _ := geometry.CornerAngle(va, vb)
+	k := len(va)
+	var buf [64]float64
+	var v, a []float64
+	if 2*k <= len(buf) {
+		v, a = buf[:k], buf[k:2*k]
+	} else {
+		v, a = make([]float64, k), make([]float64, k)
+	}
+	var sum float64
+	for _, q := range gl4 {
+		s := q[0]
+		s2, s3 := s*s, s*s*s
+		h00, h10, h01, h11 := 2*s3-3*s2+1, (s3-2*s2+s)*h, -2*s3+3*s2, (s3-s2)*h
+		d00, d10, d01, d11 := (6*s2-6*s)/h, 3*s2-4*s+1, (-6*s2+6*s)/h, 3*s2-2*s
+		for j := range v {
+			v[j] = h00*va[j] + h10*aa[j] + h01*vb[j] + h11*ab[j]
+			a[j] = d00*va[j] + d10*aa[j] + d01*vb[j] + d11*ab[j]
+		}
+		t, err := geometry.TurningRate(v, a)
+		if err != nil {
+			return chord
+		}
+		sum += q[1] * h * t
+	}
+	if !(sum >= chord) || math.IsInf(sum, 0) {
+		return chord
+	}
+	return sum
+}
+
 func (c *chain) pushStacked(v []float64) {
 	if isZero(v) {
 		return
@@ -221,13 +292,47 @@ func (p *Path) point(alpha float64, kl []int) *gridPoint {
 	return g
 }
 
-// turn pushes into ch every example's tangents over (pa.alpha, pb.alpha]:
-// the one-sided tangents at the kinks inside and the tangent at pb (see
-// GaussLength). It returns the number of kinks per example (added to
-// count if not nil) and the number of extra rows evaluated.
+// quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
+// the only ReLU-family layer is the affine one and a single affine layer
+// follows it (one hidden layer), so γ″ is constant on every ReLU region and
+// the one-sided jets at a kink are exact Taylor extrapolations from the grid.
+func (p *Path) quadraticBetweenKinks(kl []int, aff int) bool {
+	if len(kl) != 1 || kl[0] != aff {
+		return false
+	}
+	dense := 0
+	for _, layer := range p.Model.Layers[aff+1:] {
+		switch a := layer.(type) {
+		case *nn.Dense:
+			dense++
+		case *nn.Activation:
+			if a.Kind != "identity" && a.Kind != "flatten" {
+				return false
+			}
+		}
+	}
+	return dense == 1
+}
+
+// seg adds to example i's sum the turning over a kink-free piece of length
+// h from velocity vl (acceleration al) to vr (ar): hermiteTurning when the
+// chain's last vector is vl, else the chord angles through vl and vr.
+func (c *chain) seg(i int, vl, al, vr, ar []float64, h float64) {
+	if h > 0 && c.have[i] && !isZero(vl) && !isZero(vr) && sameVec(c.last.RawRowView(i), vl) {
+		c.add(i, hermiteTurning(vl, al, vr, ar, h), vr)
+		return
+	}
+	c.push(i, vl)
+	c.push(i, vr)
+}
+
+// turn adds to ch every example's turning over (pa.alpha, pb.alpha] (see
+// GaussLength). It adds the number of kinks per example to count (if not
+// nil) and returns the number of extra rows evaluated.
 func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int) (extra int) {
 	a, b := pa.alpha, pb.alpha
 	h := b - a
+	quad := p.quadraticBetweenKinks(kl, aff)
 	chunks := p.Chunks()
 	extras := make([]int, len(chunks))
 	var wg sync.WaitGroup
@@ -248,22 +353,24 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 				}
 				return out
 			}
-			type multi struct {
+			// Examples whose one-sided jets are evaluated: rows r0, r0+1, …
+			// hold left, right, left, right, … at each distinct kink.
+			type pending struct {
 				i  int
+				cs []crossing
 				ks []float64
-				r0 int // first row of its regions in the per-row pass
+				r0 int
 			}
-			var multis []multi
-			var rows []int
-			var alphas []float64
-			var ks []float64
+			var pend []pending
+			var cs []crossing
 			for i := lo; i < hi; i++ {
-				ks = ks[:0]
+				cs = cs[:0]
 				for _, l := range kl {
 					za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
 					zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
 					for u := range za {
-						if enters(za[u], zda[u], 0) == enters(zb[u], zdb[u], 0) {
+						sb := enters(zb[u], zdb[u], 0)
+						if enters(za[u], zda[u], 0) == sb {
 							continue
 						}
 						var r float64
@@ -272,55 +379,93 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 						} else {
 							r = a + h*hermite{a: a, h: h, za: za[u], zb: zb[u], da: zda[u], db: zdb[u]}.root()
 						}
-						ks = append(ks, math.Min(math.Max(r, a), b))
+						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, sb})
 					}
 				}
 				if count != nil {
-					count[i] += len(ks)
+					count[i] += len(cs)
 				}
 				vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
-				switch len(ks) {
-				case 0:
-				case 1:
-					ch.push(i, ext(vai, aai, ks[0]-a))
-					ch.push(i, ext(vbi, abi, ks[0]-b))
+				switch {
+				case len(cs) == 0:
+					ch.seg(i, vai, aai, vbi, abi, h)
+				case len(cs) == 1 && quad:
+					kk := cs[0].alpha
+					l, r := ext(vai, aai, kk-a), ext(vbi, abi, kk-b)
+					ch.seg(i, vai, aai, l, aai, kk-a)
+					ch.push(i, r)
+					ch.seg(i, r, abi, vbi, abi, b-kk)
 				default:
-					sort.Float64s(ks)
-					u := ks[:1]
-					for _, x := range ks[1:] {
-						if x != u[len(u)-1] {
-							u = append(u, x)
-						}
-					}
-					mu := multi{i: i, ks: append([]float64(nil), u...), r0: len(rows)}
-					for j := 0; j+1 < len(u); j++ {
-						rows = append(rows, i)
-						alphas = append(alphas, (u[j]+u[j+1])/2)
-					}
-					multis = append(multis, mu)
-					continue
+					pend = append(pend, pending{i: i, cs: append([]crossing(nil), cs...)})
 				}
-				ch.push(i, vbi)
 			}
-			if len(multis) == 0 {
+			if len(pend) == 0 {
 				return
 			}
-			extras[c] = len(rows)
-			jet := p.rowJet(rows, alphas, nil, nil)
-			vm, am := jet.Velocity(), jet.Acceleration()
-			for _, mu := range multis {
-				i, u := mu.i, mu.ks
-				vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
-				ch.push(i, ext(vai, aai, u[0]-a))
-				for j := 0; j+1 < len(u); j++ {
-					r := mu.r0 + j
-					v, acc := vm.RawRowView(r), am.RawRowView(r)
-					ch.push(i, ext(v, acc, u[j]-alphas[r]))
-					ch.push(i, v)
-					ch.push(i, ext(v, acc, u[j+1]-alphas[r]))
+			// One Newton step z/ż on the exact pre-activation for every
+			// crossing of a deeper layer: the Hermite root is only O(h²)
+			// accurate when another kink lies in the interval.
+			var rows []int
+			var alphas []float64
+			for _, pd := range pend {
+				for _, cr := range pd.cs {
+					if cr.layer != aff {
+						rows = append(rows, pd.i)
+						alphas = append(alphas, cr.alpha)
+					}
 				}
-				ch.push(i, ext(vbi, abi, u[len(u)-1]-b))
-				ch.push(i, vbi)
+			}
+			if len(rows) > 0 {
+				pre := map[int]*nn.Jet{}
+				p.rowJet(rows, alphas, nil, pre)
+				r := 0
+				for _, pd := range pend {
+					for q, cr := range pd.cs {
+						if cr.layer == aff {
+							continue
+						}
+						z, zd := pre[cr.layer].Value().At(r, cr.unit), pre[cr.layer].Velocity().At(r, cr.unit)
+						if zd != 0 {
+							if x := cr.alpha - z/zd; x >= a && x <= b {
+								pd.cs[q].alpha = x
+							}
+						}
+						r++
+					}
+				}
+			}
+			extras[c] = len(rows)
+			rows, alphas = rows[:0], alphas[:0]
+			var forced []side
+			for n := range pend {
+				pd := &pend[n]
+				cs := pd.cs
+				sort.Slice(cs, func(x, y int) bool { return cs[x].alpha < cs[y].alpha })
+				pd.r0 = len(rows)
+				for q, cr := range cs {
+					if q == 0 || cr.alpha != cs[q-1].alpha {
+						pd.ks = append(pd.ks, cr.alpha)
+						rows = append(rows, pd.i, pd.i)
+						alphas = append(alphas, cr.alpha, cr.alpha)
+					}
+					r := len(rows) - 2
+					forced = append(forced, side{r, cr.layer, cr.unit, !cr.rightActive}, side{r + 1, cr.layer, cr.unit, cr.rightActive})
+				}
+			}
+			extras[c] += len(rows)
+			jet := p.rowJet(rows, alphas, forced, nil)
+			vm, am := jet.Velocity(), jet.Acceleration()
+			for _, pd := range pend {
+				i := pd.i
+				vl, al := va.RawRowView(i), aa.RawRowView(i)
+				x := a
+				for q, kk := range pd.ks {
+					r := pd.r0 + 2*q
+					ch.seg(i, vl, al, vm.RawRowView(r), am.RawRowView(r), kk-x)
+					vl, al, x = vm.RawRowView(r+1), am.RawRowView(r+1), kk
+					ch.push(i, vl)
+				}
+				ch.seg(i, vl, al, vb.RawRowView(i), ab.RawRowView(i), b-x)
 			}
 		}(c, rng[0], rng[1])
 	}
@@ -398,7 +543,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 	}
 	for i := range r.PerExample {
 		r.PerExample[i] = fine.sum[i]
-		r.PerExampleError[i] = math.Abs(fine.sum[i]-coarse.sum[i]) / 3
+		r.PerExampleError[i] = math.Abs(fine.sum[i] - coarse.sum[i])
 		r.Mean += fine.sum[i]
 		r.MeanError += r.PerExampleError[i]
 		r.Kinks += r.KinkCount[i]
@@ -408,7 +553,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 	r.MeanError /= float64(p.N)
 	r.ChordDeviationMean /= float64(p.N)
 	r.Stacked = fine.sumS
-	r.StackedError = math.Abs(fine.sumS-coarse.sumS) / 3
+	r.StackedError = math.Abs(fine.sumS - coarse.sumS)
 	for i := 0; i < p.N; i++ {
 		if isZero(sub(end.s.Output.RawRowView(i), start.RawRowView(i))) {
 			r.ZeroChord = append(r.ZeroChord, i)

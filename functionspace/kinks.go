@@ -32,7 +32,7 @@ type Kink struct {
 // KinkSweep is the number of intervals of the single-example sweep with
 // which Path.Kinks brackets the crossings of pre-activations that are not
 // affine in α (every ReLU-family layer after the first).
-const KinkSweep = 128
+const KinkSweep = 512
 
 // kinkedLayers returns the indices of the ReLU-family activation layers.
 func (p *Path) kinkedLayers() []int {
