@@ -44,3 +44,29 @@ func BenchmarkAtDemo(b *testing.B) {
 		p.At(float64(i%50) / 49)
 	}
 }
+
+// The cost bound: for a 784-1024-1024-10 ReLU MLP on 1000 examples,
+// one second-order pass (JetChunk without the first layer's cache: W x and
+// ΔW x, 2 products, then 5 products per further affine layer, THEORY.md §2)
+// does 3.7× the multiply-adds of a forward pass (nn.Model.Forward); its time
+// must stay within 1.15× of that, ≤ 4.3×. Both get their parameters at α
+// ready-made, outside the timed loop.
+var passWidths = []int{784, 1024, 1024, 10}
+
+func BenchmarkForwardPass(b *testing.B) {
+	p := benchPath(b, passWidths, 1000, Options{})
+	theta := nn.Interpolate(p.Theta0, addState(p.Theta0, p.Delta), 0.5)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Model.Forward(theta, p.X)
+	}
+}
+
+func BenchmarkSecondOrderPass(b *testing.B) {
+	p := benchPath(b, passWidths, 1000, Options{Chunk: 1000, FirstLayerCacheBytes: -1})
+	ps := p.ParamsAt(0.5)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.JetChunk(ps, 0, nil)
+	}
+}

@@ -17,12 +17,19 @@
 // with p = softmax(γ); the dataset loss L is the mean reduction of PyTorch
 // (1/(N·K) Σ ℓ_i for mse, 1/N Σ ℓ_i for cross_entropy).
 //
-// The Gauss length of each example's path, and of the stacked path Γ, is
-// computed as the length of the tangent's trace on the unit sphere (THEORY.md
-// §3) by summing the angles between unit tangents at consecutive α of a fine
-// uniform grid: each angle is a lower bound of the turning over its interval
-// (a geodesic chord), corners of ReLU paths are counted automatically as the
-// grid brackets them, and the sum converges to G at rate O(h²) on smooth
-// pieces. The error estimate compares the grid with its every-other-point
-// subgrid (Richardson).
+// The Gauss length of each example's path, and of the stacked path Γ, is the
+// length of the tangent's trace on the unit sphere, corners included
+// (THEORY.md §3). Path.GaussLength computes it from batched passes on a
+// uniform grid: kink-free intervals by Gauss–Legendre quadrature of the
+// turning rate of the cubic Hermite interpolant of γ′ (from γ′, γ″ at both
+// ends); an interval where a ReLU-family pre-activation changes side is
+// split at the kink, located in closed form for the first such layer
+// (z = A + αB) and from the jets of deeper ones, with the corner angle
+// between the exact one-sided tangents. The one-sided jets come from a
+// per-row-α pass that forces the crossing unit to either side (or, for one
+// hidden layer, where γ is quadratic between kinks, from exact Taylor
+// extrapolation). Path.Kinks and Path.ExampleGaussLength do the same for one
+// example with an adaptive G7/K15 rule (geometry.GaussLength): the oracle.
+// G(Γ) is a plain sum of angles on the grid; on ReLU networks it does not
+// converge at practical grids (GaussResult.StackedConverged).
 package functionspace
