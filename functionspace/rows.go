@@ -71,6 +71,8 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 				pre[l] = j
 			}
 			j = kinkedRows(layer, l, j, forced)
+		case rowJetter:
+			j = layer.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
 		default:
 			panic("functionspace: per-row pass: unsupported layer type " + layer.Type())
 		}
@@ -82,6 +84,12 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 		j = &nn.Jet{N: n, M: m}
 	}
 	return j
+}
+
+// rowJetter is a layer with its own per-row-α jet rule (nn.BatchNorm,
+// `interpolate` policy): row r at α = alphas[r], parameters p0 + α·dp.
+type rowJetter interface {
+	JetRows(p0, dp []*nn.Tensor, alphas []float64, in *nn.Jet) *nn.Jet
 }
 
 func gemmNT(c, a, b *mat.Dense) {
