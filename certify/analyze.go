@@ -119,9 +119,10 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 
 	if o.LossOnly {
 		r.DeltaContinuous = r.Delta // a lower bound only: nothing between grid points was looked at
-	} else if err := pathGeometry(ctx, p, o, r, progress); err != nil {
+	} else if err := pathGeometry(ctx, p, o, r, samples, progress); err != nil {
 		return nil, err
 	}
+	r.Conditions["affine_model"] = affineCondition(p, samples[len(samples)-1])
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
@@ -176,9 +177,12 @@ func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float
 }
 
 // pathGeometry fills the Gauss lengths, arc lengths and the continuous Δ.
-func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Report, progress func(string, int, int)) error {
+func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Report, samples []*functionspace.Sample, progress func(string, int, int)) error {
 	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
-		Intervals: o.GaussIntervals, MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol,
+		// A multiple of the report grid's intervals, so that its α are grid
+		// points where the cumulative lengths for Theorem B are recorded.
+		Intervals:    (o.Alphas - 1) * ((o.GaussIntervals + o.Alphas - 2) / (o.Alphas - 1)),
+		MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol, Record: r.Alphas,
 		Progress: func(d, t int) { progress("Gauss length", d, t) }})
 	if err != nil {
 		return err
@@ -208,6 +212,11 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 		dc = r.Delta
 	}
 	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
+	if p.Model.Spec.Loss == "mse" {
+		r.Conditions["theorems"] = theoremConditions(p, g, samples)
+	} else {
+		r.Conditions["theorems"] = TheoremReport{Reason: "Theorems A and B are stated for mean-squared error (THEORY.md §6); this run's loss is cross_entropy"}
+	}
 	return nil
 }
 
@@ -220,4 +229,106 @@ func bnPolicy(p *functionspace.Path) string {
 		}
 	}
 	return "none"
+}
+
+// theoremConditions evaluates Theorems A and B (THEORY.md §6) for every
+// example and for the stacked path on the report grid, from the Gauss
+// length's cumulative lengths and the grid samples.
+func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samples []*functionspace.Sample) TheoremReport {
+	m := len(samples)
+	if len(g.CumulativeAlphas) != m {
+		return TheoremReport{Reason: "the report grid's α were not all on the Gauss length's grid"}
+	}
+	last := samples[m-1]
+	resid := make([]float64, p.N*p.K) // e_i = γ_i(1) − y_i, stacked [N·K]
+	buf := make([]float64, p.K)
+	for i := 0; i < p.N; i++ {
+		y := p.Targets.Target(i, p.K, buf)
+		for c, v := range last.Output.RawRowView(i) {
+			resid[i*p.K+c] = v - y[c]
+		}
+	}
+	examples := make([]PathQuantities, p.N)
+	finalAlong := make([]float64, p.N)
+	var stacked PathQuantities
+	stacked.Alphas = g.CumulativeAlphas
+	var ee float64
+	for _, v := range resid {
+		ee += v * v
+	}
+	stacked.ResidualNorm = math.Sqrt(ee)
+	for i := range examples {
+		q := &examples[i]
+		q.Alphas = g.CumulativeAlphas
+		e := resid[i*p.K : (i+1)*p.K]
+		var en float64
+		for _, v := range e {
+			en += v * v
+		}
+		q.ResidualNorm = math.Sqrt(en)
+		for k, s := range samples {
+			q.RemainingGauss = append(q.RemainingGauss, math.Max(g.PerExample[i]-g.CumulativeGauss[k][i], 0))
+			q.RemainingArc = append(q.RemainingArc, math.Max(g.ArcLength[i]-g.CumulativeArc[k][i], 0))
+			v := s.Velocity.RawRowView(i)
+			var dot float64
+			for c := range v {
+				dot += v[c] * e[c]
+			}
+			if s.Speed[i] > 0 {
+				q.TangentResidual = append(q.TangentResidual, dot/s.Speed[i])
+			} else {
+				q.TangentResidual = append(q.TangentResidual, math.NaN())
+			}
+			if k == m-1 {
+				finalAlong[i] = dot
+			}
+		}
+	}
+	for k, s := range samples {
+		stacked.RemainingGauss = append(stacked.RemainingGauss, math.Max(g.Stacked-g.CumulativeStackedGauss[k], 0))
+		stacked.RemainingArc = append(stacked.RemainingArc, math.Max(g.StackedArcLength-g.CumulativeStackedArc[k], 0))
+		var dot float64
+		for c, v := range s.Velocity.RawMatrix().Data {
+			dot += v * resid[c]
+		}
+		if sp := math.Sqrt(s.StackedVV); sp > 0 {
+			stacked.TangentResidual = append(stacked.TangentResidual, dot/sp)
+		} else {
+			stacked.TangentResidual = append(stacked.TangentResidual, math.NaN())
+		}
+	}
+	t := Theorems(examples, stacked, finalAlong)
+	if !g.StackedConverged {
+		t.TheoremAStacked += " (G(Γ) has not converged on the grid: stacked_converged is false)"
+	}
+	return t
+}
+
+// affineCondition decides the models-affine-in-θ case of THEORY.md §6: a
+// model with one linear layer and no nonlinearity has a straight output path
+// and a convex L(α), monotone on [0,1] iff L′(1) ≤ 0.
+func affineCondition(p *functionspace.Path, at1 *functionspace.Sample) AffineReport {
+	dense := 0
+	for _, l := range p.Model.Layers {
+		switch l := l.(type) {
+		case *nn.Dense:
+			dense++
+		case *nn.Activation:
+			if l.Kind != "identity" && l.Kind != "flatten" {
+				return AffineReport{Statement: "does not apply: the model is not affine in θ (it has a " + l.Kind + " layer)"}
+			}
+		default:
+			return AffineReport{Statement: "does not apply: the model is not affine in θ (it has a " + l.Type() + " layer)"}
+		}
+	}
+	if dense != 1 {
+		return AffineReport{Statement: "does not apply: a product of linear layers is not affine in θ"}
+	}
+	a := AffineReport{Applies: true, DLossAt1: at1.DLoss, Monotone: at1.DLoss <= 0}
+	if a.Monotone {
+		a.Statement = "monotone: the model is affine in θ, L is convex in α and L′(1) ≤ 0"
+	} else {
+		a.Statement = "not monotone: the model is affine in θ and L′(1) > 0, so L rises before α = 1"
+	}
+	return a
 }

@@ -1,8 +1,16 @@
 package certify
 
 import (
+	"context"
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/nn"
 )
 
 // straightPath is γ(α) = α·d on a grid, with target y = (1 − c)·d: G = 0,
@@ -74,4 +82,59 @@ func TestTheoremsSummary(t *testing.T) {
 	if r.TheoremBStackedPrefix != 0.8 || r.ExactFitExamples != 0 {
 		t.Errorf("stacked prefix %v, exact fits %d", r.TheoremBStackedPrefix, r.ExactFitExamples)
 	}
+}
+
+// TestTheoremsAgreeWithCertificate: over random small tanh networks fitted
+// exactly (targets = γ(1)) or not, wherever Theorem A or B claims ℓ′ < 0 the
+// exact derivative is negative there, and the certificate never refutes a
+// monotonicity that Theorem A claims for every example (THEORY.md §6–§7).
+func TestTheoremsAgreeWithCertificate(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		in, hid, k := rapid.IntRange(1, 3).Draw(t, "in"), rapid.IntRange(1, 4).Draw(t, "hid"), rapid.IntRange(1, 3).Draw(t, "k")
+		m, err := nn.Build(nn.MLPSpec([]int{in, hid, k}, "tanh", "mse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := rapid.Uint64().Draw(t, "seed")
+		s0, _ := nn.Init(m, "pytorch", 1, seed)
+		sT, _ := nn.Init(m, "pytorch", rapid.Float64Range(0.2, 3).Draw(t, "scale"), seed+1)
+		n := rapid.IntRange(1, 4).Draw(t, "n")
+		rng := rand.New(rand.NewPCG(seed, 3))
+		x := mat.NewDense(n, in, nil)
+		for i := range x.RawMatrix().Data {
+			x.RawMatrix().Data[i] = rng.NormFloat64()
+		}
+		probe, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(n, k, nil)}, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := mat.DenseCopyOf(probe.At(1).Output) // an exact fit
+		if rapid.Bool().Draw(t, "inexact") {
+			for i := range y.RawMatrix().Data {
+				y.RawMatrix().Data[i] += 0.3 * rng.NormFloat64()
+			}
+		}
+		p, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: y}, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Analyze(context.Background(), p, Options{Alphas: 21, Tolerance: 1e-9, Certificate: true, MaxIntervals: 512})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := r.Conditions["theorems"].(TheoremReport)
+		// Theorem B's claims, checked against the exact ℓ_i′ at the grid points.
+		samples := make([]*functionspace.Sample, len(r.Alphas))
+		for j, a := range r.Alphas {
+			samples[j] = p.At(a)
+		}
+		for j, f := range th.TheoremBFraction {
+			if f == 1 && samples[j].DLoss >= 0 {
+				t.Fatalf("Theorem B proves every ℓ_i′ < 0 up to α=%v but L′(%v) = %v", r.Alphas[j], r.Alphas[j], samples[j].DLoss)
+			}
+		}
+		if th.TheoremAConclusion == "holds for every example: each ℓ_i, hence the loss, is decreasing" && r.Verdict == NonMonotone {
+			t.Fatalf("Theorem A holds for every example but the certificate found a rise %+v", r.Witness)
+		}
+	})
 }

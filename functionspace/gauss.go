@@ -24,6 +24,11 @@ type GaussOptions struct {
 	// Progress, if not nil, is called after each α with the number done and
 	// the number planned for the current grid.
 	Progress func(done, total int)
+	// Record lists α (increasing, in [lo, hi]) at which the cumulative
+	// Gauss and arc lengths from lo are recorded (GaussResult.Cumulative*),
+	// at the first grid point at or after each; choose Intervals so that
+	// they fall on grid points (e.g. a multiple of the report grid's).
+	Record []float64
 }
 
 // ZeroSpeed records an α at which an example's velocity vanished, so its
@@ -81,6 +86,15 @@ type GaussResult struct {
 	ChordDeviation     []float64
 	ChordDeviationMean float64
 	ZeroChord          []int
+	// CumulativeAlphas [R] are the grid points at which GaussOptions.Record
+	// was honoured; CumulativeGauss[k][i] = G_i[Lo, CumulativeAlphas[k]] and
+	// CumulativeArc[k][i] = S_i[Lo, CumulativeAlphas[k]] per example, and
+	// CumulativeStackedGauss[k], CumulativeStackedArc[k] those of Γ. With the
+	// totals they give the remaining lengths G[α, Hi] and S(α) of Theorem B
+	// (THEORY.md §6).
+	CumulativeAlphas                             []float64
+	CumulativeGauss, CumulativeArc               [][]float64
+	CumulativeStackedGauss, CumulativeStackedArc []float64
 	// Alphas [Intervals+1] is the final grid; Loss, DLoss and Accuracy are L,
 	// L′ and the accuracy on it.
 	Alphas, Loss, DLoss, Accuracy []float64
@@ -135,7 +149,7 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 	}
 	m := o.Intervals + o.Intervals%2
 	for {
-		r, err := p.gaussGrid(ctx, lo, hi, m, o.Progress)
+		r, err := p.gaussGrid(ctx, lo, hi, m, o.Progress, o.Record)
 		if err != nil {
 			return nil, err
 		}
@@ -477,7 +491,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 	return extra
 }
 
-func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int)) (*GaussResult, error) {
+func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int), record []float64) (*GaussResult, error) {
 	r := &GaussResult{Lo: lo, Hi: hi, Intervals: m,
 		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N),
 		KinkCount: make([]int, p.N), ChordDeviation: make([]float64, p.N)}
@@ -536,6 +550,25 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 			}
 		}
 		p.chordStep(r, start, end.s.Output, s.Output, wt)
+		for len(record) > 0 && record[0] <= alpha+1e-12*(hi-lo) {
+			record = record[1:]
+			// The trapezoid sum up to this point as an endpoint: weight h/2
+			// here (0 at j = 0: nothing yet), instead of the h added above.
+			half := 0.0
+			if j < m {
+				half = h / 2
+			}
+			g, a := make([]float64, p.N), make([]float64, p.N)
+			for i := range g {
+				g[i] = fine.sum[i]
+				a[i] = r.ArcLength[i] - half*s.Speed[i]
+			}
+			r.CumulativeAlphas = append(r.CumulativeAlphas, alpha)
+			r.CumulativeGauss = append(r.CumulativeGauss, g)
+			r.CumulativeArc = append(r.CumulativeArc, a)
+			r.CumulativeStackedGauss = append(r.CumulativeStackedGauss, fine.sumS)
+			r.CumulativeStackedArc = append(r.CumulativeStackedArc, r.StackedArcLength-half*math.Sqrt(s.StackedVV))
+		}
 		prev2, prev1 = prev1, pt
 		if progress != nil {
 			progress(j+1, m+1)

@@ -168,3 +168,34 @@ func TestGaussLengthCountsCorners(t *testing.T) {
 		}
 	}
 }
+
+// TestCumulativeLengths: on the two-leg path, G[0, α] is 0 before the corner
+// at α = 1/2 and β after it; S[0, α] = α on the first leg (unit speed).
+func TestCumulativeLengths(t *testing.T) {
+	beta := 1.0
+	m, s0, sT := cornerNet(beta)
+	p, err := New(m, s0, sT, mat.NewDense(1, 1, []float64{1}), nn.Targets{Values: mat.NewDense(1, 2, nil)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: 64, Record: []float64{0, 0.25, 0.75, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantG := []float64{0, 0, beta, beta}
+	wantS := []float64{0, 0.25}
+	if len(r.CumulativeAlphas) != 4 {
+		t.Fatalf("recorded at %v", r.CumulativeAlphas)
+	}
+	for k := range wantG {
+		if math.Abs(r.CumulativeGauss[k][0]-wantG[k]) > 1e-12 || math.Abs(r.CumulativeStackedGauss[k]-wantG[k]) > 1e-12 {
+			t.Errorf("G[0, %v] = %v (stacked %v), want %v", r.CumulativeAlphas[k], r.CumulativeGauss[k][0], r.CumulativeStackedGauss[k], wantG[k])
+		}
+		if k < len(wantS) && math.Abs(r.CumulativeArc[k][0]-wantS[k]) > 1e-12 {
+			t.Errorf("S[0, %v] = %v, want %v", r.CumulativeAlphas[k], r.CumulativeArc[k][0], wantS[k])
+		}
+	}
+	if math.Abs(r.CumulativeArc[3][0]-r.ArcLength[0]) > 1e-15 {
+		t.Errorf("S[0, 1] = %v, total %v", r.CumulativeArc[3][0], r.ArcLength[0])
+	}
+}
