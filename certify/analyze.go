@@ -189,6 +189,7 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	}
 	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
 	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
+	r.GaussLengthStackedConverged = g.StackedConverged
 	r.GaussLengthQuantiles = quantiles(g.PerExample)
 	r.GaussLengthPerExample = g.PerExample
 	r.GaussLengthIntervals = g.Intervals

@@ -46,9 +46,12 @@ type Report struct {
 	// when one was attempted.
 	Certificate *Certificate `json:"certificate,omitempty"`
 
-	GaussLengthMean             float64 `json:"gauss_length_mean"`
-	GaussLengthMeanError        float64 `json:"gauss_length_mean_error"`
-	GaussLengthStacked          float64 `json:"gauss_length_stacked"`
+	GaussLengthMean      float64 `json:"gauss_length_mean"`
+	GaussLengthMeanError float64 `json:"gauss_length_mean_error"`
+	GaussLengthStacked   float64 `json:"gauss_length_stacked"`
+	// GaussLengthStackedConverged is false when G(Γ) has not converged on
+	// the grid (ReLU networks: far more kinks than grid intervals; THEORY.md §3).
+	GaussLengthStackedConverged bool    `json:"gauss_length_stacked_converged"`
 	GaussLengthStackedError     float64 `json:"gauss_length_stacked_error"`
 	GaussLengthMeanTrapezoid    float64 `json:"gauss_length_mean_trapezoid"`
 	GaussLengthStackedTrapezoid float64 `json:"gauss_length_stacked_trapezoid"`

@@ -131,7 +131,18 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if r.Witness != nil {
 		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
 	}
-	fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (trapezoid, paper: %.4f), stacked %.4f rad\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked)
+	stackedNote := ""
+	if !r.GaussLengthStackedConverged {
+		stackedNote = " (not converged: more kinks than grid intervals)"
+	}
+	fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
+	if th, ok := r.Conditions["theorems"].(certify.TheoremReport); ok && th.Applies {
+		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
+		fmt.Fprintf(w, "  Theorem B          stacked path: ℓ′ < 0 proven on the grid up to α = %.3f\n", th.TheoremBStackedPrefix)
+	}
+	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
+		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
+	}
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
 	fmt.Fprintf(w, "  report             %s (%.1fs)\n", filepath.Join(dir, "certificate.json"), r.Seconds)
 }
