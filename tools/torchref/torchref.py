@@ -102,6 +102,16 @@ def write_safetensors(path, tensors):
 # ---------------------------------------------------------------------------
 # model.json → torch.nn.Sequential (RUN_FORMAT.md layer types)
 
+class EvalBatchNorm1d(torch.nn.BatchNorm1d):
+    """BatchNorm1d in evaluation mode written out, (x − μ)/√(σ² + eps)·w + b:
+    torch's batch_norm kernel refuses forward-mode derivatives with respect to
+    the running statistics, which move along the line under the interpolate
+    policy. Same state_dict as torch.nn.BatchNorm1d."""
+
+    def forward(self, x):
+        return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) * self.weight + self.bias
+
+
 def build(spec):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
@@ -126,10 +136,15 @@ def build(spec):
             m = torch.nn.Identity()
         elif t == "flatten":
             m = torch.nn.Flatten()
+        elif t == "batchnorm1d":
+            c = l.get("features") or l.get("in") or l.get("out")
+            m = EvalBatchNorm1d(c, eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
         else:
             raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
         mods.append(m)
-    return torch.nn.Sequential(*mods).double()
+    # Evaluation mode: BatchNorm normalises with its running statistics, which
+    # are interpolated with the other tensors (bn_policy "interpolate").
+    return torch.nn.Sequential(*mods).double().eval()
 
 
 def load_run(d):
@@ -138,7 +153,7 @@ def load_run(d):
     model = build(spec)
     states = []
     for name in ("init.safetensors", "final.safetensors"):
-        sd = {k: torch.from_numpy(v.astype(np.float64))
+        sd = {k: torch.from_numpy(v.astype(np.int64 if v.dtype.kind in "iu" else np.float64))
               for k, v in read_safetensors(os.path.join(d, name)).items()}
         model.load_state_dict(sd, strict=True)  # proves the keys and shapes
         states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
@@ -181,7 +196,9 @@ def trapezoid(alphas, f):
 
 def evaluate(d, alphas, derivs, paths, timing):
     spec, model, theta0, thetaT, x, y = load_run(d)
-    names = [n for n, _ in model.named_parameters()]  # no buffers in these layer types
+    # Every floating tensor moves along the line: parameters and BatchNorm's
+    # running statistics; num_batches_tracked (an integer buffer) does not.
+    names = [n for n, v in theta0.items() if v.is_floating_point()]
     delta = {n: thetaT[n] - theta0[n] for n in names}
     th0 = {n: theta0[n] for n in names}
     loss_fn = None
@@ -271,6 +288,11 @@ FIXTURES = [
                  {"type": "linear", "in": 7, "out": 6}, {"type": "leaky_relu"},
                  {"type": "linear", "in": 6, "out": 3}],
          wdtype=("BF16", "F16"), xdtype="F64", ydtype="I32"),
+    # batchnorm1d in evaluation mode (running statistics interpolated), mse on F64 targets.
+    dict(name="mlp-batchnorm-tanh", seed=4, input_shape=[5], n=10, loss="mse",
+         layers=[{"type": "linear", "in": 5, "out": 6}, {"type": "batchnorm1d", "in": 6},
+                 {"type": "tanh"}, {"type": "linear", "in": 6, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
 ]
 
 FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
@@ -291,6 +313,14 @@ def make_fixture(out_dir):
                                  ("final.safetensors", fx["wdtype"][1], 2.0)):
             ts = {}
             for i, l in enumerate(fx["layers"]):
+                if l["type"] == "batchnorm1d":
+                    c = l["in"]
+                    ts[f"{i}.weight"] = (1 + rng.normal(0, 0.2, c), dt)
+                    ts[f"{i}.bias"] = (rng.normal(0, 0.2, c), dt)
+                    ts[f"{i}.running_mean"] = (rng.normal(0, 0.5, c), dt)
+                    ts[f"{i}.running_var"] = (np.exp(rng.normal(0, 0.3, c)), dt)
+                    ts[f"{i}.num_batches_tracked"] = (np.array(int(7 * scale)), "I64")
+                    continue
                 if l["type"] != "linear":
                     continue
                 s = scale * fx.get("wscale", 1.0) / np.sqrt(l["in"])
