@@ -376,6 +376,14 @@ func object(file string, data []byte, path string) ([]field, error) {
 	dec.UseNumber()
 	syntax := func(err error) error {
 		var se *json.SyntaxError
+		if path == "" {
+			// Unmarshal reports offsets from the file's start (the
+			// decoder's may be relative to a nested value).
+			var v any
+			if e2 := json.Unmarshal(data, &v); e2 != nil {
+				err = e2
+			}
+		}
 		if errors.As(err, &se) && path == "" {
 			line, col := position(data, se.Offset)
 			return &Error{File: file, Err: fmt.Errorf("malformed JSON at line %d, column %d: %v", line, col, err)}
