@@ -33,7 +33,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.IntVar(&af.opt.Alphas, "alphas", 50, "number of equally spaced α in [0,1], both ends included, of the report's grid")
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
-	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ)")
+	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary")
 	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")
@@ -84,7 +84,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		bar.SetLabel(stage)
 		bar.Update(done, total, "")
 	}
-	af.opt.Certificate = !af.noCert
+	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
 	r, err := certify.Analyze(ctx, p, af.opt)
 	bar.Done()
 	if err != nil {
