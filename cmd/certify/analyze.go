@@ -22,6 +22,7 @@ type analyzeFlags struct {
 	json     bool
 	quiet    bool
 	chunk    int
+	workers  int
 	noFigs   bool
 	noCert   bool
 }
@@ -34,6 +35,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
+	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary")
 	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")
@@ -72,7 +74,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, badInput(err)
 	}
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk})
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers})
 	if err != nil {
 		return nil, badInput(err)
 	}
