@@ -35,13 +35,21 @@ type RunConfig struct {
 	Init            string       `json:"init,omitempty"`
 	InitScale       float64      `json:"init_scale,omitempty"`
 	CheckpointEvery int          `json:"checkpoint_every,omitempty"`
+	// LabelNoise is the fraction of training labels replaced by another
+	// class (CorruptLabels; the record is LabelNoiseFile).
+	LabelNoise float64 `json:"label_noise,omitempty"`
+	// InitAnchor is λ of the penalty (λ/2)‖θ − θ0‖² (Anchored): > 0 keeps
+	// θT near θ0, < 0 pushes it away.
+	InitAnchor float64 `json:"init_anchor,omitempty"`
 	// Results filled in after training.
 	TrainLoss     float64 `json:"train_loss,omitempty"`
 	TrainAccuracy float64 `json:"train_accuracy,omitempty"`
 	TestLoss      float64 `json:"test_loss,omitempty"`
 	TestAccuracy  float64 `json:"test_accuracy,omitempty"`
 	Steps         int     `json:"steps,omitempty"`
-	Seconds       float64 `json:"seconds,omitempty"`
+	// LabelNoiseCount is how many training labels were corrupted.
+	LabelNoiseCount int     `json:"label_noise_count,omitempty"`
+	Seconds         float64 `json:"seconds,omitempty"`
 }
 
 // Run is a loaded run directory (RUN_FORMAT.md): architecture, θ0, θT and
@@ -57,6 +65,11 @@ type Run struct {
 	X          *mat.Dense
 	Targets    Targets
 	DataSource string
+	// CleanLabels [N] is set when the run was trained with label noise
+	// (LabelNoiseFile) and its evaluation data came from config.json: then
+	// Targets holds the labels the run was trained on and CleanLabels the
+	// dataset's own. Nil otherwise.
+	CleanLabels []int
 }
 
 // DefaultExamples is how many examples of a named dataset are evaluated when
@@ -130,6 +143,12 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		r.X = mat.NewDense(set.N, set.D, set.X)
 		r.Targets = Targets{Labels: set.Y}
 		r.DataSource = fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
+		// A run trained on corrupted labels is evaluated on the labels it
+		// was trained on (its training loss); data.safetensors, written by
+		// `certify export` from this, already holds them.
+		if err := r.applyLabelNoise(); err != nil {
+			return nil, err
+		}
 	} else {
 		return nil, fmt.Errorf("run directory %s: no evaluation data: needs data.safetensors, or config.json naming a dataset in \"data\"", dir)
 	}
@@ -137,6 +156,24 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// applyLabelNoise replaces the labels recorded in LabelNoiseFile, keeping
+// the clean ones in CleanLabels.
+func (r *Run) applyLabelNoise() error {
+	path := filepath.Join(r.Dir, LabelNoiseFile)
+	ln, err := ReadLabelNoise(path)
+	if err != nil || ln == nil || r.Targets.Labels == nil {
+		return err
+	}
+	clean := append([]int(nil), r.Targets.Labels...)
+	n, err := ln.Apply(r.Targets.Labels)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r.CleanLabels = clean
+	r.DataSource += fmt.Sprintf(", %d noisy labels", n)
+	return nil
 }
 
 // loadLimited loads a dataset, clamping the limit to the split's size.
