@@ -32,4 +32,18 @@
 // example with an adaptive G7/K15 rule (geometry.GaussLength): the oracle.
 // G(Γ) is a plain sum of angles on the grid; on ReLU networks it does not
 // converge at practical grids (GaussResult.StackedConverged).
+//
+// BatchNorm (THEORY.md §2) follows Options.BNPolicy. `interpolate` (the
+// default) treats the running statistics as parameters affine in α
+// (nn.BatchNorm.Jet, JetRows). `recompute` normalises every example with the
+// statistics of a fixed reference batch (the first Options.BNReference
+// examples, biased variance) at the same α: Path.ParamsAt pushes the
+// reference batch through the layers and keeps each BatchNorm layer's
+// statistics jet (nn.BatchStatsJet), with which JetChunk normalises every
+// chunk (nn.BatchNorm.JetStats); the per-row pass computes them once per
+// distinct α among its rows. Under `recompute` the reference examples' kinks
+// turn every example's path (through μ(α), σ²(α)); the Gauss length locates
+// only each example's own kinks, so those corners enter through the grid
+// alone (as smooth turning, converging as the grid is refined, not counted
+// as corners).
 package functionspace

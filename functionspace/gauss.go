@@ -323,6 +323,8 @@ func (p *Path) quadraticBetweenKinks(kl []int, aff int) bool {
 			if a.Kind != "identity" && a.Kind != "flatten" {
 				return false
 			}
+		case *nn.BatchNorm: // its α-dependent normalisation makes γ non-quadratic
+			return false
 		}
 	}
 	return dense == 1

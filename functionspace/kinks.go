@@ -65,6 +65,10 @@ func (p *Path) affineLayer() int {
 				return l
 			}
 			return -1
+		case *nn.BatchNorm:
+			// γ(α)(h − μ(α))/√(σ²(α)+ε) + β(α) is not affine in α under
+			// either policy (THEORY.md §2).
+			return -1
 		}
 	}
 	return -1

@@ -26,7 +26,31 @@ type Options struct {
 	// products W0 x + b0 and ΔW x + Δb (default 512 MiB); above it they are
 	// recomputed at every α.
 	FirstLayerCacheBytes int
+	// BNPolicy is how BatchNorm layers are evaluated along the line
+	// (THEORY.md §2): "interpolate" (the default, also chosen by "") treats
+	// running_mean and running_var as parameters affine in α; "recompute"
+	// normalises with the statistics μ(α), σ²(α) of a fixed reference batch
+	// at every α, differentiated exactly (nn.BatchStatsJet). Without a
+	// BatchNorm layer the policy has no effect (Path.BNPolicy reports "none").
+	BNPolicy string
+	// BNReference is the size of the `recompute` policy's reference batch:
+	// the first BNReference examples of X (default 256; all of X if it has
+	// fewer; at least 2). Its variance is the biased one, as training-mode
+	// normalisation uses (PyTorch divides by N there; the unbiased variance
+	// only feeds running_var).
+	BNReference int
 }
+
+// BatchNorm policies (THEORY.md §2, RUN_FORMAT.md bn_policy).
+const (
+	BNInterpolate = "interpolate"
+	BNRecompute   = "recompute"
+	BNNone        = "none"
+)
+
+// DefaultBNReference is the default size of the `recompute` policy's
+// reference batch (Options.BNReference).
+const DefaultBNReference = 256
 
 // Path is the output path of a model on a fixed set of examples along
 // θα = θ0 + αδ (THEORY.md §1). Its methods are safe for concurrent use.
@@ -40,6 +64,30 @@ type Path struct {
 
 	opt   Options
 	first []*nn.Jet // per chunk: value rows W0 x + b0, velocity rows ΔW x + Δb; nil when not cached
+
+	hasBN    bool
+	ref      *mat.Dense // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
+	refFirst *nn.Jet    // `recompute`: the reference batch's first-layer products, as first; nil when not cached
+}
+
+// BNPolicy returns the BatchNorm policy the path is evaluated with:
+// BNNone without a BatchNorm layer, else BNInterpolate or BNRecompute
+// (Options.BNPolicy; THEORY.md §2, the report's bn_policy).
+func (p *Path) BNPolicy() string {
+	if !p.hasBN {
+		return BNNone
+	}
+	return p.opt.BNPolicy
+}
+
+// BNReference returns the number of reference examples of the `recompute`
+// policy (the first ones of X), 0 under any other policy.
+func (p *Path) BNReference() int {
+	if p.ref == nil {
+		return 0
+	}
+	r, _ := p.ref.Dims()
+	return r
 }
 
 // New prepares the output path of model m with θ0 = theta0 and θT = thetaT on
@@ -71,7 +119,35 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 	if opt.FirstLayerCacheBytes == 0 {
 		opt.FirstLayerCacheBytes = 512 << 20
 	}
+	switch opt.BNPolicy {
+	case "":
+		opt.BNPolicy = BNInterpolate
+	case BNInterpolate, BNRecompute:
+	default:
+		return nil, fmt.Errorf("functionspace: BatchNorm policy %q: want %q or %q", opt.BNPolicy, BNInterpolate, BNRecompute)
+	}
+	if opt.BNReference < 0 {
+		return nil, fmt.Errorf("functionspace: BNReference: want a positive number of examples, found %d", opt.BNReference)
+	}
+	if opt.BNReference == 0 {
+		opt.BNReference = DefaultBNReference
+	}
 	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
+	for _, l := range m.Layers {
+		if _, ok := l.(*nn.BatchNorm); ok {
+			p.hasBN = true
+		}
+	}
+	if p.hasBN && opt.BNPolicy == BNRecompute {
+		r := min(opt.BNReference, n)
+		if r < 2 {
+			return nil, fmt.Errorf("functionspace: BatchNorm policy recompute: the reference batch needs at least 2 examples, found %d", r)
+		}
+		p.ref = p.rows(0, r)
+		if d0, ok := m.Layers[0].(*nn.Dense); ok {
+			p.refFirst = d0.Jet(m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0), nn.NewConstJet(p.ref))
+		}
+	}
 	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
 		for lo := 0; lo < n; lo += opt.Chunk {
@@ -114,45 +190,89 @@ func (p *Path) params(alpha float64) (pa, dp [][]*nn.Tensor) {
 	return pa, dp
 }
 
-// Params is every layer's parameters at one α, ready for JetChunk.
+// Params is every layer's parameters at one α, ready for JetChunk, and
+// under the `recompute` policy every BatchNorm layer's statistics jet.
 type Params struct {
 	Alpha  float64
 	at, dp [][]*nn.Tensor
+	stats  []*nn.StatsJet // per layer; nil but for BatchNorm layers under `recompute`
 }
 
 // ParamsAt interpolates the parameters at α once, for any number of chunks.
+// Under the `recompute` policy it also pushes the reference batch's jet
+// through the layers and keeps, at every BatchNorm layer, the statistics
+// jet (μ, μ̇, μ̈, σ², σ̇², σ̈²) of the reference batch's input there (biased
+// variance, nn.BatchStatsJet), with which the reference batch itself is
+// normalised before the next layer (THEORY.md §2).
 func (p *Path) ParamsAt(alpha float64) *Params {
 	at, dp := p.params(alpha)
-	return &Params{Alpha: alpha, at: at, dp: dp}
+	ps := &Params{Alpha: alpha, at: at, dp: dp}
+	if p.ref != nil {
+		ps.stats = p.refStats(ps)
+	}
+	return ps
+}
+
+// refStats is the `recompute` policy's reference pass at ps.Alpha.
+func (p *Path) refStats(ps *Params) []*nn.StatsJet {
+	stats := make([]*nn.StatsJet, len(p.Model.Layers))
+	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref)
+	for i := start; i < len(p.Model.Layers); i++ {
+		if b, ok := p.Model.Layers[i].(*nn.BatchNorm); ok {
+			stats[i] = nn.BatchStatsJet(j, false)
+			j = b.JetStats(ps.at[i], ps.dp[i], stats[i], j)
+			continue
+		}
+		j = p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
+	}
+	return stats
+}
+
+// firstJet returns the first layer's output jet at α from its cached
+// products f (value rows W0 x + b0, velocity rows ΔW x + Δb: z = A + αB),
+// and the next layer's index 1; or, when f is nil, the constant jet of the
+// inputs x and 0.
+func (p *Path) firstJet(f *nn.Jet, alpha float64, x *mat.Dense) (*nn.Jet, int) {
+	if f == nil {
+		return nn.NewConstJet(x), 0
+	}
+	n := f.N
+	_, w := f.M.Dims()
+	j := &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
+	val, vel := j.Value(), j.Velocity()
+	val.Scale(alpha, f.Velocity())
+	val.Add(val, f.Value())
+	vel.Copy(f.Velocity())
+	return j, 1
+}
+
+// layerJet applies layer i to j at ps: its own Jet, or for a BatchNorm layer
+// under `recompute`, JetStats with the reference batch's statistics.
+func (p *Path) layerJet(ps *Params, i int, j *nn.Jet) *nn.Jet {
+	if ps.stats != nil && ps.stats[i] != nil {
+		return p.Model.Layers[i].(*nn.BatchNorm).JetStats(ps.at[i], ps.dp[i], ps.stats[i], j)
+	}
+	return p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
 }
 
 // JetChunk runs the second-order forward pass for chunk c (an index into
 // Chunks) and returns the output jet: γ, γ′ and γ″ for those examples, each
 // [n, K] (THEORY.md §2). Activations optionally receives each layer's input
-// jet (the pre-activations, for kink detection).
+// jet (the pre-activations, for kink detection). BatchNorm layers follow
+// the path's policy (Options.BNPolicy; ps holds the `recompute` statistics).
 func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *nn.Jet {
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)
-	var j *nn.Jet
-	start := 0
+	var f *nn.Jet
 	if p.first != nil {
-		f := p.first[c]
-		n := f.N
-		_, w := f.M.Dims()
-		j = &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
-		val, vel := j.Value(), j.Velocity()
-		val.Scale(ps.Alpha, f.Velocity())
-		val.Add(val, f.Value())
-		vel.Copy(f.Velocity())
-		start = 1
-	} else {
-		j = nn.NewConstJet(p.rows(lo, hi))
+		f = p.first[c]
 	}
+	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi))
 	for i := start; i < len(p.Model.Layers); i++ {
 		if visit != nil {
 			visit(i, j)
 		}
-		j = p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
+		j = p.layerJet(ps, i, j)
 	}
 	if j.Const { // a model with no dense layer: nothing depends on α
 		n, k := j.M.Dims()

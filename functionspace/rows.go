@@ -58,6 +58,15 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 		}
 		j = nn.NewConstJet(x)
 	}
+	var refs map[float64]*Params // `recompute`: the reference statistics at each distinct α
+	if p.ref != nil {
+		refs = map[float64]*Params{}
+		for _, a := range alphas {
+			if refs[a] == nil {
+				refs[a] = p.ParamsAt(a)
+			}
+		}
+	}
 	for l := start; l < len(p.Model.Layers); l++ {
 		switch layer := p.Model.Layers[l].(type) {
 		case *nn.Dense:
@@ -71,6 +80,12 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 				pre[l] = j
 			}
 			j = kinkedRows(layer, l, j, forced)
+		case *nn.BatchNorm:
+			if p.ref != nil {
+				j = p.bnRowsRecompute(layer, l, alphas, j, refs)
+				continue
+			}
+			j = layer.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
 		case rowJetter:
 			j = layer.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
 		default:
@@ -84,6 +99,59 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 		j = &nn.Jet{N: n, M: m}
 	}
 	return j
+}
+
+// bnRowsRecompute is the `recompute` policy's BatchNorm rule in a per-row
+// pass: the rows are grouped by their α, and every group is normalised with
+// the reference batch's statistics jet at that α (refs, one reference pass
+// per distinct α; the reference batch's first-layer products are cached, so
+// a reference pass costs the deeper layers only) and the layer's parameters
+// at that α.
+//
+// The reference pass takes every reference example's ReLU-family units on
+// the side the path enters for increasing α, whatever sides forced sets for
+// the rows: at a kink of example i that is also a reference example, the
+// left-sided jet of row i is evaluated with the right-sided statistics (an
+// error of order 1/R in the left jet, R = BNReference).
+func (p *Path) bnRowsRecompute(b *nn.BatchNorm, l int, alphas []float64, in *nn.Jet, refs map[float64]*Params) *nn.Jet {
+	n, c := in.N, b.Features
+	groups := map[float64][]int{}
+	var order []float64
+	for r, a := range alphas {
+		if groups[a] == nil {
+			order = append(order, a)
+		}
+		groups[a] = append(groups[a], r)
+	}
+	out := &nn.Jet{N: n, M: mat.NewDense(3*n, c, nil)}
+	for _, a := range order {
+		rs := groups[a]
+		m := len(rs)
+		sub := &nn.Jet{N: m, M: mat.NewDense(3*m, c, nil), Const: in.Const}
+		if in.Const {
+			sub.M = mat.NewDense(m, c, nil)
+		}
+		parts, _ := in.M.Dims()
+		parts /= n
+		for k := 0; k < parts; k++ {
+			for q, r := range rs {
+				copy(sub.M.RawRowView(k*m+q), in.M.RawRowView(k*n+r))
+			}
+		}
+		ps := refs[a]
+		y := b.JetStats(ps.at[l], ps.dp[l], ps.stats[l], sub)
+		if y.Const { // nothing depends on α: zero derivatives
+			full := mat.NewDense(3*m, c, nil)
+			full.Slice(0, m, 0, c).(*mat.Dense).Copy(y.M)
+			y = &nn.Jet{N: m, M: full}
+		}
+		for k := 0; k < 3; k++ {
+			for q, r := range rs {
+				copy(out.M.RawRowView(k*n+r), y.M.RawRowView(k*m+q))
+			}
+		}
+	}
+	return out
 }
 
 // rowJetter is a layer with its own per-row-α jet rule (nn.BatchNorm,
