@@ -35,6 +35,20 @@ type Options struct {
 	Certificate  bool    `json:"certificate"`
 	MaxIntervals int     `json:"max_intervals,omitempty"`
 	MinWidth     float64 `json:"min_width,omitempty"`
+	// Variant is the line analysed when it is not the run's own θ0 → θT
+	// (Endpoints, THEORY.md §8); the caller builds the path from its
+	// endpoints and records it here.
+	Variant *Variant `json:"variant,omitempty"`
+	// Labels is "clean" when a run trained with label noise is evaluated on
+	// the dataset's labels instead of those it was trained on (recorded by
+	// the caller; empty otherwise).
+	Labels string `json:"labels,omitempty"`
+	// NoPerLayer skips the per-layer contributions to L′ (PerLayerDLoss),
+	// which cost one pass per layer and grid α.
+	NoPerLayer bool `json:"no_per_layer,omitempty"`
+	// PlateauTolerance is the accuracy rise PlateauLength still counts as
+	// flat (default DefaultPlateauTolerance).
+	PlateauTolerance float64 `json:"plateau_tolerance"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -51,6 +65,9 @@ func (o *Options) defaults() {
 	}
 	if o.GaussMaxIntervals <= 0 {
 		o.GaussMaxIntervals = 4096
+	}
+	if o.PlateauTolerance <= 0 {
+		o.PlateauTolerance = DefaultPlateauTolerance
 	}
 }
 
@@ -116,6 +133,13 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		r.Bumps = []Bump{}
 	}
 	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
+	r.PlateauLength = PlateauLength(r.Alphas, r.Accuracy, o.PlateauTolerance)
+	r.BarrierHeight = BarrierHeight(r.Alphas, r.Loss)
+	if !o.LossOnly && !o.NoPerLayer {
+		if err := perLayer(ctx, p, r, progress); err != nil {
+			return nil, err
+		}
+	}
 
 	if o.LossOnly {
 		r.DeltaContinuous = r.Delta // a lower bound only: nothing between grid points was looked at

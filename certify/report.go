@@ -29,6 +29,18 @@ type Report struct {
 	Loss     []float64 `json:"loss"`
 	DLoss    []float64 `json:"dloss"`
 	Accuracy []float64 `json:"accuracy"`
+	// PerLayerDLoss is L′ on the grid split by state_dict layer index
+	// (PerLayerDLoss, THEORY.md §8); the contributions sum to DLoss up to
+	// PerLayerDLossSumError, the largest |Σ_l L′_l(α) − L′(α)| on the grid.
+	// Absent when skipped (loss_only, no_per_layer).
+	PerLayerDLoss         []LayerDLoss `json:"per_layer_dloss,omitempty"`
+	PerLayerDLossSumError float64      `json:"per_layer_dloss_sum_error,omitempty"`
+	// PlateauLength is the length in α of the accuracy plateau at α = 0
+	// (PlateauLength; Wang et al. 2023), BarrierHeight the largest rise of L
+	// above the chord from L(0) to L(1) on the grid (BarrierHeight,
+	// THEORY.md §8).
+	PlateauLength float64 `json:"plateau_length"`
+	BarrierHeight float64 `json:"barrier_height"`
 	// Delta is Δ on the grid, DeltaContinuous Δ over all of [0,1]
 	// (THEORY.md §5) attained between the α pair DeltaContinuousPair.
 	Delta               float64    `json:"delta"`
