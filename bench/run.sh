@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# bench/run.sh: the issue-7 benchmark, end to end, on a fresh Debian machine.
+#
+#   bash bench/run.sh            certify vs PyTorch, 5000 examples × 50 α (docs/performance.md)
+#   MEMORY=1 bash bench/run.sh   also: peak memory of `certify --run` on all 60,000 examples
+#   BACKEND=go bash bench/run.sh the same with gonum's pure-Go BLAS
+#
+# It installs (as root) Debian's libopenblas-dev and python3-torch when they
+# are missing, builds certify with -tags openblas, trains the benchmark run
+# (784-1024-1024-10 ReLU, 1 epoch SGD, 10,000 MNIST images) into bench/runs
+# once, exports its first 5000 examples, and runs `certify bench --torch`.
+# Results go to bench/results/ (JSON and the printed log).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=${BACKEND:-openblas}
+need=()
+[ -f /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || need+=(libopenblas-dev)
+/usr/bin/python3 -c 'import torch, functorch' 2>/dev/null || need+=(python3-torch)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "bench: missing Debian packages ${need[*]} (run as root to install)" >&2
+    exit 2
+  fi
+fi
+
+tags=()
+[ "$backend" = go ] || tags=(-tags openblas)
+bin=bench/runs/certify
+mkdir -p bench/runs bench/results
+go build "${tags[@]}" -o "$bin" ./cmd/certify
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+log=bench/results/$stamp-$backend.log
+{
+  echo "# $(date -u) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  echo "# torch's libblas.so.3 → $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
+  "$bin" bench --build --cache bench/runs --examples 5000 --alphas 50 --backend "$backend" --torch \
+    --out "bench/results/$stamp-$backend.json" 2>&1
+} | tee "$log"
+
+if [ "${MEMORY:-0}" = 1 ]; then
+  # Peak resident memory of the real command on all 60,000 training images
+  # (the run's config.json names MNIST; --examples 60000 loads them all).
+  echo "# CERTIFY_BLAS=$backend /usr/bin/time -v certify --run bench/runs/mnist-784-1024-1024-10 --examples 60000 --loss-only --no-figures --json" | tee -a "$log"
+  CERTIFY_BLAS=$backend /usr/bin/time -v "$bin" --run bench/runs/mnist-784-1024-1024-10 --examples 60000 \
+    --loss-only --no-figures --json > "bench/results/$stamp-$backend-60000.json" 2> "bench/results/$stamp-$backend-60000.time"
+  grep -E 'Maximum resident|Elapsed|User time|System time|Percent of CPU' "bench/results/$stamp-$backend-60000.time" | tee -a "$log"
+  grep -m1 '"seconds"' "bench/results/$stamp-$backend-60000.json" | tee -a "$log"
+fi
