@@ -26,6 +26,10 @@ type Options struct {
 	// Examples is the number of evaluation examples (recorded; chosen when
 	// the run is loaded).
 	Examples int `json:"examples"`
+	// BNReference is the number of reference examples (the first ones) whose
+	// statistics normalise every example under bn_policy recompute
+	// (recorded from the path; absent under other policies).
+	BNReference int `json:"bn_reference,omitempty"`
 	// LossOnly skips the path's geometry (Gauss and arc lengths) and the
 	// continuous Δ: only the loss and accuracy on the grid are computed.
 	LossOnly bool `json:"loss_only,omitempty"`
@@ -101,6 +105,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	start := time.Now()
 	o.defaults()
 	o.Examples = p.N
+	o.BNReference = p.BNReference()
 	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
 		Examples: p.N, Precision: "float64", Options: o, Conditions: map[string]any{}}
 	progress := func(stage string, done, total int) {
@@ -246,15 +251,9 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 }
 
 // bnPolicy is the report's bn_policy: "none" without BatchNorm, else the
-// policy the path evaluates BatchNorm with (THEORY.md §2).
-func bnPolicy(p *functionspace.Path) string {
-	for _, l := range p.Model.Layers {
-		if _, ok := l.(*nn.BatchNorm); ok {
-			return "interpolate"
-		}
-	}
-	return "none"
-}
+// policy the path evaluates BatchNorm with (THEORY.md §2,
+// functionspace.Options.BNPolicy).
+func bnPolicy(p *functionspace.Path) string { return p.BNPolicy() }
 
 // theoremConditions evaluates Theorems A and B (THEORY.md §6) for every
 // example and for the stacked path on the report grid, from the Gauss

@@ -3,6 +3,7 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -391,6 +392,12 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	return interval.Up(interval.Up(best) + interval.Up(2*n*0x1p-53*abs*1.01)), first, last
 }
 
+// ErrBNRecompute is returned by Certify for a path whose BatchNorm layers use
+// the `recompute` policy (THEORY.md §2): the interval rules enclose the
+// `interpolate` policy only, and a certificate of the other policy's loss
+// would not be one of this path's.
+var ErrBNRecompute = errors.New("certificate not available for bn_policy recompute")
+
 // Certify runs the branch and bound of THEORY.md §7 on the path's loss over
 // α ∈ [0,1]: it encloses L′ on leaf intervals in interval arithmetic with
 // outward rounding (package interval; nn's IntervalJet rules; the first
@@ -404,9 +411,14 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 // stores (exact whenever θT and θ0 entries are within a factor 2, by
 // Sterbenz's lemma; otherwise its end differs from θT by at most half an ulp
 // per entry). The elementary functions' accuracy is the assumption stated in
-// package interval. It returns ctx.Err() when cancelled, and an error when a
-// layer has no interval rule.
+// package interval. It returns ctx.Err() when cancelled, an error when a
+// layer has no interval rule, and ErrBNRecompute when the path evaluates
+// BatchNorm with the `recompute` policy (BatchNorm's interval rule,
+// nn.BatchNorm.IntervalJet, is the `interpolate` policy's).
 func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, error) {
+	if p.BNPolicy() == functionspace.BNRecompute {
+		return nil, ErrBNRecompute
+	}
 	start := time.Now()
 	o.defaults()
 	e, err := newEvaluator(p)
@@ -600,9 +612,15 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 }
 
 // attachCertificate runs Certify with the analysis options and records its
-// verdict, delta_bounds, witness and details in the report.
+// verdict, delta_bounds, witness and details in the report. Under bn_policy
+// recompute no certificate is available (ErrBNRecompute): the grid verdict
+// stands and conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
 	c, err := Certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
+	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
+		r.Conditions["certificate"] = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("certificate: %w", err)
 	}

@@ -1,0 +1,142 @@
+package certify
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/nn"
+)
+
+// bnCertPath draws a small MLP with batchnorm1d after every hidden linear
+// layer, BatchNorm weight, bias and running statistics moving between θ0
+// and θT (running_var positive at both ends), under the given policy.
+func bnCertPath(t *rapid.T, policy string) *functionspace.Path {
+	act := rapid.SampledFrom([]string{"relu", "tanh"}).Draw(t, "act")
+	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
+	in := rapid.IntRange(1, 3).Draw(t, "in")
+	hid := rapid.IntRange(2, 4).Draw(t, "hidden")
+	k := rapid.IntRange(2, 3).Draw(t, "k")
+	m, err := nn.Build(nn.InsertBatchNorm(nn.MLPSpec([]int{in, hid, k}, act, loss)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := rapid.Uint64().Draw(t, "seed")
+	s0, _ := nn.Init(m, "pytorch", 1, seed)
+	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	for i, l := range m.Layers {
+		if _, ok := l.(*nn.BatchNorm); !ok {
+			continue
+		}
+		for _, s := range []nn.State{s0, sT} {
+			for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
+				for j := range s[nn.ParamKey(i, name)].Data {
+					v := rng.NormFloat64()
+					if name == "running_var" {
+						v = 0.1 + rng.Float64()
+					}
+					s[nn.ParamKey(i, name)].Data[j] = v
+				}
+			}
+		}
+	}
+	n := rapid.IntRange(2, 6).Draw(t, "n")
+	x := mat.NewDense(n, in, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = 2 * rng.NormFloat64()
+	}
+	tg := nn.Targets{Labels: make([]int, n)}
+	for i := range tg.Labels {
+		tg.Labels[i] = rng.IntN(k)
+	}
+	if loss == "mse" {
+		tg = nn.Targets{Values: mat.NewDense(n, k, nil)}
+		for i := range tg.Values.RawMatrix().Data {
+			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
+		}
+	}
+	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk"), BNPolicy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBatchNormCertificateSound: on random BatchNorm networks (interpolate
+// policy, nn.BatchNorm.IntervalJet), the certificate is never
+// certified_monotone when a dense grid of 400 α rises above the tolerance,
+// its upper bound covers the grid's Δ, and the L′ enclosure on random leaves
+// contains functionspace's L′ inside.
+func TestBatchNormCertificateSound(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := bnCertPath(t, functionspace.BNInterpolate)
+		e, err := newEvaluator(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := rapid.Float64Range(0, 0.8).Draw(t, "a") // b < 1: a leaf ending at 1 needs ℓ′(1) first
+		w := rapid.SampledFrom([]float64{1e-6, 1e-3, 0.1}).Draw(t, "width")
+		l := &leaf{a: a, b: a + w}
+		if err := e.evalLeaves(context.Background(), []*leaf{l}, 2); err != nil {
+			t.Fatal(err)
+		}
+		for q := 0; q < 5; q++ {
+			al := a + w*rapid.Float64Range(0, 1).Draw(t, "u")
+			d := p.At(al).DLoss
+			if s := 1e-10 * (1 + math.Abs(d)); d < l.dl.Lo-s || d > l.dl.Hi+s {
+				t.Fatalf("L′(%v) = %v outside [%v, %v]", al, d, l.dl.Lo, l.dl.Hi)
+			}
+		}
+		tol := rapid.SampledFrom([]float64{0, 1e-3}).Draw(t, "tol")
+		cert, err := Certify(context.Background(), p, CertifyOptions{Tolerance: tol, MaxIntervals: 128, InitialIntervals: 8, Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss := make([]float64, 400)
+		for j := range loss {
+			loss[j] = p.At(float64(j) / 399).Loss
+		}
+		d := Delta(loss)
+		re := 2 * RoundingError(loss[0], p.N)
+		if d > tol+re && cert.Verdict == CertifiedMonotone {
+			t.Fatalf("certified with grid Δ = %v > tolerance %v", d, tol)
+		}
+		if cert.DeltaUpper < d-re {
+			t.Fatalf("upper bound %v below grid Δ %v", cert.DeltaUpper, d)
+		}
+	})
+}
+
+// TestBatchNormRecomputeNoCertificate: under bn_policy recompute Certify
+// refuses (ErrBNRecompute) and Analyze keeps the grid verdict, says why, and
+// records the policy and the reference batch's size.
+func TestBatchNormRecomputeNoCertificate(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := bnCertPath(t, functionspace.BNRecompute)
+		if _, err := Certify(context.Background(), p, CertifyOptions{}); !errors.Is(err, ErrBNRecompute) {
+			t.Fatalf("Certify: %v, want ErrBNRecompute", err)
+		}
+		r, err := Analyze(context.Background(), p, Options{Alphas: 11, Certificate: true, LossOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BNPolicy != "recompute" || r.Options.BNReference != p.N || r.Certificate != nil || r.DeltaBounds != nil {
+			t.Fatalf("bn_policy %q reference %d certificate %v bounds %v", r.BNPolicy, r.Options.BNReference, r.Certificate, r.DeltaBounds)
+		}
+		want, _ := gridVerdict(r.Alphas, r.Loss, 0, p.N)
+		if r.Verdict != want {
+			t.Fatalf("verdict %q, want the grid's %q", r.Verdict, want)
+		}
+		if note, _ := r.Conditions["certificate"].(string); !strings.Contains(note, "recompute") {
+			t.Fatalf("conditions.certificate = %q", note)
+		}
+	})
+}
