@@ -25,6 +25,8 @@ type analyzeFlags struct {
 	workers  int
 	noFigs   bool
 	noCert   bool
+	bn       string
+	bnRef    int
 }
 
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
@@ -43,6 +45,12 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.BoolVar(&af.noCert, "no-certificate", false, "skip the rigorous certificate (THEORY.md §7); the verdict is then the grid's")
 	fs.IntVar(&af.opt.MaxIntervals, "max-intervals", 4096, "certificate budget: largest number of leaf α-intervals")
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
+	// interpolate is the default: its endpoints are the evaluation-mode
+	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
+	// does not depend on a choice of reference batch, and the certificate
+	// encloses it (under recompute the verdict is the grid's).
+	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; no certificate)")
+	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
 	return fs
 }
 
@@ -74,7 +82,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, badInput(err)
 	}
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers})
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef})
 	if err != nil {
 		return nil, badInput(err)
 	}
