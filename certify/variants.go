@@ -206,9 +206,11 @@ type LayerDLoss struct {
 // ascending. It costs (layers) × len(alphas) passes and returns ctx.Err()
 // when cancelled; progress, if not nil, is told the passes done.
 //
-// The passes use functionspace's default options (BatchNorm by the
-// interpolate policy); Analyze reports the largest |Σ_l L′_l − L′| beside
-// them, so a mismatch with p's own evaluation is visible.
+// The passes use p's BatchNorm policy (and, for recompute, the same
+// reference batch: the first examples of p.X); under recompute the
+// statistics' α-derivatives are linear in δ too, so the split stays exact.
+// Analyze reports the largest |Σ_l L′_l − L′| beside the contributions, so
+// any mismatch with p's own evaluation is visible.
 func PerLayerDLoss(ctx context.Context, p *functionspace.Path, alphas []float64, progress func(done, total int)) ([]LayerDLoss, error) {
 	byLayer := map[int][]string{}
 	for k := range p.Delta {
@@ -227,6 +229,10 @@ func PerLayerDLoss(ctx context.Context, p *functionspace.Path, alphas []float64,
 	out := make([]LayerDLoss, len(layers))
 	for li, l := range layers {
 		out[li] = LayerDLoss{Layer: l, DLoss: make([]float64, len(alphas))}
+	}
+	opt := functionspace.Options{FirstLayerCacheBytes: -1} // θα changes with every α: nothing to cache
+	if pol := p.BNPolicy(); pol != functionspace.BNNone {
+		opt.BNPolicy, opt.BNReference = pol, p.BNReference()
 	}
 	total, done := len(alphas)*len(layers), 0
 	for j, a := range alphas {
@@ -255,7 +261,7 @@ func PerLayerDLoss(ctx context.Context, p *functionspace.Path, alphas []float64,
 				}
 				end[k] = e
 			}
-			pl, err := functionspace.New(p.Model, at, end, p.X, p.Targets, functionspace.Options{FirstLayerCacheBytes: -1})
+			pl, err := functionspace.New(p.Model, at, end, p.X, p.Targets, opt)
 			if err != nil {
 				return nil, fmt.Errorf("per-layer L′, layer %d: %w", l, err)
 			}

@@ -376,3 +376,39 @@ func TestBarrierHeight(t *testing.T) {
 		t.Error("one point: want NaN")
 	}
 }
+
+// TestPerLayerDLossBatchNorm: under both BatchNorm policies the per-layer
+// contributions (the BatchNorm layer's running statistics included under
+// interpolate) sum to the path's own L′.
+func TestPerLayerDLossBatchNorm(t *testing.T) {
+	m, s0, sT := bnStates(t, 13)
+	rng := rand.New(rand.NewPCG(8, 8))
+	x := mat.NewDense(6, 3, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	for _, pol := range []string{functionspace.BNInterpolate, functionspace.BNRecompute} {
+		p, err := functionspace.New(m, s0, sT, x, nn.Targets{Labels: []int{0, 1, 0, 1, 1, 0}}, functionspace.Options{BNPolicy: pol, BNReference: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alphas := []float64{0, 0.6, 1}
+		pl, err := PerLayerDLoss(context.Background(), p, alphas, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pl) != 3 || pl[1].Layer != 1 {
+			t.Fatalf("%s: layers %+v", pol, pl)
+		}
+		for j, a := range alphas {
+			full := p.At(a).DLoss
+			var sum float64
+			for _, l := range pl {
+				sum += l.DLoss[j]
+			}
+			if math.Abs(sum-full) > 1e-12*(1+math.Abs(full)) {
+				t.Errorf("%s α=%v: Σ contributions %v ≠ L′ %v", pol, a, sum, full)
+			}
+		}
+	}
+}
