@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
@@ -27,6 +26,7 @@ type analyzeFlags struct {
 	noCert   bool
 	bn       string
 	bnRef    int
+	variant  variantFlags
 }
 
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
@@ -51,6 +51,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	// encloses it (under recompute the verdict is the grid's).
 	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; no certificate)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
+	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
 
@@ -82,7 +83,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, badInput(err)
 	}
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef})
+	start, end, err := applyVariant(run, af.variant, &af.opt)
+	if err != nil {
+		return nil, err
+	}
+	p, err := functionspace.New(run.Model, start, end, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef})
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -102,18 +107,22 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Data = run.DataSource
 	r.Command = command
-	if err := r.Write(filepath.Join(af.run, "certificate.json")); err != nil {
+	outDir, reportFile, err := reportLocation(af.run, r.Options) // a variant's report never replaces certificate.json
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Write(reportFile); err != nil {
 		return nil, err
 	}
 	if !af.noFigs {
-		if err := certify.WriteFigures(af.run, r); err != nil {
+		if err := certify.WriteFigures(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
-		if err := certify.WriteCertificateFigure(af.run, r); err != nil {
+		if err := certify.WriteCertificateFigure(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 	}
-	if err := certify.WriteSummary(af.run, r); err != nil {
+	if err := certify.WriteSummary(outDir, r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -153,6 +162,8 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
 	}
+	printVariant(w, r)
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
-	fmt.Fprintf(w, "  report             %s (%.1fs)\n", filepath.Join(dir, "certificate.json"), r.Seconds)
+	_, reportFile, _ := reportLocation(dir, r.Options)
+	fmt.Fprintf(w, "  report             %s (%.1fs)\n", reportFile, r.Seconds)
 }

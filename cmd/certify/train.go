@@ -63,6 +63,8 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the initialisation and the shuffling")
 	fs.StringVar(&c.Init, "init", "pytorch", "initialisation: "+strings.Join(nn.InitSchemes, ", "))
 	fs.Float64Var(&c.InitScale, "init-scale", 1, "multiplier of the initial weights and biases")
+	fs.Float64Var(&c.LabelNoise, "label-noise", 0, "corrupt exactly round(p·N) training labels, each to a uniformly drawn other class, chosen from --seed (Lucas et al. 2021); recorded in label_noise.safetensors, and certify --run evaluates the labels trained on (--labels clean for the dataset's)")
+	fs.Float64Var(&c.InitAnchor, "init-anchor", 0, "λ of a penalty (λ/2)‖θ − θ0‖² added to the training loss's gradient: > 0 keeps θT near θ0 (L2-SP), < 0 pushes it away; varies the distance travelled, which Lucas et al. 2021 §5 tie to non-monotonicity, with everything else fixed")
 	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", 0, "write checkpoints/step-K.safetensors every K steps (0: none)")
 	fs.StringVar(&tf.out, "out", "", "run directory to write (required)")
 	fs.BoolVar(&tf.force, "force", false, "replace an existing run directory")
@@ -176,6 +178,17 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	}
 	x := mat.NewDense(trainSet.N, trainSet.D, trainSet.X)
 	targets := nn.Targets{Labels: trainSet.Y}
+	// --label-noise: the corruption depends on (labels, p, seed) only, so a
+	// resumed run draws the same labels.
+	var noise nn.LabelNoise
+	if c.LabelNoise != 0 {
+		noisy, rec, err := nn.CorruptLabels(trainSet.Y, trainSet.Classes, c.LabelNoise, c.Seed)
+		if err != nil {
+			return nil, badInputf("train: --label-noise: %v", err)
+		}
+		targets, noise = nn.Targets{Labels: noisy}, rec
+		c.LabelNoiseCount = len(rec.Index)
+	}
 
 	partial := strings.TrimRight(tf.out, "/") + ".partial"
 	theta, startStep := nn.State(nil), 0
@@ -209,6 +222,24 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	}
 	if err := writeJSON(filepath.Join(partial, "config.json"), c); err != nil {
 		return nil, err
+	}
+	if c.LabelNoise != 0 {
+		if err := nn.WriteLabelNoise(filepath.Join(partial, nn.LabelNoiseFile), noise); err != nil {
+			return nil, err
+		}
+	}
+	var stepper nn.Stepper = opt
+	if c.InitAnchor != 0 {
+		// θ0 as the run directory holds it (also when resuming).
+		s0, err := nn.ReadState(filepath.Join(partial, "init.safetensors"))
+		if err != nil {
+			return nil, err
+		}
+		var p0 [][]float64
+		for _, k := range m.Trainable() {
+			p0 = append(p0, s0[k].Data)
+		}
+		stepper = nn.Anchored(opt, p0, c.InitAnchor)
 	}
 	bar := progress.New(os.Stderr, "train")
 	if tf.quiet {
@@ -247,7 +278,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		}
 		return nil
 	}
-	err = nn.Train(ctx, m, theta, opt, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
+	err = nn.Train(ctx, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
 	bar.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
