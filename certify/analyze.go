@@ -20,7 +20,12 @@ type Options struct {
 	// GaussTol is the absolute tolerance on the mean per-example Gauss length
 	// (radians, default 1e-4), GaussIntervals the first grid (default 256)
 	// and GaussMaxIntervals the finest grid (default 4096).
-	GaussTol          float64 `json:"gauss_tol"`
+	GaussTol float64 `json:"gauss_tol"`
+	// GaussRelTol is the relative tolerance on the mean per-example Gauss
+	// length (default 1e-3): the grid stops refining when the error estimate
+	// is below GaussTol or GaussRelTol times the value. Deep ReLU networks
+	// have Gauss lengths of tens of radians and thousands of kinks.
+	GaussRelTol       float64 `json:"gauss_rel_tol"`
 	GaussIntervals    int     `json:"gauss_intervals"`
 	GaussMaxIntervals int     `json:"gauss_max_intervals"`
 	// Examples is the number of evaluation examples (recorded; chosen when
@@ -63,6 +68,9 @@ func (o *Options) defaults() {
 	}
 	if o.GaussTol <= 0 {
 		o.GaussTol = 1e-4
+	}
+	if o.GaussRelTol <= 0 {
+		o.GaussRelTol = 1e-3
 	}
 	if o.GaussIntervals <= 0 {
 		o.GaussIntervals = 256
@@ -130,6 +138,16 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		}
 		r.TurningRateMean = append(r.TurningRateMean, tm)
 		r.TurningRateStacked = append(r.TurningRateStacked, s.StackedTurningRate)
+		// Keep only what later steps read (memory: 50 samples of [N, K] each
+		// would dominate at 60000 examples): turning rates and speeds for the
+		// trapezoid and Theorem B, velocities for Theorem B (mse only), γ(1).
+		s.Acceleration, s.ExampleLoss, s.ExampleDLoss = nil, nil, nil
+		if j < len(r.Alphas)-1 {
+			s.Output = nil
+			if p.Model.Spec.Loss != "mse" || o.LossOnly {
+				s.Velocity = nil
+			}
+		}
 		progress("loss on the grid", j+1, len(r.Alphas))
 	}
 	r.Delta = Delta(r.Loss)
@@ -211,7 +229,7 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 		// A multiple of the report grid's intervals, so that its α are grid
 		// points where the cumulative lengths for Theorem B are recorded.
 		Intervals:    (o.Alphas - 1) * ((o.GaussIntervals + o.Alphas - 2) / (o.Alphas - 1)),
-		MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol, Record: r.Alphas,
+		MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol, RelTol: o.GaussRelTol, Record: r.Alphas,
 		Progress: func(d, t int) { progress("Gauss length", d, t) }})
 	if err != nil {
 		return err

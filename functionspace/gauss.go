@@ -19,8 +19,9 @@ type GaussOptions struct {
 	// reached (default 4096).
 	Intervals, MaxIntervals int
 	// Tol is the absolute tolerance on the mean per-example Gauss length, in
-	// radians (default 1e-4).
-	Tol float64
+	// radians (default 1e-4); RelTol, if positive, a relative one: refinement
+	// stops when the mean error estimate is below either.
+	Tol, RelTol float64
 	// Progress, if not nil, is called after each α with the number done and
 	// the number planned for the current grid.
 	Progress func(done, total int)
@@ -154,7 +155,7 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 			return nil, err
 		}
 		r.StackedConverged = r.Kinks == 0 && r.StackedError <= o.Tol
-		if r.MeanError <= o.Tol || 2*m > o.MaxIntervals {
+		if r.MeanError <= o.Tol || r.MeanError <= o.RelTol*r.Mean || 2*m > o.MaxIntervals {
 			return r, nil
 		}
 		m *= 2

@@ -36,6 +36,8 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.IntVar(&af.opt.Alphas, "alphas", 50, "number of equally spaced α in [0,1], both ends included, of the report's grid")
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
+	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
+	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the Gauss length (intervals on [0,1])")
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
