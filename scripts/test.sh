@@ -9,6 +9,7 @@ need=()
 command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 [ -f /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)   # the optional cgo backend
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"
@@ -21,4 +22,8 @@ fi
 
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# The optional OpenBLAS backend (cgo, build tag openblas) and its self-test against pure Go.
+if dpkg -s libopenblas-dev >/dev/null 2>&1; then
+  go test -count=1 -tags openblas ./internal/blasbackend/
+fi
 if [ "$(id -u)" = 0 ]; then scripts/slurm_test.sh; fi   # the SLURM path of certify sweep, on a real one-node cluster
