@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/bits"
 	"strings"
 
 	"github.com/certify-mli/certify/nn/safetensors"
@@ -151,22 +149,12 @@ func decodeNPY(r io.Reader, file, key string) (safetensors.Tensor, error) {
 	t.DType = descrs[h.descr[1:]]
 	size := safetensors.DTypeSize(t.DType)
 
-	numel, zero := uint64(1), false
 	t.Shape = make([]int, len(h.shape))
 	for k, d := range h.shape {
 		t.Shape[k] = int(d)
-		zero = zero || d == 0
-		if hi, lo := bits.Mul64(numel, uint64(d)); hi != 0 || lo > math.MaxInt64 {
-			numel = math.MaxInt64
-		} else {
-			numel = lo
-		}
 	}
-	if zero {
-		numel = 0
-	}
-	hi, need := bits.Mul64(numel, uint64(size))
-	if hi != 0 || need > math.MaxInt64 {
+	need, ok := safetensors.ByteSize(t.Shape, size)
+	if !ok {
 		return fail(ErrTruncated, "shape %v of %s has too many elements", t.Shape, h.descr)
 	}
 	// Read at most need+1 bytes, growing the buffer as data arrive, so that
@@ -190,7 +178,7 @@ func decodeNPY(r io.Reader, file, key string) (safetensors.Tensor, error) {
 			}
 		}
 	}
-	if h.fortran && len(t.Shape) > 1 && numel > 0 {
+	if h.fortran && len(t.Shape) > 1 && need > 0 {
 		data = fortranToC(data, t.Shape, size)
 	}
 	t.Float, t.Int, err = safetensors.DecodeValues(t.DType, data)

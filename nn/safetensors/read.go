@@ -200,28 +200,15 @@ func parseEntry(key string, raw json.RawMessage, file string, bodyLen int) (entr
 		return e, newErr(file, key, ErrDType, "%q", e.dtype)
 	}
 
-	// Element count, saturating at MaxInt64 so that hostile shapes cannot
-	// overflow; any count that large fails the size check below.
-	numel, zero := uint64(1), false
 	e.shape = make([]int, len(shape))
 	for k, d := range shape {
 		if d < 0 || int64(int(d)) != d {
 			return e, newErr(file, key, ErrHeader, "shape %v has an invalid dimension %d", shape, d)
 		}
 		e.shape[k] = int(d)
-		zero = zero || d == 0
-		hi, lo := bits.Mul64(numel, uint64(d))
-		if hi != 0 || lo > math.MaxInt64 {
-			numel = math.MaxInt64
-		} else {
-			numel = lo
-		}
 	}
-	if zero {
-		numel = 0
-	}
-	hi, need := bits.Mul64(numel, uint64(size))
-	if hi != 0 || need > math.MaxInt64 {
+	need, ok := ByteSize(e.shape, size)
+	if !ok {
 		return e, newErr(file, key, ErrShape, "shape %v of %s has too many elements", shape, e.dtype)
 	}
 
@@ -245,4 +232,26 @@ func clip(raw []byte) string {
 		return string(raw[:61]) + "..."
 	}
 	return string(raw)
+}
+
+// ByteSize returns the number of bytes of a tensor of the given shape whose
+// elements take size bytes each, and false when it exceeds MaxInt64. The
+// element count saturates instead of overflowing, so hostile shapes from a
+// file header (safetensors or .npy) cannot wrap around to a small size.
+func ByteSize(shape []int, size int) (uint64, bool) {
+	numel, zero := uint64(1), false
+	for _, d := range shape {
+		zero = zero || d == 0
+		hi, lo := bits.Mul64(numel, uint64(d))
+		if hi != 0 || lo > math.MaxInt64 {
+			numel = math.MaxInt64
+		} else {
+			numel = lo
+		}
+	}
+	if zero {
+		return 0, true
+	}
+	hi, need := bits.Mul64(numel, uint64(size))
+	return need, hi == 0 && need <= math.MaxInt64
 }
