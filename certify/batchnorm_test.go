@@ -12,6 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -32,22 +33,7 @@ func bnCertPath(t *rapid.T, policy string) *functionspace.Path {
 	s0, _ := nn.Init(m, "pytorch", 1, seed)
 	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
 	rng := rand.New(rand.NewPCG(seed, 5))
-	for i, l := range m.Layers {
-		if _, ok := l.(*nn.BatchNorm); !ok {
-			continue
-		}
-		for _, s := range []nn.State{s0, sT} {
-			for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
-				for j := range s[nn.ParamKey(i, name)].Data {
-					v := rng.NormFloat64()
-					if name == "running_var" {
-						v = 0.1 + rng.Float64()
-					}
-					s[nn.ParamKey(i, name)].Data[j] = v
-				}
-			}
-		}
-	}
+	testnets.RandomizeBatchNorm(m, rng, 0.1, s0, sT)
 	n := rapid.IntRange(2, 6).Draw(t, "n")
 	x := mat.NewDense(n, in, nil)
 	for i := range x.RawMatrix().Data {

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
+	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -37,22 +38,7 @@ func bnNet(t *rapid.T, act string) (*nn.Model, nn.State, nn.State, *mat.Dense, n
 	s0, _ := nn.Init(m, "pytorch", 1, seed)
 	sT, _ := nn.Init(m, "pytorch", 2, seed+1)
 	rng := rand.New(rand.NewPCG(seed, 17))
-	for i, l := range m.Layers {
-		if _, ok := l.(*nn.BatchNorm); !ok {
-			continue
-		}
-		for _, s := range []nn.State{s0, sT} {
-			for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
-				for j := range s[nn.ParamKey(i, name)].Data {
-					v := rng.NormFloat64()
-					if name == "running_var" {
-						v = 0.2 + rng.Float64()
-					}
-					s[nn.ParamKey(i, name)].Data[j] = v
-				}
-			}
-		}
-	}
+	testnets.RandomizeBatchNorm(m, rng, 0.2, s0, sT)
 	n := rapid.IntRange(3, 7).Draw(t, "n")
 	x := mat.NewDense(n, in, nil)
 	for i := range x.RawMatrix().Data {
