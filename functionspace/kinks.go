@@ -199,6 +199,7 @@ type crossing struct {
 // THEORY.md §2), the crossings are α = −A/B in closed form. For deeper
 // layers, a sweep of KinkSweep intervals (one batched per-row-α pass of
 // KinkSweep+1 rows of the one example) brackets the sign changes of z, the
+// closed-form kinks of the first layer are added to the sweep's points, the
 // cubic Hermite interpolant of (z, ż) at both ends gives a starting guess
 // (and reveals a pair of crossings inside one interval when its extremum has
 // the other sign), and safeguarded Newton iterations on the exact z, one
@@ -225,12 +226,33 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 		n = KinkSweep
 	}
 	alphas := make([]float64, n+1)
-	rows := make([]int, n+1)
 	for j := range alphas {
 		alphas[j] = lo + (hi-lo)*float64(j)/float64(n)
-		rows[j] = i
 	}
 	alphas[n] = hi
+	if n > 1 && aff >= 0 {
+		// The affine layer's kinks (closed form) become sweep points too: a
+		// deeper pre-activation is smooth between them, but its velocity
+		// jumps at them, and it may cross zero twice right after one — two
+		// crossings inside one sweep interval that no interpolant reveals.
+		pre0 := map[int]*nn.Jet{}
+		p.rowJet([]int{i}, []float64{lo}, nil, pre0)
+		z, zd := pre0[aff].Value(), pre0[aff].Velocity()
+		_, width := z.Dims()
+		for u := 0; u < width; u++ {
+			if v := zd.At(0, u); v != 0 {
+				if r := lo - z.At(0, u)/v; r > lo && r < hi {
+					alphas = append(alphas, r)
+				}
+			}
+		}
+		sort.Float64s(alphas)
+		n = len(alphas) - 1
+	}
+	rows := make([]int, n+1)
+	for j := range rows {
+		rows[j] = i
+	}
 	pre := map[int]*nn.Jet{}
 	p.rowJet(rows, alphas, nil, pre)
 	var cs []crossing

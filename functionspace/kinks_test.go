@@ -3,6 +3,7 @@ package functionspace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -103,19 +104,25 @@ func TestKinksAreCrossings(t *testing.T) {
 				pre := map[int]*nn.Jet{}
 				p.rowJet(rows, alphas, nil, pre)
 				changes := 0
-				for _, m := range pre {
+				var where []string
+				for l, m := range pre {
 					z := m.Value()
 					_, w := z.Dims()
 					for u := 0; u < w; u++ {
 						for j := 0; j < n; j++ {
 							if (z.At(j, u) > 0) != (z.At(j+1, u) > 0) {
 								changes++
+								where = append(where, fmt.Sprintf("layer %d unit %d in [%v, %v]", l, u, alphas[j], alphas[j+1]))
 							}
 						}
 					}
 				}
 				if changes > len(ks) {
-					t.Fatalf("%d sign changes on a grid of %d, %d kinks located", changes, n, len(ks))
+					var found []string
+					for _, k := range ks {
+						found = append(found, fmt.Sprintf("layer %d unit %d at %v", k.Layer, k.Unit, k.Alpha))
+					}
+					t.Fatalf("%d sign changes on a grid of %d, %d kinks located:\nchanges %v\nkinks %v", changes, n, len(ks), where, found)
 				}
 			})
 		})
