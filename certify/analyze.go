@@ -173,6 +173,16 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
+	if r.Witness == nil && !o.LossOnly && r.DeltaContinuous > o.Tolerance {
+		// A rise between grid points found by the continuous Δ is a witness
+		// too: two evaluated α < β (RUN_FORMAT.md).
+		a, b := r.DeltaContinuousPair[0], r.DeltaContinuousPair[1]
+		la, lb := p.At(a).Loss, p.At(b).Loss
+		re := RoundingError(la, p.N) + RoundingError(lb, p.N)
+		if a < b && lb-la > o.Tolerance+re {
+			r.Verdict, r.Witness = NonMonotone, &Witness{Alpha: a, Beta: b, Rise: lb - la, RoundingError: re}
+		}
+	}
 	if o.Certificate {
 		if err := attachCertificate(ctx, p, o, r); err != nil {
 			return nil, err
@@ -260,10 +270,16 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 		dc = r.Delta
 	}
 	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
+	// RUN_FORMAT.md's conditions.theorem_a / theorem_b are the conclusions;
+	// conditions.theorems holds the quantities they were decided from.
 	if p.Model.Spec.Loss == "mse" {
-		r.Conditions["theorems"] = theoremConditions(p, g, samples)
+		t := theoremConditions(p, g, samples)
+		r.Conditions["theorems"] = t
+		r.Conditions["theorem_a"], r.Conditions["theorem_b"] = t.TheoremAConclusion, t.TheoremBConclusion
 	} else {
-		r.Conditions["theorems"] = TheoremReport{Reason: "Theorems A and B are stated for mean-squared error (THEORY.md §6); this run's loss is cross_entropy"}
+		why := "does not apply: Theorems A and B are stated for mean-squared error (THEORY.md §6); this run's loss is cross_entropy"
+		r.Conditions["theorems"] = TheoremReport{Reason: why}
+		r.Conditions["theorem_a"], r.Conditions["theorem_b"] = why, why
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package certify
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -141,9 +142,9 @@ func Theorems(examples []PathQuantities, stacked PathQuantities, finalAlong []fl
 	_, r.TheoremBStackedPrefix = TheoremBCoverage(stacked)
 	switch {
 	case r.TheoremBStackedPrefix >= 0:
-		r.TheoremBConclusion = "the dataset loss is proven decreasing at every grid point of [0, α*] (α* = theorem_b_stacked_prefix_end)"
+		r.TheoremBConclusion = fmt.Sprintf("the dataset loss is proven decreasing at every grid point of [0, %.4g] (theorem_b_stacked_prefix_end)", r.TheoremBStackedPrefix)
 	default:
-		r.TheoremBConclusion = "the condition fails on the stacked path at α = 0"
+		r.TheoremBConclusion = "the condition fails on the stacked path already at α = 0"
 	}
 	return r
 }

@@ -2,9 +2,12 @@ package certify
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -109,6 +112,11 @@ func WriteSummary(dir string, r *Report) error {
 func WriteCertificateFigure(dir string, r *Report) error {
 	c := r.Certificate
 	if c == nil {
+		// No certificate this time: a figure left by an earlier analysis
+		// would contradict the new report.
+		if err := os.Remove(filepath.Join(dir, FigureCertificate+".png")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 		return nil
 	}
 	p := newPlot()

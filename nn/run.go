@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -102,6 +103,13 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		dst  *State
 	}{{"init.safetensors", &r.Theta0}, {"final.safetensors", &r.ThetaT}} {
 		path := filepath.Join(dir, c.name)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			// RUN_FORMAT.md: .npz checkpoints with the same keys are accepted too.
+			alt := strings.TrimSuffix(path, ".safetensors") + ".npz"
+			if _, err := os.Stat(alt); err == nil {
+				path = alt
+			}
+		}
 		s, err := ReadState(path)
 		if err != nil {
 			return nil, err
@@ -130,10 +138,19 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		spec := r.Config.Data
 		spec.Split = "train"
 		spec.Limit = examples
+		var set *dataset.Set
+		var err error
 		if examples == 0 {
+			// The default: the first DefaultExamples of the examples the run
+			// was trained on (config.json's limit, when smaller).
 			spec.Limit = DefaultExamples
+			if l := r.Config.Data.Limit; l > 0 && l < spec.Limit {
+				spec.Limit = l
+			}
+			set, err = loadLimited(spec)
+		} else {
+			set, err = dataset.Load(spec)
 		}
-		set, err := loadLimited(spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: data: %w", cfgPath, err)
 		}
@@ -231,7 +248,10 @@ func (r *Run) readData(path string, examples int) error {
 			return fmt.Errorf("%s: x: non-finite value %v at flat index %d", path, v, j)
 		}
 	}
-	if examples > 0 && examples < n {
+	if examples > n {
+		return fmt.Errorf("%s: x: --examples %d but the file holds %d examples", path, examples, n)
+	}
+	if examples > 0 {
 		n = examples
 	}
 	r.X = mat.NewDense(n, d, x.Float[:n*d])

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # Cross-checks certify's loss along α against PyTorch (Debian's python3-torch,
 # float64) on a run directory: exports the run with its first N evaluation
-# examples, evaluates L(α) and accuracy at the given α with both, and prints
-# the relative differences. Usage: scripts/torch_check.sh RUN [N] [ALPHAS]
+# examples, evaluates L(α) and accuracy at M equally spaced α in [0, 1] with
+# both, and prints the relative differences. Usage: scripts/torch_check.sh RUN [N] [M]
 set -euo pipefail
-run=${1:?usage: scripts/torch_check.sh RUN [N] [ALPHAS]}
+run=${1:?usage: scripts/torch_check.sh RUN [N] [M]}
 n=${2:-1000}
-alphas=${3:-0,0.5,1}
+m=${3:-3}
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/certify" ./cmd/certify
 "$tmp/certify" export --run "$run" --examples "$n" --out "$tmp/run" >/dev/null
-/usr/bin/python3 tools/torchref/torchref.py "$tmp/run" --alphas "$alphas" > "$tmp/torch.json"
-IFS=, read -ra as <<< "$alphas"
-"$tmp/certify" --run "$tmp/run" --alphas "${#as[@]}" --loss-only --no-figures --json > "$tmp/go.json"
+/usr/bin/python3 tools/torchref/torchref.py "$tmp/run" --grid "$m" > "$tmp/torch.json"
+"$tmp/certify" --run "$tmp/run" --alphas "$m" --loss-only --no-figures --json > "$tmp/go.json"
 /usr/bin/python3 - "$tmp/go.json" "$tmp/torch.json" <<'PY'
 import json, sys
 g, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))

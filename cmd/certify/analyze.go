@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/certify-mli/certify/certify"
@@ -57,6 +58,26 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	return fs
 }
 
+// check refuses flag values that have no meaning, before any work.
+func (af *analyzeFlags) check() error {
+	o := af.opt
+	switch {
+	case o.Alphas < 2:
+		return badInputf("--alphas %d: the grid needs at least 2 points (0 and 1)", o.Alphas)
+	case math.IsNaN(o.Tolerance) || o.Tolerance < 0 || math.IsInf(o.Tolerance, 0):
+		return badInputf("--tolerance %v: want a finite number ≥ 0", o.Tolerance)
+	case af.examples < 0:
+		return badInputf("--examples %d: want 0 (the default set) or a positive count", af.examples)
+	case af.chunk <= 0:
+		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
+	case af.workers < 0:
+		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
+	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
+		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
+	}
+	return nil
+}
+
 func analyzeCmd(ctx context.Context, args []string) error {
 	var af analyzeFlags
 	if err := parseFlags(newAnalyzeFlagSet(&af), args); err != nil {
@@ -64,6 +85,9 @@ func analyzeCmd(ctx context.Context, args []string) error {
 	}
 	if af.run == "" {
 		return badInputf("--run DIR is required (or a command: train, demo; see certify --help)")
+	}
+	if err := af.check(); err != nil {
+		return err
 	}
 	r, err := analyze(ctx, af, append([]string{"certify"}, args...))
 	if err != nil {
@@ -135,7 +159,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
-	fmt.Fprintf(w, "  Δ on %d α          %.4g", len(r.Alphas), r.Delta)
+	fmt.Fprintf(w, "  %-19s%.4g", fmt.Sprintf("Δ on %d α", len(r.Alphas)), r.Delta)
 	if len(r.Bumps) > 0 {
 		fmt.Fprintf(w, " (%d bump", len(r.Bumps))
 		if len(r.Bumps) > 1 {
@@ -145,7 +169,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		fmt.Fprintf(w, "; first α ∈ [%.3f, %.3f], height %.4g)", b.Start, b.End, b.Height)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+	if !r.Options.LossOnly {
+		fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+	}
 	if c := r.Certificate; c != nil {
 		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, c.UnsettledCount, c.Seconds)
 	}
@@ -156,10 +182,14 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if !r.GaussLengthStackedConverged {
 		stackedNote = " (not converged: more kinks than grid intervals)"
 	}
-	fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
+	if r.Options.LossOnly {
+		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %.4f, stacked %.4f rad (--loss-only: nothing else computed)\n", r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid)
+	} else {
+		fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
+	}
 	if th, ok := r.Conditions["theorems"].(certify.TheoremReport); ok && th.Applies {
 		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
-		fmt.Fprintf(w, "  Theorem B          stacked path: ℓ′ < 0 proven on the grid up to α = %.3f\n", th.TheoremBStackedPrefix)
+		fmt.Fprintf(w, "  Theorem B          %s\n", th.TheoremBConclusion)
 	}
 	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)

@@ -179,3 +179,18 @@ func writeTensors(t *testing.T, path string, shapes map[string][]int, fill float
 		t.Fatal(err)
 	}
 }
+
+// TestBadFlagValues: meaningless flag values are refused before any work,
+// with one line and exit status 2.
+func TestBadFlagValues(t *testing.T) {
+	dir := makeRun(t, "cross_entropy")
+	for _, args := range [][]string{
+		{"--alphas", "1"}, {"--alphas", "-5"}, {"--tolerance", "nan"}, {"--tolerance", "-1"},
+		{"--examples", "-3"}, {"--examples", "100"}, {"--chunk", "0"}, {"--workers", "-1"}, {"--alphas", "abc"},
+	} {
+		code, _, errOut := runCLI(t, append([]string{"--run", dir, "--no-figures"}, args...)...)
+		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}

@@ -74,15 +74,24 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses args; a bad flag is one line of error (exit 2), not
+// the whole usage, and -h prints the usage on stdout.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprintf(stdout, "Usage of certify %s:\n", fs.Name())
+			fs.PrintDefaults()
 			return errHelp
 		}
-		return badInput(err)
+		if fs.Name() == "certify" {
+			return badInputf("%v (see certify -h)", err)
+		}
+		return badInputf("%s: %v (see certify %s -h)", fs.Name(), err, fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return badInputf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return badInputf("unexpected argument %q (see certify %s -h)", fs.Arg(0), fs.Name())
 	}
 	return nil
 }

@@ -116,9 +116,11 @@ def build(spec):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
     mods = []
+    width = None  # features entering the layer, for batchnorm1d without a count
     for i, l in enumerate(spec["layers"]):
         t = l["type"]
         if t == "linear":
+            width = l["out"]
             m = torch.nn.Linear(l["in"], l["out"], bias=l.get("bias", True))
         elif t == "relu":
             m = torch.nn.ReLU()
@@ -137,7 +139,7 @@ def build(spec):
         elif t == "flatten":
             m = torch.nn.Flatten()
         elif t == "batchnorm1d":
-            c = l.get("features") or l.get("in") or l.get("out")
+            c = l.get("features") or l.get("in") or l.get("out") or width
             m = EvalBatchNorm1d(c, eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
         else:
             raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
