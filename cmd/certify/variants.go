@@ -86,7 +86,11 @@ func printVariant(w io.Writer, r *certify.Report) {
 	if v := r.Options.Variant; v != nil {
 		fmt.Fprintf(w, "  line               %s\n", v)
 	}
-	fmt.Fprintf(w, "  plateau, barrier   accuracy flat (±%g) for α ≤ %.3f; loss above its chord by at most %.4g\n", r.Options.PlateauTolerance, r.PlateauLength, r.BarrierHeight)
+	plateau := fmt.Sprintf("accuracy flat (±%g) for α ≤ %.3f", r.Options.PlateauTolerance, r.PlateauLength)
+	if r.PlateauLength == 0 {
+		plateau = fmt.Sprintf("no accuracy plateau (±%g) at α = 0", r.Options.PlateauTolerance)
+	}
+	fmt.Fprintf(w, "  plateau, barrier   %s; loss above its chord by at most %.4g\n", plateau, r.BarrierHeight)
 }
 
 // VariantReportFile is the report's name in a variant's directory: not
