@@ -129,6 +129,24 @@ type evaluator struct {
 	mu     sync.Mutex
 	evals  int
 	notes  map[string]bool
+	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
+	// first-layer products and kinks, and the per-(α-interval, order)
+	// enclosures of its statistics at every BatchNorm layer.
+	recompute  bool
+	refA, refB interval.Matrix
+	refKink0   []bool
+	statsMu    sync.Mutex
+	stats      map[statsKey]*statsEntry
+}
+
+type statsKey struct {
+	lo, hi float64
+	order  int
+}
+
+type statsEntry struct {
+	once sync.Once
+	st   []*nn.IStats // per layer; nil except at BatchNorm layers
 }
 
 func newEvaluator(p *functionspace.Path) (*evaluator, error) {
@@ -154,6 +172,25 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 	}
 	e.start = first + 1
 	_, d := p.X.Dims()
+	if p.BNPolicy() == functionspace.BNRecompute {
+		for i, l := range p.Model.Layers {
+			if _, ok := l.(*nn.BatchNorm); ok && (first < 0 || i < e.start) {
+				return nil, fmt.Errorf("layers[%d]: batchnorm1d before the first linear layer: %w", i, ErrBNRecompute)
+			}
+		}
+		e.recompute, e.stats = true, map[statsKey]*statsEntry{}
+		r := p.BNReference()
+		xs := make([]float64, 0, r*d)
+		for i := 0; i < r; i++ {
+			xs = append(xs, p.X.RawRowView(i)...)
+		}
+		j := nn.NewConstIJet(r, d, xs, 0)
+		for i := 0; i < first; i++ {
+			j = e.layers[i].IntervalJet(nil, j)
+		}
+		e.refA, e.refB = p.Model.Layers[first].(*nn.Dense).ConstProducts(e.box(first, interval.Point(0)), j.V)
+		e.refKink0 = j.Kink
+	}
 	for _, ch := range e.chunks {
 		n := ch[1] - ch[0]
 		xs := make([]float64, 0, n*d)
@@ -204,7 +241,15 @@ func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order in
 		j.D2 = interval.NewMatrix(j.N, j.D)
 	} else {
 		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
+		var st []*nn.IStats
+		if e.recompute {
+			st = e.refStats(alpha, boxes, order)
+		}
 		for i := e.start; i < len(e.layers); i++ {
+			if st != nil && st[i] != nil {
+				j = e.p.Model.Layers[i].(*nn.BatchNorm).IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
 			j = e.layers[i].IntervalJet(boxes[i], j)
 		}
 	}
@@ -213,6 +258,46 @@ func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order in
 	e.evals++
 	e.mu.Unlock()
 	return l, dl, d2l, j.Kink
+}
+
+// refStats encloses, under bn_policy recompute, the reference batch's
+// statistics at every BatchNorm layer over α ∈ alpha (THEORY.md §2, §7):
+// the reference rows [0, BNReference) go through the layers with interval
+// jets of the given order, each BatchNorm layer taking the statistics of
+// its reference input (nn.IntervalBatchStats) and normalising the
+// reference rows with them (nn.BatchNorm.IntervalJetStats), as
+// functionspace's reference pass does in float64. boxes must be
+// e.boxes(alpha); the result is computed once per (alpha, order) and shared
+// by every chunk's pass.
+func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) []*nn.IStats {
+	k := statsKey{alpha.Lo, alpha.Hi, order}
+	e.statsMu.Lock()
+	en := e.stats[k]
+	if en == nil {
+		en = &statsEntry{}
+		e.stats[k] = en
+	}
+	e.statsMu.Unlock()
+	en.once.Do(func() {
+		last := -1
+		for i, l := range e.p.Model.Layers {
+			if _, ok := l.(*nn.BatchNorm); ok {
+				last = i
+			}
+		}
+		st := make([]*nn.IStats, len(e.layers))
+		j := nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
+		for i := e.start; i <= last; i++ {
+			if b, ok := e.p.Model.Layers[i].(*nn.BatchNorm); ok {
+				st[i] = nn.IntervalBatchStats(j)
+				j = b.IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
+			j = e.layers[i].IntervalJet(boxes[i], j)
+		}
+		en.st = st
+	})
+	return en.st
 }
 
 func (e *evaluator) boxes(alpha interval.I) []*nn.ParamBox {
@@ -266,8 +351,16 @@ func (e *evaluator) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) c
 			up = math.Min(interval.Mul(w, enc).Hi, t.Hi)
 			r.smooth++
 		}
-		if enc.Lo > enc.Hi { // empty intersection can only come from NaN; fall back
+		if !(enc.Lo <= enc.Hi) { // empty intersection can only come from NaN; fall back
 			enc = dl[i]
+			up = interval.Mul(w, enc).Hi
+		}
+		if !(enc.Lo <= enc.Hi) || math.IsNaN(up) {
+			// NaN in the first-order enclosure itself (e.g. inf − inf in
+			// the loss over very wide activations, as recompute's enclosed
+			// statistics can give): no information, never "≤ 0".
+			enc = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+			up = math.Inf(1)
 		}
 		intSum = interval.Up(intSum + up)
 		r.dl = interval.Add(r.dl, enc)
@@ -392,10 +485,10 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	return interval.Up(interval.Up(best) + interval.Up(2*n*0x1p-53*abs*1.01)), first, last
 }
 
-// ErrBNRecompute is returned by Certify for a path whose BatchNorm layers use
-// the `recompute` policy (THEORY.md §2): the interval rules enclose the
-// `interpolate` policy only, and a certificate of the other policy's loss
-// would not be one of this path's.
+// ErrBNRecompute is wrapped by the error Certify returns for a path whose
+// BatchNorm layers use the `recompute` policy (THEORY.md §2) with a
+// BatchNorm layer before the first linear layer: its statistics are not
+// enclosed there.
 var ErrBNRecompute = errors.New("certificate not available for bn_policy recompute")
 
 // Certify runs the branch and bound of THEORY.md §7 on the path's loss over
@@ -411,14 +504,13 @@ var ErrBNRecompute = errors.New("certificate not available for bn_policy recompu
 // stores (exact whenever θT and θ0 entries are within a factor 2, by
 // Sterbenz's lemma; otherwise its end differs from θT by at most half an ulp
 // per entry). The elementary functions' accuracy is the assumption stated in
-// package interval. It returns ctx.Err() when cancelled, an error when a
-// layer has no interval rule, and ErrBNRecompute when the path evaluates
-// BatchNorm with the `recompute` policy (BatchNorm's interval rule,
-// nn.BatchNorm.IntervalJet, is the `interpolate` policy's).
+// package interval. Under bn_policy recompute the reference batch's
+// statistics are enclosed over every α-interval (nn.IntervalBatchStats,
+// nn.BatchNorm.IntervalJetStats; a kink of a reference example marks every
+// example as kinked there). It returns ctx.Err() when cancelled, an error
+// when a layer has no interval rule, and an error wrapping ErrBNRecompute
+// when a recompute BatchNorm layer comes before the first linear layer.
 func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, error) {
-	if p.BNPolicy() == functionspace.BNRecompute {
-		return nil, ErrBNRecompute
-	}
 	start := time.Now()
 	o.defaults()
 	e, err := newEvaluator(p)
@@ -454,7 +546,13 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 			} else {
 				end[k] = interval.Up(interval.Down(w) * l.dl.Hi)
 			}
-			in[k] = math.Min(end[k], l.integral)
+			if math.IsNaN(end[k]) { // no information: never read as L′ ≤ 0
+				end[k] = math.Inf(1)
+			}
+			in[k] = end[k]
+			if l.integral < end[k] {
+				in[k] = l.integral
+			}
 		}
 		upper, first, last := upperRise(end, in)
 		lower, wit := lowerRise(leaves, l0, l1)

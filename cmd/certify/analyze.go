@@ -50,9 +50,9 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
 	// interpolate is the default: its endpoints are the evaluation-mode
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
-	// does not depend on a choice of reference batch, and the certificate
-	// encloses it (under recompute the verdict is the grid's).
-	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; no certificate)")
+	// does not depend on a choice of reference batch, and its certificate
+	// is tighter (recompute's statistics are enclosed over each α-interval).
+	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
