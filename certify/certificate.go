@@ -710,9 +710,10 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 }
 
 // attachCertificate runs Certify with the analysis options and records its
-// verdict, delta_bounds, witness and details in the report. Under bn_policy
-// recompute no certificate is available (ErrBNRecompute): the grid verdict
-// stands and conditions.certificate says why.
+// verdict, delta_bounds, witness and details in the report. Where no
+// certificate is available (ErrBNRecompute: a recompute-policy BatchNorm
+// before the first linear layer), the grid verdict stands and
+// conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
 	c, err := Certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
