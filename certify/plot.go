@@ -451,8 +451,12 @@ func gaussHistPlot(r *Report) *plot.Plot {
 			}
 		}
 		mean := sum / float64(len(g))
-		p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, %.1f %% below π/2 (Theorem A)",
-			len(g), 100*float64(below)/float64(len(g)))
+		theorem := " (Theorem A)"
+		if r.LossKind == "cross_entropy" { // the theorems are stated for mse (THEORY.md §6)
+			theorem = ""
+		}
+		p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, %.1f %% below π/2%s",
+			len(g), 100*float64(below)/float64(len(g)), theorem)
 		h := histogram(g)
 		p.Add(h)
 		peak := 0.0

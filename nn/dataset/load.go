@@ -126,7 +126,7 @@ func Load(spec Spec) (*Set, error) {
 		src = embedSource{}
 	case "idx":
 		if spec.Dir == "" {
-			return nil, errors.New("dataset: data set \"idx\" needs a directory (dir)")
+			return nil, errors.New("dataset: data set \"idx\" needs a directory of idx files (dir; --data-dir on the command line)")
 		}
 		src = dirSource(spec.Dir)
 		classes = 0
