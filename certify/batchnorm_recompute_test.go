@@ -2,14 +2,11 @@ package certify
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
-	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -18,49 +15,7 @@ import (
 // followed by batchnorm1d, under bn_policy recompute with a reference batch
 // of 2…N of its N examples.
 func bnRecomputePath(t *rapid.T) *functionspace.Path {
-	act := rapid.SampledFrom([]string{"relu", "tanh"}).Draw(t, "act")
-	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
-	in := rapid.IntRange(1, 3).Draw(t, "in")
-	k := rapid.IntRange(2, 3).Draw(t, "k")
-	sizes := []int{in}
-	for range rapid.IntRange(1, 2).Draw(t, "depth") {
-		sizes = append(sizes, rapid.IntRange(2, 4).Draw(t, "hidden"))
-	}
-	sizes = append(sizes, k)
-	m, err := nn.Build(nn.InsertBatchNorm(nn.MLPSpec(sizes, act, loss)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed := rapid.Uint64().Draw(t, "seed")
-	s0, _ := nn.Init(m, "pytorch", 1, seed)
-	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	testnets.RandomizeBatchNorm(m, rng, 0.1, s0, sT)
-	n := rapid.IntRange(2, 7).Draw(t, "n")
-	x := mat.NewDense(n, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = 2 * rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
-	if loss == "mse" {
-		tg = nn.Targets{Values: mat.NewDense(n, k, nil)}
-		for i := range tg.Values.RawMatrix().Data {
-			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
-		}
-	}
-	opt := functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk"), BNPolicy: functionspace.BNRecompute,
-		BNReference: rapid.IntRange(2, n).Draw(t, "reference")}
-	p, err := functionspace.New(m, s0, sT, x, tg, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.BNPolicy() != functionspace.BNRecompute || p.BNReference() != opt.BNReference {
-		t.Fatalf("policy %q reference %d", p.BNPolicy(), p.BNReference())
-	}
-	return p
+	return bnPath(t, functionspace.BNRecompute, true)
 }
 
 // outJet is pass's interval forward pass for chunk c without the loss: the

@@ -17,13 +17,21 @@ import (
 // bnCertPath draws a small MLP with batchnorm1d after every hidden linear
 // layer, BatchNorm weight, bias and running statistics moving between θ0
 // and θT (running_var positive at both ends), under the given policy.
-func bnCertPath(t *rapid.T, policy string) *functionspace.Path {
+func bnCertPath(t *rapid.T, policy string) *functionspace.Path { return bnPath(t, policy, false) }
+
+// bnPath is bnCertPath, with a reference batch of a drawn size (2 to N) for
+// the recompute policy when drawReference is set (else the default: all N).
+func bnPath(t *rapid.T, policy string, drawReference bool) *functionspace.Path {
 	act := rapid.SampledFrom([]string{"relu", "tanh"}).Draw(t, "act")
 	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
 	in := rapid.IntRange(1, 3).Draw(t, "in")
-	hid := rapid.IntRange(2, 4).Draw(t, "hidden")
 	k := rapid.IntRange(2, 3).Draw(t, "k")
-	m, err := nn.Build(nn.InsertBatchNorm(nn.MLPSpec([]int{in, hid, k}, act, loss)))
+	sizes := []int{in}
+	for range rapid.IntRange(1, 2).Draw(t, "depth") {
+		sizes = append(sizes, rapid.IntRange(2, 4).Draw(t, "hidden"))
+	}
+	sizes = append(sizes, k)
+	m, err := nn.Build(nn.InsertBatchNorm(nn.MLPSpec(sizes, act, loss)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +40,7 @@ func bnCertPath(t *rapid.T, policy string) *functionspace.Path {
 	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
 	rng := rand.New(rand.NewPCG(seed, 5))
 	testnets.RandomizeBatchNorm(m, rng, 0.1, s0, sT)
-	n := rapid.IntRange(2, 6).Draw(t, "n")
+	n := rapid.IntRange(2, 7).Draw(t, "n")
 	x := mat.NewDense(n, in, nil)
 	for i := range x.RawMatrix().Data {
 		x.RawMatrix().Data[i] = 2 * rng.NormFloat64()
@@ -47,9 +55,16 @@ func bnCertPath(t *rapid.T, policy string) *functionspace.Path {
 			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
 		}
 	}
-	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk"), BNPolicy: policy})
+	opt := functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk"), BNPolicy: policy}
+	if drawReference {
+		opt.BNReference = rapid.IntRange(2, n).Draw(t, "reference")
+	}
+	p, err := functionspace.New(m, s0, sT, x, tg, opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if drawReference && (p.BNPolicy() != functionspace.BNRecompute || p.BNReference() != opt.BNReference) {
+		t.Fatalf("policy %q reference %d", p.BNPolicy(), p.BNReference())
 	}
 	return p
 }
