@@ -30,66 +30,29 @@ func (b *BatchNorm) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	if p == nil {
 		panic("nn: BatchNorm.IntervalJet: the parameters depend on α; a ParamBox is required")
 	}
-	n, c := in.N, b.Features
-	order := in.Order
-	out := &IJet{N: n, D: c, Order: order, V: interval.NewMatrix(n, c), Kink: append([]bool(nil), in.Kink...)}
-	if out.Kink == nil {
-		out.Kink = make([]bool, n)
-	}
-	if order >= 1 {
-		out.D1 = interval.NewMatrix(n, c)
-	}
-	if order >= 2 {
-		out.D2 = interval.NewMatrix(n, c)
-	}
-	box := func(k, j int) interval.I {
-		m, r := p.Mid[k].Data[j], p.Rad[k].Data[j]
-		return interval.I{Lo: interval.Down(m - r), Hi: interval.Up(m + r)}
-	}
-	zero := interval.Point(0)
+	return b.IntervalJetStats(p, runningIStats(p, b.Features), in)
+}
+
+// runningIStats are the statistics of the interpolate policy as IStats: the
+// running mean and variance enclosed by the ParamBox, with their exact
+// α-derivatives Δμ, Δσ² and second derivatives 0 (they are affine in α), so
+// that one rule, IntervalJetStats, serves both policies.
+func runningIStats(p *ParamBox, c int) *IStats {
+	st := &IStats{Mean: make([]interval.I, c), MeanVel: make([]interval.I, c), MeanAcc: make([]interval.I, c),
+		Var: make([]interval.I, c), VarVel: make([]interval.I, c), VarAcc: make([]interval.I, c)}
 	for j := 0; j < c; j++ {
-		w, bias, mu, v := box(0, j), box(1, j), box(2, j), box(3, j)
-		dw, db, dm, dv := p.Delta[0].Data[j], p.Delta[1].Data[j], p.Delta[2].Data[j], p.Delta[3].Data[j]
-		ve := interval.AddF(v, b.Eps)
-		r := rsqrt(ve)
-		g := interval.Mul(w, r)
-		var rd, rdd, gd, gdd interval.I
-		if order >= 1 {
-			q := interval.Recip(ve)
-			rq := interval.Mul(r, q)
-			rd = interval.Scale(dv, interval.Scale(-0.5, rq))
-			gd = interval.Add(interval.Scale(dw, r), interval.Mul(w, rd))
-			if order >= 2 {
-				dv2 := interval.Sqr(interval.Point(dv))
-				rdd = interval.Mul(interval.Scale(0.75, dv2), interval.Mul(rq, q))
-				gdd = interval.Add(interval.Scale(2*dw, rd), interval.Mul(w, rdd))
-			}
-		}
-		for i := 0; i < n; i++ {
-			t := i*c + j
-			u := interval.Sub(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]}, mu)
-			y := interval.Add(interval.Mul(g, u), bias)
-			out.V.Lo[t], out.V.Hi[t] = y.Lo, y.Hi
-			if order < 1 {
-				continue
-			}
-			ud, udd := interval.Point(-dm), zero
-			if !in.Const {
-				ud = interval.AddF(interval.I{Lo: in.D1.Lo[t], Hi: in.D1.Hi[t]}, -dm)
-				if order >= 2 {
-					udd = interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}
-				}
-			}
-			y1 := interval.AddF(interval.Add(interval.Mul(gd, u), interval.Mul(g, ud)), db)
-			out.D1.Lo[t], out.D1.Hi[t] = y1.Lo, y1.Hi
-			if order < 2 {
-				continue
-			}
-			y2 := interval.Add(interval.Add(interval.Mul(gdd, u), interval.Scale(2, interval.Mul(gd, ud))), interval.Mul(g, udd))
-			out.D2.Lo[t], out.D2.Hi[t] = y2.Lo, y2.Hi
-		}
+		st.Mean[j] = boxAt(p, 2, j)
+		st.Var[j] = boxAt(p, 3, j)
+		st.MeanVel[j] = interval.Point(p.Delta[2].Data[j])
+		st.VarVel[j] = interval.Point(p.Delta[3].Data[j])
 	}
-	return out
+	return st
+}
+
+// boxAt encloses tensor k's entry j over the ParamBox's α-interval.
+func boxAt(p *ParamBox, k, j int) interval.I {
+	m, r := p.Mid[k].Data[j], p.Rad[k].Data[j]
+	return interval.I{Lo: interval.Down(m - r), Hi: interval.Up(m + r)}
 }
 
 // rsqrt encloses x^(−1/2) over x; the whole line when x may be ≤ 0.

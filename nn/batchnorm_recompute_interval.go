@@ -121,13 +121,9 @@ func (b *BatchNorm) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet {
 	if order >= 2 {
 		out.D2 = interval.NewMatrix(n, c)
 	}
-	box := func(k, j int) interval.I {
-		m, r := p.Mid[k].Data[j], p.Rad[k].Data[j]
-		return interval.I{Lo: interval.Down(m - r), Hi: interval.Up(m + r)}
-	}
 	at := func(m interval.Matrix, t int) interval.I { return interval.I{Lo: m.Lo[t], Hi: m.Hi[t]} }
 	for j := 0; j < c; j++ {
-		w, bias := box(0, j), box(1, j)
+		w, bias := boxAt(p, 0, j), boxAt(p, 1, j)
 		dw, db := p.Delta[0].Data[j], p.Delta[1].Data[j]
 		ve := interval.AddF(st.Var[j], b.Eps)
 		r := rsqrt(ve)
