@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -41,20 +40,7 @@ func bnPath(t *rapid.T, policy string, drawReference bool) *functionspace.Path {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	testnets.RandomizeBatchNorm(m, rng, 0.1, s0, sT)
 	n := rapid.IntRange(2, 7).Draw(t, "n")
-	x := mat.NewDense(n, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = 2 * rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
-	if loss == "mse" {
-		tg = nn.Targets{Values: mat.NewDense(n, k, nil)}
-		for i := range tg.Values.RawMatrix().Data {
-			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
-		}
-	}
+	x, tg := testnets.RandomData(rng, n, in, k, loss, 2)
 	opt := functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk"), BNPolicy: policy}
 	if drawReference {
 		opt.BNReference = rapid.IntRange(2, n).Draw(t, "reference")

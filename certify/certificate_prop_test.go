@@ -10,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -45,20 +46,7 @@ func randomCertPath(t *rapid.T) *functionspace.Path {
 	sT, _ := nn.Init(m, "pytorch", scale, seed+1)
 	n := rapid.IntRange(1, 6).Draw(t, "n")
 	rng := rand.New(rand.NewPCG(seed, 3))
-	x := mat.NewDense(n, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = 2 * rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
-	if loss == "mse" {
-		tg = nn.Targets{Values: mat.NewDense(n, k, nil)}
-		for i := range tg.Values.RawMatrix().Data {
-			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
-		}
-	}
+	x, tg := testnets.RandomData(rng, n, in, k, loss, 2)
 	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: rapid.IntRange(1, 4).Draw(t, "chunk")})
 	if err != nil {
 		t.Fatal(err)

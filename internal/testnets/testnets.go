@@ -4,6 +4,8 @@ package testnets
 import (
 	"math/rand/v2"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -28,4 +30,26 @@ func RandomizeBatchNorm(m *nn.Model, rng *rand.Rand, minVar float64, states ...n
 			}
 		}
 	}
+}
+
+// RandomData draws n inputs [n, in] with entries xScale·N(0, 1) and targets
+// for k outputs from rng: class labels for cross_entropy, standard normal
+// float targets [n, k] for mse (the labels are drawn either way, so the
+// stream of draws does not depend on the loss).
+func RandomData(rng *rand.Rand, n, in, k int, loss string, xScale float64) (*mat.Dense, nn.Targets) {
+	x := mat.NewDense(n, in, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = xScale * rng.NormFloat64()
+	}
+	tg := nn.Targets{Labels: make([]int, n)}
+	for i := range tg.Labels {
+		tg.Labels[i] = rng.IntN(k)
+	}
+	if loss == "mse" {
+		tg = nn.Targets{Values: mat.NewDense(n, k, nil)}
+		for i := range tg.Values.RawMatrix().Data {
+			tg.Values.RawMatrix().Data[i] = rng.NormFloat64()
+		}
+	}
+	return x, tg
 }
