@@ -70,3 +70,14 @@ func BenchmarkSecondOrderPass(b *testing.B) {
 		p.JetChunk(ps, 0, nil)
 	}
 }
+
+// BenchmarkAtBenchNet times one α of the benchmark network (issue 7): a
+// 784-1024-1024-10 ReLU MLP on 2000 examples in chunks of 1000, first layer
+// cached — the loop `certify bench` runs 50 times on 5000 examples.
+func BenchmarkAtBenchNet(b *testing.B) {
+	p := benchPath(b, passWidths, 2000, Options{Chunk: 1000})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.At(float64(i%50) / 49)
+	}
+}

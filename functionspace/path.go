@@ -65,6 +65,8 @@ type Path struct {
 	opt   Options
 	first []*nn.Jet // per chunk: value rows W0 x + b0, velocity rows ΔW x + Δb; nil when not cached
 
+	workspaces chan *nn.Workspace // Options.Workers workspaces, reused by sample's chunk passes
+
 	hasBN    bool
 	ref      *mat.Dense // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
 	refFirst *nn.Jet    // `recompute`: the reference batch's first-layer products, as first; nil when not cached
@@ -133,6 +135,10 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		opt.BNReference = DefaultBNReference
 	}
 	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
+	p.workspaces = make(chan *nn.Workspace, opt.Workers)
+	for range opt.Workers {
+		p.workspaces <- new(nn.Workspace)
+	}
 	for _, l := range m.Layers {
 		if _, ok := l.(*nn.BatchNorm); ok {
 			p.hasBN = true
@@ -216,7 +222,7 @@ func (p *Path) ParamsAt(alpha float64) *Params {
 // refStats is the `recompute` policy's reference pass at ps.Alpha.
 func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	stats := make([]*nn.StatsJet, len(p.Model.Layers))
-	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref)
+	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, nil)
 	for i := start; i < len(p.Model.Layers); i++ {
 		if b, ok := p.Model.Layers[i].(*nn.BatchNorm); ok {
 			stats[i] = nn.BatchStatsJet(j, false)
@@ -232,17 +238,29 @@ func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 // products f (value rows W0 x + b0, velocity rows ΔW x + Δb: z = A + αB),
 // and the next layer's index 1; or, when f is nil, the constant jet of the
 // inputs x and 0.
-func (p *Path) firstJet(f *nn.Jet, alpha float64, x *mat.Dense) (*nn.Jet, int) {
+// The jet's matrices come from ws (nil: freshly allocated).
+func (p *Path) firstJet(f *nn.Jet, alpha float64, x *mat.Dense, ws *nn.Workspace) (*nn.Jet, int) {
 	if f == nil {
-		return nn.NewConstJet(x), 0
+		j := nn.NewConstJet(x)
+		j.WS = ws
+		return j, 0
 	}
 	n := f.N
 	_, w := f.M.Dims()
-	j := &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
-	val, vel := j.Value(), j.Velocity()
-	val.Scale(alpha, f.Velocity())
-	val.Add(val, f.Value())
-	vel.Copy(f.Velocity())
+	j := nn.NewJet(n, w, ws)
+	a, b := f.Value().RawMatrix(), f.Velocity().RawMatrix()
+	jr := j.M.RawMatrix()
+	for i := 0; i < n; i++ {
+		ar, br := a.Data[i*a.Stride:i*a.Stride+w], b.Data[i*b.Stride:i*b.Stride+w]
+		val := jr.Data[i*jr.Stride : i*jr.Stride+w]
+		vel := jr.Data[(n+i)*jr.Stride : (n+i)*jr.Stride+w]
+		acc := jr.Data[(2*n+i)*jr.Stride : (2*n+i)*jr.Stride+w]
+		for k, bk := range br {
+			val[k] = alpha*bk + ar[k]
+		}
+		copy(vel, br)
+		clear(acc)
+	}
 	return j, 1
 }
 
@@ -261,13 +279,19 @@ func (p *Path) layerJet(ps *Params, i int, j *nn.Jet) *nn.Jet {
 // jet (the pre-activations, for kink detection). BatchNorm layers follow
 // the path's policy (Options.BNPolicy; ps holds the `recompute` statistics).
 func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *nn.Jet {
+	return p.jetChunk(ps, c, visit, nil)
+}
+
+// jetChunk is JetChunk with the jets' matrices taken from ws (nil: freshly
+// allocated); the result and the jets visit sees are valid until ws.Reset.
+func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)
 	var f *nn.Jet
 	if p.first != nil {
 		f = p.first[c]
 	}
-	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi))
+	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi), ws)
 	for i := start; i < len(p.Model.Layers); i++ {
 		if visit != nil {
 			visit(i, j)
@@ -326,18 +350,18 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 	chunks := p.Chunks()
 	parts := make([]partial, len(chunks))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, p.opt.Workers)
 	for c := range chunks {
 		wg.Add(1)
-		sem <- struct{}{}
+		ws := <-p.workspaces // at most Workers chunks at once, each with its own workspace
 		go func(c int) {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer func() { p.workspaces <- ws }()
+			ws.Reset()
 			var v func(int, *nn.Jet)
 			if visit != nil {
 				v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
 			}
-			j := p.JetChunk(ps, c, v)
+			j := p.jetChunk(ps, c, v, ws)
 			parts[c] = p.reduce(j, chunks[c][0], s)
 		}(c)
 	}

@@ -160,10 +160,10 @@ func (a *Activation) Jet(_, _ []*Tensor, in *Jet) *Jet {
 	}
 	n := in.N
 	if in.Const {
-		return &Jet{N: n, M: a.Forward(nil, in.M), Const: true}
+		return &Jet{N: n, M: a.Forward(nil, in.M), Const: true, WS: in.WS}
 	}
 	c := a.Width
-	out := &Jet{N: n, M: mat.NewDense(3*n, c, nil)}
+	out := newJet(in, n, c, false) // every element is written below
 	ir, or := in.M.RawMatrix(), out.M.RawMatrix()
 	for i := 0; i < n; i++ {
 		z := ir.Data[i*ir.Stride : i*ir.Stride+c]
@@ -177,6 +177,8 @@ func (a *Activation) Jet(_, _ []*Tensor, in *Jet) *Jet {
 			for j, zj := range z {
 				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
 					s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
+				} else {
+					s[j], sd[j], sdd[j] = 0, 0, 0
 				}
 			}
 		case "leaky_relu":

@@ -363,9 +363,9 @@ func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
 				dst[j] = g[j]*(v-st.Mean[j]) + bias[j]
 			}
 		}
-		return &Jet{N: n, M: y, Const: true}
+		return &Jet{N: n, M: y, Const: true, WS: in.WS}
 	}
-	out := &Jet{N: n, M: mat.NewDense(3*n, c, nil)}
+	out := newJet(in, n, c, false) // every element is written below
 	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
 	var hd, hdd *mat.Dense
 	if !in.Const {

@@ -80,25 +80,29 @@ func (d *Dense) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *mat
 // is Const (ḣ = ḧ = 0) it needs only W h and ΔW h, and z̈ = 0.
 func (d *Dense) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	n := in.N
-	out := &Jet{N: n, M: mat.NewDense(3*n, d.Out, nil)}
+	out := newJet(in, n, d.Out, false) // every element is written below
 	w, dw := p[0].Matrix(), dp[0].Matrix()
 	value, vel, acc := out.Value(), out.Velocity(), out.Acceleration()
 	if in.Const {
 		gemmNT(value, in.M, w, 0)
 		gemmNT(vel, in.M, dw, 0)
+		acc.Zero()
 	} else {
 		gemmNT(out.M, in.M, w, 0)
 		hh := in.M.Slice(0, 2*n, 0, d.In).(*mat.Dense)
-		tmp := mat.NewDense(2*n, d.Out, nil)
+		tmp := in.WS.matrix(2*n, d.Out, false)
 		gemmNT(tmp, hh, dw, 0)
-		vel.Add(vel, tmp.Slice(0, n, 0, d.Out))
-		ta := tmp.Slice(n, 2*n, 0, d.Out).(*mat.Dense).RawMatrix()
-		ra := acc.RawMatrix()
+		tr, vr, ar := tmp.RawMatrix(), vel.RawMatrix(), acc.RawMatrix()
 		for i := 0; i < n; i++ {
-			dst := ra.Data[i*ra.Stride : i*ra.Stride+d.Out]
-			src := ta.Data[i*ta.Stride : i*ta.Stride+d.Out]
-			for j, v := range src {
-				dst[j] += 2 * v
+			dv := vr.Data[i*vr.Stride : i*vr.Stride+d.Out]
+			sv := tr.Data[i*tr.Stride : i*tr.Stride+d.Out]
+			for j, v := range sv {
+				dv[j] += v
+			}
+			da := ar.Data[i*ar.Stride : i*ar.Stride+d.Out]
+			sa := tr.Data[(n+i)*tr.Stride : (n+i)*tr.Stride+d.Out]
+			for j, v := range sa {
+				da[j] += 2 * v
 			}
 		}
 	}

@@ -105,11 +105,13 @@ type Layer interface {
 // second derivative ḧ along α of a layer's activations, stacked as one matrix
 // M [3N, D]: rows [0, N) are h, [N, 2N) are ḣ, [2N, 3N) are ḧ. A Jet whose
 // input derivatives are known to vanish (the network input) has Const set and
-// M [N, D] holding h only.
+// M [N, D] holding h only. WS, when not nil, is the workspace the layer rules
+// take their output matrices from; they pass it on to their output jet.
 type Jet struct {
 	N     int
 	M     *mat.Dense
 	Const bool
+	WS    *Workspace
 }
 
 // NewConstJet wraps a batch x [N, D] of inputs, which do not depend on α.
