@@ -23,7 +23,8 @@ type Options struct {
 	// runtime.GOMAXPROCS(0)).
 	Workers int
 	// FirstLayerCacheBytes bounds the memory of the first layer's cached
-	// products W0 x + b0 and ΔW x + Δb (default 512 MiB); above it they are
+	// products W0 x + b0 and ΔW x + Δb, 2·8·N·width bytes (default
+	// DefaultFirstLayerCacheBytes; negative: never cache); above it they are
 	// recomputed at every α.
 	FirstLayerCacheBytes int
 	// BNPolicy is how BatchNorm layers are evaluated along the line
@@ -47,6 +48,13 @@ const (
 	BNRecompute   = "recompute"
 	BNNone        = "none"
 )
+
+// DefaultFirstLayerCacheBytes is the default bound of the first layer's
+// cache (Options.FirstLayerCacheBytes): 1 GiB, enough for all 60,000 MNIST
+// training images at 1024 first-layer units (2·8·60000·1024 B = 983 MB), the
+// issue-7 benchmark network, whose analysis at 60,000 examples must stay
+// under 2 GiB; without the cache it would redo 193 GFLOP at every α.
+const DefaultFirstLayerCacheBytes = 1 << 30
 
 // DefaultBNReference is the default size of the `recompute` policy's
 // reference batch (Options.BNReference).
@@ -81,6 +89,11 @@ func (p *Path) BNPolicy() string {
 	}
 	return p.opt.BNPolicy
 }
+
+// FirstLayerCached reports whether the first layer's products W0 x + b0 and
+// ΔW x + Δb are cached (Options.FirstLayerCacheBytes): then a pass at α
+// starts from them instead of redoing the first layer's product.
+func (p *Path) FirstLayerCached() bool { return p.first != nil }
 
 // BNReference returns the number of reference examples of the `recompute`
 // policy (the first ones of X), 0 under any other policy.
@@ -119,7 +132,7 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		opt.Workers = runtime.GOMAXPROCS(0)
 	}
 	if opt.FirstLayerCacheBytes == 0 {
-		opt.FirstLayerCacheBytes = 512 << 20
+		opt.FirstLayerCacheBytes = DefaultFirstLayerCacheBytes
 	}
 	switch opt.BNPolicy {
 	case "":

@@ -199,3 +199,35 @@ func TestCumulativeLengths(t *testing.T) {
 		t.Errorf("S[0, 1] = %v, total %v", r.CumulativeArc[3][0], r.ArcLength[0])
 	}
 }
+
+// TestFirstLayerCacheBound checks the cache's budget at its edge: 2·8·N·width
+// bytes fit a bound of exactly that many bytes and not one byte less, a
+// negative bound never caches, and the default caches all 60,000 MNIST
+// images at 1024 units (the issue-7 benchmark network).
+func TestFirstLayerCacheBound(t *testing.T) {
+	m, err := nn.Build(nn.MLPSpec([]int{3, 4, 2}, "relu", "mse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
+	n := 7
+	x := mat.NewDense(n, 3, nil)
+	y := nn.Targets{Values: mat.NewDense(n, 2, nil)}
+	need := 2 * 8 * n * 4
+	for _, c := range []struct {
+		bound int
+		want  bool
+	}{{need, true}, {need - 1, false}, {-1, false}, {0, true}} {
+		p, err := New(m, s0, sT, x, y, Options{FirstLayerCacheBytes: c.bound})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.FirstLayerCached() != c.want {
+			t.Errorf("bound %d bytes for %d: cached %v, want %v", c.bound, need, p.FirstLayerCached(), c.want)
+		}
+	}
+	if 2*8*60000*1024 > DefaultFirstLayerCacheBytes {
+		t.Errorf("the default bound %d B does not hold 60,000 × 1024 first-layer products", DefaultFirstLayerCacheBytes)
+	}
+}

@@ -117,6 +117,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, badInput(err)
 	}
+	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
 	if af.quiet || af.json {
 		bar = nil

@@ -87,6 +87,10 @@ type benchResult struct {
 	LoadAverage [2]float64 `json:"load_average"`
 
 	Torch *torchSide `json:"torch,omitempty"`
+
+	// Memory is the --memory measurement: `certify --run` on all the
+	// requested examples under /usr/bin/time -v.
+	Memory *memorySide `json:"memory,omitempty"`
 }
 
 type torchSide struct {
@@ -134,6 +138,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	gemm := fs.Bool("gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	out := fs.String("out", "", "also write the JSON result to this file")
+	memory := fs.Int("memory", 0, "also measure the peak resident memory of `certify --run` on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
+	memoryAlphas := fs.Int("memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
+	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -143,6 +150,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	if *examples <= 0 || *alphas < 2 {
 		return badInputf("bench: --examples must be positive and --alphas at least 2")
+	}
+	if *memory < 0 || (*memory > 0 && *memoryAlphas < 2) {
+		return badInputf("bench: --memory must be 0 or a number of examples, and --memory-alphas at least 2")
 	}
 	b, note, err := blasbackend.Select(*backend)
 	if err != nil {
@@ -210,6 +220,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return badInput(err)
 	}
+	boundHeap()
 	t1 := time.Now()
 	r, err := certify.Analyze(ctx, p, certify.Options{Alphas: *alphas, LossOnly: true})
 	if err != nil {
@@ -255,6 +266,30 @@ func benchCmd(ctx context.Context, args []string) error {
 			verdict, ts.AlphaMaxDiff, ts.LossMaxRel, ts.AccuracyDiffer, ts.GaussMeanRel, ts.GaussStackRel)
 		fmt.Fprintf(log, "ratio     certify/PyTorch = %.2f s / %.2f s = %.3f (wall); CPU %.1f s / %.1f s (whole torchref process) = %.3f\n",
 			res.Seconds, ts.Seconds, ts.Ratio, res.CPUSeconds, ts.ProcessCPUSeconds, ts.CPURatio)
+	}
+	if *memory > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		env := []string{blasEnv + "=" + b.Name}
+		if *threads > 0 {
+			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
+		}
+		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, env)
+		if err != nil {
+			return err
+		}
+		res.Memory = m
+		within := "under"
+		if !m.Within {
+			within = "OVER"
+		}
+		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d --loss-only (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
+			*runDir, *memory, *memoryAlphas, blasEnv, b.Name, m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
+		if m.Examples < *memory {
+			fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
+		}
 	}
 	bs, _ := json.MarshalIndent(res, "", "  ")
 	if *jsonOut {
@@ -318,8 +353,8 @@ func gemmRate(impl blas.Float64, chunk int) float64 {
 // products in a loss-only analysis of n examples on m α: per α, a Jet of a
 // dense layer [in → out] costs 2·3n·in·out (W·[h ḣ ḧ]) + 2·2n·in·out
 // (ΔW·[h ḣ]); the first layer, whose input does not depend on α, costs
-// 2·2n·in·out once when its cache fits (functionspace, default 512 MiB),
-// else at every α.
+// 2·2n·in·out once when its cache fits (2·8·n·out bytes within
+// functionspace.DefaultFirstLayerCacheBytes), else at every α.
 func analysisFlops(m *nn.Model, n, alphas, chunk int) float64 {
 	var f float64
 	for i, l := range m.Layers {
@@ -330,7 +365,7 @@ func analysisFlops(m *nn.Model, n, alphas, chunk int) float64 {
 		io := float64(d.In) * float64(d.Out)
 		if i == 0 {
 			once := 2 * 2 * float64(n) * io
-			if 2*8*n*d.Out <= 512<<20 {
+			if 2*8*n*d.Out <= functionspace.DefaultFirstLayerCacheBytes {
 				f += once
 			} else {
 				f += once * float64(alphas)
