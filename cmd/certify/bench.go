@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/gonum/blas"
-
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/blasbackend"
@@ -68,6 +66,8 @@ type benchResult struct {
 	Precision     string  `json:"precision"`
 	GemmGFLOPS    float64 `json:"gemm_gflops"`     // the hot product alone
 	GemmGFLOPSGo  float64 `json:"gemm_gflops_go"`  // gonum's pure Go on the same product
+	SgemmGFLOPS   float64 `json:"sgemm_gflops"`    // the hot product in float32 (--precision float32)
+	SgemmGFLOPSGo float64 `json:"sgemm_gflops_go"` // gonum's pure Go Sgemm on it
 	AnalysisGFLOP float64 `json:"analysis_gflop"`  // dense-layer products of the analysis
 	AnalysisRate  float64 `json:"analysis_gflops"` // AnalysisGFLOP / Seconds
 
@@ -194,12 +194,17 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	res.Examples, _ = run.X.Dims()
 	if *gemm {
-		res.GemmGFLOPS = gemmRate(b.Impl, *chunk)
-		res.GemmGFLOPSGo = res.GemmGFLOPS
+		// The hot product: the second layer's W·[h ḣ ḧ] for one chunk (THEORY.md §2).
+		m, n, k := 3**chunk, 1024, 1024
+		res.GemmGFLOPS = blasbackend.DgemmRate(b.Impl, m, n, k)
+		res.SgemmGFLOPS = blasbackend.SgemmRate(b.Impl32, m, n, k)
+		res.GemmGFLOPSGo, res.SgemmGFLOPSGo = res.GemmGFLOPS, res.SgemmGFLOPS
 		if b.Name != "go" {
-			res.GemmGFLOPSGo = gemmRate(blasbackend.PureGo().Impl, *chunk)
+			res.GemmGFLOPSGo = blasbackend.DgemmRate(blasbackend.PureGo().Impl, m, n, k)
+			res.SgemmGFLOPSGo = blasbackend.SgemmRate(blasbackend.PureGo().Impl32, m, n, k)
 		}
-		fmt.Fprintf(log, "Dgemm     [%d, 1024]·[1024, 1024]ᵀ: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", 3**chunk, res.GemmGFLOPS, b.Name, res.GemmGFLOPSGo)
+		fmt.Fprintf(log, "Dgemm     [%d, %d]·[%d, %d]ᵀ: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", m, k, n, k, res.GemmGFLOPS, b.Name, res.GemmGFLOPSGo)
+		fmt.Fprintf(log, "Sgemm     the same in float32: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", res.SgemmGFLOPS, b.Name, res.SgemmGFLOPSGo)
 	}
 
 	if *cpuprofile != "" {
@@ -326,27 +331,6 @@ func benchData(ctx context.Context, dir, cache string, n int, log io.Writer) (st
 	err := exportCmd(ctx, []string{"--run", dir, "--examples", strconv.Itoa(n), "--out", out})
 	stdout = o
 	return out, err
-}
-
-// gemmRate returns the GFLOP/s of impl on the analysis's hot product, the
-// second layer's W·[h ḣ ḧ]: [3·chunk, 1024]·[1024, 1024]ᵀ (THEORY.md §2), best
-// of three.
-func gemmRate(impl blas.Float64, chunk int) float64 {
-	m, n, k := 3*chunk, 1024, 1024
-	a, b, c := make([]float64, m*k), make([]float64, n*k), make([]float64, m*n)
-	for i := range a {
-		a[i] = math.Sin(float64(i))
-	}
-	for i := range b {
-		b[i] = math.Cos(float64(i))
-	}
-	best := math.Inf(1)
-	for range 3 {
-		t := time.Now()
-		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n)
-		best = min(best, time.Since(t).Seconds())
-	}
-	return 2 * float64(m) * float64(n) * float64(k) / best / 1e9
 }
 
 // analysisFlops counts the floating-point operations of the dense layers'
