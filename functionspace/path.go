@@ -71,7 +71,7 @@ type Path struct {
 	N, K    int
 
 	opt   Options
-	first []*nn.Jet // per chunk: value rows W0 x + b0, velocity rows ΔW x + Δb; nil when not cached
+	first []*nn.Jet // per chunk: value rows W0 x + b0, velocity rows ΔW x + Δb, M [2n, width]; nil when not cached
 
 	workspaces chan *nn.Workspace // Options.Workers workspaces, reused by sample's chunk passes
 
@@ -164,18 +164,33 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		}
 		p.ref = p.rows(0, r)
 		if d0, ok := m.Layers[0].(*nn.Dense); ok {
-			p.refFirst = d0.Jet(m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0), nn.NewConstJet(p.ref))
+			p.refFirst = compactFirst(d0.Jet(m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0), nn.NewConstJet(p.ref)))
 		}
 	}
 	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
+		ws := new(nn.Workspace)
 		for lo := 0; lo < n; lo += opt.Chunk {
-			hi := min(lo+opt.Chunk, n)
-			p.first = append(p.first, d0.Jet(p0, dp0, nn.NewConstJet(p.rows(lo, hi))))
+			ws.Reset()
+			x := nn.NewConstJet(p.rows(lo, hi(lo, opt.Chunk, n)))
+			x.WS = ws
+			p.first = append(p.first, compactFirst(d0.Jet(p0, dp0, x)))
 		}
 	}
 	return p, nil
 }
+
+// compactFirst keeps the value and velocity rows of the first layer's jet j
+// (its acceleration is 0: the input does not depend on α) in a new [2n, w]
+// matrix: the cache's form, whose Value and Velocity are those of j.
+func compactFirst(j *nn.Jet) *nn.Jet {
+	_, w := j.M.Dims()
+	m := mat.NewDense(2*j.N, w, nil)
+	m.Copy(j.M.Slice(0, 2*j.N, 0, w))
+	return &nn.Jet{N: j.N, M: m}
+}
+
+func hi(lo, chunk, n int) int { return min(lo+chunk, n) }
 
 func (p *Path) rows(lo, hi int) *mat.Dense {
 	_, d := p.X.Dims()
