@@ -20,13 +20,13 @@ func TestAnalysisFlops(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := 4.0*5000*784*1024 + 50*10*5000*(1024*1024+1024*10)
-	if got := analysisFlops(m, 5000, 50, 1000); got != want {
+	if got := analysisFlops(m, 5000, 50, 1000, "float64"); got != want {
 		t.Errorf("5000 examples: %g flops, want %g", got, want)
 	}
 	// 60,000 examples: the first-layer cache (60000·1024·2·8 B ≈ 0.98 GB)
 	// exceeds functionspace's default 512 MiB, so W x and ΔW x are redone at every α.
 	want = 50*4.0*60000*784*1024 + 50*10*60000*(1024*1024+1024*10)
-	if got := analysisFlops(m, 60000, 50, 1000); got != want {
+	if got := analysisFlops(m, 60000, 50, 1000, "float64"); got != want {
 		t.Errorf("60000 examples: %g flops, want %g", got, want)
 	}
 }
