@@ -100,7 +100,29 @@ func Grid(m int) []float64 {
 // of n non-negative per-example losses (the standard bound of recursive
 // summation).
 func RoundingError(l float64, n int) float64 {
-	return 1e-12*(1+math.Abs(l)) + float64(n)*0x1p-52*math.Abs(l)
+	return RoundingErrorIn(functionspace.Float64, l, n)
+}
+
+// forwardRounding is the forward-pass term of RoundingError per unit of
+// 1 + |L|: in float64, 1e-12 ≈ 9007·2⁻⁵³; in float32, the same multiple
+// of float32's unit roundoff, 9007·2⁻²⁴ ≈ 5.4e-4.
+var forwardRounding = map[string]float64{
+	functionspace.Float64: 1e-12,
+	functionspace.Float32: 1e-12 * 0x1p29,
+}
+
+// RoundingErrorIn is RoundingError for a loss whose layer passes ran in
+// precision (functionspace.Float64 or Float32, Path.Precision): the forward
+// pass term scales with that precision's unit roundoff (2⁻⁵³ or 2⁻²⁴: a
+// float32 pass gives 1e-12·2²⁹·(1 + |L|) ≈ 5.4e-4·(1 + |L|)), while the sum
+// over examples, always float64 (functionspace reduces in float64), keeps
+// n·2⁻⁵²·|L|. An unknown precision is treated as float32, the coarser.
+func RoundingErrorIn(precision string, l float64, n int) float64 {
+	f, ok := forwardRounding[precision]
+	if !ok {
+		f = forwardRounding[functionspace.Float32]
+	}
+	return f*(1+math.Abs(l)) + float64(n)*0x1p-52*math.Abs(l)
 }
 
 // Analyze evaluates the path p on the report's grid and measures its
@@ -115,7 +137,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
 	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
-		Examples: p.N, Precision: "float64", Options: o, Conditions: map[string]any{}}
+		Examples: p.N, Precision: p.Precision(), Options: o, Conditions: map[string]any{}}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
 			o.Progress(stage, done, total)
@@ -172,13 +194,13 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	r.Conditions["affine_model"] = affineCondition(p, samples[len(samples)-1])
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
-	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N)
+	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N, p.Precision())
 	if r.Witness == nil && !o.LossOnly && r.DeltaContinuous > o.Tolerance {
 		// A rise between grid points found by the continuous Δ is a witness
 		// too: two evaluated α < β (RUN_FORMAT.md).
 		a, b := r.DeltaContinuousPair[0], r.DeltaContinuousPair[1]
 		la, lb := p.At(a).Loss, p.At(b).Loss
-		re := RoundingError(la, p.N) + RoundingError(lb, p.N)
+		re := RoundingErrorIn(p.Precision(), la, p.N) + RoundingErrorIn(p.Precision(), lb, p.N)
 		if a < b && lb-la > o.Tolerance+re {
 			r.Verdict, r.Witness = NonMonotone, &Witness{Alpha: a, Beta: b, Rise: lb - la, RoundingError: re}
 		}
@@ -193,9 +215,9 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 }
 
 // gridVerdict is non_monotone with a witness when some grid pair α < β rises
-// by more than tolerance plus the rounding error of both values, else
-// monotone_on_grid.
-func gridVerdict(alphas, loss []float64, tol float64, n int) (string, *Witness) {
+// by more than tolerance plus the rounding error of both values (computed
+// in precision, RoundingErrorIn), else monotone_on_grid.
+func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (string, *Witness) {
 	var best *Witness
 	minI := 0
 	for j := 1; j < len(loss); j++ {
@@ -203,7 +225,7 @@ func gridVerdict(alphas, loss []float64, tol float64, n int) (string, *Witness) 
 			minI = j - 1
 		}
 		rise := loss[j] - loss[minI]
-		re := RoundingError(loss[j], n) + RoundingError(loss[minI], n)
+		re := RoundingErrorIn(precision, loss[j], n) + RoundingErrorIn(precision, loss[minI], n)
 		if rise > tol+re && (best == nil || rise > best.Rise) {
 			best = &Witness{Alpha: alphas[minI], Beta: alphas[j], Rise: rise, RoundingError: re}
 		}

@@ -84,8 +84,13 @@ type Report struct {
 	Conditions               map[string]any `json:"conditions"`
 	Examples                 int            `json:"examples"`
 	Data                     string         `json:"data"`
-	Precision                string         `json:"precision"`
-	Seconds                  float64        `json:"seconds"`
+	// Precision is the floating-point format of the layer passes behind
+	// every non-rigorous number of the report (functionspace.Path.Precision:
+	// "float64", the default, or "float32"; sums over examples, the loss and
+	// turning rates are float64 either way). The certificate (THEORY.md §7)
+	// always runs in float64 interval arithmetic, whatever the precision.
+	Precision string  `json:"precision"`
+	Seconds   float64 `json:"seconds"`
 	// Options records every setting that produced the report, so it can be reproduced.
 	Options Options `json:"options"`
 	// Command is the command line that produced the report, when known.

@@ -230,7 +230,9 @@ func PerLayerDLoss(ctx context.Context, p *functionspace.Path, alphas []float64,
 	for li, l := range layers {
 		out[li] = LayerDLoss{Layer: l, DLoss: make([]float64, len(alphas))}
 	}
-	opt := functionspace.Options{FirstLayerCacheBytes: -1} // θα changes with every α: nothing to cache
+	// θα changes with every α: nothing to cache. The same precision as p, so
+	// that the contributions sum to p's L′.
+	opt := functionspace.Options{FirstLayerCacheBytes: -1, Precision: p.Precision()}
 	if pol := p.BNPolicy(); pol != functionspace.BNNone {
 		opt.BNPolicy, opt.BNReference = pol, p.BNReference()
 	}

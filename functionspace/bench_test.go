@@ -81,3 +81,14 @@ func BenchmarkAtBenchNet(b *testing.B) {
 		p.At(float64(i%50) / 49)
 	}
 }
+
+// BenchmarkSecondOrderPass32 is BenchmarkSecondOrderPass with the layer
+// passes in float32 (Options.Precision): blas32.Gemm instead of blas64.Gemm.
+func BenchmarkSecondOrderPass32(b *testing.B) {
+	p := benchPath(b, passWidths, 1000, Options{Chunk: 1000, FirstLayerCacheBytes: -1, Precision: Float32})
+	ps := p.ParamsAt(0.5)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.JetChunk(ps, 0, nil)
+	}
+}

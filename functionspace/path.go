@@ -40,6 +40,12 @@ type Options struct {
 	// normalisation uses (PyTorch divides by N there; the unbiased variance
 	// only feeds running_var).
 	BNReference int
+	// Precision is the floating-point format of the layer passes:
+	// "float64" (the default, also chosen by "") or "float32" (Float32,
+	// path32.go: jets, products and the first-layer cache in float32; the
+	// loss, its derivatives, turning rates and sums over examples stay
+	// float64). Anything else is an error from New.
+	Precision string
 }
 
 // BatchNorm policies (THEORY.md §2, RUN_FORMAT.md bn_policy).
@@ -78,6 +84,8 @@ type Path struct {
 	hasBN    bool
 	ref      *mat.Dense // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
 	refFirst *nn.Jet    // `recompute`: the reference batch's first-layer products, as first; nil when not cached
+
+	f32 *path32 // Options.Precision float32 (path32.go); nil in float64
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:
@@ -91,9 +99,12 @@ func (p *Path) BNPolicy() string {
 }
 
 // FirstLayerCached reports whether the first layer's products W0 x + b0 and
-// ΔW x + Δb are cached (Options.FirstLayerCacheBytes): then a pass at α
+// ΔW x + Δb are cached (Options.FirstLayerCacheBytes; in float32 when the
+// path's precision is float32): then a pass at α
 // starts from them instead of redoing the first layer's product.
-func (p *Path) FirstLayerCached() bool { return p.first != nil }
+func (p *Path) FirstLayerCached() bool {
+	return p.first != nil || (p.f32 != nil && p.f32.first != nil)
+}
 
 // BNReference returns the number of reference examples of the `recompute`
 // policy (the first ones of X), 0 under any other policy.
@@ -147,6 +158,13 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 	if opt.BNReference == 0 {
 		opt.BNReference = DefaultBNReference
 	}
+	switch opt.Precision {
+	case "":
+		opt.Precision = Float64
+	case Float64, Float32:
+	default:
+		return nil, fmt.Errorf("functionspace: Precision %q: want %q or %q", opt.Precision, Float64, Float32)
+	}
 	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
 	p.workspaces = make(chan *nn.Workspace, opt.Workers)
 	for range opt.Workers {
@@ -166,6 +184,12 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		if d0, ok := m.Layers[0].(*nn.Dense); ok {
 			p.refFirst = compactFirst(d0.Jet(m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0), nn.NewConstJet(p.ref)))
 		}
+	}
+	if opt.Precision == Float32 {
+		if err := p.init32(); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
@@ -229,7 +253,8 @@ func (p *Path) params(alpha float64) (pa, dp [][]*nn.Tensor) {
 type Params struct {
 	Alpha  float64
 	at, dp [][]*nn.Tensor
-	stats  []*nn.StatsJet // per layer; nil but for BatchNorm layers under `recompute`
+	stats  []*nn.StatsJet   // per layer; nil but for BatchNorm layers under `recompute`
+	at32   [][]*nn.Tensor32 // float32 precision: at rounded once; nil otherwise
 }
 
 // ParamsAt interpolates the parameters at α once, for any number of chunks.
@@ -241,6 +266,9 @@ type Params struct {
 func (p *Path) ParamsAt(alpha float64) *Params {
 	at, dp := p.params(alpha)
 	ps := &Params{Alpha: alpha, at: at, dp: dp}
+	if p.f32 != nil {
+		ps.at32 = roundParams(at)
+	}
 	if p.ref != nil {
 		ps.stats = p.refStats(ps)
 	}
@@ -313,6 +341,9 @@ func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *n
 // jetChunk is JetChunk with the jets' matrices taken from ws (nil: freshly
 // allocated); the result and the jets visit sees are valid until ws.Reset.
 func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
+	if p.f32 != nil { // float32 passes (path32.go) allocate their own jets: ws holds float64 ones
+		return p.jetChunk32(ps, c, visit)
+	}
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)
 	var f *nn.Jet

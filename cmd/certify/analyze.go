@@ -27,6 +27,7 @@ type analyzeFlags struct {
 	noCert   bool
 	bn       string
 	bnRef    int
+	prec     string
 	variant  variantFlags
 }
 
@@ -54,6 +55,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	// is tighter (recompute's statistics are enclosed over each α-interval).
 	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
+	fs.StringVar(&af.prec, "precision", functionspace.Float64, "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding)")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
@@ -74,6 +76,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
 	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
+	case af.prec != functionspace.Float64 && af.prec != functionspace.Float32:
+		return badInputf("--precision %q: want float64 or float32", af.prec)
 	}
 	return nil
 }
@@ -113,7 +117,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, err
 	}
-	p, err := functionspace.New(run.Model, start, end, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef})
+	p, err := functionspace.New(run.Model, start, end, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef, Precision: af.prec})
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -159,6 +163,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
+	if r.Precision == functionspace.Float32 {
+		fmt.Fprintf(w, "  precision          float32 layer passes (loss, sums and the certificate in float64)\n")
+	}
 	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
 	fmt.Fprintf(w, "  %-19s%.4g", fmt.Sprintf("Δ on %d α", len(r.Alphas)), r.Delta)
 	if len(r.Bumps) > 0 {

@@ -20,19 +20,14 @@ func TestAnalysisFlops(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := 4.0*5000*784*1024 + 50*10*5000*(1024*1024+1024*10)
-	if got := analysisFlops(m, 5000, 50, 1000); got != want {
+	if got := analysisFlops(m, 5000, 50, true); got != want {
 		t.Errorf("5000 examples: %g flops, want %g", got, want)
 	}
-	// 60,000 examples: the first-layer cache (60000·1024·2·8 B ≈ 0.98 GB)
-	// fits functionspace's default 1 GiB.
-	want = 4.0*60000*784*1024 + 50*10*60000*(1024*1024+1024*10)
-	if got := analysisFlops(m, 60000, 50, 1000); got != want {
-		t.Errorf("60000 examples: %g flops, want %g", got, want)
-	}
-	// 70,000 examples (1.15 GB) exceed it: W x and ΔW x are redone at every α.
-	want = 50*4.0*70000*784*1024 + 50*10*70000*(1024*1024+1024*10)
-	if got := analysisFlops(m, 70000, 50, 1000); got != want {
-		t.Errorf("70000 examples: %g flops, want %g", got, want)
+	// Without the first-layer cache (functionspace.Path.FirstLayerCached
+	// false): W x and ΔW x are redone at every α.
+	want = 50*4.0*5000*784*1024 + 50*10*5000*(1024*1024+1024*10)
+	if got := analysisFlops(m, 5000, 50, false); got != want {
+		t.Errorf("5000 examples, first layer not cached: %g flops, want %g", got, want)
 	}
 }
 

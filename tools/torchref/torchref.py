@@ -3,7 +3,9 @@
 
 Given a run directory (RUN_FORMAT.md: model.json, init.safetensors,
 final.safetensors, data.safetensors with x and y), it builds the
-torch.nn.Sequential described by model.json in float64, loads θ0 and θT with
+torch.nn.Sequential described by model.json in float64 (or float32 with
+--dtype float32: model, θ0, θT, δ, inputs, α and every operation, the loss's
+mean included), loads θ0 and θT with
 load_state_dict(strict=True) (so the files certify writes load into PyTorch
 unchanged), and prints JSON with, for every α of the grid, along
 θα = θ0 + α(θT − θ0) (THEORY.md §1):
@@ -28,7 +30,7 @@ This is an oracle for certify's Go code: it shares no code with it. Safetensors
 files are parsed and written by hand (no safetensors package here).
 
   torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
-                      [--time] [--threads N]
+                      [--time] [--threads N] [--dtype float64|float32]
   torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* runs
 
 Run it with /usr/bin/python3 (Debian's torch 1.13 with functorch).
@@ -112,7 +114,7 @@ class EvalBatchNorm1d(torch.nn.BatchNorm1d):
         return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) * self.weight + self.bias
 
 
-def build(spec):
+def build(spec, dtype=torch.float64):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
     mods = []
@@ -146,34 +148,36 @@ def build(spec):
         mods.append(m)
     # Evaluation mode: BatchNorm normalises with its running statistics, which
     # are interpolated with the other tensors (bn_policy "interpolate").
-    return torch.nn.Sequential(*mods).double().eval()
+    return torch.nn.Sequential(*mods).to(dtype).eval()
 
 
-def load_run(d):
+def load_run(d, dtype=torch.float64):
+    """The run in dtype: floating tensors are read as float64 and rounded once."""
     with open(os.path.join(d, "model.json")) as f:
         spec = json.load(f)
-    model = build(spec)
+    model = build(spec, dtype)
     states = []
     for name in ("init.safetensors", "final.safetensors"):
-        sd = {k: torch.from_numpy(v.astype(np.int64 if v.dtype.kind in "iu" else np.float64))
+        sd = {k: (torch.from_numpy(v.astype(np.int64)) if v.dtype.kind in "iu"
+                  else torch.from_numpy(v.astype(np.float64)).to(dtype))
               for k, v in read_safetensors(os.path.join(d, name)).items()}
         model.load_state_dict(sd, strict=True)  # proves the keys and shapes
         states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     data = read_safetensors(os.path.join(d, "data.safetensors"))
-    x = torch.from_numpy(data["x"].astype(np.float64))
+    x = torch.from_numpy(data["x"].astype(np.float64)).to(dtype)
     x = x.reshape([x.shape[0]] + list(spec["input_shape"]))
     y = data["y"]
-    y = torch.from_numpy(y.astype(np.int64 if y.dtype.kind == "i" else np.float64))
+    y = torch.from_numpy(y.astype(np.int64)) if y.dtype.kind == "i" else torch.from_numpy(y.astype(np.float64)).to(dtype)
     return spec, model, states[0], states[1], x, y
 
 
 # ---------------------------------------------------------------------------
 # The loss of model.json with PyTorch's mean reduction (THEORY.md §4)
 
-def make_loss(kind, y, k):
+def make_loss(kind, y, k, dtype=torch.float64):
     if kind == "cross_entropy":
         return lambda out: F.cross_entropy(out, y)
-    target = F.one_hot(y, k).double() if y.dtype == torch.int64 else y
+    target = F.one_hot(y, k).to(dtype) if y.dtype == torch.int64 else y
     return lambda out: F.mse_loss(out, target)
 
 
@@ -196,8 +200,8 @@ def trapezoid(alphas, f):
     return sum((alphas[j] - alphas[j - 1]) / 2 * (f[j] + f[j - 1]) for j in range(1, len(alphas)))
 
 
-def evaluate(d, alphas, derivs, paths, timing):
-    spec, model, theta0, thetaT, x, y = load_run(d)
+def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
+    spec, model, theta0, thetaT, x, y = load_run(d, dtype)
     # Every floating tensor moves along the line: parameters and BatchNorm's
     # running statistics; num_batches_tracked (an integer buffer) does not.
     names = [n for n, v in theta0.items() if v.is_floating_point()]
@@ -205,7 +209,8 @@ def evaluate(d, alphas, derivs, paths, timing):
     th0 = {n: theta0[n] for n in names}
     loss_fn = None
     res = {"run": os.path.basename(os.path.normpath(d)), "torch": torch.__version__,
-           "loss_kind": spec["loss"], "examples": int(x.shape[0]), "alphas": alphas}
+           "loss_kind": spec["loss"], "examples": int(x.shape[0]), "alphas": alphas,
+           "dtype": str(dtype).replace("torch.", "")}
 
     def gamma(alpha):  # γ(α) = f(x; θ0 + αδ), [N, K]
         return functional_call(model, {n: th0[n] + alpha * delta[n] for n in names}, (x,))
@@ -214,9 +219,9 @@ def evaluate(d, alphas, derivs, paths, timing):
     loss, acc = [], []
     with torch.no_grad():
         for a in alphas:
-            out = gamma(torch.tensor(a, dtype=torch.float64))
+            out = gamma(torch.tensor(a, dtype=dtype))
             if loss_fn is None:
-                loss_fn = make_loss(spec["loss"], y, out.shape[1])
+                loss_fn = make_loss(spec["loss"], y, out.shape[1], dtype)
             loss.append(loss_fn(out).item())
             acc.append(accuracy(out, y))
     t1 = time.perf_counter()
@@ -224,7 +229,7 @@ def evaluate(d, alphas, derivs, paths, timing):
     if not (derivs or timing):
         return res, {"loss_seconds": t1 - t0}
 
-    one = torch.tensor(1.0, dtype=torch.float64)
+    one = torch.tensor(1.0, dtype=dtype)
 
     def first(alpha):  # ((γ′, L′), aux (γ, L)) by one forward-mode pass
         def f(al):
@@ -237,7 +242,7 @@ def evaluate(d, alphas, derivs, paths, timing):
     rate, srate = [], []
     t2 = time.perf_counter()
     for a in alphas:
-        al = torch.tensor(a, dtype=torch.float64)
+        al = torch.tensor(a, dtype=dtype)
         (v, dl), (acc2, d2l), (out, l) = functorch.jvp(first, (al,), (one,), has_aux=True)
         cols["output"].append(out)
         cols["velocity"].append(v)
@@ -354,6 +359,8 @@ def main():
     ap.add_argument("--no-paths", action="store_true", help="omit per-example γ, γ′, γ″ and ‖T′‖")
     ap.add_argument("--time", action="store_true", help="print wall times (implies the Gauss-length pass)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
+    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                    help="floating-point format of the whole computation (default float64)")
     ap.add_argument("--make-fixture", metavar="OUT_DIR", help="write the seeded fixture runs")
     a = ap.parse_args()
     if a.threads:
@@ -367,7 +374,8 @@ def main():
         alphas = [float(s) for s in a.alphas.split(",")]
     else:
         alphas = np.linspace(0, 1, a.grid).tolist()
-    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time)
+    dtype = {"float64": torch.float64, "float32": torch.float32}[a.dtype]
+    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time, dtype)
     if a.time:
         res.update(times)
         res["threads"] = torch.get_num_threads()

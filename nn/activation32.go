@@ -1,0 +1,54 @@
+package nn
+
+// Jet32 is Jet in float32: ṡ = σ′(z) ż and s̈ = σ″(z) ż² + σ′(z) z̈
+// (THEORY.md §2), with the same kink-side rule at a ReLU kink (z = 0: the
+// sign of ż, or of z̈ when ż = 0). relu and leaky_relu are computed in
+// float32; the smooth kinds (tanh, sigmoid, gelu, softplus) evaluate σ, σ′,
+// σ″ and the two products in float64 from the float32 inputs (Eval) and
+// round the results once. identity and flatten return in itself.
+func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
+	if a.identity() {
+		return in
+	}
+	n, c := in.N, a.Width
+	if in.Const {
+		out := &Jet32{N: n, M: newGeneral32(n, c), Const: true}
+		for i := 0; i < n; i++ {
+			src, dst := row32(in.M, i), row32(out.M, i)
+			for j, z := range src {
+				s, _, _ := a.Eval(float64(z), false)
+				dst[j] = float32(s)
+			}
+		}
+		return out
+	}
+	out := NewJet32(n, c)
+	for i := 0; i < n; i++ {
+		z, zd, zdd := row32(in.M, i), row32(in.M, n+i), row32(in.M, 2*n+i)
+		s, sd, sdd := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)
+		switch a.Kind {
+		case "relu":
+			for j, zj := range z {
+				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
+					s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
+				}
+			}
+		case "leaky_relu":
+			slope := float32(a.Slope)
+			for j, zj := range z {
+				k := slope
+				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
+					k = 1
+				}
+				s[j], sd[j], sdd[j] = k*zj, k*zd[j], k*zdd[j]
+			}
+		default:
+			for j, zj := range z {
+				v, d1, d2 := a.Eval(float64(zj), false)
+				u, ud := float64(zd[j]), float64(zdd[j])
+				s[j], sd[j], sdd[j] = float32(v), float32(d1*u), float32(d2*u*u+d1*ud)
+			}
+		}
+	}
+	return out
+}
