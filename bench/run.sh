@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh: the issue-7 benchmark, end to end, on a fresh Debian machine.
 #
-#   bash bench/run.sh            certify vs PyTorch, 5000 examples × 50 α (docs/performance.md)
-#   MEMORY=1 bash bench/run.sh   also: peak memory of `certify --run` on all 60,000 examples
+#   bash bench/run.sh            certify vs PyTorch, 5000 examples × 50 α, then the peak memory of
+#                                `certify --run` on all 60,000 MNIST training examples (docs/performance.md)
+#   MEMORY=0 bash bench/run.sh   without the 60,000-example memory run (≈ 1 min per 5 α)
+#   PRECISION=float32 bash bench/run.sh   certify and PyTorch in float32
 #   BACKEND=go bash bench/run.sh the same with gonum's pure-Go BLAS
 #
 # It installs (as root) Debian's libopenblas-dev and python3-torch when they
@@ -40,16 +42,8 @@ log=bench/results/$stamp-$backend.log
 {
   echo "# $(date -u) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "# torch's libblas.so.3 → $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
+  memory=()
+  [ "${MEMORY:-1}" = 0 ] || memory=(--memory 60000 --memory-alphas "${MEMORY_ALPHAS:-5}")
   "$bin" bench --build --cache bench/runs --examples 5000 --alphas 50 --backend "$backend" --torch \
-    --out "bench/results/$stamp-$backend.json" 2>&1
+    --precision "${PRECISION:-float64}" "${memory[@]}" --out "bench/results/$stamp-$backend.json" 2>&1
 } | tee "$log"
-
-if [ "${MEMORY:-0}" = 1 ]; then
-  # Peak resident memory of the real command on all 60,000 training images
-  # (the run's config.json names MNIST; --examples 60000 loads them all).
-  echo "# CERTIFY_BLAS=$backend /usr/bin/time -v certify --run bench/runs/mnist-784-1024-1024-10 --examples 60000 --loss-only --no-figures --json" | tee -a "$log"
-  CERTIFY_BLAS=$backend /usr/bin/time -v "$bin" --run bench/runs/mnist-784-1024-1024-10 --examples 60000 \
-    --loss-only --no-figures --json > "bench/results/$stamp-$backend-60000.json" 2> "bench/results/$stamp-$backend-60000.time"
-  grep -E 'Maximum resident|Elapsed|User time|System time|Percent of CPU' "bench/results/$stamp-$backend-60000.time" | tee -a "$log"
-  grep -m1 '"seconds"' "bench/results/$stamp-$backend-60000.json" | tee -a "$log"
-fi

@@ -8,6 +8,7 @@ need=()
 /usr/bin/python3 -c 'import torch, functorch' 2>/dev/null || need+=(python3-torch)
 command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+[ -x /usr/bin/time ] || need+=(time)   # GNU time: certify bench --memory (TestMeasureMemory)
 [ -f /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)   # the optional cgo backend
 if [ ${#need[@]} -gt 0 ]; then

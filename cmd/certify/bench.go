@@ -287,7 +287,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		if *threads > 0 {
 			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
 		}
-		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, env)
+		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, *precision, env)
 		if err != nil {
 			return err
 		}
@@ -296,8 +296,8 @@ func benchCmd(ctx context.Context, args []string) error {
 		if !m.Within {
 			within = "OVER"
 		}
-		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d --loss-only (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
-			*runDir, *memory, *memoryAlphas, blasEnv, b.Name, m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
+		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d --loss-only --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
+			*runDir, *memory, *memoryAlphas, m.Precision, blasEnv, b.Name, m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
 		if m.Examples < *memory {
 			fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
 		}

@@ -24,6 +24,7 @@ type memorySide struct {
 	Command      []string `json:"command"`        // the child's argv after /usr/bin/time -v
 	Examples     int      `json:"examples"`       // examples the report says it evaluated
 	Alphas       int      `json:"alphas"`         // grid points
+	Precision    string   `json:"precision"`      // the report's precision
 	PeakRSSBytes int64    `json:"peak_rss_bytes"` // "Maximum resident set size" × 1024
 	Elapsed      string   `json:"elapsed"`        // "Elapsed (wall clock) time", as printed
 	Seconds      float64  `json:"seconds"`        // the report's own analysis time
@@ -68,19 +69,20 @@ func parseTimeV(r io.Reader) (timeReport, error) {
 }
 
 // measureMemory runs `exe --run DIR --examples n --alphas alphas --loss-only
-// --no-figures --json --chunk chunk --workers workers` under timeBin -v
+// --no-figures --json --chunk chunk --workers workers --precision precision`
+// under timeBin -v
 // (GNU time) with env added to the environment, and returns its peak resident
 // memory. The report goes to a scratch copy of the run directory (symbolic
 // links to the run's files in a new directory under scratch), so the run's
 // own certificate.json is left alone.
-func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, alphas, chunk, workers int, env []string) (*memorySide, error) {
+func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, alphas, chunk, workers int, precision string, env []string) (*memorySide, error) {
 	dir, err := linkRun(run, scratch)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	args := []string{"--run", dir, "--examples", strconv.Itoa(n), "--alphas", strconv.Itoa(alphas),
-		"--loss-only", "--no-figures", "--json", "--chunk", strconv.Itoa(chunk), "--workers", strconv.Itoa(workers)}
+		"--loss-only", "--no-figures", "--json", "--chunk", strconv.Itoa(chunk), "--workers", strconv.Itoa(workers), "--precision", precision}
 	cmd := exec.CommandContext(ctx, timeBin, append([]string{"-v", exe}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
@@ -93,14 +95,15 @@ func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, al
 		return nil, fmt.Errorf("bench --memory: %w", err)
 	}
 	var rep struct {
-		Examples int     `json:"examples"`
-		Alphas   []any   `json:"alphas"`
-		Seconds  float64 `json:"seconds"`
+		Examples  int     `json:"examples"`
+		Alphas    []any   `json:"alphas"`
+		Seconds   float64 `json:"seconds"`
+		Precision string  `json:"precision"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return nil, fmt.Errorf("bench --memory: the report on stdout: %w", err)
 	}
-	m := &memorySide{Command: append([]string{exe}, args...), Examples: rep.Examples, Alphas: len(rep.Alphas),
+	m := &memorySide{Command: append([]string{exe}, args...), Examples: rep.Examples, Alphas: len(rep.Alphas), Precision: rep.Precision,
 		PeakRSSBytes: 1024 * tr.maxRSSKB, Elapsed: tr.elapsed, Seconds: rep.Seconds, BudgetBytes: memoryBudget}
 	m.Within = m.PeakRSSBytes < m.BudgetBytes
 	return m, nil

@@ -48,12 +48,12 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	run := makeRun(t, "cross_entropy")
 	scratch := t.TempDir()
-	m, err := measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 4, 3, 2, 1, []string{blasEnv + "=go"})
+	m, err := measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 4, 3, 2, 1, "float32", []string{blasEnv + "=go"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Examples != 4 || m.Alphas != 3 || m.Elapsed == "" {
-		t.Errorf("examples %d, alphas %d, elapsed %q; want 4, 3 and a time", m.Examples, m.Alphas, m.Elapsed)
+	if m.Examples != 4 || m.Alphas != 3 || m.Precision != "float32" || m.Elapsed == "" {
+		t.Errorf("examples %d, alphas %d, precision %q, elapsed %q; want 4, 3, float32 and a time", m.Examples, m.Alphas, m.Precision, m.Elapsed)
 	}
 	if m.PeakRSSBytes < 1<<20 || !m.Within || m.PeakRSSBytes >= memoryBudget {
 		t.Errorf("peak RSS %d bytes (within %v)", m.PeakRSSBytes, m.Within)
