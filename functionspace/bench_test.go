@@ -62,12 +62,16 @@ func BenchmarkForwardPass(b *testing.B) {
 	}
 }
 
+// BenchmarkSecondOrderPass reuses one workspace across passes, as the
+// analysis's workers do (Path.At).
 func BenchmarkSecondOrderPass(b *testing.B) {
 	p := benchPath(b, passWidths, 1000, Options{Chunk: 1000, FirstLayerCacheBytes: -1})
 	ps := p.ParamsAt(0.5)
+	ws := new(nn.Workspace)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p.JetChunk(ps, 0, nil)
+		ws.Reset()
+		p.jetChunk(ps, 0, nil, ws)
 	}
 }
 
@@ -90,5 +94,14 @@ func BenchmarkSecondOrderPass32(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p.JetChunk(ps, 0, nil)
+	}
+}
+
+// BenchmarkAtBenchNet32 is BenchmarkAtBenchNet in float32 (Options.Precision).
+func BenchmarkAtBenchNet32(b *testing.B) {
+	p := benchPath(b, passWidths, 2000, Options{Chunk: 1000, Precision: Float32})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.At(float64(i%50) / 49)
 	}
 }
