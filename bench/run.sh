@@ -38,12 +38,12 @@ mkdir -p bench/runs bench/results
 go build "${tags[@]}" -o "$bin" ./cmd/certify
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-log=bench/results/$stamp-$backend.log
+log=bench/results/$stamp-$backend-${PRECISION:-float64}.log
 {
   echo "# $(date -u) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "# torch's libblas.so.3 → $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
   memory=()
   [ "${MEMORY:-1}" = 0 ] || memory=(--memory 60000 --memory-alphas "${MEMORY_ALPHAS:-5}")
   "$bin" bench --build --cache bench/runs --examples 5000 --alphas 50 --backend "$backend" --torch \
-    --precision "${PRECISION:-float64}" "${memory[@]}" --out "bench/results/$stamp-$backend.json" 2>&1
+    --precision "${PRECISION:-float64}" "${memory[@]}" --out "bench/results/$stamp-$backend-${PRECISION:-float64}.json" 2>&1
 } | tee "$log"
