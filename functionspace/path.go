@@ -341,8 +341,8 @@ func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *n
 // jetChunk is JetChunk with the jets' matrices taken from ws (nil: freshly
 // allocated); the result and the jets visit sees are valid until ws.Reset.
 func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
-	if p.f32 != nil { // float32 passes (path32.go) allocate their own jets: ws holds float64 ones
-		return p.jetChunk32(ps, c, visit)
+	if p.f32 != nil { // float32 passes (path32.go)
+		return p.jetChunk32(ps, c, visit, ws)
 	}
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)

@@ -90,16 +90,21 @@ func roundParams(at [][]*nn.Tensor) [][]*nn.Tensor32 {
 // from the float32 first-layer cache (z = A + αB formed in float64 and
 // rounded, ż = B; start 1), or the constant jet of the chunk's inputs
 // rounded to float32 (start 0).
-func (p *Path) firstJet32(c int, alpha float64) (*nn.Jet32, int) {
+//
+// The jet's matrices come from ws (nil: freshly allocated).
+func (p *Path) firstJet32(c int, alpha float64, ws *nn.Workspace) (*nn.Jet32, int) {
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)
 	if p.f32.first == nil {
-		return nn.NewConstJet32(nn.Round32(p.rows(lo, hi))), 0
+		j := nn.NewConstJet32(nn.Round32(p.rows(lo, hi)))
+		j.WS = ws
+		return j, 0
 	}
 	f := p.f32.first[c]
 	n, w := hi-lo, f.Cols
-	j := nn.NewJet32(n, w)
+	j := nn.NewJet32From(n, w, ws)
 	copy(j.M.Data[:2*n*w], f.Data[:2*n*w]) // value rows A (overwritten below), velocity rows B
+	clear(j.M.Data[2*n*w : 3*n*w])         // the first layer's acceleration is 0
 	a, b := f.Data[:n*w], f.Data[n*w:2*n*w]
 	val := j.M.Data[:n*w]
 	for i := range val {
@@ -110,9 +115,10 @@ func (p *Path) firstJet32(c int, alpha float64) (*nn.Jet32, int) {
 
 // jetChunk32 is JetChunk in Float32 (see Precision): the layer passes on
 // nn.Jet32, visit called with float64 copies, the output jet widened to
-// float64 [3n, K].
-func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet)) *nn.Jet {
-	j, start := p.firstJet32(c, ps.Alpha)
+// float64 [3n, K]; the float32 jets' matrices come from ws (nil: freshly
+// allocated).
+func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
+	j, start := p.firstJet32(c, ps.Alpha, ws)
 	for i := start; i < len(p.Model.Layers); i++ {
 		if visit != nil {
 			visit(i, j.Float64())

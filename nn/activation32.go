@@ -12,7 +12,7 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 	}
 	n, c := in.N, a.Width
 	if in.Const {
-		out := &Jet32{N: n, M: newGeneral32(n, c), Const: true}
+		out := &Jet32{N: n, M: newGeneral32(n, c), Const: true, WS: in.WS}
 		for i := 0; i < n; i++ {
 			src, dst := row32(in.M, i), row32(out.M, i)
 			for j, z := range src {
@@ -22,7 +22,7 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 		}
 		return out
 	}
-	out := NewJet32(n, c)
+	out := newJet32(in, n, c, false) // every element is written below
 	for i := 0; i < n; i++ {
 		z, zd, zdd := row32(in.M, i), row32(in.M, n+i), row32(in.M, 2*n+i)
 		s, sd, sdd := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)
@@ -31,6 +31,8 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 			for j, zj := range z {
 				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
 					s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
+				} else {
+					s[j], sd[j], sdd[j] = 0, 0, 0
 				}
 			}
 		case "leaky_relu":

@@ -58,9 +58,9 @@ func (b *BatchNorm) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet3
 				dst[j] = float32(g[j]*(float64(v)-st.Mean[j]) + bias[j])
 			}
 		}
-		return &Jet32{N: n, M: y, Const: true}
+		return &Jet32{N: n, M: y, Const: true, WS: in.WS}
 	}
-	out := NewJet32(n, c)
+	out := newJet32(in, n, c, false) // every element is written below
 	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
 	hd, hdd := in.Velocity(), in.Acceleration()
 	for i := 0; i < n; i++ {

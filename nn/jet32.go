@@ -9,11 +9,14 @@ import (
 // (functionspace.Options.Precision, THEORY.md §2): for N examples the value
 // h, the velocity ḣ and the acceleration ḧ along α, stacked as one row-major
 // matrix M [3N, D]: rows [0, N) are h, [N, 2N) are ḣ, [2N, 3N) are ḧ. A Jet32
-// with Const set holds M [N, D], h only (its derivatives vanish).
+// with Const set holds M [N, D], h only (its derivatives vanish). WS, when
+// not nil, is the workspace the rules take their output matrices from (see
+// Jet.WS).
 type Jet32 struct {
 	N     int
 	M     blas32.General
 	Const bool
+	WS    *Workspace
 }
 
 // NewJet32 returns a zero jet of n examples of width d, M [3n, d].

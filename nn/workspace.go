@@ -1,6 +1,9 @@
 package nn
 
-import "gonum.org/v1/gonum/mat"
+import (
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/mat"
+)
 
 // Workspace recycles the matrices of a second-order forward pass. A pass
 // over a chunk of examples asks for the same sequence of matrices every time
@@ -13,18 +16,23 @@ import "gonum.org/v1/gonum/mat"
 // valid until the next Reset; a caller that keeps one longer must copy it.
 // The zero value is ready to use.
 type Workspace struct {
-	bufs [][]float64
-	next int
+	bufs   [][]float64
+	next   int
+	bufs32 [][]float32 // the float32 passes' matrices (Jet32), handed out the same way
+	next32 int
 }
 
 // Reset makes every matrix handed out so far available again.
-func (w *Workspace) Reset() { w.next = 0 }
+func (w *Workspace) Reset() { w.next, w.next32 = 0, 0 }
 
 // Bytes returns the memory held by the workspace, in bytes.
 func (w *Workspace) Bytes() int {
 	n := 0
 	for _, b := range w.bufs {
 		n += 8 * cap(b)
+	}
+	for _, b := range w.bufs32 {
+		n += 4 * cap(b)
 	}
 	return n
 }
@@ -64,4 +72,40 @@ func newJet(in *Jet, n, d int, zero bool) *Jet {
 // elements are unspecified when ws is not nil.
 func NewJet(n, d int, ws *Workspace) *Jet {
 	return &Jet{N: n, M: ws.matrix(3*n, d, false), WS: ws}
+}
+
+// general32 is matrix for the float32 passes: an r×c row-major matrix,
+// zero when zero is set, else unspecified; a nil workspace allocates.
+func (w *Workspace) general32(r, c int, zero bool) blas32.General {
+	if w == nil {
+		return newGeneral32(r, c)
+	}
+	if w.next32 == len(w.bufs32) {
+		w.bufs32 = append(w.bufs32, nil)
+	}
+	b := w.bufs32[w.next32]
+	if cap(b) < r*c {
+		b = make([]float32, r*c)
+		w.bufs32[w.next32] = b
+		zero = false
+	}
+	w.next32++
+	b = b[:r*c]
+	if zero {
+		clear(b)
+	}
+	return blas32.General{Rows: r, Cols: c, Stride: c, Data: b}
+}
+
+// newJet32 returns the non-constant float32 output jet [3n, d] of a rule
+// applied to in, from in's workspace; see newJet.
+func newJet32(in *Jet32, n, d int, zero bool) *Jet32 {
+	return &Jet32{N: n, M: in.WS.general32(3*n, d, zero), WS: in.WS}
+}
+
+// NewJet32From returns a non-constant float32 jet [3n, d] whose matrix comes
+// from ws (a fresh zero matrix when ws is nil) and whose rules will use ws
+// too; its elements are unspecified when ws is not nil.
+func NewJet32From(n, d int, ws *Workspace) *Jet32 {
+	return &Jet32{N: n, M: ws.general32(3*n, d, false), WS: ws}
 }
