@@ -357,13 +357,20 @@ func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws
 		}
 		j = p.layerJet(ps, i, j)
 	}
-	if j.Const { // a model with no dense layer: nothing depends on α
-		n, k := j.M.Dims()
-		m := mat.NewDense(3*n, k, nil)
-		m.Slice(0, n, 0, k).(*mat.Dense).Copy(j.M)
-		j = &nn.Jet{N: n, M: m}
+	return unconst(j)
+}
+
+// unconst returns j itself, or when j is Const (a model with no dense layer:
+// nothing depends on α) the full jet [3n, K] with zero velocity and
+// acceleration.
+func unconst(j *nn.Jet) *nn.Jet {
+	if !j.Const {
+		return j
 	}
-	return j
+	n, k := j.M.Dims()
+	m := mat.NewDense(3*n, k, nil)
+	m.Slice(0, n, 0, k).(*mat.Dense).Copy(j.M)
+	return &nn.Jet{N: n, M: m}
 }
 
 // Sample is everything the path gives at one α (THEORY.md §3–§4).

@@ -92,13 +92,7 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 			panic("functionspace: per-row pass: unsupported layer type " + layer.Type())
 		}
 	}
-	if j.Const {
-		n, k := j.M.Dims()
-		m := mat.NewDense(3*n, k, nil)
-		m.Slice(0, n, 0, k).(*mat.Dense).Copy(j.M)
-		j = &nn.Jet{N: n, M: m}
-	}
-	return j
+	return unconst(j)
 }
 
 // bnRowsRecompute is the `recompute` policy's BatchNorm rule in a per-row

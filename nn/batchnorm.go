@@ -340,20 +340,8 @@ func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
 	if dp != nil {
 		dw, db = dp[0].Data, dp[1].Data
 	}
-	g, gd, gdd := make([]float64, c), make([]float64, c), make([]float64, c)
-	constant := in.Const
-	for j := 0; j < c; j++ {
-		ve := st.Var[j] + b.Eps
-		r := 1 / math.Sqrt(ve)
-		rd := -0.5 * r * st.VarVel[j] / ve
-		rdd := 0.75*r*st.VarVel[j]*st.VarVel[j]/(ve*ve) - 0.5*r*st.VarAcc[j]/ve
-		g[j] = w[j] * r
-		gd[j] = dw[j]*r + w[j]*rd
-		gdd[j] = 2*dw[j]*rd + w[j]*rdd
-		if dw[j] != 0 || db[j] != 0 || st.MeanVel[j] != 0 || st.MeanAcc[j] != 0 || st.VarVel[j] != 0 || st.VarAcc[j] != 0 {
-			constant = false
-		}
-	}
+	g, gd, gdd, moving := b.gains(w, dw, db, st)
+	constant := in.Const && !moving
 	h := in.Value()
 	if constant {
 		y := mat.NewDense(n, c, nil)
@@ -391,6 +379,29 @@ func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
 		}
 	}
 	return out
+}
+
+// gains returns, per feature [Features], the gain g = γ r of
+// y = g (h − μ) + β and its α-derivatives ġ, g̈ (JetStats' formulas, THEORY.md
+// §2) for weight w, its derivative dw and the statistics' jet st, and whether
+// anything of the layer (dw, the bias derivative db, μ̇, μ̈, σ̇², σ̈²) moves
+// with α.
+func (b *BatchNorm) gains(w, dw, db []float64, st *StatsJet) (g, gd, gdd []float64, moving bool) {
+	c := b.Features
+	g, gd, gdd = make([]float64, c), make([]float64, c), make([]float64, c)
+	for j := 0; j < c; j++ {
+		ve := st.Var[j] + b.Eps
+		r := 1 / math.Sqrt(ve)
+		rd := -0.5 * r * st.VarVel[j] / ve
+		rdd := 0.75*r*st.VarVel[j]*st.VarVel[j]/(ve*ve) - 0.5*r*st.VarAcc[j]/ve
+		g[j] = w[j] * r
+		gd[j] = dw[j]*r + w[j]*rd
+		gdd[j] = 2*dw[j]*rd + w[j]*rdd
+		if dw[j] != 0 || db[j] != 0 || st.MeanVel[j] != 0 || st.MeanAcc[j] != 0 || st.VarVel[j] != 0 || st.VarAcc[j] != 0 {
+			moving = true
+		}
+	}
+	return g, gd, gdd, moving
 }
 
 // InsertBatchNorm returns a copy of s with a batchnorm1d layer (PyTorch's

@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // Jet32 is Jet, the `interpolate` policy (THEORY.md §2), on float32 jets:
 // JetStats32 with the running statistics' jet of the rounded tensors p, dp
 // (weight, bias, running_mean, running_var at α and δ, Params order).
@@ -35,20 +33,8 @@ func (b *BatchNorm) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet3
 	if dp != nil {
 		dw, db = widen(dp[0].Data), widen(dp[1].Data)
 	}
-	g, gd, gdd := make([]float64, c), make([]float64, c), make([]float64, c)
-	constant := in.Const
-	for j := 0; j < c; j++ {
-		ve := st.Var[j] + b.Eps
-		r := 1 / math.Sqrt(ve)
-		rd := -0.5 * r * st.VarVel[j] / ve
-		rdd := 0.75*r*st.VarVel[j]*st.VarVel[j]/(ve*ve) - 0.5*r*st.VarAcc[j]/ve
-		g[j] = w[j] * r
-		gd[j] = dw[j]*r + w[j]*rd
-		gdd[j] = 2*dw[j]*rd + w[j]*rdd
-		if dw[j] != 0 || db[j] != 0 || st.MeanVel[j] != 0 || st.MeanAcc[j] != 0 || st.VarVel[j] != 0 || st.VarAcc[j] != 0 {
-			constant = false
-		}
-	}
+	g, gd, gdd, moving := b.gains(w, dw, db, st)
+	constant := in.Const && !moving
 	h := in.Value()
 	if constant {
 		y := newGeneral32(n, c)

@@ -43,21 +43,28 @@ func (w *Workspace) matrix(r, c int, zero bool) *mat.Dense {
 	if w == nil {
 		return mat.NewDense(r, c, nil)
 	}
-	if w.next == len(w.bufs) {
-		w.bufs = append(w.bufs, nil)
+	return mat.NewDense(r, c, take(&w.bufs, &w.next, r*c, zero))
+}
+
+// take hands out the next buffer of *bufs with length n, growing it when it
+// is too short; its elements are zero when zero is set (a new buffer always
+// is), else unspecified.
+func take[T float32 | float64](bufs *[][]T, next *int, n int, zero bool) []T {
+	if *next == len(*bufs) {
+		*bufs = append(*bufs, nil)
 	}
-	b := w.bufs[w.next]
-	if cap(b) < r*c {
-		b = make([]float64, r*c)
-		w.bufs[w.next] = b
+	b := (*bufs)[*next]
+	if cap(b) < n {
+		b = make([]T, n)
+		(*bufs)[*next] = b
 		zero = false
 	}
-	w.next++
-	b = b[:r*c]
+	*next++
+	b = b[:n]
 	if zero {
 		clear(b)
 	}
-	return mat.NewDense(r, c, b)
+	return b
 }
 
 // newJet returns the non-constant output jet [3n, d] of a rule applied to
@@ -80,21 +87,7 @@ func (w *Workspace) general32(r, c int, zero bool) blas32.General {
 	if w == nil {
 		return newGeneral32(r, c)
 	}
-	if w.next32 == len(w.bufs32) {
-		w.bufs32 = append(w.bufs32, nil)
-	}
-	b := w.bufs32[w.next32]
-	if cap(b) < r*c {
-		b = make([]float32, r*c)
-		w.bufs32[w.next32] = b
-		zero = false
-	}
-	w.next32++
-	b = b[:r*c]
-	if zero {
-		clear(b)
-	}
-	return blas32.General{Rows: r, Cols: c, Stride: c, Data: b}
+	return blas32.General{Rows: r, Cols: c, Stride: c, Data: take(&w.bufs32, &w.next32, r*c, zero)}
 }
 
 // newJet32 returns the non-constant float32 output jet [3n, d] of a rule
