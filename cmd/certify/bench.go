@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -139,7 +141,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	gemm := fs.Bool("gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	out := fs.String("out", "", "also write the JSON result to this file")
-	memory := fs.Int("memory", 0, "also measure the peak resident memory of `certify --run` on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
+	memory := fs.Int("memory", 0, "also measure the peak resident memory of certify --run on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
 	memoryAlphas := fs.Int("memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
 	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
 	precision := fs.String("precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
@@ -150,11 +152,26 @@ func benchCmd(ctx context.Context, args []string) error {
 	if (*runDir == "") == !*build {
 		return badInputf("bench: give exactly one of --run DIR and --build")
 	}
-	if *examples <= 0 || *alphas < 2 {
-		return badInputf("bench: --examples must be positive and --alphas at least 2")
+	switch {
+	case *examples <= 0:
+		return badInputf("bench: --examples %d: want a positive number of examples", *examples)
+	case *alphas < 2:
+		return badInputf("bench: --alphas %d: the grid needs at least 2 points (0 and 1)", *alphas)
+	case *chunk <= 0:
+		return badInputf("bench: --chunk %d: want a positive number of examples", *chunk)
+	case *workers < 0:
+		return badInputf("bench: --workers %d: want 0 (one per core) or a positive count", *workers)
+	case *threads < 0:
+		return badInputf("bench: --threads %d: want 0 (OpenBLAS's default) or a positive count", *threads)
+	case *memory < 0:
+		return badInputf("bench: --memory %d: want 0 (skip) or a number of examples", *memory)
+	case *memory > 0 && *memoryAlphas < 2:
+		return badInputf("bench: --memory-alphas %d: the grid needs at least 2 points (0 and 1)", *memoryAlphas)
 	}
-	if *memory < 0 || (*memory > 0 && *memoryAlphas < 2) {
-		return badInputf("bench: --memory must be 0 or a number of examples, and --memory-alphas at least 2")
+	if *memory > 0 {
+		if _, err := exec.LookPath(*timeBin); err != nil {
+			return badInputf("bench: --time %s: GNU time is needed for --memory (Debian package time): %v", *timeBin, err)
+		}
 	}
 	tols, ok := benchTolerances[*precision]
 	if !ok {
@@ -162,7 +179,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	b, note, err := blasbackend.Select(*backend)
 	if err != nil {
-		return badInput(err)
+		return badInputf("bench: --backend %s: %v", *backend, err)
 	}
 	b.SetThreads(*threads)
 	b.Use()
@@ -255,6 +272,9 @@ func benchCmd(ctx context.Context, args []string) error {
 		res.Examples, *alphas, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
 		res.AnalysisGFLOP, res.AnalysisRate, float64(res.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
+	if *precision != functionspace.Float64 {
+		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", *precision, *precision)
+	}
 	fmt.Fprintf(log, "          L(0) %.10g  L(1) %.10g  accuracy(1) %.4f  Gauss length (trapezoid) mean %.8g stacked %.8g\n",
 		res.LossFirst, res.LossLast, res.AccuracyLast, res.GaussMeanTrap, res.GaussStackTrap)
 
@@ -319,12 +339,18 @@ func benchCmd(ctx context.Context, args []string) error {
 
 // benchData returns a run directory with data.safetensors holding at least
 // the first n examples of dir's evaluation data: dir itself when it has one,
-// else an export into cache (made once).
+// else an export into cache, made once per run content and n: its name
+// carries a fingerprint of the files the export copies (runFingerprint), so a
+// different or retrained run with the same directory name gets its own.
 func benchData(ctx context.Context, dir, cache string, n int, log io.Writer) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "data.safetensors")); err == nil {
 		return dir, nil
 	}
-	out := filepath.Join(cache, filepath.Base(filepath.Clean(dir))+"-"+strconv.Itoa(n))
+	fp, err := runFingerprint(dir)
+	if err != nil {
+		return "", badInput(err)
+	}
+	out := filepath.Join(cache, filepath.Base(filepath.Clean(dir))+"-"+strconv.Itoa(n)+"-"+fp)
 	if _, err := os.Stat(filepath.Join(out, "data.safetensors")); err == nil {
 		return out, nil
 	}
@@ -334,9 +360,40 @@ func benchData(ctx context.Context, dir, cache string, n int, log io.Writer) (st
 	fmt.Fprintf(log, "exporting %s → %s\n", dir, out)
 	o := stdout
 	stdout = log
-	err := exportCmd(ctx, []string{"--run", dir, "--examples", strconv.Itoa(n), "--out", out})
+	err = exportCmd(ctx, []string{"--run", dir, "--examples", strconv.Itoa(n), "--out", out})
 	stdout = o
 	return out, err
+}
+
+// runFingerprint returns the first 12 hex digits of the SHA-256 of a run
+// directory's config.json, model.json, init.safetensors, final.safetensors
+// and label_noise.safetensors (those present, each with its name and size),
+// the files an export reads. It returns an error naming dir when none of
+// them is there or one cannot be read.
+func runFingerprint(dir string) (string, error) {
+	h := sha256.New()
+	found := 0
+	for _, name := range []string{"config.json", "model.json", "init.safetensors", "final.safetensors", "label_noise.safetensors"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00", name)
+		size, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+		}
+		fmt.Fprintf(h, "\x00%d\x00", size)
+		found++
+	}
+	if found == 0 {
+		return "", fmt.Errorf("run directory %s: no config.json, model.json or checkpoints", dir)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // analysisFlops counts the floating-point operations of the dense layers'
@@ -472,7 +529,8 @@ func findUp(rel string) (string, error) {
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("%s not found in %s or above", rel, d)
+			wd, _ := os.Getwd()
+			return "", fmt.Errorf("%s not found in %s or any directory above it", rel, wd)
 		}
 		d = parent
 	}

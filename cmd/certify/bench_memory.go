@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,7 +89,22 @@ func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, al
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("bench --memory: %s %s: %w\n%s", timeBin, strings.Join(append([]string{"-v", exe}, args...), " "), err, errOut.String())
+		// The child's own error lines, not GNU time's report after them.
+		var msgs []string
+		for _, line := range strings.Split(errOut.String(), "\n") {
+			if strings.HasPrefix(line, "certify:") {
+				msgs = append(msgs, strings.TrimPrefix(line, "certify: "))
+			}
+		}
+		msg := strings.Join(msgs, "; ")
+		if msg == "" {
+			msg = err.Error()
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 2 { // the child's bad input is ours
+			return nil, badInputf("bench --memory %d: certify --run %s: %s", n, run, msg)
+		}
+		return nil, fmt.Errorf("bench --memory %d: certify --run %s (under %s -v): %s", n, run, timeBin, msg)
 	}
 	tr, err := parseTimeV(&errOut)
 	if err != nil {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,5 +66,77 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(scratch); len(left) != 0 {
 		t.Errorf("scratch copy left behind: %v", left)
+	}
+
+	// More examples than the run's data holds: the child's bad input is the
+	// benchmark's (exit status 2), in one line without GNU time's report.
+	_, err = measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 100, 3, 2, 1, "float64", []string{blasEnv + "=go"})
+	var ie inputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "6 examples") || strings.Contains(err.Error(), "Maximum resident") {
+		t.Errorf("100 examples of 6: error %v, want a bad-input error naming the 6 examples, without the time report", err)
+	}
+}
+
+// TestBenchFlagErrors checks that every meaningless bench flag value is bad
+// input (exit 2) whose message names the flag, found before any timing.
+func TestBenchFlagErrors(t *testing.T) {
+	run := makeRun(t, "cross_entropy")
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--examples", "0"}, "--examples"},
+		{[]string{"--alphas", "1"}, "--alphas"},
+		{[]string{"--chunk", "-7"}, "--chunk"},
+		{[]string{"--chunk", "0"}, "--chunk"},
+		{[]string{"--workers", "-1"}, "--workers"},
+		{[]string{"--threads", "-3"}, "--threads"},
+		{[]string{"--memory", "-1"}, "--memory"},
+		{[]string{"--memory", "100", "--memory-alphas", "1"}, "--memory-alphas"},
+		{[]string{"--memory", "100", "--time", "/nonexistent/time"}, "--time"},
+		{[]string{"--backend", "bogus"}, "--backend"},
+		{[]string{"--precision", "float16"}, "--precision"},
+	} {
+		code, out, errs := runCLI(t, append([]string{"bench", "--run", run, "--gemm=false"}, c.args...)...)
+		if code != 2 || !strings.Contains(errs, c.flag) || strings.Contains(errs+out, "certify   ") {
+			t.Errorf("%v: exit %d, stderr %q; want 2, naming %s, before any timing", c.args, code, errs, c.flag)
+		}
+	}
+}
+
+// TestBenchExportPerRun checks that the export cache tells runs apart: two
+// different runs in directories of the same name get different exports,
+// whose data differ, and the same run reuses its export.
+func TestBenchExportPerRun(t *testing.T) {
+	cache := t.TempDir()
+	var exports, dirs []string
+	for i, seed := range []string{"1", "2"} {
+		dir := filepath.Join(t.TempDir(), "run")
+		if code, _, e := runCLI(t, "train", "--data", "mnist-small", "--arch", "784-4-10", "--epochs", "1", "--limit", "100",
+			"--batch", "50", "--seed", seed, "--out", dir, "--quiet"); code != 0 {
+			t.Fatalf("train %d: %s", i, e)
+		}
+		dirs = append(dirs, dir)
+	}
+	for _, dir := range append(dirs, dirs[0]) {
+		out, err := benchData(context.Background(), dir, cache, 20, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exports = append(exports, out)
+	}
+	if exports[0] == exports[1] {
+		t.Errorf("two different runs named run share the export %s", exports[0])
+	}
+	if exports[0] != exports[2] {
+		t.Errorf("the same run exported twice: %s and %s", exports[0], exports[2])
+	}
+	a, errA := os.ReadFile(filepath.Join(exports[0], "final.safetensors"))
+	b, errB := os.ReadFile(filepath.Join(exports[1], "final.safetensors"))
+	if errA != nil || errB != nil || bytes.Equal(a, b) {
+		t.Errorf("exports of different runs hold the same final weights (%v, %v)", errA, errB)
+	}
+	if _, err := runFingerprint(t.TempDir()); err == nil {
+		t.Error("fingerprint of an empty directory: no error")
 	}
 }

@@ -81,7 +81,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			fmt.Fprintf(stdout, "Usage of certify %s:\n", fs.Name())
+			if fs.Name() == "certify" {
+				fmt.Fprintln(stdout, "Usage of certify:")
+			} else {
+				fmt.Fprintf(stdout, "Usage of certify %s:\n", fs.Name())
+			}
 			fs.PrintDefaults()
 			return errHelp
 		}
