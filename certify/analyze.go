@@ -3,6 +3,7 @@ package certify
 import (
 	"context"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -195,6 +196,16 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N, p.Precision())
+	if r.Witness == nil && p.Precision() == functionspace.Float32 {
+		w, cc, err := settleFloat32(ctx, p, r.Alphas, r.Loss, o.Tolerance)
+		if err != nil {
+			return nil, err
+		}
+		r.Float32CloseCalls = cc
+		if w != nil {
+			r.Verdict, r.Witness = NonMonotone, w
+		}
+	}
 	if r.Witness == nil && !o.LossOnly && r.DeltaContinuous > o.Tolerance {
 		// A rise between grid points found by the continuous Δ is a witness
 		// too: two evaluated α < β (RUN_FORMAT.md).
@@ -234,6 +245,87 @@ func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (
 		return NonMonotone, best
 	}
 	return MonotoneOnGrid, nil
+}
+
+// maxCloseCallAlphas bounds the float64 re-evaluations of settleFloat32:
+// each is one second-order pass over all examples without the first-layer
+// cache, about a float64 grid point's cost.
+const maxCloseCallAlphas = 8
+
+// settleFloat32 decides the float32 grid's close calls in float64. A grid
+// pair α < β (β after the running minimum at α, as gridVerdict) is a close
+// call when its float32 rise exceeds tol plus float64's rounding estimate
+// but not tol plus float32's: float32 cannot tell a rise from rounding
+// there. Their α, largest rises first, are re-evaluated by float64 passes
+// (Path.Float64), at most maxCloseCallAlphas; a pair with both α
+// re-evaluated whose float64 rise exceeds tol plus float64's estimate is a
+// witness (the largest one is returned, with float64 values). The counts go
+// to the report; nil counts when there was no close call.
+func settleFloat32(ctx context.Context, p *functionspace.Path, alphas, loss []float64, tol float64) (*Witness, *CloseCalls, error) {
+	type pair struct {
+		i, j int
+		rise float64
+	}
+	var pairs []pair
+	minI := 0
+	for j := 1; j < len(loss); j++ {
+		if loss[j-1] < loss[minI] {
+			minI = j - 1
+		}
+		rise := loss[j] - loss[minI]
+		re64 := RoundingErrorIn(functionspace.Float64, loss[j], p.N) + RoundingErrorIn(functionspace.Float64, loss[minI], p.N)
+		re32 := RoundingErrorIn(functionspace.Float32, loss[j], p.N) + RoundingErrorIn(functionspace.Float32, loss[minI], p.N)
+		if rise > tol+re64 && rise <= tol+re32 {
+			pairs = append(pairs, pair{minI, j, rise})
+		}
+	}
+	if len(pairs) == 0 {
+		return nil, nil, nil
+	}
+	sort.SliceStable(pairs, func(a, b int) bool { return pairs[a].rise > pairs[b].rise })
+	q, err := p.Float64()
+	if err != nil {
+		return nil, nil, err
+	}
+	l64 := map[int]float64{}
+	eval := func(k int) error {
+		if _, ok := l64[k]; ok {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l64[k] = q.At(alphas[k]).Loss
+		return nil
+	}
+	cc := &CloseCalls{Pairs: len(pairs)}
+	var best *Witness
+	for _, pr := range pairs {
+		need := 0
+		for _, k := range []int{pr.i, pr.j} {
+			if _, ok := l64[k]; !ok {
+				need++
+			}
+		}
+		if len(l64)+need > maxCloseCallAlphas {
+			continue
+		}
+		if err := eval(pr.i); err != nil {
+			return nil, nil, err
+		}
+		if err := eval(pr.j); err != nil {
+			return nil, nil, err
+		}
+		cc.Settled++
+		la, lb := l64[pr.i], l64[pr.j]
+		re := RoundingErrorIn(functionspace.Float64, la, p.N) + RoundingErrorIn(functionspace.Float64, lb, p.N)
+		if rise := lb - la; rise > tol+re && (best == nil || rise > best.Rise) {
+			best = &Witness{Alpha: alphas[pr.i], Beta: alphas[pr.j], Rise: rise, RoundingError: re}
+		}
+	}
+	cc.Alphas = len(l64)
+	cc.Unsettled = cc.Pairs - cc.Settled
+	return best, cc, nil
 }
 
 // WeightDistance returns ‖θT − θ0‖₂ = ‖δ‖₂ over the trainable parameters

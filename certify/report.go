@@ -89,8 +89,13 @@ type Report struct {
 	// "float64", the default, or "float32"; sums over examples, the loss and
 	// turning rates are float64 either way). The certificate (THEORY.md §7)
 	// always runs in float64 interval arithmetic, whatever the precision.
-	Precision string  `json:"precision"`
-	Seconds   float64 `json:"seconds"`
+	Precision string `json:"precision"`
+	// Float32CloseCalls is, in float32 precision only, how the grid verdict
+	// settled the rises that exceed the tolerance by less than float32's
+	// rounding estimate (RoundingErrorIn): their α re-evaluated by float64
+	// passes (settleFloat32). Nil in float64 or when there was none.
+	Float32CloseCalls *CloseCalls `json:"float32_close_calls,omitempty"`
+	Seconds           float64     `json:"seconds"`
 	// Options records every setting that produced the report, so it can be reproduced.
 	Options Options `json:"options"`
 	// Command is the command line that produced the report, when known.
@@ -103,6 +108,22 @@ type Witness struct {
 	Alpha, Beta   float64
 	Rise          float64
 	RoundingError float64
+}
+
+// CloseCalls counts the float32 grid verdict's close calls (Report.Float32CloseCalls).
+type CloseCalls struct {
+	// Pairs is the number of grid pairs α < β whose float32 rise lies
+	// between the tolerance plus float64's rounding estimate and the
+	// tolerance plus float32's.
+	Pairs int `json:"pairs"`
+	// Alphas is how many of their α were re-evaluated in float64 (at most
+	// maxCloseCallAlphas, the largest rises first).
+	Alphas int `json:"alphas_in_float64"`
+	// Settled is the number of pairs decided in float64 (both α
+	// re-evaluated); Unsettled = Pairs − Settled were left to float32's
+	// estimate, i.e. not called non_monotone.
+	Settled   int `json:"settled"`
+	Unsettled int `json:"unsettled"`
 }
 
 // Quantiles summarise a distribution (per-example Gauss lengths).

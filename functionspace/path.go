@@ -166,6 +166,35 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		return nil, fmt.Errorf("functionspace: Precision %q: want %q or %q", opt.Precision, Float64, Float32)
 	}
 	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
+	if err := p.build(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Float64 returns the path itself when its precision is float64, else a
+// float64 twin: the same model, θ0, δ, examples and options (BatchNorm
+// policy and reference batch included) but float64 layer passes and no
+// first-layer cache (it is meant for a few α: the analysis settles float32
+// close calls with it, and the cache would double the memory).
+func (p *Path) Float64() (*Path, error) {
+	if p.f32 == nil {
+		return p, nil
+	}
+	opt := p.opt
+	opt.Precision, opt.FirstLayerCacheBytes = Float64, -1
+	q := &Path{Model: p.Model, Theta0: p.Theta0, Delta: p.Delta, X: p.X, Targets: p.Targets, N: p.N, K: p.K, opt: opt}
+	if err := q.build(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// build prepares a path whose exported fields and options are set: the
+// workers' workspaces, the `recompute` reference batch, and the first-layer
+// cache (float64) or the float32 layer rules and cache.
+func (p *Path) build() error {
+	m, opt, n, theta0 := p.Model, p.opt, p.N, p.Theta0
 	p.workspaces = make(chan *nn.Workspace, opt.Workers)
 	for range opt.Workers {
 		p.workspaces <- new(nn.Workspace)
@@ -178,7 +207,7 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 	if p.hasBN && opt.BNPolicy == BNRecompute {
 		r := min(opt.BNReference, n)
 		if r < 2 {
-			return nil, fmt.Errorf("functionspace: BatchNorm policy recompute: the reference batch needs at least 2 examples, found %d", r)
+			return fmt.Errorf("functionspace: BatchNorm policy recompute: the reference batch needs at least 2 examples, found %d", r)
 		}
 		p.ref = p.rows(0, r)
 		if d0, ok := m.Layers[0].(*nn.Dense); ok {
@@ -186,10 +215,7 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 		}
 	}
 	if opt.Precision == Float32 {
-		if err := p.init32(); err != nil {
-			return nil, err
-		}
-		return p, nil
+		return p.init32()
 	}
 	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
@@ -201,7 +227,7 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 			p.first = append(p.first, compactFirst(d0.Jet(p0, dp0, x)))
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // compactFirst keeps the value and velocity rows of the first layer's jet j

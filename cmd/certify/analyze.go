@@ -55,7 +55,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	// is tighter (recompute's statistics are enclosed over each α-interval).
 	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
-	fs.StringVar(&af.prec, "precision", functionspace.Float64, "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding)")
+	fs.StringVar(&af.prec, "precision", functionspace.Float64, "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding and settles close calls with a few float64 passes)")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
@@ -165,6 +165,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	if r.Precision == functionspace.Float32 {
 		fmt.Fprintf(w, "  precision          float32 layer passes (loss, sums and the certificate in float64)\n")
+		if cc := r.Float32CloseCalls; cc != nil {
+			fmt.Fprintf(w, "  close calls        %d grid rises within float32 rounding: %d settled by float64 passes at %d α, %d unsettled\n", cc.Pairs, cc.Settled, cc.Alphas, cc.Unsettled)
+		}
 	}
 	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
 	fmt.Fprintf(w, "  %-19s%.4g", fmt.Sprintf("Δ on %d α", len(r.Alphas)), r.Delta)
