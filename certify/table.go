@@ -248,6 +248,19 @@ func cellTexts(c Cell, marker string, delta func(float64) string) [3]string {
 	return [3]string{frac, d, fmt.Sprintf("%d/%d/%d", c.CertifiedMonotone, c.MonotoneOnGrid, c.Inconclusive)}
 }
 
+// hasGridOnly reports whether some cell has runs monotone on the grid only,
+// the cells cellTexts marks † and the note explains.
+func (t *Table) hasGridOnly() bool {
+	for _, row := range t.Cells {
+		for _, c := range row {
+			if c.MonotoneOnGrid > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // thresholdText describes the threshold and the filter for the notes.
 func (t *Table) thresholdText() string {
 	s := "A run is non-monotonic when its verdict is non_monotone at its own tolerance"
@@ -289,7 +302,8 @@ func latexNumber(v float64) string {
 // monotone on the grid only (not certified); $\bar\Delta$, the mean grid Δ
 // over the non-monotonic runs; and C/G/I, the numbers of certified
 // monotone, monotone-on-grid and inconclusive runs. A note under the table
-// states the threshold and filter.
+// explains the columns, explains † when some cell is marked, and states the
+// threshold and filter.
 func (t *Table) WriteLaTeX(w io.Writer) error {
 	var b strings.Builder
 	nr, nc := max(1, len(t.Spec.Rows)), len(t.ColLevels)
@@ -339,8 +353,10 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\n\\smallskip\n{\\footnotesize\n")
 	b.WriteString("NM (n): fraction of the n decided runs that are non-monotonic; $\\bar\\Delta$: mean grid $\\Delta$ over them; " +
-		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). " +
-		"$^\\dagger$: some runs are monotone on the grid only, so the fraction is a lower bound for continuous $\\alpha$. ")
+		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). ")
+	if t.hasGridOnly() {
+		b.WriteString("$^\\dagger$: some runs are monotone on the grid only, so the fraction is a lower bound for continuous $\\alpha$. ")
+	}
 	b.WriteString(latexEscape(t.thresholdText()) + ".\\par}\n\\end{table}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -387,8 +403,10 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 		b.WriteString("| " + strings.Join(rec, " | ") + " |\n")
 	}
 	b.WriteString("\nNM (n): fraction of the n decided runs that are non-monotonic; mean Δ: mean grid Δ over them; " +
-		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). " +
-		"†: some runs are monotone on the grid only, so the fraction is a lower bound for continuous α. ")
+		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). ")
+	if t.hasGridOnly() {
+		b.WriteString("†: some runs are monotone on the grid only, so the fraction is a lower bound for continuous α. ")
+	}
 	b.WriteString(t.thresholdText() + ".\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -316,3 +316,55 @@ func TestLatexHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestTableDaggerNote checks that the note explains † exactly when a cell is
+// marked: a table with one cell holding a run monotone on the grid only has
+// the mark on that cell and the sentence in the note; a table whose monotone
+// runs are all certified has neither.
+func TestTableDaggerNote(t *testing.T) {
+	const sentence = "lower bound for continuous"
+	for _, format := range []struct {
+		name, mark string
+	}{{FormatLaTeX, `$^\dagger$`}, {FormatMarkdown, "†"}} {
+		for _, tc := range []struct {
+			name  string
+			cells []Cell
+			marks int // cells marked †
+		}{
+			{"grid-only cell", []Cell{{NonMonotone: 1, DeltaSum: 0.5, CertifiedMonotone: 1}, {MonotoneOnGrid: 1, CertifiedMonotone: 2}}, 1},
+			{"two grid-only cells", []Cell{{MonotoneOnGrid: 2}, {NonMonotone: 1, DeltaSum: 0.25, MonotoneOnGrid: 1}}, 2},
+			{"all certified", []Cell{{NonMonotone: 1, DeltaSum: 0.5, CertifiedMonotone: 1}, {CertifiedMonotone: 2, Inconclusive: 1}}, 0},
+		} {
+			t.Run(format.name+"/"+tc.name, func(t *testing.T) {
+				tab := &Table{
+					Spec:      TableSpec{Cols: []string{"lr"}},
+					RowLevels: [][]Level{{}},
+					ColLevels: [][]Level{{0.01}, {0.1}},
+					Cells:     [][]Cell{tc.cells},
+				}
+				for _, c := range tc.cells {
+					tab.Runs += c.Runs()
+				}
+				var buf bytes.Buffer
+				if err := tab.Write(&buf, format.name); err != nil {
+					t.Fatal(err)
+				}
+				out := buf.String()
+				body, note, ok := strings.Cut(out, "NM (n): fraction")
+				if !ok {
+					t.Fatalf("no note:\n%s", out)
+				}
+				if got := strings.Count(body, format.mark); got != tc.marks {
+					t.Errorf("%d cells marked %s, want %d:\n%s", got, format.mark, tc.marks, out)
+				}
+				wantNote := tc.marks > 0
+				if got := strings.Contains(note, sentence); got != wantNote {
+					t.Errorf("note has the † sentence: %v, want %v:\n%s", got, wantNote, note)
+				}
+				if got := strings.Contains(note, format.mark); got != wantNote {
+					t.Errorf("note has %s: %v, want %v:\n%s", format.mark, got, wantNote, note)
+				}
+			})
+		}
+	}
+}
