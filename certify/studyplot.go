@@ -108,7 +108,9 @@ func FitGaussDistance(runs []StudyRun, paperGauss bool) (PowerLaw, error) {
 //     each cell annotated with its mean and number of runs.
 //
 // Points are coloured by optimizer (config.json "optim", Okabe–Ito colours)
-// and shaped by "batchnorm" (circle false, triangle true, square unknown). Δ
+// and shaped by "batchnorm" (circle false, triangle true, square unknown);
+// the legend names each colour and shape by key=value ("optim=adam",
+// "batchnorm=true"). Other keys (lr, seed, …) are not encoded. Δ
 // is drawn on a log axis when its positive values span more than two
 // decades; Δ = 0 is then drawn at the axis floor, which the legend says. It
 // returns an error, before writing, for an unknown format, no runs left after
@@ -210,19 +212,37 @@ func (s runStyle) glyph(r *StudyRun) draw.GlyphStyle {
 	return draw.GlyphStyle{Color: s.colour(r), Radius: vg.Points(3.5), Shape: bnGlyph(v)}
 }
 
-// addLegend adds the optimizer colours and batchnorm shapes to leg.
+// addLegend adds to leg one entry per encoded value, named key=value as in
+// the run directories' names: "optim=adam" with its colour, then
+// "batchnorm=true" with its shape; a missing value is "n/a". A key no run
+// has (its only value n/a) encodes nothing and gets no entry. A thumbnail
+// takes the other key's shape or colour when that key has a single value,
+// so that it looks like the points; otherwise a circle or grey.
 func (s runStyle) addLegend(leg *boxedLegend) {
-	for i, l := range s.optims {
-		g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: categoryColours[i%len(categoryColours)], Radius: vg.Points(3.5), Shape: draw.CircleGlyph{}}}
-		leg.Add("optim "+formatLevel(l), g)
+	shape := draw.GlyphDrawer(draw.CircleGlyph{})
+	if len(s.bns) == 1 {
+		shape = bnGlyph(s.bns[0])
+	}
+	if len(s.optims) > 1 || s.optims[0] != nil {
+		for i, l := range s.optims {
+			g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: categoryColours[i%len(categoryColours)], Radius: vg.Points(3.5), Shape: shape}}
+			leg.Add(levelLabel("optim", l), g)
+		}
+	}
+	var col color.Color = gridGrey
+	if len(s.optims) == 1 {
+		col = categoryColours[0]
 	}
 	if len(s.bns) > 1 || s.bns[0] != nil {
 		for _, l := range s.bns {
-			g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: gridGrey, Radius: vg.Points(3.5), Shape: bnGlyph(l)}}
-			leg.Add("batchnorm "+formatLevel(l), g)
+			g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: bnGlyph(l)}}
+			leg.Add(levelLabel("batchnorm", l), g)
 		}
 	}
 }
+
+// levelLabel names a value of a configuration key: "key=value".
+func levelLabel(key string, l Level) string { return key + "=" + formatLevel(l) }
 
 // logScale maps positive values to log10 for a log axis: values ≤ 0 go to
 // the floor, a third of the smallest positive value. ok is false when no

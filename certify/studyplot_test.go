@@ -9,9 +9,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/recorder"
 	"pgregory.net/rapid"
 )
 
@@ -271,5 +277,245 @@ func TestViridis(t *testing.T) {
 			t.Fatalf("luminance not increasing: %v", cs)
 		}
 		prev = l
+	}
+}
+
+// drawnGlyph is a point glyph read back from a recorded drawing: its shape
+// ("circle", "triangle" or "square"), colour and centre.
+type drawnGlyph struct {
+	shape  string
+	colour color.Color
+	at     vg.Point
+}
+
+// glyphOf recognises the paths of draw.CircleGlyph (an arc), TriangleGlyph
+// and SquareGlyph (closed polygons of 3 and 4 vertices); ok is false for
+// other paths (axes, ticks, grid lines, boxes).
+func glyphOf(p vg.Path) (shape string, at vg.Point, ok bool) {
+	var pts []vg.Point
+	for _, c := range p {
+		switch c.Type {
+		case vg.ArcComp:
+			if len(p) == 3 {
+				return "circle", c.Pos, true
+			}
+			return "", vg.Point{}, false
+		case vg.MoveComp, vg.LineComp:
+			pts = append(pts, c.Pos)
+		}
+	}
+	if p[len(p)-1].Type != vg.CloseComp || len(pts) < 3 || len(pts) > 4 {
+		return "", vg.Point{}, false
+	}
+	var sum vg.Point
+	for _, q := range pts {
+		sum = sum.Add(q)
+	}
+	at = vg.Point{X: sum.X / vg.Length(len(pts)), Y: sum.Y / vg.Length(len(pts))}
+	if len(pts) == 3 {
+		return "triangle", at, true
+	}
+	if w, h := pts[2].X-pts[0].X, pts[2].Y-pts[0].Y; w > 20 || h > 20 {
+		return "", vg.Point{}, false // a rectangle, not a glyph
+	}
+	return "square", at, true
+}
+
+// legendEntry is an entry of a recorded legend: its text and its
+// thumbnail glyph (shape "" for an entry without one).
+type legendEntry struct {
+	text string
+	drawnGlyph
+}
+
+// recordedFigure is what a plot drew, read back from a vg/recorder canvas:
+// the point glyphs of the data area in drawing order, the legend's box and
+// its entries, and the data area.
+type recordedFigure struct {
+	points   []drawnGlyph
+	box      vg.Rectangle
+	legend   []legendEntry
+	dataArea vg.Rectangle
+}
+
+// legendBoxColour is the translucent white of boxedLegend's box.
+var legendBoxColour = color.NRGBA{0xff, 0xff, 0xff, 0xe0}
+
+func recordFigure(t *testing.T, p *plot.Plot) recordedFigure {
+	t.Helper()
+	rec := &recorder.Canvas{}
+	c := draw.NewCanvas(rec, FigureWidth, FigureHeight)
+	p.Draw(c)
+	var f recordedFigure
+	f.dataArea = p.DataCanvas(c).Rectangle
+	var col color.Color
+	inLegend, boxNext := false, false
+	var thumb drawnGlyph
+	for _, a := range rec.Actions {
+		switch a := a.(type) {
+		case *recorder.SetColor:
+			col = a.Color
+			boxNext = a.Color == color.Color(legendBoxColour)
+		case *recorder.Fill, *recorder.Stroke:
+			var path vg.Path
+			if fa, ok := a.(*recorder.Fill); ok {
+				path = fa.Path
+			} else {
+				path = a.(*recorder.Stroke).Path
+			}
+			if boxNext && !inLegend {
+				inLegend = true
+				f.box = vg.Rectangle{Min: path[0].Pos, Max: path[0].Pos}
+				for _, q := range path {
+					if q.Type != vg.CloseComp {
+						f.box.Min = vg.Point{X: min(f.box.Min.X, q.Pos.X), Y: min(f.box.Min.Y, q.Pos.Y)}
+						f.box.Max = vg.Point{X: max(f.box.Max.X, q.Pos.X), Y: max(f.box.Max.Y, q.Pos.Y)}
+					}
+				}
+				continue
+			}
+			shape, at, ok := glyphOf(path)
+			if !ok {
+				continue
+			}
+			g := drawnGlyph{shape: shape, colour: col, at: at}
+			if inLegend {
+				thumb = g
+			} else {
+				f.points = append(f.points, g)
+			}
+		case *recorder.FillString:
+			if inLegend {
+				f.legend = append(f.legend, legendEntry{text: a.String, drawnGlyph: thumb})
+				thumb = drawnGlyph{}
+			}
+		}
+	}
+	if !inLegend {
+		t.Fatal("no legend box drawn")
+	}
+	return f
+}
+
+func sameColour(a, b color.Color) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	r1, g1, b1, a1 := a.RGBA()
+	r2, g2, b2, a2 := b.RGBA()
+	return r1 == r2 && g1 == g2 && b1 == b2 && a1 == a2
+}
+
+// TestStudyFigureLegends renders the three scatter figures of small
+// synthetic studies and reads back, from the recorded drawing, the legend's
+// texts and thumbnails and the points' colours and shapes. The legend must
+// name each encoded value as key=value (optim by colour, batchnorm by shape;
+// a key no run has gets no entry), each point must look like the entries of
+// its run's values, distinct values must look different, and the legend box
+// must lie in the data area without covering a point.
+func TestStudyFigureLegends(t *testing.T) {
+	type cfg struct {
+		optim any // nil: no "optim" in config.json
+		bn    any // nil: no "batchnorm"
+	}
+	for _, tc := range []struct {
+		name string
+		cfgs []cfg
+		want []string
+	}{
+		{"optim × batchnorm", []cfg{{"sgd", true}, {"adam", false}, {"sgd", false}, {"adam", true}},
+			[]string{"optim=adam", "optim=sgd", "batchnorm=false", "batchnorm=true"}},
+		{"batchnorm only", []cfg{{nil, true}, {nil, false}}, []string{"batchnorm=false", "batchnorm=true"}},
+		{"one optimizer, one missing", []cfg{{"sgd", true}, {nil, true}}, []string{"optim=sgd", "optim=n/a", "batchnorm=true"}},
+	} {
+		// Two learning rates per configuration, lr not encoded.
+		var runs []StudyRun
+		for i, c := range tc.cfgs {
+			for j, lr := range []float64{0.01, 0.1} {
+				conf := map[string]any{"lr": lr, "arch": "4-3-2"}
+				if c.optim != nil {
+					conf["optim"] = c.optim
+				}
+				if c.bn != nil {
+					conf["batchnorm"] = c.bn
+				}
+				k := float64(2*i + j + 1)
+				runs = append(runs, StudyRun{Config: conf, Report: &Report{Verdict: NonMonotone,
+					Delta: 0.01 * k, WeightDistanceNormalized: 0.1 * k, GaussLengthMean: 0.05 * k * k}})
+			}
+		}
+		for _, fig := range []struct {
+			name string
+			p    func() *plot.Plot
+			fit  bool // a least-squares entry first
+		}{
+			{FigureDeltaDistance, func() *plot.Plot { return deltaScatter(runs, false, false) }, false},
+			{FigureDeltaGauss, func() *plot.Plot { return deltaScatter(runs, true, false) }, false},
+			{FigureGaussDistance, func() *plot.Plot { return gaussDistancePlot(runs, false) }, true},
+		} {
+			t.Run(tc.name+"/"+fig.name, func(t *testing.T) {
+				f := recordFigure(t, fig.p())
+				leg := f.legend
+				if fig.fit {
+					if len(leg) == 0 || !strings.HasPrefix(leg[0].text, "least squares: slope ") {
+						t.Fatalf("legend %v lacks the least-squares line first", leg)
+					}
+					leg = leg[1:]
+				}
+				var texts []string
+				byText := map[string]drawnGlyph{}
+				for _, e := range leg {
+					texts = append(texts, e.text)
+					byText[e.text] = e.drawnGlyph
+				}
+				if !slices.Equal(texts, tc.want) {
+					t.Fatalf("legend %q, want %q", texts, tc.want)
+				}
+				// Each point looks like its values' entries.
+				if len(f.points) != len(runs) {
+					t.Fatalf("%d points drawn, want %d", len(f.points), len(runs))
+				}
+				for i, r := range runs {
+					pt := f.points[i]
+					if o, ok := byText["optim="+formatLevel(r.Config["optim"])]; ok && !sameColour(pt.colour, o.colour) {
+						t.Errorf("run %d (%v): point colour %v, legend %v", i, r.Config, pt.colour, o.colour)
+					}
+					bn, ok := r.Config["batchnorm"]
+					if !ok {
+						bn = false // RunConfig's zero value
+					}
+					if b, ok := byText["batchnorm="+formatLevel(bn)]; ok && pt.shape != b.shape {
+						t.Errorf("run %d (%v): point %s, legend %s", i, r.Config, pt.shape, b.shape)
+					}
+					if want := map[any]string{false: "circle", true: "triangle"}[bn]; pt.shape != want {
+						t.Errorf("run %d (%v): point %s, want %s", i, r.Config, pt.shape, want)
+					}
+				}
+				// Distinct values look different; every entry has a thumbnail.
+				for i, a := range leg {
+					if a.shape == "" {
+						t.Errorf("entry %q has no thumbnail", a.text)
+					}
+					for _, b := range leg[:i] {
+						key, _, _ := strings.Cut(a.text, "=")
+						if k, _, _ := strings.Cut(b.text, "="); k != key {
+							continue
+						}
+						if key == "optim" && sameColour(a.colour, b.colour) || key == "batchnorm" && a.shape == b.shape {
+							t.Errorf("entries %q and %q look the same", a.text, b.text)
+						}
+					}
+				}
+				// The box lies in the data area and covers no point.
+				if f.box.Min.X < f.dataArea.Min.X || f.box.Min.Y < f.dataArea.Min.Y || f.box.Max.X > f.dataArea.Max.X || f.box.Max.Y > f.dataArea.Max.Y {
+					t.Errorf("legend box %v outside the data area %v", f.box, f.dataArea)
+				}
+				for i, pt := range f.points {
+					if pt.at.X >= f.box.Min.X && pt.at.X <= f.box.Max.X && pt.at.Y >= f.box.Min.Y && pt.at.Y <= f.box.Max.Y {
+						t.Errorf("point %d at %v under the legend box %v", i, pt.at, f.box)
+					}
+				}
+			})
+		}
 	}
 }
