@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -133,6 +134,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
 	r, err := certify.Analyze(ctx, p, af.opt)
 	bar.Done()
+	if errors.Is(err, context.Canceled) {
+		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -195,6 +196,9 @@ func benchCmd(ctx context.Context, args []string) error {
 		if _, err := os.Stat(filepath.Join(*runDir, "final.safetensors")); err != nil {
 			fmt.Fprintf(log, "training  %s (certify train %s)\n", *runDir, strings.Join(benchDefaultTrain, " "))
 			if err := trainCmd(ctx, append(append([]string{}, benchDefaultTrain...), "--out", *runDir)); err != nil {
+				if errors.Is(err, context.Canceled) { // not train's advice: bench trains afresh next time
+					return interrupted(err, "bench interrupted while training %s", *runDir)
+				}
 				return fmt.Errorf("bench: train: %w", err)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/internal/sweep"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/safetensors"
 )
@@ -21,10 +22,16 @@ import (
 // runCLI runs the command line in-process and returns its exit status and outputs.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLIContext(t, context.Background(), args...)
+}
+
+// runCLIContext is runCLI with the context a signal would cancel.
+func runCLIContext(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
 	var o, e bytes.Buffer
 	stdout, stderr = &o, &e
 	defer func() { stdout, stderr = os.Stdout, os.Stderr }()
-	code := run(context.Background(), args)
+	code := run(ctx, args)
 	return code, o.String(), e.String()
 }
 
@@ -192,5 +199,93 @@ func TestBadFlagValues(t *testing.T) {
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
+	}
+}
+
+// TestInterruptedCommandsPrintOneLine cancels the context of each command
+// that watches it, as Ctrl-C or SIGTERM would (at a training step, or before
+// the analysis starts): each exits 130 and prints exactly one line on
+// stderr, its own, without the bare "context canceled" of what it was
+// running. Where the line says how to continue, doing so succeeds.
+func TestInterruptedCommandsPrintOneLine(t *testing.T) {
+	dir := t.TempDir()
+	trainOut := filepath.Join(dir, "train")
+	trainArgs := []string{"train", "--data", "mnist-small", "--limit", "200", "--arch", "784-8-10", "--batch", "50",
+		"--epochs", "1", "--checkpoint-every", "2", "--seed", "3", "--quiet", "--out", trainOut}
+	run := makeRun(t, "cross_entropy")
+	grid := tinyGrid(t, `{"lr": [0.05, 0.2]}`)
+	g := loadGrid(t, grid)
+	sweepOut, indexOut := filepath.Join(dir, "sweep"), filepath.Join(dir, "index")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		atStep int // cancel after this training step; 0: before the command starts
+		want   string
+		before string   // what stderr holds before that line (progress, not about the interruption)
+		again  []string // the command the line says continues; nil: none
+		check  func(t *testing.T)
+	}{
+		{"train", trainArgs, 3, "certify: interrupted at step 3; continue with the same flags and --resume", "",
+			append(trainArgs, "--resume"), func(t *testing.T) {
+				if _, err := nn.LoadRun(trainOut, 0); err != nil {
+					t.Error(err)
+				}
+			}},
+		{"analyse", []string{"--run", run, "--alphas", "5"}, 0,
+			"certify: interrupted while analysing " + run + "; nothing written", "", nil, func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(run, "certificate.json")); !os.IsNotExist(err) {
+					t.Errorf("certificate.json: %v, want absent", err)
+				}
+			}},
+		{"demo", []string{"demo", "--out", filepath.Join(dir, "demo")}, 2, "certify: interrupted at step 2", "", nil, nil},
+		{"sweep", []string{"sweep", grid, "--out", sweepOut, "--jobs", "1", "--quiet"}, 1,
+			"certify: sweep interrupted: 0 of 2 points done, 1 stopped midway; run the same command again to continue", "",
+			[]string{"sweep", grid, "--out", sweepOut, "--jobs", "1", "--quiet"}, func(t *testing.T) {
+				checkRuns(t, sweepOut, g)
+				if inv := readIndex(t, sweepOut).LastInvocation; inv.Trained != 2 || inv.Resumed != 1 {
+					t.Errorf("rerun %+v, want 2 trained, 1 of them resumed", *inv)
+				}
+			}},
+		{"sweep, not quiet", []string{"sweep", grid, "--out", filepath.Join(dir, "loud"), "--jobs", "1"}, 3,
+			"certify: sweep interrupted: 0 of 2 points done, 1 stopped midway; run the same command again to continue",
+			"sweep " + g.File + ": 2 points on 1 workers\n", nil, nil},
+		{"sweep --index", []string{"sweep", grid, "--out", indexOut, "--index", "1", "--quiet"}, 1,
+			"certify: point 1 " + g.Point(1).Name + " interrupted; run the same command again to continue", "",
+			[]string{"sweep", grid, "--out", indexOut, "--index", "1", "--quiet"}, func(t *testing.T) {
+				if e := readIndex(t, indexOut).Points[1]; e.Status != sweep.StatusDone || !e.Resumed {
+					t.Errorf("point 1 after the rerun: %+v, want done and resumed", e)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.atStep == 0 {
+				cancel()
+			} else {
+				afterStep = func(step int) {
+					if step == tc.atStep {
+						cancel()
+					}
+				}
+				defer func() { afterStep = nil }()
+			}
+			code, _, errOut := runCLIContext(t, ctx, tc.args...)
+			if code != 130 {
+				t.Errorf("exit %d, want 130", code)
+			}
+			if errOut != tc.before+tc.want+"\n" {
+				t.Errorf("stderr:\n%s\nwant:\n%s%s", errOut, tc.before, tc.want)
+			}
+			afterStep = nil
+			if tc.again != nil {
+				if code, _, errOut := runCLI(t, tc.again...); code != 0 {
+					t.Fatalf("continuing: exit %d: %s", code, errOut)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t)
+			}
+		})
 	}
 }

@@ -39,6 +39,24 @@ func badInput(err error) error {
 
 func badInputf(format string, args ...any) error { return inputError{fmt.Errorf(format, args...)} }
 
+// interruptedError is a command stopped by its context (Ctrl-C or SIGTERM):
+// msg, e.g. "interrupted at step 12; continue with the same flags and
+// --resume", is the one line run prints about it (after "certify: "), and
+// err is the context's error. When several wrap one another, run prints
+// the outermost, so a caller replaces a callee's advice by wrapping again.
+type interruptedError struct {
+	msg string
+	err error
+}
+
+func (e interruptedError) Error() string { return e.msg }
+func (e interruptedError) Unwrap() error { return e.err }
+
+// interrupted wraps err, a context's error, with the line to print.
+func interrupted(err error, format string, args ...any) error {
+	return interruptedError{msg: fmt.Sprintf(format, args...), err: err}
+}
+
 // stdout and stderr are the command's outputs (tests replace them).
 var (
 	stdout io.Writer = os.Stdout
@@ -103,10 +121,18 @@ func run(ctx context.Context, args []string) int {
 	if errors.Is(err, errHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "certify:", err)
 	if errors.Is(err, context.Canceled) {
+		// One line: the command's own (interruptedError), not the bare
+		// "context canceled" of whatever was running.
+		msg := "interrupted"
+		var ie interruptedError
+		if errors.As(err, &ie) {
+			msg = ie.msg
+		}
+		fmt.Fprintln(stderr, "certify:", msg)
 		return 130
 	}
+	fmt.Fprintln(stderr, "certify:", err)
 	var ie inputError
 	if errors.As(err, &ie) {
 		return 2

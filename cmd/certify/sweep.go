@@ -327,6 +327,9 @@ func runIndex(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 	if _, ierr := st.WriteIndex(nil); ierr != nil && err == nil {
 		err = ierr
 	}
+	if errors.Is(err, context.Canceled) {
+		return interrupted(err, "point %d %s interrupted; run the same command again to continue", p.Index, p.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("point %d %s: %w", p.Index, p.Name, err)
 	}
@@ -380,7 +383,7 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 		fmt.Fprintf(log, "sweep %s: %d points on %d workers\n", g.File, len(todo), min(sf.jobs, len(todo)))
 	}
 	var mu sync.Mutex
-	finished, running := 0, 0
+	finished, running, stopped := 0, 0, 0
 	start := time.Now()
 	eta := func() string {
 		if finished == 0 || finished == len(todo) {
@@ -406,7 +409,7 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 		prefix := fmt.Sprintf("[%*d/%d%s]", len(strconv.Itoa(len(todo))), finished, len(todo), eta())
 		switch {
 		case err != nil && errors.Is(err, context.Canceled):
-			fmt.Fprintf(log, "%s interrupted %s\n", prefix, p.Name)
+			stopped++ // told in the one line about the interruption
 		case err != nil:
 			inv.Failed++
 			fmt.Fprintf(log, "%s FAILED  %s: %v\n", prefix, p.Name, err)
@@ -439,8 +442,12 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 		return ierr
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(log, "sweep interrupted: %d of %d points done; run the same command again to continue\n", idx.Counts[sweep.StatusDone], g.Len())
-		return ctx.Err()
+		midway := ""
+		if stopped > 0 {
+			midway = fmt.Sprintf(", %d stopped midway", stopped)
+		}
+		return interrupted(ctx.Err(), "sweep interrupted: %d of %d points done%s; run the same command again to continue",
+			idx.Counts[sweep.StatusDone], g.Len(), midway)
 	}
 	fmt.Fprintf(log, "sweep done in %.1fs: %d trained (%d resumed), %d analysed, %d skipped, %d failed; index %s\n",
 		inv.Seconds, inv.Trained, inv.Resumed, inv.Analysed, inv.Skipped, inv.Failed, filepath.Join(sf.out, sweep.IndexFile))

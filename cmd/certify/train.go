@@ -106,8 +106,22 @@ func trainCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	_, err := train(ctx, tf, stderr)
+	if ts := (trainStopped{}); errors.As(err, &ts) && ts.saved {
+		return interrupted(err, "%s; continue with the same flags and --resume", ts)
+	}
 	return err
 }
+
+// trainStopped is train's error when its context is cancelled: an
+// interruptedError saying at which step, and whether that step's checkpoint
+// was saved in OUT.partial (so that --resume continues from it).
+type trainStopped struct {
+	err   error // an interruptedError
+	saved bool
+}
+
+func (e trainStopped) Error() string { return e.err.Error() }
+func (e trainStopped) Unwrap() error { return e.err }
 
 // parseArch turns "784-256-10" into widths.
 func parseArch(s string) ([]int, error) {
@@ -135,7 +149,8 @@ type trainResult struct {
 // train trains one run into tf.out: it writes everything into OUT.partial
 // and renames it to OUT at the end, so a run directory is either complete or
 // absent. Interrupted (ctx cancelled), it saves a checkpoint so that
-// --resume continues from it.
+// --resume continues from it, and returns a trainStopped error; it prints
+// nothing about the interruption itself.
 func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, error) {
 	c := tf.cfg
 	if tf.out == "" {
@@ -295,10 +310,10 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	bar.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			if serr := saveCheckpoint(lastStep); serr == nil {
-				fmt.Fprintf(log, "train: interrupted at step %d; continue with the same flags and --resume\n", lastStep)
+			if serr := saveCheckpoint(lastStep); serr != nil {
+				return nil, trainStopped{interrupted(err, "interrupted at step %d; saving its checkpoint failed: %v", lastStep, serr), false}
 			}
-			return nil, err
+			return nil, trainStopped{interrupted(err, "interrupted at step %d", lastStep), true}
 		}
 		return nil, err
 	}
