@@ -255,6 +255,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	boundHeap()
 	t1 := time.Now()
 	r, err := certify.Analyze(ctx, p, certify.Options{Alphas: *alphas, LossOnly: true})
+	if err != nil && ctx.Err() != nil {
+		return interrupted(err, "bench interrupted during certify's analysis; nothing written")
+	}
 	if err != nil {
 		return err
 	}
@@ -284,6 +287,9 @@ func benchCmd(ctx context.Context, args []string) error {
 
 	if *torch {
 		ts, err := runTorch(ctx, *python, *torchref, dir, *alphas, *torchThreads, *precision, r)
+		if err != nil && ctx.Err() != nil { // the child was killed because we were interrupted
+			return interrupted(ctx.Err(), "bench interrupted while PyTorch ran; nothing written")
+		}
 		if err != nil {
 			return err
 		}
@@ -312,6 +318,9 @@ func benchCmd(ctx context.Context, args []string) error {
 			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
 		}
 		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, *precision, env)
+		if err != nil && ctx.Err() != nil {
+			return interrupted(ctx.Err(), "bench interrupted during the --memory run; nothing written")
+		}
 		if err != nil {
 			return err
 		}

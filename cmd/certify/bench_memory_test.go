@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseTimeV reads GNU time's -v report format (Debian's time 1.9) and
@@ -138,5 +139,29 @@ func TestBenchExportPerRun(t *testing.T) {
 	}
 	if _, err := runFingerprint(t.TempDir()); err == nil {
 		t.Error("fingerprint of an empty directory: no error")
+	}
+}
+
+// TestBenchInterruptedChild: Ctrl-C while a child runs (here a stand-in for
+// GNU time that only sleeps) is an interruption — exit 130 and one line —
+// not the child's "signal: killed" as an internal fault.
+func TestBenchInterruptedChild(t *testing.T) {
+	slow := filepath.Join(t.TempDir(), "time")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		cancel()
+	}()
+	code, _, errs := runCLIContext(t, ctx, "bench", "--run", makeRun(t, "cross_entropy"), "--gemm=false", "--backend", "go",
+		"--examples", "6", "--alphas", "3", "--memory", "6", "--time", slow, "--cache", t.TempDir())
+	// bench's own progress lines come first on stderr; the last is the verdict.
+	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if want := "certify: bench interrupted during the --memory run; nothing written"; code != 130 || last != want || strings.Count(errs, "certify:") != 1 {
+		t.Errorf("exit %d, stderr %q; want 130 and one last line %q", code, errs, want)
 	}
 }
