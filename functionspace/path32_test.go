@@ -12,8 +12,6 @@ import (
 
 	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
-	"github.com/certify-mli/certify/nn/dataset"
-	"github.com/certify-mli/certify/nn/optim"
 )
 
 const u32 = 0x1p-24 // float32 unit roundoff
@@ -245,21 +243,10 @@ func TestFloat32MNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a network")
 	}
-	set, err := dataset.Load(dataset.Spec{Name: "mnist-small", Split: "train", Limit: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := mat.NewDense(set.N, set.D, set.X)
-	targets := nn.Targets{Labels: set.Y}
-	m, _ := nn.Build(nn.MLPSpec([]int{set.D, 32, 10}, "relu", "cross_entropy"))
-	theta0, _ := nn.Init(m, "pytorch", 1, 7)
-	thetaT := theta0.Clone()
-	sgd, _ := optim.New("sgd", optim.Config{LR: 0.05, Momentum: 0.9})
-	if err := nn.Train(context.Background(), m, thetaT, sgd, x, targets, nn.TrainConfig{Epochs: 1, Batch: 32, Seed: 7}, nil); err != nil {
-		t.Fatal(err)
-	}
+	m, theta0, thetaT, x, targets := trainedMNIST(t)
+	d := x.RawMatrix().Cols
 	const n = 1000
-	p64, p32 := pathPair(t, m, theta0, thetaT, x.Slice(0, n, 0, set.D).(*mat.Dense), targets.Rows(0, n), Options{Chunk: 400})
+	p64, p32 := pathPair(t, m, theta0, thetaT, x.Slice(0, n, 0, d).(*mat.Dense), targets.Rows(0, n), Options{Chunk: 400})
 	var s64s, s32s []*Sample
 	var worstL float64
 	for _, a := range []float64{0, 0.25, 0.5, 0.75, 1} {
@@ -291,7 +278,7 @@ func TestFloat32MNIST(t *testing.T) {
 	// float32 and hand float32 pre-activations to the kink search; the
 	// one-sided jets at the kinks are float64 per-row passes.
 	const g = 50
-	q64, q32 := pathPair(t, m, theta0, thetaT, x.Slice(0, g, 0, set.D).(*mat.Dense), targets.Rows(0, g), Options{Chunk: 20})
+	q64, q32 := pathPair(t, m, theta0, thetaT, x.Slice(0, g, 0, d).(*mat.Dense), targets.Rows(0, g), Options{Chunk: 20})
 	o := GaussOptions{Intervals: 32, MaxIntervals: 32}
 	r64, err := q64.GaussLength(context.Background(), 0, 1, o)
 	if err != nil {

@@ -46,11 +46,7 @@ func TestBenchAgreesWithTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PyTorch (slow to import)")
 	}
-	for _, p := range []string{"/usr/bin/python3", "/usr/lib/python3/dist-packages/torch", "/usr/lib/python3/dist-packages/functorch"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skip("no Debian python3-torch with functorch: ", err)
-		}
-	}
+	needTorch(t)
 	dir := makeRun(t, "cross_entropy")
 	out := filepath.Join(t.TempDir(), "res.json")
 	code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "6", "--alphas", "7", "--backend", "go",
@@ -108,6 +104,17 @@ func TestBenchFlags(t *testing.T) {
 	} {
 		if code, _, errs := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errs)
+		}
+	}
+}
+
+// needTorch skips the test without Debian's python3-torch (with functorch)
+// at /usr/bin/python3, the PyTorch oracle of tools/torchref.
+func needTorch(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "/usr/lib/python3/dist-packages/torch", "/usr/lib/python3/dist-packages/functorch"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skip("no Debian python3-torch with functorch: ", err)
 		}
 	}
 }

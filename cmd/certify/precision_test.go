@@ -58,11 +58,7 @@ func TestBenchFloat32AgreesWithTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PyTorch (slow to import)")
 	}
-	for _, p := range []string{"/usr/bin/python3", "/usr/lib/python3/dist-packages/torch", "/usr/lib/python3/dist-packages/functorch"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skip("no Debian python3-torch with functorch: ", err)
-		}
-	}
+	needTorch(t)
 	dir := makeRun(t, "cross_entropy")
 	res := map[string]benchResult{}
 	for _, prec := range []string{"float32", "float64"} {
