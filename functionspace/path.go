@@ -220,9 +220,9 @@ func (p *Path) build() error {
 	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
 		ws := new(nn.Workspace)
-		for lo := 0; lo < n; lo += opt.Chunk {
+		for _, c := range p.Chunks() {
 			ws.Reset()
-			x := nn.NewConstJet(p.rows(lo, hi(lo, opt.Chunk, n)))
+			x := nn.NewConstJet(p.rows(c[0], c[1]))
 			x.WS = ws
 			p.first = append(p.first, compactFirst(d0.Jet(p0, dp0, x)))
 		}
@@ -239,8 +239,6 @@ func compactFirst(j *nn.Jet) *nn.Jet {
 	m.Copy(j.M.Slice(0, 2*j.N, 0, w))
 	return &nn.Jet{N: j.N, M: m}
 }
-
-func hi(lo, chunk, n int) int { return min(lo+chunk, n) }
 
 func (p *Path) rows(lo, hi int) *mat.Dense {
 	_, d := p.X.Dims()
