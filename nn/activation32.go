@@ -1,5 +1,7 @@
 package nn
 
+import "math"
+
 // Jet32 is Jet in float32: ṡ = σ′(z) ż and s̈ = σ″(z) ż² + σ′(z) z̈
 // (THEORY.md §2), with the same kink-side rule at a ReLU kink (z = 0: the
 // sign of ż, or of z̈ when ż = 0). relu and leaky_relu are computed in
@@ -28,13 +30,7 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 		s, sd, sdd := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)
 		switch a.Kind {
 		case "relu":
-			for j, zj := range z {
-				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
-					s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
-				} else {
-					s[j], sd[j], sdd[j] = 0, 0, 0
-				}
-			}
+			reluJet32(z, zd, zdd, s, sd, sdd)
 		case "leaky_relu":
 			slope := float32(a.Slope)
 			for j, zj := range z {
@@ -53,4 +49,24 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 		}
 	}
 	return out
+}
+
+// reluJet32 is reluJet in float32: the same rule, the same sign mask.
+func reluJet32(z, zd, zdd, s, sd, sdd []float32) {
+	zd, zdd, s, sd, sdd = zd[:len(z)], zdd[:len(z)], s[:len(z)], sd[:len(z)], sdd[:len(z)]
+	for j, zj := range z {
+		bits := math.Float32bits(zj)
+		if a := bits << 1; a == 0 || a > 0xFF000000 { // ±0 or NaN: rare
+			if zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0)) {
+				s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
+			} else {
+				s[j], sd[j], sdd[j] = 0, 0, 0
+			}
+			continue
+		}
+		mask := uint32(int32(^bits) >> 31) // all ones for z > 0, zero for z < 0
+		s[j] = math.Float32frombits(bits & mask)
+		sd[j] = math.Float32frombits(math.Float32bits(zd[j]) & mask)
+		sdd[j] = math.Float32frombits(math.Float32bits(zdd[j]) & mask)
+	}
 }
