@@ -30,6 +30,9 @@ type analyzeFlags struct {
 	bnRef    int
 	prec     string
 	variant  variantFlags
+	// sweepPoint is set by certify sweep: the grid's analysis flags define
+	// the point's own report, so even --bn recompute writes certificate.json.
+	sweepPoint bool
 }
 
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
@@ -142,7 +145,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Data = run.DataSource
 	r.Command = command
-	outDir, reportFile, err := reportLocation(af.run, r.Options) // a variant's report never replaces certificate.json
+	outDir, reportFile, err := reportLocation(af.run, r, af.sweepPoint) // a variant's report never replaces certificate.json
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +214,6 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	printVariant(w, r)
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
-	_, reportFile, _ := reportLocation(dir, r.Options)
+	_, reportFile, _ := reportLocation(dir, r, false)
 	fmt.Fprintf(w, "  report             %s (%.1fs)\n", reportFile, r.Seconds)
 }

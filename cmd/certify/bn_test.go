@@ -43,7 +43,17 @@ func TestBatchNormPolicies(t *testing.T) {
 		if code, _, e := runCLI(t, args...); code != 0 {
 			t.Fatalf("--bn %s: exit %d: %s", c.bn, code, e)
 		}
-		r, err := certify.ReadReport(filepath.Join(dir, "certificate.json"))
+		// recompute is a variant of the run's analysis: its report goes to
+		// variants/bn=recompute/, and the run's certificate.json keeps the
+		// interpolate analysis.
+		file := filepath.Join(dir, "certificate.json")
+		if c.bn == "recompute" {
+			file = filepath.Join(dir, "variants", "bn=recompute", VariantReportFile)
+			if own, err := certify.ReadReport(filepath.Join(dir, "certificate.json")); err != nil || own.BNPolicy != "interpolate" {
+				t.Errorf("--bn recompute replaced the run's certificate.json (bn_policy %v, %v)", own, err)
+			}
+		}
+		r, err := certify.ReadReport(file)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -578,7 +578,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 	}
 	// Certify in the stage directory, recording the command as if run on
 	// the final one.
-	af.run, af.quiet = stage, true
+	af.run, af.quiet, af.sweepPoint = stage, true, true
 	command := []string{"certify", "--run", st.Final(p)}
 	for _, s := range g.Analysis {
 		command = append(command, "--"+s.Flag+"="+s.Value)

@@ -477,3 +477,36 @@ func TestSweepResumesInterruptedTraining(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepBNRecomputeIsThePointsReport: a grid whose analysis asks for
+// --bn recompute makes that the point's own report (certificate.json with
+// bn_policy recompute), not a variant beside a missing one, so the point is
+// done and `certify table` counts it.
+func TestSweepBNRecomputeIsThePointsReport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bn.json")
+	grid := `{
+  "base": {"data": "mnist-small", "limit": 200, "arch": "784-8-10", "batch": 50, "epochs": 1, "seed": 3, "batchnorm": true},
+  "axes": {"lr": [0.05]},
+  "analysis": {"alphas": 5, "examples": 60, "gauss-tol": 0.01, "no-figures": true, "no-certificate": true, "bn": "recompute", "bn-reference": 60}
+}`
+	if err := os.WriteFile(path, []byte(grid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "runs")
+	if code, _, e := runCLI(t, "sweep", path, "--out", out, "--jobs", "1"); code != 0 {
+		t.Fatalf("sweep: exit %d: %s", code, e)
+	}
+	g := loadGrid(t, path)
+	for _, p := range g.Points() {
+		r, err := certify.ReadReport(filepath.Join(out, p.Name, "certificate.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BNPolicy != "recompute" {
+			t.Errorf("%s: bn_policy %q, want recompute", p.Name, r.BNPolicy)
+		}
+		if _, err := os.Stat(filepath.Join(out, p.Name, "variants")); !os.IsNotExist(err) {
+			t.Errorf("%s: a variants directory was written: %v", p.Name, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -102,10 +103,18 @@ const VariantReportFile = "variant.json"
 // reportLocation is where the analysis writes its report and figures: the
 // run directory and its certificate.json for the run's own line on the
 // labels it was trained on; otherwise DIR/variants/NAME/variant.json, NAME
-// spelling the variant's flags (e.g. "interpolate=biases_layer=3"), created
-// if needed, so that a variant never replaces the run's certificate.
-func reportLocation(runDir string, opt certify.Options) (dir, file string, err error) {
+// spelling the variant's flags (e.g. "interpolate=biases_layer=3", or
+// "bn=recompute" for BatchNorm statistics recomputed along the line, whose
+// path differs from the run's own), created if needed, so that a variant
+// never replaces the run's certificate. A sweep point (sweepPoint) whose
+// grid asks for --bn recompute keeps it in certificate.json: there the
+// policy is the study's analysis, not a variant of it.
+func reportLocation(runDir string, r *certify.Report, sweepPoint bool) (dir, file string, err error) {
+	opt := r.Options
 	var parts []string
+	if r.BNPolicy == functionspace.BNRecompute && !sweepPoint {
+		parts = append(parts, "bn="+r.BNPolicy)
+	}
 	if v := opt.Variant; v != nil {
 		if v.From != "" {
 			parts = append(parts, "from="+v.From)
