@@ -91,9 +91,9 @@ type Report struct {
 	// always runs in float64 interval arithmetic, whatever the precision.
 	Precision string `json:"precision"`
 	// Float32CloseCalls is, in float32 precision only, how the grid verdict
-	// settled the rises that exceed the tolerance by less than float32's
-	// rounding estimate (RoundingErrorIn): their α re-evaluated by float64
-	// passes (settleFloat32). Nil in float64 or when there was none.
+	// settled the grid pairs whose float32 rise lies within float32's
+	// rounding of the tolerance: their α re-evaluated by float64 passes
+	// (settleFloat32). Nil in float64 or when there was none.
 	Float32CloseCalls *CloseCalls `json:"float32_close_calls,omitempty"`
 	Seconds           float64     `json:"seconds"`
 	// Options records every setting that produced the report, so it can be reproduced.
@@ -113,8 +113,8 @@ type Witness struct {
 // CloseCalls counts the float32 grid verdict's close calls (Report.Float32CloseCalls).
 type CloseCalls struct {
 	// Pairs is the number of grid pairs α < β whose float32 rise lies
-	// between the tolerance plus float64's rounding estimate and the
-	// tolerance plus float32's.
+	// within float32's rounding of the tolerance (settleFloat32: from
+	// closeCallSlack below it to RoundingErrorIn's float32 estimate above).
 	Pairs int `json:"pairs"`
 	// Alphas is how many of their α were re-evaluated in float64 (at most
 	// maxCloseCallAlphas, the largest rises first).

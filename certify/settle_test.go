@@ -105,3 +105,39 @@ func TestFloat32CloseCallRejected(t *testing.T) {
 		t.Errorf("monotone curve: witness %+v, close calls %+v; want neither", w, cc)
 	}
 }
+
+// TestFloat32CloseCallBelowTolerance: float32 may round a rise just above
+// the tolerance to just below it (a newcomer's case: tolerance 1.06321e-4,
+// float64 rise 1.0632130e-4, float32 rise 1.0632031e-4). With the float64
+// losses of the bump path and the tolerance 1e-10 under its rise, a float32
+// curve whose witness rise is 1e-9 under the tolerance must still be
+// settled — as the float64 witness.
+func TestFloat32CloseCallBelowTolerance(t *testing.T) {
+	ctx := context.Background()
+	r64, err := Analyze(ctx, lineNet(t, 0.03, 0.9, functionspace.Float64), Options{Alphas: 50, LossOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := r64.Witness
+	tol := w.Rise - 1e-10
+	loss := append([]float64(nil), r64.Loss...)
+	beta := -1
+	for k, a := range r64.Alphas {
+		if a == w.Beta {
+			beta = k
+		}
+	}
+	for k := beta; k < len(loss); k++ { // float32 understates the rise by 1.1e-9 from β on
+		loss[k] -= 1.1e-9
+	}
+	if v, _ := gridVerdict(r64.Alphas, loss, tol, 1, functionspace.Float32); v != MonotoneOnGrid {
+		t.Fatalf("the perturbed curve is %s on its own", v)
+	}
+	got, cc, err := settleFloat32(ctx, lineNet(t, 0.03, 0.9, functionspace.Float32), r64.Alphas, loss, tol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || *got != *w || cc == nil || cc.Settled == 0 {
+		t.Errorf("witness %+v, close calls %+v; want float64's witness %+v", got, cc, *w)
+	}
+}

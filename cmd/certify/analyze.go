@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
@@ -171,9 +172,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	if r.Precision == functionspace.Float32 {
-		fmt.Fprintf(w, "  precision          float32 layer passes (loss, sums and the certificate in float64)\n")
+		fmt.Fprintf(w, "  precision          float32 layer passes (the loss and sums over examples in float64; a certificate always is)\n")
 		if cc := r.Float32CloseCalls; cc != nil {
-			fmt.Fprintf(w, "  close calls        %d grid rises within float32 rounding: %d settled by float64 passes at %d α, %d unsettled\n", cc.Pairs, cc.Settled, cc.Alphas, cc.Unsettled)
+			fmt.Fprintf(w, "  close calls        %s within float32 rounding of the tolerance: %d settled by float64 passes at %d α, %d unsettled\n", plural(cc.Pairs, "grid pair"), cc.Settled, cc.Alphas, cc.Unsettled)
 		}
 	}
 	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
@@ -198,7 +199,10 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	stackedNote := ""
 	if !r.GaussLengthStackedConverged {
-		stackedNote = " (not converged: more kinks than grid intervals)"
+		stackedNote = " (not converged on the finest grid)"
+		if kinkedRun(dir) {
+			stackedNote = " (not converged: more kinks than grid intervals)"
+		}
 	}
 	if r.Options.LossOnly {
 		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %.4f, stacked %.4f rad (--loss-only: nothing else computed)\n", r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid)
@@ -216,4 +220,28 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
 	_, reportFile, _ := reportLocation(dir, r, false)
 	fmt.Fprintf(w, "  report             %s (%.1fs)\n", reportFile, r.Seconds)
+}
+
+// plural is "1 grid pair", "2 grid pairs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// kinkedRun reports whether the run in dir (its model.json) has a ReLU-family
+// activation, whose kinks are what keeps the stacked Gauss length from
+// converging on a grid; false when model.json cannot be read.
+func kinkedRun(dir string) bool {
+	s, err := nn.ReadSpec(filepath.Join(dir, "model.json"))
+	if err != nil {
+		return false
+	}
+	for _, l := range s.Layers {
+		if l.Type == "relu" || l.Type == "leaky_relu" {
+			return true
+		}
+	}
+	return false
 }

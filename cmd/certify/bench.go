@@ -54,9 +54,10 @@ var benchDefaultTrain = []string{"--data", "mnist", "--arch", "784-1024-1024-10"
 
 // benchResult is what `certify bench --json` prints and bench/results keeps.
 type benchResult struct {
-	Run      string `json:"run"`
-	Examples int    `json:"examples"`
-	Alphas   int    `json:"alphas"`
+	Run       string `json:"run"`        // the run directory timed (an export of SourceRun's data when it had none)
+	SourceRun string `json:"source_run"` // the run directory given (--run, or the one --build made)
+	Examples  int    `json:"examples"`
+	Alphas    int    `json:"alphas"`
 
 	Backend       string  `json:"blas_backend"`
 	BackendNote   string  `json:"blas_note"`
@@ -169,6 +170,18 @@ func benchCmd(ctx context.Context, args []string) error {
 	case *memory > 0 && *memoryAlphas < 2:
 		return badInputf("bench: --memory-alphas %d: the grid needs at least 2 points (0 and 1)", *memoryAlphas)
 	}
+	if *torch && *torchref == "" { // find the oracle before any work
+		p, err := findUp(filepath.Join("tools", "torchref", "torchref.py"))
+		if err != nil {
+			return badInputf("bench: --torch: %v (give --torchref)", err)
+		}
+		*torchref = p
+	}
+	if *torch {
+		if _, err := exec.LookPath(*python); err != nil {
+			return badInputf("bench: --python %s: %v", *python, err)
+		}
+	}
 	if *memory > 0 {
 		if _, err := exec.LookPath(*timeBin); err != nil {
 			return badInputf("bench: --time %s: GNU time is needed for --memory (Debian package time): %v", *timeBin, err)
@@ -208,7 +221,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		return err
 	}
 
-	res := &benchResult{Run: dir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel,
+	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel,
 		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: *chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Precision: *precision}
 	res.Workers = *workers
@@ -440,12 +453,6 @@ func analysisFlops(m *nn.Model, n, alphas int, firstCached bool) float64 {
 // runTorch runs torchref.py on dir with the same grid and compares its
 // results with r.
 func runTorch(ctx context.Context, python, script, dir string, alphas, threads int, precision string, r *certify.Report) (*torchSide, error) {
-	if script == "" {
-		var err error
-		if script, err = findUp(filepath.Join("tools", "torchref", "torchref.py")); err != nil {
-			return nil, badInputf("bench: --torch: %v (give --torchref)", err)
-		}
-	}
 	cmd := exec.CommandContext(ctx, python, script, dir, "--grid", strconv.Itoa(alphas),
 		"--derivs", "--no-paths", "--time", "--threads", strconv.Itoa(threads), "--dtype", precision)
 	var errb strings.Builder

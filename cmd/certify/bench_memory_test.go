@@ -97,6 +97,7 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--memory", "100", "--time", "/nonexistent/time"}, "--time"},
 		{[]string{"--backend", "bogus"}, "--backend"},
 		{[]string{"--precision", "float16"}, "--precision"},
+		{[]string{"--torch", "--python", "/nonexistent/python3"}, "--python"},
 	} {
 		code, out, errs := runCLI(t, append([]string{"bench", "--run", run, "--gemm=false"}, c.args...)...)
 		if code != 2 || !strings.Contains(errs, c.flag) || strings.Contains(errs+out, "certify   ") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/nn"
 )
 
 // TestAnalyzePrecisionFlag: --precision float32 reaches the report and the
@@ -85,5 +86,31 @@ func TestBenchFloat32AgreesWithTorch(t *testing.T) {
 	}
 	if d := relDiff(res["float32"].LossFirst, res["float64"].LossFirst); d == 0 || d > 1e-5 {
 		t.Errorf("L(0): float32 %v, float64 %v: relative %.2g, want in (0, 1e-5]", res["float32"].LossFirst, res["float64"].LossFirst, d)
+	}
+}
+
+// TestSummaryNotes: the stacked Gauss length's note blames kinks only for
+// a network that has them, and the float32 close-call line counts pairs in
+// the singular and the plural.
+func TestSummaryNotes(t *testing.T) {
+	relu := t.TempDir()
+	if err := nn.MLPSpec([]int{4, 5, 3}, "relu", "mse").Write(filepath.Join(relu, "model.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, note string
+		pairs     int
+		count     string
+	}{
+		{makeRun(t, "mse"), "stacked 0.0000 rad (not converged on the finest grid)", 1, "1 grid pair within"}, // tanh
+		{relu, "(not converged: more kinks than grid intervals)", 3, "3 grid pairs within"},
+	} {
+		r := &certify.Report{Loss: []float64{1, 0.5}, Accuracy: []float64{0, 1}, Alphas: []float64{0, 1},
+			Precision: "float32", Float32CloseCalls: &certify.CloseCalls{Pairs: c.pairs, Settled: c.pairs, Alphas: 2}}
+		var b strings.Builder
+		printSummary(&b, c.dir, r)
+		if !strings.Contains(b.String(), c.note) || !strings.Contains(b.String(), c.count) {
+			t.Errorf("%s: summary\n%s\nwant %q and %q", c.dir, b.String(), c.note, c.count)
+		}
 	}
 }
