@@ -84,6 +84,7 @@ type Path struct {
 	hasBN    bool
 	ref      *mat.Dense // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
 	refFirst *nn.Jet    // `recompute`: the reference batch's first-layer products, as first; nil when not cached
+	refWS    sync.Pool  // `recompute`: *nn.Workspace for the reference passes (one per α, kinks' α included)
 
 	f32 *path32 // Options.Precision float32 (path32.go); nil in float64
 }
@@ -300,9 +301,17 @@ func (p *Path) ParamsAt(alpha float64) *Params {
 }
 
 // refStats is the `recompute` policy's reference pass at ps.Alpha.
+// Its jets come from a pooled workspace: the statistics it keeps are fresh
+// slices (nn.BatchStatsJet), so nothing of the pass outlives it.
 func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	stats := make([]*nn.StatsJet, len(p.Model.Layers))
-	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, nil)
+	ws, _ := p.refWS.Get().(*nn.Workspace)
+	if ws == nil {
+		ws = new(nn.Workspace)
+	}
+	defer p.refWS.Put(ws)
+	ws.Reset()
+	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, ws)
 	for i := start; i < len(p.Model.Layers); i++ {
 		if b, ok := p.Model.Layers[i].(*nn.BatchNorm); ok {
 			stats[i] = nn.BatchStatsJet(j, false)
