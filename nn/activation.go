@@ -163,7 +163,7 @@ func (a *Activation) Jet(_, _ []*Tensor, in *Jet) *Jet {
 		return &Jet{N: n, M: a.Forward(nil, in.M), Const: true, WS: in.WS}
 	}
 	c := a.Width
-	out := newJet(in, n, c, false) // every element is written below
+	out := newJet(in, n, c) // every element is written below
 	ir, or := in.M.RawMatrix(), out.M.RawMatrix()
 	for i := 0; i < n; i++ {
 		z := ir.Data[i*ir.Stride : i*ir.Stride+c]

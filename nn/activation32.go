@@ -24,7 +24,7 @@ func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
 		}
 		return out
 	}
-	out := newJet32(in, n, c, false) // every element is written below
+	out := newJet32(in, n, c) // every element is written below
 	for i := 0; i < n; i++ {
 		z, zd, zdd := row32(in.M, i), row32(in.M, n+i), row32(in.M, 2*n+i)
 		s, sd, sdd := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)

@@ -353,7 +353,7 @@ func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
 		}
 		return &Jet{N: n, M: y, Const: true, WS: in.WS}
 	}
-	out := newJet(in, n, c, false) // every element is written below
+	out := newJet(in, n, c) // every element is written below
 	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
 	var hd, hdd *mat.Dense
 	if !in.Const {

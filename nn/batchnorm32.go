@@ -46,7 +46,7 @@ func (b *BatchNorm) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet3
 		}
 		return &Jet32{N: n, M: y, Const: true, WS: in.WS}
 	}
-	out := newJet32(in, n, c, false) // every element is written below
+	out := newJet32(in, n, c) // every element is written below
 	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
 	hd, hdd := in.Velocity(), in.Acceleration()
 	for i := 0; i < n; i++ {

@@ -80,7 +80,7 @@ func (d *Dense) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *mat
 // is Const (ḣ = ḧ = 0) it needs only W h and ΔW h, and z̈ = 0.
 func (d *Dense) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	n := in.N
-	out := newJet(in, n, d.Out, false) // every element is written below
+	out := newJet(in, n, d.Out) // every element is written below
 	w, dw := p[0].Matrix(), dp[0].Matrix()
 	value, vel, acc := out.Value(), out.Velocity(), out.Acceleration()
 	if in.Const {
@@ -90,7 +90,7 @@ func (d *Dense) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	} else {
 		gemmNT(out.M, in.M, w, 0)
 		hh := in.M.Slice(0, 2*n, 0, d.In).(*mat.Dense)
-		tmp := in.WS.matrix(2*n, d.Out, false)
+		tmp := in.WS.matrix(2*n, d.Out)
 		gemmNT(tmp, hh, dw, 0)
 		tr, vr, ar := tmp.RawMatrix(), vel.RawMatrix(), acc.RawMatrix()
 		for i := 0; i < n; i++ {

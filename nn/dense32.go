@@ -35,7 +35,7 @@ func addRow32(m blas32.General, row []float32) {
 // weight [Out, In] and bias [Out] at α and δ, rounded to float32.
 func (d *Dense) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	n := in.N
-	out := newJet32(in, n, d.Out, false) // every element is written below
+	out := newJet32(in, n, d.Out) // every element is written below
 	w, dw := matrix32(p[0]), matrix32(dp[0])
 	value, vel, acc := out.Value(), out.Velocity(), out.Acceleration()
 	if in.Const {
@@ -44,7 +44,7 @@ func (d *Dense) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 		clear(acc.Data)
 	} else {
 		gemmNT32(out.M, in.M, w, 0)
-		tmp := in.WS.general32(2*n, d.Out, false)
+		tmp := in.WS.general32(2*n, d.Out)
 		gemmNT32(tmp, rows32(in.M, 0, 2*n), dw, 0)
 		for i := 0; i < n; i++ {
 			dv, sv := row32(vel, i), row32(tmp, i)

@@ -37,68 +37,60 @@ func (w *Workspace) Bytes() int {
 	return n
 }
 
-// matrix returns an r×c matrix; its elements are zero when zero is set and
-// unspecified otherwise. A nil workspace allocates a fresh (zero) matrix.
-func (w *Workspace) matrix(r, c int, zero bool) *mat.Dense {
+// matrix returns an r×c matrix whose elements are unspecified (the rules
+// write every one); a nil workspace allocates a fresh (zero) matrix.
+func (w *Workspace) matrix(r, c int) *mat.Dense {
 	if w == nil {
 		return mat.NewDense(r, c, nil)
 	}
-	return mat.NewDense(r, c, take(&w.bufs, &w.next, r*c, zero))
+	return mat.NewDense(r, c, take(&w.bufs, &w.next, r*c))
 }
 
 // take hands out the next buffer of *bufs with length n, growing it when it
-// is too short; its elements are zero when zero is set (a new buffer always
-// is), else unspecified.
-func take[T float32 | float64](bufs *[][]T, next *int, n int, zero bool) []T {
+// is too short; its elements are whatever the previous pass left.
+func take[T float32 | float64](bufs *[][]T, next *int, n int) []T {
 	if *next == len(*bufs) {
 		*bufs = append(*bufs, nil)
 	}
-	b := (*bufs)[*next]
-	if cap(b) < n {
-		b = make([]T, n)
-		(*bufs)[*next] = b
-		zero = false
+	if cap((*bufs)[*next]) < n {
+		(*bufs)[*next] = make([]T, n)
 	}
+	b := (*bufs)[*next][:n]
 	*next++
-	b = b[:n]
-	if zero {
-		clear(b)
-	}
 	return b
 }
 
 // newJet returns the non-constant output jet [3n, d] of a rule applied to
-// in, from in's workspace (see Jet.WS). When zero is unset the caller must
-// write every element.
-func newJet(in *Jet, n, d int, zero bool) *Jet {
-	return &Jet{N: n, M: in.WS.matrix(3*n, d, zero), WS: in.WS}
+// in, from in's workspace (see Jet.WS); the rule must write every element.
+func newJet(in *Jet, n, d int) *Jet {
+	return &Jet{N: n, M: in.WS.matrix(3*n, d), WS: in.WS}
 }
 
 // NewJet returns a non-constant jet [3n, d] whose matrix comes from ws (a
 // fresh zero matrix when ws is nil) and whose rules will use ws too; its
 // elements are unspecified when ws is not nil.
 func NewJet(n, d int, ws *Workspace) *Jet {
-	return &Jet{N: n, M: ws.matrix(3*n, d, false), WS: ws}
+	return &Jet{N: n, M: ws.matrix(3*n, d), WS: ws}
 }
 
 // general32 is matrix for the float32 passes: an r×c row-major matrix,
-// zero when zero is set, else unspecified; a nil workspace allocates.
-func (w *Workspace) general32(r, c int, zero bool) blas32.General {
+// unspecified elements; a nil workspace allocates.
+func (w *Workspace) general32(r, c int) blas32.General {
 	if w == nil {
 		return newGeneral32(r, c)
 	}
-	return blas32.General{Rows: r, Cols: c, Stride: c, Data: take(&w.bufs32, &w.next32, r*c, zero)}
+	return blas32.General{Rows: r, Cols: c, Stride: c, Data: take(&w.bufs32, &w.next32, r*c)}
 }
 
 // newJet32 returns the non-constant float32 output jet [3n, d] of a rule
 // applied to in, from in's workspace; see newJet.
-func newJet32(in *Jet32, n, d int, zero bool) *Jet32 {
-	return &Jet32{N: n, M: in.WS.general32(3*n, d, zero), WS: in.WS}
+func newJet32(in *Jet32, n, d int) *Jet32 {
+	return &Jet32{N: n, M: in.WS.general32(3*n, d), WS: in.WS}
 }
 
 // NewJet32From returns a non-constant float32 jet [3n, d] whose matrix comes
 // from ws (a fresh zero matrix when ws is nil) and whose rules will use ws
 // too; its elements are unspecified when ws is not nil.
 func NewJet32From(n, d int, ws *Workspace) *Jet32 {
-	return &Jet32{N: n, M: ws.general32(3*n, d, false), WS: ws}
+	return &Jet32{N: n, M: ws.general32(3*n, d), WS: ws}
 }
