@@ -66,7 +66,13 @@ const DefaultMaxEvaluations = 1 << 16
 // then reported as a *TangentJumpError (speed bounded away from zero) or a
 // *ZeroSpeedError (speed vanishing there). A jump smaller than Tol may go
 // unreported (it is then within the error budget only if it is also below the
-// remaining slack: such tiny corners should be passed as kinks).
+// remaining slack: such tiny corners should be passed as kinks). Likewise a
+// point of (near-)zero curvature, where the turning rate ‖a⊥‖/‖v‖ dips to (near)
+// zero in a narrow V that the nodes can step over: a panel across which a⊥
+// turns by more than a right angle between consecutive points gets an error
+// of at least its width times the spread of the rate on it, and is bisected
+// until the nodes resolve the dip (or, at a true zero, the error shrinks like
+// the width squared).
 type Adaptive struct {
 	// Tol is the absolute tolerance on Result.Integral: radians for
 	// GaussLength, units of γ for ArcLength. It must be ≥ 0.
@@ -125,7 +131,7 @@ func (q Adaptive) GaussLength(c Curve, n int, lo, hi float64, kinks []Kink) (Res
 		return Result{}, err
 	}
 	var corners float64
-	g := &gaussEval{c: c, v: make([]float64, n), a: make([]float64, n), t0: make([]float64, n), t1: make([]float64, n)}
+	g := &gaussEval{c: c, v: make([]float64, n), a: make([]float64, n), t0: make([]float64, n), t1: make([]float64, n), n: make([]float64, n)}
 	g.breaks = append(g.breaks, lo)
 	for _, k := range ks {
 		ang, err := CornerAngle(k.Left, k.Right)
@@ -401,6 +407,11 @@ type gaussEval struct {
 	v, a   []float64
 	t0, t1 []float64
 	evals  int
+	// The panel being evaluated: the last point's principal direction
+	// a⊥ (unnormalised; haveN when a⊥ ≠ 0) and whether a⊥ turned by more
+	// than a right angle between consecutive points (flip).
+	n           []float64
+	haveN, flip bool
 	// maxSpeed is the largest speed seen.
 	maxSpeed float64
 }
@@ -421,6 +432,20 @@ func (g *gaussEval) at(alpha float64, t []float64) (speed, rate float64, err err
 	if !finite(rate) {
 		return 0, 0, nonFiniteAt(alpha)
 	}
+	// a⊥ turning by more than a right angle between consecutive points
+	// means it passed near zero in between: a dip of ‖a⊥‖ (a point of
+	// near-zero curvature) that the nodes do not resolve.
+	var dot float64
+	haveN := rate > 0
+	for i, ai := range g.a {
+		w := ai - f.c*(g.v[i]/f.s)
+		dot += w * g.n[i]
+		g.n[i] = w
+	}
+	if haveN && g.haveN && dot < 0 {
+		g.flip = true
+	}
+	g.haveN = haveN
 	for i, vi := range g.v {
 		t[i] = vi / f.s
 	}
@@ -430,6 +455,7 @@ func (g *gaussEval) at(alpha float64, t []float64) (speed, rate float64, err err
 
 func (g *gaussEval) panel(seg int, a, b float64) (panel, error) {
 	p := panel{a: a, b: b, seg: seg, minSpeed: math.Inf(1), minSpeedAt: a}
+	g.haveN, g.flip = false, false // the a⊥ chain runs over this panel's points, a and b included
 	note := func(s, x float64) {
 		if s < p.minSpeed {
 			p.minSpeed, p.minSpeedAt = s, x
@@ -501,6 +527,18 @@ func (g *gaussEval) panel(seg int, a, b float64) (panel, error) {
 		}
 	}
 	p.value, p.err = kronrodEstimate(&y, h)
+	if g.flip {
+		// An unresolved dip of the turning rate ‖a⊥‖/‖v‖: Gauss–Kronrod
+		// nodes can step over it with both rules agreeing, so the panel's
+		// error is taken to be at least its width times the spread of the
+		// rate on it, which shrinks like h² at a true zero of a⊥ (a V in
+		// the rate) and forces bisection until the nodes resolve a near one.
+		lo, hi := y[0], y[0]
+		for _, r := range y {
+			lo, hi = math.Min(lo, r), math.Max(hi, r)
+		}
+		p.err = math.Max(p.err, (b-a)*(hi-lo))
+	}
 	p.chain = chain
 	if d := chain - p.value; d > 0 {
 		p.jump = d
