@@ -206,6 +206,16 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 			r.Verdict, r.Witness = NonMonotone, w
 		}
 	}
+	var checks []WitnessCheck
+	if r.Witness != nil {
+		// A float64 rise is only an estimate: the witness must be proven
+		// in interval arithmetic (lower(L(β)) − upper(L(α)) > tolerance).
+		c := proveWitness(p, r.Witness, o.Tolerance)
+		checks = append(checks, c)
+		if !c.Proven {
+			r.Verdict, r.Witness = MonotoneOnGrid, nil
+		}
+	}
 	if r.Witness == nil && !o.LossOnly && r.DeltaContinuous > o.Tolerance {
 		// A rise between grid points found by the continuous Δ is a witness
 		// too: two evaluated α < β (RUN_FORMAT.md).
@@ -213,8 +223,16 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		la, lb := p.At(a).Loss, p.At(b).Loss
 		re := RoundingErrorIn(p.Precision(), la, p.N) + RoundingErrorIn(p.Precision(), lb, p.N)
 		if a < b && lb-la > o.Tolerance+re {
-			r.Verdict, r.Witness = NonMonotone, &Witness{Alpha: a, Beta: b, Rise: lb - la, RoundingError: re}
+			w := &Witness{Alpha: a, Beta: b, Rise: lb - la, RoundingError: re}
+			c := proveWitness(p, w, o.Tolerance)
+			checks = append(checks, c)
+			if c.Proven {
+				r.Verdict, r.Witness = NonMonotone, w
+			}
 		}
+	}
+	if len(checks) > 0 {
+		r.Conditions["witness_check"] = checks
 	}
 	if o.Certificate {
 		if err := attachCertificate(ctx, p, o, r); err != nil {

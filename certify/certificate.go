@@ -75,6 +75,9 @@ type Certificate struct {
 	// mean-value form applied (no kink).
 	SmoothFraction float64 `json:"smooth_fraction"`
 	Leaves         int     `json:"leaves"`
+	// JumpLeaves is the number of final leaves on which the loss may jump
+	// (a softplus input may cross PyTorch's threshold there).
+	JumpLeaves int `json:"jump_leaves"`
 	// Evaluations counts interval passes over all examples (one per leaf
 	// enclosure, one per point evaluation).
 	Evaluations int     `json:"evaluations"`
@@ -112,6 +115,12 @@ type leaf struct {
 	lc       interval.I // L(c) at the leaf's midpoint c
 	dlc      interval.I // L′(c)
 	smooth   int        // examples with the mean-value form
+	// jump is set when some example may jump on [a, b] (a softplus
+	// threshold crossing, nn.IJet.Jump): L is then not the integral of L′
+	// there, and the leaf's rise is bounded by lr, la and lb instead.
+	jump   bool
+	lr     interval.I // L on all of [a, b]
+	la, lb interval.I // L(a), L(b)
 }
 
 // evaluator holds the path's first-layer products (z = A + αB, exact up to
@@ -129,12 +138,14 @@ type evaluator struct {
 	mu     sync.Mutex
 	evals  int
 	notes  map[string]bool
+	jumps  bool // the model has a layer whose output may jump (softplus)
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
 	recompute  bool
 	refA, refB interval.Matrix
 	refKink0   []bool
+	refX       []float64 // the reference rows of the input, for start = 0
 	statsMu    sync.Mutex
 	stats      map[statsKey]*statsEntry
 }
@@ -157,39 +168,46 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 			return nil, fmt.Errorf("layers[%d]: %s: no interval rule for the certificate", i, l.Type())
 		}
 		e.layers = append(e.layers, il)
+		if l.Type() == "softplus" {
+			e.jumps = true
+		}
 	}
 	e.scale = float64(p.N)
 	if p.Model.Spec.Loss == "mse" {
 		e.scale *= float64(p.K)
 	}
-	// Find the first affine layer; everything before it is constant in α.
+	// Find the first layer with parameters; everything before it is
+	// constant in α. When it is a linear layer its products z = A + αB are
+	// cached; otherwise (a batchnorm1d first, or no parameters at all)
+	// every pass starts from the network input (start = 0).
 	first := -1
 	for i, l := range p.Model.Layers {
 		if _, ok := l.(*nn.Dense); ok {
 			first = i
 			break
 		}
+		if len(l.Params()) > 0 {
+			break
+		}
 	}
 	e.start = first + 1
 	_, d := p.X.Dims()
 	if p.BNPolicy() == functionspace.BNRecompute {
-		for i, l := range p.Model.Layers {
-			if _, ok := l.(*nn.BatchNorm); ok && (first < 0 || i < e.start) {
-				return nil, fmt.Errorf("layers[%d]: batchnorm1d before the first linear layer: %w", i, ErrBNRecompute)
-			}
-		}
 		e.recompute, e.stats = true, map[statsKey]*statsEntry{}
 		r := p.BNReference()
 		xs := make([]float64, 0, r*d)
 		for i := 0; i < r; i++ {
 			xs = append(xs, p.X.RawRowView(i)...)
 		}
-		j := nn.NewConstIJet(r, d, xs, 0)
-		for i := 0; i < first; i++ {
-			j = e.layers[i].IntervalJet(nil, j)
+		e.refX = xs
+		if first >= 0 {
+			j := nn.NewConstIJet(r, d, xs, 0)
+			for i := 0; i < first; i++ {
+				j = e.layers[i].IntervalJet(nil, j)
+			}
+			e.refA, e.refB = p.Model.Layers[first].(*nn.Dense).ConstProducts(e.box(first, interval.Point(0)), j.V)
+			e.refKink0 = j.Kink
 		}
-		e.refA, e.refB = p.Model.Layers[first].(*nn.Dense).ConstProducts(e.box(first, interval.Point(0)), j.V)
-		e.refKink0 = j.Kink
 	}
 	for _, ch := range e.chunks {
 		n := ch[1] - ch[0]
@@ -222,23 +240,33 @@ func (e *evaluator) box(i int, alpha interval.I) *nn.ParamBox {
 
 // pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
 // the parameter boxes of every layer after the cached one.
-func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order int) (l, dl, d2l []interval.I, kink []bool) {
+func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order int) (l, dl, d2l []interval.I, kink, jump []bool) {
 	ch := e.chunks[c]
 	var j *nn.IJet
-	if e.start == 0 { // no affine layer: constant path
+	if e.start == 0 { // no cached linear layer: from the network input
 		_, d := e.p.X.Dims()
 		xs := make([]float64, 0, (ch[1]-ch[0])*d)
 		for r := ch[0]; r < ch[1]; r++ {
 			xs = append(xs, e.p.X.RawRowView(r)...)
 		}
 		j = nn.NewConstIJet(ch[1]-ch[0], d, xs, order)
-		for _, ly := range e.layers {
-			j = ly.IntervalJet(nil, j)
+		var st []*nn.IStats
+		if e.recompute {
+			st = e.refStats(alpha, boxes, order)
 		}
-		j.Const = false
-		j.Order = order
-		j.D1 = interval.NewMatrix(j.N, j.D)
-		j.D2 = interval.NewMatrix(j.N, j.D)
+		for i, ly := range e.layers {
+			if st != nil && st[i] != nil {
+				j = e.p.Model.Layers[i].(*nn.BatchNorm).IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
+			j = ly.IntervalJet(boxes[i], j)
+		}
+		if j.Const { // no parameters at all: a constant path
+			j.Const = false
+			j.Order = order
+			j.D1 = interval.NewMatrix(j.N, j.D)
+			j.D2 = interval.NewMatrix(j.N, j.D)
+		}
 	} else {
 		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
 		var st []*nn.IStats
@@ -257,7 +285,11 @@ func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order in
 	e.mu.Lock()
 	e.evals++
 	e.mu.Unlock()
-	return l, dl, d2l, j.Kink
+	jump = j.Jump
+	if jump == nil {
+		jump = make([]bool, len(l))
+	}
+	return l, dl, d2l, j.Kink, jump
 }
 
 // refStats encloses, under bn_policy recompute, the reference batch's
@@ -286,7 +318,13 @@ func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) 
 			}
 		}
 		st := make([]*nn.IStats, len(e.layers))
-		j := nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
+		var j *nn.IJet
+		if e.start == 0 {
+			_, d := e.p.X.Dims()
+			j = nn.NewConstIJet(len(e.refX)/max(d, 1), d, e.refX, order)
+		} else {
+			j = nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
+		}
 		for i := e.start; i <= last; i++ {
 			if b, ok := e.p.Model.Layers[i].(*nn.BatchNorm); ok {
 				st[i] = nn.IntervalBatchStats(j)
@@ -311,6 +349,8 @@ func (e *evaluator) boxes(alpha interval.I) []*nn.ParamBox {
 // chunkResult is one chunk's contribution to a leaf.
 type chunkResult struct {
 	dl, lc, dlc interval.I
+	lr          interval.I // Σ_i ℓ_i over [a, b]
+	jump        bool       // some example may jump on [a, b]
 	integral    float64 // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
 	smooth      int
 }
@@ -323,14 +363,14 @@ type chunkResult struct {
 // M_i(b−c)²/2 − m_i(c−a)²/2) with ℓ_i″ ∈ [m_i, M_i] (smooth examples only).
 func (e *evaluator) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) chunkResult {
 	ab := interval.I{Lo: a, Hi: b}
-	_, dl, d2l, kink := e.pass(c, ab, bi, 2)
-	lc, dlc, _, _ := e.pass(c, interval.Point(mid), bc, 1)
+	lr, dl, d2l, kink, jump := e.pass(c, ab, bi, 2)
+	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
 	w := interval.Sub(interval.Point(b), interval.Point(a))
 	off := interval.Sub(ab, interval.Point(mid))
 	right := interval.Sqr(interval.Sub(interval.Point(b), interval.Point(mid)))
 	left := interval.Sqr(interval.Sub(interval.Point(mid), interval.Point(a)))
 	var r chunkResult
-	r.dl, r.lc, r.dlc = interval.Point(0), interval.Point(0), interval.Point(0)
+	r.dl, r.lc, r.dlc, r.lr = interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
 	var d1 []interval.I
 	if b == 1 {
 		d1 = e.dl1[c]
@@ -363,6 +403,8 @@ func (e *evaluator) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) c
 			up = math.Inf(1)
 		}
 		intSum = interval.Up(intSum + up)
+		r.lr = interval.Add(r.lr, lr[i])
+		r.jump = r.jump || jump[i]
 		r.dl = interval.Add(r.dl, enc)
 		r.lc = interval.Add(r.lc, lc[i])
 		r.dlc = interval.Add(r.dlc, dlc[i])
@@ -415,15 +457,17 @@ loop:
 		return err
 	}
 	for k, l := range ls {
-		dl, lc, dlc := interval.Point(0), interval.Point(0), interval.Point(0)
+		dl, lc, dlc, lr := interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
 		integral := 0.0
 		l.smooth = 0
+		l.jump = false
 		for _, r := range res[k] { // fixed chunk order
-			dl, lc, dlc = interval.Add(dl, r.dl), interval.Add(lc, r.lc), interval.Add(dlc, r.dlc)
+			dl, lc, dlc, lr = interval.Add(dl, r.dl), interval.Add(lc, r.lc), interval.Add(dlc, r.dlc), interval.Add(lr, r.lr)
 			integral = interval.Up(integral + r.integral)
 			l.smooth += r.smooth
+			l.jump = l.jump || r.jump
 		}
-		l.dl, l.lc, l.dlc = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc)
+		l.dl, l.lc, l.dlc, l.lr = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
 		l.integral = interval.Up(integral / e.scale)
 	}
 	return nil
@@ -434,7 +478,7 @@ func (e *evaluator) point(alpha float64, keep bool) interval.I {
 	bs := e.boxes(interval.Point(alpha))
 	sum := interval.Point(0)
 	for c := range e.chunks {
-		l, dl, _, _ := e.pass(c, interval.Point(alpha), bs, 1)
+		l, dl, _, _, _ := e.pass(c, interval.Point(alpha), bs, 1)
 		for _, v := range l {
 			sum = interval.Add(sum, v)
 		}
@@ -526,10 +570,19 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	l0 := e.point(0, false)
 	l1 := e.point(1, true)
 	var leaves []*leaf
+	// L at the leaves' ends, for leaves where L may jump: the initial
+	// ends here, later ends are the split leaves' midpoints (lc).
+	ends := make([]interval.I, o.InitialIntervals+1)
+	ends[0], ends[o.InitialIntervals] = l0, l1
+	if e.jumps {
+		for k := 1; k < o.InitialIntervals; k++ {
+			ends[k] = e.point(float64(k)/float64(o.InitialIntervals), false)
+		}
+	}
 	for k := 0; k < o.InitialIntervals; k++ {
 		a := float64(k) / float64(o.InitialIntervals)
 		b := float64(k+1) / float64(o.InitialIntervals)
-		leaves = append(leaves, &leaf{a: a, b: b})
+		leaves = append(leaves, &leaf{a: a, b: b, la: ends[k], lb: ends[k+1]})
 	}
 	if err := e.evalLeaves(ctx, leaves, o.Workers); err != nil {
 		return nil, err
@@ -552,6 +605,19 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 			in[k] = end[k]
 			if l.integral < end[k] {
 				in[k] = l.integral
+			}
+			if l.jump {
+				// L may jump on the leaf: a rise over any part of it is at
+				// most sup L − inf L over the leaf, and over all of it
+				// L(b) − L(a) ≤ sup L(b) − inf L(a).
+				end[k] = interval.Up(l.lr.Hi - l.lr.Lo)
+				in[k] = math.Min(end[k], interval.Up(l.lb.Hi-l.la.Lo))
+				if math.IsNaN(end[k]) || !l.lr.Valid() {
+					end[k] = math.Inf(1)
+				}
+				if math.IsNaN(in[k]) || !l.la.Valid() || !l.lb.Valid() {
+					in[k] = end[k]
+				}
 			}
 		}
 		upper, first, last := upperRise(end, in)
@@ -587,7 +653,7 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 				continue
 			}
 			m := 0.5*l.a + 0.5*l.b
-			x, y := &leaf{a: l.a, b: m}, &leaf{a: m, b: l.b}
+			x, y := &leaf{a: l.a, b: m, la: l.la, lb: l.lc}, &leaf{a: m, b: l.b, la: l.lc, lb: l.lb}
 			next = append(next, x, y)
 			fresh = append(fresh, x, y)
 		}
@@ -602,6 +668,9 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	cert.Verdict = decided
 	pairs := 0
 	for _, l := range leaves {
+		if l.jump {
+			cert.JumpLeaves++
+		}
 		cert.Intervals = append(cert.Intervals, CertLeaf{A: l.a, B: l.b, Inf: l.dl.Lo, Sup: l.dl.Hi})
 		if l.dl.Hi <= 0 {
 			cert.SettledFraction += l.b - l.a
@@ -619,11 +688,11 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	cert.Points = append(cert.Points, CertPoint{1, l1.Lo, l1.Hi})
 	cert.Leaves = len(leaves)
 	cert.Evaluations = e.evals
-	for _, l := range p.Model.Layers {
-		if l.Type() == "softplus" {
-			cert.Notes = append(cert.Notes, "softplus is enclosed with PyTorch's threshold branch; its jump of at most log1p(exp(−threshold))/β at the threshold is not part of ∫L′")
-			break
-		}
+	if e.jumps {
+		cert.Notes = append(cert.Notes, "softplus follows PyTorch (the identity where βz > threshold): L may jump where a softplus input crosses the threshold, by up to log1p(exp(−threshold))/β per unit; on the leaves where it may (jump_leaves), the bounds use the enclosures of L over the leaf and at its ends instead of ∫L′, so delta_bounds include the jumps")
+	}
+	if err := cert.check(); err != nil {
+		return nil, err
 	}
 	cert.Seconds = time.Since(start).Seconds()
 	progress("certificate", len(leaves), len(leaves))
@@ -723,15 +792,52 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	if err != nil {
 		return fmt.Errorf("certificate: %w", err)
 	}
+	// The enclosures of L(0) and L(1) must hold the float64 grid values up
+	// to the grid's rounding (generously: 1e-6·(1 + |L|) more).
+	if len(c.Points) > 0 && len(r.Loss) > 0 {
+		for _, q := range []struct {
+			at  CertPoint
+			val float64
+		}{{c.Points[0], r.Loss[0]}, {c.Points[len(c.Points)-1], r.Loss[len(r.Loss)-1]}} {
+			s := 1e-6*(1+math.Abs(q.val)) + RoundingErrorIn(p.Precision(), q.val, p.N)
+			if q.val < q.at.Lo-s || q.val > q.at.Hi+s {
+				return fmt.Errorf("certificate: %w: the enclosure [%v, %v] of L(%v) misses the evaluated L = %v", ErrContradiction, q.at.Lo, q.at.Hi, q.at.Alpha, q.val)
+			}
+		}
+	}
+	// A proven grid witness (Analyze's witness_check) is kept whatever the
+	// certificate's budget allowed.
+	var grid *Witness
+	var gridRise float64
+	if r.Witness != nil && r.Verdict == NonMonotone {
+		grid, gridRise = r.Witness, r.Witness.Rise-r.Witness.RoundingError
+	}
 	r.Certificate = c
 	r.Verdict = c.Verdict
-	r.DeltaBounds = &[2]float64{c.DeltaLower, c.DeltaUpper}
+	lower := c.DeltaLower
+	if grid != nil {
+		lower = math.Max(lower, gridRise)
+	}
+	switch {
+	case !(c.DeltaUpper < math.Inf(1)):
+		r.DeltaBounds = nil
+		r.Conditions["delta_bounds"] = "null: the certificate's upper bound on Δ is unbounded (an enclosure overflowed); the lower bound is certificate.delta_lower"
+	default:
+		r.DeltaBounds = &[2]float64{lower, c.DeltaUpper}
+	}
+	if lower > c.DeltaUpper {
+		return fmt.Errorf("certificate: %w: a witness rises by at least %v but the certificate bounds Δ by %v", ErrContradiction, lower, c.DeltaUpper)
+	}
 	switch {
 	case c.Verdict == NonMonotone && c.Witness != nil:
 		w := c.Witness
 		mid := 0.5*(w.LossBeta[0]+w.LossBeta[1]) - 0.5*(w.LossAlpha[0]+w.LossAlpha[1])
 		r.Witness = &Witness{Alpha: w.Alpha, Beta: w.Beta, Rise: mid, RoundingError: math.Max(mid-w.Rise, 0)}
-	case c.Verdict != NonMonotone:
+	case c.Verdict == CertifiedMonotone && grid != nil:
+		return fmt.Errorf("certificate: %w: certified_monotone but L rises by at least %v from α = %v to %v", ErrContradiction, gridRise, grid.Alpha, grid.Beta)
+	case grid != nil: // inconclusive: the grid's witness decides
+		r.Verdict, r.Witness = NonMonotone, grid
+	default:
 		r.Witness = nil
 	}
 	return nil
@@ -739,6 +845,9 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 
 // MarshalJSON caps the list of unsettled intervals at 100 entries in the
 // report (UnsettledCount gives the full number).
+//
+// A bound that is not finite (an enclosure overflowed, so Δ is not bounded
+// above) is written as null with a note: the JSON stays valid.
 func (c *Certificate) MarshalJSON() ([]byte, error) {
 	type plain Certificate
 	q := *c
@@ -748,5 +857,50 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	if q.Unsettled == nil {
 		q.Unsettled = [][2]float64{}
 	}
-	return json.Marshal((*plain)(&q))
+	finite := func(v float64) *float64 {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	aux := struct {
+		*plain
+		DeltaLower *float64 `json:"delta_lower"`
+		DeltaUpper *float64 `json:"delta_upper"`
+	}{(*plain)(&q), finite(c.DeltaLower), finite(c.DeltaUpper)}
+	if aux.DeltaUpper == nil || aux.DeltaLower == nil {
+		q.Notes = append(append([]string(nil), q.Notes...), "a delta bound is null: it is not finite (an enclosure overflowed)")
+	}
+	if q.Witness != nil && !(finite(q.Witness.LossAlpha[0]) != nil && finite(q.Witness.LossAlpha[1]) != nil && finite(q.Witness.LossBeta[0]) != nil && finite(q.Witness.LossBeta[1]) != nil) {
+		return nil, fmt.Errorf("certificate: %w: a witness with an unbounded enclosure", ErrContradiction)
+	}
+	return json.Marshal(aux)
+}
+
+// ErrContradiction is wrapped by the error Certify and Analyze return when
+// the certificate contradicts itself or the point evaluations (delta_lower
+// above delta_upper, a certified verdict with its own witness, an enclosure
+// of L that misses the float64 value by more than its rounding): a bug,
+// never a verdict.
+var ErrContradiction = errors.New("internal contradiction in the certificate")
+
+// check returns an error wrapping ErrContradiction when the certificate's
+// own numbers disagree: DeltaLower > DeltaUpper, a certified verdict with a
+// witness above the tolerance, a non-monotone verdict without one, or an
+// enclosure of L at an evaluated point with lower bound above upper bound.
+func (c *Certificate) check() error {
+	switch {
+	case c.DeltaLower > c.DeltaUpper:
+		return fmt.Errorf("%w: delta_lower %v > delta_upper %v", ErrContradiction, c.DeltaLower, c.DeltaUpper)
+	case c.Verdict == CertifiedMonotone && c.Witness != nil && c.Witness.Rise > c.Tolerance:
+		return fmt.Errorf("%w: certified_monotone with its own witness: L rises by at least %v from α = %v to %v", ErrContradiction, c.Witness.Rise, c.Witness.Alpha, c.Witness.Beta)
+	case c.Verdict == NonMonotone && (c.Witness == nil || !(c.Witness.Rise > c.Tolerance)):
+		return fmt.Errorf("%w: non_monotone without a witness above the tolerance", ErrContradiction)
+	}
+	for _, q := range c.Points {
+		if q.Lo > q.Hi {
+			return fmt.Errorf("%w: the enclosure of L(%v) is [%v, %v]", ErrContradiction, q.Alpha, q.Lo, q.Hi)
+		}
+	}
+	return nil
 }

@@ -157,6 +157,27 @@ func Exp(x I) I {
 	return r
 }
 
+// Log returns log(x) for x ≥ 0 (log 0 = −∞); the lower bound of x is
+// clamped at 0 (log of a negative number is not defined).
+func Log(x I) I {
+	lo := math.Max(x.Lo, 0)
+	if math.IsNaN(x.Lo) || math.IsNaN(x.Hi) {
+		return I{math.Inf(-1), math.Inf(1)}
+	}
+	r := widen(math.Log(lo), math.Log(x.Hi))
+	if math.IsInf(r.Lo, -1) || lo == 0 {
+		r.Lo = math.Inf(-1)
+	}
+	return r
+}
+
+// Expm1 returns eˣ − 1 (accurate near 0; at least −1).
+func Expm1(x I) I {
+	r := widen(math.Expm1(x.Lo), math.Expm1(x.Hi))
+	r.Lo = math.Max(r.Lo, -1)
+	return r
+}
+
 // Log1p returns log(1 + x), for x > −1.
 func Log1p(x I) I { return widen(math.Log1p(x.Lo), math.Log1p(x.Hi)) }
 
@@ -185,9 +206,16 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// NormCDF returns Φ(x) = ½ erfc(−x/√2), clamped to [0, 1].
+// sqrt2 encloses √2 (math.Sqrt2 is its nearest float64).
+var sqrt2 = I{Down(math.Sqrt2), Up(math.Sqrt2)}
+
+// NormCDF returns Φ(x) = ½ erfc(−x/√2), clamped to [0, 1]. The argument
+// t = −x/√2 is itself enclosed (its rounding matters in the tails, where
+// the relative condition number of erfc is about 2t²), and erfc, which is
+// decreasing, is evaluated at the ends of that enclosure.
 func NormCDF(x I) I {
-	return Clamp(widen(0.5*math.Erfc(-x.Lo/math.Sqrt2), 0.5*math.Erfc(-x.Hi/math.Sqrt2)), 0, 1)
+	t := Div(Neg(x), sqrt2)
+	return Clamp(widen(0.5*math.Erfc(t.Hi), 0.5*math.Erfc(t.Lo)), 0, 1)
 }
 
 // NormPDF returns φ(x) = e^{−x²/2}/√(2π).

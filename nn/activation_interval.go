@@ -103,13 +103,17 @@ func widenC(x interval.I) interval.I {
 
 // IntervalJet applies ṡ = σ′(z) ż and s̈ = σ″(z) ż² + σ′(z) z̈ (THEORY.md §2)
 // in interval arithmetic, entrywise with Enclose, and marks in Kink the
-// examples with a unit that may cross a kink on the α-interval.
+// examples with a unit that may cross a kink on the α-interval, and in Jump
+// those whose softplus input may cross the threshold (a discontinuity).
 func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 	if a.identity() {
 		return in
 	}
 	n, c := in.N, in.D
-	out := &IJet{N: n, D: c, Order: in.Order, Const: in.Const, V: interval.NewMatrix(n, c), Kink: append([]bool(nil), in.Kink...)}
+	out := &IJet{N: n, D: c, Order: in.Order, Const: in.Const, V: interval.NewMatrix(n, c), Kink: append([]bool(nil), in.Kink...), Jump: make([]bool, n)}
+	if in.Jump != nil {
+		copy(out.Jump, in.Jump)
+	}
 	if in.Const {
 		for t := range in.V.Lo {
 			s, _, _, _ := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
@@ -129,6 +133,8 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 			s, d1, d2, kink := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
 			if kink {
 				out.Kink[i] = true
+				// softplus's only non-smooth point is its threshold, where it jumps
+				out.Jump[i] = out.Jump[i] || a.Kind == "softplus"
 			}
 			out.V.Lo[t], out.V.Hi[t] = s.Lo, s.Hi
 			if in.Order < 1 {

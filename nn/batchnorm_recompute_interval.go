@@ -16,6 +16,9 @@ type IStats struct {
 	Mean, MeanVel, MeanAcc []interval.I
 	Var, VarVel, VarAcc    []interval.I
 	Kink                   bool
+	// Jump is set when some reference example's input row may jump on the
+	// interval (IJet.Jump): the statistics may then be discontinuous.
+	Jump bool
 }
 
 // IntervalBatchStats encloses nn.BatchStatsJet(·, false) (biased variance)
@@ -40,8 +43,9 @@ func IntervalBatchStats(in *IJet) *IStats {
 		return s
 	}
 	st := &IStats{Mean: mk(), MeanVel: mk(), MeanAcc: mk(), Var: mk(), VarVel: mk(), VarAcc: mk()}
-	for _, k := range in.Kink {
+	for i, k := range in.Kink {
 		st.Kink = st.Kink || k
+		st.Jump = st.Jump || in.Jumped(i)
 	}
 	fn := interval.Point(float64(n))
 	at := func(m interval.Matrix, t int) interval.I { return interval.I{Lo: m.Lo[t], Hi: m.Hi[t]} }
@@ -100,7 +104,7 @@ func IntervalBatchStats(in *IJet) *IStats {
 //	g = γ r,  ġ = Δγ r + γ ṙ,  g̈ = 2 Δγ ṙ + γ r̈,
 //	y = g u + β,  ẏ = ġ u + g u̇ + Δβ,  ÿ = g̈ u + 2 ġ u̇ + g ü.
 //
-// When st.Kink is set every output row is marked Kink (the statistics may
+// When st.Kink (st.Jump) is set every output row is marked Kink (Jump) (the statistics may
 // not be C² on the interval). p must not be nil (panics otherwise).
 func (b *BatchNorm) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet {
 	if p == nil {
@@ -108,11 +112,19 @@ func (b *BatchNorm) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet {
 	}
 	n, c := in.N, b.Features
 	order := in.Order
-	out := &IJet{N: n, D: c, Order: order, V: interval.NewMatrix(n, c), Kink: make([]bool, n)}
+	out := &IJet{N: n, D: c, Order: order, V: interval.NewMatrix(n, c), Kink: make([]bool, n), Jump: make([]bool, n)}
 	copy(out.Kink, in.Kink)
+	if in.Jump != nil {
+		copy(out.Jump, in.Jump)
+	}
 	if st.Kink {
 		for i := range out.Kink {
 			out.Kink[i] = true
+		}
+	}
+	if st.Jump {
+		for i := range out.Jump {
+			out.Jump[i] = true
 		}
 	}
 	if order >= 1 {

@@ -20,7 +20,7 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	}
 	n := in.N
 	w := interval.NewWeights(d.Out, d.In, p.Mid[0].Data, p.Rad[0].Data)
-	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink}
+	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink, Jump: in.Jump}
 	out.V = interval.MulNT(in.V, w, 1)
 	if p.Mid[1] != nil {
 		lo, hi := boxRow(p.Mid[1].Data, p.Rad[1].Data)
@@ -66,13 +66,14 @@ func (d *Dense) ConstProducts(p *ParamBox, x interval.Matrix) (a, b interval.Mat
 
 // AffineIJet returns the jet of z(α) = A + αB over α ∈ alpha: V = A + alpha·B
 // (exact interval product per entry, rounded outward), D1 = B, D2 = 0, up to
-// the given order. kink is carried over (nil: none).
+// the given order. kink is carried over (nil: none); no example jumps
+// (the input of the first affine layer does not depend on α).
 func AffineIJet(a, b interval.Matrix, alpha interval.I, order int, kink []bool) *IJet {
 	n, m := a.Rows, a.Cols
 	if kink == nil {
 		kink = make([]bool, n)
 	}
-	out := &IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), kink...), V: interval.NewMatrix(n, m)}
+	out := &IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), kink...), Jump: make([]bool, n), V: interval.NewMatrix(n, m)}
 	for t := range a.Lo {
 		v := interval.Mul(alpha, interval.I{Lo: b.Lo[t], Hi: b.Hi[t]})
 		out.V.Lo[t] = interval.Down(a.Lo[t] + v.Lo)

@@ -25,11 +25,21 @@ type IJet struct {
 	D1    interval.Matrix
 	D2    interval.Matrix
 	Kink  []bool
+	// Jump[i] is set when example i's output path may be discontinuous on
+	// the α-interval: a softplus input may cross PyTorch's threshold, where
+	// the unit's value jumps by log1p(exp(−threshold))/β (a jump is also a
+	// Kink). V still encloses both sides; D1 encloses the one-sided
+	// derivatives but ∫L′ no longer bounds the change of the loss. A nil
+	// Jump means no jump.
+	Jump []bool
 }
+
+// Jumped reports whether example i may jump on the interval (Jump[i]).
+func (j *IJet) Jumped(i int) bool { return j.Jump != nil && j.Jump[i] }
 
 // NewConstIJet wraps the inputs x [N, D] (exact float64) as a Const jet.
 func NewConstIJet(n, d int, x []float64, order int) *IJet {
-	return &IJet{N: n, D: d, Order: order, Const: true, V: interval.PointMatrix(n, d, x), Kink: make([]bool, n)}
+	return &IJet{N: n, D: d, Order: order, Const: true, V: interval.PointMatrix(n, d, x), Kink: make([]bool, n), Jump: make([]bool, n)}
 }
 
 // ParamBox encloses one layer's parameters over an α-interval Alpha: for

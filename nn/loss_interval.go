@@ -15,6 +15,9 @@ import (
 // enclosed as E_k/E_j, E_k = exp(γ_k − m) for a float64 shift m, and
 // ℓ = log1p(S_y), 1 − p_y = S_y/(1 + S_y) (increasing in S_y),
 // ℓ″ = Σ_j p_j (v_j − ⟨p, v⟩)² + ⟨p − e_y, a⟩ with the variance clamped ≥ 0.
+// Every ℓ_j and p_j is intersected with the log-sum-exp form
+// ℓ_j = log Σ_k E_k + m − γ_j, p_j = exp(−ℓ_j), which stays finite for any
+// logits (THEORY.md §7; the quotient form loses ℓ once E_y underflows).
 func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) {
 	n, k := out.N, out.D
 	l = make([]interval.I, n)
@@ -29,6 +32,7 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 	a := make([]interval.I, k)
 	e := make([]interval.I, k)
 	p := make([]interval.I, k)
+	lsj := make([]interval.I, k)
 	buf := make([]float64, k)
 	zero := interval.Point(0)
 	for i := 0; i < n; i++ {
@@ -75,6 +79,21 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 		for j := 0; j < k; j++ {
 			e[j] = interval.Exp(interval.AddF(g[j], -m))
 		}
+		// The log-sum-exp form, which cannot overflow for any logits:
+		// lse = m + log Σ_k E_k with Σ_k E_k ≥ E_argmax ≈ 1, so
+		// ℓ_j = log Σ E + (m − γ_j) and p_j = exp(−ℓ_j) stay finite
+		// whatever the logits (the quotient form below gives S = ∞ once
+		// E_j underflows, at a loss above about 745).
+		se := zero
+		for j := 0; j < k; j++ {
+			se = interval.Add(se, e[j])
+		}
+		lse := interval.AddF(interval.Log(se), m)
+		for j := 0; j < k; j++ {
+			lj := interval.Sub(lse, g[j])
+			lj.Lo = math.Max(lj.Lo, 0) // lse ≥ max_k γ_k ≥ γ_j
+			lsj[j] = lj
+		}
 		for j := 0; j < k; j++ {
 			r := zero
 			for q := 0; q < k; q++ {
@@ -88,15 +107,15 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 				s.Hi = math.Inf(1)
 			}
 			onePlus := interval.AddF(s, 1)
-			p[j] = interval.Clamp(interval.Recip(onePlus), 0, 1)
+			p[j] = both(interval.Clamp(interval.Recip(onePlus), 0, 1), interval.Clamp(interval.Exp(interval.Neg(lsj[j])), 0, 1))
 			if j == lab {
-				l[i] = interval.Log1p(s)
+				l[i] = both(interval.Log1p(s), lsj[j])
 				// p_y − 1 = −S/(1+S), increasing in S
 				q := interval.I{Lo: interval.Down(s.Lo / interval.Up(1+s.Lo)), Hi: interval.Up(s.Hi / interval.Down(1+s.Hi))}
 				if math.IsInf(s.Hi, 1) {
 					q.Hi = 1
 				}
-				p[j] = interval.Intersect(p[j], interval.AddF(interval.Neg(q), 1))
+				p[j] = both(p[j], interval.AddF(interval.Neg(q), 1))
 			}
 		}
 		if out.Order < 1 {
@@ -128,4 +147,20 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 		d2l[i] = interval.Add(vr, sa)
 	}
 	return l, dl, d2l
+}
+
+// both intersects two enclosures of the same real; if rounding trouble (a
+// NaN bound) made either invalid, the valid one is kept, and if the
+// intersection is empty (impossible in exact arithmetic) their hull.
+func both(x, y interval.I) interval.I {
+	switch {
+	case !x.Valid():
+		return y
+	case !y.Valid():
+		return x
+	}
+	if r := interval.Intersect(x, y); r.Valid() {
+		return r
+	}
+	return interval.Hull(x, y)
 }
