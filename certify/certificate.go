@@ -351,7 +351,7 @@ type chunkResult struct {
 	dl, lc, dlc interval.I
 	lr          interval.I // Σ_i ℓ_i over [a, b]
 	jump        bool       // some example may jump on [a, b]
-	integral    float64 // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
+	integral    float64    // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
 	smooth      int
 }
 
