@@ -414,7 +414,15 @@ func (e *evaluator) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) c
 }
 
 func (e *evaluator) scaleI(x interval.I) interval.I {
-	return interval.I{Lo: interval.Down(x.Lo / e.scale), Hi: interval.Up(x.Hi / e.scale)}
+	r := interval.I{Lo: interval.Down(x.Lo / e.scale), Hi: interval.Up(x.Hi / e.scale)}
+	// 0/scale is exact: a bound of 0 stays 0 (L′ ≤ 0 stays settled)
+	if x.Lo == 0 {
+		r.Lo = 0
+	}
+	if x.Hi == 0 {
+		r.Hi = 0
+	}
+	return r
 }
 
 // evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
@@ -594,7 +602,9 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		in := make([]float64, len(leaves))
 		for k, l := range leaves {
 			w := l.b - l.a
-			if l.dl.Hi >= 0 {
+			if l.dl.Hi == 0 { // exact: L′ ≤ 0 on the leaf
+				end[k] = 0
+			} else if l.dl.Hi > 0 {
 				end[k] = interval.Up(interval.Up(w) * l.dl.Hi)
 			} else {
 				end[k] = interval.Up(interval.Down(w) * l.dl.Hi)

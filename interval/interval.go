@@ -55,8 +55,18 @@ func widen(lo, hi float64) I {
 	return I{Down(lo - math.Abs(lo)*libRel - libAbs), Up(hi + math.Abs(hi)*libRel + libAbs)}
 }
 
-// Add returns x + y.
-func Add(x, y I) I { return I{Down(x.Lo + y.Lo), Up(x.Hi + y.Hi)} }
+// Add returns x + y. A sum with a zero term is exact and not rounded
+// (so sums of terms bounded by 0 stay bounded by 0).
+func Add(x, y I) I {
+	lo, hi := x.Lo+y.Lo, x.Hi+y.Hi
+	if x.Lo != 0 && y.Lo != 0 {
+		lo = Down(lo)
+	}
+	if x.Hi != 0 && y.Hi != 0 {
+		hi = Up(hi)
+	}
+	return I{lo, hi}
+}
 
 // Sub returns x − y.
 func Sub(x, y I) I { return I{Down(x.Lo - y.Hi), Up(x.Hi - y.Lo)} }
@@ -75,26 +85,29 @@ func Mul(x, y I) I {
 	a, b, c, d := x.Lo*y.Lo, x.Lo*y.Hi, x.Hi*y.Lo, x.Hi*y.Hi
 	lo := math.Min(math.Min(a, b), math.Min(c, d))
 	hi := math.Max(math.Max(a, b), math.Max(c, d))
-	// 0·∞ gives NaN; an infinite bound times 0 contributes 0.
-	if math.IsNaN(lo) || math.IsNaN(hi) {
+	// 0·∞ gives NaN; an infinite bound times 0 contributes 0. A bound of
+	// exactly 0 may be an exact product with a zero factor (not rounded).
+	if math.IsNaN(lo) || math.IsNaN(hi) || lo == 0 || hi == 0 {
 		return mulSlow(x, y)
 	}
 	return I{Down(lo), Up(hi)}
 }
 
+// mulSlow is Mul with every product rounded on its own: a product with a
+// zero factor is exactly 0 (also against ∞), any other is rounded outward.
 func mulSlow(x, y I) I {
-	p := func(a, b float64) float64 {
-		if a == 0 || b == 0 {
-			return 0
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, a := range [2]float64{x.Lo, x.Hi} {
+		for _, b := range [2]float64{y.Lo, y.Hi} {
+			if a == 0 || b == 0 {
+				lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+				continue
+			}
+			v := a * b
+			lo, hi = math.Min(lo, Down(v)), math.Max(hi, Up(v))
 		}
-		return a * b
 	}
-	v := []float64{p(x.Lo, y.Lo), p(x.Lo, y.Hi), p(x.Hi, y.Lo), p(x.Hi, y.Hi)}
-	lo, hi := v[0], v[0]
-	for _, w := range v[1:] {
-		lo, hi = math.Min(lo, w), math.Max(hi, w)
-	}
-	return I{Down(lo), Up(hi)}
+	return I{lo, hi}
 }
 
 // Scale returns c·x for a float64 c.

@@ -69,6 +69,7 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 			continue
 		}
 		lab := t.Labels[i]
+		pm1 := interval.I{Lo: -1, Hi: 0} // p_y − 1
 		m := math.Inf(-1)
 		for j := 0; j < k; j++ {
 			m = math.Max(m, g[j].Mid())
@@ -116,6 +117,10 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 					q.Hi = 1
 				}
 				p[j] = both(p[j], interval.AddF(interval.Neg(q), 1))
+				// p_y − 1 itself, accurate when p_y is close to 1 (where
+				// p_y − 1 computed from p_y would lose every digit):
+				// −S/(1 + S) and expm1(−ℓ_y)
+				pm1 = both(both(interval.AddF(p[j], -1), interval.Neg(q)), interval.Expm1(interval.Neg(l[i])))
 			}
 		}
 		if out.Order < 1 {
@@ -125,12 +130,21 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 		for j := 0; j < k; j++ {
 			ej := p[j]
 			if j == lab {
-				ej = interval.AddF(p[j], -1)
+				ej = pm1
 			}
 			sd = interval.Add(sd, interval.Mul(ej, v[j]))
 			pv = interval.Add(pv, interval.Mul(p[j], v[j]))
 		}
-		dl[i] = sd
+		// ℓ′ = Σ_{j≠y} p_j (v_j − v_y) too (Σ p = 1): with p_j ≥ 0 its sign
+		// survives p enclosures as wide as [0, 1] (logits spread by more
+		// than exp's range over a wide α-interval).
+		sd2 := zero
+		for j := 0; j < k; j++ {
+			if j != lab {
+				sd2 = interval.Add(sd2, interval.Mul(p[j], interval.Sub(v[j], v[lab])))
+			}
+		}
+		dl[i] = both(sd, sd2)
 		if out.Order < 2 {
 			continue
 		}
@@ -138,7 +152,7 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 		for j := 0; j < k; j++ {
 			ej := p[j]
 			if j == lab {
-				ej = interval.AddF(p[j], -1)
+				ej = pm1
 			}
 			vr = interval.Add(vr, interval.Mul(p[j], interval.Sqr(interval.Sub(v[j], pv))))
 			sa = interval.Add(sa, interval.Mul(ej, a[j]))
