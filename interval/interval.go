@@ -51,8 +51,28 @@ const (
 
 // widen encloses a real whose float64 approximation v by a library function
 // has relative error below libRel.
+// A library result of ±Inf (overflow) stands for a real beyond
+// ±MaxFloat64·(1 − libRel): the bound on the other side stays finite.
 func widen(lo, hi float64) I {
-	return I{Down(lo - math.Abs(lo)*libRel - libAbs), Up(hi + math.Abs(hi)*libRel + libAbs)}
+	const big = math.MaxFloat64 * (1 - libRel)
+	var r I
+	switch {
+	case math.IsInf(lo, 1):
+		r.Lo = big
+	case math.IsInf(lo, -1):
+		r.Lo = lo
+	default:
+		r.Lo = Down(lo - math.Abs(lo)*libRel - libAbs)
+	}
+	switch {
+	case math.IsInf(hi, -1):
+		r.Hi = -big
+	case math.IsInf(hi, 1):
+		r.Hi = hi
+	default:
+		r.Hi = Up(hi + math.Abs(hi)*libRel + libAbs)
+	}
+	return r
 }
 
 // Add returns x + y. A sum with a zero term is exact and not rounded
