@@ -631,7 +631,7 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 			}
 		}
 		upper, first, last := upperRise(end, in)
-		lower, wit := lowerRise(leaves, l0, l1)
+		lower, wit := lowerRise(leaves, l0, l1, e.jumps)
 		cert.DeltaUpper, cert.DeltaLower, cert.Witness = upper, math.Max(lower, 0), wit
 		if decided == "" {
 			switch {
@@ -710,15 +710,23 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 }
 
 // lowerRise returns the largest rigorous rise lo(L(β)) − hi(L(α)) over the
-// evaluated points α < β (0, the leaves' midpoints, 1), rounded down.
-func lowerRise(leaves []*leaf, l0, l1 interval.I) (float64, *CertWitness) {
+// evaluated points α < β (0, the leaves' midpoints, 1, and with ends set
+// the ends of the leaves where L may jump, so that a jump is its own
+// witness), rounded down.
+func lowerRise(leaves []*leaf, l0, l1 interval.I, ends bool) (float64, *CertWitness) {
 	type pt struct {
 		a float64
 		v interval.I
 	}
 	pts := []pt{{0, l0}}
 	for _, l := range leaves {
+		if ends && l.jump && l.a > 0 {
+			pts = append(pts, pt{l.a, l.la})
+		}
 		pts = append(pts, pt{0.5*l.a + 0.5*l.b, l.lc})
+		if ends && l.jump && l.b < 1 {
+			pts = append(pts, pt{l.b, l.lb})
+		}
 	}
 	pts = append(pts, pt{1, l1})
 	best := math.Inf(-1)
@@ -745,7 +753,8 @@ func lowerRise(leaves []*leaf, l0, l1 interval.I) (float64, *CertWitness) {
 // run is empty) to bisect: by decreasing slack, the part of the bound that
 // refinement can remove (the run's end leaves' end⁺, interior leaves'
 // in − (b−a)·inf L′(c)), until half the run's slack is covered, at least
-// minBatch when available, never more than budget, never narrower than minWidth.
+// minBatch when available, never more than budget, never narrower than
+// minWidth except leaves where L may jump.
 func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
 	if first > last {
 		first, last = 0, len(leaves)-1
@@ -758,7 +767,10 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 	total := 0.0
 	for k := first; k <= last; k++ {
 		l := leaves[k]
-		if l.b-l.a <= 2*minWidth || 0.5*l.a+0.5*l.b <= l.a || 0.5*l.a+0.5*l.b >= l.b {
+		// a leaf where L may jump is split down to adjacent float64 α
+		// (the jump is then between two evaluated points: a witness or
+		// a tight bound), any other not below minWidth
+		if (!l.jump && l.b-l.a <= 2*minWidth) || 0.5*l.a+0.5*l.b <= l.a || 0.5*l.a+0.5*l.b >= l.b {
 			continue
 		}
 		var s float64

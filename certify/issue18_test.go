@@ -54,8 +54,9 @@ func softplusJumpPath(t *testing.T, beta, threshold, z0, dz float64) *functionsp
 }
 
 // TestSoftplusThresholdJump: PyTorch's defaults (β = 1, threshold 20), the
-// threshold crossed at α ≈ 0.3 slowly enough that the jump (≈ 2·980·2.06e-9)
-// dominates any 1e-9 step of the smooth fall. The true rise across the
+// threshold crossed at α ≈ 0.3 (the case: certified with Δ ∈ [0, 0]
+// before), also β = 5 and threshold 0; the jump (≈ 2·980·2.06e-9 for the
+// first) is refuted by the two ends of the leaf around it. The true rise across the
 // jump, measured in float64 at α = 0.3 ∓ 1e-12 (where the smooth part is
 // 1e-12·|L′| ≈ 7e-10), must be inside delta_bounds and the verdict must not
 // be certified_monotone.
@@ -77,6 +78,10 @@ func TestSoftplusThresholdJump(t *testing.T) {
 		}
 		if cert.Verdict == CertifiedMonotone || cert.DeltaUpper < rise*(1-1e-6) || cert.DeltaLower > cert.DeltaUpper {
 			t.Errorf("%+v: %s with Δ ∈ [%v, %v], true rise across the jump %v", c, cert.Verdict, cert.DeltaLower, cert.DeltaUpper, rise)
+		}
+		// the jump leaf is split down to adjacent α: the jump is a witness
+		if w := cert.Witness; cert.Verdict != NonMonotone || w == nil || w.Alpha > cross || w.Beta < cross {
+			t.Errorf("%+v: %s, witness %+v (crossing at %v)", c, cert.Verdict, w, cross)
 		}
 		if cert.JumpLeaves == 0 {
 			t.Errorf("%+v: no leaf marked as jumping", c)

@@ -142,6 +142,9 @@ func TestCertificateStress(t *testing.T) {
 			t.Fatalf("network %d (%s): %v", i, desc, err)
 		}
 		counts[cert.Verdict]++
+		if n >= 1000 && (i+1)%1000 == 0 {
+			t.Logf("%d networks: %v", i+1, counts)
+		}
 		if cert.JumpLeaves > 0 {
 			counts["with jump leaves"]++
 		}
