@@ -3,6 +3,8 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 
 	"math/rand/v2"
 	"testing"
@@ -255,5 +257,45 @@ func TestBatchNormFirstAndNoLinear(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCertificateSelfCheck: contradictions are errors wrapping
+// ErrContradiction, never verdicts.
+func TestCertificateSelfCheck(t *testing.T) {
+	w := &CertWitness{Alpha: 0.2, Beta: 0.3, Rise: 1e-3}
+	for name, c := range map[string]Certificate{
+		"bounds cross":         {Verdict: Inconclusive, DeltaLower: 4.488, DeltaUpper: 0},
+		"certified with rise":  {Verdict: CertifiedMonotone, Witness: w},
+		"refuted, no witness":  {Verdict: NonMonotone, DeltaLower: 1, DeltaUpper: 2},
+		"empty point encloser": {Verdict: Inconclusive, DeltaUpper: 1, Points: []CertPoint{{Alpha: 0.5, Lo: 2, Hi: 1}}},
+	} {
+		if err := c.check(); !errors.Is(err, ErrContradiction) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ok := Certificate{Verdict: NonMonotone, DeltaLower: 1e-3, DeltaUpper: 2, Witness: w}
+	if err := ok.check(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestCertificateJSONUnbounded: an unbounded upper bound is written as null
+// with a note; the report stays valid JSON.
+func TestCertificateJSONUnbounded(t *testing.T) {
+	c := &Certificate{Verdict: Inconclusive, DeltaUpper: math.Inf(1)}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m["delta_upper"]; !ok || v != nil {
+		t.Errorf("delta_upper = %v in %s", v, b)
+	}
+	if m["delta_lower"] != 0.0 || m["notes"] == nil {
+		t.Errorf("%s", b)
 	}
 }
