@@ -122,13 +122,18 @@ func stressPath(rng *rand.Rand) (*functionspace.Path, string, error) {
 // shows as a float64 rise that contradicts the certificate; it is then
 // confirmed independently of the branch and bound by interval point
 // evaluations of L at the two α (proveRise), so float64 rounding cannot
-// fail the test, and a confirmed one fails it. Counts and the time per
-// network are logged (docs/soundness.md records a 10,000-network run).
+// fail the test, and a confirmed one fails it. One that interval
+// evaluation cannot decide fails it too unless it is within
+// 1e-9·(1 + |L|) of the bound (float64 noise: the largest seen is about an
+// ulp). A non_monotone witness must show in float64 too. Counts and the
+// time per network are logged (docs/soundness.md records a 10,000-network
+// run; CERTIFY_STRESS_VERBOSE=1 lists the undecided float64 rises).
 func TestCertificateStress(t *testing.T) {
 	n := stressCount(t)
 	rng := rand.New(rand.NewPCG(18, uint64(n)))
 	counts := map[string]int{}
 	var total time.Duration
+	maxExcess := 0.0 // largest unconfirmed float64 excess over a bound, relative to 1 + |L|
 	for i := 0; i < n; i++ {
 		p, desc, err := stressPath(rng)
 		if err != nil {
@@ -172,6 +177,22 @@ func TestCertificateStress(t *testing.T) {
 					i, desc, tol, what, alphas[to], alphas[from], *c.RigorousRise, cert.DeltaLower, cert.DeltaUpper, cert.Verdict)
 			} else {
 				counts["float64 rises not confirmed"]++
+				// left unconfirmed only if it is float64 noise: within
+				// 1e-9·(1 + |L|) of the bound (ulp-level in practice)
+				ex := (d - bound) / (1 + math.Abs(loss[to]))
+				maxExcess = math.Max(maxExcess, ex)
+				if ex > 1e-9 {
+					t.Errorf("network %d (%s), tolerance %v: %s: float64 rise %v from α %v to %v exceeds %v by %v relative, and interval evaluation cannot decide",
+						i, desc, tol, what, d, alphas[from], alphas[to], bound, ex)
+				}
+				if os.Getenv("CERTIFY_STRESS_VERBOSE") != "" {
+					rr := math.NaN()
+					if c.RigorousRise != nil {
+						rr = *c.RigorousRise
+					}
+					t.Logf("network %d (%s), tolerance %v: %s not confirmed: float64 rise %v from α %v to %v, rigorous ≥ %v, L ∈ %v, %v; bounds [%v, %v]",
+						i, desc, tol, what, d, alphas[from], alphas[to], rr, c.LossAlpha, c.LossBeta, cert.DeltaLower, cert.DeltaUpper)
+				}
 			}
 		}
 		if cert.Verdict == CertifiedMonotone && d > tol {
@@ -192,7 +213,7 @@ func TestCertificateStress(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d networks: %d certified_monotone, %d non_monotone, %d inconclusive; %d with jump leaves; %d float64 rises not confirmed (rounding); %.1f ms per certificate",
+	t.Logf("%d networks: %d certified_monotone, %d non_monotone, %d inconclusive; %d with jump leaves; %d float64 rises not confirmed (rounding, at most %.3g·(1 + |L|) above a bound); %.1f ms per certificate",
 		n, counts[CertifiedMonotone], counts[NonMonotone], counts[Inconclusive], counts["with jump leaves"], counts["float64 rises not confirmed"],
-		1e3*total.Seconds()/float64(n))
+		maxExcess, 1e3*total.Seconds()/float64(n))
 }
