@@ -537,10 +537,10 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	return interval.Up(interval.Up(best) + interval.Up(2*n*0x1p-53*abs*1.01)), first, last
 }
 
-// ErrBNRecompute is wrapped by the error Certify returns for a path whose
-// BatchNorm layers use the `recompute` policy (THEORY.md §2) with a
-// BatchNorm layer before the first linear layer: its statistics are not
-// enclosed there.
+// ErrBNRecompute was wrapped by the error Certify returned for a
+// `recompute`-policy BatchNorm layer before the first linear layer. Such
+// paths are now certified (every pass then starts from the network input,
+// issue 18); the value stays for callers that test for it.
 var ErrBNRecompute = errors.New("certificate not available for bn_policy recompute")
 
 // Certify runs the branch and bound of THEORY.md §7 on the path's loss over
@@ -559,15 +559,25 @@ var ErrBNRecompute = errors.New("certificate not available for bn_policy recompu
 // package interval. Under bn_policy recompute the reference batch's
 // statistics are enclosed over every α-interval (nn.IntervalBatchStats,
 // nn.BatchNorm.IntervalJetStats; a kink of a reference example marks every
-// example as kinked there). It returns ctx.Err() when cancelled, an error
-// when a layer has no interval rule, and an error wrapping ErrBNRecompute
-// when a recompute BatchNorm layer comes before the first linear layer.
+// example as kinked there). Where an example may jump (a softplus input
+// crossing PyTorch's threshold, nn.IJet.Jump) a leaf's rise is bounded by
+// the enclosures of L over the leaf and at its ends instead of ∫L′, the
+// leaf is split down to adjacent float64 α, and its ends are witness
+// candidates. It returns ctx.Err() when cancelled, an error when a layer
+// has no interval rule, and an error wrapping ErrContradiction when the
+// result contradicts itself (Certificate.check).
 func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, error) {
+	c, _, err := certify(ctx, p, o)
+	return c, err
+}
+
+// certify is Certify, also returning its evaluator (for witness checks).
+func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, *evaluator, error) {
 	start := time.Now()
 	o.defaults()
 	e, err := newEvaluator(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	progress := func(stage string, d, t int) {
 		if o.Progress != nil {
@@ -593,7 +603,7 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		leaves = append(leaves, &leaf{a: a, b: b, la: ends[k], lb: ends[k+1]})
 	}
 	if err := e.evalLeaves(ctx, leaves, o.Workers); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	decided := ""
 	for {
@@ -668,7 +678,7 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 			fresh = append(fresh, x, y)
 		}
 		if err := e.evalLeaves(ctx, fresh, o.Workers); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		leaves = next
 	}
@@ -702,11 +712,11 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		cert.Notes = append(cert.Notes, "softplus follows PyTorch (the identity where βz > threshold): L may jump where a softplus input crosses the threshold, by up to log1p(exp(−threshold))/β per unit; on the leaves where it may (jump_leaves), the bounds use the enclosures of L over the leaf and at its ends instead of ∫L′, so delta_bounds include the jumps")
 	}
 	if err := cert.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cert.Seconds = time.Since(start).Seconds()
 	progress("certificate", len(leaves), len(leaves))
-	return cert, nil
+	return cert, e, nil
 }
 
 // lowerRise returns the largest rigorous rise lo(L(β)) − hi(L(α)) over the
@@ -806,7 +816,7 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 // before the first linear layer), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	c, err := Certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
+	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions["certificate"] = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
 		return nil
@@ -827,12 +837,18 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 			}
 		}
 	}
-	// A proven grid witness (Analyze's witness_check) is kept whatever the
-	// certificate's budget allowed.
+	// A grid witness is proven here, with the certificate's evaluator
+	// (Analyze leaves it to the certificate), unless the certificate has
+	// its own; a proven one is kept whatever the certificate's budget
+	// allowed.
 	var grid *Witness
 	var gridRise float64
-	if r.Witness != nil && r.Verdict == NonMonotone {
-		grid, gridRise = r.Witness, r.Witness.Rise-r.Witness.RoundingError
+	if r.Witness != nil && r.Verdict == NonMonotone && c.Verdict != NonMonotone {
+		ck := proveWitnessWith(e, r.Witness, o.Tolerance)
+		r.Conditions["witness_check"] = append(witnessChecks(r), ck)
+		if ck.Proven {
+			grid, gridRise = r.Witness, r.Witness.Rise-r.Witness.RoundingError
+		}
 	}
 	r.Certificate = c
 	r.Verdict = c.Verdict

@@ -29,12 +29,16 @@ type WitnessCheck struct {
 // beta against tol. An evaluator that cannot be built (a layer without an
 // interval rule) gives an unproven check whose note says why.
 func proveRise(p *functionspace.Path, alpha, beta, tol float64) WitnessCheck {
-	c := WitnessCheck{Alpha: alpha, Beta: beta}
 	e, err := newEvaluator(p)
 	if err != nil {
-		c.Note = "the rise could not be checked in interval arithmetic: " + err.Error()
-		return c
+		return WitnessCheck{Alpha: alpha, Beta: beta, Note: "the rise could not be checked in interval arithmetic: " + err.Error()}
 	}
+	return proveRiseWith(e, alpha, beta, tol)
+}
+
+// proveRiseWith is proveRise with an evaluator already built.
+func proveRiseWith(e *evaluator, alpha, beta, tol float64) WitnessCheck {
+	c := WitnessCheck{Alpha: alpha, Beta: beta}
 	la, lb := e.point(alpha, false), e.point(beta, false)
 	c.LossAlpha, c.LossBeta = [2]float64{la.Lo, la.Hi}, [2]float64{lb.Lo, lb.Hi}
 	r := interval.Down(lb.Lo - la.Hi)
@@ -63,9 +67,23 @@ func proveRise(p *functionspace.Path, alpha, beta, tol float64) WitnessCheck {
 // from its float64 rise down to the rigorous rise, so that Rise −
 // RoundingError is the proven rise; the check is returned either way.
 func proveWitness(p *functionspace.Path, w *Witness, tol float64) WitnessCheck {
-	c := proveRise(p, w.Alpha, w.Beta, tol)
+	return settleWitness(w, proveRise(p, w.Alpha, w.Beta, tol))
+}
+
+// proveWitnessWith is proveWitness with an evaluator already built.
+func proveWitnessWith(e *evaluator, w *Witness, tol float64) WitnessCheck {
+	return settleWitness(w, proveRiseWith(e, w.Alpha, w.Beta, tol))
+}
+
+func settleWitness(w *Witness, c WitnessCheck) WitnessCheck {
 	if c.Proven {
 		w.RoundingError = math.Max(w.RoundingError, math.Max(w.Rise-*c.RigorousRise, 0))
 	}
 	return c
+}
+
+// witnessChecks returns the report's conditions.witness_check so far.
+func witnessChecks(r *Report) []WitnessCheck {
+	cs, _ := r.Conditions["witness_check"].([]WitnessCheck)
+	return cs
 }
