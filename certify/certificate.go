@@ -909,10 +909,25 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	if aux.DeltaUpper == nil || aux.DeltaLower == nil {
 		q.Notes = append(append([]string(nil), q.Notes...), "a delta bound is null: it is not finite (an enclosure overflowed)")
 	}
-	if q.Witness != nil && !(finite(q.Witness.LossAlpha[0]) != nil && finite(q.Witness.LossAlpha[1]) != nil && finite(q.Witness.LossBeta[0]) != nil && finite(q.Witness.LossBeta[1]) != nil) {
-		return nil, fmt.Errorf("certificate: %w: a witness with an unbounded enclosure", ErrContradiction)
-	}
 	return json.Marshal(aux)
+}
+
+// MarshalJSON writes an enclosure of L with an infinite bound (overflow)
+// as null: the JSON stays valid.
+func (w CertWitness) MarshalJSON() ([]byte, error) {
+	enc := func(v [2]float64) *[2]float64 {
+		if math.IsInf(v[0], 0) || math.IsInf(v[1], 0) || math.IsNaN(v[0]) || math.IsNaN(v[1]) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		Alpha     float64     `json:"alpha"`
+		Beta      float64     `json:"beta"`
+		Rise      float64     `json:"rise"`
+		LossAlpha *[2]float64 `json:"loss_alpha"`
+		LossBeta  *[2]float64 `json:"loss_beta"`
+	}{w.Alpha, w.Beta, w.Rise, enc(w.LossAlpha), enc(w.LossBeta)})
 }
 
 // ErrContradiction is wrapped by the error Certify and Analyze return when
