@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -125,7 +126,10 @@ func stressPath(rng *rand.Rand) (*functionspace.Path, string, error) {
 // fail the test, and a confirmed one fails it. One that interval
 // evaluation cannot decide fails it too unless it is within
 // 1e-9·(1 + |L|) of the bound (float64 noise: the largest seen is about an
-// ulp). A non_monotone witness must show in float64 too. Counts and the
+// ulp). A non_monotone witness must show in float64 too. Every fourth
+// network also goes through Analyze with the certificate: no self-check
+// may fire, the report must be valid JSON, and a non_monotone report needs
+// a witness and a lower bound above the tolerance. Counts and the
 // time per network are logged (docs/soundness.md records a 10,000-network
 // run; CERTIFY_STRESS_VERBOSE=1 lists the undecided float64 rises).
 func TestCertificateStress(t *testing.T) {
@@ -203,6 +207,24 @@ func TestCertificateStress(t *testing.T) {
 		}
 		if cert.DeltaLower > cert.DeltaUpper {
 			t.Errorf("network %d (%s): bounds cross [%v, %v]", i, desc, cert.DeltaLower, cert.DeltaUpper)
+		}
+		if i%4 == 0 {
+			// the whole analysis: no false self-check, valid JSON, and a
+			// non_monotone report's lower bound above the tolerance
+			r, err := Analyze(context.Background(), p, Options{Alphas: 51, LossOnly: true, Certificate: true, Tolerance: tol, MaxIntervals: 512})
+			if err != nil {
+				t.Errorf("network %d (%s): Analyze: %v", i, desc, err)
+			} else {
+				if _, err := json.Marshal(r); err != nil {
+					t.Errorf("network %d (%s): report: %v", i, desc, err)
+				}
+				if r.Verdict == NonMonotone && (r.Witness == nil || r.DeltaBounds == nil || !(r.DeltaBounds[0] > tol)) {
+					t.Errorf("network %d (%s): non_monotone report, witness %+v, bounds %v", i, desc, r.Witness, r.DeltaBounds)
+				}
+				if r.Verdict == CertifiedMonotone && d > tol {
+					confirm("certified_monotone report but L rises", tol)
+				}
+			}
 		}
 		if cert.Verdict == NonMonotone {
 			w := cert.Witness
