@@ -193,6 +193,12 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		return nil, err
 	}
 	r.Conditions["affine_model"] = affineCondition(p, samples[len(samples)-1])
+	for _, l := range p.Model.Layers {
+		if l.Type() == "softplus" {
+			r.Conditions["delta_continuous"] = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
+			break
+		}
+	}
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N, p.Precision())
