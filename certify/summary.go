@@ -27,7 +27,8 @@ const (
 // texEscape escapes LaTeX's special characters in running text.
 func texEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\textbackslash{}`, `&`, `\&`, `%`, `\%`, `$`, `\$`, `#`, `\#`,
-		`_`, `\_`, `{`, `\{`, `}`, `\}`, `~`, `\textasciitilde{}`, `^`, `\textasciicircum{}`)
+		`_`, `\_`, `{`, `\{`, `}`, `\}`, `~`, `\textasciitilde{}`, `^`, `\textasciicircum{}`,
+		`α`, `$\alpha$`, `Δ`, `$\Delta$`, `θ`, `$\theta$`, `≤`, `$\le$`, `≥`, `$\ge$`, `→`, `$\to$`, `±`, `$\pm$`, `–`, `--`, `—`, `---`, `′`, `$'$`)
 	return r.Replace(s)
 }
 
@@ -53,19 +54,33 @@ func texNum(v float64) string {
 	return s
 }
 
-// SummaryTeXBytes returns the report as a standalone LaTeX document
-// (\documentclass{article} with booktabs): one table of the run's
-// measurements and verdict — verdict, tolerance, Δ on the grid, continuous
-// Δ, delta_bounds, L(0), L(1), Gauss lengths, weight distances, examples,
-// and the certificate's leaves and time. It compiles with pdflatex; text is
-// escaped with texEscape.
+// SummaryTeXPreamble is what a document needs to \input summary.tex:
+// booktabs for the rules and lmodern with T1 encoding (scalable Type 1
+// fonts: without lmodern, T1 text is set in Type 3 bitmap fonts, which some
+// venues reject).
+const SummaryTeXPreamble = "\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\usepackage{booktabs}\n"
+
+// SummaryTeXBytes returns the report as a LaTeX fragment to \input into a
+// document whose preamble has SummaryTeXPreamble: one table environment
+// (caption naming the run and its settings, label tab:certify-RUN) of the
+// run's measurements and verdict — verdict, tolerance, Δ on the grid,
+// continuous Δ, delta_bounds, L(0), L(1), Gauss lengths (the stacked one
+// marked when it has not converged), weight distances, examples, and the
+// certificate's leaves and time. A value that was not computed (NaN) reads
+// "not computed". Text is escaped with texEscape.
 func SummaryTeXBytes(r *Report) []byte {
 	var b bytes.Buffer
 	row := func(name, val string) { fmt.Fprintf(&b, "%s & %s \\\\\n", name, val) }
-	num := func(v float64) string { return "$" + texNum(v) + "$" }
-	b.WriteString("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n")
-	b.WriteString("\\begin{table}[h]\n\\centering\n")
-	fmt.Fprintf(&b, "\\caption{Monotonic linear interpolation: %s}\n", texEscape(r.Data))
+	num := func(v float64) string {
+		if math.IsNaN(v) {
+			return "not computed"
+		}
+		return "$" + texNum(v) + "$"
+	}
+	fmt.Fprintf(&b, "%% certify summary of %s; \\input it after\n%% %s", runName(r), strings.ReplaceAll(SummaryTeXPreamble, "\n", "\n% "))
+	b.WriteString("\n\\begin{table}[htbp]\n\\centering\n")
+	fmt.Fprintf(&b, "\\caption{Monotonic linear interpolation of %s: %s}\n", texEscape(runName(r)), texEscape(runSettings(r)))
+	fmt.Fprintf(&b, "\\label{tab:certify-%s}\n", labelName(runName(r)))
 	b.WriteString("\\begin{tabular}{ll}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
 	row("Verdict", "\\texttt{"+texEscape(r.Verdict)+"}")
 	row("Loss", "\\texttt{"+texEscape(r.LossKind)+"}")
@@ -82,7 +97,11 @@ func SummaryTeXBytes(r *Report) []byte {
 		row("$L(1)$", num(r.Loss[len(r.Loss)-1]))
 	}
 	row("Gauss length, mean per example (rad)", num(r.GaussLengthMean))
-	row("Gauss length, stacked (rad)", num(r.GaussLengthStacked))
+	stacked := num(r.GaussLengthStacked)
+	if c := r.GaussLengthStackedConverged; c != nil && !*c && !math.IsNaN(r.GaussLengthStacked) {
+		stacked += " (not converged: a lower estimate)"
+	}
+	row("Gauss length, stacked (rad)", stacked)
 	row("Gauss length, mean, trapezoid (rad)", num(r.GaussLengthMeanTrapezoid))
 	row("Weight distance $\\|\\theta_T - \\theta_0\\|_2$", num(r.WeightDistance))
 	row("Normalised weight distance", num(r.WeightDistanceNormalized))
@@ -95,13 +114,88 @@ func SummaryTeXBytes(r *Report) []byte {
 		}
 	}
 	row("Analysis time (s)", num(r.Seconds))
-	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\\end{document}\n")
+	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
 	return b.Bytes()
 }
 
-// WriteSummary writes DIR/summary.tex (SummaryTeXBytes) atomically.
+// SummaryStandaloneTeXBytes wraps SummaryTeXBytes in a minimal article
+// that \input-s summary.tex: compile it with pdflatex beside summary.tex.
+func SummaryStandaloneTeXBytes() []byte {
+	return []byte("\\documentclass{article}\n" + SummaryTeXPreamble + "\\begin{document}\n\\input{" + SummaryTeX + "}\n\\end{document}\n")
+}
+
+// SummaryStandaloneTeX is the standalone wrapper of summary.tex.
+const SummaryStandaloneTeX = "summary-standalone.tex"
+
+// labelName keeps the letters, digits and - of s for a \label.
+func labelName(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c < 128 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return c
+		}
+		return '-'
+	}, s)
+}
+
+// runName is the run's name for titles and captions: the last element of
+// the run directory in the report's command (--run DIR), else of its data
+// source, else "run".
+func runName(r *Report) string {
+	for i, a := range r.Command {
+		if (a == "--run" || a == "-run") && i+1 < len(r.Command) {
+			return filepath.Base(filepath.Clean(r.Command[i+1]))
+		}
+		if v, ok := strings.CutPrefix(a, "--run="); ok {
+			return filepath.Base(filepath.Clean(v))
+		}
+	}
+	if r.Data != "" {
+		return filepath.Base(strings.Fields(r.Data)[0])
+	}
+	return "run"
+}
+
+// runSettings is a short line of the report's key settings for titles and
+// captions: data, loss, examples, grid, tolerance, BatchNorm policy,
+// precision, and what was skipped.
+func runSettings(r *Report) string {
+	parts := []string{}
+	if r.Data != "" {
+		d := r.Data
+		if i := strings.Index(d, " ("); i > 0 {
+			d = d[:i]
+		}
+		parts = append(parts, filepath.Base(d))
+	}
+	if r.LossKind != "" {
+		parts = append(parts, r.LossKind)
+	}
+	parts = append(parts, fmt.Sprintf("%d examples", r.Examples), fmt.Sprintf("%d α", len(r.Alphas)))
+	if r.Tolerance != 0 {
+		parts = append(parts, fmt.Sprintf("tolerance %g", r.Tolerance))
+	}
+	if r.BNPolicy != "" && r.BNPolicy != "none" {
+		parts = append(parts, "BatchNorm "+r.BNPolicy)
+	}
+	if r.Precision == "float32" {
+		parts = append(parts, "float32")
+	}
+	if v := r.Options.Variant; v != nil {
+		parts = append(parts, v.String())
+	}
+	if r.Options.LossOnly {
+		parts = append(parts, "loss only")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// WriteSummary writes DIR/summary.tex (SummaryTeXBytes, a fragment to
+// \input) and DIR/summary-standalone.tex (its wrapper), atomically.
 func WriteSummary(dir string, r *Report) error {
-	return atomicfile.Write(filepath.Join(dir, SummaryTeX), SummaryTeXBytes(r))
+	if err := atomicfile.Write(filepath.Join(dir, SummaryTeX), SummaryTeXBytes(r)); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
 }
 
 // WriteCertificateFigure draws DIR/certificate.png: for every leaf of the
