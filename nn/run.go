@@ -12,6 +12,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/certify-mli/certify/internal/jsondup"
 	"github.com/certify-mli/certify/nn/dataset"
 	"github.com/certify-mli/certify/nn/safetensors"
 )
@@ -129,6 +130,9 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		var c RunConfig
 		if err := json.Unmarshal(b, &c); err != nil {
 			return nil, fmt.Errorf("%s: invalid JSON: %w", cfgPath, err)
+		}
+		if err := jsondup.Check(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgPath, err)
 		}
 		r.Config = &c
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/nn"
 )
 
 // jsonKeys returns every object key at every depth of the JSON value v,
@@ -268,5 +272,73 @@ func TestOutReadOnlyRun(t *testing.T) {
 	code, _, e := runCLI(t, "--run", dir, "--quiet")
 	if code != 2 || !strings.Contains(e, "--out") {
 		t.Errorf("read-only run without --out: exit %d, %s", code, e)
+	}
+}
+
+// TestBadBatchNormAndDuplicateKeys: a BatchNorm running variance below 0
+// (PyTorch gives NaN losses) and a key twice in model.json or config.json
+// are bad input (exit 2), named in a one-line error, before any report.
+func TestBadBatchNormAndDuplicateKeys(t *testing.T) {
+	bnRun := func(t *testing.T) string {
+		dir := t.TempDir()
+		spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{4}, Loss: "cross_entropy", Layers: []nn.LayerSpec{
+			{Type: "linear", In: 4, Out: 5}, {Type: "batchnorm1d", Features: 5}, {Type: "tanh"}, {Type: "linear", In: 5, Out: 3}}}
+		m, err := nn.Build(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s0, _ := nn.Init(m, "pytorch", 1, 1)
+		sT, _ := nn.Init(m, "pytorch", 1, 2)
+		sT["1.running_var"].Data[3] = -2
+		if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
+			t.Fatal(err)
+		}
+		nn.WriteState(filepath.Join(dir, "init.safetensors"), s0, "F64")
+		nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, "F64")
+		x := mat.NewDense(6, 4, nil)
+		for i := range x.RawMatrix().Data {
+			x.RawMatrix().Data[i] = math.Cos(float64(i))
+		}
+		nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}})
+		return dir
+	}
+	dupModel := func(t *testing.T) string {
+		dir := makeRun(t, "cross_entropy")
+		p := filepath.Join(dir, "model.json")
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, append([]byte(`{"loss": "mse", `), bytes.TrimPrefix(bytes.TrimSpace(b), []byte("{"))...), 0o644)
+		return dir
+	}
+	dupConfig := func(t *testing.T) string {
+		dir := makeRun(t, "cross_entropy")
+		os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"data": {"name": "mnist", "limit": 10, "limit": 20}, "seed": 1}`), 0o644)
+		return dir
+	}
+	for _, c := range []struct {
+		name string
+		make func(*testing.T) string
+		want []string
+	}{
+		{"negative running_var", bnRun, []string{"final.safetensors", "1.running_var", "negative variance -2"}},
+		{"duplicate key in model.json", dupModel, []string{"model.json", "loss: duplicate key"}},
+		{"duplicate nested key in config.json", dupConfig, []string{"config.json", "data.limit: duplicate key"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := c.make(t)
+			for _, args := range [][]string{{"--loss-only"}, nil} {
+				code, _, e := runCLI(t, append([]string{"--run", dir, "--no-figures"}, args...)...)
+				if code != 2 || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+					t.Errorf("%v: exit %d, want 2 with one line: %q", args, code, e)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(e, w) {
+						t.Errorf("%v: error %q does not name %q", args, e, w)
+					}
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "certificate.json")); err == nil {
+				t.Error("a report was written")
+			}
+		})
 	}
 }
