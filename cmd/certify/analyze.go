@@ -39,7 +39,7 @@ type analyzeFlags struct {
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("certify", flag.ContinueOnError)
 	fs.StringVar(&af.run, "run", "", "run directory to analyse (RUN_FORMAT.md)")
-	fs.Var(&af.examples, "examples", "evaluate the first N examples; 0: every example the run has (all of data.safetensors, or all the training examples config.json's run trained on); unset: all of data.safetensors, or the first 5000 training examples (at most config.json's data.limit). Examples beyond those the run trained on are labelled so in the report")
+	fs.Var(&af.examples, "examples", "evaluate the first `N` examples; 0: every example the run has (all of data.safetensors, or all the training examples config.json's run trained on); unset: all of data.safetensors, or the first 5000 training examples (at most config.json's data.limit). Examples beyond those the run trained on are labelled so in the report")
 	fs.StringVar(&af.out, "out", "", "write the report, figures and summary.tex into this directory instead of the run directory (which is then only read)")
 	fs.IntVar(&af.opt.Alphas, "alphas", 50, "number of equally spaced α in [0,1], both ends included, of the report's grid")
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
@@ -155,6 +155,10 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r, err := certify.Analyze(ctx, p, af.opt)
 	bar.Done()
+	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
+		os.Remove(outDir) // made for this report, still empty
+		os.Remove(filepath.Dir(outDir))
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)
 	}
