@@ -555,7 +555,7 @@ type tidyTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (tidyTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	ts := niceTicks(lo, hi)
 	var major []int
 	for i, t := range ts {
 		if t.Label != "" {
@@ -596,6 +596,47 @@ func (tidyTicks) Ticks(lo, hi float64) []plot.Tick {
 				ts[i].Label = labels[k]
 			}
 			break
+		}
+	}
+	return ts
+}
+
+// niceTicks places major ticks at multiples of a step 1, 2 or 5 × 10^k
+// (3 to 7 of them on [lo, hi]; plot.DefaultTicks may choose steps such as
+// 7.5, giving 2.5, 10, 17.5) labelled "x" (tidyTicks formats them), and
+// unlabelled minor ticks between them. It falls back to plot.DefaultTicks
+// for an empty or non-finite range.
+func niceTicks(lo, hi float64) []plot.Tick {
+	span := hi - lo
+	if !(span > 0) || math.IsInf(span, 0) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(span/5)))
+	step, minors := 0.0, 0
+	for _, m := range []struct {
+		f float64
+		n int
+	}{{1, 5}, {2, 4}, {5, 5}, {10, 5}, {20, 4}} {
+		step, minors = m.f*mag, m.n
+		if span/step <= 7 {
+			break
+		}
+	}
+	var ts []plot.Tick
+	first := math.Ceil(lo/step-1e-9) * step
+	for k := -1; ; k++ {
+		major := first + float64(k)*step
+		if major > hi+1e-9*step {
+			break
+		}
+		if major >= lo-1e-9*step {
+			ts = append(ts, plot.Tick{Value: major, Label: "x"})
+		}
+		for j := 1; j < minors; j++ {
+			v := major + float64(j)*step/float64(minors)
+			if v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v})
+			}
 		}
 	}
 	return ts

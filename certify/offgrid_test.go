@@ -1,0 +1,107 @@
+package certify
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+)
+
+// offGridRuns are a study where one non-monotone run's rise (1.6e-5 near
+// α ≈ 0.013) falls between grid points: grid Δ 0, continuous Δ 1.6e-5.
+func offGridRuns() []StudyRun {
+	return []StudyRun{
+		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &Report{Verdict: NonMonotone, Delta: 0, DeltaContinuous: 1.6e-5,
+			Witness: &Witness{Alpha: 0.01, Beta: 0.016, Rise: 1.5e-5}, WeightDistanceNormalized: 0.5, GaussLengthMean: 0.3}},
+		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &Report{Verdict: NonMonotone, Delta: 0.02, DeltaContinuous: 0.021,
+			WeightDistanceNormalized: 0.7, GaussLengthMean: 0.4}},
+		{Config: map[string]any{"lr": 0.01, "depth": 1}, Report: &Report{Verdict: CertifiedMonotone, Delta: 0, DeltaContinuous: 0,
+			WeightDistanceNormalized: 0.2, GaussLengthMean: 0.1}},
+	}
+}
+
+// TestStudyDeltaOffGrid: a non-monotone run whose grid missed the rise
+// shows its continuous Δ (else the certificate's lower bound, else the
+// witness's rise), marked, in the table, the heatmap and the scatter; a
+// run with a grid rise keeps its grid Δ.
+func TestStudyDeltaOffGrid(t *testing.T) {
+	runs := offGridRuns()
+	for _, c := range []struct {
+		r    *Report
+		want float64
+		src  string
+	}{
+		{runs[0].Report, 1.6e-5, DeltaFromContinuous},
+		{runs[1].Report, 0.02, DeltaFromGrid},
+		{runs[2].Report, 0, DeltaFromGrid},
+		{&Report{Verdict: NonMonotone, DeltaContinuous: math.NaN(), DeltaBounds: &[2]float64{2e-5, 3e-5}}, 2e-5, DeltaFromCertified},
+		{&Report{Verdict: NonMonotone, DeltaContinuous: math.NaN(), Witness: &Witness{Rise: 1e-6}}, 1e-6, DeltaFromWitness},
+	} {
+		if d, src := StudyDelta(c.r); d != c.want || src != c.src {
+			t.Errorf("StudyDelta = %v (%s), want %v (%s)", d, src, c.want, c.src)
+		}
+	}
+	tab, err := BuildTable(runs, TableSpec{Rows: []string{"depth"}, Cols: []string{"lr"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Columns sorted: lr 0.01, lr 0.1.
+	c := tab.Cells[0][1]
+	if want := (1.6e-5 + 0.02) / 2; math.Abs(c.MeanDelta()-want) > 1e-15 || c.OffGrid != 1 {
+		t.Errorf("cell mean Δ %v (off grid %d), want %v (1)", c.MeanDelta(), c.OffGrid, want)
+	}
+	var md, tex bytes.Buffer
+	tab.WriteMarkdown(&md)
+	tab.WriteLaTeX(&tex)
+	if !strings.Contains(md.String(), "0.01*") || !strings.Contains(md.String(), "grid missed the rise") {
+		t.Errorf("Markdown does not mark the off-grid Δ:\n%s", md.String())
+	}
+	if !strings.Contains(tex.String(), "$^*$") || !strings.Contains(tex.String(), "grid missed the rise") {
+		t.Errorf("LaTeX does not mark the off-grid Δ:\n%s", tex.String())
+	}
+	h := heatGrid(runs, "lr", "depth")
+	if got := h.mean[0][1]; math.Abs(got-(1.6e-5+0.02)/2) > 1e-15 || h.offGrid[0][1] != 1 {
+		t.Errorf("heatmap mean %v (off grid %d)", got, h.offGrid[0][1])
+	}
+	// The scatter draws the run at Δ = 1.6e-5 (not on a Δ = 0 floor) and
+	// explains the ring around it in the legend.
+	f := recordFigure(t, deltaScatter(runs, false, false))
+	found := false
+	for _, e := range f.legend {
+		if strings.HasPrefix(e.text, "Δ between grid points (1 run") {
+			found = true
+		}
+		if strings.Contains(e.text, "Δ = 0 (") && strings.Contains(e.text, "2 runs") {
+			t.Errorf("the off-grid run is drawn on the Δ = 0 floor: %q", e.text)
+		}
+	}
+	if !found {
+		t.Errorf("legend %v lacks the off-grid entry", f.legend)
+	}
+}
+
+// TestNiceTicks: major ticks are multiples of 1, 2 or 5 × 10^k, 3 to 8 of
+// them inside the range (not 2.5, 10, 17.5).
+func TestNiceTicks(t *testing.T) {
+	for _, r := range [][2]float64{{0, 20}, {2.5, 17.5}, {0, 0.0034}, {-3.3, 0.1}, {0.013, 2.4}, {1, 1000}, {-1e-6, 1e-6}} {
+		var majors []float64
+		for _, tk := range (tidyTicks{}).Ticks(r[0], r[1]) {
+			if tk.Label != "" {
+				majors = append(majors, tk.Value)
+				if tk.Value < r[0]-1e-12 || tk.Value > r[1]+1e-12 {
+					t.Errorf("%v: tick %v outside", r, tk.Value)
+				}
+			}
+		}
+		if len(majors) < 3 || len(majors) > 8 {
+			t.Errorf("%v: %d major ticks %v", r, len(majors), majors)
+			continue
+		}
+		step := majors[1] - majors[0]
+		e := math.Floor(math.Log10(step))
+		m := step / math.Pow(10, e)
+		if math.Abs(m-1) > 1e-9 && math.Abs(m-2) > 1e-9 && math.Abs(m-5) > 1e-9 {
+			t.Errorf("%v: step %v is not 1, 2 or 5 × 10^k (%v)", r, step, majors)
+		}
+	}
+}
