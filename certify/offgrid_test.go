@@ -105,3 +105,82 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFigures: every per-run figure's title names the run and its key
+// settings; a bump below 2 % of the loss range gets a zoomed inset (and a
+// legend entry), a visible one none; certificate.png has a legend with the
+// grid's L′ on top and a y range set by L′, not by ±10 enclosures; the
+// histogram's π/2 line and its Theorem A wording follow the loss and the
+// report's conditions.
+func TestRunFigures(t *testing.T) {
+	r := figureReport(false)
+	r.Command = []string{"certify", "--run", "/runs/mlp-fashion", "--tolerance", "1e-3"}
+	r.Data, r.Examples, r.Tolerance = "fashion-mnist train (first 5000 examples)", 5000, 1e-3
+	// A 6.7e-4 bump on a 0–2.4 loss axis.
+	r.Loss[10] += 6.7e-4 + (r.Loss[9] - r.Loss[10])
+	r.Bumps = Bumps(r.Alphas, r.Loss)
+	if len(r.Bumps) != 1 {
+		t.Fatalf("bumps %v", r.Bumps)
+	}
+	for name, title := range map[string]string{
+		"interpolation": interpolationPlots(r)[0].Title.Text,
+		"turning":       turningPlots(r)[0].Title.Text,
+		"gauss_hist":    gaussHistPlot(r).Title.Text,
+	} {
+		if !strings.HasPrefix(title, "mlp-fashion — fashion-mnist train, cross_entropy, 5000 examples, 50 α, tolerance 0.001\n") {
+			t.Errorf("%s title %q lacks the run and its settings", name, title)
+		}
+	}
+	if inset, _ := bumpInset(r); inset == nil {
+		t.Error("a 6.7e-4 bump on a 2.4 loss range has no inset")
+	}
+	f := recordFigure(t, interpolationPlots(r)[0])
+	if !slicesHasPrefix(f.legend, "inset: zoom on the bump") {
+		t.Errorf("legend %v lacks the inset entry", f.legend)
+	}
+	big := figureReport(false)
+	big.Loss[10] = big.Loss[9] + 0.2 // 8 % of the loss range
+	big.Bumps = Bumps(big.Alphas, big.Loss)
+	if inset, _ := bumpInset(big); inset != nil {
+		t.Error("a bump of 8 % of the loss range got an inset")
+	}
+
+	// certificate.png: every leaf unsettled with [−10, 10] enclosures,
+	// L′ ∈ [−4.6, 0] on the grid.
+	r.Certificate = &Certificate{Verdict: Inconclusive, DeltaUpper: 1, Leaves: 4, UnsettledCount: 4,
+		Intervals: []CertLeaf{{0, 0.25, -10, 10}, {0.25, 0.5, -10, 10}, {0.5, 0.75, -10, 10}, {0.75, 1, -10, 10}}}
+	p := certificatePlot(r)
+	if p.Y.Min < -8 || p.Y.Max > 3.5 || p.Y.Min > -4.6 || p.Y.Max < 0 {
+		t.Errorf("certificate y range [%v, %v]: want L′ ∈ [−4.6, 0] visible, not ±10", p.Y.Min, p.Y.Max)
+	}
+	cf := recordFigure(t, p)
+	for _, want := range []string{"L′ on the report's grid (50 α)", "enclosure of L′ on a leaf", "(enclosures clipped"} {
+		if !slicesHasPrefix(cf.legend, want) {
+			t.Errorf("certificate legend %v lacks %q", cf.legend, want)
+		}
+	}
+
+	// Theorem A: no π/2 wording for cross-entropy; for mse, "(Theorem A)"
+	// only when the report says the theorems apply.
+	if tt := gaussHistPlot(r).Title.Text; strings.Contains(tt, "π/2") {
+		t.Errorf("cross-entropy histogram title %q mentions π/2", tt)
+	}
+	r.LossKind = "mse"
+	r.Conditions = map[string]any{"theorems": TheoremReport{Applies: false, Reason: "no"}}
+	if tt := gaussHistPlot(r).Title.Text; strings.Contains(tt, "(Theorem A)") || !strings.Contains(tt, "does not apply") {
+		t.Errorf("mse histogram title %q, where Theorem A does not apply", tt)
+	}
+	r.Conditions = map[string]any{"theorems": map[string]any{"applies": true}}
+	if tt := gaussHistPlot(r).Title.Text; !strings.Contains(tt, "below π/2 (Theorem A)") {
+		t.Errorf("mse histogram title %q, where Theorem A applies", tt)
+	}
+}
+
+func slicesHasPrefix(es []legendEntry, prefix string) bool {
+	for _, e := range es {
+		if strings.HasPrefix(e.text, prefix) {
+			return true
+		}
+	}
+	return false
+}

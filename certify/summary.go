@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
@@ -201,7 +202,10 @@ func WriteSummary(dir string, r *Report) error {
 // WriteCertificateFigure draws DIR/certificate.png: for every leaf of the
 // certificate its enclosure [inf, sup] of L′ as a box over [a, b], boxes
 // with sup ≤ 0 (settled) in blue and the others in vermillion, the settled
-// leaves shaded, a zero line, and the witness α, β as dashed vertical lines.
+// leaves shaded, a zero line, the grid's L′ drawn on top, the witness α, β
+// as dashed vertical lines, and a legend; the y range follows the grid's L′
+// (enclosures far wider are clipped, and the legend says so). The title
+// names the run and its settings.
 // It does nothing when the report has no certificate.
 func WriteCertificateFigure(dir string, r *Report) error {
 	c := r.Certificate
@@ -213,32 +217,80 @@ func WriteCertificateFigure(dir string, r *Report) error {
 		}
 		return nil
 	}
-	p := newPlot()
-	p.Title.Text = fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
-	alphaAxis(p, nil, "α")
-	p.Y.Label.Text = "L′(α)"
-	var los, his []float64
-	for _, l := range c.Intervals {
-		if l.Sup <= 0 {
-			p.Add(&band{lo: l.A, hi: l.B, fill: color.RGBA{0xdd, 0xee, 0xf7, 0xff}})
-		}
-		if isFinite(l.Inf) && isFinite(l.Sup) {
-			los, his = append(los, l.Inf), append(his, l.Sup)
-		}
-	}
-	p.Add(&leafBoxes{leaves: c.Intervals})
-	p.Y.Min, p.Y.Max = paddedRange(los, his, []float64{0})
-	p.Add(&hline{y: 0, style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)}})
-	if w := c.Witness; w != nil && c.Verdict == NonMonotone {
-		for _, a := range []float64{w.Alpha, w.Beta} {
-			p.Add(&vline{x: a, style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}})
-		}
-	}
+	p := certificatePlot(r)
 	b, err := render("png", func(cv draw.Canvas) { drawPanels(cv, []*plot.Plot{p}) })
 	if err != nil {
 		return fmt.Errorf("certify: %s.png: %w", FigureCertificate, err)
 	}
 	return atomicfile.Write(filepath.Join(dir, FigureCertificate+".png"), b)
+}
+
+// certificatePlot draws certificate.png's plot (WriteCertificateFigure);
+// r.Certificate is not nil.
+func certificatePlot(r *Report) *plot.Plot {
+	c := r.Certificate
+	p := newPlot()
+	leg := newLegend()
+	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
+	alphaAxis(p, nil, "α")
+	p.Y.Label.Text = "L′(α)"
+	var los, his []float64
+	var settled *band
+	for _, l := range c.Intervals {
+		if l.Sup <= 0 {
+			b := &band{lo: l.A, hi: l.B, fill: color.RGBA{0xdd, 0xee, 0xf7, 0xff}}
+			p.Add(b)
+			if settled == nil {
+				settled = b
+			}
+		}
+		if isFinite(l.Inf) && isFinite(l.Sup) {
+			los, his = append(los, l.Inf), append(his, l.Sup)
+		}
+	}
+	boxes := &leafBoxes{leaves: c.Intervals}
+	p.Add(boxes)
+	// The y range: the grid's L′ and 0, with room for the enclosures up to
+	// half that span again on each side. Wider enclosures (unsettled leaves
+	// can be ±10 where L′ ∈ [−3.3, 0.1]) are clipped at the edges rather
+	// than flattening L′ into a line.
+	dl := finiteXY(r.Alphas, r.DLoss)
+	boxLo, boxHi := paddedRange(los, his, []float64{0})
+	if len(dl) > 0 {
+		lo, hi := paddedRange(xyValues(dl, false), []float64{0})
+		span := hi - lo
+		p.Y.Min, p.Y.Max = math.Max(boxLo, lo-0.5*span), math.Min(boxHi, hi+0.5*span)
+	} else {
+		p.Y.Min, p.Y.Max = boxLo, boxHi
+	}
+	p.Add(&hline{y: 0, style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)}})
+	if settled != nil {
+		leg.Add("settled: L′ ≤ 0 proved on the leaf", settled)
+	}
+	leg.Add(fmt.Sprintf("enclosure of L′ on a leaf (%d leaves; vermillion: %d unsettled)", c.Leaves, c.UnsettledCount),
+		&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: oiBlue, Radius: vg.Points(3.5), Shape: draw.BoxGlyph{}}},
+		&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: oiVermillion, Radius: vg.Points(2), Shape: draw.BoxGlyph{}}})
+	if len(dl) > 0 { // drawn last: on top of the boxes
+		if l := series(p, dl, oiBlack, vg.Points(1.4), nil); l != nil {
+			p.Add(&plotter.Scatter{XYs: dl, GlyphStyle: draw.GlyphStyle{Color: oiBlack, Radius: vg.Points(1.8), Shape: draw.CircleGlyph{}}})
+			leg.Add(fmt.Sprintf("L′ on the report's grid (%d α)", len(dl)), l)
+			leg.Avoid(dl)
+		}
+	}
+	if clipped := boxLo < p.Y.Min || boxHi > p.Y.Max; clipped {
+		leg.Add(fmt.Sprintf("(enclosures clipped: they span [%.3g, %.3g])", boxLo, boxHi))
+	}
+	if w := c.Witness; w != nil && c.Verdict == NonMonotone {
+		var wl *vline
+		for _, a := range []float64{w.Alpha, w.Beta} {
+			wl = &vline{x: a, style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}}
+			p.Add(wl)
+			leg.Avoid(plotter.XYs{{X: a, Y: p.Y.Min}, {X: a, Y: p.Y.Max}})
+		}
+		leg.Add(fmt.Sprintf("witness α = %.3g, β = %.3g", w.Alpha, w.Beta), wl)
+	}
+	p.Add(leg)
+	return p
 }
 
 // leafBoxes draws each leaf's [A, B] × [Inf, Sup] as an outlined box.
