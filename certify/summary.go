@@ -82,7 +82,9 @@ func SummaryTeXBytes(r *Report) []byte {
 	b.WriteString("\n\\begin{table}[htbp]\n\\centering\n")
 	fmt.Fprintf(&b, "\\caption{Monotonic linear interpolation of %s: %s}\n", texEscape(runName(r)), texEscape(runSettings(r)))
 	fmt.Fprintf(&b, "\\label{tab:certify-%s}\n", labelName(runName(r)))
-	b.WriteString("\\begin{tabular}{ll}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
+	// Paragraph columns: long values (a witness, a caveat) wrap inside
+	// \linewidth instead of running into the margin.
+	b.WriteString("\\begin{tabular}{@{}p{0.44\\linewidth}p{0.52\\linewidth}@{}}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
 	row("Verdict", "\\texttt{"+texEscape(r.Verdict)+"}")
 	row("Loss", "\\texttt{"+texEscape(r.LossKind)+"}")
 	row("Tolerance", num(r.Tolerance))
@@ -100,7 +102,7 @@ func SummaryTeXBytes(r *Report) []byte {
 	row("Gauss length, mean per example (rad)", num(r.GaussLengthMean))
 	stacked := num(r.GaussLengthStacked)
 	if c := r.GaussLengthStackedConverged; c != nil && !*c && !math.IsNaN(r.GaussLengthStacked) {
-		stacked += " (not converged: a lower estimate)"
+		stacked += " (not converged on the finest grid)"
 	}
 	row("Gauss length, stacked (rad)", stacked)
 	row("Gauss length, mean, trapezoid (rad)", num(r.GaussLengthMeanTrapezoid))

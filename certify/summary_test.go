@@ -39,12 +39,15 @@ func TestSummaryCompiles(t *testing.T) {
 		t.Fatalf("verdict %s, bounds %v", r.Verdict, r.DeltaBounds)
 	}
 	r.Data = `overshoot_test 100% & {x} $#~^\`
+	// The longest rows: the stacked Gauss length's caveat and the witness.
+	notConverged := false
+	r.GaussLengthStackedConverged = &notConverged
 	dir := t.TempDir()
 	if err := WriteSummary(dir, r); err != nil {
 		t.Fatal(err)
 	}
 	src, _ := os.ReadFile(filepath.Join(dir, SummaryTeX))
-	for _, s := range []string{`\toprule`, `non\_monotone`, `overshoot\_test 100\% \& \{x\} \$\#`} {
+	for _, s := range []string{`\toprule`, `non\_monotone`, `overshoot\_test 100\% \& \{x\} \$\#`, `(not converged on the finest grid)`, `Witness`} {
 		if !bytes.Contains(src, []byte(s)) {
 			t.Errorf("summary.tex lacks %q", s)
 		}
