@@ -184,3 +184,14 @@ func slicesHasPrefix(es []legendEntry, prefix string) bool {
 	}
 	return false
 }
+
+// TestStudyFiguresNotComputed: a --loss-only report (Gauss length NaN, null
+// in its JSON) is not plotted at Ḡ = 0; the legend says it was left out.
+func TestStudyFiguresNotComputed(t *testing.T) {
+	runs := offGridRuns()
+	runs[2].Report.GaussLengthMean = math.NaN()
+	f := recordFigure(t, deltaScatter(runs, true, false))
+	if len(f.points) != 3 || !slicesHasPrefix(f.legend, "(1 run not drawn: a value not computed") { // 2 runs + the off-grid ring
+		t.Errorf("%d points, legend %v; want 2 runs and a ring drawn, the left-out run named", len(f.points), f.legend)
+	}
+}

@@ -53,7 +53,8 @@ type StudyFigureSpec struct {
 type PowerLaw struct {
 	Slope, Intercept, RSquared float64
 	N                          int
-	// Dropped counts runs left out because x or y was not positive.
+	// Dropped counts runs left out because x or y was not positive or
+	// not computed (NaN: a --loss-only report has no Gauss length).
 	Dropped int
 }
 
@@ -400,6 +401,9 @@ func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
 		p.Add(ring)
 		leg.Add(fmt.Sprintf("Δ between grid points (%s: continuous or certified Δ; grid Δ = 0)", plural(len(offXY), "run")), ring)
 	}
+	if missing := len(runs) - len(xy); missing > 0 {
+		leg.Add(fmt.Sprintf("(%s not drawn: a value not computed, e.g. Ḡ under --loss-only)", plural(missing, "run")))
+	}
 	if logY && yl.clipped > 0 {
 		floor := &hline{y: ty(0), style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(3), vg.Points(3)}}}
 		p.Add(floor)
@@ -465,7 +469,7 @@ func gaussDistancePlot(runs []StudyRun, paper bool) *plot.Plot {
 		leg.Add("no fit: " + strings.TrimPrefix(err.Error(), "Gauss length against distance: ")) // in the legend, which avoids the points
 	}
 	if fit.Dropped > 0 {
-		leg.Add(fmt.Sprintf("(%s with Ḡ or distance 0 not drawn)", plural(fit.Dropped, "run")))
+		leg.Add(fmt.Sprintf("(%s with Ḡ or distance 0 or not computed: not drawn)", plural(fit.Dropped, "run")))
 	}
 	p.Add(&plotter.Scatter{XYs: xy, GlyphStyleFunc: func(i int) draw.GlyphStyle { return styles[i] }})
 	leg.Avoid(xy)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certify-mli/certify/certify"
 )
 
 // TestHelpAtEveryLevel: certify --help lists the analysis flags; every
@@ -178,5 +180,28 @@ func TestSweepEmitCPUsAndDone(t *testing.T) {
 	code, msg, _ = emit()
 	if _, err := os.Stat(filepath.Join(out, "sweep.sbatch")); code != 0 || err == nil || !strings.Contains(msg, "is done; no script written") {
 		t.Errorf("every point done: exit %d, %q, script %v", code, msg, err)
+	}
+}
+
+// TestSweepLossOnly: a grid whose analysis is --loss-only finishes, and its
+// index and records leave delta_continuous out (not computed) instead of
+// failing on NaN or writing 0.
+func TestSweepLossOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lo.json")
+	os.WriteFile(path, []byte(`{"base": {"data": "mnist-small", "limit": 100, "arch": "784-4-10", "batch": 50, "epochs": 1},
+  "axes": {"seed": [1]}, "analysis": {"alphas": 3, "loss-only": true, "no-figures": true}}`), 0o644)
+	out := filepath.Join(t.TempDir(), "runs")
+	if code, _, e := runCLI(t, "sweep", path, "--out", out, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	idx := readIndex(t, out)
+	if e := idx.Points[0]; e.Status != "done" || e.Delta == nil || e.DeltaContinuous != nil {
+		t.Errorf("index entry %+v: want done, delta set, delta_continuous absent", e)
+	}
+	// The printed summary names the BatchNorm policy.
+	var b strings.Builder
+	printSummary(&b, out, &certify.Report{Loss: []float64{1, 0.5}, Accuracy: []float64{0, 1}, Alphas: []float64{0, 1}, BNPolicy: "recompute"})
+	if !strings.Contains(b.String(), "BatchNorm          recompute along the line") {
+		t.Errorf("summary does not name the BatchNorm policy:\n%s", b.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -627,7 +628,10 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 	rec.AnalysisSeconds = time.Since(t0).Seconds()
 	rec.Verdict = r.Verdict
 	d, dc := r.Delta, r.DeltaContinuous
-	rec.Delta, rec.DeltaContinuous = &d, &dc
+	rec.Delta = &d
+	if !math.IsNaN(dc) { // not computed (loss-only): absent, never 0 or NaN
+		rec.DeltaContinuous = &dc
+	}
 	if err := sweep.WriteRecord(stage, rec); err != nil {
 		return res, err
 	}
