@@ -3,6 +3,7 @@ package certify
 import (
 	"bytes"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -193,5 +194,25 @@ func TestStudyFiguresNotComputed(t *testing.T) {
 	f := recordFigure(t, deltaScatter(runs, true, false))
 	if len(f.points) != 3 || !slicesHasPrefix(f.legend, "(1 run not drawn: a value not computed") { // 2 runs + the off-grid ring
 		t.Errorf("%d points, legend %v; want 2 runs and a ring drawn, the left-out run named", len(f.points), f.legend)
+	}
+}
+
+// TestFigurePDFsHaveNoType3Fonts: the PDFs the tool draws (per-run figures
+// and study figures, --format pdf) embed no Type 3 font (pdffonts).
+func TestFigurePDFsHaveNoType3Fonts(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFigureFormats(dir, figureReport(true), "pdf"); err != nil {
+		t.Fatal(err)
+	}
+	runs := offGridRuns()
+	if err := WriteStudyFigures(dir, runs, StudyFigureSpec{HeatX: "lr", HeatY: "depth", Formats: []string{"pdf"}}); err != nil {
+		t.Fatal(err)
+	}
+	pdfs, _ := filepath.Glob(filepath.Join(dir, "*.pdf"))
+	if len(pdfs) < 7 {
+		t.Fatalf("%d PDFs written: %v", len(pdfs), pdfs)
+	}
+	for _, p := range pdfs {
+		checkNoType3(t, p)
 	}
 }
