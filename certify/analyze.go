@@ -63,6 +63,13 @@ type Options struct {
 	Progress func(stage string, done, total int) `json:"-"`
 }
 
+// WithDefaults returns o with the defaults Analyze fills in, as a report
+// records them.
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
+}
+
 func (o *Options) defaults() {
 	if o.Alphas <= 1 {
 		o.Alphas = 50
@@ -187,8 +194,10 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		}
 	}
 
-	if o.LossOnly {
-		r.DeltaContinuous = r.Delta // a lower bound only: nothing between grid points was looked at
+	if o.LossOnly { // not computed: null in the report (RUN_FORMAT.md), never 0
+		nan := math.NaN()
+		r.DeltaContinuous, r.GaussLengthMean, r.GaussLengthMeanError = nan, nan, nan
+		r.GaussLengthStacked, r.GaussLengthStackedError, r.ArcLength, r.ArcLengthMean = nan, nan, nan, nan
 	} else if err := pathGeometry(ctx, p, o, r, samples, progress); err != nil {
 		return nil, err
 	}
@@ -399,11 +408,11 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	}
 	r.GaussLengthMean, r.GaussLengthMeanError = g.Mean, g.MeanError
 	r.GaussLengthStacked, r.GaussLengthStackedError = g.Stacked, g.StackedError
-	r.GaussLengthStackedConverged = g.StackedConverged
+	conv, iv, zs := g.StackedConverged, g.Intervals, len(g.ZeroSpeed)
+	r.GaussLengthStackedConverged = &conv
 	r.GaussLengthQuantiles = quantiles(g.PerExample)
 	r.GaussLengthPerExample = g.PerExample
-	r.GaussLengthIntervals = g.Intervals
-	r.ZeroSpeedEvents = len(g.ZeroSpeed)
+	r.GaussLengthIntervals, r.ZeroSpeedEvents = &iv, &zs
 	r.ArcLength = g.StackedArcLength
 	for _, s := range g.ArcLength {
 		r.ArcLengthMean += s / float64(len(g.ArcLength))
@@ -422,7 +431,7 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	if dc < r.Delta {
 		dc = r.Delta
 	}
-	r.DeltaContinuous, r.DeltaContinuousPair = dc, [2]float64{from, to}
+	r.DeltaContinuous, r.DeltaContinuousPair = dc, &[2]float64{from, to}
 	// RUN_FORMAT.md's conditions.theorem_a / theorem_b are the conclusions;
 	// conditions.theorems holds the quantities they were decided from.
 	if p.Model.Spec.Loss == "mse" {

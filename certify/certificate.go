@@ -64,6 +64,8 @@ type Certificate struct {
 	DeltaLower float64 `json:"delta_lower"`
 	DeltaUpper float64 `json:"delta_upper"`
 	// Witness is the evaluated pair with the largest rigorous rise (nil if none rises).
+	// A report states it once: as the report's witness when it is the
+	// verdict's (Report.MarshalJSON), else here.
 	Witness *CertWitness `json:"witness,omitempty"`
 	// Unsettled lists the leaves [a, b] on which L′ ≤ 0 was not proved
 	// (sup of the enclosure > 0), in order; UnsettledCount is their number.

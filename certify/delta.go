@@ -57,9 +57,11 @@ func deltaIndex(loss []float64) (delta float64, from, to int) {
 //
 // and Δ (Delta) is the largest Height over all bumps.
 type Bump struct {
-	Start, End           float64 // α at StartIndex and EndIndex
-	StartIndex, EndIndex int     // grid indices, StartIndex < EndIndex
-	Height               float64 // largest rise inside the bump, in loss units
+	Start      float64 `json:"start"`       // α at StartIndex
+	End        float64 `json:"end"`         // α at EndIndex
+	StartIndex int     `json:"start_index"` // grid index, StartIndex < EndIndex
+	EndIndex   int     `json:"end_index"`   // grid index
+	Height     float64 `json:"height"`      // largest rise inside the bump, in loss units
 }
 
 // Bumps returns the bumps of the loss sequence loss sampled at alphas (same length,

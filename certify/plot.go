@@ -115,7 +115,7 @@ func WriteFigureFormats(dir string, r *Report, formats ...string) error {
 		name string
 		draw func(draw.Canvas)
 	}{
-		{FigureInterpolation, func(c draw.Canvas) { drawPanels(c, interpolationPlots(r)) }},
+		{FigureInterpolation, func(c draw.Canvas) { drawInterpolation(c, r) }},
 		{FigureTurning, func(c draw.Canvas) { drawPanels(c, turningPlots(r)) }},
 		{FigureGaussHist, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{gaussHistPlot(r)}) }},
 	}
@@ -285,11 +285,15 @@ func interpolationPlots(r *Report) []*plot.Plot {
 	top, bot := newPlot(), newPlot()
 	leg := newLegend()
 
-	title := fmt.Sprintf("%s:  Δ = %.4g on the grid, %.4g continuous", verdictText(r.Verdict), r.Delta, r.DeltaContinuous)
+	cont := fmt.Sprintf("%.4g continuous", r.DeltaContinuous)
+	if math.IsNaN(r.DeltaContinuous) {
+		cont = "continuous not computed"
+	}
+	title := fmt.Sprintf("%s:  Δ = %.4g on the grid, %s", verdictText(r.Verdict), r.Delta, cont)
 	if r.Tolerance > 0 {
 		title += fmt.Sprintf(" (tolerance %.3g)", r.Tolerance)
 	}
-	top.Title.Text = title
+	top.Title.Text = figureHeading(r) + title
 
 	if b := addBands(top, r.Bumps); b != nil {
 		leg.Add(fmt.Sprintf("bump (%d): L rises", len(r.Bumps)), b)
@@ -329,6 +333,15 @@ func interpolationPlots(r *Report) []*plot.Plot {
 		leg.Add(fmt.Sprintf("witness: L(%.3g) − L(%.3g) = %.3g", w.Beta, w.Alpha, w.Rise), path, marks)
 	}
 	top.Y.Min, top.Y.Max = lo, hi
+	if inset, corner := bumpInset(r); inset != nil {
+		// drawInterpolation puts a zoomed inset there: the legend avoids it.
+		x0, x1, y0, y1 := insetBox(top, corner)
+		for i := 0; i <= 12; i++ { // the inset's whole area, densely
+			y := y0 + float64(i)/12*(y1-y0)
+			leg.Avoid(plotter.XYs{{X: x0, Y: y}, {X: x1, Y: y}})
+		}
+		leg.Add("inset: zoom on the bump")
+	}
 	top.Add(leg)
 
 	bot.Y.Label.Text = "accuracy"
@@ -352,8 +365,17 @@ func interpolationPlots(r *Report) []*plot.Plot {
 func turningPlots(r *Report) []*plot.Plot {
 	top, bot := newPlot(), newPlot()
 	leg := newLegend()
-	top.Title.Text = fmt.Sprintf("Turning of the output path:  Gauss length %.4g (mean over examples), %.4g (stacked Γ)",
-		r.GaussLengthMean, r.GaussLengthStacked)
+	if math.IsNaN(r.GaussLengthMean) {
+		top.Title.Text = figureHeading(r) + fmt.Sprintf("Turning of the output path:  Gauss length not computed (trapezoid on the grid: %.4g mean, %.4g stacked)",
+			r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid)
+	} else {
+		stacked := fmt.Sprintf("%.4g (stacked Γ)", r.GaussLengthStacked)
+		if c := r.GaussLengthStackedConverged; c != nil && !*c {
+			stacked = fmt.Sprintf("%.4g (stacked Γ, not converged)", r.GaussLengthStacked)
+		}
+		top.Title.Text = figureHeading(r) + fmt.Sprintf("Turning of the output path:  Gauss length %.4g (mean over examples), %s",
+			r.GaussLengthMean, stacked)
+	}
 	top.Title.TextStyle.Font.Size = vg.Points(11)
 	addBands(top, r.Bumps)
 	addBands(bot, r.Bumps)
@@ -436,10 +458,18 @@ func gaussHistPlot(r *Report) *plot.Plot {
 	}
 	p.X.Label.Text = "Gauss length G(γᵢ) of an example's output path (rad)"
 	p.Y.Label.Text = "examples"
-	p.X.Min, p.X.Max = 0, math.Pi/2*1.25
+	// Theorem A (THEORY.md §6) is stated for mean-squared error: its π/2
+	// line is drawn for mse runs only, and named the theorem's threshold
+	// only where the summary says the theorem applies.
+	mse := r.LossKind == "mse"
+	applies := theoremsApply(r)
+	p.X.Min, p.X.Max = 0, 1
+	if mse {
+		p.X.Max = math.Pi / 2 * 1.25
+	}
 	p.Y.Min, p.Y.Max = 0, 1
 	if len(g) == 0 {
-		p.Title.Text = "Gauss length per example: none recorded"
+		p.Title.Text = figureHeading(r) + "Gauss length per example: none recorded"
 		p.Add(note("no per-example Gauss lengths in this report"))
 	} else {
 		below := 0
@@ -451,12 +481,15 @@ func gaussHistPlot(r *Report) *plot.Plot {
 			}
 		}
 		mean := sum / float64(len(g))
-		theorem := " (Theorem A)"
-		if r.LossKind == "cross_entropy" { // the theorems are stated for mse (THEORY.md §6)
-			theorem = ""
+		switch {
+		case mse && applies:
+			p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, %.1f %% below π/2 (Theorem A)", len(g), 100*float64(below)/float64(len(g)))
+		case mse:
+			p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, %.1f %% below π/2 (Theorem A does not apply: see the report)", len(g), 100*float64(below)/float64(len(g)))
+		default:
+			p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, mean %.4g rad", len(g), mean)
 		}
-		p.Title.Text = fmt.Sprintf("Gauss length per example: N = %d, %.1f %% below π/2%s",
-			len(g), 100*float64(below)/float64(len(g)), theorem)
+		p.Title.Text = figureHeading(r) + p.Title.Text
 		h := histogram(g)
 		p.Add(h)
 		peak := 0.0
@@ -483,12 +516,146 @@ func gaussHistPlot(r *Report) *plot.Plot {
 		leg.Add(fmt.Sprintf("mean = %.4g", mean), m)
 		leg.Avoid(plotter.XYs{{X: mean, Y: p.Y.Min}, {X: mean, Y: p.Y.Max}})
 	}
-	th := &vline{x: math.Pi / 2, style: draw.LineStyle{Color: oiVermillion, Width: vg.Points(1.6), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}}
-	p.Add(th)
-	leg.Add("π/2 (Theorem A threshold)", th)
-	leg.Avoid(plotter.XYs{{X: th.x, Y: p.Y.Min}, {X: th.x, Y: p.Y.Max}})
+	if mse {
+		th := &vline{x: math.Pi / 2, style: draw.LineStyle{Color: oiVermillion, Width: vg.Points(1.6), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}}
+		p.Add(th)
+		if applies {
+			leg.Add("π/2 (Theorem A threshold)", th)
+		} else {
+			leg.Add("π/2 (Theorem A's threshold; the theorem does not apply)", th)
+		}
+		leg.Avoid(plotter.XYs{{X: th.x, Y: p.Y.Min}, {X: th.x, Y: p.Y.Max}})
+	}
 	p.Add(leg)
 	return p
+}
+
+// theoremsApply reports whether conditions.theorems says Theorems A and B
+// apply to the run (the TheoremReport in memory, or its JSON read back).
+func theoremsApply(r *Report) bool {
+	switch t := r.Conditions["theorems"].(type) {
+	case TheoremReport:
+		return t.Applies
+	case *TheoremReport:
+		return t != nil && t.Applies
+	case map[string]any:
+		a, _ := t["applies"].(bool)
+		return a
+	}
+	return false
+}
+
+// figureHeading is the first line of every per-run figure's title: the
+// run's name and its key settings (runName, runSettings).
+func figureHeading(r *Report) string {
+	return runName(r) + " — " + runSettings(r) + "\n"
+}
+
+// insetThreshold is the bump height, as a fraction of the loss range on
+// the grid, below which interpolation.png adds a zoomed inset.
+const insetThreshold = 0.02
+
+// drawInterpolation draws interpolation.png: the loss and accuracy panels
+// (interpolationPlots) and, when the largest bump is below insetThreshold
+// of the loss range (invisible at the panel's scale), a zoomed inset on it
+// in the empty corner of the loss panel.
+func drawInterpolation(c draw.Canvas, r *Report) {
+	plots := interpolationPlots(r)
+	rows := [][]*plot.Plot{{plots[0]}, {plots[1]}}
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(6), PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
+	inset, corner := bumpInset(r) // interpolationPlots' legend avoids its corner
+	cs := plot.Align(rows, tiles, c)
+	for i, p := range plots {
+		p.Draw(cs[i][0])
+	}
+	if inset != nil {
+		da := plots[0].DataCanvas(cs[0][0])
+		w, h := da.Max.X-da.Min.X, da.Max.Y-da.Min.Y
+		var sub draw.Canvas
+		if corner == "upper right" {
+			sub = draw.Crop(da, 0.56*w, 0, 0.5*h, 0)
+		} else {
+			sub = draw.Crop(da, 0.07*w, -0.44*w, 0.05*h, -0.5*h)
+		}
+		sub.SetColor(color.White)
+		sub.Fill(rect(sub.Min.X, sub.Min.Y, sub.Max.X, sub.Max.Y))
+		sub.SetLineStyle(draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)})
+		sub.Stroke(rect(sub.Min.X, sub.Min.Y, sub.Max.X, sub.Max.Y))
+		inset.Draw(draw.Crop(sub, vg.Points(2), -vg.Points(4), vg.Points(2), -vg.Points(2)))
+	}
+}
+
+// insetBox is the inset's rectangle in p's data coordinates for corner
+// ("upper right" or "lower left"), as drawInterpolation places it.
+func insetBox(p *plot.Plot, corner string) (x0, x1, y0, y1 float64) {
+	fx := func(f float64) float64 { return p.X.Min + f*(p.X.Max-p.X.Min) }
+	fy := func(f float64) float64 { return p.Y.Min + f*(p.Y.Max-p.Y.Min) }
+	if corner == "upper right" {
+		return fx(0.56), fx(1), fy(0.5), fy(1)
+	}
+	return fx(0.07), fx(0.56), fy(0.05), fy(0.5)
+}
+
+// bumpInset returns the zoomed inset on the largest bump when its height
+// is below insetThreshold of the loss range on the grid (nil otherwise),
+// and the corner of the loss panel it goes in: the one of "upper right"
+// and "lower left" holding fewer loss points.
+func bumpInset(r *Report) (*plot.Plot, string) {
+	xy := finiteXY(r.Alphas, r.Loss)
+	if len(r.Bumps) == 0 || len(xy) < 2 {
+		return nil, ""
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, q := range xy {
+		lo, hi = math.Min(lo, q.Y), math.Max(hi, q.Y)
+	}
+	b := r.Bumps[0]
+	for _, c := range r.Bumps[1:] {
+		if c.Height > b.Height {
+			b = c
+		}
+	}
+	if !(hi > lo) || !(b.Height < insetThreshold*(hi-lo)) {
+		return nil, ""
+	}
+	w := math.Max(b.End-b.Start, 1e-6)
+	a0, a1 := math.Max(b.Start-w, r.Alphas[0]), math.Min(b.End+w, r.Alphas[len(r.Alphas)-1])
+	var win plotter.XYs
+	for _, q := range xy {
+		if q.X >= a0-1e-12 && q.X <= a1+1e-12 {
+			win = append(win, q)
+		}
+	}
+	p := newPlot()
+	p.Title.Text = fmt.Sprintf("zoom on the bump: height %.3g", b.Height)
+	p.Title.TextStyle.Font.Size = vg.Points(9)
+	p.Title.Padding = vg.Points(2)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Tick.Label.Font.Size = vg.Points(8)
+		a.Tick.Marker = sparseTicks{}
+	}
+	p.Add(&band{lo: b.Start, hi: b.End, fill: bumpShade})
+	series(p, win, oiBlue, vg.Points(1.4), nil)
+	p.Add(&plotter.Scatter{XYs: win, GlyphStyle: draw.GlyphStyle{Color: oiBlue, Radius: vg.Points(1.8), Shape: draw.CircleGlyph{}}})
+	p.X.Min, p.X.Max = a0, a1
+	p.Y.Min, p.Y.Max = paddedRange(xyValues(win, false))
+	// The corner with fewer loss points of the full panel.
+	ur, ll := 0, 0
+	mid := (r.Alphas[0] + r.Alphas[len(r.Alphas)-1]) / 2
+	for _, q := range xy {
+		high := q.Y > (lo+hi)/2
+		switch {
+		case q.X > mid && high:
+			ur++
+		case q.X < mid && !high:
+			ll++
+		}
+	}
+	corner := "upper right"
+	if ll < ur {
+		corner = "lower left"
+	}
+	return p, corner
 }
 
 // histogram bins g (non-empty, finite) into ⌈√N⌉ equal bins, at most 60,
@@ -555,7 +722,7 @@ type tidyTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (tidyTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	ts := niceTicks(lo, hi)
 	var major []int
 	for i, t := range ts {
 		if t.Label != "" {
@@ -596,6 +763,67 @@ func (tidyTicks) Ticks(lo, hi float64) []plot.Tick {
 				ts[i].Label = labels[k]
 			}
 			break
+		}
+	}
+	return ts
+}
+
+// sparseTicks is tidyTicks with at most three labelled ticks and no minor
+// ones, for a small inset.
+type sparseTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (sparseTicks) Ticks(lo, hi float64) []plot.Tick {
+	var majors []plot.Tick
+	for _, t := range (tidyTicks{}).Ticks(lo, hi) {
+		if t.Label != "" {
+			majors = append(majors, t)
+		}
+	}
+	k := (len(majors) + 2) / 3
+	var out []plot.Tick
+	for i := 0; i < len(majors); i += max(k, 1) {
+		out = append(out, majors[i])
+	}
+	return out
+}
+
+// niceTicks places major ticks at multiples of a step 1, 2 or 5 × 10^k
+// (3 to 7 of them on [lo, hi]; plot.DefaultTicks may choose steps such as
+// 7.5, giving 2.5, 10, 17.5) labelled "x" (tidyTicks formats them), and
+// unlabelled minor ticks between them. It falls back to plot.DefaultTicks
+// for an empty or non-finite range.
+func niceTicks(lo, hi float64) []plot.Tick {
+	span := hi - lo
+	if !(span > 0) || math.IsInf(span, 0) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(span/5)))
+	step, minors := 0.0, 0
+	for _, m := range []struct {
+		f float64
+		n int
+	}{{1, 5}, {2, 4}, {5, 5}, {10, 5}, {20, 4}} {
+		step, minors = m.f*mag, m.n
+		if span/step <= 7 {
+			break
+		}
+	}
+	var ts []plot.Tick
+	first := math.Ceil(lo/step-1e-9) * step
+	for k := -1; ; k++ {
+		major := first + float64(k)*step
+		if major > hi+1e-9*step {
+			break
+		}
+		if major >= lo-1e-9*step {
+			ts = append(ts, plot.Tick{Value: major, Label: "x"})
+		}
+		for j := 1; j < minors; j++ {
+			v := major + float64(j)*step/float64(minors)
+			if v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v})
+			}
 		}
 	}
 	return ts

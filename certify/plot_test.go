@@ -159,10 +159,20 @@ func TestWriteFiguresWritesThreePNGs(t *testing.T) {
 	if n := count(readPNG(t, dir, FigureInterpolation), oiVermillion, 12); n != 0 {
 		t.Errorf("interpolation.png without witness: %d vermillion pixels, want 0", n)
 	}
-	// The histogram's two vertical lines: π/2 in vermillion, the mean in black.
-	h := readPNG(t, dir, FigureGaussHist)
-	if n := count(h, oiVermillion, 12); n < 200 {
-		t.Errorf("gauss_hist.png: %d vermillion pixels, want the π/2 line", n)
+	// The histogram's two vertical lines: π/2 in vermillion (Theorem A's
+	// threshold: mse runs only), the mean in black.
+	for _, loss := range []string{"mse", "cross_entropy"} {
+		r.LossKind = loss
+		if err := WriteFigures(dir, r); err != nil {
+			t.Fatal(err)
+		}
+		n := count(readPNG(t, dir, FigureGaussHist), oiVermillion, 12)
+		if loss == "mse" && n < 200 {
+			t.Errorf("gauss_hist.png (mse): %d vermillion pixels, want the π/2 line", n)
+		}
+		if loss == "cross_entropy" && n != 0 {
+			t.Errorf("gauss_hist.png (cross_entropy): %d vermillion pixels, want no π/2 line", n)
+		}
 	}
 }
 

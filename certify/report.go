@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
 )
@@ -43,27 +45,34 @@ type Report struct {
 	BarrierHeight float64 `json:"barrier_height"`
 	// Delta is Δ on the grid, DeltaContinuous Δ over all of [0,1]
 	// (THEORY.md §5) attained between the α pair DeltaContinuousPair.
-	Delta               float64    `json:"delta"`
-	DeltaContinuous     float64    `json:"delta_continuous"`
-	DeltaContinuousPair [2]float64 `json:"delta_continuous_pair"`
+	// DeltaContinuous is NaN (null in the JSON) and DeltaContinuousPair nil
+	// when not computed (loss_only).
+	Delta               float64     `json:"delta"`
+	DeltaContinuous     float64     `json:"delta_continuous"`
+	DeltaContinuousPair *[2]float64 `json:"delta_continuous_pair"`
 	// DeltaBounds is the rigorous [lower, upper] on the continuous Δ where a
 	// certificate was attempted, else null.
 	DeltaBounds *[2]float64 `json:"delta_bounds"`
 	Tolerance   float64     `json:"tolerance"`
 	Bumps       []Bump      `json:"bumps"`
 	// Witness is a pair α < β whose rise exceeds the tolerance beyond the
-	// rounding error (set when Verdict is non_monotone).
+	// rounding error (set when Verdict is non_monotone). It is the report's
+	// only witness: when the certificate found it, the JSON adds the
+	// certificate's loss enclosures at both ends (loss_alpha, loss_beta)
+	// here instead of repeating it under certificate.witness.
 	Witness *Witness `json:"witness,omitempty"`
 	// Certificate holds the rigorous certificate's details (THEORY.md §7)
 	// when one was attempted.
 	Certificate *Certificate `json:"certificate,omitempty"`
 
+	// The Gauss and arc lengths below are NaN (null in the JSON), and the
+	// pointers nil, when not computed (loss_only).
 	GaussLengthMean      float64 `json:"gauss_length_mean"`
 	GaussLengthMeanError float64 `json:"gauss_length_mean_error"`
 	GaussLengthStacked   float64 `json:"gauss_length_stacked"`
 	// GaussLengthStackedConverged is false when G(Γ) has not converged on
 	// the grid (ReLU networks: far more kinks than grid intervals; THEORY.md §3).
-	GaussLengthStackedConverged bool    `json:"gauss_length_stacked_converged"`
+	GaussLengthStackedConverged *bool   `json:"gauss_length_stacked_converged"`
 	GaussLengthStackedError     float64 `json:"gauss_length_stacked_error"`
 	GaussLengthMeanTrapezoid    float64 `json:"gauss_length_mean_trapezoid"`
 	GaussLengthStackedTrapezoid float64 `json:"gauss_length_stacked_trapezoid"`
@@ -73,9 +82,9 @@ type Report struct {
 	TurningRateStacked []float64 `json:"turning_rate_stacked"`
 	// GaussLengthPerExample [N] is kept in memory for figures, not written.
 	GaussLengthPerExample    []float64      `json:"-"`
-	GaussLengthQuantiles     Quantiles      `json:"gauss_length_quantiles"`
-	GaussLengthIntervals     int            `json:"gauss_length_intervals"`
-	ZeroSpeedEvents          int            `json:"zero_speed_events"`
+	GaussLengthQuantiles     *Quantiles     `json:"gauss_length_quantiles"`
+	GaussLengthIntervals     *int           `json:"gauss_length_intervals"`
+	ZeroSpeedEvents          *int           `json:"zero_speed_events"`
 	ArcLength                float64        `json:"arc_length"`
 	ArcLengthMean            float64        `json:"arc_length_mean"`
 	BNPolicy                 string         `json:"bn_policy"`
@@ -96,18 +105,30 @@ type Report struct {
 	// (settleFloat32). Nil in float64 or when there was none.
 	Float32CloseCalls *CloseCalls `json:"float32_close_calls,omitempty"`
 	Seconds           float64     `json:"seconds"`
+	// Notes explain the report's nulls: what was not computed, and every
+	// non-finite value written as null (with its key path and value).
+	Notes []string `json:"notes,omitempty"`
 	// Options records every setting that produced the report, so it can be reproduced.
 	Options Options `json:"options"`
 	// Command is the command line that produced the report, when known.
 	Command []string `json:"command,omitempty"`
+	// File is where the report was written ("" when it was only printed);
+	// not part of the report.
+	File string `json:"-"`
 }
 
 // Witness is a rise of the loss: L(Beta) − L(Alpha) = Rise with Alpha < Beta,
 // exceeding the tolerance by more than RoundingError.
 type Witness struct {
-	Alpha, Beta   float64
-	Rise          float64
-	RoundingError float64
+	Alpha         float64 `json:"alpha"`
+	Beta          float64 `json:"beta"`
+	Rise          float64 `json:"rise"`
+	RoundingError float64 `json:"rounding_error"`
+	// LossAlpha and LossBeta are the certificate's rigorous enclosures
+	// [lo, hi] of L(Alpha) and L(Beta), when the certificate found the
+	// witness (filled when the report is written; nil otherwise).
+	LossAlpha *[2]float64 `json:"loss_alpha,omitempty"`
+	LossBeta  *[2]float64 `json:"loss_beta,omitempty"`
 }
 
 // CloseCalls counts the float32 grid verdict's close calls (Report.Float32CloseCalls).
@@ -128,14 +149,20 @@ type CloseCalls struct {
 
 // Quantiles summarise a distribution (per-example Gauss lengths).
 type Quantiles struct {
-	Min, Q10, Q25, Median, Q75, Q90, Max float64
+	Min    float64 `json:"min"`
+	Q10    float64 `json:"q10"`
+	Q25    float64 `json:"q25"`
+	Median float64 `json:"median"`
+	Q75    float64 `json:"q75"`
+	Q90    float64 `json:"q90"`
+	Max    float64 `json:"max"`
 }
 
 // quantiles returns the quantiles of x by linear interpolation between order
 // statistics (type 7, numpy's default).
-func quantiles(x []float64) Quantiles {
+func quantiles(x []float64) *Quantiles {
 	if len(x) == 0 {
-		return Quantiles{}
+		return nil
 	}
 	s := append([]float64(nil), x...)
 	sort.Float64s(s)
@@ -148,25 +175,91 @@ func quantiles(x []float64) Quantiles {
 		}
 		return s[i] + (h-lo)*(s[i+1]-s[i])
 	}
-	return Quantiles{Min: s[0], Q10: q(0.1), Q25: q(0.25), Median: q(0.5), Q75: q(0.75), Q90: q(0.9), Max: s[len(s)-1]}
+	return &Quantiles{Min: s[0], Q10: q(0.1), Q25: q(0.25), Median: q(0.5), Q75: q(0.75), Q90: q(0.9), Max: s[len(s)-1]}
 }
 
 // Write stores the report as indented JSON at path, atomically.
 func (r *Report) Write(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := r.JSON()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, append(b, '\n'))
+	return atomicfile.Write(path, b)
 }
 
-// ReadReport reads a certificate.json.
+// JSON is the report as indented JSON ending in a newline, as Write
+// stores it (MarshalJSON).
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// notComputedLossOnly are the keys a loss_only analysis does not compute:
+// null in its report, with one note naming them.
+var notComputedLossOnly = []string{"delta_continuous", "delta_continuous_pair", "gauss_length_mean",
+	"gauss_length_mean_error", "gauss_length_stacked", "gauss_length_stacked_converged",
+	"gauss_length_stacked_error", "gauss_length_quantiles", "gauss_length_intervals",
+	"zero_speed_events", "arc_length", "arc_length_mean"}
+
+// MarshalJSON writes the report as RUN_FORMAT.md asks, whatever its
+// numbers: every non-finite number at any depth becomes null with a note
+// in notes giving its key path and value (a value that was not computed,
+// NaN by convention, gets one note listing the keys instead); the
+// witness carries the certificate's loss enclosures when it is the
+// certificate's, and certificate.witness is not repeated.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	q := *r
+	if w, c := r.Witness, r.Certificate; w != nil && c != nil && c.Witness != nil && c.Witness.Alpha == w.Alpha && c.Witness.Beta == w.Beta {
+		w2 := *w
+		la, lb := c.Witness.LossAlpha, c.Witness.LossBeta
+		w2.LossAlpha, w2.LossBeta = &la, &lb
+		q.Witness = &w2
+		c2 := *c
+		c2.Witness = nil
+		q.Certificate = &c2
+	}
+	skip := map[string]bool{}
+	var notes []string
+	if r.Options.LossOnly {
+		for _, k := range notComputedLossOnly {
+			skip[k] = true
+		}
+		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", "))
+	}
+	t := jsonTree(reflect.ValueOf((*plain)(&q)), "", skip, &notes)
+	obj := t.(jsonObject)
+	for i := range obj {
+		if obj[i].key == "notes" {
+			for _, n := range notes {
+				obj[i].val = append(obj[i].val.([]any), n)
+			}
+			notes = nil
+		}
+	}
+	if len(notes) > 0 {
+		ns := make([]any, len(notes))
+		for i, n := range notes {
+			ns[i] = n
+		}
+		obj = append(obj, jsonField{"notes", ns})
+	}
+	return json.Marshal(obj)
+}
+
+// ReadReport reads a certificate.json. A null or absent number of the
+// loss_only keys (notComputedLossOnly) reads as NaN: not computed.
 func ReadReport(path string) (*Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r Report
+	nan := math.NaN()
+	r := Report{DeltaContinuous: nan, GaussLengthMean: nan, GaussLengthMeanError: nan, GaussLengthStacked: nan,
+		GaussLengthStackedError: nan, ArcLength: nan, ArcLengthMean: nan}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
 	}

@@ -282,8 +282,10 @@ func (r *StudyRun) TrainLoss() (float64, bool) {
 //     is set and its upper bound is ≤ τ (the certificate bounds the
 //     continuous Δ, THEORY.md §7);
 //   - monotone_on_grid stands when τ ≥ r.Tolerance;
-//   - in every other case the run is judged by its grid Δ (r.Delta, THEORY.md
-//     §5, the paper's measure): NonMonotone when Δ > τ, else MonotoneOnGrid.
+//   - in every other case the run is judged by its Δ (StudyDelta: the grid
+//     Δ, THEORY.md §5, the paper's measure, or the continuous or certified
+//     Δ when the grid missed the rise): NonMonotone when Δ > τ, else
+//     MonotoneOnGrid.
 //
 // So a run counts as non-monotonic when its verdict is non_monotone at a
 // tolerance no smaller than τ, or when its grid Δ exceeds τ.
@@ -308,7 +310,7 @@ func Classify(r *Report, threshold *float64) string {
 			return MonotoneOnGrid
 		}
 	}
-	if r.Delta > tau {
+	if d, _ := StudyDelta(r); d > tau {
 		return NonMonotone
 	}
 	return MonotoneOnGrid
@@ -459,4 +461,37 @@ func checkKeys(runs []StudyRun, keys []string) error {
 		}
 	}
 	return nil
+}
+
+// Sources of StudyDelta.
+const (
+	DeltaFromGrid       = "grid"
+	DeltaFromContinuous = "continuous"
+	DeltaFromCertified  = "certified"
+	DeltaFromWitness    = "witness"
+)
+
+// StudyDelta is the Δ a study's tables and figures show for a run, and
+// where it comes from: the grid Δ (Report.Delta, the paper's measure)
+// whenever it is positive; when the grid saw no rise but the analysis found
+// one between grid points, the continuous Δ (delta_continuous), else the
+// certificate's lower bound (delta_bounds[0]), else the witness's rise —
+// the first of these that is finite and positive (THEORY.md §5, §7).
+// Otherwise the grid Δ (0). A source other than DeltaFromGrid is marked in
+// the outputs: without it a non-monotone run would sit on the Δ = 0 line.
+func StudyDelta(r *Report) (float64, string) {
+	if r.Delta > 0 || math.IsNaN(r.Delta) {
+		return r.Delta, DeltaFromGrid
+	}
+	pos := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }
+	if pos(r.DeltaContinuous) {
+		return r.DeltaContinuous, DeltaFromContinuous
+	}
+	if r.DeltaBounds != nil && pos(r.DeltaBounds[0]) {
+		return r.DeltaBounds[0], DeltaFromCertified
+	}
+	if r.Witness != nil && pos(r.Witness.Rise) {
+		return r.Witness.Rise, DeltaFromWitness
+	}
+	return r.Delta, DeltaFromGrid
 }

@@ -53,7 +53,8 @@ type StudyFigureSpec struct {
 type PowerLaw struct {
 	Slope, Intercept, RSquared float64
 	N                          int
-	// Dropped counts runs left out because x or y was not positive.
+	// Dropped counts runs left out because x or y was not positive or
+	// not computed (NaN: a --loss-only report has no Gauss length).
 	Dropped int
 }
 
@@ -84,7 +85,7 @@ func FitGaussDistance(runs []StudyRun, paperGauss bool) (PowerLaw, error) {
 	}
 	fit.N = len(x)
 	if len(x) < 2 {
-		return fit, fmt.Errorf("Gauss length against distance: %d runs with positive values, need 2", len(x))
+		return fit, fmt.Errorf("Gauss length against distance: %s with positive values, need 2", plural(len(x), "run"))
 	}
 	if stat.Variance(x, nil) == 0 {
 		return fit, errors.New("Gauss length against distance: all runs have the same distance")
@@ -214,8 +215,9 @@ func (s runStyle) glyph(r *StudyRun) draw.GlyphStyle {
 
 // addLegend adds to leg one entry per encoded value, named key=value as in
 // the run directories' names: "optim=adam" with its colour, then
-// "batchnorm=true" with its shape; a missing value is "n/a". A key no run
-// has (its only value n/a) encodes nothing and gets no entry. A thumbnail
+// "batchnorm=true" with its shape; a missing value is "n/a". A key with a
+// single value among the runs (constant, or absent) distinguishes nothing
+// and gets no entry. A thumbnail
 // takes the other key's shape or colour when that key has a single value,
 // so that it looks like the points; otherwise a circle or grey.
 func (s runStyle) addLegend(leg *boxedLegend) {
@@ -223,7 +225,7 @@ func (s runStyle) addLegend(leg *boxedLegend) {
 	if len(s.bns) == 1 {
 		shape = bnGlyph(s.bns[0])
 	}
-	if len(s.optims) > 1 || s.optims[0] != nil {
+	if len(s.optims) > 1 { // a value shared by every run distinguishes nothing: no entry
 		for i, l := range s.optims {
 			g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: categoryColours[i%len(categoryColours)], Radius: vg.Points(3.5), Shape: shape}}
 			leg.Add(levelLabel("optim", l), g)
@@ -233,7 +235,7 @@ func (s runStyle) addLegend(leg *boxedLegend) {
 	if len(s.optims) == 1 {
 		col = categoryColours[0]
 	}
-	if len(s.bns) > 1 || s.bns[0] != nil {
+	if len(s.bns) > 1 {
 		for _, l := range s.bns {
 			g := &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: bnGlyph(l)}}
 			leg.Add(levelLabel("batchnorm", l), g)
@@ -331,8 +333,11 @@ func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
 	leg := newLegend()
 	sty := newRunStyle(runs)
 	xs, ds := make([]float64, len(runs)), make([]float64, len(runs))
+	offGrid := make([]bool, len(runs))
 	for i, r := range runs {
-		ds[i] = r.Report.Delta
+		var src string
+		ds[i], src = StudyDelta(r.Report)
+		offGrid[i] = src != DeltaFromGrid
 		if gauss {
 			xs[i] = gaussOf(r.Report, paper)
 		} else {
@@ -380,13 +385,24 @@ func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
 		lo, hi := paddedRange(ds, []float64{0})
 		p.Y.Min, p.Y.Max = lo, hi
 	}
-	var xy plotter.XYs
+	var xy, offXY plotter.XYs
 	var styles []draw.GlyphStyle
 	for i := range runs {
 		if isFinite(xs[i]) && isFinite(ds[i]) {
 			xy = append(xy, plotter.XY{X: tx(xs[i]), Y: ty(ds[i])})
 			styles = append(styles, sty.glyph(&runs[i]))
+			if offGrid[i] {
+				offXY = append(offXY, xy[len(xy)-1])
+			}
 		}
+	}
+	if len(offXY) > 0 { // a ring around the runs whose grid missed the rise
+		ring := &plotter.Scatter{XYs: offXY, GlyphStyle: draw.GlyphStyle{Color: oiBlack, Radius: vg.Points(6.5), Shape: draw.RingGlyph{}}}
+		p.Add(ring)
+		leg.Add(fmt.Sprintf("Δ between grid points (%s: continuous or certified Δ; grid Δ = 0)", plural(len(offXY), "run")), ring)
+	}
+	if missing := len(runs) - len(xy); missing > 0 {
+		leg.Add(fmt.Sprintf("(%s not drawn: a value not computed, e.g. Ḡ under --loss-only)", plural(missing, "run")))
 	}
 	if logY && yl.clipped > 0 {
 		floor := &hline{y: ty(0), style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(3), vg.Points(3)}}}
@@ -450,10 +466,10 @@ func gaussDistancePlot(runs []StudyRun, paper bool) *plot.Plot {
 		leg.Avoid(line.XYs)
 		leg.Add(fmt.Sprintf("least squares: slope %.3g, R² = %.3g (N = %d)", fit.Slope, fit.RSquared, fit.N), line)
 	} else {
-		p.Add(note(strings.TrimPrefix(err.Error(), "Gauss length against distance: ")))
+		leg.Add("no fit: " + strings.TrimPrefix(err.Error(), "Gauss length against distance: ")) // in the legend, which avoids the points
 	}
 	if fit.Dropped > 0 {
-		leg.Add(fmt.Sprintf("(%s with Ḡ or distance 0 not drawn)", plural(fit.Dropped, "run")))
+		leg.Add(fmt.Sprintf("(%s with Ḡ or distance 0 or not computed: not drawn)", plural(fit.Dropped, "run")))
 	}
 	p.Add(&plotter.Scatter{XYs: xy, GlyphStyleFunc: func(i int) draw.GlyphStyle { return styles[i] }})
 	leg.Avoid(xy)
@@ -468,9 +484,10 @@ type heatmap struct {
 	xs, ys     []Level
 	mean       [][]float64 // [len(ys)][len(xs)], NaN where no run
 	count      [][]int
+	offGrid    [][]int // runs whose Δ is not the grid's (StudyDelta)
 }
 
-// heatGrid averages Δ (grid) over the runs sharing each pair of levels.
+// heatGrid averages Δ (StudyDelta) over the runs sharing each pair of levels.
 func heatGrid(runs []StudyRun, xKey, yKey string) *heatmap {
 	xl, xi := groupRuns(runs, []string{xKey})
 	yl, yi := groupRuns(runs, []string{yKey})
@@ -484,14 +501,20 @@ func heatGrid(runs []StudyRun, xKey, yKey string) *heatmap {
 	sum := make([][]float64, len(h.ys))
 	h.mean = make([][]float64, len(h.ys))
 	h.count = make([][]int, len(h.ys))
+	h.offGrid = make([][]int, len(h.ys))
 	for j := range h.ys {
+		h.offGrid[j] = make([]int, len(h.xs))
 		sum[j] = make([]float64, len(h.xs))
 		h.mean[j] = make([]float64, len(h.xs))
 		h.count[j] = make([]int, len(h.xs))
 	}
 	for k, r := range runs {
-		sum[yi[k]][xi[k]] += r.Report.Delta
+		d, src := StudyDelta(r.Report)
+		sum[yi[k]][xi[k]] += d
 		h.count[yi[k]][xi[k]]++
+		if src != DeltaFromGrid {
+			h.offGrid[yi[k]][xi[k]]++
+		}
 	}
 	for j := range h.ys {
 		for i := range h.xs {
@@ -559,6 +582,9 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 			text := "no runs"
 			if n > 0 {
 				text = fmt.Sprintf("mean Δ = %.3g\n%s", hc.h.mean[j][i], plural(n, "run"))
+				if o := hc.h.offGrid[j][i]; o > 0 {
+					text += fmt.Sprintf("\n* %d: Δ between grid points", o)
+				}
 			}
 			sty := hc.label
 			sty.Color = oiBlack

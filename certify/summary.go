@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
@@ -27,7 +28,8 @@ const (
 // texEscape escapes LaTeX's special characters in running text.
 func texEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\textbackslash{}`, `&`, `\&`, `%`, `\%`, `$`, `\$`, `#`, `\#`,
-		`_`, `\_`, `{`, `\{`, `}`, `\}`, `~`, `\textasciitilde{}`, `^`, `\textasciicircum{}`)
+		`_`, `\_`, `{`, `\{`, `}`, `\}`, `~`, `\textasciitilde{}`, `^`, `\textasciicircum{}`,
+		`α`, `$\alpha$`, `Δ`, `$\Delta$`, `θ`, `$\theta$`, `≤`, `$\le$`, `≥`, `$\ge$`, `→`, `$\to$`, `±`, `$\pm$`, `–`, `--`, `—`, `---`, `′`, `$'$`)
 	return r.Replace(s)
 }
 
@@ -53,20 +55,36 @@ func texNum(v float64) string {
 	return s
 }
 
-// SummaryTeXBytes returns the report as a standalone LaTeX document
-// (\documentclass{article} with booktabs): one table of the run's
-// measurements and verdict — verdict, tolerance, Δ on the grid, continuous
-// Δ, delta_bounds, L(0), L(1), Gauss lengths, weight distances, examples,
-// and the certificate's leaves and time. It compiles with pdflatex; text is
-// escaped with texEscape.
+// SummaryTeXPreamble is what a document needs to \input summary.tex:
+// booktabs for the rules and lmodern with T1 encoding (scalable Type 1
+// fonts: without lmodern, T1 text is set in Type 3 bitmap fonts, which some
+// venues reject).
+const SummaryTeXPreamble = "\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\usepackage{booktabs}\n"
+
+// SummaryTeXBytes returns the report as a LaTeX fragment to \input into a
+// document whose preamble has SummaryTeXPreamble: one table environment
+// (caption naming the run and its settings, label tab:certify-RUN) of the
+// run's measurements and verdict — verdict, tolerance, Δ on the grid,
+// continuous Δ, delta_bounds, L(0), L(1), Gauss lengths (the stacked one
+// marked when it has not converged), weight distances, examples, and the
+// certificate's leaves and time. A value that was not computed (NaN) reads
+// "not computed". Text is escaped with texEscape.
 func SummaryTeXBytes(r *Report) []byte {
 	var b bytes.Buffer
 	row := func(name, val string) { fmt.Fprintf(&b, "%s & %s \\\\\n", name, val) }
-	num := func(v float64) string { return "$" + texNum(v) + "$" }
-	b.WriteString("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n")
-	b.WriteString("\\begin{table}[h]\n\\centering\n")
-	fmt.Fprintf(&b, "\\caption{Monotonic linear interpolation: %s}\n", texEscape(r.Data))
-	b.WriteString("\\begin{tabular}{ll}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
+	num := func(v float64) string {
+		if math.IsNaN(v) {
+			return "not computed"
+		}
+		return "$" + texNum(v) + "$"
+	}
+	fmt.Fprintf(&b, "%% certify summary of %s; \\input it after\n%% %s", runName(r), strings.ReplaceAll(SummaryTeXPreamble, "\n", "\n% "))
+	b.WriteString("\n\\begin{table}[htbp]\n\\centering\n")
+	fmt.Fprintf(&b, "\\caption{Monotonic linear interpolation of %s: %s}\n", texEscape(runName(r)), texEscape(runSettings(r)))
+	fmt.Fprintf(&b, "\\label{tab:certify-%s}\n", labelName(runName(r)))
+	// Paragraph columns: long values (a witness, a caveat) wrap inside
+	// \linewidth instead of running into the margin.
+	b.WriteString("\\begin{tabular}{@{}p{0.44\\linewidth}p{0.52\\linewidth}@{}}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
 	row("Verdict", "\\texttt{"+texEscape(r.Verdict)+"}")
 	row("Loss", "\\texttt{"+texEscape(r.LossKind)+"}")
 	row("Tolerance", num(r.Tolerance))
@@ -82,7 +100,11 @@ func SummaryTeXBytes(r *Report) []byte {
 		row("$L(1)$", num(r.Loss[len(r.Loss)-1]))
 	}
 	row("Gauss length, mean per example (rad)", num(r.GaussLengthMean))
-	row("Gauss length, stacked (rad)", num(r.GaussLengthStacked))
+	stacked := num(r.GaussLengthStacked)
+	if c := r.GaussLengthStackedConverged; c != nil && !*c && !math.IsNaN(r.GaussLengthStacked) {
+		stacked += " (not converged on the finest grid)"
+	}
+	row("Gauss length, stacked (rad)", stacked)
 	row("Gauss length, mean, trapezoid (rad)", num(r.GaussLengthMeanTrapezoid))
 	row("Weight distance $\\|\\theta_T - \\theta_0\\|_2$", num(r.WeightDistance))
 	row("Normalised weight distance", num(r.WeightDistanceNormalized))
@@ -95,19 +117,97 @@ func SummaryTeXBytes(r *Report) []byte {
 		}
 	}
 	row("Analysis time (s)", num(r.Seconds))
-	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\\end{document}\n")
+	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
 	return b.Bytes()
 }
 
-// WriteSummary writes DIR/summary.tex (SummaryTeXBytes) atomically.
+// SummaryStandaloneTeXBytes wraps SummaryTeXBytes in a minimal article
+// that \input-s summary.tex: compile it with pdflatex beside summary.tex.
+func SummaryStandaloneTeXBytes() []byte {
+	return []byte("\\documentclass{article}\n" + SummaryTeXPreamble + "\\begin{document}\n\\input{" + SummaryTeX + "}\n\\end{document}\n")
+}
+
+// SummaryStandaloneTeX is the standalone wrapper of summary.tex.
+const SummaryStandaloneTeX = "summary-standalone.tex"
+
+// labelName keeps the letters, digits and - of s for a \label.
+func labelName(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c < 128 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return c
+		}
+		return '-'
+	}, s)
+}
+
+// runName is the run's name for titles and captions: the last element of
+// the run directory in the report's command (--run DIR), else of its data
+// source, else "run".
+func runName(r *Report) string {
+	for i, a := range r.Command {
+		if (a == "--run" || a == "-run") && i+1 < len(r.Command) {
+			return filepath.Base(filepath.Clean(r.Command[i+1]))
+		}
+		if v, ok := strings.CutPrefix(a, "--run="); ok {
+			return filepath.Base(filepath.Clean(v))
+		}
+	}
+	if r.Data != "" {
+		return filepath.Base(strings.Fields(r.Data)[0])
+	}
+	return "run"
+}
+
+// runSettings is a short line of the report's key settings for titles and
+// captions: data, loss, examples, grid, tolerance, BatchNorm policy,
+// precision, and what was skipped.
+func runSettings(r *Report) string {
+	parts := []string{}
+	if r.Data != "" {
+		d := r.Data
+		if i := strings.Index(d, " ("); i > 0 {
+			d = d[:i]
+		}
+		parts = append(parts, filepath.Base(d))
+	}
+	if r.LossKind != "" {
+		parts = append(parts, r.LossKind)
+	}
+	parts = append(parts, fmt.Sprintf("%d examples", r.Examples), fmt.Sprintf("%d α", len(r.Alphas)))
+	if r.Tolerance != 0 {
+		parts = append(parts, fmt.Sprintf("tolerance %g", r.Tolerance))
+	}
+	if r.BNPolicy != "" && r.BNPolicy != "none" {
+		parts = append(parts, "BatchNorm "+r.BNPolicy)
+	}
+	if r.Precision == "float32" {
+		parts = append(parts, "float32")
+	}
+	if v := r.Options.Variant; v != nil {
+		parts = append(parts, v.String())
+	}
+	if r.Options.LossOnly {
+		parts = append(parts, "loss only")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// WriteSummary writes DIR/summary.tex (SummaryTeXBytes, a fragment to
+// \input) and DIR/summary-standalone.tex (its wrapper), atomically.
 func WriteSummary(dir string, r *Report) error {
-	return atomicfile.Write(filepath.Join(dir, SummaryTeX), SummaryTeXBytes(r))
+	if err := atomicfile.Write(filepath.Join(dir, SummaryTeX), SummaryTeXBytes(r)); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
 }
 
 // WriteCertificateFigure draws DIR/certificate.png: for every leaf of the
 // certificate its enclosure [inf, sup] of L′ as a box over [a, b], boxes
 // with sup ≤ 0 (settled) in blue and the others in vermillion, the settled
-// leaves shaded, a zero line, and the witness α, β as dashed vertical lines.
+// leaves shaded, a zero line, the grid's L′ drawn on top, the witness α, β
+// as dashed vertical lines, and a legend; the y range follows the grid's L′
+// (enclosures far wider are clipped, and the legend says so). The title
+// names the run and its settings.
 // It does nothing when the report has no certificate.
 func WriteCertificateFigure(dir string, r *Report) error {
 	c := r.Certificate
@@ -119,32 +219,80 @@ func WriteCertificateFigure(dir string, r *Report) error {
 		}
 		return nil
 	}
-	p := newPlot()
-	p.Title.Text = fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
-	alphaAxis(p, nil, "α")
-	p.Y.Label.Text = "L′(α)"
-	var los, his []float64
-	for _, l := range c.Intervals {
-		if l.Sup <= 0 {
-			p.Add(&band{lo: l.A, hi: l.B, fill: color.RGBA{0xdd, 0xee, 0xf7, 0xff}})
-		}
-		if isFinite(l.Inf) && isFinite(l.Sup) {
-			los, his = append(los, l.Inf), append(his, l.Sup)
-		}
-	}
-	p.Add(&leafBoxes{leaves: c.Intervals})
-	p.Y.Min, p.Y.Max = paddedRange(los, his, []float64{0})
-	p.Add(&hline{y: 0, style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)}})
-	if w := c.Witness; w != nil && c.Verdict == NonMonotone {
-		for _, a := range []float64{w.Alpha, w.Beta} {
-			p.Add(&vline{x: a, style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}})
-		}
-	}
+	p := certificatePlot(r)
 	b, err := render("png", func(cv draw.Canvas) { drawPanels(cv, []*plot.Plot{p}) })
 	if err != nil {
 		return fmt.Errorf("certify: %s.png: %w", FigureCertificate, err)
 	}
 	return atomicfile.Write(filepath.Join(dir, FigureCertificate+".png"), b)
+}
+
+// certificatePlot draws certificate.png's plot (WriteCertificateFigure);
+// r.Certificate is not nil.
+func certificatePlot(r *Report) *plot.Plot {
+	c := r.Certificate
+	p := newPlot()
+	leg := newLegend()
+	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
+	alphaAxis(p, nil, "α")
+	p.Y.Label.Text = "L′(α)"
+	var los, his []float64
+	var settled *band
+	for _, l := range c.Intervals {
+		if l.Sup <= 0 {
+			b := &band{lo: l.A, hi: l.B, fill: color.RGBA{0xdd, 0xee, 0xf7, 0xff}}
+			p.Add(b)
+			if settled == nil {
+				settled = b
+			}
+		}
+		if isFinite(l.Inf) && isFinite(l.Sup) {
+			los, his = append(los, l.Inf), append(his, l.Sup)
+		}
+	}
+	boxes := &leafBoxes{leaves: c.Intervals}
+	p.Add(boxes)
+	// The y range: the grid's L′ and 0, with room for the enclosures up to
+	// half that span again on each side. Wider enclosures (unsettled leaves
+	// can be ±10 where L′ ∈ [−3.3, 0.1]) are clipped at the edges rather
+	// than flattening L′ into a line.
+	dl := finiteXY(r.Alphas, r.DLoss)
+	boxLo, boxHi := paddedRange(los, his, []float64{0})
+	if len(dl) > 0 {
+		lo, hi := paddedRange(xyValues(dl, false), []float64{0})
+		span := hi - lo
+		p.Y.Min, p.Y.Max = math.Max(boxLo, lo-0.5*span), math.Min(boxHi, hi+0.5*span)
+	} else {
+		p.Y.Min, p.Y.Max = boxLo, boxHi
+	}
+	p.Add(&hline{y: 0, style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)}})
+	if settled != nil {
+		leg.Add("settled: L′ ≤ 0 proved on the leaf", settled)
+	}
+	leg.Add(fmt.Sprintf("enclosure of L′ on a leaf (%d leaves; vermillion: %d unsettled)", c.Leaves, c.UnsettledCount),
+		&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: oiBlue, Radius: vg.Points(3.5), Shape: draw.BoxGlyph{}}},
+		&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: oiVermillion, Radius: vg.Points(2), Shape: draw.BoxGlyph{}}})
+	if len(dl) > 0 { // drawn last: on top of the boxes
+		if l := series(p, dl, oiBlack, vg.Points(1.4), nil); l != nil {
+			p.Add(&plotter.Scatter{XYs: dl, GlyphStyle: draw.GlyphStyle{Color: oiBlack, Radius: vg.Points(1.8), Shape: draw.CircleGlyph{}}})
+			leg.Add(fmt.Sprintf("L′ on the report's grid (%d α)", len(dl)), l)
+			leg.Avoid(dl)
+		}
+	}
+	if clipped := boxLo < p.Y.Min || boxHi > p.Y.Max; clipped {
+		leg.Add(fmt.Sprintf("(enclosures clipped: they span [%.3g, %.3g])", boxLo, boxHi))
+	}
+	if w := c.Witness; w != nil && c.Verdict == NonMonotone {
+		var wl *vline
+		for _, a := range []float64{w.Alpha, w.Beta} {
+			wl = &vline{x: a, style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}}
+			p.Add(wl)
+			leg.Avoid(plotter.XYs{{X: a, Y: p.Y.Min}, {X: a, Y: p.Y.Max}})
+		}
+		leg.Add(fmt.Sprintf("witness α = %.3g, β = %.3g", w.Alpha, w.Beta), wl)
+	}
+	p.Add(leg)
+	return p
 }
 
 // leafBoxes draws each leaf's [A, B] × [Inf, Sup] as an outlined box.

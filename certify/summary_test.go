@@ -39,12 +39,15 @@ func TestSummaryCompiles(t *testing.T) {
 		t.Fatalf("verdict %s, bounds %v", r.Verdict, r.DeltaBounds)
 	}
 	r.Data = `overshoot_test 100% & {x} $#~^\`
+	// The longest rows: the stacked Gauss length's caveat and the witness.
+	notConverged := false
+	r.GaussLengthStackedConverged = &notConverged
 	dir := t.TempDir()
 	if err := WriteSummary(dir, r); err != nil {
 		t.Fatal(err)
 	}
 	src, _ := os.ReadFile(filepath.Join(dir, SummaryTeX))
-	for _, s := range []string{`\toprule`, `non\_monotone`, `overshoot\_test 100\% \& \{x\} \$\#`} {
+	for _, s := range []string{`\toprule`, `non\_monotone`, `overshoot\_test 100\% \& \{x\} \$\#`, `(not converged on the finest grid)`, `Witness`} {
 		if !bytes.Contains(src, []byte(s)) {
 			t.Errorf("summary.tex lacks %q", s)
 		}
@@ -60,16 +63,53 @@ func TestSummaryCompiles(t *testing.T) {
 		t.Errorf("certificate.png: %v", err)
 	}
 	f.Close()
+	if bytes.Contains(src, []byte(`\documentclass`)) || bytes.Contains(src, []byte(`\begin{document}`)) {
+		t.Error("summary.tex is a document, not a fragment to \\input")
+	}
+	if !bytes.Contains(src, []byte(`\label{tab:certify-`)) || !bytes.Contains(src, []byte(`\caption{Monotonic linear interpolation of `)) {
+		t.Errorf("summary.tex lacks a label or a caption naming the run:\n%s", src)
+	}
+	// A minimal article that \input-s it, and the standalone wrapper,
+	// compile, and use no Type 3 (bitmap) font.
+	os.WriteFile(filepath.Join(dir, "paper.tex"), []byte("\\documentclass{article}\n"+SummaryTeXPreamble+
+		"\\begin{document}\nSee Table~\\ref{tab:certify-overshoot-test}.\n\\input{summary.tex}\n\\end{document}\n"), 0o644)
+	for _, doc := range []string{"paper", "summary-standalone"} {
+		pdf := compileTeX(t, dir, doc)
+		checkNoType3(t, pdf)
+	}
+}
+
+// compileTeX runs pdflatex on dir/name.tex and returns the PDF's path; it
+// skips the test when pdflatex is absent.
+func compileTeX(t *testing.T, dir, name string) string {
+	t.Helper()
 	if _, err := exec.LookPath("pdflatex"); err != nil {
 		t.Skip("pdflatex not installed")
 	}
-	cmd := exec.Command("pdflatex", "-interaction=nonstopmode", "-halt-on-error", SummaryTeX)
+	cmd := exec.Command("pdflatex", "-interaction=nonstopmode", "-halt-on-error", name+".tex")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("pdflatex: %v\n%s", err, out[max(0, len(out)-2000):])
+		t.Fatalf("pdflatex %s: %v\n%s", name, err, out[max(0, len(out)-2000):])
 	}
-	if _, err := os.Stat(filepath.Join(dir, "summary.pdf")); err != nil || strings.Contains(string(out), "Undefined control sequence") {
-		t.Fatalf("no PDF: %v", err)
+	if strings.Contains(string(out), "Undefined control sequence") || strings.Contains(string(out), "Overfull \\hbox") {
+		t.Errorf("pdflatex %s: undefined control sequence or overfull box:\n%s", name, out[max(0, len(out)-3000):])
+	}
+	return filepath.Join(dir, name+".pdf")
+}
+
+// checkNoType3 fails when pdffonts lists a Type 3 font in pdf (skipped when
+// pdffonts is absent).
+func checkNoType3(t *testing.T, pdf string) {
+	t.Helper()
+	if _, err := exec.LookPath("pdffonts"); err != nil {
+		t.Skip("pdffonts not installed")
+	}
+	out, err := exec.Command("pdffonts", pdf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdffonts %s: %v\n%s", pdf, err, out)
+	}
+	if strings.Contains(string(out), "Type 3") {
+		t.Errorf("%s uses a Type 3 font:\n%s", pdf, out)
 	}
 }

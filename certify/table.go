@@ -26,9 +26,11 @@ type TableSpec struct {
 // Cell counts the runs of one cell of a table by class (Classify).
 type Cell struct {
 	NonMonotone, CertifiedMonotone, MonotoneOnGrid, Inconclusive int
-	// DeltaSum is the sum of the grid Δ (Report.Delta) over the
-	// non-monotonic runs.
+	// DeltaSum is the sum of Δ (StudyDelta) over the non-monotonic runs;
+	// OffGrid counts those whose Δ is not the grid's (the grid missed the
+	// rise: continuous or certified Δ), marked in the outputs.
 	DeltaSum float64
+	OffGrid  int
 }
 
 // Runs is the number of runs in the cell, inconclusive ones included.
@@ -51,8 +53,8 @@ func (c Cell) Fraction() float64 {
 	return float64(c.NonMonotone) / float64(c.Decided())
 }
 
-// MeanDelta is the mean grid Δ over the non-monotonic runs; NaN when there
-// are none.
+// MeanDelta is the mean Δ (StudyDelta) over the non-monotonic runs; NaN
+// when there are none.
 func (c Cell) MeanDelta() float64 {
 	if c.NonMonotone == 0 {
 		return math.NaN()
@@ -71,6 +73,9 @@ type Table struct {
 	// Runs is the number of runs in the table; AboveMaxLoss and
 	// NoTrainLoss count the runs left out by Spec.MaxTrainLoss.
 	Runs, AboveMaxLoss, NoTrainLoss int
+	// Caption and Label are the LaTeX table's \caption and \label
+	// (defaults from the keys when empty).
+	Caption, Label string
 }
 
 // BuildTable groups runs into the cells of spec and counts each cell's runs
@@ -98,7 +103,11 @@ func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
 		switch Classify(r.Report, spec.Threshold) {
 		case NonMonotone:
 			c.NonMonotone++
-			c.DeltaSum += r.Report.Delta
+			d, src := StudyDelta(r.Report)
+			c.DeltaSum += d
+			if src != DeltaFromGrid {
+				c.OffGrid++
+			}
 		case CertifiedMonotone:
 			c.CertifiedMonotone++
 		case MonotoneOnGrid:
@@ -180,7 +189,7 @@ func (t *Table) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := append(append([]string(nil), t.Spec.Rows...), t.Spec.Cols...)
 	head = append(head, "runs", "non_monotone", "certified_monotone", "monotone_on_grid", "inconclusive",
-		"fraction_non_monotone", "mean_delta_non_monotone")
+		"fraction_non_monotone", "mean_delta_non_monotone", "off_grid_delta_runs")
 	if err := cw.Write(head); err != nil {
 		return err
 	}
@@ -204,7 +213,7 @@ func (t *Table) WriteCSV(w io.Writer) error {
 				rec = append(rec, formatLevel(l))
 			}
 			rec = append(rec, strconv.Itoa(c.Runs()), strconv.Itoa(c.NonMonotone), strconv.Itoa(c.CertifiedMonotone),
-				strconv.Itoa(c.MonotoneOnGrid), strconv.Itoa(c.Inconclusive), num(c.Fraction()), num(c.MeanDelta()))
+				strconv.Itoa(c.MonotoneOnGrid), strconv.Itoa(c.Inconclusive), num(c.Fraction()), num(c.MeanDelta()), strconv.Itoa(c.OffGrid))
 			if err := cw.Write(rec); err != nil {
 				return err
 			}
@@ -229,7 +238,7 @@ func (t *Table) colTitle(j int, esc func(string) string) string {
 // cellTexts returns a cell's three entries: "fraction (decided)" with a
 // marker when some monotone runs are monotone on the grid only, the mean
 // Δ, and the counts "certified/grid/inconclusive".
-func cellTexts(c Cell, marker string, delta func(float64) string) [3]string {
+func cellTexts(c Cell, marker, offGrid string, delta func(float64) string) [3]string {
 	if c.Runs() == 0 {
 		return [3]string{"", "", ""}
 	}
@@ -244,6 +253,9 @@ func cellTexts(c Cell, marker string, delta func(float64) string) [3]string {
 	d := "–"
 	if c.NonMonotone > 0 {
 		d = delta(c.MeanDelta())
+		if c.OffGrid > 0 {
+			d += offGrid
+		}
 	}
 	return [3]string{frac, d, fmt.Sprintf("%d/%d/%d", c.CertifiedMonotone, c.MonotoneOnGrid, c.Inconclusive)}
 }
@@ -260,6 +272,22 @@ func (t *Table) hasGridOnly() bool {
 	}
 	return false
 }
+
+// hasOffGrid reports whether some cell's mean Δ includes a Δ that is not
+// the grid's (marked * and explained in the note).
+func (t *Table) hasOffGrid() bool {
+	for _, row := range t.Cells {
+		for _, c := range row {
+			if c.OffGrid > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// offGridNote explains the * mark.
+const offGridNote = "*: the grid missed the rise of some runs (grid Δ 0); their Δ is the continuous one, or the certificate's lower bound. "
 
 // thresholdText describes the threshold and the filter for the notes.
 func (t *Table) thresholdText() string {
@@ -295,8 +323,10 @@ func latexNumber(v float64) string {
 	return fmt.Sprintf(`$%s\times10^{%d}$`, m, exp)
 }
 
-// WriteLaTeX writes a booktabs table environment (needing only
-// \usepackage{booktabs}): one row per row tuple, and for each column tuple
+// WriteLaTeX writes a booktabs table environment (needing
+// \usepackage{booktabs} and \usepackage{graphicx}; the tabular is scaled
+// down to \linewidth when wider, never up) with a caption and a label: one
+// row per row tuple, and for each column tuple
 // three columns: "NM (n)", the fraction of decided runs that are
 // non-monotonic and their number, marked † when some monotone runs are
 // monotone on the grid only (not certified); $\bar\Delta$, the mean grid Δ
@@ -307,9 +337,19 @@ func latexNumber(v float64) string {
 func (t *Table) WriteLaTeX(w io.Writer) error {
 	var b strings.Builder
 	nr, nc := max(1, len(t.Spec.Rows)), len(t.ColLevels)
-	fmt.Fprintf(&b, "%% certify table: %d runs; rows %s; columns %s\n", t.Runs,
+	fmt.Fprintf(&b, "%% certify table: %d runs; rows %s; columns %s; needs \\usepackage{booktabs,graphicx}\n", t.Runs,
 		orAll(t.Spec.Rows), orAll(t.Spec.Cols))
 	b.WriteString("\\begin{table}[tbp]\n\\centering\n")
+	caption, label := t.Caption, t.Label
+	if caption == "" {
+		caption = fmt.Sprintf("Non-monotonic runs by %s (rows) and %s (columns), %s.", orAll(t.Spec.Rows), orAll(t.Spec.Cols), pluralRuns(t.Runs))
+	}
+	if label == "" {
+		label = "tab:certify-" + labelName(strings.Join(t.Spec.Rows, "-")+"-by-"+strings.Join(t.Spec.Cols, "-"))
+	}
+	fmt.Fprintf(&b, "\\caption{%s}\n\\label{%s}\n", latexEscape(caption), label)
+	b.WriteString("\\small\n\\setlength{\\tabcolsep}{4pt}\n")
+	b.WriteString("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n")
 	b.WriteString("\\begin{tabular}{" + strings.Repeat("l", nr) + strings.Repeat("rrc", nc) + "}\n\\toprule\n")
 	b.WriteString(strings.Repeat(" & ", nr-1))
 	for j := range nc {
@@ -345,17 +385,20 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 			b.WriteString(latexEscape(formatLevel(l)))
 		}
 		for j := range nc {
-			for _, s := range cellTexts(t.Cells[i][j], "$^\\dagger$", latexNumber) {
+			for _, s := range cellTexts(t.Cells[i][j], "$^\\dagger$", "$^*$", latexNumber) {
 				b.WriteString(" & " + strings.ReplaceAll(s, "–", "--"))
 			}
 		}
 		b.WriteString(" \\\\\n")
 	}
-	b.WriteString("\\bottomrule\n\\end{tabular}\n\n\\smallskip\n{\\footnotesize\n")
-	b.WriteString("NM (n): fraction of the n decided runs that are non-monotonic; $\\bar\\Delta$: mean grid $\\Delta$ over them; " +
+	b.WriteString("\\bottomrule\n\\end{tabular}}\n\n\\smallskip\n{\\footnotesize\n")
+	b.WriteString("NM (n): fraction of the n decided runs that are non-monotonic; $\\bar\\Delta$: mean $\\Delta$ over them; " +
 		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). ")
 	if t.hasGridOnly() {
 		b.WriteString("$^\\dagger$: some runs are monotone on the grid only, so the fraction is a lower bound for continuous $\\alpha$. ")
+	}
+	if t.hasOffGrid() {
+		b.WriteString(latexEscape(offGridNote))
 	}
 	b.WriteString(latexEscape(t.thresholdText()) + ".\\par}\n\\end{table}\n")
 	_, err := io.WriteString(w, b.String())
@@ -397,17 +440,27 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 			rec = append(rec, esc(formatLevel(l)))
 		}
 		for j := range t.ColLevels {
-			s := cellTexts(t.Cells[i][j], "†", func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) })
+			s := cellTexts(t.Cells[i][j], "†", "*", func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) })
 			rec = append(rec, s[:]...)
 		}
 		b.WriteString("| " + strings.Join(rec, " | ") + " |\n")
 	}
-	b.WriteString("\nNM (n): fraction of the n decided runs that are non-monotonic; mean Δ: mean grid Δ over them; " +
+	b.WriteString("\nNM (n): fraction of the n decided runs that are non-monotonic; mean Δ: mean Δ over them; " +
 		"C/G/I: runs certified monotone / monotone on the grid only / inconclusive (inconclusive runs are not in n). ")
 	if t.hasGridOnly() {
 		b.WriteString("†: some runs are monotone on the grid only, so the fraction is a lower bound for continuous α. ")
 	}
+	if t.hasOffGrid() {
+		b.WriteString(strings.ReplaceAll(offGridNote, "*", "\\*"))
+	}
 	b.WriteString(t.thresholdText() + ".\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func pluralRuns(n int) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
 }

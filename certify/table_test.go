@@ -144,7 +144,7 @@ func TestTableNumbersRecomputed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantHead := "optim,batchnorm,lr,runs,non_monotone,certified_monotone,monotone_on_grid,inconclusive,fraction_non_monotone,mean_delta_non_monotone"
+			wantHead := "optim,batchnorm,lr,runs,non_monotone,certified_monotone,monotone_on_grid,inconclusive,fraction_non_monotone,mean_delta_non_monotone,off_grid_delta_runs"
 			if got := strings.Join(recs[0], ","); got != wantHead {
 				t.Fatalf("header %s, want %s", got, wantHead)
 			}
@@ -209,7 +209,8 @@ func TestTableLaTeXCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	tex := buf.String()
-	for _, s := range []string{`\toprule`, `\midrule`, `\bottomrule`, `data.name = fashion-mnist`, `$^\dagger$`} {
+	label := "tab:certify-optim-batchnorm-by-lr-data-name"
+	for _, s := range []string{`\toprule`, `\midrule`, `\bottomrule`, `data.name = fashion-mnist`, `$^\dagger$`, `\caption{Non-monotonic runs by optim,batchnorm`, `\label{` + label + `}`} {
 		if !strings.Contains(tex, s) {
 			t.Errorf("LaTeX lacks %q:\n%s", s, tex)
 		}
@@ -219,7 +220,9 @@ func TestTableLaTeXCompiles(t *testing.T) {
 		t.Skip("pdflatex not installed")
 	}
 	dir := t.TempDir()
-	doc := "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\usepackage[landscape,margin=1cm]{geometry}\n\\begin{document}\n" + tex + "\\end{document}\n"
+	// A plain article (portrait, default margins): the table must fit
+	// \textwidth, with the preamble the table's comment names.
+	doc := "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\nTable~\\ref{" + label + "}.\n" + tex + "\\end{document}\n"
 	if err := os.WriteFile(filepath.Join(dir, "t.tex"), []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +232,10 @@ func TestTableLaTeXCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pdflatex: %v\n%s\n%s", err, out, doc)
 	}
-	if bytes.Contains(out, []byte("Missing character")) {
-		t.Errorf("pdflatex dropped characters:\n%s", out)
+	if bytes.Contains(out, []byte("Missing character")) || bytes.Contains(out, []byte("Overfull \\hbox")) {
+		t.Errorf("pdflatex dropped characters or the table is wider than \\textwidth:\n%s", out)
 	}
+	checkNoType3(t, filepath.Join(dir, "t.pdf"))
 	if b, err := os.ReadFile(filepath.Join(dir, "t.pdf")); err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
 		t.Fatalf("no PDF written: %v", err)
 	}

@@ -257,6 +257,13 @@ func (m *Model) Check(s State, source string) error {
 				return fmt.Errorf("%s: %s: non-finite value %v at flat index %d", source, n.Key, v, j)
 			}
 		}
+		if strings.HasSuffix(n.Key, ".running_var") {
+			for j, v := range t.Data {
+				if v < 0 {
+					return fmt.Errorf("%s: %s: negative variance %v at flat index %d (a BatchNorm running variance must be ≥ 0)", source, n.Key, v, j)
+				}
+			}
+		}
 	}
 	for _, k := range s.Names() {
 		if !want[k] {

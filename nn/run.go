@@ -12,6 +12,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/certify-mli/certify/internal/jsondup"
 	"github.com/certify-mli/certify/nn/dataset"
 	"github.com/certify-mli/certify/nn/safetensors"
 )
@@ -77,10 +78,15 @@ type Run struct {
 // the run directory has no data.safetensors and no count is asked for.
 const DefaultExamples = 5000
 
+// AllExamples, passed to LoadRun, evaluates every example the run has: all
+// of data.safetensors, or all the training examples config.json's run was
+// trained on (its data.limit, or the whole split).
+const AllExamples = -1
+
 // LoadRun reads and validates the run directory dir. examples > 0 keeps the
 // first examples of the evaluation data (a deterministic subset); 0 means all
 // of data.safetensors, or the first DefaultExamples of the training set named
-// by config.json. Every error names the file and the field: a missing file,
+// by config.json; AllExamples every example the run has. Every error names the file and the field: a missing file,
 // a shape mismatch, an unknown layer type, non-finite weights, labels out of
 // range, empty data.
 func LoadRun(dir string, examples int) (*Run, error) {
@@ -125,6 +131,9 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		if err := json.Unmarshal(b, &c); err != nil {
 			return nil, fmt.Errorf("%s: invalid JSON: %w", cfgPath, err)
 		}
+		if err := jsondup.Check(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgPath, err)
+		}
 		r.Config = &c
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -138,6 +147,9 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		spec := r.Config.Data
 		spec.Split = "train"
 		spec.Limit = examples
+		if examples == AllExamples {
+			spec.Limit = r.Config.Data.Limit
+		}
 		var set *dataset.Set
 		var err error
 		if examples == 0 {

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/internal/jsondup"
 )
 
 // FormatSequentialV1 is the only model.json format this build reads (RUN_FORMAT.md).
@@ -60,6 +61,9 @@ func ReadSpec(path string) (*Spec, error) {
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	if err := jsondup.Check(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 /usr/bin/python3 -c 'import torch, functorch' 2>/dev/null || need+=(python3-torch)
 command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
-command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)   # also pdffonts: no Type 3 fonts in our PDFs
+dpkg -s lmodern >/dev/null 2>&1 || need+=(lmodern)   # summary.tex and table LaTeX use lmodern (Type 1 fonts, not Type 3 bitmaps)
 [ -x /usr/bin/time ] || need+=(time)   # GNU time: certify bench --memory (TestMeasureMemory)
 [ -f /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)   # the optional cgo backend

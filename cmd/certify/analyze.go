@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +18,8 @@ import (
 
 type analyzeFlags struct {
 	run      string
-	examples int
+	examples examplesFlag
+	out      string
 	opt      certify.Options
 	json     bool
 	quiet    bool
@@ -39,7 +39,8 @@ type analyzeFlags struct {
 func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("certify", flag.ContinueOnError)
 	fs.StringVar(&af.run, "run", "", "run directory to analyse (RUN_FORMAT.md)")
-	fs.IntVar(&af.examples, "examples", 0, "evaluate the first N examples (0: all of data.safetensors, or the first 5000 training examples of the dataset named in config.json)")
+	fs.Var(&af.examples, "examples", "evaluate the first `N` examples; 0: every example the run has (all of data.safetensors, or all the training examples config.json's run trained on); unset: all of data.safetensors, or the first 5000 training examples (at most config.json's data.limit). Examples beyond those the run trained on are labelled so in the report")
+	fs.StringVar(&af.out, "out", "", "write the report, figures and summary.tex into this directory instead of the run directory (which is then only read)")
 	fs.IntVar(&af.opt.Alphas, "alphas", 50, "number of equally spaced α in [0,1], both ends included, of the report's grid")
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
@@ -48,7 +49,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
-	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary")
+	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary, and write nothing (with --out DIR: also write it there)")
 	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")
 	fs.BoolVar(&af.noFigs, "no-figures", false, "do not draw the PNG figures")
 	fs.BoolVar(&af.noCert, "no-certificate", false, "skip the rigorous certificate (THEORY.md §7); the verdict is then the grid's")
@@ -73,8 +74,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--alphas %d: the grid needs at least 2 points (0 and 1)", o.Alphas)
 	case math.IsNaN(o.Tolerance) || o.Tolerance < 0 || math.IsInf(o.Tolerance, 0):
 		return badInputf("--tolerance %v: want a finite number ≥ 0", o.Tolerance)
-	case af.examples < 0:
-		return badInputf("--examples %d: want 0 (the default set) or a positive count", af.examples)
+	case af.examples.n < 0:
+		return badInputf("--examples %d: want 0 (every example the run has) or a positive count", af.examples.n)
 	case af.chunk <= 0:
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
 	case af.workers < 0:
@@ -93,7 +94,7 @@ func analyzeCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if af.run == "" {
-		return badInputf("--run DIR is required (or a command: train, demo; see certify --help)")
+		return badInputf("--run DIR is required (or a command: train, demo, sweep, …; see certify --help)")
 	}
 	if err := af.check(); err != nil {
 		return err
@@ -103,8 +104,11 @@ func analyzeCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if af.json {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		fmt.Fprintln(stdout, string(b))
+		b, err := r.JSON()
+		if err != nil {
+			return err
+		}
+		stdout.Write(b)
 	} else if !af.quiet {
 		printSummary(stdout, af.run, r)
 	}
@@ -112,9 +116,12 @@ func analyzeCmd(ctx context.Context, args []string) error {
 }
 
 // analyze loads the run, analyses it, and writes certificate.json and the
-// figures into the run directory.
+// figures into the run directory — or, for settings other than the
+// default analysis's, into DIR/variants/NAME/ (reportLocation); with --out
+// into that directory; with --json alone nowhere. A report made with other
+// settings is never replaced: that is refused before any work.
 func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.Report, error) {
-	run, err := nn.LoadRun(af.run, af.examples)
+	run, err := nn.LoadRun(af.run, af.examples.load())
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -126,6 +133,17 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, badInput(err)
 	}
+	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
+	// Where the report goes, decided (and checked writable) before the work.
+	plan := &certify.Report{Options: af.opt.WithDefaults(), BNPolicy: p.BNPolicy(), Precision: p.Precision(), Examples: p.N}
+	plan.Options.Examples, plan.Options.BNReference = p.N, p.BNReference()
+	write := !af.json || af.out != ""
+	var outDir, reportFile string
+	if write {
+		if outDir, reportFile, err = reportDestination(af, run, plan); err != nil {
+			return nil, err
+		}
+	}
 	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
 	if af.quiet || af.json {
@@ -135,9 +153,12 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		bar.SetLabel(stage)
 		bar.Update(done, total, "")
 	}
-	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
 	r, err := certify.Analyze(ctx, p, af.opt)
 	bar.Done()
+	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
+		os.Remove(outDir) // made for this report, still empty
+		os.Remove(filepath.Dir(outDir))
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)
 	}
@@ -145,11 +166,15 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, err
 	}
 	r.Data = run.DataSource
-	r.Command = command
-	outDir, reportFile, err := reportLocation(af.run, r, af.sweepPoint) // a variant's report never replaces certificate.json
-	if err != nil {
-		return nil, err
+	if note := beyondTraining(run); note != "" {
+		r.Data += " — " + note
+		r.Notes = append(r.Notes, "examples: "+note)
 	}
+	r.Command = command
+	if !write {
+		return r, nil
+	}
+	r.File = reportFile
 	if err := r.Write(reportFile); err != nil {
 		return nil, err
 	}
@@ -171,6 +196,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
+	if r.BNPolicy != "" && r.BNPolicy != "none" {
+		fmt.Fprintf(w, "  BatchNorm          %s along the line (--bn; THEORY.md §2)\n", r.BNPolicy)
+	}
 	if r.Precision == functionspace.Float32 {
 		fmt.Fprintf(w, "  precision          float32 layer passes (the loss and sums over examples in float64; a certificate always is)\n")
 		if cc := r.Float32CloseCalls; cc != nil {
@@ -198,7 +226,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
 	}
 	stackedNote := ""
-	if !r.GaussLengthStackedConverged {
+	if c := r.GaussLengthStackedConverged; c != nil && !*c {
 		stackedNote = " (not converged on the finest grid)"
 		if kinkedRun(dir) {
 			stackedNote = " (not converged: more kinks than grid intervals)"
@@ -218,8 +246,11 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	printVariant(w, r)
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
-	_, reportFile, _ := reportLocation(dir, r, false)
-	fmt.Fprintf(w, "  report             %s (%.1fs)\n", reportFile, r.Seconds)
+	if r.File == "" {
+		fmt.Fprintf(w, "  report             not written (%.1fs)\n", r.Seconds)
+	} else {
+		fmt.Fprintf(w, "  report             %s (%.1fs)\n", r.File, r.Seconds)
+	}
 }
 
 // plural is "1 grid pair", "2 grid pairs".

@@ -18,7 +18,8 @@ import (
 func exportCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	runDir := fs.String("run", "", "run directory to export (required)")
-	examples := fs.Int("examples", 0, "keep the first N evaluation examples (0: as `certify --run` would)")
+	var examples examplesFlag
+	fs.Var(&examples, "examples", "keep the first `N` evaluation examples; 0: every example the run has; unset: those certify --run evaluates by default")
 	out := fs.String("out", "", "directory to write (required; must not exist)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,7 +30,7 @@ func exportCmd(_ context.Context, args []string) error {
 	if _, err := os.Stat(*out); err == nil {
 		return badInputf("export: %s exists", *out)
 	}
-	run, err := nn.LoadRun(*runDir, *examples)
+	run, err := nn.LoadRun(*runDir, examples.load())
 	if err != nil {
 		return badInput(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -66,7 +67,7 @@ var (
 const usage = `certify: does the loss fall monotonically from θ0 to θT?
 
 Usage:
-  certify --run DIR [flags]   analyse a run directory (see certify --help)
+  certify --run DIR [flags]   analyse a run directory (its flags are listed below)
   certify train [flags]       train a run (see certify train -h)
   certify demo [flags]        train a small MNIST run from the built-in subset and analyse it
   certify sweep GRID --out DIR [flags]  train and certify every point of a grid (see certify sweep -h)
@@ -75,8 +76,20 @@ Usage:
   certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
   certify bench [flags]       time the analysis (and, with --torch, PyTorch's) on a large MNIST run
 
-Exit status: 0 success, 2 bad input, 1 internal fault.
+Run certify COMMAND -h for a command's flags.
+Exit status: 0 success, 2 bad input, 1 internal fault, 130 interrupted.
 `
+
+// helpText is the usage followed by the analysis flags (certify --help).
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usage)
+	b.WriteString("\nFlags of certify --run DIR (the analysis):\n")
+	fs := newAnalyzeFlagSet(new(analyzeFlags))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -106,8 +119,8 @@ func run(ctx context.Context, args []string) int {
 		err = benchCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":
 		err = analyzeCmd(ctx, args[1:])
-	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" && len(args) == 1:
-		fmt.Fprint(stdout, usage)
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help":
+		fmt.Fprint(stdout, helpText())
 		return 0
 	case len(args[0]) > 0 && args[0][0] == '-':
 		err = analyzeCmd(ctx, args)

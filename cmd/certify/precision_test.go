@@ -19,14 +19,15 @@ func TestAnalyzePrecisionFlag(t *testing.T) {
 	dir := makeRun(t, "cross_entropy")
 	reports := map[string]*certify.Report{}
 	for _, prec := range []string{"float64", "float32"} {
-		code, out, errs := runCLI(t, "--run", dir, "--alphas", "5", "--no-figures", "--loss-only", "--precision", prec)
+		out := filepath.Join(t.TempDir(), prec)
+		code, sum, errs := runCLI(t, "--run", dir, "--alphas", "5", "--no-figures", "--loss-only", "--precision", prec, "--out", out)
 		if code != 0 {
 			t.Fatalf("--precision %s: exit %d: %s", prec, code, errs)
 		}
-		if got := strings.Contains(out, "precision          float32"); got != (prec == "float32") {
-			t.Errorf("--precision %s: summary states float32: %v\n%s", prec, got, out)
+		if got := strings.Contains(sum, "precision          float32"); got != (prec == "float32") {
+			t.Errorf("--precision %s: summary states float32: %v\n%s", prec, got, sum)
 		}
-		r, err := certify.ReadReport(filepath.Join(dir, "certificate.json"))
+		r, err := certify.ReadReport(filepath.Join(out, "certificate.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +106,8 @@ func TestSummaryNotes(t *testing.T) {
 		{makeRun(t, "mse"), "stacked 0.0000 rad (not converged on the finest grid)", 1, "1 grid pair within"}, // tanh
 		{relu, "(not converged: more kinks than grid intervals)", 3, "3 grid pairs within"},
 	} {
-		r := &certify.Report{Loss: []float64{1, 0.5}, Accuracy: []float64{0, 1}, Alphas: []float64{0, 1},
+		notConverged := false
+		r := &certify.Report{Loss: []float64{1, 0.5}, Accuracy: []float64{0, 1}, Alphas: []float64{0, 1}, GaussLengthStackedConverged: &notConverged,
 			Precision: "float32", Float32CloseCalls: &certify.CloseCalls{Pairs: c.pairs, Settled: c.pairs, Alphas: 2}}
 		var b strings.Builder
 		printSummary(&b, c.dir, r)

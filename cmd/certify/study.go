@@ -22,8 +22,8 @@ type studyFlags struct {
 }
 
 func (s *studyFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.threshold, "threshold", "Δ threshold: a run is non-monotonic when its grid Δ exceeds it or its verdict is non_monotone at a tolerance ≥ it (default: each report's own tolerance, i.e. its verdict)")
-	fs.Var(&s.maxTrainLoss, "max-train-loss", "keep only runs whose config.json train_loss is ≤ this (runs without train_loss are left out)")
+	fs.Var(&s.threshold, "threshold", "`DELTA` threshold: a run is non-monotonic when its grid Δ exceeds it or its verdict is non_monotone at a tolerance ≥ it (default: each report's own tolerance, i.e. its verdict)")
+	fs.Var(&s.maxTrainLoss, "max-train-loss", "keep only runs whose config.json train_loss is ≤ `LOSS` (runs without train_loss are left out)")
 	fs.BoolVar(&s.skipBad, "skip-bad", false, "list and skip run directories with a missing or malformed certificate.json or config.json instead of failing")
 }
 

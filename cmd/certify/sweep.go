@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,11 +62,11 @@ func newSweepFlagSet(sf *sweepFlags) *flag.FlagSet {
 	fs.StringVar(&sf.out, "out", "", "directory of the sweep's run directories and sweep.json (required)")
 	fs.IntVar(&sf.jobs, "jobs", runtime.NumCPU(), "points trained and certified at once")
 	fs.BoolVar(&sf.dryRun, "dry-run", false, "list the points and their status; with --emit, print the script; run nothing")
-	fs.Var(&sf.only, "only", "run only points whose name matches: a shell glob on the whole name, or re:REGEXP matched anywhere (repeatable: any match)")
+	fs.Var(&sf.only, "only", "run only points whose name matches `PATTERN`: a shell glob on the whole name, or re:REGEXP matched anywhere (repeatable: any match)")
 	fs.IntVar(&sf.index, "index", -1, "run only point I of the grid (what a SLURM array task does)")
 	fs.StringVar(&sf.emit, "emit", "", "write a job script instead of running: slurm (DIR/sweep.sbatch)")
 	fs.IntVar(&sf.arrayLimit, "array-limit", 0, "with --emit slurm: at most N array tasks at once (--array=...%N; 0: no limit)")
-	fs.Var(&sf.slurmOpts, "slurm-opt", "with --emit slurm: an sbatch option for the script, e.g. --slurm-opt --time=01:00:00 (repeatable)")
+	fs.Var(&sf.slurmOpts, "slurm-opt", "with --emit slurm: an sbatch `OPTION` for the script, e.g. --slurm-opt --time=01:00:00 (repeatable)")
 	fs.StringVar(&sf.certifyBin, "certify", "", "with --emit slurm: absolute path of the certify binary the tasks run (default: this binary)")
 	fs.StringVar(&sf.gridSHA, "grid-sha256", "", "refuse to run unless GRID's SHA-256 is this (the SLURM script passes it)")
 	fs.BoolVar(&sf.quiet, "quiet", false, "print nothing but errors")
@@ -161,6 +162,13 @@ func sweepCmd(ctx context.Context, args []string) error {
 	} else if pts = sweep.Select(g.Points(), m); len(pts) == 0 {
 		return badInputf("sweep: --only %s selects none of the %d points of %s (see --dry-run)", sf.only.String(), g.Len(), g.File)
 	}
+	// Every point's values, before anything is created or run: a typo in
+	// the grid is one error now, not one failure per point later.
+	for _, p := range g.Points() {
+		if err := checkPointValues(g, p); err != nil {
+			return err
+		}
+	}
 	st, err := sweep.NewStore(sf.out, g, !sf.dryRun)
 	if err != nil {
 		return err
@@ -182,6 +190,23 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return runIndex(ctx, st, g, pts[0], sf)
 	}
 	return runPool(ctx, st, g, pts, sf)
+}
+
+// checkPointValues applies p's settings to the train and analysis flags
+// and runs their checks (trainFlags.check, analyzeFlags.check), naming the
+// point and the grid.
+func checkPointValues(g *sweep.Grid, p sweep.Point) error {
+	tf, af, _, _, err := pointFlags(g, p)
+	if err == nil {
+		err = tf.check()
+	}
+	if err == nil {
+		err = af.check()
+	}
+	if err != nil {
+		return badInputf("sweep: grid %s, point %d (%s): %v", g.File, p.Index, p.Name, strings.TrimPrefix(err.Error(), "train: "))
+	}
+	return nil
 }
 
 // checkExisting refuses a point whose run directory holds another
@@ -270,7 +295,15 @@ func emitSlurm(st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags)
 		s.Extra = []string{"--quiet"}
 	}
 	for _, p := range pts {
-		s.Indices = append(s.Indices, p.Index)
+		if !st.Done(p) {
+			s.Indices = append(s.Indices, p.Index)
+		}
+	}
+	if len(s.Indices) == 0 {
+		if !sf.quiet || sf.dryRun {
+			fmt.Fprintf(stdout, "every selected point (%s) is done; no script written\n", plural(len(pts), "point"))
+		}
+		return nil
 	}
 	script, err := s.Script()
 	if err != nil {
@@ -294,8 +327,12 @@ func emitSlurm(st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags)
 		return err
 	}
 	if !sf.quiet {
-		fmt.Fprintf(stdout, "wrote %s: %d array tasks (--array=%s), logs in %s\nsubmit with: sbatch %s\n",
-			path, len(pts), sweep.ArraySpec(s.Indices, s.Limit), filepath.Join(s.Out, sweep.LogDir), path)
+		done := ""
+		if d := len(pts) - len(s.Indices); d > 0 {
+			done = fmt.Sprintf("; %d already done, not in it", d)
+		}
+		fmt.Fprintf(stdout, "wrote %s: %s (--array=%s)%s, logs in %s\nsubmit with: sbatch %s\n",
+			path, plural(len(s.Indices), "array task"), sweep.ArraySpec(s.Indices, s.Limit), done, filepath.Join(s.Out, sweep.LogDir), path)
 	}
 	return nil
 }
@@ -378,9 +415,9 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 		log, bar = io.Discard, nil
 	}
 	if inv.Skipped > 0 {
-		fmt.Fprintf(log, "sweep %s: %d points, %d already done, %d to run on %d workers\n", g.File, len(pts), inv.Skipped, len(todo), min(sf.jobs, len(todo)))
+		fmt.Fprintf(log, "sweep %s: %s, %d already done, %d to run on %s\n", g.File, plural(len(pts), "point"), inv.Skipped, len(todo), plural(min(sf.jobs, len(todo)), "worker"))
 	} else {
-		fmt.Fprintf(log, "sweep %s: %d points on %d workers\n", g.File, len(todo), min(sf.jobs, len(todo)))
+		fmt.Fprintf(log, "sweep %s: %s on %s\n", g.File, plural(len(todo), "point"), plural(min(sf.jobs, len(todo)), "worker"))
 	}
 	var mu sync.Mutex
 	finished, running, stopped := 0, 0, 0
@@ -444,10 +481,10 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 	if ctx.Err() != nil {
 		midway := ""
 		if stopped > 0 {
-			midway = fmt.Sprintf(", %d stopped midway", stopped)
+			midway = fmt.Sprintf(", %d stopped midway (they resume from their last checkpoint)", stopped)
 		}
-		return interrupted(ctx.Err(), "sweep interrupted: %d of %d points done%s; run the same command again to continue",
-			idx.Counts[sweep.StatusDone], g.Len(), midway)
+		return interrupted(ctx.Err(), "sweep interrupted: %d of %d points done (%d finished in this run)%s; run the same command again to continue",
+			idx.Counts[sweep.StatusDone], g.Len(), inv.Analysed, midway)
 	}
 	fmt.Fprintf(log, "sweep done in %.1fs: %d trained (%d resumed), %d analysed, %d skipped, %d failed; index %s\n",
 		inv.Seconds, inv.Trained, inv.Resumed, inv.Analysed, inv.Skipped, inv.Failed, filepath.Join(sf.out, sweep.IndexFile))
@@ -591,7 +628,10 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 	rec.AnalysisSeconds = time.Since(t0).Seconds()
 	rec.Verdict = r.Verdict
 	d, dc := r.Delta, r.DeltaContinuous
-	rec.Delta, rec.DeltaContinuous = &d, &dc
+	rec.Delta = &d
+	if !math.IsNaN(dc) { // not computed (loss-only): absent, never 0 or NaN
+		rec.DeltaContinuous = &dc
+	}
 	if err := sweep.WriteRecord(stage, rec); err != nil {
 		return res, err
 	}

@@ -266,18 +266,22 @@ func TestDgemmIndependentOfGOMAXPROCS(t *testing.T) {
 }
 
 func TestSweepFailedPointIsRecorded(t *testing.T) {
-	grid := tinyGrid(t, `{"act": ["relu", "swish"]}`)
+	// A failure only training finds (the widths against the data's), which
+	// the grid's value checks before any point runs cannot see.
+	grid := filepath.Join(t.TempDir(), "fail.json")
+	os.WriteFile(grid, []byte(`{"base": {"data": "mnist-small", "limit": 200, "batch": 50, "epochs": 1, "seed": 3},
+  "axes": {"arch": ["784-8-10", "100-8-10"]}, "analysis": {"alphas": 5, "examples": 100, "gauss-tol": 0.01, "no-figures": true}}`), 0o644)
 	out := filepath.Join(t.TempDir(), "runs")
 	code, _, errOut := runCLI(t, "sweep", grid, "--out", out, "--jobs", "2")
-	if code != 2 || !strings.Contains(errOut, "1 of 2 points failed: act=swish") {
+	if code != 2 || !strings.Contains(errOut, "1 of 2 points failed: arch=100-8-10") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	idx := readIndex(t, out)
 	if idx.Points[0].Status != sweep.StatusDone || idx.Points[1].Status != sweep.StatusFailed ||
-		!strings.Contains(idx.Points[1].Error, "swish") {
+		!strings.Contains(idx.Points[1].Error, "100 inputs") {
 		t.Errorf("index points %+v", idx.Points)
 	}
-	if _, err := os.Stat(filepath.Join(out, "act=swish")); err == nil {
+	if _, err := os.Stat(filepath.Join(out, "arch=100-8-10")); err == nil {
 		t.Errorf("a failed point left a run directory")
 	}
 }

@@ -90,12 +90,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return errHelp
 		}
 		if fs.Name() == "certify" {
-			return badInputf("%v (see certify -h)", err)
+			return badInputf("%v (see certify --help)", err)
 		}
 		return badInputf("%s: %v (see certify %s -h)", fs.Name(), err, fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return badInputf("unexpected argument %q (see certify %s -h)", fs.Arg(0), fs.Name())
+		if fs.Name() == "certify" {
+			return badInputf("unexpected argument %q (the analysis takes flags only: --run DIR [flags]; see certify --help)", fs.Arg(0))
+		}
+		return badInputf("%s: unexpected argument %q (see certify %s -h)", fs.Name(), fs.Arg(0), fs.Name())
 	}
 	return nil
 }
@@ -155,6 +158,12 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	c := tf.cfg
 	if tf.out == "" {
 		return nil, badInputf("train: --out DIR is required")
+	}
+	if err := tf.check(); err != nil {
+		return nil, err
+	}
+	if err := tf.checkPartial(); err != nil {
+		return nil, err
 	}
 	dtype := strings.ToUpper(tf.dtype)
 	if dtype != "F32" && dtype != "F64" {

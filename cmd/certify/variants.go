@@ -108,8 +108,10 @@ const VariantReportFile = "variant.json"
 // path differs from the run's own), created if needed, so that a variant
 // never replaces the run's certificate. A sweep point (sweepPoint) whose
 // grid asks for --bn recompute keeps it in certificate.json: there the
-// policy is the study's analysis, not a variant of it.
-func reportLocation(runDir string, r *certify.Report, sweepPoint bool) (dir, file string, err error) {
+// policy is the study's analysis, not a variant of it. extra are further
+// parts of NAME (settingsParts: other analysis settings than the
+// default's, e.g. "loss-only" or "examples=30000").
+func reportLocation(runDir string, r *certify.Report, sweepPoint bool, extra []string) (dir, file string, err error) {
 	opt := r.Options
 	var parts []string
 	if r.BNPolicy == functionspace.BNRecompute && !sweepPoint {
@@ -132,6 +134,7 @@ func reportLocation(runDir string, r *certify.Report, sweepPoint bool) (dir, fil
 	if opt.Labels != "" {
 		parts = append(parts, "labels="+opt.Labels)
 	}
+	parts = append(parts, extra...)
 	if len(parts) == 0 {
 		return runDir, filepath.Join(runDir, "certificate.json"), nil
 	}

@@ -66,13 +66,13 @@ func TestAnalyzeVariantsCLI(t *testing.T) {
 		dir        string
 		start, end nn.State
 	}{
-		{[]string{"--interpolate", "weights"}, "interpolate=weights", mix(s0, sT, isW), sT},
-		{[]string{"--interpolate", "biases"}, "interpolate=biases", mix(s0, sT, isB), sT},
-		{[]string{"--interpolate", "biases", "--hold", "init"}, "interpolate=biases_hold=init", s0, mix(sT, s0, isB)},
-		{[]string{"--layer", "2"}, "layer=2", mix(s0, sT, in2), sT},
-		{[]string{"--layer", "0", "--hold", "init"}, "layer=0_hold=init", s0, mix(sT, s0, func(k string) bool { return strings.HasPrefix(k, "0.") })},
+		{[]string{"--interpolate", "weights"}, "interpolate=weights_alphas=5_no-certificate", mix(s0, sT, isW), sT},
+		{[]string{"--interpolate", "biases"}, "interpolate=biases_alphas=5_no-certificate", mix(s0, sT, isB), sT},
+		{[]string{"--interpolate", "biases", "--hold", "init"}, "interpolate=biases_hold=init_alphas=5_no-certificate", s0, mix(sT, s0, isB)},
+		{[]string{"--layer", "2"}, "layer=2_alphas=5_no-certificate", mix(s0, sT, in2), sT},
+		{[]string{"--layer", "0", "--hold", "init"}, "layer=0_hold=init_alphas=5_no-certificate", s0, mix(sT, s0, func(k string) bool { return strings.HasPrefix(k, "0.") })},
 		{[]string{"--from", other}, "", sO, sT},
-		{[]string{"--from", "checkpoints/step-5.safetensors"}, "from=checkpoints-step-5.safetensors", sO, sT},
+		{[]string{"--from", "checkpoints/step-5.safetensors"}, "from=checkpoints-step-5.safetensors_alphas=5_no-certificate", sO, sT},
 	}
 	for _, c := range cases {
 		args := append([]string{"--run", dir, "--alphas", "5", "--no-figures", "--no-certificate", "--quiet"}, c.flags...)
@@ -116,11 +116,12 @@ func TestAnalyzeVariantsCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "certificate.json")); err == nil {
 		t.Error("a variant wrote the run's certificate.json")
 	}
-	// The plain analysis still writes certificate.json, without a variant.
+	// The plain line with other analysis settings goes to its own
+	// variant too, named by its settings, without a certify.Variant.
 	if code, _, e := runCLI(t, "--run", dir, "--alphas", "5", "--no-figures", "--no-certificate", "--quiet", "--no-per-layer"); code != 0 {
 		t.Fatal(e)
 	}
-	r, err := certify.ReadReport(filepath.Join(dir, "certificate.json"))
+	r, err := certify.ReadReport(filepath.Join(dir, "variants", "alphas=5_no-certificate_no-per-layer", VariantReportFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +198,8 @@ func TestTrainLabelNoiseCLI(t *testing.T) {
 		report string
 		labels []int
 	}{
-		{nil, filepath.Join(dirs[0], "certificate.json"), run.Targets.Labels},
-		{[]string{"--labels", "clean"}, filepath.Join(dirs[0], "variants", "labels=clean", VariantReportFile), set.Y},
+		{nil, filepath.Join(dirs[0], "variants", "alphas=3_loss-only", VariantReportFile), run.Targets.Labels},
+		{[]string{"--labels", "clean"}, filepath.Join(dirs[0], "variants", "labels=clean_alphas=3_loss-only", VariantReportFile), set.Y},
 	} {
 		args := append([]string{"--run", dirs[0], "--examples", "150", "--alphas", "3", "--loss-only", "--no-figures", "--quiet"}, c.flags...)
 		if code, _, e := runCLI(t, args...); code != 0 {

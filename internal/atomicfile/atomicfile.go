@@ -1,7 +1,8 @@
 // Package atomicfile writes files so that readers never see a half-written
 // one: data goes to a temporary file in the same directory, is synced, and is
-// renamed over the destination. An interrupted write leaves any previous
-// file intact and at most a stray ".NAME.tmp*" file behind.
+// renamed over the destination. A failed write (a directory in the way, a
+// full disk) removes its temporary file; only an interrupted process can
+// leave a stray ".NAME.tmp*" file behind, and any previous file is intact.
 package atomicfile
 
 import (
@@ -31,6 +32,7 @@ func Write(path string, data []byte) error {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp) // e.g. a directory in the way: leave nothing behind
 		return err
 	}
 	// Make the rename durable; not every platform can sync a directory.

@@ -27,3 +27,24 @@ func TestWriteReplacesAndLeavesNoTemporary(t *testing.T) {
 		t.Error("write into a missing directory succeeded")
 	}
 }
+
+// TestWriteDirectoryInTheWay: a directory where the file should go is an
+// error, and no temporary file is left beside it.
+func TestWriteDirectoryInTheWay(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "certificate.json")
+	if err := os.MkdirAll(filepath.Join(p, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, []byte("{}")); err == nil {
+		t.Fatal("write over a non-empty directory succeeded")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "certificate.json" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("directory holds %v, want only certificate.json", names)
+	}
+}

@@ -29,9 +29,18 @@ type Slurm struct {
 	// Options are further sbatch options, one per #SBATCH line, e.g.
 	// "--time=01:00:00", "--mem=4G", "--partition=gpu".
 	Options []string
+	// CPUsPerTask is the script's #SBATCH --cpus-per-task unless Options
+	// set it (-c, --cpus-per-task); 0 means DefaultCPUsPerTask.
+	CPUsPerTask int
 	// Extra are further arguments of every task's certify command line.
 	Extra []string
 }
+
+// DefaultCPUsPerTask is the cores a SLURM array task asks for unless told
+// otherwise: a point's training and analysis use every core they are given
+// (GOMAXPROCS follows SLURM_CPUS_PER_TASK), and without the option a
+// cluster's default is often a single core.
+const DefaultCPUsPerTask = 4
 
 // ArraySpec formats task ids for sbatch --array: runs of consecutive ids
 // as ranges, e.g. [0 1 2 3 7 9 10] with limit 2 gives "0-3,7,9-10%2".
@@ -86,6 +95,18 @@ func (s *Slurm) Script() (string, error) {
 	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", Sanitize(s.JobName))
 	fmt.Fprintf(&b, "#SBATCH --array=%s\n", ArraySpec(s.Indices, s.Limit))
 	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(s.Out, LogDir, "%A_%a.log"))
+	cpus := s.CPUsPerTask
+	if cpus <= 0 {
+		cpus = DefaultCPUsPerTask
+	}
+	for _, o := range s.Options {
+		if strings.HasPrefix(o, "--cpus-per-task") || strings.HasPrefix(o, "-c") {
+			cpus = 0
+		}
+	}
+	if cpus > 0 {
+		fmt.Fprintf(&b, "#SBATCH --cpus-per-task=%d\n", cpus)
+	}
 	for _, o := range s.Options {
 		fmt.Fprintf(&b, "#SBATCH %s\n", o)
 	}
