@@ -211,6 +211,9 @@ func readRecord(f *zip.File, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// maxRank is the largest tensor rank read.
+const maxRank = 32
+
 // rebuildTensor is torch._utils._rebuild_tensor_v2(storage, storage_offset,
 // size, stride, requires_grad, backward_hooks[, metadata]): the tensor of
 // the given size whose element (i0, …) is storage[offset + Σ ik·stride_k].
@@ -224,6 +227,9 @@ func rebuildTensor(args Tuple) (any, error) {
 	stride, ok4 := ints(args[3])
 	if !ok || !ok2 || !ok3 || !ok4 || len(size) != len(stride) || off < 0 {
 		return nil, fmt.Errorf("%w: arguments %s", ErrPickle, describe(args))
+	}
+	if len(size) > maxRank {
+		return nil, fmt.Errorf("%w: a tensor of rank %d (at most %d is read)", ErrFormat, len(size), maxRank)
 	}
 	n := 1
 	maxIdx := off
@@ -309,11 +315,57 @@ func ints(v any) ([]int64, bool) {
 	return out, true
 }
 
-// describe renders a pickled value briefly for error messages.
+// describe renders a pickled value briefly for error messages. It stops
+// after about 120 characters: a pickle can nest tuples that share their
+// items (t1 = (t0, t0), t2 = (t1, t1), …), whose full rendering grows
+// exponentially with the pickle's size.
 func describe(v any) string {
-	s := fmt.Sprintf("%v", v)
+	var b strings.Builder
+	describeTo(&b, v, 0)
+	s := b.String()
 	if len(s) > 120 {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+func describeTo(b *strings.Builder, v any, depth int) {
+	if b.Len() > 120 {
+		return
+	}
+	if depth > 8 {
+		b.WriteString("…")
+		return
+	}
+	switch x := v.(type) {
+	case Tuple:
+		b.WriteString("(")
+		for i, it := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			describeTo(b, it, depth+1)
+			if b.Len() > 120 {
+				return
+			}
+		}
+		b.WriteString(")")
+	case *List:
+		fmt.Fprintf(b, "[list of %d]", len(x.Items))
+	case *Dict:
+		fmt.Fprintf(b, "{dict of %d}", len(x.Keys))
+	case *Tensor:
+		fmt.Fprintf(b, "tensor %s %v", x.DType, x.Shape)
+	case *storage:
+		fmt.Fprintf(b, "storage %s %q of %d", x.dtype, x.key, x.numel)
+	case string:
+		if len(x) > 40 {
+			x = x[:40] + "…"
+		}
+		fmt.Fprintf(b, "%q", x)
+	case []byte:
+		fmt.Fprintf(b, "bytes of %d", len(x))
+	default:
+		fmt.Fprintf(b, "%v", x)
+	}
 }

@@ -210,6 +210,22 @@ func TestHugeDeclaredSizes(t *testing.T) {
 	}
 }
 
+// TestSharedTupleErrorIsShort: a pickle nesting tuples that share their
+// items 60 levels deep (2⁶⁰ leaves if rendered in full) and then using one
+// as a persistent id gets a short error, at once.
+func TestSharedTupleErrorIsShort(t *testing.T) {
+	p := "\x80\x02K\x01"
+	for i := 0; i < 60; i++ {
+		p += "q\x00h\x00\x86" // memo the top, push it again, pair them
+	}
+	p += "Q."
+	z := zipOf(t, map[string]string{"a/data.pkl": p})
+	_, err := ReadFrom(bytes.NewReader(z), int64(len(z)))
+	if !errors.Is(err, ErrRefused) || len(err.Error()) > 300 {
+		t.Errorf("error %v", err)
+	}
+}
+
 // zipOf makes a zip archive of stored members.
 func zipOf(t testing.TB, files map[string]string) []byte {
 	var buf bytes.Buffer
