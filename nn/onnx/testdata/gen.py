@@ -6,6 +6,8 @@
                           Transpose node feeds the bias-free linear's MatMul)
   mlp.json                the input x and PyTorch's output, in float64 from the
                           float32 weights, and the MLP's state_dict
+  mlp.pt, mlp_module.pt   torch.save(mlp.state_dict()), and nn.DataParallel's ("module." keys)
+  mlp_data.npz            x and integer labels y for the MLP
   conv.onnx, maxpool.onnx, avgpool.onnx, gap.onnx, layernorm.onnx, residual.onnx,
   scale.onnx, softmax.onnx  graphs the import must refuse, naming the operator
 """
@@ -56,6 +58,10 @@ def main():
         y = mlp.double()(x.double())
     sd = OrderedDict((k, {"shape": list(v.shape), "values": v.double().flatten().tolist()})
                      for k, v in mlp.state_dict().items())
+    torch.save(mlp.float().state_dict(), "mlp.pt")
+    torch.save(torch.nn.DataParallel(mlp).state_dict(), "mlp_module.pt")
+    import numpy as np
+    np.savez("mlp_data.npz", x=x.numpy(), y=np.array([0, 1, 2, 1, 0]))
     with open("mlp.json", "w") as f:
         json.dump({"x": x.double().tolist(), "y": y.tolist(), "state_dict": sd}, f)
     x4 = torch.randn(2, 1, 4, 4)
