@@ -241,6 +241,9 @@ func Import(opt Options) (*Record, error) {
 
 	// Write under a temporary name next to Out, check, rename.
 	parent := filepath.Dir(filepath.Clean(opt.Out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, &WriteError{err}
+	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(opt.Out)+".partial-")
 	if err != nil {
 		return nil, &WriteError{err}

@@ -166,7 +166,7 @@ func ReadFrom(r io.ReaderAt, size int64) (any, error) {
 		if rec.Method != zip.Store && need > 1100*rec.CompressedSize64+64 {
 			return nil, fmt.Errorf("%w: storage data/%s declares %d bytes from %d compressed bytes", ErrFormat, key, need, rec.CompressedSize64)
 		}
-		data, err := readRecord(rec, int64(need))
+		data, err := readPrefix(rec, int64(need))
 		if err != nil {
 			return nil, fmt.Errorf("%w: data/%s: %v", ErrFormat, key, err)
 		}
@@ -214,6 +214,16 @@ func readRecord(f *zip.File, limit int64) ([]byte, error) {
 // maxRank is the largest tensor rank read.
 const maxRank = 32
 
+// readPrefix reads the first n bytes of a zip member (fewer if it is shorter).
+func readPrefix(f *zip.File, n int64) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, n))
+}
+
 // rebuildTensor is torch._utils._rebuild_tensor_v2(storage, storage_offset,
 // size, stride, requires_grad, backward_hooks[, metadata]): the tensor of
 // the given size whose element (i0, …) is storage[offset + Σ ik·stride_k].
@@ -232,26 +242,36 @@ func rebuildTensor(args Tuple) (any, error) {
 		return nil, fmt.Errorf("%w: a tensor of rank %d (at most %d is read)", ErrFormat, len(size), maxRank)
 	}
 	n := 1
-	maxIdx := off
 	for k, d := range size {
 		if d < 0 || stride[k] < 0 {
 			return nil, fmt.Errorf("%w: negative size or stride %v/%v", ErrPickle, size, stride)
 		}
 		if d == 0 {
 			n = 0
-			continue
 		}
-		if n > s.numel { // more elements than the storage: refuse before multiplying further
-			break
+	}
+	if n > 0 {
+		// Every element must lie in the storage: offset + Σ (size_k − 1)·stride_k
+		// < numel, checked term by term so that nothing overflows, and the
+		// view may not hold more elements than the storage (stride 0).
+		maxIdx := off
+		for k, d := range size {
+			if d > int64(s.numel) || n > s.numel {
+				return nil, fmt.Errorf("%w: a tensor of size %v from a storage of %d elements (overlapping views are not read)", ErrFormat, size, s.numel)
+			}
+			n *= int(d)
+			if d > 1 && stride[k] >= int64(s.numel) || maxIdx >= int64(s.numel) {
+				maxIdx = int64(s.numel)
+				break
+			}
+			maxIdx += (d - 1) * stride[k]
 		}
-		n *= int(d)
-		maxIdx += (d - 1) * stride[k]
-	}
-	if n > s.numel {
-		return nil, fmt.Errorf("%w: a tensor of size %v from a storage of %d elements (overlapping views are not read)", ErrFormat, size, s.numel)
-	}
-	if n > 0 && maxIdx >= int64(s.numel) {
-		return nil, fmt.Errorf("%w: size %v, stride %v and offset %d reach element %d of a storage of %d", ErrFormat, size, stride, off, maxIdx, s.numel)
+		if n > s.numel {
+			return nil, fmt.Errorf("%w: a tensor of size %v from a storage of %d elements (overlapping views are not read)", ErrFormat, size, s.numel)
+		}
+		if maxIdx >= int64(s.numel) {
+			return nil, fmt.Errorf("%w: size %v, stride %v and offset %d reach beyond a storage of %d elements", ErrFormat, size, stride, off, s.numel)
+		}
 	}
 	es := safetensors.DTypeSize(s.dtype)
 	buf := make([]byte, 0, n*es)

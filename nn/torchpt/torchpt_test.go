@@ -183,14 +183,16 @@ func TestHugeDeclaredSizes(t *testing.T) {
 			"ctorch._utils\n_rebuild_tensor_v2\n(" +
 			"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpu" + numel + "tQ" +
 			"K\x00" + size + stride + "\x89ccollections\nOrderedDict\n)RtRs."
-		return zipOf(t, map[string]string{"a/data.pkl": p, "a/data/0": "\x00\x00\x80\x3f"})
+		return zipOf(t, map[string]string{"a/data.pkl": p, "a/data/0": "\x00\x00\x80\x3f" + strings.Repeat("\x00", 12)})
 	}
 	for _, c := range []struct {
 		name, numel, size, stride, msg string
 	}{
 		{"storage 2^60", "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x10", "K\x01\x85", "K\x01\x85", "declares"},
 		{"view 2^40 from 1 element", "K\x01", "\x8a\x06\x00\x00\x00\x00\x00\x01\x85", "K\x00\x85", "overlapping views"},
-		{"stride beyond storage", "K\x01", "K\x02\x85", "K\x01\x85", "from a storage of 1"},
+		{"stride beyond storage", "K\x02", "K\x02\x85", "K\x02\x85", "beyond a storage of 2"},
+		{"stride overflowing", "K\x02", "K\x02\x85", "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x85", "beyond a storage of 2"},
+		{"size overflowing", "K\x04", "K\x02\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x86", "K\x01K\x01\x86", "overlapping views"},
 	} {
 		z := mk(c.numel, c.size, c.stride)
 		_, err := ReadFrom(bytes.NewReader(z), int64(len(z)))
