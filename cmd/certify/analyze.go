@@ -146,6 +146,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Data = run.DataSource
 	r.Command = command
+	r.Import = readImportSummary(af.run)
 	outDir, reportFile, err := reportLocation(af.run, r, af.sweepPoint) // a variant's report never replaces certificate.json
 	if err != nil {
 		return nil, err
@@ -170,6 +171,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
+	if im := r.Import; im != nil {
+		fmt.Fprintf(w, "  imported           from %s files; the line interpolates %s (import.json)\n", im.Format, im.Parameterisation)
+	}
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	if r.Precision == functionspace.Float32 {
 		fmt.Fprintf(w, "  precision          float32 layer passes (the loss and sums over examples in float64; a certificate always is)\n")

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn/importer"
 )
 
@@ -47,4 +51,20 @@ func importCmd(_ context.Context, args []string) error {
 	}
 	fmt.Fprintf(stdout, "analyse it with: certify --run %s\n", o.Out)
 	return nil
+}
+
+// readImportSummary reads dir/import.json for the report; nil when the run
+// was not imported (or the record is unreadable: the report then says
+// nothing rather than something wrong).
+func readImportSummary(dir string) *certify.ImportSummary {
+	b, err := os.ReadFile(filepath.Join(dir, importer.RecordFile))
+	if err != nil {
+		return nil
+	}
+	var rec importer.Record
+	if json.Unmarshal(b, &rec) != nil {
+		return nil
+	}
+	return &certify.ImportSummary{Init: rec.Init.File, Final: rec.Final.File, Format: rec.Init.Format,
+		Parameterisation: rec.Parameterisation, LossSource: rec.LossSource, Notes: rec.Notes}
 }

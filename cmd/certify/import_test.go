@@ -257,3 +257,170 @@ func TestImportErrors(t *testing.T) {
 		t.Errorf("temporary directories left behind: %v", ents)
 	}
 }
+
+// docBlocks returns the fenced code blocks of a Markdown file with the given
+// info string ("python", "json", "sh"), in order.
+func docBlocks(t *testing.T, path, lang string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur *strings.Builder
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case cur == nil && strings.TrimSpace(line) == "```"+lang:
+			cur = &strings.Builder{}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+// TestFromPyTorchDoc runs docs/from-pytorch.md as written: its Python block
+// (a training script with the lines a user adds) under python3-torch, its
+// model.json, then every command of its sh block. Both import routes (.pt
+// with model.json, ONNX) must give the same θ0, θT and L(α), and the report
+// must say where the run came from.
+func TestFromPyTorchDoc(t *testing.T) {
+	py := torchPython(t)
+	doc, err := filepath.Abs(filepath.Join("..", "..", "docs", "from-pytorch.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyBlocks, jsonBlocks, shBlocks := docBlocks(t, doc, "python"), docBlocks(t, doc, "json"), docBlocks(t, doc, "sh")
+	if len(pyBlocks) != 1 || len(jsonBlocks) != 1 || len(shBlocks) != 1 {
+		t.Fatalf("docs/from-pytorch.md has %d python, %d json and %d sh blocks, want one each", len(pyBlocks), len(jsonBlocks), len(shBlocks))
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("train.py", []byte(pyBlocks[0]), 0o644)
+	os.WriteFile("model.json", []byte(jsonBlocks[0]), 0o644)
+	if out, err := exec.Command(py, "train.py").CombinedOutput(); err != nil {
+		t.Fatalf("the doc's script: %v\n%s", err, out)
+	}
+	var runs []string
+	for _, line := range strings.Split(strings.TrimSpace(shBlocks[0]), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "certify" {
+			t.Fatalf("sh block line %q is not a certify command", line)
+		}
+		if f[1] == "--run" { // as written, plus --quiet to keep the log short
+			f = append(f, "--quiet")
+		}
+		if code, _, errOut := runCLI(t, f[1:]...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", line, code, errOut)
+		}
+		for i, a := range f {
+			if a == "--out" {
+				runs = append(runs, f[i+1])
+			}
+		}
+	}
+	if len(runs) != 2 {
+		t.Fatalf("the doc imports %d runs, want 2 (.pt and ONNX)", len(runs))
+	}
+	var rep struct {
+		Import *struct {
+			Format           string `json:"format"`
+			Parameterisation string `json:"parameterisation"`
+		} `json:"import"`
+	}
+	b, err := os.ReadFile(filepath.Join(runs[0], "certificate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Import == nil || rep.Import.Format != "torch.save" || rep.Import.Parameterisation != "raw parameters" {
+		t.Errorf("report's import: %+v (%v)", rep.Import, err)
+	}
+	for _, name := range []string{"init.safetensors", "final.safetensors"} {
+		a, err := nn.ReadState(filepath.Join(runs[0], name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := nn.ReadState(filepath.Join(runs[1], name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, ta := range a {
+			if strings.HasSuffix(k, "num_batches_tracked") {
+				continue
+			}
+			to, ok := o[k]
+			if !ok {
+				t.Fatalf("%s: %s in the .pt import, not in the ONNX one", name, k)
+			}
+			for j := range ta.Data {
+				if ta.Data[j] != to.Data[j] {
+					t.Fatalf("%s: %s[%d]: .pt %v, ONNX %v", name, k, j, ta.Data[j], to.Data[j])
+				}
+			}
+		}
+	}
+	_, l0 := lossReport(t, runs[0])
+	_, l1 := lossReport(t, runs[1])
+	for j := range l0 {
+		if l0[j] != l1[j] {
+			t.Errorf("α #%d: L = %v from .pt, %v from ONNX", j, l0[j], l1[j])
+		}
+	}
+}
+
+// TestImportSafetensorsDataset imports safetensors checkpoints whose keys
+// carry DataParallel's prefix, with a named data set instead of a data file:
+// the prefix is stripped and noted, config.json names the data set, and the
+// run evaluates its first --limit examples.
+func TestImportSafetensorsDataset(t *testing.T) {
+	dir := t.TempDir()
+	spec := nn.MLPSpec([]int{784, 5, 10}, "relu", "cross_entropy")
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(dir, "model.json")
+	if err := spec.Write(specPath); err != nil {
+		t.Fatal(err)
+	}
+	var want [2]nn.State
+	for k, name := range []string{"a.safetensors", "b.safetensors"} {
+		s, _ := nn.Init(m, "pytorch", 1, uint64(k+1))
+		want[k] = s
+		p := nn.State{}
+		for key, v := range s {
+			p["module."+key] = v
+		}
+		if err := nn.WriteState(filepath.Join(dir, name), p, "F64"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "runs", "imported")
+	code, stdout, errOut := runCLI(t, "import", "--init", filepath.Join(dir, "a.safetensors"), "--final", filepath.Join(dir, "b.safetensors"),
+		"--model", specPath, "--dataset", "mnist-small", "--limit", "100", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(stdout, `key prefix "module." stripped`) {
+		t.Errorf("output %q does not note the stripped prefix", stdout)
+	}
+	run, err := nn.LoadRun(out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := run.X.Dims(); n != 100 || run.Config == nil || run.Config.Data.Name != "mnist-small" {
+		t.Errorf("%d examples, config %+v", n, run.Config)
+	}
+	for k, s := range []nn.State{run.Theta0, run.ThetaT} {
+		for key, v := range want[k] {
+			for j := range v.Data {
+				if s[key].Data[j] != v.Data[j] {
+					t.Fatalf("%s[%d] = %v, want %v", key, j, s[key].Data[j], v.Data[j])
+				}
+			}
+		}
+	}
+}
