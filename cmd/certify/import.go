@@ -41,7 +41,7 @@ func importCmd(_ context.Context, args []string) error {
 		}
 		return badInput(err)
 	}
-	fmt.Fprintf(stdout, "imported %s → %s: %s (%s, %s), loss %s; data %s\n", o.Init, o.Final, o.Out, rec.Init.Format, rec.Parameterisation, rec.Loss, rec.Data)
+	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, rec.Data)
 	for _, n := range rec.Notes {
 		if strings.HasPrefix(n, "FOLDED") {
 			fmt.Fprintln(stderr, "certify: warning:", n)
