@@ -46,7 +46,8 @@ func lossReport(t *testing.T, dir string) ([]float64, []float64) {
 // are saved by tools/torchref/import_fixtures.py as a plain torch.save, with
 // DataParallel's "module." prefix, with torch.compile's "_orig_mod." prefix,
 // as dicts wrapping the state_dict under "state_dict" (with the optimizer's
-// state) and "model", and through torch.onnx.export at opsets 13 and 17.
+// state) and "model", as numpy.savez archives, and through
+// torch.onnx.export at opsets 13 and 17.
 // Every one is imported with `certify import` (data as .npz, as x.npy +
 // y.npy, and as a torch.save'd dict), and `certify --run` must give PyTorch's
 // L(α) — computed on the original nn.Module, evaluation mode, every floating
@@ -66,6 +67,7 @@ func TestImportAgainstTorch(t *testing.T) {
 		{"orig_mod", ".pt", `key prefix "_orig_mod." stripped`},
 		{"wrapped", ".pt", `unwrapped from the saved dict's key "state_dict"`},
 		{"wrapped_model", ".pt", `unwrapped from the saved dict's key "model"`},
+		{"npz", ".npz", ""},
 		{"onnx13", ".onnx", ""},
 		{"onnx17", ".onnx", ""},
 	}

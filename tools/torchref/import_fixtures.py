@@ -12,6 +12,7 @@ so BatchNorm's running statistics move) and writes, for each model NAME,
                                       (torch 1.13 has no torch.compile: the keys are renamed)
   NAME/wrapped/{init,final}.pt        {"epoch", "state_dict", "optimizer": optimizer.state_dict()}
   NAME/wrapped_model/{init,final}.pt  {"model": state_dict, "step": …}
+  NAME/npz/{init,final}.npz           numpy.savez of the state_dict's arrays
   NAME/onnx13/{init,final}.onnx       torch.onnx.export(model.eval(), opset_version=13)
   NAME/onnx17/{init,final}.onnx       the same at opset 17 with do_constant_folding=False
   NAME/model.json                     the architecture, written by hand here
@@ -106,13 +107,14 @@ def main(out):
         model.eval()
         sdT = copy.deepcopy(model.state_dict())
         for tag, sd, o, mod in (("init", sd0, opt0, init_model), ("final", sdT, opt.state_dict(), model)):
-            for sub in ("plain", "module", "orig_mod", "wrapped", "wrapped_model", "onnx13", "onnx17"):
+            for sub in ("plain", "module", "orig_mod", "wrapped", "wrapped_model", "npz", "onnx13", "onnx17"):
                 os.makedirs(os.path.join(d, sub), exist_ok=True)
             torch.save(sd, os.path.join(d, "plain", tag + ".pt"))
             torch.save(torch.nn.DataParallel(mod).state_dict(), os.path.join(d, "module", tag + ".pt"))
             torch.save(OrderedDict(("_orig_mod." + k, v) for k, v in sd.items()), os.path.join(d, "orig_mod", tag + ".pt"))
             torch.save({"epoch": 3, "state_dict": sd, "optimizer": o}, os.path.join(d, "wrapped", tag + ".pt"))
             torch.save({"model": sd, "step": 25}, os.path.join(d, "wrapped_model", tag + ".pt"))
+            np.savez(os.path.join(d, "npz", tag + ".npz"), **{k: v.numpy() for k, v in sd.items()})
             export_onnx(mod, x, os.path.join(d, "onnx13", tag + ".onnx"), 13, True)
             export_onnx(mod, x, os.path.join(d, "onnx17", tag + ".onnx"), 17, False)
         # The exports ran the model: check they changed nothing (BatchNorm's
