@@ -176,6 +176,7 @@ func TestImportErrors(t *testing.T) {
 	good := writeSpec("good.json", func(*nn.Spec) {})
 	wide := writeSpec("wide.json", func(s *nn.Spec) { s.Layers[1].Out, s.Layers[2].Features, s.Layers[4].In = 9, 9, 9 })
 	extra := writeSpec("extra.json", func(s *nn.Spec) { f := true; s.Layers[6].Bias = &f })
+	extraIn := writeSpec("extra_in.json", func(s *nn.Spec) { s.InputShape = []int{7}; s.Layers[1].In = 7 })
 
 	// The .pt and the ONNX graph of the same weights give the same run.
 	ptRun := filepath.Join(dir, "pt")
@@ -230,10 +231,18 @@ func TestImportErrors(t *testing.T) {
 			[]string{"both be ONNX"}},
 		{"no model.json", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt")},
 			[]string{"--model model.json is required"}},
+		{"data without x and y", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", good,
+			"--data", filepath.Join("..", "..", "nn", "torchpt", "testdata", "tensors.pt")},
+			[]string{"tensors.pt: want tensors x and y, found p, f64"}},
+		{"data of another width", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", extraIn},
+			[]string{"mlp_data.npz: x: 6 features per example", "needs 7"}},
 	} {
 		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
 		args := append([]string{"import"}, c.args...)
-		args = append(args, "--data", importFixture("mlp_data.npz"), "--out", out)
+		if !strings.HasPrefix(c.name, "data without") {
+			args = append(args, "--data", importFixture("mlp_data.npz"))
+		}
+		args = append(args, "--out", out)
 		code, _, errOut := runCLI(t, args...)
 		if code != 2 {
 			t.Errorf("%s: exit %d, want 2 (%s)", c.name, code, errOut)

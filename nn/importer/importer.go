@@ -221,6 +221,11 @@ func Import(opt Options) (*Record, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("import: model: %w", err)
 	}
+	if x != nil {
+		if _, d := x.Dims(); d != spec.InputSize() {
+			return nil, fmt.Errorf("%s: x: %d features per example, the model's input_shape %v needs %d", opt.Data, d, spec.InputShape, spec.InputSize())
+		}
+	}
 	model, err := nn.Build(spec)
 	if err != nil {
 		return nil, err
@@ -288,7 +293,7 @@ func Import(opt Options) (*Record, error) {
 	}
 	// The run must load as `certify --run` will load it.
 	if _, err := nn.LoadRun(tmp, 0); err != nil {
-		return nil, fmt.Errorf("import: the run directory does not load: %w", err)
+		return nil, fmt.Errorf("import: the run directory would not load: %s", strings.ReplaceAll(err.Error(), tmp, opt.Out))
 	}
 	if _, err := os.Lstat(opt.Out); err == nil {
 		return nil, fmt.Errorf("import: %s appeared while importing; not replaced", opt.Out)
@@ -312,10 +317,16 @@ func appendOnce(notes []string, s string) []string {
 // checkState checks s against the model, naming the file, and, when keys
 // are missing, the keys that were found.
 func checkState(m *nn.Model, s nn.State, file string) error {
-	if err := m.Check(s, file); err != nil {
+	err := m.Check(s, file)
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "; found"): // Check named the keys found
+		return fmt.Errorf("%w (wrong architecture for these weights?)", err)
+	case strings.Contains(err.Error(), "missing") || strings.Contains(err.Error(), "expected shape") || strings.Contains(err.Error(), "unexpected tensor"):
 		return fmt.Errorf("%w (wrong architecture for these weights? the file holds %s)", err, keyList(s))
 	}
-	return nil
+	return err
 }
 
 func keyList(s nn.State) string {

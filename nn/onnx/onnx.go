@@ -391,6 +391,9 @@ func init() {
 func (c *converter) node(i int) (int, error) {
 	n := c.nodes[i]
 	op := n.GetOpType()
+	if len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
+		return 0, fmt.Errorf("%w: a node without an output", ErrFormat)
+	}
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 		return 0, fmt.Errorf("%w: operator domain %q (only the default ONNX domain is read)", ErrUnsupported, n.GetDomain())
 	}
@@ -651,6 +654,9 @@ func (c *converter) matmul(i int) (int, error) {
 	if len(c.curDim) != 1 {
 		return 0, fmt.Errorf("%w: MatMul on an input of shape [N, %v] (flatten first)", ErrUnsupported, c.curDim)
 	}
+	if len(n.GetInput()) != 2 {
+		return 0, fmt.Errorf("%w: MatMul with %d inputs", ErrFormat, len(n.GetInput()))
+	}
 	w, err := c.param(n.GetInput()[1])
 	if err != nil {
 		return 0, err
@@ -792,6 +798,9 @@ func (c *converter) geluErf(i int) (int, error) {
 				return 0, err
 			}
 			continue
+		}
+		if len(c.nodes[j].GetOutput()) == 0 {
+			return 0, fail
 		}
 		seq = append(seq, j)
 	}

@@ -200,6 +200,40 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// TestDegenerateNodes: every operator the import knows, given no inputs,
+// one input, or no outputs, is refused with an error (never a panic).
+func TestDegenerateNodes(t *testing.T) {
+	var ops []string
+	for op := range opHandlers {
+		ops = append(ops, op)
+	}
+	for op := range notYet {
+		ops = append(ops, op)
+	}
+	ops = append(ops, "Pad")
+	for _, op := range ops {
+		for _, io := range []struct{ in, out []string }{
+			{nil, []string{"y"}}, {[]string{"x"}, []string{"y"}}, {[]string{"x"}, nil}, {[]string{"x", "", "x"}, []string{"y"}},
+		} {
+			b := foldedGraph("0.weight")
+			var m pb.ModelProto
+			if err := proto.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			m.Graph.Node = []*pb.NodeProto{{OpType: proto.String(op), Input: io.in, Output: io.out}}
+			b, _ = proto.Marshal(&m)
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s with inputs %q outputs %q: panic %v", op, io.in, io.out, r)
+					}
+				}()
+				Decode(b, Options{})
+			}()
+		}
+	}
+}
+
 // FuzzDecode feeds arbitrary bytes to the ONNX reader, seeded with the
 // committed graphs: a model or an error, never a panic, and no allocation
 // beyond what the input holds (dims are checked against the data first).
