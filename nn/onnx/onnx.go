@@ -917,7 +917,6 @@ func (c *converter) reshape(i int) (int, error) {
 		return 0, fmt.Errorf("%w: Reshape to a shape computed in the graph (export with nn.Flatten, or x.reshape(-1, features))", ErrUnsupported)
 	}
 	flat := len(s.data) == 2 && (s.data[0] == 0 || s.data[0] == -1) && (s.data[1] == -1 || s.data[1] == float64(c.width))
-	flat = flat || len(s.data) == 2 && s.data[1] == float64(c.width) // [-1, D] or [N, D]
 	if !flat {
 		return 0, fmt.Errorf("%w: Reshape to %v is not a flatten to [N, %d]", ErrUnsupported, s.data, c.width)
 	}

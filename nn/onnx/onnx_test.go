@@ -255,3 +255,51 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestHandBuiltChain converts a graph using the operators torch 1.13 does
+// not emit (Gelu of opset 20, a Reshape with a constant shape, Dropout,
+// Identity on the activation) and checks the layers and attributes read.
+func TestHandBuiltChain(t *testing.T) {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	i64 := int32(pb.TensorProto_INT64)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	node := func(op, in, out string, extra ...string) *pb.NodeProto {
+		return &pb.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: append([]string{in}, extra...), Output: []string{out}}
+	}
+	gelu := node("Gelu", "h0", "h1")
+	gelu.Attribute = []*pb.AttributeProto{{Name: proto.String("approximate"), Type: pb.AttributeProto_STRING.Enum(), S: []byte("tanh")}}
+	g.Node = append(g.Node, gelu, node("Dropout", "h1", "h2"), node("Identity", "h2", "h3"),
+		node("Reshape", "h3", "h4", "shape"), node("LeakyRelu", "h4", "y"))
+	g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String("shape"), Dims: []int64{2}, DataType: &i64, Int64Data: []int64{-1, 2}})
+	b, _ := proto.Marshal(&m)
+	got, err := Decode(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, l := range got.Spec.Layers {
+		types = append(types, l.Type)
+	}
+	if strings.Join(types, " ") != "linear gelu flatten leaky_relu" {
+		t.Fatalf("layers %v", types)
+	}
+	if l := got.Spec.Layers[1]; l.Approximate != "tanh" {
+		t.Errorf("gelu approximate %q", l.Approximate)
+	}
+	if l := got.Spec.Layers[3]; l.Slope == nil || *l.Slope != 0.01 {
+		t.Errorf("leaky_relu slope %v, want ONNX's default 0.01", l.Slope)
+	}
+	if !strings.Contains(strings.Join(got.Notes, "\n"), "Dropout") {
+		t.Errorf("notes %q lack the Dropout note", got.Notes)
+	}
+	// A Reshape to anything but [N, features] is refused.
+	g.Initializer[len(g.Initializer)-1].Int64Data = []int64{1, -1}
+	b, _ = proto.Marshal(&m)
+	if _, err := Decode(b, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Reshape") {
+		t.Errorf("Reshape to [1, -1]: %v", err)
+	}
+}
