@@ -41,7 +41,7 @@ func lossReport(t *testing.T, dir string) ([]float64, []float64) {
 }
 
 // TestImportAgainstTorch is the acceptance check: two MLPs trained
-// in PyTorch (one with BatchNorm, Dropout, GELU, a bias-free linear and
+// in PyTorch (one with two BatchNorms, Dropout, GELU, a bias-free linear and
 // LeakyReLU on cross-entropy; one with tanh, sigmoid and softplus on mse)
 // are saved by tools/torchref/import_fixtures.py as a plain torch.save, with
 // DataParallel's "module." prefix, with torch.compile's "_orig_mod." prefix,

@@ -239,6 +239,16 @@ func (c *converter) convert(g *pb.GraphProto) error {
 	}
 	c.m.Spec.Layers = c.layers
 	c.align()
+	var shared []string
+	positional := strings.Contains(strings.Join(c.m.Notes, "\n"), "graph positions") // keys are not the names
+	for _, k := range c.m.State.Names() {
+		if src := c.m.Source[k]; !positional && rawName.MatchString(src) && src != k {
+			shared = append(shared, k+" ← "+src)
+		}
+	}
+	if len(shared) > 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("the exporter merged equal initialisers; read from the shared one (same values): %s", strings.Join(shared, ", ")))
+	}
 	return nil
 }
 
@@ -252,7 +262,7 @@ var torchIndex = regexp.MustCompile(`^(.*?)([0-9]+)\.(weight|bias|running_mean|r
 // state keys are the module's own state_dict keys. Otherwise the layers keep
 // their graph positions, with a note.
 func (c *converter) align() {
-	want := map[int]int{} // layer position → torch index
+	votes := map[int]map[int]int{} // layer position → torch index → tensors naming it
 	prefix := "\x00"
 	for key, src := range c.m.Source {
 		var li int
@@ -269,31 +279,45 @@ func (c *converter) align() {
 			// shared between equal tensors: no vote on the index.
 			continue
 		}
-		if m == nil {
+		if prefix == "\x00" && m != nil {
+			prefix = m[1]
+		}
+		if m == nil || m[1] != prefix {
 			c.m.Notes = appendOnce(c.m.Notes, "layer indices are graph positions (initialiser names are not nn.Sequential state_dict keys)")
 			return
-		}
-		if prefix == "\x00" {
-			prefix = m[1]
 		}
 		var ti int
 		fmt.Sscan(m[2], &ti)
-		if old, ok := want[li]; (ok && old != ti) || m[1] != prefix {
-			c.m.Notes = appendOnce(c.m.Notes, "layer indices are graph positions (initialiser names are not nn.Sequential state_dict keys)")
-			return
+		if votes[li] == nil {
+			votes[li] = map[int]int{}
 		}
-		want[li] = ti
+		votes[li][ti]++
 	}
-	// New position of every layer: param layers at their torch index,
-	// others right after their predecessor.
+	// Each layer's index is the one most of its tensors name (a tensor
+	// merged with an equal one elsewhere — BatchNorm's ones and zeros at
+	// initialisation — names the other layer).
+	want := map[int]int{}
+	for li, v := range votes {
+		best, n, tie := 0, 0, false
+		for ti, k := range v {
+			switch {
+			case k > n:
+				best, n, tie = ti, k, false
+			case k == n:
+				tie = true
+			}
+		}
+		if !tie {
+			want[li] = best
+		}
+	}
+	// New position of every layer: layers with an index at it, the others
+	// right after their predecessor; an index that would go backwards (a
+	// merged name) is ignored.
 	pos := make([]int, len(c.layers))
 	next := 0
 	for li := range c.layers {
-		if ti, ok := want[li]; ok {
-			if ti < next {
-				c.m.Notes = appendOnce(c.m.Notes, "layer indices are graph positions (initialiser indices are not increasing)")
-				return
-			}
+		if ti, ok := want[li]; ok && ti >= next {
 			next = ti
 		}
 		pos[li] = next

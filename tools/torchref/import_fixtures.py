@@ -41,20 +41,23 @@ ALPHAS = np.linspace(0, 1, 50).tolist()
 
 
 def models():
-    # Cross-entropy MLP with BatchNorm, Dropout (dropped by the export: the
-    # indices after it stay the module's), GELU, a bias-free linear, LeakyReLU.
+    # Cross-entropy MLP with two BatchNorms of equal width (at initialisation
+    # the export merges their equal ones and zeros into one initialiser),
+    # Dropout (dropped by the export: the indices after it stay the
+    # module's), GELU, a bias-free linear, LeakyReLU.
     bn = torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
-        torch.nn.Dropout(0.1), torch.nn.Linear(8, 6), torch.nn.GELU(),
-        torch.nn.Linear(6, 5, bias=False), torch.nn.LeakyReLU(0.2), torch.nn.Linear(5, 3))
+        torch.nn.Dropout(0.1), torch.nn.Linear(8, 8), torch.nn.BatchNorm1d(8), torch.nn.GELU(),
+        torch.nn.Linear(8, 5, bias=False), torch.nn.LeakyReLU(0.2), torch.nn.Linear(5, 3))
     # MSE MLP on float targets with tanh, sigmoid and softplus.
     mse = torch.nn.Sequential(
         torch.nn.Linear(6, 7), torch.nn.Tanh(), torch.nn.Linear(7, 5), torch.nn.Sigmoid(),
         torch.nn.Linear(5, 4), torch.nn.Softplus(), torch.nn.Linear(4, 2))
     spec_bn = {"format": "sequential/v1", "input_shape": [2, 3], "loss": "cross_entropy", "layers": [
         {"type": "flatten"}, {"type": "linear", "in": 6, "out": 8}, {"type": "batchnorm1d", "features": 8},
-        {"type": "relu"}, {"type": "identity"}, {"type": "linear", "in": 8, "out": 6}, {"type": "gelu"},
-        {"type": "linear", "in": 6, "out": 5, "bias": False}, {"type": "leaky_relu", "slope": 0.2},
+        {"type": "relu"}, {"type": "identity"}, {"type": "linear", "in": 8, "out": 8},
+        {"type": "batchnorm1d", "features": 8}, {"type": "gelu"},
+        {"type": "linear", "in": 8, "out": 5, "bias": False}, {"type": "leaky_relu", "slope": 0.2},
         {"type": "linear", "in": 5, "out": 3}]}
     spec_mse = {"format": "sequential/v1", "input_shape": [6], "loss": "mse", "layers": [
         {"type": "linear", "in": 6, "out": 7}, {"type": "tanh"}, {"type": "linear", "in": 7, "out": 5},
