@@ -51,7 +51,7 @@ func lossReport(t *testing.T, dir string) ([]float64, []float64) {
 // Every one is imported with `certify import` (data as .npz, as x.npy +
 // y.npy, and as a torch.save'd dict), and `certify --run` must give PyTorch's
 // L(α) — computed on the original nn.Module, evaluation mode, every floating
-// tensor interpolated — to 1e-9 at all 50 α.
+// tensor interpolated — to 1e-12 (the issue asks 1e-9) at all 50 α.
 func TestImportAgainstTorch(t *testing.T) {
 	py := torchPython(t)
 	fx := t.TempDir()
@@ -128,8 +128,11 @@ func TestImportAgainstTorch(t *testing.T) {
 					}
 					e := math.Abs(loss[j]-want.Loss[j]) / math.Abs(want.Loss[j])
 					worst = math.Max(worst, e)
-					if e > 1e-9 {
-						t.Errorf("α=%.4f: L = %.17g, PyTorch %.17g (relative error %.2g > 1e-9)", alphas[j], loss[j], want.Loss[j], e)
+					// The issue asks for 1e-9; float64 gives ~1e-15, and 1e-12
+					// catches a float32-rounded attribute (a LeakyReLU slope
+					// of 0.20000000298 instead of 0.2 moves L by ~1e-10).
+					if e > 1e-12 {
+						t.Errorf("α=%.4f: L = %.17g, PyTorch %.17g (relative error %.2g > 1e-12)", alphas[j], loss[j], want.Loss[j], e)
 					}
 				}
 				t.Logf("largest relative error of L(α) against PyTorch: %.2g", worst)
