@@ -95,7 +95,10 @@ type Record struct {
 // bad input).
 type WriteError struct{ Err error }
 
+// Error returns the underlying error's message.
 func (e *WriteError) Error() string { return e.Err.Error() }
+
+// Unwrap returns e.Err.
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // Import reads the inputs, checks them against each other (architecture,

@@ -23,6 +23,7 @@ var ErrPickle = errors.New("malformed pickle")
 // torch's tensor rebuild functions.
 type Global struct{ Module, Name string }
 
+// String returns "module.name".
 func (g Global) String() string { return g.Module + "." + g.Name }
 
 // Tuple is a pickled Python tuple.
