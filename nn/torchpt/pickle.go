@@ -80,7 +80,7 @@ type persistentLoader func(pid any) (any, error)
 // callable is an allowed global applied by REDUCE.
 type callable func(args Tuple) (any, error)
 
-// allowedGlobals is the allow-list: the only globals a torch state_dict (or a
+// allowedGlobal is the allow-list: the only globals a torch state_dict (or a
 // dict wrapping one with plain Python values) needs. Everything else is
 // refused at the GLOBAL opcode, before any REDUCE could apply it.
 func allowedGlobal(module, name string) bool {
@@ -126,7 +126,8 @@ type unpickler struct {
 // mark is the stack sentinel of the MARK opcode.
 type mark struct{}
 
-// maxMemo bounds the memo, so a hostile pickle cannot grow a map beyond
+// unpickle runs the pickle in data. Every opcode consumes at least one
+// byte and pushes at most one value, so the stack and the memo stay within
 // one entry per byte of the stream.
 func unpickle(data []byte, pers persistentLoader, calls map[Global]callable) (any, error) {
 	u := &unpickler{data: data, memo: map[uint32]any{}, pers: pers, calls: calls}
