@@ -115,6 +115,22 @@ type Report struct {
 	// File is where the report was written ("" when it was only printed);
 	// not part of the report.
 	File string `json:"-"`
+	// Import summarises the run directory's import.json when the run came
+	// from `certify import` (docs/from-pytorch.md): the files and formats of
+	// θ0 and θT, the parameterisation the line interpolates ("raw
+	// parameters", or "folded: …" for BatchNorm-folded ONNX graphs) and the
+	// notes (prefixes stripped, dicts unwrapped, …). Nil otherwise.
+	Import *ImportSummary `json:"import,omitempty"`
+}
+
+// ImportSummary is the part of import.json a report carries.
+type ImportSummary struct {
+	Init             string   `json:"init"`
+	Final            string   `json:"final"`
+	Format           string   `json:"format"`
+	Parameterisation string   `json:"parameterisation"`
+	LossSource       string   `json:"loss_source"`
+	Notes            []string `json:"notes,omitempty"`
 }
 
 // Witness is a rise of the loss: L(Beta) − L(Alpha) = Rise with Alpha < Beta,

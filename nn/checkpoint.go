@@ -23,10 +23,20 @@ func ReadState(path string) (State, error) {
 		ts, err = npz.Read(path)
 	} else {
 		ts, _, err = safetensors.Read(path)
+		if err != nil {
+			err = explainForeign(path, err)
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	return StateFromTensors(ts, path)
+}
+
+// StateFromTensors converts checkpoint tensors to a State as ReadState does:
+// floating tensors as float64, integer "*.num_batches_tracked" buffers as
+// float64 too, any other integer tensor an error naming source and key.
+func StateFromTensors(ts []safetensors.Tensor, source string) (State, error) {
 	s := State{}
 	for _, t := range ts {
 		if safetensors.IsInt(t.DType) {
@@ -38,7 +48,7 @@ func ReadState(path string) (State, error) {
 				s[t.Name] = &Tensor{Shape: t.Shape, Data: f}
 				continue
 			}
-			return nil, fmt.Errorf("%s: %s: expected a floating tensor, found %s", path, t.Name, t.DType)
+			return nil, fmt.Errorf("%s: %s: expected a floating tensor, found %s", source, t.Name, t.DType)
 		}
 		s[t.Name] = &Tensor{Shape: t.Shape, Data: t.Float}
 	}

@@ -247,7 +247,7 @@ func (m *Model) Check(s State, source string) error {
 		want[n.Key] = true
 		t, ok := s[n.Key]
 		if !ok {
-			return fmt.Errorf("%s: %s: missing (expected shape %s)", source, n.Key, shapeString(n.Shape))
+			return fmt.Errorf("%s: %s: missing (expected shape %s)%s", source, n.Key, shapeString(n.Shape), foundKeys(s, n.Key))
 		}
 		if !sameShape(t.Shape, n.Shape) {
 			return fmt.Errorf("%s: %s: expected shape %s, found %s", source, n.Key, shapeString(n.Shape), shapeString(t.Shape))
@@ -406,4 +406,27 @@ func Difference(theta0, thetaT State) State {
 		out[k] = t
 	}
 	return out
+}
+
+// foundKeys describes, for a missing key, the keys the state holds: those
+// ending in ".key" (a wrapper's prefix, e.g. DataParallel's "module.") with
+// advice, otherwise the first few.
+func foundKeys(s State, key string) string {
+	var suffix, all []string
+	for _, k := range s.Names() {
+		if strings.HasSuffix(k, "."+key) {
+			suffix = append(suffix, k)
+		}
+		all = append(all, k)
+	}
+	if len(suffix) > 0 {
+		return fmt.Sprintf("; found %s — the keys carry a prefix: strip it, or use certify import, which strips module. and _orig_mod.", strings.Join(suffix, ", "))
+	}
+	if len(all) == 0 {
+		return "; the file holds no tensors"
+	}
+	if len(all) > 6 {
+		all = append(all[:6], fmt.Sprintf("… (%d tensors)", len(s)))
+	}
+	return "; found " + strings.Join(all, ", ")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certify-mli/certify/internal/jsondup"
 	"github.com/certify-mli/certify/nn/dataset"
+	"github.com/certify-mli/certify/nn/npz"
 	"github.com/certify-mli/certify/nn/safetensors"
 )
 
@@ -114,6 +115,8 @@ func LoadRun(dir string, examples int) (*Run, error) {
 			alt := strings.TrimSuffix(path, ".safetensors") + ".npz"
 			if _, err := os.Stat(alt); err == nil {
 				path = alt
+			} else if err := foreignCheckpoint(dir, c.name); err != nil {
+				return nil, err
 			}
 		}
 		s, err := ReadState(path)
@@ -139,6 +142,12 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		return nil, err
 	}
 	dataPath := filepath.Join(dir, "data.safetensors")
+	if _, err := os.Stat(dataPath); errors.Is(err, fs.ErrNotExist) {
+		// RUN_FORMAT.md: data.npz with the same keys is accepted too.
+		if _, err := os.Stat(filepath.Join(dir, "data.npz")); err == nil {
+			dataPath = filepath.Join(dir, "data.npz")
+		}
+	}
 	if _, err := os.Stat(dataPath); err == nil {
 		if err := r.readData(dataPath, examples); err != nil {
 			return nil, err
@@ -179,7 +188,7 @@ func LoadRun(dir string, examples int) (*Run, error) {
 			return nil, err
 		}
 	} else {
-		return nil, fmt.Errorf("run directory %s: no evaluation data: needs data.safetensors, or config.json naming a dataset in \"data\"", dir)
+		return nil, fmt.Errorf("run directory %s: no evaluation data: needs data.safetensors (or data.npz), or config.json naming a dataset in \"data\"", dir)
 	}
 	if err := CheckTargets(r.Targets, r.Model.OutSize(), r.Spec.Loss, r.DataSource); err != nil {
 		return nil, err
@@ -222,7 +231,13 @@ func loadLimited(spec dataset.Spec) (*dataset.Set, error) {
 // readData reads x [N, …] and y ([N] integer labels or [N, K] float targets)
 // from data.safetensors.
 func (r *Run) readData(path string, examples int) error {
-	ts, _, err := safetensors.Read(path)
+	var ts []safetensors.Tensor
+	var err error
+	if strings.EqualFold(filepath.Ext(path), ".npz") {
+		ts, err = npz.Read(path)
+	} else {
+		ts, _, err = safetensors.Read(path)
+	}
 	if err != nil {
 		return err
 	}

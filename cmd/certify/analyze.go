@@ -171,6 +171,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		r.Notes = append(r.Notes, "examples: "+note)
 	}
 	r.Command = command
+	r.Import = readImportSummary(af.run)
 	if !write {
 		return r, nil
 	}
@@ -195,6 +196,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
 	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
+	if im := r.Import; im != nil {
+		fmt.Fprintf(w, "  imported           from %s files; the line interpolates %s (import.json)\n", im.Format, im.Parameterisation)
+	}
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	if r.BNPolicy != "" && r.BNPolicy != "none" {
 		fmt.Fprintf(w, "  BatchNorm          %s along the line (--bn; THEORY.md §2)\n", r.BNPolicy)

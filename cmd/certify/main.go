@@ -6,6 +6,7 @@
 //
 //	certify --run DIR [flags]    analyse a run directory (RUN_FORMAT.md)
 //	certify train [flags]        train a run on MNIST or Fashion-MNIST
+//	certify import [flags]       make a run directory from PyTorch .pt or ONNX files
 //	certify demo [flags]         train a small run on the built-in MNIST subset and analyse it
 //	certify bench [flags]        time the analysis against PyTorch (docs/performance.md)
 //
@@ -72,6 +73,7 @@ Usage:
   certify demo [flags]        train a small MNIST run from the built-in subset and analyse it
   certify sweep GRID --out DIR [flags]  train and certify every point of a grid (see certify sweep -h)
   certify export [flags]      copy a run with its evaluation data in data.safetensors (for PyTorch)
+  certify import --init A --final B --out DIR [flags]  a run directory from PyTorch .pt, ONNX, safetensors or .npz files (docs/from-pytorch.md)
   certify table RUNS_DIR [flags]    tabulate non-monotonic runs by configuration (see certify table -h)
   certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
   certify bench [flags]       time the analysis (and, with --torch, PyTorch's) on a large MNIST run
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string) int {
 		err = sweepCmd(ctx, args[1:])
 	case args[0] == "export":
 		err = exportCmd(ctx, args[1:])
+	case args[0] == "import":
+		err = importCmd(ctx, args[1:])
 	case args[0] == "table":
 		err = tableCmd(ctx, args[1:])
 	case args[0] == "figures":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/certify-mli/certify/nn/safetensors"
@@ -222,4 +223,15 @@ func clip(s string) string {
 		return s[:77] + "..."
 	}
 	return s
+}
+
+// ReadNPY reads a single .npy file (numpy.save) as a tensor named key, with
+// the same dtypes, checks and errors as Read.
+func ReadNPY(path, key string) (safetensors.Tensor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return safetensors.Tensor{}, &Error{File: path, Err: err}
+	}
+	defer f.Close()
+	return decodeNPY(f, path, key)
 }

@@ -1,0 +1,141 @@
+package nn
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// writeTinyRun writes a 3-4-2 tanh run with data.safetensors into dir.
+func writeTinyRun(t *testing.T, dir string) (State, *mat.Dense, Targets) {
+	t.Helper()
+	spec := MLPSpec([]int{3, 4, 2}, "tanh", "cross_entropy")
+	m, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := Init(m, "pytorch", 1, 1)
+	sT, _ := Init(m, "pytorch", 1, 2)
+	x := mat.NewDense(5, 3, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = math.Cos(float64(i))
+	}
+	y := Targets{Labels: []int{0, 1, 1, 0, 1}}
+	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]State{"init.safetensors": s0, "final.safetensors": sT} {
+		if err := WriteState(filepath.Join(dir, name), s, "F64"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
+		t.Fatal(err)
+	}
+	return sT, x, y
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestForeignCheckpointErrors: a torch.save archive, a legacy torch pickle
+// or an ONNX model in place of final.safetensors, a final.pt beside a
+// missing final.safetensors, and a state whose keys carry DataParallel's
+// prefix each get an error naming the file, what it is, and certify import
+// — not a safetensors header-length error.
+func TestForeignCheckpointErrors(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		prepare func(dir string)
+		msg     []string
+	}{
+		{"torch zip renamed", func(dir string) {
+			copyFile(t, "torchpt/testdata/tensors.pt", filepath.Join(dir, "final.safetensors"))
+		}, []string{"final.safetensors: this is a zip archive (a PyTorch torch.save checkpoint", "certify import"}},
+		{"legacy torch renamed", func(dir string) {
+			copyFile(t, "torchpt/testdata/legacy.pt", filepath.Join(dir, "final.safetensors"))
+		}, []string{"final.safetensors: this is a pickle (a legacy PyTorch torch.save file)", "certify import"}},
+		{"onnx renamed", func(dir string) {
+			copyFile(t, "onnx/testdata/mlp13.onnx", filepath.Join(dir, "final.safetensors"))
+		}, []string{"final.safetensors: this is an ONNX model", "certify import"}},
+		{"final.pt instead", func(dir string) {
+			os.Remove(filepath.Join(dir, "final.safetensors"))
+			copyFile(t, "torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
+		}, []string{"final.safetensors: missing, but", "final.pt is there", "certify import"}},
+		{"module. prefix", func(dir string) {
+			s, err := ReadState(filepath.Join(dir, "final.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := State{}
+			for k, v := range s {
+				p["module."+k] = v
+			}
+			if err := WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"0.weight: missing", "found module.0.weight", "strip it, or use certify import"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTinyRun(t, dir)
+			c.prepare(dir)
+			_, err := LoadRun(dir, 0)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, m := range c.msg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q lacks %q", err, m)
+				}
+			}
+			if strings.Contains(err.Error(), "header length") {
+				t.Errorf("error %q is the safetensors header error", err)
+			}
+		})
+	}
+}
+
+// TestDataNPZ: a run directory with data.npz instead of data.safetensors
+// loads its examples and labels.
+func TestDataNPZ(t *testing.T) {
+	dir := t.TempDir()
+	// The committed npz of nn/onnx (numpy.savez) has x [5, 2, 3] and 5
+	// labels in 0..2: the model reads [2, 3] inputs into 3 classes.
+	copyFile(t, "onnx/testdata/mlp_data.npz", filepath.Join(dir, "data.npz"))
+	spec := MLPSpec([]int{6, 4, 3}, "tanh", "cross_entropy")
+	spec.InputShape = []int{2, 3}
+	spec.Layers = append([]LayerSpec{{Type: "flatten"}}, spec.Layers...)
+	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Build(spec)
+	s0, _ := Init(m, "pytorch", 1, 1)
+	for _, n := range []string{"init.safetensors", "final.safetensors"} {
+		if err := WriteState(filepath.Join(dir, n), s0, "F64"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := LoadRun(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, d := got.X.Dims(); n != 5 || d != 6 || !strings.HasSuffix(got.DataSource, "data.npz") {
+		t.Errorf("x [%d, %d] from %q", n, d, got.DataSource)
+	}
+	if l := got.Targets.Labels; len(l) != 5 || l[0] != 0 || l[1] != 1 || l[2] != 2 || l[3] != 1 || l[4] != 0 {
+		t.Errorf("labels %v, want [0 1 2 1 0] as numpy saved them", l)
+	}
+}

@@ -1,0 +1,305 @@
+package onnx
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/certify-mli/certify/nn"
+	pb "github.com/certify-mli/certify/nn/onnx/onnxpb"
+)
+
+type mlpFixture struct {
+	X         [][][]float64 `json:"x"`
+	Y         [][]float64   `json:"y"`
+	StateDict map[string]struct {
+		Shape  []int     `json:"shape"`
+		Values []float64 `json:"values"`
+	} `json:"state_dict"`
+}
+
+// TestMLPAgainstTorch converts the MLP that testdata/gen.py exported from
+// PyTorch (opset 13 with constant folding, opset 17 without) and checks that
+// the model certify builds from the graph gives PyTorch's outputs (float64
+// from the same float32 weights) and that every tensor lands under the
+// module's own state_dict key with torch's values.
+func TestMLPAgainstTorch(t *testing.T) {
+	b, err := os.ReadFile("testdata/mlp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx mlpFixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	n := len(fx.X)
+	x := mat.NewDense(n, 6, nil)
+	for i := range fx.X {
+		for a := range fx.X[i] {
+			for c := range fx.X[i][a] {
+				x.Set(i, a*3+c, fx.X[i][a][c])
+			}
+		}
+	}
+	for _, file := range []string{"mlp13.onnx", "mlp17.onnx"} {
+		t.Run(file, func(t *testing.T) {
+			m, err := Read(filepath.Join("testdata", file), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Spec.Loss = "cross_entropy"
+			if err := m.Spec.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			model, err := nn.Build(m.Spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := model.Check(m.State, file); err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range fx.StateDict {
+				if strings.HasSuffix(k, "num_batches_tracked") {
+					continue // not in ONNX
+				}
+				got, ok := m.State[k]
+				if !ok {
+					t.Errorf("%s: missing (have %v)", k, m.State.Names())
+					continue
+				}
+				for j, v := range want.Values {
+					if got.Data[j] != v {
+						t.Errorf("%s[%d] = %v, torch %v", k, j, got.Data[j], v)
+						break
+					}
+				}
+			}
+			y := model.Forward(m.State, x)
+			for i := range fx.Y {
+				for k, w := range fx.Y[i] {
+					if e := math.Abs(y.At(i, k)-w) / math.Max(1, math.Abs(w)); e > 1e-12 {
+						t.Errorf("output[%d][%d] = %.17g, torch %.17g", i, k, y.At(i, k), w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRefusedOperators: graphs needing layer types this build lacks are
+// refused naming the operator, the node and the layer type; other operators
+// naming the operator and the node.
+func TestRefusedOperators(t *testing.T) {
+	for _, c := range []struct{ file, op, node, layer string }{
+		{"conv.onnx", "Conv", "/0/Conv", "conv2d"},
+		{"maxpool.onnx", "MaxPool", "/0/MaxPool", "maxpool2d"},
+		{"avgpool.onnx", "AveragePool", "/0/Pad", "avgpool2d"},
+		{"gap.onnx", "GlobalAveragePool", "/0/GlobalAveragePool", "adaptive_avgpool2d"},
+		{"layernorm.onnx", "LayerNormalization", "/1/LayerNormalization", "layernorm"},
+		{"residual.onnx", "residual", "/1/body/Gemm", "residual"},
+		{"scale.onnx", "Mul", "/1/Mul", "residual"},
+		{"softmax.onnx", "Softmax", "/1/Softmax", ""},
+	} {
+		_, err := Read(filepath.Join("testdata", c.file), Options{})
+		if err == nil {
+			t.Errorf("%s: no error", c.file)
+			continue
+		}
+		msg := err.Error()
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(msg, c.op) || !strings.Contains(msg, `"`+c.node+`"`) || !strings.Contains(msg, c.file) {
+			t.Errorf("%s: error %q: want ErrUnsupported naming the file, %s and node %s", c.file, msg, c.op, c.node)
+		}
+		if c.layer != "" && !strings.Contains(msg, `"`+c.layer+`"`) || c.layer != "" && !strings.Contains(msg, "not support yet") {
+			t.Errorf("%s: error %q: want layer type %q not supported yet", c.file, msg, c.layer)
+		}
+	}
+}
+
+// foldedGraph builds x → Gemm(W, b) → y with initialiser names as an
+// eval-mode export gives a BatchNorm folded into the Gemm.
+func foldedGraph(wName string) []byte {
+	f32 := int32(pb.TensorProto_FLOAT)
+	dim := func(v int64) *pb.TensorShapeProto_Dimension {
+		return &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	m := &pb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*pb.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &pb.GraphProto{
+			Name: proto.String("g"),
+			Node: []*pb.NodeProto{{OpType: proto.String("Gemm"), Name: proto.String("/0/Gemm"), Input: []string{"x", wName, "b"}, Output: []string{"y"},
+				Attribute: []*pb.AttributeProto{{Name: proto.String("transB"), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}}},
+			Initializer: []*pb.TensorProto{
+				{Name: proto.String(wName), Dims: []int64{2, 3}, DataType: &f32, FloatData: []float32{1, 2, 3, 4, 5, 6}},
+				{Name: proto.String("b"), Dims: []int64{2}, DataType: &f32, FloatData: []float32{7, 8}},
+			},
+			Input: []*pb.ValueInfoProto{{Name: proto.String("x"), Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{
+				ElemType: &f32, Shape: &pb.TensorShapeProto{Dim: []*pb.TensorShapeProto_Dimension{{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: "n"}}, dim(3)}}}}}}},
+			Output: []*pb.ValueInfoProto{{Name: proto.String("y")}},
+		},
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestFoldDetection: a Gemm whose weight is an exporter constant
+// (onnx::Gemm_12) in a graph without BatchNormalization is refused as
+// folded, imported with a loud note under AllowFolded, and a raw name is
+// imported with its values (float_data, transB).
+func TestFoldDetection(t *testing.T) {
+	_, err := Decode(foldedGraph("onnx::Gemm_12"), Options{})
+	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Gemm_12") || !strings.Contains(err.Error(), "TrainingMode") {
+		t.Errorf("error %v: want ErrFolded naming onnx::Gemm_12 and the export flag", err)
+	}
+	m, err := Decode(foldedGraph("onnx::Gemm_12"), Options{AllowFolded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Notes) == 0 || !strings.HasPrefix(m.Notes[len(m.Notes)-1], "FOLDED") {
+		t.Errorf("notes %q: want a FOLDED note", m.Notes)
+	}
+	m, err = Decode(foldedGraph("0.weight"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := m.State["0.weight"]
+	if len(m.Spec.Layers) != 1 || m.Spec.Layers[0].In != 3 || m.Spec.Layers[0].Out != 2 || w.Data[5] != 6 || m.State["0.bias"].Data[1] != 8 {
+		t.Errorf("spec %+v, weight %v", m.Spec.Layers, w)
+	}
+}
+
+// TestMalformed: bytes that are not a model, an initialiser whose raw data
+// disagree with huge dims, and external data are refused without
+// allocating what the dims declare.
+func TestMalformed(t *testing.T) {
+	if _, err := Decode([]byte("not a protobuf at all"), Options{}); !errors.Is(err, ErrFormat) {
+		t.Errorf("garbage: %v", err)
+	}
+	f32 := int32(pb.TensorProto_FLOAT)
+	for _, c := range []struct {
+		t   *pb.TensorProto
+		msg string
+	}{
+		{&pb.TensorProto{Name: proto.String("w"), Dims: []int64{1 << 21, 1 << 20}, DataType: &f32, RawData: []byte{0, 0, 0x80, 0x3f}}, "too many elements"},
+		{&pb.TensorProto{Name: proto.String("w"), Dims: []int64{1 << 19, 1 << 19}, DataType: &f32, RawData: []byte{0, 0, 0x80, 0x3f}}, "raw_data holds 4"},
+		{&pb.TensorProto{Name: proto.String("w"), Dims: []int64{2}, DataType: &f32, DataLocation: pb.TensorProto_EXTERNAL.Enum()}, "external data"},
+	} {
+		if _, _, err := tensorValues(c.t); err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%v: error %v, want %q", c.t.GetDims(), err, c.msg)
+		}
+	}
+}
+
+// TestDegenerateNodes: every operator the import knows, given no inputs,
+// one input, or no outputs, is refused with an error (never a panic).
+func TestDegenerateNodes(t *testing.T) {
+	var ops []string
+	for op := range opHandlers {
+		ops = append(ops, op)
+	}
+	for op := range notYet {
+		ops = append(ops, op)
+	}
+	ops = append(ops, "Pad")
+	for _, op := range ops {
+		for _, io := range []struct{ in, out []string }{
+			{nil, []string{"y"}}, {[]string{"x"}, []string{"y"}}, {[]string{"x"}, nil}, {[]string{"x", "", "x"}, []string{"y"}},
+		} {
+			b := foldedGraph("0.weight")
+			var m pb.ModelProto
+			if err := proto.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			m.Graph.Node = []*pb.NodeProto{{OpType: proto.String(op), Input: io.in, Output: io.out}}
+			b, _ = proto.Marshal(&m)
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s with inputs %q outputs %q: panic %v", op, io.in, io.out, r)
+					}
+				}()
+				Decode(b, Options{})
+			}()
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to the ONNX reader, seeded with the
+// committed graphs: a model or an error, never a panic, and no allocation
+// beyond what the input holds (dims are checked against the data first).
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.onnx")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(foldedGraph("onnx::Gemm_1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b, Options{AllowFolded: true})
+		if err == nil {
+			m.Spec.Loss = "mse"
+			m.Spec.Validate()
+		}
+	})
+}
+
+// TestHandBuiltChain converts a graph using the operators torch 1.13 does
+// not emit (Gelu of opset 20, a Reshape with a constant shape, Dropout,
+// Identity on the activation) and checks the layers and attributes read.
+func TestHandBuiltChain(t *testing.T) {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	i64 := int32(pb.TensorProto_INT64)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	node := func(op, in, out string, extra ...string) *pb.NodeProto {
+		return &pb.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: append([]string{in}, extra...), Output: []string{out}}
+	}
+	gelu := node("Gelu", "h0", "h1")
+	gelu.Attribute = []*pb.AttributeProto{{Name: proto.String("approximate"), Type: pb.AttributeProto_STRING.Enum(), S: []byte("tanh")}}
+	g.Node = append(g.Node, gelu, node("Dropout", "h1", "h2"), node("Identity", "h2", "h3"),
+		node("Reshape", "h3", "h4", "shape"), node("LeakyRelu", "h4", "y"))
+	g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String("shape"), Dims: []int64{2}, DataType: &i64, Int64Data: []int64{-1, 2}})
+	b, _ := proto.Marshal(&m)
+	got, err := Decode(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, l := range got.Spec.Layers {
+		types = append(types, l.Type)
+	}
+	if strings.Join(types, " ") != "linear gelu flatten leaky_relu" {
+		t.Fatalf("layers %v", types)
+	}
+	if l := got.Spec.Layers[1]; l.Approximate != "tanh" {
+		t.Errorf("gelu approximate %q", l.Approximate)
+	}
+	if l := got.Spec.Layers[3]; l.Slope == nil || *l.Slope != 0.01 {
+		t.Errorf("leaky_relu slope %v, want ONNX's default 0.01", l.Slope)
+	}
+	if !strings.Contains(strings.Join(got.Notes, "\n"), "Dropout") {
+		t.Errorf("notes %q lack the Dropout note", got.Notes)
+	}
+	// A Reshape to anything but [N, features] is refused.
+	g.Initializer[len(g.Initializer)-1].Int64Data = []int64{1, -1}
+	b, _ = proto.Marshal(&m)
+	if _, err := Decode(b, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Reshape") {
+		t.Errorf("Reshape to [1, -1]: %v", err)
+	}
+}
