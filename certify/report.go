@@ -100,6 +100,12 @@ type Report struct {
 	Options Options `json:"options"`
 	// Command is the command line that produced the report, when known.
 	Command []string `json:"command,omitempty"`
+	// BLAS is the matrix-product library the layer passes ran on, as the
+	// command line chose it (internal/blasbackend: Backend.Describe, e.g.
+	// "openblas (Haswell, 2 threads), libopenblas.so.0 loaded at run time
+	// (FILE)" or "go (gonum pure Go, amd64, 2 threads)"); empty when not
+	// recorded (a report made by the library, not the command).
+	BLAS string `json:"blas,omitempty"`
 }
 
 // Witness is a rise of the loss: L(Beta) − L(Alpha) = Rise with Alpha < Beta,

@@ -25,27 +25,6 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// blasEnv names the environment variable that selects the BLAS backend of
-// every certify command (go, openblas or auto; unset: go). `certify bench`
-// has its own --backend flag.
-const blasEnv = "CERTIFY_BLAS"
-
-// init installs the backend named by $CERTIFY_BLAS, self-tested, before any
-// command runs. Unset or "go" changes nothing.
-func init() {
-	name := os.Getenv(blasEnv)
-	if name == "" || name == "go" {
-		return
-	}
-	b, note, err := blasbackend.Select(name)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "certify: %s=%s: %v; using pure-Go BLAS\n", blasEnv, name, err)
-		return
-	}
-	b.Use()
-	fmt.Fprintf(os.Stderr, "certify: BLAS %s: %s\n", b, note)
-}
-
 // benchDefaultTrain is the run the benchmark builds with --build (issue 7): a
 // 784-1024-1024-10 ReLU MLP, one epoch of SGD with momentum on the first
 // 10,000 MNIST training images.
@@ -62,6 +41,7 @@ type benchResult struct {
 	Backend       string  `json:"blas_backend"`
 	BackendNote   string  `json:"blas_note"`
 	Kernel        string  `json:"blas_kernel"`
+	BLASSource    string  `json:"blas_source"` // where the library came from (Backend.Source; "" for pure Go)
 	BLASConfig    string  `json:"blas_config"`
 	BLASThreads   int     `json:"blas_threads"`
 	Workers       int     `json:"workers"`
@@ -133,7 +113,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	examples := fs.Int("examples", 5000, "evaluation examples (the first N of the run's data)")
 	alphas := fs.Int("alphas", 50, "equally spaced α in [0,1], both ends included")
 	torch := fs.Bool("torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
-	backend := fs.String("backend", "auto", "BLAS backend: go (gonum, pure Go), openblas (needs a -tags openblas build) or auto")
+	backend := fs.String("backend", "", "BLAS backend: auto (OpenBLAS when the machine has it, else pure Go), openblas, go (gonum, pure Go) or a library file (default: $CERTIFY_BLAS, else auto)")
 	threads := fs.Int("threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
 	workers := fs.Int("workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
 	chunk := fs.Int("chunk", 1000, "examples evaluated together")
@@ -191,13 +171,13 @@ func benchCmd(ctx context.Context, args []string) error {
 	if !ok {
 		return badInputf("bench: --precision %q: want float64 or float32", *precision)
 	}
-	b, note, err := blasbackend.Select(*backend)
+	b, note, err := benchBackend(*backend)
 	if err != nil {
-		return badInputf("bench: --backend %s: %v", *backend, err)
+		return err
 	}
 	b.SetThreads(*threads)
+	defer restoreBLAS()()
 	b.Use()
-	defer blasbackend.PureGo().Use()
 	log := stderr
 	if *jsonOut {
 		log = io.Discard
@@ -221,7 +201,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		return err
 	}
 
-	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel,
+	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel, BLASSource: b.Source,
 		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: *chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Precision: *precision}
 	res.Workers = *workers
@@ -326,7 +306,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		env := []string{blasEnv + "=" + b.Name}
+		env := []string{blasEnv + "=" + blasEnvValue(b)}
 		if *threads > 0 {
 			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
 		}
@@ -343,7 +323,7 @@ func benchCmd(ctx context.Context, args []string) error {
 			within = "OVER"
 		}
 		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d --loss-only --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
-			*runDir, *memory, *memoryAlphas, m.Precision, blasEnv, b.Name, m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
+			*runDir, *memory, *memoryAlphas, m.Precision, blasEnv, blasEnvValue(b), m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
 		if m.Examples < *memory {
 			fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
 		}
