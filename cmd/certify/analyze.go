@@ -131,13 +131,14 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if af.quiet || af.json {
 		bar = nil
 	}
+	defer bar.Done()
 	af.opt.Progress = func(stage string, done, total int) {
-		bar.SetLabel(stage)
+		ph, total := analysisPhase(stage, total)
+		bar.SetPhase(ph)
 		bar.Update(done, total, "")
 	}
 	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
 	r, err := certify.Analyze(ctx, p, af.opt)
-	bar.Done()
 	if errors.Is(err, context.Canceled) {
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)
 	}
@@ -146,6 +147,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Data = run.DataSource
 	r.Command = command
+	r.BLAS = setupBLAS().Describe()
 	outDir, reportFile, err := reportLocation(af.run, r, af.sweepPoint) // a variant's report never replaces certificate.json
 	if err != nil {
 		return nil, err
@@ -154,12 +156,16 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, err
 	}
 	if !af.noFigs {
+		bar.SetPhase(progress.Phase{Name: "figures"})
+		bar.Update(0, 2, "")
 		if err := certify.WriteFigures(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
+		bar.Update(1, 2, "")
 		if err := certify.WriteCertificateFigure(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
+		bar.Update(2, 2, "")
 	}
 	if err := certify.WriteSummary(outDir, r); err != nil {
 		return nil, err
@@ -218,6 +224,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	printVariant(w, r)
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
+	if r.BLAS != "" {
+		fmt.Fprintf(w, "  BLAS               %s\n", r.BLAS)
+	}
 	_, reportFile, _ := reportLocation(dir, r, false)
 	fmt.Fprintf(w, "  report             %s (%.1fs)\n", reportFile, r.Seconds)
 }
