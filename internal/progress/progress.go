@@ -57,7 +57,8 @@ type Bar struct {
 	anyLogged   bool // a line was written at all
 
 	now    func() time.Time
-	stop   chan struct{} // closes the ticker of a log bar (nil: no ticker)
+	ticker bool          // a log bar that reports from a ticker goroutine too (NewLog)
+	stop   chan struct{} // closes the running ticker (nil: none running)
 	closed bool          // Done was called: the ticker writes no more
 }
 
@@ -87,13 +88,24 @@ func NewWriter(w io.Writer, label string) *Bar {
 }
 
 // NewLog returns a bar that writes plain lines to w, about every interval,
-// from a ticker goroutine as well as from Update; Done stops it.
+// from Update and from a ticker goroutine that the first Update or SetPhase
+// starts (a bar that is dropped unused starts none); Done stops it.
 func NewLog(w io.Writer, label string, interval time.Duration) *Bar {
 	b := newBar(w, label, interval, time.Now)
 	b.log = true
+	b.ticker = true
+	return b
+}
+
+// startTicker starts the ticker goroutine of a log bar made by NewLog, once,
+// unless the bar is done. The caller holds the lock.
+func (b *Bar) startTicker() {
+	if !b.ticker || b.stop != nil || b.closed {
+		return
+	}
 	b.stop = make(chan struct{})
-	go func(stop chan struct{}) {
-		t := time.NewTicker(interval / 4)
+	go func(stop chan struct{}, every time.Duration) {
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -103,8 +115,7 @@ func NewLog(w io.Writer, label string, interval time.Duration) *Bar {
 				b.tick()
 			}
 		}
-	}(b.stop)
-	return b
+	}(b.stop, b.interval/4)
 }
 
 // newBar is a bar on clock now (tests give a fake one).
@@ -125,6 +136,7 @@ func (b *Bar) SetPhase(p Phase) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.startTicker()
 	if b.phase == p {
 		return
 	}
@@ -149,6 +161,7 @@ func (b *Bar) Update(done, total int, extra string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.startTicker()
 	now := b.now()
 	if b.updated && done < b.done {
 		b.pass++

@@ -237,3 +237,17 @@ func TestNewChoosesLogOffTerminal(t *testing.T) {
 		t.Errorf("short work on a regular file wrote %d bytes", st.Size())
 	}
 }
+
+// TestUnusedLogBarStartsNoTicker: a log bar dropped before any Update (a
+// command's --quiet) writes nothing, ever, and starts no goroutine.
+func TestUnusedLogBarStartsNoTicker(t *testing.T) {
+	var buf syncBuffer
+	b := NewLog(&buf, "train", time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	b.mu.Lock()
+	running := b.stop != nil
+	b.mu.Unlock()
+	if running || buf.String() != "" {
+		t.Errorf("an unused bar started its ticker (%v) or wrote %q", running, buf.String())
+	}
+}
