@@ -121,6 +121,12 @@ type Report struct {
 	// parameters", or "folded: …" for BatchNorm-folded ONNX graphs) and the
 	// notes (prefixes stripped, dicts unwrapped, …). Nil otherwise.
 	Import *ImportSummary `json:"import,omitempty"`
+	// BLAS is the matrix-product library the layer passes ran on, as the
+	// command line chose it (internal/blasbackend: Backend.Describe, e.g.
+	// "openblas (Haswell, 2 threads), libopenblas.so.0 loaded at run time
+	// (FILE)" or "go (gonum pure Go, amd64, 2 threads)"); empty when not
+	// recorded (a report made by the library, not the command).
+	BLAS string `json:"blas,omitempty"`
 }
 
 // ImportSummary is the part of import.json a report carries.

@@ -11,7 +11,7 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)   # also pdffonts: 
 dpkg -s lmodern >/dev/null 2>&1 || need+=(lmodern)   # summary.tex and table LaTeX use lmodern (Type 1 fonts, not Type 3 bitmaps)
 [ -x /usr/bin/time ] || need+=(time)   # GNU time: certify bench --memory (TestMeasureMemory)
 [ -f /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
-dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)   # the optional cgo backend
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)   # OpenBLAS, loaded at run time (libopenblas0) or linked with -tags openblas
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"
@@ -24,7 +24,10 @@ fi
 
 go vet ./...
 go test -count=1 -timeout 20m ./...
-# The optional OpenBLAS backend (cgo, build tag openblas) and its self-test against pure Go.
+# The BLAS backends: the run-time loader without cgo (what a machine without a C compiler
+# builds), the fully static build without it, and the optional cgo backend (build tag openblas).
+CGO_ENABLED=0 go test -count=1 ./internal/blasbackend/
+CGO_ENABLED=0 go test -count=1 -tags nodlopen -run 'NoLoader|TestSelect$' ./internal/blasbackend/
 if dpkg -s libopenblas-dev >/dev/null 2>&1; then
   go test -count=1 -tags openblas ./internal/blasbackend/
 fi

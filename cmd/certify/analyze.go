@@ -149,12 +149,13 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if af.quiet || af.json {
 		bar = nil
 	}
+	defer bar.Done()
 	af.opt.Progress = func(stage string, done, total int) {
-		bar.SetLabel(stage)
+		ph, total := analysisPhase(stage, total)
+		bar.SetPhase(ph)
 		bar.Update(done, total, "")
 	}
 	r, err := certify.Analyze(ctx, p, af.opt)
-	bar.Done()
 	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
 		os.Remove(outDir) // made for this report, still empty
 		os.Remove(filepath.Dir(outDir))
@@ -172,6 +173,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Command = command
 	r.Import = readImportSummary(af.run)
+	r.BLAS = setupBLAS().Describe()
 	if !write {
 		return r, nil
 	}
@@ -180,12 +182,16 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, err
 	}
 	if !af.noFigs {
+		bar.SetPhase(progress.Phase{Name: "figures"})
+		bar.Update(0, 2, "")
 		if err := certify.WriteFigures(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
+		bar.Update(1, 2, "")
 		if err := certify.WriteCertificateFigure(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
+		bar.Update(2, 2, "")
 	}
 	if err := certify.WriteSummary(outDir, r); err != nil {
 		return nil, err
@@ -250,6 +256,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	printVariant(w, r)
 	fmt.Fprintf(w, "  weight distance    %.4g (normalised %.4g)\n", r.WeightDistance, r.WeightDistanceNormalized)
+	if r.BLAS != "" {
+		fmt.Fprintf(w, "  BLAS               %s\n", r.BLAS)
+	}
 	if r.File == "" {
 		fmt.Fprintf(w, "  report             not written (%.1fs)\n", r.Seconds)
 	} else {

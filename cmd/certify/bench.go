@@ -14,37 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
 )
-
-// blasEnv names the environment variable that selects the BLAS backend of
-// every certify command (go, openblas or auto; unset: go). `certify bench`
-// has its own --backend flag.
-const blasEnv = "CERTIFY_BLAS"
-
-// init installs the backend named by $CERTIFY_BLAS, self-tested, before any
-// command runs. Unset or "go" changes nothing.
-func init() {
-	name := os.Getenv(blasEnv)
-	if name == "" || name == "go" {
-		return
-	}
-	b, note, err := blasbackend.Select(name)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "certify: %s=%s: %v; using pure-Go BLAS\n", blasEnv, name, err)
-		return
-	}
-	b.Use()
-	fmt.Fprintf(os.Stderr, "certify: BLAS %s: %s\n", b, note)
-}
 
 // benchDefaultTrain is the run the benchmark builds with --build (issue 7): a
 // 784-1024-1024-10 ReLU MLP, one epoch of SGD with momentum on the first
@@ -62,6 +39,7 @@ type benchResult struct {
 	Backend       string  `json:"blas_backend"`
 	BackendNote   string  `json:"blas_note"`
 	Kernel        string  `json:"blas_kernel"`
+	BLASSource    string  `json:"blas_source"` // where the library came from (Backend.Source; "" for pure Go)
 	BLASConfig    string  `json:"blas_config"`
 	BLASThreads   int     `json:"blas_threads"`
 	Workers       int     `json:"workers"`
@@ -76,7 +54,7 @@ type benchResult struct {
 	AnalysisRate  float64 `json:"analysis_gflops"` // AnalysisGFLOP / Seconds
 
 	SetupSeconds   float64 `json:"setup_seconds"`   // functionspace.New (first-layer cache)
-	AnalyzeSeconds float64 `json:"analyze_seconds"` // certify.Analyze, --loss-only
+	AnalyzeSeconds float64 `json:"analyze_seconds"` // certify.Analyze: --loss-only, or the full default analysis with --full
 	Seconds        float64 `json:"seconds"`         // setup + analyze: compared with PyTorch
 	CPUSeconds     float64 `json:"cpu_seconds"`     // user+system CPU of the process during it
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`  // VmHWM of the process afterwards
@@ -91,6 +69,9 @@ type benchResult struct {
 	LoadAverage [2]float64 `json:"load_average"`
 
 	Torch *torchSide `json:"torch,omitempty"`
+
+	// Full is set by --full: the timed analysis was the full default one.
+	Full *fullSide `json:"full,omitempty"`
 
 	// Memory is the --memory measurement: `certify --run` on all the
 	// requested examples under /usr/bin/time -v.
@@ -124,7 +105,10 @@ type torchSide struct {
 // grid's α and the paper-compatible trapezoid Gauss lengths (mean and
 // stacked), exactly what `certify --run DIR --loss-only` computes — and, with
 // --torch, the same computation by tools/torchref/torchref.py in the same
-// session, checks that both agree and prints the ratio of the times.
+// session, checks that both agree and prints the ratio of the times. With
+// --full it times the full default analysis of `certify --run` instead
+// (bench_full.go) against the same PyTorch computation, and checks the
+// agreement on what both compute.
 func benchCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	runDir := fs.String("run", "", "run directory to time; without data.safetensors it is exported with --examples first")
@@ -133,7 +117,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	examples := fs.Int("examples", 5000, "evaluation examples (the first N of the run's data)")
 	alphas := fs.Int("alphas", 50, "equally spaced α in [0,1], both ends included")
 	torch := fs.Bool("torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
-	backend := fs.String("backend", "auto", "BLAS backend: go (gonum, pure Go), openblas (needs a -tags openblas build) or auto")
+	backend := fs.String("backend", "", "BLAS backend: auto (OpenBLAS when the machine has it, else pure Go), openblas, go (gonum, pure Go) or a library file (default: $CERTIFY_BLAS, else auto)")
 	threads := fs.Int("threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
 	workers := fs.Int("workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
 	chunk := fs.Int("chunk", 1000, "examples evaluated together")
@@ -148,6 +132,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
 	precision := fs.String("precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
+	full := fs.Bool("full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -191,13 +176,13 @@ func benchCmd(ctx context.Context, args []string) error {
 	if !ok {
 		return badInputf("bench: --precision %q: want float64 or float32", *precision)
 	}
-	b, note, err := blasbackend.Select(*backend)
+	b, note, err := benchBackend(*backend)
 	if err != nil {
-		return badInputf("bench: --backend %s: %v", *backend, err)
+		return err
 	}
 	b.SetThreads(*threads)
+	defer restoreBLAS()()
 	b.Use()
-	defer blasbackend.PureGo().Use()
 	log := stderr
 	if *jsonOut {
 		log = io.Discard
@@ -221,7 +206,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		return err
 	}
 
-	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel,
+	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel, BLASSource: b.Source,
 		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: *chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Precision: *precision}
 	res.Workers = *workers
@@ -247,53 +232,40 @@ func benchCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(log, "Sgemm     the same in float32: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", res.SgemmGFLOPS, b.Name, res.SgemmGFLOPSGo)
 	}
 
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
+	opt := certify.Options{Alphas: *alphas, LossOnly: true}
+	what := "loss/accuracy + trapezoid Gauss lengths"
+	if *full {
+		if opt, err = fullAnalysisOptions(*alphas); err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
-	res.LoadAverage[0] = loadAverage()
-	cpu0 := cpuSeconds()
-	t0 := time.Now()
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets,
-		functionspace.Options{Chunk: *chunk, Workers: *workers, Precision: *precision})
-	if err != nil {
-		return badInput(err)
-	}
-	boundHeap()
-	t1 := time.Now()
-	r, err := certify.Analyze(ctx, p, certify.Options{Alphas: *alphas, LossOnly: true})
-	if err != nil && ctx.Err() != nil {
-		return interrupted(err, "bench interrupted during certify's analysis; nothing written")
-	}
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: *chunk, Workers: *workers, Precision: *precision}, opt, *cpuprofile)
 	if err != nil {
 		return err
 	}
-	t2 := time.Now()
-	res.CPUSeconds = cpuSeconds() - cpu0
-	if *cpuprofile != "" {
-		pprof.StopCPUProfile()
+	r := ta.report
+	res.CPUSeconds, res.SetupSeconds, res.AnalyzeSeconds, res.Seconds = ta.cpu, ta.setup, ta.analyze, ta.total
+	res.PeakRSSBytes, res.LoadAverage = ta.peakRSS, ta.load
+	rate := ""
+	if !*full { // the count is of the loss-only passes
+		res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, *alphas, ta.path.FirstLayerCached()) / 1e9
+		res.AnalysisRate = res.AnalysisGFLOP / res.Seconds
+		rate = fmt.Sprintf(", %.0f GFLOP (%.1f GFLOP/s)", res.AnalysisGFLOP, res.AnalysisRate)
 	}
-	res.SetupSeconds, res.AnalyzeSeconds = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds()
-	res.Seconds = t2.Sub(t0).Seconds()
-	res.PeakRSSBytes = peakRSS()
-	res.LoadAverage[1] = loadAverage()
-	res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, *alphas, p.FirstLayerCached()) / 1e9
-	res.AnalysisRate = res.AnalysisGFLOP / res.Seconds
 	last := len(r.Loss) - 1
 	res.LossFirst, res.LossLast, res.AccuracyLast = r.Loss[0], r.Loss[last], r.Accuracy[last]
 	res.GaussMeanTrap, res.GaussStackTrap = r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid
-	fmt.Fprintf(log, "certify   %d examples × %d α, loss/accuracy + trapezoid Gauss lengths: %.2f s (setup %.2f s), CPU %.2f s (%.2f cores), %.0f GFLOP (%.1f GFLOP/s), peak RSS %.0f MiB\n",
-		res.Examples, *alphas, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
-		res.AnalysisGFLOP, res.AnalysisRate, float64(res.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(log, "certify   %d examples × %d α, %s: %.2f s (setup %.2f s), CPU %.2f s (%.2f cores)%s, peak RSS %.0f MiB\n",
+		res.Examples, *alphas, what, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
+		rate, float64(res.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
 	if *precision != functionspace.Float64 {
 		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", *precision, *precision)
+	}
+	if *full {
+		res.Full = newFullSide(ta)
+		printFull(log, res.Full)
 	}
 	fmt.Fprintf(log, "          L(0) %.10g  L(1) %.10g  accuracy(1) %.4f  Gauss length (trapezoid) mean %.8g stacked %.8g\n",
 		res.LossFirst, res.LossLast, res.AccuracyLast, res.GaussMeanTrap, res.GaussStackTrap)
@@ -326,11 +298,11 @@ func benchCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		env := []string{blasEnv + "=" + b.Name}
+		env := []string{blasEnv + "=" + blasEnvValue(b)}
 		if *threads > 0 {
 			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
 		}
-		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, *precision, env)
+		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, *precision, *full, env)
 		if err != nil && ctx.Err() != nil {
 			return interrupted(ctx.Err(), "bench interrupted during the --memory run; nothing written")
 		}
@@ -342,8 +314,12 @@ func benchCmd(ctx context.Context, args []string) error {
 		if !m.Within {
 			within = "OVER"
 		}
-		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d --loss-only --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
-			*runDir, *memory, *memoryAlphas, m.Precision, blasEnv, b.Name, m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
+		mode := " --loss-only"
+		if m.Full {
+			mode = ""
+		}
+		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d%s --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
+			*runDir, *memory, *memoryAlphas, mode, m.Precision, blasEnv, blasEnvValue(b), m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
 		if m.Examples < *memory {
 			fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
 		}

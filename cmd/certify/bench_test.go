@@ -88,10 +88,12 @@ echo '{"torch":"fake","alphas":[0,0.16666666666666666,0.3333333333333333,0.5,0.6
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "6", "--alphas", "7", "--backend", "go",
-		"--gemm=false", "--torch", "--python", "/bin/sh", "--torchref", fake)
-	if code == 0 || !strings.Contains(errs, "disagree") || !strings.Contains(errs, "DISAGREE") {
-		t.Fatalf("exit %d, a wrong oracle was not reported:\n%s", code, errs)
+	for _, full := range []string{"--full=false", "--full"} {
+		code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "6", "--alphas", "7", "--backend", "go",
+			"--gemm=false", full, "--torch", "--python", "/bin/sh", "--torchref", fake)
+		if code == 0 || !strings.Contains(errs, "disagree") || !strings.Contains(errs, "DISAGREE") {
+			t.Fatalf("%s: exit %d, a wrong oracle was not reported:\n%s", full, code, errs)
+		}
 	}
 }
 

@@ -101,6 +101,9 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	var err error
+	if computes(args) {
+		setupBLAS() // before any product: OpenBLAS when the machine has it (blas.go)
+	}
 	switch {
 	case len(args) == 0:
 		fmt.Fprint(stderr, usage)

@@ -1,11 +1,15 @@
 package blasbackend
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -15,7 +19,8 @@ import (
 
 // Backend is one implementation of the float64 and float32 BLAS.
 type Backend struct {
-	// Name is "go" or "openblas".
+	// Name is "go" (gonum's pure Go), "openblas", or "cblas" (a CBLAS
+	// library named explicitly that is not OpenBLAS).
 	Name string
 	// Impl is the float64 implementation blas64.Use installs.
 	Impl blas.Float64
@@ -23,11 +28,27 @@ type Backend struct {
 	// leaves blas32 alone).
 	Impl32 blas.Float32
 	// Kernel is the compute kernel in use: OpenBLAS's openblas_get_corename()
-	// (e.g. "Haswell", "SkylakeX", "Zen"), or "gonum (pure Go, GOARCH)".
+	// (e.g. "Haswell", "SkylakeX", "Zen"), "gonum pure Go, GOARCH", or
+	// "unknown" for another CBLAS library.
 	Kernel string
 	// Config is OpenBLAS's openblas_get_config() (version, threading model,
-	// build options), or the Go version for "go".
+	// build options), the Go version for "go", or the library's file for
+	// another CBLAS library.
 	Config string
+	// Source says where the library's code came from: "linked at build time
+	// (cgo, -tags openblas)", or "LIB loaded at run time (FILE)" with the
+	// name asked of the dynamic loader and the file it mapped; "" for "go".
+	Source string
+	// Library is the file of a library loaded at run time ("" otherwise).
+	Library string
+	// SelfTestFailures are the candidates Select rejected because their
+	// self-test failed, with the reason (normally empty). A command should
+	// show them: a library that computes wrong products is worth knowing
+	// about even though it was not used.
+	SelfTestFailures []string
+	// exact is Impl without the small-product shortcut (nil: Impl), what
+	// the self-tests check.
+	exact *cblasImpl
 	// threads returns the number of threads one product may use; setThreads
 	// changes it (nil for "go", whose Dgemm and Sgemm use up to GOMAXPROCS
 	// goroutines).
@@ -36,7 +57,8 @@ type Backend struct {
 }
 
 // Threads returns the number of threads one Dgemm or Sgemm call may use:
-// OpenBLAS's openblas_get_num_threads(), or runtime.GOMAXPROCS(0) for "go".
+// OpenBLAS's openblas_get_num_threads(), or runtime.GOMAXPROCS(0) for "go"
+// (and for a library that does not say).
 func (b *Backend) Threads() int {
 	if b.threads != nil {
 		return b.threads()
@@ -70,54 +92,205 @@ func (b *Backend) String() string {
 	return fmt.Sprintf("%s (%s, %d threads)", b.Name, b.Kernel, b.Threads())
 }
 
-// PureGo returns gonum's pure-Go BLAS, the default backend.
+// Describe is String followed by Source when there is one: one line saying
+// which BLAS runs and where it came from, e.g. "openblas (Haswell, 2
+// threads), libopenblas.so.0 loaded at run time
+// (/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so)".
+func (b *Backend) Describe() string {
+	if b.Source == "" {
+		return b.String()
+	}
+	return b.String() + ", " + b.Source
+}
+
+// PureGo returns gonum's pure-Go BLAS, the fallback backend.
 func PureGo() *Backend {
 	return &Backend{Name: "go", Impl: gonum.Implementation{}, Impl32: gonum.Implementation{},
 		Kernel: "gonum pure Go, " + runtime.GOARCH, Config: runtime.Version()}
 }
 
-// ErrNotBuilt is returned by OpenBLAS in binaries built without
-// `-tags openblas` (or without cgo).
-var ErrNotBuilt = errors.New("OpenBLAS backend not built in (build with -tags openblas and cgo; Debian: apt-get install libopenblas-dev)")
+var (
+	// ErrNotBuilt is returned by OpenBLAS in binaries built without
+	// `-tags openblas` (or without cgo).
+	ErrNotBuilt = errors.New("OpenBLAS not linked in at build time (build with -tags openblas and cgo; Debian: apt-get install libopenblas-dev)")
+	// ErrNotFound wraps the dynamic loader's error when a library cannot be
+	// loaded, and Select's when no OpenBLAS library was found.
+	ErrNotFound = errors.New("BLAS library not found")
+	// ErrNoLoader is returned by Load in binaries that cannot load
+	// libraries at run time: built with -tags nodlopen (a fully static
+	// binary), or for a platform other than linux/amd64 and linux/arm64.
+	ErrNoLoader = errors.New("no run-time library loader in this build")
+)
 
-// OpenBLAS returns the OpenBLAS backend (not yet self-tested), or
-// ErrNotBuilt.
-func OpenBLAS() (*Backend, error) { return openBLAS() }
+// Libraries are the shared libraries Select("auto") and Select("openblas")
+// try, in this order, after OpenBLAS linked in at build time: Debian's
+// libopenblas0 (any of its pthread, openmp and serial flavours), the
+// development symlink, and the BLAS alternative libblas.so.3, which is
+// accepted only when it is OpenBLAS (the reference BLAS is slower than
+// gonum's).
+var Libraries = []string{"libopenblas.so.0", "libopenblas.so", "libblas.so.3"}
 
-// Select returns the backend called name ("go", "openblas" or "auto"),
-// self-tested against gonum's pure-Go Dgemm (SelfTest) and Sgemm
-// (SelfTest32), and a note saying what was chosen and why. "auto" is
-// OpenBLAS when it is built in and passes both self-tests, else "go". A
-// requested OpenBLAS that fails either self-test falls back to "go" for both
-// precisions (the note gives the failure); one that is not built in is an
-// error wrapping ErrNotBuilt. Select does not install the backend: call Use.
-func Select(name string) (*Backend, string, error) { return choose(name, OpenBLAS) }
+// OpenBLAS returns OpenBLAS linked in at build time (not yet self-tested),
+// or ErrNotBuilt.
+func OpenBLAS() (*Backend, error) { return linkedOpenBLAS() }
 
-// choose is Select with the OpenBLAS constructor as a parameter, so that the
-// fallback can be tested with wrong backends.
-func choose(name string, openBLAS func() (*Backend, error)) (*Backend, string, error) {
-	switch name {
-	case "", "go":
-		return PureGo(), "pure-Go gonum BLAS", nil
-	case "openblas", "auto":
-	default:
-		return nil, "", fmt.Errorf("unknown BLAS backend %q (want go, openblas or auto)", name)
+// Load opens the shared library lib (a file name the dynamic loader
+// searches for, such as "libopenblas.so.0", or a path) at run time, without
+// cgo, and returns a backend whose Dgemm and Sgemm are the library's
+// cblas_dgemm and cblas_sgemm, not yet self-tested. It is named "openblas"
+// when the library exports OpenBLAS's openblas_get_config (its threads and
+// kernel are then known), else "cblas". It returns an error wrapping
+// ErrNotFound when the loader cannot open lib, one naming the missing
+// symbol when lib is no CBLAS, or one wrapping ErrNoLoader in builds
+// without a loader. The library stays loaded for the life of the process.
+func Load(lib string) (*Backend, error) { return loadCBLAS(lib) }
+
+// Select returns the backend called name, self-tested against gonum's
+// pure-Go Dgemm (SelfTest) and Sgemm (SelfTest32), and a note saying what
+// was chosen and why. Select does not install the backend: call Use.
+//
+//   - "auto" (or ""): OpenBLAS linked in at build time, else the first of
+//     Libraries that loads, is OpenBLAS and passes both self-tests, else
+//     pure Go (the note says why each candidate was not used).
+//   - "openblas": the same, but an error wrapping ErrNotFound when no
+//     OpenBLAS is found at all.
+//   - "go", "gonum" or "purego": gonum's pure Go.
+//   - a library file ("libmkl_rt.so", "/opt/lib/libblis.so.4"; any name
+//     containing "/" or ".so"): Load of that library, OpenBLAS or not; an
+//     error when it cannot be loaded.
+//
+// A candidate that fails either self-test is not used, for either
+// precision; it is listed in the backend's SelfTestFailures and the note.
+// Any other name is an error.
+func Select(name string) (*Backend, string, error) {
+	return choose(name, sources{linked: linkedOpenBLAS, load: loadCBLAS, libs: Libraries})
+}
+
+// sources are where choose finds candidates (tests substitute wrong ones).
+type sources struct {
+	linked func() (*Backend, error)           // OpenBLAS linked at build time, or ErrNotBuilt
+	load   func(lib string) (*Backend, error) // a library loaded at run time
+	libs   []string                           // what "auto" and "openblas" load
+}
+
+// isLibrary reports whether a backend name names a library file.
+func isLibrary(name string) bool {
+	return strings.Contains(name, "/") || strings.Contains(name, ".so") || strings.HasSuffix(name, ".dylib")
+}
+
+// selfTests runs SelfTest and SelfTest32 on b's products (without the
+// small-product shortcut, so that the library computes every case).
+func selfTests(b *Backend) error {
+	var d blas.Float64 = b.Impl
+	var s blas.Float32 = b.Impl32
+	if b.exact != nil {
+		d, s = b.exact, b.exact
 	}
-	ob, err := openBLAS()
-	if err != nil {
-		if name == "auto" {
-			return PureGo(), "pure-Go gonum BLAS (" + err.Error() + ")", nil
+	if err := SelfTest(d, gonum.Implementation{}); err != nil {
+		return err
+	}
+	return SelfTest32(s, gonum.Implementation{})
+}
+
+// chosenNote is Select's note for a backend that passed its self-tests.
+func chosenNote(b *Backend) string {
+	what := "OpenBLAS"
+	if b.Name != "openblas" {
+		what = b.Library
+	}
+	return fmt.Sprintf("%s Dgemm and Sgemm, %s, self-tested against gonum on this machine", what, b.Source)
+}
+
+func choose(name string, src sources) (*Backend, string, error) {
+	switch {
+	case name == "go" || name == "gonum" || name == "purego":
+		return PureGo(), "pure-Go gonum BLAS (requested)", nil
+	case name == "" || name == "auto" || name == "openblas":
+	case isLibrary(name):
+		b, err := src.load(name)
+		if err != nil {
+			return nil, "", err
 		}
-		return nil, "", err
+		if err := selfTests(b); err != nil {
+			g := PureGo()
+			g.SelfTestFailures = []string{fmt.Sprintf("%s (%s) failed its self-test against gonum: %v", name, b.Library, err)}
+			return g, "pure-Go gonum BLAS: " + g.SelfTestFailures[0] + "; falling back", nil
+		}
+		return b, chosenNote(b), nil
+	default:
+		return nil, "", fmt.Errorf("unknown BLAS backend %q (want auto, openblas, go, or a library file such as libopenblas.so.0)", name)
 	}
-	err = SelfTest(ob.Impl, gonum.Implementation{})
-	if err == nil {
-		err = SelfTest32(ob.Impl32, gonum.Implementation{})
+	var why, failed []string
+	if b, err := src.linked(); err == nil {
+		if err := selfTests(b); err != nil {
+			failed = append(failed, fmt.Sprintf("OpenBLAS %s failed its self-test against gonum: %v", b.Source, err))
+		} else {
+			return b, chosenNote(b), nil
+		}
 	}
+	for _, lib := range src.libs {
+		b, err := src.load(lib)
+		if errors.Is(err, ErrNoLoader) {
+			why = append(why, err.Error())
+			break
+		}
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		if b.Name != "openblas" {
+			why = append(why, fmt.Sprintf("%s (%s) is not OpenBLAS (name it in %s to use it anyway)", lib, b.Library, "CERTIFY_BLAS"))
+			continue
+		}
+		if err := selfTests(b); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s) failed its self-test against gonum: %v", lib, b.Library, err))
+			continue
+		}
+		b.SelfTestFailures = failed
+		note := chosenNote(b)
+		if len(failed) > 0 {
+			note += " (rejected: " + strings.Join(failed, "; ") + ")"
+		}
+		return b, note, nil
+	}
+	g := PureGo()
+	g.SelfTestFailures = failed
+	if len(failed) > 0 {
+		return g, "pure-Go gonum BLAS: " + strings.Join(failed, "; ") + "; falling back", nil
+	}
+	if name == "openblas" {
+		return nil, "", fmt.Errorf("%w: no OpenBLAS: %s", ErrNotFound, strings.Join(why, "; "))
+	}
+	return g, "pure-Go gonum BLAS (no OpenBLAS: " + strings.Join(why, "; ") + ")", nil
+}
+
+// mappedFile returns the file mapped at address addr in this process
+// (Linux /proc/self/maps), "" when unknown: the real file behind a library
+// name the dynamic loader resolved through symbolic links and alternatives.
+func mappedFile(addr uintptr) string {
+	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return PureGo(), fmt.Sprintf("pure-Go gonum BLAS: OpenBLAS failed its self-test against gonum (%v); falling back", err), nil
+		return ""
 	}
-	return ob, "OpenBLAS Dgemm and Sgemm, self-tested against gonum on this machine", nil
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// start-end perms offset dev inode path
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 {
+			continue
+		}
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		l, err1 := strconv.ParseUint(lo, 16, 64)
+		h, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 == nil && err2 == nil && uint64(addr) >= l && uint64(addr) < h {
+			return strings.Join(fields[5:], " ")
+		}
+	}
+	return ""
 }
 
 // SelfTestTol is the largest accepted relative difference of SelfTest.

@@ -140,26 +140,35 @@ func TestSelfTestCoversEveryTranspose(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	b, note, err := Select("go")
-	if err != nil || b.Name != "go" || note == "" {
-		t.Fatalf(`Select("go") = %v, %q, %v`, b, note, err)
+	for _, name := range []string{"go", "gonum", "purego"} {
+		b, note, err := Select(name)
+		if err != nil || b.Name != "go" || note == "" {
+			t.Fatalf("Select(%q) = %v, %q, %v", name, b, note, err)
+		}
 	}
-	if _, _, err := Select("mkl"); err == nil {
-		t.Fatal(`Select("mkl") succeeded`)
+	for _, name := range []string{"mkl", "blas", "OpenBLAS"} {
+		if _, _, err := Select(name); err == nil || !strings.Contains(err.Error(), "unknown") {
+			t.Errorf("Select(%q): %v, want unknown", name, err)
+		}
 	}
-	b, note, err = Select("auto")
+	b, note, err := Select("auto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, obErr := OpenBLAS(); errors.Is(obErr, ErrNotBuilt) {
-		if b.Name != "go" || !strings.Contains(note, "not built") {
+	_, linkErr := OpenBLAS()
+	_, loadErr := Load("libopenblas.so.0")
+	switch {
+	case linkErr == nil || loadErr == nil:
+		if b.Name != "openblas" || !strings.Contains(note, "self-tested") {
+			t.Errorf(`Select("auto") with OpenBLAS available = %v, %q`, b, note)
+		}
+	default:
+		if b.Name != "go" || !strings.Contains(note, "no OpenBLAS") {
 			t.Errorf(`Select("auto") without OpenBLAS = %v, %q`, b, note)
 		}
-		if _, _, err := Select("openblas"); !errors.Is(err, ErrNotBuilt) {
-			t.Errorf(`Select("openblas") without OpenBLAS: %v, want ErrNotBuilt`, err)
+		if _, _, err := Select("openblas"); !errors.Is(err, ErrNotFound) {
+			t.Errorf(`Select("openblas") without OpenBLAS: %v, want ErrNotFound`, err)
 		}
-	} else if b.Name != "openblas" {
-		t.Errorf(`Select("auto") with OpenBLAS built in = %v, %q`, b, note)
 	}
 }
 

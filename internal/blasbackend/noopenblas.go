@@ -2,4 +2,4 @@
 
 package blasbackend
 
-func openBLAS() (*Backend, error) { return nil, ErrNotBuilt }
+func linkedOpenBLAS() (*Backend, error) { return nil, ErrNotBuilt }

@@ -1,6 +1,7 @@
 package blasbackend
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -260,16 +261,30 @@ func TestSgemmErrorBound(t *testing.T) {
 	})
 }
 
-// okOpenBLAS builds a stand-in for the OpenBLAS constructor whose Dgemm and
-// Sgemm are the given ones.
-func okOpenBLAS(d blas.Float64, s blas.Float32) func() (*Backend, error) {
-	return func() (*Backend, error) {
-		return &Backend{Name: "openblas", Impl: d, Impl32: s, Kernel: "fake", Config: "fake"}, nil
-	}
+// okOpenBLAS builds a stand-in for OpenBLAS linked at build time whose Dgemm
+// and Sgemm are the given ones.
+func okOpenBLAS(d blas.Float64, s blas.Float32) sources {
+	return sources{linked: func() (*Backend, error) {
+		return &Backend{Name: "openblas", Impl: d, Impl32: s, Kernel: "fake", Config: "fake", Source: "linked (fake)"}, nil
+	}, load: func(lib string) (*Backend, error) { return nil, ErrNotFound }}
+}
+
+// okLibrary builds a stand-in for the run-time loader that finds OpenBLAS
+// with the given Dgemm and Sgemm under the name lib and nothing else.
+func okLibrary(lib string, d blas.Float64, s blas.Float32) sources {
+	return sources{linked: func() (*Backend, error) { return nil, ErrNotBuilt },
+		load: func(name string) (*Backend, error) {
+			if name != lib {
+				return nil, fmt.Errorf("%w: %s: cannot open shared object file", ErrNotFound, name)
+			}
+			return &Backend{Name: "openblas", Impl: d, Impl32: s, Kernel: "fake", Config: "fake",
+				Library: "/fake/" + lib, Source: lib + " loaded at run time (fake)"}, nil
+		}, libs: []string{"libmissing.so.1", lib}}
 }
 
 // TestSelectFallsBackOnEitherSelfTest: a backend whose Dgemm or whose Sgemm
-// is wrong is replaced by pure Go for both precisions, with the reason.
+// is wrong, linked or loaded, is replaced by pure Go for both precisions,
+// with the reason in the note and in SelfTestFailures.
 func TestSelectFallsBackOnEitherSelfTest(t *testing.T) {
 	badS := fake32{damage: func(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		naive32{}.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc) // ignores α
@@ -277,31 +292,39 @@ func TestSelectFallsBackOnEitherSelfTest(t *testing.T) {
 	badD := fake{damage: func(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 		panic("kernel crashed")
 	}}
+	g := gonum.Implementation{}
 	for _, tc := range []struct {
-		request string // openblas or auto
-		open    func() (*Backend, error)
+		request string // openblas, auto or a library
+		src     sources
 		want    string // in the note; "" means the candidate is kept
 	}{
-		{"auto", okOpenBLAS(gonum.Implementation{}, gonum.Implementation{}), ""},
-		{"openblas", okOpenBLAS(gonum.Implementation{}, badS), "Sgemm("},
-		{"auto", okOpenBLAS(gonum.Implementation{}, badS), "Sgemm("},
-		{"openblas", okOpenBLAS(badD, gonum.Implementation{}), "Dgemm("},
+		{"auto", okOpenBLAS(g, g), ""},
+		{"openblas", okOpenBLAS(g, badS), "Sgemm("},
+		{"auto", okOpenBLAS(g, badS), "Sgemm("},
+		{"openblas", okOpenBLAS(badD, g), "Dgemm("},
+		{"auto", okLibrary("libopenblas.so.0", g, g), ""},
+		{"", okLibrary("libopenblas.so.0", g, g), ""},
+		{"openblas", okLibrary("libopenblas.so.0", g, g), ""},
+		{"auto", okLibrary("libopenblas.so.0", g, badS), "Sgemm("},
+		{"auto", okLibrary("libopenblas.so.0", badD, g), "Dgemm("},
+		{"/opt/libopenblas.so.0", okLibrary("/opt/libopenblas.so.0", badD, g), "Dgemm("},
 	} {
-		b, note, err := choose(tc.request, tc.open)
+		b, note, err := choose(tc.request, tc.src)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.request, err)
 		}
 		if tc.want == "" {
-			if b.Name != "openblas" || !strings.Contains(note, "Sgemm") {
+			if b.Name != "openblas" || !strings.Contains(note, "Sgemm") || !strings.Contains(note, "self-tested") || len(b.SelfTestFailures) != 0 {
 				t.Errorf("%s with right Dgemm and Sgemm: %v, %q; want the candidate kept", tc.request, b, note)
 			}
 			continue
 		}
 		_, g64 := b.Impl.(gonum.Implementation)
 		_, g32 := b.Impl32.(gonum.Implementation)
-		if b.Name != "go" || !g64 || !g32 || !strings.Contains(note, "falling back") || !strings.Contains(note, tc.want) {
-			t.Errorf("%s with a wrong %s: %v (Impl %T, Impl32 %T), %q; want pure Go for both, the note naming it",
-				tc.request, tc.want, b, b.Impl, b.Impl32, note)
+		if b.Name != "go" || !g64 || !g32 || !strings.Contains(note, "falling back") || !strings.Contains(note, tc.want) ||
+			len(b.SelfTestFailures) != 1 || !strings.Contains(b.SelfTestFailures[0], tc.want) {
+			t.Errorf("%s with a wrong %s: %v (Impl %T, Impl32 %T), %q, failures %q; want pure Go for both, the note naming it",
+				tc.request, tc.want, b, b.Impl, b.Impl32, note, b.SelfTestFailures)
 		}
 	}
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/nn"
+)
+
+// fullSide is what `certify bench --full` adds to the result: the full
+// default analysis of `certify --run` (certificate, corner-aware Gauss
+// length, continuous Δ, per-layer L′) was timed instead of --loss-only.
+type fullSide struct {
+	Verdict            string      `json:"verdict"`
+	DeltaBounds        *[2]float64 `json:"delta_bounds"` // the certificate's enclosure of the continuous Δ
+	Leaves             int         `json:"certificate_leaves"`
+	Unsettled          int         `json:"certificate_unsettled"`
+	CertificateSeconds float64     `json:"certificate_seconds"` // the certificate's own clock
+	DeltaContinuous    float64     `json:"delta_continuous"`
+	GaussMean          float64     `json:"gauss_length_mean"` // corner-aware, per example
+	GaussMeanError     float64     `json:"gauss_length_mean_error"`
+	GaussStacked       float64     `json:"gauss_length_stacked"`
+	GaussIntervals     int         `json:"gauss_length_intervals"`
+	// PhaseSeconds is the wall time of each phase the analysis reports
+	// (phaseTimes: each up to its last progress report); the time after the
+	// last report is under "rest".
+	PhaseSeconds map[string]float64 `json:"phase_seconds"`
+	// PeakRSSReset says that the process's peak resident memory was reset
+	// before the analysis (/proc/self/clear_refs), so peak_rss_bytes is the
+	// analysis's own; otherwise it includes what ran before (loading, the
+	// products of --gemm).
+	PeakRSSReset bool `json:"peak_rss_reset"`
+}
+
+// fullAnalysisOptions are the options of `certify --run` with no flags but
+// --alphas: the full default analysis, certificate included.
+func fullAnalysisOptions(alphas int) (certify.Options, error) {
+	var af analyzeFlags
+	if err := parseFlags(newAnalyzeFlagSet(&af), nil); err != nil {
+		return certify.Options{}, err
+	}
+	o := af.opt
+	o.Alphas = alphas
+	o.Certificate = !af.noCert && !o.LossOnly
+	return o, nil
+}
+
+// phaseTimes adds up wall time per phase of an analysis from its progress
+// reports: the time since the previous report (or the start) goes to the
+// phase of the report. So each phase runs up to its last report, and work
+// before a phase's first report (the certificate's first leaves, the
+// conditions after the Gauss length) counts to that phase.
+type phaseTimes struct {
+	now     func() time.Time
+	start   time.Time
+	last    time.Time
+	seconds map[string]float64
+}
+
+func newPhaseTimes(now func() time.Time) *phaseTimes {
+	t := now()
+	return &phaseTimes{now: now, start: t, last: t, seconds: map[string]float64{}}
+}
+
+// report is a progress report of stage (certify.Options.Progress).
+func (p *phaseTimes) report(stage string) {
+	t := p.now()
+	p.seconds[stage] += t.Sub(p.last).Seconds()
+	p.last = t
+}
+
+// end closes the timing: the time since the last report goes to "rest".
+func (p *phaseTimes) end() map[string]float64 {
+	p.seconds["rest"] += p.now().Sub(p.last).Seconds()
+	p.last = p.now()
+	return p.seconds
+}
+
+// timedAnalysis is one timed analysis of the benchmark.
+type timedAnalysis struct {
+	report                *certify.Report
+	path                  *functionspace.Path
+	setup, analyze, total float64 // seconds: functionspace.New, certify.Analyze, both
+	cpu                   float64 // user+system CPU seconds of the process during both
+	phases                map[string]float64
+	peakRSS               int64 // VmHWM after the analysis
+	peakReset             bool  // VmHWM was reset before it
+	load                  [2]float64
+}
+
+// timeAnalysis times functionspace.New (the first-layer cache) and
+// certify.Analyze with opt on run, with a CPU profile to cpuprofile when it
+// is not empty, resetting the process's peak resident memory first where
+// Linux allows.
+func timeAnalysis(ctx context.Context, run *nn.Run, popt functionspace.Options, opt certify.Options, cpuprofile string) (*timedAnalysis, error) {
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ta := &timedAnalysis{peakReset: resetPeakRSS()}
+	ta.load[0] = loadAverage()
+	cpu0 := cpuSeconds()
+	t0 := time.Now()
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, popt)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	boundHeap()
+	t1 := time.Now()
+	pt := newPhaseTimes(time.Now)
+	opt.Progress = func(stage string, done, total int) { pt.report(stage) }
+	r, err := certify.Analyze(ctx, p, opt)
+	if err != nil && ctx.Err() != nil {
+		return nil, interrupted(err, "bench interrupted during certify's analysis; nothing written")
+	}
+	if err != nil {
+		return nil, err
+	}
+	t2 := time.Now()
+	ta.phases = pt.end()
+	ta.cpu = cpuSeconds() - cpu0
+	ta.report, ta.path = r, p
+	ta.setup, ta.analyze, ta.total = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t2.Sub(t0).Seconds()
+	ta.peakRSS = peakRSS()
+	ta.load[1] = loadAverage()
+	return ta, nil
+}
+
+// newFullSide collects what the full analysis found.
+func newFullSide(ta *timedAnalysis) *fullSide {
+	r := ta.report
+	f := &fullSide{Verdict: r.Verdict, DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
+		GaussMean: r.GaussLengthMean, GaussMeanError: r.GaussLengthMeanError, GaussStacked: r.GaussLengthStacked,
+		PhaseSeconds: ta.phases, PeakRSSReset: ta.peakReset}
+	if r.GaussLengthIntervals != nil { // nil only under --loss-only, which the full analysis never sets
+		f.GaussIntervals = *r.GaussLengthIntervals
+	}
+	if c := r.Certificate; c != nil {
+		f.Leaves, f.Unsettled, f.CertificateSeconds = c.Leaves, c.UnsettledCount, c.Seconds
+	}
+	return f
+}
+
+// printFull prints the full analysis's findings and where its time went.
+func printFull(log io.Writer, f *fullSide) {
+	type ph struct {
+		name string
+		s    float64
+	}
+	var ps []ph
+	for k, v := range f.PhaseSeconds {
+		ps = append(ps, ph{k, v})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].s > ps[j].s })
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s %.2f s", p.name, p.s))
+	}
+	fmt.Fprintf(log, "          phases (each up to its last progress report): %s; the certificate's own clock %.2f s\n", strings.Join(parts, ", "), f.CertificateSeconds)
+	bounds := "no certificate"
+	if f.DeltaBounds != nil {
+		bounds = fmt.Sprintf("Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled", f.DeltaBounds[0], f.DeltaBounds[1], f.Leaves, f.Unsettled)
+	}
+	fmt.Fprintf(log, "          verdict %s (%s); Δ continuous %.4g; Gauss length mean %.8g ± %.1g, stacked %.8g rad (%d intervals)\n",
+		f.Verdict, bounds, f.DeltaContinuous, f.GaussMean, f.GaussMeanError, f.GaussStacked, f.GaussIntervals)
+}
+
+// resetPeakRSS resets the process's peak resident set size (VmHWM) to the
+// present one by writing 5 to /proc/self/clear_refs (Linux ≥ 4.0), and
+// reports whether it could.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}

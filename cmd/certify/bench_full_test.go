@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certify-mli/certify/nn"
+	"gonum.org/v1/gonum/mat"
+)
+
+// TestPhaseTimes: with reports at known times, each phase gets the time
+// since the previous report, and the time after the last one is "rest".
+func TestPhaseTimes(t *testing.T) {
+	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	p := newPhaseTimes(func() time.Time { return now })
+	for _, r := range []struct {
+		after time.Duration
+		stage string
+	}{
+		{2 * time.Second, "loss on the grid"}, {1 * time.Second, "loss on the grid"},
+		{5 * time.Second, "Gauss length"}, {5 * time.Second, "Gauss length"},
+		{30 * time.Second, "certificate"}, // its first leaves, before its first report
+		{4 * time.Second, "certificate"},
+	} {
+		now = now.Add(r.after)
+		p.report(r.stage)
+	}
+	now = now.Add(500 * time.Millisecond)
+	got := p.end()
+	want := map[string]float64{"loss on the grid": 3, "Gauss length": 10, "certificate": 34, "rest": 0.5}
+	if len(got) != len(want) {
+		t.Fatalf("phases %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %g s, want %g", k, got[k], v)
+		}
+	}
+}
+
+// makeReLURun writes a small ReLU run (4-6-3, mse, 8 examples) whose paths
+// have kinks, for the full analysis.
+func makeReLURun(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	spec := nn.MLPSpec([]int{4, 6, 3}, "relu", "cross_entropy")
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 3)
+	sT, _ := nn.Init(m, "pytorch", 1, 4)
+	x := mat.NewDense(8, 4, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = math.Cos(1.3 * float64(i))
+	}
+	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.WriteState(filepath.Join(dir, "init.safetensors"), s0, "F64"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, "F64"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBenchFullAgreesWithTorch: `bench --full --torch` on a small ReLU run
+// times the same analysis `certify --run` does by default (same verdict,
+// Δ bounds, corner-aware Gauss length and continuous Δ as the command's
+// report), agrees with PyTorch on the loss and the trapezoid Gauss lengths,
+// and reports the ratio, the phases and the peak memory.
+func TestBenchFullAgreesWithTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PyTorch (slow to import)")
+	}
+	needTorch(t)
+	dir := makeReLURun(t)
+	out := filepath.Join(t.TempDir(), "res.json")
+	code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "8", "--alphas", "9", "--backend", "go",
+		"--gemm=false", "--full", "--torch", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r benchResult
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Full == nil || r.Torch == nil || !r.Torch.Agree || r.Examples != 8 || r.Alphas != 9 {
+		t.Fatalf("result %s", b)
+	}
+	if r.Torch.Ratio != r.Seconds/r.Torch.Seconds || r.PeakRSSBytes <= 0 || r.AnalysisGFLOP != 0 {
+		t.Errorf("ratio %g (certify %g s, torch %g s), peak %d bytes, GFLOP %g (the loss-only count must not be given for --full)",
+			r.Torch.Ratio, r.Seconds, r.Torch.Seconds, r.PeakRSSBytes, r.AnalysisGFLOP)
+	}
+	for _, ph := range []string{"loss on the grid", "Gauss length", "certificate", "rest"} {
+		if _, ok := r.Full.PhaseSeconds[ph]; !ok {
+			t.Errorf("no time for phase %q: %v", ph, r.Full.PhaseSeconds)
+		}
+	}
+	var sum float64
+	for _, s := range r.Full.PhaseSeconds {
+		sum += s
+	}
+	if math.Abs(sum-r.AnalyzeSeconds) > 0.05*r.AnalyzeSeconds+0.01 {
+		t.Errorf("phases add up to %g s, the analysis took %g s", sum, r.AnalyzeSeconds)
+	}
+	for _, s := range []string{"the full default analysis", "phases", "verdict", "ratio", "agree"} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("output lacks %q:\n%s", s, errs)
+		}
+	}
+
+	// The same run through the command's default analysis.
+	code, so, errs := runCLI(t, "--run", dir, "--alphas", "9", "--json", "--no-figures")
+	if code != 0 {
+		t.Fatalf("certify --run: exit %d: %s", code, errs)
+	}
+	var rep struct {
+		Verdict         string      `json:"verdict"`
+		DeltaBounds     *[2]float64 `json:"delta_bounds"`
+		DeltaContinuous float64     `json:"delta_continuous"`
+		GaussMean       float64     `json:"gauss_length_mean"`
+		GaussStacked    float64     `json:"gauss_length_stacked"`
+		Certificate     struct {
+			Leaves int `json:"leaves"`
+		} `json:"certificate"`
+	}
+	if err := json.Unmarshal([]byte(so), &rep); err != nil {
+		t.Fatal(err)
+	}
+	f := r.Full
+	if rep.Verdict != f.Verdict || rep.DeltaBounds == nil || f.DeltaBounds == nil || *rep.DeltaBounds != *f.DeltaBounds ||
+		rep.DeltaContinuous != f.DeltaContinuous || rep.GaussMean != f.GaussMean || rep.GaussStacked != f.GaussStacked ||
+		rep.Certificate.Leaves != f.Leaves {
+		t.Errorf("bench --full found %+v; certify --run %+v", *f, rep)
+	}
+	if f.GaussMean <= 0 {
+		t.Errorf("corner-aware Gauss length %g", f.GaussMean)
+	}
+}
