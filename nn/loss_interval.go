@@ -90,6 +90,14 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 			se = interval.Add(se, e[j])
 		}
 		lse := interval.AddF(interval.Log(se), m)
+		// logsumexp is increasing in every logit, so it also lies between
+		// its values at the lower and at the upper ends of the logit
+		// intervals, each computed stably (finite for finite logits, however
+		// wide the intervals: the form above overflows once a logit's
+		// interval is wider than exp's range)
+		if lo, hi := lsePoint(g, false), lsePoint(g, true); lo.Valid() && hi.Valid() {
+			lse = both(lse, interval.I{Lo: lo.Lo, Hi: hi.Hi})
+		}
 		for j := 0; j < k; j++ {
 			lj := interval.Sub(lse, g[j])
 			lj.Lo = math.Max(lj.Lo, 0) // lse ≥ max_k γ_k ≥ γ_j
@@ -177,4 +185,29 @@ func both(x, y interval.I) interval.I {
 		return r
 	}
 	return interval.Hull(x, y)
+}
+
+// lsePoint encloses logsumexp of the point vector of the logits' lower
+// (upper: hi set) ends: M + log Σ_k exp(x_k − M) with M = max_k x_k, every
+// operation rounded outward. The sum is at least 1, so the result is finite
+// for finite x.
+func lsePoint(g []interval.I, hi bool) interval.I {
+	at := func(v interval.I) float64 {
+		if hi {
+			return v.Hi
+		}
+		return v.Lo
+	}
+	m := math.Inf(-1)
+	for _, v := range g {
+		m = math.Max(m, at(v))
+	}
+	if math.IsInf(m, 0) || math.IsNaN(m) {
+		return interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+	}
+	s := interval.Point(0)
+	for _, v := range g {
+		s = interval.Add(s, interval.Exp(interval.AddF(interval.Point(at(v)), -m)))
+	}
+	return interval.AddF(interval.Log(s), m)
 }
