@@ -216,3 +216,31 @@ func TestFigurePDFsHaveNoType3Fonts(t *testing.T) {
 		checkNoType3(t, p)
 	}
 }
+
+// TestTableMixedSettings: runs analysed with different settings are not
+// pooled without comment: the note names the settings and their values.
+func TestTableMixedSettings(t *testing.T) {
+	runs := offGridRuns()
+	for i, r := range runs {
+		r.Report.Examples, r.Report.Alphas = 200, Grid(11)
+		if i == 2 {
+			r.Report.Examples, r.Report.Alphas = 600, Grid(50)
+		}
+	}
+	tab, err := BuildTable(runs, TableSpec{Cols: []string{"lr"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	tab.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "different settings (examples 200, 600; grid α 11, 50)") {
+		t.Errorf("note does not name the mixed settings:\n%s", md.String())
+	}
+	runs[2].Report.Examples, runs[2].Report.Alphas = 200, Grid(11)
+	tab, _ = BuildTable(runs, TableSpec{Cols: []string{"lr"}})
+	md.Reset()
+	tab.WriteMarkdown(&md)
+	if strings.Contains(md.String(), "different settings") {
+		t.Errorf("uniform settings called mixed:\n%s", md.String())
+	}
+}

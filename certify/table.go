@@ -76,6 +76,10 @@ type Table struct {
 	// Caption and Label are the LaTeX table's \caption and \label
 	// (defaults from the keys when empty).
 	Caption, Label string
+	// MixedSettings lists the analysis settings that differ among the
+	// table's runs ("examples 200, 600"), stated in the note: runs analysed
+	// differently are not silently pooled.
+	MixedSettings []string
 }
 
 // BuildTable groups runs into the cells of spec and counts each cell's runs
@@ -91,6 +95,7 @@ func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
 	if len(kept) == 0 {
 		return nil, fmt.Errorf("no run passes the filter (%d with train_loss above the maximum, %d without train_loss)", above, missing)
 	}
+	t.MixedSettings = mixedSettings(kept)
 	var rowOf, colOf []int
 	t.RowLevels, rowOf = groupRuns(kept, spec.Rows)
 	t.ColLevels, colOf = groupRuns(kept, spec.Cols)
@@ -117,6 +122,47 @@ func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
 		}
 	}
 	return t, nil
+}
+
+// mixedSettings lists, for each analysis setting whose value differs among
+// runs, "name v1, v2, …" (values in first-seen order).
+func mixedSettings(runs []StudyRun) []string {
+	type setting struct {
+		name string
+		of   func(r *Report) string
+	}
+	settings := []setting{
+		{"examples", func(r *Report) string { return strconv.Itoa(r.Examples) }},
+		{"grid α", func(r *Report) string { return strconv.Itoa(len(r.Alphas)) }},
+		{"tolerance", func(r *Report) string { return strconv.FormatFloat(r.Tolerance, 'g', -1, 64) }},
+		{"certificate", func(r *Report) string { return strconv.FormatBool(r.Options.Certificate) }},
+		{"loss only", func(r *Report) string { return strconv.FormatBool(r.Options.LossOnly) }},
+		{"BatchNorm", func(r *Report) string { return r.BNPolicy }},
+		{"precision", func(r *Report) string { return r.Precision }},
+	}
+	var out []string
+	for _, st := range settings {
+		var vals []string
+		seen := map[string]bool{}
+		for _, r := range runs {
+			if v := st.of(r.Report); !seen[v] {
+				seen[v] = true
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) > 1 {
+			out = append(out, st.name+" "+strings.Join(vals, ", "))
+		}
+	}
+	return out
+}
+
+// mixedText is the note's sentence on MixedSettings ("" when none).
+func (t *Table) mixedText() string {
+	if len(t.MixedSettings) == 0 {
+		return ""
+	}
+	return "The runs were analysed with different settings (" + strings.Join(t.MixedSettings, "; ") + "). "
 }
 
 // groupRuns returns the sorted distinct level tuples of keys among runs and
@@ -400,6 +446,7 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 	if t.hasOffGrid() {
 		b.WriteString(latexEscape(offGridNote))
 	}
+	b.WriteString(latexEscape(t.mixedText()))
 	b.WriteString(latexEscape(t.thresholdText()) + ".\\par}\n\\end{table}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -453,6 +500,7 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	if t.hasOffGrid() {
 		b.WriteString(strings.ReplaceAll(offGridNote, "*", "\\*"))
 	}
+	b.WriteString(t.mixedText())
 	b.WriteString(t.thresholdText() + ".\n")
 	_, err := io.WriteString(w, b.String())
 	return err

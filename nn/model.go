@@ -257,17 +257,29 @@ func (m *Model) Check(s State, source string) error {
 				return fmt.Errorf("%s: %s: non-finite value %v at flat index %d", source, n.Key, v, j)
 			}
 		}
-		if strings.HasSuffix(n.Key, ".running_var") {
-			for j, v := range t.Data {
-				if v < 0 {
-					return fmt.Errorf("%s: %s: negative variance %v at flat index %d (a BatchNorm running variance must be ≥ 0)", source, n.Key, v, j)
-				}
-			}
-		}
 	}
 	for _, k := range s.Names() {
 		if !want[k] {
 			return fmt.Errorf("%s: %s: unexpected tensor (the model has no such parameter)", source, k)
+		}
+	}
+	return nil
+}
+
+// CheckBuffers refuses a checkpoint's BatchNorm buffers that no trained
+// network has: a running_var below 0 (PyTorch evaluates it to NaN). The
+// error names source, the tensor and the index. It is for checkpoints read
+// from disk; states built along or beyond the line (per-layer passes) are
+// not checkpoints and are not checked.
+func CheckBuffers(s State, source string) error {
+	for _, k := range s.Names() {
+		if !strings.HasSuffix(k, ".running_var") {
+			continue
+		}
+		for j, v := range s[k].Data {
+			if v < 0 {
+				return fmt.Errorf("%s: %s: negative variance %v at flat index %d (a BatchNorm running variance must be ≥ 0)", source, k, v, j)
+			}
 		}
 	}
 	return nil

@@ -126,6 +126,9 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		if err := r.Model.Check(s, path); err != nil {
 			return nil, err
 		}
+		if err := CheckBuffers(s, path); err != nil {
+			return nil, err
+		}
 		*c.dst = s
 	}
 	cfgPath := filepath.Join(dir, "config.json")
