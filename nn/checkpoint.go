@@ -8,6 +8,7 @@ import (
 
 	"github.com/certify-mli/certify/nn/npz"
 	"github.com/certify-mli/certify/nn/safetensors"
+	"github.com/certify-mli/certify/nn/torchpt"
 )
 
 // ReadState reads a checkpoint, safetensors or (by extension) .npz, into a
@@ -78,4 +79,27 @@ func WriteState(path string, s State, dtype string) error {
 		ts = append(ts, safetensors.Tensor{Name: k, DType: dtype, Shape: t.Shape, Float: t.Data})
 	}
 	return safetensors.Write(path, ts, dtype, map[string]string{"format": "pt"})
+}
+
+// stripWrapperPrefixes renames the tensors of s when every key carries a
+// wrapper's prefix (torchpt.KeyPrefixes: DataParallel's "module.",
+// torch.compile's "_orig_mod.", possibly nested), and returns the prefixes
+// removed in order (nil, and s unchanged, otherwise). A plain
+// nn.Sequential's keys start with a layer index, so they never match.
+func (s State) stripWrapperPrefixes() []string {
+	names := make([]string, 0, len(s))
+	for k := range s {
+		names = append(names, k)
+	}
+	removed := torchpt.WrapperPrefixes(names)
+	cut := len(strings.Join(removed, ""))
+	if cut == 0 {
+		return nil
+	}
+	for _, k := range names {
+		t := s[k]
+		delete(s, k)
+		s[k[cut:]] = t
+	}
+	return removed
 }

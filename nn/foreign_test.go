@@ -74,19 +74,19 @@ func TestForeignCheckpointErrors(t *testing.T) {
 			os.Remove(filepath.Join(dir, "final.safetensors"))
 			copyFile(t, "torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
 		}, []string{"final.safetensors: missing, but", "final.pt is there", "certify import"}},
-		{"module. prefix", func(dir string) {
+		{"unknown prefix", func(dir string) {
 			s, err := ReadState(filepath.Join(dir, "final.safetensors"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			p := State{}
 			for k, v := range s {
-				p["module."+k] = v
+				p["net."+k] = v // a prefix no known wrapper writes (Lightning's style)
 			}
 			if err := WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"0.weight: missing", "found module.0.weight", "strip it, or use certify import"}},
+		}, []string{"0.weight: missing", "found net.0.weight", "strip it, or use certify import"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -105,6 +105,50 @@ func TestForeignCheckpointErrors(t *testing.T) {
 				t.Errorf("error %q is the safetensors header error", err)
 			}
 		})
+	}
+}
+
+// TestWrapperPrefixesStripped: checkpoints whose keys all carry
+// DataParallel's "module." and torch.compile's "_orig_mod." (nested, as
+// torch.compile of a DataParallel model writes them) load with the prefixes
+// stripped, the same θ as the plain checkpoint, and a note saying so
+// (RUN_FORMAT.md "Key prefixes … recognised and stripped, with a note").
+func TestWrapperPrefixesStripped(t *testing.T) {
+	dir := t.TempDir()
+	sT, _, _ := writeTinyRun(t, dir)
+	p := State{}
+	for k, v := range sT {
+		p["module._orig_mod."+k] = v
+	}
+	if err := WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRun(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ThetaT) != len(sT) {
+		t.Fatalf("θT has %d tensors, want %d", len(r.ThetaT), len(sT))
+	}
+	for k, v := range sT {
+		got, ok := r.ThetaT[k]
+		if !ok {
+			t.Fatalf("θT lacks %s after stripping", k)
+		}
+		for i := range v.Data {
+			if got.Data[i] != v.Data[i] {
+				t.Fatalf("θT %s[%d] = %v, want %v", k, i, got.Data[i], v.Data[i])
+			}
+		}
+	}
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], `module.`) || !strings.Contains(r.Notes[0], `_orig_mod.`) || !strings.Contains(r.Notes[0], "final.safetensors") {
+		t.Errorf("notes %q do not say which prefixes were stripped from which file", r.Notes)
+	}
+	// The plain θ0 beside it needs no note.
+	for _, n := range r.Notes {
+		if strings.Contains(n, "init.safetensors") {
+			t.Errorf("note %q for the unprefixed θ0", n)
+		}
 	}
 }
 

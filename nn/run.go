@@ -73,6 +73,10 @@ type Run struct {
 	// Targets holds the labels the run was trained on and CleanLabels the
 	// dataset's own. Nil otherwise.
 	CleanLabels []int
+	// Notes say what loading changed, for the report's notes: e.g. a
+	// wrapper's key prefix ("module.", "_orig_mod.") stripped from a
+	// checkpoint (RUN_FORMAT.md "Key prefixes").
+	Notes []string
 }
 
 // DefaultExamples is how many examples of a named dataset are evaluated when
@@ -122,6 +126,9 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		s, err := ReadState(path)
 		if err != nil {
 			return nil, err
+		}
+		if p := s.stripWrapperPrefixes(); len(p) > 0 {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: key prefix %s stripped (nn.DataParallel / torch.compile wrappers; RUN_FORMAT.md)", path, strings.Join(p, " then ")))
 		}
 		if err := r.Model.Check(s, path); err != nil {
 			return nil, err

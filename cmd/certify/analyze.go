@@ -173,6 +173,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	r.Command = command
 	r.Import = readImportSummary(af.run)
+	r.Notes = append(r.Notes, run.Notes...) // e.g. a wrapper's key prefix stripped while loading
 	r.BLAS = setupBLAS().Describe()
 	if !write {
 		return r, nil

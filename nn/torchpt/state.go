@@ -109,21 +109,38 @@ func typeName(v any) string {
 // and returns the prefixes removed in order. Names with mixed prefixes are
 // left alone.
 func StripPrefixes(ts []safetensors.Tensor) []string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	removed := WrapperPrefixes(names)
+	cut := len(strings.Join(removed, ""))
+	for i := range ts {
+		ts[i].Name = ts[i].Name[cut:]
+	}
+	return removed
+}
+
+// WrapperPrefixes returns, in order, the prefixes of KeyPrefixes that every
+// name carries one after the other (e.g. ["module.", "_orig_mod."] for
+// "module._orig_mod.0.weight", …); removing their concatenation from each
+// name gives the wrapped model's keys. Nil when the names are not all
+// wrapped alike, or when no name would be left.
+func WrapperPrefixes(names []string) []string {
 	var removed []string
-	for len(ts) > 0 {
+	cut := 0
+	for len(names) > 0 {
 		stripped := false
 		for _, p := range KeyPrefixes {
 			all := true
-			for _, t := range ts {
-				if !strings.HasPrefix(t.Name, p) || len(t.Name) == len(p) {
+			for _, n := range names {
+				if !strings.HasPrefix(n[cut:], p) || len(n) == cut+len(p) {
 					all = false
 					break
 				}
 			}
 			if all {
-				for i := range ts {
-					ts[i].Name = strings.TrimPrefix(ts[i].Name, p)
-				}
+				cut += len(p)
 				removed = append(removed, p)
 				stripped = true
 			}
