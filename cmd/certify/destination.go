@@ -196,15 +196,16 @@ func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir,
 			return "", "", badInputf("%v (analyse a read-only run directory with --out DIR)", err)
 		}
 	}
-	if old, err := certify.ReadReport(file); err == nil {
-		if d := settingsDiff(old, plan); len(d) > 0 {
-			return "", "", badInputf("%s was made with other settings (%s); it is not replaced. Re-run with its settings (its \"command\" key), write elsewhere with --out DIR, print only with --json, or remove it first", file, strings.Join(d, "; "))
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", "", badInputf("%s exists but cannot be read as a report (%v); it is not replaced: move it away or use --out DIR", file, err)
-	}
 	if st, err := os.Stat(file); err == nil && st.IsDir() {
 		return "", "", badInputf("%s is a directory; move it away or use --out DIR", file)
+	}
+	// A sweep point's stage directory is the sweep's own (checkExisting
+	// vets finished points against the grid): a report left there by an
+	// interrupted attempt is replaced.
+	if !af.sweepPoint {
+		if err := refuseOtherSettings(file, plan); err != nil {
+			return "", "", err
+		}
 	}
 	probe, err := os.CreateTemp(dir, ".certify-write-test*")
 	if err != nil {
@@ -217,4 +218,20 @@ func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir,
 	probe.Close()
 	os.Remove(probe.Name())
 	return dir, file, nil
+}
+
+// refuseOtherSettings refuses to replace the report at file when it was
+// made with other settings than plan's, or cannot be read as a report.
+func refuseOtherSettings(file string, plan *certify.Report) error {
+	old, err := certify.ReadReport(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return badInputf("%s exists but cannot be read as a report (%v); it is not replaced: move it away or use --out DIR", file, err)
+	}
+	if d := settingsDiff(old, plan); len(d) > 0 {
+		return badInputf("%s was made with other settings (%s); it is not replaced. Re-run with its settings (its \"command\" key), write elsewhere with --out DIR, print only with --json, or remove it first", file, strings.Join(d, "; "))
+	}
+	return nil
 }

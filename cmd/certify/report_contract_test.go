@@ -342,3 +342,18 @@ func TestBadBatchNormAndDuplicateKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoryInTheWay: a directory where certificate.json goes is refused
+// before the analysis, naming it, and nothing (no .tmp file) is left.
+func TestDirectoryInTheWay(t *testing.T) {
+	dir := makeRun(t, "mse")
+	os.MkdirAll(filepath.Join(dir, "certificate.json", "x"), 0o755)
+	before := snapshot(t, dir)
+	code, _, e := runCLI(t, "--run", dir, "--quiet")
+	if code != 2 || !strings.Contains(e, "certificate.json is a directory") {
+		t.Errorf("exit %d, %q", code, e)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Errorf("the run directory changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
