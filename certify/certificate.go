@@ -586,6 +586,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 			o.Progress(stage, d, t)
 		}
 	}
+	progress("certificate", 0, o.MaxIntervals) // the first leaves take a while: say the phase has started
 	cert := &Certificate{Tolerance: o.Tolerance, Examples: p.N}
 	l0 := e.point(0, false)
 	l1 := e.point(1, true)
