@@ -59,18 +59,7 @@ func makeReLURun(t *testing.T) string {
 	for i := range x.RawMatrix().Data {
 		x.RawMatrix().Data[i] = math.Cos(1.3 * float64(i))
 	}
-	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
-		t.Fatal(err)
-	}
-	if err := nn.WriteState(filepath.Join(dir, "init.safetensors"), s0, "F64"); err != nil {
-		t.Fatal(err)
-	}
-	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, "F64"); err != nil {
-		t.Fatal(err)
-	}
-	if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
+	writeRunDir(t, dir, spec, s0, sT, "F64", x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2, 0, 1}})
 	return dir
 }
 

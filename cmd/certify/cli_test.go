@@ -50,19 +50,26 @@ func makeRun(t *testing.T, loss string) string {
 	for i := range x.RawMatrix().Data {
 		x.RawMatrix().Data[i] = math.Sin(float64(i))
 	}
+	writeRunDir(t, dir, spec, s0, sT, "F32", x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}})
+	return dir
+}
+
+// writeRunDir writes model.json, init.safetensors (F64), final.safetensors
+// (finalDtype) and data.safetensors into dir (RUN_FORMAT.md).
+func writeRunDir(t *testing.T, dir string, spec *nn.Spec, s0, sT nn.State, finalDtype string, x *mat.Dense, y nn.Targets) {
+	t.Helper()
 	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
 		t.Fatal(err)
 	}
 	if err := nn.WriteState(filepath.Join(dir, "init.safetensors"), s0, "F64"); err != nil {
 		t.Fatal(err)
 	}
-	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, "F32"); err != nil {
+	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, finalDtype); err != nil {
 		t.Fatal(err)
 	}
-	if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}}); err != nil {
+	if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 func TestAnalyzeWritesReport(t *testing.T) {

@@ -37,18 +37,7 @@ func TestBatchNormFirstCLI(t *testing.T) {
 		for i := range x.RawMatrix().Data {
 			x.RawMatrix().Data[i] = math.Sin(float64(i))
 		}
-		if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
-			t.Fatal(err)
-		}
-		if err := nn.WriteState(filepath.Join(dir, "init.safetensors"), s0, "F64"); err != nil {
-			t.Fatal(err)
-		}
-		if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, "F64"); err != nil {
-			t.Fatal(err)
-		}
-		if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}}); err != nil {
-			t.Fatal(err)
-		}
+		writeRunDir(t, dir, spec, s0, sT, "F64", x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}})
 		for _, extra := range [][]string{nil, {"--bn", "recompute"}, {"--no-certificate"}} {
 			// Each setting writes into its own --out directory (a
 			// non-default setting would otherwise go to variants/NAME/).
