@@ -65,11 +65,11 @@ func (p *Path) init32() error {
 		f.layers = append(f.layers, j)
 		f.dp = append(f.dp, nn.RoundTensors(p.Model.LayerParams(p.Delta, i)))
 	}
-	if d0, ok := p.Model.Layers[0].(*nn.Dense); ok && 2*4*p.N*d0.Out <= p.opt.FirstLayerCacheBytes {
+	if d0, ok := p.Model.Layers[0].(nn.AffineInAlpha); ok && 2*4*p.N*d0.OutSize() <= p.opt.FirstLayerCacheBytes {
 		p0, dp0 := p.Model.LayerParams(p.Theta0, 0), p.Model.LayerParams(p.Delta, 0)
 		for _, c := range p.Chunks() {
 			j := d0.Jet(p0, dp0, nn.NewConstJet(p.rows(c[0], c[1]))) // float64, rounded once
-			f.first = append(f.first, nn.Round32(j.M.Slice(0, 2*j.N, 0, d0.Out).(*mat.Dense)))
+			f.first = append(f.first, nn.Round32(j.M.Slice(0, 2*j.N, 0, d0.OutSize()).(*mat.Dense)))
 		}
 	}
 	p.f32 = f
@@ -124,7 +124,7 @@ func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), 
 			visit(i, j.Float64())
 		}
 		if ps.stats != nil && ps.stats[i] != nil {
-			j = p.Model.Layers[i].(*nn.BatchNorm).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
+			j = p.Model.Layers[i].(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
 			continue
 		}
 		j = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
