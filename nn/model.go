@@ -160,7 +160,25 @@ func Build(s *Spec) (*Model, error) {
 	return m, nil
 }
 
+// layerBuilders holds the layer types registered by their own files
+// (registerLayer), the way a new layer type joins the build.
+var layerBuilders = map[string]func(ls LayerSpec, width int) (Layer, error){}
+
+// registerLayer adds a model.json layer type: build constructs it from its
+// LayerSpec and the previous layer's width, checking every field it reads.
+// Called from the init of the layer's file; the name joins LayerTypes.
+func registerLayer(name string, build func(ls LayerSpec, width int) (Layer, error)) {
+	if _, dup := layerBuilders[name]; dup {
+		panic("nn: layer type " + name + " registered twice")
+	}
+	layerBuilders[name] = build
+	LayerTypes = append(LayerTypes, name)
+}
+
 func newLayer(ls LayerSpec, width int) (Layer, error) {
+	if build, ok := layerBuilders[ls.Type]; ok {
+		return build(ls, width)
+	}
 	switch ls.Type {
 	case "linear":
 		if ls.In <= 0 || ls.Out <= 0 {
