@@ -68,6 +68,18 @@ func (l *LayerNorm) Params() []Param {
 	return []Param{{Name: "weight", Shape: append([]int(nil), l.Shape...)}, {Name: "bias", Shape: append([]int(nil), l.Shape...)}}
 }
 
+// ResetParams implements ParamResetter: PyTorch's weight 1, bias 0.
+func (l *LayerNorm) ResetParams() []*Tensor {
+	if !l.Affine {
+		return nil
+	}
+	w, b := NewTensor(l.Shape...), NewTensor(l.Shape...)
+	for j := range w.Data {
+		w.Data[j] = 1
+	}
+	return []*Tensor{w, b}
+}
+
 // Kinked implements KinkSites: LayerNorm is smooth (Eps > 0).
 func (l *LayerNorm) Kinked() bool { return false }
 
@@ -418,4 +430,5 @@ var (
 	_ Jet32Layer    = (*LayerNorm)(nil)
 	_ KinkSites     = (*LayerNorm)(nil)
 	_ RowJetter     = (*LayerNorm)(nil)
+	_ ParamResetter = (*LayerNorm)(nil)
 )

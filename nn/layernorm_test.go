@@ -279,3 +279,27 @@ func TestLayerNormSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormInit: Init gives an affine layernorm PyTorch's reset values
+// (weight 1, bias 0, shape Shape) whatever the scheme and scale.
+func TestLayerNormInit(t *testing.T) {
+	s := &Spec{Format: FormatSequentialV1, InputShape: []int{3}, Loss: "mse", Layers: []LayerSpec{
+		{Type: "linear", In: 3, Out: 4}, {Type: "layernorm"}, {Type: "linear", In: 4, Out: 2}}}
+	m, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Init(m, "kaiming_normal", 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, b := st["1.weight"], st["1.bias"]
+	if w == nil || b == nil || len(w.Data) != 4 || len(b.Data) != 4 {
+		t.Fatalf("layernorm tensors: weight %v, bias %v", w, b)
+	}
+	for j := range w.Data {
+		if w.Data[j] != 1 || b.Data[j] != 0 {
+			t.Fatalf("layernorm reset: weight %v, bias %v; want 1 and 0", w.Data, b.Data)
+		}
+	}
+}

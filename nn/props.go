@@ -81,6 +81,13 @@ type FLOPCounter interface {
 	JetFLOPs(n int, constInput bool) float64
 }
 
+// ParamResetter is a layer whose parameters start at fixed values, not
+// drawn by an initialisation scheme (PyTorch's reset_parameters); Init
+// takes them from ResetParams, one tensor per Params entry.
+type ParamResetter interface {
+	ResetParams() []*Tensor
+}
+
 // Rule is an interpretation of the layers an analysis needs.
 type Rule int
 
