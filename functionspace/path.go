@@ -317,14 +317,15 @@ func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	defer p.refWS.Put(ws)
 	ws.Reset()
 	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, ws)
-	for i := start; i < len(p.Model.Layers); i++ {
-		if b, ok := p.Model.Layers[i].(nn.BatchStatistics); ok {
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
+		if b, ok := l.(nn.BatchStatistics); ok {
 			stats[i] = nn.BatchStatsJet(j, false)
 			j = b.JetStats(ps.at[i], ps.dp[i], stats[i], j)
-			continue
+			return nil
 		}
-		j = p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
-	}
+		j = l.Jet(ps.at[i], ps.dp[i], j)
+		return nil
+	})
 	return stats
 }
 
@@ -389,12 +390,13 @@ func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws
 		f = p.first[c]
 	}
 	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi), ws)
-	for i := start; i < len(p.Model.Layers); i++ {
+	_ = p.Model.Walk(start, func(i int, _ nn.Layer) error {
 		if visit != nil {
 			visit(i, j)
 		}
 		j = p.layerJet(ps, i, j)
-	}
+		return nil
+	})
 	return unconst(j)
 }
 

@@ -119,15 +119,16 @@ func (p *Path) firstJet32(c int, alpha float64, ws *nn.Workspace) (*nn.Jet32, in
 // allocated).
 func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
 	j, start := p.firstJet32(c, ps.Alpha, ws)
-	for i := start; i < len(p.Model.Layers); i++ {
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
 		if visit != nil {
 			visit(i, j.Float64())
 		}
 		if ps.stats != nil && ps.stats[i] != nil {
-			j = p.Model.Layers[i].(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
-			continue
+			j = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
+			return nil
 		}
 		j = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
-	}
+		return nil
+	})
 	return unconst(j.Float64())
 }

@@ -111,7 +111,7 @@ func near(got, want, tol float64) bool {
 
 // TestLayerNormJetMatchesHyperdual: Jet's value, velocity and acceleration
 // agree with hyperdual arithmetic on random layers, inputs and α; Jet32
-// agrees with Jet to float32 accuracy.
+// agrees with them to float32 accuracy where the layer is well conditioned.
 func TestLayerNormJetMatchesHyperdual(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		c := drawLN(t)
@@ -137,8 +137,10 @@ func TestLayerNormJetMatchesHyperdual(t *testing.T) {
 					if got := jr.M.At(part*c.n+i, k); !near(got, want, 1e-9) {
 						t.Fatalf("JetRows part %d [%d,%d]: %v, hyperdual %v", part, i, k, got, want)
 					}
-					// float32: relative to the scale of the terms (r³ and r⁵ at eps 1e-5 amplify rounding)
-					if g32 := j32.M.At(part*c.n+i, k); !near(g32, want, 1e-2) && math.Abs(g32-want) > 1e-2*scaleOf(j, part, c.n) {
+					// float32 where the layer is well conditioned (eps 0.1: r ≤ √10):
+					// at eps 1e-5 a near-constant group makes r³, r⁵ amplify float32
+					// rounding of the input without bound
+					if g32 := j32.M.At(part*c.n+i, k); c.l.Eps == 0.1 && !near(g32, want, 1e-3) && math.Abs(g32-want) > 1e-3*scaleOf(j, part, c.n) {
 						t.Fatalf("float32 part %d [%d,%d]: %v, float64 %v", part, i, k, g32, want)
 					}
 				}

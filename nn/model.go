@@ -329,9 +329,10 @@ func (m *Model) LayerParams(s State, i int) []*Tensor {
 // outputs [N, K].
 func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
 	h := x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		h = l.Forward(m.LayerParams(s, i), h)
-	}
+		return nil
+	})
 	return h
 }
 
@@ -342,9 +343,10 @@ func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
 func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 	acts := make([]*mat.Dense, len(m.Layers)+1)
 	acts[0] = x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
-	}
+		return nil
+	})
 	return acts
 }
 
@@ -356,13 +358,14 @@ func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 func (m *Model) ForwardTrain(s State, x *mat.Dense) []*mat.Dense {
 	acts := make([]*mat.Dense, len(m.Layers)+1)
 	acts[0] = x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		if t, ok := l.(TrainForwarder); ok {
 			acts[i+1] = t.ForwardTrain(m.LayerParams(s, i), acts[i])
 		} else {
 			acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
 		}
-	}
+		return nil
+	})
 	return acts
 }
 
