@@ -169,7 +169,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 	}
 	for _, l := range p.Model.Layers {
 		e.layers = append(e.layers, l.(nn.IntervalLayer)) // checked by Require
-		if l.Type() == "softplus" {
+		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
 			e.jumps = true
 		}
 	}

@@ -43,6 +43,13 @@ type PiecewiseLinear interface {
 	Slopes() (on, off float64)
 }
 
+// Jumps is declared by layers whose output may be discontinuous in their
+// input: softplus switches to its linear branch above PyTorch's threshold,
+// where the value jumps by log1p(exp(−threshold))/β (IJet.Jump).
+type Jumps interface {
+	MayJump() bool
+}
+
 // Identity is declared by layers that may be the identity map on values
 // (identity, flatten); IsIdentity reports whether this one is.
 type Identity interface {
@@ -186,6 +193,9 @@ func (a *Activation) Slopes() (on, off float64) {
 // IsIdentity implements Identity: identity and flatten.
 func (a *Activation) IsIdentity() bool { return a.identity() }
 
+// MayJump implements Jumps: softplus's threshold switch.
+func (a *Activation) MayJump() bool { return a.Kind == "softplus" }
+
 // Kinked implements KinkSites: a linear layer has no corners.
 func (d *Dense) Kinked() bool { return false }
 
@@ -209,6 +219,7 @@ var (
 	_ FLOPCounter     = (*Dense)(nil)
 	_ PiecewiseLinear = (*Activation)(nil)
 	_ Identity        = (*Activation)(nil)
+	_ Jumps           = (*Activation)(nil)
 	_ BatchStatistics = (*BatchNorm)(nil)
 	_ RowJetter       = (*BatchNorm)(nil)
 	_ KinkSites       = (*BatchNorm)(nil)
