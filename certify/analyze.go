@@ -530,14 +530,11 @@ func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samp
 func affineCondition(p *functionspace.Path, at1 *functionspace.Sample) AffineReport {
 	dense := 0
 	for _, l := range p.Model.Layers {
-		switch l := l.(type) {
-		case *nn.Dense:
+		if _, ok := l.(nn.AffineInAlpha); ok {
 			dense++
-		case *nn.Activation:
-			if l.Kind != "identity" && l.Kind != "flatten" {
-				return AffineReport{Statement: "does not apply: the model is not affine in θ (it has a " + l.Kind + " layer)"}
-			}
-		default:
+			continue
+		}
+		if id, ok := l.(nn.Identity); !ok || !id.IsIdentity() {
 			return AffineReport{Statement: "does not apply: the model is not affine in θ (it has a " + l.Type() + " layer)"}
 		}
 	}

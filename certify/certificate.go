@@ -164,13 +164,12 @@ type statsEntry struct {
 
 func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 	e := &evaluator{p: p, chunks: p.Chunks(), notes: map[string]bool{}}
-	for i, l := range p.Model.Layers {
-		il, ok := l.(nn.IntervalLayer)
-		if !ok {
-			return nil, fmt.Errorf("layers[%d]: %s: no interval rule for the certificate", i, l.Type())
-		}
-		e.layers = append(e.layers, il)
-		if l.Type() == "softplus" {
+	if err := p.Model.Require(nn.RuleInterval); err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	for _, l := range p.Model.Layers {
+		e.layers = append(e.layers, l.(nn.IntervalLayer)) // checked by Require
+		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
 			e.jumps = true
 		}
 	}
@@ -184,7 +183,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 	// every pass starts from the network input (start = 0).
 	first := -1
 	for i, l := range p.Model.Layers {
-		if _, ok := l.(*nn.Dense); ok {
+		if _, ok := l.(nn.AffineInAlpha); ok {
 			first = i
 			break
 		}
@@ -207,7 +206,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 			for i := 0; i < first; i++ {
 				j = e.layers[i].IntervalJet(nil, j)
 			}
-			e.refA, e.refB = p.Model.Layers[first].(*nn.Dense).ConstProducts(e.box(first, interval.Point(0)), j.V)
+			e.refA, e.refB = p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(e.box(first, interval.Point(0)), j.V)
 			e.refKink0 = j.Kink
 		}
 	}
@@ -228,7 +227,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 			j = e.layers[i].IntervalJet(nil, j)
 		}
 		box := e.box(first, interval.Point(0))
-		a, b := p.Model.Layers[first].(*nn.Dense).ConstProducts(box, j.V)
+		a, b := p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(box, j.V)
 		e.a = append(e.a, a)
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
@@ -258,7 +257,7 @@ func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order in
 		}
 		for i, ly := range e.layers {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(*nn.BatchNorm).IntervalJetStats(boxes[i], st[i], j)
+				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
 				continue
 			}
 			j = ly.IntervalJet(boxes[i], j)
@@ -277,7 +276,7 @@ func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order in
 		}
 		for i := e.start; i < len(e.layers); i++ {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(*nn.BatchNorm).IntervalJetStats(boxes[i], st[i], j)
+				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
 				continue
 			}
 			j = e.layers[i].IntervalJet(boxes[i], j)
@@ -315,7 +314,7 @@ func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) 
 	en.once.Do(func() {
 		last := -1
 		for i, l := range e.p.Model.Layers {
-			if _, ok := l.(*nn.BatchNorm); ok {
+			if _, ok := l.(nn.BatchStatistics); ok {
 				last = i
 			}
 		}
@@ -328,7 +327,7 @@ func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) 
 			j = nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
 		}
 		for i := e.start; i <= last; i++ {
-			if b, ok := e.p.Model.Layers[i].(*nn.BatchNorm); ok {
+			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
 				st[i] = nn.IntervalBatchStats(j)
 				j = b.IntervalJetStats(boxes[i], st[i], j)
 				continue

@@ -315,20 +315,24 @@ func (p *Path) quadraticBetweenKinks(kl []int, aff int) bool {
 	if len(kl) != 1 || kl[0] != aff {
 		return false
 	}
-	dense := 0
+	affine := 0
 	for _, layer := range p.Model.Layers[aff+1:] {
-		switch a := layer.(type) {
-		case *nn.Dense:
-			dense++
-		case *nn.Activation:
-			if a.Kind != "identity" && a.Kind != "flatten" {
-				return false
-			}
-		case *nn.BatchNorm: // its α-dependent normalisation makes γ non-quadratic
+		switch {
+		case isIdentity(layer):
+		case isAffine(layer):
+			affine++
+		default: // a nonlinearity, or BatchNorm (its α-dependent normalisation makes γ non-quadratic)
 			return false
 		}
 	}
-	return dense == 1
+	return affine == 1
+}
+
+// isAffine reports whether layer is affine in α on an α-independent input
+// (nn.AffineInAlpha).
+func isAffine(layer nn.Layer) bool {
+	_, ok := layer.(nn.AffineInAlpha)
+	return ok
 }
 
 // seg adds to example i's sum the turning over a kink-free piece of length

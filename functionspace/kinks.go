@@ -38,7 +38,7 @@ const KinkSweep = 512
 func (p *Path) kinkedLayers() []int {
 	var ls []int
 	for l, layer := range p.Model.Layers {
-		if a, ok := layer.(*nn.Activation); ok && a.Kinked() {
+		if k, ok := layer.(nn.KinkSites); ok && k.Kinked() { // declared by every layer: Path.build checks nn.RuleKinks
 			ls = append(ls, l)
 		}
 	}
@@ -49,29 +49,36 @@ func (p *Path) kinkedLayers() []int {
 // exactly affine in α, z = A + αB (THEORY.md §2, first layer: one affine
 // layer on the network input, then only identity layers), or −1.
 func (p *Path) affineLayer() int {
-	dense := 0
+	affine := 0
 	for l, layer := range p.Model.Layers {
-		switch a := layer.(type) {
-		case *nn.Dense:
-			dense++
-			if dense > 1 {
+		if _, ok := layer.(nn.AffineInAlpha); ok {
+			affine++
+			if affine > 1 {
 				return -1
 			}
-		case *nn.Activation:
-			if a.Kind == "identity" || a.Kind == "flatten" || dense == 0 {
-				continue
-			}
-			if a.Kinked() {
-				return l
-			}
-			return -1
-		case *nn.BatchNorm:
-			// γ(α)(h − μ(α))/√(σ²(α)+ε) + β(α) is not affine in α under
-			// either policy (THEORY.md §2).
-			return -1
+			continue
 		}
+		if isIdentity(layer) || (affine == 0 && len(layer.Params()) == 0) {
+			// identity layers, and parameter-free layers on the (constant)
+			// network input, keep z affine in α
+			continue
+		}
+		if k, ok := layer.(nn.KinkSites); ok && k.Kinked() {
+			return l
+		}
+		// any other layer (a smooth activation, or BatchNorm, whose
+		// γ(α)(h − μ(α))/√(σ²(α)+ε) + β(α) is not affine in α under either
+		// policy, THEORY.md §2) ends the affine prefix
+		return -1
 	}
 	return -1
+}
+
+// isIdentity reports whether layer declares itself the identity map
+// (nn.Identity).
+func isIdentity(layer nn.Layer) bool {
+	id, ok := layer.(nn.Identity)
+	return ok && id.IsIdentity()
 }
 
 // hermite is the cubic Hermite interpolant on [a, a+h] of a function with

@@ -200,8 +200,13 @@ func (p *Path) build() error {
 	for range opt.Workers {
 		p.workspaces <- new(nn.Workspace)
 	}
+	// Every layer must declare its kinks and have a per-row rule (the kink
+	// passes); refused here, naming the layer, rather than skipped later.
+	if err := m.Require(nn.RuleKinks, nn.RulePerRow); err != nil {
+		return fmt.Errorf("functionspace: %w", err)
+	}
 	for _, l := range m.Layers {
-		if _, ok := l.(*nn.BatchNorm); ok {
+		if _, ok := l.(nn.BatchStatistics); ok {
 			p.hasBN = true
 		}
 	}
@@ -211,14 +216,14 @@ func (p *Path) build() error {
 			return fmt.Errorf("functionspace: BatchNorm policy recompute: the reference batch needs at least 2 examples, found %d", r)
 		}
 		p.ref = p.rows(0, r)
-		if d0, ok := m.Layers[0].(*nn.Dense); ok {
+		if d0, ok := m.Layers[0].(nn.AffineInAlpha); ok {
 			p.refFirst = compactFirst(d0.Jet(m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0), nn.NewConstJet(p.ref)))
 		}
 	}
 	if opt.Precision == Float32 {
 		return p.init32()
 	}
-	if d0, ok := m.Layers[0].(*nn.Dense); ok && 2*8*n*d0.Out <= opt.FirstLayerCacheBytes {
+	if d0, ok := m.Layers[0].(nn.AffineInAlpha); ok && 2*8*n*d0.OutSize() <= opt.FirstLayerCacheBytes {
 		p0, dp0 := m.LayerParams(theta0, 0), m.LayerParams(p.Delta, 0)
 		ws := new(nn.Workspace)
 		for _, c := range p.Chunks() {
@@ -312,14 +317,15 @@ func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	defer p.refWS.Put(ws)
 	ws.Reset()
 	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, ws)
-	for i := start; i < len(p.Model.Layers); i++ {
-		if b, ok := p.Model.Layers[i].(*nn.BatchNorm); ok {
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
+		if b, ok := l.(nn.BatchStatistics); ok {
 			stats[i] = nn.BatchStatsJet(j, false)
 			j = b.JetStats(ps.at[i], ps.dp[i], stats[i], j)
-			continue
+			return nil
 		}
-		j = p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
-	}
+		j = l.Jet(ps.at[i], ps.dp[i], j)
+		return nil
+	})
 	return stats
 }
 
@@ -357,7 +363,7 @@ func (p *Path) firstJet(f *nn.Jet, alpha float64, x *mat.Dense, ws *nn.Workspace
 // under `recompute`, JetStats with the reference batch's statistics.
 func (p *Path) layerJet(ps *Params, i int, j *nn.Jet) *nn.Jet {
 	if ps.stats != nil && ps.stats[i] != nil {
-		return p.Model.Layers[i].(*nn.BatchNorm).JetStats(ps.at[i], ps.dp[i], ps.stats[i], j)
+		return p.Model.Layers[i].(nn.BatchStatistics).JetStats(ps.at[i], ps.dp[i], ps.stats[i], j)
 	}
 	return p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
 }
@@ -384,12 +390,13 @@ func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws
 		f = p.first[c]
 	}
 	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi), ws)
-	for i := start; i < len(p.Model.Layers); i++ {
+	_ = p.Model.Walk(start, func(i int, _ nn.Layer) error {
 		if visit != nil {
 			visit(i, j)
 		}
 		j = p.layerJet(ps, i, j)
-	}
+		return nil
+	})
 	return unconst(j)
 }
 

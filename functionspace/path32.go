@@ -65,11 +65,11 @@ func (p *Path) init32() error {
 		f.layers = append(f.layers, j)
 		f.dp = append(f.dp, nn.RoundTensors(p.Model.LayerParams(p.Delta, i)))
 	}
-	if d0, ok := p.Model.Layers[0].(*nn.Dense); ok && 2*4*p.N*d0.Out <= p.opt.FirstLayerCacheBytes {
+	if d0, ok := p.Model.Layers[0].(nn.AffineInAlpha); ok && 2*4*p.N*d0.OutSize() <= p.opt.FirstLayerCacheBytes {
 		p0, dp0 := p.Model.LayerParams(p.Theta0, 0), p.Model.LayerParams(p.Delta, 0)
 		for _, c := range p.Chunks() {
 			j := d0.Jet(p0, dp0, nn.NewConstJet(p.rows(c[0], c[1]))) // float64, rounded once
-			f.first = append(f.first, nn.Round32(j.M.Slice(0, 2*j.N, 0, d0.Out).(*mat.Dense)))
+			f.first = append(f.first, nn.Round32(j.M.Slice(0, 2*j.N, 0, d0.OutSize()).(*mat.Dense)))
 		}
 	}
 	p.f32 = f
@@ -119,15 +119,16 @@ func (p *Path) firstJet32(c int, alpha float64, ws *nn.Workspace) (*nn.Jet32, in
 // allocated).
 func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
 	j, start := p.firstJet32(c, ps.Alpha, ws)
-	for i := start; i < len(p.Model.Layers); i++ {
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
 		if visit != nil {
 			visit(i, j.Float64())
 		}
 		if ps.stats != nil && ps.stats[i] != nil {
-			j = p.Model.Layers[i].(*nn.BatchNorm).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
-			continue
+			j = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
+			return nil
 		}
 		j = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
-	}
+		return nil
+	})
 	return unconst(j.Float64())
 }

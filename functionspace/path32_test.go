@@ -306,6 +306,28 @@ func (l noRule32) Backward(p []*nn.Tensor, x, y, dy *mat.Dense, g []*nn.Tensor) 
 	return l.a.Backward(p, x, y, dy, g)
 }
 func (l noRule32) Jet(p, dp []*nn.Tensor, in *nn.Jet) *nn.Jet { return l.a.Jet(p, dp, in) }
+func (l noRule32) Kinked() bool                               { return l.a.Kinked() }
+func (l noRule32) Slopes() (on, off float64)                  { return l.a.Slopes() }
+
+// noKinks is an activation that declares nothing about its kinks.
+type noKinks struct{ noRule32 }
+
+func (noKinks) Kinked() {}
+
+// TestUndeclaredKinksRefused: a layer that does not declare its kinks
+// (nn.KinkSites) is refused at construction, by index, type and rule,
+// rather than skipped by the kink search (kinks at the wrong α).
+func TestUndeclaredKinksRefused(t *testing.T) {
+	m, _ := nn.Build(nn.MLPSpec([]int{3, 4, 2}, "relu", "cross_entropy"))
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
+	x, tg := testnets.RandomData(rand.New(rand.NewPCG(1, 1)), 5, 3, 2, "cross_entropy", 1)
+	custom := &nn.Model{Spec: m.Spec, Layers: []nn.Layer{m.Layers[0], noKinks{noRule32{m.Layers[1].(*nn.Activation)}}, m.Layers[2]}}
+	_, err := New(custom, s0, sT, x, tg, Options{})
+	if err == nil || !strings.Contains(err.Error(), "layers[1] (custom)") || !strings.Contains(err.Error(), "kink declaration") {
+		t.Errorf("a layer without a kink declaration: error %v, want one naming layers[1] (custom) and the kink declaration", err)
+	}
+}
 
 // TestPrecisionOption: "" and "float64" choose float64, "float32" float32,
 // anything else is an error naming the field; a layer without a float32

@@ -1,8 +1,6 @@
 package functionspace
 
 import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/nn"
@@ -67,31 +65,27 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 			}
 		}
 	}
-	for l := start; l < len(p.Model.Layers); l++ {
-		switch layer := p.Model.Layers[l].(type) {
-		case *nn.Dense:
-			j = denseRows(layer, p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
-		case *nn.Activation:
-			if !layer.Kinked() || j.Const {
-				j = layer.Jet(nil, nil, j)
-				continue
-			}
+	// Every layer provides these rules: Path.build checks them up front
+	// (nn.RuleKinks, nn.RulePerRow).
+	_ = p.Model.Walk(start, func(l int, layer nn.Layer) error {
+		if k, ok := layer.(nn.PiecewiseLinear); ok && k.Kinked() && !j.Const {
 			if pre != nil {
 				pre[l] = j
 			}
-			j = kinkedRows(layer, l, j, forced)
-		case *nn.BatchNorm:
-			if p.ref != nil {
-				j = p.bnRowsRecompute(layer, l, alphas, j, refs)
-				continue
-			}
-			j = layer.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
-		case rowJetter:
-			j = layer.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
-		default:
-			panic("functionspace: per-row pass: unsupported layer type " + layer.Type())
+			j = kinkedRows(k, l, j, forced)
+			return nil
 		}
-	}
+		if b, ok := layer.(nn.BatchStatistics); ok && p.ref != nil {
+			j = p.bnRowsRecompute(b, l, alphas, j, refs)
+			return nil
+		}
+		if r, ok := layer.(nn.RowJetter); ok {
+			j = r.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
+			return nil
+		}
+		j = layer.Jet(nil, nil, j) // no parameters (nn.RulePerRow): its jet does not depend on α
+		return nil
+	})
 	return unconst(j)
 }
 
@@ -107,8 +101,8 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 // the rows: at a kink of example i that is also a reference example, the
 // left-sided jet of row i is evaluated with the right-sided statistics (an
 // error of order 1/R in the left jet, R = BNReference).
-func (p *Path) bnRowsRecompute(b *nn.BatchNorm, l int, alphas []float64, in *nn.Jet, refs map[float64]*Params) *nn.Jet {
-	n, c := in.N, b.Features
+func (p *Path) bnRowsRecompute(b nn.BatchStatistics, l int, alphas []float64, in *nn.Jet, refs map[float64]*Params) *nn.Jet {
+	n, c := in.N, b.OutSize()
 	groups := map[float64][]int{}
 	var order []float64
 	for r, a := range alphas {
@@ -148,67 +142,6 @@ func (p *Path) bnRowsRecompute(b *nn.BatchNorm, l int, alphas []float64, in *nn.
 	return out
 }
 
-// rowJetter is a layer with its own per-row-α jet rule (nn.BatchNorm,
-// `interpolate` policy): row r at α = alphas[r], parameters p0 + α·dp.
-type rowJetter interface {
-	JetRows(p0, dp []*nn.Tensor, alphas []float64, in *nn.Jet) *nn.Jet
-}
-
-func gemmNT(c, a, b *mat.Dense) {
-	blas64.Gemm(blas.NoTrans, blas.Trans, 1, a.RawMatrix(), b.RawMatrix(), 0, c.RawMatrix())
-}
-
-// denseRows is the affine rule with a per-row α (see rowJet).
-func denseRows(d *nn.Dense, p0, dp []*nn.Tensor, alphas []float64, in *nn.Jet) *nn.Jet {
-	n := in.N
-	w0, dw := p0[0].Matrix(), dp[0].Matrix()
-	rin, _ := in.M.Dims()
-	P0 := mat.NewDense(rin, d.Out, nil)
-	P1 := mat.NewDense(rin, d.Out, nil)
-	gemmNT(P0, in.M, w0)
-	gemmNT(P1, in.M, dw)
-	out := &nn.Jet{N: n, M: mat.NewDense(3*n, d.Out, nil)}
-	var b0, db []float64
-	if p0[1] != nil {
-		b0, db = p0[1].Data, dp[1].Data
-	}
-	for r := 0; r < n; r++ {
-		al := alphas[r]
-		z, zd := out.M.RawRowView(r), out.M.RawRowView(n+r)
-		p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
-		if in.Const {
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u]
-			}
-		} else {
-			zdd := out.M.RawRowView(2*n + r)
-			p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
-			p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u] + p0d[u] + al*p1d[u]
-				zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
-			}
-		}
-		if b0 != nil {
-			for u := range z {
-				z[u] += b0[u] + al*db[u]
-				zd[u] += db[u]
-			}
-		}
-	}
-	return out
-}
-
-// slopes returns σ′ on the active (z > 0) and inactive (z < 0) side of a
-// ReLU-family activation.
-func slopes(a *nn.Activation) (on, off float64) {
-	_, on, _ = a.Eval(1, false)
-	_, off, _ = a.Eval(-1, false)
-	return on, off
-}
-
 // enters reports the side of the kink the path is on just after α for a
 // pre-activation with jet (z, ż, z̈): the rule of nn.Activation.Jet.
 func enters(z, zd, zdd float64) bool {
@@ -217,9 +150,9 @@ func enters(z, zd, zdd float64) bool {
 
 // kinkedRows applies a ReLU-family activation to a jet, forcing the sides
 // listed in forced for layer l.
-func kinkedRows(a *nn.Activation, l int, in *nn.Jet, forced []side) *nn.Jet {
-	n, c := in.N, a.Width
-	on, off := slopes(a)
+func kinkedRows(a nn.PiecewiseLinear, l int, in *nn.Jet, forced []side) *nn.Jet {
+	n, c := in.N, a.OutSize()
+	on, off := a.Slopes()
 	out := &nn.Jet{N: n, M: mat.NewDense(3*n, c, nil)}
 	for r := 0; r < n; r++ {
 		z, zd, zdd := in.M.RawRowView(r), in.M.RawRowView(n+r), in.M.RawRowView(2*n+r)

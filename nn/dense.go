@@ -112,3 +112,47 @@ func (d *Dense) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	}
 	return out
 }
+
+// JetRows implements RowJetter: the affine rule with a per-row α, row r
+// at α = alphas[r] and parameters p0 + α·dp (the five products of Jet).
+func (d *Dense) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
+	n := in.N
+	w0, dw := p0[0].Matrix(), dp[0].Matrix()
+	rin, _ := in.M.Dims()
+	P0 := mat.NewDense(rin, d.Out, nil)
+	P1 := mat.NewDense(rin, d.Out, nil)
+	gemmNT(P0, in.M, w0, 0)
+	gemmNT(P1, in.M, dw, 0)
+	out := &Jet{N: n, M: mat.NewDense(3*n, d.Out, nil)}
+	var b0, db []float64
+	if p0[1] != nil {
+		b0, db = p0[1].Data, dp[1].Data
+	}
+	for r := 0; r < n; r++ {
+		al := alphas[r]
+		z, zd := out.M.RawRowView(r), out.M.RawRowView(n+r)
+		p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
+		if in.Const {
+			for u := range z {
+				z[u] = p0h[u] + al*p1h[u]
+				zd[u] = p1h[u]
+			}
+		} else {
+			zdd := out.M.RawRowView(2*n + r)
+			p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
+			p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
+			for u := range z {
+				z[u] = p0h[u] + al*p1h[u]
+				zd[u] = p1h[u] + p0d[u] + al*p1d[u]
+				zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
+			}
+		}
+		if b0 != nil {
+			for u := range z {
+				z[u] += b0[u] + al*db[u]
+				zd[u] += db[u]
+			}
+		}
+	}
+	return out
+}

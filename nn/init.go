@@ -23,7 +23,8 @@ var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavi
 //	lecun_uniform:    W ~ U(−√(3/fan_in), √(3/fan_in)), b = 0
 //
 // The scale multiplies biases too. BatchNorm layers get PyTorch's reset
-// values (InitBatchNorm), unscaled. The draws come from a PCG generator seeded
+// values (InitBatchNorm), and layers declaring ParamResetter (LayerNorm)
+// theirs, unscaled. The draws come from a PCG generator seeded
 // with seed, in model order, so a (spec, scheme, scale, seed) gives the same θ0
 // on every machine; they do not reproduce PyTorch's own random stream.
 func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
@@ -72,5 +73,12 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 		}
 	}
 	InitBatchNorm(m, s) // BatchNorm layers start as PyTorch's do (weight 1, bias 0, statistics 0 and 1)
+	for i, l := range m.Layers {
+		if r, ok := l.(ParamResetter); ok {
+			for k, t := range r.ResetParams() {
+				s[ParamKey(i, l.Params()[k].Name)] = t
+			}
+		}
+	}
 	return s, nil
 }

@@ -160,7 +160,25 @@ func Build(s *Spec) (*Model, error) {
 	return m, nil
 }
 
+// layerBuilders holds the layer types registered by their own files
+// (registerLayer), the way a new layer type joins the build.
+var layerBuilders = map[string]func(ls LayerSpec, width int) (Layer, error){}
+
+// registerLayer adds a model.json layer type: build constructs it from its
+// LayerSpec and the previous layer's width, checking every field it reads.
+// Called from the init of the layer's file; the name joins LayerTypes.
+func registerLayer(name string, build func(ls LayerSpec, width int) (Layer, error)) {
+	if _, dup := layerBuilders[name]; dup {
+		panic("nn: layer type " + name + " registered twice")
+	}
+	layerBuilders[name] = build
+	LayerTypes = append(LayerTypes, name)
+}
+
 func newLayer(ls LayerSpec, width int) (Layer, error) {
+	if build, ok := layerBuilders[ls.Type]; ok {
+		return build(ls, width)
+	}
 	switch ls.Type {
 	case "linear":
 		if ls.In <= 0 || ls.Out <= 0 {
@@ -311,9 +329,10 @@ func (m *Model) LayerParams(s State, i int) []*Tensor {
 // outputs [N, K].
 func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
 	h := x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		h = l.Forward(m.LayerParams(s, i), h)
-	}
+		return nil
+	})
 	return h
 }
 
@@ -324,9 +343,10 @@ func (m *Model) Forward(s State, x *mat.Dense) *mat.Dense {
 func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 	acts := make([]*mat.Dense, len(m.Layers)+1)
 	acts[0] = x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
-	}
+		return nil
+	})
 	return acts
 }
 
@@ -338,13 +358,14 @@ func (m *Model) ForwardTrace(s State, x *mat.Dense) []*mat.Dense {
 func (m *Model) ForwardTrain(s State, x *mat.Dense) []*mat.Dense {
 	acts := make([]*mat.Dense, len(m.Layers)+1)
 	acts[0] = x
-	for i, l := range m.Layers {
+	_ = m.Walk(0, func(i int, l Layer) error {
 		if t, ok := l.(TrainForwarder); ok {
 			acts[i+1] = t.ForwardTrain(m.LayerParams(s, i), acts[i])
 		} else {
 			acts[i+1] = l.Forward(m.LayerParams(s, i), acts[i])
 		}
-	}
+		return nil
+	})
 	return acts
 }
 

@@ -45,6 +45,11 @@ type LayerSpec struct {
 	Threshold *float64 `json:"threshold,omitempty"`
 	// Approximate is gelu's "none" (exact, the default) or "tanh".
 	Approximate string `json:"approximate,omitempty"`
+	// Shape is layernorm's normalised trailing dimensions (PyTorch's
+	// normalized_shape); absent means the previous layer's width.
+	Shape []int `json:"shape,omitempty"`
+	// Affine is layernorm's elementwise_affine; absent means true.
+	Affine *bool `json:"affine,omitempty"`
 }
 
 // LayerTypes lists the layer type names this build supports, in the spelling of

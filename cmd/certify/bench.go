@@ -398,22 +398,22 @@ func runFingerprint(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// analysisFlops counts the floating-point operations of the dense layers'
-// products in a loss-only analysis of n examples on m α: per α, a Jet of a
-// dense layer [in → out] costs 2·3n·in·out (W·[h ḣ ḧ]) + 2·2n·in·out
-// (ΔW·[h ḣ]); the first layer, whose input does not depend on α, costs
-// 2·2n·in·out once when its cache is kept (functionspace.Path.FirstLayerCached),
-// else at every α.
+// analysisFlops counts the floating-point operations of the layers' matrix
+// products (nn.FLOPCounter; a dense layer [in → out] costs 2·3n·in·out for
+// W·[h ḣ ḧ] plus 2·2n·in·out for ΔW·[h ḣ] per α) in a loss-only analysis
+// of n examples on m α. The first layer, whose input does not depend on α,
+// costs its constant-input count once when its cache is kept
+// (functionspace.Path.FirstLayerCached), else at every α. Layers without
+// products (activations, BatchNorm) are not counted.
 func analysisFlops(m *nn.Model, n, alphas int, firstCached bool) float64 {
 	var f float64
 	for i, l := range m.Layers {
-		d, ok := l.(*nn.Dense)
+		c, ok := l.(nn.FLOPCounter)
 		if !ok {
 			continue
 		}
-		io := float64(d.In) * float64(d.Out)
 		if i == 0 {
-			once := 2 * 2 * float64(n) * io
+			once := c.JetFLOPs(n, true)
 			if firstCached {
 				f += once
 			} else {
@@ -421,7 +421,7 @@ func analysisFlops(m *nn.Model, n, alphas int, firstCached bool) float64 {
 			}
 			continue
 		}
-		f += float64(alphas) * (2*3*float64(n)*io + 2*2*float64(n)*io)
+		f += float64(alphas) * c.JetFLOPs(n, false)
 	}
 	return f
 }

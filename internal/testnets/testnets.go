@@ -15,7 +15,7 @@ import (
 // moves along the line θ0 → θT with a positive variance at both ends.
 func RandomizeBatchNorm(m *nn.Model, rng *rand.Rand, minVar float64, states ...nn.State) {
 	for i, l := range m.Layers {
-		if _, ok := l.(*nn.BatchNorm); !ok {
+		if l.Type() != "batchnorm1d" {
 			continue
 		}
 		for _, s := range states {

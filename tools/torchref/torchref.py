@@ -114,6 +114,25 @@ class EvalBatchNorm1d(torch.nn.BatchNorm1d):
         return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) * self.weight + self.bias
 
 
+class WrittenLayerNorm(torch.nn.LayerNorm):
+    """LayerNorm written out, (x − μ)/√(v + eps)·w + b over the trailing
+    dimensions (v biased): torch 1.13's native_layer_norm forward-mode rule is
+    not differentiable again, so nested jvp gives a wrong γ″ through it (off
+    from central differences of γ′ by ~10%). The value is checked against
+    torch.nn.LayerNorm's on every call. Same state_dict as torch.nn.LayerNorm."""
+
+    def forward(self, x):
+        dims = tuple(range(-len(self.normalized_shape), 0))
+        mu = x.mean(dim=dims, keepdim=True)
+        v = ((x - mu) ** 2).mean(dim=dims, keepdim=True)
+        y = (x - mu) / torch.sqrt(v + self.eps)
+        if self.elementwise_affine:
+            y = y * self.weight + self.bias
+        if not torch.allclose(y, super().forward(x), rtol=1e-12, atol=1e-12):
+            raise AssertionError("WrittenLayerNorm: value differs from torch.nn.LayerNorm")
+        return y
+
+
 def build(spec, dtype=torch.float64):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
@@ -143,6 +162,9 @@ def build(spec, dtype=torch.float64):
         elif t == "batchnorm1d":
             c = l.get("features") or l.get("in") or l.get("out") or width
             m = EvalBatchNorm1d(c, eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
+        elif t == "layernorm":
+            m = WrittenLayerNorm(l.get("shape") or [width], eps=l.get("eps", 1e-5),
+                                 elementwise_affine=l.get("affine", True))
         else:
             raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
         mods.append(m)
@@ -300,6 +322,13 @@ FIXTURES = [
          layers=[{"type": "linear", "in": 5, "out": 6}, {"type": "batchnorm1d", "in": 6},
                  {"type": "tanh"}, {"type": "linear", "in": 6, "out": 3}],
          wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
+    # layernorm with affine parameters (moving along the line) and without.
+    dict(name="mlp-layernorm-relu", seed=5, input_shape=[5], n=10, loss="cross_entropy",
+         layers=[{"type": "linear", "in": 5, "out": 6}, {"type": "layernorm", "shape": [6]},
+                 {"type": "relu"}, {"type": "linear", "in": 6, "out": 4},
+                 {"type": "layernorm", "shape": [4], "eps": 0.01, "affine": False}, {"type": "tanh"},
+                 {"type": "linear", "in": 4, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="I64"),
 ]
 
 FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
@@ -327,6 +356,11 @@ def make_fixture(out_dir):
                     ts[f"{i}.running_mean"] = (rng.normal(0, 0.5, c), dt)
                     ts[f"{i}.running_var"] = (np.exp(rng.normal(0, 0.3, c)), dt)
                     ts[f"{i}.num_batches_tracked"] = (np.array(int(7 * scale)), "I64")
+                    continue
+                if l["type"] == "layernorm":
+                    if l.get("affine", True):
+                        ts[f"{i}.weight"] = (1 + rng.normal(0, 0.3, l["shape"]), dt)
+                        ts[f"{i}.bias"] = (rng.normal(0, 0.3, l["shape"]), dt)
                     continue
                 if l["type"] != "linear":
                     continue
