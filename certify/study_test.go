@@ -107,14 +107,14 @@ func TestCompareLevels(t *testing.T) {
 	sorted := []Level{0.001, 0.01, 0.1, 2.0, 10.0, false, true, "adam", "sgd", nil}
 	for i := range sorted {
 		for j := range sorted {
-			got := compareLevels(sorted[i], sorted[j])
+			got := CompareLevels(sorted[i], sorted[j])
 			if (i < j) != (got < 0) || (i == j) != (got == 0) {
-				t.Errorf("compareLevels(%v, %v) = %d", sorted[i], sorted[j], got)
+				t.Errorf("CompareLevels(%v, %v) = %d", sorted[i], sorted[j], got)
 			}
 		}
 	}
-	if got := formatLevel(1e-5); got != "1e-05" {
-		t.Errorf("formatLevel(1e-5) = %s", got)
+	if got := FormatLevel(1e-5); got != "1e-05" {
+		t.Errorf("FormatLevel(1e-5) = %s", got)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/presentation"
 )
 
 type analyzeFlags struct {
@@ -184,16 +185,16 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if !af.noFigs {
 		bar.SetPhase(progress.Phase{Name: "figures"})
 		bar.Update(0, 2, "")
-		if err := certify.WriteFigures(outDir, r); err != nil {
+		if err := presentation.WriteFigures(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 		bar.Update(1, 2, "")
-		if err := certify.WriteCertificateFigure(outDir, r); err != nil {
+		if err := presentation.WriteCertificateFigure(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 		bar.Update(2, 2, "")
 	}
-	if err := certify.WriteSummary(outDir, r); err != nil {
+	if err := presentation.WriteSummary(outDir, r); err != nil {
 		return nil, err
 	}
 	return r, nil
