@@ -147,9 +147,9 @@ func TestCancellationNotNonMonotone(t *testing.T) {
 			if r.Verdict != MonotoneOnGrid {
 				t.Errorf("grid verdict %s", r.Verdict)
 			}
-			cs, ok := r.Conditions["witness_check"].([]WitnessCheck)
-			if !ok || len(cs) == 0 || cs[0].Proven {
-				t.Errorf("witness_check %+v", r.Conditions["witness_check"])
+			cs := r.Conditions.WitnessCheck
+			if len(cs) == 0 || cs[0].Proven {
+				t.Errorf("witness_check %+v", cs)
 			}
 		}
 	}

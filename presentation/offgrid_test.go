@@ -169,11 +169,11 @@ func TestRunFigures(t *testing.T) {
 		t.Errorf("cross-entropy histogram title %q mentions π/2", tt)
 	}
 	r.LossKind = "mse"
-	r.Conditions = map[string]any{"theorems": certify.TheoremReport{Applies: false, Reason: "no"}}
+	r.Conditions = certify.Conditions{Theorems: &certify.TheoremReport{Applies: false, Reason: "no"}}
 	if tt := gaussHistPlot(r).Title.Text; strings.Contains(tt, "(Theorem A)") || !strings.Contains(tt, "does not apply") {
 		t.Errorf("mse histogram title %q, where Theorem A does not apply", tt)
 	}
-	r.Conditions = map[string]any{"theorems": map[string]any{"applies": true}}
+	r.Conditions = certify.Conditions{Theorems: &certify.TheoremReport{Applies: true}}
 	if tt := gaussHistPlot(r).Title.Text; !strings.Contains(tt, "below π/2 (Theorem A)") {
 		t.Errorf("mse histogram title %q, where Theorem A applies", tt)
 	}

@@ -532,18 +532,10 @@ func gaussHistPlot(r *certify.Report) *plot.Plot {
 }
 
 // theoremsApply reports whether conditions.theorems says Theorems A and B
-// apply to the run (the TheoremReport in memory, or its JSON read back).
+// apply to the run.
 func theoremsApply(r *certify.Report) bool {
-	switch t := r.Conditions["theorems"].(type) {
-	case certify.TheoremReport:
-		return t.Applies
-	case *certify.TheoremReport:
-		return t != nil && t.Applies
-	case map[string]any:
-		a, _ := t["applies"].(bool)
-		return a
-	}
-	return false
+	t := r.Conditions.Theorems
+	return t != nil && t.Applies
 }
 
 // figureHeading is the first line of every per-run figure's title: the

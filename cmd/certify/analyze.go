@@ -248,11 +248,11 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	} else {
 		fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
 	}
-	if th, ok := r.Conditions["theorems"].(certify.TheoremReport); ok && th.Applies {
+	if th := r.Conditions.Theorems; th != nil && th.Applies {
 		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
 		fmt.Fprintf(w, "  Theorem B          %s\n", th.TheoremBConclusion)
 	}
-	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
+	if a := r.Conditions.AffineModel; a != nil && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
 	}
 	printVariant(w, r)
