@@ -267,7 +267,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 // gridVerdict is non_monotone with a witness when some grid pair α < β rises
 // by more than tolerance plus the rounding error of both values (computed
 // in precision, RoundingErrorIn), else monotone_on_grid.
-func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (string, *Witness) {
+func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (Verdict, *Witness) {
 	var best *Witness
 	minI := 0
 	for j := 1; j < len(loss); j++ {

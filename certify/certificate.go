@@ -58,7 +58,7 @@ func (o *CertifyOptions) defaults() {
 type Certificate struct {
 	// Verdict is certified_monotone (DeltaUpper ≤ Tolerance), non_monotone
 	// (a Witness whose rigorous rise exceeds Tolerance) or inconclusive.
-	Verdict   string  `json:"verdict"`
+	Verdict   Verdict `json:"verdict"`
 	Tolerance float64 `json:"tolerance"`
 	// DeltaLower ≤ Δ ≤ DeltaUpper for the continuous Δ over [0,1] (THEORY.md §5).
 	DeltaLower float64 `json:"delta_lower"`
@@ -613,7 +613,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	if err := e.evalLeaves(ctx, leaves, o.Workers); err != nil {
 		return nil, nil, err
 	}
-	decided := ""
+	var decided Verdict
 	for {
 		progress("certificate", len(leaves), o.MaxIntervals)
 		end := make([]float64, len(leaves))

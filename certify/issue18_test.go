@@ -166,7 +166,7 @@ func TestCrossEntropyHugeLogits(t *testing.T) {
 	tg := nn.Targets{Labels: []int{0}}
 	for _, c := range []struct {
 		from, to map[string][]float64
-		want     string
+		want     Verdict
 	}{{good, bad, NonMonotone}, {bad, good, CertifiedMonotone}} {
 		p := scalarPath(t, spec, c.from, c.to, x, tg, functionspace.Options{})
 		r, err := Analyze(context.Background(), p, Options{Alphas: 50, Certificate: true})

@@ -13,19 +13,26 @@ import (
 	"github.com/certify-mli/certify/interval"
 )
 
+// Verdict is a report's or a certificate's verdict (RUN_FORMAT.md); its
+// JSON is its String.
+type Verdict string
+
 // Verdicts of a report (RUN_FORMAT.md).
 const (
-	CertifiedMonotone = "certified_monotone"
-	MonotoneOnGrid    = "monotone_on_grid"
-	NonMonotone       = "non_monotone"
-	Inconclusive      = "inconclusive"
+	CertifiedMonotone Verdict = "certified_monotone"
+	MonotoneOnGrid    Verdict = "monotone_on_grid"
+	NonMonotone       Verdict = "non_monotone"
+	Inconclusive      Verdict = "inconclusive"
 )
+
+// String is the verdict as the report writes it, e.g. "non_monotone".
+func (v Verdict) String() string { return string(v) }
 
 // Report is the content of DIR/certificate.json (RUN_FORMAT.md, "The
 // report"). Lengths and angles are in the units of the outputs and radians.
 type Report struct {
-	Verdict  string `json:"verdict"`
-	LossKind string `json:"loss_kind"`
+	Verdict  Verdict `json:"verdict"`
+	LossKind string  `json:"loss_kind"`
 	// Alphas [m] is the report's grid; Loss, DLoss and Accuracy are L, L′ and
 	// the accuracy on it (THEORY.md §4).
 	Alphas   []float64 `json:"alphas"`

@@ -289,7 +289,7 @@ func (r *StudyRun) TrainLoss() (float64, bool) {
 //
 // So a run counts as non-monotonic when its verdict is non_monotone at a
 // tolerance no smaller than τ, or when its grid Δ exceeds τ.
-func Classify(r *Report, threshold *float64) string {
+func Classify(r *Report, threshold *float64) Verdict {
 	if threshold == nil {
 		return r.Verdict
 	}

@@ -17,7 +17,7 @@ func TestClassify(t *testing.T) {
 		name      string
 		r         Report
 		threshold *float64
-		want      string
+		want      Verdict
 	}{
 		{"own tolerance keeps the verdict", Report{Verdict: MonotoneOnGrid, Delta: 5e-4, Tolerance: 1e-3}, nil, MonotoneOnGrid},
 		{"own tolerance keeps non_monotone", Report{Verdict: NonMonotone, Delta: 5e-4, Tolerance: 0}, nil, NonMonotone},
@@ -44,7 +44,7 @@ func TestClassify(t *testing.T) {
 // non-monotonic that was not, and never makes an inconclusive run decided.
 func TestClassifyMonotoneInThreshold(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		verdicts := []string{CertifiedMonotone, MonotoneOnGrid, NonMonotone, Inconclusive}
+		verdicts := []Verdict{CertifiedMonotone, MonotoneOnGrid, NonMonotone, Inconclusive}
 		r := Report{
 			Verdict:   rapid.SampledFrom(verdicts).Draw(t, "verdict"),
 			Delta:     rapid.Float64Range(0, 1).Draw(t, "delta"),

@@ -836,7 +836,7 @@ func (unlabelledTicks) Ticks(lo, hi float64) []plot.Tick {
 }
 
 // verdictText spells a verdict for a title.
-func verdictText(v string) string {
+func verdictText(v certify.Verdict) string {
 	switch v {
 	case certify.CertifiedMonotone:
 		return "certified monotone"
@@ -849,7 +849,7 @@ func verdictText(v string) string {
 	case "":
 		return "no verdict"
 	}
-	return v
+	return v.String()
 }
 
 // xyValues returns the x (or y) coordinates of xy.

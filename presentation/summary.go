@@ -86,7 +86,7 @@ func SummaryTeXBytes(r *certify.Report) []byte {
 	// Paragraph columns: long values (a witness, a caveat) wrap inside
 	// \linewidth instead of running into the margin.
 	b.WriteString("\\begin{tabular}{@{}p{0.44\\linewidth}p{0.52\\linewidth}@{}}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
-	row("Verdict", "\\texttt{"+texEscape(r.Verdict)+"}")
+	row("Verdict", "\\texttt{"+texEscape(r.Verdict.String())+"}")
 	row("Loss", "\\texttt{"+texEscape(r.LossKind)+"}")
 	row("Tolerance", num(r.Tolerance))
 	row(fmt.Sprintf("$\\Delta$ on the grid (%d $\\alpha$)", len(r.Alphas)), num(r.Delta))
