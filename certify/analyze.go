@@ -145,7 +145,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
 	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
-		Examples: p.N, Precision: p.Precision(), Options: o, Conditions: map[string]any{}}
+		Examples: p.N, Precision: p.Precision(), Options: o}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
 			o.Progress(stage, done, total)
@@ -201,10 +201,11 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	} else if err := pathGeometry(ctx, p, o, r, samples, progress); err != nil {
 		return nil, err
 	}
-	r.Conditions["affine_model"] = affineCondition(p, samples[len(samples)-1])
+	a := affineCondition(p, samples[len(samples)-1])
+	r.Conditions.AffineModel = &a
 	for _, l := range p.Model.Layers {
 		if l.Type() == "softplus" {
-			r.Conditions["delta_continuous"] = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
+			r.Conditions.DeltaContinuous = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
 			break
 		}
 	}
@@ -252,7 +253,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		}
 	}
 	if len(checks) > 0 {
-		r.Conditions["witness_check"] = checks
+		r.Conditions.WitnessCheck = checks
 	}
 	if o.Certificate {
 		if err := attachCertificate(ctx, p, o, r); err != nil {
@@ -266,7 +267,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 // gridVerdict is non_monotone with a witness when some grid pair α < β rises
 // by more than tolerance plus the rounding error of both values (computed
 // in precision, RoundingErrorIn), else monotone_on_grid.
-func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (string, *Witness) {
+func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (Verdict, *Witness) {
 	var best *Witness
 	minI := 0
 	for j := 1; j < len(loss); j++ {
@@ -436,12 +437,12 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	// conditions.theorems holds the quantities they were decided from.
 	if p.Model.Spec.Loss == "mse" {
 		t := theoremConditions(p, g, samples)
-		r.Conditions["theorems"] = t
-		r.Conditions["theorem_a"], r.Conditions["theorem_b"] = t.TheoremAConclusion, t.TheoremBConclusion
+		r.Conditions.Theorems = &t
+		r.Conditions.TheoremA, r.Conditions.TheoremB = t.TheoremAConclusion, t.TheoremBConclusion
 	} else {
 		why := "does not apply: Theorems A and B are stated for mean-squared error (THEORY.md §6); this run's loss is cross_entropy"
-		r.Conditions["theorems"] = TheoremReport{Reason: why}
-		r.Conditions["theorem_a"], r.Conditions["theorem_b"] = why, why
+		r.Conditions.Theorems = &TheoremReport{Reason: why}
+		r.Conditions.TheoremA, r.Conditions.TheoremB = why, why
 	}
 	return nil
 }

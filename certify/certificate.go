@@ -58,7 +58,7 @@ func (o *CertifyOptions) defaults() {
 type Certificate struct {
 	// Verdict is certified_monotone (DeltaUpper ≤ Tolerance), non_monotone
 	// (a Witness whose rigorous rise exceeds Tolerance) or inconclusive.
-	Verdict   string  `json:"verdict"`
+	Verdict   Verdict `json:"verdict"`
 	Tolerance float64 `json:"tolerance"`
 	// DeltaLower ≤ Δ ≤ DeltaUpper for the continuous Δ over [0,1] (THEORY.md §5).
 	DeltaLower float64 `json:"delta_lower"`
@@ -87,9 +87,10 @@ type Certificate struct {
 	Examples    int     `json:"examples"`
 	// Notes records conditions the verdict depends on (e.g. softplus threshold crossings).
 	Notes []string `json:"notes,omitempty"`
-	// Intervals are the final leaves with their L′ enclosures, and Points the
-	// evaluated L enclosures, in order of α (for figures; not written).
-	Intervals []CertLeaf  `json:"-"`
+	// Intervals are the final leaves with their L′ enclosures, in order of
+	// α (written, for certificate.png), and Points the evaluated L
+	// enclosures (in memory only).
+	Intervals []CertLeaf  `json:"intervals,omitempty"`
 	Points    []CertPoint `json:"-"`
 }
 
@@ -104,7 +105,12 @@ type CertWitness struct {
 }
 
 // CertLeaf is a leaf [A, B] with L′([A, B]) ⊆ [Inf, Sup].
-type CertLeaf struct{ A, B, Inf, Sup float64 }
+type CertLeaf struct {
+	A   float64 `json:"a"`
+	B   float64 `json:"b"`
+	Inf float64 `json:"inf"`
+	Sup float64 `json:"sup"`
+}
 
 // CertPoint is an evaluated α with L(α) ∈ [Lo, Hi].
 type CertPoint struct{ Alpha, Lo, Hi float64 }
@@ -607,7 +613,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	if err := e.evalLeaves(ctx, leaves, o.Workers); err != nil {
 		return nil, nil, err
 	}
-	decided := ""
+	var decided Verdict
 	for {
 		progress("certificate", len(leaves), o.MaxIntervals)
 		end := make([]float64, len(leaves))
@@ -820,7 +826,7 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
 	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
-		r.Conditions["certificate"] = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
+		r.Conditions.Certificate = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
 		return nil
 	}
 	if err != nil {
@@ -847,7 +853,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	var gridRise float64
 	if r.Witness != nil && r.Verdict == NonMonotone && c.Verdict != NonMonotone {
 		ck := proveWitnessWith(e, r.Witness, o.Tolerance)
-		r.Conditions["witness_check"] = append(witnessChecks(r), ck)
+		r.Conditions.WitnessCheck = append(r.Conditions.WitnessCheck, ck)
 		if ck.Proven {
 			grid, gridRise = r.Witness, r.Witness.Rise-r.Witness.RoundingError
 		}
@@ -861,7 +867,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	switch {
 	case !(c.DeltaUpper < math.Inf(1)):
 		r.DeltaBounds = nil
-		r.Conditions["delta_bounds"] = "null: the certificate's upper bound on Δ is unbounded (an enclosure overflowed); the lower bound is certificate.delta_lower"
+		r.Conditions.DeltaBounds = "null: the certificate's upper bound on Δ is unbounded (an enclosure overflowed); the lower bound is certificate.delta_lower"
 	default:
 		r.DeltaBounds = &[2]float64{lower, c.DeltaUpper}
 	}

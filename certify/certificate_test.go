@@ -55,7 +55,7 @@ func TestCertifyKnownAnswers(t *testing.T) {
 	cases := []struct {
 		name    string
 		path    func(*testing.T) *functionspace.Path
-		verdict string
+		verdict Verdict
 		delta   float64
 	}{
 		{"corner 0.45π", func(t *testing.T) *functionspace.Path { return cornerPath(t, 0.45*math.Pi) }, CertifiedMonotone, 0},

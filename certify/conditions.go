@@ -160,3 +160,29 @@ type AffineReport struct {
 	Monotone  bool    `json:"monotone,omitempty"`
 	Statement string  `json:"statement"`
 }
+
+// Conditions is the report's `conditions` object: what the verdict and the
+// measurements rest on (RUN_FORMAT.md). An absent entry was not
+// evaluated. The fields are in the order of their keys, the order the
+// report has always written them in.
+type Conditions struct {
+	// AffineModel is the exact test for models affine in θ.
+	AffineModel *AffineReport `json:"affine_model,omitempty"`
+	// Certificate says why the certificate was not attempted, when it was
+	// refused (e.g. a BatchNorm policy its interval rules do not enclose).
+	Certificate string `json:"certificate,omitempty"`
+	// DeltaBounds says why delta_bounds is null though a certificate ran.
+	DeltaBounds string `json:"delta_bounds,omitempty"`
+	// DeltaContinuous qualifies delta_continuous (e.g. sampled jumps).
+	DeltaContinuous string `json:"delta_continuous,omitempty"`
+	// TheoremA and TheoremB are the conclusions of THEORY.md §6's
+	// sufficient conditions (Theorems.TheoremAConclusion and
+	// TheoremBConclusion, or why they do not apply).
+	TheoremA string `json:"theorem_a,omitempty"`
+	TheoremB string `json:"theorem_b,omitempty"`
+	// Theorems holds the quantities Theorems A and B were decided from.
+	Theorems *TheoremReport `json:"theorems,omitempty"`
+	// WitnessCheck lists the rigorous checks of grid witnesses, in the
+	// order they were made.
+	WitnessCheck []WitnessCheck `json:"witness_check,omitempty"`
+}

@@ -122,7 +122,7 @@ func TestTheoremsAgreeWithCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		th := r.Conditions["theorems"].(TheoremReport)
+		th := r.Conditions.Theorems
 		// Theorem B's claims, checked against the exact ℓ_i′ at the grid points.
 		samples := make([]*functionspace.Sample, len(r.Alphas))
 		for j, a := range r.Alphas {

@@ -147,9 +147,9 @@ func TestCancellationNotNonMonotone(t *testing.T) {
 			if r.Verdict != MonotoneOnGrid {
 				t.Errorf("grid verdict %s", r.Verdict)
 			}
-			cs, ok := r.Conditions["witness_check"].([]WitnessCheck)
-			if !ok || len(cs) == 0 || cs[0].Proven {
-				t.Errorf("witness_check %+v", r.Conditions["witness_check"])
+			cs := r.Conditions.WitnessCheck
+			if len(cs) == 0 || cs[0].Proven {
+				t.Errorf("witness_check %+v", cs)
 			}
 		}
 	}
@@ -166,7 +166,7 @@ func TestCrossEntropyHugeLogits(t *testing.T) {
 	tg := nn.Targets{Labels: []int{0}}
 	for _, c := range []struct {
 		from, to map[string][]float64
-		want     string
+		want     Verdict
 	}{{good, bad, NonMonotone}, {bad, good, CertifiedMonotone}} {
 		p := scalarPath(t, spec, c.from, c.to, x, tg, functionspace.Options{})
 		r, err := Analyze(context.Background(), p, Options{Alphas: 50, Certificate: true})

@@ -44,7 +44,7 @@ func TestGridVerdictPrecision(t *testing.T) {
 	for _, c := range []struct {
 		rise      float64
 		precision string
-		want      string
+		want      Verdict
 	}{
 		{1e-5, functionspace.Float64, NonMonotone},
 		{1e-5, functionspace.Float32, MonotoneOnGrid},

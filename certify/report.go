@@ -10,21 +10,29 @@ import (
 	"strings"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/interval"
 )
+
+// Verdict is a report's or a certificate's verdict (RUN_FORMAT.md); its
+// JSON is its String.
+type Verdict string
 
 // Verdicts of a report (RUN_FORMAT.md).
 const (
-	CertifiedMonotone = "certified_monotone"
-	MonotoneOnGrid    = "monotone_on_grid"
-	NonMonotone       = "non_monotone"
-	Inconclusive      = "inconclusive"
+	CertifiedMonotone Verdict = "certified_monotone"
+	MonotoneOnGrid    Verdict = "monotone_on_grid"
+	NonMonotone       Verdict = "non_monotone"
+	Inconclusive      Verdict = "inconclusive"
 )
+
+// String is the verdict as the report writes it, e.g. "non_monotone".
+func (v Verdict) String() string { return string(v) }
 
 // Report is the content of DIR/certificate.json (RUN_FORMAT.md, "The
 // report"). Lengths and angles are in the units of the outputs and radians.
 type Report struct {
-	Verdict  string `json:"verdict"`
-	LossKind string `json:"loss_kind"`
+	Verdict  Verdict `json:"verdict"`
+	LossKind string  `json:"loss_kind"`
 	// Alphas [m] is the report's grid; Loss, DLoss and Accuracy are L, L′ and
 	// the accuracy on it (THEORY.md §4).
 	Alphas   []float64 `json:"alphas"`
@@ -80,19 +88,22 @@ type Report struct {
 	// α and TurningRateStacked [m] that of Γ (THEORY.md §3).
 	TurningRateMean    []float64 `json:"turning_rate_mean"`
 	TurningRateStacked []float64 `json:"turning_rate_stacked"`
-	// GaussLengthPerExample [N] is kept in memory for figures, not written.
-	GaussLengthPerExample    []float64      `json:"-"`
-	GaussLengthQuantiles     *Quantiles     `json:"gauss_length_quantiles"`
-	GaussLengthIntervals     *int           `json:"gauss_length_intervals"`
-	ZeroSpeedEvents          *int           `json:"zero_speed_events"`
-	ArcLength                float64        `json:"arc_length"`
-	ArcLengthMean            float64        `json:"arc_length_mean"`
-	BNPolicy                 string         `json:"bn_policy"`
-	WeightDistance           float64        `json:"weight_distance"`
-	WeightDistanceNormalized float64        `json:"weight_distance_normalized"`
-	Conditions               map[string]any `json:"conditions"`
-	Examples                 int            `json:"examples"`
-	Data                     string         `json:"data"`
+	// GaussLengthPerExample [N] is G(γ_i) per example, radians, corners
+	// included (THEORY.md §3): the data of gauss_hist.png, written so the
+	// figure can be redrawn from certificate.json alone. Absent when not
+	// computed (loss_only).
+	GaussLengthPerExample    []float64  `json:"gauss_length_per_example,omitempty"`
+	GaussLengthQuantiles     *Quantiles `json:"gauss_length_quantiles"`
+	GaussLengthIntervals     *int       `json:"gauss_length_intervals"`
+	ZeroSpeedEvents          *int       `json:"zero_speed_events"`
+	ArcLength                float64    `json:"arc_length"`
+	ArcLengthMean            float64    `json:"arc_length_mean"`
+	BNPolicy                 string     `json:"bn_policy"`
+	WeightDistance           float64    `json:"weight_distance"`
+	WeightDistanceNormalized float64    `json:"weight_distance_normalized"`
+	Conditions               Conditions `json:"conditions"`
+	Examples                 int        `json:"examples"`
+	Data                     string     `json:"data"`
 	// Precision is the floating-point format of the layer passes behind
 	// every non-rigorous number of the report (functionspace.Path.Precision:
 	// "float64", the default, or "float32"; sums over examples, the loss and
@@ -284,6 +295,41 @@ func ReadReport(path string) (*Report, error) {
 		GaussLengthStackedError: nan, ArcLength: nan, ArcLengthMean: nan}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	// A non-finite number in a list is written as null (MarshalJSON);
+	// encoding/json would read it back as 0, so the lists the figures
+	// draw are read again with null as NaN.
+	var lists struct {
+		GaussLengthPerExample []*float64 `json:"gauss_length_per_example"`
+		Certificate           *struct {
+			Intervals []struct{ A, B, Inf, Sup *float64 } `json:"intervals"`
+		} `json:"certificate"`
+	}
+	if err := json.Unmarshal(b, &lists); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	orNaN := func(v *float64) float64 {
+		if v == nil {
+			return nan
+		}
+		return *v
+	}
+	for i, v := range lists.GaussLengthPerExample {
+		r.GaussLengthPerExample[i] = orNaN(v)
+	}
+	if c := lists.Certificate; c != nil && r.Certificate != nil {
+		for i, l := range c.Intervals {
+			r.Certificate.Intervals[i] = CertLeaf{A: orNaN(l.A), B: orNaN(l.B), Inf: orNaN(l.Inf), Sup: orNaN(l.Sup)}
+		}
+	}
+	// MarshalJSON wrote the certificate's witness once, as the report's
+	// witness with the loss enclosures: put it back under the certificate.
+	// Its rise is recomputed as the certificate computes it (certify's
+	// witness search: the lower end of L(β) − L(α), rounded down).
+	if w, c := r.Witness, r.Certificate; w != nil && c != nil && c.Witness == nil && w.LossAlpha != nil && w.LossBeta != nil {
+		c.Witness = &CertWitness{Alpha: w.Alpha, Beta: w.Beta, Rise: interval.Down(w.LossBeta[0] - w.LossAlpha[1]),
+			LossAlpha: *w.LossAlpha, LossBeta: *w.LossBeta}
+		w.LossAlpha, w.LossBeta = nil, nil
 	}
 	return &r, nil
 }

@@ -135,7 +135,7 @@ func stressPath(rng *rand.Rand) (*functionspace.Path, string, error) {
 func TestCertificateStress(t *testing.T) {
 	n := stressCount(t)
 	rng := rand.New(rand.NewPCG(18, uint64(n)))
-	counts := map[string]int{}
+	counts := map[Verdict]int{}
 	var total time.Duration
 	maxExcess := 0.0 // largest unconfirmed float64 excess over a bound, relative to 1 + |L|
 	for i := 0; i < n; i++ {

@@ -289,7 +289,7 @@ func (r *StudyRun) TrainLoss() (float64, bool) {
 //
 // So a run counts as non-monotonic when its verdict is non_monotone at a
 // tolerance no smaller than τ, or when its grid Δ exceeds τ.
-func Classify(r *Report, threshold *float64) string {
+func Classify(r *Report, threshold *float64) Verdict {
 	if threshold == nil {
 		return r.Verdict
 	}
@@ -352,9 +352,9 @@ func (f StudyFilter) Apply(runs []StudyRun) (kept []StudyRun, above, missing int
 // decoded from JSON; nil means the runs have no value for the key.
 type Level = any
 
-// formatLevel spells a level: numbers with up to 12 significant digits
+// FormatLevel spells a level: numbers with up to 12 significant digits
 // (0.1·3 is "0.3"), "n/a" for a missing value, compound values as JSON.
-func formatLevel(v Level) string {
+func FormatLevel(v Level) string {
 	switch x := v.(type) {
 	case nil:
 		return "n/a"
@@ -372,10 +372,10 @@ func formatLevel(v Level) string {
 	return string(b)
 }
 
-// compareLevels orders levels: numbers numerically, false before true,
+// CompareLevels orders levels: numbers numerically, false before true,
 // strings and compound values by their spelling, numbers before booleans
 // before strings, and missing values last.
-func compareLevels(a, b Level) int {
+func CompareLevels(a, b Level) int {
 	rank := func(v Level) int {
 		switch v.(type) {
 		case float64:
@@ -413,21 +413,21 @@ func compareLevels(a, b Level) int {
 	case nil:
 		return 0
 	}
-	return strings.Compare(formatLevel(a), formatLevel(b))
+	return strings.Compare(FormatLevel(a), FormatLevel(b))
 }
 
-// compareTuples orders level tuples lexicographically by compareLevels.
-func compareTuples(a, b []Level) int {
+// CompareTuples orders level tuples lexicographically by CompareLevels.
+func CompareTuples(a, b []Level) int {
 	for i := range min(len(a), len(b)) {
-		if c := compareLevels(a[i], b[i]); c != 0 {
+		if c := CompareLevels(a[i], b[i]); c != 0 {
 			return c
 		}
 	}
 	return len(a) - len(b)
 }
 
-// levelsOf returns the run's levels for keys.
-func (r *StudyRun) levelsOf(keys []string) []Level {
+// LevelsOf returns the run's levels for keys.
+func (r *StudyRun) LevelsOf(keys []string) []Level {
 	out := make([]Level, len(keys))
 	for i, k := range keys {
 		out[i], _ = r.Value(k)
@@ -435,9 +435,9 @@ func (r *StudyRun) levelsOf(keys []string) []Level {
 	return out
 }
 
-// checkKeys returns an error naming the first key that no run has a value
+// CheckKeys returns an error naming the first key that no run has a value
 // for (a misspelt key), listing the keys of the first run's config.json.
-func checkKeys(runs []StudyRun, keys []string) error {
+func CheckKeys(runs []StudyRun, keys []string) error {
 	for _, k := range keys {
 		found := false
 		for i := range runs {
@@ -495,3 +495,6 @@ func StudyDelta(r *Report) (float64, string) {
 	}
 	return r.Delta, DeltaFromGrid
 }
+
+// isFinite reports whether v is neither NaN nor ±Inf.
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

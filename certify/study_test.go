@@ -17,7 +17,7 @@ func TestClassify(t *testing.T) {
 		name      string
 		r         Report
 		threshold *float64
-		want      string
+		want      Verdict
 	}{
 		{"own tolerance keeps the verdict", Report{Verdict: MonotoneOnGrid, Delta: 5e-4, Tolerance: 1e-3}, nil, MonotoneOnGrid},
 		{"own tolerance keeps non_monotone", Report{Verdict: NonMonotone, Delta: 5e-4, Tolerance: 0}, nil, NonMonotone},
@@ -44,7 +44,7 @@ func TestClassify(t *testing.T) {
 // non-monotonic that was not, and never makes an inconclusive run decided.
 func TestClassifyMonotoneInThreshold(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		verdicts := []string{CertifiedMonotone, MonotoneOnGrid, NonMonotone, Inconclusive}
+		verdicts := []Verdict{CertifiedMonotone, MonotoneOnGrid, NonMonotone, Inconclusive}
 		r := Report{
 			Verdict:   rapid.SampledFrom(verdicts).Draw(t, "verdict"),
 			Delta:     rapid.Float64Range(0, 1).Draw(t, "delta"),
@@ -107,14 +107,14 @@ func TestCompareLevels(t *testing.T) {
 	sorted := []Level{0.001, 0.01, 0.1, 2.0, 10.0, false, true, "adam", "sgd", nil}
 	for i := range sorted {
 		for j := range sorted {
-			got := compareLevels(sorted[i], sorted[j])
+			got := CompareLevels(sorted[i], sorted[j])
 			if (i < j) != (got < 0) || (i == j) != (got == 0) {
-				t.Errorf("compareLevels(%v, %v) = %d", sorted[i], sorted[j], got)
+				t.Errorf("CompareLevels(%v, %v) = %d", sorted[i], sorted[j], got)
 			}
 		}
 	}
-	if got := formatLevel(1e-5); got != "1e-05" {
-		t.Errorf("formatLevel(1e-5) = %s", got)
+	if got := FormatLevel(1e-5); got != "1e-05" {
+		t.Errorf("FormatLevel(1e-5) = %s", got)
 	}
 }
 

@@ -81,9 +81,3 @@ func settleWitness(w *Witness, c WitnessCheck) WitnessCheck {
 	}
 	return c
 }
-
-// witnessChecks returns the report's conditions.witness_check so far.
-func witnessChecks(r *Report) []WitnessCheck {
-	cs, _ := r.Conditions["witness_check"].([]WitnessCheck)
-	return cs
-}

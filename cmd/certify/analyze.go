@@ -14,6 +14,7 @@ import (
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/presentation"
 )
 
 type analyzeFlags struct {
@@ -185,16 +186,16 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if !af.noFigs {
 		bar.SetPhase(progress.Phase{Name: "figures"})
 		bar.Update(0, 2, "")
-		if err := certify.WriteFigures(outDir, r); err != nil {
+		if err := presentation.WriteFigures(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 		bar.Update(1, 2, "")
-		if err := certify.WriteCertificateFigure(outDir, r); err != nil {
+		if err := presentation.WriteCertificateFigure(outDir, r); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 		bar.Update(2, 2, "")
 	}
-	if err := certify.WriteSummary(outDir, r); err != nil {
+	if err := presentation.WriteSummary(outDir, r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -248,11 +249,11 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	} else {
 		fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
 	}
-	if th, ok := r.Conditions["theorems"].(certify.TheoremReport); ok && th.Applies {
+	if th := r.Conditions.Theorems; th != nil && th.Applies {
 		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
 		fmt.Fprintf(w, "  Theorem B          %s\n", th.TheoremBConclusion)
 	}
-	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
+	if a := r.Conditions.AffineModel; a != nil && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
 	}
 	printVariant(w, r)

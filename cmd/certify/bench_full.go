@@ -144,7 +144,7 @@ func timeAnalysis(ctx context.Context, run *nn.Run, popt functionspace.Options, 
 // newFullSide collects what the full analysis found.
 func newFullSide(ta *timedAnalysis) *fullSide {
 	r := ta.report
-	f := &fullSide{Verdict: r.Verdict, DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
+	f := &fullSide{Verdict: r.Verdict.String(), DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
 		GaussMean: r.GaussLengthMean, GaussMeanError: r.GaussLengthMeanError, GaussStacked: r.GaussLengthStacked,
 		PhaseSeconds: ta.phases, PeakRSSReset: ta.peakReset}
 	if r.GaussLengthIntervals != nil { // nil only under --loss-only, which the full analysis never sets

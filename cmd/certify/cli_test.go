@@ -99,7 +99,7 @@ func TestAnalyzeWritesReport(t *testing.T) {
 	// --json prints the same report.
 	code, out, _ = runCLI(t, "--run", dir, "--alphas", "11", "--no-figures", "--json")
 	var j map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["verdict"] != r.Verdict {
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["verdict"] != r.Verdict.String() {
 		t.Errorf("--json: exit %d, output %.200s", code, out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/presentation"
 )
 
 // studyFlags are the flags shared by `certify table` and `certify figures`.
@@ -107,7 +108,7 @@ func splitKeys(s string) []string {
 }
 
 // tableCmd is `certify table RUNS_DIR`: the study table of the runs found
-// under RUNS_DIR (certify.BuildTable).
+// under RUNS_DIR (presentation.BuildTable).
 func tableCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("table", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -130,7 +131,7 @@ func tableCmd(_ context.Context, args []string) error {
 		return err
 	}
 	switch *format {
-	case certify.FormatLaTeX, certify.FormatMarkdown, certify.FormatCSV:
+	case presentation.FormatLaTeX, presentation.FormatMarkdown, presentation.FormatCSV:
 	default:
 		return badInputf("table: --format: want latex, markdown or csv, found %q", *format)
 	}
@@ -138,7 +139,7 @@ func tableCmd(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := certify.BuildTable(runs, certify.TableSpec{Rows: splitKeys(*rows), Cols: splitKeys(*cols), StudyFilter: sf.filter()})
+	t, err := presentation.BuildTable(runs, presentation.TableSpec{Rows: splitKeys(*rows), Cols: splitKeys(*cols), StudyFilter: sf.filter()})
 	if err != nil {
 		return badInputf("table: %v", err)
 	}
@@ -154,7 +155,7 @@ func tableCmd(_ context.Context, args []string) error {
 }
 
 // figuresCmd is `certify figures RUNS_DIR --out DIR`: the study figures of
-// the runs found under RUNS_DIR (certify.WriteStudyFigures).
+// the runs found under RUNS_DIR (presentation.WriteStudyFigures).
 func figuresCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("figures", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -170,7 +171,7 @@ func figuresCmd(_ context.Context, args []string) error {
 			"Draws, for the runs found under RUNS_DIR: %s (Δ against normalised weight distance),\n"+
 			"%s (Δ against mean Gauss length), %s (log Gauss length against log distance with\n"+
 			"its least-squares line, slope and R²) and %s (mean Δ over --heat-x × --heat-y).\n\nFlags:\n",
-			certify.FigureDeltaDistance, certify.FigureDeltaGauss, certify.FigureGaussDistance, certify.FigureDeltaHeatmap)
+			presentation.FigureDeltaDistance, presentation.FigureDeltaGauss, presentation.FigureGaussDistance, presentation.FigureDeltaHeatmap)
 		fs.PrintDefaults()
 	}
 	dir, err := parseWithDir(fs, args)
@@ -193,12 +194,12 @@ func figuresCmd(_ context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	spec := certify.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter()}
-	if err := certify.WriteStudyFigures(*out, runs, spec); err != nil {
+	spec := presentation.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter()}
+	if err := presentation.WriteStudyFigures(*out, runs, spec); err != nil {
 		return badInput(err)
 	}
 	kept, _, _ := spec.Apply(runs)
-	if fit, err := certify.FitGaussDistance(kept, *paper); err == nil {
+	if fit, err := presentation.FitGaussDistance(kept, *paper); err == nil {
 		fmt.Fprintf(stdout, "Gauss length ∝ distance^%.3g (R² = %.3g, %d runs)\n", fit.Slope, fit.RSquared, fit.N)
 	}
 	fmt.Fprintf(stdout, "wrote %d figures for %d runs to %s\n", 4*len(fmts), len(kept), *out)

@@ -626,7 +626,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 		return res, err
 	}
 	rec.AnalysisSeconds = time.Since(t0).Seconds()
-	rec.Verdict = r.Verdict
+	rec.Verdict = r.Verdict.String()
 	d, dc := r.Delta, r.DeltaContinuous
 	rec.Delta = &d
 	if !math.IsNaN(dc) { // not computed (loss-only): absent, never 0 or NaN

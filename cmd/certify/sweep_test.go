@@ -69,7 +69,7 @@ func checkRuns(t *testing.T, out string, g *sweep.Grid) {
 		if len(r.Alphas) != 5 || r.Examples != 100 {
 			t.Errorf("%s: certificate has %d α, %d examples; the grid asked 5 and 100", p.Name, len(r.Alphas), r.Examples)
 		}
-		if e := idx.Points[p.Index]; e.Verdict != r.Verdict || *e.Delta != r.Delta {
+		if e := idx.Points[p.Index]; e.Verdict != r.Verdict.String() || *e.Delta != r.Delta {
 			t.Errorf("%s: index says %s Δ=%v, certificate %s Δ=%v", p.Name, e.Verdict, *e.Delta, r.Verdict, r.Delta)
 		}
 		// config.json holds the point's values, as certify train writes them.

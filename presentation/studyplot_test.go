@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -23,10 +24,10 @@ import (
 
 // powerRuns makes runs with normalised distances d and Gauss lengths g (the
 // trapezoid value twice the corner-aware one).
-func powerRuns(d, g []float64) []StudyRun {
-	runs := make([]StudyRun, len(d))
+func powerRuns(d, g []float64) []certify.StudyRun {
+	runs := make([]certify.StudyRun, len(d))
 	for i := range d {
-		runs[i] = StudyRun{Report: &Report{WeightDistanceNormalized: d[i], GaussLengthMean: g[i], GaussLengthMeanTrapezoid: 2 * g[i]}}
+		runs[i] = certify.StudyRun{Report: &certify.Report{WeightDistanceNormalized: d[i], GaussLengthMean: g[i], GaussLengthMeanTrapezoid: 2 * g[i]}}
 	}
 	return runs
 }
@@ -114,7 +115,7 @@ func TestFitGaussDistanceNoisy(t *testing.T) {
 // TestHeatGrid recomputes the heatmap's means over lr × depth from the
 // files of testdata/study.
 func TestHeatGrid(t *testing.T) {
-	runs, _, err := LoadStudy(studyDir, false)
+	runs, _, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func hasPixel(img image.Image, want color.Color) bool {
 }
 
 func TestWriteStudyFigures(t *testing.T) {
-	runs, _, err := LoadStudy(studyDir, false)
+	runs, _, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,15 +216,15 @@ func TestWriteStudyFigures(t *testing.T) {
 }
 
 func TestWriteStudyFiguresEdgeCases(t *testing.T) {
-	one := []StudyRun{{Config: map[string]any{"lr": 0.1, "arch": "4-3"}, Report: &Report{Verdict: MonotoneOnGrid}}}
-	var many []StudyRun
+	one := []certify.StudyRun{{Config: map[string]any{"lr": 0.1, "arch": "4-3"}, Report: &certify.Report{Verdict: certify.MonotoneOnGrid}}}
+	var many []certify.StudyRun
 	for i := range 5 {
-		many = append(many, StudyRun{
+		many = append(many, certify.StudyRun{
 			Config: map[string]any{"lr": 0.1 * float64(i+1), "arch": "4-" + strconv.Itoa(i+1) + "-3", "optim": "sgd"},
-			Report: &Report{Verdict: NonMonotone, Delta: math.Pow(10, -float64(i)), WeightDistanceNormalized: float64(i), GaussLengthMean: 0.1},
+			Report: &certify.Report{Verdict: certify.NonMonotone, Delta: math.Pow(10, -float64(i)), WeightDistanceNormalized: float64(i), GaussLengthMean: 0.1},
 		})
 	}
-	for name, runs := range map[string][]StudyRun{"one run, all zero": one, "zeros and decades": many} {
+	for name, runs := range map[string][]certify.StudyRun{"one run, all zero": one, "zeros and decades": many} {
 		dir := t.TempDir()
 		if err := WriteStudyFigures(dir, runs, StudyFigureSpec{Formats: []string{"png"}}); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -429,7 +430,7 @@ func TestStudyFigureLegends(t *testing.T) {
 		{"one optimizer, one missing", []cfg{{"sgd", true}, {nil, true}}, []string{"optim=sgd", "optim=n/a"}}, // batchnorm=true for all: no entry
 	} {
 		// Two learning rates per configuration, lr not encoded.
-		var runs []StudyRun
+		var runs []certify.StudyRun
 		for i, c := range tc.cfgs {
 			for j, lr := range []float64{0.01, 0.1} {
 				conf := map[string]any{"lr": lr, "arch": "4-3-2"}
@@ -440,7 +441,7 @@ func TestStudyFigureLegends(t *testing.T) {
 					conf["batchnorm"] = c.bn
 				}
 				k := float64(2*i + j + 1)
-				runs = append(runs, StudyRun{Config: conf, Report: &Report{Verdict: NonMonotone,
+				runs = append(runs, certify.StudyRun{Config: conf, Report: &certify.Report{Verdict: certify.NonMonotone,
 					Delta: 0.01 * k, WeightDistanceNormalized: 0.1 * k, GaussLengthMean: 0.05 * k * k}})
 			}
 		}
@@ -477,14 +478,14 @@ func TestStudyFigureLegends(t *testing.T) {
 				}
 				for i, r := range runs {
 					pt := f.points[i]
-					if o, ok := byText["optim="+formatLevel(r.Config["optim"])]; ok && !sameColour(pt.colour, o.colour) {
+					if o, ok := byText["optim="+certify.FormatLevel(r.Config["optim"])]; ok && !sameColour(pt.colour, o.colour) {
 						t.Errorf("run %d (%v): point colour %v, legend %v", i, r.Config, pt.colour, o.colour)
 					}
 					bn, ok := r.Config["batchnorm"]
 					if !ok {
 						bn = false // RunConfig's zero value
 					}
-					if b, ok := byText["batchnorm="+formatLevel(bn)]; ok && pt.shape != b.shape {
+					if b, ok := byText["batchnorm="+certify.FormatLevel(bn)]; ok && pt.shape != b.shape {
 						t.Errorf("run %d (%v): point %s, legend %s", i, r.Config, pt.shape, b.shape)
 					}
 					if want := map[any]string{false: "circle", true: "triangle"}[bn]; pt.shape != want {

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"encoding/csv"
@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/certify-mli/certify/certify"
 )
 
 // This file aggregates the runs of a study into a table like Lucas et al.
@@ -20,7 +22,7 @@ type TableSpec struct {
 	// tuple of their values is a row or a column. No key makes a single
 	// row or column holding every run.
 	Rows, Cols []string
-	StudyFilter
+	certify.StudyFilter
 }
 
 // Cell counts the runs of one cell of a table by class (Classify).
@@ -68,7 +70,7 @@ type Table struct {
 	// RowLevels [R][len(Spec.Rows)] and ColLevels [C][len(Spec.Cols)] are
 	// the distinct value tuples, sorted (numbers numerically, false before
 	// true, missing values last); Cells is [R][C].
-	RowLevels, ColLevels [][]Level
+	RowLevels, ColLevels [][]certify.Level
 	Cells                [][]Cell
 	// Runs is the number of runs in the table; AboveMaxLoss and
 	// NoTrainLoss count the runs left out by Spec.MaxTrainLoss.
@@ -86,8 +88,8 @@ type Table struct {
 // by Classify at spec.Threshold, after spec's StudyFilter. It returns an error
 // when a key of spec has no value in any run (a misspelt key), or when no run
 // passes the filter.
-func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
-	if err := checkKeys(runs, append(append([]string(nil), spec.Rows...), spec.Cols...)); err != nil {
+func BuildTable(runs []certify.StudyRun, spec TableSpec) (*Table, error) {
+	if err := certify.CheckKeys(runs, append(append([]string(nil), spec.Rows...), spec.Cols...)); err != nil {
 		return nil, err
 	}
 	kept, above, missing := spec.Apply(runs)
@@ -105,17 +107,17 @@ func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
 	}
 	for i, r := range kept {
 		c := &t.Cells[rowOf[i]][colOf[i]]
-		switch Classify(r.Report, spec.Threshold) {
-		case NonMonotone:
+		switch certify.Classify(r.Report, spec.Threshold) {
+		case certify.NonMonotone:
 			c.NonMonotone++
-			d, src := StudyDelta(r.Report)
+			d, src := certify.StudyDelta(r.Report)
 			c.DeltaSum += d
-			if src != DeltaFromGrid {
+			if src != certify.DeltaFromGrid {
 				c.OffGrid++
 			}
-		case CertifiedMonotone:
+		case certify.CertifiedMonotone:
 			c.CertifiedMonotone++
-		case MonotoneOnGrid:
+		case certify.MonotoneOnGrid:
 			c.MonotoneOnGrid++
 		default:
 			c.Inconclusive++
@@ -126,19 +128,19 @@ func BuildTable(runs []StudyRun, spec TableSpec) (*Table, error) {
 
 // mixedSettings lists, for each analysis setting whose value differs among
 // runs, "name v1, v2, …" (values in first-seen order).
-func mixedSettings(runs []StudyRun) []string {
+func mixedSettings(runs []certify.StudyRun) []string {
 	type setting struct {
 		name string
-		of   func(r *Report) string
+		of   func(r *certify.Report) string
 	}
 	settings := []setting{
-		{"examples", func(r *Report) string { return strconv.Itoa(r.Examples) }},
-		{"grid α", func(r *Report) string { return strconv.Itoa(len(r.Alphas)) }},
-		{"tolerance", func(r *Report) string { return strconv.FormatFloat(r.Tolerance, 'g', -1, 64) }},
-		{"certificate", func(r *Report) string { return strconv.FormatBool(r.Options.Certificate) }},
-		{"loss only", func(r *Report) string { return strconv.FormatBool(r.Options.LossOnly) }},
-		{"BatchNorm", func(r *Report) string { return r.BNPolicy }},
-		{"precision", func(r *Report) string { return r.Precision }},
+		{"examples", func(r *certify.Report) string { return strconv.Itoa(r.Examples) }},
+		{"grid α", func(r *certify.Report) string { return strconv.Itoa(len(r.Alphas)) }},
+		{"tolerance", func(r *certify.Report) string { return strconv.FormatFloat(r.Tolerance, 'g', -1, 64) }},
+		{"certificate", func(r *certify.Report) string { return strconv.FormatBool(r.Options.Certificate) }},
+		{"loss only", func(r *certify.Report) string { return strconv.FormatBool(r.Options.LossOnly) }},
+		{"BatchNorm", func(r *certify.Report) string { return r.BNPolicy }},
+		{"precision", func(r *certify.Report) string { return r.Precision }},
 	}
 	var out []string
 	for _, st := range settings {
@@ -167,14 +169,14 @@ func (t *Table) mixedText() string {
 
 // groupRuns returns the sorted distinct level tuples of keys among runs and
 // the index of each run's tuple.
-func groupRuns(runs []StudyRun, keys []string) ([][]Level, []int) {
-	tuples := make([][]Level, len(runs))
-	var levels [][]Level
+func groupRuns(runs []certify.StudyRun, keys []string) ([][]certify.Level, []int) {
+	tuples := make([][]certify.Level, len(runs))
+	var levels [][]certify.Level
 	for i := range runs {
-		tuples[i] = runs[i].levelsOf(keys)
+		tuples[i] = runs[i].LevelsOf(keys)
 		found := false
 		for _, l := range levels {
-			if compareTuples(l, tuples[i]) == 0 {
+			if certify.CompareTuples(l, tuples[i]) == 0 {
 				found = true
 				break
 			}
@@ -187,7 +189,7 @@ func groupRuns(runs []StudyRun, keys []string) ([][]Level, []int) {
 	idx := make([]int, len(runs))
 	for i, tu := range tuples {
 		for j, l := range levels {
-			if compareTuples(l, tu) == 0 {
+			if certify.CompareTuples(l, tu) == 0 {
 				idx[i] = j
 				break
 			}
@@ -196,9 +198,9 @@ func groupRuns(runs []StudyRun, keys []string) ([][]Level, []int) {
 	return levels, idx
 }
 
-func sortTuples(ts [][]Level) {
+func sortTuples(ts [][]certify.Level) {
 	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0 && compareTuples(ts[j-1], ts[j]) > 0; j-- {
+		for j := i; j > 0 && certify.CompareTuples(ts[j-1], ts[j]) > 0; j-- {
 			ts[j-1], ts[j] = ts[j], ts[j-1]
 		}
 	}
@@ -253,10 +255,10 @@ func (t *Table) WriteCSV(w io.Writer) error {
 			}
 			var rec []string
 			for _, l := range rl {
-				rec = append(rec, formatLevel(l))
+				rec = append(rec, certify.FormatLevel(l))
 			}
 			for _, l := range cl {
-				rec = append(rec, formatLevel(l))
+				rec = append(rec, certify.FormatLevel(l))
 			}
 			rec = append(rec, strconv.Itoa(c.Runs()), strconv.Itoa(c.NonMonotone), strconv.Itoa(c.CertifiedMonotone),
 				strconv.Itoa(c.MonotoneOnGrid), strconv.Itoa(c.Inconclusive), num(c.Fraction()), num(c.MeanDelta()), strconv.Itoa(c.OffGrid))
@@ -276,7 +278,7 @@ func (t *Table) colTitle(j int, esc func(string) string) string {
 	}
 	parts := make([]string, len(t.Spec.Cols))
 	for k, key := range t.Spec.Cols {
-		parts[k] = esc(key) + " = " + esc(formatLevel(t.ColLevels[j][k]))
+		parts[k] = esc(key) + " = " + esc(certify.FormatLevel(t.ColLevels[j][k]))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -428,7 +430,7 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 			if k > 0 {
 				b.WriteString(" & ")
 			}
-			b.WriteString(latexEscape(formatLevel(l)))
+			b.WriteString(latexEscape(certify.FormatLevel(l)))
 		}
 		for j := range nc {
 			for _, s := range cellTexts(t.Cells[i][j], "$^\\dagger$", "$^*$", latexNumber) {
@@ -484,7 +486,7 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 			rec = append(rec, "all")
 		}
 		for _, l := range rl {
-			rec = append(rec, esc(formatLevel(l)))
+			rec = append(rec, esc(certify.FormatLevel(l)))
 		}
 		for j := range t.ColLevels {
 			s := cellTexts(t.Cells[i][j], "†", "*", func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) })

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/certify-mli/certify/certify"
 )
 
 const studyDir = "../testdata/study"
@@ -78,7 +80,7 @@ func oracleClass(rep map[string]any, tau float64, own bool) string {
 // testdata/study and compares with the CSV output, for several thresholds
 // and training-loss filters.
 func TestTableNumbersRecomputed(t *testing.T) {
-	runs, skipped, err := LoadStudy(studyDir, false)
+	runs, skipped, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestTableNumbersRecomputed(t *testing.T) {
 				}
 			}
 			tab, err := BuildTable(runs, TableSpec{Rows: []string{"optim", "batchnorm"}, Cols: []string{"lr"},
-				StudyFilter: StudyFilter{Threshold: tc.threshold, MaxTrainLoss: tc.maxLoss}})
+				StudyFilter: certify.StudyFilter{Threshold: tc.threshold, MaxTrainLoss: tc.maxLoss}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +198,7 @@ func checkFloat(t *testing.T, what, got string, want float64, present bool) {
 // TestTableLaTeXCompiles runs pdflatex on the LaTeX table inside a minimal
 // document (skipped when pdflatex is absent).
 func TestTableLaTeXCompiles(t *testing.T) {
-	runs, _, err := LoadStudy(studyDir, false)
+	runs, _, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestTableLaTeXCompiles(t *testing.T) {
 // TestTableMarkdown checks the Markdown layout: a header, an alignment row,
 // one line per row tuple, each with the same number of cells.
 func TestTableMarkdown(t *testing.T) {
-	runs, _, err := LoadStudy(studyDir, false)
+	runs, _, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +274,7 @@ func TestTableMarkdown(t *testing.T) {
 }
 
 func TestBuildTableErrors(t *testing.T) {
-	runs, _, err := LoadStudy(studyDir, false)
+	runs, _, err := certify.LoadStudy(studyDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +282,7 @@ func TestBuildTableErrors(t *testing.T) {
 		t.Errorf("misspelt key: err = %v", err)
 	}
 	tiny := -1.0
-	if _, err := BuildTable(runs, TableSpec{StudyFilter: StudyFilter{MaxTrainLoss: &tiny}}); err == nil {
+	if _, err := BuildTable(runs, TableSpec{StudyFilter: certify.StudyFilter{MaxTrainLoss: &tiny}}); err == nil {
 		t.Error("empty table accepted")
 	}
 	// No keys: one cell holding every run.
@@ -342,8 +344,8 @@ func TestTableDaggerNote(t *testing.T) {
 			t.Run(format.name+"/"+tc.name, func(t *testing.T) {
 				tab := &Table{
 					Spec:      TableSpec{Cols: []string{"lr"}},
-					RowLevels: [][]Level{{}},
-					ColLevels: [][]Level{{0.01}, {0.1}},
+					RowLevels: [][]certify.Level{{}},
+					ColLevels: [][]certify.Level{{0.01}, {0.1}},
 					Cells:     [][]Cell{tc.cells},
 				}
 				for _, c := range tc.cells {

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -45,7 +46,7 @@ type StudyFigureSpec struct {
 	Formats []string
 	// StudyFilter's MaxTrainLoss selects the runs drawn; its Threshold is
 	// not used (the figures show Δ itself).
-	StudyFilter
+	certify.StudyFilter
 }
 
 // PowerLaw is the least-squares line log10 y = Intercept + Slope·log10 x
@@ -60,7 +61,7 @@ type PowerLaw struct {
 
 // gaussOf returns the run's mean per-example Gauss length (THEORY.md §3):
 // the corner-aware value, or the paper's trapezoid value.
-func gaussOf(r *Report, paper bool) float64 {
+func gaussOf(r *certify.Report, paper bool) float64 {
 	if paper {
 		return r.GaussLengthMeanTrapezoid
 	}
@@ -72,7 +73,7 @@ func gaussOf(r *Report, paper bool) float64 {
 // normalised weight distance d and positive mean Gauss length Ḡ (the
 // trapezoid value when paperGauss). It returns an error when fewer than two
 // runs qualify or their distances are all equal.
-func FitGaussDistance(runs []StudyRun, paperGauss bool) (PowerLaw, error) {
+func FitGaussDistance(runs []certify.StudyRun, paperGauss bool) (PowerLaw, error) {
 	var x, y []float64
 	var fit PowerLaw
 	for _, r := range runs {
@@ -116,7 +117,7 @@ func FitGaussDistance(runs []StudyRun, paperGauss bool) (PowerLaw, error) {
 // decades; Δ = 0 is then drawn at the axis floor, which the legend says. It
 // returns an error, before writing, for an unknown format, no runs left after
 // spec's filter, or a heatmap key that no run has.
-func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error {
+func WriteStudyFigures(dir string, runs []certify.StudyRun, spec StudyFigureSpec) error {
 	formats := spec.Formats
 	if len(formats) == 0 {
 		formats = []string{"png", "pdf"}
@@ -138,7 +139,7 @@ func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error 
 	if len(kept) == 0 {
 		return errors.New("certify: WriteStudyFigures: no run passes the filter")
 	}
-	if err := checkKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil {
+	if err := certify.CheckKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil {
 		return fmt.Errorf("certify: WriteStudyFigures: heatmap: %w", err)
 	}
 	heat := heatGrid(kept, spec.HeatX, spec.HeatY)
@@ -171,11 +172,11 @@ var categoryColours = []color.Color{oiBlue, oiOrange, oiGreen, oiVermillion, oiP
 // runStyle gives each run a colour by optimizer and a glyph by batchnorm, and
 // the legend entries that explain them.
 type runStyle struct {
-	optims []Level
-	bns    []Level
+	optims []certify.Level
+	bns    []certify.Level
 }
 
-func newRunStyle(runs []StudyRun) runStyle {
+func newRunStyle(runs []certify.StudyRun) runStyle {
 	var s runStyle
 	opt, _ := groupRuns(runs, []string{"optim"})
 	bn, _ := groupRuns(runs, []string{"batchnorm"})
@@ -188,17 +189,17 @@ func newRunStyle(runs []StudyRun) runStyle {
 	return s
 }
 
-func (s runStyle) colour(r *StudyRun) color.Color {
+func (s runStyle) colour(r *certify.StudyRun) color.Color {
 	v, _ := r.Value("optim")
 	for i, l := range s.optims {
-		if compareLevels(l, v) == 0 {
+		if certify.CompareLevels(l, v) == 0 {
 			return categoryColours[i%len(categoryColours)]
 		}
 	}
 	return oiBlack
 }
 
-func bnGlyph(v Level) draw.GlyphDrawer {
+func bnGlyph(v certify.Level) draw.GlyphDrawer {
 	switch v {
 	case false:
 		return draw.CircleGlyph{}
@@ -208,7 +209,7 @@ func bnGlyph(v Level) draw.GlyphDrawer {
 	return draw.SquareGlyph{}
 }
 
-func (s runStyle) glyph(r *StudyRun) draw.GlyphStyle {
+func (s runStyle) glyph(r *certify.StudyRun) draw.GlyphStyle {
 	v, _ := r.Value("batchnorm")
 	return draw.GlyphStyle{Color: s.colour(r), Radius: vg.Points(3.5), Shape: bnGlyph(v)}
 }
@@ -244,7 +245,7 @@ func (s runStyle) addLegend(leg *boxedLegend) {
 }
 
 // levelLabel names a value of a configuration key: "key=value".
-func levelLabel(key string, l Level) string { return key + "=" + formatLevel(l) }
+func levelLabel(key string, l certify.Level) string { return key + "=" + certify.FormatLevel(l) }
 
 // logScale maps positive values to log10 for a log axis: values ≤ 0 go to
 // the floor, a third of the smallest positive value. ok is false when no
@@ -328,7 +329,7 @@ func plural(n int, noun string) string {
 
 // deltaScatter is Δ against the normalised distance (log x) or against the
 // mean Gauss length.
-func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
+func deltaScatter(runs []certify.StudyRun, gauss, paper bool) *plot.Plot {
 	p := newPlot()
 	leg := newLegend()
 	sty := newRunStyle(runs)
@@ -336,8 +337,8 @@ func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
 	offGrid := make([]bool, len(runs))
 	for i, r := range runs {
 		var src string
-		ds[i], src = StudyDelta(r.Report)
-		offGrid[i] = src != DeltaFromGrid
+		ds[i], src = certify.StudyDelta(r.Report)
+		offGrid[i] = src != certify.DeltaFromGrid
 		if gauss {
 			xs[i] = gaussOf(r.Report, paper)
 		} else {
@@ -419,7 +420,7 @@ func deltaScatter(runs []StudyRun, gauss, paper bool) *plot.Plot {
 }
 
 // gaussDistancePlot is log10 Ḡ against log10 distance with the fitted line.
-func gaussDistancePlot(runs []StudyRun, paper bool) *plot.Plot {
+func gaussDistancePlot(runs []certify.StudyRun, paper bool) *plot.Plot {
 	p := newPlot()
 	leg := newLegend()
 	sty := newRunStyle(runs)
@@ -481,14 +482,14 @@ func gaussDistancePlot(runs []StudyRun, paper bool) *plot.Plot {
 // heatmap is the mean Δ over the runs of each (x, y) pair of levels.
 type heatmap struct {
 	xKey, yKey string
-	xs, ys     []Level
+	xs, ys     []certify.Level
 	mean       [][]float64 // [len(ys)][len(xs)], NaN where no run
 	count      [][]int
-	offGrid    [][]int // runs whose Δ is not the grid's (StudyDelta)
+	offGrid    [][]int // runs whose Δ is not the grid's (certify.StudyDelta)
 }
 
 // heatGrid averages Δ (StudyDelta) over the runs sharing each pair of levels.
-func heatGrid(runs []StudyRun, xKey, yKey string) *heatmap {
+func heatGrid(runs []certify.StudyRun, xKey, yKey string) *heatmap {
 	xl, xi := groupRuns(runs, []string{xKey})
 	yl, yi := groupRuns(runs, []string{yKey})
 	h := &heatmap{xKey: xKey, yKey: yKey}
@@ -509,10 +510,10 @@ func heatGrid(runs []StudyRun, xKey, yKey string) *heatmap {
 		h.count[j] = make([]int, len(h.xs))
 	}
 	for k, r := range runs {
-		d, src := StudyDelta(r.Report)
+		d, src := certify.StudyDelta(r.Report)
 		sum[yi[k]][xi[k]] += d
 		h.count[yi[k]][xi[k]]++
-		if src != DeltaFromGrid {
+		if src != certify.DeltaFromGrid {
 			h.offGrid[yi[k]][xi[k]]++
 		}
 	}
@@ -545,13 +546,13 @@ func keyLabel(key string) string {
 }
 
 // categoryTicks labels the integer positions 0…n−1 with the levels.
-type categoryTicks []Level
+type categoryTicks []certify.Level
 
 // Ticks implements plot.Ticker.
 func (c categoryTicks) Ticks(lo, hi float64) []plot.Tick {
 	ts := make([]plot.Tick, len(c))
 	for i, l := range c {
-		ts[i] = plot.Tick{Value: float64(i), Label: formatLevel(l)}
+		ts[i] = plot.Tick{Value: float64(i), Label: certify.FormatLevel(l)}
 	}
 	return ts
 }

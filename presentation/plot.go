@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -74,7 +75,7 @@ var (
 //     lines at π/2 (Theorem A's threshold, §6) and at the mean.
 //
 // Each file is replaced atomically. It is WriteFigureFormats(dir, r, "png").
-func WriteFigures(dir string, r *Report) error {
+func WriteFigures(dir string, r *certify.Report) error {
 	return WriteFigureFormats(dir, r, "png")
 }
 
@@ -85,7 +86,7 @@ func WriteFigures(dir string, r *Report) error {
 // TurningRateStacked) that is neither empty nor as long as r.Alphas; an empty
 // series is drawn as a panel saying it was not recorded. Non-finite values
 // are left out of the figures.
-func WriteFigureFormats(dir string, r *Report, formats ...string) error {
+func WriteFigureFormats(dir string, r *certify.Report, formats ...string) error {
 	if r == nil {
 		return errors.New("certify: WriteFigures: nil report")
 	}
@@ -268,7 +269,7 @@ func paddedRange(vs ...[]float64) (lo, hi float64) {
 
 // addBands shades every bump of bs between its Start and End over the full
 // height of p's data area, beneath the series added later.
-func addBands(p *plot.Plot, bs []Bump) *band {
+func addBands(p *plot.Plot, bs []certify.Bump) *band {
 	var first *band
 	for _, b := range bs {
 		bd := &band{lo: b.Start, hi: b.End, fill: bumpShade}
@@ -281,7 +282,7 @@ func addBands(p *plot.Plot, bs []Bump) *band {
 }
 
 // interpolationPlots builds the loss (top) and accuracy (bottom) panels.
-func interpolationPlots(r *Report) []*plot.Plot {
+func interpolationPlots(r *certify.Report) []*plot.Plot {
 	top, bot := newPlot(), newPlot()
 	leg := newLegend()
 
@@ -362,7 +363,7 @@ func interpolationPlots(r *Report) []*plot.Plot {
 }
 
 // turningPlots builds the turning-rate (top) and L′ (bottom) panels.
-func turningPlots(r *Report) []*plot.Plot {
+func turningPlots(r *certify.Report) []*plot.Plot {
 	top, bot := newPlot(), newPlot()
 	leg := newLegend()
 	if math.IsNaN(r.GaussLengthMean) {
@@ -447,7 +448,7 @@ func turningPlots(r *Report) []*plot.Plot {
 }
 
 // gaussHistPlot builds the histogram of per-example Gauss lengths.
-func gaussHistPlot(r *Report) *plot.Plot {
+func gaussHistPlot(r *certify.Report) *plot.Plot {
 	p := newPlot()
 	leg := newLegend()
 	var g []float64
@@ -531,23 +532,15 @@ func gaussHistPlot(r *Report) *plot.Plot {
 }
 
 // theoremsApply reports whether conditions.theorems says Theorems A and B
-// apply to the run (the TheoremReport in memory, or its JSON read back).
-func theoremsApply(r *Report) bool {
-	switch t := r.Conditions["theorems"].(type) {
-	case TheoremReport:
-		return t.Applies
-	case *TheoremReport:
-		return t != nil && t.Applies
-	case map[string]any:
-		a, _ := t["applies"].(bool)
-		return a
-	}
-	return false
+// apply to the run.
+func theoremsApply(r *certify.Report) bool {
+	t := r.Conditions.Theorems
+	return t != nil && t.Applies
 }
 
 // figureHeading is the first line of every per-run figure's title: the
 // run's name and its key settings (runName, runSettings).
-func figureHeading(r *Report) string {
+func figureHeading(r *certify.Report) string {
 	return runName(r) + " — " + runSettings(r) + "\n"
 }
 
@@ -559,7 +552,7 @@ const insetThreshold = 0.02
 // (interpolationPlots) and, when the largest bump is below insetThreshold
 // of the loss range (invisible at the panel's scale), a zoomed inset on it
 // in the empty corner of the loss panel.
-func drawInterpolation(c draw.Canvas, r *Report) {
+func drawInterpolation(c draw.Canvas, r *certify.Report) {
 	plots := interpolationPlots(r)
 	rows := [][]*plot.Plot{{plots[0]}, {plots[1]}}
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(6), PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
@@ -600,7 +593,7 @@ func insetBox(p *plot.Plot, corner string) (x0, x1, y0, y1 float64) {
 // is below insetThreshold of the loss range on the grid (nil otherwise),
 // and the corner of the loss panel it goes in: the one of "upper right"
 // and "lower left" holding fewer loss points.
-func bumpInset(r *Report) (*plot.Plot, string) {
+func bumpInset(r *certify.Report) (*plot.Plot, string) {
 	xy := finiteXY(r.Alphas, r.Loss)
 	if len(r.Bumps) == 0 || len(xy) < 2 {
 		return nil, ""
@@ -843,20 +836,20 @@ func (unlabelledTicks) Ticks(lo, hi float64) []plot.Tick {
 }
 
 // verdictText spells a verdict for a title.
-func verdictText(v string) string {
+func verdictText(v certify.Verdict) string {
 	switch v {
-	case CertifiedMonotone:
+	case certify.CertifiedMonotone:
 		return "certified monotone"
-	case MonotoneOnGrid:
+	case certify.MonotoneOnGrid:
 		return "monotone on the grid"
-	case NonMonotone:
+	case certify.NonMonotone:
 		return "non-monotone"
-	case Inconclusive:
+	case certify.Inconclusive:
 		return "inconclusive"
 	case "":
 		return "no verdict"
 	}
-	return v
+	return v.String()
 }
 
 // xyValues returns the x (or y) coordinates of xy.

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -69,7 +70,7 @@ const SummaryTeXPreamble = "\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\
 // marked when it has not converged), weight distances, examples, and the
 // certificate's leaves and time. A value that was not computed (NaN) reads
 // "not computed". Text is escaped with texEscape.
-func SummaryTeXBytes(r *Report) []byte {
+func SummaryTeXBytes(r *certify.Report) []byte {
 	var b bytes.Buffer
 	row := func(name, val string) { fmt.Fprintf(&b, "%s & %s \\\\\n", name, val) }
 	num := func(v float64) string {
@@ -85,7 +86,7 @@ func SummaryTeXBytes(r *Report) []byte {
 	// Paragraph columns: long values (a witness, a caveat) wrap inside
 	// \linewidth instead of running into the margin.
 	b.WriteString("\\begin{tabular}{@{}p{0.44\\linewidth}p{0.52\\linewidth}@{}}\n\\toprule\nQuantity & Value \\\\\n\\midrule\n")
-	row("Verdict", "\\texttt{"+texEscape(r.Verdict)+"}")
+	row("Verdict", "\\texttt{"+texEscape(r.Verdict.String())+"}")
 	row("Loss", "\\texttt{"+texEscape(r.LossKind)+"}")
 	row("Tolerance", num(r.Tolerance))
 	row(fmt.Sprintf("$\\Delta$ on the grid (%d $\\alpha$)", len(r.Alphas)), num(r.Delta))
@@ -112,7 +113,7 @@ func SummaryTeXBytes(r *Report) []byte {
 	if c := r.Certificate; c != nil {
 		row("Certificate leaves", fmt.Sprintf("%d (%d unsettled)", c.Leaves, c.UnsettledCount))
 		row("Certificate time (s)", num(c.Seconds))
-		if w := c.Witness; w != nil && c.Verdict == NonMonotone {
+		if w := c.Witness; w != nil && c.Verdict == certify.NonMonotone {
 			row("Witness $L(\\beta) - L(\\alpha)$", fmt.Sprintf("$\\geq %s$ at $\\alpha = %s$, $\\beta = %s$", texNum(w.Rise), texNum(w.Alpha), texNum(w.Beta)))
 		}
 	}
@@ -143,7 +144,7 @@ func labelName(s string) string {
 // runName is the run's name for titles and captions: the last element of
 // the run directory in the report's command (--run DIR), else of its data
 // source, else "run".
-func runName(r *Report) string {
+func runName(r *certify.Report) string {
 	for i, a := range r.Command {
 		if (a == "--run" || a == "-run") && i+1 < len(r.Command) {
 			return filepath.Base(filepath.Clean(r.Command[i+1]))
@@ -161,7 +162,7 @@ func runName(r *Report) string {
 // runSettings is a short line of the report's key settings for titles and
 // captions: data, loss, examples, grid, tolerance, BatchNorm policy,
 // precision, and what was skipped.
-func runSettings(r *Report) string {
+func runSettings(r *certify.Report) string {
 	parts := []string{}
 	if r.Data != "" {
 		d := r.Data
@@ -194,7 +195,7 @@ func runSettings(r *Report) string {
 
 // WriteSummary writes DIR/summary.tex (SummaryTeXBytes, a fragment to
 // \input) and DIR/summary-standalone.tex (its wrapper), atomically.
-func WriteSummary(dir string, r *Report) error {
+func WriteSummary(dir string, r *certify.Report) error {
 	if err := atomicfile.Write(filepath.Join(dir, SummaryTeX), SummaryTeXBytes(r)); err != nil {
 		return err
 	}
@@ -209,7 +210,7 @@ func WriteSummary(dir string, r *Report) error {
 // (enclosures far wider are clipped, and the legend says so). The title
 // names the run and its settings.
 // It does nothing when the report has no certificate.
-func WriteCertificateFigure(dir string, r *Report) error {
+func WriteCertificateFigure(dir string, r *certify.Report) error {
 	c := r.Certificate
 	if c == nil {
 		// No certificate this time: a figure left by an earlier analysis
@@ -229,7 +230,7 @@ func WriteCertificateFigure(dir string, r *Report) error {
 
 // certificatePlot draws certificate.png's plot (WriteCertificateFigure);
 // r.Certificate is not nil.
-func certificatePlot(r *Report) *plot.Plot {
+func certificatePlot(r *certify.Report) *plot.Plot {
 	c := r.Certificate
 	p := newPlot()
 	leg := newLegend()
@@ -282,7 +283,7 @@ func certificatePlot(r *Report) *plot.Plot {
 	if clipped := boxLo < p.Y.Min || boxHi > p.Y.Max; clipped {
 		leg.Add(fmt.Sprintf("(enclosures clipped: they span [%.3g, %.3g])", boxLo, boxHi))
 	}
-	if w := c.Witness; w != nil && c.Verdict == NonMonotone {
+	if w := c.Witness; w != nil && c.Verdict == certify.NonMonotone {
 		var wl *vline
 		for _, a := range []float64{w.Alpha, w.Beta} {
 			wl = &vline{x: a, style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}}
@@ -296,7 +297,7 @@ func certificatePlot(r *Report) *plot.Plot {
 }
 
 // leafBoxes draws each leaf's [A, B] × [Inf, Sup] as an outlined box.
-type leafBoxes struct{ leaves []CertLeaf }
+type leafBoxes struct{ leaves []certify.CertLeaf }
 
 // Plot implements plot.Plotter.
 func (lb *leafBoxes) Plot(c draw.Canvas, p *plot.Plot) {

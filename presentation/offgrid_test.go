@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -8,17 +8,19 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/certify-mli/certify/certify"
 )
 
 // offGridRuns are a study where one non-monotone run's rise (1.6e-5 near
 // α ≈ 0.013) falls between grid points: grid Δ 0, continuous Δ 1.6e-5.
-func offGridRuns() []StudyRun {
-	return []StudyRun{
-		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &Report{Verdict: NonMonotone, Delta: 0, DeltaContinuous: 1.6e-5,
-			Witness: &Witness{Alpha: 0.01, Beta: 0.016, Rise: 1.5e-5}, WeightDistanceNormalized: 0.5, GaussLengthMean: 0.3}},
-		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &Report{Verdict: NonMonotone, Delta: 0.02, DeltaContinuous: 0.021,
+func offGridRuns() []certify.StudyRun {
+	return []certify.StudyRun{
+		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &certify.Report{Verdict: certify.NonMonotone, Delta: 0, DeltaContinuous: 1.6e-5,
+			Witness: &certify.Witness{Alpha: 0.01, Beta: 0.016, Rise: 1.5e-5}, WeightDistanceNormalized: 0.5, GaussLengthMean: 0.3}},
+		{Config: map[string]any{"lr": 0.1, "depth": 1}, Report: &certify.Report{Verdict: certify.NonMonotone, Delta: 0.02, DeltaContinuous: 0.021,
 			WeightDistanceNormalized: 0.7, GaussLengthMean: 0.4}},
-		{Config: map[string]any{"lr": 0.01, "depth": 1}, Report: &Report{Verdict: CertifiedMonotone, Delta: 0, DeltaContinuous: 0,
+		{Config: map[string]any{"lr": 0.01, "depth": 1}, Report: &certify.Report{Verdict: certify.CertifiedMonotone, Delta: 0, DeltaContinuous: 0,
 			WeightDistanceNormalized: 0.2, GaussLengthMean: 0.1}},
 	}
 }
@@ -30,17 +32,17 @@ func offGridRuns() []StudyRun {
 func TestStudyDeltaOffGrid(t *testing.T) {
 	runs := offGridRuns()
 	for _, c := range []struct {
-		r    *Report
+		r    *certify.Report
 		want float64
 		src  string
 	}{
-		{runs[0].Report, 1.6e-5, DeltaFromContinuous},
-		{runs[1].Report, 0.02, DeltaFromGrid},
-		{runs[2].Report, 0, DeltaFromGrid},
-		{&Report{Verdict: NonMonotone, DeltaContinuous: math.NaN(), DeltaBounds: &[2]float64{2e-5, 3e-5}}, 2e-5, DeltaFromCertified},
-		{&Report{Verdict: NonMonotone, DeltaContinuous: math.NaN(), Witness: &Witness{Rise: 1e-6}}, 1e-6, DeltaFromWitness},
+		{runs[0].Report, 1.6e-5, certify.DeltaFromContinuous},
+		{runs[1].Report, 0.02, certify.DeltaFromGrid},
+		{runs[2].Report, 0, certify.DeltaFromGrid},
+		{&certify.Report{Verdict: certify.NonMonotone, DeltaContinuous: math.NaN(), DeltaBounds: &[2]float64{2e-5, 3e-5}}, 2e-5, certify.DeltaFromCertified},
+		{&certify.Report{Verdict: certify.NonMonotone, DeltaContinuous: math.NaN(), Witness: &certify.Witness{Rise: 1e-6}}, 1e-6, certify.DeltaFromWitness},
 	} {
-		if d, src := StudyDelta(c.r); d != c.want || src != c.src {
+		if d, src := certify.StudyDelta(c.r); d != c.want || src != c.src {
 			t.Errorf("StudyDelta = %v (%s), want %v (%s)", d, src, c.want, c.src)
 		}
 	}
@@ -121,7 +123,7 @@ func TestRunFigures(t *testing.T) {
 	r.Data, r.Examples, r.Tolerance = "fashion-mnist train (first 5000 examples)", 5000, 1e-3
 	// A 6.7e-4 bump on a 0–2.4 loss axis.
 	r.Loss[10] += 6.7e-4 + (r.Loss[9] - r.Loss[10])
-	r.Bumps = Bumps(r.Alphas, r.Loss)
+	r.Bumps = certify.Bumps(r.Alphas, r.Loss)
 	if len(r.Bumps) != 1 {
 		t.Fatalf("bumps %v", r.Bumps)
 	}
@@ -143,15 +145,15 @@ func TestRunFigures(t *testing.T) {
 	}
 	big := figureReport(false)
 	big.Loss[10] = big.Loss[9] + 0.2 // 8 % of the loss range
-	big.Bumps = Bumps(big.Alphas, big.Loss)
+	big.Bumps = certify.Bumps(big.Alphas, big.Loss)
 	if inset, _ := bumpInset(big); inset != nil {
 		t.Error("a bump of 8 % of the loss range got an inset")
 	}
 
 	// certificate.png: every leaf unsettled with [−10, 10] enclosures,
 	// L′ ∈ [−4.6, 0] on the grid.
-	r.Certificate = &Certificate{Verdict: Inconclusive, DeltaUpper: 1, Leaves: 4, UnsettledCount: 4,
-		Intervals: []CertLeaf{{0, 0.25, -10, 10}, {0.25, 0.5, -10, 10}, {0.5, 0.75, -10, 10}, {0.75, 1, -10, 10}}}
+	r.Certificate = &certify.Certificate{Verdict: certify.Inconclusive, DeltaUpper: 1, Leaves: 4, UnsettledCount: 4,
+		Intervals: []certify.CertLeaf{{A: 0, B: 0.25, Inf: -10, Sup: 10}, {A: 0.25, B: 0.5, Inf: -10, Sup: 10}, {A: 0.5, B: 0.75, Inf: -10, Sup: 10}, {A: 0.75, B: 1, Inf: -10, Sup: 10}}}
 	p := certificatePlot(r)
 	if p.Y.Min < -8 || p.Y.Max > 3.5 || p.Y.Min > -4.6 || p.Y.Max < 0 {
 		t.Errorf("certificate y range [%v, %v]: want L′ ∈ [−4.6, 0] visible, not ±10", p.Y.Min, p.Y.Max)
@@ -169,11 +171,11 @@ func TestRunFigures(t *testing.T) {
 		t.Errorf("cross-entropy histogram title %q mentions π/2", tt)
 	}
 	r.LossKind = "mse"
-	r.Conditions = map[string]any{"theorems": TheoremReport{Applies: false, Reason: "no"}}
+	r.Conditions = certify.Conditions{Theorems: &certify.TheoremReport{Applies: false, Reason: "no"}}
 	if tt := gaussHistPlot(r).Title.Text; strings.Contains(tt, "(Theorem A)") || !strings.Contains(tt, "does not apply") {
 		t.Errorf("mse histogram title %q, where Theorem A does not apply", tt)
 	}
-	r.Conditions = map[string]any{"theorems": map[string]any{"applies": true}}
+	r.Conditions = certify.Conditions{Theorems: &certify.TheoremReport{Applies: true}}
 	if tt := gaussHistPlot(r).Title.Text; !strings.Contains(tt, "below π/2 (Theorem A)") {
 		t.Errorf("mse histogram title %q, where Theorem A applies", tt)
 	}
@@ -224,9 +226,9 @@ func TestFigurePDFsHaveNoType3Fonts(t *testing.T) {
 func TestTableMixedSettings(t *testing.T) {
 	runs := offGridRuns()
 	for i, r := range runs {
-		r.Report.Examples, r.Report.Alphas = 200, Grid(11)
+		r.Report.Examples, r.Report.Alphas = 200, certify.Grid(11)
 		if i == 2 {
-			r.Report.Examples, r.Report.Alphas = 600, Grid(50)
+			r.Report.Examples, r.Report.Alphas = 600, certify.Grid(50)
 		}
 	}
 	tab, err := BuildTable(runs, TableSpec{Cols: []string{"lr"}})
@@ -238,7 +240,7 @@ func TestTableMixedSettings(t *testing.T) {
 	if !strings.Contains(md.String(), "different settings (examples 200, 600; grid α 11, 50)") {
 		t.Errorf("note does not name the mixed settings:\n%s", md.String())
 	}
-	runs[2].Report.Examples, runs[2].Report.Alphas = 200, Grid(11)
+	runs[2].Report.Examples, runs[2].Report.Alphas = 200, certify.Grid(11)
 	tab, _ = BuildTable(runs, TableSpec{Cols: []string{"lr"}})
 	md.Reset()
 	tab.WriteMarkdown(&md)

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certify-mli/certify/certify"
 )
 
 func TestTeXEscape(t *testing.T) {
@@ -31,11 +33,11 @@ func TestTeXEscape(t *testing.T) {
 // certificate.png and checks it decodes.
 func TestSummaryCompiles(t *testing.T) {
 	p := overshootPath(t)
-	r, err := Analyze(context.Background(), p, Options{Tolerance: 1e-3, Certificate: true})
+	r, err := certify.Analyze(context.Background(), p, certify.Options{Tolerance: 1e-3, Certificate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Verdict != NonMonotone || r.DeltaBounds == nil || r.Certificate == nil || !(r.DeltaBounds[0] <= 0.25 && 0.25 <= r.DeltaBounds[1]) {
+	if r.Verdict != certify.NonMonotone || r.DeltaBounds == nil || r.Certificate == nil || !(r.DeltaBounds[0] <= 0.25 && 0.25 <= r.DeltaBounds[1]) {
 		t.Fatalf("verdict %s, bounds %v", r.Verdict, r.DeltaBounds)
 	}
 	r.Data = `overshoot_test 100% & {x} $#~^\`

@@ -1,4 +1,4 @@
-package certify
+package presentation
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -24,9 +25,9 @@ import (
 // Gaussian bump at α = 0.5 when bump is set (its bumps, Δ and witness
 // computed by Bumps and deltaIndex), a rising accuracy, turning rates
 // spanning three decades and 500 per-example Gauss lengths.
-func figureReport(bump bool) *Report {
-	a := Grid(50)
-	r := &Report{Verdict: MonotoneOnGrid, LossKind: "cross_entropy", Alphas: a}
+func figureReport(bump bool) *certify.Report {
+	a := certify.Grid(50)
+	r := &certify.Report{Verdict: certify.MonotoneOnGrid, LossKind: "cross_entropy", Alphas: a}
 	for _, x := range a {
 		l, dl := 2.3*(1-x)*(1-x)+0.05, -4.6*(1-x)
 		if bump {
@@ -43,11 +44,11 @@ func figureReport(bump bool) *Report {
 		r.TurningRateStacked = append(r.TurningRateStacked, 0.001+math.Exp(-u*u/4))
 	}
 	if bump {
-		r.Verdict = NonMonotone
-		r.Bumps = Bumps(a, r.Loss)
+		r.Verdict = certify.NonMonotone
+		r.Bumps = certify.Bumps(a, r.Loss)
 		d, i, j := deltaIndex(r.Loss)
 		r.Delta, r.DeltaContinuous = d, d
-		r.Witness = &Witness{Alpha: a[i], Beta: a[j], Rise: d}
+		r.Witness = &certify.Witness{Alpha: a[i], Beta: a[j], Rise: d}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 500 {
@@ -200,7 +201,7 @@ func runs(v []bool) [][2]int {
 // ratio 1:2 and the second starting 4 widths of the first after it. Both
 // bands hold the shade and the column of α = 0.1 none.
 func TestBumpBandsPlacement(t *testing.T) {
-	render := func(bs []Bump) image.Image {
+	render := func(bs []certify.Bump) image.Image {
 		dir := t.TempDir()
 		r := figureReport(false)
 		r.Bumps = bs
@@ -210,7 +211,7 @@ func TestBumpBandsPlacement(t *testing.T) {
 		return readPNG(t, dir, FigureInterpolation)
 	}
 	plain := render(nil)
-	shaded := render([]Bump{
+	shaded := render([]certify.Bump{
 		{Start: 0.2, End: 0.3, StartIndex: 10, EndIndex: 15, Height: 0.01},
 		{Start: 0.6, End: 0.8, StartIndex: 29, EndIndex: 39, Height: 0.02},
 	})
@@ -268,48 +269,48 @@ func TestBumpBandsPlacement(t *testing.T) {
 }
 
 func TestWriteFiguresEdgeCases(t *testing.T) {
-	mod := func(f func(r *Report)) *Report {
+	mod := func(f func(r *certify.Report)) *certify.Report {
 		r := figureReport(false)
 		f(r)
 		return r
 	}
-	cases := map[string]*Report{
+	cases := map[string]*certify.Report{
 		"no bumps": figureReport(false),
-		"linear model: zero turning rate": mod(func(r *Report) {
+		"linear model: zero turning rate": mod(func(r *certify.Report) {
 			for i := range r.Alphas {
 				r.TurningRateMean[i], r.TurningRateStacked[i] = 0, 0
 			}
 			r.GaussLengthPerExample = make([]float64, 7)
 		}),
-		"zeros among a wide turning range": mod(func(r *Report) {
+		"zeros among a wide turning range": mod(func(r *certify.Report) {
 			r.TurningRateMean[3], r.TurningRateStacked[40] = 0, 0
 		}),
-		"mse with constant accuracy": mod(func(r *Report) {
+		"mse with constant accuracy": mod(func(r *certify.Report) {
 			r.LossKind = "mse"
 			for i := range r.Accuracy {
 				r.Accuracy[i] = 1
 			}
 		}),
-		"constant loss and zero L′": mod(func(r *Report) {
+		"constant loss and zero L′": mod(func(r *certify.Report) {
 			for i := range r.Loss {
 				r.Loss[i], r.DLoss[i] = 0.5, 0
 			}
 		}),
-		"single example":               mod(func(r *Report) { r.GaussLengthPerExample = []float64{0.9}; r.Examples = 1 }),
-		"no per-example Gauss lengths": mod(func(r *Report) { r.GaussLengthPerExample = nil }),
-		"series not recorded": mod(func(r *Report) {
+		"single example":               mod(func(r *certify.Report) { r.GaussLengthPerExample = []float64{0.9}; r.Examples = 1 }),
+		"no per-example Gauss lengths": mod(func(r *certify.Report) { r.GaussLengthPerExample = nil }),
+		"series not recorded": mod(func(r *certify.Report) {
 			r.DLoss, r.Accuracy, r.TurningRateMean, r.TurningRateStacked = nil, nil, nil, nil
 		}),
 		"single α":     {Alphas: []float64{0}, Loss: []float64{1}, Accuracy: []float64{0.5}},
 		"empty report": {},
-		"bump over the last step, witness at the end": mod(func(r *Report) {
+		"bump over the last step, witness at the end": mod(func(r *certify.Report) {
 			m := len(r.Loss)
 			r.Loss[m-1] = r.Loss[m-2] + 0.01
-			r.Bumps = Bumps(r.Alphas, r.Loss)
-			r.Witness = &Witness{Alpha: r.Alphas[m-2], Beta: 1, Rise: 0.01}
-			r.Verdict = NonMonotone
+			r.Bumps = certify.Bumps(r.Alphas, r.Loss)
+			r.Witness = &certify.Witness{Alpha: r.Alphas[m-2], Beta: 1, Rise: 0.01}
+			r.Verdict = certify.NonMonotone
 		}),
-		"non-finite values are left out": mod(func(r *Report) {
+		"non-finite values are left out": mod(func(r *certify.Report) {
 			r.Loss[5], r.TurningRateMean[7] = math.NaN(), math.Inf(1)
 			r.GaussLengthPerExample[0] = math.Inf(1)
 		}),
@@ -356,7 +357,7 @@ func TestWriteFiguresErrors(t *testing.T) {
 	short.Accuracy = short.Accuracy[1:]
 	cases := []struct {
 		name    string
-		r       *Report
+		r       *certify.Report
 		formats []string
 		want    string
 	}{
