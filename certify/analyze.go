@@ -59,6 +59,11 @@ type Options struct {
 	// PlateauTolerance is the accuracy rise PlateauLength still counts as
 	// flat (default DefaultPlateauTolerance).
 	PlateauTolerance float64 `json:"plateau_tolerance"`
+	// ExampleIntervals, when positive (and Certificate is set, the loss
+	// mse and LossOnly not), runs the per-example certificate
+	// (ExampleCertificate) on that many equal α-intervals and compares it
+	// with Theorem B's per-example ranges (conditions.theorems.examples).
+	ExampleIntervals int `json:"example_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -137,7 +142,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	o.defaults()
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
-	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
+	r := &Report{LossKind: p.Model.Spec.Loss, LossReduction: p.Model.Spec.Reduction(), Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
 		Examples: p.N, Precision: p.Precision(), Options: o, Conditions: map[string]any{}}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
@@ -164,7 +169,10 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		// Keep only what later steps read (memory: 50 samples of [N, K] each
 		// would dominate at 60000 examples): turning rates and speeds for the
 		// trapezoid and Theorem B, velocities for Theorem B (mse only), γ(1).
-		s.Acceleration, s.ExampleLoss, s.ExampleDLoss = nil, nil, nil
+		s.Acceleration, s.ExampleDLoss = nil, nil
+		if p.Model.Spec.Loss != "mse" || o.LossOnly {
+			s.ExampleLoss = nil // kept for mse: per-example Δ_i (exampleTheory)
+		}
 		if j < len(r.Alphas)-1 {
 			s.Output = nil
 			if p.Model.Spec.Loss != "mse" || o.LossOnly {
@@ -397,7 +405,19 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	// RUN_FORMAT.md's conditions.theorem_a / theorem_b are the conclusions;
 	// conditions.theorems holds the quantities they were decided from.
 	if p.Model.Spec.Loss == "mse" {
+		var cert *ExampleCertificateResult
+		if o.Certificate && o.ExampleIntervals > 0 {
+			var err error
+			progress("per-example certificate", 0, o.ExampleIntervals)
+			if cert, err = ExampleCertificate(ctx, p, o.ExampleIntervals, 0); err != nil {
+				return err
+			}
+		}
 		t := theoremConditions(p, g, samples)
+		if t.Applies {
+			t.Examples = exampleTheory(t.examples, g.PerExample, t.exampleLoss, cert)
+			r.Conditions["theorem_b_examples"] = theoremBExamplesConclusion(t.Examples)
+		}
 		r.Conditions["theorems"] = t
 		r.Conditions["theorem_a"], r.Conditions["theorem_b"] = t.TheoremAConclusion, t.TheoremBConclusion
 	} else {
@@ -480,6 +500,10 @@ func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samp
 		}
 	}
 	t := Theorems(examples, stacked, finalAlong)
+	t.examples = examples
+	for _, s := range samples {
+		t.exampleLoss = append(t.exampleLoss, s.ExampleLoss)
+	}
 	if !g.StackedConverged {
 		t.TheoremAStacked += " (G(Γ) has not converged on the grid: stacked_converged is false)"
 	}

@@ -158,10 +158,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 		}
 		e.layers = append(e.layers, il)
 	}
-	e.scale = float64(p.N)
-	if p.Model.Spec.Loss == "mse" {
-		e.scale *= float64(p.K)
-	}
+	e.scale = float64(p.N * p.Model.Spec.OutputDivisor(p.K))
 	// Find the first affine layer; everything before it is constant in α.
 	first := -1
 	for i, l := range p.Model.Layers {

@@ -83,6 +83,13 @@ type TheoremReport struct {
 	// ⟨v_i(1), e_i⟩ > 0: their loss rises at the end (THEORY.md §6, Theorem B).
 	FinalVelocityAlongResidual float64 `json:"final_velocity_along_residual_fraction"`
 	TheoremBConclusion         string  `json:"theorem_b"`
+	// Examples compares, per example, the α-range Theorem B proves with
+	// the rigorous per-example certificate (THEORY.md §11); nil when not
+	// computed.
+	Examples *ExampleTheory `json:"examples,omitempty"`
+
+	examples    []PathQuantities // per example, for exampleTheory
+	exampleLoss [][]float64      // [m][N] ℓ_i on the grid
 }
 
 // Theorems evaluates Theorems A and B for every example and for the stacked

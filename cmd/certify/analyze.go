@@ -53,6 +53,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.BoolVar(&af.noFigs, "no-figures", false, "do not draw the PNG figures")
 	fs.BoolVar(&af.noCert, "no-certificate", false, "skip the rigorous certificate (THEORY.md §7); the verdict is then the grid's")
 	fs.IntVar(&af.opt.MaxIntervals, "max-intervals", 4096, "certificate budget: largest number of leaf α-intervals")
+	fs.IntVar(&af.opt.ExampleIntervals, "example-intervals", 32, "mse runs: per-example certificate on this many equal α-intervals, compared with Theorem B's per-example ranges (2 interval passes each; 0: skip)")
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
 	// interpolate is the default: its endpoints are the evaluation-mode
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
@@ -169,7 +170,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 
 func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
-	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
+	kind := r.LossKind
+	if r.LossReduction == "sum" {
+		kind += ", summed over outputs"
+	}
+	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, kind, r.Examples, r.Data)
 	fmt.Fprintf(w, "  verdict            %s (tolerance %g)\n", r.Verdict, r.Tolerance)
 	if r.Precision == functionspace.Float32 {
 		fmt.Fprintf(w, "  precision          float32 layer passes (the loss and sums over examples in float64; a certificate always is)\n")
@@ -212,6 +217,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if th, ok := r.Conditions["theorems"].(certify.TheoremReport); ok && th.Applies {
 		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
 		fmt.Fprintf(w, "  Theorem B          %s\n", th.TheoremBConclusion)
+		if c, ok := r.Conditions["theorem_b_examples"].(string); ok {
+			fmt.Fprintf(w, "  per example        %s\n", c)
+		}
 	}
 	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
