@@ -201,6 +201,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		return nil, err
 	}
 	r.Conditions["affine_model"] = affineCondition(p, samples[len(samples)-1])
+	r.Conditions["bilinear_model"] = bilinearCondition(p, samples[0], samples[len(samples)-1])
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N, p.Precision())

@@ -221,6 +221,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 			fmt.Fprintf(w, "  per example        %s\n", c)
 		}
 	}
+	if b, ok := r.Conditions["bilinear_model"].(certify.BilinearReport); ok && b.Applies {
+		fmt.Fprintf(w, "  bilinear model     %s\n", b.Statement)
+	}
 	if a, ok := r.Conditions["affine_model"].(certify.AffineReport); ok && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)
 	}
