@@ -125,6 +125,13 @@ func TestTheoremBNeverContradicted(t *testing.T) {
 			t.Fatalf("no per-example theory in the report: %v", r.Conditions["theorems"])
 		}
 		ex := th.Examples
+		// The certificate's bounds are in the sum reduction's units too.
+		if b := r.DeltaBounds; b != nil {
+			slack := 1e-9 * (1 + r.Loss[0])
+			if r.DeltaContinuous > b[1]+slack || b[0] > r.DeltaContinuous+slack {
+				t.Fatalf("continuous Δ %v outside the certificate's bounds %v", r.DeltaContinuous, *b)
+			}
+		}
 		if ex.Contradictions == nil || *ex.Contradictions != 0 {
 			t.Fatalf("Theorem B contradicted by the certificate: %v", ex.Contradictions)
 		}
