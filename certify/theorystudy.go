@@ -3,6 +3,7 @@ package certify
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"sort"
@@ -260,7 +261,15 @@ func TheoryCoverageFigure(runs []StudyRun, format string) ([]byte, error) {
 	sc := &plotter.Scatter{XYs: xy, GlyphStyleFunc: func(i int) draw.GlyphStyle { return styles[i] }}
 	p.Add(sc)
 	leg.Avoid(xy)
-	sty.addLegend(leg)
+	thumb := func(c color.Color, shape draw.GlyphDrawer) plot.Thumbnailer {
+		return &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: c, Radius: vg.Points(3.5), Shape: shape}}
+	}
+	for _, o := range sty.optims {
+		r := StudyRun{Config: map[string]any{"optim": o}}
+		leg.Add(levelLabel("optim", o), thumb(sty.colour(&r), draw.CircleGlyph{}))
+	}
+	leg.Add("Theorem B alone (filled)", thumb(oiBlack, draw.CircleGlyph{}))
+	leg.Add("per-example certificate (hollow)", thumb(oiBlack, draw.RingGlyph{}))
 	p.Add(leg)
 	return render(format, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{p}) })
 }
