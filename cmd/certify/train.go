@@ -131,6 +131,9 @@ func (e trainStopped) Unwrap() error { return e.err }
 // otherwise). It refuses, naming the flag, an unknown task or reduction and
 // an autoencoder trained with cross_entropy or label noise.
 func resolveTask(c *nn.RunConfig) error {
+	if c.Task == "" { // callers that build the flags themselves (certify demo)
+		c.Task = nn.TaskClassify
+	}
 	switch c.Task {
 	case nn.TaskClassify, nn.TaskAutoencoder:
 	default:
