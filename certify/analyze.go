@@ -59,6 +59,11 @@ type Options struct {
 	// PlateauTolerance is the accuracy rise PlateauLength still counts as
 	// flat (default DefaultPlateauTolerance).
 	PlateauTolerance float64 `json:"plateau_tolerance"`
+	// ExampleIntervals, when positive (and Certificate is set, the loss
+	// mse and LossOnly not), runs the per-example certificate
+	// (ExampleCertificate) on that many equal α-intervals and compares it
+	// with Theorem B's per-example ranges (conditions.theorems.examples).
+	ExampleIntervals int `json:"example_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -144,7 +149,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	o.defaults()
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
-	r := &Report{LossKind: p.Model.Spec.Loss, Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
+	r := &Report{LossKind: p.Model.Spec.Loss, LossReduction: p.Model.Spec.Reduction(), Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
 		Examples: p.N, Precision: p.Precision(), Options: o}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
@@ -171,7 +176,10 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		// Keep only what later steps read (memory: 50 samples of [N, K] each
 		// would dominate at 60000 examples): turning rates and speeds for the
 		// trapezoid and Theorem B, velocities for Theorem B (mse only), γ(1).
-		s.Acceleration, s.ExampleLoss, s.ExampleDLoss = nil, nil, nil
+		s.Acceleration, s.ExampleDLoss = nil, nil
+		if p.Model.Spec.Loss != "mse" || o.LossOnly {
+			s.ExampleLoss = nil // kept for mse: per-example Δ_i (exampleTheory)
+		}
 		if j < len(r.Alphas)-1 {
 			s.Output = nil
 			if p.Model.Spec.Loss != "mse" || o.LossOnly {
@@ -204,11 +212,13 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	a := affineCondition(p, samples[len(samples)-1])
 	r.Conditions.AffineModel = &a
 	for _, l := range p.Model.Layers {
-		if l.Type() == "softplus" {
+		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
 			r.Conditions.DeltaContinuous = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
 			break
 		}
 	}
+	b := bilinearCondition(p, samples[0], samples[len(samples)-1])
+	r.Conditions.BilinearModel = &b
 
 	r.WeightDistance, r.WeightDistanceNormalized = WeightDistance(p.Model, p.Theta0, p.Delta)
 	r.Verdict, r.Witness = gridVerdict(r.Alphas, r.Loss, o.Tolerance, p.N, p.Precision())
@@ -436,7 +446,19 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 	// RUN_FORMAT.md's conditions.theorem_a / theorem_b are the conclusions;
 	// conditions.theorems holds the quantities they were decided from.
 	if p.Model.Spec.Loss == "mse" {
+		var cert *ExampleCertificateResult
+		if o.Certificate && o.ExampleIntervals > 0 {
+			var err error
+			progress("per-example certificate", 0, o.ExampleIntervals)
+			if cert, err = ExampleCertificate(ctx, p, o.ExampleIntervals, 0); err != nil {
+				return err
+			}
+		}
 		t := theoremConditions(p, g, samples)
+		if t.Applies {
+			t.Examples = exampleTheory(t.examples, g.PerExample, t.exampleLoss, cert)
+			r.Conditions.TheoremBExamples = theoremBExamplesConclusion(t.Examples)
+		}
 		r.Conditions.Theorems = &t
 		r.Conditions.TheoremA, r.Conditions.TheoremB = t.TheoremAConclusion, t.TheoremBConclusion
 	} else {
@@ -519,6 +541,10 @@ func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samp
 		}
 	}
 	t := Theorems(examples, stacked, finalAlong)
+	t.examples = examples
+	for _, s := range samples {
+		t.exampleLoss = append(t.exampleLoss, s.ExampleLoss)
+	}
 	if !g.StackedConverged {
 		t.TheoremAStacked += " (G(Γ) has not converged on the grid: stacked_converged is false)"
 	}

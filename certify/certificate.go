@@ -179,10 +179,7 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 			e.jumps = true
 		}
 	}
-	e.scale = float64(p.N)
-	if p.Model.Spec.Loss == "mse" {
-		e.scale *= float64(p.K)
-	}
+	e.scale = float64(p.N * p.Model.Spec.OutputDivisor(p.K)) // mse: the mean or the per-example sum over outputs (THEORY.md §11)
 	// Find the first layer with parameters; everything before it is
 	// constant in α. When it is a linear layer its products z = A + αB are
 	// cached; otherwise (a batchnorm1d first, or no parameters at all)

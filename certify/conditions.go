@@ -83,6 +83,13 @@ type TheoremReport struct {
 	// ⟨v_i(1), e_i⟩ > 0: their loss rises at the end (THEORY.md §6, Theorem B).
 	FinalVelocityAlongResidual float64 `json:"final_velocity_along_residual_fraction"`
 	TheoremBConclusion         string  `json:"theorem_b"`
+	// Examples compares, per example, the α-range Theorem B proves with
+	// the rigorous per-example certificate (THEORY.md §11); nil when not
+	// computed.
+	Examples *ExampleTheory `json:"examples,omitempty"`
+
+	examples    []PathQuantities // per example, for exampleTheory
+	exampleLoss [][]float64      // [m][N] ℓ_i on the grid
 }
 
 // Theorems evaluates Theorems A and B for every example and for the stacked
@@ -168,6 +175,9 @@ type AffineReport struct {
 type Conditions struct {
 	// AffineModel is the exact test for models affine in θ.
 	AffineModel *AffineReport `json:"affine_model,omitempty"`
+	// BilinearModel is what holds for models bilinear in θ (linear
+	// autoencoders: quadratic output paths, a quartic L; THEORY.md §6, §11).
+	BilinearModel *BilinearReport `json:"bilinear_model,omitempty"`
 	// Certificate says why the certificate was not attempted, when it was
 	// refused (e.g. a BatchNorm policy its interval rules do not enclose).
 	Certificate string `json:"certificate,omitempty"`
@@ -182,6 +192,9 @@ type Conditions struct {
 	TheoremB string `json:"theorem_b,omitempty"`
 	// Theorems holds the quantities Theorems A and B were decided from.
 	Theorems *TheoremReport `json:"theorems,omitempty"`
+	// TheoremBExamples concludes the per-example Theorem B ranges against
+	// the per-example certificate (Theorems.Examples; THEORY.md §11).
+	TheoremBExamples string `json:"theorem_b_examples,omitempty"`
 	// WitnessCheck lists the rigorous checks of grid witnesses, in the
 	// order they were made.
 	WitnessCheck []WitnessCheck `json:"witness_check,omitempty"`

@@ -33,6 +33,11 @@ func (v Verdict) String() string { return string(v) }
 type Report struct {
 	Verdict  Verdict `json:"verdict"`
 	LossKind string  `json:"loss_kind"`
+	// LossReduction is how the mse loss reduces one example's outputs
+	// ("mean" or "sum", nn.Spec.LossReduction; THEORY.md §11): Loss, DLoss,
+	// Delta and the certificate's bounds are in its units. "mean" for
+	// cross_entropy.
+	LossReduction string `json:"loss_reduction"`
 	// Alphas [m] is the report's grid; Loss, DLoss and Accuracy are L, L′ and
 	// the accuracy on it (THEORY.md §4).
 	Alphas   []float64 `json:"alphas"`

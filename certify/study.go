@@ -152,7 +152,8 @@ func checkStudyReport(r *Report) error {
 //     "momentum": 0 or "batchnorm": false);
 //   - "depth", the number of hidden layers of the "arch" widths
 //     (784-256-256-10 has depth 2), and "width", the largest hidden width
-//     (256; absent when depth is 0).
+//     (256; absent when depth is 0); "bottleneck", the smallest hidden
+//     width (an autoencoder's code size h: 16 for 784-512-16-512-784).
 func (r *StudyRun) Value(key string) (any, bool) {
 	if v, ok := lookupKey(r.Config, key); ok {
 		return v, true
@@ -165,7 +166,7 @@ func (r *StudyRun) Value(key string) (any, bool) {
 		return v, true
 	}
 	switch key {
-	case "depth", "width":
+	case "depth", "width", "bottleneck":
 		arch, ok := r.Config["arch"].(string)
 		if !ok {
 			return nil, false
@@ -180,6 +181,13 @@ func (r *StudyRun) Value(key string) (any, bool) {
 		}
 		if len(hidden) == 0 {
 			return nil, false
+		}
+		if key == "bottleneck" {
+			b := hidden[0]
+			for _, h := range hidden {
+				b = min(b, h)
+			}
+			return float64(b), true
 		}
 		w := 0
 		for _, h := range hidden {

@@ -482,10 +482,7 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 		tot.va += q.va
 		tot.aa += q.aa
 	}
-	scale := 1 / float64(p.N)
-	if p.Model.Spec.Loss == "mse" {
-		scale /= float64(p.K)
-	}
+	scale := 1 / float64(p.N*p.Model.Spec.OutputDivisor(p.K))
 	s.Loss, s.DLoss, s.D2Loss = tot.l*scale, tot.dl*scale, tot.d2l*scale
 	s.Accuracy = float64(tot.correct) / float64(p.N)
 	s.StackedVV, s.StackedVA, s.StackedAA = tot.vv, tot.va, tot.aa

@@ -88,6 +88,15 @@ func CheckTargets(t Targets, k int, loss, source string) error {
 //
 // THEORY.md §4. The log-sum-exp is shifted by the row maximum for stability.
 func Loss(kind string, out *mat.Dense, t Targets, grad bool) (float64, *mat.Dense) {
+	return LossReduced(kind, ReductionMean, out, t, grad)
+}
+
+// LossReduced is Loss with the reduction over one example's outputs of
+// Spec.LossReduction: for mse, ReductionSum gives L = (1/N) Σ‖out_i − y_i‖²
+// (Lucas et al. 2021's autoencoder loss, THEORY.md §11) and ReductionMean
+// Loss's (1/(N·K)) Σ. cross_entropy ignores the reduction (one value per
+// example).
+func LossReduced(kind, reduction string, out *mat.Dense, t Targets, grad bool) (float64, *mat.Dense) {
 	n, k := out.Dims()
 	var g *mat.Dense
 	if grad {
@@ -98,6 +107,9 @@ func Loss(kind string, out *mat.Dense, t Targets, grad bool) (float64, *mat.Dens
 	switch kind {
 	case "mse":
 		scale := 1 / float64(n*k)
+		if reduction == ReductionSum {
+			scale = 1 / float64(n)
+		}
 		for i := 0; i < n; i++ {
 			row := out.RawRowView(i)
 			y := t.Target(i, k, buf)

@@ -22,22 +22,29 @@ import (
 // (RUN_FORMAT.md). Its keys are the flag names of `certify train`, so a sweep
 // axis names a flag and a config key at once. Data names the training set.
 type RunConfig struct {
-	Data            dataset.Spec `json:"data"`
-	Arch            string       `json:"arch,omitempty"`
-	Act             string       `json:"act,omitempty"`
-	BatchNorm       bool         `json:"batchnorm,omitempty"` // batchnorm1d after every hidden linear layer
-	Loss            string       `json:"loss,omitempty"`
-	Optim           string       `json:"optim,omitempty"`
-	LR              float64      `json:"lr,omitempty"`
-	Momentum        float64      `json:"momentum,omitempty"`
-	Nesterov        bool         `json:"nesterov,omitempty"`
-	WeightDecay     float64      `json:"weight_decay,omitempty"`
-	Epochs          int          `json:"epochs,omitempty"`
-	Batch           int          `json:"batch,omitempty"`
-	Seed            uint64       `json:"seed"`
-	Init            string       `json:"init,omitempty"`
-	InitScale       float64      `json:"init_scale,omitempty"`
-	CheckpointEvery int          `json:"checkpoint_every,omitempty"`
+	Data dataset.Spec `json:"data"`
+	// Task is "classify" (targets are the dataset's labels; absent means
+	// this) or "autoencoder" (the target of every example is its input,
+	// THEORY.md §11).
+	Task string `json:"task,omitempty"`
+	// Reduction is the mse loss's reduction over one example's outputs
+	// (Spec.LossReduction): "mean" or "sum".
+	Reduction       string  `json:"reduction,omitempty"`
+	Arch            string  `json:"arch,omitempty"`
+	Act             string  `json:"act,omitempty"`
+	BatchNorm       bool    `json:"batchnorm,omitempty"` // batchnorm1d after every hidden linear layer
+	Loss            string  `json:"loss,omitempty"`
+	Optim           string  `json:"optim,omitempty"`
+	LR              float64 `json:"lr,omitempty"`
+	Momentum        float64 `json:"momentum,omitempty"`
+	Nesterov        bool    `json:"nesterov,omitempty"`
+	WeightDecay     float64 `json:"weight_decay,omitempty"`
+	Epochs          int     `json:"epochs,omitempty"`
+	Batch           int     `json:"batch,omitempty"`
+	Seed            uint64  `json:"seed"`
+	Init            string  `json:"init,omitempty"`
+	InitScale       float64 `json:"init_scale,omitempty"`
+	CheckpointEvery int     `json:"checkpoint_every,omitempty"`
 	// LabelNoise is the fraction of training labels replaced by another
 	// class (CorruptLabels; the record is LabelNoiseFile).
 	LabelNoise float64 `json:"label_noise,omitempty"`
@@ -54,6 +61,12 @@ type RunConfig struct {
 	LabelNoiseCount int     `json:"label_noise_count,omitempty"`
 	Seconds         float64 `json:"seconds,omitempty"`
 }
+
+// Tasks of RunConfig.Task.
+const (
+	TaskClassify    = "classify"
+	TaskAutoencoder = "autoencoder"
+)
 
 // Run is a loaded run directory (RUN_FORMAT.md): architecture, θ0, θT and
 // the evaluation data.
@@ -191,6 +204,15 @@ func LoadRun(dir string, examples int) (*Run, error) {
 		r.X = mat.NewDense(set.N, set.D, set.X)
 		r.Targets = Targets{Labels: set.Y}
 		r.DataSource = fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
+		switch r.Config.Task {
+		case "", TaskClassify:
+		case TaskAutoencoder:
+			// The target of every example is its input (THEORY.md §11).
+			r.Targets = Targets{Values: mat.DenseCopyOf(r.X)}
+			r.DataSource += ", targets = inputs (autoencoder)"
+		default:
+			return nil, fmt.Errorf("%s: task: want %q or %q, found %q", cfgPath, TaskClassify, TaskAutoencoder, r.Config.Task)
+		}
 		// A run trained on corrupted labels is evaluated on the labels it
 		// was trained on (its training loss); data.safetensors, written by
 		// `certify export` from this, already holds them.

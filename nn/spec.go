@@ -20,6 +20,37 @@ type Spec struct {
 	InputShape []int       `json:"input_shape"`
 	Layers     []LayerSpec `json:"layers"`
 	Loss       string      `json:"loss"`
+	// LossReduction is how an mse loss reduces over the K outputs of one
+	// example: "mean" (absent; PyTorch's default, L = (1/(N·K)) Σ‖γ_i − y_i‖²)
+	// or "sum" (the per-example summed squared error of Lucas et al. 2021's
+	// autoencoders, L = (1/N) Σ‖γ_i − y_i‖², THEORY.md §11). Either way the
+	// mean is taken over the N examples. cross_entropy accepts only "mean".
+	LossReduction string `json:"loss_reduction,omitempty"`
+}
+
+// Loss reductions of Spec.LossReduction.
+const (
+	ReductionMean = "mean"
+	ReductionSum  = "sum"
+)
+
+// Reduction is the spec's loss reduction, ReductionMean when absent.
+func (s *Spec) Reduction() string {
+	if s.LossReduction == "" {
+		return ReductionMean
+	}
+	return s.LossReduction
+}
+
+// OutputDivisor is what the summed per-example loss of an example with k
+// outputs is divided by, besides the number of examples: k for mse with mean
+// reduction, 1 for mse with sum reduction and for cross_entropy (THEORY.md
+// §4, §11).
+func (s *Spec) OutputDivisor(k int) int {
+	if s.Loss == "mse" && s.Reduction() == ReductionMean {
+		return k
+	}
+	return 1
 }
 
 // LayerSpec is one layer of a Spec. Type is one of the names in LayerTypes;
@@ -84,6 +115,15 @@ func (s *Spec) Validate() error {
 	}
 	if s.Loss != "mse" && s.Loss != "cross_entropy" {
 		return fmt.Errorf("loss: want \"mse\" or \"cross_entropy\", found %q", s.Loss)
+	}
+	switch s.LossReduction {
+	case "", ReductionMean:
+	case ReductionSum:
+		if s.Loss != "mse" {
+			return fmt.Errorf("loss_reduction: \"sum\" (over the outputs of an example) applies to mse only, found loss %q", s.Loss)
+		}
+	default:
+		return fmt.Errorf("loss_reduction: want \"mean\" or \"sum\", found %q", s.LossReduction)
 	}
 	if len(s.InputShape) == 0 {
 		return fmt.Errorf("input_shape: missing")

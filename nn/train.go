@@ -109,7 +109,7 @@ func Train(ctx context.Context, m *Model, s State, opt Stepper, x *mat.Dense, t 
 		}
 		acts := m.ForwardTrain(s, xs) // training mode: BatchNorm uses and tracks batch statistics
 		out := acts[len(acts)-1]
-		loss, dy := Loss(m.Spec.Loss, out, tb, true)
+		loss, dy := LossReduced(m.Spec.Loss, m.Spec.Reduction(), out, tb, true)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("train: step %d (epoch %d): training loss is %v; lower the learning rate or the init scale", step+1, epoch, loss)
 		}
@@ -155,7 +155,7 @@ func Evaluate(m *Model, s State, x *mat.Dense, t Targets, chunk int) (loss, accu
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		out := m.Forward(s, x.Slice(lo, hi, 0, d).(*mat.Dense))
-		l, _ := Loss(m.Spec.Loss, out, t.Rows(lo, hi), false)
+		l, _ := LossReduced(m.Spec.Loss, m.Spec.Reduction(), out, t.Rows(lo, hi), false)
 		sum += l * float64(hi-lo)
 		correct += Correct(out, t.Rows(lo, hi))
 	}

@@ -55,6 +55,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.BoolVar(&af.noFigs, "no-figures", false, "do not draw the PNG figures")
 	fs.BoolVar(&af.noCert, "no-certificate", false, "skip the rigorous certificate (THEORY.md §7); the verdict is then the grid's")
 	fs.IntVar(&af.opt.MaxIntervals, "max-intervals", 4096, "certificate budget: largest number of leaf α-intervals")
+	fs.IntVar(&af.opt.ExampleIntervals, "example-intervals", 32, "mse runs: per-example certificate on this many equal α-intervals, compared with Theorem B's per-example ranges (2 interval passes each; 0: skip)")
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
 	// interpolate is the default: its endpoints are the evaluation-mode
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
@@ -203,7 +204,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 
 func printSummary(w io.Writer, dir string, r *certify.Report) {
 	last := len(r.Loss) - 1
-	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, r.LossKind, r.Examples, r.Data)
+	kind := r.LossKind
+	if r.LossReduction == "sum" {
+		kind += ", summed over outputs"
+	}
+	fmt.Fprintf(w, "run %s (%s, %d examples, %s)\n", dir, kind, r.Examples, r.Data)
 	if im := r.Import; im != nil {
 		fmt.Fprintf(w, "  imported           from %s files; the line interpolates %s (import.json)\n", im.Format, im.Parameterisation)
 	}
@@ -252,6 +257,12 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if th := r.Conditions.Theorems; th != nil && th.Applies {
 		fmt.Fprintf(w, "  Theorem A          %s\n", th.TheoremAConclusion)
 		fmt.Fprintf(w, "  Theorem B          %s\n", th.TheoremBConclusion)
+		if c := r.Conditions.TheoremBExamples; c != "" {
+			fmt.Fprintf(w, "  per example        %s\n", c)
+		}
+	}
+	if b := r.Conditions.BilinearModel; b != nil && b.Applies {
+		fmt.Fprintf(w, "  bilinear model     %s\n", b.Statement)
 	}
 	if a := r.Conditions.AffineModel; a != nil && a.Applies {
 		fmt.Fprintf(w, "  affine model       %s\n", a.Statement)

@@ -23,6 +23,9 @@ var knownDatasets = []string{"mnist", "fashion-mnist", "mnist-small", "idx"}
 // label-noise fraction. The data files themselves are read by train.
 func (tf trainFlags) check() error {
 	c := tf.cfg
+	if err := resolveTask(&c); err != nil { // --task's defaults for --loss and --reduction, and its refusals
+		return err
+	}
 	name := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(c.Data.Name)), "_", "-")
 	if !slices.Contains(knownDatasets, name) {
 		return badInputf("train: --data %q: unknown data set; want one of %s", c.Data.Name, strings.Join(knownDatasets, ", "))

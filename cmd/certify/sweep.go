@@ -669,5 +669,8 @@ func resumable(partial string, tf trainFlags) bool {
 	got.TrainLoss, got.TrainAccuracy, got.TestLoss, got.TestAccuracy, got.Steps, got.Seconds = 0, 0, 0, 0, 0, 0
 	want := tf.cfg
 	want.Data.Dir, want.Data.Split, want.Data.Limit = tf.dataDir, "train", tf.limit
+	if resolveTask(&want) != nil {
+		return false
+	}
 	return reflect.DeepEqual(got, want)
 }

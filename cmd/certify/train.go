@@ -52,7 +52,9 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.StringVar(&c.Arch, "arch", "784-256-256-10", "layer widths, input first, output last")
 	fs.StringVar(&c.Act, "act", "relu", "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
 	fs.BoolVar(&c.BatchNorm, "batchnorm", false, "insert batchnorm1d after every hidden linear layer, before the activation (PyTorch's BatchNorm1d; the analysis uses the interpolate policy)")
-	fs.StringVar(&c.Loss, "loss", "cross_entropy", "training loss: cross_entropy or mse (on one-hot labels)")
+	fs.StringVar(&c.Task, "task", nn.TaskClassify, "classify (targets: the labels) or autoencoder (targets: the inputs, linear output layer; THEORY.md §11)")
+	fs.StringVar(&c.Loss, "loss", "", "training loss: cross_entropy or mse (on one-hot labels for classify, on the inputs for autoencoder); default cross_entropy for classify, mse for autoencoder")
+	fs.StringVar(&c.Reduction, "reduction", "", "mse reduction over one example's outputs: sum (Σ‖γ_i − y_i‖² averaged over examples, the paper's autoencoder loss) or mean (PyTorch's default, also over the outputs); default sum for autoencoder, mean for classify")
 	fs.StringVar(&c.Optim, "optim", "sgd", "optimizer: sgd, adam or adamw (PyTorch's update rules)")
 	fs.Float64Var(&c.LR, "lr", 0.1, "learning rate")
 	fs.Float64Var(&c.Momentum, "momentum", 0, "SGD momentum")
@@ -126,6 +128,51 @@ type trainStopped struct {
 func (e trainStopped) Error() string { return e.err.Error() }
 func (e trainStopped) Unwrap() error { return e.err }
 
+// resolveTask fills the defaults that depend on --task: the loss (mse for
+// an autoencoder, cross_entropy otherwise) and the reduction (sum for an
+// autoencoder, Lucas et al. 2021's per-example summed squared error; mean
+// otherwise). It refuses, naming the flag, an unknown task or reduction and
+// an autoencoder trained with cross_entropy or label noise.
+func resolveTask(c *nn.RunConfig) error {
+	if c.Task == "" { // callers that build the flags themselves (certify demo)
+		c.Task = nn.TaskClassify
+	}
+	switch c.Task {
+	case nn.TaskClassify, nn.TaskAutoencoder:
+	default:
+		return badInputf("train: --task: want classify or autoencoder, found %q", c.Task)
+	}
+	ae := c.Task == nn.TaskAutoencoder
+	if c.Loss == "" {
+		c.Loss = "cross_entropy"
+		if ae {
+			c.Loss = "mse"
+		}
+	}
+	if ae && c.Loss != "mse" {
+		return badInputf("train: --loss %s: --task autoencoder trains on the inputs as targets and needs --loss mse", c.Loss)
+	}
+	if ae && c.LabelNoise != 0 {
+		return badInputf("train: --label-noise: --task autoencoder has no labels to corrupt")
+	}
+	if c.Reduction == "" {
+		c.Reduction = nn.ReductionMean
+		if ae {
+			c.Reduction = nn.ReductionSum
+		}
+	}
+	switch c.Reduction {
+	case nn.ReductionMean:
+	case nn.ReductionSum:
+		if c.Loss != "mse" {
+			return badInputf("train: --reduction sum: applies to --loss mse only (cross_entropy has one value per example)")
+		}
+	default:
+		return badInputf("train: --reduction: want sum or mean, found %q", c.Reduction)
+	}
+	return nil
+}
+
 // parseArch turns "784-256-10" into widths.
 func parseArch(s string) ([]int, error) {
 	parts := strings.Split(s, "-")
@@ -173,6 +220,13 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	if err != nil {
 		return nil, badInput(err)
 	}
+	if err := resolveTask(&c); err != nil {
+		return nil, err
+	}
+	ae := c.Task == nn.TaskAutoencoder
+	if ae && widths[len(widths)-1] != widths[0] {
+		return nil, badInputf("train: --arch %s: --task autoencoder needs as many outputs as inputs (%d), found %d", c.Arch, widths[0], widths[len(widths)-1])
+	}
 	if c.Loss != "mse" && c.Loss != "cross_entropy" {
 		return nil, badInputf("train: --loss: want cross_entropy or mse, found %q", c.Loss)
 	}
@@ -180,6 +234,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		return nil, badInputf("train: --epochs and --batch must be positive")
 	}
 	spec := nn.MLPSpec(widths, c.Act, c.Loss)
+	if c.Reduction != nn.ReductionMean {
+		spec.LossReduction = c.Reduction
+	}
 	if c.BatchNorm {
 		spec = nn.InsertBatchNorm(spec)
 	}
@@ -204,7 +261,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	if trainSet.D != widths[0] {
 		return nil, badInputf("train: --arch %s starts with %d inputs but %s examples have %d features", c.Arch, widths[0], trainSet.Name, trainSet.D)
 	}
-	if trainSet.Classes > widths[len(widths)-1] {
+	if !ae && trainSet.Classes > widths[len(widths)-1] {
 		return nil, badInputf("train: --arch %s ends with %d outputs but %s has %d classes", c.Arch, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
 	}
 	testSpec := c.Data
@@ -215,6 +272,11 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	}
 	x := mat.NewDense(trainSet.N, trainSet.D, trainSet.X)
 	targets := nn.Targets{Labels: trainSet.Y}
+	xTest := mat.NewDense(testSet.N, testSet.D, testSet.X)
+	testTargets := nn.Targets{Labels: testSet.Y}
+	if ae {
+		targets, testTargets = nn.Targets{Values: x}, nn.Targets{Values: xTest}
+	}
 	// --label-noise: the corruption depends on (labels, p, seed) only, so a
 	// resumed run draws the same labels.
 	var noise nn.LabelNoise
@@ -304,7 +366,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 			rec := map[string]any{"step": si.Step, "epoch": si.Epoch, "batch_loss": si.BatchLoss}
 			if si.EpochEnd {
 				rec["train_loss"] = si.EpochMeanLoss
-				rec["train_accuracy"] = si.EpochAccuracy
+				if !ae {
+					rec["train_accuracy"] = si.EpochAccuracy
+				}
 			}
 			b, _ := json.Marshal(rec)
 			metrics = append(append(metrics, b...), '\n')
@@ -329,7 +393,12 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	c.Steps = lastStep
 	c.Seconds = time.Since(start).Seconds()
 	c.TrainLoss, c.TrainAccuracy = nn.Evaluate(m, theta, x, targets, 2000)
-	c.TestLoss, c.TestAccuracy = nn.Evaluate(m, theta, mat.NewDense(testSet.N, testSet.D, testSet.X), nn.Targets{Labels: testSet.Y}, 2000)
+	c.TestLoss, c.TestAccuracy = nn.Evaluate(m, theta, xTest, testTargets, 2000)
+	if ae {
+		// Arg-max agreement of a reconstruction with its input is no
+		// accuracy: not computed (absent from config.json), not 0.
+		c.TrainAccuracy, c.TestAccuracy = 0, 0
+	}
 	if err := nn.WriteState(filepath.Join(partial, "final.safetensors"), theta, dtype); err != nil {
 		return nil, err
 	}
@@ -342,7 +411,10 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	if err := replaceDir(partial, tf.out); err != nil {
 		return nil, err
 	}
-	if !tf.quiet {
+	if !tf.quiet && ae {
+		fmt.Fprintf(log, "trained %s: %d steps in %.1fs; train loss %.4f, test loss %.4f (%s reduction)\n",
+			tf.out, c.Steps, c.Seconds, c.TrainLoss, c.TestLoss, c.Reduction)
+	} else if !tf.quiet {
 		fmt.Fprintf(log, "trained %s: %d steps in %.1fs; train loss %.4f, accuracy %.2f%%; test accuracy %.2f%%\n",
 			tf.out, c.Steps, c.Seconds, c.TrainLoss, 100*c.TrainAccuracy, 100*c.TestAccuracy)
 	}

@@ -196,10 +196,14 @@ def load_run(d, dtype=torch.float64):
 # ---------------------------------------------------------------------------
 # The loss of model.json with PyTorch's mean reduction (THEORY.md §4)
 
-def make_loss(kind, y, k, dtype=torch.float64):
+def make_loss(kind, y, k, dtype=torch.float64, reduction="mean"):
     if kind == "cross_entropy":
         return lambda out: F.cross_entropy(out, y)
     target = F.one_hot(y, k).to(dtype) if y.dtype == torch.int64 else y
+    if reduction == "sum":
+        # model.json loss_reduction "sum": the per-example summed squared
+        # error, averaged over the examples (THEORY.md §11).
+        return lambda out: F.mse_loss(out, target, reduction="sum") / out.shape[0]
     return lambda out: F.mse_loss(out, target)
 
 
@@ -243,7 +247,7 @@ def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
         for a in alphas:
             out = gamma(torch.tensor(a, dtype=dtype))
             if loss_fn is None:
-                loss_fn = make_loss(spec["loss"], y, out.shape[1], dtype)
+                loss_fn = make_loss(spec["loss"], y, out.shape[1], dtype, spec.get("loss_reduction", "mean"))
             loss.append(loss_fn(out).item())
             acc.append(accuracy(out, y))
     t1 = time.perf_counter()
