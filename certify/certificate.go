@@ -689,14 +689,26 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 				decided = NonMonotone
 			}
 		}
+		var split []int
 		if decided != "" && (o.DeltaGap <= 0 || upper-cert.DeltaLower <= o.DeltaGap) {
-			break
+			// decided; but a leaf where L may jump by more than the
+			// witness rises is still split down to adjacent float64 α
+			// (within the budget), so that the jump itself becomes the
+			// witness and delta_lower is not a loose bound on it
+			if decided == NonMonotone && len(leaves) < o.MaxIntervals {
+				split = jumpSplits(leaves, end, cert.DeltaLower, o.MaxIntervals-len(leaves))
+			}
+			if len(split) == 0 {
+				break
+			}
 		}
 		if len(leaves) >= o.MaxIntervals {
 			stop = fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
 			break
 		}
-		split := chooseSplits(leaves, end, in, first, last, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+		if split == nil {
+			split = chooseSplits(leaves, end, in, first, last, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+		}
 		if len(split) == 0 && decided == "" {
 			// nothing left to split in the maximal run: any other leaf
 			// whose rise is not bounded by 0 (the budget is spent only
@@ -878,6 +890,19 @@ func constantLine(p *functionspace.Path) bool {
 		}
 	}
 	return true
+}
+
+// jumpSplits returns the leaves where L may jump whose enclosed rise end
+// exceeds lower and whose ends are not adjacent float64 (at most budget,
+// in order).
+func jumpSplits(leaves []*leaf, end []float64, lower float64, budget int) []int {
+	var out []int
+	for k, l := range leaves {
+		if m := 0.5*l.a + 0.5*l.b; l.jump && end[k] > lower && m > l.a && m < l.b && len(out) < budget {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // attachCertificate runs Certify with the analysis options and records its

@@ -143,3 +143,23 @@ func TestInconclusiveSaysWhy(t *testing.T) {
 		t.Errorf("reason %q does not name the budget and the jumps", c.Reason)
 	}
 }
+
+// TestJumpWitnessTight: once an upward softplus jump decides non_monotone,
+// the leaves around it are still split down to adjacent float64 α, so
+// delta_lower is the jump itself (the float64 rise across the crossing at
+// α = 0.375 ± 1e-12, whose smooth part is below 1e-14), not a loose bound
+// from a wide leaf.
+func TestJumpWitnessTight(t *testing.T) {
+	p := spjPath(t, 1e-3)
+	rise := p.At(0.375+1e-12).Loss - p.At(0.375-1e-12).Loss
+	c, err := Certify(context.Background(), p, CertifyOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verdict != NonMonotone || c.Witness == nil || c.DeltaLower < 0.99*rise || c.DeltaLower > c.DeltaUpper {
+		t.Fatalf("%s, Δ ∈ [%v, %v], float64 rise across the jump %v", c.Verdict, c.DeltaLower, c.DeltaUpper, rise)
+	}
+	if w := c.Witness; w.Alpha > 0.375 || w.Beta < 0.375 || w.Beta-w.Alpha > 1e-12 {
+		t.Errorf("witness [%v, %v] does not pin the crossing at 0.375", w.Alpha, w.Beta)
+	}
+}
