@@ -8,7 +8,6 @@ import (
 	"math"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -745,7 +744,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	}
 	cert.Verdict = decided
 	pairs := 0
-	var jumpAt []string
+	jumpLo, jumpHi, jumpN := math.Inf(1), math.Inf(-1), 0
 	for k, l := range leaves {
 		if l.jump {
 			cert.JumpLeaves++
@@ -756,16 +755,16 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		} else {
 			cert.UnsettledCount++
 			cert.Unsettled = append(cert.Unsettled, [2]float64{l.a, l.b})
-			if l.jump && len(jumpAt) < 5 {
-				jumpAt = append(jumpAt, fmt.Sprintf("[%.6g, %.6g]", l.a, l.b))
+			if l.jump {
+				jumpLo, jumpHi, jumpN = math.Min(jumpLo, l.a), math.Max(jumpHi, l.b), jumpN+1
 			}
 		}
 		pairs += l.smooth
 	}
 	if decided == Inconclusive {
 		cert.Reason = fmt.Sprintf("%s; Δ ≤ %.4g is above the tolerance %g and no witness rises above it; %d unsettled leaves", stop, cert.DeltaUpper, o.Tolerance, cert.UnsettledCount)
-		if len(jumpAt) > 0 {
-			cert.Reason += "; L may jump (softplus threshold) on unsettled leaves at α ∈ " + strings.Join(jumpAt, ", ")
+		if jumpN > 0 {
+			cert.Reason += fmt.Sprintf("; L may jump (a softplus input crosses its threshold) on %d of them, within α ∈ [%.17g, %.17g]", jumpN, jumpLo, jumpHi)
 		}
 		cert.Notes = append(cert.Notes, "inconclusive: "+cert.Reason)
 	}
