@@ -30,8 +30,10 @@ func spjPath(t *testing.T, v float64) *functionspace.Path {
 // bumpPath is the user's narrow tanh bump: out = ε·tanh(K(α − c)) + b(α)
 // with K = 1e8, so L rises by about 4ε·|out| within 1e-8 of c = 0.013,
 // between any two points of the Gauss length's grid.
-func bumpPath(t *testing.T) *functionspace.Path {
-	const eps, k, c = 1e-3, 1e8, 0.013
+func bumpPath(t *testing.T) *functionspace.Path { return bumpPathAt(t, 1e-3, 1e8, 0.013) }
+
+// bumpPathAt is bumpPath with the height ε, steepness K and place c drawn.
+func bumpPathAt(t *testing.T, eps, k, c float64) *functionspace.Path {
 	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1}, Loss: "mse", Layers: []nn.LayerSpec{
 		{Type: "linear", In: 1, Out: 1}, {Type: "tanh"}, {Type: "linear", In: 1, Out: 1}}}
 	s0 := map[string][]float64{"0.weight": {0}, "0.bias": {-k * c}, "2.weight": {eps}, "2.bias": {2}}
@@ -162,4 +164,31 @@ func TestJumpWitnessTight(t *testing.T) {
 	if w := c.Witness; w.Alpha > 0.375 || w.Beta < 0.375 || w.Beta-w.Alpha > 1e-12 {
 		t.Errorf("witness [%v, %v] does not pin the crossing at 0.375", w.Alpha, w.Beta)
 	}
+}
+
+// TestDeltaContinuousInvariant: on random small networks (certificate_prop's
+// paths) and narrow bumps of random height, steepness and place delta_continuous ≥ delta_bounds[0] up to rounding whenever both
+// exist (delta_continuous is Δ over all of [0,1]; delta_bounds[0] is a
+// proven lower bound on it).
+func TestDeltaContinuousInvariant(t *testing.T) {
+	outer := t
+	rapid.Check(t, func(t *rapid.T) {
+		var p *functionspace.Path
+		if rapid.Bool().Draw(t, "bump") { // a narrow bump somewhere between grid points
+			p = bumpPathAt(outer, rapid.Float64Range(1e-4, 1e-2).Draw(t, "eps"), rapid.Float64Range(1e6, 1e9).Draw(t, "K"), rapid.Float64Range(0.01, 0.99).Draw(t, "c"))
+		} else {
+			p = randomCertPath(t)
+		}
+		r, err := Analyze(context.Background(), p, Options{Alphas: 11, Certificate: true, NoPerLayer: true, MaxIntervals: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.DeltaBounds == nil || math.IsNaN(r.DeltaContinuous) {
+			return
+		}
+		lo := r.DeltaBounds[0]
+		if !(r.DeltaContinuous >= lo-RoundingError(lo, p.N)) {
+			t.Fatalf("delta_continuous %v below delta_bounds[0] %v (pair %v)", r.DeltaContinuous, lo, r.DeltaContinuousPair)
+		}
+	})
 }
