@@ -67,11 +67,14 @@ type Certificate struct {
 	// A report states it once: as the report's witness when it is the
 	// verdict's (Report.MarshalJSON), else here.
 	Witness *CertWitness `json:"witness,omitempty"`
-	// Unsettled lists the leaves [a, b] on which L′ ≤ 0 was not proved
-	// (sup of the enclosure > 0), in order; UnsettledCount is their number.
+	// Unsettled lists the leaves [a, b] whose rise was not bounded by 0:
+	// L′ ≤ 0 was not proved (sup of the enclosure > 0), or, on a leaf where
+	// L may jump, the enclosed rise is positive. In order; UnsettledCount is
+	// their number. A certified_monotone verdict may still have unsettled
+	// leaves: their total rise is then bounded by the tolerance.
 	Unsettled      [][2]float64 `json:"unsettled"`
 	UnsettledCount int          `json:"unsettled_count"`
-	// SettledFraction is the total length of the leaves with sup L′ ≤ 0.
+	// SettledFraction is the total length of the settled leaves (not in Unsettled).
 	SettledFraction float64 `json:"settled_fraction"`
 	// SmoothFraction is the fraction of (leaf, example) pairs on which the
 	// mean-value form applied (no kink).
@@ -87,6 +90,10 @@ type Certificate struct {
 	Examples    int     `json:"examples"`
 	// Notes records conditions the verdict depends on (e.g. softplus threshold crossings).
 	Notes []string `json:"notes,omitempty"`
+	// Reason says why the search stopped when the verdict is inconclusive
+	// (the budget spent, the unsettled leaves, the possible jumps); empty
+	// otherwise.
+	Reason string `json:"reason,omitempty"`
 	// Intervals are the final leaves with their L′ enclosures, in order of
 	// α (written, for certificate.png), and Points the evaluated L
 	// enclosures (in memory only).
@@ -590,6 +597,22 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	}
 	progress("certificate", 0, o.MaxIntervals) // the first leaves take a while: say the phase has started
 	cert := &Certificate{Tolerance: o.Tolerance, Examples: p.N}
+	if constantLine(p) {
+		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
+		// under recompute the reference statistics are then constant as
+		// well: L is constant and Δ = 0 without any leaf.
+		l0, l1 := e.point(0, false), e.point(1, false)
+		cert.Verdict, cert.SettledFraction, cert.SmoothFraction = CertifiedMonotone, 1, 1
+		cert.Points = []CertPoint{{0, l0.Lo, l0.Hi}, {1, l1.Lo, l1.Hi}}
+		cert.Evaluations = e.evals
+		cert.Notes = append(cert.Notes, "θT = θ0 on every interpolated tensor (δ = 0 exactly, BatchNorm buffers included): L is constant along the line, so Δ = 0 without any leaf")
+		if err := cert.check(); err != nil {
+			return nil, nil, err
+		}
+		cert.Seconds = time.Since(start).Seconds()
+		progress("certificate", 0, 0)
+		return cert, e, nil
+	}
 	l0 := e.point(0, false)
 	l1 := e.point(1, true)
 	var leaves []*leaf
@@ -611,9 +634,11 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		return nil, nil, err
 	}
 	var decided Verdict
+	var stop string
+	var end []float64
 	for {
 		progress("certificate", len(leaves), o.MaxIntervals)
-		end := make([]float64, len(leaves))
+		end = make([]float64, len(leaves))
 		in := make([]float64, len(leaves))
 		for k, l := range leaves {
 			w := l.b - l.a
@@ -643,6 +668,16 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 				if math.IsNaN(in[k]) || !l.la.Valid() || !l.lb.Valid() {
 					in[k] = end[k]
 				}
+				if m := 0.5*l.a + 0.5*l.b; (m <= l.a || m >= l.b) && l.la.Valid() && l.lb.Valid() {
+					// a and b are adjacent float64: the only evaluable α
+					// of the leaf are its ends (α is a float64, README
+					// "Choices"), so every rise over a part of it is 0
+					// or L(b) − L(a) ≤ sup L(b) − inf L(a). A downward
+					// jump is settled here.
+					if r := interval.Up(l.lb.Hi - l.la.Lo); !math.IsNaN(r) {
+						end[k], in[k] = r, r
+					}
+				}
 			}
 		}
 		upper, first, last := upperRise(end, in)
@@ -656,14 +691,34 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 				decided = NonMonotone
 			}
 		}
+		var split []int
 		if decided != "" && (o.DeltaGap <= 0 || upper-cert.DeltaLower <= o.DeltaGap) {
-			break
+			// decided; but a leaf where L may jump by more than the
+			// witness rises is still split down to adjacent float64 α
+			// (within the budget), so that the jump itself becomes the
+			// witness and delta_lower is not a loose bound on it
+			if decided == NonMonotone && len(leaves) < o.MaxIntervals {
+				split = jumpSplits(leaves, end, cert.DeltaLower, o.MaxIntervals-len(leaves))
+			}
+			if len(split) == 0 {
+				break
+			}
 		}
 		if len(leaves) >= o.MaxIntervals {
+			stop = fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
 			break
 		}
-		split := chooseSplits(leaves, end, in, first, last, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+		if split == nil {
+			split = chooseSplits(leaves, end, in, first, last, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+		}
+		if len(split) == 0 && decided == "" {
+			// nothing left to split in the maximal run: any other leaf
+			// whose rise is not bounded by 0 (the budget is spent only
+			// when none of those can be split either)
+			split = chooseSplits(leaves, end, in, 1, 0, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+		}
 		if len(split) == 0 {
+			stop = fmt.Sprintf("every leaf is at the narrowest width (min_width %g; leaves where L may jump: adjacent float64 α)", o.MinWidth)
 			break
 		}
 		var fresh []*leaf
@@ -692,18 +747,29 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	}
 	cert.Verdict = decided
 	pairs := 0
-	for _, l := range leaves {
+	jumpLo, jumpHi, jumpN := math.Inf(1), math.Inf(-1), 0
+	for k, l := range leaves {
 		if l.jump {
 			cert.JumpLeaves++
 		}
 		cert.Intervals = append(cert.Intervals, CertLeaf{A: l.a, B: l.b, Inf: l.dl.Lo, Sup: l.dl.Hi})
-		if l.dl.Hi <= 0 {
+		if end[k] <= 0 { // the rise over any part of the leaf is ≤ 0
 			cert.SettledFraction += l.b - l.a
 		} else {
 			cert.UnsettledCount++
 			cert.Unsettled = append(cert.Unsettled, [2]float64{l.a, l.b})
+			if l.jump {
+				jumpLo, jumpHi, jumpN = math.Min(jumpLo, l.a), math.Max(jumpHi, l.b), jumpN+1
+			}
 		}
 		pairs += l.smooth
+	}
+	if decided == Inconclusive {
+		cert.Reason = fmt.Sprintf("%s; Δ ≤ %.4g is above the tolerance %g and no witness rises above it; %d unsettled leaves", stop, cert.DeltaUpper, o.Tolerance, cert.UnsettledCount)
+		if jumpN > 0 {
+			cert.Reason += fmt.Sprintf("; L may jump (a softplus input crosses its threshold) on %d of them, within α ∈ [%.17g, %.17g]", jumpN, jumpLo, jumpHi)
+		}
+		cert.Notes = append(cert.Notes, "inconclusive: "+cert.Reason)
 	}
 	cert.SmoothFraction = float64(pairs) / float64(len(leaves)*max(p.N, 1))
 	cert.Points = append(cert.Points, CertPoint{0, l0.Lo, l0.Hi})
@@ -815,6 +881,32 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 	return out
 }
 
+// constantLine reports whether δ = θT − θ0 is exactly 0 in every tensor
+// the path moves (BatchNorm buffers included): the line is then one point.
+func constantLine(p *functionspace.Path) bool {
+	for _, t := range p.Delta {
+		for _, v := range t.Data {
+			if v != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// jumpSplits returns the leaves where L may jump whose enclosed rise end
+// exceeds lower and whose ends are not adjacent float64 (at most budget,
+// in order).
+func jumpSplits(leaves []*leaf, end []float64, lower float64, budget int) []int {
+	var out []int
+	for k, l := range leaves {
+		if m := 0.5*l.a + 0.5*l.b; l.jump && end[k] > lower && m > l.a && m < l.b && len(out) < budget {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // attachCertificate runs Certify with the analysis options and records its
 // verdict, delta_bounds, witness and details in the report. Where no
 // certificate is available (ErrBNRecompute: a recompute-policy BatchNorm
@@ -871,6 +963,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	if lower > c.DeltaUpper {
 		return fmt.Errorf("certificate: %w: a witness rises by at least %v but the certificate bounds Δ by %v", ErrContradiction, lower, c.DeltaUpper)
 	}
+	raiseDeltaContinuous(p, r, c, grid, lower)
 	switch {
 	case c.Verdict == NonMonotone && c.Witness != nil:
 		w := c.Witness
@@ -884,6 +977,34 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 		r.Witness = nil
 	}
 	return nil
+}
+
+// raiseDeltaContinuous keeps the report's delta_continuous (Δ over all of
+// [0,1], RUN_FORMAT.md) from falling below the certificate's proven lower
+// bound: when the witness behind lower (the certificate's, or the proven
+// grid witness) rises by more than the continuous-Δ search found, the
+// search missed a rise between its points (a narrow bump or a softplus
+// jump), and delta_continuous and delta_continuous_pair become that pair's
+// float64 rise, with conditions.delta_continuous saying so.
+func raiseDeltaContinuous(p *functionspace.Path, r *Report, c *Certificate, grid *Witness, lower float64) {
+	if math.IsNaN(r.DeltaContinuous) || !(lower > 0) {
+		return // not computed (loss only), or nothing proven to rise
+	}
+	var a, b float64
+	switch {
+	case c.Witness != nil && c.DeltaLower >= lower:
+		a, b = c.Witness.Alpha, c.Witness.Beta
+	case grid != nil:
+		a, b = grid.Alpha, grid.Beta
+	default:
+		return
+	}
+	rise := p.At(b).Loss - p.At(a).Loss
+	if !(rise > r.DeltaContinuous) {
+		return
+	}
+	r.DeltaContinuous, r.DeltaContinuousPair = rise, &[2]float64{a, b}
+	r.Conditions.DeltaContinuous = fmt.Sprintf("the float64 rise L(%v) − L(%v) of the certificate's witness: the continuous-Δ search (L′ on the Gauss length's grid, Brent refinement) missed this rise between its points; delta_bounds[0] = %v is its rigorous lower bound", b, a, lower)
 }
 
 // MarshalJSON caps the list of unsettled intervals at 100 entries in the

@@ -237,7 +237,16 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
 	}
 	if c := r.Certificate; c != nil {
-		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, c.UnsettledCount, c.Seconds)
+		uns := fmt.Sprintf("%d unsettled", c.UnsettledCount)
+		if c.Verdict == certify.CertifiedMonotone && c.UnsettledCount > 0 {
+			// unsettled: no proof that L′ ≤ 0 there; their total rise is
+			// within the tolerance, so the verdict stands
+			uns += " (L′ ≤ 0 not proven there, but their total rise is ≤ the tolerance)"
+		}
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %s, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, uns, c.Seconds)
+		if c.Reason != "" {
+			fmt.Fprintf(w, "  inconclusive       %s\n", c.Reason)
+		}
 	}
 	if r.Witness != nil {
 		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
