@@ -438,3 +438,64 @@ func TestImportSafetensorsDataset(t *testing.T) {
 		}
 	}
 }
+
+// TestImportTrainingModeBatchNorm: the committed MLP exported with
+// training=TrainingMode.TRAINING (testdata/gen.py) holds running statistics
+// the export's own forward pass moved away from the model's (mlp.pt), so the
+// import refuses it with exit 2, the reason and the alternatives;
+// --allow-training-batchnorm imports it, warns, and records that in
+// import.json.
+func TestImportTrainingModeBatchNorm(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	args := []string{"import", "--init", importFixture("mlp_train.onnx"), "--final", importFixture("mlp_train.onnx"),
+		"--data", importFixture("mlp_data.npz"), "--out", out}
+	code, _, errOut := runCLI(t, args...)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (%s)", code, errOut)
+	}
+	for _, w := range []string{"mlp_train.onnx", "/2/BatchNormalization", "training mode", ".pt state_dicts", "do_constant_folding=False", "--allow-training-batchnorm"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("error %q lacks %q", errOut, w)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
+	}
+	code, _, errOut = runCLI(t, append(args[:len(args)-2], "--allow-training-batchnorm", "--out", out)...)
+	if code != 0 {
+		t.Fatalf("with --allow-training-batchnorm: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "warning: TRAINING-MODE BATCHNORM") {
+		t.Errorf("stderr %q: want the TRAINING-MODE warning", errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec importer.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.TrainingModeBatchNorm {
+		t.Errorf("import.json %s: want training_mode_batchnorm_accepted", b)
+	}
+	// Why it is refused: the statistics differ from the model's.
+	got, err := nn.ReadState(filepath.Join(out, "init.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, _, err := importer.ReadCheckpoint(importFixture("mlp.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for j, v := range ref["2.running_mean"].Data {
+		if got["2.running_mean"].Data[j] != v {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Errorf("2.running_mean of the training-mode export equals the model's: the fixture does not show the trap")
+	}
+}

@@ -58,6 +58,10 @@ type Options struct {
 	Out string
 	// AllowFolded imports ONNX graphs that look BatchNorm-folded.
 	AllowFolded bool
+	// AllowTrainingBatchNorm imports ONNX graphs with a BatchNormalization
+	// exported in training mode (refused otherwise: the export updated
+	// their running statistics).
+	AllowTrainingBatchNorm bool
 }
 
 // Source describes how one checkpoint was read.
@@ -83,12 +87,16 @@ type Record struct {
 	Model string `json:"model"`
 	// Parameterisation is what the line interpolates: "raw parameters" or
 	// "folded" (ONNX graphs with BatchNorm folded in, --allow-folded).
-	Parameterisation string   `json:"parameterisation"`
-	Loss             string   `json:"loss"`
-	LossSource       string   `json:"loss_source"`
-	Data             string   `json:"data"`
-	Examples         int      `json:"examples,omitempty"`
-	Notes            []string `json:"notes,omitempty"`
+	Parameterisation string `json:"parameterisation"`
+	Loss             string `json:"loss"`
+	LossSource       string `json:"loss_source"`
+	Data             string `json:"data"`
+	Examples         int    `json:"examples,omitempty"`
+	// TrainingModeBatchNorm: a BatchNormalization exported in training mode
+	// was accepted (--allow-training-batchnorm); its running statistics are
+	// those the export's forward pass left.
+	TrainingModeBatchNorm bool     `json:"training_mode_batchnorm_accepted,omitempty"`
+	Notes                 []string `json:"notes,omitempty"`
 }
 
 // WriteError wraps a failure to write the run directory (an I/O fault, not
@@ -137,11 +145,14 @@ func Import(opt Options) (*Record, error) {
 		}
 		var ms [2]*onnx.Model
 		for k, p := range []string{opt.Init, opt.Final} {
-			m, err := onnx.Read(p, onnx.Options{AllowFolded: opt.AllowFolded})
+			m, err := onnx.Read(p, onnx.Options{AllowFolded: opt.AllowFolded, AllowTrainingBatchNorm: opt.AllowTrainingBatchNorm})
 			if err != nil {
 				return nil, err
 			}
 			ms[k] = m
+			if m.TrainingBatchNorm {
+				rec.TrainingModeBatchNorm = true
+			}
 			src := &rec.Init
 			if k == 1 {
 				src = &rec.Final

@@ -60,7 +60,22 @@ var (
 	ErrUnsupported = errors.New("unsupported ONNX graph")
 	// ErrFolded: the graph looks BatchNorm-folded (see the package doc).
 	ErrFolded = errors.New("folded parameterisation")
+	// ErrTrainingBatchNorm: a BatchNormalization node exported in training
+	// mode, whose running statistics the export itself updated.
+	ErrTrainingBatchNorm = errors.New("BatchNormalization exported in training mode")
 )
+
+// TrainingBatchNormReason says why a training-mode BatchNormalization is
+// refused and what to do instead.
+const TrainingBatchNormReason = "torch.onnx.export with training=TrainingMode.TRAINING runs a training-mode forward pass on the example input, " +
+	"so the graph's running_mean and running_var were already updated by that input and are not the trained model's " +
+	"(L(α) then differs from the .pt route). Import the .pt state_dicts, or export in evaluation mode " +
+	"(model.eval(); torch.onnx.export(..., do_constant_folding=False) keeps BatchNorm1d nodes); " +
+	"--allow-training-batchnorm reads these statistics anyway"
+
+// TrainingBatchNormNote is the note (and warning) of an import that
+// accepted a training-mode BatchNormalization.
+const TrainingBatchNormNote = "TRAINING-MODE BATCHNORM accepted (--allow-training-batchnorm): the running statistics are those the export's own training-mode forward pass left, not the trained model's"
 
 // MaxFileSize bounds the ONNX file read, in bytes.
 const MaxFileSize = 2 << 30
@@ -80,11 +95,14 @@ type Model struct {
 	Derived []string
 	// BatchNormNodes counts BatchNormalization nodes.
 	BatchNormNodes int
+	// TrainingBatchNorm: a BatchNormalization exported in training mode was
+	// accepted (Options.AllowTrainingBatchNorm).
+	TrainingBatchNorm bool
 	// Opset is the default-domain opset version; Producer the exporter.
 	Opset    int64
 	Producer string
-	// Notes says what was assumed or dropped (training-mode BatchNorm read
-	// in evaluation mode, Dropout dropped, num_batches_tracked absent).
+	// Notes says what was assumed or dropped (a training-mode BatchNorm
+	// accepted, Dropout dropped, num_batches_tracked absent).
 	Notes []string
 }
 
@@ -94,6 +112,10 @@ type Options struct {
 	// refusing it (the report then says the folded parameterisation was
 	// interpolated).
 	AllowFolded bool
+	// AllowTrainingBatchNorm reads a BatchNormalization exported in
+	// training mode with the running statistics the graph holds (which the
+	// export's forward pass updated) instead of refusing it.
+	AllowTrainingBatchNorm bool
 }
 
 // Read parses the ONNX model at path and converts its graph. Errors name
@@ -134,6 +156,7 @@ func Decode(b []byte, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("%w: no graph (is this an ONNX model?)", ErrFormat)
 	}
 	c := &converter{
+		opt:    opt,
 		m:      &Model{State: nn.State{}, Source: map[string]string{}, Producer: strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion())},
 		inits:  map[string]*pb.TensorProto{},
 		consts: map[string]*constant{},
@@ -163,6 +186,7 @@ type constant struct {
 }
 
 type converter struct {
+	opt    Options
 	m      *Model
 	inits  map[string]*pb.TensorProto
 	consts map[string]*constant
@@ -906,7 +930,11 @@ func (c *converter) batchNorm(i int) (int, error) {
 	c.m.Source[key] = "absent (0)"
 	c.m.Notes = appendOnce(c.m.Notes, "ONNX has no num_batches_tracked: written as 0 (a buffer, never interpolated)")
 	if attrInt(n, "training_mode", 0) != 0 || len(n.GetOutput()) > 1 {
-		c.m.Notes = appendOnce(c.m.Notes, "BatchNormalization exported in training mode is read in evaluation mode (running statistics), as model.eval() computes it")
+		if !c.opt.AllowTrainingBatchNorm {
+			return 0, fmt.Errorf("%w: %s", ErrTrainingBatchNorm, TrainingBatchNormReason)
+		}
+		c.m.TrainingBatchNorm = true
+		c.m.Notes = appendOnce(c.m.Notes, TrainingBatchNormNote)
 	}
 	eps := shortest32(attrFloat(n, "epsilon", 1e-5))
 	mom := 1 - shortest32(attrFloat(n, "momentum", 0.9)) // ONNX's momentum is 1 − PyTorch's
@@ -964,7 +992,7 @@ func (c *converter) checkFold(opt Options) error {
 	}
 	msg := fmt.Sprintf("weights %s are constants computed by the exporter, not raw parameters: an eval-mode torch.onnx.export may have folded a BatchNorm into them, and the line between folded graphs is not the line between the trained parameters", strings.Join(suspect, ", "))
 	if c.m.BatchNormNodes == 0 && !opt.AllowFolded {
-		return fmt.Errorf("%w: %s. Export with training=torch.onnx.TrainingMode.TRAINING (which keeps BatchNorm nodes), or import the .pt state_dicts; --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
+		return fmt.Errorf("%w: %s. Import the .pt state_dicts (the raw parameters and running statistics); for a BatchNorm1d after a Linear, an evaluation-mode export with do_constant_folding=False keeps the BatchNormalization node (a training-mode export keeps nodes but corrupts the running statistics); --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
 	}
 	c.m.Notes = append(c.m.Notes, "FOLDED PARAMETERISATION: "+msg)
 	return nil

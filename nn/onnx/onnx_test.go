@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,8 +159,8 @@ func foldedGraph(wName string) []byte {
 // imported with its values (float_data, transB).
 func TestFoldDetection(t *testing.T) {
 	_, err := Decode(foldedGraph("onnx::Gemm_12"), Options{})
-	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Gemm_12") || !strings.Contains(err.Error(), "TrainingMode") {
-		t.Errorf("error %v: want ErrFolded naming onnx::Gemm_12 and the export flag", err)
+	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Gemm_12") || !strings.Contains(err.Error(), ".pt state_dicts") {
+		t.Errorf("error %v: want ErrFolded naming onnx::Gemm_12 and the .pt route", err)
 	}
 	m, err := Decode(foldedGraph("onnx::Gemm_12"), Options{AllowFolded: true})
 	if err != nil {
@@ -301,5 +302,66 @@ func TestHandBuiltChain(t *testing.T) {
 	b, _ = proto.Marshal(&m)
 	if _, err := Decode(b, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Reshape") {
 		t.Errorf("Reshape to [1, -1]: %v", err)
+	}
+}
+
+// bnGraph is foldedGraph("0.weight") followed by a BatchNormalization over
+// its 2 outputs; training sets training_mode=1 and the three outputs of a
+// training-mode export (opset ≥ 14).
+func bnGraph(t *testing.T, training bool) []byte {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	f32 := int32(pb.TensorProto_FLOAT)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	bn := &pb.NodeProto{OpType: proto.String("BatchNormalization"), Name: proto.String("/1/BatchNormalization"),
+		Input: []string{"h0", "1.weight", "1.bias", "1.running_mean", "1.running_var"}, Output: []string{"y"}}
+	if training {
+		bn.Output = []string{"y", "rm", "rv"}
+		bn.Attribute = []*pb.AttributeProto{{Name: proto.String("training_mode"), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}
+	}
+	g.Node = append(g.Node, bn)
+	for k, name := range []string{"1.weight", "1.bias", "1.running_mean", "1.running_var"} {
+		g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String(name), Dims: []int64{2}, DataType: &f32, FloatData: []float32{float32(k) + 1, float32(k) + 2}})
+	}
+	b, err := proto.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTrainingModeBatchNorm: a BatchNormalization exported in training mode
+// (whose running statistics the export's forward pass updated) is refused
+// with the reason and the alternatives, read with a TRAINING-MODE note under
+// AllowTrainingBatchNorm; an evaluation-mode node is read without one.
+func TestTrainingModeBatchNorm(t *testing.T) {
+	_, err := Decode(bnGraph(t, true), Options{})
+	if !errors.Is(err, ErrTrainingBatchNorm) {
+		t.Fatalf("error %v: want ErrTrainingBatchNorm", err)
+	}
+	for _, w := range []string{"/1/BatchNormalization", "running_mean", ".pt", "model.eval()", "--allow-training-batchnorm"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	m, err := Decode(bnGraph(t, true), Options{AllowTrainingBatchNorm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.TrainingBatchNorm || !slices.Contains(m.Notes, TrainingBatchNormNote) {
+		t.Errorf("TrainingBatchNorm %v notes %q: want the TRAINING-MODE note", m.TrainingBatchNorm, m.Notes)
+	}
+	if got := m.State["1.running_var"].Data; got[0] != 4 || got[1] != 5 {
+		t.Errorf("1.running_var %v, want the graph's [4 5]", got)
+	}
+	m, err = Decode(bnGraph(t, false), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TrainingBatchNorm || slices.Contains(m.Notes, TrainingBatchNormNote) {
+		t.Errorf("evaluation-mode node: TrainingBatchNorm %v notes %q", m.TrainingBatchNorm, m.Notes)
 	}
 }

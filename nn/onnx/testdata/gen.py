@@ -8,9 +8,13 @@
                           float32 weights, and the MLP's state_dict
   mlp.pt, mlp_module.pt   torch.save(mlp.state_dict()), and nn.DataParallel's ("module." keys)
   mlp_data.npz            x and integer labels y for the MLP
+  mlp_train.onnx          the MLP (a deep copy) exported with training=TrainingMode.TRAINING
+                          at opset 14: BatchNormalization with training_mode=1, whose
+                          running statistics the export's forward pass on x updated
   conv.onnx, maxpool.onnx, avgpool.onnx, gap.onnx, layernorm.onnx, residual.onnx,
   scale.onnx, softmax.onnx  graphs the import must refuse, naming the operator
 """
+import copy
 import json
 from collections import OrderedDict
 
@@ -54,6 +58,9 @@ def main():
     x = torch.randn(5, 2, 3)
     export(mlp, x, "mlp13.onnx", 13, True)
     export(mlp, x, "mlp17.onnx", 17, False)
+    torch.onnx.export(copy.deepcopy(mlp), x, "mlp_train.onnx", opset_version=14, do_constant_folding=False,
+                      training=torch.onnx.TrainingMode.TRAINING,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}})
     with torch.no_grad():
         y = mlp.double()(x.double())
     sd = OrderedDict((k, {"shape": list(v.shape), "values": v.double().flatten().tolist()})
