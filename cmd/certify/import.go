@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn/importer"
+	"github.com/certify-mli/certify/nn/onnx"
 )
 
 // importCmd writes a run directory from a model trained elsewhere
@@ -44,7 +45,7 @@ func importCmd(_ context.Context, args []string) error {
 	}
 	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, rec.Data)
 	for _, n := range rec.Notes {
-		if strings.HasPrefix(n, "FOLDED") || strings.HasPrefix(n, "TRAINING-MODE") {
+		if strings.HasPrefix(n, "FOLDED") || strings.HasPrefix(n, "TRAINING-MODE") || strings.HasPrefix(n, onnx.LayerIndexWarning) {
 			fmt.Fprintln(stderr, "certify: warning:", n)
 			continue
 		}

@@ -194,8 +194,10 @@ type converter struct {
 	cur    string         // the chain value
 	curDim []int          // its shape without the batch dimension (nil if unknown)
 	layers []nn.LayerSpec
-	width  int
-	nodes  []*pb.NodeProto
+	// layerNode is the index in nodes of the (first) node of each layer.
+	layerNode []int
+	width     int
+	nodes     []*pb.NodeProto
 	// pending: the index in layers of a linear from MatMul still waiting
 	// for its Add (bias), or −1.
 	pending int
@@ -280,11 +282,25 @@ func (c *converter) convert(g *pb.GraphProto) error {
 // nn.Sequential (PREFIX is "" or a dotted path such as "net.").
 var torchIndex = regexp.MustCompile(`^(.*?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
 
-// align renumbers the layers to PyTorch's indices when every parameter's
-// initialiser is named like an nn.Sequential's ("3.weight"): identity layers
-// stand in for the modules the export dropped (Dropout, nn.Identity), so the
-// state keys are the module's own state_dict keys. Otherwise the layers keep
-// their graph positions, with a note.
+// nodeIndex matches the name torch.onnx (≥ 1.13) gives a node of the
+// module at index i of an nn.Sequential: "/PREFIX/i/Op" ("/5/MatMul",
+// "/net/3/Relu"), with an optional suffix ("/3/Mul_1").
+var nodeIndex = regexp.MustCompile(`^/(.*?/)?([0-9]+)/[A-Za-z]+(_[0-9]+)?$`)
+
+// LayerIndexWarning starts the note of an import whose layer indices could
+// not be established.
+const LayerIndexWarning = "LAYER INDICES UNCERTAIN"
+
+// align renumbers the layers to PyTorch's indices: a layer's index is the
+// one most of its tensors' initialiser names give ("3.weight"), else the one
+// its node's name gives ("/5/MatMul": torch.onnx names nodes after the
+// module path; constant folding renames a transposed weight onnx::MatMul_34
+// but keeps the node name). Identity layers stand in for the modules the
+// export dropped (Dropout, nn.Identity), so the state keys are the module's
+// own state_dict keys. Initialiser names that are not an nn.Sequential's
+// keep the graph positions, with a note; indices that leave a gap only some
+// of the layers could fill, or go backwards, are reported with a
+// LayerIndexWarning note instead of claimed.
 func (c *converter) align() {
 	votes := map[int]map[int]int{} // layer position → torch index → tensors naming it
 	prefix := "\x00"
@@ -335,17 +351,63 @@ func (c *converter) align() {
 			want[li] = best
 		}
 	}
+	// Layers without a vote: the index in their node's name, when every
+	// such name has the same module path (and it is the initialisers' path).
+	nodePrefix, fromNodes := "\x00", map[int]int{}
+	for li, ni := range c.layerNode {
+		m := nodeIndex.FindStringSubmatch(c.nodes[ni].GetName())
+		if m == nil {
+			continue
+		}
+		p := strings.ReplaceAll(m[1], "/", ".")
+		if nodePrefix == "\x00" {
+			nodePrefix = p
+		}
+		if p != nodePrefix || prefix != "\x00" && p != prefix {
+			fromNodes = nil
+			break
+		}
+		var ti int
+		fmt.Sscan(m[2], &ti)
+		fromNodes[li] = ti
+	}
+	for li, ti := range fromNodes {
+		if _, ok := want[li]; !ok {
+			want[li] = ti
+		}
+	}
 	// New position of every layer: layers with an index at it, the others
 	// right after their predecessor; an index that would go backwards (a
 	// merged name) is ignored.
 	pos := make([]int, len(c.layers))
 	next := 0
+	var doubt []string
 	for li := range c.layers {
-		if ti, ok := want[li]; ok && ti >= next {
+		ti, ok := want[li]
+		switch {
+		case ok && ti >= next:
 			next = ti
+		case ok:
+			doubt = append(doubt, fmt.Sprintf("layer %d (%s) is named index %d but follows index %d", li, c.layers[li].Type, ti, next-1))
+		default:
+			// Unindexed: certain only when the next indexed layer leaves
+			// no room for a dropped module before this one.
+			gap := 0
+			for lj := li + 1; lj < len(c.layers); lj++ {
+				if tj, ok := want[lj]; ok {
+					gap = tj - next - (lj - li)
+					break
+				}
+			}
+			if gap > 0 {
+				doubt = append(doubt, fmt.Sprintf("layer %d (%s) has no index in its tensor or node names and could sit at %d to %d", li, c.layers[li].Type, next, next+gap))
+			}
 		}
 		pos[li] = next
 		next++
+	}
+	if len(doubt) > 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("%s: the layers keep their graph order but their nn.Sequential indices are not established (%s); the state keys may not be your state_dict's (export with do_constant_folding=False, or import the .pt state_dicts with a model.json)", LayerIndexWarning, strings.Join(doubt, "; ")))
 	}
 	if next == len(c.layers) {
 		return
@@ -366,7 +428,9 @@ func (c *converter) align() {
 		state[nk], source[nk] = t, c.m.Source[key]
 	}
 	c.layers, c.m.Spec.Layers, c.m.State, c.m.Source = layers, layers, state, source
-	c.m.Notes = append(c.m.Notes, fmt.Sprintf("identity layers stand where the export dropped modules (Dropout, nn.Identity), so the layer indices are the nn.Sequential's: %d layers", len(layers)))
+	if len(doubt) == 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("identity layers stand where the export dropped modules (Dropout, nn.Identity), so the layer indices are the nn.Sequential's: %d layers", len(layers)))
+	}
 }
 
 // inputShape is the input's shape without its first (batch) dimension.
@@ -470,6 +534,7 @@ func (c *converter) node(i int) (int, error) {
 // add appends a layer and moves the chain to node i's first output.
 func (c *converter) add(l nn.LayerSpec, i int) {
 	c.layers = append(c.layers, l)
+	c.layerNode = append(c.layerNode, i)
 	c.cur = c.nodes[i].GetOutput()[0]
 	switch l.Type {
 	case "linear":
@@ -899,6 +964,7 @@ func (c *converter) geluErf(i int) (int, error) {
 		return 0, fail
 	}
 	c.layers = append(c.layers, nn.LayerSpec{Type: "gelu"})
+	c.layerNode = append(c.layerNode, i)
 	c.cur = out(4)
 	return seq[4] - i + 1, nil
 }

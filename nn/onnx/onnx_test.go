@@ -365,3 +365,106 @@ func TestTrainingModeBatchNorm(t *testing.T) {
 		t.Errorf("evaluation-mode node: TrainingBatchNorm %v notes %q", m.TrainingBatchNorm, m.Notes)
 	}
 }
+
+// TestConstantFoldedIndices: with torch.onnx.export's defaults (constant
+// folding), the bias-free Linear's weight becomes onnx::MatMul_N, so only
+// its node's name ("/2/MatMul") gives its nn.Sequential index; the import
+// must still write the module's own layer list (Dropout as identity) and
+// state_dict keys and values (testdata/drop.json, from PyTorch).
+func TestConstantFoldedIndices(t *testing.T) {
+	b, err := os.ReadFile("testdata/drop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Types     []string             `json:"types"`
+		StateDict map[string][]float64 `json:"state_dict"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Read("testdata/drop.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, l := range m.Spec.Layers {
+		types = append(types, l.Type)
+	}
+	if strings.Join(types, " ") != strings.Join(fx.Types, " ") {
+		t.Errorf("layers %v, the nn.Sequential's %v", types, fx.Types)
+	}
+	if len(m.State) != len(fx.StateDict) {
+		t.Errorf("keys %v, torch's %d", m.State.Names(), len(fx.StateDict))
+	}
+	for k, want := range fx.StateDict {
+		got, ok := m.State[k]
+		if !ok {
+			t.Errorf("%s: missing (have %v)", k, m.State.Names())
+			continue
+		}
+		for j, v := range want {
+			if got.Data[j] != v {
+				t.Errorf("%s[%d] = %v, torch %v", k, j, got.Data[j], v)
+				break
+			}
+		}
+	}
+	for _, n := range m.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) {
+			t.Errorf("unexpected warning %q", n)
+		}
+	}
+}
+
+// TestUncertainIndices: when neither initialiser nor node names give an
+// unindexed layer's place and a dropped module could sit before or after it,
+// the import says so (LayerIndexWarning) instead of claiming the indices.
+func TestUncertainIndices(t *testing.T) {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	f32 := int32(pb.TensorProto_FLOAT)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	g.Node[0].Input[2], g.Initializer[1].Name = "0.bias", proto.String("0.bias")
+	// 0.weight [2, 3] → Relu (unnamed) → Gemm 3.weight: the Relu could be
+	// index 1 or 2.
+	g.Node = append(g.Node,
+		&pb.NodeProto{OpType: proto.String("Relu"), Input: []string{"h0"}, Output: []string{"h1"}},
+		&pb.NodeProto{OpType: proto.String("Gemm"), Name: proto.String("/3/Gemm"), Input: []string{"h1", "3.weight"}, Output: []string{"y"},
+			Attribute: []*pb.AttributeProto{{Name: proto.String("transB"), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
+	g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String("3.weight"), Dims: []int64{1, 2}, DataType: &f32, FloatData: []float32{1, 2}})
+	b, _ := proto.Marshal(&m)
+	got, err := Decode(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range got.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) && strings.Contains(n, "relu") {
+			found = true
+		}
+		if strings.Contains(n, "indices are the nn.Sequential's") {
+			t.Errorf("note %q claims the indices", n)
+		}
+	}
+	if !found {
+		t.Errorf("notes %q: want a %s note naming the relu", got.Notes, LayerIndexWarning)
+	}
+	// Named "/2/Relu", the place is known: no warning, the relu at 2.
+	g.Node[1].Name = proto.String("/2/Relu")
+	b, _ = proto.Marshal(&m)
+	if got, err = Decode(b, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Spec.Layers); n != 4 || got.Spec.Layers[2].Type != "relu" || got.Spec.Layers[1].Type != "identity" {
+		t.Errorf("layers %+v: want linear identity relu linear", got.Spec.Layers)
+	}
+	for _, n := range got.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) {
+			t.Errorf("unexpected warning %q", n)
+		}
+	}
+}
