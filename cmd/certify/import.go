@@ -43,7 +43,14 @@ func importCmd(_ context.Context, args []string) error {
 		}
 		return badInput(err)
 	}
-	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, rec.Data)
+	data := rec.Data // absolute paths in import.json; the terminal echoes the user's spelling
+	if o.Data != "" {
+		data = o.Data
+		if o.Targets != "" {
+			data += " (x), " + o.Targets + " (y)"
+		}
+	}
+	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, data)
 	for _, n := range rec.Notes {
 		if strings.HasPrefix(n, "FOLDED") || strings.HasPrefix(n, "TRAINING-MODE") || strings.HasPrefix(n, onnx.LayerIndexWarning) {
 			fmt.Fprintln(stderr, "certify: warning:", n)

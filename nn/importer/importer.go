@@ -66,6 +66,7 @@ type Options struct {
 
 // Source describes how one checkpoint was read.
 type Source struct {
+	// File is the checkpoint's absolute path.
 	File   string   `json:"file"`
 	Format string   `json:"format"` // "torch.save", "safetensors", "npz", "onnx"
 	Notes  []string `json:"notes,omitempty"`
@@ -124,6 +125,9 @@ func Import(opt Options) (*Record, error) {
 	if opt.Targets != "" && !strings.EqualFold(filepath.Ext(opt.Data), ".npy") {
 		return nil, errors.New("import: --targets goes with --data X.npy")
 	}
+	if opt.Limit < 0 {
+		return nil, fmt.Errorf("import: --limit %d: want a positive number of examples (0: all)", opt.Limit)
+	}
 	if opt.Loss != "" && opt.Loss != "mse" && opt.Loss != "cross_entropy" {
 		return nil, fmt.Errorf("import: --loss: want mse or cross_entropy, found %q", opt.Loss)
 	}
@@ -131,6 +135,14 @@ func Import(opt Options) (*Record, error) {
 		return nil, fmt.Errorf("import: %s exists; remove it or choose another --out", opt.Out)
 	}
 	rec := &Record{Format: "certify-import/v1", Parameterisation: "raw parameters"}
+	// import.json records absolute paths: a relative one means nothing once
+	// the run directory is read from elsewhere.
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
 
 	isONNX := func(p string) bool { return strings.EqualFold(filepath.Ext(p), ".onnx") }
 	var spec *nn.Spec
@@ -171,7 +183,7 @@ func Import(opt Options) (*Record, error) {
 		}
 		spec, theta0, thetaT = ms[1].Spec, ms[0].State, ms[1].State
 		dtype = "F64"
-		rec.Model = "from the ONNX graph of " + opt.Final
+		rec.Model = "from the ONNX graph of " + abs(opt.Final)
 	default:
 		if opt.Model == "" {
 			return nil, errors.New("import: --model model.json is required for state_dict checkpoints (only ONNX files carry their architecture)")
@@ -180,7 +192,7 @@ func Import(opt Options) (*Record, error) {
 		if spec, err = nn.ReadSpec(opt.Model); err != nil {
 			return nil, err
 		}
-		rec.Model = opt.Model
+		rec.Model = abs(opt.Model)
 		for k, p := range []string{opt.Init, opt.Final} {
 			s, src, dt, err := ReadCheckpoint(p)
 			if err != nil {
@@ -208,9 +220,9 @@ func Import(opt Options) (*Record, error) {
 			return nil, err
 		}
 		n, _ := x.Dims()
-		rec.Data, rec.Examples = opt.Data, n
+		rec.Data, rec.Examples = abs(opt.Data), n
 		if opt.Targets != "" {
-			rec.Data += " (x), " + opt.Targets + " (y)"
+			rec.Data += " (x), " + abs(opt.Targets) + " (y)"
 		}
 		if targets.Labels != nil {
 			lossSource = "cross_entropy, as the data hold integer labels"
@@ -226,7 +238,7 @@ func Import(opt Options) (*Record, error) {
 	case opt.Loss != "":
 		spec.Loss, rec.LossSource = opt.Loss, "--loss"
 	case spec.Loss != "":
-		rec.LossSource = opt.Model
+		rec.LossSource = abs(opt.Model)
 	default:
 		spec.Loss = strings.SplitN(lossSource, ",", 2)[0]
 		rec.LossSource = "inferred: " + lossSource + " (--loss to change)"
@@ -244,6 +256,17 @@ func Import(opt Options) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x != nil {
+		// Checked here so the error names the user's file, not the run
+		// directory being written.
+		dataName := opt.Data
+		if opt.Targets != "" {
+			dataName = opt.Targets
+		}
+		if err := nn.CheckTargets(targets, model.Layers[len(model.Layers)-1].OutSize(), spec.Loss, dataName); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range []struct {
 		s    nn.State
 		file string
@@ -252,6 +275,7 @@ func Import(opt Options) (*Record, error) {
 			return nil, err
 		}
 	}
+	rec.Init.File, rec.Final.File = abs(opt.Init), abs(opt.Final)
 	for _, src := range []Source{rec.Init, rec.Final} {
 		for _, n := range src.Notes {
 			rec.Notes = appendOnce(rec.Notes, n)
@@ -267,6 +291,7 @@ func Import(opt Options) (*Record, error) {
 	if err != nil {
 		return nil, &WriteError{err}
 	}
+	tmp = filepath.Clean(tmp) // as nn.LoadRun's errors spell it, for the replacement below
 	done := false
 	defer func() {
 		if !done {
