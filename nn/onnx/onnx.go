@@ -22,7 +22,10 @@
 // LayerNormalization, an Add of two activations (a residual connection), a
 // Mul by a scalar parameter — are refused with an error naming the operator,
 // the node and the layer type; the opHandlers table is where they plug in.
-// Any other operator is refused naming it and the node.
+// Any other operator is refused naming it and the node, with a hint for
+// some (opHints: ReduceMean is probably a LayerNorm, a final Softmax or
+// LogSoftmax is not needed with cross_entropy); x·Sigmoid(x) is refused as
+// SiLU.
 //
 // # The BatchNorm-folding trap
 //
@@ -41,6 +44,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -265,12 +269,27 @@ func (c *converter) convert(g *pb.GraphProto) error {
 	}
 	c.m.Spec.Layers = c.layers
 	c.align()
-	var shared []string
-	positional := strings.Contains(strings.Join(c.m.Notes, "\n"), "graph positions") // keys are not the names
+	// An initialiser named after another key is one torch.onnx shared
+	// between equal tensors; one whose name differs from its key only by a
+	// module path ("net.3.weight" → "3.weight") or that is not a
+	// Sequential's ("fc1.weight" → "1.weight") was renamed.
+	var shared, renamed []string
 	for _, k := range c.m.State.Names() {
-		if src := c.m.Source[k]; !positional && rawName.MatchString(src) && src != k {
-			shared = append(shared, k+" ← "+src)
+		src := c.m.Source[k]
+		if !rawName.MatchString(src) || src == k {
+			continue
 		}
+		m := torchIndex.FindStringSubmatch(src)
+		if m != nil && m[2]+"."+m[3] != k {
+			shared = append(shared, k+" ← "+src)
+		} else {
+			renamed = append(renamed, k+" ← "+src)
+		}
+	}
+	sort.Strings(renamed)
+	sort.Strings(shared)
+	if len(renamed) > 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("tensors renamed to nn.Sequential state_dict keys (layer index: position in the graph or in the module path): %s", strings.Join(renamed, ", ")))
 	}
 	if len(shared) > 0 {
 		c.m.Notes = append(c.m.Notes, fmt.Sprintf("the exporter merged equal initialisers; read from the shared one (same values): %s", strings.Join(shared, ", ")))
@@ -280,7 +299,7 @@ func (c *converter) convert(g *pb.GraphProto) error {
 
 // torchIndex matches a raw parameter name "PREFIX<i>.<tensor>" of an
 // nn.Sequential (PREFIX is "" or a dotted path such as "net.").
-var torchIndex = regexp.MustCompile(`^(.*?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
+var torchIndex = regexp.MustCompile(`^((?:.*\.)?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
 
 // nodeIndex matches the name torch.onnx (≥ 1.13) gives a node of the
 // module at index i of an nn.Sequential: "/PREFIX/i/Op" ("/5/MatMul",
@@ -468,6 +487,16 @@ var notYet = map[string]string{
 	"LayerNormalization": "layernorm",
 }
 
+// opHints says what an unsupported operator probably is, and what to do.
+var opHints = map[string]string{
+	"ReduceMean": "probably an nn.LayerNorm, which torch.onnx exports before opset 17 as ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div; " +
+		"it needs layer type \"layernorm\", which this build does not support yet",
+	"Softmax": "a Softmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
+		"so export the model without it (e.g. model[:-1]) and import with --loss cross_entropy",
+	"LogSoftmax": "a LogSoftmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
+		"so export the model without it (e.g. model[:-1]) and import with --loss cross_entropy",
+}
+
 func init() {
 	act := func(kind string) func(c *converter, i int) (int, error) {
 		return func(c *converter, i int) (int, error) {
@@ -485,7 +514,7 @@ func init() {
 		"Add":                (*converter).addNode,
 		"Relu":               act("relu"),
 		"Tanh":               act("tanh"),
-		"Sigmoid":            act("sigmoid"),
+		"Sigmoid":            (*converter).sigmoid,
 		"LeakyRelu":          (*converter).leakyRelu,
 		"Softplus":           (*converter).softplus,
 		"Gelu":               (*converter).gelu,
@@ -522,6 +551,9 @@ func (c *converter) node(i int) (int, error) {
 		return 0, fmt.Errorf("%w: operator %s needs layer type %q, which this build does not support yet", ErrUnsupported, op, t)
 	}
 	h, ok := opHandlers[op]
+	if !ok && opHints[op] != "" {
+		return 0, fmt.Errorf("%w: operator %s: %s", ErrUnsupported, op, opHints[op])
+	}
 	if !ok {
 		return 0, fmt.Errorf("%w: operator %s (supported: Gemm, MatMul+Add, Relu, LeakyRelu, Tanh, Sigmoid, Gelu or its erf decomposition, Softplus, BatchNormalization, Flatten, Reshape to [N, -1], Identity, Dropout)", ErrUnsupported, op)
 	}
@@ -851,6 +883,25 @@ func (c *converter) mul(i int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: Mul outside a GELU decomposition", ErrUnsupported)
+}
+
+// sigmoid is an activation, unless its input is also multiplied by its
+// output: x·σ(x) is SiLU, which is refused by name.
+func (c *converter) sigmoid(i int) (int, error) {
+	n := c.nodes[i]
+	if len(n.GetInput()) == 1 && n.GetInput()[0] == c.cur && len(n.GetOutput()) == 1 {
+		for _, m := range c.nodes[i+1:] {
+			in := m.GetInput()
+			if m.GetOpType() == "Mul" && len(in) == 2 && (in[0] == c.cur && in[1] == n.GetOutput()[0] || in[1] == c.cur && in[0] == n.GetOutput()[0]) {
+				return 0, fmt.Errorf("%w: x·Sigmoid(x) is SiLU (nn.SiLU), an activation this build does not support yet", ErrUnsupported)
+			}
+		}
+	}
+	if err := c.chainInput(i, 0); err != nil {
+		return 0, err
+	}
+	c.add(nn.LayerSpec{Type: "sigmoid"}, i)
+	return 1, nil
 }
 
 func (c *converter) leakyRelu(i int) (int, error) {

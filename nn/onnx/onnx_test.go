@@ -107,6 +107,9 @@ func TestRefusedOperators(t *testing.T) {
 		{"residual.onnx", "residual", "/1/body/Gemm", "residual"},
 		{"scale.onnx", "Mul", "/1/Mul", "residual"},
 		{"softmax.onnx", "Softmax", "/1/Softmax", ""},
+		{"logsoftmax.onnx", "LogSoftmax", "/1/LogSoftmax", ""},
+		{"silu.onnx", "SiLU", "/1/Sigmoid", ""},
+		{"layernorm13.onnx", "LayerNorm", "/1/ReduceMean", "layernorm"},
 	} {
 		_, err := Read(filepath.Join("testdata", c.file), Options{})
 		if err == nil {
@@ -116,6 +119,9 @@ func TestRefusedOperators(t *testing.T) {
 		msg := err.Error()
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(msg, c.op) || !strings.Contains(msg, `"`+c.node+`"`) || !strings.Contains(msg, c.file) {
 			t.Errorf("%s: error %q: want ErrUnsupported naming the file, %s and node %s", c.file, msg, c.op, c.node)
+		}
+		if c.op != "residual" && strings.Contains(msg, "branching") || strings.Contains(c.file, "softmax") && !strings.Contains(msg, "already applies log-softmax") {
+			t.Errorf("%s: error %q: want the operator's own hint", c.file, msg)
 		}
 		if c.layer != "" && !strings.Contains(msg, `"`+c.layer+`"`) || c.layer != "" && !strings.Contains(msg, "not support yet") {
 			t.Errorf("%s: error %q: want layer type %q not supported yet", c.file, msg, c.layer)
@@ -466,5 +472,26 @@ func TestUncertainIndices(t *testing.T) {
 		if strings.HasPrefix(n, LayerIndexWarning) {
 			t.Errorf("unexpected warning %q", n)
 		}
+	}
+}
+
+// TestRenamedNotMerged: initialisers of a custom module (fc1.weight) are
+// renamed to the layer's key, which the notes call a rename; equal tensors
+// torch.onnx shared (2.running_var ← 2.weight) are called merged.
+func TestRenamedNotMerged(t *testing.T) {
+	m, err := Decode(foldedGraph("fc1.weight"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(m.Notes, "\n")
+	if !strings.Contains(notes, "renamed") || !strings.Contains(notes, "0.weight ← fc1.weight") || strings.Contains(notes, "merged") {
+		t.Errorf("notes %q: want 0.weight ← fc1.weight as a rename, nothing merged", notes)
+	}
+	m, err = Read("testdata/drop.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(m.Notes, "\n"); strings.Contains(notes, "renamed") || strings.Contains(notes, "merged") {
+		t.Errorf("drop.onnx notes %q: nothing was renamed or merged", notes)
 	}
 }
