@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
 	"github.com/certify-mli/certify/internal/jsondup"
@@ -101,10 +104,73 @@ func ReadSpec(path string) (*Spec, error) {
 	if err := jsondup.Check(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := checkLayerKeys(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &s, nil
+}
+
+// layerKeys lists, per layer type, the model.json keys a layer of that type
+// may carry (RUN_FORMAT.md, plus softplus's beta and threshold and gelu's
+// approximate, which this build also reads). A type missing here is left to
+// Build, which refuses unsupported types.
+var layerKeys = map[string][]string{
+	"linear":      {"type", "in", "out", "bias"},
+	"relu":        {"type"},
+	"leaky_relu":  {"type", "slope"},
+	"tanh":        {"type"},
+	"sigmoid":     {"type"},
+	"gelu":        {"type", "approximate"},
+	"softplus":    {"type", "beta", "threshold"},
+	"identity":    {"type"},
+	"flatten":     {"type"},
+	"batchnorm1d": {"type", "features", "in", "out", "eps", "momentum"},
+}
+
+// keyHints suggests the model.json key for a PyTorch argument name.
+var keyHints = map[string]string{
+	"negative_slope": "slope", "in_features": "in", "out_features": "out", "num_features": "features",
+}
+
+// checkLayerKeys refuses a layer key its type does not read (a misspelt
+// or PyTorch-named key would otherwise be ignored and the default used),
+// naming the layer index, the key and the accepted keys.
+func checkLayerKeys(b []byte) error {
+	var raw struct {
+		Layers []map[string]json.RawMessage `json:"layers"`
+	}
+	if json.Unmarshal(b, &raw) != nil {
+		return nil // the typed decode already accepted it; Validate reports shape faults
+	}
+	for i, l := range raw.Layers {
+		var typ string
+		if json.Unmarshal(l["type"], &typ) != nil {
+			continue
+		}
+		allowed, ok := layerKeys[typ]
+		if !ok {
+			continue
+		}
+		keys := make([]string, 0, len(l))
+		for k := range l {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if slices.Contains(allowed, k) {
+				continue
+			}
+			hint := ""
+			if h, ok := keyHints[k]; ok && slices.Contains(allowed, h) {
+				hint = fmt.Sprintf("; PyTorch's %s is written %q here", k, h)
+			}
+			return fmt.Errorf("layers[%d]: unknown key %q for layer type %q (accepted: %s)%s", i, k, typ, strings.Join(allowed, ", "), hint)
+		}
+	}
+	return nil
 }
 
 // Validate checks the format, the loss, every layer's type and fields, and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn/importer"
+	"github.com/certify-mli/certify/nn/onnx"
 )
 
 // importCmd writes a run directory from a model trained elsewhere
@@ -30,6 +31,7 @@ func importCmd(_ context.Context, args []string) error {
 	fs.StringVar(&o.Loss, "loss", "", "mse or cross_entropy (default: model.json's; for ONNX, cross_entropy for labels, mse for float targets)")
 	fs.StringVar(&o.Out, "out", "", "run directory to create (required; must not exist)")
 	fs.BoolVar(&o.AllowFolded, "allow-folded", false, "import ONNX graphs whose BatchNorm looks folded into the weights (the report then analyses the folded parameterisation)")
+	fs.BoolVar(&o.AllowTrainingBatchNorm, "allow-training-batchnorm", false, "import ONNX graphs whose BatchNormalization was exported in training mode (its running statistics were updated by the export's forward pass; refused otherwise)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,9 +43,16 @@ func importCmd(_ context.Context, args []string) error {
 		}
 		return badInput(err)
 	}
-	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, rec.Data)
+	data := rec.Data // absolute paths in import.json; the terminal echoes the user's spelling
+	if o.Data != "" {
+		data = o.Data
+		if o.Targets != "" {
+			data += " (x), " + o.Targets + " (y)"
+		}
+	}
+	fmt.Fprintf(stdout, "imported %s from %s (θ0) and %s (θT): %s files, %s; loss %s; data %s\n", o.Out, o.Init, o.Final, rec.Init.Format, rec.Parameterisation, rec.Loss, data)
 	for _, n := range rec.Notes {
-		if strings.HasPrefix(n, "FOLDED") {
+		if strings.HasPrefix(n, "FOLDED") || strings.HasPrefix(n, "TRAINING-MODE") || strings.HasPrefix(n, onnx.LayerIndexWarning) {
 			fmt.Fprintln(stderr, "certify: warning:", n)
 			continue
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/importer"
 )
@@ -435,6 +437,109 @@ func TestImportSafetensorsDataset(t *testing.T) {
 					t.Fatalf("%s[%d] = %v, want %v", key, j, s[key].Data[j], v.Data[j])
 				}
 			}
+		}
+	}
+}
+
+// TestImportTrainingModeBatchNorm: the committed MLP exported with
+// training=TrainingMode.TRAINING (testdata/gen.py) holds running statistics
+// the export's own forward pass moved away from the model's (mlp.pt), so the
+// import refuses it with exit 2, the reason and the alternatives;
+// --allow-training-batchnorm imports it, warns, and records that in
+// import.json.
+func TestImportTrainingModeBatchNorm(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	args := []string{"import", "--init", importFixture("mlp_train.onnx"), "--final", importFixture("mlp_train.onnx"),
+		"--data", importFixture("mlp_data.npz"), "--out", out}
+	code, _, errOut := runCLI(t, args...)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (%s)", code, errOut)
+	}
+	for _, w := range []string{"mlp_train.onnx", "/2/BatchNormalization", "training mode", ".pt state_dicts", "do_constant_folding=False", "--allow-training-batchnorm"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("error %q lacks %q", errOut, w)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
+	}
+	code, _, errOut = runCLI(t, append(args[:len(args)-2], "--allow-training-batchnorm", "--out", out)...)
+	if code != 0 {
+		t.Fatalf("with --allow-training-batchnorm: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "warning: TRAINING-MODE BATCHNORM") {
+		t.Errorf("stderr %q: want the TRAINING-MODE warning", errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec importer.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.TrainingModeBatchNorm {
+		t.Errorf("import.json %s: want training_mode_batchnorm_accepted", b)
+	}
+	// Why it is refused: the statistics differ from the model's.
+	got, err := nn.ReadState(filepath.Join(out, "init.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, _, err := importer.ReadCheckpoint(importFixture("mlp.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for j, v := range ref["2.running_mean"].Data {
+		if got["2.running_mean"].Data[j] != v {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Errorf("2.running_mean of the training-mode export equals the model's: the fixture does not show the trap")
+	}
+}
+
+// TestImportInputChecks: labels outside the model's outputs are refused
+// naming the user's data file (not the run directory being written), a
+// negative --limit is refused, and import.json records absolute paths
+// although the command was given relative ones.
+func TestImportInputChecks(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.safetensors")
+	code, _, errOut := runCLI(t, "import", "--init", importFixture("mlp13.onnx"), "--final", importFixture("mlp17.onnx"),
+		"--data", importFixture("mlp_data.npz"), "--limit", "-5", "--out", filepath.Join(dir, "neg"))
+	if code != 2 || !strings.Contains(errOut, "--limit -5") {
+		t.Errorf("--limit -5: exit %d, %q", code, errOut)
+	}
+	// Label 7 for the MLP's 3 outputs.
+	if err := nn.WriteData(bad, mat.NewDense(5, 6, nil), nn.Targets{Labels: []int{0, 1, 2, 7, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI(t, "import", "--init", importFixture("mlp13.onnx"), "--final", importFixture("mlp17.onnx"),
+		"--data", bad, "--out", filepath.Join(dir, "badrun"))
+	if code != 2 || !strings.Contains(errOut, bad+": y: label 7 of example 3 out of range [0, 3)") || strings.Contains(errOut, "partial") {
+		t.Errorf("bad label: exit %d, %q: want the data file named", code, errOut)
+	}
+	out := filepath.Join(dir, "good")
+	if code, _, errOut := runCLI(t, "import", "--init", importFixture("mlp13.onnx"), "--final", importFixture("mlp17.onnx"),
+		"--data", importFixture("mlp_data.npz"), "--out", out); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec importer.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ got, rel string }{{rec.Init.File, importFixture("mlp13.onnx")}, {rec.Final.File, importFixture("mlp17.onnx")}, {rec.Data, importFixture("mlp_data.npz")}} {
+		want, _ := filepath.Abs(c.rel)
+		if c.got != want {
+			t.Errorf("import.json records %q, want %q", c.got, want)
 		}
 	}
 }

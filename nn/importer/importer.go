@@ -58,10 +58,15 @@ type Options struct {
 	Out string
 	// AllowFolded imports ONNX graphs that look BatchNorm-folded.
 	AllowFolded bool
+	// AllowTrainingBatchNorm imports ONNX graphs with a BatchNormalization
+	// exported in training mode (refused otherwise: the export updated
+	// their running statistics).
+	AllowTrainingBatchNorm bool
 }
 
 // Source describes how one checkpoint was read.
 type Source struct {
+	// File is the checkpoint's absolute path.
 	File   string   `json:"file"`
 	Format string   `json:"format"` // "torch.save", "safetensors", "npz", "onnx"
 	Notes  []string `json:"notes,omitempty"`
@@ -83,12 +88,16 @@ type Record struct {
 	Model string `json:"model"`
 	// Parameterisation is what the line interpolates: "raw parameters" or
 	// "folded" (ONNX graphs with BatchNorm folded in, --allow-folded).
-	Parameterisation string   `json:"parameterisation"`
-	Loss             string   `json:"loss"`
-	LossSource       string   `json:"loss_source"`
-	Data             string   `json:"data"`
-	Examples         int      `json:"examples,omitempty"`
-	Notes            []string `json:"notes,omitempty"`
+	Parameterisation string `json:"parameterisation"`
+	Loss             string `json:"loss"`
+	LossSource       string `json:"loss_source"`
+	Data             string `json:"data"`
+	Examples         int    `json:"examples,omitempty"`
+	// TrainingModeBatchNorm: a BatchNormalization exported in training mode
+	// was accepted (--allow-training-batchnorm); its running statistics are
+	// those the export's forward pass left.
+	TrainingModeBatchNorm bool     `json:"training_mode_batchnorm_accepted,omitempty"`
+	Notes                 []string `json:"notes,omitempty"`
 }
 
 // WriteError wraps a failure to write the run directory (an I/O fault, not
@@ -116,6 +125,9 @@ func Import(opt Options) (*Record, error) {
 	if opt.Targets != "" && !strings.EqualFold(filepath.Ext(opt.Data), ".npy") {
 		return nil, errors.New("import: --targets goes with --data X.npy")
 	}
+	if opt.Limit < 0 {
+		return nil, fmt.Errorf("import: --limit %d: want a positive number of examples (0: all)", opt.Limit)
+	}
 	if opt.Loss != "" && opt.Loss != "mse" && opt.Loss != "cross_entropy" {
 		return nil, fmt.Errorf("import: --loss: want mse or cross_entropy, found %q", opt.Loss)
 	}
@@ -123,6 +135,14 @@ func Import(opt Options) (*Record, error) {
 		return nil, fmt.Errorf("import: %s exists; remove it or choose another --out", opt.Out)
 	}
 	rec := &Record{Format: "certify-import/v1", Parameterisation: "raw parameters"}
+	// import.json records absolute paths: a relative one means nothing once
+	// the run directory is read from elsewhere.
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
 
 	isONNX := func(p string) bool { return strings.EqualFold(filepath.Ext(p), ".onnx") }
 	var spec *nn.Spec
@@ -137,11 +157,14 @@ func Import(opt Options) (*Record, error) {
 		}
 		var ms [2]*onnx.Model
 		for k, p := range []string{opt.Init, opt.Final} {
-			m, err := onnx.Read(p, onnx.Options{AllowFolded: opt.AllowFolded})
+			m, err := onnx.Read(p, onnx.Options{AllowFolded: opt.AllowFolded, AllowTrainingBatchNorm: opt.AllowTrainingBatchNorm})
 			if err != nil {
 				return nil, err
 			}
 			ms[k] = m
+			if m.TrainingBatchNorm {
+				rec.TrainingModeBatchNorm = true
+			}
 			src := &rec.Init
 			if k == 1 {
 				src = &rec.Final
@@ -160,7 +183,7 @@ func Import(opt Options) (*Record, error) {
 		}
 		spec, theta0, thetaT = ms[1].Spec, ms[0].State, ms[1].State
 		dtype = "F64"
-		rec.Model = "from the ONNX graph of " + opt.Final
+		rec.Model = "from the ONNX graph of " + abs(opt.Final)
 	default:
 		if opt.Model == "" {
 			return nil, errors.New("import: --model model.json is required for state_dict checkpoints (only ONNX files carry their architecture)")
@@ -169,7 +192,7 @@ func Import(opt Options) (*Record, error) {
 		if spec, err = nn.ReadSpec(opt.Model); err != nil {
 			return nil, err
 		}
-		rec.Model = opt.Model
+		rec.Model = abs(opt.Model)
 		for k, p := range []string{opt.Init, opt.Final} {
 			s, src, dt, err := ReadCheckpoint(p)
 			if err != nil {
@@ -197,9 +220,9 @@ func Import(opt Options) (*Record, error) {
 			return nil, err
 		}
 		n, _ := x.Dims()
-		rec.Data, rec.Examples = opt.Data, n
+		rec.Data, rec.Examples = abs(opt.Data), n
 		if opt.Targets != "" {
-			rec.Data += " (x), " + opt.Targets + " (y)"
+			rec.Data += " (x), " + abs(opt.Targets) + " (y)"
 		}
 		if targets.Labels != nil {
 			lossSource = "cross_entropy, as the data hold integer labels"
@@ -215,7 +238,7 @@ func Import(opt Options) (*Record, error) {
 	case opt.Loss != "":
 		spec.Loss, rec.LossSource = opt.Loss, "--loss"
 	case spec.Loss != "":
-		rec.LossSource = opt.Model
+		rec.LossSource = abs(opt.Model)
 	default:
 		spec.Loss = strings.SplitN(lossSource, ",", 2)[0]
 		rec.LossSource = "inferred: " + lossSource + " (--loss to change)"
@@ -233,6 +256,17 @@ func Import(opt Options) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x != nil {
+		// Checked here so the error names the user's file, not the run
+		// directory being written.
+		dataName := opt.Data
+		if opt.Targets != "" {
+			dataName = opt.Targets
+		}
+		if err := nn.CheckTargets(targets, model.Layers[len(model.Layers)-1].OutSize(), spec.Loss, dataName); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range []struct {
 		s    nn.State
 		file string
@@ -241,6 +275,7 @@ func Import(opt Options) (*Record, error) {
 			return nil, err
 		}
 	}
+	rec.Init.File, rec.Final.File = abs(opt.Init), abs(opt.Final)
 	for _, src := range []Source{rec.Init, rec.Final} {
 		for _, n := range src.Notes {
 			rec.Notes = appendOnce(rec.Notes, n)
@@ -256,6 +291,7 @@ func Import(opt Options) (*Record, error) {
 	if err != nil {
 		return nil, &WriteError{err}
 	}
+	tmp = filepath.Clean(tmp) // as nn.LoadRun's errors spell it, for the replacement below
 	done := false
 	defer func() {
 		if !done {

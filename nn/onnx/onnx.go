@@ -22,7 +22,10 @@
 // LayerNormalization, an Add of two activations (a residual connection), a
 // Mul by a scalar parameter — are refused with an error naming the operator,
 // the node and the layer type; the opHandlers table is where they plug in.
-// Any other operator is refused naming it and the node.
+// Any other operator is refused naming it and the node, with a hint for
+// some (opHints: ReduceMean is probably a LayerNorm, a final Softmax or
+// LogSoftmax is not needed with cross_entropy); x·Sigmoid(x) is refused as
+// SiLU.
 //
 // # The BatchNorm-folding trap
 //
@@ -41,6 +44,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -60,7 +64,22 @@ var (
 	ErrUnsupported = errors.New("unsupported ONNX graph")
 	// ErrFolded: the graph looks BatchNorm-folded (see the package doc).
 	ErrFolded = errors.New("folded parameterisation")
+	// ErrTrainingBatchNorm: a BatchNormalization node exported in training
+	// mode, whose running statistics the export itself updated.
+	ErrTrainingBatchNorm = errors.New("BatchNormalization exported in training mode")
 )
+
+// TrainingBatchNormReason says why a training-mode BatchNormalization is
+// refused and what to do instead.
+const TrainingBatchNormReason = "torch.onnx.export with training=TrainingMode.TRAINING runs a training-mode forward pass on the example input, " +
+	"so the graph's running_mean and running_var were already updated by that input and are not the trained model's " +
+	"(L(α) then differs from the .pt route). Import the .pt state_dicts, or export in evaluation mode " +
+	"(model.eval(); torch.onnx.export(..., do_constant_folding=False) keeps BatchNorm1d nodes); " +
+	"--allow-training-batchnorm reads these statistics anyway"
+
+// TrainingBatchNormNote is the note (and warning) of an import that
+// accepted a training-mode BatchNormalization.
+const TrainingBatchNormNote = "TRAINING-MODE BATCHNORM accepted (--allow-training-batchnorm): the running statistics are those the export's own training-mode forward pass left, not the trained model's"
 
 // MaxFileSize bounds the ONNX file read, in bytes.
 const MaxFileSize = 2 << 30
@@ -80,11 +99,14 @@ type Model struct {
 	Derived []string
 	// BatchNormNodes counts BatchNormalization nodes.
 	BatchNormNodes int
+	// TrainingBatchNorm: a BatchNormalization exported in training mode was
+	// accepted (Options.AllowTrainingBatchNorm).
+	TrainingBatchNorm bool
 	// Opset is the default-domain opset version; Producer the exporter.
 	Opset    int64
 	Producer string
-	// Notes says what was assumed or dropped (training-mode BatchNorm read
-	// in evaluation mode, Dropout dropped, num_batches_tracked absent).
+	// Notes says what was assumed or dropped (a training-mode BatchNorm
+	// accepted, Dropout dropped, num_batches_tracked absent).
 	Notes []string
 }
 
@@ -94,6 +116,10 @@ type Options struct {
 	// refusing it (the report then says the folded parameterisation was
 	// interpolated).
 	AllowFolded bool
+	// AllowTrainingBatchNorm reads a BatchNormalization exported in
+	// training mode with the running statistics the graph holds (which the
+	// export's forward pass updated) instead of refusing it.
+	AllowTrainingBatchNorm bool
 }
 
 // Read parses the ONNX model at path and converts its graph. Errors name
@@ -134,6 +160,7 @@ func Decode(b []byte, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("%w: no graph (is this an ONNX model?)", ErrFormat)
 	}
 	c := &converter{
+		opt:    opt,
 		m:      &Model{State: nn.State{}, Source: map[string]string{}, Producer: strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion())},
 		inits:  map[string]*pb.TensorProto{},
 		consts: map[string]*constant{},
@@ -163,6 +190,7 @@ type constant struct {
 }
 
 type converter struct {
+	opt    Options
 	m      *Model
 	inits  map[string]*pb.TensorProto
 	consts map[string]*constant
@@ -170,8 +198,10 @@ type converter struct {
 	cur    string         // the chain value
 	curDim []int          // its shape without the batch dimension (nil if unknown)
 	layers []nn.LayerSpec
-	width  int
-	nodes  []*pb.NodeProto
+	// layerNode is the index in nodes of the (first) node of each layer.
+	layerNode []int
+	width     int
+	nodes     []*pb.NodeProto
 	// pending: the index in layers of a linear from MatMul still waiting
 	// for its Add (bias), or −1.
 	pending int
@@ -239,12 +269,27 @@ func (c *converter) convert(g *pb.GraphProto) error {
 	}
 	c.m.Spec.Layers = c.layers
 	c.align()
-	var shared []string
-	positional := strings.Contains(strings.Join(c.m.Notes, "\n"), "graph positions") // keys are not the names
+	// An initialiser named after another key is one torch.onnx shared
+	// between equal tensors; one whose name differs from its key only by a
+	// module path ("net.3.weight" → "3.weight") or that is not a
+	// Sequential's ("fc1.weight" → "1.weight") was renamed.
+	var shared, renamed []string
 	for _, k := range c.m.State.Names() {
-		if src := c.m.Source[k]; !positional && rawName.MatchString(src) && src != k {
-			shared = append(shared, k+" ← "+src)
+		src := c.m.Source[k]
+		if !rawName.MatchString(src) || src == k {
+			continue
 		}
+		m := torchIndex.FindStringSubmatch(src)
+		if m != nil && m[2]+"."+m[3] != k {
+			shared = append(shared, k+" ← "+src)
+		} else {
+			renamed = append(renamed, k+" ← "+src)
+		}
+	}
+	sort.Strings(renamed)
+	sort.Strings(shared)
+	if len(renamed) > 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("tensors renamed to nn.Sequential state_dict keys (layer index: position in the graph or in the module path): %s", strings.Join(renamed, ", ")))
 	}
 	if len(shared) > 0 {
 		c.m.Notes = append(c.m.Notes, fmt.Sprintf("the exporter merged equal initialisers; read from the shared one (same values): %s", strings.Join(shared, ", ")))
@@ -254,13 +299,27 @@ func (c *converter) convert(g *pb.GraphProto) error {
 
 // torchIndex matches a raw parameter name "PREFIX<i>.<tensor>" of an
 // nn.Sequential (PREFIX is "" or a dotted path such as "net.").
-var torchIndex = regexp.MustCompile(`^(.*?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
+var torchIndex = regexp.MustCompile(`^((?:.*\.)?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
 
-// align renumbers the layers to PyTorch's indices when every parameter's
-// initialiser is named like an nn.Sequential's ("3.weight"): identity layers
-// stand in for the modules the export dropped (Dropout, nn.Identity), so the
-// state keys are the module's own state_dict keys. Otherwise the layers keep
-// their graph positions, with a note.
+// nodeIndex matches the name torch.onnx (≥ 1.13) gives a node of the
+// module at index i of an nn.Sequential: "/PREFIX/i/Op" ("/5/MatMul",
+// "/net/3/Relu"), with an optional suffix ("/3/Mul_1").
+var nodeIndex = regexp.MustCompile(`^/(.*?/)?([0-9]+)/[A-Za-z]+(_[0-9]+)?$`)
+
+// LayerIndexWarning starts the note of an import whose layer indices could
+// not be established.
+const LayerIndexWarning = "LAYER INDICES UNCERTAIN"
+
+// align renumbers the layers to PyTorch's indices: a layer's index is the
+// one most of its tensors' initialiser names give ("3.weight"), else the one
+// its node's name gives ("/5/MatMul": torch.onnx names nodes after the
+// module path; constant folding renames a transposed weight onnx::MatMul_34
+// but keeps the node name). Identity layers stand in for the modules the
+// export dropped (Dropout, nn.Identity), so the state keys are the module's
+// own state_dict keys. Initialiser names that are not an nn.Sequential's
+// keep the graph positions, with a note; indices that leave a gap only some
+// of the layers could fill, or go backwards, are reported with a
+// LayerIndexWarning note instead of claimed.
 func (c *converter) align() {
 	votes := map[int]map[int]int{} // layer position → torch index → tensors naming it
 	prefix := "\x00"
@@ -311,17 +370,63 @@ func (c *converter) align() {
 			want[li] = best
 		}
 	}
+	// Layers without a vote: the index in their node's name, when every
+	// such name has the same module path (and it is the initialisers' path).
+	nodePrefix, fromNodes := "\x00", map[int]int{}
+	for li, ni := range c.layerNode {
+		m := nodeIndex.FindStringSubmatch(c.nodes[ni].GetName())
+		if m == nil {
+			continue
+		}
+		p := strings.ReplaceAll(m[1], "/", ".")
+		if nodePrefix == "\x00" {
+			nodePrefix = p
+		}
+		if p != nodePrefix || prefix != "\x00" && p != prefix {
+			fromNodes = nil
+			break
+		}
+		var ti int
+		fmt.Sscan(m[2], &ti)
+		fromNodes[li] = ti
+	}
+	for li, ti := range fromNodes {
+		if _, ok := want[li]; !ok {
+			want[li] = ti
+		}
+	}
 	// New position of every layer: layers with an index at it, the others
 	// right after their predecessor; an index that would go backwards (a
 	// merged name) is ignored.
 	pos := make([]int, len(c.layers))
 	next := 0
+	var doubt []string
 	for li := range c.layers {
-		if ti, ok := want[li]; ok && ti >= next {
+		ti, ok := want[li]
+		switch {
+		case ok && ti >= next:
 			next = ti
+		case ok:
+			doubt = append(doubt, fmt.Sprintf("layer %d (%s) is named index %d but follows index %d", li, c.layers[li].Type, ti, next-1))
+		default:
+			// Unindexed: certain only when the next indexed layer leaves
+			// no room for a dropped module before this one.
+			gap := 0
+			for lj := li + 1; lj < len(c.layers); lj++ {
+				if tj, ok := want[lj]; ok {
+					gap = tj - next - (lj - li)
+					break
+				}
+			}
+			if gap > 0 {
+				doubt = append(doubt, fmt.Sprintf("layer %d (%s) has no index in its tensor or node names and could sit at %d to %d", li, c.layers[li].Type, next, next+gap))
+			}
 		}
 		pos[li] = next
 		next++
+	}
+	if len(doubt) > 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("%s: the layers keep their graph order but their nn.Sequential indices are not established (%s); the state keys may not be your state_dict's (export with do_constant_folding=False, or import the .pt state_dicts with a model.json)", LayerIndexWarning, strings.Join(doubt, "; ")))
 	}
 	if next == len(c.layers) {
 		return
@@ -342,7 +447,9 @@ func (c *converter) align() {
 		state[nk], source[nk] = t, c.m.Source[key]
 	}
 	c.layers, c.m.Spec.Layers, c.m.State, c.m.Source = layers, layers, state, source
-	c.m.Notes = append(c.m.Notes, fmt.Sprintf("identity layers stand where the export dropped modules (Dropout, nn.Identity), so the layer indices are the nn.Sequential's: %d layers", len(layers)))
+	if len(doubt) == 0 {
+		c.m.Notes = append(c.m.Notes, fmt.Sprintf("identity layers stand where the export dropped modules (Dropout, nn.Identity), so the layer indices are the nn.Sequential's: %d layers", len(layers)))
+	}
 }
 
 // inputShape is the input's shape without its first (batch) dimension.
@@ -380,6 +487,16 @@ var notYet = map[string]string{
 	"LayerNormalization": "layernorm",
 }
 
+// opHints says what an unsupported operator probably is, and what to do.
+var opHints = map[string]string{
+	"ReduceMean": "probably an nn.LayerNorm, which torch.onnx exports before opset 17 as ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div; " +
+		"it needs layer type \"layernorm\", which this build does not support yet",
+	"Softmax": "a Softmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
+		"so export the model without it (e.g. model[:-1]) and import with --loss cross_entropy",
+	"LogSoftmax": "a LogSoftmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
+		"so export the model without it (e.g. model[:-1]) and import with --loss cross_entropy",
+}
+
 func init() {
 	act := func(kind string) func(c *converter, i int) (int, error) {
 		return func(c *converter, i int) (int, error) {
@@ -397,7 +514,7 @@ func init() {
 		"Add":                (*converter).addNode,
 		"Relu":               act("relu"),
 		"Tanh":               act("tanh"),
-		"Sigmoid":            act("sigmoid"),
+		"Sigmoid":            (*converter).sigmoid,
 		"LeakyRelu":          (*converter).leakyRelu,
 		"Softplus":           (*converter).softplus,
 		"Gelu":               (*converter).gelu,
@@ -434,6 +551,9 @@ func (c *converter) node(i int) (int, error) {
 		return 0, fmt.Errorf("%w: operator %s needs layer type %q, which this build does not support yet", ErrUnsupported, op, t)
 	}
 	h, ok := opHandlers[op]
+	if !ok && opHints[op] != "" {
+		return 0, fmt.Errorf("%w: operator %s: %s", ErrUnsupported, op, opHints[op])
+	}
 	if !ok {
 		return 0, fmt.Errorf("%w: operator %s (supported: Gemm, MatMul+Add, Relu, LeakyRelu, Tanh, Sigmoid, Gelu or its erf decomposition, Softplus, BatchNormalization, Flatten, Reshape to [N, -1], Identity, Dropout)", ErrUnsupported, op)
 	}
@@ -446,6 +566,7 @@ func (c *converter) node(i int) (int, error) {
 // add appends a layer and moves the chain to node i's first output.
 func (c *converter) add(l nn.LayerSpec, i int) {
 	c.layers = append(c.layers, l)
+	c.layerNode = append(c.layerNode, i)
 	c.cur = c.nodes[i].GetOutput()[0]
 	switch l.Type {
 	case "linear":
@@ -764,6 +885,25 @@ func (c *converter) mul(i int) (int, error) {
 	return 0, fmt.Errorf("%w: Mul outside a GELU decomposition", ErrUnsupported)
 }
 
+// sigmoid is an activation, unless its input is also multiplied by its
+// output: x·σ(x) is SiLU, which is refused by name.
+func (c *converter) sigmoid(i int) (int, error) {
+	n := c.nodes[i]
+	if len(n.GetInput()) == 1 && n.GetInput()[0] == c.cur && len(n.GetOutput()) == 1 {
+		for _, m := range c.nodes[i+1:] {
+			in := m.GetInput()
+			if m.GetOpType() == "Mul" && len(in) == 2 && (in[0] == c.cur && in[1] == n.GetOutput()[0] || in[1] == c.cur && in[0] == n.GetOutput()[0]) {
+				return 0, fmt.Errorf("%w: x·Sigmoid(x) is SiLU (nn.SiLU), an activation this build does not support yet", ErrUnsupported)
+			}
+		}
+	}
+	if err := c.chainInput(i, 0); err != nil {
+		return 0, err
+	}
+	c.add(nn.LayerSpec{Type: "sigmoid"}, i)
+	return 1, nil
+}
+
 func (c *converter) leakyRelu(i int) (int, error) {
 	if err := c.chainInput(i, 0); err != nil {
 		return 0, err
@@ -875,6 +1015,7 @@ func (c *converter) geluErf(i int) (int, error) {
 		return 0, fail
 	}
 	c.layers = append(c.layers, nn.LayerSpec{Type: "gelu"})
+	c.layerNode = append(c.layerNode, i)
 	c.cur = out(4)
 	return seq[4] - i + 1, nil
 }
@@ -906,7 +1047,11 @@ func (c *converter) batchNorm(i int) (int, error) {
 	c.m.Source[key] = "absent (0)"
 	c.m.Notes = appendOnce(c.m.Notes, "ONNX has no num_batches_tracked: written as 0 (a buffer, never interpolated)")
 	if attrInt(n, "training_mode", 0) != 0 || len(n.GetOutput()) > 1 {
-		c.m.Notes = appendOnce(c.m.Notes, "BatchNormalization exported in training mode is read in evaluation mode (running statistics), as model.eval() computes it")
+		if !c.opt.AllowTrainingBatchNorm {
+			return 0, fmt.Errorf("%w: %s", ErrTrainingBatchNorm, TrainingBatchNormReason)
+		}
+		c.m.TrainingBatchNorm = true
+		c.m.Notes = appendOnce(c.m.Notes, TrainingBatchNormNote)
 	}
 	eps := shortest32(attrFloat(n, "epsilon", 1e-5))
 	mom := 1 - shortest32(attrFloat(n, "momentum", 0.9)) // ONNX's momentum is 1 − PyTorch's
@@ -964,7 +1109,7 @@ func (c *converter) checkFold(opt Options) error {
 	}
 	msg := fmt.Sprintf("weights %s are constants computed by the exporter, not raw parameters: an eval-mode torch.onnx.export may have folded a BatchNorm into them, and the line between folded graphs is not the line between the trained parameters", strings.Join(suspect, ", "))
 	if c.m.BatchNormNodes == 0 && !opt.AllowFolded {
-		return fmt.Errorf("%w: %s. Export with training=torch.onnx.TrainingMode.TRAINING (which keeps BatchNorm nodes), or import the .pt state_dicts; --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
+		return fmt.Errorf("%w: %s. Import the .pt state_dicts (the raw parameters and running statistics); for a BatchNorm1d after a Linear, an evaluation-mode export with do_constant_folding=False keeps the BatchNormalization node (a training-mode export keeps nodes but corrupts the running statistics); --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
 	}
 	c.m.Notes = append(c.m.Notes, "FOLDED PARAMETERISATION: "+msg)
 	return nil

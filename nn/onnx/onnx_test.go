@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,9 @@ func TestRefusedOperators(t *testing.T) {
 		{"residual.onnx", "residual", "/1/body/Gemm", "residual"},
 		{"scale.onnx", "Mul", "/1/Mul", "residual"},
 		{"softmax.onnx", "Softmax", "/1/Softmax", ""},
+		{"logsoftmax.onnx", "LogSoftmax", "/1/LogSoftmax", ""},
+		{"silu.onnx", "SiLU", "/1/Sigmoid", ""},
+		{"layernorm13.onnx", "LayerNorm", "/1/ReduceMean", "layernorm"},
 	} {
 		_, err := Read(filepath.Join("testdata", c.file), Options{})
 		if err == nil {
@@ -115,6 +119,9 @@ func TestRefusedOperators(t *testing.T) {
 		msg := err.Error()
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(msg, c.op) || !strings.Contains(msg, `"`+c.node+`"`) || !strings.Contains(msg, c.file) {
 			t.Errorf("%s: error %q: want ErrUnsupported naming the file, %s and node %s", c.file, msg, c.op, c.node)
+		}
+		if c.op != "residual" && strings.Contains(msg, "branching") || strings.Contains(c.file, "softmax") && !strings.Contains(msg, "already applies log-softmax") {
+			t.Errorf("%s: error %q: want the operator's own hint", c.file, msg)
 		}
 		if c.layer != "" && !strings.Contains(msg, `"`+c.layer+`"`) || c.layer != "" && !strings.Contains(msg, "not support yet") {
 			t.Errorf("%s: error %q: want layer type %q not supported yet", c.file, msg, c.layer)
@@ -158,8 +165,8 @@ func foldedGraph(wName string) []byte {
 // imported with its values (float_data, transB).
 func TestFoldDetection(t *testing.T) {
 	_, err := Decode(foldedGraph("onnx::Gemm_12"), Options{})
-	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Gemm_12") || !strings.Contains(err.Error(), "TrainingMode") {
-		t.Errorf("error %v: want ErrFolded naming onnx::Gemm_12 and the export flag", err)
+	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Gemm_12") || !strings.Contains(err.Error(), ".pt state_dicts") {
+		t.Errorf("error %v: want ErrFolded naming onnx::Gemm_12 and the .pt route", err)
 	}
 	m, err := Decode(foldedGraph("onnx::Gemm_12"), Options{AllowFolded: true})
 	if err != nil {
@@ -301,5 +308,190 @@ func TestHandBuiltChain(t *testing.T) {
 	b, _ = proto.Marshal(&m)
 	if _, err := Decode(b, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Reshape") {
 		t.Errorf("Reshape to [1, -1]: %v", err)
+	}
+}
+
+// bnGraph is foldedGraph("0.weight") followed by a BatchNormalization over
+// its 2 outputs; training sets training_mode=1 and the three outputs of a
+// training-mode export (opset ≥ 14).
+func bnGraph(t *testing.T, training bool) []byte {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	f32 := int32(pb.TensorProto_FLOAT)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	bn := &pb.NodeProto{OpType: proto.String("BatchNormalization"), Name: proto.String("/1/BatchNormalization"),
+		Input: []string{"h0", "1.weight", "1.bias", "1.running_mean", "1.running_var"}, Output: []string{"y"}}
+	if training {
+		bn.Output = []string{"y", "rm", "rv"}
+		bn.Attribute = []*pb.AttributeProto{{Name: proto.String("training_mode"), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}
+	}
+	g.Node = append(g.Node, bn)
+	for k, name := range []string{"1.weight", "1.bias", "1.running_mean", "1.running_var"} {
+		g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String(name), Dims: []int64{2}, DataType: &f32, FloatData: []float32{float32(k) + 1, float32(k) + 2}})
+	}
+	b, err := proto.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTrainingModeBatchNorm: a BatchNormalization exported in training mode
+// (whose running statistics the export's forward pass updated) is refused
+// with the reason and the alternatives, read with a TRAINING-MODE note under
+// AllowTrainingBatchNorm; an evaluation-mode node is read without one.
+func TestTrainingModeBatchNorm(t *testing.T) {
+	_, err := Decode(bnGraph(t, true), Options{})
+	if !errors.Is(err, ErrTrainingBatchNorm) {
+		t.Fatalf("error %v: want ErrTrainingBatchNorm", err)
+	}
+	for _, w := range []string{"/1/BatchNormalization", "running_mean", ".pt", "model.eval()", "--allow-training-batchnorm"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	m, err := Decode(bnGraph(t, true), Options{AllowTrainingBatchNorm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.TrainingBatchNorm || !slices.Contains(m.Notes, TrainingBatchNormNote) {
+		t.Errorf("TrainingBatchNorm %v notes %q: want the TRAINING-MODE note", m.TrainingBatchNorm, m.Notes)
+	}
+	if got := m.State["1.running_var"].Data; got[0] != 4 || got[1] != 5 {
+		t.Errorf("1.running_var %v, want the graph's [4 5]", got)
+	}
+	m, err = Decode(bnGraph(t, false), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TrainingBatchNorm || slices.Contains(m.Notes, TrainingBatchNormNote) {
+		t.Errorf("evaluation-mode node: TrainingBatchNorm %v notes %q", m.TrainingBatchNorm, m.Notes)
+	}
+}
+
+// TestConstantFoldedIndices: with torch.onnx.export's defaults (constant
+// folding), the bias-free Linear's weight becomes onnx::MatMul_N, so only
+// its node's name ("/2/MatMul") gives its nn.Sequential index; the import
+// must still write the module's own layer list (Dropout as identity) and
+// state_dict keys and values (testdata/drop.json, from PyTorch).
+func TestConstantFoldedIndices(t *testing.T) {
+	b, err := os.ReadFile("testdata/drop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Types     []string             `json:"types"`
+		StateDict map[string][]float64 `json:"state_dict"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Read("testdata/drop.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, l := range m.Spec.Layers {
+		types = append(types, l.Type)
+	}
+	if strings.Join(types, " ") != strings.Join(fx.Types, " ") {
+		t.Errorf("layers %v, the nn.Sequential's %v", types, fx.Types)
+	}
+	if len(m.State) != len(fx.StateDict) {
+		t.Errorf("keys %v, torch's %d", m.State.Names(), len(fx.StateDict))
+	}
+	for k, want := range fx.StateDict {
+		got, ok := m.State[k]
+		if !ok {
+			t.Errorf("%s: missing (have %v)", k, m.State.Names())
+			continue
+		}
+		for j, v := range want {
+			if got.Data[j] != v {
+				t.Errorf("%s[%d] = %v, torch %v", k, j, got.Data[j], v)
+				break
+			}
+		}
+	}
+	for _, n := range m.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) {
+			t.Errorf("unexpected warning %q", n)
+		}
+	}
+}
+
+// TestUncertainIndices: when neither initialiser nor node names give an
+// unindexed layer's place and a dropped module could sit before or after it,
+// the import says so (LayerIndexWarning) instead of claiming the indices.
+func TestUncertainIndices(t *testing.T) {
+	var m pb.ModelProto
+	if err := proto.Unmarshal(foldedGraph("0.weight"), &m); err != nil {
+		t.Fatal(err)
+	}
+	f32 := int32(pb.TensorProto_FLOAT)
+	g := m.Graph
+	g.Node[0].Output = []string{"h0"}
+	g.Node[0].Input[2], g.Initializer[1].Name = "0.bias", proto.String("0.bias")
+	// 0.weight [2, 3] → Relu (unnamed) → Gemm 3.weight: the Relu could be
+	// index 1 or 2.
+	g.Node = append(g.Node,
+		&pb.NodeProto{OpType: proto.String("Relu"), Input: []string{"h0"}, Output: []string{"h1"}},
+		&pb.NodeProto{OpType: proto.String("Gemm"), Name: proto.String("/3/Gemm"), Input: []string{"h1", "3.weight"}, Output: []string{"y"},
+			Attribute: []*pb.AttributeProto{{Name: proto.String("transB"), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
+	g.Initializer = append(g.Initializer, &pb.TensorProto{Name: proto.String("3.weight"), Dims: []int64{1, 2}, DataType: &f32, FloatData: []float32{1, 2}})
+	b, _ := proto.Marshal(&m)
+	got, err := Decode(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range got.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) && strings.Contains(n, "relu") {
+			found = true
+		}
+		if strings.Contains(n, "indices are the nn.Sequential's") {
+			t.Errorf("note %q claims the indices", n)
+		}
+	}
+	if !found {
+		t.Errorf("notes %q: want a %s note naming the relu", got.Notes, LayerIndexWarning)
+	}
+	// Named "/2/Relu", the place is known: no warning, the relu at 2.
+	g.Node[1].Name = proto.String("/2/Relu")
+	b, _ = proto.Marshal(&m)
+	if got, err = Decode(b, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Spec.Layers); n != 4 || got.Spec.Layers[2].Type != "relu" || got.Spec.Layers[1].Type != "identity" {
+		t.Errorf("layers %+v: want linear identity relu linear", got.Spec.Layers)
+	}
+	for _, n := range got.Notes {
+		if strings.HasPrefix(n, LayerIndexWarning) {
+			t.Errorf("unexpected warning %q", n)
+		}
+	}
+}
+
+// TestRenamedNotMerged: initialisers of a custom module (fc1.weight) are
+// renamed to the layer's key, which the notes call a rename; equal tensors
+// torch.onnx shared (2.running_var ← 2.weight) are called merged.
+func TestRenamedNotMerged(t *testing.T) {
+	m, err := Decode(foldedGraph("fc1.weight"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(m.Notes, "\n")
+	if !strings.Contains(notes, "renamed") || !strings.Contains(notes, "0.weight ← fc1.weight") || strings.Contains(notes, "merged") {
+		t.Errorf("notes %q: want 0.weight ← fc1.weight as a rename, nothing merged", notes)
+	}
+	m, err = Read("testdata/drop.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(m.Notes, "\n"); strings.Contains(notes, "renamed") || strings.Contains(notes, "merged") {
+		t.Errorf("drop.onnx notes %q: nothing was renamed or merged", notes)
 	}
 }

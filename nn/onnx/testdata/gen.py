@@ -8,9 +8,18 @@
                           float32 weights, and the MLP's state_dict
   mlp.pt, mlp_module.pt   torch.save(mlp.state_dict()), and nn.DataParallel's ("module." keys)
   mlp_data.npz            x and integer labels y for the MLP
+  mlp_train.onnx          the MLP (a deep copy) exported with training=TrainingMode.TRAINING
+                          at opset 14: BatchNormalization with training_mode=1, whose
+                          running statistics the export's forward pass on x updated
   conv.onnx, maxpool.onnx, avgpool.onnx, gap.onnx, layernorm.onnx, residual.onnx,
   scale.onnx, softmax.onnx  graphs the import must refuse, naming the operator
+  silu.onnx, layernorm13.onnx, logsoftmax.onnx  more of those (SiLU as Sigmoid·x,
+                          LayerNorm at opset 13 as ReduceMean…, LogSoftmax last)
+  drop.onnx, drop.json    Linear, Dropout, Linear(bias=False), ReLU, Linear exported with
+                          torch.onnx.export's defaults (constant folding: the bias-free
+                          weight becomes onnx::MatMul_N), and its layer types and state_dict
 """
+import copy
 import json
 from collections import OrderedDict
 
@@ -54,6 +63,9 @@ def main():
     x = torch.randn(5, 2, 3)
     export(mlp, x, "mlp13.onnx", 13, True)
     export(mlp, x, "mlp17.onnx", 17, False)
+    torch.onnx.export(copy.deepcopy(mlp), x, "mlp_train.onnx", opset_version=14, do_constant_folding=False,
+                      training=torch.onnx.TrainingMode.TRAINING,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}})
     with torch.no_grad():
         y = mlp.double()(x.double())
     sd = OrderedDict((k, {"shape": list(v.shape), "values": v.double().flatten().tolist()})
@@ -74,6 +86,16 @@ def main():
     export(torch.nn.Sequential(torch.nn.Linear(4, 4), Residual()), x2, "residual.onnx")
     export(torch.nn.Sequential(torch.nn.Linear(4, 4), Scale()), x2, "scale.onnx")
     export(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Softmax(dim=1)), x2, "softmax.onnx")
+    export(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.SiLU(), torch.nn.Linear(4, 2)), x2, "silu.onnx")
+    export(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4)), x2, "layernorm13.onnx", 13)
+    export(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LogSoftmax(dim=1)), x2, "logsoftmax.onnx")
+    drop = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Dropout(0.1), torch.nn.Linear(5, 3, bias=False),
+                               torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    torch.onnx.export(drop, x2, "drop.onnx")  # the defaults a user types
+    types = {torch.nn.Linear: "linear", torch.nn.Dropout: "identity", torch.nn.ReLU: "relu"}
+    with open("drop.json", "w") as f:
+        json.dump({"types": [types[type(m)] for m in drop],
+                   "state_dict": {k: v.double().flatten().tolist() for k, v in drop.state_dict().items()}}, f)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+package nn
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestReadSpecUnknownLayerKeys: a key a layer type does not read is refused
+// (a PyTorch argument name such as negative_slope would otherwise be
+// ignored and the default slope 0.01 used), naming the file, the layer
+// index, the key and the accepted keys; the keys the type reads are accepted.
+func TestReadSpecUnknownLayerKeys(t *testing.T) {
+	head := `{"format": "sequential/v1", "input_shape": [3], "loss": "mse", "layers": [{"type": "linear", "in": 3, "out": 2}, `
+	for _, c := range []struct {
+		name, layer string
+		want        []string // substrings of the error; nil: accepted
+	}{
+		{"leaky_relu slope", `{"type": "leaky_relu", "slope": 0.2}`, nil},
+		{"leaky_relu negative_slope", `{"type": "leaky_relu", "negative_slope": 0.2}`, []string{"layers[1]", `"negative_slope"`, "accepted: type, slope", `written "slope"`}},
+		{"softplus threshhold", `{"type": "softplus", "threshhold": 5}`, []string{"layers[1]", `"threshhold"`, "beta, threshold"}},
+		{"softplus beta threshold", `{"type": "softplus", "beta": 2, "threshold": 5}`, nil},
+		{"gelu approximate", `{"type": "gelu", "approximate": "tanh"}`, nil},
+		{"relu slope", `{"type": "relu", "slope": 0.1}`, []string{"layers[1]", `"slope"`, `"relu"`, "accepted: type)"}},
+		{"batchnorm1d features", `{"type": "batchnorm1d", "features": 2, "eps": 1e-3, "momentum": 0.2}`, nil},
+		{"batchnorm1d num_features", `{"type": "batchnorm1d", "num_features": 2}`, []string{`"num_features"`, `written "features"`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "model.json")
+			if err := os.WriteFile(p, []byte(head+c.layer+`]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadSpec(p)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range append(c.want, p) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLayerKeysCoverLayerTypes: every supported type has an allowed-keys
+// entry, and every LayerSpec JSON field is allowed for some type (so the
+// table and the struct do not drift apart).
+func TestLayerKeysCoverLayerTypes(t *testing.T) {
+	for _, typ := range LayerTypes {
+		if _, ok := layerKeys[typ]; !ok {
+			t.Errorf("layer type %q has no entry in layerKeys", typ)
+		}
+	}
+	used := map[string]bool{}
+	for _, ks := range layerKeys {
+		for _, k := range ks {
+			used[k] = true
+		}
+	}
+	rt := reflect.TypeOf(LayerSpec{})
+	for i := 0; i < rt.NumField(); i++ {
+		k := strings.Split(rt.Field(i).Tag.Get("json"), ",")[0]
+		if k != "" && k != "-" && !used[k] {
+			t.Errorf("LayerSpec field %s (json %q) is accepted by no layer type", rt.Field(i).Name, k)
+		}
+	}
+}
