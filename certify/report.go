@@ -252,8 +252,16 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		}
 		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", "))
 	}
+	if lossNonFinite(r) { // explained by nullDerivedFromNonFinite's note
+		for _, k := range derivedFromLoss {
+			skip[k] = true
+		}
+	}
 	t := jsonTree(reflect.ValueOf((*plain)(&q)), "", skip, &notes)
 	obj := t.(jsonObject)
+	lengths := map[string]int{}
+	arrayLengths(obj, "", lengths)
+	notes = collapseNonFiniteNotes(notes, lengths)
 	for i := range obj {
 		if obj[i].key == "notes" {
 			for _, n := range notes {

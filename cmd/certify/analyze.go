@@ -216,8 +216,8 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 			fmt.Fprintf(w, "  close calls        %s within float32 rounding of the tolerance: %d settled by float64 passes at %d α, %d unsettled\n", plural(cc.Pairs, "grid pair"), cc.Settled, cc.Alphas, cc.Unsettled)
 		}
 	}
-	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
-	fmt.Fprintf(w, "  %-19s%.4g", fmt.Sprintf("Δ on %d α", len(r.Alphas)), r.Delta)
+	fmt.Fprintf(w, "  L(0) → L(1)        %s → %s   accuracy %.2f%% → %.2f%%\n", fnum("%.6g", r.Loss[0]), fnum("%.6g", r.Loss[last]), 100*r.Accuracy[0], 100*r.Accuracy[last])
+	fmt.Fprintf(w, "  %-19s%s", fmt.Sprintf("Δ on %d α", len(r.Alphas)), fnum("%.4g", r.Delta))
 	if len(r.Bumps) > 0 {
 		fmt.Fprintf(w, " (%d bump", len(r.Bumps))
 		if len(r.Bumps) > 1 {
@@ -228,10 +228,10 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	fmt.Fprintln(w)
 	if !r.Options.LossOnly {
-		fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+		fmt.Fprintf(w, "  Δ continuous       %s\n", fnum("%.4g", r.DeltaContinuous))
 	}
 	if c := r.Certificate; c != nil {
-		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, c.UnsettledCount, c.Seconds)
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s], %d leaves, %d unsettled, %.1fs\n", fnum("%.4g", c.DeltaLower), fnum("%.4g", c.DeltaUpper), c.Leaves, c.UnsettledCount, c.Seconds)
 	}
 	if r.Witness != nil {
 		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
@@ -244,7 +244,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		}
 	}
 	if r.Options.LossOnly {
-		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %.4f, stacked %.4f rad (--loss-only: nothing else computed)\n", r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid)
+		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %s, stacked %s rad (--loss-only: nothing else computed)\n", fnum("%.4f", r.GaussLengthMeanTrapezoid), fnum("%.4f", r.GaussLengthStackedTrapezoid))
+	} else if math.IsNaN(r.GaussLengthMean) {
+		fmt.Fprintf(w, "  Gauss length       null (not computed; see the report's notes)\n")
 	} else {
 		fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
 	}
@@ -260,11 +262,23 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if r.BLAS != "" {
 		fmt.Fprintf(w, "  BLAS               %s\n", r.BLAS)
 	}
+	for _, n := range r.Notes { // loading (prefix stripped, …), examples, overflow
+		fmt.Fprintf(w, "  note               %s\n", n)
+	}
 	if r.File == "" {
 		fmt.Fprintf(w, "  report             not written (%.1fs)\n", r.Seconds)
 	} else {
 		fmt.Fprintf(w, "  report             %s (%.1fs)\n", r.File, r.Seconds)
 	}
+}
+
+// fnum formats x with format, or is "null" when x is not finite (the
+// report's null, explained in its notes).
+func fnum(format string, x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "null"
+	}
+	return fmt.Sprintf(format, x)
 }
 
 // plural is "1 grid pair", "2 grid pairs".
