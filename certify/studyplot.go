@@ -46,6 +46,10 @@ type StudyFigureSpec struct {
 	// StudyFilter's MaxTrainLoss selects the runs drawn; its Threshold is
 	// not used (the figures show Δ itself).
 	StudyFilter
+	// SkipHeatmap, when not nil, is told why the heatmap was skipped (a
+	// run without the HeatX or HeatY key) and the other figures are drawn;
+	// when nil, that is an error.
+	SkipHeatmap func(reason string)
 }
 
 // PowerLaw is the least-squares line log10 y = Intercept + Slope·log10 x
@@ -125,7 +129,7 @@ func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error 
 		switch f {
 		case "png", "svg", "pdf":
 		default:
-			return fmt.Errorf("certify: WriteStudyFigures: unknown format %q (want png, svg or pdf)", f)
+			return fmt.Errorf("unknown figure format %q (want png, svg or pdf)", f)
 		}
 	}
 	if spec.HeatX == "" {
@@ -136,12 +140,16 @@ func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error 
 	}
 	kept, _, _ := spec.Apply(runs)
 	if len(kept) == 0 {
-		return errors.New("certify: WriteStudyFigures: no run passes the filter")
+		return errors.New("no run passes the filter")
 	}
-	if err := checkKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil {
-		return fmt.Errorf("certify: WriteStudyFigures: heatmap: %w", err)
+	var heat *heatmap
+	if err := checkKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil && spec.SkipHeatmap == nil {
+		return fmt.Errorf("heatmap: %w", err)
+	} else if err != nil {
+		spec.SkipHeatmap(err.Error())
+	} else {
+		heat = heatGrid(kept, spec.HeatX, spec.HeatY)
 	}
-	heat := heatGrid(kept, spec.HeatX, spec.HeatY)
 	figures := []struct {
 		name string
 		draw func(draw.Canvas)
@@ -153,9 +161,12 @@ func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error 
 	}
 	for _, f := range formats {
 		for _, fig := range figures {
+			if fig.name == FigureDeltaHeatmap && heat == nil {
+				continue
+			}
 			b, err := render(f, fig.draw)
 			if err != nil {
-				return fmt.Errorf("certify: WriteStudyFigures: %s.%s: %w", fig.name, f, err)
+				return fmt.Errorf("%s.%s: %w", fig.name, f, err)
 			}
 			if err := atomicfile.Write(filepath.Join(dir, fig.name+"."+f), b); err != nil {
 				return err

@@ -222,7 +222,7 @@ func WriteCertificateFigure(dir string, r *Report) error {
 	p := certificatePlot(r)
 	b, err := render("png", func(cv draw.Canvas) { drawPanels(cv, []*plot.Plot{p}) })
 	if err != nil {
-		return fmt.Errorf("certify: %s.png: %w", FigureCertificate, err)
+		return fmt.Errorf("%s.png: %w", FigureCertificate, err)
 	}
 	return atomicfile.Write(filepath.Join(dir, FigureCertificate+".png"), b)
 }

@@ -84,6 +84,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
 	case af.prec != functionspace.Float64 && af.prec != functionspace.Float32:
 		return badInputf("--precision %q: want float64 or float32", af.prec)
+	case af.bn != functionspace.BNInterpolate && af.bn != functionspace.BNRecompute:
+		return badInputf("--bn %q: want %s or %s", af.bn, functionspace.BNInterpolate, functionspace.BNRecompute)
 	}
 	return nil
 }
