@@ -250,7 +250,11 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		for _, k := range notComputedLossOnly {
 			skip[k] = true
 		}
-		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", "))
+		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", ")+
+			"; conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed")
+	}
+	if r.DeltaBounds == nil && r.Certificate == nil {
+		notes = append(notes, "delta_bounds: null, no certificate was attempted")
 	}
 	if lossNonFinite(r) { // explained by nullDerivedFromNonFinite's note
 		for _, k := range derivedFromLoss {

@@ -46,7 +46,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
 	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
 	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the Gauss length (intervals on [0,1])")
-	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
+	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss, L′ and accuracy on the grid, and the paper's trapezoid Gauss length from the same passes (no corner-aware Gauss length, no continuous Δ, no Theorems A/B, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary, and write nothing (with --out DIR: also write it there)")

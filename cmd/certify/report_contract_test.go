@@ -128,6 +128,16 @@ func TestLossOnlyNulls(t *testing.T) {
 	if notes, _ := m["notes"].([]any); len(notes) == 0 || !strings.Contains(notes[0].(string), "loss_only") {
 		t.Errorf("--loss-only: notes %v do not say what was not computed", m["notes"])
 	}
+	// absent conditions and the null delta_bounds are explained too, and
+	// the trapezoid the help promises is there
+	for _, k := range []string{"conditions.theorem_a", "conditions.theorem_b", "delta_bounds: null"} {
+		if !strings.Contains(fmtNotes(m), k) {
+			t.Errorf("--loss-only: notes lack %q:\n%s", k, fmtNotes(m))
+		}
+	}
+	if v, ok := m["gauss_length_mean_trapezoid"].(float64); !ok || !(v > 0) {
+		t.Errorf("--loss-only: gauss_length_mean_trapezoid %v, want the paper's trapezoid value", m["gauss_length_mean_trapezoid"])
+	}
 	r, err := certify.ReadReport(filepath.Join(out, "certificate.json"))
 	if err != nil {
 		t.Fatal(err)
