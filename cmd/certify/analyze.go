@@ -242,7 +242,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if c := r.GaussLengthStackedConverged; c != nil && !*c {
 		stackedNote = " (not converged on the finest grid)"
 		if kinkedRun(dir) {
-			stackedNote = " (not converged: more kinks than grid intervals)"
+			stackedNote = " (not converged on the finest grid: more kinks than grid intervals)"
 		}
 	}
 	if r.Options.LossOnly {
