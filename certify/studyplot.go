@@ -50,6 +50,9 @@ type StudyFigureSpec struct {
 	// run without the HeatX or HeatY key) and the other figures are drawn;
 	// when nil, that is an error.
 	SkipHeatmap func(reason string)
+	// Runs names the runs drawn (e.g. the runs directory), added to every
+	// figure's title as "(runs: RUNS)"; empty adds nothing.
+	Runs string
 }
 
 // PowerLaw is the least-squares line log10 y = Intercept + Slope·log10 x
@@ -149,14 +152,21 @@ func WriteStudyFigures(dir string, runs []StudyRun, spec StudyFigureSpec) error 
 		spec.SkipHeatmap(err.Error())
 	} else {
 		heat = heatGrid(kept, spec.HeatX, spec.HeatY)
+		heat.runs = spec.Runs
 	}
 	figures := []struct {
 		name string
 		draw func(draw.Canvas)
 	}{
-		{FigureDeltaDistance, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{deltaScatter(kept, false, spec.PaperGauss)}) }},
-		{FigureDeltaGauss, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{deltaScatter(kept, true, spec.PaperGauss)}) }},
-		{FigureGaussDistance, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{gaussDistancePlot(kept, spec.PaperGauss)}) }},
+		{FigureDeltaDistance, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(deltaScatter(kept, false, spec.PaperGauss), spec.Runs)})
+		}},
+		{FigureDeltaGauss, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(deltaScatter(kept, true, spec.PaperGauss), spec.Runs)})
+		}},
+		{FigureGaussDistance, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(gaussDistancePlot(kept, spec.PaperGauss), spec.Runs)})
+		}},
 		{FigureDeltaHeatmap, func(c draw.Canvas) { drawHeatmap(c, heat) }},
 	}
 	for _, f := range formats {
@@ -489,6 +499,15 @@ func gaussDistancePlot(runs []StudyRun, paper bool) *plot.Plot {
 	return p
 }
 
+// titled adds "(runs: RUNS)" to p's title when runs is not empty, and
+// returns p.
+func titled(p *plot.Plot, runs string) *plot.Plot {
+	if runs != "" {
+		p.Title.Text += " (runs: " + runs + ")"
+	}
+	return p
+}
+
 // heatmap is the mean Δ over the runs of each (x, y) pair of levels.
 type heatmap struct {
 	xKey, yKey string
@@ -496,6 +515,7 @@ type heatmap struct {
 	mean       [][]float64 // [len(ys)][len(xs)], NaN where no run
 	count      [][]int
 	offGrid    [][]int // runs whose Δ is not the grid's (StudyDelta)
+	runs       string  // StudyFigureSpec.Runs, for the title
 }
 
 // heatGrid averages Δ (StudyDelta) over the runs sharing each pair of levels.
@@ -611,6 +631,7 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 func drawHeatmap(c draw.Canvas, h *heatmap) {
 	p := newPlot()
 	p.Title.Text = "Mean non-monotonicity Δ over all runs of each cell"
+	titled(p, h.runs)
 	p.X.Label.Text = keyLabel(h.xKey)
 	p.Y.Label.Text = keyLabel(h.yKey)
 	p.X.Tick.Marker = categoryTicks(h.xs)

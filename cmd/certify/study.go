@@ -193,7 +193,7 @@ func figuresCmd(_ context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	spec := certify.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter()}
+	spec := certify.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter(), Runs: dir}
 	// The default heatmap keys (lr, depth) may not exist in these runs:
 	// then the other figures are drawn and the heatmap skipped with a
 	// warning. A key named with --heat-x/--heat-y must exist (a typo).

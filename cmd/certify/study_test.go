@@ -143,7 +143,7 @@ func TestStudyCommandErrors(t *testing.T) {
 		{[]string{"figures", root, "--skip-bad"}, 2, "--out"},
 		{[]string{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--format", "gif"}, 2, "--format"},
 		{[]string{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--heat-y", "colour"}, 2, `"colour"`},
-		{[]string{"figures", noArch, "--out", filepath.Join(root, "g")}, 0, `warning: delta_heatmap not drawn: no run has a value for key "depth"`},
+		{[]string{"figures", noArch, "--out", filepath.Join(root, "g"), "--format", "png,svg"}, 0, `warning: delta_heatmap not drawn: no run has a value for key "depth"`},
 	} {
 		code, so, se := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(se, c.msg) {
@@ -155,6 +155,10 @@ func TestStudyCommandErrors(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, "g", n+".png")); err != nil {
 			t.Errorf("figures without the heatmap's keys: %v", err)
 		}
+	}
+	// the titles name the runs directory
+	if b, err := os.ReadFile(filepath.Join(root, "g", "delta_distance.svg")); err != nil || !strings.Contains(string(b), "(runs: "+noArch+")") {
+		t.Errorf("delta_distance.svg title does not name %s (%v)", noArch, err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "g", "delta_heatmap.png")); err == nil {
 		t.Error("delta_heatmap.png drawn without its keys")
