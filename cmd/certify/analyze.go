@@ -86,6 +86,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--precision %q: want float64 or float32", af.prec)
 	case af.bn != functionspace.BNInterpolate && af.bn != functionspace.BNRecompute:
 		return badInputf("--bn %q: want %s or %s", af.bn, functionspace.BNInterpolate, functionspace.BNRecompute)
+	case af.bnRef < 0 || (af.bn == functionspace.BNRecompute && af.bnRef == 1):
+		return badInputf("--bn-reference %d: the reference batch of --bn recompute needs at least 2 examples", af.bnRef)
 	}
 	return nil
 }

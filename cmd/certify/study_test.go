@@ -163,7 +163,7 @@ func TestStudyCommandErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "g", "delta_heatmap.png")); err == nil {
 		t.Error("delta_heatmap.png drawn without its keys")
 	}
-	for _, c := range [][]string{{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--format", "gif"}, {"--run", filepath.Join(root, "good"), "--bn", "recomput"}} {
+	for _, c := range [][]string{{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--format", "gif"}, {"--run", filepath.Join(root, "good"), "--bn", "recomput"}, {"--run", filepath.Join(root, "good"), "--bn-reference", "-1"}} {
 		if _, _, se := runCLI(t, c...); strings.Contains(se, "certify: certify:") || strings.Contains(se, "WriteStudyFigures") || strings.Contains(se, "functionspace:") || !strings.Contains(se, c[len(c)-2]) {
 			t.Errorf("%v: message names a package or function: %q", c, se)
 		}
