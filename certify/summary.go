@@ -92,6 +92,8 @@ func SummaryTeXBytes(r *Report) []byte {
 	row("$\\Delta$ continuous", num(r.DeltaContinuous))
 	if r.DeltaBounds != nil {
 		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNum(r.DeltaBounds[0]), texNum(r.DeltaBounds[1])))
+	} else if r.Certificate != nil { // attempted, an enclosure overflowed
+		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$ (an enclosure overflowed)", texNum(r.Certificate.DeltaLower), texNum(r.Certificate.DeltaUpper)))
 	} else {
 		row("$\\Delta$ bounds (rigorous)", "not attempted")
 	}
