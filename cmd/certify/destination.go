@@ -189,10 +189,12 @@ func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir,
 		file = filepath.Join(dir, "certificate.json")
 	} else {
 		var extra []string
-		if !af.sweepPoint && !sameSettingsAsRunReport(af.run, plan) {
+		if !af.sweepPoint {
 			extra = settingsParts(plan, defaultExamples(run))
 		}
-		if dir, file, err = reportLocation(af.run, plan, af.sweepPoint, extra); err != nil {
+		if !af.sweepPoint && sameSettingsAsRunReport(af.run, plan) {
+			dir, file = af.run, filepath.Join(af.run, "certificate.json")
+		} else if dir, file, err = reportLocation(af.run, plan, af.sweepPoint, extra); err != nil {
 			return "", "", badInputf("%v (analyse a read-only run directory with --out DIR)", err)
 		}
 	}
