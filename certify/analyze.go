@@ -270,6 +270,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 			return nil, err
 		}
 	}
+	nullDerivedFromNonFinite(r)
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }

@@ -266,10 +266,22 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		for _, k := range notComputedLossOnly {
 			skip[k] = true
 		}
-		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", "))
+		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", ")+
+			"; conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed")
+	}
+	if r.DeltaBounds == nil && r.Certificate == nil {
+		notes = append(notes, "delta_bounds: null, no certificate was attempted")
+	}
+	if lossNonFinite(r) { // explained by nullDerivedFromNonFinite's note
+		for _, k := range derivedFromLoss {
+			skip[k] = true
+		}
 	}
 	t := jsonTree(reflect.ValueOf((*plain)(&q)), "", skip, &notes)
 	obj := t.(jsonObject)
+	lengths := map[string]int{}
+	arrayLengths(obj, "", lengths)
+	notes = collapseNonFiniteNotes(notes, lengths)
 	for i := range obj {
 		if obj[i].key == "notes" {
 			for _, n := range notes {

@@ -88,7 +88,7 @@ func WriteFigures(dir string, r *certify.Report) error {
 // are left out of the figures.
 func WriteFigureFormats(dir string, r *certify.Report, formats ...string) error {
 	if r == nil {
-		return errors.New("certify: WriteFigures: nil report")
+		return errors.New("figures: nil report")
 	}
 	if len(formats) == 0 {
 		formats = []string{"png"}
@@ -97,7 +97,7 @@ func WriteFigureFormats(dir string, r *certify.Report, formats ...string) error 
 		switch f {
 		case "png", "svg", "pdf":
 		default:
-			return fmt.Errorf("certify: WriteFigures: unknown format %q (want png, svg or pdf)", f)
+			return fmt.Errorf("unknown figure format %q (want png, svg or pdf)", f)
 		}
 	}
 	m := len(r.Alphas)
@@ -109,7 +109,7 @@ func WriteFigureFormats(dir string, r *certify.Report, formats ...string) error 
 		{"turning_rate_mean", r.TurningRateMean}, {"turning_rate_stacked", r.TurningRateStacked},
 	} {
 		if len(s.v) != 0 && len(s.v) != m {
-			return fmt.Errorf("certify: WriteFigures: %s has %d values but alphas has %d", s.name, len(s.v), m)
+			return fmt.Errorf("figures: %s has %d values but alphas has %d", s.name, len(s.v), m)
 		}
 	}
 	figures := []struct {
@@ -124,7 +124,7 @@ func WriteFigureFormats(dir string, r *certify.Report, formats ...string) error 
 		for _, fig := range figures {
 			b, err := render(f, fig.draw)
 			if err != nil {
-				return fmt.Errorf("certify: WriteFigures: %s.%s: %w", fig.name, f, err)
+				return fmt.Errorf("%s.%s: %w", fig.name, f, err)
 			}
 			if err := atomicfile.Write(filepath.Join(dir, fig.name+"."+f), b); err != nil {
 				return err

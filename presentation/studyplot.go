@@ -47,6 +47,13 @@ type StudyFigureSpec struct {
 	// StudyFilter's MaxTrainLoss selects the runs drawn; its Threshold is
 	// not used (the figures show Δ itself).
 	certify.StudyFilter
+	// SkipHeatmap, when not nil, is told why the heatmap was skipped (a
+	// run without the HeatX or HeatY key) and the other figures are drawn;
+	// when nil, that is an error.
+	SkipHeatmap func(reason string)
+	// Runs names the runs drawn (e.g. the runs directory), added to every
+	// figure's title as "(runs: RUNS)"; empty adds nothing.
+	Runs string
 }
 
 // PowerLaw is the least-squares line log10 y = Intercept + Slope·log10 x
@@ -126,7 +133,7 @@ func WriteStudyFigures(dir string, runs []certify.StudyRun, spec StudyFigureSpec
 		switch f {
 		case "png", "svg", "pdf":
 		default:
-			return fmt.Errorf("certify: WriteStudyFigures: unknown format %q (want png, svg or pdf)", f)
+			return fmt.Errorf("unknown figure format %q (want png, svg or pdf)", f)
 		}
 	}
 	if spec.HeatX == "" {
@@ -137,26 +144,40 @@ func WriteStudyFigures(dir string, runs []certify.StudyRun, spec StudyFigureSpec
 	}
 	kept, _, _ := spec.Apply(runs)
 	if len(kept) == 0 {
-		return errors.New("certify: WriteStudyFigures: no run passes the filter")
+		return errors.New("no run passes the filter")
 	}
-	if err := certify.CheckKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil {
-		return fmt.Errorf("certify: WriteStudyFigures: heatmap: %w", err)
+	var heat *heatmap
+	if err := certify.CheckKeys(kept, []string{spec.HeatX, spec.HeatY}); err != nil && spec.SkipHeatmap == nil {
+		return fmt.Errorf("heatmap: %w", err)
+	} else if err != nil {
+		spec.SkipHeatmap(err.Error())
+	} else {
+		heat = heatGrid(kept, spec.HeatX, spec.HeatY)
+		heat.runs = spec.Runs
 	}
-	heat := heatGrid(kept, spec.HeatX, spec.HeatY)
 	figures := []struct {
 		name string
 		draw func(draw.Canvas)
 	}{
-		{FigureDeltaDistance, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{deltaScatter(kept, false, spec.PaperGauss)}) }},
-		{FigureDeltaGauss, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{deltaScatter(kept, true, spec.PaperGauss)}) }},
-		{FigureGaussDistance, func(c draw.Canvas) { drawPanels(c, []*plot.Plot{gaussDistancePlot(kept, spec.PaperGauss)}) }},
+		{FigureDeltaDistance, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(deltaScatter(kept, false, spec.PaperGauss), spec.Runs)})
+		}},
+		{FigureDeltaGauss, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(deltaScatter(kept, true, spec.PaperGauss), spec.Runs)})
+		}},
+		{FigureGaussDistance, func(c draw.Canvas) {
+			drawPanels(c, []*plot.Plot{titled(gaussDistancePlot(kept, spec.PaperGauss), spec.Runs)})
+		}},
 		{FigureDeltaHeatmap, func(c draw.Canvas) { drawHeatmap(c, heat) }},
 	}
 	for _, f := range formats {
 		for _, fig := range figures {
+			if fig.name == FigureDeltaHeatmap && heat == nil {
+				continue
+			}
 			b, err := render(f, fig.draw)
 			if err != nil {
-				return fmt.Errorf("certify: WriteStudyFigures: %s.%s: %w", fig.name, f, err)
+				return fmt.Errorf("%s.%s: %w", fig.name, f, err)
 			}
 			if err := atomicfile.Write(filepath.Join(dir, fig.name+"."+f), b); err != nil {
 				return err
@@ -479,6 +500,15 @@ func gaussDistancePlot(runs []certify.StudyRun, paper bool) *plot.Plot {
 	return p
 }
 
+// titled adds "(runs: RUNS)" to p's title when runs is not empty, and
+// returns p.
+func titled(p *plot.Plot, runs string) *plot.Plot {
+	if runs != "" {
+		p.Title.Text += " (runs: " + runs + ")"
+	}
+	return p
+}
+
 // heatmap is the mean Δ over the runs of each (x, y) pair of levels.
 type heatmap struct {
 	xKey, yKey string
@@ -486,6 +516,7 @@ type heatmap struct {
 	mean       [][]float64 // [len(ys)][len(xs)], NaN where no run
 	count      [][]int
 	offGrid    [][]int // runs whose Δ is not the grid's (certify.StudyDelta)
+	runs       string  // StudyFigureSpec.Runs, for the title
 }
 
 // heatGrid averages Δ (StudyDelta) over the runs sharing each pair of levels.
@@ -601,6 +632,7 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 func drawHeatmap(c draw.Canvas, h *heatmap) {
 	p := newPlot()
 	p.Title.Text = "Mean non-monotonicity Δ over all runs of each cell"
+	titled(p, h.runs)
 	p.X.Label.Text = keyLabel(h.xKey)
 	p.Y.Label.Text = keyLabel(h.yKey)
 	p.X.Tick.Marker = categoryTicks(h.xs)

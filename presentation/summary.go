@@ -93,6 +93,8 @@ func SummaryTeXBytes(r *certify.Report) []byte {
 	row("$\\Delta$ continuous", num(r.DeltaContinuous))
 	if r.DeltaBounds != nil {
 		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNum(r.DeltaBounds[0]), texNum(r.DeltaBounds[1])))
+	} else if r.Certificate != nil { // attempted, an enclosure overflowed
+		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$ (an enclosure overflowed)", texNum(r.Certificate.DeltaLower), texNum(r.Certificate.DeltaUpper)))
 	} else {
 		row("$\\Delta$ bounds (rigorous)", "not attempted")
 	}
@@ -223,7 +225,7 @@ func WriteCertificateFigure(dir string, r *certify.Report) error {
 	p := certificatePlot(r)
 	b, err := render("png", func(cv draw.Canvas) { drawPanels(cv, []*plot.Plot{p}) })
 	if err != nil {
-		return fmt.Errorf("certify: %s.png: %w", FigureCertificate, err)
+		return fmt.Errorf("%s.png: %w", FigureCertificate, err)
 	}
 	return atomicfile.Write(filepath.Join(dir, FigureCertificate+".png"), b)
 }
@@ -251,6 +253,11 @@ func certificatePlot(r *certify.Report) *plot.Plot {
 			los, his = append(los, l.Inf), append(his, l.Sup)
 		}
 	}
+	// Leaves not settled, however narrow, are marked over the settled band
+	// (a rising leaf of width 1e-6 next to the witness is otherwise lost
+	// inside the band "L′ ≤ 0 proved").
+	marks := &unsettledStrips{leaves: c.Intervals}
+	p.Add(marks)
 	boxes := &leafBoxes{leaves: c.Intervals}
 	p.Add(boxes)
 	// The y range: the grid's L′ and 0, with room for the enclosures up to
@@ -269,6 +276,9 @@ func certificatePlot(r *certify.Report) *plot.Plot {
 	p.Add(&hline{y: 0, style: draw.LineStyle{Color: gridGrey, Width: vg.Points(0.8)}})
 	if settled != nil {
 		leg.Add("settled: L′ ≤ 0 proved on the leaf", settled)
+	}
+	if c.UnsettledCount > 0 || marks.any() {
+		leg.Add(fmt.Sprintf("not settled: L′ > 0 possible (at least %.1f pt wide)", float64(minLeafWidth)), &band{fill: unsettledFill})
 	}
 	leg.Add(fmt.Sprintf("enclosure of L′ on a leaf (%d leaves; vermillion: %d unsettled)", c.Leaves, c.UnsettledCount),
 		&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: oiBlue, Radius: vg.Points(3.5), Shape: draw.BoxGlyph{}}},
@@ -296,6 +306,43 @@ func certificatePlot(r *certify.Report) *plot.Plot {
 	return p
 }
 
+// minLeafWidth is the least width certificate.png draws a leaf that is not
+// settled with, so that one narrower than a pixel stays visible.
+const minLeafWidth = vg.Length(1.5)
+
+// unsettledFill shades the leaves that are not settled (light vermillion).
+var unsettledFill = color.RGBA{0xf6, 0xcf, 0xb8, 0xff}
+
+// unsettledStrips shades, over the full height, every leaf whose enclosure
+// of L′ is not ≤ 0 (sup > 0 or not finite), at least minLeafWidth wide.
+type unsettledStrips struct{ leaves []certify.CertLeaf }
+
+func (u *unsettledStrips) any() bool {
+	for _, l := range u.leaves {
+		if !(l.Sup <= 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// Plot implements plot.Plotter.
+func (u *unsettledStrips) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, _ := p.Transforms(&c)
+	c.SetColor(unsettledFill)
+	for _, l := range u.leaves {
+		if l.Sup <= 0 {
+			continue
+		}
+		x0, x1 := trX(l.A), trX(l.B)
+		if x1-x0 < minLeafWidth {
+			m := (x0 + x1) / 2
+			x0, x1 = m-minLeafWidth/2, m+minLeafWidth/2
+		}
+		c.Fill(rect(max(c.Min.X, x0), c.Min.Y, min(c.Max.X, x1), c.Max.Y))
+	}
+}
+
 // leafBoxes draws each leaf's [A, B] × [Inf, Sup] as an outlined box.
 type leafBoxes struct{ leaves []certify.CertLeaf }
 
@@ -311,6 +358,10 @@ func (lb *leafBoxes) Plot(c draw.Canvas, p *plot.Plot) {
 			col = oiVermillion
 		}
 		x0, x1 := trX(l.A), trX(l.B)
+		if l.Sup > 0 && x1-x0 < minLeafWidth { // visible however narrow
+			m := (x0 + x1) / 2
+			x0, x1 = m-minLeafWidth/2, m+minLeafWidth/2
+		}
 		y0, y1 := max(c.Min.Y, trY(l.Inf)), min(c.Max.Y, trY(l.Sup))
 		if y1-y0 < vg.Points(0.6) {
 			y1 = y0 + vg.Points(0.6)

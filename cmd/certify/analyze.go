@@ -47,7 +47,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
 	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
 	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the Gauss length (intervals on [0,1])")
-	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss and accuracy on the grid (no Gauss length, no continuous Δ, no certificate)")
+	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss, L′ and accuracy on the grid, and the paper's trapezoid Gauss length from the same passes (no corner-aware Gauss length, no continuous Δ, no Theorems A/B, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary, and write nothing (with --out DIR: also write it there)")
@@ -86,6 +86,10 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
 	case af.prec != functionspace.Float64 && af.prec != functionspace.Float32:
 		return badInputf("--precision %q: want float64 or float32", af.prec)
+	case af.bn != functionspace.BNInterpolate && af.bn != functionspace.BNRecompute:
+		return badInputf("--bn %q: want %s or %s", af.bn, functionspace.BNInterpolate, functionspace.BNRecompute)
+	case af.bnRef < 0 || (af.bn == functionspace.BNRecompute && af.bnRef == 1):
+		return badInputf("--bn-reference %d: the reference batch of --bn recompute needs at least 2 examples", af.bnRef)
 	}
 	return nil
 }
@@ -222,8 +226,8 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 			fmt.Fprintf(w, "  close calls        %s within float32 rounding of the tolerance: %d settled by float64 passes at %d α, %d unsettled\n", plural(cc.Pairs, "grid pair"), cc.Settled, cc.Alphas, cc.Unsettled)
 		}
 	}
-	fmt.Fprintf(w, "  L(0) → L(1)        %.6g → %.6g   accuracy %.2f%% → %.2f%%\n", r.Loss[0], r.Loss[last], 100*r.Accuracy[0], 100*r.Accuracy[last])
-	fmt.Fprintf(w, "  %-19s%.4g", fmt.Sprintf("Δ on %d α", len(r.Alphas)), r.Delta)
+	fmt.Fprintf(w, "  L(0) → L(1)        %s → %s   accuracy %.2f%% → %.2f%%\n", fnum("%.6g", r.Loss[0]), fnum("%.6g", r.Loss[last]), 100*r.Accuracy[0], 100*r.Accuracy[last])
+	fmt.Fprintf(w, "  %-19s%s", fmt.Sprintf("Δ on %d α", len(r.Alphas)), fnum("%.4g", r.Delta))
 	if len(r.Bumps) > 0 {
 		fmt.Fprintf(w, " (%d bump", len(r.Bumps))
 		if len(r.Bumps) > 1 {
@@ -234,7 +238,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	fmt.Fprintln(w)
 	if !r.Options.LossOnly {
-		fmt.Fprintf(w, "  Δ continuous       %.4g\n", r.DeltaContinuous)
+		fmt.Fprintf(w, "  Δ continuous       %s\n", fnum("%.4g", r.DeltaContinuous))
 	}
 	if c := r.Certificate; c != nil {
 		uns := fmt.Sprintf("%d unsettled", c.UnsettledCount)
@@ -243,7 +247,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 			// within the tolerance, so the verdict stands
 			uns += " (L′ ≤ 0 not proven there, but their total rise is ≤ the tolerance)"
 		}
-		fmt.Fprintf(w, "  certificate        Δ ∈ [%.4g, %.4g], %d leaves, %s, %.1fs\n", c.DeltaLower, c.DeltaUpper, c.Leaves, uns, c.Seconds)
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s], %d leaves, %s, %.1fs\n", fnum("%.4g", c.DeltaLower), fnum("%.4g", c.DeltaUpper), c.Leaves, uns, c.Seconds)
 		if c.Reason != "" {
 			fmt.Fprintf(w, "  inconclusive       %s\n", c.Reason)
 		}
@@ -255,11 +259,13 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if c := r.GaussLengthStackedConverged; c != nil && !*c {
 		stackedNote = " (not converged on the finest grid)"
 		if kinkedRun(dir) {
-			stackedNote = " (not converged: more kinks than grid intervals)"
+			stackedNote = " (not converged on the finest grid: more kinks than grid intervals)"
 		}
 	}
 	if r.Options.LossOnly {
-		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %.4f, stacked %.4f rad (--loss-only: nothing else computed)\n", r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid)
+		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %s, stacked %s rad (--loss-only: nothing else computed)\n", fnum("%.4f", r.GaussLengthMeanTrapezoid), fnum("%.4f", r.GaussLengthStackedTrapezoid))
+	} else if math.IsNaN(r.GaussLengthMean) {
+		fmt.Fprintf(w, "  Gauss length       null (not computed; see the report's notes)\n")
 	} else {
 		fmt.Fprintf(w, "  Gauss length       mean %.4f ± %.1g rad (paper's trapezoid: %.4f), stacked %.4f rad%s\n", r.GaussLengthMean, r.GaussLengthMeanError, r.GaussLengthMeanTrapezoid, r.GaussLengthStacked, stackedNote)
 	}
@@ -281,11 +287,23 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if r.BLAS != "" {
 		fmt.Fprintf(w, "  BLAS               %s\n", r.BLAS)
 	}
+	for _, n := range r.Notes { // loading (prefix stripped, …), examples, overflow
+		fmt.Fprintf(w, "  note               %s\n", n)
+	}
 	if r.File == "" {
 		fmt.Fprintf(w, "  report             not written (%.1fs)\n", r.Seconds)
 	} else {
 		fmt.Fprintf(w, "  report             %s (%.1fs)\n", r.File, r.Seconds)
 	}
+}
+
+// fnum formats x with format, or is "null" when x is not finite (the
+// report's null, explained in its notes).
+func fnum(format string, x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "null"
+	}
+	return fmt.Sprintf(format, x)
 }
 
 // plural is "1 grid pair", "2 grid pairs".

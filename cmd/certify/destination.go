@@ -192,7 +192,9 @@ func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir,
 		if !af.sweepPoint {
 			extra = settingsParts(plan, defaultExamples(run))
 		}
-		if dir, file, err = reportLocation(af.run, plan, af.sweepPoint, extra); err != nil {
+		if !af.sweepPoint && sameSettingsAsRunReport(af.run, plan) {
+			dir, file = af.run, filepath.Join(af.run, "certificate.json")
+		} else if dir, file, err = reportLocation(af.run, plan, af.sweepPoint, extra); err != nil {
 			return "", "", badInputf("%v (analyse a read-only run directory with --out DIR)", err)
 		}
 	}
@@ -218,6 +220,16 @@ func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir,
 	probe.Close()
 	os.Remove(probe.Name())
 	return dir, file, nil
+}
+
+// sameSettingsAsRunReport reports whether runDir/certificate.json is a
+// report made with exactly plan's settings (settingsDiff), e.g. a sweep
+// point's analysis re-run with its "command": the analysis then refreshes
+// that report in place rather than writing a variant beside it, so the
+// refusal's advice "re-run with its settings" works.
+func sameSettingsAsRunReport(runDir string, plan *certify.Report) bool {
+	old, err := certify.ReadReport(filepath.Join(runDir, "certificate.json"))
+	return err == nil && len(settingsDiff(old, plan)) == 0
 }
 
 // refuseOtherSettings refuses to replace the report at file when it was

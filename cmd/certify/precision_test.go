@@ -104,7 +104,7 @@ func TestSummaryNotes(t *testing.T) {
 		count     string
 	}{
 		{makeRun(t, "mse"), "stacked 0.0000 rad (not converged on the finest grid)", 1, "1 grid pair within"}, // tanh
-		{relu, "(not converged: more kinks than grid intervals)", 3, "3 grid pairs within"},
+		{relu, "(not converged on the finest grid: more kinks than grid intervals)", 3, "3 grid pairs within"},
 	} {
 		notConverged := false
 		r := &certify.Report{Loss: []float64{1, 0.5}, Accuracy: []float64{0, 1}, Alphas: []float64{0, 1}, GaussLengthStackedConverged: &notConverged,

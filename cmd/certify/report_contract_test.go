@@ -128,6 +128,16 @@ func TestLossOnlyNulls(t *testing.T) {
 	if notes, _ := m["notes"].([]any); len(notes) == 0 || !strings.Contains(notes[0].(string), "loss_only") {
 		t.Errorf("--loss-only: notes %v do not say what was not computed", m["notes"])
 	}
+	// absent conditions and the null delta_bounds are explained too, and
+	// the trapezoid the help promises is there
+	for _, k := range []string{"conditions.theorem_a", "conditions.theorem_b", "delta_bounds: null"} {
+		if !strings.Contains(fmtNotes(m), k) {
+			t.Errorf("--loss-only: notes lack %q:\n%s", k, fmtNotes(m))
+		}
+	}
+	if v, ok := m["gauss_length_mean_trapezoid"].(float64); !ok || !(v > 0) {
+		t.Errorf("--loss-only: gauss_length_mean_trapezoid %v, want the paper's trapezoid value", m["gauss_length_mean_trapezoid"])
+	}
 	r, err := certify.ReadReport(filepath.Join(out, "certificate.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +173,7 @@ func TestReportNonFinite(t *testing.T) {
 		t.Errorf("non-finite values not null: weight_distance %v, loss %v", m["weight_distance"], m["loss"])
 	}
 	notes := fmtNotes(m)
-	for _, k := range []string{"weight_distance: NaN", "loss[1]: +Inf", "conditions.theorems.theorem_a_fraction: +Inf"} {
+	for _, k := range []string{"weight_distance: NaN", "loss: 1 of 2 values not finite (+Inf)", "conditions.theorems.theorem_a_fraction: +Inf"} {
 		if !strings.Contains(notes, k) {
 			t.Errorf("notes lack %q:\n%s", k, notes)
 		}
@@ -240,6 +250,19 @@ func TestNoSilentReplacement(t *testing.T) {
 	}
 	if code, _, e := runCLI(t, "--run", other, "--out", other, "--alphas", "9", "--quiet", "--no-figures"); code != 0 {
 		t.Errorf("same settings re-run: exit %d: %s", code, e)
+	}
+	// The refusal's advice, re-run with its settings (without --out, as its
+	// "command" key of a sweep point reads), refreshes certificate.json in
+	// place instead of writing variants/alphas=9.
+	os.WriteFile(filepath.Join(other, "certificate.json"), bytes.Replace(prev, []byte(`"seconds": `), []byte(`"seconds": 1234`), 1), 0o644)
+	if code, _, e := runCLI(t, "--run", other, "--alphas", "9", "--quiet", "--no-figures"); code != 0 {
+		t.Errorf("re-run with the report's settings: exit %d: %s", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(other, "variants")); err == nil {
+		t.Error("re-run with the report's settings wrote a variant instead of refreshing certificate.json")
+	}
+	if now, _ := os.ReadFile(filepath.Join(other, "certificate.json")); bytes.Contains(now, []byte(`"seconds": 1234`)) {
+		t.Error("re-run with the report's settings did not refresh certificate.json")
 	}
 }
 

@@ -194,14 +194,25 @@ func figuresCmd(_ context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	spec := presentation.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter()}
+	spec := presentation.StudyFigureSpec{PaperGauss: *paper, HeatX: *heatX, HeatY: *heatY, Formats: fmts, StudyFilter: sf.filter(), Runs: dir}
+	// The default heatmap keys (lr, depth) may not exist in these runs:
+	// then the other figures are drawn and the heatmap skipped with a
+	// warning. A key named with --heat-x/--heat-y must exist (a typo).
+	skipped, chosen := 0, false
+	fs.Visit(func(f *flag.Flag) { chosen = chosen || f.Name == "heat-x" || f.Name == "heat-y" })
+	if !chosen {
+		spec.SkipHeatmap = func(reason string) {
+			skipped = len(fmts)
+			fmt.Fprintf(stderr, "certify: warning: %s not drawn: %s; choose its keys with --heat-x and --heat-y\n", presentation.FigureDeltaHeatmap, reason)
+		}
+	}
 	if err := presentation.WriteStudyFigures(*out, runs, spec); err != nil {
-		return badInput(err)
+		return badInputf("figures: %v", err)
 	}
 	kept, _, _ := spec.Apply(runs)
 	if fit, err := presentation.FitGaussDistance(kept, *paper); err == nil {
 		fmt.Fprintf(stdout, "Gauss length ∝ distance^%.3g (R² = %.3g, %d runs)\n", fit.Slope, fit.RSquared, fit.N)
 	}
-	fmt.Fprintf(stdout, "wrote %d figures for %d runs to %s\n", 4*len(fmts), len(kept), *out)
+	fmt.Fprintf(stdout, "wrote %d figures for %d runs to %s\n", 4*len(fmts)-skipped, len(kept), *out)
 	return nil
 }

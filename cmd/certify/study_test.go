@@ -122,6 +122,10 @@ func TestStudyCommandErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(good, "config.json"), []byte(`{"optim":"sgd","lr":0.1,"arch":"4-8-2"}`), 0o644)
 	os.WriteFile(filepath.Join(bad, "certificate.json"), []byte(`{"verdict": 3}`), 0o644)
 	badFile := filepath.Join(bad, "certificate.json")
+	noArch := filepath.Join(t.TempDir(), "runs")
+	os.MkdirAll(filepath.Join(noArch, "a"), 0o755)
+	os.WriteFile(filepath.Join(noArch, "a", "certificate.json"), []byte(`{"verdict":"non_monotone","delta":0.1,"tolerance":0,"weight_distance_normalized":0.5,"gauss_length_mean":0.3}`), 0o644)
+	os.WriteFile(filepath.Join(noArch, "a", "config.json"), []byte(`{"optim":"sgd","lr":0.1}`), 0o644)
 
 	for _, c := range []struct {
 		args []string
@@ -139,10 +143,29 @@ func TestStudyCommandErrors(t *testing.T) {
 		{[]string{"figures", root, "--skip-bad"}, 2, "--out"},
 		{[]string{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--format", "gif"}, 2, "--format"},
 		{[]string{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--heat-y", "colour"}, 2, `"colour"`},
+		{[]string{"figures", noArch, "--out", filepath.Join(root, "g"), "--format", "png,svg"}, 0, `warning: delta_heatmap not drawn: no run has a value for key "depth"`},
 	} {
 		code, so, se := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(se, c.msg) {
 			t.Errorf("%v: exit %d (want %d), stderr %q lacks %q (stdout %q)", c.args, code, c.code, se, c.msg, so)
+		}
+	}
+	// without the default heatmap keys, the other figures are still drawn
+	for _, n := range []string{"delta_distance", "delta_gauss", "gauss_distance"} {
+		if _, err := os.Stat(filepath.Join(root, "g", n+".png")); err != nil {
+			t.Errorf("figures without the heatmap's keys: %v", err)
+		}
+	}
+	// the titles name the runs directory
+	if b, err := os.ReadFile(filepath.Join(root, "g", "delta_distance.svg")); err != nil || !strings.Contains(string(b), "(runs: "+noArch+")") {
+		t.Errorf("delta_distance.svg title does not name %s (%v)", noArch, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "g", "delta_heatmap.png")); err == nil {
+		t.Error("delta_heatmap.png drawn without its keys")
+	}
+	for _, c := range [][]string{{"figures", root, "--skip-bad", "--out", filepath.Join(root, "f"), "--format", "gif"}, {"--run", filepath.Join(root, "good"), "--bn", "recomput"}, {"--run", filepath.Join(root, "good"), "--bn-reference", "-1"}} {
+		if _, _, se := runCLI(t, c...); strings.Contains(se, "certify: certify:") || strings.Contains(se, "WriteStudyFigures") || strings.Contains(se, "functionspace:") || !strings.Contains(se, c[len(c)-2]) {
+			t.Errorf("%v: message names a package or function: %q", c, se)
 		}
 	}
 	if code, _, _ := runCLI(t, "table", "-h"); code != 0 {

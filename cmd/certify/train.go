@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -301,7 +302,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		if err := os.RemoveAll(partial); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(filepath.Join(partial, "checkpoints"), 0o755); err != nil {
+		if err := os.MkdirAll(partial, 0o755); err != nil {
 			return nil, err
 		}
 		theta, err = nn.Init(m, c.Init, c.InitScale, c.Seed)
@@ -347,6 +348,10 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	start := time.Now()
 	keys := m.Trainable()
 	saveCheckpoint := func(step int) error {
+		// made with the first checkpoint: no empty checkpoints/ without one
+		if err := os.MkdirAll(filepath.Join(partial, "checkpoints"), 0o755); err != nil {
+			return err
+		}
 		name := filepath.Join(partial, "checkpoints", fmt.Sprintf("step-%d", step))
 		if err := nn.WriteState(name+".safetensors", theta, "F64"); err != nil {
 			return err
@@ -467,6 +472,9 @@ var stepFile = regexp.MustCompile(`^step-(\d+)\.optim\.safetensors$`)
 func resumeState(dir string, m *nn.Model, opt optim.Optimizer) (nn.State, int, []byte, error) {
 	ents, err := os.ReadDir(filepath.Join(dir, "checkpoints"))
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, nil, badInputf("train: --resume: no checkpoint with optimizer state in %s (train with --checkpoint-every K)", dir)
+		}
 		return nil, 0, nil, badInputf("train: --resume: %v", err)
 	}
 	var steps []int

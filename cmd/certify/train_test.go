@@ -72,3 +72,20 @@ func TestTrainResumeIsBitIdentical(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTrainNoCheckpointsDirectory: without --checkpoint-every the run
+// directory has no (empty) checkpoints/ directory.
+func TestTrainNoCheckpointsDirectory(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	tf := smallTrainFlags(out)
+	tf.cfg.CheckpointEvery = 0
+	if _, err := train(context.Background(), tf, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "final.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoints")); err == nil {
+		t.Error("checkpoints/ created without --checkpoint-every")
+	}
+}

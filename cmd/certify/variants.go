@@ -91,7 +91,7 @@ func printVariant(w io.Writer, r *certify.Report) {
 	if r.PlateauLength == 0 {
 		plateau = fmt.Sprintf("no accuracy plateau (±%g) at α = 0", r.Options.PlateauTolerance)
 	}
-	fmt.Fprintf(w, "  plateau, barrier   %s; loss above its chord by at most %.4g\n", plateau, r.BarrierHeight)
+	fmt.Fprintf(w, "  plateau, barrier   %s; loss above its chord by at most %s\n", plateau, fnum("%.4g", r.BarrierHeight))
 }
 
 // VariantReportFile is the report's name in a variant's directory: not

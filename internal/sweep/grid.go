@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -174,10 +175,12 @@ func Parse(file string, data []byte, s Schema) (*Grid, error) {
 					if err != nil {
 						return nil, &Error{File: file, Field: ef, Err: err}
 					}
-					if j, dup := seen[v]; dup {
-						return nil, fail(ef, "duplicate value %s (also %s[%d]): two points would have the same name", string(bytes.TrimSpace(raw)), field, j)
+					// the same number spelled differently (0.1, 1e-1) is
+					// the same setting: refused like an identical value
+					if j, dup := seen[sameValue(v)]; dup {
+						return nil, fail(ef, "duplicate value %s (also %s[%d]): two points would have the same setting", string(bytes.TrimSpace(raw)), field, j)
 					}
-					seen[v] = i
+					seen[sameValue(v)] = i
 					ax.Values = append(ax.Values, v)
 				}
 				g.Axes = append(g.Axes, ax)
@@ -367,6 +370,16 @@ func kind(raw json.RawMessage) string {
 type field struct {
 	key string
 	raw json.RawMessage
+}
+
+// sameValue is the key under which two axis values are the same setting:
+// a number's float64 value (so 0.1, 1e-1 and 0.10 are one value), else
+// the value as written.
+func sameValue(v string) string {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return "number " + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return v
 }
 
 // object decodes a JSON object keeping its keys' order, refusing duplicate

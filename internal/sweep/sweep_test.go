@@ -111,6 +111,8 @@ func TestParseErrorsNameFileAndField(t *testing.T) {
 		{"nested", `{"axes": {"lr": [[1]]}}`, []string{"axes.lr[0]", "a list"}},
 		{"bad duration", `{"axes": {"budget": ["soon"]}}`, []string{"axes.budget[0]", "--budget"}},
 		{"duplicate value", `{"axes": {"lr": [0.1, 0.2, 0.1]}}`, []string{"axes.lr[2]", "duplicate value", "axes.lr[0]"}},
+		{"duplicate value spelled differently", `{"axes": {"lr": [0.1, 1e-1]}}`, []string{"axes.lr[1]", "duplicate value 1e-1", "axes.lr[0]"}},
+		{"duplicate number spelled differently", `{"axes": {"lr": [2, 2.0, 20e-1]}}`, []string{"axes.lr[1]", "duplicate value 2.0"}},
 		{"duplicate key", `{"axes": {"lr": [1], "lr": [2]}}`, []string{"axes.lr", "duplicate key"}},
 		{"duplicate top key", `{"axes": {"lr": [1]}, "axes": {"lr": [2]}}`, []string{"axes", "duplicate key"}},
 		{"base and axis", `{"base": {"lr": 1}, "axes": {"lr": [1, 2]}}`, []string{"axes.lr", "also set in base"}},
