@@ -164,14 +164,17 @@ func Build(s *Spec) (*Model, error) {
 // (registerLayer), the way a new layer type joins the build.
 var layerBuilders = map[string]func(ls LayerSpec, width int) (Layer, error){}
 
-// registerLayer adds a model.json layer type: build constructs it from its
-// LayerSpec and the previous layer's width, checking every field it reads.
-// Called from the init of the layer's file; the name joins LayerTypes.
-func registerLayer(name string, build func(ls LayerSpec, width int) (Layer, error)) {
+// registerLayer adds a model.json layer type: keys are the model.json keys
+// it reads besides "type" (any other key is refused by ReadSpec, naming
+// it), and build constructs it from its LayerSpec and the previous layer's
+// width, checking every field it reads. Called from the init of the layer's
+// file; the name joins LayerTypes.
+func registerLayer(name string, keys []string, build func(ls LayerSpec, width int) (Layer, error)) {
 	if _, dup := layerBuilders[name]; dup {
 		panic("nn: layer type " + name + " registered twice")
 	}
 	layerBuilders[name] = build
+	layerKeys[name] = append([]string{"type"}, keys...)
 	LayerTypes = append(LayerTypes, name)
 }
 

@@ -116,7 +116,8 @@ func ReadSpec(path string) (*Spec, error) {
 // layerKeys lists, per layer type, the model.json keys a layer of that type
 // may carry (RUN_FORMAT.md, plus softplus's beta and threshold and gelu's
 // approximate, which this build also reads). A type missing here is left to
-// Build, which refuses unsupported types.
+// Build, which refuses unsupported types. Layer types with their own file
+// add their keys when they register (registerLayer).
 var layerKeys = map[string][]string{
 	"linear":      {"type", "in", "out", "bias"},
 	"relu":        {"type"},
