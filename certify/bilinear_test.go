@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -46,19 +45,7 @@ func randomLinearAE(t *rapid.T) *functionspace.Path {
 	seed := rapid.Uint64().Draw(t, "seed")
 	s0, _ := nn.Init(m, "pytorch", rapid.Float64Range(0.3, 2).Draw(t, "scale0"), seed)
 	sT, _ := nn.Init(m, "pytorch", rapid.Float64Range(0.3, 2).Draw(t, "scaleT"), seed+1)
-	n := rapid.IntRange(1, 5).Draw(t, "n")
-	rng := rand.New(rand.NewPCG(seed, 11))
-	x := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			x.Set(i, j, rng.NormFloat64())
-		}
-	}
-	p, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: mat.DenseCopyOf(x)}, functionspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return autoencoderPath(t, m, s0, sT, rapid.IntRange(1, 5).Draw(t, "n"), d, rand.NewPCG(seed, 11))
 }
 
 // TestLinearAutoencoderIsQuadratic checks what BilinearReport states for

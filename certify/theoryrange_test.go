@@ -90,19 +90,7 @@ func randomAutoencoderPath(t *rapid.T) *functionspace.Path {
 			v.Data[j] = s0[k].Data[j] + eps*v.Data[j]
 		}
 	}
-	n := rapid.IntRange(1, 6).Draw(t, "n")
-	rng := rand.New(rand.NewPCG(seed, 7))
-	x := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			x.Set(i, j, rng.NormFloat64())
-		}
-	}
-	p, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: mat.DenseCopyOf(x)}, functionspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return autoencoderPath(t, m, s0, sT, rapid.IntRange(1, 6).Draw(t, "n"), d, rand.NewPCG(seed, 7))
 }
 
 // TestTheoremBNeverContradicted: over random small autoencoders, wherever
@@ -164,4 +152,21 @@ func TestTheoremBNeverContradicted(t *testing.T) {
 	if provenSomewhere == 0 || certSomewhere == 0 {
 		t.Fatalf("vacuous: Theorem B proved a range %d times, the certificate %d times", provenSomewhere, certSomewhere)
 	}
+}
+
+// autoencoderPath is the path θ0→θT of model m on n standard normal inputs
+// [n, d] drawn from src, with the inputs as targets (THEORY.md §11).
+func autoencoderPath(t *rapid.T, m *nn.Model, s0, sT nn.State, n, d int, src rand.Source) *functionspace.Path {
+	rng := rand.New(src)
+	x := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			x.Set(i, j, rng.NormFloat64())
+		}
+	}
+	p, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: mat.DenseCopyOf(x)}, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
