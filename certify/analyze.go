@@ -2,9 +2,12 @@ package certify
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"time"
+
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
@@ -211,11 +214,8 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	a := affineCondition(p, samples[len(samples)-1])
 	r.Conditions.AffineModel = &a
-	for _, l := range p.Model.Layers {
-		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
-			r.Conditions.DeltaContinuous = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
-			break
-		}
+	if mayJump(p.Model) {
+		r.Conditions.DeltaContinuous = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
 	}
 	b := bilinearCondition(p, samples[0], samples[len(samples)-1])
 	r.Conditions.BilinearModel = &b
@@ -479,6 +479,9 @@ func bnPolicy(p *functionspace.Path) string { return p.BNPolicy() }
 // example and for the stacked path on the report grid, from the Gauss
 // length's cumulative lengths and the grid samples.
 func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samples []*functionspace.Sample) TheoremReport {
+	if mayJump(p.Model) {
+		return TheoremReport{Reason: "does not apply: the output path may jump where a softplus input crosses PyTorch's threshold, and Theorems A and B need a C² path (THEORY.md §6); the certificate encloses the jumps"}
+	}
 	m := len(samples)
 	if len(g.CumulativeAlphas) != m {
 		return TheoremReport{Reason: "the report grid's α were not all on the Gauss length's grid"}
@@ -570,10 +573,42 @@ func affineCondition(p *functionspace.Path, at1 *functionspace.Sample) AffineRep
 		return AffineReport{Statement: "does not apply: a product of linear layers is not affine in θ"}
 	}
 	a := AffineReport{Applies: true, DLossAt1: at1.DLoss, Monotone: at1.DLoss <= 0}
-	if a.Monotone {
+	switch noise := dlossRounding(p, at1); {
+	case a.Monotone:
 		a.Statement = "monotone: the model is affine in θ, L is convex in α and L′(1) ≤ 0"
-	} else {
+	case at1.DLoss <= noise:
+		// An exact fit: γ(1) − y is rounding noise, and so is L′(1).
+		a.Monotone = true
+		a.Statement = fmt.Sprintf("monotone up to rounding: the model is affine in θ and L is convex in α; L′(1) = %.3g is within its rounding estimate %.3g of 0 (an exact fit), so any rise before α = 1 is below rounding", at1.DLoss, noise)
+	default:
 		a.Statement = "not monotone: the model is affine in θ and L′(1) > 0, so L rises before α = 1"
 	}
 	return a
+}
+
+// dlossRounding estimates the float64 rounding of L′(α) for mse from the
+// sample: ℓ_i′ = 2⟨v_i, γ_i − y_i⟩ inherits an error of about
+// (K + 8)·ε·‖v_i‖·(‖γ_i‖ + ‖y_i‖) from the residual's rounding, with
+// ‖y_i‖ ≈ ‖γ_i‖ near a fit; scaled like L′ (THEORY.md §4). 0 for
+// cross_entropy, whose L′(1) has no exact-fit zero to blur.
+func dlossRounding(p *functionspace.Path, s *functionspace.Sample) float64 {
+	if p.Model.Spec.Loss != "mse" || s.Output == nil || s.Velocity == nil {
+		return 0
+	}
+	var sum float64
+	for i := 0; i < p.N; i++ {
+		sum += 4 * floats.Norm(s.Velocity.RawRowView(i), 2) * floats.Norm(s.Output.RawRowView(i), 2)
+	}
+	return float64(p.K+8) * 0x1p-52 * sum / float64(p.N*p.Model.Spec.OutputDivisor(p.K))
+}
+
+// mayJump reports whether some layer of m may be discontinuous (nn.Jumps:
+// softplus at PyTorch's threshold).
+func mayJump(m *nn.Model) bool {
+	for _, l := range m.Layers {
+		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
+			return true
+		}
+	}
+	return false
 }

@@ -331,7 +331,8 @@ func interpolationPlots(r *certify.Report) []*plot.Plot {
 		marks.GlyphStyle = draw.GlyphStyle{Color: oiVermillion, Radius: vg.Points(4), Shape: draw.RingGlyph{}}
 		top.Add(path, marks)
 		leg.Avoid(path.XYs)
-		leg.Add(fmt.Sprintf("witness: L(%.3g) − L(%.3g) = %.3g", w.Beta, w.Alpha, w.Rise), path, marks)
+		b, a := AlphaPair(w.Beta, w.Alpha)
+		leg.Add(fmt.Sprintf("witness: L(%s) − L(%s) = %.3g", b, a, w.Rise), path, marks)
 	}
 	top.Y.Min, top.Y.Max = lo, hi
 	if inset, corner := bumpInset(r); inset != nil {
@@ -1072,3 +1073,16 @@ var (
 	_ plot.Plotter     = note("")
 	_ plot.Plotter     = (*boxedLegend)(nil)
 )
+
+// AlphaPair formats two different α with as few decimals as tell them apart
+// (at least 4, at most 17 significant digits), so that a witness pair a few
+// ulps wide (a softplus jump, issue 18) does not print as L(0.375) − L(0.375).
+func AlphaPair(a, b float64) (string, string) {
+	for d := 4; d < 17; d++ {
+		sa, sb := strconv.FormatFloat(a, 'f', d, 64), strconv.FormatFloat(b, 'f', d, 64)
+		if sa != sb || a == b {
+			return sa, sb
+		}
+	}
+	return strconv.FormatFloat(a, 'g', 17, 64), strconv.FormatFloat(b, 'g', 17, 64)
+}

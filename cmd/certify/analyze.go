@@ -253,7 +253,8 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		}
 	}
 	if r.Witness != nil {
-		fmt.Fprintf(w, "  witness            L(%.4f) − L(%.4f) = %.4g\n", r.Witness.Beta, r.Witness.Alpha, r.Witness.Rise)
+		b, a := presentation.AlphaPair(r.Witness.Beta, r.Witness.Alpha)
+		fmt.Fprintf(w, "  witness            L(%s) − L(%s) = %.4g\n", b, a, r.Witness.Rise)
 	}
 	stackedNote := ""
 	if c := r.GaussLengthStackedConverged; c != nil && !*c {
