@@ -270,6 +270,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 			return nil, err
 		}
 	}
+	theoremsOnJumps(p, r)
 	nullDerivedFromNonFinite(r)
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
@@ -479,9 +480,6 @@ func bnPolicy(p *functionspace.Path) string { return p.BNPolicy() }
 // example and for the stacked path on the report grid, from the Gauss
 // length's cumulative lengths and the grid samples.
 func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samples []*functionspace.Sample) TheoremReport {
-	if mayJump(p.Model) {
-		return TheoremReport{Reason: "does not apply: the output path may jump where a softplus input crosses PyTorch's threshold, and Theorems A and B need a C² path (THEORY.md §6); the certificate encloses the jumps"}
-	}
 	m := len(samples)
 	if len(g.CumulativeAlphas) != m {
 		return TheoremReport{Reason: "the report grid's α were not all on the Gauss length's grid"}
@@ -600,6 +598,33 @@ func dlossRounding(p *functionspace.Path, s *functionspace.Sample) float64 {
 		sum += 4 * floats.Norm(s.Velocity.RawRowView(i), 2) * floats.Norm(s.Output.RawRowView(i), 2)
 	}
 	return float64(p.K+8) * 0x1p-52 * sum / float64(p.N*p.Model.Spec.OutputDivisor(p.K))
+}
+
+// theoremsOnJumps keeps Theorems A and B (THEORY.md §6, stated for C²
+// output paths) from claiming anything on a path that may jump: when the
+// certificate found leaves where L may jump (a softplus input crossing
+// PyTorch's threshold, issue 18), the theorems do not apply; when no
+// certificate ran on a model that may jump, their conclusions say that
+// they assume no jump.
+func theoremsOnJumps(p *functionspace.Path, r *Report) {
+	th := r.Conditions.Theorems
+	if th == nil || !th.Applies || !mayJump(p.Model) {
+		return
+	}
+	if c := r.Certificate; c != nil && c.JumpLeaves > 0 {
+		why := fmt.Sprintf("does not apply: the output path may jump where a softplus input crosses PyTorch's threshold (%d leaves of the certificate), and Theorems A and B need a C² path (THEORY.md §6); the certificate encloses the jumps", c.JumpLeaves)
+		r.Conditions.Theorems = &TheoremReport{Reason: why}
+		r.Conditions.TheoremA, r.Conditions.TheoremB, r.Conditions.TheoremBExamples = why, why, ""
+		return
+	}
+	if r.Certificate == nil {
+		caveat := " (assuming no softplus threshold jump on the path, which only the certificate checks)"
+		r.Conditions.TheoremA += caveat
+		r.Conditions.TheoremB += caveat
+		if r.Conditions.TheoremBExamples != "" {
+			r.Conditions.TheoremBExamples += caveat
+		}
+	}
 }
 
 // mayJump reports whether some layer of m may be discontinuous (nn.Jumps:
