@@ -214,7 +214,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	a := affineCondition(p, samples[len(samples)-1])
 	r.Conditions.AffineModel = &a
-	if mayJump(p.Model) {
+	if p.Model.MayJump() {
 		r.Conditions.DeltaContinuous = "sampled: a jump of L where a softplus input crosses PyTorch's threshold is seen only if it falls between two sampled α; delta_bounds (the certificate) include every jump"
 	}
 	b := bilinearCondition(p, samples[0], samples[len(samples)-1])
@@ -608,7 +608,7 @@ func dlossRounding(p *functionspace.Path, s *functionspace.Sample) float64 {
 // they assume no jump.
 func theoremsOnJumps(p *functionspace.Path, r *Report) {
 	th := r.Conditions.Theorems
-	if th == nil || !th.Applies || !mayJump(p.Model) {
+	if th == nil || !th.Applies || !p.Model.MayJump() {
 		return
 	}
 	if c := r.Certificate; c != nil && c.JumpLeaves > 0 {
@@ -627,13 +627,3 @@ func theoremsOnJumps(p *functionspace.Path, r *Report) {
 	}
 }
 
-// mayJump reports whether some layer of m may be discontinuous (nn.Jumps:
-// softplus at PyTorch's threshold).
-func mayJump(m *nn.Model) bool {
-	for _, l := range m.Layers {
-		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
-			return true
-		}
-	}
-	return false
-}

@@ -182,10 +182,8 @@ func newEvaluator(p *functionspace.Path) (*evaluator, error) {
 	}
 	for _, l := range p.Model.Layers {
 		e.layers = append(e.layers, l.(nn.IntervalLayer)) // checked by Require
-		if j, ok := l.(nn.Jumps); ok && j.MayJump() {
-			e.jumps = true
-		}
 	}
+	e.jumps = p.Model.MayJump()
 	e.scale = float64(p.N * p.Model.Spec.OutputDivisor(p.K)) // mse: the mean or the per-example sum over outputs (THEORY.md §11)
 	// Find the first layer with parameters; everything before it is
 	// constant in α. When it is a linear layer its products z = A + αB are

@@ -50,6 +50,18 @@ type Jumps interface {
 	MayJump() bool
 }
 
+// MayJump reports whether some layer of m declares that its output may be
+// discontinuous in its input (Jumps: softplus at PyTorch's threshold), so
+// that L need not be the integral of L′ along the line.
+func (m *Model) MayJump() bool {
+	for _, l := range m.Layers {
+		if j, ok := l.(Jumps); ok && j.MayJump() {
+			return true
+		}
+	}
+	return false
+}
+
 // Identity is declared by layers that may be the identity map on values
 // (identity, flatten); IsIdentity reports whether this one is.
 type Identity interface {
