@@ -626,4 +626,3 @@ func theoremsOnJumps(p *functionspace.Path, r *Report) {
 		}
 	}
 }
-

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -37,14 +38,8 @@ func cornerPath(t *testing.T, beta float64) *functionspace.Path {
 // overshootPath is y = w·x, x = 1, target 0, w from 1 to −0.5:
 // L(α) = (1 − 1.5α)², Δ = 0.25 (THEORY.md §6).
 func overshootPath(t *testing.T) *functionspace.Path {
-	f := false
-	m, err := nn.Build(&nn.Spec{Format: "sequential/v1", InputShape: []int{1}, Layers: []nn.LayerSpec{{Type: "linear", In: 1, Out: 1, Bias: &f}}, Loss: "mse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0 := nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{1}}}
-	sT := nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{-0.5}}}
-	p, err := functionspace.New(m, s0, sT, mat.NewDense(1, 1, []float64{1}), nn.Targets{Values: mat.NewDense(1, 1, []float64{0})}, functionspace.Options{})
+	m, s0, sT, x, y := testnets.Overshoot()
+	p, err := functionspace.New(m, s0, sT, x, nn.Targets{Values: y}, functionspace.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

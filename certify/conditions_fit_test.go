@@ -29,16 +29,8 @@ func TestAffineExactFitIsMonotone(t *testing.T) {
 	if positive == 0 {
 		t.Fatal("L′(1) never came out positive: the rounding branch was not exercised")
 	}
-	// A positive L′(1) far above rounding: the §6 overshoot, y = w·x with
-	// x = 1, target 0, w from 1 to −0.5.
-	spec1 := nn.MLPSpec([]int{1, 1}, "identity", "mse")
-	m1, _ := nn.Build(spec1)
-	o0 := nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{1}}, "0.bias": {Shape: []int{1}, Data: []float64{0}}}
-	oT := nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{-0.5}}, "0.bias": {Shape: []int{1}, Data: []float64{0}}}
-	p1, err := functionspace.New(m1, o0, oT, mat.NewDense(1, 1, []float64{1}), nn.Targets{Values: mat.NewDense(1, 1, []float64{0})}, functionspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A positive L′(1) far above rounding: the §6 overshoot.
+	p1 := overshootPath(t)
 	s1 := p1.At(1)
 	if a := affineCondition(p1, s1); a.Monotone || math.Abs(s1.DLoss-1.5) > 1e-12 {
 		t.Errorf("overshoot: L′(1) = %v (want 1.5), %+v", s1.DLoss, a)

@@ -53,3 +53,18 @@ func RandomData(rng *rand.Rand, n, in, k int, loss string, xScale float64) (*mat
 	}
 	return x, tg
 }
+
+// Overshoot is THEORY.md §6's overshooting model: y = w·x (one linear
+// unit without bias, mse) on the single example x = 1 with target 0, w
+// moving from 1 to −0.5, so L(α) = (1 − 1.5α)², L′(1) = 1.5 and Δ = 0.25.
+// It returns the model, θ0, θT, the input [1, 1] and the target [1, 1].
+func Overshoot() (m *nn.Model, s0, sT nn.State, x, y *mat.Dense) {
+	f := false
+	m, err := nn.Build(&nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1}, Layers: []nn.LayerSpec{{Type: "linear", In: 1, Out: 1, Bias: &f}}, Loss: "mse"})
+	if err != nil {
+		panic(err) // a fixed, valid spec
+	}
+	s0 = nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{1}}}
+	sT = nn.State{"0.weight": {Shape: []int{1, 1}, Data: []float64{-0.5}}}
+	return m, s0, sT, mat.NewDense(1, 1, []float64{1}), mat.NewDense(1, 1, []float64{0})
+}
