@@ -178,7 +178,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		r.Notes = append(r.Notes, "examples: "+note)
 	}
 	r.Command = command
-	r.Import = readImportSummary(af.run)
+	if r.Import, err = readImportSummary(af.run); err != nil {
+		return nil, badInput(err)
+	}
 	r.Notes = append(r.Notes, run.Notes...) // e.g. a wrapper's key prefix stripped while loading
 	r.BLAS = setupBLAS().Describe()
 	if !write {

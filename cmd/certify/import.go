@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/certify-mli/certify/certify"
@@ -62,18 +59,13 @@ func importCmd(_ context.Context, args []string) error {
 	return nil
 }
 
-// readImportSummary reads dir/import.json for the report; nil when the run
-// was not imported (or the record is unreadable: the report then says
-// nothing rather than something wrong).
-func readImportSummary(dir string) *certify.ImportSummary {
-	b, err := os.ReadFile(filepath.Join(dir, importer.RecordFile))
-	if err != nil {
-		return nil
-	}
-	var rec importer.Record
-	if json.Unmarshal(b, &rec) != nil {
-		return nil
+// readImportSummary reads dir/import.json for the report: nil when the
+// run was not imported, an error naming the file when the record is broken.
+func readImportSummary(dir string) (*certify.ImportSummary, error) {
+	rec, err := importer.ReadRecord(dir)
+	if rec == nil || err != nil {
+		return nil, err
 	}
 	return &certify.ImportSummary{Init: rec.Init.File, Final: rec.Final.File, Format: rec.Init.Format,
-		Parameterisation: rec.Parameterisation, LossSource: rec.LossSource, Notes: rec.Notes}
+		Parameterisation: rec.Parameterisation, LossSource: rec.LossSource, Notes: rec.Notes}, nil
 }

@@ -105,13 +105,9 @@ func TestImportAgainstTorch(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("certify %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 				}
-				rb, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var rec importer.Record
-				if err := json.Unmarshal(rb, &rec); err != nil {
-					t.Fatal(err)
+				rec, err := importer.ReadRecord(out)
+				if err != nil || rec == nil {
+					t.Fatalf("import.json: %v", err)
 				}
 				if v.note != "" && !strings.Contains(strings.Join(rec.Notes, "\n"), v.note) {
 					t.Errorf("import.json notes %q: want %q", rec.Notes, v.note)
@@ -471,16 +467,12 @@ func TestImportTrainingModeBatchNorm(t *testing.T) {
 	if !strings.Contains(errOut, "warning: TRAINING-MODE BATCHNORM") {
 		t.Errorf("stderr %q: want the TRAINING-MODE warning", errOut)
 	}
-	b, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec importer.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
+	rec, err := importer.ReadRecord(out)
+	if err != nil || rec == nil {
+		t.Fatalf("import.json: %v", err)
 	}
 	if !rec.TrainingModeBatchNorm {
-		t.Errorf("import.json %s: want training_mode_batchnorm_accepted", b)
+		t.Errorf("import.json %+v: want training_mode_batchnorm_accepted", rec)
 	}
 	// Why it is refused: the statistics differ from the model's.
 	got, err := nn.ReadState(filepath.Join(out, "init.safetensors"))
@@ -528,18 +520,31 @@ func TestImportInputChecks(t *testing.T) {
 		"--data", importFixture("mlp_data.npz"), "--out", out); code != 0 {
 		t.Fatalf("import: %s", errOut)
 	}
-	b, err := os.ReadFile(filepath.Join(out, importer.RecordFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec importer.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
+	rec, err := importer.ReadRecord(out)
+	if err != nil || rec == nil {
+		t.Fatalf("import.json: %v", err)
 	}
 	for _, c := range []struct{ got, rel string }{{rec.Init.File, importFixture("mlp13.onnx")}, {rec.Final.File, importFixture("mlp17.onnx")}, {rec.Data, importFixture("mlp_data.npz")}} {
 		want, _ := filepath.Abs(c.rel)
 		if c.got != want {
 			t.Errorf("import.json records %q, want %q", c.got, want)
 		}
+	}
+}
+
+// TestBrokenImportRecord: a run directory whose import.json is not valid
+// JSON is refused (exit 2, the file named) instead of analysed as if it had
+// not been imported; a run without import.json has no import key.
+func TestBrokenImportRecord(t *testing.T) {
+	dir := makeRun(t, "cross_entropy")
+	if rec, err := importer.ReadRecord(dir); rec != nil || err != nil {
+		t.Fatalf("no import.json: %+v, %v", rec, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, importer.RecordFile), []byte(`{"init": `), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "--run", dir, "--no-figures", "--quiet", "--json")
+	if code != 2 || !strings.Contains(errOut, importer.RecordFile) {
+		t.Errorf("broken import.json: exit %d, %q; want 2 naming the file", code, errOut)
 	}
 }

@@ -37,6 +37,25 @@ import (
 // RecordFile is the name of the import record written into the run directory.
 const RecordFile = "import.json"
 
+// ReadRecord reads dir's import record (RecordFile). A run directory that
+// was not imported has none: nil and no error. A record that cannot be read
+// or parsed is an error naming the file.
+func ReadRecord(dir string) (*Record, error) {
+	path := filepath.Join(dir, RecordFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	return &rec, nil
+}
+
 // Options are the inputs of Import.
 type Options struct {
 	// Init and Final are θ0 and θT: .pt/.pth, .safetensors, .npz or .onnx.
