@@ -288,49 +288,61 @@ func (r *Run) readData(path string, examples int) error {
 	if y == nil {
 		return fmt.Errorf("%s: y: missing", path)
 	}
+	if len(x.Shape) >= 1 && numel(x.Shape[1:]) != r.Spec.InputSize() {
+		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), shapeString(r.Spec.InputShape), shapeString(x.Shape))
+	}
+	if r.X, r.Targets, err = DataFromTensors(x, y, path, "--examples", examples); err != nil {
+		return err
+	}
+	n, _ := r.X.Dims()
+	r.DataSource = path
+	if n < x.Shape[0] {
+		r.DataSource = fmt.Sprintf("%s (first %d examples)", path, n)
+	}
+	return nil
+}
+
+// DataFromTensors converts the evaluation tensors of file — x [N, …]
+// floating and finite, y [N] integer labels or [N, K] float targets
+// (RUN_FORMAT.md, data.safetensors) — into X [n, D] and the targets, keeping
+// the first n = limit examples (all when limit ≤ 0; more than N is an error
+// naming flag, the option that asked for them). X and the targets share
+// the tensors' storage. Errors name the file and the tensor.
+func DataFromTensors(x, y *safetensors.Tensor, file, flag string, limit int) (*mat.Dense, Targets, error) {
 	if !safetensors.IsFloat(x.DType) {
-		return fmt.Errorf("%s: x: expected a floating tensor, found %s", path, x.DType)
+		return nil, Targets{}, fmt.Errorf("%s: x: expected a floating tensor, found %s", file, x.DType)
 	}
 	if len(x.Shape) < 1 || x.Shape[0] == 0 {
-		return fmt.Errorf("%s: x: empty data (shape %s)", path, shapeString(x.Shape))
+		return nil, Targets{}, fmt.Errorf("%s: x: empty data (shape %s)", file, shapeString(x.Shape))
 	}
 	n := x.Shape[0]
 	d := numel(x.Shape[1:])
-	if d != r.Spec.InputSize() {
-		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), shapeString(r.Spec.InputShape), shapeString(x.Shape))
-	}
 	if len(y.Shape) < 1 || y.Shape[0] != n {
-		return fmt.Errorf("%s: y: expected %d rows to match x, found shape %s", path, n, shapeString(y.Shape))
+		return nil, Targets{}, fmt.Errorf("%s: y: expected %d rows to match x, found shape %s", file, n, shapeString(y.Shape))
 	}
 	for j, v := range x.Float {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s: x: non-finite value %v at flat index %d", path, v, j)
+			return nil, Targets{}, fmt.Errorf("%s: x: non-finite value %v at flat index %d", file, v, j)
 		}
 	}
-	if examples > n {
-		return fmt.Errorf("%s: x: --examples %d but the file holds %d examples", path, examples, n)
+	if limit > n {
+		return nil, Targets{}, fmt.Errorf("%s: x: %s %d but the file holds %d examples", file, flag, limit, n)
 	}
-	if examples > 0 {
-		n = examples
+	if limit > 0 {
+		n = limit
 	}
-	r.X = mat.NewDense(n, d, x.Float[:n*d])
+	xm := mat.NewDense(n, d, x.Float[:n*d])
 	switch {
 	case safetensors.IsInt(y.DType) && len(y.Shape) == 1:
 		labels := make([]int, n)
 		for i := range labels {
 			labels[i] = int(y.Int[i])
 		}
-		r.Targets = Targets{Labels: labels}
+		return xm, Targets{Labels: labels}, nil
 	case safetensors.IsFloat(y.DType) && len(y.Shape) == 2:
-		r.Targets = Targets{Values: mat.NewDense(n, y.Shape[1], y.Float[:n*y.Shape[1]])}
-	default:
-		return fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", path, y.DType, shapeString(y.Shape))
+		return xm, Targets{Values: mat.NewDense(n, y.Shape[1], y.Float[:n*y.Shape[1]])}, nil
 	}
-	r.DataSource = path
-	if n < x.Shape[0] {
-		r.DataSource = fmt.Sprintf("%s (first %d examples)", path, n)
-	}
-	return nil
+	return nil, Targets{}, fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", file, y.DType, shapeString(y.Shape))
 }
 
 // WriteData writes evaluation data as data.safetensors (x as F64 [N, D], y

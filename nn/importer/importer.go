@@ -524,34 +524,8 @@ func readData(path, targets string, limit int) (*mat.Dense, nn.Targets, error) {
 			return nil, nn.Targets{}, fmt.Errorf("%s: want tensors x and y, found %s", path, strings.Join(names, ", "))
 		}
 	}
-	if !safetensors.IsFloat(x.DType) {
-		return nil, nn.Targets{}, fmt.Errorf("%s: x: expected a floating array, found %s", path, x.DType)
+	if len(x.Shape) < 2 {
+		return nil, nn.Targets{}, fmt.Errorf("%s: x: expected [N, features…], found shape %v", path, x.Shape)
 	}
-	if len(x.Shape) < 2 || x.Shape[0] == 0 {
-		return nil, nn.Targets{}, fmt.Errorf("%s: x: expected [N, features…] with N > 0, found shape %v", path, x.Shape)
-	}
-	n := x.Shape[0]
-	d := len(x.Float) / n
-	if len(y.Shape) < 1 || y.Shape[0] != n {
-		return nil, nn.Targets{}, fmt.Errorf("%s: y: expected %d rows to match x, found shape %v", path, n, y.Shape)
-	}
-	if limit > n {
-		return nil, nn.Targets{}, fmt.Errorf("%s: --limit %d but the data hold %d examples", path, limit, n)
-	}
-	if limit > 0 {
-		n = limit
-	}
-	xm := mat.NewDense(n, d, append([]float64(nil), x.Float[:n*d]...))
-	switch {
-	case safetensors.IsInt(y.DType) && len(y.Shape) == 1:
-		labels := make([]int, n)
-		for i := range labels {
-			labels[i] = int(y.Int[i])
-		}
-		return xm, nn.Targets{Labels: labels}, nil
-	case safetensors.IsFloat(y.DType) && len(y.Shape) == 2:
-		k := y.Shape[1]
-		return xm, nn.Targets{Values: mat.NewDense(n, k, append([]float64(nil), y.Float[:n*k]...))}, nil
-	}
-	return nil, nn.Targets{}, fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %v", path, y.DType, y.Shape)
+	return nn.DataFromTensors(x, y, path, "--limit", limit)
 }
