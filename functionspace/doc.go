@@ -1,5 +1,7 @@
 // Package functionspace computes the output path of a model along the straight
-// line from θ0 to θT, γ_i(α) = f(x_i; θ0 + αδ) with δ = θT − θ0, together with
+// line from θ0 to θT, γ_i(α) = f(x_i; θ0 + αδ) with δ = θT − θ0 (a Line: by
+// default a run's initial and trained weights, RunLine; any two states of the
+// architecture, THEORY.md §10), together with
 // its velocity γ′ = J_θ f δ and acceleration γ″ = D²_θ f[δ, δ], exactly (up to
 // rounding) by one second-order forward pass per α (THEORY.md §1–§2), and the
 // loss along the path with its exact derivatives (THEORY.md §4).

@@ -67,11 +67,14 @@ const DefaultFirstLayerCacheBytes = 1 << 30
 const DefaultBNReference = 256
 
 // Path is the output path of a model on a fixed set of examples along
-// θα = θ0 + αδ (THEORY.md §1). Its methods are safe for concurrent use.
+// θα = θ0 + αδ (THEORY.md §1), the line Line from θ0 = Line.Start to
+// θT = Line.End. Its methods are safe for concurrent use.
 type Path struct {
-	Model   *nn.Model
-	Theta0  nn.State
-	Delta   nn.State // δ = θT − θ0
+	Model *nn.Model
+	// Line is the line the path follows (NewLine; New's θ0 → θT).
+	Line    Line
+	Theta0  nn.State // θ0 = Line.Start
+	Delta   nn.State // δ = θT − θ0 = Line.Delta()
 	X       *mat.Dense
 	Targets nn.Targets
 	N, K    int
@@ -117,14 +120,20 @@ func (p *Path) BNReference() int {
 	return r
 }
 
-// New prepares the output path of model m with θ0 = theta0 and θT = thetaT on
-// inputs x [N, InputSize] with targets t. It checks the states and targets
-// and returns an error naming the problem.
+// New prepares the output path of model m along the line θ0 = theta0 →
+// θT = thetaT on inputs x [N, InputSize] with targets t: it is
+// NewLine(m, Line{Start: theta0, End: thetaT}, x, t, opt).
 func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt Options) (*Path, error) {
-	if err := m.Check(theta0, "θ0"); err != nil {
-		return nil, err
-	}
-	if err := m.Check(thetaT, "θT"); err != nil {
+	return NewLine(m, Line{Start: theta0, End: thetaT}, x, t, opt)
+}
+
+// NewLine prepares the output path of model m along line (θ(α) =
+// line.Start + α(line.End − line.Start), THEORY.md §1, §10) on inputs
+// x [N, InputSize] with targets t. It checks both ends (Line.Check), the
+// inputs, the targets and the options, and returns an error naming the
+// problem.
+func NewLine(m *nn.Model, line Line, x *mat.Dense, t nn.Targets, opt Options) (*Path, error) {
+	if err := line.Check(m); err != nil {
 		return nil, err
 	}
 	n, d := x.Dims()
@@ -166,7 +175,7 @@ func New(m *nn.Model, theta0, thetaT nn.State, x *mat.Dense, t nn.Targets, opt O
 	default:
 		return nil, fmt.Errorf("functionspace: Precision %q: want %q or %q", opt.Precision, Float64, Float32)
 	}
-	p := &Path{Model: m, Theta0: theta0, Delta: nn.Difference(theta0, thetaT), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
+	p := &Path{Model: m, Line: line, Theta0: line.Start, Delta: line.Delta(), X: x, Targets: t, N: n, K: m.OutSize(), opt: opt}
 	if err := p.build(); err != nil {
 		return nil, err
 	}
@@ -184,7 +193,7 @@ func (p *Path) Float64() (*Path, error) {
 	}
 	opt := p.opt
 	opt.Precision, opt.FirstLayerCacheBytes = Float64, -1
-	q := &Path{Model: p.Model, Theta0: p.Theta0, Delta: p.Delta, X: p.X, Targets: p.Targets, N: p.N, K: p.K, opt: opt}
+	q := &Path{Model: p.Model, Line: p.Line, Theta0: p.Theta0, Delta: p.Delta, X: p.X, Targets: p.Targets, N: p.N, K: p.K, opt: opt}
 	if err := q.build(); err != nil {
 		return nil, err
 	}
