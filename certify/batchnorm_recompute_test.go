@@ -20,7 +20,7 @@ func bnRecomputePath(t *rapid.T) *functionspace.Path {
 
 // outJet is pass's interval forward pass for chunk c without the loss: the
 // enclosure of the output path γ, γ′, γ″ over α ∈ alpha.
-func (e *evaluator) outJet(c int, alpha interval.I, boxes []*nn.ParamBox, order int) *nn.IJet {
+func (e *IntervalPath) outJet(c int, alpha interval.I, boxes []*nn.ParamBox, order int) *nn.IJet {
 	j := nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
 	st := e.refStats(alpha, boxes, order)
 	for i := e.start; i < len(e.layers); i++ {
@@ -48,7 +48,7 @@ func within(v float64, lo, hi float64) bool {
 func TestRecomputeOutputJetContains(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := bnRecomputePath(t)
-		e, err := newEvaluator(p)
+		e, err := NewIntervalPath(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,13 +90,13 @@ func TestRecomputeOutputJetContains(t *testing.T) {
 			}
 		}
 		if b < 1 && b > a {
-			l := &leaf{a: a, b: b}
-			if err := e.evalLeaves(t.Context(), []*leaf{l}, 2); err != nil {
+			l := &Leaf{A: a, B: b}
+			if err := e.evalLeaves(t.Context(), []*Leaf{l}, 2); err != nil {
 				t.Fatal(err)
 			}
 			al := a + (b-a)*rapid.Float64Range(0, 1).Draw(t, "v")
-			if d := p.At(al).DLoss; !within(d, l.dl.Lo, l.dl.Hi) {
-				t.Fatalf("L′(%v) = %v outside [%v, %v]", al, d, l.dl.Lo, l.dl.Hi)
+			if d := p.At(al).DLoss; !within(d, l.DL.Lo, l.DL.Hi) {
+				t.Fatalf("L′(%v) = %v outside [%v, %v]", al, d, l.DL.Lo, l.DL.Hi)
 			}
 		}
 	})

@@ -68,21 +68,21 @@ func TestBatchNormCertificateSound(t *testing.T) {
 // policy), the properties of TestBatchNormCertificateSound.
 func checkBNCertificateSound(t *rapid.T, p *functionspace.Path) {
 	{
-		e, err := newEvaluator(p)
+		e, err := NewIntervalPath(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		a := rapid.Float64Range(0, 0.8).Draw(t, "a") // b < 1: a leaf ending at 1 needs ℓ′(1) first
 		w := rapid.SampledFrom([]float64{1e-6, 1e-3, 0.1}).Draw(t, "width")
-		l := &leaf{a: a, b: a + w}
-		if err := e.evalLeaves(context.Background(), []*leaf{l}, 2); err != nil {
+		l := &Leaf{A: a, B: a + w}
+		if err := e.evalLeaves(context.Background(), []*Leaf{l}, 2); err != nil {
 			t.Fatal(err)
 		}
 		for q := 0; q < 5; q++ {
 			al := a + w*rapid.Float64Range(0, 1).Draw(t, "u")
 			d := p.At(al).DLoss
-			if s := 1e-10 * (1 + math.Abs(d)); d < l.dl.Lo-s || d > l.dl.Hi+s {
-				t.Fatalf("L′(%v) = %v outside [%v, %v]", al, d, l.dl.Lo, l.dl.Hi)
+			if s := 1e-10 * (1 + math.Abs(d)); d < l.DL.Lo-s || d > l.DL.Hi+s {
+				t.Fatalf("L′(%v) = %v outside [%v, %v]", al, d, l.DL.Lo, l.DL.Hi)
 			}
 		}
 		tol := rapid.SampledFrom([]float64{0, 1e-3}).Draw(t, "tol")

@@ -8,12 +8,10 @@ import (
 	"math"
 	"runtime"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
-	"github.com/certify-mli/certify/nn"
 )
 
 // CertifyOptions set the rigorous certificate of THEORY.md §7; zero values
@@ -122,390 +120,6 @@ type CertLeaf struct {
 // CertPoint is an evaluated α with L(α) ∈ [Lo, Hi].
 type CertPoint struct{ Alpha, Lo, Hi float64 }
 
-type leaf struct {
-	a, b float64
-	dl   interval.I // L′ on [a, b]
-	// integral bounds ∫_a^b L′ from above (≤ (b − a)·sup L′)
-	integral float64
-	lc       interval.I // L(c) at the leaf's midpoint c
-	dlc      interval.I // L′(c)
-	smooth   int        // examples with the mean-value form
-	// jump is set when some example may jump on [a, b] (a softplus
-	// threshold crossing, nn.IJet.Jump): L is then not the integral of L′
-	// there, and the leaf's rise is bounded by lr, la and lb instead.
-	jump   bool
-	lr     interval.I // L on all of [a, b]
-	la, lb interval.I // L(a), L(b)
-}
-
-// evaluator holds the path's first-layer products (z = A + αB, exact up to
-// their enclosed rounding), per chunk, and per-example ℓ′(1) for the
-// endpoint-centred form.
-type evaluator struct {
-	p      *functionspace.Path
-	chunks [][2]int
-	start  int                // first layer after the cached affine layer
-	a, b   []interval.Matrix  // per chunk
-	kink0  [][]bool           // per chunk: kinks before the cached layer
-	dl1    [][]interval.I     // per chunk: ℓ_i′(1), nil until known
-	layers []nn.IntervalLayer // all layers
-	scale  float64            // N·K (mse) or N
-	mu     sync.Mutex
-	evals  int
-	notes  map[string]bool
-	jumps  bool // the model has a layer whose output may jump (softplus)
-	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
-	// first-layer products and kinks, and the per-(α-interval, order)
-	// enclosures of its statistics at every BatchNorm layer.
-	recompute  bool
-	refA, refB interval.Matrix
-	refKink0   []bool
-	refX       []float64 // the reference rows of the input, for start = 0
-	statsMu    sync.Mutex
-	stats      map[statsKey]*statsEntry
-}
-
-type statsKey struct {
-	lo, hi float64
-	order  int
-}
-
-type statsEntry struct {
-	once sync.Once
-	st   []*nn.IStats // per layer; nil except at BatchNorm layers
-}
-
-func newEvaluator(p *functionspace.Path) (*evaluator, error) {
-	e := &evaluator{p: p, chunks: p.Chunks(), notes: map[string]bool{}}
-	if err := p.Model.Require(nn.RuleInterval); err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	for _, l := range p.Model.Layers {
-		e.layers = append(e.layers, l.(nn.IntervalLayer)) // checked by Require
-	}
-	e.jumps = p.Model.MayJump()
-	e.scale = float64(p.N * p.Model.Spec.OutputDivisor(p.K)) // mse: the mean or the per-example sum over outputs (THEORY.md §11)
-	// Find the first layer with parameters; everything before it is
-	// constant in α. When it is a linear layer its products z = A + αB are
-	// cached; otherwise (a batchnorm1d first, or no parameters at all)
-	// every pass starts from the network input (start = 0).
-	first := -1
-	for i, l := range p.Model.Layers {
-		if _, ok := l.(nn.AffineInAlpha); ok {
-			first = i
-			break
-		}
-		if len(l.Params()) > 0 {
-			break
-		}
-	}
-	e.start = first + 1
-	_, d := p.X.Dims()
-	if p.BNPolicy() == functionspace.BNRecompute {
-		e.recompute, e.stats = true, map[statsKey]*statsEntry{}
-		r := p.BNReference()
-		xs := make([]float64, 0, r*d)
-		for i := 0; i < r; i++ {
-			xs = append(xs, p.X.RawRowView(i)...)
-		}
-		e.refX = xs
-		if first >= 0 {
-			j := nn.NewConstIJet(r, d, xs, 0)
-			for i := 0; i < first; i++ {
-				j = e.layers[i].IntervalJet(nil, j)
-			}
-			e.refA, e.refB = p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(e.box(first, interval.Point(0)), j.V)
-			e.refKink0 = j.Kink
-		}
-	}
-	for _, ch := range e.chunks {
-		n := ch[1] - ch[0]
-		xs := make([]float64, 0, n*d)
-		for r := ch[0]; r < ch[1]; r++ {
-			xs = append(xs, p.X.RawRowView(r)...)
-		}
-		j := nn.NewConstIJet(n, d, xs, 0)
-		if first < 0 {
-			e.a = append(e.a, interval.Matrix{})
-			e.b = append(e.b, interval.Matrix{})
-			e.kink0 = append(e.kink0, nil)
-			continue
-		}
-		for i := 0; i < first; i++ {
-			j = e.layers[i].IntervalJet(nil, j)
-		}
-		box := e.box(first, interval.Point(0))
-		a, b := p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(box, j.V)
-		e.a = append(e.a, a)
-		e.b = append(e.b, b)
-		e.kink0 = append(e.kink0, j.Kink)
-	}
-	return e, nil
-}
-
-func (e *evaluator) box(i int, alpha interval.I) *nn.ParamBox {
-	return nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
-}
-
-// pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
-// the parameter boxes of every layer after the cached one.
-func (e *evaluator) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order int) (l, dl, d2l []interval.I, kink, jump []bool) {
-	ch := e.chunks[c]
-	var j *nn.IJet
-	if e.start == 0 { // no cached linear layer: from the network input
-		_, d := e.p.X.Dims()
-		xs := make([]float64, 0, (ch[1]-ch[0])*d)
-		for r := ch[0]; r < ch[1]; r++ {
-			xs = append(xs, e.p.X.RawRowView(r)...)
-		}
-		j = nn.NewConstIJet(ch[1]-ch[0], d, xs, order)
-		var st []*nn.IStats
-		if e.recompute {
-			st = e.refStats(alpha, boxes, order)
-		}
-		for i, ly := range e.layers {
-			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
-				continue
-			}
-			j = ly.IntervalJet(boxes[i], j)
-		}
-		if j.Const { // no parameters at all: a constant path
-			j.Const = false
-			j.Order = order
-			j.D1 = interval.NewMatrix(j.N, j.D)
-			j.D2 = interval.NewMatrix(j.N, j.D)
-		}
-	} else {
-		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
-		var st []*nn.IStats
-		if e.recompute {
-			st = e.refStats(alpha, boxes, order)
-		}
-		for i := e.start; i < len(e.layers); i++ {
-			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
-				continue
-			}
-			j = e.layers[i].IntervalJet(boxes[i], j)
-		}
-	}
-	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, e.p.Targets.Rows(ch[0], ch[1]))
-	e.mu.Lock()
-	e.evals++
-	e.mu.Unlock()
-	jump = j.Jump
-	if jump == nil {
-		jump = make([]bool, len(l))
-	}
-	return l, dl, d2l, j.Kink, jump
-}
-
-// refStats encloses, under bn_policy recompute, the reference batch's
-// statistics at every BatchNorm layer over α ∈ alpha (THEORY.md §2, §7):
-// the reference rows [0, BNReference) go through the layers with interval
-// jets of the given order, each BatchNorm layer taking the statistics of
-// its reference input (nn.IntervalBatchStats) and normalising the
-// reference rows with them (nn.BatchNorm.IntervalJetStats), as
-// functionspace's reference pass does in float64. boxes must be
-// e.boxes(alpha); the result is computed once per (alpha, order) and shared
-// by every chunk's pass.
-func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) []*nn.IStats {
-	k := statsKey{alpha.Lo, alpha.Hi, order}
-	e.statsMu.Lock()
-	en := e.stats[k]
-	if en == nil {
-		en = &statsEntry{}
-		e.stats[k] = en
-	}
-	e.statsMu.Unlock()
-	en.once.Do(func() {
-		last := -1
-		for i, l := range e.p.Model.Layers {
-			if _, ok := l.(nn.BatchStatistics); ok {
-				last = i
-			}
-		}
-		st := make([]*nn.IStats, len(e.layers))
-		var j *nn.IJet
-		if e.start == 0 {
-			_, d := e.p.X.Dims()
-			j = nn.NewConstIJet(len(e.refX)/max(d, 1), d, e.refX, order)
-		} else {
-			j = nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
-		}
-		for i := e.start; i <= last; i++ {
-			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
-				st[i] = nn.IntervalBatchStats(j)
-				j = b.IntervalJetStats(boxes[i], st[i], j)
-				continue
-			}
-			j = e.layers[i].IntervalJet(boxes[i], j)
-		}
-		en.st = st
-	})
-	return en.st
-}
-
-func (e *evaluator) boxes(alpha interval.I) []*nn.ParamBox {
-	bs := make([]*nn.ParamBox, len(e.layers))
-	for i := e.start; i < len(e.layers); i++ {
-		bs[i] = e.box(i, alpha)
-	}
-	return bs
-}
-
-// chunkResult is one chunk's contribution to a leaf.
-type chunkResult struct {
-	dl, lc, dlc interval.I
-	lr          interval.I // Σ_i ℓ_i over [a, b]
-	jump        bool       // some example may jump on [a, b]
-	integral    float64    // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
-	smooth      int
-}
-
-// leafChunk encloses Σ_i ℓ_i′ over [a, b] for chunk c: per example the
-// first-order enclosure, intersected where the example is smooth on [a, b]
-// with the mean-value forms ℓ′(c) + ℓ″([a,b])·([a,b] − c) centred at the
-// midpoint and, when b = 1, at 1 (THEORY.md §7); and an upper bound on
-// Σ_i ∫_a^b ℓ_i′: per example min((b − a)·sup ℓ_i′, (b−a)·ℓ_i′(c) +
-// M_i(b−c)²/2 − m_i(c−a)²/2) with ℓ_i″ ∈ [m_i, M_i] (smooth examples only).
-func (e *evaluator) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) chunkResult {
-	ab := interval.I{Lo: a, Hi: b}
-	lr, dl, d2l, kink, jump := e.pass(c, ab, bi, 2)
-	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
-	w := interval.Sub(interval.Point(b), interval.Point(a))
-	off := interval.Sub(ab, interval.Point(mid))
-	right := interval.Sqr(interval.Sub(interval.Point(b), interval.Point(mid)))
-	left := interval.Sqr(interval.Sub(interval.Point(mid), interval.Point(a)))
-	var r chunkResult
-	r.dl, r.lc, r.dlc, r.lr = interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
-	var d1 []interval.I
-	if b == 1 {
-		d1 = e.dl1[c]
-	}
-	intSum := 0.0
-	for i := range dl {
-		enc := dl[i]
-		up := interval.Mul(w, enc).Hi
-		if !kink[i] && d2l[i].Valid() {
-			mv := interval.Add(dlc[i], interval.Mul(d2l[i], off))
-			enc = interval.Intersect(enc, mv)
-			if d1 != nil {
-				enc = interval.Intersect(enc, interval.Add(d1[i], interval.Mul(d2l[i], interval.Sub(ab, interval.Point(1)))))
-			}
-			t := interval.Add(interval.Mul(w, dlc[i]), interval.Add(
-				interval.Scale(0.5, interval.Mul(interval.Point(d2l[i].Hi), right)),
-				interval.Scale(-0.5, interval.Mul(interval.Point(d2l[i].Lo), left))))
-			up = math.Min(interval.Mul(w, enc).Hi, t.Hi)
-			r.smooth++
-		}
-		if !(enc.Lo <= enc.Hi) { // empty intersection can only come from NaN; fall back
-			enc = dl[i]
-			up = interval.Mul(w, enc).Hi
-		}
-		if !(enc.Lo <= enc.Hi) || math.IsNaN(up) {
-			// NaN in the first-order enclosure itself (e.g. inf − inf in
-			// the loss over very wide activations, as recompute's enclosed
-			// statistics can give): no information, never "≤ 0".
-			enc = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
-			up = math.Inf(1)
-		}
-		intSum = interval.Up(intSum + up)
-		r.lr = interval.Add(r.lr, lr[i])
-		r.jump = r.jump || jump[i]
-		r.dl = interval.Add(r.dl, enc)
-		r.lc = interval.Add(r.lc, lc[i])
-		r.dlc = interval.Add(r.dlc, dlc[i])
-	}
-	r.integral = intSum
-	return r
-}
-
-func (e *evaluator) scaleI(x interval.I) interval.I {
-	r := interval.I{Lo: interval.Down(x.Lo / e.scale), Hi: interval.Up(x.Hi / e.scale)}
-	// 0/scale is exact: a bound of 0 stays 0 (L′ ≤ 0 stays settled)
-	if x.Lo == 0 {
-		r.Lo = 0
-	}
-	if x.Hi == 0 {
-		r.Hi = 0
-	}
-	return r
-}
-
-// evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
-func (e *evaluator) evalLeaves(ctx context.Context, ls []*leaf, workers int) error {
-	type task struct{ l, c int }
-	nc := len(e.chunks)
-	res := make([][]chunkResult, len(ls))
-	bi := make([][]*nn.ParamBox, len(ls))
-	bc := make([][]*nn.ParamBox, len(ls))
-	for k, l := range ls {
-		res[k] = make([]chunkResult, nc)
-		bi[k] = e.boxes(interval.I{Lo: l.a, Hi: l.b})
-		bc[k] = e.boxes(interval.Point(0.5*l.a + 0.5*l.b))
-	}
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range tasks {
-				l := ls[t.l]
-				res[t.l][t.c] = e.leafChunk(t.c, l.a, l.b, 0.5*l.a+0.5*l.b, bi[t.l], bc[t.l])
-			}
-		}()
-	}
-	var err error
-loop:
-	for k := range ls {
-		for c := 0; c < nc; c++ {
-			if err = ctx.Err(); err != nil {
-				break loop
-			}
-			tasks <- task{k, c}
-		}
-	}
-	close(tasks)
-	wg.Wait()
-	if err != nil {
-		return err
-	}
-	for k, l := range ls {
-		dl, lc, dlc, lr := interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
-		integral := 0.0
-		l.smooth = 0
-		l.jump = false
-		for _, r := range res[k] { // fixed chunk order
-			dl, lc, dlc, lr = interval.Add(dl, r.dl), interval.Add(lc, r.lc), interval.Add(dlc, r.dlc), interval.Add(lr, r.lr)
-			integral = interval.Up(integral + r.integral)
-			l.smooth += r.smooth
-			l.jump = l.jump || r.jump
-		}
-		l.dl, l.lc, l.dlc, l.lr = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
-		l.integral = interval.Up(integral / e.scale)
-	}
-	return nil
-}
-
-// point encloses L(α) and stores per-example ℓ′(α) when keep is set.
-func (e *evaluator) point(alpha float64, keep bool) interval.I {
-	bs := e.boxes(interval.Point(alpha))
-	sum := interval.Point(0)
-	for c := range e.chunks {
-		l, dl, _, _, _ := e.pass(c, interval.Point(alpha), bs, 1)
-		for _, v := range l {
-			sum = interval.Add(sum, v)
-		}
-		if keep {
-			e.dl1 = append(e.dl1, dl)
-		}
-	}
-	return e.scaleI(sum)
-}
-
 // upperRise returns a rigorous upper bound on Δ from the leaves in order:
 // the largest end⁺_f + Σ_{f<k<l} int_k + end⁺_l over runs f ≤ l (f = l:
 // end⁺_f), where end_k = (b_k − a_k)·sup L′ bounds the rise over any part
@@ -553,7 +167,8 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 var ErrBNRecompute = errors.New("certificate not available for bn_policy recompute")
 
 // Certify runs the branch and bound of THEORY.md §7 on the path's loss over
-// α ∈ [0,1]: it encloses L′ on leaf intervals in interval arithmetic with
+// α ∈ [0,1] (BranchAndBound with the Monotonicity objective on the path's
+// IntervalPath): it encloses L′ on leaf intervals in interval arithmetic with
 // outward rounding (package interval; nn's IntervalJet rules; the first
 // affine layer as z = A + αB), bounds Δ from above by upperRise and from
 // below by the largest rigorous rise between evaluated points, and refines
@@ -580,166 +195,181 @@ func Certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	return c, err
 }
 
-// certify is Certify, also returning its evaluator (for witness checks).
-func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, *evaluator, error) {
+// certify is Certify, also returning its interval path (for witness checks).
+func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Certificate, *IntervalPath, error) {
 	start := time.Now()
 	o.defaults()
-	e, err := newEvaluator(p)
+	e, err := NewIntervalPath(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	progress := func(stage string, d, t int) {
-		if o.Progress != nil {
-			o.Progress(stage, d, t)
-		}
-	}
-	progress("certificate", 0, o.MaxIntervals) // the first leaves take a while: say the phase has started
-	cert := &Certificate{Tolerance: o.Tolerance, Examples: p.N}
-	if constantLine(p) {
-		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
-		// under recompute the reference statistics are then constant as
-		// well: L is constant and Δ = 0 without any leaf.
-		l0, l1 := e.point(0, false), e.point(1, false)
-		cert.Verdict, cert.SettledFraction, cert.SmoothFraction = CertifiedMonotone, 1, 1
-		cert.Points = []CertPoint{{0, l0.Lo, l0.Hi}, {1, l1.Lo, l1.Hi}}
-		cert.Evaluations = e.evals
-		cert.Notes = append(cert.Notes, "θT = θ0 on every interpolated tensor (δ = 0 exactly, BatchNorm buffers included): L is constant along the line, so Δ = 0 without any leaf")
-		if err := cert.check(); err != nil {
-			return nil, nil, err
-		}
-		cert.Seconds = time.Since(start).Seconds()
-		progress("certificate", 0, 0)
-		return cert, e, nil
-	}
-	l0 := e.point(0, false)
-	l1 := e.point(1, true)
-	var leaves []*leaf
-	// L at the leaves' ends, for leaves where L may jump: the initial
-	// ends here, later ends are the split leaves' midpoints (lc).
-	ends := make([]interval.I, o.InitialIntervals+1)
-	ends[0], ends[o.InitialIntervals] = l0, l1
-	if e.jumps {
-		for k := 1; k < o.InitialIntervals; k++ {
-			ends[k] = e.point(float64(k)/float64(o.InitialIntervals), false)
-		}
-	}
-	for k := 0; k < o.InitialIntervals; k++ {
-		a := float64(k) / float64(o.InitialIntervals)
-		b := float64(k+1) / float64(o.InitialIntervals)
-		leaves = append(leaves, &leaf{a: a, b: b, la: ends[k], lb: ends[k+1]})
-	}
-	if err := e.evalLeaves(ctx, leaves, o.Workers); err != nil {
+	m := NewMonotonicity(o)
+	if err := BranchAndBound(ctx, e, m, o); err != nil {
 		return nil, nil, err
 	}
-	var decided Verdict
-	var stop string
-	var end []float64
-	for {
-		progress("certificate", len(leaves), o.MaxIntervals)
-		end = make([]float64, len(leaves))
-		in := make([]float64, len(leaves))
-		for k, l := range leaves {
-			w := l.b - l.a
-			if l.dl.Hi == 0 { // exact: L′ ≤ 0 on the leaf
-				end[k] = 0
-			} else if l.dl.Hi > 0 {
-				end[k] = interval.Up(interval.Up(w) * l.dl.Hi)
-			} else {
-				end[k] = interval.Up(interval.Down(w) * l.dl.Hi)
-			}
-			if math.IsNaN(end[k]) { // no information: never read as L′ ≤ 0
+	m.Cert.Seconds = time.Since(start).Seconds()
+	return m.Cert, e, nil
+}
+
+// Monotonicity is the Objective of the certificate (THEORY.md §7): it
+// bounds Δ, the largest rise of L over α ∈ [0, 1], and decides
+// certified_monotone (Δ ≤ Tolerance), non_monotone (a rigorous witness
+// rises above Tolerance) or inconclusive. A leaf is settled when L′ ≤ 0
+// on it (or, where L may jump, when its enclosed rise is ≤ 0). Its
+// result is Cert, complete after BranchAndBound returns.
+type Monotonicity struct {
+	o CertifyOptions
+	// Cert is the certificate being built; Seconds is left to the caller.
+	Cert *Certificate
+
+	ip      *IntervalPath
+	l0, l1  interval.I
+	decided Verdict
+	// end[k] bounds the rise over any part of leaf k, in[k] ≤ end[k] the
+	// rise over all of it (upperRise); first, last is the run attaining
+	// DeltaUpper.
+	end, in     []float64
+	first, last int
+}
+
+// NewMonotonicity returns the monotonicity objective with options o
+// (Tolerance, DeltaGap, MinWidth, Workers, MaxIntervals).
+func NewMonotonicity(o CertifyOptions) *Monotonicity {
+	o.defaults()
+	return &Monotonicity{o: o, Cert: &Certificate{Tolerance: o.Tolerance}}
+}
+
+// Stage implements Objective: progress reports say "certificate".
+func (m *Monotonicity) Stage() string { return "certificate" }
+
+// Constant implements Objective: L is constant along a one-point line, so
+// Δ = 0 and the verdict is certified_monotone without any leaf.
+func (m *Monotonicity) Constant(ip *IntervalPath, l0, l1 interval.I) error {
+	cert := m.Cert
+	cert.Examples = ip.p.N
+	cert.Verdict, cert.SettledFraction, cert.SmoothFraction = CertifiedMonotone, 1, 1
+	cert.Points = []CertPoint{{0, l0.Lo, l0.Hi}, {1, l1.Lo, l1.Hi}}
+	cert.Evaluations = ip.evals
+	cert.Notes = append(cert.Notes, "θT = θ0 on every interpolated tensor (δ = 0 exactly, BatchNorm buffers included): L is constant along the line, so Δ = 0 without any leaf")
+	return cert.check()
+}
+
+// Begin implements Objective: it keeps L(0) and L(1), the first and last
+// witness candidates.
+func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
+	m.ip, m.l0, m.l1 = ip, l0, l1
+	m.Cert.Examples = ip.p.N
+	return nil
+}
+
+// Bound implements Objective: per leaf the bound end on the rise over any
+// part of it ((b − a)·sup L′, or sup L − inf L over the leaf where L may
+// jump) and in on the rise over all of it (the leaf's integral bound, or
+// sup L(b) − inf L(a)); DeltaUpper from the maximal run (upperRise),
+// DeltaLower and the witness from the evaluated points (lowerRise), and
+// the verdict once DeltaUpper ≤ Tolerance or DeltaLower > Tolerance.
+func (m *Monotonicity) Bound(leaves []*Leaf) {
+	end := make([]float64, len(leaves))
+	in := make([]float64, len(leaves))
+	for k, l := range leaves {
+		w := l.B - l.A
+		if l.DL.Hi == 0 { // exact: L′ ≤ 0 on the leaf
+			end[k] = 0
+		} else if l.DL.Hi > 0 {
+			end[k] = interval.Up(interval.Up(w) * l.DL.Hi)
+		} else {
+			end[k] = interval.Up(interval.Down(w) * l.DL.Hi)
+		}
+		if math.IsNaN(end[k]) { // no information: never read as L′ ≤ 0
+			end[k] = math.Inf(1)
+		}
+		in[k] = end[k]
+		if l.Integral < end[k] {
+			in[k] = l.Integral
+		}
+		if l.Jump {
+			// L may jump on the leaf: a rise over any part of it is at
+			// most sup L − inf L over the leaf, and over all of it
+			// L(b) − L(a) ≤ sup L(b) − inf L(a).
+			end[k] = interval.Up(l.LR.Hi - l.LR.Lo)
+			in[k] = math.Min(end[k], interval.Up(l.LB.Hi-l.LA.Lo))
+			if math.IsNaN(end[k]) || !l.LR.Valid() {
 				end[k] = math.Inf(1)
 			}
-			in[k] = end[k]
-			if l.integral < end[k] {
-				in[k] = l.integral
+			if math.IsNaN(in[k]) || !l.LA.Valid() || !l.LB.Valid() {
+				in[k] = end[k]
 			}
-			if l.jump {
-				// L may jump on the leaf: a rise over any part of it is at
-				// most sup L − inf L over the leaf, and over all of it
-				// L(b) − L(a) ≤ sup L(b) − inf L(a).
-				end[k] = interval.Up(l.lr.Hi - l.lr.Lo)
-				in[k] = math.Min(end[k], interval.Up(l.lb.Hi-l.la.Lo))
-				if math.IsNaN(end[k]) || !l.lr.Valid() {
-					end[k] = math.Inf(1)
-				}
-				if math.IsNaN(in[k]) || !l.la.Valid() || !l.lb.Valid() {
-					in[k] = end[k]
-				}
-				if m := 0.5*l.a + 0.5*l.b; (m <= l.a || m >= l.b) && l.la.Valid() && l.lb.Valid() {
-					// a and b are adjacent float64: the only evaluable α
-					// of the leaf are its ends (α is a float64, README
-					// "Choices"), so every rise over a part of it is 0
-					// or L(b) − L(a) ≤ sup L(b) − inf L(a). A downward
-					// jump is settled here.
-					if r := interval.Up(l.lb.Hi - l.la.Lo); !math.IsNaN(r) {
-						end[k], in[k] = r, r
-					}
+			if mid := 0.5*l.A + 0.5*l.B; (mid <= l.A || mid >= l.B) && l.LA.Valid() && l.LB.Valid() {
+				// a and b are adjacent float64: the only evaluable α
+				// of the leaf are its ends (α is a float64, README
+				// "Choices"), so every rise over a part of it is 0
+				// or L(b) − L(a) ≤ sup L(b) − inf L(a). A downward
+				// jump is settled here.
+				if r := interval.Up(l.LB.Hi - l.LA.Lo); !math.IsNaN(r) {
+					end[k], in[k] = r, r
 				}
 			}
 		}
-		upper, first, last := upperRise(end, in)
-		lower, wit := lowerRise(leaves, l0, l1, e.jumps)
-		cert.DeltaUpper, cert.DeltaLower, cert.Witness = upper, math.Max(lower, 0), wit
-		if decided == "" {
-			switch {
-			case upper <= o.Tolerance:
-				decided = CertifiedMonotone
-			case lower > o.Tolerance:
-				decided = NonMonotone
-			}
+	}
+	upper, first, last := upperRise(end, in)
+	lower, wit := lowerRise(leaves, m.l0, m.l1, m.ip.jumps)
+	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, math.Max(lower, 0), wit
+	if m.decided == "" {
+		switch {
+		case upper <= m.o.Tolerance:
+			m.decided = CertifiedMonotone
+		case lower > m.o.Tolerance:
+			m.decided = NonMonotone
 		}
-		var split []int
-		if decided != "" && (o.DeltaGap <= 0 || upper-cert.DeltaLower <= o.DeltaGap) {
-			// decided; but a leaf where L may jump by more than the
-			// witness rises is still split down to adjacent float64 α
-			// (within the budget), so that the jump itself becomes the
-			// witness and delta_lower is not a loose bound on it
-			if decided == NonMonotone && len(leaves) < o.MaxIntervals {
-				split = jumpSplits(leaves, end, cert.DeltaLower, o.MaxIntervals-len(leaves))
-			}
-			if len(split) == 0 {
-				break
-			}
-		}
-		if len(leaves) >= o.MaxIntervals {
-			stop = fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
-			break
-		}
-		if split == nil {
-			split = chooseSplits(leaves, end, in, first, last, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
-		}
-		if len(split) == 0 && decided == "" {
-			// nothing left to split in the maximal run: any other leaf
-			// whose rise is not bounded by 0 (the budget is spent only
-			// when none of those can be split either)
-			split = chooseSplits(leaves, end, in, 1, 0, o.MinWidth, o.MaxIntervals-len(leaves), 2*o.Workers)
+	}
+	m.end, m.in, m.first, m.last = end, in, first, last
+}
+
+// Split implements Objective: once decided (and DeltaGap met), only the
+// leaves where L may jump by more than the witness rises, down to adjacent
+// float64 α (so that the jump itself becomes the witness); otherwise the
+// leaves carrying the largest overestimate in the maximal run
+// (chooseSplits), then any other leaf whose rise is not bounded by 0.
+func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
+	o, cert := m.o, m.Cert
+	var split []int
+	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) {
+		// decided; but a leaf where L may jump by more than the
+		// witness rises is still split down to adjacent float64 α
+		// (within the budget), so that the jump itself becomes the
+		// witness and delta_lower is not a loose bound on it
+		if m.decided == NonMonotone && budget > 0 {
+			split = jumpSplits(leaves, m.end, cert.DeltaLower, budget)
 		}
 		if len(split) == 0 {
-			stop = fmt.Sprintf("every leaf is at the narrowest width (min_width %g; leaves where L may jump: adjacent float64 α)", o.MinWidth)
-			break
+			return nil, ""
 		}
-		var fresh []*leaf
-		var next []*leaf
-		sp := map[int]bool{}
-		for _, k := range split {
-			sp[k] = true
-		}
-		for k, l := range leaves {
-			if !sp[k] {
-				next = append(next, l)
-				continue
-			}
-			m := 0.5*l.a + 0.5*l.b
-			x, y := &leaf{a: l.a, b: m, la: l.la, lb: l.lc}, &leaf{a: m, b: l.b, la: l.lc, lb: l.lb}
-			next = append(next, x, y)
-			fresh = append(fresh, x, y)
-		}
-		if err := e.evalLeaves(ctx, fresh, o.Workers); err != nil {
-			return nil, nil, err
-		}
-		leaves = next
 	}
+	if budget <= 0 {
+		return nil, fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
+	}
+	if split == nil {
+		split = chooseSplits(leaves, m.end, m.in, m.first, m.last, o.MinWidth, budget, 2*o.Workers)
+	}
+	if len(split) == 0 && m.decided == "" {
+		// nothing left to split in the maximal run: any other leaf
+		// whose rise is not bounded by 0 (the budget is spent only
+		// when none of those can be split either)
+		split = chooseSplits(leaves, m.end, m.in, 1, 0, o.MinWidth, budget, 2*o.Workers)
+	}
+	if len(split) == 0 {
+		return nil, fmt.Sprintf("every leaf is at the narrowest width (min_width %g; leaves where L may jump: adjacent float64 α)", o.MinWidth)
+	}
+	return split, ""
+}
+
+// Finish implements Objective: the verdict (inconclusive when undecided,
+// with the reason), the final leaves with their L′ enclosures, the
+// unsettled leaves, the evaluated points, the notes, and the self-check
+// (Certificate.check).
+func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
+	cert, o, p, e := m.Cert, m.o, m.ip.p, m.ip
+	decided := m.decided
 	if decided == "" {
 		decided = Inconclusive
 	}
@@ -747,20 +377,20 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	pairs := 0
 	jumpLo, jumpHi, jumpN := math.Inf(1), math.Inf(-1), 0
 	for k, l := range leaves {
-		if l.jump {
+		if l.Jump {
 			cert.JumpLeaves++
 		}
-		cert.Intervals = append(cert.Intervals, CertLeaf{A: l.a, B: l.b, Inf: l.dl.Lo, Sup: l.dl.Hi})
-		if end[k] <= 0 { // the rise over any part of the leaf is ≤ 0
-			cert.SettledFraction += l.b - l.a
+		cert.Intervals = append(cert.Intervals, CertLeaf{A: l.A, B: l.B, Inf: l.DL.Lo, Sup: l.DL.Hi})
+		if m.end[k] <= 0 { // the rise over any part of the leaf is ≤ 0
+			cert.SettledFraction += l.B - l.A
 		} else {
 			cert.UnsettledCount++
-			cert.Unsettled = append(cert.Unsettled, [2]float64{l.a, l.b})
-			if l.jump {
-				jumpLo, jumpHi, jumpN = math.Min(jumpLo, l.a), math.Max(jumpHi, l.b), jumpN+1
+			cert.Unsettled = append(cert.Unsettled, [2]float64{l.A, l.B})
+			if l.Jump {
+				jumpLo, jumpHi, jumpN = math.Min(jumpLo, l.A), math.Max(jumpHi, l.B), jumpN+1
 			}
 		}
-		pairs += l.smooth
+		pairs += l.Smooth
 	}
 	if decided == Inconclusive {
 		cert.Reason = fmt.Sprintf("%s; Δ ≤ %.4g is above the tolerance %g and no witness rises above it; %d unsettled leaves", stop, cert.DeltaUpper, o.Tolerance, cert.UnsettledCount)
@@ -770,41 +400,36 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		cert.Notes = append(cert.Notes, "inconclusive: "+cert.Reason)
 	}
 	cert.SmoothFraction = float64(pairs) / float64(len(leaves)*max(p.N, 1))
-	cert.Points = append(cert.Points, CertPoint{0, l0.Lo, l0.Hi})
+	cert.Points = append(cert.Points, CertPoint{0, m.l0.Lo, m.l0.Hi})
 	for _, l := range leaves {
-		cert.Points = append(cert.Points, CertPoint{0.5*l.a + 0.5*l.b, l.lc.Lo, l.lc.Hi})
+		cert.Points = append(cert.Points, CertPoint{0.5*l.A + 0.5*l.B, l.LC.Lo, l.LC.Hi})
 	}
-	cert.Points = append(cert.Points, CertPoint{1, l1.Lo, l1.Hi})
+	cert.Points = append(cert.Points, CertPoint{1, m.l1.Lo, m.l1.Hi})
 	cert.Leaves = len(leaves)
 	cert.Evaluations = e.evals
 	if e.jumps {
 		cert.Notes = append(cert.Notes, "softplus follows PyTorch (the identity where βz > threshold): L may jump where a softplus input crosses the threshold, by up to log1p(exp(−threshold))/β per unit; on the leaves where it may (jump_leaves), the bounds use the enclosures of L over the leaf and at its ends instead of ∫L′, so delta_bounds include the jumps")
 	}
-	if err := cert.check(); err != nil {
-		return nil, nil, err
-	}
-	cert.Seconds = time.Since(start).Seconds()
-	progress("certificate", len(leaves), len(leaves))
-	return cert, e, nil
+	return cert.check()
 }
 
 // lowerRise returns the largest rigorous rise lo(L(β)) − hi(L(α)) over the
 // evaluated points α < β (0, the leaves' midpoints, 1, and with ends set
 // the ends of the leaves where L may jump, so that a jump is its own
 // witness), rounded down.
-func lowerRise(leaves []*leaf, l0, l1 interval.I, ends bool) (float64, *CertWitness) {
+func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitness) {
 	type pt struct {
 		a float64
 		v interval.I
 	}
 	pts := []pt{{0, l0}}
 	for _, l := range leaves {
-		if ends && l.jump && l.a > 0 {
-			pts = append(pts, pt{l.a, l.la})
+		if ends && l.Jump && l.A > 0 {
+			pts = append(pts, pt{l.A, l.LA})
 		}
-		pts = append(pts, pt{0.5*l.a + 0.5*l.b, l.lc})
-		if ends && l.jump && l.b < 1 {
-			pts = append(pts, pt{l.b, l.lb})
+		pts = append(pts, pt{0.5*l.A + 0.5*l.B, l.LC})
+		if ends && l.Jump && l.B < 1 {
+			pts = append(pts, pt{l.B, l.LB})
 		}
 	}
 	pts = append(pts, pt{1, l1})
@@ -834,7 +459,7 @@ func lowerRise(leaves []*leaf, l0, l1 interval.I, ends bool) (float64, *CertWitn
 // in − (b−a)·inf L′(c)), until half the run's slack is covered, at least
 // minBatch when available, never more than budget, never narrower than
 // minWidth except leaves where L may jump.
-func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
+func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
 	if first > last {
 		first, last = 0, len(leaves)-1
 	}
@@ -849,16 +474,16 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 		// a leaf where L may jump is split down to adjacent float64 α
 		// (the jump is then between two evaluated points: a witness or
 		// a tight bound), any other not below minWidth
-		if (!l.jump && l.b-l.a <= 2*minWidth) || 0.5*l.a+0.5*l.b <= l.a || 0.5*l.a+0.5*l.b >= l.b {
+		if (!l.Jump && l.B-l.A <= 2*minWidth) || 0.5*l.A+0.5*l.B <= l.A || 0.5*l.A+0.5*l.B >= l.B {
 			continue
 		}
 		var s float64
 		if k == first || k == last {
 			s = math.Max(end[k], 0)
 		} else {
-			s = in[k] - (l.b-l.a)*l.dlc.Lo
+			s = in[k] - (l.B-l.A)*l.DLC.Lo
 		}
-		s += (l.b - l.a) * (l.dl.Hi - l.dl.Lo) * 1e-3 // tie-break: wider enclosures first
+		s += (l.B - l.A) * (l.DL.Hi - l.DL.Lo) * 1e-3 // tie-break: wider enclosures first
 		cs = append(cs, cand{k, s})
 		total += s
 	}
@@ -879,26 +504,13 @@ func chooseSplits(leaves []*leaf, end, in []float64, first, last int, minWidth f
 	return out
 }
 
-// constantLine reports whether δ = θT − θ0 is exactly 0 in every tensor
-// the path moves (BatchNorm buffers included): the line is then one point.
-func constantLine(p *functionspace.Path) bool {
-	for _, t := range p.Delta {
-		for _, v := range t.Data {
-			if v != 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // jumpSplits returns the leaves where L may jump whose enclosed rise end
 // exceeds lower and whose ends are not adjacent float64 (at most budget,
 // in order).
-func jumpSplits(leaves []*leaf, end []float64, lower float64, budget int) []int {
+func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int {
 	var out []int
 	for k, l := range leaves {
-		if m := 0.5*l.a + 0.5*l.b; l.jump && end[k] > lower && m > l.a && m < l.b && len(out) < budget {
+		if m := 0.5*l.A + 0.5*l.B; l.Jump && end[k] > lower && m > l.A && m < l.B && len(out) < budget {
 			out = append(out, k)
 		}
 	}
@@ -932,7 +544,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 			}
 		}
 	}
-	// A grid witness is proven here, with the certificate's evaluator
+	// A grid witness is proven here, with the certificate's interval path
 	// (Analyze leaves it to the certificate), unless the certificate has
 	// its own; a proven one is kept whatever the certificate's budget
 	// allowed.

@@ -62,7 +62,7 @@ func randomCertPath(t *rapid.T) *functionspace.Path {
 func TestEnclosureContainsDerivative(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := randomCertPath(t)
-		e, err := newEvaluator(p)
+		e, err := NewIntervalPath(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,25 +73,25 @@ func TestEnclosureContainsDerivative(t *testing.T) {
 			a, b = 1-w, 1
 			e.point(1, true)
 		}
-		l := &leaf{a: a, b: b}
-		if err := e.evalLeaves(context.Background(), []*leaf{l}, 2); err != nil {
+		l := &Leaf{A: a, B: b}
+		if err := e.evalLeaves(context.Background(), []*Leaf{l}, 2); err != nil {
 			t.Fatal(err)
 		}
 		slack := func(v float64) float64 { return 1e-10 * (1 + math.Abs(v)) }
 		for q := 0; q < 5; q++ {
 			al := a + (b-a)*rapid.Float64Range(0, 1).Draw(t, "u")
 			d := p.At(al).DLoss
-			if d < l.dl.Lo-slack(d) || d > l.dl.Hi+slack(d) {
-				t.Fatalf("L′(%v) = %v outside [%v, %v] on [%v, %v]", al, d, l.dl.Lo, l.dl.Hi, a, b)
+			if d < l.DL.Lo-slack(d) || d > l.DL.Hi+slack(d) {
+				t.Fatalf("L′(%v) = %v outside [%v, %v] on [%v, %v]", al, d, l.DL.Lo, l.DL.Hi, a, b)
 			}
 		}
 		c := 0.5*a + 0.5*b
-		if v := p.At(c).Loss; v < l.lc.Lo-slack(v) || v > l.lc.Hi+slack(v) {
-			t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.lc.Lo, l.lc.Hi)
+		if v := p.At(c).Loss; v < l.LC.Lo-slack(v) || v > l.LC.Hi+slack(v) {
+			t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.LC.Lo, l.LC.Hi)
 		}
 		rise := p.At(b).Loss - p.At(a).Loss
-		if rise > l.integral+slack(rise)+1e-12 {
-			t.Fatalf("L(b) − L(a) = %v above the integral bound %v on [%v, %v]", rise, l.integral, a, b)
+		if rise > l.Integral+slack(rise)+1e-12 {
+			t.Fatalf("L(b) − L(a) = %v above the integral bound %v on [%v, %v]", rise, l.Integral, a, b)
 		}
 	})
 }

@@ -45,7 +45,7 @@ func ExampleCertificate(ctx context.Context, p *functionspace.Path, intervals, w
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	e, err := newEvaluator(p)
+	e, err := NewIntervalPath(p)
 	if err != nil {
 		return nil, err
 	}

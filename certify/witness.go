@@ -25,19 +25,19 @@ type WitnessCheck struct {
 }
 
 // proveRise encloses L(alpha) and L(beta) in interval arithmetic with the
-// certificate's evaluator and returns the check of the rise from alpha to
-// beta against tol. An evaluator that cannot be built (a layer without an
+// certificate's interval path and returns the check of the rise from alpha to
+// beta against tol. An interval path that cannot be built (a layer without an
 // interval rule) gives an unproven check whose note says why.
 func proveRise(p *functionspace.Path, alpha, beta, tol float64) WitnessCheck {
-	e, err := newEvaluator(p)
+	e, err := NewIntervalPath(p)
 	if err != nil {
 		return WitnessCheck{Alpha: alpha, Beta: beta, Note: "the rise could not be checked in interval arithmetic: " + err.Error()}
 	}
 	return proveRiseWith(e, alpha, beta, tol)
 }
 
-// proveRiseWith is proveRise with an evaluator already built.
-func proveRiseWith(e *evaluator, alpha, beta, tol float64) WitnessCheck {
+// proveRiseWith is proveRise with an interval path already built.
+func proveRiseWith(e *IntervalPath, alpha, beta, tol float64) WitnessCheck {
 	c := WitnessCheck{Alpha: alpha, Beta: beta}
 	la, lb := e.point(alpha, false), e.point(beta, false)
 	c.LossAlpha, c.LossBeta = [2]float64{la.Lo, la.Hi}, [2]float64{lb.Lo, lb.Hi}
@@ -70,8 +70,8 @@ func proveWitness(p *functionspace.Path, w *Witness, tol float64) WitnessCheck {
 	return settleWitness(w, proveRise(p, w.Alpha, w.Beta, tol))
 }
 
-// proveWitnessWith is proveWitness with an evaluator already built.
-func proveWitnessWith(e *evaluator, w *Witness, tol float64) WitnessCheck {
+// proveWitnessWith is proveWitness with an interval path already built.
+func proveWitnessWith(e *IntervalPath, w *Witness, tol float64) WitnessCheck {
 	return settleWitness(w, proveRiseWith(e, w.Alpha, w.Beta, tol))
 }
 

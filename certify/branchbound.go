@@ -1,0 +1,148 @@
+package certify
+
+import (
+	"context"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
+)
+
+// Objective is what a branch and bound over α ∈ [0, 1] decides (THEORY.md
+// §7, §10): monotonicity (Δ ≤ tolerance, Monotonicity) is one, the barrier
+// (BarrierObjective) another. BranchAndBound owns the leaves, their
+// evaluation by the interval path, bisection, the budget and cancellation;
+// the objective owns everything that depends on the quantity: the bound
+// each leaf contributes and whether it is settled, the rigorous witness
+// from evaluated points, which leaves to split, when to stop, and the
+// result. Its methods are called from one goroutine, in the order
+// Stage, then Constant alone or Begin, (Bound, Split)…, Finish.
+type Objective interface {
+	// Stage names the search in progress reports (e.g. "certificate").
+	Stage() string
+	// Constant is called instead of the search when the line is one point
+	// (δ = 0 exactly in every tensor, BatchNorm buffers included: L is
+	// constant), with the enclosures of L(0) and L(1). It assembles the
+	// result.
+	Constant(ip *IntervalPath, l0, l1 interval.I) error
+	// Begin is called once before the first leaves are evaluated, with the
+	// enclosures of L(0) and L(1) (per-example ℓ′(1) is then known to the
+	// interval path, for the endpoint-centred form).
+	Begin(ip *IntervalPath, l0, l1 interval.I) error
+	// Bound assesses the evaluated leaves, in order of α and covering
+	// [0, 1]: per leaf its contribution to the objective's bounds and
+	// whether it is settled, the rigorous bounds over [0, 1], a witness
+	// from evaluated points, and whether the objective is decided.
+	Bound(leaves []*Leaf)
+	// Split returns the indices (increasing) of the leaves to bisect, at
+	// most budget of them (budget ≤ 0: the budget of leaves is spent). No
+	// index ends the search; stop then says why when the objective is
+	// undecided (the budget, the narrowest width), and is empty otherwise.
+	Split(leaves []*Leaf, budget int) (split []int, stop string)
+	// Finish assembles the result from the final leaves and the reason the
+	// search stopped (Split's stop), and checks it for contradictions.
+	Finish(leaves []*Leaf, stop string) error
+}
+
+// BranchAndBound runs the branch and bound of THEORY.md §7 for objective
+// obj on the interval path ip: it encloses L(0) and L(1) (with per-example
+// ℓ′(1)), starts from o.InitialIntervals equal leaves of [0, 1] (with L at
+// their ends when a layer may jump), evaluates them (o.Workers concurrent
+// passes), and then repeats obj.Bound and obj.Split, bisecting the chosen
+// leaves at their midpoints (a child inherits L at its ends from the
+// parent's ends and midpoint) and evaluating the new ones, until Split
+// chooses none; then obj.Finish. When the line is one point (δ = 0) it
+// calls obj.Constant instead. Of o it reads MaxIntervals (the budget
+// passed to Split), InitialIntervals, Workers and Progress; the objective
+// reads the rest. It returns ctx.Err() when cancelled and the objective's
+// errors.
+func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o CertifyOptions) error {
+	o.defaults()
+	stage := obj.Stage()
+	progress := func(d, t int) {
+		if o.Progress != nil {
+			o.Progress(stage, d, t)
+		}
+	}
+	progress(0, o.MaxIntervals) // the first leaves take a while: say the phase has started
+	if constantLine(ip.p) {
+		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
+		// under recompute the reference statistics are then constant as
+		// well: L is constant without any leaf.
+		l0, l1 := ip.point(0, false), ip.point(1, false)
+		if err := obj.Constant(ip, l0, l1); err != nil {
+			return err
+		}
+		progress(0, 0)
+		return nil
+	}
+	l0 := ip.point(0, false)
+	l1 := ip.point(1, true)
+	if err := obj.Begin(ip, l0, l1); err != nil {
+		return err
+	}
+	var leaves []*Leaf
+	// L at the leaves' ends, for leaves where L may jump: the initial
+	// ends here, later ends are the split leaves' midpoints (LC).
+	ends := make([]interval.I, o.InitialIntervals+1)
+	ends[0], ends[o.InitialIntervals] = l0, l1
+	if ip.jumps {
+		for k := 1; k < o.InitialIntervals; k++ {
+			ends[k] = ip.point(float64(k)/float64(o.InitialIntervals), false)
+		}
+	}
+	for k := 0; k < o.InitialIntervals; k++ {
+		a := float64(k) / float64(o.InitialIntervals)
+		b := float64(k+1) / float64(o.InitialIntervals)
+		leaves = append(leaves, &Leaf{A: a, B: b, LA: ends[k], LB: ends[k+1]})
+	}
+	if err := ip.evalLeaves(ctx, leaves, o.Workers); err != nil {
+		return err
+	}
+	var stop string
+	for {
+		progress(len(leaves), o.MaxIntervals)
+		obj.Bound(leaves)
+		split, why := obj.Split(leaves, o.MaxIntervals-len(leaves))
+		if len(split) == 0 {
+			stop = why
+			break
+		}
+		var fresh, next []*Leaf
+		sp := map[int]bool{}
+		for _, k := range split {
+			sp[k] = true
+		}
+		for k, l := range leaves {
+			if !sp[k] {
+				next = append(next, l)
+				continue
+			}
+			m := 0.5*l.A + 0.5*l.B
+			x, y := &Leaf{A: l.A, B: m, LA: l.LA, LB: l.LC}, &Leaf{A: m, B: l.B, LA: l.LC, LB: l.LB}
+			next = append(next, x, y)
+			fresh = append(fresh, x, y)
+		}
+		if err := ip.evalLeaves(ctx, fresh, o.Workers); err != nil {
+			return err
+		}
+		leaves = next
+	}
+	if err := obj.Finish(leaves, stop); err != nil {
+		return err
+	}
+	progress(len(leaves), len(leaves))
+	return nil
+}
+
+// constantLine reports whether δ = θT − θ0 is exactly 0 in every tensor
+// the path moves (BatchNorm buffers included): the line is then one point.
+func constantLine(p *functionspace.Path) bool {
+	for _, t := range p.Delta {
+		for _, v := range t.Data {
+			if v != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,503 @@
+package certify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// Leaf is one α-interval [A, B] of the branch and bound with the
+// enclosures an objective decides it by (THEORY.md §7): the interval path
+// fills every field but LA and LB (IntervalPath.evalLeaves); the driver
+// (BranchAndBound) sets LA and LB when it creates the leaf. L is the
+// dataset loss (the mean reduction; per-example values are summed over the
+// examples and scaled).
+type Leaf struct {
+	A, B float64
+	// DL encloses L′ on [A, B]: per example the first-order enclosure,
+	// intersected with the mean-value forms where the example is smooth.
+	DL interval.I
+	// Integral bounds ∫_A^B L′ from above (≤ (B − A)·sup L′).
+	Integral float64
+	LC       interval.I // L(c) at the leaf's midpoint c = A/2 + B/2
+	DLC      interval.I // L′(c)
+	Smooth   int        // examples with the mean-value form (no kink on [A, B])
+	// Jump is set when some example may jump on [A, B] (a softplus
+	// threshold crossing, nn.IJet.Jump): L is then not the integral of L′
+	// there, and the leaf's changes are bounded by LR, LA and LB instead.
+	Jump   bool
+	LR     interval.I // L on all of [A, B]
+	LA, LB interval.I // L(A), L(B) where the driver knows them (jump leaves), else the zero interval
+}
+
+// IntervalPath is the interval twin of functionspace.Path (THEORY.md §7):
+// rigorous enclosures, in interval arithmetic with outward rounding, of the
+// outputs γ, γ′, γ″, the per-example losses ℓ_i, ℓ_i′, ℓ_i″ and the dataset
+// loss L, L′, L″ over an α-interval (or at a point α), for every α in it
+// and every rounding the float64 evaluation could make. It holds the path's
+// first-layer products (z = A + αB, exact up to their enclosed rounding),
+// per chunk, and per-example ℓ′(1) for the endpoint-centred form. Its
+// methods are safe for concurrent use.
+type IntervalPath struct {
+	p      *functionspace.Path
+	chunks [][2]int
+	start  int                // first layer after the cached affine layer
+	a, b   []interval.Matrix  // per chunk
+	kink0  [][]bool           // per chunk: kinks before the cached layer
+	dl1    [][]interval.I     // per chunk: ℓ_i′(1), nil until known
+	layers []nn.IntervalLayer // all layers
+	scale  float64            // N·K (mse) or N
+	mu     sync.Mutex
+	evals  int
+	notes  map[string]bool
+	jumps  bool // the model has a layer whose output may jump (softplus)
+	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
+	// first-layer products and kinks, and the per-(α-interval, order)
+	// enclosures of its statistics at every BatchNorm layer.
+	recompute  bool
+	refA, refB interval.Matrix
+	refKink0   []bool
+	refX       []float64 // the reference rows of the input, for start = 0
+	statsMu    sync.Mutex
+	stats      map[statsKey]*statsEntry
+}
+
+type statsKey struct {
+	lo, hi float64
+	order  int
+}
+
+type statsEntry struct {
+	once sync.Once
+	st   []*nn.IStats // per layer; nil except at BatchNorm layers
+}
+
+// NewIntervalPath prepares the interval twin of path p: it refuses a model
+// with a layer that has no interval rule (nn.RuleInterval, the error naming
+// the layer) and caches the first affine layer's products over the
+// examples (and, under bn_policy recompute, over the reference batch).
+func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
+	e := &IntervalPath{p: p, chunks: p.Chunks(), notes: map[string]bool{}}
+	if err := p.Model.Require(nn.RuleInterval); err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	for _, l := range p.Model.Layers {
+		e.layers = append(e.layers, l.(nn.IntervalLayer)) // checked by Require
+	}
+	e.jumps = p.Model.MayJump()
+	e.scale = float64(p.N * p.Model.Spec.OutputDivisor(p.K)) // mse: the mean or the per-example sum over outputs (THEORY.md §11)
+	// Find the first layer with parameters; everything before it is
+	// constant in α. When it is a linear layer its products z = A + αB are
+	// cached; otherwise (a batchnorm1d first, or no parameters at all)
+	// every pass starts from the network input (start = 0).
+	first := -1
+	for i, l := range p.Model.Layers {
+		if _, ok := l.(nn.AffineInAlpha); ok {
+			first = i
+			break
+		}
+		if len(l.Params()) > 0 {
+			break
+		}
+	}
+	e.start = first + 1
+	_, d := p.X.Dims()
+	if p.BNPolicy() == functionspace.BNRecompute {
+		e.recompute, e.stats = true, map[statsKey]*statsEntry{}
+		r := p.BNReference()
+		xs := make([]float64, 0, r*d)
+		for i := 0; i < r; i++ {
+			xs = append(xs, p.X.RawRowView(i)...)
+		}
+		e.refX = xs
+		if first >= 0 {
+			j := nn.NewConstIJet(r, d, xs, 0)
+			for i := 0; i < first; i++ {
+				j = e.layers[i].IntervalJet(nil, j)
+			}
+			e.refA, e.refB = p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(e.box(first, interval.Point(0)), j.V)
+			e.refKink0 = j.Kink
+		}
+	}
+	for _, ch := range e.chunks {
+		n := ch[1] - ch[0]
+		xs := make([]float64, 0, n*d)
+		for r := ch[0]; r < ch[1]; r++ {
+			xs = append(xs, p.X.RawRowView(r)...)
+		}
+		j := nn.NewConstIJet(n, d, xs, 0)
+		if first < 0 {
+			e.a = append(e.a, interval.Matrix{})
+			e.b = append(e.b, interval.Matrix{})
+			e.kink0 = append(e.kink0, nil)
+			continue
+		}
+		for i := 0; i < first; i++ {
+			j = e.layers[i].IntervalJet(nil, j)
+		}
+		box := e.box(first, interval.Point(0))
+		a, b := p.Model.Layers[first].(nn.AffineInAlpha).ConstProducts(box, j.V)
+		e.a = append(e.a, a)
+		e.b = append(e.b, b)
+		e.kink0 = append(e.kink0, j.Kink)
+	}
+	return e, nil
+}
+
+func (e *IntervalPath) box(i int, alpha interval.I) *nn.ParamBox {
+	return nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
+}
+
+// pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
+// the parameter boxes of every layer after the cached one.
+func (e *IntervalPath) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order int) (l, dl, d2l []interval.I, kink, jump []bool) {
+	ch := e.chunks[c]
+	j := e.jet(c, alpha, boxes, order)
+	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, e.p.Targets.Rows(ch[0], ch[1]))
+	e.mu.Lock()
+	e.evals++
+	e.mu.Unlock()
+	jump = j.Jump
+	if jump == nil {
+		jump = make([]bool, len(l))
+	}
+	return l, dl, d2l, j.Kink, jump
+}
+
+// jet encloses the output path of chunk c over α ∈ alpha: γ, and with
+// order ≥ 1 γ′, with order 2 γ″ (nn.IJet), with the parameter boxes of
+// every layer after the cached one.
+func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int) *nn.IJet {
+	ch := e.chunks[c]
+	var j *nn.IJet
+	if e.start == 0 { // no cached linear layer: from the network input
+		_, d := e.p.X.Dims()
+		xs := make([]float64, 0, (ch[1]-ch[0])*d)
+		for r := ch[0]; r < ch[1]; r++ {
+			xs = append(xs, e.p.X.RawRowView(r)...)
+		}
+		j = nn.NewConstIJet(ch[1]-ch[0], d, xs, order)
+		var st []*nn.IStats
+		if e.recompute {
+			st = e.refStats(alpha, boxes, order)
+		}
+		for i, ly := range e.layers {
+			if st != nil && st[i] != nil {
+				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
+			j = ly.IntervalJet(boxes[i], j)
+		}
+		if j.Const { // no parameters at all: a constant path
+			j.Const = false
+			j.Order = order
+			j.D1 = interval.NewMatrix(j.N, j.D)
+			j.D2 = interval.NewMatrix(j.N, j.D)
+		}
+	} else {
+		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
+		var st []*nn.IStats
+		if e.recompute {
+			st = e.refStats(alpha, boxes, order)
+		}
+		for i := e.start; i < len(e.layers); i++ {
+			if st != nil && st[i] != nil {
+				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
+			j = e.layers[i].IntervalJet(boxes[i], j)
+		}
+	}
+	return j
+}
+
+// refStats encloses, under bn_policy recompute, the reference batch's
+// statistics at every BatchNorm layer over α ∈ alpha (THEORY.md §2, §7):
+// the reference rows [0, BNReference) go through the layers with interval
+// jets of the given order, each BatchNorm layer taking the statistics of
+// its reference input (nn.IntervalBatchStats) and normalising the
+// reference rows with them (nn.BatchNorm.IntervalJetStats), as
+// functionspace's reference pass does in float64. boxes must be
+// e.boxes(alpha); the result is computed once per (alpha, order) and shared
+// by every chunk's pass.
+func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) []*nn.IStats {
+	k := statsKey{alpha.Lo, alpha.Hi, order}
+	e.statsMu.Lock()
+	en := e.stats[k]
+	if en == nil {
+		en = &statsEntry{}
+		e.stats[k] = en
+	}
+	e.statsMu.Unlock()
+	en.once.Do(func() {
+		last := -1
+		for i, l := range e.p.Model.Layers {
+			if _, ok := l.(nn.BatchStatistics); ok {
+				last = i
+			}
+		}
+		st := make([]*nn.IStats, len(e.layers))
+		var j *nn.IJet
+		if e.start == 0 {
+			_, d := e.p.X.Dims()
+			j = nn.NewConstIJet(len(e.refX)/max(d, 1), d, e.refX, order)
+		} else {
+			j = nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
+		}
+		for i := e.start; i <= last; i++ {
+			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
+				st[i] = nn.IntervalBatchStats(j)
+				j = b.IntervalJetStats(boxes[i], st[i], j)
+				continue
+			}
+			j = e.layers[i].IntervalJet(boxes[i], j)
+		}
+		en.st = st
+	})
+	return en.st
+}
+
+func (e *IntervalPath) boxes(alpha interval.I) []*nn.ParamBox {
+	bs := make([]*nn.ParamBox, len(e.layers))
+	for i := e.start; i < len(e.layers); i++ {
+		bs[i] = e.box(i, alpha)
+	}
+	return bs
+}
+
+// chunkResult is one chunk's contribution to a leaf.
+type chunkResult struct {
+	dl, lc, dlc interval.I
+	lr          interval.I // Σ_i ℓ_i over [a, b]
+	jump        bool       // some example may jump on [a, b]
+	integral    float64    // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
+	smooth      int
+}
+
+// leafChunk encloses Σ_i ℓ_i′ over [a, b] for chunk c: per example the
+// first-order enclosure, intersected where the example is smooth on [a, b]
+// with the mean-value forms ℓ′(c) + ℓ″([a,b])·([a,b] − c) centred at the
+// midpoint and, when b = 1, at 1 (THEORY.md §7); and an upper bound on
+// Σ_i ∫_a^b ℓ_i′: per example min((b − a)·sup ℓ_i′, (b−a)·ℓ_i′(c) +
+// M_i(b−c)²/2 − m_i(c−a)²/2) with ℓ_i″ ∈ [m_i, M_i] (smooth examples only).
+func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) chunkResult {
+	ab := interval.I{Lo: a, Hi: b}
+	lr, dl, d2l, kink, jump := e.pass(c, ab, bi, 2)
+	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
+	w := interval.Sub(interval.Point(b), interval.Point(a))
+	off := interval.Sub(ab, interval.Point(mid))
+	right := interval.Sqr(interval.Sub(interval.Point(b), interval.Point(mid)))
+	left := interval.Sqr(interval.Sub(interval.Point(mid), interval.Point(a)))
+	var r chunkResult
+	r.dl, r.lc, r.dlc, r.lr = interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
+	var d1 []interval.I
+	if b == 1 {
+		d1 = e.dl1[c]
+	}
+	intSum := 0.0
+	for i := range dl {
+		enc := dl[i]
+		up := interval.Mul(w, enc).Hi
+		if !kink[i] && d2l[i].Valid() {
+			mv := interval.Add(dlc[i], interval.Mul(d2l[i], off))
+			enc = interval.Intersect(enc, mv)
+			if d1 != nil {
+				enc = interval.Intersect(enc, interval.Add(d1[i], interval.Mul(d2l[i], interval.Sub(ab, interval.Point(1)))))
+			}
+			t := interval.Add(interval.Mul(w, dlc[i]), interval.Add(
+				interval.Scale(0.5, interval.Mul(interval.Point(d2l[i].Hi), right)),
+				interval.Scale(-0.5, interval.Mul(interval.Point(d2l[i].Lo), left))))
+			up = math.Min(interval.Mul(w, enc).Hi, t.Hi)
+			r.smooth++
+		}
+		if !(enc.Lo <= enc.Hi) { // empty intersection can only come from NaN; fall back
+			enc = dl[i]
+			up = interval.Mul(w, enc).Hi
+		}
+		if !(enc.Lo <= enc.Hi) || math.IsNaN(up) {
+			// NaN in the first-order enclosure itself (e.g. inf − inf in
+			// the loss over very wide activations, as recompute's enclosed
+			// statistics can give): no information, never "≤ 0".
+			enc = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+			up = math.Inf(1)
+		}
+		intSum = interval.Up(intSum + up)
+		r.lr = interval.Add(r.lr, lr[i])
+		r.jump = r.jump || jump[i]
+		r.dl = interval.Add(r.dl, enc)
+		r.lc = interval.Add(r.lc, lc[i])
+		r.dlc = interval.Add(r.dlc, dlc[i])
+	}
+	r.integral = intSum
+	return r
+}
+
+func (e *IntervalPath) scaleI(x interval.I) interval.I {
+	r := interval.I{Lo: interval.Down(x.Lo / e.scale), Hi: interval.Up(x.Hi / e.scale)}
+	// 0/scale is exact: a bound of 0 stays 0 (L′ ≤ 0 stays settled)
+	if x.Lo == 0 {
+		r.Lo = 0
+	}
+	if x.Hi == 0 {
+		r.Hi = 0
+	}
+	return r
+}
+
+// evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
+func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) error {
+	type task struct{ l, c int }
+	nc := len(e.chunks)
+	res := make([][]chunkResult, len(ls))
+	bi := make([][]*nn.ParamBox, len(ls))
+	bc := make([][]*nn.ParamBox, len(ls))
+	for k, l := range ls {
+		res[k] = make([]chunkResult, nc)
+		bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+		bc[k] = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
+	}
+	tasks := make(chan task)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				l := ls[t.l]
+				res[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, bi[t.l], bc[t.l])
+			}
+		}()
+	}
+	var err error
+loop:
+	for k := range ls {
+		for c := 0; c < nc; c++ {
+			if err = ctx.Err(); err != nil {
+				break loop
+			}
+			tasks <- task{k, c}
+		}
+	}
+	close(tasks)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	for k, l := range ls {
+		dl, lc, dlc, lr := interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
+		integral := 0.0
+		l.Smooth = 0
+		l.Jump = false
+		for _, r := range res[k] { // fixed chunk order
+			dl, lc, dlc, lr = interval.Add(dl, r.dl), interval.Add(lc, r.lc), interval.Add(dlc, r.dlc), interval.Add(lr, r.lr)
+			integral = interval.Up(integral + r.integral)
+			l.Smooth += r.smooth
+			l.Jump = l.Jump || r.jump
+		}
+		l.DL, l.LC, l.DLC, l.LR = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
+		l.Integral = interval.Up(integral / e.scale)
+	}
+	return nil
+}
+
+// point encloses L(α) and stores per-example ℓ′(α) when keep is set.
+func (e *IntervalPath) point(alpha float64, keep bool) interval.I {
+	bs := e.boxes(interval.Point(alpha))
+	sum := interval.Point(0)
+	for c := range e.chunks {
+		l, dl, _, _, _ := e.pass(c, interval.Point(alpha), bs, 1)
+		for _, v := range l {
+			sum = interval.Add(sum, v)
+		}
+		if keep {
+			e.dl1 = append(e.dl1, dl)
+		}
+	}
+	return e.scaleI(sum)
+}
+
+// Path returns the float path this is the interval twin of.
+func (e *IntervalPath) Path() *functionspace.Path { return e.p }
+
+// Evaluations returns the number of interval passes over all examples so
+// far (one per leaf enclosure, one per point evaluation).
+func (e *IntervalPath) Evaluations() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.evals
+}
+
+// MayJump reports whether the model has a layer whose output may jump
+// along the line (a softplus input crossing PyTorch's threshold): then L
+// is not the integral of L′ on every interval (LossEnclosure.Jump).
+func (e *IntervalPath) MayJump() bool { return e.jumps }
+
+// Outputs encloses the output path over α ∈ alpha (a point: interval.Point),
+// one nn.IJet per chunk of examples (Path.Chunks, in order): V ⊇ γ_i(α),
+// and with order ≥ 1 D1 ⊇ γ_i′(α), with order 2 D2 ⊇ γ_i″(α) for every α
+// in alpha, [n, K] per chunk; Kink[i] is set where a ReLU-family input of
+// example i may cross 0 on alpha (γ_i″ is then not enclosed and γ_i′ is
+// the hull of the one-sided derivatives), Jump[i] where it may jump.
+// order must be 0, 1 or 2.
+func (e *IntervalPath) Outputs(alpha interval.I, order int) []*nn.IJet {
+	bs := e.boxes(alpha)
+	out := make([]*nn.IJet, len(e.chunks))
+	for c := range e.chunks {
+		out[c] = e.jet(c, alpha, bs, order)
+	}
+	return out
+}
+
+// ExampleLosses encloses the per-example losses over α ∈ alpha (THEORY.md
+// §4; ℓ_i unscaled, ‖γ_i − y_i‖² for mse, −log p_y for cross_entropy):
+// ℓ_i, ℓ_i′, ℓ_i″ [N] with per-example kink and jump flags as in Outputs
+// (ℓ_i″ is not enclosed where Kink[i]). order is 1 or 2 (ℓ_i″ is only
+// enclosed with 2).
+func (e *IntervalPath) ExampleLosses(alpha interval.I, order int) (l, dl, d2l []interval.I, kink, jump []bool) {
+	bs := e.boxes(alpha)
+	for c := range e.chunks {
+		cl, cdl, cd2l, ck, cj := e.pass(c, alpha, bs, order)
+		l, dl, d2l = append(l, cl...), append(dl, cdl...), append(d2l, cd2l...)
+		kink, jump = append(kink, ck...), append(jump, cj...)
+	}
+	return l, dl, d2l, kink, jump
+}
+
+// LossEnclosure encloses the dataset loss over an α-interval: L ∈ L,
+// L′ ∈ DL and L″ ∈ D2L for every α in it (the mean reduction of the
+// per-example enclosures; D2L is the whole line when some example has a
+// kink there, and only enclosed by order 2). Jump is set when some
+// example may jump on the interval: L′ then encloses the one-sided
+// derivatives but L is not its integral there.
+type LossEnclosure struct {
+	L, DL, D2L interval.I
+	Jump       bool
+}
+
+// Loss encloses L, L′ and (order 2) L″ over α ∈ alpha (LossEnclosure).
+// order is 1 or 2.
+func (e *IntervalPath) Loss(alpha interval.I, order int) LossEnclosure {
+	l, dl, d2l, kink, jump := e.ExampleLosses(alpha, order)
+	r := LossEnclosure{L: interval.Point(0), DL: interval.Point(0), D2L: interval.Point(0)}
+	whole := interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+	for i := range l {
+		r.L = interval.Add(r.L, l[i])
+		r.DL = interval.Add(r.DL, dl[i])
+		if order < 2 || kink[i] || !d2l[i].Valid() {
+			r.D2L = whole
+		} else if r.D2L != whole {
+			r.D2L = interval.Add(r.D2L, d2l[i])
+		}
+		r.Jump = r.Jump || jump[i]
+	}
+	r.L, r.DL = e.scaleI(r.L), e.scaleI(r.DL)
+	if r.D2L != whole {
+		r.D2L = e.scaleI(r.D2L)
+	}
+	return r
+}
