@@ -15,7 +15,9 @@ import (
 )
 
 // CertifyOptions set the rigorous certificate of THEORY.md §7; zero values
-// choose the defaults.
+// choose the defaults. BranchAndBound reads MaxIntervals, InitialIntervals,
+// Workers and Progress; the Monotonicity objective reads Tolerance,
+// DeltaGap, MinWidth, MaxIntervals and Workers.
 type CertifyOptions struct {
 	// Tolerance is the largest rise Δ still called monotone (≥ 0).
 	Tolerance float64
