@@ -336,7 +336,7 @@ func (e *evaluator) refStats(alpha interval.I, boxes []*nn.ParamBox, order int) 
 		}
 		for i := e.start; i <= last; i++ {
 			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
-				st[i] = nn.IntervalBatchStats(j)
+				st[i] = b.IntervalStats(j)
 				j = b.IntervalJetStats(boxes[i], st[i], j)
 				continue
 			}

@@ -89,7 +89,19 @@ type BatchStatistics interface {
 	JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet32
 	// IntervalJetStats is the interval rule with the enclosed statistics st.
 	IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet
+	// BatchStats is the `recompute` statistics jet of a reference batch
+	// whose input to the layer has the jet in (biased variance; per
+	// feature for batchnorm1d, per channel over N·H·W for batchnorm2d).
+	BatchStats(in *Jet) *StatsJet
+	// IntervalStats encloses BatchStats over an α-interval.
+	IntervalStats(in *IJet) *IStats
 }
+
+// BatchStats implements BatchStatistics: BatchStatsJet(in, false).
+func (b *BatchNorm) BatchStats(in *Jet) *StatsJet { return BatchStatsJet(in, false) }
+
+// IntervalStats implements BatchStatistics: IntervalBatchStats(in).
+func (b *BatchNorm) IntervalStats(in *IJet) *IStats { return IntervalBatchStats(in) }
 
 // FLOPCounter is a layer that reports the floating-point operations of its
 // matrix products in one jet pass (for benchmarks; layers without products
