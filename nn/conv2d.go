@@ -198,10 +198,13 @@ func gemm[T float32 | float64](tA, tB bool, m, n, k int, alpha T, a []T, lda int
 	}
 }
 
+// convColElems bounds the elements of one im2col buffer (8 MB in float64).
+var convColElems = 1 << 20
+
 // convChunk is the number of examples whose columns one GEMM takes (the
-// column buffer stays near 1M elements).
+// column buffer stays within convColElems elements, at least one example).
 func (l *Conv2d) convChunk() int {
-	return max(1, (1<<20)/max(1, l.ckk()*l.ohw()))
+	return max(1, convColElems/max(1, l.ckk()*l.ohw()))
 }
 
 // convApply computes, for every example e, w ⋆ src[e] (w [Out, In·KH·KW],
