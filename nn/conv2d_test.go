@@ -432,3 +432,14 @@ func TestConv2dInit(t *testing.T) {
 		}
 	}
 }
+
+// intervalPath encloses a + αb + α²c for α ∈ [lo, hi], [n, len(a)/n].
+func intervalPath(c *imgCase, lo, hi float64) interval.Matrix {
+	al := interval.I{Lo: lo, Hi: hi}
+	w := len(c.a) / c.n
+	m := interval.NewMatrix(c.n, w)
+	for q := range c.a {
+		m.Set(q/w, q%w, interval.Add(interval.AddF(interval.Scale(c.b[q], al), c.a[q]), interval.Scale(c.c[q], interval.Sqr(al))))
+	}
+	return m
+}
