@@ -405,7 +405,6 @@ func TestConv2dShapes(t *testing.T) {
 	}
 }
 
-
 // TestConv2dInit: PyTorch's bounds 1/√fan_in with fan_in = in·kh·kw.
 func TestConv2dInit(t *testing.T) {
 	s := &Spec{Format: FormatSequentialV1, InputShape: []int{2, 6, 6}, Loss: "mse",
