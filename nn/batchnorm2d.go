@@ -115,22 +115,31 @@ func (b *BatchNorm2d) chw(m *mat.Dense) *mat.Dense {
 	return out
 }
 
+// jetNC is in viewed as [rows·HW, C] (matrices from in's workspace; the
+// rules of BN then take theirs from it too).
 func (b *BatchNorm2d) jetNC(in *Jet) *Jet {
-	return &Jet{N: in.N * b.HW, M: b.nc(in.M), Const: in.Const}
+	r, _ := in.M.Dims()
+	m := in.WS.matrix(r*b.HW, b.BN.Features)
+	toNC(rowsOf(in.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r*b.HW))
+	return &Jet{N: in.N * b.HW, M: m, Const: in.Const, WS: in.WS}
 }
 
-func (b *BatchNorm2d) jetCHW(out *Jet) *Jet {
-	return &Jet{N: out.N / b.HW, M: b.chw(out.M), Const: out.Const}
+// jetCHW is the inverse of jetNC.
+func (b *BatchNorm2d) jetCHW(j *Jet) *Jet {
+	r, _ := j.M.Dims()
+	m := j.WS.matrix(r/b.HW, b.InSize())
+	fromNC(rowsOf(j.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r/b.HW))
+	return &Jet{N: j.N / b.HW, M: m, Const: j.Const, WS: j.WS}
 }
 
 func (b *BatchNorm2d) jet32NC(in *Jet32) *Jet32 {
-	out := &Jet32{N: in.N * b.HW, M: newGeneral32(in.M.Rows*b.HW, b.BN.Features), Const: in.Const}
+	out := &Jet32{N: in.N * b.HW, M: in.WS.general32(in.M.Rows*b.HW, b.BN.Features), Const: in.Const, WS: in.WS}
 	toNC(rowsOf32(in.M, 0, in.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
 	return out
 }
 
 func (b *BatchNorm2d) jet32CHW(j *Jet32) *Jet32 {
-	out := &Jet32{N: j.N / b.HW, M: newGeneral32(j.M.Rows/b.HW, b.InSize()), Const: j.Const}
+	out := &Jet32{N: j.N / b.HW, M: j.WS.general32(j.M.Rows/b.HW, b.InSize()), Const: j.Const, WS: j.WS}
 	fromNC(rowsOf32(j.M, 0, j.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
 	return out
 }

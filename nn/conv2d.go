@@ -214,8 +214,27 @@ func (l *Conv2d) convChunk() int {
 func convApply[T float32 | float64](l *Conv2d, w []T, src, dst [][]T, scale []T, acc bool) {
 	ckk, ohw := l.ckk(), l.ohw()
 	b := min(l.convChunk(), len(src))
-	col := make([]T, ckk*b*ohw)
-	tmp := make([]T, l.Out*b*ohw)
+	convApplyBuf(l, w, src, dst, scale, acc, make([]T, ckk*b*ohw), make([]T, l.Out*b*ohw))
+}
+
+// convBufs returns convApply's column and product buffers for n examples,
+// from the workspace ws (fresh when nil; see Workspace).
+func (l *Conv2d) convBufs(ws *Workspace, n int) (col, tmp []float64) {
+	b := min(l.convChunk(), n)
+	return ws.matrix(1, l.ckk()*b*l.ohw()).RawMatrix().Data, ws.matrix(1, l.Out*b*l.ohw()).RawMatrix().Data
+}
+
+// convBufs32 is convBufs in float32.
+func (l *Conv2d) convBufs32(ws *Workspace, n int) (col, tmp []float32) {
+	b := min(l.convChunk(), n)
+	return ws.general32(1, l.ckk()*b*l.ohw()).Data, ws.general32(1, l.Out*b*l.ohw()).Data
+}
+
+// convApplyBuf is convApply with its buffers given: col at least
+// In·KH·KW·b·OH·OW and tmp Out·b·OH·OW elements, b = min(convChunk, len(src)).
+func convApplyBuf[T float32 | float64](l *Conv2d, w []T, src, dst [][]T, scale []T, acc bool, col, tmp []T) {
+	ckk, ohw := l.ckk(), l.ohw()
+	b := min(l.convChunk(), len(src))
 	for e0 := 0; e0 < len(src); e0 += b {
 		m := min(b, len(src)-e0)
 		ld := m * ohw
@@ -339,15 +358,15 @@ func (l *Conv2d) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *ma
 //
 // as two wide products W⋆[h ḣ ḧ] and ΔW⋆[h ḣ]; on a constant input W⋆h and
 // ΔW⋆h, ÿ = 0. b, db are nil without a bias.
-func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n int, konst bool) {
+func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n int, konst bool, col, tmp []T) {
 	if konst {
-		convApply(l, w, in, out[:n], nil, false)
-		convApply(l, dw, in, out[n:2*n], nil, false)
+		convApplyBuf(l, w, in, out[:n], nil, false, col, tmp)
+		convApplyBuf(l, dw, in, out[n:2*n], nil, false, col, tmp)
 		for _, r := range out[2*n:] {
 			clear(r)
 		}
 	} else {
-		convApply(l, w, in, out, nil, false)
+		convApplyBuf(l, w, in, out, nil, false, col, tmp)
 		scale := make([]T, 2*n)
 		for i := range scale {
 			scale[i] = 1
@@ -355,7 +374,7 @@ func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n 
 				scale[i] = 2
 			}
 		}
-		convApply(l, dw, in[:2*n], out[n:], scale, true)
+		convApplyBuf(l, dw, in[:2*n], out[n:], scale, true, col, tmp)
 	}
 	if b != nil {
 		addChannel(out[:n], b, l.ohw(), 1)
@@ -372,7 +391,8 @@ func (l *Conv2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	if p[1] != nil {
 		b, db = p[1].Data, dp[1].Data
 	}
-	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf(in.M, 0, rin), rowsOf(out.M, 0, 3*n), n, in.Const)
+	col, tmp := l.convBufs(in.WS, rin)
+	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf(in.M, 0, rin), rowsOf(out.M, 0, 3*n), n, in.Const, col, tmp)
 	return out
 }
 
@@ -384,7 +404,8 @@ func (l *Conv2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	if p[1] != nil {
 		b, db = p[1].Data, dp[1].Data
 	}
-	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf32(in.M, 0, in.M.Rows), rowsOf32(out.M, 0, 3*n), n, in.Const)
+	col, tmp := l.convBufs32(in.WS, in.M.Rows)
+	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf32(in.M, 0, in.M.Rows), rowsOf32(out.M, 0, 3*n), n, in.Const, col, tmp)
 	return out
 }
 
