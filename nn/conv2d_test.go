@@ -442,3 +442,30 @@ func intervalPath(c *imgCase, lo, hi float64) interval.Matrix {
 	}
 	return m
 }
+
+// BenchmarkConv2dJet: one float64 jet of a 16→16 3×3 convolution with
+// padding 1 on 64 examples of [16, 28, 28] (a resnet stage-1 layer).
+func BenchmarkConv2dJet(b *testing.B) {
+	l, _, err := BuildLayer(LayerSpec{Type: "conv2d", In: 16, Out: 16, Kernel: IntPair{3}, Padding: IntPair{1}}, []int{16, 28, 28})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 64
+	p := []*Tensor{NewTensor(16, 16, 3, 3), NewTensor(16)}
+	dp := []*Tensor{NewTensor(16, 16, 3, 3), NewTensor(16)}
+	for i := range p[0].Data {
+		p[0].Data[i], dp[0].Data[i] = math.Sin(float64(i)), math.Cos(float64(i))
+	}
+	in := NewJet(n, l.InSize(), new(Workspace))
+	for i := range in.M.RawMatrix().Data {
+		in.M.RawMatrix().Data[i] = math.Sin(0.1 * float64(i))
+	}
+	ws := in.WS
+	b.ReportMetric(l.(FLOPCounter).JetFLOPs(n, false), "flop/op")
+	b.ResetTimer()
+	for range b.N {
+		ws.Reset()
+		ws.matrix(3*n, l.InSize()) // the input's own slot
+		l.Jet(p, dp, in)
+	}
+}
