@@ -18,6 +18,9 @@ type AdaptiveAvgPool2d struct {
 func init() {
 	registerLayer("adaptive_avgpool2d", []string{"output"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
+		if err := ls.checkPairs("adaptive_avgpool2d"); err != nil {
+			return nil, err
+		}
 		if len(in) != 3 {
 			return nil, fmt.Errorf("adaptive_avgpool2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
 		}

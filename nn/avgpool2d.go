@@ -20,6 +20,9 @@ type AvgPool2d struct {
 func init() {
 	registerLayer("avgpool2d", []string{"kernel", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
+		if err := ls.checkPairs("avgpool2d"); err != nil {
+			return nil, err
+		}
 		if len(in) != 3 {
 			return nil, fmt.Errorf("avgpool2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
 		}

@@ -33,6 +33,9 @@ type Conv2d struct {
 func init() {
 	registerLayer("conv2d", []string{"in", "out", "kernel", "stride", "padding", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
+		if err := ls.checkPairs("conv2d"); err != nil {
+			return nil, err
+		}
 		if len(in) != 3 {
 			return nil, fmt.Errorf("conv2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
 		}

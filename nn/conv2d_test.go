@@ -3,6 +3,9 @@ package nn
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -467,5 +470,49 @@ func BenchmarkConv2dJet(b *testing.B) {
 		ws.Reset()
 		ws.matrix(3*n, l.InSize()) // the input's own slot
 		l.Jet(p, dp, in)
+	}
+}
+
+// TestImageSpecJSON: kernel and friends read as an int or [h, w], written
+// back in the form read; other forms refused naming the layer and the key.
+func TestImageSpecJSON(t *testing.T) {
+	dir := t.TempDir()
+	write := func(layers string) string {
+		p := filepath.Join(dir, "model.json")
+		if err := os.WriteFile(p, []byte(`{"format": "sequential/v1", "input_shape": [1, 6, 6], "loss": "mse", "layers": [`+layers+`]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := write(`{"type": "conv2d", "in": 1, "out": 2, "kernel": [3, 2], "padding": 1}, {"type": "maxpool2d", "kernel": 2}, {"type": "flatten"}`)
+	s, err := ReadSpec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Layers[0].(*Conv2d); c.KH != 3 || c.KW != 2 || c.PH != 1 || c.PW != 1 || c.OH != 6 || c.OW != 7 {
+		t.Errorf("conv2d read as %+v", c)
+	}
+	if got := m.OutSize(); got != 2*3*3 {
+		t.Errorf("output size %d, want 18 ([2, 3, 3])", got)
+	}
+	if err := s.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if !strings.Contains(string(b), `"kernel": [`) || !strings.Contains(string(b), `"padding": 1`) {
+		t.Errorf("written back as %s", b)
+	}
+	for _, c := range []struct{ layers, want string }{
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": [3, 3, 3]}`, "layers[0]: conv2d: kernel: want an int or [h, w], found [3 3 3]"},
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": 3}, {"type": "avgpool2d", "kernel": 2, "stride": []}`, "layers[1]: avgpool2d: stride: want an int or [h, w], found []"},
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "kernel_size": 3}`, `layers[0]: unknown key "kernel_size"`},
+	} {
+		if _, err := ReadSpec(write(c.layers)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.layers, err, c.want)
+		}
 	}
 }

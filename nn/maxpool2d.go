@@ -28,6 +28,9 @@ type MaxPool2d struct {
 func init() {
 	registerLayer("maxpool2d", []string{"kernel", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
+		if err := ls.checkPairs("maxpool2d"); err != nil {
+			return nil, err
+		}
 		if len(in) != 3 {
 			return nil, fmt.Errorf("maxpool2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
 		}

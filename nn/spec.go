@@ -112,10 +112,32 @@ func (p *IntPair) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var hw []int
-	if err := json.Unmarshal(b, &hw); err != nil || len(hw) != 2 {
+	if err := json.Unmarshal(b, &hw); err != nil {
 		return fmt.Errorf("want an int or [h, w], found %s", b)
 	}
-	*p = hw
+	*p = hw // a length other than 2 is refused by the layer, naming the key (IntPair.check)
+	return nil
+}
+
+// check refuses a pair that is neither an int nor [h, w], naming the layer
+// type and the key.
+func (p IntPair) check(typ, key string) error {
+	if len(p) > 2 || (len(p) == 0 && p != nil) {
+		return fmt.Errorf("%s: %s: want an int or [h, w], found %v", typ, key, []int(p))
+	}
+	return nil
+}
+
+// checkPairs applies check to the kernel, stride, padding and output of ls.
+func (ls LayerSpec) checkPairs(typ string) error {
+	for _, f := range []struct {
+		key string
+		p   IntPair
+	}{{"kernel", ls.Kernel}, {"stride", ls.Stride}, {"padding", ls.Padding}, {"output", ls.Output}} {
+		if err := f.p.check(typ, f.key); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
