@@ -31,7 +31,7 @@ files are parsed and written by hand (no safetensors package here).
 
   torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
                       [--time] [--threads N] [--dtype float64|float32]
-  torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* runs
+  torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* and cnn-* runs
 
 Run it with /usr/bin/python3 (Debian's torch 1.13 with functorch).
 """
