@@ -15,12 +15,21 @@ import (
 // (bn_policy recompute, the reference batch being the batch itself).
 func drawBN2d(t *rapid.T) *imgCase {
 	in, n := drawImage(t)
+	c := drawBN2dOn(t, in, n, rapid.Bool().Draw(t, "recompute"))
+	drawInputs(t, c)
+	return c
+}
+
+// drawBN2dOn draws a batchnorm2d on inputs of shape in with its
+// parameters and hyperdual reference (no inputs); stats: the batch's own
+// statistics (recompute) when the batch has two values per channel.
+func drawBN2dOn(t *rapid.T, in []int, n int, stats bool) *imgCase {
 	l, _, err := BuildLayer(LayerSpec{Type: "batchnorm2d", Eps: ptr(rapid.SampledFrom([]float64{1e-5, 0.1}).Draw(t, "eps"))}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := l.(*BatchNorm2d)
-	c := &imgCase{l: l, n: n, stats: rapid.Bool().Draw(t, "recompute")}
+	c := &imgCase{l: l, n: n, stats: stats}
 	if c.stats && n*in[1]*in[2] < 2 {
 		c.stats = false
 	}
@@ -31,7 +40,6 @@ func drawBN2d(t *rapid.T) *imgCase {
 	}
 	c.p0[4] = &Tensor{Shape: []int{}, Data: []float64{3}}
 	c.dp[4] = &Tensor{Shape: []int{}, Data: []float64{0}}
-	drawInputs(t, c)
 	if c.stats && b.BN.Eps == 1e-5 {
 		b.BN.Eps = 0.1 // keep 1/√(σ² + ε) of a near-constant channel moderate for the 1e-9 comparison
 	}

@@ -83,6 +83,12 @@ func (c *imgCase) hyperdual() [][]hd {
 			x[i][k] = hyperdual.Add(hyperdual.Add(hd{Real: c.a[q]}, hyperdual.Scale(c.b[q], a)), hyperdual.Scale(c.c[q], hyperdual.Mul(a, a)))
 		}
 	}
+	return c.ref(c.paramsHD(c.alpha), x)
+}
+
+// paramsHD is θ0 + αδ in hyperdual numbers (ε1 = ε2 = dα).
+func (c *imgCase) paramsHD(alpha float64) [][]hd {
+	a := hd{Real: alpha, E1mag: 1, E2mag: 1}
 	p := make([][]hd, len(c.p0))
 	for k, t0 := range c.p0 {
 		if t0 == nil {
@@ -93,7 +99,73 @@ func (c *imgCase) hyperdual() [][]hd {
 			p[k][j] = hyperdual.Add(hd{Real: t0.Data[j]}, hyperdual.Scale(c.dp[k].Data[j], a))
 		}
 	}
-	return c.ref(p, x)
+	return p
+}
+
+// layerJet is c's layer's float64 jet at α on the input jet in (JetStats
+// with in's own statistics when c.stats).
+func (c *imgCase) layerJet(alpha float64, in *Jet) *Jet {
+	if c.stats {
+		b := c.l.(BatchStatistics)
+		return b.JetStats(c.at(alpha), c.dp, b.BatchStats(in), in)
+	}
+	return c.l.Jet(c.at(alpha), c.dp, in)
+}
+
+// TestSmallCNNJetMatchesHyperdual: on random small networks conv2d → tanh
+// → avgpool2d or adaptive_avgpool2d → batchnorm2d (either policy) →
+// conv2d, the composed layer jets agree with hyperdual numbers propagated
+// through the layers' independent references (THEORY.md §2, §9). (Max-pool
+// is left to its own test and the PyTorch fixture: rounding may break a
+// tie differently in the two computations.)
+func TestSmallCNNJetMatchesHyperdual(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		in, n := drawImage(t)
+		conv1 := drawConvOn(t, in, n)
+		drawInputs(t, conv1)
+		alpha := conv1.alpha
+		act := &Activation{Kind: "tanh", Width: conv1.l.OutSize()}
+		pool := drawPoolOn(t, rapid.SampledFrom([]string{"avgpool2d", "adaptive_avgpool2d"}).Draw(t, "pool"), conv1.l.(Shaper).OutShape(), n)
+		s2 := pool.l.(Shaper).OutShape()
+		bn := drawBN2dOn(t, s2, n, rapid.Bool().Draw(t, "recompute"))
+		conv2 := drawConvOn(t, s2, n)
+		j := conv1.layerJet(alpha, conv1.inJet(alpha))
+		j = act.Jet(nil, nil, j)
+		j = pool.layerJet(alpha, j)
+		j = bn.layerJet(alpha, j)
+		j = conv2.layerJet(alpha, j)
+		x := conv1.ref(conv1.paramsHD(alpha), func() [][]hd {
+			conv1.alpha = alpha
+			a := hd{Real: alpha, E1mag: 1, E2mag: 1}
+			w := conv1.l.InSize()
+			x := make([][]hd, n)
+			for i := range x {
+				x[i] = make([]hd, w)
+				for k := range x[i] {
+					q := i*w + k
+					x[i][k] = hyperdual.Add(hyperdual.Add(hd{Real: conv1.a[q]}, hyperdual.Scale(conv1.b[q], a)), hyperdual.Scale(conv1.c[q], hyperdual.Mul(a, a)))
+				}
+			}
+			return x
+		}())
+		for i := range x {
+			for k := range x[i] {
+				x[i][k] = hdTanh(x[i][k])
+			}
+		}
+		x = pool.ref(nil, x)
+		x = bn.ref(bn.paramsHD(alpha), x)
+		x = conv2.ref(conv2.paramsHD(alpha), x)
+		for i := 0; i < n; i++ {
+			for k, y := range x[i] {
+				for part, w := range []float64{y.Real, y.E1mag, y.E1E2mag} {
+					if got := j.M.At(part*n+i, k); !near(got, w, 1e-9) {
+						t.Fatalf("part %d [%d,%d]: jet %v, hyperdual %v", part, i, k, got, w)
+					}
+				}
+			}
+		}
+	})
 }
 
 // checkHyperdual: Jet (and JetRows when declared) agree with the
@@ -290,6 +362,14 @@ func drawParams(t *rapid.T, c *imgCase) {
 
 func drawConv(t *rapid.T) *imgCase {
 	in, n := drawImage(t)
+	c := drawConvOn(t, in, n)
+	drawInputs(t, c)
+	return c
+}
+
+// drawConvOn draws a conv2d on inputs of shape in, with its parameters
+// and hyperdual reference (no inputs).
+func drawConvOn(t *rapid.T, in []int, n int) *imgCase {
 	pad := rapid.IntRange(0, 1).Draw(t, "padding")
 	kh := rapid.IntRange(1, min(3, in[1]+2*pad)).Draw(t, "kh")
 	kw := rapid.IntRange(1, min(3, in[2]+2*pad)).Draw(t, "kw")
@@ -303,7 +383,6 @@ func drawConv(t *rapid.T) *imgCase {
 	cv := l.(*Conv2d)
 	c := &imgCase{l: l, n: n}
 	drawParams(t, c)
-	drawInputs(t, c)
 	c.ref = func(p [][]hd, x [][]hd) [][]hd {
 		out := make([][]hd, len(x))
 		for e := range x {
@@ -515,4 +594,12 @@ func TestImageSpecJSON(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.layers, err, c.want)
 		}
 	}
+}
+
+// hdTanh is tanh(x) = (e^{2x} − 1)/(e^{2x} + 1) in hyperdual arithmetic:
+// gonum's hyperdual.Tanh returns a zero ε1ε2 part at x = 0 (it should be
+// the input's ε1ε2 part, tanh″(0) being 0 but tanh′(0) 1).
+func hdTanh(x hd) hd {
+	e := hyperdual.Exp(hyperdual.Scale(2, x))
+	return hyperdual.Mul(hyperdual.Sub(e, hd{Real: 1}), hyperdual.Inv(hyperdual.Add(e, hd{Real: 1})))
 }

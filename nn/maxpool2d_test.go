@@ -11,6 +11,29 @@ import (
 // drawPool draws a pooling layer of type typ with its hyperdual reference.
 func drawPool(t *rapid.T, typ string) *imgCase {
 	in, n := drawImage(t)
+	c := drawPoolOn(t, typ, in, n)
+	drawInputs(t, c)
+	if typ == "maxpool2d" {
+		// distinct values 0.37 apart (shuffled), moving by at most 0.16
+		// over α ∈ [0, 1]: no two inputs tie, where max is not
+		// differentiable (TestMaxPoolTieAndKink covers ties)
+		ranks := make([]int, len(c.a))
+		for q := range ranks {
+			ranks[q] = q
+		}
+		ranks = rapid.Permutation(ranks).Draw(t, "ranks")
+		for q := range c.a {
+			c.a[q] = 0.37*float64(ranks[q]) + 1e-3*c.a[q]
+			c.b[q] *= 0.04
+			c.c[q] *= 0.04
+		}
+	}
+	return c
+}
+
+// drawPoolOn draws a pooling layer of type typ on inputs of shape in with
+// its hyperdual reference (no inputs).
+func drawPoolOn(t *rapid.T, typ string, in []int, n int) *imgCase {
 	var ls LayerSpec
 	if typ == "adaptive_avgpool2d" {
 		ls = LayerSpec{Type: typ, Output: IntPair{rapid.IntRange(1, 4).Draw(t, "oh"), rapid.IntRange(1, 4).Draw(t, "ow")}}
@@ -36,22 +59,6 @@ func drawPool(t *rapid.T, typ string) *imgCase {
 		g = &p.pool2d
 	}
 	c := &imgCase{l: l, n: n}
-	drawInputs(t, c)
-	if typ == "maxpool2d" {
-		// distinct values 0.37 apart (shuffled), moving by at most 0.16
-		// over α ∈ [0, 1]: no two inputs tie, where max is not
-		// differentiable (TestMaxPoolTieAndKink covers ties)
-		ranks := make([]int, len(c.a))
-		for q := range ranks {
-			ranks[q] = q
-		}
-		ranks = rapid.Permutation(ranks).Draw(t, "ranks")
-		for q := range c.a {
-			c.a[q] = 0.37*float64(ranks[q]) + 1e-3*c.a[q]
-			c.b[q] *= 0.04
-			c.c[q] *= 0.04
-		}
-	}
 	oq := g.OH * g.OW
 	c.ref = func(_ [][]hd, x [][]hd) [][]hd {
 		out := make([][]hd, len(x))
