@@ -251,7 +251,7 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 		}
 		for i := e.start; i <= last; i++ {
 			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
-				st[i] = nn.IntervalBatchStats(j)
+				st[i] = b.IntervalStats(j)
 				j = b.IntervalJetStats(boxes[i], st[i], j)
 				continue
 			}

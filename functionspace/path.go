@@ -328,7 +328,7 @@ func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, ws)
 	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
 		if b, ok := l.(nn.BatchStatistics); ok {
-			stats[i] = nn.BatchStatsJet(j, false)
+			stats[i] = b.BatchStats(j)
 			j = b.JetStats(ps.at[i], ps.dp[i], stats[i], j)
 			return nil
 		}

@@ -78,9 +78,13 @@ func digits(e float64) string {
 // Together they cover every layer type, cross-entropy and mse (one-hot labels
 // and float targets), and F64, F32, F16 and BF16 checkpoints.
 func TestTorchFixtures(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "torchref", "mlp-*"))
-	if err != nil {
-		t.Fatal(err)
+	var dirs []string
+	for _, pat := range []string{"mlp-*", "cnn-*"} {
+		d, err := filepath.Glob(filepath.Join("..", "testdata", "torchref", pat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d...)
 	}
 	if len(dirs) < 3 {
 		t.Fatalf("found %d fixture runs in testdata/torchref, want at least 3", len(dirs))

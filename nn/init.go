@@ -10,7 +10,8 @@ import (
 var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "lecun_normal", "lecun_uniform"}
 
 // Init returns θ0 for the model: every linear layer's weight [out, in] drawn
-// by scheme, with fan_in = in and fan_out = out, then multiplied by scale (the
+// by scheme, with fan_in = in and fan_out = out (every InitDrawn layer's
+// weight with its InitFans: conv2d's fan_in = in·kh·kw), then multiplied by scale (the
 // paper's lever for moving weights far from initialisation: Lucas et al. 2021):
 //
 //	pytorch:          W ~ U(−1/√fan_in, 1/√fan_in), b ~ U(−1/√fan_in, 1/√fan_in)
@@ -31,11 +32,12 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	s := State{}
 	for i, l := range m.Layers {
-		d, ok := l.(*Dense)
+		d, ok := l.(InitDrawn)
 		if !ok {
 			continue
 		}
-		fanIn, fanOut := float64(d.In), float64(d.Out)
+		fi, fo, hasBias := d.InitFans()
+		fanIn, fanOut := float64(fi), float64(fo)
 		var draw func() float64
 		biasBound := 0.0
 		uniform := func(b float64) func() float64 { return func() float64 { return b * (2*rng.Float64() - 1) } }
@@ -59,13 +61,14 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 		default:
 			return nil, fmt.Errorf("init: unknown scheme %q (want one of %v)", scheme, InitSchemes)
 		}
-		w := NewTensor(d.Out, d.In)
+		ps := l.Params()
+		w := NewTensor(ps[0].Shape...)
 		for j := range w.Data {
 			w.Data[j] = scale * draw()
 		}
 		s[ParamKey(i, "weight")] = w
-		if d.HasBias {
-			b := NewTensor(d.Out)
+		if hasBias {
+			b := NewTensor(ps[1].Shape...)
 			for j := range b.Data {
 				b.Data[j] = scale * biasBound * (2*rng.Float64() - 1)
 			}

@@ -148,17 +148,45 @@ type Model struct {
 // chain. Unknown types are refused with an error naming the layer and type.
 func Build(s *Spec) (*Model, error) {
 	m := &Model{Spec: s}
-	width := s.InputSize()
+	shape := append([]int(nil), s.InputShape...)
 	for i, ls := range s.Layers {
-		l, err := newLayer(ls, width)
+		l, out, err := BuildLayer(ls, shape)
 		if err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}
-		width = l.OutSize()
+		shape = out
 		m.Layers = append(m.Layers, l)
 	}
 	return m, nil
 }
+
+// BuildLayer constructs one layer from its spec for inputs of one example's
+// shape in ([C, H, W] for images, PyTorch's layout; [width] for flat
+// inputs) and returns it with the shape of its output: OutShape for a layer
+// that declares one (Shaper: conv2d, the pools), [OutSize] after flatten or
+// a layer that changes the width, in otherwise (elementwise layers keep
+// the image shape). A block that builds sub-layers (a residual body) calls
+// it for each, threading the shape.
+func BuildLayer(ls LayerSpec, in []int) (Layer, []int, error) {
+	ls.inShape = in
+	width := numel(in)
+	if len(in) == 0 {
+		width = 0
+	}
+	l, err := newLayer(ls, width)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case isShaper(l):
+		return l, l.(Shaper).OutShape(), nil
+	case l.Type() == "flatten" || l.OutSize() != width:
+		return l, []int{l.OutSize()}, nil
+	}
+	return l, in, nil
+}
+
+func isShaper(l Layer) bool { _, ok := l.(Shaper); return ok }
 
 // layerBuilders holds the layer types registered by their own files
 // (registerLayer), the way a new layer type joins the build.
@@ -244,7 +272,7 @@ func (m *Model) Expected() []Named {
 	var out []Named
 	for i, l := range m.Layers {
 		for _, p := range l.Params() {
-			if d, ok := l.(*Dense); ok && p.Name == "bias" && !d.HasBias {
+			if o, ok := l.(OptionalParams); ok && o.OmitsParam(p.Name) {
 				continue
 			}
 			out = append(out, Named{Key: ParamKey(i, p.Name), Param: p})

@@ -89,7 +89,19 @@ type BatchStatistics interface {
 	JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet32
 	// IntervalJetStats is the interval rule with the enclosed statistics st.
 	IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet
+	// BatchStats is the `recompute` statistics jet of a reference batch
+	// whose input to the layer has the jet in (biased variance; per
+	// feature for batchnorm1d, per channel over N·H·W for batchnorm2d).
+	BatchStats(in *Jet) *StatsJet
+	// IntervalStats encloses BatchStats over an α-interval.
+	IntervalStats(in *IJet) *IStats
 }
+
+// BatchStats implements BatchStatistics: BatchStatsJet(in, false).
+func (b *BatchNorm) BatchStats(in *Jet) *StatsJet { return BatchStatsJet(in, false) }
+
+// IntervalStats implements BatchStatistics: IntervalBatchStats(in).
+func (b *BatchNorm) IntervalStats(in *IJet) *IStats { return IntervalBatchStats(in) }
 
 // FLOPCounter is a layer that reports the floating-point operations of its
 // matrix products in one jet pass (for benchmarks; layers without products
@@ -99,6 +111,34 @@ type FLOPCounter interface {
 	// does not depend on α (value rows only).
 	JetFLOPs(n int, constInput bool) float64
 }
+
+// Shaper is a layer whose output has an image shape of its own (conv2d,
+// the pools): OutShape is one example's output shape [C, H, W], PyTorch's
+// layout, with OutSize its product. Build threads it to the next layer
+// (LayerSpec.InShape).
+type Shaper interface {
+	OutShape() []int
+}
+
+// InitDrawn is a layer whose weight (its first Params entry) and optional
+// bias (its second) Init draws by an initialisation scheme (linear,
+// conv2d): InitFans gives PyTorch's fan_in and fan_out of the weight and
+// whether the bias is present.
+type InitDrawn interface {
+	InitFans() (fanIn, fanOut int, hasBias bool)
+}
+
+// InitFans implements InitDrawn: fan_in = In, fan_out = Out.
+func (d *Dense) InitFans() (fanIn, fanOut int, hasBias bool) { return d.In, d.Out, d.HasBias }
+
+// OptionalParams is a layer some of whose Params may be absent from a state
+// (a bias turned off): OmitsParam reports whether the tensor name is.
+type OptionalParams interface {
+	OmitsParam(name string) bool
+}
+
+// OmitsParam implements OptionalParams: the bias when HasBias is false.
+func (d *Dense) OmitsParam(name string) bool { return name == "bias" && !d.HasBias }
 
 // ParamResetter is a layer whose parameters start at fixed values, not
 // drawn by an initialisation scheme (PyTorch's reset_parameters); Init

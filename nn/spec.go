@@ -84,7 +84,86 @@ type LayerSpec struct {
 	Shape []int `json:"shape,omitempty"`
 	// Affine is layernorm's elementwise_affine; absent means true.
 	Affine *bool `json:"affine,omitempty"`
+	// Kernel, Stride and Padding are conv2d's and the pools' (RUN_FORMAT.md
+	// "Convolutional and residual models"): an int or [h, w]; absent stride
+	// means 1 for conv2d and the kernel for the pools, absent padding 0.
+	Kernel  IntPair `json:"kernel,omitempty"`
+	Stride  IntPair `json:"stride,omitempty"`
+	Padding IntPair `json:"padding,omitempty"`
+	// Output is adaptive_avgpool2d's output size [oh, ow] (an int: square).
+	Output IntPair `json:"output,omitempty"`
+
+	// inShape is the shape of one example entering the layer ([C, H, W]
+	// for images, [width] otherwise), set by Build from input_shape and the
+	// layers before (not a model.json key).
+	inShape []int
 }
+
+// IntPair is a model.json size written as an int or as [h, w] (PyTorch's
+// int-or-tuple arguments). It keeps the form it was read in: one element
+// for an int, two for a pair.
+type IntPair []int
+
+// UnmarshalJSON reads an int or an array of two ints.
+func (p *IntPair) UnmarshalJSON(b []byte) error {
+	var k int
+	if err := json.Unmarshal(b, &k); err == nil {
+		*p = IntPair{k}
+		return nil
+	}
+	var hw []int
+	if err := json.Unmarshal(b, &hw); err != nil {
+		return fmt.Errorf("want an int or [h, w], found %s", b)
+	}
+	*p = hw // a length other than 2 is refused by the layer, naming the key (IntPair.check)
+	return nil
+}
+
+// check refuses a pair that is neither an int nor [h, w], naming the layer
+// type and the key.
+func (p IntPair) check(typ, key string) error {
+	if len(p) > 2 || (len(p) == 0 && p != nil) {
+		return fmt.Errorf("%s: %s: want an int or [h, w], found %v", typ, key, []int(p))
+	}
+	return nil
+}
+
+// checkPairs applies check to the kernel, stride, padding and output of ls.
+func (ls LayerSpec) checkPairs(typ string) error {
+	for _, f := range []struct {
+		key string
+		p   IntPair
+	}{{"kernel", ls.Kernel}, {"stride", ls.Stride}, {"padding", ls.Padding}, {"output", ls.Output}} {
+		if err := f.p.check(typ, f.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the form read: an int or [h, w].
+func (p IntPair) MarshalJSON() ([]byte, error) {
+	if len(p) == 1 {
+		return json.Marshal(p[0])
+	}
+	return json.Marshal([]int(p))
+}
+
+// HW returns the (h, w) pair, def for both when p is absent.
+func (p IntPair) HW(def int) (h, w int) {
+	switch len(p) {
+	case 0:
+		return def, def
+	case 1:
+		return p[0], p[0]
+	}
+	return p[0], p[1]
+}
+
+// InShape is the shape of one example entering the layer, as Build found
+// it from input_shape and the layers before ([C, H, W] for an image;
+// [width] after a layer that flattens).
+func (ls LayerSpec) InShape() []int { return ls.inShape }
 
 // LayerTypes lists the layer type names this build supports, in the spelling of
 // RUN_FORMAT.md.

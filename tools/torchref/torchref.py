@@ -31,7 +31,7 @@ files are parsed and written by hand (no safetensors package here).
 
   torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
                       [--time] [--threads N] [--dtype float64|float32]
-  torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* runs
+  torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* and cnn-* runs
 
 Run it with /usr/bin/python3 (Debian's torch 1.13 with functorch).
 """
@@ -133,6 +133,30 @@ class WrittenLayerNorm(torch.nn.LayerNorm):
         return y
 
 
+class EvalBatchNorm2d(torch.nn.BatchNorm2d):
+    """BatchNorm2d in evaluation mode written out per channel (see
+    EvalBatchNorm1d). Same state_dict as torch.nn.BatchNorm2d; its value is
+    checked against torch.nn.BatchNorm2d's evaluation mode on every call
+    without forward derivatives (the loss passes; torch refuses batch_norm
+    with forward-mode tangents on the running statistics)."""
+
+    def forward(self, x):
+        c = lambda t: t.reshape(1, -1, 1, 1)
+        y = (x - c(self.running_mean)) / torch.sqrt(c(self.running_var) + self.eps) * c(self.weight) + c(self.bias)
+        try:
+            ref = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        except RuntimeError:
+            return y  # inside a jvp
+        if not torch.allclose(y, ref, rtol=1e-12, atol=1e-12):
+            raise AssertionError("EvalBatchNorm2d: value differs from torch.nn.BatchNorm2d")
+        return y
+
+
+def pair(v):
+    """model.json's int-or-[h, w] sizes as PyTorch's tuple."""
+    return tuple(v) if isinstance(v, list) else v
+
+
 def build(spec, dtype=torch.float64):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
@@ -165,6 +189,19 @@ def build(spec, dtype=torch.float64):
         elif t == "layernorm":
             m = WrittenLayerNorm(l.get("shape") or [width], eps=l.get("eps", 1e-5),
                                  elementwise_affine=l.get("affine", True))
+        elif t == "conv2d":
+            m = torch.nn.Conv2d(l["in"], l["out"], pair(l["kernel"]), stride=pair(l.get("stride", 1)),
+                                padding=pair(l.get("padding", 0)), bias=l.get("bias", True))
+        elif t == "maxpool2d":
+            m = torch.nn.MaxPool2d(pair(l["kernel"]), stride=pair(l.get("stride", l["kernel"])),
+                                   padding=pair(l.get("padding", 0)))
+        elif t == "avgpool2d":
+            m = torch.nn.AvgPool2d(pair(l["kernel"]), stride=pair(l.get("stride", l["kernel"])),
+                                   padding=pair(l.get("padding", 0)))
+        elif t == "adaptive_avgpool2d":
+            m = torch.nn.AdaptiveAvgPool2d(pair(l["output"]))
+        elif t == "batchnorm2d":
+            m = EvalBatchNorm2d(l["features"], eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
         else:
             raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
         mods.append(m)
@@ -333,6 +370,22 @@ FIXTURES = [
                  {"type": "layernorm", "shape": [4], "eps": 0.01, "affine": False}, {"type": "tanh"},
                  {"type": "linear", "in": 4, "out": 3}],
          wdtype=("F64", "F64"), xdtype="F64", ydtype="I64"),
+    # a small CNN: conv2d (padding, no bias), relu, maxpool2d, conv2d (stride 2), flatten, linear.
+    dict(name="cnn-conv-relu-maxpool", seed=6, input_shape=[2, 7, 7], n=8, loss="cross_entropy",
+         layers=[{"type": "conv2d", "in": 2, "out": 3, "kernel": 3, "padding": 1, "bias": False},
+                 {"type": "relu"}, {"type": "maxpool2d", "kernel": 2},
+                 {"type": "conv2d", "in": 3, "out": 4, "kernel": [2, 3], "stride": 2}, {"type": "tanh"},
+                 {"type": "flatten"}, {"type": "linear", "in": 4, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="I64"),
+    # batchnorm2d (running statistics interpolated), avgpool2d with padding,
+    # adaptive_avgpool2d to [2, 1], mse on F64 targets.
+    dict(name="cnn-batchnorm-avgpool", seed=7, input_shape=[1, 6, 6], n=8, loss="mse",
+         layers=[{"type": "conv2d", "in": 1, "out": 3, "kernel": 3},
+                 {"type": "batchnorm2d", "features": 3}, {"type": "tanh"},
+                 {"type": "avgpool2d", "kernel": 3, "stride": 1, "padding": 1},
+                 {"type": "adaptive_avgpool2d", "output": [2, 1]}, {"type": "flatten"},
+                 {"type": "linear", "in": 6, "out": 2}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
 ]
 
 FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
@@ -353,8 +406,8 @@ def make_fixture(out_dir):
                                  ("final.safetensors", fx["wdtype"][1], 2.0)):
             ts = {}
             for i, l in enumerate(fx["layers"]):
-                if l["type"] == "batchnorm1d":
-                    c = l["in"]
+                if l["type"] in ("batchnorm1d", "batchnorm2d"):
+                    c = l.get("in") or l["features"]
                     ts[f"{i}.weight"] = (1 + rng.normal(0, 0.2, c), dt)
                     ts[f"{i}.bias"] = (rng.normal(0, 0.2, c), dt)
                     ts[f"{i}.running_mean"] = (rng.normal(0, 0.5, c), dt)
@@ -365,6 +418,13 @@ def make_fixture(out_dir):
                     if l.get("affine", True):
                         ts[f"{i}.weight"] = (1 + rng.normal(0, 0.3, l["shape"]), dt)
                         ts[f"{i}.bias"] = (rng.normal(0, 0.3, l["shape"]), dt)
+                    continue
+                if l["type"] == "conv2d":
+                    kh, kw = (l["kernel"], l["kernel"]) if isinstance(l["kernel"], int) else l["kernel"]
+                    s = scale / np.sqrt(l["in"] * kh * kw)
+                    ts[f"{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"], kh, kw)), dt)
+                    if l.get("bias", True):
+                        ts[f"{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
                     continue
                 if l["type"] != "linear":
                     continue

@@ -1,0 +1,294 @@
+package nn
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/interval"
+)
+
+// BatchNorm2d is PyTorch's nn.BatchNorm2d(features, eps, momentum) on flat
+// batches [N, C·H·W] (RUN_FORMAT.md "batchnorm2d", THEORY.md §9): BatchNorm1d
+// per channel, with statistics over (N, H, W). Every rule is batchnorm1d's
+// (BN, both bn_policy values, training mode, backward, float32 and interval
+// rules) applied to the batch seen as [N·H·W, C]: row (i, s) holds the C
+// channels of example i at position s. The tensors are batchnorm1d's, [C]
+// (weight, bias, running_mean, running_var, num_batches_tracked).
+type BatchNorm2d struct {
+	BN    BatchNorm // Features = C
+	HW    int       // H·W, the positions per channel
+	Shape []int     // [C, H, W]
+}
+
+func init() {
+	registerLayer("batchnorm2d", []string{"features", "eps", "momentum"}, func(ls LayerSpec, width int) (Layer, error) {
+		in := ls.InShape()
+		if len(in) != 3 {
+			return nil, fmt.Errorf("batchnorm2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
+		}
+		f := ls.Features
+		if f == 0 {
+			f = in[0]
+		}
+		if f != in[0] {
+			return nil, fmt.Errorf("batchnorm2d: features=%d but the input is %s ([C, H, W]) with %d channels", f, shapeString(in), in[0])
+		}
+		ls1 := LayerSpec{Type: "batchnorm1d", Features: f, Eps: ls.Eps, Momentum: ls.Momentum}
+		b, err := newBatchNorm(ls1, f)
+		if err != nil {
+			return nil, fmt.Errorf("batchnorm2d%s", err.Error()[len("batchnorm1d"):])
+		}
+		return &BatchNorm2d{BN: *b, HW: in[1] * in[2], Shape: append([]int(nil), in...)}, nil
+	})
+}
+
+// Type returns "batchnorm2d".
+func (b *BatchNorm2d) Type() string { return "batchnorm2d" }
+
+// InSize returns C·H·W.
+func (b *BatchNorm2d) InSize() int { return b.BN.Features * b.HW }
+
+// OutSize returns C·H·W.
+func (b *BatchNorm2d) OutSize() int { return b.InSize() }
+
+// OutShape implements Shaper: the input shape [C, H, W].
+func (b *BatchNorm2d) OutShape() []int { return append([]int(nil), b.Shape...) }
+
+// Params returns batchnorm1d's tensors, [C] (PyTorch's state_dict order).
+func (b *BatchNorm2d) Params() []Param { return b.BN.Params() }
+
+// ResetParams implements ParamResetter: PyTorch's weight 1, bias 0,
+// running_mean 0, running_var 1, num_batches_tracked 0.
+func (b *BatchNorm2d) ResetParams() []*Tensor {
+	var out []*Tensor
+	for _, p := range b.Params() {
+		t := NewTensor(p.Shape...)
+		if p.Name == "weight" || p.Name == "running_var" {
+			for j := range t.Data {
+				t.Data[j] = 1
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// Kinked implements KinkSites: BatchNorm is smooth in its input.
+func (b *BatchNorm2d) Kinked() bool { return false }
+
+// toNC copies rows [r, C·HW] (PyTorch [C, H, W] each) to [r·HW, C], row
+// i·HW + s holding position s of row i.
+func toNC[T float32 | float64](src [][]T, c, hw int, dst [][]T) {
+	for i, r := range src {
+		for ch := 0; ch < c; ch++ {
+			for s, v := range r[ch*hw : (ch+1)*hw] {
+				dst[i*hw+s][ch] = v
+			}
+		}
+	}
+}
+
+// fromNC is the inverse of toNC.
+func fromNC[T float32 | float64](src [][]T, c, hw int, dst [][]T) {
+	for i, r := range dst {
+		for ch := 0; ch < c; ch++ {
+			seg := r[ch*hw : (ch+1)*hw]
+			for s := range seg {
+				seg[s] = src[i*hw+s][ch]
+			}
+		}
+	}
+}
+
+func (b *BatchNorm2d) nc(m *mat.Dense) *mat.Dense {
+	r, _ := m.Dims()
+	out := mat.NewDense(r*b.HW, b.BN.Features, nil)
+	toNC(rowsOf(m, 0, r), b.BN.Features, b.HW, rowsOf(out, 0, r*b.HW))
+	return out
+}
+
+func (b *BatchNorm2d) chw(m *mat.Dense) *mat.Dense {
+	r, _ := m.Dims()
+	out := mat.NewDense(r/b.HW, b.InSize(), nil)
+	fromNC(rowsOf(m, 0, r), b.BN.Features, b.HW, rowsOf(out, 0, r/b.HW))
+	return out
+}
+
+// jetNC is in viewed as [rows·HW, C] (matrices from in's workspace; the
+// rules of BN then take theirs from it too).
+func (b *BatchNorm2d) jetNC(in *Jet) *Jet {
+	r, _ := in.M.Dims()
+	m := in.WS.matrix(r*b.HW, b.BN.Features)
+	toNC(rowsOf(in.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r*b.HW))
+	return &Jet{N: in.N * b.HW, M: m, Const: in.Const, WS: in.WS}
+}
+
+// jetCHW is the inverse of jetNC.
+func (b *BatchNorm2d) jetCHW(j *Jet) *Jet {
+	r, _ := j.M.Dims()
+	m := j.WS.matrix(r/b.HW, b.InSize())
+	fromNC(rowsOf(j.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r/b.HW))
+	return &Jet{N: j.N / b.HW, M: m, Const: j.Const, WS: j.WS}
+}
+
+func (b *BatchNorm2d) jet32NC(in *Jet32) *Jet32 {
+	out := &Jet32{N: in.N * b.HW, M: in.WS.general32(in.M.Rows*b.HW, b.BN.Features), Const: in.Const, WS: in.WS}
+	toNC(rowsOf32(in.M, 0, in.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
+	return out
+}
+
+func (b *BatchNorm2d) jet32CHW(j *Jet32) *Jet32 {
+	out := &Jet32{N: j.N / b.HW, M: j.WS.general32(j.M.Rows/b.HW, b.InSize()), Const: j.Const, WS: j.WS}
+	fromNC(rowsOf32(j.M, 0, j.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
+	return out
+}
+
+// imatNC and imatCHW are toNC and fromNC on interval matrices.
+func (b *BatchNorm2d) imatNC(m interval.Matrix) interval.Matrix {
+	if m.Lo == nil {
+		return m
+	}
+	c := b.BN.Features
+	out := interval.NewMatrix(m.Rows*b.HW, c)
+	for i := 0; i < m.Rows; i++ {
+		for ch := 0; ch < c; ch++ {
+			for s := 0; s < b.HW; s++ {
+				src, dst := i*m.Cols+ch*b.HW+s, (i*b.HW+s)*c+ch
+				out.Lo[dst], out.Hi[dst] = m.Lo[src], m.Hi[src]
+			}
+		}
+	}
+	return out
+}
+
+func (b *BatchNorm2d) imatCHW(m interval.Matrix) interval.Matrix {
+	if m.Lo == nil {
+		return m
+	}
+	c := b.BN.Features
+	n := m.Rows / b.HW
+	out := interval.NewMatrix(n, b.InSize())
+	for i := 0; i < n; i++ {
+		for ch := 0; ch < c; ch++ {
+			for s := 0; s < b.HW; s++ {
+				dst, src := i*out.Cols+ch*b.HW+s, (i*b.HW+s)*c+ch
+				out.Lo[dst], out.Hi[dst] = m.Lo[src], m.Hi[src]
+			}
+		}
+	}
+	return out
+}
+
+// spread repeats each example's flag over its HW rows; gather ORs them back.
+func (b *BatchNorm2d) spread(f []bool) []bool {
+	if f == nil {
+		return nil
+	}
+	out := make([]bool, len(f)*b.HW)
+	for i, v := range f {
+		for s := 0; s < b.HW; s++ {
+			out[i*b.HW+s] = v
+		}
+	}
+	return out
+}
+
+func (b *BatchNorm2d) gather(f []bool) []bool {
+	if f == nil {
+		return nil
+	}
+	out := make([]bool, len(f)/b.HW)
+	for k, v := range f {
+		out[k/b.HW] = out[k/b.HW] || v
+	}
+	return out
+}
+
+func (b *BatchNorm2d) ijetNC(in *IJet) *IJet {
+	return &IJet{N: in.N * b.HW, D: b.BN.Features, Order: in.Order, Const: in.Const,
+		V: b.imatNC(in.V), D1: b.imatNC(in.D1), D2: b.imatNC(in.D2), Kink: b.spread(in.Kink), Jump: b.spread(in.Jump)}
+}
+
+func (b *BatchNorm2d) ijetCHW(j *IJet) *IJet {
+	return &IJet{N: j.N / b.HW, D: b.InSize(), Order: j.Order, Const: j.Const,
+		V: b.imatCHW(j.V), D1: b.imatCHW(j.D1), D2: b.imatCHW(j.D2), Kink: b.gather(j.Kink), Jump: b.gather(j.Jump)}
+}
+
+// Forward is evaluation mode, per channel: y = γ (x − running_mean)/√(running_var + ε) + β.
+func (b *BatchNorm2d) Forward(p []*Tensor, x *mat.Dense) *mat.Dense {
+	return b.chw(b.BN.Forward(p, b.nc(x)))
+}
+
+// ForwardTrain implements TrainForwarder: training mode with the statistics
+// of the batch over (N, H, W) (the unbiased variance of the running
+// statistics divides by N·H·W − 1, as PyTorch's).
+func (b *BatchNorm2d) ForwardTrain(p []*Tensor, x *mat.Dense) *mat.Dense {
+	return b.chw(b.BN.ForwardTrain(p, b.nc(x)))
+}
+
+// Backward is batchnorm1d's training-mode gradient on [N·H·W, C].
+func (b *BatchNorm2d) Backward(p []*Tensor, x, y, dy *mat.Dense, grads []*Tensor) *mat.Dense {
+	return b.chw(b.BN.Backward(p, b.nc(x), nil, b.nc(dy), grads))
+}
+
+// Jet is the `interpolate` policy (THEORY.md §2, §9).
+func (b *BatchNorm2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
+	return b.jetCHW(b.BN.Jet(p, dp, b.jetNC(in)))
+}
+
+// JetStats implements BatchStatistics: the `recompute` policy with the
+// statistics jet st ([C]).
+func (b *BatchNorm2d) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
+	return b.jetCHW(b.BN.JetStats(p, dp, st, b.jetNC(in)))
+}
+
+// JetStats32 implements BatchStatistics in float32.
+func (b *BatchNorm2d) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet32 {
+	return b.jet32CHW(b.BN.JetStats32(p, dp, st, b.jet32NC(in)))
+}
+
+// Jet32 implements Jet32Layer (the `interpolate` policy in float32).
+func (b *BatchNorm2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
+	return b.jet32CHW(b.BN.Jet32(p, dp, b.jet32NC(in)))
+}
+
+// JetRows implements RowJetter: every position of example r at alphas[r].
+func (b *BatchNorm2d) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
+	al := make([]float64, len(alphas)*b.HW)
+	for i, a := range alphas {
+		for s := 0; s < b.HW; s++ {
+			al[i*b.HW+s] = a
+		}
+	}
+	return b.jetCHW(b.BN.JetRows(p0, dp, al, b.jetNC(in)))
+}
+
+// IntervalJet implements IntervalLayer (the `interpolate` policy).
+func (b *BatchNorm2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
+	return b.ijetCHW(b.BN.IntervalJet(p, b.ijetNC(in)))
+}
+
+// IntervalJetStats implements BatchStatistics (the `recompute` policy).
+func (b *BatchNorm2d) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet {
+	return b.ijetCHW(b.BN.IntervalJetStats(p, st, b.ijetNC(in)))
+}
+
+// BatchStats implements BatchStatistics: the statistics jet of a reference
+// batch over (N, H, W) per channel (BatchStatsJet on [N·H·W, C], biased).
+func (b *BatchNorm2d) BatchStats(in *Jet) *StatsJet { return BatchStatsJet(b.jetNC(in), false) }
+
+// IntervalStats implements BatchStatistics: IntervalBatchStats per channel
+// over (N, H, W).
+func (b *BatchNorm2d) IntervalStats(in *IJet) *IStats { return IntervalBatchStats(b.ijetNC(in)) }
+
+var (
+	_ BatchStatistics = (*BatchNorm2d)(nil)
+	_ RowJetter       = (*BatchNorm2d)(nil)
+	_ KinkSites       = (*BatchNorm2d)(nil)
+	_ Jet32Layer      = (*BatchNorm2d)(nil)
+	_ IntervalLayer   = (*BatchNorm2d)(nil)
+	_ TrainForwarder  = (*BatchNorm2d)(nil)
+	_ ParamResetter   = (*BatchNorm2d)(nil)
+	_ Shaper          = (*BatchNorm2d)(nil)
+)
