@@ -195,8 +195,7 @@ func (m *Model) Require(rules ...Rule) error {
 // training forward, the float64, float32 and interval jet passes): a block
 // (Block, a residual) is visited once and its own rules compose those of its
 // sub-layers. The analyses that must see inside blocks (kink sites, the
-// per-row pass, the rule checks) descend with WalkSites, or with
-// WalkBlocks, which calls enter for a block instead of visit. For a
+// per-row pass, the rule checks) descend with WalkSites and DescendJet. For a
 // sequential model without blocks the two walks visit the same layers with
 // the same indices.
 func (m *Model) Walk(from int, visit func(i int, l Layer) error) error {
@@ -222,10 +221,66 @@ type Block interface {
 	// OwnParams lists the block's own tensors (not its sub-layers'), a
 	// prefix of Params (residual: "scale").
 	OwnParams() []Param
-	// CombineRows joins the branches' output jets, in Branches order, into
-	// the block's output jet with row i at α = alphas[i]; p0 and dp are the
-	// block's own tensors at θ0 and δ (OwnParams order).
+	// SubParams returns the tensors of sub-layer j of branch b (Params
+	// order of the sub-layer, nil for absent ones) from the block's p.
+	SubParams(p []*Tensor, b, j int) []*Tensor
+	// Combine joins the branches' output jets into the block's output jet
+	// (the block's Jet after its branches); p, dp are the block's tensors
+	// at α and δ.
+	Combine(p, dp []*Tensor, body, shortcut *Jet) *Jet
+	// CombineRows is Combine with row i at α = alphas[i]; p0 and dp are
+	// the block's tensors at θ0 and δ.
 	CombineRows(p0, dp []*Tensor, alphas []float64, body, shortcut *Jet) *Jet
+}
+
+// DescendJet applies layer l (tensors p at α and dp = δ, or θ0 and δ for a
+// per-row pass) to the jet in, descending into blocks: every leaf layer goes
+// through leaf(site, layer, p, dp, in) with its own tensors and its site
+// index (Site.Index; site is that of l's first leaf), and every block joins
+// its branches with join(block, p, dp, body, shortcut) (Block.Combine or
+// CombineRows). It returns the output jet and the site index after l's last
+// leaf. It is how a pass sees the pre-activation of a ReLU inside a block.
+func DescendJet(l Layer, site int, p, dp []*Tensor, in *Jet,
+	leaf func(site int, l Layer, p, dp []*Tensor, in *Jet) *Jet,
+	join func(b Block, p, dp []*Tensor, body, shortcut *Jet) *Jet) (*Jet, int) {
+	b, ok := l.(Block)
+	if !ok {
+		return leaf(site, l, p, dp, in), site + 1
+	}
+	var outs []*Jet
+	for bi, br := range b.Branches() {
+		j := in
+		for k, sl := range br.Layers {
+			j, site = DescendJet(sl, site, b.SubParams(p, bi, k), b.SubParams(dp, bi, k), j, leaf, join)
+		}
+		outs = append(outs, j)
+	}
+	return join(b, p, dp, outs[0], outs[1]), site
+}
+
+// FirstSite returns the site index (Site.Index) of the first leaf of
+// top-level layer i; len(sites) for i = len(m.Layers). For a model without
+// blocks it is i.
+func (m *Model) FirstSite(i int) int {
+	n := 0
+	for k := 0; k < i && k < len(m.Layers); k++ {
+		n += countSites(m.Layers[k])
+	}
+	return n
+}
+
+func countSites(l Layer) int {
+	b, ok := l.(Block)
+	if !ok {
+		return 1
+	}
+	n := 0
+	for _, br := range b.Branches() {
+		for _, sl := range br.Layers {
+			n += countSites(sl)
+		}
+	}
+	return n
 }
 
 // Branch is one named sequence of a Block.

@@ -263,8 +263,16 @@ func (r *Residual) Jet(p, dp []*Tensor, in *Jet) *Jet {
 		}
 		outs[b] = j
 	}
+	return r.Combine(p, dp, outs[0], outs[1])
+}
+
+// SubParams implements Block.
+func (r *Residual) SubParams(p []*Tensor, b, j int) []*Tensor { return sub(r, p, b, j) }
+
+// Combine implements Block: the rule of combine with the gain at α.
+func (r *Residual) Combine(p, dp []*Tensor, body, shortcut *Jet) *Jet {
 	c, cd := r.gain(p, dp)
-	return combine(outs[1], outs[0], func(int) (float64, float64) { return c, cd })
+	return combine(shortcut, body, func(int) (float64, float64) { return c, cd })
 }
 
 // JetRows implements RowJetter: Jet with row i at α = alphas[i] (sub-layers
