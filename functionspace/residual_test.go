@@ -207,3 +207,56 @@ func TestResidualRefusesRecomputeInside(t *testing.T) {
 		t.Fatalf("interpolate: %v", err)
 	}
 }
+
+// TestResidualFloat32: the float32 passes run through residual blocks
+// (nn.Residual.Jet32) and agree with float64 to float32 accuracy; the
+// Gauss-length grid, whose kink sites inside the block come from a float64
+// pass, finds the same number of kinks as in float64.
+func TestResidualFloat32(t *testing.T) {
+	yes := true
+	s := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{3}, Loss: "mse", Layers: []nn.LayerSpec{
+		{Type: "linear", In: 3, Out: 6},
+		{Type: "residual", Scale: &yes, Body: []nn.LayerSpec{{Type: "linear", In: 6, Out: 6}, {Type: "relu"}, {Type: "linear", In: 6, Out: 6}},
+			Shortcut: []nn.LayerSpec{{Type: "linear", In: 6, Out: 6}}},
+		{Type: "tanh"},
+		{Type: "linear", In: 6, Out: 2},
+	}}
+	m, err := nn.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 3)
+	sT, _ := nn.Init(m, "pytorch", 2, 4)
+	s0["1.scale"].Data[0], sT["1.scale"].Data[0] = 0.2, 0.9
+	rng := rand.New(rand.NewPCG(5, 9))
+	x := mat.NewDense(8, 3, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	tg := nn.Targets{Values: mat.NewDense(8, 2, nil)}
+	p64, err := New(m, s0, sT, x, tg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p32, err := New(m, s0, sT, x, tg, Options{Precision: Float32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []float64{0, 0.37, 1} {
+		l64, l32 := p64.At(a), p32.At(a)
+		if math.Abs(l64.Loss-l32.Loss) > 1e-5*(1+l64.Loss) || math.Abs(l64.DLoss-l32.DLoss) > 1e-4*(1+math.Abs(l64.DLoss)) {
+			t.Fatalf("α=%v: float64 L %v L′ %v, float32 L %v L′ %v", a, l64.Loss, l64.DLoss, l32.Loss, l32.DLoss)
+		}
+	}
+	g64, err := p64.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: 256, MaxIntervals: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g32, err := p32.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: 256, MaxIntervals: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g64.Kinks == 0 || g64.Kinks != g32.Kinks || math.Abs(g64.Mean-g32.Mean) > 1e-3*(1+g64.Mean) {
+		t.Fatalf("kinks %d (float64) vs %d (float32); mean G %v vs %v", g64.Kinks, g32.Kinks, g64.Mean, g32.Mean)
+	}
+}

@@ -494,6 +494,25 @@ func (r *Residual) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	return out
 }
 
+// JetFLOPs implements FLOPCounter: the sum of its sub-layers' counts (a
+// sub-layer's input is constant only while no layer with parameters
+// precedes it in its branch); the sum itself is not counted.
+func (r *Residual) JetFLOPs(n int, constInput bool) float64 {
+	var f float64
+	for _, layers := range [2][]Layer{r.Body, r.Shortcut} {
+		c := constInput
+		for _, l := range layers {
+			if fc, ok := l.(FLOPCounter); ok {
+				f += fc.JetFLOPs(n, c)
+			}
+			if len(l.Params()) > 0 {
+				c = false
+			}
+		}
+	}
+	return f
+}
+
 // MayJump implements Jumps: some sub-layer may jump.
 func (r *Residual) MayJump() bool {
 	for _, layers := range [2][]Layer{r.Body, r.Shortcut} {
@@ -543,4 +562,5 @@ var (
 	_ IntervalLayer  = (*Residual)(nil)
 	_ TrainForwarder = (*Residual)(nil)
 	_ Jumps          = (*Residual)(nil)
+	_ FLOPCounter    = (*Residual)(nil)
 )

@@ -317,3 +317,23 @@ func TestResidualSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestResidualFLOPs: the block counts its sub-layers' products: body
+// linear 4→5 and 5→4 and a shortcut linear 4→4 on a varying input, and on a
+// constant input the first linear of each branch at its constant rate.
+func TestResidualFLOPs(t *testing.T) {
+	r, err := newResidual(LayerSpec{Body: []LayerSpec{{Type: "linear", In: 4, Out: 5}, {Type: "relu"}, {Type: "linear", In: 5, Out: 4}},
+		Shortcut: []LayerSpec{{Type: "linear", In: 4, Out: 4}}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 3.0
+	varying := func(in, out float64) float64 { return 2*3*n*in*out + 2*2*n*in*out }
+	konst := func(in, out float64) float64 { return 2 * 2 * n * in * out }
+	if got, want := r.JetFLOPs(3, false), varying(4, 5)+varying(5, 4)+varying(4, 4); got != want {
+		t.Errorf("varying input: %v, want %v", got, want)
+	}
+	if got, want := r.JetFLOPs(3, true), konst(4, 5)+varying(5, 4)+konst(4, 4); got != want {
+		t.Errorf("constant input: %v, want %v", got, want)
+	}
+}
