@@ -53,7 +53,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.StringVar(&c.Arch, "arch", "784-256-256-10", "layer widths, input first, output last")
 	fs.StringVar(&c.Model, "model", "", "model.json to train instead of --arch: any architecture RUN_FORMAT.md describes (residual blocks included); its loss is used")
 	fs.StringVar(&c.Milestones, "milestones", "", "MultiStepLR: comma-separated epochs at which the learning rate is multiplied by --lr-gamma (PyTorch's scheduler stepped every epoch)")
-	fs.Float64Var(&c.LRGamma, "lr-gamma", 0.1, "MultiStepLR factor at each milestone")
+	fs.Float64Var(&c.LRGamma, "lr-gamma", 0, "MultiStepLR factor at each milestone (0: PyTorch's 0.1)")
 	fs.BoolVar(&c.ZeroInitResidual, "zero-init-residual", false, "zero-γ identity init: set the last batchnorm1d weight of every residual body to 0")
 	fs.StringVar(&c.Act, "act", "relu", "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
 	fs.BoolVar(&c.BatchNorm, "batchnorm", false, "insert batchnorm1d after every hidden linear layer, before the activation (PyTorch's BatchNorm1d; the analysis uses the interpolate policy)")
@@ -275,7 +275,12 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	var epochStart func(int) // --milestones: MultiStepLR
 	if milestones, err := nn.ParseMilestones(c.Milestones); err != nil {
 		return nil, badInputf("train: --milestones: %v", err)
+	} else if milestones == nil && c.LRGamma != 0 {
+		return nil, badInputf("train: --lr-gamma %v needs --milestones", c.LRGamma)
 	} else if milestones != nil {
+		if c.LRGamma == 0 {
+			c.LRGamma = 0.1
+		}
 		if epochStart, err = nn.LRSchedule(opt, c.LR, milestones, c.LRGamma); err != nil {
 			return nil, badInputf("train: --milestones %s --lr-gamma %v: %v", c.Milestones, c.LRGamma, err)
 		}

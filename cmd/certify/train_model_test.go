@@ -32,7 +32,7 @@ func modelTrainFlags(t *testing.T, model, out string, extra ...string) trainFlag
 	var tf trainFlags
 	fs := newTrainFlagSet(&tf, "train")
 	args := append([]string{"--data", "mnist-small", "--limit", "300", "--model", model, "--optim", "sgd", "--lr", "0.05",
-		"--momentum", "0.9", "--weight-decay", "5e-4", "--milestones", "1", "--lr-gamma", "0.1", "--zero-init-residual",
+		"--momentum", "0.9", "--weight-decay", "5e-4", "--milestones", "1", "--zero-init-residual",
 		"--epochs", "2", "--batch", "50", "--seed", "3", "--checkpoint-every", "4", "--dtype", "f64", "--quiet", "--out", out}, extra...)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestTrainModelResidual(t *testing.T) {
 			t.Fatalf("θ0 1.body.1.weight %v: want ones", run.Theta0["1.body.1.weight"].Data)
 		}
 	}
-	if run.Config == nil || run.Config.Model != model || run.Config.Milestones != "1" || !run.Config.ZeroInitResidual || run.Config.Arch != "" {
+	if run.Config == nil || run.Config.Model != model || run.Config.Milestones != "1" || run.Config.LRGamma != 0.1 || !run.Config.ZeroInitResidual || run.Config.Arch != "" {
 		t.Fatalf("config.json: %+v", run.Config)
 	}
 	if run.Theta0["1.body.4.weight"].Data[0] == run.ThetaT["1.body.4.weight"].Data[0] {
@@ -125,6 +125,7 @@ func TestTrainModelRefusals(t *testing.T) {
 		{modelTrainFlags(t, model, filepath.Join(dir, "c"), "--milestones", "3,1"), "--milestones 3,1"},
 		{modelTrainFlags(t, model, filepath.Join(dir, "d"), "--milestones", "x"), "--milestones"},
 		{modelTrainFlags(t, model, filepath.Join(dir, "e"), "--batchnorm"), "--batchnorm applies to --arch"},
+		{modelTrainFlags(t, model, filepath.Join(dir, "f"), "--milestones", "", "--lr-gamma", "0.5"), "--lr-gamma 0.5 needs --milestones"},
 	} {
 		_, err := train(context.Background(), c.tf, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
