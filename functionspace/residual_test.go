@@ -260,3 +260,64 @@ func TestResidualFloat32(t *testing.T) {
 		t.Fatalf("kinks %d (float64) vs %d (float32); mean G %v vs %v", g64.Kinks, g32.Kinks, g64.Mean, g32.Mean)
 	}
 }
+
+// TestResidualRowJetMatchesAt: the per-row pass, which descends into the
+// block, gives the batched pass's γ, γ′, γ″ at every row's own α, under
+// both BatchNorm policies for a batchnorm1d after the block (recompute:
+// the reference statistics at each row's α) and a ReLU in the body.
+func TestResidualRowJetMatchesAt(t *testing.T) {
+	for _, policy := range []string{BNInterpolate, BNRecompute} {
+		t.Run(policy, func(t *testing.T) {
+			rapid.Check(t, func(t *rapid.T) {
+				w := rapid.IntRange(2, 4).Draw(t, "w")
+				scale := rapid.Bool().Draw(t, "scale")
+				m, err := nn.Build(&nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{2}, Loss: "mse", Layers: []nn.LayerSpec{
+					{Type: "linear", In: 2, Out: w},
+					{Type: "residual", Scale: &scale, Body: []nn.LayerSpec{{Type: "linear", In: w, Out: w}, {Type: "relu"}, {Type: "linear", In: w, Out: w}}},
+					{Type: "batchnorm1d"},
+					{Type: "relu"},
+					{Type: "linear", In: w, Out: 2},
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				seed := rapid.Uint64().Draw(t, "seed")
+				s0, _ := nn.Init(m, "pytorch", 1, seed)
+				sT, _ := nn.Init(m, "pytorch", 2, seed+1)
+				if scale {
+					s0["1.scale"].Data[0], sT["1.scale"].Data[0] = 0.3, -0.8
+				}
+				for j := 0; j < w; j++ {
+					sT["2.running_var"].Data[j], sT["2.running_mean"].Data[j], sT["2.weight"].Data[j] = 1.5, 0.2, 0.7
+				}
+				n := rapid.IntRange(2, 6).Draw(t, "n")
+				rng := rand.New(rand.NewPCG(seed, 9))
+				x := mat.NewDense(n, 2, nil)
+				for i := range x.RawMatrix().Data {
+					x.RawMatrix().Data[i] = rng.NormFloat64()
+				}
+				p, err := New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(n, 2, nil)}, Options{Chunk: 2, BNPolicy: policy})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, alphas := make([]int, 4), make([]float64, 4)
+				for r := range rows {
+					rows[r] = rapid.IntRange(0, n-1).Draw(t, "row")
+					alphas[r] = rapid.Float64Range(-0.5, 1.5).Draw(t, "alpha")
+				}
+				j := p.rowJet(rows, alphas, nil, nil)
+				for r, i := range rows {
+					s := p.At(alphas[r])
+					for part, mm := range []*mat.Dense{s.Output, s.Velocity, s.Acceleration} {
+						want, got := mm.RawRowView(i), j.M.RawRowView(part*len(rows)+r)
+						for c := range want {
+							if math.Abs(got[c]-want[c]) > 1e-10*(1+math.Abs(want[c])) {
+								t.Fatalf("row %d (example %d, α = %v) part %d: per-row %v, batched %v", r, i, alphas[r], part, got, want)
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}
