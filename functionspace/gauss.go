@@ -288,8 +288,9 @@ type gridPoint struct {
 
 func (p *Path) point(alpha float64, kl []int) *gridPoint {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}}
+	sites := p.siteLayers()
 	for _, l := range kl {
-		w := p.Model.Layers[l].InSize()
+		w := sites[l].InSize()
 		g.z[l], g.zd[l] = mat.NewDense(p.N, w, nil), mat.NewDense(p.N, w, nil)
 	}
 	chunks := p.Chunks()

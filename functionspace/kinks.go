@@ -17,8 +17,10 @@ import (
 type Kink struct {
 	// Alpha is where z = 0.
 	Alpha float64
-	// Layer is the index in Model.Layers of the activation whose input
-	// crosses 0, Unit the unit. Crossings at exactly the same α are merged
+	// Layer is the site index (nn.Site.Index in Model.WalkSites order: the
+	// index in Model.Layers for a model without residual blocks; inside a
+	// block, its place among all leaf layers, body before shortcut) of the
+	// activation whose input crosses 0, Unit the unit. Crossings at exactly the same α are merged
 	// into one Kink (its one-sided jets take every one of them into account);
 	// Layer and Unit then name the first.
 	Layer, Unit int
@@ -34,14 +36,28 @@ type Kink struct {
 // affine in α (every ReLU-family layer after the first).
 const KinkSweep = 512
 
-// kinkedLayers returns the indices of the ReLU-family activation layers.
+// kinkedLayers returns the site indices (nn.Site.Index, Model.WalkSites)
+// of the ReLU-family activation layers, those inside residual blocks
+// included. For a model without blocks a site index is the index in
+// Model.Layers.
 func (p *Path) kinkedLayers() []int {
 	var ls []int
-	for l, layer := range p.Model.Layers {
+	_ = p.Model.WalkSites(func(s nn.Site, layer nn.Layer) error {
 		if k, ok := layer.(nn.KinkSites); ok && k.Kinked() { // declared by every layer: Path.build checks nn.RuleKinks
-			ls = append(ls, l)
+			ls = append(ls, s.Index)
 		}
-	}
+		return nil
+	})
+	return ls
+}
+
+// siteLayers returns the leaf layers indexed by site (Model.WalkSites).
+func (p *Path) siteLayers() []nn.Layer {
+	var ls []nn.Layer
+	_ = p.Model.WalkSites(func(_ nn.Site, layer nn.Layer) error {
+		ls = append(ls, layer)
+		return nil
+	})
 	return ls
 }
 
@@ -51,6 +67,9 @@ func (p *Path) kinkedLayers() []int {
 func (p *Path) affineLayer() int {
 	affine := 0
 	for l, layer := range p.Model.Layers {
+		if _, ok := layer.(nn.Block); ok {
+			return -1 // a residual block: its output is a sum of branches, not an affine prefix
+		}
 		if _, ok := layer.(nn.AffineInAlpha); ok {
 			affine++
 			if affine > 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -214,10 +215,18 @@ func (p *Path) build() error {
 	if err := m.Require(nn.RuleKinks, nn.RulePerRow); err != nil {
 		return fmt.Errorf("functionspace: %w", err)
 	}
-	for _, l := range m.Layers {
+	var nested []string // BatchNorm inside residual blocks
+	_ = m.WalkSites(func(s nn.Site, l nn.Layer) error {
 		if _, ok := l.(nn.BatchStatistics); ok {
 			p.hasBN = true
+			if strings.Contains(s.Key, ".") {
+				nested = append(nested, s.Name+" ("+l.Type()+")")
+			}
 		}
+		return nil
+	})
+	if len(nested) > 0 && opt.BNPolicy == BNRecompute {
+		return fmt.Errorf("functionspace: BatchNorm policy %q is not supported for BatchNorm inside residual blocks (%s); use %q", BNRecompute, strings.Join(nested, ", "), BNInterpolate)
 	}
 	if p.hasBN && opt.BNPolicy == BNRecompute {
 		r := min(opt.BNReference, n)
@@ -379,8 +388,10 @@ func (p *Path) layerJet(ps *Params, i int, j *nn.Jet) *nn.Jet {
 
 // JetChunk runs the second-order forward pass for chunk c (an index into
 // Chunks) and returns the output jet: γ, γ′ and γ″ for those examples, each
-// [n, K] (THEORY.md §2). Activations optionally receives each layer's input
-// jet (the pre-activations, for kink detection). BatchNorm layers follow
+// [n, K] (THEORY.md §2). visit optionally receives each layer's input
+// jet (the pre-activations, for kink detection) with the layer's site index
+// (nn.Site.Index: the index in Model.Layers for a model without residual
+// blocks; the pass descends into blocks when visit is set). BatchNorm layers follow
 // the path's policy (Options.BNPolicy; ps holds the `recompute` statistics).
 func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *nn.Jet {
 	return p.jetChunk(ps, c, visit, nil)
@@ -390,8 +401,19 @@ func (p *Path) JetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet)) *n
 // allocated); the result and the jets visit sees are valid until ws.Reset.
 func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
 	if p.f32 != nil { // float32 passes (path32.go)
+		if visit != nil && p.Model.HasBlocks() {
+			// the float32 pass does not descend into blocks: the
+			// pre-activations visit needs come from a float64 pass
+			p.jetChunk64(ps, c, visit, nil)
+			visit = nil
+		}
 		return p.jetChunk32(ps, c, visit, ws)
 	}
+	return p.jetChunk64(ps, c, visit, ws)
+}
+
+// jetChunk64 is jetChunk in float64.
+func (p *Path) jetChunk64(ps *Params, c int, visit func(layer int, in *nn.Jet), ws *nn.Workspace) *nn.Jet {
 	lo := c * p.opt.Chunk
 	hi := min(lo+p.opt.Chunk, p.N)
 	var f *nn.Jet
@@ -399,11 +421,27 @@ func (p *Path) jetChunk(ps *Params, c int, visit func(layer int, in *nn.Jet), ws
 		f = p.first[c]
 	}
 	j, start := p.firstJet(f, ps.Alpha, p.rows(lo, hi), ws)
-	_ = p.Model.Walk(start, func(i int, _ nn.Layer) error {
+	site := p.Model.FirstSite(start)
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
+		if _, ok := l.(nn.Block); ok && visit != nil {
+			// descend, so that visit sees the inputs of the layers inside
+			// the block (a ReLU in a residual body); the block joins its
+			// branches with its own rule (nn.Block.Combine)
+			j, site = nn.DescendJet(l, site, ps.at[i], ps.dp[i], j,
+				func(s int, sl nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet {
+					visit(s, in)
+					return sl.Jet(pa, dpa, in)
+				},
+				func(b nn.Block, pa, dpa []*nn.Tensor, body, shortcut *nn.Jet) *nn.Jet {
+					return b.Combine(pa, dpa, body, shortcut)
+				})
+			return nil
+		}
 		if visit != nil {
-			visit(i, j)
+			visit(site, j)
 		}
 		j = p.layerJet(ps, i, j)
+		site++
 		return nil
 	})
 	return unconst(j)

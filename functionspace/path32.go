@@ -65,6 +65,9 @@ func (p *Path) init32() error {
 		f.layers = append(f.layers, j)
 		f.dp = append(f.dp, nn.RoundTensors(p.Model.LayerParams(p.Delta, i)))
 	}
+	if err := p.Model.Require(nn.RuleJet32); err != nil { // the layers inside residual blocks too
+		return fmt.Errorf("functionspace: Precision %q: %w", Float32, err)
+	}
 	if d0, ok := p.Model.Layers[0].(nn.AffineInAlpha); ok && 2*4*p.N*d0.OutSize() <= p.opt.FirstLayerCacheBytes {
 		p0, dp0 := p.Model.LayerParams(p.Theta0, 0), p.Model.LayerParams(p.Delta, 0)
 		for _, c := range p.Chunks() {

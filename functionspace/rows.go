@@ -66,24 +66,33 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 		}
 	}
 	// Every layer provides these rules: Path.build checks them up front
-	// (nn.RuleKinks, nn.RulePerRow).
-	_ = p.Model.Walk(start, func(l int, layer nn.Layer) error {
+	// (nn.RuleKinks, nn.RulePerRow). The pass descends into residual blocks
+	// (nn.DescendJet): a ReLU inside a block is a site like any other, its
+	// pre-activation goes to pre[site] and its side may be forced; the
+	// block joins its branches with its own per-row rule (CombineRows).
+	top := 0
+	leaf := func(l int, layer nn.Layer, p0, dp []*nn.Tensor, j *nn.Jet) *nn.Jet {
 		if k, ok := layer.(nn.PiecewiseLinear); ok && k.Kinked() && !j.Const {
 			if pre != nil {
 				pre[l] = j
 			}
-			j = kinkedRows(k, l, j, forced)
-			return nil
+			return kinkedRows(k, l, j, forced)
 		}
 		if b, ok := layer.(nn.BatchStatistics); ok && p.ref != nil {
-			j = p.bnRowsRecompute(b, l, alphas, j, refs)
-			return nil
+			return p.bnRowsRecompute(b, top, alphas, j, refs) // top level only: Path.build refuses recompute inside blocks
 		}
 		if r, ok := layer.(nn.RowJetter); ok {
-			j = r.JetRows(p.Model.LayerParams(p.Theta0, l), p.Model.LayerParams(p.Delta, l), alphas, j)
-			return nil
+			return r.JetRows(p0, dp, alphas, j)
 		}
-		j = layer.Jet(nil, nil, j) // no parameters (nn.RulePerRow): its jet does not depend on α
+		return layer.Jet(nil, nil, j) // no parameters (nn.RulePerRow): its jet does not depend on α
+	}
+	join := func(b nn.Block, p0, dp []*nn.Tensor, body, shortcut *nn.Jet) *nn.Jet {
+		return b.CombineRows(p0, dp, alphas, body, shortcut)
+	}
+	site := p.Model.FirstSite(start)
+	_ = p.Model.Walk(start, func(i int, layer nn.Layer) error {
+		top = i
+		j, site = nn.DescendJet(layer, site, p.Model.LayerParams(p.Theta0, i), p.Model.LayerParams(p.Delta, i), j, leaf, join)
 		return nil
 	})
 	return unconst(j)

@@ -102,8 +102,8 @@ func (l *Conv2d) Params() []Param {
 	return []Param{{Name: "weight", Shape: []int{l.Out, l.In, l.KH, l.KW}}, {Name: "bias", Shape: []int{l.Out}}}
 }
 
-// OmitsParam implements OptionalParams: the bias when HasBias is false.
-func (l *Conv2d) OmitsParam(name string) bool { return name == "bias" && !l.HasBias }
+// ParamAbsent implements AbsentParams: the bias when HasBias is false.
+func (l *Conv2d) ParamAbsent(name string) bool { return name == "bias" && !l.HasBias }
 
 // InitFans implements InitDrawn: PyTorch's fans of a conv weight,
 // fan_in = In·KH·KW and fan_out = Out·KH·KW (torch.nn.init._calculate_fan_in_and_fan_out).

@@ -350,7 +350,7 @@ func drawInputs(t *rapid.T, c *imgCase) {
 func drawParams(t *rapid.T, c *imgCase) {
 	f := rapid.Float64Range(-1, 1)
 	for _, p := range c.l.Params() {
-		if o, ok := c.l.(OptionalParams); ok && o.OmitsParam(p.Name) {
+		if paramAbsent(c.l, p.Name) {
 			c.p0, c.dp = append(c.p0, nil), append(c.dp, nil)
 			continue
 		}

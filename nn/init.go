@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // InitSchemes lists the initialisation schemes Init accepts.
@@ -23,6 +24,8 @@ var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavi
 //	lecun_normal:     W ~ N(0, 1/fan_in), b = 0
 //	lecun_uniform:    W ~ U(−√(3/fan_in), √(3/fan_in)), b = 0
 //
+// Layers inside residual blocks are drawn in model order (the block's body,
+// then its shortcut); a residual's scale starts at 0.
 // The scale multiplies biases too. BatchNorm layers get PyTorch's reset
 // values (InitBatchNorm), and layers declaring ParamResetter (LayerNorm)
 // theirs, unscaled. The draws come from a PCG generator seeded
@@ -31,12 +34,16 @@ var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavi
 func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	s := State{}
-	for i, l := range m.Layers {
-		d, ok := l.(InitDrawn)
-		if !ok {
-			continue
+	var drawn []Layer
+	var keys []string
+	_ = m.walkTree(func(key string, l Layer, _ int, _ bool) error { // in model order, into residual blocks
+		if _, ok := l.(InitDrawn); ok {
+			drawn, keys = append(drawn, l), append(keys, key)
 		}
-		fi, fo, hasBias := d.InitFans()
+		return nil
+	})
+	for i, l := range drawn {
+		fi, fo, hasBias := l.(InitDrawn).InitFans()
 		fanIn, fanOut := float64(fi), float64(fo)
 		var draw func() float64
 		biasBound := 0.0
@@ -66,22 +73,39 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 		for j := range w.Data {
 			w.Data[j] = scale * draw()
 		}
-		s[ParamKey(i, "weight")] = w
+		s[keys[i]+".weight"] = w
 		if hasBias {
 			b := NewTensor(ps[1].Shape...)
 			for j := range b.Data {
 				b.Data[j] = scale * biasBound * (2*rng.Float64() - 1)
 			}
-			s[ParamKey(i, "bias")] = b
+			s[keys[i]+".bias"] = b
 		}
 	}
 	InitBatchNorm(m, s) // BatchNorm layers start as PyTorch's do (weight 1, bias 0, statistics 0 and 1)
-	for i, l := range m.Layers {
-		if r, ok := l.(ParamResetter); ok {
-			for k, t := range r.ResetParams() {
-				s[ParamKey(i, l.Params()[k].Name)] = t
+	_ = m.walkTree(func(key string, l Layer, _ int, leaf bool) error {
+		if b, ok := l.(*BatchNorm); ok && strings.Contains(key, ".") { // inside a block: InitBatchNorm sees the top level only
+			for _, p := range b.Params() {
+				t := NewTensor(p.Shape...)
+				if p.Name == "weight" || p.Name == "running_var" {
+					for j := range t.Data {
+						t.Data[j] = 1
+					}
+				}
+				s[key+"."+p.Name] = t
 			}
 		}
-	}
+		if r, ok := l.(ParamResetter); ok {
+			for k, t := range r.ResetParams() {
+				s[key+"."+l.Params()[k].Name] = t
+			}
+		}
+		if b, ok := l.(Block); ok && !leaf {
+			for _, p := range b.OwnParams() { // a residual's scale starts at 0 (RUN_FORMAT.md)
+				s[key+"."+p.Name] = NewTensor(p.Shape...)
+			}
+		}
+		return nil
+	})
 	return s, nil
 }

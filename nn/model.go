@@ -272,7 +272,7 @@ func (m *Model) Expected() []Named {
 	var out []Named
 	for i, l := range m.Layers {
 		for _, p := range l.Params() {
-			if o, ok := l.(OptionalParams); ok && o.OmitsParam(p.Name) {
+			if paramAbsent(l, p.Name) {
 				continue
 			}
 			out = append(out, Named{Key: ParamKey(i, p.Name), Param: p})
@@ -400,15 +400,18 @@ func (m *Model) ForwardTrain(s State, x *mat.Dense) []*mat.Dense {
 	return acts
 }
 
-// HasTrainMode reports whether any layer behaves differently in training
-// mode (implements TrainForwarder, e.g. batchnorm1d).
+// HasTrainMode reports whether any layer, at any depth (WalkSites),
+// behaves differently in training mode (implements TrainForwarder, e.g.
+// batchnorm1d; a residual block only through its sub-layers).
 func (m *Model) HasTrainMode() bool {
-	for _, l := range m.Layers {
+	train := false
+	_ = m.WalkSites(func(_ Site, l Layer) error {
 		if _, ok := l.(TrainForwarder); ok {
-			return true
+			train = true
 		}
-	}
-	return false
+		return nil
+	})
+	return train
 }
 
 // Backward propagates dL/dy [N, K] through the trace from ForwardTrace and

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/certify-mli/certify/interval"
@@ -54,12 +55,14 @@ type Jumps interface {
 // discontinuous in its input (Jumps: softplus at PyTorch's threshold), so
 // that L need not be the integral of L′ along the line.
 func (m *Model) MayJump() bool {
-	for _, l := range m.Layers {
+	jumps := false
+	_ = m.WalkSites(func(_ Site, l Layer) error {
 		if j, ok := l.(Jumps); ok && j.MayJump() {
-			return true
+			jumps = true
 		}
-	}
-	return false
+		return nil
+	})
+	return jumps
 }
 
 // Identity is declared by layers that may be the identity map on values
@@ -131,15 +134,6 @@ type InitDrawn interface {
 // InitFans implements InitDrawn: fan_in = In, fan_out = Out.
 func (d *Dense) InitFans() (fanIn, fanOut int, hasBias bool) { return d.In, d.Out, d.HasBias }
 
-// OptionalParams is a layer some of whose Params may be absent from a state
-// (a bias turned off): OmitsParam reports whether the tensor name is.
-type OptionalParams interface {
-	OmitsParam(name string) bool
-}
-
-// OmitsParam implements OptionalParams: the bias when HasBias is false.
-func (d *Dense) OmitsParam(name string) bool { return name == "bias" && !d.HasBias }
-
 // ParamResetter is a layer whose parameters start at fixed values, not
 // drawn by an initialisation scheme (PyTorch's reset_parameters); Init
 // takes them from ResetParams, one tensor per Params entry.
@@ -205,27 +199,36 @@ func Has(l Layer, r Rule) bool {
 	return false
 }
 
-// Require checks that every layer provides every rule and returns an error
-// naming each layer (index and type) and the rule it lacks, or nil.
+// Require checks that every layer, at any depth (the sub-layers of blocks
+// included, Model.WalkSites), provides every rule and returns an error
+// naming each layer (its place, e.g. layers[2] or layers[2].body[1], and
+// type) and the rule it lacks, or nil. A block has a rule when all its
+// sub-layers have it (its own rule composes theirs).
 func (m *Model) Require(rules ...Rule) error {
 	var missing []string
-	for i, l := range m.Layers {
+	_ = m.WalkSites(func(s Site, l Layer) error {
 		for _, r := range rules {
 			if !Has(l, r) {
-				missing = append(missing, fmt.Sprintf("layers[%d] (%s) has no %s", i, l.Type(), r))
+				missing = append(missing, fmt.Sprintf("%s (%s) has no %s", s.Name, l.Type(), r))
 			}
 		}
-	}
+		return nil
+	})
 	if missing == nil {
 		return nil
 	}
 	return fmt.Errorf("nn: %s", strings.Join(missing, "; "))
 }
 
-// Walk calls visit for every layer in order, from layer from on, and stops
-// at the first error, which it returns. It is the one walk over a model's
-// layers; a block with named sub-blocks (a residual body and shortcut) will
-// descend into them here.
+// Walk calls visit for every top-level layer in order, from layer from on,
+// and stops at the first error, which it returns. It is the one walk of the
+// passes that treat each top-level layer as a whole (forward, the traced and
+// training forward, the float64, float32 and interval jet passes): a block
+// (Block, a residual) is visited once and its own rules compose those of its
+// sub-layers. The analyses that must see inside blocks (kink sites, the
+// per-row pass, the rule checks) descend with WalkSites and DescendJet. For a
+// sequential model without blocks the two walks visit the same layers with
+// the same indices.
 func (m *Model) Walk(from int, visit func(i int, l Layer) error) error {
 	for i := from; i < len(m.Layers); i++ {
 		if err := visit(i, m.Layers[i]); err != nil {
@@ -233,6 +236,192 @@ func (m *Model) Walk(from int, visit func(i int, l Layer) error) error {
 		}
 	}
 	return nil
+}
+
+// Block is a composite layer whose sub-layers sit in named sequences (a
+// residual block's body and shortcut). Model.WalkSites descends into it, so
+// that a ReLU inside a block is a kink site like any other, and the per-row
+// pass (functionspace) evaluates the branches sub-layer by sub-layer and
+// joins them with CombineRows.
+type Block interface {
+	Layer
+	// Branches returns the named sequences; each starts from the block's
+	// input. Sub-layer j of branch b has the state_dict prefix
+	// "<block key>.<b.Name>.<j>".
+	Branches() []Branch
+	// OwnParams lists the block's own tensors (not its sub-layers'), a
+	// prefix of Params (residual: "scale").
+	OwnParams() []Param
+	// SubParams returns the tensors of sub-layer j of branch b (Params
+	// order of the sub-layer, nil for absent ones) from the block's p.
+	SubParams(p []*Tensor, b, j int) []*Tensor
+	// Combine joins the branches' output jets into the block's output jet
+	// (the block's Jet after its branches); p, dp are the block's tensors
+	// at α and δ.
+	Combine(p, dp []*Tensor, body, shortcut *Jet) *Jet
+	// CombineRows is Combine with row i at α = alphas[i]; p0 and dp are
+	// the block's tensors at θ0 and δ.
+	CombineRows(p0, dp []*Tensor, alphas []float64, body, shortcut *Jet) *Jet
+}
+
+// DescendJet applies layer l (tensors p at α and dp = δ, or θ0 and δ for a
+// per-row pass) to the jet in, descending into blocks: every leaf layer goes
+// through leaf(site, layer, p, dp, in) with its own tensors and its site
+// index (Site.Index; site is that of l's first leaf), and every block joins
+// its branches with join(block, p, dp, body, shortcut) (Block.Combine or
+// CombineRows). It returns the output jet and the site index after l's last
+// leaf. It is how a pass sees the pre-activation of a ReLU inside a block.
+func DescendJet(l Layer, site int, p, dp []*Tensor, in *Jet,
+	leaf func(site int, l Layer, p, dp []*Tensor, in *Jet) *Jet,
+	join func(b Block, p, dp []*Tensor, body, shortcut *Jet) *Jet) (*Jet, int) {
+	b, ok := l.(Block)
+	if !ok {
+		return leaf(site, l, p, dp, in), site + 1
+	}
+	var outs []*Jet
+	for bi, br := range b.Branches() {
+		j := in
+		for k, sl := range br.Layers {
+			j, site = DescendJet(sl, site, b.SubParams(p, bi, k), b.SubParams(dp, bi, k), j, leaf, join)
+		}
+		outs = append(outs, j)
+	}
+	return join(b, p, dp, outs[0], outs[1]), site
+}
+
+// FirstSite returns the site index (Site.Index) of the first leaf of
+// top-level layer i; len(sites) for i = len(m.Layers). For a model without
+// blocks it is i.
+func (m *Model) FirstSite(i int) int {
+	n := 0
+	for k := 0; k < i && k < len(m.Layers); k++ {
+		n += countSites(m.Layers[k])
+	}
+	return n
+}
+
+func countSites(l Layer) int {
+	b, ok := l.(Block)
+	if !ok {
+		return 1
+	}
+	n := 0
+	for _, br := range b.Branches() {
+		for _, sl := range br.Layers {
+			n += countSites(sl)
+		}
+	}
+	return n
+}
+
+// Branch is one named sequence of a Block.
+type Branch struct {
+	Name   string
+	Layers []Layer
+}
+
+// AbsentParams is declared by layers one of whose Params entries may be
+// absent from the state (a linear layer built with bias false): such a
+// tensor is not expected in a checkpoint and is passed as nil.
+type AbsentParams interface {
+	ParamAbsent(name string) bool
+}
+
+// ParamAbsent implements AbsentParams: the bias of a layer without one.
+func (d *Dense) ParamAbsent(name string) bool { return name == "bias" && !d.HasBias }
+
+func paramAbsent(l Layer, name string) bool {
+	a, ok := l.(AbsentParams)
+	return ok && a.ParamAbsent(name)
+}
+
+// Site is one leaf layer of a model (not a Block) reached by WalkSites.
+type Site struct {
+	// Index counts the leaves in walk order (depth first; a block's body
+	// before its shortcut). For a model without blocks it is the index in
+	// Model.Layers.
+	Index int
+	// Top is the index in Model.Layers of the top-level layer holding it.
+	Top int
+	// Key is the state_dict prefix of its tensors: "3", "3.body.1".
+	Key string
+	// Name is its place for messages: "layers[3]", "layers[3].body[1]".
+	Name string
+}
+
+// WalkSites calls visit for every leaf layer of m, descending into blocks
+// (Block: a residual's body, then its shortcut, at any depth), in order,
+// and stops at the first error, which it returns.
+func (m *Model) WalkSites(visit func(s Site, l Layer) error) error {
+	idx := 0
+	return m.walkTree(func(key string, l Layer, top int, leaf bool) error {
+		if !leaf {
+			return nil
+		}
+		s := Site{Index: idx, Top: top, Key: key, Name: siteName(key)}
+		idx++
+		return visit(s, l)
+	})
+}
+
+// siteName turns a key "3.body.1" into "layers[3].body[1]".
+func siteName(key string) string {
+	parts := strings.Split(key, ".")
+	out := "layers[" + parts[0] + "]"
+	for k := 1; k+1 < len(parts); k += 2 {
+		out += "." + parts[k] + "[" + parts[k+1] + "]"
+	}
+	return out
+}
+
+// walkTree calls visit for every layer at any depth, blocks (leaf false)
+// before their sub-layers, with its state_dict prefix and top-level index.
+func (m *Model) walkTree(visit func(key string, l Layer, top int, leaf bool) error) error {
+	var rec func(key string, l Layer, top int) error
+	rec = func(key string, l Layer, top int) error {
+		b, ok := l.(Block)
+		if !ok {
+			return visit(key, l, top, true)
+		}
+		if err := visit(key, l, top, false); err != nil {
+			return err
+		}
+		for _, br := range b.Branches() {
+			for j, sl := range br.Layers {
+				if err := rec(key+"."+br.Name+"."+strconv.Itoa(j), sl, top); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for i, l := range m.Layers {
+		if err := rec(strconv.Itoa(i), l, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// KeyParams returns the tensors of the layer l whose state_dict prefix is
+// key (Site.Key) from s, in Params order (nil for absent ones).
+func KeyParams(s State, key string, l Layer) []*Tensor {
+	ps := l.Params()
+	out := make([]*Tensor, len(ps))
+	for j, p := range ps {
+		out[j] = s[key+"."+p.Name]
+	}
+	return out
+}
+
+// HasBlocks reports whether some top-level layer is a Block (a residual).
+func (m *Model) HasBlocks() bool {
+	for _, l := range m.Layers {
+		if _, ok := l.(Block); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Slopes implements PiecewiseLinear for the ReLU family.

@@ -45,6 +45,17 @@ type RunConfig struct {
 	Init            string  `json:"init,omitempty"`
 	InitScale       float64 `json:"init_scale,omitempty"`
 	CheckpointEvery int     `json:"checkpoint_every,omitempty"`
+	// Model is the model.json trained instead of the MLP of Arch (any
+	// architecture the format describes); empty means Arch.
+	Model string `json:"model,omitempty"`
+	// Milestones and LRGamma are the MultiStepLR step schedule (epochs at
+	// which the learning rate is multiplied by LRGamma); none means a
+	// constant rate.
+	Milestones string  `json:"milestones,omitempty"`
+	LRGamma    float64 `json:"lr_gamma,omitempty"`
+	// ZeroInitResidual sets the last BatchNorm γ of every residual body to
+	// 0 at initialisation (ZeroInitResidual).
+	ZeroInitResidual bool `json:"zero_init_residual,omitempty"`
 	// LabelNoise is the fraction of training labels replaced by another
 	// class (CorruptLabels; the record is LabelNoiseFile).
 	LabelNoise float64 `json:"label_noise,omitempty"`

@@ -97,6 +97,13 @@ type LayerSpec struct {
 	// for images, [width] otherwise), set by Build from input_shape and the
 	// layers before (not a model.json key).
 	inShape []int
+	// Body and Shortcut are a residual block's two sequences of layers
+	// (RUN_FORMAT.md "residual"); an empty or absent shortcut is the identity.
+	Body     []LayerSpec `json:"body,omitempty"`
+	Shortcut []LayerSpec `json:"shortcut,omitempty"`
+	// Scale is a residual block's learnable scalar gain on the body
+	// (initialised to 0); absent means false (gain 1, no tensor).
+	Scale *bool `json:"scale,omitempty"`
 }
 
 // IntPair is a model.json size written as an int or as [h, w] (PyTorch's
@@ -225,7 +232,24 @@ func checkLayerKeys(b []byte) error {
 	if json.Unmarshal(b, &raw) != nil {
 		return nil // the typed decode already accepted it; Validate reports shape faults
 	}
-	for i, l := range raw.Layers {
+	return checkKeys("layers", raw.Layers)
+}
+
+// checkKeys is checkLayerKeys for the layers at path ("layers", or a
+// residual block's "layers[2].body"), descending into the sub-layers of
+// composite layers (a residual's body and shortcut).
+func checkKeys(path string, layers []map[string]json.RawMessage) error {
+	for i, l := range layers {
+		for _, branch := range []string{"body", "shortcut"} {
+			if raw, ok := l[branch]; ok {
+				var subs []map[string]json.RawMessage
+				if json.Unmarshal(raw, &subs) == nil {
+					if err := checkKeys(fmt.Sprintf("%s[%d].%s", path, i, branch), subs); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		var typ string
 		if json.Unmarshal(l["type"], &typ) != nil {
 			continue
@@ -247,7 +271,7 @@ func checkLayerKeys(b []byte) error {
 			if h, ok := keyHints[k]; ok && slices.Contains(allowed, h) {
 				hint = fmt.Sprintf("; PyTorch's %s is written %q here", k, h)
 			}
-			return fmt.Errorf("layers[%d]: unknown key %q for layer type %q (accepted: %s)%s", i, k, typ, strings.Join(allowed, ", "), hint)
+			return fmt.Errorf("%s[%d]: unknown key %q for layer type %q (accepted: %s)%s", path, i, k, typ, strings.Join(allowed, ", "), hint)
 		}
 	}
 	return nil

@@ -28,6 +28,10 @@ type TrainConfig struct {
 	// StartStep resumes training after this many steps (the state and the
 	// optimizer must be those saved at that step).
 	StartStep int
+	// EpochStart, if not nil, is called before the first step of every
+	// epoch (and before the first step after StartStep, with that step's
+	// epoch): a learning-rate schedule sets the rate there (LRSchedule).
+	EpochStart func(epoch int)
 }
 
 // StepInfo is reported to the step hook after every optimizer step.
@@ -83,6 +87,9 @@ func Train(ctx context.Context, m *Model, s State, opt Stepper, x *mat.Dense, t 
 		epoch, pos := step/spe, step%spe
 		if pos == 0 || step == cfg.StartStep {
 			sumLoss, correct, seen = 0, 0, 0
+			if cfg.EpochStart != nil {
+				cfg.EpochStart(epoch)
+			}
 		}
 		if epoch != permEpoch {
 			perm, permEpoch = EpochPermutation(n, cfg.Seed, epoch), epoch

@@ -51,6 +51,10 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.StringVar(&tf.dataDir, "data-dir", "", "directory of idx files (gzipped or not) to read instead of the dataset's default location")
 	fs.IntVar(&tf.limit, "limit", 0, "train on the first N training examples (0: all)")
 	fs.StringVar(&c.Arch, "arch", "784-256-256-10", "layer widths, input first, output last")
+	fs.StringVar(&c.Model, "model", "", "model.json to train instead of --arch: any architecture RUN_FORMAT.md describes (residual blocks included); its loss is used")
+	fs.StringVar(&c.Milestones, "milestones", "", "MultiStepLR: comma-separated epochs at which the learning rate is multiplied by --lr-gamma (PyTorch's scheduler stepped every epoch)")
+	fs.Float64Var(&c.LRGamma, "lr-gamma", 0, "MultiStepLR factor at each milestone (0: PyTorch's 0.1)")
+	fs.BoolVar(&c.ZeroInitResidual, "zero-init-residual", false, "zero-γ identity init: set the last batchnorm1d weight of every residual body to 0")
 	fs.StringVar(&c.Act, "act", "relu", "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
 	fs.BoolVar(&c.BatchNorm, "batchnorm", false, "insert batchnorm1d after every hidden linear layer, before the activation (PyTorch's BatchNorm1d; the analysis uses the interpolate policy)")
 	fs.StringVar(&c.Task, "task", nn.TaskClassify, "classify (targets: the labels) or autoencoder (targets: the inputs, linear output layer; THEORY.md §11)")
@@ -217,6 +221,19 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	if dtype != "F32" && dtype != "F64" {
 		return nil, badInputf("train: --dtype: want f32 or f64, found %q", tf.dtype)
 	}
+	var modelSpec *nn.Spec // --model: trained as it is
+	if c.Model != "" {
+		var err error
+		if modelSpec, c.Arch, err = nn.TrainSpec(c.Model, c.BatchNorm); err != nil {
+			return nil, badInputf("train: --model: %v", err)
+		}
+		if c.Loss == "" {
+			c.Loss = modelSpec.Loss
+		}
+		if c.Reduction == "" {
+			c.Reduction = modelSpec.Reduction()
+		}
+	}
 	widths, err := parseArch(c.Arch)
 	if err != nil {
 		return nil, badInput(err)
@@ -241,6 +258,12 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	if c.BatchNorm {
 		spec = nn.InsertBatchNorm(spec)
 	}
+	if modelSpec != nil {
+		if modelSpec.Loss != c.Loss || modelSpec.Reduction() != c.Reduction {
+			return nil, badInputf("train: --loss %s (reduction %s) but %s says %s (reduction %s)", c.Loss, c.Reduction, c.Model, modelSpec.Loss, modelSpec.Reduction())
+		}
+		spec = modelSpec
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, badInputf("train: --act %q: %v", c.Act, err)
 	}
@@ -248,6 +271,19 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	opt, err := optim.New(c.Optim, optim.Config{LR: c.LR, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay})
 	if err != nil {
 		return nil, badInputf("train: %v", err)
+	}
+	var epochStart func(int) // --milestones: MultiStepLR
+	if milestones, err := nn.ParseMilestones(c.Milestones); err != nil {
+		return nil, badInputf("train: --milestones: %v", err)
+	} else if milestones == nil && c.LRGamma != 0 {
+		return nil, badInputf("train: --lr-gamma %v needs --milestones", c.LRGamma)
+	} else if milestones != nil {
+		if c.LRGamma == 0 {
+			c.LRGamma = 0.1
+		}
+		if epochStart, err = nn.LRSchedule(opt, c.LR, milestones, c.LRGamma); err != nil {
+			return nil, badInputf("train: --milestones %s --lr-gamma %v: %v", c.Milestones, c.LRGamma, err)
+		}
 	}
 	if _, err := os.Stat(tf.out); err == nil && !tf.force {
 		return nil, badInputf("train: %s exists; pass --force to replace it", tf.out)
@@ -264,6 +300,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	}
 	if !ae && trainSet.Classes > widths[len(widths)-1] {
 		return nil, badInputf("train: --arch %s ends with %d outputs but %s has %d classes", c.Arch, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
+	}
+	if modelSpec != nil {
+		c.Arch, c.Act = "", "" // config.json: the architecture is model.json's, not an MLP's
 	}
 	testSpec := c.Data
 	testSpec.Split, testSpec.Limit = "test", 0
@@ -308,6 +347,9 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		theta, err = nn.Init(m, c.Init, c.InitScale, c.Seed)
 		if err != nil {
 			return nil, badInputf("train: --init: %v", err)
+		}
+		if c.ZeroInitResidual && len(nn.ZeroInitResidual(m, theta)) == 0 {
+			return nil, badInputf("train: --zero-init-residual: the model has no residual block whose body has a batchnorm1d")
 		}
 		if err := spec.Write(filepath.Join(partial, "model.json")); err != nil {
 			return nil, err
@@ -384,7 +426,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		}
 		return nil
 	}
-	err = nn.Train(ctx, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
+	err = nn.Train(ctx, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep, EpochStart: epochStart}, hook)
 	bar.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

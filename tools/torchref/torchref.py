@@ -157,12 +157,26 @@ def pair(v):
     return tuple(v) if isinstance(v, list) else v
 
 
-def build(spec, dtype=torch.float64):
-    if spec.get("format") != "sequential/v1":
-        raise ValueError(f"model.json: format {spec.get('format')!r}")
+class Residual(torch.nn.Module):
+    """RUN_FORMAT.md's residual block, verbatim: out = shortcut(x) + scale·body(x)
+    (the shortcut an nn.Sequential, empty = identity; scale a learnable [1]
+    gain, initialised to 0, when scale=True). Its state_dict is the format's
+    nested keys: i.scale, i.body.j.…, i.shortcut.j.…"""
+
+    def __init__(self, body, shortcut=None, scale=False):
+        super().__init__()
+        self.body, self.shortcut = torch.nn.Sequential(*body), torch.nn.Sequential(*(shortcut or []))
+        self.scale = torch.nn.Parameter(torch.zeros(1)) if scale else None
+
+    def forward(self, x):
+        b = self.body(x)
+        return self.shortcut(x) + (self.scale * b if self.scale is not None else b)
+
+
+def build_layers(layers, width, where="layers"):
+    """The modules of a list of model.json layers and the width after them."""
     mods = []
-    width = None  # features entering the layer, for batchnorm1d without a count
-    for i, l in enumerate(spec["layers"]):
+    for i, l in enumerate(layers):
         t = l["type"]
         if t == "linear":
             width = l["out"]
@@ -202,9 +216,21 @@ def build(spec, dtype=torch.float64):
             m = torch.nn.AdaptiveAvgPool2d(pair(l["output"]))
         elif t == "batchnorm2d":
             m = EvalBatchNorm2d(l["features"], eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
+        elif t == "residual":
+            body, bw = build_layers(l["body"], width, f"{where}[{i}].body")
+            short, sw = build_layers(l.get("shortcut") or [], width, f"{where}[{i}].shortcut")
+            m = Residual(body, short, scale=l.get("scale", False))
+            width = bw
         else:
-            raise ValueError(f"model.json: layers[{i}]: unsupported type {t!r}")
+            raise ValueError(f"model.json: {where}[{i}]: unsupported type {t!r}")
         mods.append(m)
+    return mods, width
+
+
+def build(spec, dtype=torch.float64):
+    if spec.get("format") != "sequential/v1":
+        raise ValueError(f"model.json: format {spec.get('format')!r}")
+    mods, _ = build_layers(spec["layers"], None)
     # Evaluation mode: BatchNorm normalises with its running statistics, which
     # are interpolated with the other tensors (bn_policy "interpolate").
     return torch.nn.Sequential(*mods).to(dtype).eval()
@@ -386,9 +412,64 @@ FIXTURES = [
                  {"type": "adaptive_avgpool2d", "output": [2, 1]}, {"type": "flatten"},
                  {"type": "linear", "in": 6, "out": 2}],
          wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
+    # RUN_FORMAT's Residual module in nn.Sequential: one block with a bias-free
+    # linear shortcut and a scale gain (moving along the line), a ReLU inside
+    # its body and one after it; one identity-shortcut block without scale
+    # whose body ends in batchnorm1d.
+    dict(name="mlp-residual-relu", seed=6, input_shape=[5], n=10, loss="mse",
+         layers=[{"type": "linear", "in": 5, "out": 6},
+                 {"type": "residual", "scale": True,
+                  "body": [{"type": "linear", "in": 6, "out": 7}, {"type": "relu"},
+                           {"type": "linear", "in": 7, "out": 6}],
+                  "shortcut": [{"type": "linear", "in": 6, "out": 6, "bias": False}]},
+                 {"type": "relu"},
+                 {"type": "residual",
+                  "body": [{"type": "linear", "in": 6, "out": 6}, {"type": "tanh"},
+                           {"type": "linear", "in": 6, "out": 6}, {"type": "batchnorm1d", "in": 6}]},
+                 {"type": "linear", "in": 6, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
 ]
 
 FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
+
+
+def draw_tensors(rng, fx, layers, prefix, scale, dt, ts):
+    """Draws the tensors of layers into ts under prefix ("" or "1.body."), in
+    model order, descending into residual blocks (their scale first, as in
+    PyTorch's state_dict)."""
+    for i, l in enumerate(layers):
+        if l["type"] in ("batchnorm1d", "batchnorm2d"):
+            c = l.get("in") or l["features"]
+            ts[f"{prefix}{i}.weight"] = (1 + rng.normal(0, 0.2, c), dt)
+            ts[f"{prefix}{i}.bias"] = (rng.normal(0, 0.2, c), dt)
+            ts[f"{prefix}{i}.running_mean"] = (rng.normal(0, 0.5, c), dt)
+            ts[f"{prefix}{i}.running_var"] = (np.exp(rng.normal(0, 0.3, c)), dt)
+            ts[f"{prefix}{i}.num_batches_tracked"] = (np.array(int(7 * scale)), "I64")
+            continue
+        if l["type"] == "layernorm":
+            if l.get("affine", True):
+                ts[f"{prefix}{i}.weight"] = (1 + rng.normal(0, 0.3, l["shape"]), dt)
+                ts[f"{prefix}{i}.bias"] = (rng.normal(0, 0.3, l["shape"]), dt)
+            continue
+        if l["type"] == "residual":
+            if l.get("scale", False):
+                ts[f"{prefix}{i}.scale"] = (rng.normal(0, 0.6, 1), dt)
+            draw_tensors(rng, fx, l["body"], f"{prefix}{i}.body.", scale, dt, ts)
+            draw_tensors(rng, fx, l.get("shortcut") or [], f"{prefix}{i}.shortcut.", scale, dt, ts)
+            continue
+        if l["type"] == "conv2d":
+            kh, kw = (l["kernel"], l["kernel"]) if isinstance(l["kernel"], int) else l["kernel"]
+            s = scale / np.sqrt(l["in"] * kh * kw)
+            ts[f"{prefix}{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"], kh, kw)), dt)
+            if l.get("bias", True):
+                ts[f"{prefix}{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
+            continue
+        if l["type"] != "linear":
+            continue
+        s = scale * fx.get("wscale", 1.0) / np.sqrt(l["in"])
+        ts[f"{prefix}{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"])), dt)
+        if l.get("bias", True):
+            ts[f"{prefix}{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
 
 
 def make_fixture(out_dir):
@@ -405,33 +486,7 @@ def make_fixture(out_dir):
         for fname, dt, scale in (("init.safetensors", fx["wdtype"][0], 1.0),
                                  ("final.safetensors", fx["wdtype"][1], 2.0)):
             ts = {}
-            for i, l in enumerate(fx["layers"]):
-                if l["type"] in ("batchnorm1d", "batchnorm2d"):
-                    c = l.get("in") or l["features"]
-                    ts[f"{i}.weight"] = (1 + rng.normal(0, 0.2, c), dt)
-                    ts[f"{i}.bias"] = (rng.normal(0, 0.2, c), dt)
-                    ts[f"{i}.running_mean"] = (rng.normal(0, 0.5, c), dt)
-                    ts[f"{i}.running_var"] = (np.exp(rng.normal(0, 0.3, c)), dt)
-                    ts[f"{i}.num_batches_tracked"] = (np.array(int(7 * scale)), "I64")
-                    continue
-                if l["type"] == "layernorm":
-                    if l.get("affine", True):
-                        ts[f"{i}.weight"] = (1 + rng.normal(0, 0.3, l["shape"]), dt)
-                        ts[f"{i}.bias"] = (rng.normal(0, 0.3, l["shape"]), dt)
-                    continue
-                if l["type"] == "conv2d":
-                    kh, kw = (l["kernel"], l["kernel"]) if isinstance(l["kernel"], int) else l["kernel"]
-                    s = scale / np.sqrt(l["in"] * kh * kw)
-                    ts[f"{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"], kh, kw)), dt)
-                    if l.get("bias", True):
-                        ts[f"{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
-                    continue
-                if l["type"] != "linear":
-                    continue
-                s = scale * fx.get("wscale", 1.0) / np.sqrt(l["in"])
-                ts[f"{i}.weight"] = (rng.normal(0, s, (l["out"], l["in"])), dt)
-                if l.get("bias", True):
-                    ts[f"{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
+            draw_tensors(rng, fx, fx["layers"], "", scale, dt, ts)
             write_safetensors(os.path.join(d, fname), ts)
         n = fx["n"]
         x = rng.normal(0, 1.5, [n] + fx["input_shape"])
