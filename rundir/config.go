@@ -8,6 +8,7 @@ package rundir
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"reflect"
 	"slices"
@@ -24,7 +25,9 @@ import (
 // with a `flag` tag are its keys: the flag of `certify train` and the key of
 // a sweep grid's "base" and "axes" (Set, Value, Keys). Adding a setting is
 // one tagged field here (or in nn.RunConfig when config.json records it)
-// plus its flag.
+// plus its flag; fields may be string, bool, int, uint64, float64 or []int
+// (Set). TestTrainFlagsAreConfigKeys in cmd/certify fails when a flag has no
+// field or a field no flag.
 type TrainConfig struct {
 	// RunConfig is what config.json records (the data set, architecture,
 	// loss, optimizer, schedule, seed, …).
@@ -228,7 +231,7 @@ func (tc TrainConfig) Kind(key string) string {
 		return ""
 	}
 	switch f.Kind() {
-	case reflect.String:
+	case reflect.String, reflect.Slice: // a list is given as "30,60"
 		return "string"
 	case reflect.Bool:
 		return "bool"
@@ -254,13 +257,20 @@ func numError(err error) error {
 }
 
 // Set sets key from its text as the flag package parses the flag's value
-// (strconv.ParseBool, ParseInt/ParseUint with base prefixes, ParseFloat).
+// (strconv.ParseBool, ParseInt/ParseUint with base prefixes, ParseFloat);
+// a []int field (e.g. a schedule's milestones) takes a comma-separated list
+// ("30,60"; "" for none).
 // An unknown key is an *Error wrapping ErrUnknownKey and naming the key.
 func (tc *TrainConfig) Set(key, text string) error {
 	f := tc.field(key)
 	if !f.IsValid() {
 		return &Error{Field: key, Err: fmt.Errorf("%w %q", ErrUnknownKey, key)}
 	}
+	return setField(f, key, text)
+}
+
+// setField parses text into the field f of key.
+func setField(f reflect.Value, key, text string) error {
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(text)
@@ -288,6 +298,23 @@ func (tc *TrainConfig) Set(key, text string) error {
 			return &Error{Field: key, Err: numError(err)}
 		}
 		f.SetFloat(x)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.Int {
+			return &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Set does not parse", key, f.Type())}
+		}
+		// a list of integers, comma-separated ("30,60"); "" is none
+		var list []int
+		for _, p := range strings.Split(text, ",") {
+			if p = strings.TrimSpace(p); p == "" && text == "" {
+				break
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return &Error{Field: key, Err: fmt.Errorf("%q is not a comma-separated list of integers", text)}
+			}
+			list = append(list, n)
+		}
+		f.Set(reflect.ValueOf(list))
 	default:
 		return &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Set does not parse", key, f.Type())}
 	}
@@ -301,6 +328,11 @@ func (tc TrainConfig) Value(key string) (string, error) {
 	if !f.IsValid() {
 		return "", &Error{Field: key, Err: fmt.Errorf("%w %q", ErrUnknownKey, key)}
 	}
+	return fieldValue(f, key)
+}
+
+// fieldValue prints the field f of key.
+func fieldValue(f reflect.Value, key string) (string, error) {
 	switch f.Kind() {
 	case reflect.String:
 		return f.String(), nil
@@ -312,6 +344,14 @@ func (tc TrainConfig) Value(key string) (string, error) {
 		return strconv.FormatUint(f.Uint(), 10), nil
 	case reflect.Float64:
 		return strconv.FormatFloat(f.Float(), 'g', -1, 64), nil
+	case reflect.Slice:
+		if list, ok := f.Interface().([]int); ok {
+			parts := make([]string, len(list))
+			for i, n := range list {
+				parts[i] = strconv.Itoa(n)
+			}
+			return strings.Join(parts, ","), nil
+		}
 	}
 	return "", &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Value does not print", key, f.Type())}
 }
@@ -323,4 +363,30 @@ func (tc TrainConfig) Values() map[string]string {
 		m[k], _ = tc.Value(k)
 	}
 	return m
+}
+
+// FlagValue is key as a flag.Value (Set and String as TrainConfig's), for a
+// flag whose type package flag has no Var for, e.g. a []int:
+// fs.Var(tc.FlagValue("milestones"), "milestones", "…"). It panics on an
+// unknown key, a programming error.
+func (tc *TrainConfig) FlagValue(key string) flag.Value {
+	if !tc.field(key).IsValid() {
+		panic("rundir: FlagValue: unknown key " + strconv.Quote(key))
+	}
+	return keyValue{tc, key}
+}
+
+type keyValue struct {
+	tc  *TrainConfig
+	key string
+}
+
+func (v keyValue) Set(s string) error { return v.tc.Set(v.key, s) }
+
+func (v keyValue) String() string {
+	if v.tc == nil {
+		return ""
+	}
+	s, _ := v.tc.Value(v.key)
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -365,5 +366,55 @@ func TestResumeMatchesAndRefuses(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(cut, FinalFile))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Error("resumed run ended with other weights than the uninterrupted one")
+	}
+}
+
+// TestSetIntList: a []int field (the kind a MultiStepLR's milestones
+// take) is set from "30,60" and printed back the same; "" is the empty list
+// and a non-integer is refused naming the key.
+func TestSetIntList(t *testing.T) {
+	var c struct {
+		Milestones []int `flag:"milestones"`
+	}
+	f := reflect.ValueOf(&c).Elem().Field(0)
+	for _, in := range []string{"30,60", "5", ""} {
+		if err := setField(f, "milestones", in); err != nil {
+			t.Fatalf("Set %q: %v", in, err)
+		}
+		if got, err := fieldValue(f, "milestones"); err != nil || got != in {
+			t.Errorf("Set %q then Value = %q (%v)", in, got, err)
+		}
+	}
+	if c.Milestones != nil {
+		t.Errorf("after \"\": %v", c.Milestones)
+	}
+	setField(f, "milestones", "30, 60")
+	if !reflect.DeepEqual(c.Milestones, []int{30, 60}) {
+		t.Errorf("30, 60 gave %v", c.Milestones)
+	}
+	var e *Error
+	if err := setField(f, "milestones", "30,x"); !errors.As(err, &e) || e.Field != "milestones" {
+		t.Errorf("30,x: %v", err)
+	}
+	if err := setField(f, "milestones", "30,"); err == nil {
+		t.Error("30, (an empty item) accepted")
+	}
+}
+
+// TestFlagValue: a key registered with fs.Var through FlagValue is parsed
+// by the flag set into the configuration, and its default is printed as
+// Value prints it.
+func TestFlagValue(t *testing.T) {
+	tc := DefaultTrainConfig()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Var(tc.FlagValue("lr"), "lr", "")
+	if d := fs.Lookup("lr").DefValue; d != "0.1" {
+		t.Errorf("default %q, want 0.1", d)
+	}
+	if err := fs.Parse([]string{"--lr", "2.5e-2"}); err != nil || tc.LR != 0.025 {
+		t.Errorf("--lr 2.5e-2: LR %v (%v)", tc.LR, err)
+	}
+	if err := fs.Parse([]string{"--lr", "x"}); err == nil {
+		t.Error("--lr x accepted")
 	}
 }
