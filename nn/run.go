@@ -21,47 +21,49 @@ import (
 // RunConfig is a run directory's config.json: how the run was trained
 // (RUN_FORMAT.md). Its keys are the flag names of `certify train`, so a sweep
 // axis names a flag and a config key at once. Data names the training set.
+// A field's `flag` tag is its flag's and grid key's name
+// (rundir.TrainConfig.Set); results filled in after training have none.
 type RunConfig struct {
 	Data dataset.Spec `json:"data"`
 	// Task is "classify" (targets are the dataset's labels; absent means
 	// this) or "autoencoder" (the target of every example is its input,
 	// THEORY.md §11).
-	Task string `json:"task,omitempty"`
+	Task string `json:"task,omitempty" flag:"task"`
 	// Reduction is the mse loss's reduction over one example's outputs
 	// (Spec.LossReduction): "mean" or "sum".
-	Reduction       string  `json:"reduction,omitempty"`
-	Arch            string  `json:"arch,omitempty"`
-	Act             string  `json:"act,omitempty"`
-	BatchNorm       bool    `json:"batchnorm,omitempty"` // batchnorm1d after every hidden linear layer
-	Loss            string  `json:"loss,omitempty"`
-	Optim           string  `json:"optim,omitempty"`
-	LR              float64 `json:"lr,omitempty"`
-	Momentum        float64 `json:"momentum,omitempty"`
-	Nesterov        bool    `json:"nesterov,omitempty"`
-	WeightDecay     float64 `json:"weight_decay,omitempty"`
-	Epochs          int     `json:"epochs,omitempty"`
-	Batch           int     `json:"batch,omitempty"`
-	Seed            uint64  `json:"seed"`
-	Init            string  `json:"init,omitempty"`
-	InitScale       float64 `json:"init_scale,omitempty"`
-	CheckpointEvery int     `json:"checkpoint_every,omitempty"`
+	Reduction       string  `json:"reduction,omitempty" flag:"reduction"`
+	Arch            string  `json:"arch,omitempty" flag:"arch"`
+	Act             string  `json:"act,omitempty" flag:"act"`
+	BatchNorm       bool    `json:"batchnorm,omitempty" flag:"batchnorm"` // batchnorm1d after every hidden linear layer
+	Loss            string  `json:"loss,omitempty" flag:"loss"`
+	Optim           string  `json:"optim,omitempty" flag:"optim"`
+	LR              float64 `json:"lr,omitempty" flag:"lr"`
+	Momentum        float64 `json:"momentum,omitempty" flag:"momentum"`
+	Nesterov        bool    `json:"nesterov,omitempty" flag:"nesterov"`
+	WeightDecay     float64 `json:"weight_decay,omitempty" flag:"weight-decay"`
+	Epochs          int     `json:"epochs,omitempty" flag:"epochs"`
+	Batch           int     `json:"batch,omitempty" flag:"batch"`
+	Seed            uint64  `json:"seed" flag:"seed"`
+	Init            string  `json:"init,omitempty" flag:"init"`
+	InitScale       float64 `json:"init_scale,omitempty" flag:"init-scale"`
+	CheckpointEvery int     `json:"checkpoint_every,omitempty" flag:"checkpoint-every"`
 	// Model is the model.json trained instead of the MLP of Arch (any
 	// architecture the format describes); empty means Arch.
-	Model string `json:"model,omitempty"`
+	Model string `json:"model,omitempty" flag:"model"`
 	// Milestones and LRGamma are the MultiStepLR step schedule (epochs at
 	// which the learning rate is multiplied by LRGamma); none means a
 	// constant rate.
-	Milestones string  `json:"milestones,omitempty"`
-	LRGamma    float64 `json:"lr_gamma,omitempty"`
+	Milestones string  `json:"milestones,omitempty" flag:"milestones"`
+	LRGamma    float64 `json:"lr_gamma,omitempty" flag:"lr-gamma"`
 	// ZeroInitResidual sets the last BatchNorm γ of every residual body to
 	// 0 at initialisation (ZeroInitResidual).
-	ZeroInitResidual bool `json:"zero_init_residual,omitempty"`
+	ZeroInitResidual bool `json:"zero_init_residual,omitempty" flag:"zero-init-residual"`
 	// LabelNoise is the fraction of training labels replaced by another
 	// class (CorruptLabels; the record is LabelNoiseFile).
-	LabelNoise float64 `json:"label_noise,omitempty"`
+	LabelNoise float64 `json:"label_noise,omitempty" flag:"label-noise"`
 	// InitAnchor is λ of the penalty (λ/2)‖θ − θ0‖² (Anchored): > 0 keeps
 	// θT near θ0, < 0 pushes it away.
-	InitAnchor float64 `json:"init_anchor,omitempty"`
+	InitAnchor float64 `json:"init_anchor,omitempty" flag:"init-anchor"`
 	// Results filled in after training.
 	TrainLoss     float64 `json:"train_loss,omitempty"`
 	TrainAccuracy float64 `json:"train_accuracy,omitempty"`

@@ -19,8 +19,10 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/atomicfile"
 	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // benchDefaultTrain is the run the benchmark builds with --build (issue 7): a
@@ -101,6 +103,104 @@ type torchSide struct {
 	Agree             bool    `json:"agree"`
 }
 
+// benchFlags are the flags of `certify bench`.
+type benchFlags struct {
+	runDir       string
+	build        bool
+	cache        string
+	examples     int
+	alphas       int
+	torch        bool
+	backend      string
+	threads      int
+	workers      int
+	chunk        int
+	torchThreads int
+	python       string
+	torchref     string
+	gemm         bool
+	jsonOut      bool
+	out          string
+	memory       int
+	memoryAlphas int
+	timeBin      string
+	precision    string
+	cpuprofile   string
+	full         bool
+}
+
+func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&bf.runDir, "run", "", "run directory to time; without data.safetensors it is exported with --examples first")
+	fs.BoolVar(&bf.build, "build", false, "train the benchmark run (784-1024-1024-10 ReLU, 1 epoch SGD on 10,000 MNIST images) into --cache if it is not there, and use it")
+	fs.StringVar(&bf.cache, "cache", filepath.Join("bench", "runs"), "directory for the built and exported runs")
+	fs.IntVar(&bf.examples, "examples", 5000, "evaluation examples (the first N of the run's data)")
+	fs.IntVar(&bf.alphas, "alphas", 50, "equally spaced α in [0,1], both ends included")
+	fs.BoolVar(&bf.torch, "torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
+	fs.StringVar(&bf.backend, "backend", "", "BLAS backend: auto (OpenBLAS when the machine has it, else pure Go), openblas, go (gonum, pure Go) or a library file (default: $CERTIFY_BLAS, else auto)")
+	fs.IntVar(&bf.threads, "threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
+	fs.IntVar(&bf.workers, "workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
+	fs.IntVar(&bf.chunk, "chunk", 1000, "examples evaluated together")
+	fs.IntVar(&bf.torchThreads, "torch-threads", 2, "torch.set_num_threads for the PyTorch side")
+	fs.StringVar(&bf.python, "python", "/usr/bin/python3", "Python with torch and functorch")
+	fs.StringVar(&bf.torchref, "torchref", "", "path of torchref.py (default: tools/torchref/torchref.py found upwards from the working directory)")
+	fs.BoolVar(&bf.gemm, "gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
+	fs.BoolVar(&bf.jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&bf.out, "out", "", "also write the JSON result to this file")
+	fs.IntVar(&bf.memory, "memory", 0, "also measure the peak resident memory of certify --run on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
+	fs.IntVar(&bf.memoryAlphas, "memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
+	fs.StringVar(&bf.timeBin, "time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
+	fs.StringVar(&bf.precision, "precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
+	fs.StringVar(&bf.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
+	fs.BoolVar(&bf.full, "full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
+	return fs
+}
+
+// check refuses flag values that have no meaning and finds the programs
+// the flags need (torchref.py, Python, GNU time), before any work.
+func (bf *benchFlags) check() error {
+	if (bf.runDir == "") == !bf.build {
+		return badInputf("bench: give exactly one of --run DIR and --build")
+	}
+	switch {
+	case bf.examples <= 0:
+		return badInputf("bench: --examples %d: want a positive number of examples", bf.examples)
+	case bf.alphas < 2:
+		return badInputf("bench: --alphas %d: the grid needs at least 2 points (0 and 1)", bf.alphas)
+	case bf.chunk <= 0:
+		return badInputf("bench: --chunk %d: want a positive number of examples", bf.chunk)
+	case bf.workers < 0:
+		return badInputf("bench: --workers %d: want 0 (one per core) or a positive count", bf.workers)
+	case bf.threads < 0:
+		return badInputf("bench: --threads %d: want 0 (OpenBLAS's default) or a positive count", bf.threads)
+	case bf.memory < 0:
+		return badInputf("bench: --memory %d: want 0 (skip) or a number of examples", bf.memory)
+	case bf.memory > 0 && bf.memoryAlphas < 2:
+		return badInputf("bench: --memory-alphas %d: the grid needs at least 2 points (0 and 1)", bf.memoryAlphas)
+	}
+	if bf.torch && bf.torchref == "" { // find the oracle before any work
+		p, err := findUp(filepath.Join("tools", "torchref", "torchref.py"))
+		if err != nil {
+			return badInputf("bench: --torch: %v (give --torchref)", err)
+		}
+		bf.torchref = p
+	}
+	if bf.torch {
+		if _, err := exec.LookPath(bf.python); err != nil {
+			return badInputf("bench: --python %s: %v", bf.python, err)
+		}
+	}
+	if bf.memory > 0 {
+		if _, err := exec.LookPath(bf.timeBin); err != nil {
+			return badInputf("bench: --time %s: GNU time is needed for --memory (Debian package time): %v", bf.timeBin, err)
+		}
+	}
+	if _, ok := benchTolerances[bf.precision]; !ok {
+		return badInputf("bench: --precision %q: want float64 or float32", bf.precision)
+	}
+	return nil
+}
+
 // benchCmd times the analysis PyTorch can also do — loss and accuracy at the
 // grid's α and the paper-compatible trapezoid Gauss lengths (mean and
 // stacked), exactly what `certify --run DIR --loss-only` computes — and, with
@@ -110,146 +210,128 @@ type torchSide struct {
 // (bench_full.go) against the same PyTorch computation, and checks the
 // agreement on what both compute.
 func benchCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	runDir := fs.String("run", "", "run directory to time; without data.safetensors it is exported with --examples first")
-	build := fs.Bool("build", false, "train the benchmark run (784-1024-1024-10 ReLU, 1 epoch SGD on 10,000 MNIST images) into --cache if it is not there, and use it")
-	cache := fs.String("cache", filepath.Join("bench", "runs"), "directory for the built and exported runs")
-	examples := fs.Int("examples", 5000, "evaluation examples (the first N of the run's data)")
-	alphas := fs.Int("alphas", 50, "equally spaced α in [0,1], both ends included")
-	torch := fs.Bool("torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
-	backend := fs.String("backend", "", "BLAS backend: auto (OpenBLAS when the machine has it, else pure Go), openblas, go (gonum, pure Go) or a library file (default: $CERTIFY_BLAS, else auto)")
-	threads := fs.Int("threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
-	workers := fs.Int("workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
-	chunk := fs.Int("chunk", 1000, "examples evaluated together")
-	torchThreads := fs.Int("torch-threads", 2, "torch.set_num_threads for the PyTorch side")
-	python := fs.String("python", "/usr/bin/python3", "Python with torch and functorch")
-	torchref := fs.String("torchref", "", "path of torchref.py (default: tools/torchref/torchref.py found upwards from the working directory)")
-	gemm := fs.Bool("gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
-	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	out := fs.String("out", "", "also write the JSON result to this file")
-	memory := fs.Int("memory", 0, "also measure the peak resident memory of certify --run on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
-	memoryAlphas := fs.Int("memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
-	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
-	precision := fs.String("precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
-	full := fs.Bool("full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
-	if err := parseFlags(fs, args); err != nil {
+	var bf benchFlags
+	if err := parseFlags(newBenchFlagSet(&bf), args); err != nil {
 		return err
 	}
-	if (*runDir == "") == !*build {
-		return badInputf("bench: give exactly one of --run DIR and --build")
+	if err := bf.check(); err != nil {
+		return err
 	}
-	switch {
-	case *examples <= 0:
-		return badInputf("bench: --examples %d: want a positive number of examples", *examples)
-	case *alphas < 2:
-		return badInputf("bench: --alphas %d: the grid needs at least 2 points (0 and 1)", *alphas)
-	case *chunk <= 0:
-		return badInputf("bench: --chunk %d: want a positive number of examples", *chunk)
-	case *workers < 0:
-		return badInputf("bench: --workers %d: want 0 (one per core) or a positive count", *workers)
-	case *threads < 0:
-		return badInputf("bench: --threads %d: want 0 (OpenBLAS's default) or a positive count", *threads)
-	case *memory < 0:
-		return badInputf("bench: --memory %d: want 0 (skip) or a number of examples", *memory)
-	case *memory > 0 && *memoryAlphas < 2:
-		return badInputf("bench: --memory-alphas %d: the grid needs at least 2 points (0 and 1)", *memoryAlphas)
-	}
-	if *torch && *torchref == "" { // find the oracle before any work
-		p, err := findUp(filepath.Join("tools", "torchref", "torchref.py"))
-		if err != nil {
-			return badInputf("bench: --torch: %v (give --torchref)", err)
-		}
-		*torchref = p
-	}
-	if *torch {
-		if _, err := exec.LookPath(*python); err != nil {
-			return badInputf("bench: --python %s: %v", *python, err)
-		}
-	}
-	if *memory > 0 {
-		if _, err := exec.LookPath(*timeBin); err != nil {
-			return badInputf("bench: --time %s: GNU time is needed for --memory (Debian package time): %v", *timeBin, err)
-		}
-	}
-	tols, ok := benchTolerances[*precision]
-	if !ok {
-		return badInputf("bench: --precision %q: want float64 or float32", *precision)
-	}
-	b, note, err := benchBackend(*backend)
+	b, note, err := benchBackend(bf.backend)
 	if err != nil {
 		return err
 	}
-	b.SetThreads(*threads)
+	b.SetThreads(bf.threads)
 	defer restoreBLAS()()
 	b.Use()
 	log := stderr
-	if *jsonOut {
+	if bf.jsonOut {
 		log = io.Discard
 	}
 	fmt.Fprintf(log, "BLAS      %s: %s\n          %s\n", b, note, b.Config)
-
-	if *build {
-		*runDir = filepath.Join(*cache, "mnist-784-1024-1024-10")
-		if _, err := os.Stat(filepath.Join(*runDir, "final.safetensors")); err != nil {
-			fmt.Fprintf(log, "training  %s (certify train %s)\n", *runDir, strings.Join(benchDefaultTrain, " "))
-			if err := trainCmd(ctx, append(append([]string{}, benchDefaultTrain...), "--out", *runDir)); err != nil {
-				if errors.Is(err, context.Canceled) { // not train's advice: bench trains afresh next time
-					return interrupted(err, "bench interrupted while training %s", *runDir)
-				}
-				return fmt.Errorf("bench: train: %w", err)
-			}
+	if bf.build {
+		if err := benchBuild(ctx, &bf, log); err != nil {
+			return err
 		}
 	}
-	dir, err := benchData(ctx, *runDir, *cache, *examples, log)
+	dir, err := benchData(ctx, bf.runDir, bf.cache, bf.examples, log)
 	if err != nil {
 		return err
 	}
-
-	res := &benchResult{Run: dir, SourceRun: *runDir, Alphas: *alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel, BLASSource: b.Source,
-		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: *chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Precision: *precision}
-	res.Workers = *workers
+	res := &benchResult{Run: dir, SourceRun: bf.runDir, Alphas: bf.alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel, BLASSource: b.Source,
+		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: bf.chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Precision: bf.precision}
+	res.Workers = bf.workers
 	if res.Workers <= 0 {
 		res.Workers = runtime.GOMAXPROCS(0)
 	}
-	run, err := nn.LoadRun(dir, *examples)
+	run, err := rundir.Read(dir, bf.examples)
 	if err != nil {
 		return badInput(err)
 	}
 	res.Examples, _ = run.X.Dims()
-	if *gemm {
-		// The hot product: the second layer's W·[h ḣ ḧ] for one chunk (THEORY.md §2).
-		m, n, k := 3**chunk, 1024, 1024
-		res.GemmGFLOPS = blasbackend.DgemmRate(b.Impl, m, n, k)
-		res.SgemmGFLOPS = blasbackend.SgemmRate(b.Impl32, m, n, k)
-		res.GemmGFLOPSGo, res.SgemmGFLOPSGo = res.GemmGFLOPS, res.SgemmGFLOPS
-		if b.Name != "go" {
-			res.GemmGFLOPSGo = blasbackend.DgemmRate(blasbackend.PureGo().Impl, m, n, k)
-			res.SgemmGFLOPSGo = blasbackend.SgemmRate(blasbackend.PureGo().Impl32, m, n, k)
-		}
-		fmt.Fprintf(log, "Dgemm     [%d, %d]·[%d, %d]ᵀ: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", m, k, n, k, res.GemmGFLOPS, b.Name, res.GemmGFLOPSGo)
-		fmt.Fprintf(log, "Sgemm     the same in float32: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", res.SgemmGFLOPS, b.Name, res.SgemmGFLOPSGo)
+	if bf.gemm {
+		benchGemm(b, bf.chunk, res, log)
 	}
-
-	opt := certify.Options{Alphas: *alphas, LossOnly: true}
-	what := "loss/accuracy + trapezoid Gauss lengths"
-	if *full {
-		if opt, err = fullAnalysisOptions(*alphas); err != nil {
+	r, err := benchAnalysis(ctx, bf, run, res, log)
+	if err != nil {
+		return err
+	}
+	if bf.torch {
+		if err := benchTorch(ctx, bf, dir, r, res, log); err != nil {
 			return err
+		}
+	}
+	if bf.memory > 0 {
+		if err := benchMemory(ctx, bf, b, res, log); err != nil {
+			return err
+		}
+	}
+	if err := writeBenchResult(bf, res); err != nil {
+		return err
+	}
+	if res.Torch != nil && !res.Torch.Agree {
+		return fmt.Errorf("bench: certify and PyTorch disagree (see the check line)")
+	}
+	return nil
+}
+
+// benchBuild points --run at the benchmark run in --cache, training it
+// first (benchDefaultTrain) when it is not there.
+func benchBuild(ctx context.Context, bf *benchFlags, log io.Writer) error {
+	bf.runDir = filepath.Join(bf.cache, "mnist-784-1024-1024-10")
+	if _, err := os.Stat(filepath.Join(bf.runDir, "final.safetensors")); err == nil {
+		return nil
+	}
+	fmt.Fprintf(log, "training  %s (certify train %s)\n", bf.runDir, strings.Join(benchDefaultTrain, " "))
+	if err := trainCmd(ctx, append(append([]string{}, benchDefaultTrain...), "--out", bf.runDir)); err != nil {
+		if errors.Is(err, context.Canceled) { // not train's advice: bench trains afresh next time
+			return interrupted(err, "bench interrupted while training %s", bf.runDir)
+		}
+		return fmt.Errorf("bench: train: %w", err)
+	}
+	return nil
+}
+
+// benchGemm measures the GFLOP/s of the hot product — the second layer's
+// W·[h ḣ ḧ] for one chunk (THEORY.md §2) — in float64 and float32, on b
+// and on pure Go, into res.
+func benchGemm(b *blasbackend.Backend, chunk int, res *benchResult, log io.Writer) {
+	m, n, k := 3*chunk, 1024, 1024
+	res.GemmGFLOPS = blasbackend.DgemmRate(b.Impl, m, n, k)
+	res.SgemmGFLOPS = blasbackend.SgemmRate(b.Impl32, m, n, k)
+	res.GemmGFLOPSGo, res.SgemmGFLOPSGo = res.GemmGFLOPS, res.SgemmGFLOPS
+	if b.Name != "go" {
+		res.GemmGFLOPSGo = blasbackend.DgemmRate(blasbackend.PureGo().Impl, m, n, k)
+		res.SgemmGFLOPSGo = blasbackend.SgemmRate(blasbackend.PureGo().Impl32, m, n, k)
+	}
+	fmt.Fprintf(log, "Dgemm     [%d, %d]·[%d, %d]ᵀ: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", m, k, n, k, res.GemmGFLOPS, b.Name, res.GemmGFLOPSGo)
+	fmt.Fprintf(log, "Sgemm     the same in float32: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", res.SgemmGFLOPS, b.Name, res.SgemmGFLOPSGo)
+}
+
+// benchAnalysis times the loss-only analysis (or, with --full, the full
+// default one) of run, fills res's times, operation count and values, and
+// returns the report.
+func benchAnalysis(ctx context.Context, bf benchFlags, run *nn.Run, res *benchResult, log io.Writer) (*certify.Report, error) {
+	opt := certify.Options{Alphas: bf.alphas, LossOnly: true}
+	what := "loss/accuracy + trapezoid Gauss lengths"
+	if bf.full {
+		var err error
+		if opt, err = fullAnalysisOptions(bf.alphas); err != nil {
+			return nil, err
 		}
 		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
-	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: *chunk, Workers: *workers, Precision: *precision}, opt, *cpuprofile)
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: bf.precision}, opt, bf.cpuprofile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := ta.report
 	res.CPUSeconds, res.SetupSeconds, res.AnalyzeSeconds, res.Seconds = ta.cpu, ta.setup, ta.analyze, ta.total
 	res.PeakRSSBytes, res.LoadAverage = ta.peakRSS, ta.load
 	rate := ""
-	if !*full { // the count is of the loss-only passes
-		res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, *alphas, ta.path.FirstLayerCached()) / 1e9
+	if !bf.full { // the count is of the loss-only passes
+		res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, bf.alphas, ta.path.FirstLayerCached()) / 1e9
 		res.AnalysisRate = res.AnalysisGFLOP / res.Seconds
 		rate = fmt.Sprintf(", %.0f GFLOP (%.1f GFLOP/s)", res.AnalysisGFLOP, res.AnalysisRate)
 	}
@@ -257,84 +339,93 @@ func benchCmd(ctx context.Context, args []string) error {
 	res.LossFirst, res.LossLast, res.AccuracyLast = r.Loss[0], r.Loss[last], r.Accuracy[last]
 	res.GaussMeanTrap, res.GaussStackTrap = r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid
 	fmt.Fprintf(log, "certify   %d examples × %d α, %s: %.2f s (setup %.2f s), CPU %.2f s (%.2f cores)%s, peak RSS %.0f MiB\n",
-		res.Examples, *alphas, what, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
+		res.Examples, bf.alphas, what, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
 		rate, float64(res.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
-	if *precision != functionspace.Float64 {
-		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", *precision, *precision)
+	if bf.precision != functionspace.Float64 {
+		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", bf.precision, bf.precision)
 	}
-	if *full {
+	if bf.full {
 		res.Full = newFullSide(ta)
 		printFull(log, res.Full)
 	}
 	fmt.Fprintf(log, "          L(0) %.10g  L(1) %.10g  accuracy(1) %.4f  Gauss length (trapezoid) mean %.8g stacked %.8g\n",
 		res.LossFirst, res.LossLast, res.AccuracyLast, res.GaussMeanTrap, res.GaussStackTrap)
+	return r, nil
+}
 
-	if *torch {
-		ts, err := runTorch(ctx, *python, *torchref, dir, *alphas, *torchThreads, *precision, r)
-		if err != nil && ctx.Err() != nil { // the child was killed because we were interrupted
-			return interrupted(ctx.Err(), "bench interrupted while PyTorch ran; nothing written")
-		}
-		if err != nil {
-			return err
-		}
-		ts.Ratio = res.Seconds / ts.Seconds
-		if ts.ProcessCPUSeconds > 0 {
-			ts.CPURatio = res.CPUSeconds / ts.ProcessCPUSeconds
-		}
-		res.Torch = ts
-		verdict := "agree"
-		if !ts.Agree {
-			verdict = "DISAGREE"
-		}
-		fmt.Fprintf(log, "PyTorch   %s (%s, %d threads): %.2f s (loss %.2f s + Gauss %.2f s)\n", ts.Version, ts.BLAS, ts.Threads, ts.Seconds, ts.LossSeconds, ts.GaussSeconds)
-		fmt.Fprintf(log, "check     %s (%s): α max |diff| %.1g, loss max rel %.1g (≤ %g), accuracy differs at %d α (max %.1g ≤ %g), Gauss mean rel %.1g, stacked rel %.1g (≤ %g)\n",
-			verdict, *precision, ts.AlphaMaxDiff, ts.LossMaxRel, tols.loss, ts.AccuracyDiffer, ts.AccuracyMaxDiff, tols.accuracy, ts.GaussMeanRel, ts.GaussStackRel, tols.gauss)
-		fmt.Fprintf(log, "ratio     certify/PyTorch = %.2f s / %.2f s = %.3f (wall); CPU %.1f s / %.1f s (whole torchref process) = %.3f\n",
-			res.Seconds, ts.Seconds, ts.Ratio, res.CPUSeconds, ts.ProcessCPUSeconds, ts.CPURatio)
+// benchTorch runs the PyTorch oracle on dir, compares it with r and fills
+// res.Torch with its times, the ratios and the agreement.
+func benchTorch(ctx context.Context, bf benchFlags, dir string, r *certify.Report, res *benchResult, log io.Writer) error {
+	ts, err := runTorch(ctx, bf.python, bf.torchref, dir, bf.alphas, bf.torchThreads, bf.precision, r)
+	if err != nil && ctx.Err() != nil { // the child was killed because we were interrupted
+		return interrupted(ctx.Err(), "bench interrupted while PyTorch ran; nothing written")
 	}
-	if *memory > 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		env := []string{blasEnv + "=" + blasEnvValue(b)}
-		if *threads > 0 {
-			env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
-		}
-		m, err := measureMemory(ctx, *timeBin, exe, *runDir, *cache, *memory, *memoryAlphas, *chunk, res.Workers, *precision, *full, env)
-		if err != nil && ctx.Err() != nil {
-			return interrupted(ctx.Err(), "bench interrupted during the --memory run; nothing written")
-		}
-		if err != nil {
-			return err
-		}
-		res.Memory = m
-		within := "under"
-		if !m.Within {
-			within = "OVER"
-		}
-		mode := " --loss-only"
-		if m.Full {
-			mode = ""
-		}
-		fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d%s --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
-			*runDir, *memory, *memoryAlphas, mode, m.Precision, blasEnv, blasEnvValue(b), m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
-		if m.Examples < *memory {
-			fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
-		}
+	if err != nil {
+		return err
 	}
+	ts.Ratio = res.Seconds / ts.Seconds
+	if ts.ProcessCPUSeconds > 0 {
+		ts.CPURatio = res.CPUSeconds / ts.ProcessCPUSeconds
+	}
+	res.Torch = ts
+	verdict := "agree"
+	if !ts.Agree {
+		verdict = "DISAGREE"
+	}
+	tols := benchTolerances[bf.precision]
+	fmt.Fprintf(log, "PyTorch   %s (%s, %d threads): %.2f s (loss %.2f s + Gauss %.2f s)\n", ts.Version, ts.BLAS, ts.Threads, ts.Seconds, ts.LossSeconds, ts.GaussSeconds)
+	fmt.Fprintf(log, "check     %s (%s): α max |diff| %.1g, loss max rel %.1g (≤ %g), accuracy differs at %d α (max %.1g ≤ %g), Gauss mean rel %.1g, stacked rel %.1g (≤ %g)\n",
+		verdict, bf.precision, ts.AlphaMaxDiff, ts.LossMaxRel, tols.loss, ts.AccuracyDiffer, ts.AccuracyMaxDiff, tols.accuracy, ts.GaussMeanRel, ts.GaussStackRel, tols.gauss)
+	fmt.Fprintf(log, "ratio     certify/PyTorch = %.2f s / %.2f s = %.3f (wall); CPU %.1f s / %.1f s (whole torchref process) = %.3f\n",
+		res.Seconds, ts.Seconds, ts.Ratio, res.CPUSeconds, ts.ProcessCPUSeconds, ts.CPURatio)
+	return nil
+}
+
+// benchMemory measures the peak resident memory of `certify --run` on
+// --memory examples under GNU time, into res.Memory.
+func benchMemory(ctx context.Context, bf benchFlags, b *blasbackend.Backend, res *benchResult, log io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	env := []string{blasEnv + "=" + blasEnvValue(b)}
+	if bf.threads > 0 {
+		env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(bf.threads))
+	}
+	m, err := measureMemory(ctx, bf.timeBin, exe, bf.runDir, bf.cache, bf.memory, bf.memoryAlphas, bf.chunk, res.Workers, bf.precision, bf.full, env)
+	if err != nil && ctx.Err() != nil {
+		return interrupted(ctx.Err(), "bench interrupted during the --memory run; nothing written")
+	}
+	if err != nil {
+		return err
+	}
+	res.Memory = m
+	within := "under"
+	if !m.Within {
+		within = "OVER"
+	}
+	mode := " --loss-only"
+	if m.Full {
+		mode = ""
+	}
+	fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d%s --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
+		bf.runDir, bf.memory, bf.memoryAlphas, mode, m.Precision, blasEnv, blasEnvValue(b), m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)
+	if m.Examples < bf.memory {
+		fmt.Fprintf(log, "          warning: the run's data holds only %d examples\n", m.Examples)
+	}
+	return nil
+}
+
+// writeBenchResult prints res as JSON with --json and writes it to --out
+// (atomically).
+func writeBenchResult(bf benchFlags, res *benchResult) error {
 	bs, _ := json.MarshalIndent(res, "", "  ")
-	if *jsonOut {
+	if bf.jsonOut {
 		fmt.Fprintln(stdout, string(bs))
 	}
-	if *out != "" {
-		if err := os.WriteFile(*out, append(bs, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if res.Torch != nil && !res.Torch.Agree {
-		return fmt.Errorf("bench: certify and PyTorch disagree (see the check line)")
+	if bf.out != "" {
+		return atomicfile.Write(bf.out, append(bs, '\n'))
 	}
 	return nil
 }

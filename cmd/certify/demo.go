@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/certify-mli/certify/rundir"
 )
 
 // demoCmd trains a 784-64-10 ReLU MLP with SGD on the built-in MNIST subset
 // (5000 training images, embedded in the binary) and analyses its run.
 func demoCmd(ctx context.Context, args []string) error {
-	var tf trainFlags
+	tf := trainFlags{cfg: rundir.DefaultTrainConfig()}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	out := fs.String("out", "runs/demo", "run directory to write (replaced if it exists)")
 	epochs := fs.Int("epochs", 3, "passes over the 5000 training images")
@@ -21,7 +23,7 @@ func demoCmd(ctx context.Context, args []string) error {
 	tf.cfg.Arch, tf.cfg.Act, tf.cfg.Loss = "784-64-10", "relu", "cross_entropy"
 	tf.cfg.Optim, tf.cfg.LR, tf.cfg.Momentum = "sgd", 0.05, 0.9
 	tf.cfg.Epochs, tf.cfg.Batch, tf.cfg.Init, tf.cfg.InitScale = *epochs, 64, "pytorch", 1
-	tf.out, tf.force, tf.dtype = *out, true, "f32"
+	tf.out, tf.force, tf.cfg.DType = *out, true, "f32"
 	start := time.Now()
 	if _, err := train(ctx, tf, stderr); err != nil {
 		return err

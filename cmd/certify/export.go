@@ -9,6 +9,7 @@ import (
 
 	"github.com/certify-mli/certify/internal/atomicfile"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // exportCmd writes a self-contained copy of a run directory: model.json,
@@ -30,7 +31,7 @@ func exportCmd(_ context.Context, args []string) error {
 	if _, err := os.Stat(*out); err == nil {
 		return badInputf("export: %s exists", *out)
 	}
-	run, err := nn.LoadRun(*runDir, examples.load())
+	run, err := rundir.Read(*runDir, examples.load())
 	if err != nil {
 		return badInput(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,7 +18,7 @@ import (
 	"github.com/certify-mli/certify/internal/atomicfile"
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/internal/sweep"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // sweepFlags are the flags of `certify sweep GRID`.
@@ -76,19 +74,25 @@ func newSweepFlagSet(sf *sweepFlags) *flag.FlagSet {
 // sweepReserved are the flags the sweep sets itself; a grid may not set them.
 var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json"}
 
-// sweepSchema checks grid files against the flags of `certify train` and of
-// the analysis themselves, so every flag they gain is a valid axis at once.
+// trainGrid is rundir.TrainConfig as a grid's "base" and "axes" see it:
+// its keys are the flags of `certify train`.
+type trainGrid struct{ *rundir.TrainConfig }
+
+func (trainGrid) Name() string { return "certify train" }
+
+// sweepSchema checks grid files against the training configuration
+// (rundir.TrainConfig, every key of which is a flag of `certify train`) and
+// the analysis's flags, so every setting they gain is a valid axis at once.
 func sweepSchema() sweep.Schema {
 	return sweep.Schema{
-		Train: func() *flag.FlagSet {
-			fs := newTrainFlagSet(new(trainFlags), "certify train")
-			fs.SetOutput(io.Discard)
-			return fs
+		Train: func() sweep.Config {
+			c := rundir.DefaultTrainConfig()
+			return trainGrid{&c}
 		},
-		Analysis: func() *flag.FlagSet {
+		Analysis: func() sweep.Config {
 			fs := newAnalyzeFlagSet(new(analyzeFlags))
 			fs.SetOutput(io.Discard)
-			return fs
+			return sweep.FlagSet(fs)
 		},
 		Reserved: sweepReserved,
 	}
@@ -196,7 +200,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 // and runs their checks (trainFlags.check, analyzeFlags.check), naming the
 // point and the grid.
 func checkPointValues(g *sweep.Grid, p sweep.Point) error {
-	tf, af, _, _, err := pointFlags(g, p)
+	tf, af, _, err := pointFlags(g, p)
 	if err == nil {
 		err = tf.check()
 	}
@@ -507,22 +511,23 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 	return nil
 }
 
-// pointFlags applies the point's settings to fresh flag sets.
-func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *flag.FlagSet, *flag.FlagSet, error) {
-	var tf trainFlags
+// pointFlags applies the point's settings to a default training
+// configuration and a fresh analysis flag set.
+func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *flag.FlagSet, error) {
+	tf := trainFlags{cfg: rundir.DefaultTrainConfig()}
 	var af analyzeFlags
-	tfs, afs := newTrainFlagSet(&tf, "train"), newAnalyzeFlagSet(&af)
+	afs := newAnalyzeFlagSet(&af)
 	for _, s := range p.Train {
-		if err := tfs.Set(s.Flag, s.Value); err != nil {
-			return tf, af, nil, nil, badInputf("grid %s: --%s %s: %v", g.File, s.Flag, s.Value, err)
+		if err := tf.cfg.Set(s.Flag, s.Value); err != nil {
+			return tf, af, nil, badInputf("grid %s: --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
 	}
 	for _, s := range g.Analysis {
 		if err := afs.Set(s.Flag, s.Value); err != nil {
-			return tf, af, nil, nil, badInputf("grid %s: analysis --%s %s: %v", g.File, s.Flag, s.Value, err)
+			return tf, af, nil, badInputf("grid %s: analysis --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
 	}
-	return tf, af, tfs, afs, nil
+	return tf, af, afs, nil
 }
 
 // flagValues lists every flag's value except the sweep's own.
@@ -569,7 +574,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 			atomicfile.Write(st.ErrorFile(p), []byte(err.Error()+"\n"))
 		}
 	}()
-	tf, af, tfs, afs, err := pointFlags(g, p)
+	tf, af, afs, err := pointFlags(g, p)
 	if err != nil {
 		return res, err
 	}
@@ -589,7 +594,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 			return res, err
 		}
 		tf.out, tf.force, tf.quiet = stage, true, true
-		tf.resume = resumable(partial, tf)
+		tf.resume = rundir.Resumable(partial, tf.cfg)
 		t0 := time.Now()
 		_, err := train(ctx, tf, log)
 		if err != nil && tf.resume && !errors.Is(err, context.Canceled) {
@@ -603,7 +608,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 		}
 		host, _ := os.Hostname()
 		rec = &sweep.Record{Grid: g.File, GridSHA256: g.SHA256, Index: p.Index, Name: p.Name,
-			Train: p.Train, Analysis: g.Analysis, TrainFlags: flagValues(tfs), AnalysisFlags: flagValues(afs),
+			Train: p.Train, Analysis: g.Analysis, TrainFlags: tf.cfg.Values(), AnalysisFlags: flagValues(afs),
 			TrainedAt: time.Now().UTC(), Resumed: tf.resume, TrainSeconds: time.Since(t0).Seconds(), Host: host}
 		if j := os.Getenv("SLURM_ARRAY_JOB_ID"); j != "" {
 			rec.SlurmJob = j + "_" + os.Getenv("SLURM_ARRAY_TASK_ID")
@@ -640,37 +645,4 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 	}
 	res.outcome, res.rec = outDone, rec
 	return res, nil
-}
-
-// resumable reports whether partial (an interrupted certify train of the
-// same point) can be continued: it holds a checkpoint with optimizer state
-// and its config.json is the one tf would write.
-func resumable(partial string, tf trainFlags) bool {
-	ents, err := os.ReadDir(filepath.Join(partial, "checkpoints"))
-	if err != nil {
-		return false
-	}
-	has := false
-	for _, e := range ents {
-		has = has || stepFile.MatchString(e.Name())
-	}
-	if !has {
-		return false
-	}
-	b, err := os.ReadFile(filepath.Join(partial, "config.json"))
-	if err != nil {
-		return false
-	}
-	var got nn.RunConfig
-	if json.Unmarshal(b, &got) != nil {
-		return false
-	}
-	// Results are filled in only at the end of training.
-	got.TrainLoss, got.TrainAccuracy, got.TestLoss, got.TestAccuracy, got.Steps, got.Seconds = 0, 0, 0, 0, 0, 0
-	want := tf.cfg
-	want.Data.Dir, want.Data.Split, want.Data.Limit = tf.dataDir, "train", tf.limit
-	if resolveTask(&want) != nil {
-		return false
-	}
-	return reflect.DeepEqual(got, want)
 }

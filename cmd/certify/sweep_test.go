@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"syscall"
@@ -512,5 +513,73 @@ func TestSweepBNRecomputeIsThePointsReport(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, p.Name, "variants")); !os.IsNotExist(err) {
 			t.Errorf("%s: a variants directory was written: %v", p.Name, err)
 		}
+	}
+}
+
+// TestShippedGridsAreTypedConfigurations loads every grid the repository
+// ships (docs/sweeps.md's, docs/autoencoders/, docs/reproduction/,
+// testdata/sweeps/) with the typed schema, and checks each point against
+// the flags themselves: parsing the point's settings as `certify train`
+// flags gives the same configuration and the same recorded train_flags as
+// setting them as rundir.TrainConfig keys.
+func TestShippedGridsAreTypedConfigurations(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "docs", "*", "grid*.json"))
+	more, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "sweeps", "*.json"))
+	files = append(files, more...)
+	// docs/sweeps.md's example grid, as printed there
+	md, err := os.ReadFile(filepath.Join("..", "..", "docs", "sweeps.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.Index(md, []byte(`"axes"`)); i > 0 {
+		start := bytes.LastIndex(md[:i], []byte("```json\n")) + len("```json\n")
+		end := i + bytes.Index(md[i:], []byte("\n}")) + 2
+		p := filepath.Join(t.TempDir(), "sweeps-md.json")
+		os.WriteFile(p, md[start:end], 0o644)
+		files = append(files, p)
+	}
+	if len(files) < 6 {
+		t.Fatalf("found only %d grids: %v", len(files), files)
+	}
+	for _, f := range files {
+		g, err := sweep.Load(f, sweepSchema())
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		for _, p := range g.Points() {
+			if err := checkPointValues(g, p); err != nil {
+				t.Errorf("%s: %v", f, err)
+				continue
+			}
+			tf, _, _, err := pointFlags(g, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ff trainFlags
+			fs := newTrainFlagSet(&ff, "train")
+			for _, s := range p.Train {
+				if err := fs.Set(s.Flag, s.Value); err != nil {
+					t.Fatalf("%s point %d: --%s %s: %v", f, p.Index, s.Flag, s.Value, err)
+				}
+			}
+			if !reflect.DeepEqual(ff.cfg, tf.cfg) {
+				t.Errorf("%s point %d: flags give %+v, grid keys %+v", f, p.Index, ff.cfg, tf.cfg)
+			}
+			if got, want := tf.cfg.Values(), flagValues(fs); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s point %d: train_flags %v, flags %v", f, p.Index, got, want)
+			}
+		}
+	}
+}
+
+// TestGridRefusesUnknownKey: a grid key that is no training setting is
+// refused naming the key and the file.
+func TestGridRefusesUnknownKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.json")
+	os.WriteFile(p, []byte(`{"base": {"data": "mnist-small", "learning_rate": 0.1}, "axes": {"seed": [1, 2]}}`), 0o644)
+	_, err := sweep.Load(p, sweepSchema())
+	if err == nil || !strings.Contains(err.Error(), `base.learning_rate: unknown flag "learning_rate"`) || !strings.Contains(err.Error(), p) {
+		t.Errorf("unknown key: %v", err)
 	}
 }

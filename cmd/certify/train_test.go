@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 func smallTrainFlags(out string) trainFlags {
@@ -87,5 +90,46 @@ func TestTrainNoCheckpointsDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "checkpoints")); err == nil {
 		t.Error("checkpoints/ created without --checkpoint-every")
+	}
+}
+
+// TestTrainFlagsAreConfigKeys: the flags of `certify train` other than
+// where and how it writes are exactly rundir.TrainConfig's keys, each with
+// the configuration's default as its default, and parsing a flag sets the
+// key a grid sets (so a flag and a grid key cannot drift apart).
+func TestTrainFlagsAreConfigKeys(t *testing.T) {
+	var tf trainFlags
+	fs := newTrainFlagSet(&tf, "train")
+	def := rundir.DefaultTrainConfig()
+	var flags []string
+	fs.VisitAll(func(f *flag.Flag) {
+		switch f.Name {
+		case "out", "force", "resume", "quiet":
+			return
+		}
+		flags = append(flags, f.Name)
+		if v, err := def.Value(f.Name); err != nil || v != f.DefValue {
+			t.Errorf("--%s: default %q, TrainConfig's %q (%v)", f.Name, f.DefValue, v, err)
+		}
+	})
+	if keys := def.Keys(); !reflect.DeepEqual(flags, keys) {
+		t.Errorf("train flags %v, TrainConfig keys %v", flags, keys)
+	}
+	args := []string{"--lr", "0.03", "--data", "idx", "--data-dir", "/d", "--limit", "9", "--seed", "5", "--dtype", "f64", "--batchnorm"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	grid := rundir.DefaultTrainConfig()
+	for i := 0; i < len(args); i += 2 {
+		v := "true"
+		if i+1 < len(args) {
+			v = args[i+1]
+		}
+		if err := grid.Set(args[i][2:], v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(tf.cfg, grid) {
+		t.Errorf("flags give %+v, grid keys %+v", tf.cfg, grid)
 	}
 }

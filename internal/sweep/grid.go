@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,15 +61,64 @@ type Point struct {
 	Vary []Setting `json:"vary"`
 }
 
-// Schema tells Parse which flags a grid may set.
+// Config is a typed configuration a grid section sets (the training run's,
+// the analysis's): its keys, the JSON type each takes and how a value's
+// text is set, checked and parsed.
+type Config interface {
+	// Name names the configuration in errors (e.g. "certify train").
+	Name() string
+	// Keys lists the keys, sorted.
+	Keys() []string
+	// Kind is the JSON type key takes: "string", "number" or "bool"; ""
+	// when any is accepted.
+	Kind(key string) string
+	// Set sets key from its text, refusing a value it cannot take.
+	Set(key, text string) error
+}
+
+// Schema tells Parse which keys a grid may set.
 type Schema struct {
-	// Train and Analysis return fresh flag sets with their defaults; Parse
-	// checks names with Lookup and values with Set on them.
-	Train, Analysis func() *flag.FlagSet
-	// Reserved names the flags the sweep sets itself (e.g. "out", "run"),
+	// Train and Analysis return fresh configurations with their defaults;
+	// Parse checks names against Keys and values with Set on them.
+	Train, Analysis func() Config
+	// Reserved names the keys the sweep sets itself (e.g. "out", "run"),
 	// which a grid may not set.
 	Reserved []string
 }
+
+// FlagSet is the Config of a flag set's flags, named by the flag set's
+// name: what the analysis's flags are to a grid.
+func FlagSet(fs *flag.FlagSet) Config { return flagConfig{fs} }
+
+type flagConfig struct{ fs *flag.FlagSet }
+
+func (c flagConfig) Name() string { return c.fs.Name() }
+
+func (c flagConfig) Keys() []string {
+	var ks []string
+	c.fs.VisitAll(func(f *flag.Flag) { ks = append(ks, f.Name) })
+	return ks // VisitAll visits in lexical order
+}
+
+func (c flagConfig) Kind(key string) string {
+	f := c.fs.Lookup(key)
+	if f == nil {
+		return ""
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case string:
+			return "string"
+		case bool:
+			return "bool"
+		case int, int64, uint, uint64, float64:
+			return "number"
+		}
+	}
+	return ""
+}
+
+func (c flagConfig) Set(key, text string) error { return c.fs.Set(key, text) }
 
 // Error is a grid file error; it names the file and the field.
 type Error struct {
@@ -280,19 +330,20 @@ func Sanitize(s string) string {
 	return string(b)
 }
 
-func checkName(fs *flag.FlagSet, name string, reserved map[string]bool) error {
+func checkName(c Config, name string, reserved map[string]bool) error {
 	if reserved[name] {
 		return fmt.Errorf("--%s is set by the sweep itself and may not be in a grid", name)
 	}
-	if fs.Lookup(name) == nil {
+	keys := c.Keys()
+	if !slices.Contains(keys, name) {
 		var names []string
-		fs.VisitAll(func(f *flag.Flag) {
-			if !reserved[f.Name] {
-				names = append(names, f.Name)
+		for _, k := range keys {
+			if !reserved[k] {
+				names = append(names, k)
 			}
-		})
+		}
 		sort.Strings(names)
-		return fmt.Errorf("unknown flag %q (%s has: %s)", name, fs.Name(), strings.Join(names, ", "))
+		return fmt.Errorf("unknown flag %q (%s has: %s)", name, c.Name(), strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -301,22 +352,13 @@ func checkName(fs *flag.FlagSet, name string, reserved map[string]bool) error {
 // text to Set: a JSON number keeps its literal, a string its contents, a
 // bool "true" or "false".
 func value(s Schema, analysis bool, name string, raw json.RawMessage) (string, error) {
-	fs := s.Train()
+	c := s.Train()
 	if analysis {
-		fs = s.Analysis()
+		c = s.Analysis()
 	}
 	raw = bytes.TrimSpace(raw)
-	var want string // JSON type the flag takes, "" when unknown
-	if g, ok := fs.Lookup(name).Value.(flag.Getter); ok {
-		switch g.Get().(type) {
-		case string:
-			want = "string"
-		case bool:
-			want = "bool"
-		case int, int64, uint, uint64, float64:
-			want = "number"
-		}
-	}
+	want := c.Kind(name) // JSON type the key takes, "" when any
+
 	var text, got string
 	switch {
 	case len(raw) > 0 && raw[0] == '"':
@@ -334,7 +376,7 @@ func value(s Schema, analysis bool, name string, raw json.RawMessage) (string, e
 	if want != "" && got != want {
 		return "", fmt.Errorf("--%s takes a %s, found the %s %s", name, want, got, string(raw))
 	}
-	if err := fs.Set(name, text); err != nil {
+	if err := c.Set(name, text); err != nil {
 		return "", fmt.Errorf("--%s %s: %v", name, string(raw), err)
 	}
 	return text, nil

@@ -20,25 +20,27 @@ import (
 // int, bool and duration flags, and an analysis set.
 func testSchema() Schema {
 	return Schema{
-		Train: func() *flag.FlagSet {
-			fs := flag.NewFlagSet("certify train", flag.ContinueOnError)
-			fs.Float64("lr", 0.1, "")
-			fs.String("optim", "sgd", "")
-			fs.String("arch", "784-10", "")
-			fs.Int("epochs", 1, "")
-			fs.Bool("nesterov", false, "")
-			fs.Duration("budget", 0, "")
-			fs.String("out", "", "")
-			return fs
-		},
-		Analysis: func() *flag.FlagSet {
+		Train: func() Config { return FlagSet(testTrainFlags()) },
+		Analysis: func() Config {
 			fs := flag.NewFlagSet("certify", flag.ContinueOnError)
 			fs.Int("alphas", 50, "")
 			fs.String("run", "", "")
-			return fs
+			return FlagSet(fs)
 		},
 		Reserved: []string{"out", "run"},
 	}
+}
+
+func testTrainFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet("certify train", flag.ContinueOnError)
+	fs.Float64("lr", 0.1, "")
+	fs.String("optim", "sgd", "")
+	fs.String("arch", "784-10", "")
+	fs.Int("epochs", 1, "")
+	fs.Bool("nesterov", false, "")
+	fs.Duration("budget", 0, "")
+	fs.String("out", "", "")
+	return fs
 }
 
 func TestParseCrossesAxesInOrder(t *testing.T) {
@@ -73,7 +75,7 @@ func TestParseCrossesAxesInOrder(t *testing.T) {
 	}
 	// Every point's settings are accepted by a fresh flag set and give the
 	// typed values.
-	fs := testSchema().Train()
+	fs := testTrainFlags()
 	for _, s := range p.Train {
 		if err := fs.Set(s.Flag, s.Value); err != nil {
 			t.Fatal(err)

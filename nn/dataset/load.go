@@ -45,14 +45,14 @@ type Set struct {
 type Spec struct {
 	// Name is "mnist", "fashion-mnist" (or "fashion_mnist"), "mnist-small"
 	// (or "mnist_small") or "idx"; see Load.
-	Name string `json:"name"`
+	Name string `json:"name" flag:"data"`
 	// Split is "train" or "test"; empty means "train".
 	Split string `json:"split"`
 	// Limit, when positive, keeps the first Limit examples of the split.
-	Limit int `json:"limit,omitempty"`
+	Limit int `json:"limit,omitempty" flag:"limit"`
 	// Dir, when set, is a directory of idx files read instead of the data
 	// set's default location.
-	Dir string `json:"dir,omitempty"`
+	Dir string `json:"dir,omitempty" flag:"data-dir"`
 }
 
 // Load reads the data set that spec names:
