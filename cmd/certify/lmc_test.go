@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// lmcRun writes a run directory of an MLP of the given widths whose final
+// state is drawn from seed.
+func lmcRun(t *testing.T, widths []int, seed uint64) string {
+	t.Helper()
+	dir := t.TempDir()
+	spec := nn.MLPSpec(widths, "tanh", "cross_entropy")
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 100+seed)
+	sT, _ := nn.Init(m, "pytorch", 1, seed)
+	x := mat.NewDense(12, widths[0], nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = math.Sin(float64(i) * 0.7)
+	}
+	y := make([]int, 12)
+	for i := range y {
+		y[i] = i % widths[len(widths)-1]
+	}
+	writeRunDir(t, dir, spec, s0, sT, "F64", x, nn.Targets{Labels: y})
+	return dir
+}
+
+// The report has every key RUN_FORMAT.md "Two runs" requires, the certified
+// ones null with a note, and --json prints the same report.
+func TestLMCReportKeys(t *testing.T) {
+	a, b := lmcRun(t, []int{4, 6, 3}, 1), lmcRun(t, []int{4, 6, 3}, 2)
+	out := filepath.Join(t.TempDir(), "out")
+	code, so, se := runCLI(t, "lmc", a, b, "--out", out, "--alphas", "11")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, se)
+	}
+	if !strings.Contains(so, "barrier") {
+		t.Errorf("summary lacks the barrier:\n%s", so)
+	}
+	body, err := os.ReadFile(filepath.Join(out, "lmc.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"alphas", "loss", "error", "barrier_loss", "barrier_loss_ainsworth", "barrier_error",
+		"midpoint_gap", "barrier_bounds", "barrier_witness", "accuracy_bounds", "aligned", "examples", "seconds", "convexity_gap"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("lmc.json lacks %s", k)
+		}
+	}
+	for _, k := range []string{"barrier_bounds", "barrier_witness", "accuracy_bounds"} {
+		if r[k] != nil {
+			t.Errorf("%s = %v, want null (not computed)", k, r[k])
+		}
+	}
+	if !strings.Contains(string(body), "barrier_bounds, barrier_witness, accuracy_bounds: not computed") {
+		t.Error("no note says the certified keys are not computed")
+	}
+	if r["aligned"] != false || len(r["alphas"].([]any)) != 11 || r["examples"].(float64) != 12 {
+		t.Errorf("aligned %v, %d α, %v examples", r["aligned"], len(r["alphas"].([]any)), r["examples"])
+	}
+	for _, f := range []string{"lmc.png", "summary.tex"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, so, se = runCLI(t, "lmc", a, b, "--json", "--alphas", "11")
+	if code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, se)
+	}
+	var j map[string]any
+	if err := json.Unmarshal([]byte(so), &j); err != nil {
+		t.Fatalf("--json printed no JSON: %v\n%s", err, so)
+	}
+	if j["barrier_loss"] != r["barrier_loss"] {
+		t.Errorf("--json barrier_loss %v, lmc.json %v", j["barrier_loss"], r["barrier_loss"])
+	}
+}
+
+// Two runs of different architectures are refused with exit 2, naming both
+// files and the first differing tensor (or the layer count).
+func TestLMCRefusesMismatch(t *testing.T) {
+	a := lmcRun(t, []int{4, 6, 3}, 1)
+	for _, tc := range []struct {
+		name  string
+		other []int
+		want  []string
+	}{
+		{"width", []int{4, 5, 3}, []string{"0.weight [6 4] in A", "0.weight [5 4] in B"}},
+		{"layers", []int{4, 6, 6, 3}, []string{"3 layers in A, 5 in B"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := lmcRun(t, tc.other, 2)
+			code, _, se := runCLI(t, "lmc", a, b, "--json")
+			if code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, se)
+			}
+			for _, w := range append(tc.want, filepath.Join(a, "final.safetensors"), filepath.Join(b, "final.safetensors")) {
+				if !strings.Contains(se, w) {
+					t.Errorf("message lacks %q:\n%s", w, se)
+				}
+			}
+		})
+	}
+	// A checkpoint file without --model.
+	code, _, se := runCLI(t, "lmc", filepath.Join(a, "final.safetensors"), a, "--json")
+	if code != 2 || !strings.Contains(se, "--model") {
+		t.Errorf("checkpoint without --model: exit %d, %s", code, se)
+	}
+}
