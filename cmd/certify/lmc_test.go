@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/certify-mli/certify/align"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -121,5 +124,97 @@ func TestLMCRefusesMismatch(t *testing.T) {
 	code, _, se := runCLI(t, "lmc", filepath.Join(a, "final.safetensors"), a, "--json")
 	if code != 2 || !strings.Contains(se, "--model") {
 		t.Errorf("checkpoint without --model: exit %d, %s", code, se)
+	}
+}
+
+// The issue's done-when test on the command line: A a trained MLP run (ReLU,
+// BatchNorm), B = P(A) for a random permutation P of its hidden units. The
+// unaligned barrier is clearly positive; with --align weights P is recovered
+// exactly, the aligned checkpoint equals A, and the barrier is 0 to rounding.
+func TestLMCAlignUndoesPermutation(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	code, _, se := runCLI(t, "train", "--data", "mnist-small", "--limit", "1000", "--arch", "784-32-24-10", "--act", "relu",
+		"--batchnorm", "--optim", "sgd", "--lr", "0.1", "--epochs", "2", "--batch", "64", "--seed", "3", "--out", a, "--quiet")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, se)
+	}
+	spec, err := nn.ReadSpec(filepath.Join(a, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := nn.ReadState(filepath.Join(a, "final.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	p := map[int][]int{0: rng.Perm(32), 3: rng.Perm(24)} // linear layers 0 and 3 (batchnorm1d and relu between)
+	sb, err := align.Permute(spec, sa, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := filepath.Join(dir, "b")
+	if err := os.MkdirAll(b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.json", "init.safetensors", "config.json"} {
+		body, err := os.ReadFile(filepath.Join(a, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(b, f), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nn.WriteState(filepath.Join(b, "final.safetensors"), sb, "F64"); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "lmc")
+	code, _, se = runCLI(t, "lmc", a, b, "--align", "weights", "--examples", "500", "--alphas", "21", "--out", out)
+	if code != 0 {
+		t.Fatalf("lmc: exit %d: %s", code, se)
+	}
+	body, err := os.ReadFile(filepath.Join(out, "lmc.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Aligned      bool             `json:"aligned"`
+		BarrierLoss  float64          `json:"barrier_loss"`
+		BarrierError float64          `json:"barrier_error"`
+		Loss         []float64        `json:"loss"`
+		Permutations map[string][]int `json:"permutations"`
+		Unaligned    struct {
+			BarrierLoss float64 `json:"barrier_loss"`
+		} `json:"unaligned"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("unaligned barrier %.4g, aligned %.3g (L(A) = %.4g)", r.Unaligned.BarrierLoss, r.BarrierLoss, r.Loss[0])
+	if !r.Aligned || r.Unaligned.BarrierLoss < 0.05*r.Loss[0] {
+		t.Errorf("aligned %v; unaligned barrier %v is not clearly positive (L(A) = %v)", r.Aligned, r.Unaligned.BarrierLoss, r.Loss[0])
+	}
+	if math.Abs(r.BarrierLoss) > 1e-12 || r.BarrierError != 0 {
+		t.Errorf("aligned barrier %v (error %v), want 0 to rounding", r.BarrierLoss, r.BarrierError)
+	}
+	for l, pl := range p {
+		got := r.Permutations[strconv.Itoa(l)]
+		for i, v := range pl {
+			if got[v] != i { // unit v of B is unit P[v] of A: π = P⁻¹
+				t.Fatalf("layer %d: recovered %v, want the inverse of %v", l, got, pl)
+			}
+		}
+	}
+	aligned, err := nn.ReadState(filepath.Join(out, "b_aligned.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, ta := range sa {
+		for i, v := range ta.Data {
+			if aligned[k].Data[i] != v {
+				t.Fatalf("b_aligned %s[%d] = %v, A has %v", k, i, aligned[k].Data[i], v)
+			}
+		}
 	}
 }
