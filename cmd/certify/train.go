@@ -42,6 +42,7 @@ type trainFlags struct {
 	resume  bool
 	dtype   string
 	quiet   bool
+	spawn   spawnFlags // --spawn-from, --at-step (spawn.go)
 }
 
 func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
@@ -74,6 +75,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.BoolVar(&tf.resume, "resume", false, "continue an interrupted run from its last checkpoint in OUT.partial")
 	fs.StringVar(&tf.dtype, "dtype", "f32", "dtype of the written checkpoints: f32 or f64")
 	fs.BoolVar(&tf.quiet, "quiet", false, "print nothing but errors")
+	registerSpawnFlags(fs, &tf.spawn)
 	return fs
 }
 
@@ -108,7 +110,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 func trainCmd(ctx context.Context, args []string) error {
 	var tf trainFlags
-	if err := parseFlags(newTrainFlagSet(&tf, "train"), args); err != nil {
+	fs := newTrainFlagSet(&tf, "train")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := prepareSpawn(&tf, tf.spawn, fs); err != nil {
 		return err
 	}
 	_, err := train(ctx, tf, stderr)
@@ -309,6 +315,12 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		if err != nil {
 			return nil, badInputf("train: --init: %v", err)
 		}
+		if s0, err := spawnInit(c, m); err != nil || s0 != nil { // a spawn starts from its parent's θ0
+			if err != nil {
+				return nil, err
+			}
+			theta = s0
+		}
 		if err := spec.Write(filepath.Join(partial, "model.json")); err != nil {
 			return nil, err
 		}
@@ -384,7 +396,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 		}
 		return nil
 	}
-	err = nn.Train(ctx, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
+	err = trainRun(ctx, c, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep}, hook)
 	bar.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
