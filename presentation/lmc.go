@@ -153,23 +153,23 @@ func LMCText(r *certify.LMCReport, out string) string {
 		}
 		return fmt.Sprintf("%.2f%%", 100*float64(r.Error[i]))
 	}
-	fmt.Fprintf(&b, "  L(A) → L(B)        %s → %s   error %s → %s\n", fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
+	fmt.Fprintf(&b, "  %-19s%s → %s   error %s → %s\n", "L(A) → L(B)", fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
 	line := func(m *certify.LMCMeasures, tag string) {
-		fmt.Fprintf(&b, "  barrier%s  loss %s at α = %s (Ainsworth %s), error %s (Ainsworth %s)\n", tag,
+		fmt.Fprintf(&b, "  %-19sloss %s at α = %s (Ainsworth %s), error %s (Ainsworth %s)\n", "barrier"+tag,
 			fmtNum(float64(m.BarrierLoss)), fmtNum(float64(m.BarrierLossAlpha)), fmtNum(float64(m.BarrierLossAinsworth)),
 			fmtNum(float64(m.BarrierError)), fmtNum(float64(m.BarrierErrorAinsworth)))
-		fmt.Fprintf(&b, "  midpoint gap%s loss %s, error %s\n", strings.Repeat(" ", max(0, len(tag)-5)), fmtNum(float64(m.MidpointGap)), fmtNum(float64(m.MidpointGapError)))
+		fmt.Fprintf(&b, "  %-19sloss %s, error %s\n", "midpoint gap"+tag, fmtNum(float64(m.MidpointGap)), fmtNum(float64(m.MidpointGapError)))
 	}
 	if r.Unaligned != nil {
-		line(r.Unaligned, " (unaligned)")
-		fmt.Fprintf(&b, "  aligned            weight matching: %d layers permuted, %d sweeps; B aligned in %s\n", len(r.Permutations), r.AlignSweeps, r.AlignedCheckpoint)
-		line(&r.LMCMeasures, " (aligned)  ")
+		line(r.Unaligned, ", B")
+		fmt.Fprintf(&b, "  %-19sweight matching: %d layers permuted, %d sweeps; %s\n", "aligned", len(r.Permutations), r.AlignSweeps, r.AlignedCheckpoint)
+		line(&r.LMCMeasures, ", B′")
 	} else {
-		line(&r.LMCMeasures, "           ")
+		line(&r.LMCMeasures, "")
 	}
-	b.WriteString("  certified bounds   not computed (barrier_bounds, accuracy_bounds null)\n")
+	fmt.Fprintf(&b, "  %-19snot computed (barrier_bounds, accuracy_bounds null)\n", "certified bounds")
 	if out != "" {
-		fmt.Fprintf(&b, "  report             %s (%.1fs)\n", filepath.Join(out, "lmc.json"), r.Seconds)
+		fmt.Fprintf(&b, "  %-19s%s (%.1fs)\n", "report", filepath.Join(out, "lmc.json"), r.Seconds)
 	}
 	return b.String()
 }
