@@ -128,12 +128,14 @@ func EvaluateLine(p *functionspace.Path, alphas []float64) LineCurve {
 }
 
 // ConvexityGap returns g(α_i) = v_i − [(1−α_i)v_0 + α_i v_{M−1}] for the
-// values v on the grid alphas (THEORY.md §10).
+// values v on the grid alphas (THEORY.md §10). The chord is evaluated as
+// v_0 + α_i(v_{M−1} − v_0), which is exactly v_0 when both ends are equal
+// (so a constant v has g = 0 exactly, not a rounding error).
 func ConvexityGap(alphas, v []float64) []float64 {
 	g := make([]float64, len(v))
 	m := len(v) - 1
 	for i, a := range alphas {
-		g[i] = v[i] - ((1-a)*v[0] + a*v[m])
+		g[i] = v[i] - (v[0] + a*(v[m]-v[0]))
 	}
 	return g
 }

@@ -27,9 +27,9 @@ func lmcNet(t *testing.T, spec *nn.Spec, n int, seed uint64) (*nn.Model, nn.Stat
 	b, _ := nn.Init(m, "pytorch", 1, seed+1)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	// BatchNorm buffers away from their initial 0 and 1, so that they matter.
-	for k, s := range map[string]nn.State{"a": a, "b": b} {
-		_ = k
-		for key, tn := range s {
+	for _, s := range []nn.State{a, b} {
+		for _, key := range s.Names() {
+			tn := s[key]
 			switch {
 			case len(key) > 13 && key[len(key)-13:] == ".running_mean":
 				for i := range tn.Data {
