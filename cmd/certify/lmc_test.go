@@ -218,3 +218,51 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		}
 	}
 }
+
+// Checkpoint files with --model and --data give the same report as the run
+// directories; --split test reads the held-out split of config.json's
+// dataset and is refused for a run with only data.safetensors.
+func TestLMCFilesAndSplits(t *testing.T) {
+	a, b := lmcRun(t, []int{4, 6, 3}, 1), lmcRun(t, []int{4, 6, 3}, 2)
+	_, dirOut, _ := runCLI(t, "lmc", a, b, "--json")
+	code, fileOut, se := runCLI(t, "lmc", filepath.Join(a, "final.safetensors"), filepath.Join(b, "final.safetensors"),
+		"--model", filepath.Join(a, "model.json"), "--data", filepath.Join(a, "data.safetensors"), "--json")
+	if code != 0 {
+		t.Fatalf("files: exit %d: %s", code, se)
+	}
+	var rd, rf map[string]any
+	if err := json.Unmarshal([]byte(dirOut), &rd); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(fileOut), &rf); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"loss", "error", "barrier_loss", "midpoint_gap"} {
+		jd, _ := json.Marshal(rd[k])
+		jf, _ := json.Marshal(rf[k])
+		if string(jd) != string(jf) {
+			t.Errorf("%s: directories %s, files %s", k, jd, jf)
+		}
+	}
+	if code, _, se := runCLI(t, "lmc", a, b, "--split", "test", "--json"); code != 2 || !strings.Contains(se, "no held-out split") {
+		t.Errorf("--split test without a dataset: exit %d, %s", code, se)
+	}
+	dir := t.TempDir()
+	for _, s := range []string{"1", "2"} {
+		if code, _, se := runCLI(t, "train", "--data", "mnist-small", "--limit", "200", "--arch", "784-8-10", "--epochs", "1", "--batch", "50",
+			"--seed", s, "--out", filepath.Join(dir, s), "--quiet"); code != 0 {
+			t.Fatalf("train: %s", se)
+		}
+	}
+	code, so, se := runCLI(t, "lmc", filepath.Join(dir, "1"), filepath.Join(dir, "2"), "--split", "test", "--examples", "300", "--alphas", "5", "--json")
+	if code != 0 {
+		t.Fatalf("--split test: exit %d: %s", code, se)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(so), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r["split"] != "test" || r["examples"].(float64) != 300 || !strings.Contains(r["data"].(string), "test") {
+		t.Errorf("split %v, examples %v, data %v", r["split"], r["examples"], r["data"])
+	}
+}
