@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -264,5 +265,88 @@ func TestLMCFilesAndSplits(t *testing.T) {
 	}
 	if r["split"] != "test" || r["examples"].(float64) != 300 || !strings.Contains(r["data"].(string), "test") {
 		t.Errorf("split %v, examples %v, data %v", r["split"], r["examples"], r["data"])
+	}
+}
+
+// The loss and error along the line between two BatchNorm MLPs against
+// PyTorch (tools/torchref/torchref.py, which shares no code with certify),
+// given a run directory whose θ0 is A's final state and θT is B's.
+func TestLMCAgainstPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PyTorch")
+	}
+	const python = "/usr/bin/python3"
+	if out, err := exec.Command(python, "-c", "import torch, functorch").CombinedOutput(); err != nil {
+		t.Skipf("PyTorch with functorch not available in %s: %v %s", python, err, out)
+	}
+	spec := nn.InsertBatchNorm(nn.MLPSpec([]int{5, 9, 7, 4}, "tanh", "cross_entropy"))
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 9))
+	var states []nn.State
+	for seed := uint64(1); seed <= 2; seed++ {
+		s, _ := nn.Init(m, "pytorch", 1, seed)
+		for _, k := range s.Names() {
+			switch {
+			case strings.HasSuffix(k, ".running_mean"), strings.HasSuffix(k, ".weight") && len(s[k].Shape) == 1:
+				for i := range s[k].Data {
+					s[k].Data[i] = rng.NormFloat64()
+				}
+			case strings.HasSuffix(k, ".running_var"):
+				for i := range s[k].Data {
+					s[k].Data[i] = 0.3 + rng.Float64()
+				}
+			}
+		}
+		states = append(states, s)
+	}
+	x := mat.NewDense(40, 5, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	y := make([]int, 40)
+	for i := range y {
+		y[i] = rng.IntN(4)
+	}
+	a, b, pair := t.TempDir(), t.TempDir(), t.TempDir()
+	writeRunDir(t, a, spec, states[1], states[0], "F64", x, nn.Targets{Labels: y})
+	writeRunDir(t, b, spec, states[0], states[1], "F64", x, nn.Targets{Labels: y})
+	writeRunDir(t, pair, spec, states[0], states[1], "F64", x, nn.Targets{Labels: y}) // θ0 = A's final, θT = B's final
+	code, so, se := runCLI(t, "lmc", a, b, "--alphas", "9", "--json")
+	if code != 0 {
+		t.Fatalf("lmc: exit %d: %s", code, se)
+	}
+	var r struct {
+		Alphas []float64 `json:"alphas"`
+		Loss   []float64 `json:"loss"`
+		Error  []float64 `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(so), &r); err != nil {
+		t.Fatal(err)
+	}
+	var as []string
+	for _, al := range r.Alphas {
+		as = append(as, strconv.FormatFloat(al, 'g', -1, 64))
+	}
+	out, err := exec.Command(python, filepath.Join("..", "..", "tools", "torchref", "torchref.py"), pair, "--alphas", strings.Join(as, ",")).Output()
+	if err != nil {
+		t.Fatalf("torchref.py: %v", err)
+	}
+	var want struct {
+		Loss     []float64 `json:"loss"`
+		Accuracy []float64 `json:"accuracy"`
+	}
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("torchref.py: %v\n%s", err, out)
+	}
+	for i, al := range r.Alphas {
+		if math.Abs(r.Loss[i]-want.Loss[i]) > 1e-12*math.Max(1, want.Loss[i]) {
+			t.Errorf("L(%v) = %.17g, PyTorch %.17g", al, r.Loss[i], want.Loss[i])
+		}
+		if math.Abs(r.Error[i]-(1-want.Accuracy[i])) > 1e-15 {
+			t.Errorf("E(%v) = %v, PyTorch %v", al, r.Error[i], 1-want.Accuracy[i])
+		}
 	}
 }
