@@ -135,9 +135,13 @@ func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
 	return b.Bytes()
 }
 
-// WriteLMCSummary writes DIR/summary.tex (LMCSummaryTeXBytes) atomically.
+// WriteLMCSummary writes DIR/summary.tex (LMCSummaryTeXBytes) and its
+// wrapper DIR/summary-standalone.tex (SummaryStandaloneTeXBytes) atomically.
 func WriteLMCSummary(dir string, r *certify.LMCReport) error {
-	return atomicfile.Write(filepath.Join(dir, SummaryTeX), LMCSummaryTeXBytes(r))
+	if err := atomicfile.Write(filepath.Join(dir, SummaryTeX), LMCSummaryTeXBytes(r)); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
 }
 
 // LMCText is the summary certify lmc prints: endpoints, data, the loss and
