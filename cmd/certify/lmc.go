@@ -38,6 +38,7 @@ type lmcFlags struct {
 	out            string
 	json           bool
 	noFigures      bool
+	force          bool
 }
 
 // lmcEnd is one endpoint of the line: its architecture and its state.
@@ -66,6 +67,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&f.out, "out", "", "directory for lmc.json, lmc.png, summary.tex (and the aligned checkpoint); created if missing")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON on stdout instead of the summary (with --out DIR: also write it there)")
 	fs.BoolVar(&f.noFigures, "no-figures", false, "do not draw lmc.png")
+	fs.BoolVar(&f.force, "force", false, "replace an lmc.json already in --out DIR")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: certify lmc A B [--out DIR | --json] [flags]\n\n"+
 			"Loss and 0–1 error along θ(α) = (1−α)θA + αθB and the barriers of linear mode connectivity\n"+
@@ -95,6 +97,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	if f.examples < 0 {
 		return badInputf("lmc: --examples: want ≥ 0, found %d", f.examples)
+	}
+	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
+		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
 	}
 	alphas, err := certify.LMCGrid(f.alphas)
 	if err != nil {

@@ -83,6 +83,13 @@ func TestLMCReportKeys(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// A second run into the same DIR is refused unless --force.
+	if code, _, se := runCLI(t, "lmc", a, b, "--out", out, "--alphas", "21"); code != 2 || !strings.Contains(se, "--force") {
+		t.Errorf("existing lmc.json: exit %d, %s", code, se)
+	}
+	if code, _, se := runCLI(t, "lmc", a, b, "--out", out, "--alphas", "11", "--force"); code != 0 {
+		t.Errorf("--force: exit %d, %s", code, se)
+	}
 	code, so, se = runCLI(t, "lmc", a, b, "--json", "--alphas", "11")
 	if code != 0 {
 		t.Fatalf("--json: exit %d: %s", code, se)
