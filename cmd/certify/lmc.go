@@ -55,7 +55,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 	var f lmcFlags
 	fs := flag.NewFlagSet("lmc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.model, "model", "", "model.json for A and B when they are checkpoint files (.safetensors or .npz)")
+	fs.StringVar(&f.model, "model", "", "model.json of A and/or B when they are checkpoint files (.safetensors or .npz); a run directory uses its own")
 	fs.StringVar(&f.aState, "a-state", "final", "which checkpoint of run directory A: init (θ0) or final (θT)")
 	fs.StringVar(&f.bState, "b-state", "final", "which checkpoint of run directory B: init (θ0) or final (θT)")
 	fs.StringVar(&f.split, "split", "train", "data to evaluate on: train (the run's evaluation data) or test (the held-out split of config.json's dataset)")
@@ -113,6 +113,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 	b, err := loadLMCEnd(pos[1], f.bState, f.model, "--b-state")
 	if err != nil {
 		return badInput(err)
+	}
+	if f.model != "" && a.isDir && b.isDir {
+		return badInputf("lmc: --model %s: A and B are run directories, read with their own model.json; --model is for checkpoint files", f.model)
 	}
 	if err := sameArchitecture(a, b); err != nil {
 		return badInput(err)
@@ -231,9 +234,6 @@ func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
 			return nil, fmt.Errorf("lmc: %s: want init or final, found %q", stateFlag, state)
 		}
 		e.specPath = filepath.Join(path, "model.json")
-		if model != "" {
-			e.specPath = model
-		}
 		ckpt = filepath.Join(path, state+".safetensors")
 		if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
 			if alt := filepath.Join(path, state+".npz"); fileExists(alt) {
@@ -244,6 +244,9 @@ func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
 	} else {
 		if model == "" {
 			return nil, fmt.Errorf("lmc: %s is a checkpoint file: --model model.json is needed to read it", path)
+		}
+		if state != "final" {
+			return nil, fmt.Errorf("lmc: %s %s: applies to run directories; %s is a checkpoint file", stateFlag, state, path)
 		}
 		e.specPath = model
 		e.ep = certify.LMCEndpoint{Path: path, Checkpoint: path, State: "file"}

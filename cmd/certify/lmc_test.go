@@ -128,6 +128,13 @@ func TestLMCRefusesMismatch(t *testing.T) {
 			}
 		})
 	}
+	// --model with two run directories, --a-state with a checkpoint file.
+	if code, _, se := runCLI(t, "lmc", a, a, "--model", filepath.Join(a, "model.json"), "--json"); code != 2 || !strings.Contains(se, "--model is for checkpoint files") {
+		t.Errorf("--model with directories: exit %d, %s", code, se)
+	}
+	if code, _, se := runCLI(t, "lmc", filepath.Join(a, "final.safetensors"), a, "--model", filepath.Join(a, "model.json"), "--a-state", "init", "--json"); code != 2 || !strings.Contains(se, "--a-state init: applies to run directories") {
+		t.Errorf("--a-state with a file: exit %d, %s", code, se)
+	}
 	// A checkpoint file without --model.
 	code, _, se := runCLI(t, "lmc", filepath.Join(a, "final.safetensors"), a, "--json")
 	if code != 2 || !strings.Contains(se, "--model") {
