@@ -64,6 +64,14 @@ type RunConfig struct {
 	// InitAnchor is λ of the penalty (λ/2)‖θ − θ0‖² (Anchored): > 0 keeps
 	// θT near θ0, < 0 pushes it away.
 	InitAnchor float64 `json:"init_anchor,omitempty" flag:"init-anchor"`
+	// SpawnFrom, SpawnStep and SpawnSeed record a spawned run (certify
+	// train --spawn-from RUN --at-step K --seed S; TrainSpawned): RUN's
+	// configuration, trained from RUN's θ0 with RUN's Seed to step K, then
+	// with each epoch's data order drawn from SpawnSeed. Absent otherwise.
+	// They are set by --spawn-from, not as configuration keys.
+	SpawnFrom string  `json:"spawn_from,omitempty"`
+	SpawnStep *int    `json:"spawn_step,omitempty"`
+	SpawnSeed *uint64 `json:"spawn_seed,omitempty"`
 	// Results filled in after training.
 	TrainLoss     float64 `json:"train_loss,omitempty"`
 	TrainAccuracy float64 `json:"train_accuracy,omitempty"`

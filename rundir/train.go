@@ -234,7 +234,7 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 		}
 		return nil
 	}
-	err = nn.Train(ctx, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep, EpochStart: epochStart}, hook)
+	err = trainRun(ctx, c, m, theta, stepper, x, targets, nn.TrainConfig{Epochs: c.Epochs, Batch: c.Batch, Seed: c.Seed, StartStep: startStep, EpochStart: epochStart}, hook)
 	o.Progress.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -271,6 +271,12 @@ func writeStart(partial string, spec *nn.Spec, m *nn.Model, c nn.RunConfig, dtyp
 	theta, err := nn.Init(m, c.Init, c.InitScale, c.Seed)
 	if err != nil {
 		return nil, fieldErrorf("init", "train: --init: %v", err)
+	}
+	if s0, err := spawnInit(c, m); err != nil || s0 != nil { // a spawn starts from its parent's θ0
+		if err != nil {
+			return nil, err
+		}
+		theta = s0
 	}
 	if c.ZeroInitResidual && len(nn.ZeroInitResidual(m, theta)) == 0 {
 		return nil, fieldErrorf("zero-init-residual", "train: --zero-init-residual: the model has no residual block whose body has a batchnorm1d")

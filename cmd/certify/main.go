@@ -77,6 +77,7 @@ Usage:
   certify table RUNS_DIR [flags]    tabulate non-monotonic runs by configuration (see certify table -h)
   certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
   certify theory RUNS_DIR --out DIR [flags]   mse runs: Theorem B against the per-example certificate (see certify theory -h)
+  certify lmc A B --out DIR [flags]   loss, error and barriers along the line between two runs (see certify lmc -h)
   certify bench [flags]       time the analysis (and, with --torch, PyTorch's) on a large MNIST run
 
 Run certify COMMAND -h for a command's flags.
@@ -125,6 +126,8 @@ func run(ctx context.Context, args []string) int {
 		err = figuresCmd(ctx, args[1:])
 	case args[0] == "theory":
 		err = theoryCmd(ctx, args[1:])
+	case args[0] == "lmc":
+		err = lmcCmd(ctx, args[1:])
 	case args[0] == "bench":
 		err = benchCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":

@@ -28,6 +28,7 @@ type trainFlags struct {
 	force  bool
 	resume bool
 	quiet  bool
+	spawn  spawnFlags // --spawn-from, --at-step (spawn.go)
 }
 
 // newTrainFlagSet binds the flags to tf, with rundir.DefaultTrainConfig's
@@ -68,6 +69,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.BoolVar(&tf.resume, "resume", false, "continue an interrupted run from its last checkpoint in OUT.partial")
 	fs.StringVar(&c.DType, "dtype", c.DType, "dtype of the written checkpoints: f32 or f64")
 	fs.BoolVar(&tf.quiet, "quiet", false, "print nothing but errors")
+	registerSpawnFlags(fs, &tf.spawn)
 	return fs
 }
 
@@ -102,7 +104,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 func trainCmd(ctx context.Context, args []string) error {
 	var tf trainFlags
-	if err := parseFlags(newTrainFlagSet(&tf, "train"), args); err != nil {
+	fs := newTrainFlagSet(&tf, "train")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := prepareSpawn(&tf, tf.spawn, fs); err != nil {
 		return err
 	}
 	_, err := train(ctx, tf, stderr)

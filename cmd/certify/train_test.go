@@ -104,7 +104,7 @@ func TestTrainFlagsAreConfigKeys(t *testing.T) {
 	var flags []string
 	fs.VisitAll(func(f *flag.Flag) {
 		switch f.Name {
-		case "out", "force", "resume", "quiet":
+		case "out", "force", "resume", "quiet", "spawn-from", "at-step":
 			return
 		}
 		flags = append(flags, f.Name)

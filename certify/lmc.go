@@ -1,0 +1,269 @@
+package certify
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/certify-mli/certify/functionspace"
+)
+
+// Linear mode connectivity between two networks of one architecture
+// (THEORY.md §10; RUN_FORMAT.md "Two runs: certify lmc A B"): the loss and
+// the 0–1 error along θ(α) = (1−α)θA + αθB on a grid of α, and the barriers
+// read from that grid.
+
+// Num is a float64 that is written to JSON as null when it is not finite
+// (NaN: not computed; ±Inf: overflowed) and read back from null as NaN.
+type Num float64
+
+// MarshalJSON writes the number, or null when it is NaN or infinite.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (n *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Num(math.NaN())
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = Num(f)
+	return nil
+}
+
+// Nums converts a slice of float64 to Nums (nil stays nil).
+func Nums(v []float64) []Num {
+	if v == nil {
+		return nil
+	}
+	out := make([]Num, len(v))
+	for i, x := range v {
+		out[i] = Num(x)
+	}
+	return out
+}
+
+// LMCMeasures are the grid quantities of THEORY.md §10 for one pair of
+// endpoints: the curves and the barriers read from them. Loss values are in
+// the model's loss (mean reduction over examples, as everywhere in the
+// report); errors are fractions in [0, 1]. Every error quantity is null
+// when the targets are float values (no class labels: no 0–1 error).
+type LMCMeasures struct {
+	// Alphas [M] is the grid, increasing, with Alphas[0] = 0 and
+	// Alphas[M−1] = 1.
+	Alphas []float64 `json:"alphas"`
+	// Loss [M] is L(θ(α)) and Error [M] the 0–1 error E(θ(α)) on the grid.
+	Loss  []Num `json:"loss"`
+	Error []Num `json:"error"`
+	// ConvexityGap [M] is g(α) = L(α) − [(1−α)L(0) + αL(1)] on the grid,
+	// ConvexityGapError the same for E.
+	ConvexityGap      []Num `json:"convexity_gap"`
+	ConvexityGapError []Num `json:"convexity_gap_error"`
+	// BarrierLoss is max g over the grid (Frankle et al. 2020 with L for
+	// E; Entezari et al. 2022), at BarrierLossAlpha; ≥ 0 since g(0) =
+	// g(1) = 0.
+	BarrierLoss      Num `json:"barrier_loss"`
+	BarrierLossAlpha Num `json:"barrier_loss_alpha"`
+	// BarrierLossAinsworth is max_α L(α) − ½(L(0) + L(1)) over the grid
+	// (Ainsworth et al. 2023).
+	BarrierLossAinsworth Num `json:"barrier_loss_ainsworth"`
+	// BarrierError and BarrierErrorAinsworth are the two barriers of E.
+	BarrierError          Num `json:"barrier_error"`
+	BarrierErrorAlpha     Num `json:"barrier_error_alpha"`
+	BarrierErrorAinsworth Num `json:"barrier_error_ainsworth"`
+	// MidpointGap is g(½) for L and MidpointGapError for E (evaluated at
+	// α = ½ exactly, whether or not ½ is on the grid).
+	MidpointGap      Num `json:"midpoint_gap"`
+	MidpointGapError Num `json:"midpoint_gap_error"`
+}
+
+// LineCurve is the loss and 0–1 error along a line at some α.
+type LineCurve struct {
+	Alphas []float64
+	Loss   []float64
+	// Error is nil when the targets have no class labels.
+	Error []float64
+}
+
+// LMCGrid returns n equally spaced α from 0 to 1 (n ≥ 2).
+func LMCGrid(n int) ([]float64, error) {
+	if n < 2 {
+		return nil, fmt.Errorf("lmc: --alphas %d: want at least 2 (α = 0 and 1)", n)
+	}
+	a := make([]float64, n)
+	for i := range a {
+		a[i] = float64(i) / float64(n-1)
+	}
+	a[n-1] = 1
+	return a, nil
+}
+
+// EvaluateLine evaluates L and (when the targets are labels) E = 1 −
+// accuracy on path p at every α of alphas. The path's θ0 is θA and its
+// θT is θB (functionspace.New), so α is the weight of B.
+func EvaluateLine(p *functionspace.Path, alphas []float64) LineCurve {
+	c := LineCurve{Alphas: alphas, Loss: make([]float64, len(alphas))}
+	labels := p.Targets.Labels != nil
+	if labels {
+		c.Error = make([]float64, len(alphas))
+	}
+	for i, a := range alphas {
+		s := p.At(a)
+		c.Loss[i] = s.Loss
+		if labels {
+			c.Error[i] = 1 - s.Accuracy
+		}
+	}
+	return c
+}
+
+// ConvexityGap returns g(α_i) = v_i − [(1−α_i)v_0 + α_i v_{M−1}] for the
+// values v on the grid alphas (THEORY.md §10). The chord is evaluated as
+// v_0 + α_i(v_{M−1} − v_0), which is exactly v_0 when both ends are equal
+// (so a constant v has g = 0 exactly, not a rounding error).
+func ConvexityGap(alphas, v []float64) []float64 {
+	g := make([]float64, len(v))
+	m := len(v) - 1
+	for i, a := range alphas {
+		g[i] = v[i] - (v[0] + a*(v[m]-v[0]))
+	}
+	return g
+}
+
+// gridBarrier returns max g and its α (the first α where the maximum is
+// reached), and Ainsworth's max v − ½(v(0) + v(1)). NaN anywhere makes all
+// three NaN.
+func gridBarrier(alphas, v []float64) (b, at, ains float64) {
+	g := ConvexityGap(alphas, v)
+	b, at, ains = math.Inf(-1), math.NaN(), math.Inf(-1)
+	m := len(v) - 1
+	for i := range g {
+		if math.IsNaN(g[i]) {
+			return math.NaN(), math.NaN(), math.NaN()
+		}
+		if g[i] > b {
+			b, at = g[i], alphas[i]
+		}
+		ains = math.Max(ains, v[i]-0.5*(v[0]+v[m]))
+	}
+	return b, at, ains
+}
+
+// Measures computes the grid quantities from a curve c (on a grid from 0 to
+// 1) and the values at α = ½, midLoss and midErr (midErr is ignored when
+// c.Error is nil).
+func Measures(c LineCurve, midLoss, midErr float64) (LMCMeasures, error) {
+	n := len(c.Alphas)
+	if n < 2 || c.Alphas[0] != 0 || c.Alphas[n-1] != 1 || len(c.Loss) != n || (c.Error != nil && len(c.Error) != n) {
+		return LMCMeasures{}, errors.New("lmc: the grid must run from α = 0 to α = 1 with one loss (and error) per α")
+	}
+	m := LMCMeasures{Alphas: c.Alphas, Loss: Nums(c.Loss), Error: Nums(c.Error), ConvexityGap: Nums(ConvexityGap(c.Alphas, c.Loss))}
+	b, at, ains := gridBarrier(c.Alphas, c.Loss)
+	m.BarrierLoss, m.BarrierLossAlpha, m.BarrierLossAinsworth = Num(b), Num(at), Num(ains)
+	m.MidpointGap = Num(midLoss - 0.5*(c.Loss[0]+c.Loss[n-1]))
+	nan := Num(math.NaN())
+	m.BarrierError, m.BarrierErrorAlpha, m.BarrierErrorAinsworth, m.MidpointGapError = nan, nan, nan, nan
+	if c.Error != nil {
+		m.ConvexityGapError = Nums(ConvexityGap(c.Alphas, c.Error))
+		b, at, ains := gridBarrier(c.Alphas, c.Error)
+		m.BarrierError, m.BarrierErrorAlpha, m.BarrierErrorAinsworth = Num(b), Num(at), Num(ains)
+		m.MidpointGapError = Num(midErr - 0.5*(c.Error[0]+c.Error[n-1]))
+	}
+	return m, nil
+}
+
+// LineMeasures evaluates path p on alphas and at α = ½ and returns the
+// measures (EvaluateLine, then Measures).
+func LineMeasures(p *functionspace.Path, alphas []float64) (LMCMeasures, error) {
+	c := EvaluateLine(p, alphas)
+	midLoss, midErr := math.NaN(), math.NaN()
+	for i, a := range alphas {
+		if a == 0.5 {
+			midLoss = c.Loss[i]
+			if c.Error != nil {
+				midErr = c.Error[i]
+			}
+		}
+	}
+	if math.IsNaN(midLoss) {
+		h := EvaluateLine(p, []float64{0.5})
+		midLoss = h.Loss[0]
+		if h.Error != nil {
+			midErr = h.Error[0]
+		}
+	}
+	return Measures(c, midLoss, midErr)
+}
+
+// LMCEndpoint says where one end of the line came from.
+type LMCEndpoint struct {
+	// Path is the run directory or checkpoint file as given.
+	Path string `json:"path"`
+	// Checkpoint is the file read (e.g. DIR/final.safetensors).
+	Checkpoint string `json:"checkpoint"`
+	// State is "init" or "final" for a run directory, "file" for a
+	// checkpoint given directly.
+	State string `json:"state"`
+}
+
+// AccuracyBounds is the certified accuracy along the line on α-intervals
+// (RUN_FORMAT.md accuracy_bounds): Intervals holds [a, b, lo, hi] with
+// accuracy(α) ∈ [lo, hi] for all α ∈ [a, b].
+type AccuracyBounds struct {
+	Intervals [][4]float64 `json:"intervals"`
+}
+
+// LMCReport is lmc.json (RUN_FORMAT.md "Two runs: certify lmc A B"): the
+// measures of the line from A to B (of B aligned to A when Aligned), the
+// same before alignment under Unaligned, and the certified quantities, which
+// are null until the certified barrier objective is wired in (Notes says so).
+type LMCReport struct {
+	Command  string      `json:"command"`
+	A        LMCEndpoint `json:"a"`
+	B        LMCEndpoint `json:"b"`
+	LossKind string      `json:"loss_kind"`
+	// Split is "train" or "test": the data the measures are computed on.
+	Split string `json:"split"`
+	// Data describes the examples (file or dataset, count).
+	Data     string `json:"data"`
+	BNPolicy string `json:"bn_policy"`
+	LMCMeasures
+	// BarrierBounds is the rigorous [lower, upper] on max_{α∈[0,1]} g for
+	// the loss, BarrierWitness the α of the lower bound; nil (null) when not
+	// computed.
+	BarrierBounds  *[2]float64 `json:"barrier_bounds"`
+	BarrierWitness *float64    `json:"barrier_witness"`
+	// AccuracyBounds is nil (null) when not computed.
+	AccuracyBounds *AccuracyBounds `json:"accuracy_bounds"`
+	// Aligned is true when B was permuted to match A (--align weights)
+	// before the line was drawn; then Permutations, AlignSweeps,
+	// AlignedCheckpoint and Unaligned are set.
+	Aligned bool `json:"aligned"`
+	// Permutations maps the index of each permuted layer (a linear layer
+	// whose outputs are hidden units) to the permutation π applied to B:
+	// unit i of the aligned B is unit π[i] of B.
+	Permutations map[string][]int `json:"permutations,omitempty"`
+	// AlignSweeps is how many passes over the layers weight matching made
+	// (the last one changed nothing).
+	AlignSweeps int `json:"align_sweeps,omitempty"`
+	// AlignedCheckpoint is the file holding the permuted θB.
+	AlignedCheckpoint string `json:"aligned_checkpoint,omitempty"`
+	// Unaligned holds the measures of the line to B as given.
+	Unaligned *LMCMeasures `json:"unaligned,omitempty"`
+	Examples  int          `json:"examples"`
+	Seconds   float64      `json:"seconds"`
+	Notes     []string     `json:"notes"`
+}
+
+// NoteCertifiedPending is the note for the certified keys left null.
+const NoteCertifiedPending = "barrier_bounds, barrier_witness, accuracy_bounds: not computed yet (the certified barrier and accuracy objectives are not wired into certify lmc in this build); null"

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/align"
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/nn/dataset"
+	"github.com/certify-mli/certify/nn/npz"
+	"github.com/certify-mli/certify/nn/safetensors"
+	"github.com/certify-mli/certify/presentation"
+)
+
+// lmcFlags are the flags of certify lmc A B.
+type lmcFlags struct {
+	model          string
+	aState, bState string
+	split          string
+	data           string
+	examples       int
+	alphas         int
+	bn             string
+	align          string
+	out            string
+	json           bool
+	noFigures      bool
+	force          bool
+}
+
+// lmcEnd is one endpoint of the line: its architecture and its state.
+type lmcEnd struct {
+	ep       certify.LMCEndpoint
+	specPath string
+	spec     *nn.Spec
+	model    *nn.Model
+	state    nn.State
+	isDir    bool
+}
+
+func lmcCmd(ctx context.Context, args []string) error {
+	var f lmcFlags
+	fs := flag.NewFlagSet("lmc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.model, "model", "", "model.json of A and/or B when they are checkpoint files (.safetensors or .npz); a run directory uses its own")
+	fs.StringVar(&f.aState, "a-state", "final", "which checkpoint of run directory A: init (θ0) or final (θT)")
+	fs.StringVar(&f.bState, "b-state", "final", "which checkpoint of run directory B: init (θ0) or final (θT)")
+	fs.StringVar(&f.split, "split", "train", "data to evaluate on: train (the run's evaluation data) or test (the held-out split of config.json's dataset)")
+	fs.StringVar(&f.data, "data", "", "evaluation data file (data.safetensors or .npz: x, y) instead of A's (or B's) run directory's")
+	fs.IntVar(&f.examples, "examples", 0, "first N examples (0: as certify --run: all of data.safetensors, or the first 5000 of the dataset)")
+	fs.IntVar(&f.alphas, "alphas", 51, "number of equally spaced α from 0 to 1 (51 puts α = ½ on the grid)")
+	fs.StringVar(&f.bn, "bn", "interpolate", "BatchNorm along the line: interpolate (running statistics like parameters) or recompute (statistics of a reference batch at every α)")
+	fs.StringVar(&f.align, "align", "none", "none, or weights: permute B's hidden units to match A first (weight matching, THEORY.md §10)")
+	fs.StringVar(&f.out, "out", "", "directory for lmc.json, lmc.png, summary.tex (and the aligned checkpoint); created if missing")
+	fs.BoolVar(&f.json, "json", false, "print the report as JSON on stdout instead of the summary (with --out DIR: also write it there)")
+	fs.BoolVar(&f.noFigures, "no-figures", false, "do not draw lmc.png")
+	fs.BoolVar(&f.force, "force", false, "replace an lmc.json already in --out DIR")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: certify lmc A B [--out DIR | --json] [flags]\n\n"+
+			"Loss and 0–1 error along θ(α) = (1−α)θA + αθB and the barriers of linear mode connectivity\n"+
+			"(THEORY.md §10). A and B are run directories (their final checkpoints unless --a-state/--b-state)\n"+
+			"or checkpoint files with --model.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return badInputf("lmc: want two runs or checkpoints A B, found %d arguments %q (certify lmc A B --out DIR)", len(pos), pos)
+	}
+	if f.out == "" && !f.json {
+		return badInputf("lmc: --out DIR is required (or --json to print the report only)")
+	}
+	switch f.split {
+	case "train", "test":
+	default:
+		return badInputf("lmc: --split: want train or test, found %q", f.split)
+	}
+	switch f.align {
+	case "none", "weights":
+	default:
+		return badInputf("lmc: --align: want none or weights, found %q", f.align)
+	}
+	if f.examples < 0 {
+		return badInputf("lmc: --examples: want ≥ 0, found %d", f.examples)
+	}
+	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
+		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
+	}
+	alphas, err := certify.LMCGrid(f.alphas)
+	if err != nil {
+		return badInput(err)
+	}
+	start := time.Now()
+	a, err := loadLMCEnd(pos[0], f.aState, f.model, "--a-state")
+	if err != nil {
+		return badInput(err)
+	}
+	b, err := loadLMCEnd(pos[1], f.bState, f.model, "--b-state")
+	if err != nil {
+		return badInput(err)
+	}
+	if f.model != "" && a.isDir && b.isDir {
+		return badInputf("lmc: --model %s: A and B are run directories, read with their own model.json; --model is for checkpoint files", f.model)
+	}
+	if err := sameArchitecture(a, b); err != nil {
+		return badInput(err)
+	}
+	x, t, source, err := lmcData(f, a, b)
+	if err != nil {
+		return badInput(err)
+	}
+	r := &certify.LMCReport{
+		Command:  "certify lmc " + strings.Join(args, " "),
+		A:        a.ep,
+		B:        b.ep,
+		LossKind: a.spec.Loss,
+		Split:    f.split,
+		Data:     source,
+		Examples: t.Len(),
+		Notes:    []string{certify.NoteCertifiedPending},
+	}
+	if t.Labels == nil {
+		r.Notes = append(r.Notes, "error, convexity_gap_error, barrier_error*, midpoint_gap_error: the targets are float values without class labels, so there is no 0–1 error; null")
+	}
+	opt := functionspace.Options{BNPolicy: f.bn}
+	thetaB := b.state
+	if f.align == "weights" {
+		al, err := alignWeights(a, b)
+		if err != nil {
+			return badInput(err)
+		}
+		p, err := functionspace.New(a.model, a.state, b.state, x, t, opt)
+		if err != nil {
+			return badInput(err)
+		}
+		if err := ctx.Err(); err != nil {
+			return interrupted(err, "interrupted")
+		}
+		un, err := certify.LineMeasures(p, alphas)
+		if err != nil {
+			return err
+		}
+		r.Unaligned = &un
+		r.Aligned, r.Permutations, r.AlignSweeps = true, al.permutations, al.sweeps
+		thetaB = al.state
+	}
+	p, err := functionspace.New(a.model, a.state, thetaB, x, t, opt)
+	if err != nil {
+		return badInput(err)
+	}
+	r.BNPolicy = p.BNPolicy()
+	if err := ctx.Err(); err != nil {
+		return interrupted(err, "interrupted")
+	}
+	if r.LMCMeasures, err = certify.LineMeasures(p, alphas); err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return err
+		}
+		if r.Aligned {
+			r.AlignedCheckpoint = filepath.Join(f.out, "b_aligned.safetensors")
+			if err := writeStateAtomic(r.AlignedCheckpoint, thetaB); err != nil {
+				return err
+			}
+		}
+	}
+	r.Seconds = time.Since(start).Seconds()
+	body, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	body = append(body, '\n')
+	if f.out != "" {
+		if err := atomicfile.Write(filepath.Join(f.out, "lmc.json"), body); err != nil {
+			return err
+		}
+		if err := presentation.WriteLMCSummary(f.out, r); err != nil {
+			return err
+		}
+		if !f.noFigures {
+			if err := presentation.WriteLMCFigure(f.out, r); err != nil {
+				fmt.Fprintf(stderr, "certify: lmc: figure: %v\n", err)
+			}
+		}
+	}
+	if f.json {
+		_, err := stdout.Write(body)
+		return err
+	}
+	fmt.Fprint(stdout, presentation.LMCText(r, f.out))
+	return nil
+}
+
+// writeStateAtomic writes a float64 checkpoint under a temporary name and
+// renames it.
+func writeStateAtomic(path string, s nn.State) error {
+	tmp := path + ".tmp"
+	if err := nn.WriteState(tmp, s, "F64"); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// loadLMCEnd reads one endpoint: a run directory's init or final checkpoint
+// (state), or a checkpoint file with the model.json given by --model.
+func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("lmc: %w", err)
+	}
+	e := &lmcEnd{isDir: st.IsDir()}
+	ckpt := path
+	if e.isDir {
+		switch state {
+		case "init", "final":
+		default:
+			return nil, fmt.Errorf("lmc: %s: want init or final, found %q", stateFlag, state)
+		}
+		e.specPath = filepath.Join(path, "model.json")
+		ckpt = filepath.Join(path, state+".safetensors")
+		if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
+			if alt := filepath.Join(path, state+".npz"); fileExists(alt) {
+				ckpt = alt
+			}
+		}
+		e.ep = certify.LMCEndpoint{Path: path, Checkpoint: ckpt, State: state}
+	} else {
+		if model == "" {
+			return nil, fmt.Errorf("lmc: %s is a checkpoint file: --model model.json is needed to read it", path)
+		}
+		if state != "final" {
+			return nil, fmt.Errorf("lmc: %s %s: applies to run directories; %s is a checkpoint file", stateFlag, state, path)
+		}
+		e.specPath = model
+		e.ep = certify.LMCEndpoint{Path: path, Checkpoint: path, State: "file"}
+	}
+	if e.spec, err = nn.ReadSpec(e.specPath); err != nil {
+		return nil, err
+	}
+	if e.model, err = nn.Build(e.spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", e.specPath, err)
+	}
+	if e.state, err = nn.ReadState(ckpt); err != nil {
+		return nil, err
+	}
+	if err := e.model.Check(e.state, ckpt); err != nil {
+		return nil, err
+	}
+	if err := nn.CheckBuffers(e.state, ckpt); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// sameArchitecture refuses two endpoints that are not one architecture:
+// the error names both files and the first difference (layer count, a
+// layer, the loss, or the first tensor whose name or shape differs).
+func sameArchitecture(a, b *lmcEnd) error {
+	files := fmt.Sprintf("A (%s, %s) and B (%s, %s)", a.specPath, a.ep.Checkpoint, b.specPath, b.ep.Checkpoint)
+	if la, lb := len(a.spec.Layers), len(b.spec.Layers); la != lb {
+		return fmt.Errorf("lmc: %s are not one architecture: %d layers in A, %d in B", files, la, lb)
+	}
+	for i := range a.spec.Layers {
+		if ta, tb := a.spec.Layers[i].Type, b.spec.Layers[i].Type; ta != tb {
+			return fmt.Errorf("lmc: %s are not one architecture: layer %d is %s in A, %s in B", files, i, ta, tb)
+		}
+	}
+	ea, eb := a.model.Expected(), b.model.Expected()
+	for i := range min(len(ea), len(eb)) {
+		if ea[i].Key != eb[i].Key || !sameInts(ea[i].Shape, eb[i].Shape) {
+			return fmt.Errorf("lmc: %s are not one architecture: first differing tensor %s %v in A, %s %v in B", files, ea[i].Key, ea[i].Shape, eb[i].Key, eb[i].Shape)
+		}
+	}
+	if len(ea) != len(eb) {
+		return fmt.Errorf("lmc: %s are not one architecture: %d tensors in A, %d in B", files, len(ea), len(eb))
+	}
+	for i := range a.spec.Layers {
+		ja, _ := json.Marshal(a.spec.Layers[i])
+		jb, _ := json.Marshal(b.spec.Layers[i])
+		if string(ja) != string(jb) {
+			return fmt.Errorf("lmc: %s are not one architecture: layer %d is %s in A, %s in B", files, i, ja, jb)
+		}
+	}
+	if a.spec.Loss != b.spec.Loss || a.spec.Reduction() != b.spec.Reduction() {
+		return fmt.Errorf("lmc: %s are not one architecture: loss %s (%s) in A, %s (%s) in B", files, a.spec.Loss, a.spec.Reduction(), b.spec.Loss, b.spec.Reduction())
+	}
+	if !sameInts(a.spec.InputShape, b.spec.InputShape) {
+		return fmt.Errorf("lmc: %s are not one architecture: input_shape %v in A, %v in B", files, a.spec.InputShape, b.spec.InputShape)
+	}
+	return nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lmcData returns the evaluation examples: --data's file, else the first of
+// A and B that is a run directory (its data.safetensors or config.json's
+// dataset; --split test: the dataset's test split).
+func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
+	in := a.spec.InputSize()
+	if f.data != "" {
+		if f.split == "test" {
+			return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test reads the held-out split of a run's dataset; with --data the file is the data (leave --split out)")
+		}
+		var ts []safetensors.Tensor
+		var err error
+		if strings.EqualFold(filepath.Ext(f.data), ".npz") {
+			ts, err = npz.Read(f.data)
+		} else {
+			ts, _, err = safetensors.Read(f.data)
+		}
+		if err != nil {
+			return nil, nn.Targets{}, "", err
+		}
+		var x, y *safetensors.Tensor
+		for i := range ts {
+			switch ts[i].Name {
+			case "x":
+				x = &ts[i]
+			case "y":
+				y = &ts[i]
+			}
+		}
+		if x == nil || y == nil {
+			return nil, nn.Targets{}, "", fmt.Errorf("%s: needs tensors x and y", f.data)
+		}
+		xm, t, err := nn.DataFromTensors(x, y, f.data, "--examples", f.examples)
+		if err != nil {
+			return nil, nn.Targets{}, "", err
+		}
+		if _, d := xm.Dims(); d != in {
+			return nil, nn.Targets{}, "", fmt.Errorf("%s: x: %d features per example, model.json needs %d", f.data, d, in)
+		}
+		if err := nn.CheckTargets(t, a.model.OutSize(), a.spec.Loss, f.data); err != nil {
+			return nil, nn.Targets{}, "", err
+		}
+		return xm, t, fmt.Sprintf("%s (%d examples)", f.data, t.Len()), nil
+	}
+	var dir string
+	for _, e := range []*lmcEnd{a, b} {
+		if e.isDir {
+			dir = e.ep.Path
+			break
+		}
+	}
+	if dir == "" {
+		return nil, nn.Targets{}, "", fmt.Errorf("lmc: A and B are checkpoint files: --data FILE (x, y) is needed")
+	}
+	run, err := nn.LoadRun(dir, f.examples)
+	if err != nil {
+		return nil, nn.Targets{}, "", err
+	}
+	if f.split == "train" {
+		return run.X, run.Targets, run.DataSource, nil
+	}
+	if run.Config == nil || run.Config.Data.Name == "" {
+		return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test: %s has no config.json naming a dataset, so it has no held-out split", dir)
+	}
+	spec := run.Config.Data
+	spec.Split, spec.Limit = "test", f.examples
+	if f.examples == 0 {
+		spec.Limit = 0 // all of the test split
+	}
+	set, err := dataset.Load(spec)
+	if err != nil {
+		return nil, nn.Targets{}, "", fmt.Errorf("%s: data: %w", filepath.Join(dir, "config.json"), err)
+	}
+	if set.D != in {
+		return nil, nn.Targets{}, "", fmt.Errorf("%s: data: test examples have %d features, model.json needs %d", filepath.Join(dir, "config.json"), set.D, in)
+	}
+	x := mat.NewDense(set.N, set.D, set.X)
+	t := nn.Targets{Labels: set.Y}
+	src := fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
+	if run.Config.Task == nn.TaskAutoencoder {
+		t = nn.Targets{Values: mat.DenseCopyOf(x)}
+		src += ", targets = inputs (autoencoder)"
+	}
+	return x, t, src, nil
+}
+
+// lmcAlignment is B permuted to match A (align.WeightMatching).
+type lmcAlignment struct {
+	state        nn.State
+	permutations map[string][]int
+	sweeps       int
+}
+
+// alignWeights runs weight matching of B onto A (THEORY.md §10) with a
+// fixed seed for the order in which the layers are visited.
+func alignWeights(a, b *lmcEnd) (*lmcAlignment, error) {
+	res, err := align.WeightMatching(a.spec, a.state, b.state, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lmc: --align weights: %w", err)
+	}
+	return &lmcAlignment{state: res.State, permutations: align.PermutationKeys(res.Permutations), sweeps: res.Sweeps}, nil
+}

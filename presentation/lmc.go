@@ -1,0 +1,179 @@
+package presentation
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/internal/atomicfile"
+)
+
+// FigureLMC is the name, without extension, of certify lmc's figure.
+const FigureLMC = "lmc"
+
+func nums(v []certify.Num) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// lmcPlots builds the loss panel (top) and the 0–1 error panel (bottom) of
+// an lmc report: each curve on the grid with the chord between its ends
+// dashed (the convexity gap is the height above it), and the unaligned
+// curve, when the report has one, in grey.
+func lmcPlots(r *certify.LMCReport) []*plot.Plot {
+	top, bot := newPlot(), newPlot()
+	top.Title.Text = fmt.Sprintf("%s → %s: loss barrier %s on the grid (%d α)", r.A.Path, r.B.Path, fmtNum(float64(r.BarrierLoss)), len(r.Alphas))
+	if r.Aligned {
+		top.Title.Text += ", B aligned"
+	}
+	for _, pan := range []struct {
+		p      *plot.Plot
+		label  string
+		v      []certify.Num
+		un     func(*certify.LMCMeasures) []certify.Num
+		xlabel string
+	}{
+		{top, "loss L", r.Loss, func(m *certify.LMCMeasures) []certify.Num { return m.Loss }, ""},
+		{bot, "0–1 error E", r.Error, func(m *certify.LMCMeasures) []certify.Num { return m.Error }, "α (0: A, 1: B)"},
+	} {
+		alphaAxis(pan.p, r.Alphas, pan.xlabel)
+		pan.p.Y.Label.Text = pan.label
+		leg := newLegend()
+		if len(pan.v) == 0 {
+			pan.p.Add(note("not computed (no class labels)"))
+			continue
+		}
+		v := nums(pan.v)
+		if r.Unaligned != nil {
+			if l := series(pan.p, finiteXY(r.Unaligned.Alphas, nums(pan.un(r.Unaligned))), gridGrey, vg.Points(1.2), nil); l != nil {
+				leg.Add("B as given (unaligned)", l)
+			}
+		}
+		name := "along the line"
+		if r.Aligned {
+			name = "B aligned to A"
+		}
+		if l := series(pan.p, finiteXY(r.Alphas, v), oiBlue, vg.Points(1.6), nil); l != nil {
+			leg.Add(name, l)
+		}
+		n := len(v)
+		chord := plotter.XYs{{X: 0, Y: v[0]}, {X: 1, Y: v[n-1]}}
+		if isFinite(v[0]) && isFinite(v[n-1]) {
+			if l := series(pan.p, chord, oiVermillion, vg.Points(1), []vg.Length{vg.Points(4), vg.Points(3)}); l != nil {
+				leg.Add("chord (1−α)·A + α·B", l)
+			}
+		}
+		pan.p.Add(leg)
+	}
+	return []*plot.Plot{top, bot}
+}
+
+func fmtNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "not computed"
+	}
+	return fmt.Sprintf("%.4g", v)
+}
+
+// WriteLMCFigure draws DIR/lmc.png: loss and 0–1 error along the line from A
+// to B with their chords (and the unaligned curves when B was aligned).
+func WriteLMCFigure(dir string, r *certify.LMCReport) error {
+	b, err := render("png", func(c draw.Canvas) { drawPanels(c, lmcPlots(r)) })
+	if err != nil {
+		return fmt.Errorf("%s.png: %w", FigureLMC, err)
+	}
+	return atomicfile.Write(filepath.Join(dir, FigureLMC+".png"), b)
+}
+
+// LMCSummaryTeXBytes returns a LaTeX table fragment (needs booktabs, as
+// SummaryTeXBytes) of an lmc report's barriers: grid barriers under both
+// definitions, midpoint gaps, for loss and error, and the certified bounds
+// ("not computed" while null).
+func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
+	var b bytes.Buffer
+	num := func(v certify.Num) string {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return "not computed"
+		}
+		return "$" + texNum(float64(v)) + "$"
+	}
+	fmt.Fprintf(&b, "%% certify lmc: %s\n\\begin{table}[t]\n\\centering\n", strings.ReplaceAll(r.Command, "\n", " "))
+	fmt.Fprintf(&b, "\\caption{Linear mode connectivity from %s to %s (%s, %s split, %d examples, %d $\\alpha$%s).}\n",
+		texEscape(r.A.Checkpoint), texEscape(r.B.Checkpoint), texEscape(r.LossKind), texEscape(r.Split), r.Examples, len(r.Alphas), map[bool]string{true: ", B aligned by weight matching", false: ""}[r.Aligned])
+	b.WriteString("\\label{tab:certify-lmc}\n\\begin{tabular}{lll}\n\\toprule\n & loss & 0--1 error \\\\\n\\midrule\n")
+	row := func(name string, l, e certify.Num) { fmt.Fprintf(&b, "%s & %s & %s \\\\\n", name, num(l), num(e)) }
+	n := len(r.Loss)
+	var eA, eB certify.Num = certify.Num(math.NaN()), certify.Num(math.NaN())
+	if len(r.Error) == n && n > 0 {
+		eA, eB = r.Error[0], r.Error[n-1]
+	}
+	row("at A ($\\alpha = 0$)", r.Loss[0], eA)
+	row("at B ($\\alpha = 1$)", r.Loss[n-1], eB)
+	row("barrier $\\max_\\alpha g(\\alpha)$ (grid)", r.BarrierLoss, r.BarrierError)
+	row("$\\max_\\alpha L(\\alpha) - \\frac12(L_A + L_B)$ (grid)", r.BarrierLossAinsworth, r.BarrierErrorAinsworth)
+	row("midpoint gap $g(\\frac12)$", r.MidpointGap, r.MidpointGapError)
+	if r.Unaligned != nil {
+		row("barrier before alignment (grid)", r.Unaligned.BarrierLoss, r.Unaligned.BarrierError)
+	}
+	bounds := "not computed"
+	if r.BarrierBounds != nil {
+		bounds = fmt.Sprintf("$[%s, %s]$", texNum(r.BarrierBounds[0]), texNum(r.BarrierBounds[1]))
+	}
+	fmt.Fprintf(&b, "certified barrier bounds & %s & \\\\\n", bounds)
+	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
+	return b.Bytes()
+}
+
+// WriteLMCSummary writes DIR/summary.tex (LMCSummaryTeXBytes) and its
+// wrapper DIR/summary-standalone.tex (SummaryStandaloneTeXBytes) atomically.
+func WriteLMCSummary(dir string, r *certify.LMCReport) error {
+	if err := atomicfile.Write(filepath.Join(dir, SummaryTeX), LMCSummaryTeXBytes(r)); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
+}
+
+// LMCText is the summary certify lmc prints: endpoints, data, the loss and
+// error at both ends, the barriers and gaps, alignment, and where the
+// report went (out; empty: not written).
+func LMCText(r *certify.LMCReport, out string) string {
+	var b strings.Builder
+	n := len(r.Loss)
+	fmt.Fprintf(&b, "lmc %s (%s) → %s (%s): %s, %s split, %d examples, %d α\n", r.A.Path, r.A.State, r.B.Path, r.B.State, r.LossKind, r.Split, r.Examples, n)
+	errAt := func(i int) string {
+		if len(r.Error) != n {
+			return "not computed"
+		}
+		return fmt.Sprintf("%.2f%%", 100*float64(r.Error[i]))
+	}
+	fmt.Fprintf(&b, "  %-19s%s → %s   error %s → %s\n", "L(A) → L(B)", fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
+	line := func(m *certify.LMCMeasures, tag string) {
+		fmt.Fprintf(&b, "  %-19sloss %s at α = %s (Ainsworth %s), error %s (Ainsworth %s)\n", "barrier"+tag,
+			fmtNum(float64(m.BarrierLoss)), fmtNum(float64(m.BarrierLossAlpha)), fmtNum(float64(m.BarrierLossAinsworth)),
+			fmtNum(float64(m.BarrierError)), fmtNum(float64(m.BarrierErrorAinsworth)))
+		fmt.Fprintf(&b, "  %-19sloss %s, error %s\n", "midpoint gap"+tag, fmtNum(float64(m.MidpointGap)), fmtNum(float64(m.MidpointGapError)))
+	}
+	if r.Unaligned != nil {
+		line(r.Unaligned, ", B")
+		fmt.Fprintf(&b, "  %-19sweight matching: %d layers permuted, %d sweeps; %s\n", "aligned", len(r.Permutations), r.AlignSweeps, r.AlignedCheckpoint)
+		line(&r.LMCMeasures, ", B′")
+	} else {
+		line(&r.LMCMeasures, "")
+	}
+	fmt.Fprintf(&b, "  %-19snot computed (barrier_bounds, accuracy_bounds null)\n", "certified bounds")
+	if out != "" {
+		fmt.Fprintf(&b, "  %-19s%s (%.1fs)\n", "report", filepath.Join(out, "lmc.json"), r.Seconds)
+	}
+	return b.String()
+}
