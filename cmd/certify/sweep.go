@@ -72,7 +72,7 @@ func newSweepFlagSet(sf *sweepFlags) *flag.FlagSet {
 }
 
 // sweepReserved are the flags the sweep sets itself; a grid may not set them.
-var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json"}
+var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json", "spawn-from", "at-step"} // spawning is a train flag, not yet a grid key
 
 // trainGrid is rundir.TrainConfig as a grid's "base" and "axes" see it:
 // its keys are the flags of `certify train`.
