@@ -11,7 +11,7 @@ import (
 // sigmoid, gelu (exact, or TanhApprox), softplus (Beta, Threshold), identity
 // and flatten (identity on flat batches), with PyTorch's definitions.
 type Activation struct {
-	Kind       string
+	Kind       ActivationKind
 	Width      int
 	Slope      float64
 	Beta       float64
@@ -20,7 +20,7 @@ type Activation struct {
 }
 
 // Type returns the model.json type name.
-func (a *Activation) Type() string { return a.Kind }
+func (a *Activation) Type() string { return a.Kind.String() }
 
 // InSize returns Width.
 func (a *Activation) InSize() int { return a.Width }
@@ -33,7 +33,7 @@ func (a *Activation) Params() []Param { return nil }
 
 // Kinked reports whether the activation is piecewise linear with a kink at 0
 // (relu, leaky_relu), where γ′ jumps and one-sided derivatives are used.
-func (a *Activation) Kinked() bool { return a.Kind == "relu" || a.Kind == "leaky_relu" }
+func (a *Activation) Kinked() bool { return a.Kind == ReLU || a.Kind == LeakyReLU }
 
 const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 
@@ -41,22 +41,22 @@ const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 // leaky_relu) σ′ is the right derivative unless left is set.
 func (a *Activation) Eval(z float64, left bool) (s, d1, d2 float64) {
 	switch a.Kind {
-	case "relu", "leaky_relu":
+	case ReLU, LeakyReLU:
 		neg := a.Slope
-		if a.Kind == "relu" {
+		if a.Kind == ReLU {
 			neg = 0
 		}
 		if z > 0 || (z == 0 && !left) {
 			return z, 1, 0
 		}
 		return neg * z, neg, 0
-	case "tanh":
+	case Tanh:
 		t := math.Tanh(z)
 		return t, 1 - t*t, -2 * t * (1 - t*t)
-	case "sigmoid":
+	case Sigmoid:
 		s := sigmoid(z)
 		return s, s * (1 - s), s * (1 - s) * (1 - 2*s)
-	case "gelu":
+	case GELU:
 		if a.TanhApprox {
 			const c = 0.7978845608028654 // √(2/π)
 			const k = 0.044715
@@ -73,7 +73,7 @@ func (a *Activation) Eval(z float64, left bool) (s, d1, d2 float64) {
 		phi := invSqrt2Pi * math.Exp(-0.5*z*z)
 		cdf := 0.5 * math.Erfc(-z/math.Sqrt2)
 		return z * cdf, cdf + z*phi, phi * (2 - z*z)
-	case "softplus":
+	case Softplus:
 		bz := a.Beta * z
 		if bz > a.Threshold {
 			return z, 1, 0
@@ -100,7 +100,7 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-func (a *Activation) identity() bool { return a.Kind == "identity" || a.Kind == "flatten" }
+func (a *Activation) identity() bool { return a.Kind == IdentityKind || a.Kind == Flatten }
 
 // Forward applies σ elementwise to x [N, Width] (actValues).
 func (a *Activation) Forward(_ []*Tensor, x *mat.Dense) *mat.Dense {
@@ -120,11 +120,11 @@ func (a *Activation) Forward(_ []*Tensor, x *mat.Dense) *mat.Dense {
 // every other kind evaluates σ in float64 (Eval) and rounds once.
 func actValues[T elem](a *Activation, src, dst []T) {
 	switch a.Kind {
-	case "relu":
+	case ReLU:
 		for j, z := range src {
 			dst[j] = max(z, 0)
 		}
-	case "tanh":
+	case Tanh:
 		for j, z := range src {
 			dst[j] = T(math.Tanh(float64(z)))
 		}
@@ -198,9 +198,9 @@ func activationJet[T elem](a *Activation, in jetOf[T]) jetOf[T] {
 		z, zd, zdd := in.M.row(i), in.M.row(n+i), in.M.row(2*n+i)
 		s, sd, sdd := out.M.row(i), out.M.row(n+i), out.M.row(2*n+i)
 		switch a.Kind {
-		case "relu":
+		case ReLU:
 			reluJet(z, zd, zdd, s, sd, sdd)
-		case "leaky_relu":
+		case LeakyReLU:
 			slope := T(a.Slope)
 			for j, zj := range z {
 				k := slope
@@ -209,7 +209,7 @@ func activationJet[T elem](a *Activation, in jetOf[T]) jetOf[T] {
 				}
 				s[j], sd[j], sdd[j] = k*zj, k*zd[j], k*zdd[j]
 			}
-		case "tanh":
+		case Tanh:
 			for j, zj := range z {
 				t := math.Tanh(float64(zj))
 				d1 := 1 - t*t

@@ -130,7 +130,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	memory := fs.Int("memory", 0, "also measure the peak resident memory of certify --run on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
 	memoryAlphas := fs.Int("memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
 	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
-	precision := fs.String("precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
+	precision := fs.String("precision", functionspace.Float64.String(), "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
 	full := fs.Bool("full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
 	if err := parseFlags(fs, args); err != nil {
@@ -240,7 +240,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		}
 		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
-	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: *chunk, Workers: *workers, Precision: *precision}, opt, *cpuprofile)
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: *chunk, Workers: *workers, Precision: functionspace.Precision(*precision)}, opt, *cpuprofile)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		res.Examples, *alphas, what, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
 		rate, float64(res.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
-	if *precision != functionspace.Float64 {
+	if *precision != functionspace.Float64.String() {
 		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", *precision, *precision)
 	}
 	if *full {
@@ -484,8 +484,8 @@ func runTorch(ctx context.Context, python, script, dir string, alphas, threads i
 // accuracy may differ by 0.2% at an α (10 of 5000 examples whose two top
 // outputs are within float32 rounding of each other).
 var benchTolerances = map[string]struct{ loss, gauss, accuracy float64 }{
-	functionspace.Float64: {loss: 1e-9, gauss: 1e-6, accuracy: 0},
-	functionspace.Float32: {loss: 1e-5, gauss: 1e-4, accuracy: 2e-3},
+	string(functionspace.Float64): {loss: 1e-9, gauss: 1e-6, accuracy: 0},
+	string(functionspace.Float32): {loss: 1e-5, gauss: 1e-4, accuracy: 2e-3},
 }
 
 func relDiff(a, b float64) float64 {
