@@ -122,7 +122,7 @@ func RoundingError(l float64, n int) float64 {
 // forwardRounding is the forward-pass term of RoundingError per unit of
 // 1 + |L|: in float64, 1e-12 ≈ 9007·2⁻⁵³; in float32, the same multiple
 // of float32's unit roundoff, 9007·2⁻²⁴ ≈ 5.4e-4.
-var forwardRounding = map[string]float64{
+var forwardRounding = map[functionspace.Precision]float64{
 	functionspace.Float64: 1e-12,
 	functionspace.Float32: 1e-12 * 0x1p29,
 }
@@ -133,7 +133,7 @@ var forwardRounding = map[string]float64{
 // float32 pass gives 1e-12·2²⁹·(1 + |L|) ≈ 5.4e-4·(1 + |L|)), while the sum
 // over examples, always float64 (functionspace reduces in float64), keeps
 // n·2⁻⁵²·|L|. An unknown precision is treated as float32, the coarser.
-func RoundingErrorIn(precision string, l float64, n int) float64 {
+func RoundingErrorIn(precision functionspace.Precision, l float64, n int) float64 {
 	f, ok := forwardRounding[precision]
 	if !ok {
 		f = forwardRounding[functionspace.Float32]
@@ -153,7 +153,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
 	r := &Report{LossKind: p.Model.Spec.Loss, LossReduction: p.Model.Spec.Reduction(), Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
-		Examples: p.N, Precision: p.Precision(), Options: o}
+		Examples: p.N, Precision: p.Precision().String(), Options: o}
 	progress := func(stage string, done, total int) {
 		if o.Progress != nil {
 			o.Progress(stage, done, total)
@@ -279,7 +279,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 // gridVerdict is non_monotone with a witness when some grid pair α < β rises
 // by more than tolerance plus the rounding error of both values (computed
 // in precision, RoundingErrorIn), else monotone_on_grid.
-func gridVerdict(alphas, loss []float64, tol float64, n int, precision string) (Verdict, *Witness) {
+func gridVerdict(alphas, loss []float64, tol float64, n int, precision functionspace.Precision) (Verdict, *Witness) {
 	var best *Witness
 	minI := 0
 	for j := 1; j < len(loss); j++ {
@@ -474,7 +474,7 @@ func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Repo
 // bnPolicy is the report's bn_policy: "none" without BatchNorm, else the
 // policy the path evaluates BatchNorm with (THEORY.md §2,
 // functionspace.Options.BNPolicy).
-func bnPolicy(p *functionspace.Path) string { return p.BNPolicy() }
+func bnPolicy(p *functionspace.Path) string { return p.BNPolicy().String() }
 
 // theoremConditions evaluates Theorems A and B (THEORY.md §6) for every
 // example and for the stacked path on the report grid, from the Gauss

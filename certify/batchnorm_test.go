@@ -16,11 +16,13 @@ import (
 // bnCertPath draws a small MLP with batchnorm1d after every hidden linear
 // layer, BatchNorm weight, bias and running statistics moving between θ0
 // and θT (running_var positive at both ends), under the given policy.
-func bnCertPath(t *rapid.T, policy string) *functionspace.Path { return bnPath(t, policy, false) }
+func bnCertPath(t *rapid.T, policy functionspace.BNPolicy) *functionspace.Path {
+	return bnPath(t, policy, false)
+}
 
 // bnPath is bnCertPath, with a reference batch of a drawn size (2 to N) for
 // the recompute policy when drawReference is set (else the default: all N).
-func bnPath(t *rapid.T, policy string, drawReference bool) *functionspace.Path {
+func bnPath(t *rapid.T, policy functionspace.BNPolicy, drawReference bool) *functionspace.Path {
 	act := rapid.SampledFrom([]string{"relu", "tanh"}).Draw(t, "act")
 	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
 	in := rapid.IntRange(1, 3).Draw(t, "in")

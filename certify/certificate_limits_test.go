@@ -75,7 +75,7 @@ func TestDeltaContinuousNotBelowProvenLower(t *testing.T) {
 // leaf; a single non-zero entry of δ must take the ordinary search.
 func TestConstantLineFastPath(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		policy := rapid.SampledFrom([]string{functionspace.BNInterpolate, functionspace.BNRecompute}).Draw(t, "policy")
+		policy := rapid.SampledFrom([]functionspace.BNPolicy{functionspace.BNInterpolate, functionspace.BNRecompute}).Draw(t, "policy")
 		m, err := nn.Build(nn.InsertBatchNorm(nn.MLPSpec([]int{2, 3, 2}, "relu", "mse")))
 		if err != nil {
 			t.Fatal(err)

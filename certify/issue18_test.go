@@ -116,7 +116,7 @@ func TestSoftplusThresholdJump(t *testing.T) {
 // float64), so L = 1.5² is constant; float64 rounds w(α) and b(α) by up to
 // 6e-8 each, so the grid sees "rises" of about 1e-7, far above the grid's
 // rounding estimate 1e-12·(1 + |L|).
-func cancellationPath(t *testing.T, policy string) *functionspace.Path {
+func cancellationPath(t *testing.T, policy functionspace.BNPolicy) *functionspace.Path {
 	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1}, Loss: "mse", Layers: []nn.LayerSpec{{Type: "linear", In: 1, Out: 1}, {Type: "linear", In: 1, Out: 1}}}
 	s0 := map[string][]float64{"0.weight": {1}, "0.bias": {0}, "1.weight": {1e9}, "1.bias": {-(3e9 - 1.5)}}
 	sT := map[string][]float64{"0.weight": {1}, "0.bias": {0}, "1.weight": {1e9 + 0.375}, "1.bias": {-(3e9 - 1.5) - 1.125}}
@@ -225,7 +225,7 @@ func TestBatchNormFirstAndNoLinear(t *testing.T) {
 		"no parameters":   {{Type: "flatten"}, {Type: "tanh"}},
 	}
 	for name, layers := range specs {
-		for _, policy := range []string{functionspace.BNInterpolate, functionspace.BNRecompute} {
+		for _, policy := range []functionspace.BNPolicy{functionspace.BNInterpolate, functionspace.BNRecompute} {
 			for seed := uint64(1); seed <= 4; seed++ {
 				m, err := nn.Build(&nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{3}, Loss: "mse", Layers: layers})
 				if err != nil {

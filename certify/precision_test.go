@@ -43,7 +43,7 @@ func TestGridVerdictPrecision(t *testing.T) {
 	alphas := []float64{0, 0.5, 1}
 	for _, c := range []struct {
 		rise      float64
-		precision string
+		precision functionspace.Precision
 		want      Verdict
 	}{
 		{1e-5, functionspace.Float64, NonMonotone},
@@ -71,8 +71,8 @@ func TestAnalyzeFloat32(t *testing.T) {
 	s0, _ := nn.Init(m, "pytorch", 1, 5)
 	sT, _ := nn.Init(m, "pytorch", 3, 6)
 	x, tg := testnets.RandomData(rand.New(rand.NewPCG(5, 5)), 12, 4, 3, "cross_entropy", 1)
-	reports := map[string]*Report{}
-	for _, prec := range []string{"", functionspace.Float32} {
+	reports := map[functionspace.Precision]*Report{}
+	for _, prec := range []functionspace.Precision{"", functionspace.Float32} {
 		p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: 5, Precision: prec})
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // w0 = s and wT = s(1 − 1/a) on the single example x = 1, target 0: the
 // output path is γ(α) = s(1 − α/a), so L(α) = s²(1 − α/a)², which falls to
 // 0 at α = a and, for a < 1, rises again to s²(1 − 1/a)² at α = 1.
-func lineNet(t *testing.T, s, a float64, precision string) *functionspace.Path {
+func lineNet(t *testing.T, s, a float64, precision functionspace.Precision) *functionspace.Path {
 	t.Helper()
 	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1}, Loss: "mse",
 		Layers: []nn.LayerSpec{{Type: "linear", In: 1, Out: 1, Bias: new(bool)}}}

@@ -108,12 +108,12 @@ func stressPath(rng *rand.Rand) (*functionspace.Path, string, error) {
 		sT["0.bias"].Data[0] += c
 		desc += " kink@0.5"
 	}
-	policy := []string{functionspace.BNInterpolate, functionspace.BNRecompute}[rng.IntN(2)]
+	policy := []functionspace.BNPolicy{functionspace.BNInterpolate, functionspace.BNRecompute}[rng.IntN(2)]
 	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{BNPolicy: policy})
 	if err != nil {
 		return nil, "", err
 	}
-	return p, desc + " " + p.BNPolicy(), nil
+	return p, desc + " " + p.BNPolicy().String(), nil
 }
 
 // TestCertificateStress (issue 18): random small networks of every layer

@@ -387,7 +387,7 @@ func TestPerLayerDLossBatchNorm(t *testing.T) {
 	for i := range x.RawMatrix().Data {
 		x.RawMatrix().Data[i] = rng.NormFloat64()
 	}
-	for _, pol := range []string{functionspace.BNInterpolate, functionspace.BNRecompute} {
+	for _, pol := range []functionspace.BNPolicy{functionspace.BNInterpolate, functionspace.BNRecompute} {
 		p, err := functionspace.New(m, s0, sT, x, nn.Targets{Labels: []int{0, 1, 0, 1, 1, 0}}, functionspace.Options{BNPolicy: pol, BNReference: 4})
 		if err != nil {
 			t.Fatal(err)

@@ -34,7 +34,7 @@ type Options struct {
 	// normalises with the statistics μ(α), σ²(α) of a fixed reference batch
 	// at every α, differentiated exactly (nn.BatchStatsJet). Without a
 	// BatchNorm layer the policy has no effect (Path.BNPolicy reports "none").
-	BNPolicy string
+	BNPolicy BNPolicy
 	// BNReference is the size of the `recompute` policy's reference batch:
 	// the first BNReference examples of X (default 256; all of X if it has
 	// fewer; at least 2). Its variance is the biased one, as training-mode
@@ -46,14 +46,14 @@ type Options struct {
 	// path32.go: jets, products and the first-layer cache in float32; the
 	// loss, its derivatives, turning rates and sums over examples stay
 	// float64). Anything else is an error from New.
-	Precision string
+	Precision Precision
 }
 
 // BatchNorm policies (THEORY.md §2, RUN_FORMAT.md bn_policy).
 const (
-	BNInterpolate = "interpolate"
-	BNRecompute   = "recompute"
-	BNNone        = "none"
+	BNInterpolate BNPolicy = "interpolate"
+	BNRecompute   BNPolicy = "recompute"
+	BNNone        BNPolicy = "none"
 )
 
 // DefaultFirstLayerCacheBytes is the default bound of the first layer's
@@ -96,7 +96,7 @@ type Path struct {
 // BNPolicy returns the BatchNorm policy the path is evaluated with:
 // BNNone without a BatchNorm layer, else BNInterpolate or BNRecompute
 // (Options.BNPolicy; THEORY.md §2, the report's bn_policy).
-func (p *Path) BNPolicy() string {
+func (p *Path) BNPolicy() BNPolicy {
 	if !p.hasBN {
 		return BNNone
 	}

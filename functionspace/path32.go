@@ -12,8 +12,8 @@ import (
 // Precisions of the layer passes (Options.Precision, Path.Precision, the
 // report's precision).
 const (
-	Float64 = "float64"
-	Float32 = "float32"
+	Float64 Precision = "float64"
+	Float32 Precision = "float32"
 )
 
 // Precision returns the floating-point format of the path's layer passes:
@@ -38,7 +38,7 @@ const (
 //     float32 (nn.BatchNorm.JetStats32);
 //   - the rigorous certificate (package certify) never uses these passes: it
 //     runs in float64 interval arithmetic whatever the precision.
-func (p *Path) Precision() string {
+func (p *Path) Precision() Precision {
 	if p.f32 != nil {
 		return Float32
 	}

@@ -147,7 +147,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		if act == "gelu_tanh" {
 			kind = "gelu"
 		}
-		bn := rapid.SampledFrom([]string{"", BNInterpolate, BNRecompute}).Draw(t, "batchnorm")
+		bn := rapid.SampledFrom([]BNPolicy{"", BNInterpolate, BNRecompute}).Draw(t, "batchnorm")
 		// At least 2 inputs and 3 examples: with one input, or a reference
 		// batch of 2, a hidden unit's batch variance σ²(α) vanishes where a
 		// weight crosses 0, and there BatchNorm amplifies rounding by
@@ -338,14 +338,14 @@ func TestPrecisionOption(t *testing.T) {
 	s0, _ := nn.Init(m, "pytorch", 1, 1)
 	sT, _ := nn.Init(m, "pytorch", 1, 2)
 	x, tg := testnets.RandomData(rand.New(rand.NewPCG(1, 1)), 5, 3, 2, "cross_entropy", 1)
-	for _, c := range []struct{ in, want string }{{"", Float64}, {"float64", Float64}, {"float32", Float32}} {
+	for _, c := range []struct{ in, want Precision }{{"", Float64}, {"float64", Float64}, {"float32", Float32}} {
 		p, err := New(m, s0, sT, x, tg, Options{Precision: c.in})
 		if err != nil || p.Precision() != c.want {
 			t.Errorf("Precision %q: %v, %v; want %q", c.in, p, err, c.want)
 		}
 	}
-	for _, bad := range []string{"float16", "Float32", "fp32", "32"} {
-		if _, err := New(m, s0, sT, x, tg, Options{Precision: bad}); err == nil || !strings.Contains(err.Error(), "Precision") || !strings.Contains(err.Error(), bad) {
+	for _, bad := range []Precision{"float16", "Float32", "fp32", "32"} {
+		if _, err := New(m, s0, sT, x, tg, Options{Precision: bad}); err == nil || !strings.Contains(err.Error(), "Precision") || !strings.Contains(err.Error(), string(bad)) {
 			t.Errorf("Precision %q: error %v, want one naming the field and the value", bad, err)
 		}
 	}

@@ -266,8 +266,8 @@ func TestResidualFloat32(t *testing.T) {
 // both BatchNorm policies for a batchnorm1d after the block (recompute:
 // the reference statistics at each row's α) and a ReLU in the body.
 func TestResidualRowJetMatchesAt(t *testing.T) {
-	for _, policy := range []string{BNInterpolate, BNRecompute} {
-		t.Run(policy, func(t *testing.T) {
+	for _, policy := range []BNPolicy{BNInterpolate, BNRecompute} {
+		t.Run(policy.String(), func(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
 				w := rapid.IntRange(2, 4).Draw(t, "w")
 				scale := rapid.Bool().Draw(t, "scale")

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -10,7 +11,7 @@ import (
 // sigmoid, gelu (exact, or TanhApprox), softplus (Beta, Threshold), identity
 // and flatten (identity on flat batches), with PyTorch's definitions.
 type Activation struct {
-	Kind       string
+	Kind       ActivationKind
 	Width      int
 	Slope      float64
 	Beta       float64
@@ -19,7 +20,7 @@ type Activation struct {
 }
 
 // Type returns the model.json type name.
-func (a *Activation) Type() string { return a.Kind }
+func (a *Activation) Type() string { return a.Kind.String() }
 
 // InSize returns Width.
 func (a *Activation) InSize() int { return a.Width }
@@ -32,7 +33,7 @@ func (a *Activation) Params() []Param { return nil }
 
 // Kinked reports whether the activation is piecewise linear with a kink at 0
 // (relu, leaky_relu), where γ′ jumps and one-sided derivatives are used.
-func (a *Activation) Kinked() bool { return a.Kind == "relu" || a.Kind == "leaky_relu" }
+func (a *Activation) Kinked() bool { return a.Kind == ReLU || a.Kind == LeakyReLU }
 
 const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 
@@ -40,22 +41,22 @@ const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
 // leaky_relu) σ′ is the right derivative unless left is set.
 func (a *Activation) Eval(z float64, left bool) (s, d1, d2 float64) {
 	switch a.Kind {
-	case "relu", "leaky_relu":
+	case ReLU, LeakyReLU:
 		neg := a.Slope
-		if a.Kind == "relu" {
+		if a.Kind == ReLU {
 			neg = 0
 		}
 		if z > 0 || (z == 0 && !left) {
 			return z, 1, 0
 		}
 		return neg * z, neg, 0
-	case "tanh":
+	case Tanh:
 		t := math.Tanh(z)
 		return t, 1 - t*t, -2 * t * (1 - t*t)
-	case "sigmoid":
+	case Sigmoid:
 		s := sigmoid(z)
 		return s, s * (1 - s), s * (1 - s) * (1 - 2*s)
-	case "gelu":
+	case GELU:
 		if a.TanhApprox {
 			const c = 0.7978845608028654 // √(2/π)
 			const k = 0.044715
@@ -72,7 +73,7 @@ func (a *Activation) Eval(z float64, left bool) (s, d1, d2 float64) {
 		phi := invSqrt2Pi * math.Exp(-0.5*z*z)
 		cdf := 0.5 * math.Erfc(-z/math.Sqrt2)
 		return z * cdf, cdf + z*phi, phi * (2 - z*z)
-	case "softplus":
+	case Softplus:
 		bz := a.Beta * z
 		if bz > a.Threshold {
 			return z, 1, 0
@@ -99,35 +100,40 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-func (a *Activation) identity() bool { return a.Kind == "identity" || a.Kind == "flatten" }
+func (a *Activation) identity() bool { return a.Kind == IdentityKind || a.Kind == Flatten }
 
-// Forward applies σ elementwise to x [N, Width].
+// Forward applies σ elementwise to x [N, Width] (actValues).
 func (a *Activation) Forward(_ []*Tensor, x *mat.Dense) *mat.Dense {
 	if a.identity() {
 		return x
 	}
 	r, c := x.Dims()
 	y := mat.NewDense(r, c, nil)
-	xr, yr := x.RawMatrix(), y.RawMatrix()
+	xr, yr := g64(x.RawMatrix()), g64(y.RawMatrix())
 	for i := 0; i < r; i++ {
-		src := xr.Data[i*xr.Stride : i*xr.Stride+c]
-		dst := yr.Data[i*yr.Stride : i*yr.Stride+c]
-		switch a.Kind {
-		case "relu":
-			for j, z := range src {
-				dst[j] = math.Max(z, 0)
-			}
-		case "tanh":
-			for j, z := range src {
-				dst[j] = math.Tanh(z)
-			}
-		default:
-			for j, z := range src {
-				dst[j], _, _ = a.Eval(z, false)
-			}
-		}
+		actValues(a, xr.row(i), yr.row(i))
 	}
 	return y
+}
+
+// actValues writes dst = σ(src) in T: relu is max(z, 0) (+0 at z = ±0);
+// every other kind evaluates σ in float64 (Eval) and rounds once.
+func actValues[T elem](a *Activation, src, dst []T) {
+	switch a.Kind {
+	case ReLU:
+		for j, z := range src {
+			dst[j] = max(z, 0)
+		}
+	case Tanh:
+		for j, z := range src {
+			dst[j] = T(math.Tanh(float64(z)))
+		}
+	default:
+		for j, z := range src {
+			s, _, _ := a.Eval(float64(z), false)
+			dst[j] = T(s)
+		}
+	}
 }
 
 // Backward returns dy ⊙ σ′(x). At a kink PyTorch's convention is used
@@ -153,46 +159,68 @@ func (a *Activation) Backward(_ []*Tensor, x, _, dy *mat.Dense, _ []*Tensor) *ma
 
 // Jet applies ṡ = σ′(z) ż and s̈ = σ″(z) ż² + σ′(z) z̈ (THEORY.md §2). At a
 // ReLU kink (z = 0) the side the path enters for increasing α decides σ′: the
-// sign of ż, or of z̈ when ż = 0.
+// sign of ż, or of z̈ when ż = 0 (activationJet).
 func (a *Activation) Jet(_, _ []*Tensor, in *Jet) *Jet {
 	if a.identity() {
 		return in
 	}
-	n := in.N
-	if in.Const {
-		return &Jet{N: n, M: a.Forward(nil, in.M), Const: true, WS: in.WS}
+	return jet64(activationJet(a, view64(in)))
+}
+
+// Jet32 is Jet in float32, the same rule (activationJet): relu and
+// leaky_relu are computed in float32; the smooth kinds (tanh, sigmoid,
+// gelu, softplus) evaluate σ, σ′, σ″ and the two products in float64 from
+// the float32 inputs (Eval) and round the results once. identity and
+// flatten return in itself.
+func (a *Activation) Jet32(_, _ []*Tensor32, in *Jet32) *Jet32 {
+	if a.identity() {
+		return in
 	}
-	c := a.Width
-	out := newJet(in, n, c) // every element is written below
-	ir, or := in.M.RawMatrix(), out.M.RawMatrix()
+	return jet32(activationJet(a, view32(in)))
+}
+
+// activationJet is Jet and Jet32, written once over the element type. A
+// Const input gives the Const jet of the values (actValues, a new matrix).
+// relu uses reluJet; leaky_relu multiplies by the slope rounded to T; the
+// smooth kinds evaluate σ, σ′, σ″ in float64 (Eval; tanh inlined, the same
+// operations) and round s, ṡ, s̈ once.
+func activationJet[T elem](a *Activation, in jetOf[T]) jetOf[T] {
+	n, c := in.N, a.Width
+	if in.Const {
+		out := jetOf[T]{N: n, M: general[T]{Rows: n, Cols: c, Stride: c, Data: make([]T, n*c)}, Const: true, WS: in.WS}
+		for i := 0; i < n; i++ {
+			actValues(a, in.M.row(i), out.M.row(i))
+		}
+		return out
+	}
+	out := newJetOf(in, n, c) // every element is written below
 	for i := 0; i < n; i++ {
-		z := ir.Data[i*ir.Stride : i*ir.Stride+c]
-		zd := ir.Data[(n+i)*ir.Stride : (n+i)*ir.Stride+c]
-		zdd := ir.Data[(2*n+i)*ir.Stride : (2*n+i)*ir.Stride+c]
-		s := or.Data[i*or.Stride : i*or.Stride+c]
-		sd := or.Data[(n+i)*or.Stride : (n+i)*or.Stride+c]
-		sdd := or.Data[(2*n+i)*or.Stride : (2*n+i)*or.Stride+c]
+		z, zd, zdd := in.M.row(i), in.M.row(n+i), in.M.row(2*n+i)
+		s, sd, sdd := out.M.row(i), out.M.row(n+i), out.M.row(2*n+i)
 		switch a.Kind {
-		case "relu":
+		case ReLU:
 			reluJet(z, zd, zdd, s, sd, sdd)
-		case "leaky_relu":
+		case LeakyReLU:
+			slope := T(a.Slope)
 			for j, zj := range z {
-				k := a.Slope
+				k := slope
 				if zj > 0 || (zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0))) {
 					k = 1
 				}
 				s[j], sd[j], sdd[j] = k*zj, k*zd[j], k*zdd[j]
 			}
-		case "tanh":
+		case Tanh:
 			for j, zj := range z {
-				t := math.Tanh(zj)
+				t := math.Tanh(float64(zj))
 				d1 := 1 - t*t
-				s[j], sd[j], sdd[j] = t, d1*zd[j], -2*t*d1*zd[j]*zd[j]+d1*zdd[j]
+				u, ud := float64(zd[j]), float64(zdd[j])
+				s[j], sd[j], sdd[j] = T(t), T(d1*u), T(-2*t*d1*u*u+d1*ud)
 			}
 		default:
 			for j, zj := range z {
-				v, d1, d2 := a.Eval(zj, false)
-				s[j], sd[j], sdd[j] = v, d1*zd[j], d2*zd[j]*zd[j]+d1*zdd[j]
+				v, d1, d2 := a.Eval(float64(zj), false)
+				u, ud := float64(zd[j]), float64(zdd[j])
+				s[j], sd[j], sdd[j] = T(v), T(d1*u), T(d2*u*u+d1*ud)
 			}
 		}
 	}
@@ -204,22 +232,41 @@ func (a *Activation) Jet(_, _ []*Tensor, in *Jet) *Jet {
 // Away from z = ±0 and NaN it selects with a sign mask instead of a branch:
 // the sign of z is random across units, so a branch mispredicts about
 // half the time (BenchmarkReLUJet). The results are bit for bit those of
-// the branching rule.
-func reluJet(z, zd, zdd, s, sd, sdd []float64) {
+// the branching rule, in either precision (reluMask on the bits of T).
+func reluJet[T elem](z, zd, zdd, s, sd, sdd []T) {
+	switch any(z).(type) {
+	case []float64:
+		reluMask[T, uint64](z, zd, zdd, s, sd, sdd)
+	case []float32:
+		reluMask[T, uint32](z, zd, zdd, s, sd, sdd)
+	}
+}
+
+// reluMask is reluJet with U the unsigned integer of T's size: the bits of
+// z are read as a U; a value whose doubled bits are 0 (±0) or exceed those
+// of +Inf doubled (NaN) takes the branching rule, every other one is
+// masked with all ones (sign bit clear, z > 0) or zero (z < 0).
+func reluMask[T elem, U uint32 | uint64](z, zd, zdd, s, sd, sdd []T) {
 	zd, zdd, s, sd, sdd = zd[:len(z)], zdd[:len(z)], s[:len(z)], sd[:len(z)], sdd[:len(z)]
-	for j, zj := range z {
-		bits := math.Float64bits(zj)
-		if a := bits << 1; a == 0 || a > 0xFFE0000000000000 { // ±0 or NaN: rare
-			if zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0)) {
+	bz, bzd, bzdd, bs, bsd, bsdd := bitsOf[T, U](z), bitsOf[T, U](zd), bitsOf[T, U](zdd), bitsOf[T, U](s), bitsOf[T, U](sd), bitsOf[T, U](sdd)
+	inf := []T{T(math.Inf(1))}
+	infBits := bitsOf[T, U](inf)[0] << 1
+	shift := 8*unsafe.Sizeof(U(0)) - 1
+	for j, bits := range bz {
+		if a := bits << 1; a == 0 || a > infBits { // ±0 or NaN: rare
+			if zj := z[j]; zj == 0 && (zd[j] > 0 || (zd[j] == 0 && zdd[j] >= 0)) {
 				s[j], sd[j], sdd[j] = zj, zd[j], zdd[j]
 			} else {
 				s[j], sd[j], sdd[j] = 0, 0, 0
 			}
 			continue
 		}
-		mask := uint64(int64(^bits) >> 63) // all ones for z > 0, zero for z < 0
-		s[j] = math.Float64frombits(bits & mask)
-		sd[j] = math.Float64frombits(math.Float64bits(zd[j]) & mask)
-		sdd[j] = math.Float64frombits(math.Float64bits(zdd[j]) & mask)
+		mask := -(^bits >> shift) // all ones for z > 0, zero for z < 0
+		bs[j], bsd[j], bsdd[j] = bits&mask, bzd[j]&mask, bzdd[j]&mask
 	}
+}
+
+// bitsOf returns the elements of x as their bit patterns (the same memory).
+func bitsOf[T elem, U uint32 | uint64](x []T) []U {
+	return unsafe.Slice((*U)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }

@@ -16,9 +16,9 @@ import (
 func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
 	one, zero := interval.Point(1), interval.Point(0)
 	switch a.Kind {
-	case "relu", "leaky_relu":
+	case ReLU, LeakyReLU:
 		neg := a.Slope
-		if a.Kind == "relu" {
+		if a.Kind == ReLU {
 			neg = 0
 		}
 		f := func(v float64) float64 {
@@ -40,16 +40,16 @@ func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
 			s = interval.Hull(interval.Scale(neg, interval.I{Lo: z.Lo, Hi: 0}), interval.I{Lo: 0, Hi: z.Hi})
 		}
 		return s, interval.Hull(one, interval.Point(neg)), zero, true
-	case "tanh":
+	case Tanh:
 		t := interval.Tanh(z)
 		d1 = interval.Clamp(interval.Sub(one, interval.Sqr(t)), 0, 1)
 		return t, d1, interval.Scale(-2, interval.Mul(t, d1)), false
-	case "sigmoid":
+	case Sigmoid:
 		s = interval.Sigmoid(z)
 		u := interval.AddF(s, -0.5)
 		d1 = interval.Clamp(interval.Sub(interval.Point(0.25), interval.Sqr(u)), 0, 0.25)
 		return s, d1, interval.Scale(-2, interval.Mul(u, d1)), false
-	case "gelu":
+	case GELU:
 		if a.TanhApprox {
 			const c = 0.7978845608028654 // √(2/π)
 			const k = 0.044715
@@ -71,7 +71,7 @@ func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
 		d1 = interval.Add(cdf, interval.Mul(z, phi))
 		d2 = interval.Mul(phi, interval.Sub(interval.Point(2), interval.Sqr(z)))
 		return s, d1, d2, false
-	case "softplus":
+	case Softplus:
 		th := a.Threshold
 		bz := interval.Scale(a.Beta, z)
 		soft := func(x interval.I) (interval.I, interval.I, interval.I) {
@@ -134,7 +134,7 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 			if kink {
 				out.Kink[i] = true
 				// softplus's only non-smooth point is its threshold, where it jumps
-				out.Jump[i] = out.Jump[i] || a.Kind == "softplus"
+				out.Jump[i] = out.Jump[i] || a.Kind == Softplus
 			}
 			out.V.Lo[t], out.V.Hi[t] = s.Lo, s.Hi
 			if in.Order < 1 {

@@ -334,48 +334,83 @@ func (b *BatchNorm) Jet(p, dp []*Tensor, in *Jet) *Jet {
 //
 // The result is Const only when the input is Const and nothing depends on α.
 func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
+	return jet64(batchNormJet(b, data64(p), data64(dp), st, view64(in)))
+}
+
+// Jet32 is Jet, the `interpolate` policy (THEORY.md §2), on float32 jets:
+// JetStats32 with the running statistics' jet of the rounded tensors p, dp
+// (weight, bias, running_mean, running_var at α and δ, Params order).
+func (b *BatchNorm) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
+	w := func(ts []*Tensor32) []*Tensor {
+		if ts == nil {
+			return nil
+		}
+		out := make([]*Tensor, len(ts))
+		for i, t := range ts {
+			if t != nil {
+				out[i] = &Tensor{Shape: t.Shape, Data: wide(t.Data)}
+			}
+		}
+		return out
+	}
+	return b.JetStats32(p, dp, RunningStatsJet(w(p), w(dp)), in)
+}
+
+// JetStats32 is JetStats on float32 jets, the same rule (batchNormJet): the
+// per-feature coefficients g, ġ, g̈ are computed in float64 from the
+// float32 parameters p, dp and the float64 statistics' jet st (the
+// `recompute` policy's reference batch statistics, BatchStatsJet, or
+// RunningStatsJet); every element's y, ẏ, ÿ is then formed in float64 from
+// the float32 input and rounded once. The result is Const only when the
+// input is Const and nothing depends on α.
+func (b *BatchNorm) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet32 {
+	return jet32(batchNormJet(b, data32(p), data32(dp), st, view32(in)))
+}
+
+// batchNormJet is JetStats and JetStats32, written once over the element
+// type: the coefficients (gains) and every output element are computed in
+// float64 from the inputs widened exactly, and rounded once to T. p and dp
+// hold weight and bias first (dp nil: constant γ, β).
+func batchNormJet[T elem](b *BatchNorm, p, dp [][]T, st *StatsJet, in jetOf[T]) jetOf[T] {
 	c, n := b.Features, in.N
-	w, bias := p[0].Data, p[1].Data
+	w, bias := wide(p[0]), wide(p[1])
 	dw, db := make([]float64, c), make([]float64, c)
 	if dp != nil {
-		dw, db = dp[0].Data, dp[1].Data
+		dw, db = wide(dp[0]), wide(dp[1])
 	}
 	g, gd, gdd, moving := b.gains(w, dw, db, st)
 	constant := in.Const && !moving
-	h := in.Value()
+	h := in.value()
 	if constant {
-		y := mat.NewDense(n, c, nil)
+		y := general[T]{Rows: n, Cols: c, Stride: c, Data: make([]T, n*c)}
 		for i := 0; i < n; i++ {
-			src, dst := h.RawRowView(i), y.RawRowView(i)
+			src, dst := h.row(i), y.row(i)
 			for j, v := range src {
-				dst[j] = g[j]*(v-st.Mean[j]) + bias[j]
+				dst[j] = T(g[j]*(float64(v)-st.Mean[j]) + bias[j])
 			}
 		}
-		return &Jet{N: n, M: y, Const: true, WS: in.WS}
+		return jetOf[T]{N: n, M: y, Const: true, WS: in.WS}
 	}
-	out := newJet(in, n, c) // every element is written below
-	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
-	var hd, hdd *mat.Dense
-	if !in.Const {
-		hd, hdd = in.Velocity(), in.Acceleration()
-	}
+	out := newJetOf(in, n, c) // every element is written below
+	yv, yd, ydd := out.value(), out.velocity(), out.acceleration()
+	hd, hdd := in.velocity(), in.acceleration()
 	for i := 0; i < n; i++ {
-		hr := h.RawRowView(i)
-		y0, y1, y2 := yv.RawRowView(i), yd.RawRowView(i), ydd.RawRowView(i)
-		var hdr, hddr []float64
-		if hd != nil {
-			hdr, hddr = hd.RawRowView(i), hdd.RawRowView(i)
+		hr := h.row(i)
+		y0, y1, y2 := yv.row(i), yd.row(i), ydd.row(i)
+		var hdr, hddr []T
+		if !in.Const {
+			hdr, hddr = hd.row(i), hdd.row(i)
 		}
 		for j, v := range hr {
-			u := v - st.Mean[j]
+			u := float64(v) - st.Mean[j]
 			ud, udd := -st.MeanVel[j], -st.MeanAcc[j]
 			if hdr != nil {
-				ud += hdr[j]
-				udd += hddr[j]
+				ud += float64(hdr[j])
+				udd += float64(hddr[j])
 			}
-			y0[j] = g[j]*u + bias[j]
-			y1[j] = gd[j]*u + g[j]*ud + db[j]
-			y2[j] = gdd[j]*u + 2*gd[j]*ud + g[j]*udd
+			y0[j] = T(g[j]*u + bias[j])
+			y1[j] = T(gd[j]*u + g[j]*ud + db[j])
+			y2[j] = T(gdd[j]*u + 2*gd[j]*ud + g[j]*udd)
 		}
 	}
 	return out

@@ -77,38 +77,50 @@ func (d *Dense) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *mat
 //	z = W h + b,  ż = ΔW h + W ḣ + Δb,  z̈ = 2 ΔW ḣ + W ḧ,
 //
 // computed as two wide products, [h; ḣ; ḧ]·Wᵀ and [h; ḣ]·ΔWᵀ. When the input
-// is Const (ḣ = ḧ = 0) it needs only W h and ΔW h, and z̈ = 0.
+// is Const (ḣ = ḧ = 0) it needs only W h and ΔW h, and z̈ = 0 (denseJet).
 func (d *Dense) Jet(p, dp []*Tensor, in *Jet) *Jet {
+	return jet64(denseJet(d, data64(p), data64(dp), view64(in)))
+}
+
+// Jet32 is Jet (THEORY.md §2's affine rule) in float32, the same rule
+// (denseJet) with the products through blas32.Gemm. p and dp are weight
+// [Out, In] and bias [Out] at α and δ, rounded to float32.
+func (d *Dense) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
+	return jet32(denseJet(d, data32(p), data32(dp), view32(in)))
+}
+
+// denseJet is Jet and Jet32, written once over the element type: the
+// output jet [3N, Out] is [h; ḣ; ḧ]·Wᵀ, to which the halves of
+// [h; ḣ]·ΔWᵀ [2N, Out] are added (to ż, and doubled to z̈), then the bias
+// rows; p and dp hold weight [Out, In] and bias [Out] (nil when absent).
+func denseJet[T elem](d *Dense, p, dp [][]T, in jetOf[T]) jetOf[T] {
 	n := in.N
-	out := newJet(in, n, d.Out) // every element is written below
-	w, dw := p[0].Matrix(), dp[0].Matrix()
-	value, vel, acc := out.Value(), out.Velocity(), out.Acceleration()
+	out := newJetOf(in, n, d.Out) // every element is written below
+	w := general[T]{Rows: d.Out, Cols: d.In, Stride: d.In, Data: p[0]}
+	dw := general[T]{Rows: d.Out, Cols: d.In, Stride: d.In, Data: dp[0]}
+	value, vel, acc := out.value(), out.velocity(), out.acceleration()
 	if in.Const {
-		gemmNT(value, in.M, w, 0)
-		gemmNT(vel, in.M, dw, 0)
-		acc.Zero()
+		gemmNTOf(value, in.M, w, 0)
+		gemmNTOf(vel, in.M, dw, 0)
+		clear(acc.Data)
 	} else {
-		gemmNT(out.M, in.M, w, 0)
-		hh := in.M.Slice(0, 2*n, 0, d.In).(*mat.Dense)
-		tmp := in.WS.matrix(2*n, d.Out)
-		gemmNT(tmp, hh, dw, 0)
-		tr, vr, ar := tmp.RawMatrix(), vel.RawMatrix(), acc.RawMatrix()
+		gemmNTOf(out.M, in.M, w, 0)
+		tmp := takeGeneral[T](in.WS, 2*n, d.Out)
+		gemmNTOf(tmp, in.M.rows(0, 2*n), dw, 0)
 		for i := 0; i < n; i++ {
-			dv := vr.Data[i*vr.Stride : i*vr.Stride+d.Out]
-			sv := tr.Data[i*tr.Stride : i*tr.Stride+d.Out]
+			dv, sv := vel.row(i), tmp.row(i)
 			for j, v := range sv {
 				dv[j] += v
 			}
-			da := ar.Data[i*ar.Stride : i*ar.Stride+d.Out]
-			sa := tr.Data[(n+i)*tr.Stride : (n+i)*tr.Stride+d.Out]
+			da, sa := acc.row(i), tmp.row(n+i)
 			for j, v := range sa {
 				da[j] += 2 * v
 			}
 		}
 	}
-	if p[1] != nil {
-		addRow(value, p[1].Data, 1)
-		addRow(vel, dp[1].Data, 1)
+	if len(p) > 1 && p[1] != nil {
+		addRowOf(value, p[1])
+		addRowOf(vel, dp[1])
 	}
 	return out
 }

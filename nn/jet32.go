@@ -125,15 +125,6 @@ func RoundTensors(ts []*Tensor) []*Tensor32 {
 	return out
 }
 
-// widen returns d as float64.
-func widen(d []float32) []float64 {
-	out := make([]float64, len(d))
-	for i, v := range d {
-		out[i] = float64(v)
-	}
-	return out
-}
-
 // Jet32Layer is implemented by layers with a float32 jet rule: Jet32 is Jet
 // (THEORY.md §2) on float32 jets, with the layer's parameters at α (p, θα
 // formed in float64 and rounded once) and their α-derivative dp = δ
@@ -150,3 +141,15 @@ var (
 	_ Jet32Layer = (*Activation)(nil)
 	_ Jet32Layer = (*BatchNorm)(nil)
 )
+
+// gemmNT32 computes c = beta·c + a·bᵀ for row-major a [m, k], b [n, k],
+// c [m, n] with blas32.Gemm (gemmNTOf; kept for float32 rules outside the
+// shared ones).
+func gemmNT32(c, a, b blas32.General, beta float32) {
+	gemmNTOf(general[float32](c), general[float32](a), general[float32](b), beta)
+}
+
+// matrix32 is t [R, C] as a row-major float32 matrix.
+func matrix32(t *Tensor32) blas32.General {
+	return blas32.General{Rows: t.Shape[0], Cols: t.Shape[1], Stride: t.Shape[1], Data: t.Data}
+}

@@ -226,30 +226,36 @@ func lnJet[T float32 | float64](x, xd, xdd, g, dg, b, db, y, yd, ydd []T, eps fl
 	}
 }
 
-// Jet implements Layer (THEORY.md §2, §9; see lnJet).
+// Jet implements Layer (THEORY.md §2, §9; see lnJet and layerNormJet).
 func (l *LayerNorm) Jet(p, dp []*Tensor, in *Jet) *Jet {
-	n, s := in.N, l.group()
 	g, b := l.affine(p)
 	dg, db := l.affine(dp)
 	if in.Const && g == nil {
-		return &Jet{N: n, M: l.Forward(nil, in.M), Const: true, WS: in.WS}
+		return &Jet{N: in.N, M: l.Forward(nil, in.M), Const: true, WS: in.WS}
 	}
-	out := newJet(in, n, l.Width)
+	return jet64(layerNormJet(l, g, dg, b, db, view64(in)))
+}
+
+// layerNormJet is Jet and Jet32 (except a Const input without affine
+// parameters, whose output is Const), written once over the element type:
+// lnJet on every group of every example. g, dg, b, db are nil without
+// affine parameters.
+func layerNormJet[T elem](l *LayerNorm, g, dg, b, db []T, in jetOf[T]) jetOf[T] {
+	n, s := in.N, l.group()
+	out := newJetOf(in, n, l.Width)
 	for i := 0; i < n; i++ {
-		x := in.M.RawRowView(i)
-		var xd, xdd []float64
+		x := in.M.row(i)
+		var xd, xdd []T
 		if !in.Const {
-			xd, xdd = in.M.RawRowView(n+i), in.M.RawRowView(2*n+i)
+			xd, xdd = in.M.row(n+i), in.M.row(2*n+i)
 		}
-		y, yd, ydd := out.M.RawRowView(i), out.M.RawRowView(n+i), out.M.RawRowView(2*n+i)
+		y, yd, ydd := out.M.row(i), out.M.row(n+i), out.M.row(2*n+i)
 		for q := 0; q < l.Width; q += s {
-			sl := func(v []float64) []float64 {
-				if v == nil {
-					return nil
-				}
-				return v[q : q+s]
+			var gd, gdd []T
+			if xd != nil {
+				gd, gdd = xd[q:q+s], xdd[q:q+s]
 			}
-			lnJet(x[q:q+s], sl(xd), sl(xdd), g, dg, b, db, y[q:q+s], yd[q:q+s], ydd[q:q+s], l.Eps)
+			lnJet(x[q:q+s], gd, gdd, g, dg, b, db, y[q:q+s], yd[q:q+s], ydd[q:q+s], l.Eps)
 		}
 	}
 	return out
@@ -307,23 +313,7 @@ func (l *LayerNorm) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 		}
 		return out
 	}
-	out := newJet32(in, n, l.Width)
-	for i := 0; i < n; i++ {
-		x := row32(in.M, i)
-		var xd, xdd []float32
-		if !in.Const {
-			xd, xdd = row32(in.M, n+i), row32(in.M, 2*n+i)
-		}
-		y, yd, ydd := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)
-		for q := 0; q < l.Width; q += s {
-			var gd, gdd []float32
-			if xd != nil {
-				gd, gdd = xd[q:q+s], xdd[q:q+s]
-			}
-			lnJet(x[q:q+s], gd, gdd, g, dg, b, db, y[q:q+s], yd[q:q+s], ydd[q:q+s], l.Eps)
-		}
-	}
-	return out
+	return jet32(layerNormJet(l, g, dg, b, db, view32(in)))
 }
 
 // IntervalJet implements IntervalLayer: lnJet's formulas evaluated in

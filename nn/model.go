@@ -221,17 +221,17 @@ func newLayer(ls LayerSpec, width int) (Layer, error) {
 		bias := ls.Bias == nil || *ls.Bias
 		return &Dense{In: ls.In, Out: ls.Out, HasBias: bias}, nil
 	case "flatten", "identity":
-		return &Activation{Kind: ls.Type, Width: width}, nil
+		return &Activation{Kind: ActivationKind(ls.Type), Width: width}, nil
 	case "relu", "tanh", "sigmoid":
-		return &Activation{Kind: ls.Type, Width: width}, nil
+		return &Activation{Kind: ActivationKind(ls.Type), Width: width}, nil
 	case "leaky_relu":
-		a := &Activation{Kind: ls.Type, Width: width, Slope: 0.01}
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Slope: 0.01}
 		if ls.Slope != nil {
 			a.Slope = *ls.Slope
 		}
 		return a, nil
 	case "gelu":
-		a := &Activation{Kind: ls.Type, Width: width}
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width}
 		switch ls.Approximate {
 		case "", "none":
 		case "tanh":
@@ -241,7 +241,7 @@ func newLayer(ls LayerSpec, width int) (Layer, error) {
 		}
 		return a, nil
 	case "softplus":
-		a := &Activation{Kind: ls.Type, Width: width, Beta: 1, Threshold: 20}
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Beta: 1, Threshold: 20}
 		if ls.Beta != nil {
 			a.Beta = *ls.Beta
 		}

@@ -435,7 +435,7 @@ func (a *Activation) Slopes() (on, off float64) {
 func (a *Activation) IsIdentity() bool { return a.identity() }
 
 // MayJump implements Jumps: softplus's threshold switch.
-func (a *Activation) MayJump() bool { return a.Kind == "softplus" }
+func (a *Activation) MayJump() bool { return a.Kind == Softplus }
 
 // Kinked implements KinkSites: a linear layer has no corners.
 func (d *Dense) Kinked() bool { return false }

@@ -71,7 +71,7 @@ func TestReLUJetMatchesBranchingRule(t *testing.T) {
 }
 
 // TestReLUJet32MatchesBranchingRule is TestReLUJetMatchesBranchingRule for
-// reluJet32, on float32 bit patterns.
+// reluJet in float32, on float32 bit patterns.
 func TestReLUJet32MatchesBranchingRule(t *testing.T) {
 	ref := func(z, zd, zdd float32) (float32, float32, float32) {
 		if z > 0 || (z == 0 && (zd > 0 || (zd == 0 && zdd >= 0))) {
@@ -97,7 +97,7 @@ func TestReLUJet32MatchesBranchingRule(t *testing.T) {
 		for j := range s {
 			s[j], sd[j], sdd[j] = nan, nan, nan
 		}
-		reluJet32(z, zd, zdd, s, sd, sdd)
+		reluJet(z, zd, zdd, s, sd, sdd)
 		for j := range z {
 			w0, w1, w2 := ref(z[j], zd[j], zdd[j])
 			for k, pair := range [][2]float32{{s[j], w0}, {sd[j], w1}, {sdd[j], w2}} {

@@ -45,6 +45,15 @@ type StepInfo struct {
 	EpochAccuracy float64 // fraction of the epoch's examples classified right before their step (set when EpochEnd)
 }
 
+// StateChecker is an optimizer whose state (restored from a checkpoint by
+// SetState) has per-tensor lengths: CheckParams returns an error naming
+// the tensor when the state does not fit params, which Step would
+// otherwise panic on. Train calls it before the first step (nn/optim's
+// SGD, Adam and AdamW implement it).
+type StateChecker interface {
+	CheckParams(params [][]float64) error
+}
+
 // Train runs mini-batch training of s in place, with the model in training
 // mode (Model.ForwardTrain: BatchNorm normalises with batch statistics and
 // updates its running statistics in s). hook, if not nil, is called
@@ -63,6 +72,11 @@ func Train(ctx context.Context, m *Model, s State, opt Stepper, x *mat.Dense, t 
 	params := make([][]float64, len(keys))
 	for i, k := range keys {
 		params[i] = s[k].Data
+	}
+	if c, ok := opt.(StateChecker); ok {
+		if err := c.CheckParams(params); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	grads := make([][]float64, len(keys))
 	k := m.OutSize()

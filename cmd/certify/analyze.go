@@ -61,9 +61,9 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
 	// does not depend on a choice of reference batch, and its certificate
 	// is tighter (recompute's statistics are enclosed over each α-interval).
-	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate, "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
+	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate.String(), "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
-	fs.StringVar(&af.prec, "precision", functionspace.Float64, "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding and settles close calls with a few float64 passes)")
+	fs.StringVar(&af.prec, "precision", functionspace.Float64.String(), "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding and settles close calls with a few float64 passes)")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
@@ -84,11 +84,11 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
 	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
-	case af.prec != functionspace.Float64 && af.prec != functionspace.Float32:
+	case af.prec != functionspace.Float64.String() && af.prec != functionspace.Float32.String():
 		return badInputf("--precision %q: want float64 or float32", af.prec)
-	case af.bn != functionspace.BNInterpolate && af.bn != functionspace.BNRecompute:
+	case af.bn != functionspace.BNInterpolate.String() && af.bn != functionspace.BNRecompute.String():
 		return badInputf("--bn %q: want %s or %s", af.bn, functionspace.BNInterpolate, functionspace.BNRecompute)
-	case af.bnRef < 0 || (af.bn == functionspace.BNRecompute && af.bnRef == 1):
+	case af.bnRef < 0 || (af.bn == functionspace.BNRecompute.String() && af.bnRef == 1):
 		return badInputf("--bn-reference %d: the reference batch of --bn recompute needs at least 2 examples", af.bnRef)
 	}
 	return nil
@@ -135,13 +135,13 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, err
 	}
-	p, err := functionspace.New(run.Model, start, end, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: af.bn, BNReference: af.bnRef, Precision: af.prec})
+	p, err := functionspace.New(run.Model, start, end, run.X, run.Targets, functionspace.Options{Chunk: af.chunk, Workers: af.workers, BNPolicy: functionspace.BNPolicy(af.bn), BNReference: af.bnRef, Precision: functionspace.Precision(af.prec)})
 	if err != nil {
 		return nil, badInput(err)
 	}
 	af.opt.Certificate = !af.noCert && !af.opt.LossOnly
 	// Where the report goes, decided (and checked writable) before the work.
-	plan := &certify.Report{Options: af.opt.WithDefaults(), BNPolicy: p.BNPolicy(), Precision: p.Precision(), Examples: p.N}
+	plan := &certify.Report{Options: af.opt.WithDefaults(), BNPolicy: p.BNPolicy().String(), Precision: p.Precision().String(), Examples: p.N}
 	plan.Options.Examples, plan.Options.BNReference = p.N, p.BNReference()
 	write := !af.json || af.out != ""
 	var outDir, reportFile string
@@ -222,7 +222,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	if r.BNPolicy != "" && r.BNPolicy != "none" {
 		fmt.Fprintf(w, "  BatchNorm          %s along the line (--bn; THEORY.md §2)\n", r.BNPolicy)
 	}
-	if r.Precision == functionspace.Float32 {
+	if r.Precision == functionspace.Float32.String() {
 		fmt.Fprintf(w, "  precision          float32 layer passes (the loss and sums over examples in float64; a certificate always is)\n")
 		if cc := r.Float32CloseCalls; cc != nil {
 			fmt.Fprintf(w, "  close calls        %s within float32 rounding of the tolerance: %d settled by float64 passes at %d α, %d unsettled\n", plural(cc.Pairs, "grid pair"), cc.Settled, cc.Alphas, cc.Unsettled)

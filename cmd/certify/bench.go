@@ -150,7 +150,7 @@ func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
 	fs.IntVar(&bf.memory, "memory", 0, "also measure the peak resident memory of certify --run on this many examples of the run's dataset (60000: all MNIST training images) under /usr/bin/time -v (0: skip)")
 	fs.IntVar(&bf.memoryAlphas, "memory-alphas", 5, "grid points of the --memory run (its memory does not grow with them; its time does)")
 	fs.StringVar(&bf.timeBin, "time", "/usr/bin/time", "GNU time, for --memory (Debian package time)")
-	fs.StringVar(&bf.precision, "precision", functionspace.Float64, "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
+	fs.StringVar(&bf.precision, "precision", functionspace.Float64.String(), "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
 	fs.StringVar(&bf.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
 	fs.BoolVar(&bf.full, "full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
 	return fs
@@ -322,7 +322,7 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *nn.Run, res *benchRe
 		}
 		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
-	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: bf.precision}, opt, bf.cpuprofile)
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: functionspace.Precision(bf.precision)}, opt, bf.cpuprofile)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *nn.Run, res *benchRe
 		res.Examples, bf.alphas, what, res.Seconds, res.SetupSeconds, res.CPUSeconds, res.CPUSeconds/res.Seconds,
 		rate, float64(res.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(log, "          load average %.2f → %.2f on %d cores\n", res.LoadAverage[0], res.LoadAverage[1], runtime.NumCPU())
-	if bf.precision != functionspace.Float64 {
+	if bf.precision != functionspace.Float64.String() {
 		fmt.Fprintf(log, "          precision %s: the layer passes in %s, the reductions in float64\n", bf.precision, bf.precision)
 	}
 	if bf.full {
@@ -575,8 +575,8 @@ func runTorch(ctx context.Context, python, script, dir string, alphas, threads i
 // accuracy may differ by 0.2% at an α (10 of 5000 examples whose two top
 // outputs are within float32 rounding of each other).
 var benchTolerances = map[string]struct{ loss, gauss, accuracy float64 }{
-	functionspace.Float64: {loss: 1e-9, gauss: 1e-6, accuracy: 0},
-	functionspace.Float32: {loss: 1e-5, gauss: 1e-4, accuracy: 2e-3},
+	string(functionspace.Float64): {loss: 1e-9, gauss: 1e-6, accuracy: 0},
+	string(functionspace.Float32): {loss: 1e-5, gauss: 1e-4, accuracy: 2e-3},
 }
 
 func relDiff(a, b float64) float64 {

@@ -137,7 +137,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 	if t.Labels == nil {
 		r.Notes = append(r.Notes, "error, convexity_gap_error, barrier_error*, midpoint_gap_error: the targets are float values without class labels, so there is no 0–1 error; null")
 	}
-	opt := functionspace.Options{BNPolicy: f.bn}
+	opt := functionspace.Options{BNPolicy: functionspace.BNPolicy(f.bn)}
 	thetaB := b.state
 	if f.align == "weights" {
 		al, err := alignWeights(a, b)
@@ -163,7 +163,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return badInput(err)
 	}
-	r.BNPolicy = p.BNPolicy()
+	r.BNPolicy = p.BNPolicy().String()
 	if err := ctx.Err(); err != nil {
 		return interrupted(err, "interrupted")
 	}

@@ -114,7 +114,7 @@ const VariantReportFile = "variant.json"
 func reportLocation(runDir string, r *certify.Report, sweepPoint bool, extra []string) (dir, file string, err error) {
 	opt := r.Options
 	var parts []string
-	if r.BNPolicy == functionspace.BNRecompute && !sweepPoint {
+	if r.BNPolicy == functionspace.BNRecompute.String() && !sweepPoint {
 		parts = append(parts, "bn="+r.BNPolicy)
 	}
 	if v := opt.Variant; v != nil {

@@ -24,7 +24,8 @@ type Optimizer interface {
 	// (possibly of another optimizer value with the same hyperparameters, or loaded
 	// from a checkpoint). It returns an error if s has names this optimizer does not
 	// use, misses a name it needs, or has inconsistent lengths; lengths are checked
-	// against the parameters at the next Step, which panics on mismatch.
+	// against the parameters by CheckParams (nn.Train calls it before the first
+	// step and returns its error); Step itself panics on a mismatch.
 	SetState(s State) error
 }
 
