@@ -1,11 +1,54 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 )
+
+func init() {
+	plain := func(ls LayerSpec, width int) (Layer, error) {
+		return &Activation{Kind: ActivationKind(ls.Type), Width: width}, nil
+	}
+	for _, name := range []string{"relu", "tanh", "sigmoid"} {
+		registerLayer(name, nil, plain)
+	}
+	registerLayer("leaky_relu", []string{"slope"}, func(ls LayerSpec, width int) (Layer, error) {
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Slope: 0.01}
+		if ls.Slope != nil {
+			a.Slope = *ls.Slope
+		}
+		return a, nil
+	})
+	registerLayer("gelu", []string{"approximate"}, func(ls LayerSpec, width int) (Layer, error) {
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width}
+		switch ls.Approximate {
+		case "", "none":
+		case "tanh":
+			a.TanhApprox = true
+		default:
+			return nil, fmt.Errorf("gelu: approximate: want \"none\" or \"tanh\", found %q", ls.Approximate)
+		}
+		return a, nil
+	})
+	registerLayer("softplus", []string{"beta", "threshold"}, func(ls LayerSpec, width int) (Layer, error) {
+		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Beta: 1, Threshold: 20}
+		if ls.Beta != nil {
+			a.Beta = *ls.Beta
+		}
+		if ls.Threshold != nil {
+			a.Threshold = *ls.Threshold
+		}
+		if a.Beta <= 0 {
+			return nil, fmt.Errorf("softplus: beta must be positive, found %v", a.Beta)
+		}
+		return a, nil
+	})
+	registerLayer("identity", nil, plain)
+	registerLayer("flatten", nil, plain)
+}
 
 // Activation is an elementwise layer: relu, leaky_relu (Slope), tanh,
 // sigmoid, gelu (exact, or TanhApprox), softplus (Beta, Threshold), identity

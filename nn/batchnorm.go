@@ -7,6 +7,12 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+func init() {
+	registerLayer("batchnorm1d", []string{"features", "in", "out", "eps", "momentum"}, func(ls LayerSpec, width int) (Layer, error) {
+		return newBatchNorm(ls, width)
+	})
+}
+
 // BatchNorm is PyTorch's nn.BatchNorm1d on flat batches [N, C] (C =
 // Features, PyTorch's num_features) with affine weight γ [C] and bias β [C]
 // and tracked running statistics (track_running_stats=True):

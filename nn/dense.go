@@ -1,10 +1,24 @@
 package nn
 
 import (
+	"fmt"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
+
+func init() {
+	registerLayer("linear", []string{"in", "out", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
+		if ls.In <= 0 || ls.Out <= 0 {
+			return nil, fmt.Errorf("linear: want positive in and out, found in=%d out=%d", ls.In, ls.Out)
+		}
+		if ls.In != width {
+			return nil, fmt.Errorf("linear: in=%d but the previous layer gives %d features", ls.In, width)
+		}
+		bias := ls.Bias == nil || *ls.Bias
+		return &Dense{In: ls.In, Out: ls.Out, HasBias: bias}, nil
+	})
+}
 
 // Dense is PyTorch's nn.Linear: y = x Wᵀ + b with weight W [Out, In] and bias b [Out].
 type Dense struct {

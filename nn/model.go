@@ -211,49 +211,6 @@ func newLayer(ls LayerSpec, width int) (Layer, error) {
 		return build(ls, width)
 	}
 	switch ls.Type {
-	case "linear":
-		if ls.In <= 0 || ls.Out <= 0 {
-			return nil, fmt.Errorf("linear: want positive in and out, found in=%d out=%d", ls.In, ls.Out)
-		}
-		if ls.In != width {
-			return nil, fmt.Errorf("linear: in=%d but the previous layer gives %d features", ls.In, width)
-		}
-		bias := ls.Bias == nil || *ls.Bias
-		return &Dense{In: ls.In, Out: ls.Out, HasBias: bias}, nil
-	case "flatten", "identity":
-		return &Activation{Kind: ActivationKind(ls.Type), Width: width}, nil
-	case "relu", "tanh", "sigmoid":
-		return &Activation{Kind: ActivationKind(ls.Type), Width: width}, nil
-	case "leaky_relu":
-		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Slope: 0.01}
-		if ls.Slope != nil {
-			a.Slope = *ls.Slope
-		}
-		return a, nil
-	case "gelu":
-		a := &Activation{Kind: ActivationKind(ls.Type), Width: width}
-		switch ls.Approximate {
-		case "", "none":
-		case "tanh":
-			a.TanhApprox = true
-		default:
-			return nil, fmt.Errorf("gelu: approximate: want \"none\" or \"tanh\", found %q", ls.Approximate)
-		}
-		return a, nil
-	case "softplus":
-		a := &Activation{Kind: ActivationKind(ls.Type), Width: width, Beta: 1, Threshold: 20}
-		if ls.Beta != nil {
-			a.Beta = *ls.Beta
-		}
-		if ls.Threshold != nil {
-			a.Threshold = *ls.Threshold
-		}
-		if a.Beta <= 0 {
-			return nil, fmt.Errorf("softplus: beta must be positive, found %v", a.Beta)
-		}
-		return a, nil
-	case "batchnorm1d":
-		return newBatchNorm(ls, width)
 	case "":
 		return nil, fmt.Errorf("type: missing")
 	}

@@ -174,7 +174,7 @@ func (ls LayerSpec) InShape() []int { return ls.inShape }
 
 // LayerTypes lists the layer type names this build supports, in the spelling of
 // RUN_FORMAT.md.
-var LayerTypes = []string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity", "flatten", "batchnorm1d"}
+var LayerTypes []string
 
 // ReadSpec reads and validates model.json at path. Errors name the file and
 // the offending field (e.g. "model.json: layers[3].type: unsupported layer type \"conv2d\"").
@@ -204,18 +204,7 @@ func ReadSpec(path string) (*Spec, error) {
 // approximate, which this build also reads). A type missing here is left to
 // Build, which refuses unsupported types. Layer types with their own file
 // add their keys when they register (registerLayer).
-var layerKeys = map[string][]string{
-	"linear":      {"type", "in", "out", "bias"},
-	"relu":        {"type"},
-	"leaky_relu":  {"type", "slope"},
-	"tanh":        {"type"},
-	"sigmoid":     {"type"},
-	"gelu":        {"type", "approximate"},
-	"softplus":    {"type", "beta", "threshold"},
-	"identity":    {"type"},
-	"flatten":     {"type"},
-	"batchnorm1d": {"type", "features", "in", "out", "eps", "momentum"},
-}
+var layerKeys = map[string][]string{}
 
 // keyHints suggests the model.json key for a PyTorch argument name.
 var keyHints = map[string]string{
