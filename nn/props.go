@@ -65,6 +65,21 @@ func (m *Model) MayJump() bool {
 	return jumps
 }
 
+// MayKink reports whether some layer of m, at any depth, declares corners
+// (KinkSites.Kinked: ReLU-family units crossing 0), where the output paths
+// γ_i are not differentiable and the Gauss length gains corner angles
+// (THEORY.md §3).
+func (m *Model) MayKink() bool {
+	kinked := false
+	_ = m.WalkSites(func(_ Site, l Layer) error {
+		if k, ok := l.(KinkSites); ok && k.Kinked() {
+			kinked = true
+		}
+		return nil
+	})
+	return kinked
+}
+
 // Identity is declared by layers that may be the identity map on values
 // (identity, flatten); IsIdentity reports whether this one is.
 type Identity interface {

@@ -317,18 +317,15 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// kinkedRun reports whether the run in dir (its model.json) has a ReLU-family
-// activation, whose kinks are what keeps the stacked Gauss length from
-// converging on a grid; false when model.json cannot be read.
+// kinkedRun reports whether the run in dir (its model.json) has a layer
+// with corners at any depth (nn.Model.MayKink), whose kinks are what keeps
+// the stacked Gauss length from converging on a grid; false when model.json
+// cannot be read or built.
 func kinkedRun(dir string) bool {
 	s, err := nn.ReadSpec(filepath.Join(dir, "model.json"))
 	if err != nil {
 		return false
 	}
-	for _, l := range s.Layers {
-		if l.Type == "relu" || l.Type == "leaky_relu" {
-			return true
-		}
-	}
-	return false
+	m, err := nn.Build(s)
+	return err == nil && m.MayKink()
 }
