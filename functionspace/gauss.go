@@ -278,12 +278,15 @@ func (c *chain) pushStacked(v []float64) {
 	c.haveS = true
 }
 
-// gridPoint is everything kept of one grid point: the sample and the
-// pre-activations z, ż of every ReLU-family layer, [N, width] each.
+// gridPoint is everything kept of one grid point: the sample, the inputs
+// z, ż of every kinked layer, [N, width] each, and the branch of each of
+// its switch units there (nn.Switching.Branches from z, ż and a zero
+// acceleration), [N·Switches].
 type gridPoint struct {
 	alpha float64
 	s     *Sample
 	z, zd map[int]*mat.Dense
+	br    map[int][]int
 }
 
 func (p *Path) point(alpha float64, kl []int) *gridPoint {
@@ -305,6 +308,16 @@ func (p *Path) point(alpha float64, kl []int) *gridPoint {
 			copy(g.zd[layer].RawRowView(lo+r), in.Velocity().RawRowView(r))
 		}
 	})
+	sws := p.switchings()
+	g.br = map[int][]int{}
+	for _, l := range kl {
+		ns := sws[l].Switches()
+		br := make([]int, p.N*ns)
+		for i := 0; i < p.N; i++ {
+			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, br[i*ns:(i+1)*ns])
+		}
+		g.br[l] = br
+	}
 	return g
 }
 
@@ -355,6 +368,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 	a, b := pa.alpha, pb.alpha
 	h := b - a
 	quad := p.quadraticBetweenKinks(kl, aff)
+	sws := p.switchings()
 	chunks := p.Chunks()
 	extras := make([]int, len(chunks))
 	var wg sync.WaitGroup
@@ -385,23 +399,42 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			}
 			var pend []pending
 			var cs []crossing
+			var ga, gb []nn.Gap
 			for i := lo; i < hi; i++ {
 				cs = cs[:0]
 				for _, l := range kl {
+					sw := sws[l]
+					ns := sw.Switches()
 					za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
 					zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
-					for u := range za {
-						sb := enters(zb[u], zdb[u], 0)
-						if enters(za[u], zda[u], 0) == sb {
+					bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
+					for u, ba := range bra {
+						bb := brb[u]
+						if ba == bb {
 							continue
 						}
-						var r float64
-						if l == aff && zda[u] != 0 {
-							r = a - za[u]/zda[u]
-						} else {
-							r = a + h*hermite{a: a, h: h, za: za[u], zb: zb[u], da: zda[u], db: zdb[u]}.root()
+						if l == aff {
+							// affine switching functions: several switches of
+							// one unit (a max-pool window through a third
+							// input) follow in closed form
+							n0 := len(cs)
+							cs, ga = affineUnit(cs, ga, sw, l, u, ba, za, zda, nil, a, b)
+							if len(cs)-n0 >= 2 {
+								continue
+							}
+							cs = cs[:n0]
 						}
-						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, sb})
+						ga = sw.Gaps(ga[:0], u, ba, za, zda, nil)
+						gb = sw.Gaps(gb[:0], u, ba, zb, zdb, nil)
+						g0, _ := gapTo(ga, bb)
+						g1, _ := gapTo(gb, bb)
+						var r float64
+						if l == aff && g0.SD != 0 {
+							r = a - g0.S/g0.SD
+						} else {
+							r = a + h*hermite{a: a, h: h, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}.root()
+						}
+						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, ba, bb})
 					}
 				}
 				if count != nil {
@@ -446,9 +479,10 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 						if cr.layer == aff {
 							continue
 						}
-						z, zd := pre[cr.layer].Value().At(r, cr.unit), pre[cr.layer].Velocity().At(r, cr.unit)
-						if zd != 0 {
-							if x := cr.alpha - z/zd; x >= a && x <= b {
+						in := pre[cr.layer]
+						ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, in.Value().RawRowView(r), in.Velocity().RawRowView(r), nil)
+						if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
+							if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
 								pd.cs[q].alpha = x
 							}
 						}
@@ -471,7 +505,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 						alphas = append(alphas, cr.alpha, cr.alpha)
 					}
 					r := len(rows) - 2
-					forced = append(forced, side{r, cr.layer, cr.unit, !cr.rightActive}, side{r + 1, cr.layer, cr.unit, cr.rightActive})
+					forced = append(forced, side{r, cr.layer, cr.unit, cr.from}, side{r + 1, cr.layer, cr.unit, cr.to})
 				}
 			}
 			extras[c] += len(rows)
