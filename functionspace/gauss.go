@@ -3,7 +3,6 @@ package functionspace
 import (
 	"context"
 	"math"
-	"sort"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -491,25 +490,22 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 				}
 			}
 			extras[c] = len(rows)
-			rows, alphas = rows[:0], alphas[:0]
-			var forced []side
+			exs := make([]int, len(pend))
+			gss := make([][][]crossing, len(pend))
+			los, his := make([]float64, len(pend)), make([]float64, len(pend))
 			for n := range pend {
 				pd := &pend[n]
-				cs := pd.cs
-				sort.Slice(cs, func(x, y int) bool { return cs[x].alpha < cs[y].alpha })
-				pd.r0 = len(rows)
-				for q, cr := range cs {
-					if q == 0 || cr.alpha != cs[q-1].alpha {
-						pd.ks = append(pd.ks, cr.alpha)
-						rows = append(rows, pd.i, pd.i)
-						alphas = append(alphas, cr.alpha, cr.alpha)
-					}
-					r := len(rows) - 2
-					forced = append(forced, side{r, cr.layer, cr.unit, cr.from}, side{r + 1, cr.layer, cr.unit, cr.to})
+				gss[n] = groupCrossings(pd.cs)
+				for _, grp := range gss[n] {
+					pd.ks = append(pd.ks, grp[0].alpha)
 				}
+				exs[n], los[n], his[n] = pd.i, a, b
 			}
-			extras[c] += len(rows)
-			jet := p.rowJet(rows, alphas, forced, nil)
+			jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
+			for n := range pend {
+				pend[n].r0 = r0[n]
+			}
+			extras[c] += evaluated
 			vm, am := jet.Velocity(), jet.Acceleration()
 			for _, pd := range pend {
 				i := pd.i

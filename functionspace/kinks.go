@@ -261,7 +261,10 @@ func (p *Path) refineSwitch(ctx context.Context, sw nn.Switching, i, l, u int, a
 		} else {
 			hi, after = x, bx
 		}
-		if g.S == 0 {
+		if g.S == 0 && (g.SD != 0 || g.SDD != 0) {
+			// (a gap identically 0 to third order is a tie of identical
+			// inputs, such as two max-pool inputs zeroed by a ReLU, not a
+			// switch: the bracket is bisected instead)
 			return x, hi, after, nil
 		}
 		next := x - g.S/g.SD
@@ -506,28 +509,8 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	sort.SliceStable(cs, func(a, b int) bool { return cs[a].alpha < cs[b].alpha })
-	// Merge crossings at one α and evaluate both one-sided jets of every
-	// kink in one per-row pass: rows 2g (left) and 2g+1 (right).
-	var groups [][]crossing
-	for _, c := range cs {
-		if g := len(groups); g > 0 && groups[g-1][0].alpha == c.alpha {
-			groups[g-1] = append(groups[g-1], c)
-		} else {
-			groups = append(groups, []crossing{c})
-		}
-	}
-	rows = make([]int, 2*len(groups))
-	alphas = make([]float64, 2*len(groups))
-	var forced []side
-	for g, grp := range groups {
-		rows[2*g], rows[2*g+1] = i, i
-		alphas[2*g], alphas[2*g+1] = grp[0].alpha, grp[0].alpha
-		for _, c := range grp {
-			forced = append(forced, side{2 * g, c.layer, c.unit, c.from}, side{2*g + 1, c.layer, c.unit, c.to})
-		}
-	}
-	j := p.rowJet(rows, alphas, forced, nil)
+	groups := groupCrossings(cs)
+	j, _, _ := p.sideJets([]int{i}, [][][]crossing{groups}, []float64{lo}, []float64{hi}, 0)
 	vel, acc := j.Velocity(), j.Acceleration()
 	ks := make([]Kink, len(groups))
 	for g, grp := range groups {
@@ -540,6 +523,113 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 		}
 	}
 	return ks, nil
+}
+
+// sameKink reports whether a switch at b ≥ a is the kink at a: they are
+// within 1e-12·(1 + |a|), closer than two independent refinements of one
+// α can be told apart (a ReLU unit going inactive and the max-pool window
+// it leads switching to another input at the same α).
+func sameKink(a, b float64) bool { return b-a <= 1e-12*(1+math.Abs(a)) }
+
+// groupCrossings sorts cs by α (stably) and groups the switches of one
+// kink (sameKink with the group's first).
+func groupCrossings(cs []crossing) [][]crossing {
+	sort.SliceStable(cs, func(a, b int) bool { return cs[a].alpha < cs[b].alpha })
+	var groups [][]crossing
+	for _, c := range cs {
+		if g := len(groups); g > 0 && sameKink(groups[g-1][0].alpha, c.alpha) {
+			groups[g-1] = append(groups[g-1], c)
+		} else {
+			groups = append(groups, []crossing{c})
+		}
+	}
+	return groups
+}
+
+// sideJets evaluates the one-sided jets at the kinks of several examples in
+// two per-row passes. Example exs[k] has the kinks gss[k] (groupCrossings,
+// sorted) on (los[k], his[k]]. The left jet at a kink is the jet at its α
+// with every switch unit of every kinked layer on its branch just before
+// it, the right jet with the branches just after it, the kink's own
+// switches forced to From and To. So a unit that switches at the same α as
+// a consequence of the kink (a max-pool window whose maximum a ReLU unit
+// zeroes) takes the right side too, however α rounds. With eta = 0 the
+// branches are those at the midpoints of the regions between the kinks
+// (exact kinks: Path.Kinks); with eta > 0 those at α − eta and α + eta
+// (kinks located to about eta: the Gauss-length grid, where a midpoint
+// may lie beyond a kink not located). In the returned jet [3R, K], rows
+// r0[k] + 2g and r0[k] + 2g + 1 are the left and right jets at kink g of
+// example k; evaluated is the number of rows of both passes.
+func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
+	kl, sws := p.kinkedLayers(), p.switchings()
+	var mrows []int
+	var malphas []float64
+	m0 := make([]int, len(exs)) // row of the branches before kink g: m0[k] + 2g with eta, m0[k] + g without; after: the next
+	for k, e := range exs {
+		m0[k] = len(mrows)
+		prev := los[k]
+		for _, grp := range gss[k] {
+			if eta > 0 {
+				mrows = append(mrows, e, e)
+				malphas = append(malphas, grp[0].alpha-eta, grp[0].alpha+eta)
+				continue
+			}
+			mrows = append(mrows, e)
+			malphas = append(malphas, prev+(grp[0].alpha-prev)/2)
+			prev = grp[0].alpha
+		}
+		if eta == 0 {
+			mrows = append(mrows, e)
+			malphas = append(malphas, prev+(his[k]-prev)/2)
+		}
+	}
+	pre := map[int]*nn.Jet{}
+	p.rowJet(mrows, malphas, nil, pre)
+	mbr := map[int][][]int{}
+	for _, l := range kl {
+		in := pre[l]
+		if in == nil {
+			continue
+		}
+		ns := sws[l].Switches()
+		brs := make([][]int, len(mrows))
+		for r := range mrows {
+			brs[r] = make([]int, ns)
+			sws[l].Branches(in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r), brs[r])
+		}
+		mbr[l] = brs
+	}
+	var rows []int
+	var alphas []float64
+	r0 = make([]int, len(exs))
+	forced := map[int][][]int{}
+	for k, e := range exs {
+		r0[k] = len(rows)
+		for g, grp := range gss[k] {
+			r := len(rows)
+			rows = append(rows, e, e)
+			alphas = append(alphas, grp[0].alpha, grp[0].alpha)
+			for l, brs := range mbr {
+				f := forced[l]
+				for len(f) < r {
+					f = append(f, nil)
+				}
+				before := m0[k] + g
+				if eta > 0 {
+					before = m0[k] + 2*g
+				}
+				f = append(f, append([]int(nil), brs[before]...), append([]int(nil), brs[before+1]...))
+				forced[l] = f
+			}
+			for _, c := range grp {
+				if f := forced[c.layer]; f != nil {
+					f[r][c.unit], f[r+1][c.unit] = c.from, c.to
+				}
+			}
+		}
+	}
+	j = p.rowJet(rows, alphas, forced, nil)
+	return j, r0, len(mrows) + len(rows)
 }
 
 type ctxAbort struct{ err error }

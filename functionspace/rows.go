@@ -6,16 +6,6 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// side forces the branch of one switch unit in a per-row pass: row r of
-// the pass takes branch branch for unit unit of the kinked layer at site
-// layer (nn.Switching: a ReLU-family unit active (1) or inactive (0), a
-// max-pool window's selected input), whatever its input. It is how
-// one-sided jets at a kink are evaluated (THEORY.md §2: "use one-sided
-// derivatives").
-type side struct {
-	row, layer, unit, branch int
-}
-
 // rowJet is the second-order forward pass of THEORY.md §2 for examples
 // rows[r] each at its own α = alphas[r] (a batched pass whose rows need not
 // share α). An affine layer with W(α) = W0 + αΔW computes P0 = H W0ᵀ and
@@ -26,11 +16,14 @@ type side struct {
 //
 // The first layer's cached products are used when present. The switch
 // units of kinked layers (nn.Switching) take the branch the path enters for
-// increasing α (as the layers' Jet), except where forced lists another. If
+// increasing α (as the layers' Jet), except in the rows where forced sets
+// them: forced[l][r], if present and not nil, holds the branch of every
+// unit of the kinked layer at site l in row r. It is how one-sided jets at
+// a kink are evaluated (THEORY.md §2: "use one-sided derivatives"). If
 // pre is not nil, pre[l] receives the input jet (the pre-activations) of
 // every kinked layer at site l.
 // It returns the output jet [3n, K].
-func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*nn.Jet) *nn.Jet {
+func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][][]int, pre map[int]*nn.Jet) *nn.Jet {
 	n := len(rows)
 	var j *nn.Jet
 	start := 0
@@ -78,9 +71,9 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 				pre[l] = j
 			}
 			var fs []nn.Force
-			for _, f := range forced {
-				if f.layer == l {
-					fs = append(fs, nn.Force{Row: f.row, Unit: f.unit, Branch: f.branch})
+			for r, br := range forced[l] {
+				for u, b := range br {
+					fs = append(fs, nn.Force{Row: r, Unit: u, Branch: b})
 				}
 			}
 			return sw.JetForced(j, fs)
