@@ -64,7 +64,8 @@ type GaussResult struct {
 	// Intervals is the number of grid intervals of the final grid.
 	Intervals int
 	// KinkCount[i] is the number of kinks of example i located on the final
-	// grid (crossings of ReLU-family pre-activations, THEORY.md §2) and Kinks
+	// grid (switches of kinked layers: crossings of ReLU-family
+	// pre-activations, max-pool arg-max changes; THEORY.md §2, §9) and Kinks
 	// their total. ExtraRows is the number of single-example rows evaluated
 	// (per-row-α passes) on the final grid and its subgrid, one for every
 	// region between two kinks of one example inside one interval.
@@ -110,31 +111,38 @@ type GaussResult struct {
 // O(h⁵) per interval on smooth paths), or the angle between the tangents at
 // a and b (a geodesic chord on the sphere, a lower bound of the turning)
 // when that is larger. The kinks inside (a, b] are located from the
-// pre-activations of every ReLU-family layer at both ends (a change of side):
-// for the first such layer z = A + αB exactly, so the kink is at
-// a − z(a)/ż(a); for deeper layers at the root of the cubic Hermite
-// interpolant of (z, ż), improved by one Newton step on the exact z. With
+// inputs of every kinked layer at both ends (nn.Switching: a switch unit's
+// branch changes, a ReLU-family unit's side or a max-pool window's
+// arg-max), as the zero of the switching function s between the two
+// branches (z for the ReLU family, x_from − x_to for a max-pool window): for
+// the first kinked layer, whose input is affine in α, s is affine and the
+// kink is at a − s(a)/ṡ(a) (several switches of one window follow in
+// closed form); for deeper layers at the root of the cubic Hermite
+// interpolant of (s, ṡ), improved by one Newton step on the exact s. With
 // one kink k inside and γ quadratic between kinks, the one-sided velocities
 // are extrapolated from the nearer end with the exact acceleration,
 // v(k⁻) = v(a) + (k−a)γ″(a) and v(k⁺) = v(b) − (b−k)γ″(b) (exact when γ is
-// quadratic between kinks, as for one hidden ReLU layer, the only case where
-// they are used), and the turning is T(a) → T(k⁻) → T(k⁺) → T(b):
+// quadratic between kinks, as for one hidden ReLU layer or a max-pool after
+// the first layer, the only cases where they are used), and the turning is T(a) → T(k⁻) → T(k⁺) → T(b):
 // the corner angle ∠(T(k⁻), T(k⁺)) plus the turning of the two pieces. In
 // every other case (several kinks in one interval, or a deeper network) the
-// one-sided jets at each kink are evaluated exactly, with the crossing unit
-// forced to either side, by one batched per-row-α pass per chunk (rowJet),
+// one-sided jets at each kink are evaluated exactly, with every switch unit
+// on the branch it has at α ∓ 1e-8·h and the crossing units forced to
+// either side (sideJets), by batched per-row-α passes per chunk (rowJet),
 // and each kink-free piece between them is integrated as above. On one
 // hidden layer the result is exact up to rounding at every M; otherwise the
 // kink locations make it converge at least like O(h²). A pair of crossings of one deeper-layer unit inside one interval goes unseen until
-// the grid separates them. The error estimate of each value is
+// the grid separates them, and a deeper max-pool window passing through a
+// third input inside one interval is treated as one switch until then. The error estimate of each value is
 // |G_M − G_{M/2}|, the difference from the same computation on the
 // even-point subgrid. It is not divided by 3 as Richardson's rule for O(h²)
 // would: the kinks' contributions depend on where each kink falls in its
 // interval and do not converge smoothly. M doubles until the mean estimate is below Tol.
 //
 // Γ is not treated kink by kink (see GaussResult.StackedConverged).
-// Memory: beyond the samples, the pre-activations z and ż of every
-// ReLU-family layer at three grid points, 6·N·width float64s per layer.
+// Memory: beyond the samples, the inputs z and ż of every kinked layer at
+// three grid points, 6·N·width float64s per layer, and its switch units'
+// branches there, 3·N·Switches ints.
 //
 // It returns ctx.Err() if ctx is cancelled.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
@@ -321,7 +329,7 @@ func (p *Path) point(alpha float64, kl []int) *gridPoint {
 }
 
 // quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
-// the only ReLU-family layer is the affine one and a single affine layer
+// the only kinked layer is the affine one and a single affine layer
 // follows it (one hidden layer), so γ″ is constant on every ReLU region and
 // the one-sided jets at a kink are exact Taylor extrapolations from the grid.
 func (p *Path) quadraticBetweenKinks(kl []int, aff int) bool {
@@ -456,7 +464,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			if len(pend) == 0 {
 				return
 			}
-			// One Newton step z/ż on the exact pre-activation for every
+			// One Newton step s/ṡ on the exact switching function for every
 			// crossing of a deeper layer: the Hermite root is only O(h²)
 			// accurate when another kink lies in the interval.
 			var rows []int

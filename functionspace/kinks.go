@@ -546,90 +546,111 @@ func groupCrossings(cs []crossing) [][]crossing {
 	return groups
 }
 
-// sideJets evaluates the one-sided jets at the kinks of several examples in
-// two per-row passes. Example exs[k] has the kinks gss[k] (groupCrossings,
-// sorted) on (los[k], his[k]]. The left jet at a kink is the jet at its α
-// with every switch unit of every kinked layer on its branch just before
-// it, the right jet with the branches just after it, the kink's own
-// switches forced to From and To. So a unit that switches at the same α as
-// a consequence of the kink (a max-pool window whose maximum a ReLU unit
-// zeroes) takes the right side too, however α rounds. With eta = 0 the
-// branches are those at the midpoints of the regions between the kinks
-// (exact kinks: Path.Kinks); with eta > 0 those at α − eta and α + eta
-// (kinks located to about eta: the Gauss-length grid, where a midpoint
-// may lie beyond a kink not located). In the returned jet [3R, K], rows
-// r0[k] + 2g and r0[k] + 2g + 1 are the left and right jets at kink g of
-// example k; evaluated is the number of rows of both passes.
-func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
-	kl, sws := p.kinkedLayers(), p.switchings()
-	var mrows []int
-	var malphas []float64
-	m0 := make([]int, len(exs)) // row of the branches before kink g: m0[k] + 2g with eta, m0[k] + g without; after: the next
-	for k, e := range exs {
-		m0[k] = len(mrows)
-		prev := los[k]
-		for _, grp := range gss[k] {
-			if eta > 0 {
-				mrows = append(mrows, e, e)
-				malphas = append(malphas, grp[0].alpha-eta, grp[0].alpha+eta)
-				continue
-			}
-			mrows = append(mrows, e)
-			malphas = append(malphas, prev+(grp[0].alpha-prev)/2)
-			prev = grp[0].alpha
-		}
-		if eta == 0 {
-			mrows = append(mrows, e)
-			malphas = append(malphas, prev+(his[k]-prev)/2)
+// mayTie reports whether some kinked layer declares that its switching
+// functions may vanish identically on an interval of α (nn.Ties: two
+// max-pool inputs zeroed by a ReLU).
+func (p *Path) mayTie() bool {
+	for _, sw := range p.switchings() {
+		if t, ok := sw.(nn.Ties); ok && t.MayTie() {
+			return true
 		}
 	}
-	pre := map[int]*nn.Jet{}
-	p.rowJet(mrows, malphas, nil, pre)
-	mbr := map[int][][]int{}
-	for _, l := range kl {
-		in := pre[l]
-		if in == nil {
-			continue
+	return false
+}
+
+// sideJets evaluates the one-sided jets at the kinks of several examples.
+// Example exs[k] has the kinks gss[k] (groupCrossings, sorted) on
+// (los[k], his[k]]. The left jet at a kink is the jet at its α with the
+// kink's own switches forced to From, the right jet with them forced to To
+// (one per-row pass); every other switch unit takes the branch the layer's
+// rule gives at α. When a kinked layer may tie (Path.mayTie), a unit of it
+// can switch at the same α as a consequence of the kink (a max-pool window
+// whose maximum a ReLU unit zeroes), and the rule at α would decide it by a
+// value rounded to ±1e-17: then every switch unit of every kinked layer is
+// forced to its branch just before and just after the kink, read in one
+// more pass at the midpoints of the regions between the kinks (eta = 0:
+// exact kinks, Path.Kinks) or at α ∓ eta (eta > 0: kinks located to
+// about eta, the Gauss-length grid, where a midpoint may lie beyond a kink
+// not located). In the returned jet [3R, K], rows r0[k] + 2g and
+// r0[k] + 2g + 1 are the left and right jets at kink g of example k;
+// evaluated is the number of rows of the passes.
+func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
+	var mbr map[int][][]int // the neighbouring branches, when a layer may tie
+	var m0 []int            // row of the branches before kink g: m0[k] + 2g with eta, m0[k] + g without; after: the next
+	if p.mayTie() {
+		kl, sws := p.kinkedLayers(), p.switchings()
+		var mrows []int
+		var malphas []float64
+		m0 = make([]int, len(exs))
+		for k, e := range exs {
+			m0[k] = len(mrows)
+			prev := los[k]
+			for _, grp := range gss[k] {
+				if eta > 0 {
+					mrows = append(mrows, e, e)
+					malphas = append(malphas, grp[0].alpha-eta, grp[0].alpha+eta)
+					continue
+				}
+				mrows = append(mrows, e)
+				malphas = append(malphas, prev+(grp[0].alpha-prev)/2)
+				prev = grp[0].alpha
+			}
+			if eta == 0 {
+				mrows = append(mrows, e)
+				malphas = append(malphas, prev+(his[k]-prev)/2)
+			}
 		}
-		ns := sws[l].Switches()
-		brs := make([][]int, len(mrows))
-		for r := range mrows {
-			brs[r] = make([]int, ns)
-			sws[l].Branches(in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r), brs[r])
+		pre := map[int]*nn.Jet{}
+		p.rowJet(mrows, malphas, nil, pre)
+		evaluated += len(mrows)
+		mbr = map[int][][]int{}
+		for _, l := range kl {
+			in := pre[l]
+			if in == nil {
+				continue
+			}
+			ns := sws[l].Switches()
+			brs := make([][]int, len(mrows))
+			for r := range mrows {
+				brs[r] = make([]int, ns)
+				sws[l].Branches(in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r), brs[r])
+			}
+			mbr[l] = brs
 		}
-		mbr[l] = brs
 	}
 	var rows []int
 	var alphas []float64
 	r0 = make([]int, len(exs))
-	forced := map[int][][]int{}
+	forced := map[int][]nn.Force{}
 	for k, e := range exs {
 		r0[k] = len(rows)
 		for g, grp := range gss[k] {
 			r := len(rows)
 			rows = append(rows, e, e)
 			alphas = append(alphas, grp[0].alpha, grp[0].alpha)
-			for l, brs := range mbr {
-				f := forced[l]
-				for len(f) < r {
-					f = append(f, nil)
-				}
-				before := m0[k] + g
+			own := map[[2]int]bool{}
+			for _, c := range grp {
+				own[[2]int{c.layer, c.unit}] = true
+				forced[c.layer] = append(forced[c.layer], nn.Force{Row: r, Unit: c.unit, Branch: c.from}, nn.Force{Row: r + 1, Unit: c.unit, Branch: c.to})
+			}
+			before := 0
+			if mbr != nil {
+				before = m0[k] + g
 				if eta > 0 {
 					before = m0[k] + 2*g
 				}
-				f = append(f, append([]int(nil), brs[before]...), append([]int(nil), brs[before+1]...))
-				forced[l] = f
 			}
-			for _, c := range grp {
-				if f := forced[c.layer]; f != nil {
-					f[r][c.unit], f[r+1][c.unit] = c.from, c.to
+			for l, brs := range mbr {
+				for u, b := range brs[before] {
+					if !own[[2]int{l, u}] {
+						forced[l] = append(forced[l], nn.Force{Row: r, Unit: u, Branch: b}, nn.Force{Row: r + 1, Unit: u, Branch: brs[before+1][u]})
+					}
 				}
 			}
 		}
 	}
 	j = p.rowJet(rows, alphas, forced, nil)
-	return j, r0, len(mrows) + len(rows)
+	return j, r0, evaluated + len(rows)
 }
 
 type ctxAbort struct{ err error }

@@ -16,14 +16,14 @@ import (
 //
 // The first layer's cached products are used when present. The switch
 // units of kinked layers (nn.Switching) take the branch the path enters for
-// increasing α (as the layers' Jet), except in the rows where forced sets
-// them: forced[l][r], if present and not nil, holds the branch of every
-// unit of the kinked layer at site l in row r. It is how one-sided jets at
-// a kink are evaluated (THEORY.md §2: "use one-sided derivatives"). If
+// increasing α (as the layers' Jet), except where forced[l] (the kinked
+// layer at site l) sets their branch in a row (nn.Force): how one-sided
+// jets at a kink are evaluated (THEORY.md §2: "use one-sided
+// derivatives"). If
 // pre is not nil, pre[l] receives the input jet (the pre-activations) of
 // every kinked layer at site l.
 // It returns the output jet [3n, K].
-func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][][]int, pre map[int]*nn.Jet) *nn.Jet {
+func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, pre map[int]*nn.Jet) *nn.Jet {
 	n := len(rows)
 	var j *nn.Jet
 	start := 0
@@ -70,13 +70,7 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][][]int, pre 
 			if pre != nil {
 				pre[l] = j
 			}
-			var fs []nn.Force
-			for r, br := range forced[l] {
-				for u, b := range br {
-					fs = append(fs, nn.Force{Row: r, Unit: u, Branch: b})
-				}
-			}
-			return sw.JetForced(j, fs)
+			return sw.JetForced(j, forced[l])
 		}
 		if b, ok := layer.(nn.BatchStatistics); ok && p.ref != nil {
 			return p.bnRowsRecompute(b, top, alphas, j, refs) // top level only: Path.build refuses recompute inside blocks

@@ -47,6 +47,22 @@ type Switching interface {
 	JetForced(in *Jet, forced []Force) *Jet
 }
 
+// Ties is declared by a Switching layer whose switching functions may
+// vanish identically on an interval of α: two max-pool inputs zeroed by a
+// ReLU before it. A unit of such a layer can switch at the very α of a
+// kink upstream, as its consequence, and its branch there must be read
+// just before and just after the kink, not at it, where a rounded value
+// would decide it; the kink passes then do so for every unit (a second
+// per-row pass per batch of kinks). The ReLU family does not declare it:
+// its switching function is its input.
+type Ties interface {
+	MayTie() bool
+}
+
+// MayTie implements Ties: two inputs of a window may be equal on an
+// interval of α (zeros of a ReLU).
+func (l *MaxPool2d) MayTie() bool { return true }
+
 // Gap is one switching function of a switch unit on its current branch
 // (Switching.Gaps) at one point: its value S (> 0 while the branch is kept
 // against Rival, 0 at the switch) and its first two α-derivatives.
@@ -194,4 +210,5 @@ func (l *MaxPool2d) JetForced(in *Jet, forced []Force) *Jet {
 var (
 	_ Switching = unitwise{}
 	_ Switching = (*MaxPool2d)(nil)
+	_ Ties      = (*MaxPool2d)(nil)
 )
