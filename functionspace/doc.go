@@ -24,11 +24,13 @@
 // (THEORY.md §3). Path.GaussLength computes it from batched passes on a
 // uniform grid: kink-free intervals by Gauss–Legendre quadrature of the
 // turning rate of the cubic Hermite interpolant of γ′ (from γ′, γ″ at both
-// ends); an interval where a ReLU-family pre-activation changes side is
-// split at the kink, located in closed form for the first such layer
-// (z = A + αB) and from the jets of deeper ones, with the corner angle
+// ends); an interval where a kinked layer's switch unit changes branch
+// (nn.Switching: a ReLU-family pre-activation changes side, a max-pool
+// window's arg-max changes) is split at the kink, the zero of the
+// switching function, located in closed form for the first such layer
+// (affine input) and from the jets of deeper ones, with the corner angle
 // between the exact one-sided tangents. The one-sided jets come from a
-// per-row-α pass that forces the crossing unit to either side (or, for one
+// per-row-α pass that forces the switch units to either side (or, for one
 // hidden layer, where γ is quadratic between kinks, from exact Taylor
 // extrapolation). Path.Kinks and Path.ExampleGaussLength do the same for one
 // example with an adaptive G7/K15 rule (geometry.GaussLength): the oracle.

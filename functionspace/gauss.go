@@ -3,7 +3,6 @@ package functionspace
 import (
 	"context"
 	"math"
-	"sort"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -65,7 +64,8 @@ type GaussResult struct {
 	// Intervals is the number of grid intervals of the final grid.
 	Intervals int
 	// KinkCount[i] is the number of kinks of example i located on the final
-	// grid (crossings of ReLU-family pre-activations, THEORY.md §2) and Kinks
+	// grid (switches of kinked layers: crossings of ReLU-family
+	// pre-activations, max-pool arg-max changes; THEORY.md §2, §9) and Kinks
 	// their total. ExtraRows is the number of single-example rows evaluated
 	// (per-row-α passes) on the final grid and its subgrid, one for every
 	// region between two kinks of one example inside one interval.
@@ -111,31 +111,38 @@ type GaussResult struct {
 // O(h⁵) per interval on smooth paths), or the angle between the tangents at
 // a and b (a geodesic chord on the sphere, a lower bound of the turning)
 // when that is larger. The kinks inside (a, b] are located from the
-// pre-activations of every ReLU-family layer at both ends (a change of side):
-// for the first such layer z = A + αB exactly, so the kink is at
-// a − z(a)/ż(a); for deeper layers at the root of the cubic Hermite
-// interpolant of (z, ż), improved by one Newton step on the exact z. With
+// inputs of every kinked layer at both ends (nn.Switching: a switch unit's
+// branch changes, a ReLU-family unit's side or a max-pool window's
+// arg-max), as the zero of the switching function s between the two
+// branches (z for the ReLU family, x_from − x_to for a max-pool window): for
+// the first kinked layer, whose input is affine in α, s is affine and the
+// kink is at a − s(a)/ṡ(a) (several switches of one window follow in
+// closed form); for deeper layers at the root of the cubic Hermite
+// interpolant of (s, ṡ), improved by one Newton step on the exact s. With
 // one kink k inside and γ quadratic between kinks, the one-sided velocities
 // are extrapolated from the nearer end with the exact acceleration,
 // v(k⁻) = v(a) + (k−a)γ″(a) and v(k⁺) = v(b) − (b−k)γ″(b) (exact when γ is
-// quadratic between kinks, as for one hidden ReLU layer, the only case where
-// they are used), and the turning is T(a) → T(k⁻) → T(k⁺) → T(b):
+// quadratic between kinks, as for one hidden ReLU layer or a max-pool after
+// the first layer, the only cases where they are used), and the turning is T(a) → T(k⁻) → T(k⁺) → T(b):
 // the corner angle ∠(T(k⁻), T(k⁺)) plus the turning of the two pieces. In
 // every other case (several kinks in one interval, or a deeper network) the
-// one-sided jets at each kink are evaluated exactly, with the crossing unit
-// forced to either side, by one batched per-row-α pass per chunk (rowJet),
+// one-sided jets at each kink are evaluated exactly, with every switch unit
+// on the branch it has at α ∓ 1e-8·h and the crossing units forced to
+// either side (sideJets), by batched per-row-α passes per chunk (rowJet),
 // and each kink-free piece between them is integrated as above. On one
 // hidden layer the result is exact up to rounding at every M; otherwise the
 // kink locations make it converge at least like O(h²). A pair of crossings of one deeper-layer unit inside one interval goes unseen until
-// the grid separates them. The error estimate of each value is
+// the grid separates them, and a deeper max-pool window passing through a
+// third input inside one interval is treated as one switch until then. The error estimate of each value is
 // |G_M − G_{M/2}|, the difference from the same computation on the
 // even-point subgrid. It is not divided by 3 as Richardson's rule for O(h²)
 // would: the kinks' contributions depend on where each kink falls in its
 // interval and do not converge smoothly. M doubles until the mean estimate is below Tol.
 //
 // Γ is not treated kink by kink (see GaussResult.StackedConverged).
-// Memory: beyond the samples, the pre-activations z and ż of every
-// ReLU-family layer at three grid points, 6·N·width float64s per layer.
+// Memory: beyond the samples, the inputs z and ż of every kinked layer at
+// three grid points, 6·N·width float64s per layer, and its switch units'
+// branches there, 3·N·Switches ints.
 //
 // It returns ctx.Err() if ctx is cancelled.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
@@ -278,12 +285,15 @@ func (c *chain) pushStacked(v []float64) {
 	c.haveS = true
 }
 
-// gridPoint is everything kept of one grid point: the sample and the
-// pre-activations z, ż of every ReLU-family layer, [N, width] each.
+// gridPoint is everything kept of one grid point: the sample, the inputs
+// z, ż of every kinked layer, [N, width] each, and the branch of each of
+// its switch units there (nn.Switching.Branches from z, ż and a zero
+// acceleration), [N·Switches].
 type gridPoint struct {
 	alpha float64
 	s     *Sample
 	z, zd map[int]*mat.Dense
+	br    map[int][]int
 }
 
 func (p *Path) point(alpha float64, kl []int) *gridPoint {
@@ -305,11 +315,21 @@ func (p *Path) point(alpha float64, kl []int) *gridPoint {
 			copy(g.zd[layer].RawRowView(lo+r), in.Velocity().RawRowView(r))
 		}
 	})
+	sws := p.switchings()
+	g.br = map[int][]int{}
+	for _, l := range kl {
+		ns := sws[l].Switches()
+		br := make([]int, p.N*ns)
+		for i := 0; i < p.N; i++ {
+			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, br[i*ns:(i+1)*ns])
+		}
+		g.br[l] = br
+	}
 	return g
 }
 
 // quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
-// the only ReLU-family layer is the affine one and a single affine layer
+// the only kinked layer is the affine one and a single affine layer
 // follows it (one hidden layer), so γ″ is constant on every ReLU region and
 // the one-sided jets at a kink are exact Taylor extrapolations from the grid.
 func (p *Path) quadraticBetweenKinks(kl []int, aff int) bool {
@@ -355,6 +375,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 	a, b := pa.alpha, pb.alpha
 	h := b - a
 	quad := p.quadraticBetweenKinks(kl, aff)
+	sws := p.switchings()
 	chunks := p.Chunks()
 	extras := make([]int, len(chunks))
 	var wg sync.WaitGroup
@@ -385,23 +406,42 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			}
 			var pend []pending
 			var cs []crossing
+			var ga, gb []nn.Gap
 			for i := lo; i < hi; i++ {
 				cs = cs[:0]
 				for _, l := range kl {
+					sw := sws[l]
+					ns := sw.Switches()
 					za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
 					zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
-					for u := range za {
-						sb := enters(zb[u], zdb[u], 0)
-						if enters(za[u], zda[u], 0) == sb {
+					bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
+					for u, ba := range bra {
+						bb := brb[u]
+						if ba == bb {
 							continue
 						}
-						var r float64
-						if l == aff && zda[u] != 0 {
-							r = a - za[u]/zda[u]
-						} else {
-							r = a + h*hermite{a: a, h: h, za: za[u], zb: zb[u], da: zda[u], db: zdb[u]}.root()
+						if l == aff {
+							// affine switching functions: several switches of
+							// one unit (a max-pool window through a third
+							// input) follow in closed form
+							n0 := len(cs)
+							cs, ga = affineUnit(cs, ga, sw, l, u, ba, za, zda, nil, a, b)
+							if len(cs)-n0 >= 2 {
+								continue
+							}
+							cs = cs[:n0]
 						}
-						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, sb})
+						ga = sw.Gaps(ga[:0], u, ba, za, zda, nil)
+						gb = sw.Gaps(gb[:0], u, ba, zb, zdb, nil)
+						g0, _ := gapTo(ga, bb)
+						g1, _ := gapTo(gb, bb)
+						var r float64
+						if l == aff && g0.SD != 0 {
+							r = a - g0.S/g0.SD
+						} else {
+							r = a + h*hermite{a: a, h: h, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}.root()
+						}
+						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, ba, bb})
 					}
 				}
 				if count != nil {
@@ -424,7 +464,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			if len(pend) == 0 {
 				return
 			}
-			// One Newton step z/ż on the exact pre-activation for every
+			// One Newton step s/ṡ on the exact switching function for every
 			// crossing of a deeper layer: the Hermite root is only O(h²)
 			// accurate when another kink lies in the interval.
 			var rows []int
@@ -446,9 +486,10 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 						if cr.layer == aff {
 							continue
 						}
-						z, zd := pre[cr.layer].Value().At(r, cr.unit), pre[cr.layer].Velocity().At(r, cr.unit)
-						if zd != 0 {
-							if x := cr.alpha - z/zd; x >= a && x <= b {
+						in := pre[cr.layer]
+						ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, in.Value().RawRowView(r), in.Velocity().RawRowView(r), nil)
+						if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
+							if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
 								pd.cs[q].alpha = x
 							}
 						}
@@ -457,25 +498,22 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 				}
 			}
 			extras[c] = len(rows)
-			rows, alphas = rows[:0], alphas[:0]
-			var forced []side
+			exs := make([]int, len(pend))
+			gss := make([][][]crossing, len(pend))
+			los, his := make([]float64, len(pend)), make([]float64, len(pend))
 			for n := range pend {
 				pd := &pend[n]
-				cs := pd.cs
-				sort.Slice(cs, func(x, y int) bool { return cs[x].alpha < cs[y].alpha })
-				pd.r0 = len(rows)
-				for q, cr := range cs {
-					if q == 0 || cr.alpha != cs[q-1].alpha {
-						pd.ks = append(pd.ks, cr.alpha)
-						rows = append(rows, pd.i, pd.i)
-						alphas = append(alphas, cr.alpha, cr.alpha)
-					}
-					r := len(rows) - 2
-					forced = append(forced, side{r, cr.layer, cr.unit, !cr.rightActive}, side{r + 1, cr.layer, cr.unit, cr.rightActive})
+				gss[n] = groupCrossings(pd.cs)
+				for _, grp := range gss[n] {
+					pd.ks = append(pd.ks, grp[0].alpha)
 				}
+				exs[n], los[n], his[n] = pd.i, a, b
 			}
-			extras[c] += len(rows)
-			jet := p.rowJet(rows, alphas, forced, nil)
+			jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
+			for n := range pend {
+				pend[n].r0 = r0[n]
+			}
+			extras[c] += evaluated
 			vm, am := jet.Velocity(), jet.Acceleration()
 			for _, pd := range pend {
 				i := pd.i

@@ -11,44 +11,72 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// Kink is a point α where one example's output path has a corner: a
-// pre-activation z of a ReLU-family unit crosses 0, so σ′ jumps and γ′ with
-// it (THEORY.md §2–§3, piecewise-smooth paths).
+// Kink is a point α where one example's output path has a corner: a switch
+// unit of a kinked layer (nn.Switching) changes branch, so the layer's
+// derivative jumps and γ′ with it (THEORY.md §2–§3, §9). For the ReLU
+// family the unit is an input element and the switch a crossing of 0 by its
+// pre-activation z; for max-pool the unit is an output window and the
+// switch a change of its arg-max.
 type Kink struct {
-	// Alpha is where z = 0.
+	// Alpha is where the switching function vanishes (z = 0; for max-pool
+	// x_From = x_To).
 	Alpha float64
 	// Layer is the site index (nn.Site.Index in Model.WalkSites order: the
 	// index in Model.Layers for a model without residual blocks; inside a
 	// block, its place among all leaf layers, body before shortcut) of the
-	// activation whose input crosses 0, Unit the unit. Crossings at exactly the same α are merged
-	// into one Kink (its one-sided jets take every one of them into account);
-	// Layer and Unit then name the first.
+	// kinked layer, Unit the switch unit (an activation's input element; a
+	// max-pool window c·OH·OW + q), From and To its branch before and after
+	// the kink (nn.Switching: 0 inactive and 1 active for the ReLU family;
+	// the selected input's flat index in [C·H·W] for max-pool). Switches at
+	// exactly the same α are merged into one Kink (its one-sided jets take
+	// every one of them into account); Layer, Unit, From and To then name
+	// the first and Merged lists the others.
 	Layer, Unit int
+	From, To    int
+	Merged      []Switch
 	// Left and Right are the one-sided velocities γ′(α⁻) and γ′(α⁺), LeftAcc
 	// and RightAcc the one-sided accelerations γ″(α⁻), γ″(α⁺), each [K]:
-	// the jets of the ReLU regions on either side, evaluated at α with the
-	// crossing unit forced to the side before and after the crossing.
+	// the jets of the branches on either side, evaluated at α with every
+	// switching unit forced to its branch before and after the switch.
 	Left, Right, LeftAcc, RightAcc []float64
 }
 
+// Switch is one switch unit's change of branch merged into a Kink (see
+// Kink's fields of the same names).
+type Switch struct {
+	Layer, Unit, From, To int
+}
+
 // KinkSweep is the number of intervals of the single-example sweep with
-// which Path.Kinks brackets the crossings of pre-activations that are not
-// affine in α (every ReLU-family layer after the first).
+// which Path.Kinks brackets the switches of kinked layers whose input is
+// not affine in α (every kinked layer after the first).
 const KinkSweep = 512
 
 // kinkedLayers returns the site indices (nn.Site.Index, Model.WalkSites)
-// of the ReLU-family activation layers, those inside residual blocks
-// included. For a model without blocks a site index is the index in
-// Model.Layers.
+// of the kinked layers (nn.KinkSites, with their nn.Switching rule: the
+// ReLU family, max-pool), those inside residual blocks included. For a
+// model without blocks a site index is the index in Model.Layers.
 func (p *Path) kinkedLayers() []int {
 	var ls []int
 	_ = p.Model.WalkSites(func(s nn.Site, layer nn.Layer) error {
-		if k, ok := layer.(nn.KinkSites); ok && k.Kinked() { // declared by every layer: Path.build checks nn.RuleKinks
+		if _, ok := switchingAt(layer); ok { // declared by every layer: Path.build checks nn.RuleKinks
 			ls = append(ls, s.Index)
 		}
 		return nil
 	})
 	return ls
+}
+
+// switchings returns the switching rule of every kinked site (nil for the
+// others), indexed by site.
+func (p *Path) switchings() []nn.Switching {
+	var out []nn.Switching
+	_ = p.Model.WalkSites(func(_ nn.Site, layer nn.Layer) error {
+		sw, _ := switchingAt(layer)
+		out = append(out, sw)
+		return nil
+	})
+	return out
 }
 
 // siteLayers returns the leaf layers indexed by site (Model.WalkSites).
@@ -61,7 +89,7 @@ func (p *Path) siteLayers() []nn.Layer {
 	return ls
 }
 
-// affineLayer returns the index of the kinked activation whose input is
+// affineLayer returns the index of the kinked layer whose input is
 // exactly affine in α, z = A + αB (THEORY.md §2, first layer: one affine
 // layer on the network input, then only identity layers), or −1.
 func (p *Path) affineLayer() int {
@@ -168,42 +196,169 @@ func (p *Path) preJet(i, l, u int, alpha float64) (z, zd, zdd float64) {
 	return m.At(0, u), m.At(1, u), m.At(2, u)
 }
 
-// refineCrossing locates α in (a, b] where unit u of layer l of example i
-// leaves the side before (the side at a, before = enters(z(a))) by
-// safeguarded Newton iteration on the exact pre-activation, starting at
-// guess, keeping a bracket [lo, hi] with side(lo) = before ≠ side(hi).
-func (p *Path) refineCrossing(ctx context.Context, i, l, u int, a, b, guess float64, before bool) (float64, error) {
+// rowJetAt evaluates example i at α in a per-row pass and returns the input
+// jet row (x, ẋ, ẍ) of kinked site l.
+func (p *Path) rowJetAt(i, l int, alpha float64) (x, xd, xdd []float64) {
+	pre := map[int]*nn.Jet{}
+	p.rowJet([]int{i}, []float64{alpha}, nil, pre)
+	j := pre[l]
+	return j.Value().RawRowView(0), j.Velocity().RawRowView(0), j.Acceleration().RawRowView(0)
+}
+
+// nearestGap returns the smallest switching function of gs (ties: the one
+// falling fastest, then with the smaller second derivative): the gap that
+// decides when the branch is left.
+func nearestGap(gs []nn.Gap) nn.Gap {
+	g := gs[0]
+	for _, h := range gs[1:] {
+		if h.S < g.S || (h.S == g.S && (h.SD < g.SD || (h.SD == g.SD && h.SDD < g.SDD))) {
+			g = h
+		}
+	}
+	return g
+}
+
+// gapTo returns the switching function of gs against rival r.
+func gapTo(gs []nn.Gap, r int) (nn.Gap, bool) {
+	for _, g := range gs {
+		if g.Rival == r {
+			return g, true
+		}
+	}
+	return nn.Gap{}, false
+}
+
+// switchAt evaluates unit u of kinked site l (rule sw) of example i at α:
+// its branch there and the nearest switching function of branch before.
+func (p *Path) switchAt(sw nn.Switching, i, l, u int, alpha float64, before int) (int, nn.Gap) {
+	x, xd, xdd := p.rowJetAt(i, l, alpha)
+	br := make([]int, sw.Switches())
+	sw.Branches(x, xd, xdd, br)
+	return br[u], nearestGap(sw.Gaps(nil, u, before, x, xd, xdd))
+}
+
+// refineSwitch locates α in (a, b] where unit u of kinked site l of example
+// i leaves branch before (its branch at a; at b it has branch atB ≠ before)
+// by safeguarded Newton iteration on the exact nearest switching function
+// of before (nn.Switching.Gaps; for the ReLU family ±z), starting at guess,
+// keeping a bracket [lo, hi] with branch(lo) = before ≠ branch(hi). It
+// returns the switch's α, the bracket's final hi and the branch there (the
+// branch the unit switches to).
+func (p *Path) refineSwitch(ctx context.Context, sw nn.Switching, i, l, u int, a, b, guess float64, before, atB int) (r, hiAlpha float64, after int, err error) {
 	lo, hi := a, b
+	after = atB
 	x := guess
 	for it := 0; it < 100; it++ {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 		if !(x > lo && x < hi) {
 			x = lo + (hi-lo)/2
 		}
-		z, zd, zdd := p.preJet(i, l, u, x)
-		if enters(z, zd, zdd) == before {
+		bx, g := p.switchAt(sw, i, l, u, x, before)
+		if bx == before {
 			lo = x
 		} else {
-			hi = x
+			hi, after = x, bx
 		}
-		if z == 0 {
-			return x, nil
+		if g.S == 0 && (g.SD != 0 || g.SDD != 0) {
+			// (a gap identically 0 to third order is a tie of identical
+			// inputs, such as two max-pool inputs zeroed by a ReLU, not a
+			// switch: the bracket is bisected instead)
+			return x, hi, after, nil
 		}
-		next := x - z/zd
-		if zd != 0 && math.Abs(next-x) <= 2*ulp(x) {
-			return math.Min(math.Max(next, lo), hi), nil
+		next := x - g.S/g.SD
+		if g.SD != 0 && math.Abs(next-x) <= 2*ulp(x) {
+			return math.Min(math.Max(next, lo), hi), hi, after, nil
 		}
 		if hi-lo <= 2*ulp(hi) {
-			return hi, nil
+			return hi, hi, after, nil
 		}
 		x = next
-		if zd == 0 || math.IsNaN(x) {
+		if g.SD == 0 || math.IsNaN(x) {
 			x = lo + (hi-lo)/2
 		}
 	}
-	return lo + (hi-lo)/2, nil
+	return lo + (hi-lo)/2, hi, after, nil
+}
+
+// maxWalk bounds the number of switches of one unit located in one sweep
+// interval (walkSwitches, affineSwitches).
+const maxWalk = 64
+
+// walkSwitches locates the switches of unit u of kinked site l of example
+// i in (a, b] that take it from branch from (at a) to branch to (at b):
+// refineSwitch finds the first switch away from the current branch, and
+// while the branch it leads to is not yet to (a max-pool window passing
+// through a third input), the walk goes on from there.
+func (p *Path) walkSwitches(ctx context.Context, sw nn.Switching, i, l, u int, a, b, guess float64, from, to int) ([]crossing, error) {
+	var cs []crossing
+	for k := 0; k < maxWalk; k++ {
+		r, hiAlpha, after, err := p.refineSwitch(ctx, sw, i, l, u, a, b, guess, from, to)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, crossing{r, l, u, from, after})
+		if after == to || !(hiAlpha < b) {
+			break
+		}
+		from, a, guess = after, hiAlpha, hiAlpha+(b-hiAlpha)/2
+	}
+	return cs, nil
+}
+
+// affineSwitches returns every switch in (lo, hi] of the kinked site l
+// (rule sw) whose input is affine in α, x(α) = x(lo) + (α − lo)ẋ, from the
+// input jet row (x, xd, xdd) at lo: its switching functions are affine too,
+// so each unit's switches follow in closed form. From its branch b at lo a
+// unit leaves b at the first α where a gap S + (α − lo)SD with SD < 0
+// reaches 0, α = lo − S/SD (ties: to the rival falling fastest), and goes on
+// from the rival's branch. For the ReLU family that is the one crossing
+// α = lo − z/ż.
+func affineSwitches(sw nn.Switching, l int, x, xd, xdd []float64, lo, hi float64) []crossing {
+	br := make([]int, sw.Switches())
+	sw.Branches(x, xd, xdd, br)
+	var cs []crossing
+	var gs []nn.Gap
+	for u, b := range br {
+		cs, gs = affineUnit(cs, gs, sw, l, u, b, x, xd, xdd, lo, hi)
+	}
+	return cs
+}
+
+// affineUnit appends to cs the switches in (lo, hi] of unit u, on branch b
+// at lo, of affineSwitches; gs is scratch space, returned for reuse.
+func affineUnit(cs []crossing, gs []nn.Gap, sw nn.Switching, l, u, b int, x, xd, xdd []float64, lo, hi float64) ([]crossing, []nn.Gap) {
+	at := lo
+	for k := 0; k < maxWalk; k++ {
+		gs = sw.Gaps(gs[:0], u, b, x, xd, xdd)
+		best, next, bestSD := math.Inf(1), -1, 0.0
+		for _, g := range gs {
+			if !(g.SD < 0) {
+				continue
+			}
+			r := lo - g.S/g.SD
+			if k == 0 && !(r > lo) {
+				continue
+			}
+			if k > 0 {
+				// a switch at (a rounding of) the last one: three inputs meeting
+				if !(r > at-1e-12*(1+math.Abs(at))) {
+					continue
+				}
+				r = math.Max(r, at)
+			}
+			if r < best || (r == best && g.SD < bestSD) {
+				best, next, bestSD = r, g.Rival, g.SD
+			}
+		}
+		if next < 0 || !(best <= hi) {
+			break
+		}
+		cs = append(cs, crossing{best, l, u, b, next})
+		b, at = next, best
+	}
+	return cs, gs
 }
 
 func ulp(x float64) float64 {
@@ -211,27 +366,36 @@ func ulp(x float64) float64 {
 	return math.Nextafter(x, math.Inf(1)) - x
 }
 
+// crossing is one switch of one unit: at alpha, unit unit of kinked site
+// layer goes from branch from to branch to.
 type crossing struct {
 	alpha       float64
 	layer, unit int
-	rightActive bool
+	from, to    int
 }
 
 // Kinks locates every kink of example i's output path in (lo, hi] (a kink
 // exactly at lo is not a corner of the path on [lo, hi]) and returns them
-// sorted by α, with their one-sided velocities and accelerations.
+// sorted by α, with their one-sided velocities and accelerations. It sees
+// every kinked layer through its switching rule (nn.Switching): a kink is
+// a change of a switch unit's branch, located as a zero of the switching
+// function between the branches.
 //
-// For the first ReLU-family layer, whose input is affine in α (z = A + αB,
-// THEORY.md §2), the crossings are α = −A/B in closed form. For deeper
-// layers, a sweep of KinkSweep intervals (one batched per-row-α pass of
-// KinkSweep+1 rows of the one example) brackets the sign changes of z, the
-// closed-form kinks of the first layer are added to the sweep's points, the
-// cubic Hermite interpolant of (z, ż) at both ends gives a starting guess
-// (and reveals a pair of crossings inside one interval when its extremum has
-// the other sign), and safeguarded Newton iterations on the exact z, one
-// single-example pass each, refine it to a few ulps. A pair of crossings of
-// one deeper unit inside one sweep interval that the interpolant does not
-// reveal is missed (ExampleGaussLength then finds it as an unreported corner).
+// For the first kinked layer, whose input is affine in α (THEORY.md §2),
+// the switching functions are affine and the switches follow in closed
+// form (affineSwitches; for the ReLU family α = −A/B of z = A + αB). For
+// deeper layers, a sweep of KinkSweep intervals (one batched per-row-α pass
+// of KinkSweep+1 rows of the one example) brackets the changes of branch,
+// the closed-form kinks of the first layer are added to the sweep's points,
+// the cubic Hermite interpolant of the switching function (value and
+// derivative) at both ends gives a starting guess (and reveals a pair of
+// switches inside one interval when its extremum has the other sign), and
+// safeguarded Newton iterations on the exact switching function, one
+// single-example pass each, refine it to a few ulps (for a max-pool window
+// that passes through several inputs inside one interval, switch after
+// switch). A pair of switches of one deeper unit inside one sweep interval
+// that the interpolant does not reveal is missed (ExampleGaussLength then
+// finds it as an unreported corner).
 //
 // Errors: an example index out of range, lo ≥ hi or non-finite bounds;
 // ctx.Err() if ctx is cancelled.
@@ -246,6 +410,7 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 	if len(kl) == 0 {
 		return nil, nil
 	}
+	sws := p.switchings()
 	aff := p.affineLayer()
 	n := 1
 	if len(kl) > 1 || kl[0] != aff {
@@ -261,15 +426,10 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 		// deeper pre-activation is smooth between them, but its velocity
 		// jumps at them, and it may cross zero twice right after one — two
 		// crossings inside one sweep interval that no interpolant reveals.
-		pre0 := map[int]*nn.Jet{}
-		p.rowJet([]int{i}, []float64{lo}, nil, pre0)
-		z, zd := pre0[aff].Value(), pre0[aff].Velocity()
-		_, width := z.Dims()
-		for u := 0; u < width; u++ {
-			if v := zd.At(0, u); v != 0 {
-				if r := lo - z.At(0, u)/v; r > lo && r < hi {
-					alphas = append(alphas, r)
-				}
+		x, xd, xdd := p.rowJetAt(i, aff, lo)
+		for _, c := range affineSwitches(sws[aff], aff, x, xd, xdd, lo, hi) {
+			if c.alpha > lo && c.alpha < hi {
+				alphas = append(alphas, c.alpha)
 			}
 		}
 		sort.Float64s(alphas)
@@ -283,53 +443,65 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 	p.rowJet(rows, alphas, nil, pre)
 	var cs []crossing
 	for _, l := range kl {
-		z, zd, zdd := pre[l].Value(), pre[l].Velocity(), pre[l].Acceleration()
-		_, width := z.Dims()
-		if l == aff {
-			for u := 0; u < width; u++ {
-				z0, v := z.At(0, u), zd.At(0, u)
-				if v == 0 {
-					continue
-				}
-				if r := lo - z0/v; r > lo && r <= hi {
-					cs = append(cs, crossing{r, l, u, v > 0})
-				}
-			}
+		in, sw := pre[l], sws[l]
+		if in == nil { // a kinked layer on the constant network input: no kinks
 			continue
 		}
-		for u := 0; u < width; u++ {
+		z, zd, zdd := in.Value(), in.Velocity(), in.Acceleration()
+		if l == aff {
+			cs = append(cs, affineSwitches(sw, l, z.RawRowView(0), zd.RawRowView(0), zdd.RawRowView(0), lo, hi)...)
+			continue
+		}
+		ns := sw.Switches()
+		br := make([]int, (n+1)*ns)
+		for j := 0; j <= n; j++ {
+			sw.Branches(z.RawRowView(j), zd.RawRowView(j), zdd.RawRowView(j), br[j*ns:(j+1)*ns])
+		}
+		var ga, gb []nn.Gap
+		for u := 0; u < ns; u++ {
+		sweep:
 			for j := 0; j < n; j++ {
 				a, b := alphas[j], alphas[j+1]
-				sa := enters(z.At(j, u), zd.At(j, u), zdd.At(j, u))
-				sb := enters(z.At(j+1, u), zd.At(j+1, u), zdd.At(j+1, u))
-				c := hermite{a: a, h: b - a, za: z.At(j, u), zb: z.At(j+1, u), da: zd.At(j, u), db: zd.At(j+1, u)}
-				if sa != sb {
-					r, err := p.refineCrossing(ctx, i, l, u, a, b, a+c.h*c.root(), sa)
+				ba, bb := br[j*ns+u], br[(j+1)*ns+u]
+				ga = sw.Gaps(ga[:0], u, ba, z.RawRowView(j), zd.RawRowView(j), zdd.RawRowView(j))
+				gb = sw.Gaps(gb[:0], u, ba, z.RawRowView(j+1), zd.RawRowView(j+1), zdd.RawRowView(j+1))
+				if ba != bb {
+					guess := a + (b-a)/2
+					if g0, ok := gapTo(ga, bb); ok {
+						g1, _ := gapTo(gb, bb)
+						c := hermite{a: a, h: b - a, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}
+						guess = a + c.h*c.root()
+					}
+					found, err := p.walkSwitches(ctx, sw, i, l, u, a, b, guess, ba, bb)
 					if err != nil {
 						return nil, err
 					}
-					cs = append(cs, crossing{r, l, u, sb})
+					cs = append(cs, found...)
 					continue
 				}
-				for _, s := range c.extrema() {
-					if v := c.at(s); v == 0 || (v > 0) == sa {
-						continue
+				for q := range ga {
+					c := hermite{a: a, h: b - a, za: ga[q].S, zb: gb[q].S, da: ga[q].SD, db: gb[q].SD}
+					for _, s := range c.extrema() {
+						if v := c.at(s); !(v < 0) {
+							continue
+						}
+						m := a + c.h*s
+						bm, _ := p.switchAt(sw, i, l, u, m, ba)
+						if bm == ba {
+							continue
+						}
+						r1, err := p.walkSwitches(ctx, sw, i, l, u, a, m, a+c.h*s/2, ba, bm)
+						if err != nil {
+							return nil, err
+						}
+						r2, err := p.walkSwitches(ctx, sw, i, l, u, m, b, (m+b)/2, bm, ba)
+						if err != nil {
+							return nil, err
+						}
+						cs = append(cs, r1...)
+						cs = append(cs, r2...)
+						continue sweep
 					}
-					m := a + c.h*s
-					zm, zdm, zddm := p.preJet(i, l, u, m)
-					if enters(zm, zdm, zddm) == sa {
-						continue
-					}
-					r1, err := p.refineCrossing(ctx, i, l, u, a, m, a+c.h*s/2, sa)
-					if err != nil {
-						return nil, err
-					}
-					r2, err := p.refineCrossing(ctx, i, l, u, m, b, (m+b)/2, !sa)
-					if err != nil {
-						return nil, err
-					}
-					cs = append(cs, crossing{r1, l, u, !sa}, crossing{r2, l, u, sa})
-					break
 				}
 			}
 		}
@@ -337,36 +509,148 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 	if len(cs) == 0 {
 		return nil, nil
 	}
+	groups := groupCrossings(cs)
+	j, _, _ := p.sideJets([]int{i}, [][][]crossing{groups}, []float64{lo}, []float64{hi}, 0)
+	vel, acc := j.Velocity(), j.Acceleration()
+	ks := make([]Kink, len(groups))
+	for g, grp := range groups {
+		c := grp[0]
+		ks[g] = Kink{Alpha: c.alpha, Layer: c.layer, Unit: c.unit, From: c.from, To: c.to,
+			Left: append([]float64(nil), vel.RawRowView(2*g)...), Right: append([]float64(nil), vel.RawRowView(2*g+1)...),
+			LeftAcc: append([]float64(nil), acc.RawRowView(2*g)...), RightAcc: append([]float64(nil), acc.RawRowView(2*g+1)...)}
+		for _, o := range grp[1:] {
+			ks[g].Merged = append(ks[g].Merged, Switch{o.layer, o.unit, o.from, o.to})
+		}
+	}
+	return ks, nil
+}
+
+// sameKink reports whether a switch at b ≥ a is the kink at a: they are
+// within 1e-12·(1 + |a|), closer than two independent refinements of one
+// α can be told apart (a ReLU unit going inactive and the max-pool window
+// it leads switching to another input at the same α).
+func sameKink(a, b float64) bool { return b-a <= 1e-12*(1+math.Abs(a)) }
+
+// groupCrossings sorts cs by α (stably) and groups the switches of one
+// kink (sameKink with the group's first).
+func groupCrossings(cs []crossing) [][]crossing {
 	sort.SliceStable(cs, func(a, b int) bool { return cs[a].alpha < cs[b].alpha })
-	// Merge crossings at one α and evaluate both one-sided jets of every
-	// kink in one per-row pass: rows 2g (left) and 2g+1 (right).
 	var groups [][]crossing
 	for _, c := range cs {
-		if g := len(groups); g > 0 && groups[g-1][0].alpha == c.alpha {
+		if g := len(groups); g > 0 && sameKink(groups[g-1][0].alpha, c.alpha) {
 			groups[g-1] = append(groups[g-1], c)
 		} else {
 			groups = append(groups, []crossing{c})
 		}
 	}
-	rows = make([]int, 2*len(groups))
-	alphas = make([]float64, 2*len(groups))
-	var forced []side
-	for g, grp := range groups {
-		rows[2*g], rows[2*g+1] = i, i
-		alphas[2*g], alphas[2*g+1] = grp[0].alpha, grp[0].alpha
-		for _, c := range grp {
-			forced = append(forced, side{2 * g, c.layer, c.unit, !c.rightActive}, side{2*g + 1, c.layer, c.unit, c.rightActive})
+	return groups
+}
+
+// mayTie reports whether some kinked layer declares that its switching
+// functions may vanish identically on an interval of α (nn.Ties: two
+// max-pool inputs zeroed by a ReLU).
+func (p *Path) mayTie() bool {
+	for _, sw := range p.switchings() {
+		if t, ok := sw.(nn.Ties); ok && t.MayTie() {
+			return true
 		}
 	}
-	j := p.rowJet(rows, alphas, forced, nil)
-	vel, acc := j.Velocity(), j.Acceleration()
-	ks := make([]Kink, len(groups))
-	for g, grp := range groups {
-		ks[g] = Kink{Alpha: grp[0].alpha, Layer: grp[0].layer, Unit: grp[0].unit,
-			Left: append([]float64(nil), vel.RawRowView(2*g)...), Right: append([]float64(nil), vel.RawRowView(2*g+1)...),
-			LeftAcc: append([]float64(nil), acc.RawRowView(2*g)...), RightAcc: append([]float64(nil), acc.RawRowView(2*g+1)...)}
+	return false
+}
+
+// sideJets evaluates the one-sided jets at the kinks of several examples.
+// Example exs[k] has the kinks gss[k] (groupCrossings, sorted) on
+// (los[k], his[k]]. The left jet at a kink is the jet at its α with the
+// kink's own switches forced to From, the right jet with them forced to To
+// (one per-row pass); every other switch unit takes the branch the layer's
+// rule gives at α. When a kinked layer may tie (Path.mayTie), a unit of it
+// can switch at the same α as a consequence of the kink (a max-pool window
+// whose maximum a ReLU unit zeroes), and the rule at α would decide it by a
+// value rounded to ±1e-17: then every switch unit of every kinked layer is
+// forced to its branch just before and just after the kink, read in one
+// more pass at the midpoints of the regions between the kinks (eta = 0:
+// exact kinks, Path.Kinks) or at α ∓ eta (eta > 0: kinks located to
+// about eta, the Gauss-length grid, where a midpoint may lie beyond a kink
+// not located). In the returned jet [3R, K], rows r0[k] + 2g and
+// r0[k] + 2g + 1 are the left and right jets at kink g of example k;
+// evaluated is the number of rows of the passes.
+func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
+	var mbr map[int][][]int // the neighbouring branches, when a layer may tie
+	var m0 []int            // row of the branches before kink g: m0[k] + 2g with eta, m0[k] + g without; after: the next
+	if p.mayTie() {
+		kl, sws := p.kinkedLayers(), p.switchings()
+		var mrows []int
+		var malphas []float64
+		m0 = make([]int, len(exs))
+		for k, e := range exs {
+			m0[k] = len(mrows)
+			prev := los[k]
+			for _, grp := range gss[k] {
+				if eta > 0 {
+					mrows = append(mrows, e, e)
+					malphas = append(malphas, grp[0].alpha-eta, grp[0].alpha+eta)
+					continue
+				}
+				mrows = append(mrows, e)
+				malphas = append(malphas, prev+(grp[0].alpha-prev)/2)
+				prev = grp[0].alpha
+			}
+			if eta == 0 {
+				mrows = append(mrows, e)
+				malphas = append(malphas, prev+(his[k]-prev)/2)
+			}
+		}
+		pre := map[int]*nn.Jet{}
+		p.rowJet(mrows, malphas, nil, pre)
+		evaluated += len(mrows)
+		mbr = map[int][][]int{}
+		for _, l := range kl {
+			in := pre[l]
+			if in == nil {
+				continue
+			}
+			ns := sws[l].Switches()
+			brs := make([][]int, len(mrows))
+			for r := range mrows {
+				brs[r] = make([]int, ns)
+				sws[l].Branches(in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r), brs[r])
+			}
+			mbr[l] = brs
+		}
 	}
-	return ks, nil
+	var rows []int
+	var alphas []float64
+	r0 = make([]int, len(exs))
+	forced := map[int][]nn.Force{}
+	for k, e := range exs {
+		r0[k] = len(rows)
+		for g, grp := range gss[k] {
+			r := len(rows)
+			rows = append(rows, e, e)
+			alphas = append(alphas, grp[0].alpha, grp[0].alpha)
+			own := map[[2]int]bool{}
+			for _, c := range grp {
+				own[[2]int{c.layer, c.unit}] = true
+				forced[c.layer] = append(forced[c.layer], nn.Force{Row: r, Unit: c.unit, Branch: c.from}, nn.Force{Row: r + 1, Unit: c.unit, Branch: c.to})
+			}
+			before := 0
+			if mbr != nil {
+				before = m0[k] + g
+				if eta > 0 {
+					before = m0[k] + 2*g
+				}
+			}
+			for l, brs := range mbr {
+				for u, b := range brs[before] {
+					if !own[[2]int{l, u}] {
+						forced[l] = append(forced[l], nn.Force{Row: r, Unit: u, Branch: b}, nn.Force{Row: r + 1, Unit: u, Branch: brs[before+1][u]})
+					}
+				}
+			}
+		}
+	}
+	j = p.rowJet(rows, alphas, forced, nil)
+	return j, r0, evaluated + len(rows)
 }
 
 type ctxAbort struct{ err error }

@@ -6,16 +6,6 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// side forces the side of one ReLU-family unit in a per-row pass: row r of
-// the pass takes unit Unit of activation layer Layer as active (slope 1) or
-// inactive (the negative slope), whatever the sign of its pre-activation.
-// It is how one-sided jets at a kink are evaluated (THEORY.md §2: "use
-// one-sided derivatives").
-type side struct {
-	row, layer, unit int
-	active           bool
-}
-
 // rowJet is the second-order forward pass of THEORY.md §2 for examples
 // rows[r] each at its own α = alphas[r] (a batched pass whose rows need not
 // share α). An affine layer with W(α) = W0 + αΔW computes P0 = H W0ᵀ and
@@ -24,12 +14,16 @@ type side struct {
 //
 //	z = P0h + α P1h + b0 + αΔb,  ż = P1h + P0ḣ + α P1ḣ + Δb,  z̈ = 2 P1ḣ + P0ḧ + α P1ḧ.
 //
-// The first layer's cached products are used when present. ReLU-family units
-// take the side the path enters for increasing α (as nn.Activation.Jet),
-// except where forced lists another. If pre is not nil, pre[l] receives the
-// input jet (the pre-activations) of every kinked activation layer l.
+// The first layer's cached products are used when present. The switch
+// units of kinked layers (nn.Switching) take the branch the path enters for
+// increasing α (as the layers' Jet), except where forced[l] (the kinked
+// layer at site l) sets their branch in a row (nn.Force): how one-sided
+// jets at a kink are evaluated (THEORY.md §2: "use one-sided
+// derivatives"). If
+// pre is not nil, pre[l] receives the input jet (the pre-activations) of
+// every kinked layer at site l.
 // It returns the output jet [3n, K].
-func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*nn.Jet) *nn.Jet {
+func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, pre map[int]*nn.Jet) *nn.Jet {
 	n := len(rows)
 	var j *nn.Jet
 	start := 0
@@ -72,11 +66,11 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced []side, pre map[int]*
 	// block joins its branches with its own per-row rule (CombineRows).
 	top := 0
 	leaf := func(l int, layer nn.Layer, p0, dp []*nn.Tensor, j *nn.Jet) *nn.Jet {
-		if k, ok := layer.(nn.PiecewiseLinear); ok && k.Kinked() && !j.Const {
+		if sw, ok := switchingAt(layer); ok && !j.Const {
 			if pre != nil {
 				pre[l] = j
 			}
-			return kinkedRows(k, l, j, forced)
+			return sw.JetForced(j, forced[l])
 		}
 		if b, ok := layer.(nn.BatchStatistics); ok && p.ref != nil {
 			return p.bnRowsRecompute(b, top, alphas, j, refs) // top level only: Path.build refuses recompute inside blocks
@@ -151,41 +145,11 @@ func (p *Path) bnRowsRecompute(b nn.BatchStatistics, l int, alphas []float64, in
 	return out
 }
 
-// enters reports the side of the kink the path is on just after α for a
-// pre-activation with jet (z, ż, z̈): the rule of nn.Activation.Jet.
-func enters(z, zd, zdd float64) bool {
-	return z > 0 || (z == 0 && (zd > 0 || (zd == 0 && zdd >= 0)))
-}
-
-// kinkedRows applies a ReLU-family activation to a jet, forcing the sides
-// listed in forced for layer l.
-func kinkedRows(a nn.PiecewiseLinear, l int, in *nn.Jet, forced []side) *nn.Jet {
-	n, c := in.N, a.OutSize()
-	on, off := a.Slopes()
-	out := &nn.Jet{N: n, M: mat.NewDense(3*n, c, nil)}
-	for r := 0; r < n; r++ {
-		z, zd, zdd := in.M.RawRowView(r), in.M.RawRowView(n+r), in.M.RawRowView(2*n+r)
-		s, sd, sdd := out.M.RawRowView(r), out.M.RawRowView(n+r), out.M.RawRowView(2*n+r)
-		for u := range z {
-			k := off
-			if enters(z[u], zd[u], zdd[u]) {
-				k = on
-			}
-			s[u], sd[u], sdd[u] = k*z[u], k*zd[u], k*zdd[u]
-		}
+// switchingAt returns the switching rule of layer if it is kinked
+// (nn.KinkSites, nn.SwitchingOf; Path.build checks nn.RuleKinks).
+func switchingAt(layer nn.Layer) (nn.Switching, bool) {
+	if k, ok := layer.(nn.KinkSites); !ok || !k.Kinked() {
+		return nil, false
 	}
-	for _, f := range forced {
-		if f.layer != l {
-			continue
-		}
-		r, u := f.row, f.unit
-		k := off
-		if f.active {
-			k = on
-		}
-		out.M.Set(r, u, k*in.M.At(r, u))
-		out.M.Set(n+r, u, k*in.M.At(n+r, u))
-		out.M.Set(2*n+r, u, k*in.M.At(2*n+r, u))
-	}
-	return out
+	return nn.SwitchingOf(layer)
 }

@@ -16,10 +16,13 @@ import (
 // Its jet propagates the triple of the selected input; among inputs of
 // equal value the one whose (value, velocity, acceleration) is
 // lexicographically largest, which is the right-derivative for α increasing.
-// Where the arg-max changes along α the output path has a corner. Those
-// corners are not crossings of 0 by an input unit, so KinkSites cannot
-// declare them (Kinked is false: see ArgMaxKinks); the interval rule marks
-// every example in which two candidates of a window may swap (IJet.Kink).
+// Where the arg-max changes along α the output path has a corner: the
+// layer declares those kinks as a Switching layer (nn/switching.go: one
+// switch unit per window, its branch the selected input, its switching
+// functions the gaps x_b − x_r to the window's other inputs), so the kink
+// search, the one-sided jets and the Gauss length's corners see them; the
+// interval rule marks every example in which two candidates of a window may
+// swap (IJet.Kink).
 type MaxPool2d struct {
 	pool2d
 	KH, KW, SH, SW, PH, PW int
@@ -68,21 +71,15 @@ func (l *MaxPool2d) OutShape() []int { return []int{l.C, l.OH, l.OW} }
 // Params returns nil.
 func (l *MaxPool2d) Params() []Param { return nil }
 
-// Kinked implements KinkSites: no input unit's crossing of 0 is a corner
-// of max-pooling. Its corners are arg-max switches, which KinkSites and
-// PiecewiseLinear cannot express (ArgMaxKinks).
-func (l *MaxPool2d) Kinked() bool { return false }
-
-// ArgMaxKinks reports that the layer's output path has corners where the
-// arg-max of a window changes along α (THEORY.md §9). The kink passes of
-// functionspace (kink location, one-sided jets, Gauss-length corners) work
-// on units crossing 0 (PiecewiseLinear) and do not see these corners.
-func (l *MaxPool2d) ArgMaxKinks() bool { return true }
+// Kinked implements KinkSites: the output path has a corner wherever a
+// window's arg-max changes along α (THEORY.md §9); the switches are
+// declared by the Switching methods (nn/switching.go).
+func (l *MaxPool2d) Kinked() bool { return true }
 
 // windowArgmax returns, for each channel-window of one example, the flat input
 // index of the selected input: the largest value, ties broken by the
 // larger velocity then acceleration (xd, xdd nil: by the first, as
-// PyTorch's forward and backward).
+// PyTorch's forward and backward; xdd alone nil: zero accelerations).
 func windowArgmax[T float32 | float64](g *pool2d, x, xd, xdd []T, idx []int) {
 	oq := g.OH * g.OW
 	for c := 0; c < g.C; c++ {
@@ -96,7 +93,7 @@ func windowArgmax[T float32 | float64](g *pool2d, x, xd, xdd []T, idx []int) {
 						best = k
 						continue
 					}
-					if x[k] == x[best] && xd != nil && (xd[k] > xd[best] || (xd[k] == xd[best] && xdd[k] > xdd[best])) {
+					if x[k] == x[best] && xd != nil && (xd[k] > xd[best] || (xd[k] == xd[best] && xdd != nil && xdd[k] > xdd[best])) {
 						best = k
 					}
 				}

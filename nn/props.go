@@ -27,17 +27,22 @@ type AffineInAlpha interface {
 }
 
 // KinkSites is declared by every layer a kink analysis walks through:
-// whether the layer's jet rule has corners where an input unit crosses 0
-// (the ReLU family: σ′ jumps, and γ′ with it; THEORY.md §2–§3).
+// whether the layer's jet rule has corners, where its output's derivative
+// in α jumps (the ReLU family where an input crosses 0: σ′ jumps, and γ′
+// with it; max-pool where a window's arg-max changes; THEORY.md §2–§3, §9).
+// A kinked layer declares where and how through Switching (or
+// PiecewiseLinear, which SwitchingOf turns into one).
 type KinkSites interface {
 	Layer
-	// Kinked reports whether some input unit's crossing of 0 is a corner.
+	// Kinked reports whether the layer has corners.
 	Kinked() bool
 }
 
 // PiecewiseLinear is a kinked layer acting unit-wise as σ(z) = on·z for
 // z > 0 and off·z for z < 0 (relu: 1, 0; leaky_relu: 1, slope). Its
-// one-sided jets at a crossing are those of the two slopes.
+// one-sided jets at a crossing are those of the two slopes; SwitchingOf
+// gives its Switching rule (one unit per input element, switching
+// function ±z).
 type PiecewiseLinear interface {
 	KinkSites
 	// Slopes returns σ′ on the active (z > 0) and inactive (z < 0) side.
@@ -164,8 +169,8 @@ const (
 	RuleJet32 Rule = iota
 	// RuleInterval is the interval jet (IntervalLayer).
 	RuleInterval
-	// RuleKinks is the kink declaration (KinkSites; PiecewiseLinear when
-	// Kinked).
+	// RuleKinks is the kink declaration (KinkSites; when Kinked, a
+	// Switching rule, SwitchingOf, and no parameters).
 	RuleKinks
 	// RulePerRow is the per-row-α jet: RowJetter, or a layer without
 	// parameters (its Jet does not depend on α).
@@ -180,7 +185,7 @@ func (r Rule) String() string {
 	case RuleInterval:
 		return "interval jet rule (nn.IntervalLayer)"
 	case RuleKinks:
-		return "kink declaration (nn.KinkSites, nn.PiecewiseLinear when kinked)"
+		return "kink declaration (nn.KinkSites; nn.Switching or nn.PiecewiseLinear, and no parameters, when kinked)"
 	case RulePerRow:
 		return "per-row jet rule (nn.RowJetter)"
 	}
@@ -202,7 +207,8 @@ func Has(l Layer, r Rule) bool {
 			return false
 		}
 		if k.Kinked() {
-			_, ok = l.(PiecewiseLinear)
+			_, ok = SwitchingOf(l)
+			ok = ok && len(l.Params()) == 0
 		}
 		return ok
 	case RulePerRow:
