@@ -30,6 +30,12 @@ type CertifyOptions struct {
 	// DeltaGap, when positive, keeps refining after the verdict is decided
 	// until DeltaUpper − DeltaLower ≤ DeltaGap (or the budget runs out).
 	DeltaGap float64
+	// DeltaTol, when positive, keeps refining after the verdict is decided
+	// until the relative width of the Δ bounds (RelativeWidth) is at most
+	// DeltaTol (or the budget runs out); the certificate then records it
+	// and the width reached (issue 12's --delta-tol). 0: stop at the
+	// verdict (and DeltaGap). Analyze's default is DefaultDeltaTol.
+	DeltaTol float64
 	// Workers is the number of concurrent passes (default runtime.GOMAXPROCS(0)).
 	Workers int
 	// Progress, if not nil, is told the stage, the leaves so far and the budget.
@@ -88,6 +94,13 @@ type Certificate struct {
 	Evaluations int     `json:"evaluations"`
 	Seconds     float64 `json:"seconds"`
 	Examples    int     `json:"examples"`
+	// DeltaTol is the relative width of the Δ bounds requested
+	// (CertifyOptions.DeltaTol; absent when none was), and RelWidth the
+	// width reached, RelativeWidth(DeltaLower, DeltaUpper, Tolerance),
+	// written as delta_rel_width (null when DeltaUpper is not finite)
+	// whenever DeltaTol is.
+	DeltaTol float64 `json:"delta_tol,omitempty"`
+	RelWidth float64 `json:"-"`
 	// Notes records conditions the verdict depends on (e.g. softplus threshold crossings).
 	Notes []string `json:"notes,omitempty"`
 	// Reason says why the search stopped when the verdict is inconclusive
@@ -121,6 +134,28 @@ type CertLeaf struct {
 
 // CertPoint is an evaluated α with L(α) ∈ [Lo, Hi].
 type CertPoint struct{ Alpha, Lo, Hi float64 }
+
+// DefaultDeltaTol is the relative width of the Δ bounds the analysis
+// refines to by default (--delta-tol, issue 12).
+const DefaultDeltaTol = 1e-3
+
+// RelativeWidth returns the relative width of the Δ bounds [lower, upper]
+// at tolerance tol: (upper − lower) / max(|lower|, |upper|, tol), rounded
+// up, and 0 when upper = lower (Δ known exactly, [0, 0] included). The
+// tolerance in the denominator makes a certified_monotone Δ ≤ upper ≤ tol
+// count as resolved once the bounds are narrow against the tolerance (a Δ
+// that is 0 in truth has no relative precision). +Inf when upper is not
+// finite.
+func RelativeWidth(lower, upper, tol float64) float64 {
+	if !(upper < math.Inf(1)) || math.IsNaN(lower) {
+		return math.Inf(1)
+	}
+	if upper <= lower {
+		return 0
+	}
+	d := math.Max(math.Max(math.Abs(lower), math.Abs(upper)), tol)
+	return interval.Up(interval.Up(upper-lower) / d)
+}
 
 // upperRise returns a rigorous upper bound on Δ from the leaves in order:
 // the largest end⁺_f + Σ_{f<k<l} int_k + end⁺_l over runs f ≤ l (f = l:
@@ -252,6 +287,9 @@ func (m *Monotonicity) Constant(ip *IntervalPath, l0, l1 interval.I) error {
 	cert.Verdict, cert.SettledFraction, cert.SmoothFraction = CertifiedMonotone, 1, 1
 	cert.Points = []CertPoint{{0, l0.Lo, l0.Hi}, {1, l1.Lo, l1.Hi}}
 	cert.Evaluations = ip.evals
+	if m.o.DeltaTol > 0 {
+		cert.DeltaTol, cert.RelWidth = m.o.DeltaTol, 0 // Δ ∈ [0, 0]
+	}
 	cert.Notes = append(cert.Notes, "θT = θ0 on every interpolated tensor (δ = 0 exactly, BatchNorm buffers included): L is constant along the line, so Δ = 0 without any leaf")
 	return cert.check()
 }
@@ -335,7 +373,8 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	o, cert := m.o, m.Cert
 	var split []int
-	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) {
+	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) &&
+		(o.DeltaTol <= 0 || RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance) <= o.DeltaTol) {
 		// decided; but a leaf where L may jump by more than the
 		// witness rises is still split down to adjacent float64 α
 		// (within the budget), so that the jump itself becomes the
@@ -409,6 +448,10 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 	cert.Points = append(cert.Points, CertPoint{1, m.l1.Lo, m.l1.Hi})
 	cert.Leaves = len(leaves)
 	cert.Evaluations = e.evals
+	if o.DeltaTol > 0 {
+		cert.DeltaTol = o.DeltaTol
+		cert.RelWidth = RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance)
+	}
 	if e.jumps {
 		cert.Notes = append(cert.Notes, "softplus follows PyTorch (the identity where βz > threshold): L may jump where a softplus input crosses the threshold, by up to log1p(exp(−threshold))/β per unit; on the leaves where it may (jump_leaves), the bounds use the enclosures of L over the leaf and at its ends instead of ∫L′, so delta_bounds include the jumps")
 	}
@@ -525,7 +568,7 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // before the first linear layer), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
+	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions.Certificate = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
 		return nil
@@ -643,7 +686,12 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 		*plain
 		DeltaLower *float64 `json:"delta_lower"`
 		DeltaUpper *float64 `json:"delta_upper"`
-	}{(*plain)(&q), finite(c.DeltaLower), finite(c.DeltaUpper)}
+		// written (a number or null) whenever delta_tol is
+		RelWidth any `json:"delta_rel_width,omitempty"`
+	}{(*plain)(&q), finite(c.DeltaLower), finite(c.DeltaUpper), nil}
+	if c.DeltaTol > 0 {
+		aux.RelWidth = finite(c.RelWidth)
+	}
 	if aux.DeltaUpper == nil || aux.DeltaLower == nil {
 		q.Notes = append(append([]string(nil), q.Notes...), "a delta bound is null: it is not finite (an enclosure overflowed)")
 	}
