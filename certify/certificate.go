@@ -159,33 +159,34 @@ func RelativeWidth(lower, upper, tol float64) float64 {
 
 // upperRise returns a rigorous upper bound on Δ from the leaves in order:
 // the largest end⁺_f + Σ_{f<k<l} int_k + end⁺_l over runs f ≤ l (f = l:
-// end⁺_f), where end_k = (b_k − a_k)·sup L′ bounds the rise over any part
-// of leaf k and int_k ≤ end_k bounds ∫ over the whole leaf. With
-// int = end it is MaxRunSum of THEORY.md §7. The float64 sums are made
-// rigorous by adding 2·n·u·Σ(|end_k| + |int_k|) (the error of n recursive
-// sums, Higham §4.2), and the run attaining it (indices) is returned for
-// refinement.
+// end⁺_f), where end_k bounds the rise over any part of leaf k and
+// int_k ≤ end_k bounds the rise over the whole leaf. With int = end it is
+// MaxRunSum of THEORY.md §7, by Kadane's recursion. Every sum is rounded
+// up (a sum with a zero term is exact), so each run's computed sum bounds
+// its exact sum from above, and by induction the best open run through k
+// bounds every exact run sum ending at k: the result is rigorous without a
+// global allowance (before issue 12 it added 2·n·u·Σ_k(|end_k| + |int_k|)
+// over all leaves, which kept Δ ≤ 1e-12 even where the maximal run is one
+// tiny leaf). The run attaining it (indices) is returned for refinement.
 func upperRise(end, in []float64) (up float64, first, last int) {
 	best, open, openStart := 0.0, math.Inf(-1), 0
 	first, last = 0, -1
-	var abs float64
 	allNonPos := true
 	for k := range end {
 		e := math.Max(end[k], 0)
 		if end[k] > 0 {
 			allNonPos = false
 		}
-		abs += math.Abs(end[k]) + math.Abs(in[k])
 		// best run ending at k: k alone, or an open run through k−1 then k
 		if e > best {
 			best, first, last = e, k, k
 		}
-		if open+e > best {
-			best, first, last = open+e, openStart, k
+		if r := upAdd(open, e); r > best {
+			best, first, last = r, openStart, k
 		}
 		// open runs through k: start at k (end⁺_k) or extend through k as interior
-		if open+in[k] >= e {
-			open += in[k]
+		if x := upAdd(open, in[k]); x >= e {
+			open = x
 		} else {
 			open, openStart = e, k
 		}
@@ -193,8 +194,7 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	if allNonPos {
 		return 0, 0, -1 // L′ ≤ 0 on every leaf: L is non-increasing, Δ = 0
 	}
-	n := float64(len(end) + 2)
-	return interval.Up(interval.Up(best) + interval.Up(2*n*0x1p-53*abs*1.01)), first, last
+	return best, first, last
 }
 
 // ErrBNRecompute was wrapped by the error Certify returned for a
@@ -299,6 +299,7 @@ func (m *Monotonicity) Constant(ip *IntervalPath, l0, l1 interval.I) error {
 func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	m.ip, m.l0, m.l1 = ip, l0, l1
 	m.Cert.Examples = ip.p.N
+	ip.keepStart() // per-example ℓ′(0), for the endpoint-centred form at α = 0
 	return nil
 }
 
@@ -322,6 +323,9 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		}
 		if math.IsNaN(end[k]) { // no information: never read as L′ ≤ 0
 			end[k] = math.Inf(1)
+		}
+		if l.Rise < end[k] { // the second-order forms (Leaf.Rise ≥ 0, never NaN here)
+			end[k] = l.Rise
 		}
 		in[k] = end[k]
 		if l.Integral < end[k] {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/big"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
 )
@@ -50,7 +53,7 @@ func TestDeltaTol(t *testing.T) {
 				case tol == 1e-7 && up-lo >= 1e-6:
 					t.Errorf("DeltaTol 1e-7: bounds [%v, %v] not narrower than 1e-6", lo, up)
 				}
-				t.Logf("DeltaTol %g: Δ ∈ [%.12g, %.12g], relative width %.3g, %d leaves", tol, lo, up, rw, cert.Leaves)
+				t.Logf("DeltaTol %g: Δ ∈ [%.15g, %.15g], relative width %.3g, %d leaves", tol, lo, up, rw, cert.Leaves)
 			}
 		})
 	}
@@ -103,4 +106,39 @@ func TestRelativeWidth(t *testing.T) {
 			t.Errorf("RelativeWidth(%v, %v, %v) = %v, want %v (rounded up)", c.lo, c.up, c.tol, got, c.want)
 		}
 	}
+}
+
+// TestUpperRiseRigorous: upperRise (rounded up run by run, no global
+// allowance) is never below the exact largest run sum end⁺_f + Σ in_k +
+// end⁺_l, computed in math/big over every run, for end and in of mixed
+// signs and magnitudes (in ≤ end).
+func TestUpperRiseRigorous(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 25).Draw(t, "n")
+		end, in := make([]float64, n), make([]float64, n)
+		for k := range end {
+			e := rapid.Float64Range(-1, 1).Draw(t, "e") * math.Pow(10, float64(rapid.IntRange(-20, 3).Draw(t, "x")))
+			end[k] = e
+			in[k] = e - math.Abs(rapid.Float64Range(0, 1).Draw(t, "d"))*math.Abs(e)
+		}
+		exact := new(big.Float).SetPrec(4000)
+		for f := 0; f < n; f++ {
+			for l := f; l < n; l++ {
+				s := new(big.Float).SetPrec(4000).SetFloat64(math.Max(end[f], 0))
+				if l > f {
+					for k := f + 1; k < l; k++ {
+						s.Add(s, big.NewFloat(in[k]))
+					}
+					s.Add(s, big.NewFloat(math.Max(end[l], 0)))
+				}
+				if s.Cmp(exact) > 0 {
+					exact = s
+				}
+			}
+		}
+		got, _, _ := upperRise(end, in)
+		if new(big.Float).SetFloat64(got).Cmp(exact) < 0 {
+			t.Fatalf("upperRise %v below the exact largest run sum %v", got, exact.Text('g', 20))
+		}
+	})
 }
