@@ -48,6 +48,11 @@ type Options struct {
 	Certificate  bool    `json:"certificate"`
 	MaxIntervals int     `json:"max_intervals,omitempty"`
 	MinWidth     float64 `json:"min_width,omitempty"`
+	// DeltaTol is the relative width of the certificate's Δ bounds it
+	// refines to after the verdict (CertifyOptions.DeltaTol; issue 12's
+	// --delta-tol). 0 is the default, DefaultDeltaTol, and is recorded as
+	// absent, so that reports from before the option compare equal.
+	DeltaTol float64 `json:"delta_tol,omitempty"`
 	// Variant is the line analysed when it is not the run's own θ0 → θT
 	// (Endpoints, THEORY.md §8); the caller builds the path from its
 	// endpoints and records it here.
@@ -97,6 +102,18 @@ func (o *Options) defaults() {
 	if o.PlateauTolerance <= 0 {
 		o.PlateauTolerance = DefaultPlateauTolerance
 	}
+	if o.DeltaTol == DefaultDeltaTol {
+		o.DeltaTol = 0 // the default is recorded as absent
+	}
+}
+
+// deltaTol is the certificate's DeltaTol: o.DeltaTol, or DefaultDeltaTol
+// when it is 0.
+func (o Options) deltaTol() float64 {
+	if o.DeltaTol <= 0 {
+		return DefaultDeltaTol
+	}
+	return o.DeltaTol
 }
 
 // Grid returns m equally spaced α from 0 to 1, both included, with the

@@ -30,6 +30,12 @@ type CertifyOptions struct {
 	// DeltaGap, when positive, keeps refining after the verdict is decided
 	// until DeltaUpper − DeltaLower ≤ DeltaGap (or the budget runs out).
 	DeltaGap float64
+	// DeltaTol, when positive, keeps refining after the verdict is decided
+	// until the relative width of the Δ bounds (RelativeWidth) is at most
+	// DeltaTol (or the budget runs out); the certificate then records it
+	// and the width reached (issue 12's --delta-tol). 0: stop at the
+	// verdict (and DeltaGap). Analyze's default is DefaultDeltaTol.
+	DeltaTol float64
 	// Workers is the number of concurrent passes (default runtime.GOMAXPROCS(0)).
 	Workers int
 	// Progress, if not nil, is told the stage, the leaves so far and the budget.
@@ -88,6 +94,13 @@ type Certificate struct {
 	Evaluations int     `json:"evaluations"`
 	Seconds     float64 `json:"seconds"`
 	Examples    int     `json:"examples"`
+	// DeltaTol is the relative width of the Δ bounds requested
+	// (CertifyOptions.DeltaTol; absent when none was), and RelWidth the
+	// width reached, RelativeWidth(DeltaLower, DeltaUpper, Tolerance),
+	// written as delta_rel_width (null when DeltaUpper is not finite)
+	// whenever DeltaTol is.
+	DeltaTol float64 `json:"delta_tol,omitempty"`
+	RelWidth float64 `json:"-"`
 	// Notes records conditions the verdict depends on (e.g. softplus threshold crossings).
 	Notes []string `json:"notes,omitempty"`
 	// Reason says why the search stopped when the verdict is inconclusive
@@ -122,35 +135,58 @@ type CertLeaf struct {
 // CertPoint is an evaluated α with L(α) ∈ [Lo, Hi].
 type CertPoint struct{ Alpha, Lo, Hi float64 }
 
+// DefaultDeltaTol is the relative width of the Δ bounds the analysis
+// refines to by default (--delta-tol, issue 12).
+const DefaultDeltaTol = 1e-3
+
+// RelativeWidth returns the relative width of the Δ bounds [lower, upper]
+// at tolerance tol: (upper − lower) / max(|lower|, |upper|, tol), rounded
+// up, and 0 when upper = lower (Δ known exactly, [0, 0] included). The
+// tolerance in the denominator makes a certified_monotone Δ ≤ upper ≤ tol
+// count as resolved once the bounds are narrow against the tolerance (a Δ
+// that is 0 in truth has no relative precision). +Inf when upper is not
+// finite.
+func RelativeWidth(lower, upper, tol float64) float64 {
+	if !(upper < math.Inf(1)) || math.IsNaN(lower) {
+		return math.Inf(1)
+	}
+	if upper <= lower {
+		return 0
+	}
+	d := math.Max(math.Max(math.Abs(lower), math.Abs(upper)), tol)
+	return interval.Up(interval.Up(upper-lower) / d)
+}
+
 // upperRise returns a rigorous upper bound on Δ from the leaves in order:
 // the largest end⁺_f + Σ_{f<k<l} int_k + end⁺_l over runs f ≤ l (f = l:
-// end⁺_f), where end_k = (b_k − a_k)·sup L′ bounds the rise over any part
-// of leaf k and int_k ≤ end_k bounds ∫ over the whole leaf. With
-// int = end it is MaxRunSum of THEORY.md §7. The float64 sums are made
-// rigorous by adding 2·n·u·Σ(|end_k| + |int_k|) (the error of n recursive
-// sums, Higham §4.2), and the run attaining it (indices) is returned for
-// refinement.
+// end⁺_f), where end_k bounds the rise over any part of leaf k and
+// int_k ≤ end_k bounds the rise over the whole leaf. With int = end it is
+// MaxRunSum of THEORY.md §7, by Kadane's recursion. Every sum is rounded
+// up (a sum with a zero term is exact), so each run's computed sum bounds
+// its exact sum from above, and by induction the best open run through k
+// bounds every exact run sum ending at k: the result is rigorous without a
+// global allowance (before issue 12 it added 2·n·u·Σ_k(|end_k| + |int_k|)
+// over all leaves, which kept Δ ≤ 1e-12 even where the maximal run is one
+// tiny leaf). The run attaining it (indices) is returned for refinement.
 func upperRise(end, in []float64) (up float64, first, last int) {
 	best, open, openStart := 0.0, math.Inf(-1), 0
 	first, last = 0, -1
-	var abs float64
 	allNonPos := true
 	for k := range end {
 		e := math.Max(end[k], 0)
 		if end[k] > 0 {
 			allNonPos = false
 		}
-		abs += math.Abs(end[k]) + math.Abs(in[k])
 		// best run ending at k: k alone, or an open run through k−1 then k
 		if e > best {
 			best, first, last = e, k, k
 		}
-		if open+e > best {
-			best, first, last = open+e, openStart, k
+		if r := upAdd(open, e); r > best {
+			best, first, last = r, openStart, k
 		}
 		// open runs through k: start at k (end⁺_k) or extend through k as interior
-		if open+in[k] >= e {
-			open += in[k]
+		if x := upAdd(open, in[k]); x >= e {
+			open = x
 		} else {
 			open, openStart = e, k
 		}
@@ -158,8 +194,7 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	if allNonPos {
 		return 0, 0, -1 // L′ ≤ 0 on every leaf: L is non-increasing, Δ = 0
 	}
-	n := float64(len(end) + 2)
-	return interval.Up(interval.Up(best) + interval.Up(2*n*0x1p-53*abs*1.01)), first, last
+	return best, first, last
 }
 
 // ErrBNRecompute was wrapped by the error Certify returned for a
@@ -252,6 +287,9 @@ func (m *Monotonicity) Constant(ip *IntervalPath, l0, l1 interval.I) error {
 	cert.Verdict, cert.SettledFraction, cert.SmoothFraction = CertifiedMonotone, 1, 1
 	cert.Points = []CertPoint{{0, l0.Lo, l0.Hi}, {1, l1.Lo, l1.Hi}}
 	cert.Evaluations = ip.evals
+	if m.o.DeltaTol > 0 {
+		cert.DeltaTol, cert.RelWidth = m.o.DeltaTol, 0 // Δ ∈ [0, 0]
+	}
 	cert.Notes = append(cert.Notes, "θT = θ0 on every interpolated tensor (δ = 0 exactly, BatchNorm buffers included): L is constant along the line, so Δ = 0 without any leaf")
 	return cert.check()
 }
@@ -261,6 +299,7 @@ func (m *Monotonicity) Constant(ip *IntervalPath, l0, l1 interval.I) error {
 func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	m.ip, m.l0, m.l1 = ip, l0, l1
 	m.Cert.Examples = ip.p.N
+	ip.keepStart() // per-example ℓ′(0), for the endpoint-centred form at α = 0
 	return nil
 }
 
@@ -284,6 +323,9 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		}
 		if math.IsNaN(end[k]) { // no information: never read as L′ ≤ 0
 			end[k] = math.Inf(1)
+		}
+		if l.Rise < end[k] { // the second-order forms (Leaf.Rise ≥ 0, never NaN here)
+			end[k] = l.Rise
 		}
 		in[k] = end[k]
 		if l.Integral < end[k] {
@@ -335,7 +377,8 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	o, cert := m.o, m.Cert
 	var split []int
-	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) {
+	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) &&
+		(o.DeltaTol <= 0 || RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance) <= o.DeltaTol) {
 		// decided; but a leaf where L may jump by more than the
 		// witness rises is still split down to adjacent float64 α
 		// (within the budget), so that the jump itself becomes the
@@ -409,6 +452,10 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 	cert.Points = append(cert.Points, CertPoint{1, m.l1.Lo, m.l1.Hi})
 	cert.Leaves = len(leaves)
 	cert.Evaluations = e.evals
+	if o.DeltaTol > 0 {
+		cert.DeltaTol = o.DeltaTol
+		cert.RelWidth = RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance)
+	}
 	if e.jumps {
 		cert.Notes = append(cert.Notes, "softplus follows PyTorch (the identity where βz > threshold): L may jump where a softplus input crosses the threshold, by up to log1p(exp(−threshold))/β per unit; on the leaves where it may (jump_leaves), the bounds use the enclosures of L over the leaf and at its ends instead of ∫L′, so delta_bounds include the jumps")
 	}
@@ -525,7 +572,7 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // before the first linear layer), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, Progress: o.Progress})
+	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions.Certificate = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
 		return nil
@@ -643,7 +690,12 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 		*plain
 		DeltaLower *float64 `json:"delta_lower"`
 		DeltaUpper *float64 `json:"delta_upper"`
-	}{(*plain)(&q), finite(c.DeltaLower), finite(c.DeltaUpper)}
+		// written (a number or null) whenever delta_tol is
+		RelWidth any `json:"delta_rel_width,omitempty"`
+	}{(*plain)(&q), finite(c.DeltaLower), finite(c.DeltaUpper), nil}
+	if c.DeltaTol > 0 {
+		aux.RelWidth = finite(c.RelWidth)
+	}
 	if aux.DeltaUpper == nil || aux.DeltaLower == nil {
 		q.Notes = append(append([]string(nil), q.Notes...), "a delta bound is null: it is not finite (an enclosure overflowed)")
 	}

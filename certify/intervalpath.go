@@ -33,6 +33,16 @@ type Leaf struct {
 	Jump   bool
 	LR     interval.I // L on all of [A, B]
 	LA, LB interval.I // L(A), L(B) where the driver knows them (jump leaves), else the zero interval
+	// Rise bounds ∫_A^B (L′)⁺ from above, so the rise of L over any part of
+	// [A, B] (where L does not jump), by the second-order forms of issue
+	// 12: L′ is bounded above by a line in α (per example ℓ_i′(c) +
+	// ℓ_i″·(α − c) where smooth, sup ℓ_i′ over the leaf where kinked),
+	// centred at the midpoint c and, on the end leaves, at α = 0 and α = 1
+	// (THEORY.md §7's endpoint-centred form: where L′(1) = 0 up to
+	// rounding it bounds the rise by (sup L′(1))²/(2 inf L″), not (B −
+	// A)·sup L′); the smallest of their positive parts' integrals. +Inf
+	// when unknown.
+	Rise float64
 }
 
 // IntervalPath is the interval twin of functionspace.Path (THEORY.md §7):
@@ -50,6 +60,7 @@ type IntervalPath struct {
 	a, b   []interval.Matrix  // per chunk
 	kink0  [][]bool           // per chunk: kinks before the cached layer
 	dl1    [][]interval.I     // per chunk: ℓ_i′(1), nil until known
+	dl0    [][]interval.I     // per chunk: ℓ_i′(0), nil unless keepStart was called
 	layers []nn.IntervalLayer // all layers
 	scale  float64            // N·K (mse) or N
 	mu     sync.Mutex
@@ -277,6 +288,11 @@ type chunkResult struct {
 	jump        bool       // some example may jump on [a, b]
 	integral    float64    // upper bound on Σ_i ∫ ℓ_i′ (unscaled)
 	smooth      int
+	// upper lines of Σ_i ℓ_i′ (unscaled; Leaf.Rise): at the midpoint c,
+	// Σ ℓ_i′(c + t) ≤ dc + mr·t and Σ ℓ_i′(c − t) ≤ dc + ml·t for t ≥ 0;
+	// at the ends, Σ ℓ_i′(1 − t) ≤ d1 + m1·t (b = 1) and Σ ℓ_i′(t) ≤
+	// d0 + m0·t (a = 0, with ℓ′(0) known), else NaN.
+	dc, mr, ml, d1, m1, d0, m0 float64
 }
 
 // leafChunk encloses Σ_i ℓ_i′ over [a, b] for chunk c: per example the
@@ -295,9 +311,19 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	left := interval.Sqr(interval.Sub(interval.Point(mid), interval.Point(a)))
 	var r chunkResult
 	r.dl, r.lc, r.dlc, r.lr = interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
-	var d1 []interval.I
+	var d1, d0 []interval.I
 	if b == 1 {
 		d1 = e.dl1[c]
+	}
+	if a == 0 && e.dl0 != nil {
+		d0 = e.dl0[c]
+	}
+	r.d1, r.m1, r.d0, r.m0 = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	if d1 != nil {
+		r.d1, r.m1 = 0, 0
+	}
+	if d0 != nil {
+		r.d0, r.m0 = 0, 0
 	}
 	intSum := 0.0
 	for i := range dl {
@@ -326,6 +352,20 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			enc = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
 			up = math.Inf(1)
 		}
+		if !kink[i] && d2l[i].Valid() && dlc[i].Valid() {
+			// ℓ_i′(c ± t) ≤ ℓ_i′(c) + t·sup(±ℓ_i″); at 1: ℓ_i′(1 − t) ≤
+			// ℓ_i′(1) − t·inf ℓ_i″; at 0: ℓ_i′(t) ≤ ℓ_i′(0) + t·sup ℓ_i″
+			r.dc, r.mr, r.ml = upAdd(r.dc, dlc[i].Hi), upAdd(r.mr, d2l[i].Hi), upAdd(r.ml, -d2l[i].Lo)
+			if d1 != nil {
+				r.d1, r.m1 = upAdd(r.d1, d1[i].Hi), upAdd(r.m1, -d2l[i].Lo)
+			}
+			if d0 != nil {
+				r.d0, r.m0 = upAdd(r.d0, d0[i].Hi), upAdd(r.m0, d2l[i].Hi)
+			}
+		} else {
+			// kinked: the constant sup ℓ_i′ over the leaf
+			r.dc, r.d1, r.d0 = upAdd(r.dc, enc.Hi), upAdd(r.d1, enc.Hi), upAdd(r.d0, enc.Hi)
+		}
 		intSum = interval.Up(intSum + up)
 		r.lr = interval.Add(r.lr, lr[i])
 		r.jump = r.jump || jump[i]
@@ -335,6 +375,51 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	}
 	r.integral = intSum
 	return r
+}
+
+// upAdd returns s + x rounded up; a sum with a zero operand is exact.
+// NaN (a form that does not apply) propagates.
+func upAdd(s, x float64) float64 {
+	if s == 0 || x == 0 {
+		return s + x
+	}
+	return interval.Up(s + x)
+}
+
+// posInt returns an upper bound on ∫_0^w max(0, d + m·t) dt for w ≥ 0
+// (rounded up; +Inf for NaN): the integral of the positive part of an
+// upper line d + m·t of L′. It is non-decreasing in d, m and w, so upper
+// bounds of them may be passed.
+func posInt(d, m, w float64) float64 {
+	switch {
+	case math.IsNaN(d) || math.IsNaN(m) || math.IsNaN(w) || math.IsInf(d, 1) || math.IsInf(m, -1):
+		return math.Inf(1)
+	case d <= 0 && m <= 0:
+		return 0
+	case m == 0:
+		return interval.Up(w * d)
+	case d >= 0 && m > 0:
+		return interval.Up(interval.Up(w*d) + interval.Up(0.5*interval.Up(m*interval.Up(w*w))))
+	case d > 0: // m < 0: positive on [0, d/|m|]
+		return math.Min(interval.Up(w*d), interval.Up(interval.Up(d*d)/interval.Down(-2*m)))
+	default: // d < 0 < m: positive beyond −d/m, if that is below w
+		e := interval.Up(d + interval.Up(m*w))
+		if e <= 0 {
+			return 0
+		}
+		return math.Min(interval.Up(w*e), interval.Up(interval.Up(e*e)/interval.Down(2*m)))
+	}
+}
+
+// keepStart encloses and keeps per-example ℓ′(0), for the endpoint-centred
+// form at α = 0 (Leaf.Rise); one pass over the examples.
+func (e *IntervalPath) keepStart() {
+	bs := e.boxes(interval.Point(0))
+	e.dl0 = nil
+	for c := range e.chunks {
+		_, dl, _, _, _ := e.pass(c, interval.Point(0), bs, 1)
+		e.dl0 = append(e.dl0, dl)
+	}
 }
 
 func (e *IntervalPath) scaleI(x interval.I) interval.I {
@@ -393,12 +478,20 @@ loop:
 		integral := 0.0
 		l.Smooth = 0
 		l.Jump = false
+		var dc, mr, ml, d1, m1, d0, m0 float64
 		for _, r := range res[k] { // fixed chunk order
 			dl, lc, dlc, lr = interval.Add(dl, r.dl), interval.Add(lc, r.lc), interval.Add(dlc, r.dlc), interval.Add(lr, r.lr)
 			integral = interval.Up(integral + r.integral)
 			l.Smooth += r.smooth
 			l.Jump = l.Jump || r.jump
+			dc, mr, ml = upAdd(dc, r.dc), upAdd(mr, r.mr), upAdd(ml, r.ml)
+			d1, m1, d0, m0 = upAdd(d1, r.d1), upAdd(m1, r.m1), upAdd(d0, r.d0), upAdd(m0, r.m0)
 		}
+		c := 0.5*l.A + 0.5*l.B
+		sc := func(x float64) float64 { return e.scaleI(interval.I{Lo: x, Hi: x}).Hi }
+		l.Rise = math.Min(
+			interval.Up(posInt(sc(dc), sc(mr), interval.Up(l.B-c))+posInt(sc(dc), sc(ml), interval.Up(c-l.A))),
+			math.Min(posInt(sc(d1), sc(m1), interval.Up(l.B-l.A)), posInt(sc(d0), sc(m0), interval.Up(l.B-l.A))))
 		l.DL, l.LC, l.DLC, l.LR = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
 		l.Integral = interval.Up(integral / e.scale)
 	}

@@ -88,8 +88,18 @@ func Add(x, y I) I {
 	return I{lo, hi}
 }
 
-// Sub returns x − y.
-func Sub(x, y I) I { return I{Down(x.Lo - y.Hi), Up(x.Hi - y.Lo)} }
+// Sub returns x − y. A difference with a zero operand is exact and is not
+// rounded (exact zeros stay exact, as in Add).
+func Sub(x, y I) I {
+	lo, hi := x.Lo-y.Hi, x.Hi-y.Lo
+	if x.Lo != 0 && y.Hi != 0 {
+		lo = Down(lo)
+	}
+	if x.Hi != 0 && y.Lo != 0 {
+		hi = Up(hi)
+	}
+	return I{lo, hi}
+}
 
 // Neg returns −x (exact).
 func Neg(x I) I { return I{-x.Hi, -x.Lo} }
@@ -100,7 +110,12 @@ func AddF(x I, c float64) I { return I{Down(x.Lo + c), Up(x.Hi + c)} }
 // Mul returns x·y.
 func Mul(x, y I) I {
 	if x.Lo >= 0 && y.Lo >= 0 { // the common case in sums of products of non-negatives
-		return I{Down(x.Lo * y.Lo), Up(x.Hi * y.Hi)}
+		// both factors are ≥ 0, so is the product; a zero factor makes it exactly 0
+		hi := x.Hi * y.Hi
+		if x.Hi != 0 && y.Hi != 0 {
+			hi = Up(hi)
+		}
+		return I{math.Max(Down(x.Lo*y.Lo), 0), hi}
 	}
 	a, b, c, d := x.Lo*y.Lo, x.Lo*y.Hi, x.Hi*y.Lo, x.Hi*y.Hi
 	lo := math.Min(math.Min(a, b), math.Min(c, d))

@@ -59,6 +59,9 @@ type Weights struct {
 	Mid, Rad   []float64
 	// uv is [U V] [Rows, 2·Cols]: U = Rad + γ|Mid|, V = |Mid| + Rad, rounded up.
 	uv []float64
+	// zero is set when every entry is exactly 0 (Mid = 0, Rad = 0): every
+	// product with W is then exactly 0 (issue 12: flat tails, δ = 0 in a layer).
+	zero bool
 }
 
 // NewWeights prepares W ⊆ mid ± rad [r, c] for products; rad may be nil (a
@@ -66,6 +69,7 @@ type Weights struct {
 func NewWeights(r, c int, mid, rad []float64) *Weights {
 	w := &Weights{Rows: r, Cols: c, Mid: mid, Rad: rad, uv: make([]float64, 2*r*c)}
 	g := Gamma(c + 2)
+	w.zero = true
 	for i := 0; i < r; i++ {
 		for j := 0; j < c; j++ {
 			k := i*c + j
@@ -74,6 +78,10 @@ func NewWeights(r, c int, mid, rad []float64) *Weights {
 			if rad != nil {
 				rd = rad[k]
 			}
+			if a == 0 && rd == 0 {
+				continue // an exact 0: its products are exactly 0 (uv stays 0)
+			}
+			w.zero = false
 			w.uv[i*2*c+j] = Up(rd + Up(g*a))
 			w.uv[i*2*c+c+j] = Up(a + rd)
 		}
@@ -84,10 +92,17 @@ func NewWeights(r, c int, mid, rad []float64) *Weights {
 // MulNT returns an enclosure of {X·Wᵀ : X ∈ x, W ∈ w}, x [n, k], w [m, k],
 // result [n, m], by the midpoint–radius product (package doc). scale
 // multiplies the result exactly when it is a power of two (used for 2·ΔW ḣ).
+// Exact zeros stay exact (issue 12): a row of x that is exactly 0 in every
+// entry, or a w that is exactly 0, gives exactly 0 in the result (a
+// product with a zero factor is 0 in float64 too), so a flat stretch of
+// the path (a dead layer, δ = 0 in a layer) keeps L′ = [0, 0].
 func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 	n, k, m := x.Rows, x.Cols, w.Rows
 	if w.Cols != k {
 		panic("interval: MulNT: inner dimensions differ")
+	}
+	if w.zero {
+		return NewMatrix(n, m)
 	}
 	xm := make([]float64, n*k)
 	ax := make([]float64, 2*n*k) // [|Xm| Xr]
@@ -117,7 +132,23 @@ func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 		out.Lo[t] = Down(c - r)
 		out.Hi[t] = Up(c + r)
 	}
+	for i := 0; i < n; i++ {
+		if zeroRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k]) {
+			clear(out.Lo[i*m : (i+1)*m])
+			clear(out.Hi[i*m : (i+1)*m])
+		}
+	}
 	return out
+}
+
+// zeroRow reports whether every interval [lo[j], hi[j]] is exactly [0, 0].
+func zeroRow(lo, hi []float64) bool {
+	for j := range lo {
+		if lo[j] != 0 || hi[j] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // AddRow adds the interval row vector [lo, hi] (length Cols) to every row of m in place.
@@ -125,8 +156,8 @@ func (m Matrix) AddRow(lo, hi []float64) {
 	for i := 0; i < m.Rows; i++ {
 		l, h := m.Row(i)
 		for j := range l {
-			l[j] = Down(l[j] + lo[j])
-			h[j] = Up(h[j] + hi[j])
+			l[j] = addDown(l[j], lo[j])
+			h[j] = addUp(h[j], hi[j])
 		}
 	}
 }
@@ -134,7 +165,23 @@ func (m Matrix) AddRow(lo, hi []float64) {
 // AddTo sets m = m + x elementwise in place.
 func (m Matrix) AddTo(x Matrix) {
 	for t := range m.Lo {
-		m.Lo[t] = Down(m.Lo[t] + x.Lo[t])
-		m.Hi[t] = Up(m.Hi[t] + x.Hi[t])
+		m.Lo[t] = addDown(m.Lo[t], x.Lo[t])
+		m.Hi[t] = addUp(m.Hi[t], x.Hi[t])
 	}
+}
+
+// addDown and addUp bound a + b from below and above; a sum with a zero
+// operand is exact and is not rounded (exact zeros stay exact, as in Add).
+func addDown(a, b float64) float64 {
+	if a == 0 || b == 0 {
+		return a + b
+	}
+	return Down(a + b)
+}
+
+func addUp(a, b float64) float64 {
+	if a == 0 || b == 0 {
+		return a + b
+	}
+	return Up(a + b)
 }

@@ -57,6 +57,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.IntVar(&af.opt.MaxIntervals, "max-intervals", 4096, "certificate budget: largest number of leaf α-intervals")
 	fs.IntVar(&af.opt.ExampleIntervals, "example-intervals", 32, "mse runs: per-example certificate on this many equal α-intervals, compared with Theorem B's per-example ranges (2 interval passes each; 0: skip)")
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
+	fs.Float64Var(&af.opt.DeltaTol, "delta-tol", certify.DefaultDeltaTol, "certificate: after the verdict, keep refining until the relative width of delta_bounds, (upper − lower)/max(|lower|, |upper|, tolerance), is at most this (or the budget ends); the report records it (certificate.delta_tol) and the width reached (certificate.delta_rel_width)")
 	// interpolate is the default: its endpoints are the evaluation-mode
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
 	// does not depend on a choice of reference batch, and its certificate
@@ -82,6 +83,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
 	case af.workers < 0:
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
+	case !(o.DeltaTol > 0) || math.IsInf(o.DeltaTol, 0):
+		return badInputf("--delta-tol %v: want a finite relative width > 0 (the default is %g)", o.DeltaTol, certify.DefaultDeltaTol)
 	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
 	case af.prec != functionspace.Float64.String() && af.prec != functionspace.Float32.String():

@@ -120,6 +120,7 @@ func settingsParts(r *certify.Report, defExamples int) []string {
 	add(!o.LossOnly && !o.Certificate, "no-certificate")
 	add(o.Certificate && o.MaxIntervals != d.MaxIntervals, fmt.Sprintf("max-intervals=%d", o.MaxIntervals))
 	add(o.Certificate && o.MinWidth != d.MinWidth, fmt.Sprintf("min-width=%g", o.MinWidth))
+	add(o.Certificate && o.DeltaTol != d.DeltaTol, fmt.Sprintf("delta-tol=%g", o.DeltaTol))
 	add(o.NoPerLayer && !o.LossOnly, "no-per-layer")
 	add(r.Precision != "" && r.Precision != functionspace.Float64.String(), "precision="+r.Precision)
 	add(r.BNPolicy == functionspace.BNRecompute.String() && o.BNReference != min(functionspace.DefaultBNReference, r.Examples), fmt.Sprintf("bn-reference=%d", o.BNReference))

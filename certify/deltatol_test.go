@@ -1,0 +1,144 @@
+package certify
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/big"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/functionspace"
+)
+
+// TestDeltaTol (issue 12): with DeltaTol the branch and bound keeps
+// refining after the verdict until the relative width of the Δ bounds is
+// at most DeltaTol. On THEORY.md §6's closed forms (overshoot Δ = 0.25
+// exactly; the two-leg corner paths, Δ = L₂² cos²β / K with L₂ = 0.3,
+// K = 2) at tolerance 0: DeltaTol 1e-7 gives bounds narrower than 1e-6
+// that contain the exact Δ, the default 1e-3 a relative width ≤ 1e-3, and
+// no DeltaTol stops at the verdict, wider than 1e-3 here.
+func TestDeltaTol(t *testing.T) {
+	corner := func(b float64) func(*testing.T) *functionspace.Path {
+		return func(t *testing.T) *functionspace.Path { return cornerPath(t, b*math.Pi) }
+	}
+	cases := []struct {
+		name  string
+		path  func(*testing.T) *functionspace.Path
+		delta float64
+	}{
+		{"overshoot", overshootPath, 0.25},
+		{"corner 0.55π", corner(0.55), 0.09 * math.Pow(math.Cos(0.55*math.Pi), 2) / 2},
+		{"corner 0.6π", corner(0.6), 0.09 * math.Pow(math.Cos(0.6*math.Pi), 2) / 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.path(t)
+			for _, tol := range []float64{0, DefaultDeltaTol, 1e-7} {
+				cert, err := Certify(context.Background(), p, CertifyOptions{DeltaTol: tol})
+				if err != nil {
+					t.Fatal(err)
+				}
+				lo, up := cert.DeltaLower, cert.DeltaUpper
+				if cert.Verdict != NonMonotone || !(lo <= c.delta && c.delta <= up) {
+					t.Fatalf("DeltaTol %g: %s with Δ ∈ [%v, %v], want non_monotone containing %v", tol, cert.Verdict, lo, up, c.delta)
+				}
+				rw := RelativeWidth(lo, up, 0)
+				switch {
+				case tol == 0 && rw <= DefaultDeltaTol:
+					t.Errorf("no DeltaTol: relative width %g already ≤ %g: the test does not show the refinement", rw, DefaultDeltaTol)
+				case tol > 0 && (cert.RelWidth != rw || rw > tol || cert.DeltaTol != tol):
+					t.Errorf("DeltaTol %g: relative width %g (recorded %g, tolerance recorded %g)", tol, rw, cert.RelWidth, cert.DeltaTol)
+				case tol == 1e-7 && up-lo >= 1e-6:
+					t.Errorf("DeltaTol 1e-7: bounds [%v, %v] not narrower than 1e-6", lo, up)
+				}
+				t.Logf("DeltaTol %g: Δ ∈ [%.15g, %.15g], relative width %.3g, %d leaves", tol, lo, up, rw, cert.Leaves)
+			}
+		})
+	}
+}
+
+// TestDeltaTolKeys: the certificate writes delta_tol and delta_rel_width
+// when a tolerance was requested (a number, or null when delta_upper is
+// not finite) and neither when none was.
+func TestDeltaTolKeys(t *testing.T) {
+	keys := func(c *Certificate) map[string]any {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := keys(&Certificate{DeltaUpper: 0.5, DeltaTol: 1e-3, RelWidth: 2e-4})
+	if m["delta_tol"] != 1e-3 || m["delta_rel_width"] != 2e-4 {
+		t.Errorf("requested: delta_tol %v, delta_rel_width %v", m["delta_tol"], m["delta_rel_width"])
+	}
+	m = keys(&Certificate{DeltaUpper: math.Inf(1), DeltaTol: 1e-3, RelWidth: math.Inf(1)})
+	if v, ok := m["delta_rel_width"]; !ok || v != nil {
+		t.Errorf("unbounded: delta_rel_width %v (present %v), want null", v, ok)
+	}
+	m = keys(&Certificate{DeltaUpper: 0.5})
+	if _, ok := m["delta_tol"]; ok {
+		t.Error("not requested: delta_tol written")
+	}
+	if _, ok := m["delta_rel_width"]; ok {
+		t.Error("not requested: delta_rel_width written")
+	}
+}
+
+// TestRelativeWidth: closed values of the relative width.
+func TestRelativeWidth(t *testing.T) {
+	cases := []struct{ lo, up, tol, want float64 }{
+		{0, 0, 0, 0},
+		{0.25, 0.25, 0, 0},
+		{0.2, 0.25, 0, 0.2}, // 0.05/0.25
+		{0, 1e-6, 1e-3, 1e-3},
+		{0, math.Inf(1), 0, math.Inf(1)},
+	}
+	for _, c := range cases {
+		got := RelativeWidth(c.lo, c.up, c.tol)
+		if !(got >= c.want && got <= c.want*(1+1e-15)) && got != c.want {
+			t.Errorf("RelativeWidth(%v, %v, %v) = %v, want %v (rounded up)", c.lo, c.up, c.tol, got, c.want)
+		}
+	}
+}
+
+// TestUpperRiseRigorous: upperRise (rounded up run by run, no global
+// allowance) is never below the exact largest run sum end⁺_f + Σ in_k +
+// end⁺_l, computed in math/big over every run, for end and in of mixed
+// signs and magnitudes (in ≤ end).
+func TestUpperRiseRigorous(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 25).Draw(t, "n")
+		end, in := make([]float64, n), make([]float64, n)
+		for k := range end {
+			e := rapid.Float64Range(-1, 1).Draw(t, "e") * math.Pow(10, float64(rapid.IntRange(-20, 3).Draw(t, "x")))
+			end[k] = e
+			in[k] = e - math.Abs(rapid.Float64Range(0, 1).Draw(t, "d"))*math.Abs(e)
+		}
+		exact := new(big.Float).SetPrec(4000)
+		for f := 0; f < n; f++ {
+			for l := f; l < n; l++ {
+				s := new(big.Float).SetPrec(4000).SetFloat64(math.Max(end[f], 0))
+				if l > f {
+					for k := f + 1; k < l; k++ {
+						s.Add(s, big.NewFloat(in[k]))
+					}
+					s.Add(s, big.NewFloat(math.Max(end[l], 0)))
+				}
+				if s.Cmp(exact) > 0 {
+					exact = s
+				}
+			}
+		}
+		got, _, _ := upperRise(end, in)
+		if new(big.Float).SetFloat64(got).Cmp(exact) < 0 {
+			t.Fatalf("upperRise %v below the exact largest run sum %v", got, exact.Text('g', 20))
+		}
+	})
+}
