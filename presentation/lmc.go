@@ -126,11 +126,27 @@ func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
 	if r.Unaligned != nil {
 		row("barrier before alignment (grid)", r.Unaligned.BarrierLoss, r.Unaligned.BarrierError)
 	}
-	bounds := "not computed"
-	if r.BarrierBounds != nil {
-		bounds = fmt.Sprintf("$[%s, %s]$", texNum(r.BarrierBounds[0]), texNum(r.BarrierBounds[1]))
+	bounds := func(m *certify.LMCMeasures) string {
+		if m.BarrierBounds == nil {
+			return "not computed"
+		}
+		return fmt.Sprintf("$[%s, %s]$", texNum(m.BarrierBounds[0]), texNum(m.BarrierBounds[1]))
 	}
-	fmt.Fprintf(&b, "certified barrier bounds & %s & \\\\\n", bounds)
+	accuracy := func(m *certify.LMCMeasures) string {
+		if m.AccuracyBounds == nil || len(m.AccuracyBounds.Intervals) == 0 {
+			return "not computed"
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, iv := range m.AccuracyBounds.Intervals {
+			lo, hi = math.Min(lo, 1-iv[3]), math.Max(hi, 1-iv[2])
+		}
+		return fmt.Sprintf("$[%s, %s]$", texNum(lo), texNum(hi))
+	}
+	fmt.Fprintf(&b, "certified barrier $\\max_{[0,1]} g$ & %s & \\\\\n", bounds(&r.LMCMeasures))
+	fmt.Fprintf(&b, "certified error range on $[0,1]$ & & %s \\\\\n", accuracy(&r.LMCMeasures))
+	if r.Unaligned != nil {
+		fmt.Fprintf(&b, "certified barrier before alignment & %s & \\\\\n", bounds(r.Unaligned))
+	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
 	return b.Bytes()
 }
@@ -142,6 +158,34 @@ func WriteLMCSummary(dir string, r *certify.LMCReport) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
+}
+
+// certifiedText states a line's certified barrier (and accuracy band, when
+// computed) in one line of the summary.
+func certifiedText(m *certify.LMCMeasures) string {
+	var parts []string
+	if m.BarrierBounds != nil {
+		s := fmt.Sprintf("barrier ∈ [%.6g, %.6g]", m.BarrierBounds[0], m.BarrierBounds[1])
+		if m.BarrierWitness != nil {
+			s += fmt.Sprintf(" (witness α = %.4g)", *m.BarrierWitness)
+		}
+		if c := m.BarrierCertificate; c != nil && !c.Converged {
+			s += " not converged"
+		}
+		parts = append(parts, s)
+	} else {
+		parts = append(parts, "barrier not computed")
+	}
+	if a := m.AccuracyBounds; a != nil && len(a.Intervals) > 0 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, iv := range a.Intervals {
+			lo, hi = math.Min(lo, iv[2]), math.Max(hi, iv[3])
+		}
+		parts = append(parts, fmt.Sprintf("accuracy ∈ [%.2f%%, %.2f%%] on [0, 1] (%d intervals)", 100*lo, 100*hi, len(a.Intervals)))
+	} else {
+		parts = append(parts, "accuracy not computed")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // LMCText is the summary certify lmc prints: endpoints, data, the loss and
@@ -163,6 +207,7 @@ func LMCText(r *certify.LMCReport, out string) string {
 			fmtNum(float64(m.BarrierLoss)), fmtNum(float64(m.BarrierLossAlpha)), fmtNum(float64(m.BarrierLossAinsworth)),
 			fmtNum(float64(m.BarrierError)), fmtNum(float64(m.BarrierErrorAinsworth)))
 		fmt.Fprintf(&b, "  %-19sloss %s, error %s\n", "midpoint gap"+tag, fmtNum(float64(m.MidpointGap)), fmtNum(float64(m.MidpointGapError)))
+		fmt.Fprintf(&b, "  %-19s%s\n", "certified"+tag, certifiedText(m))
 	}
 	if r.Unaligned != nil {
 		line(r.Unaligned, ", B")
@@ -171,7 +216,6 @@ func LMCText(r *certify.LMCReport, out string) string {
 	} else {
 		line(&r.LMCMeasures, "")
 	}
-	fmt.Fprintf(&b, "  %-19snot computed (barrier_bounds, accuracy_bounds null)\n", "certified bounds")
 	if out != "" {
 		fmt.Fprintf(&b, "  %-19s%s (%.1fs)\n", "report", filepath.Join(out, "lmc.json"), r.Seconds)
 	}
