@@ -308,4 +308,3 @@ type LMCReport struct {
 	Seconds   float64      `json:"seconds"`
 	Notes     []string     `json:"notes"`
 }
-
