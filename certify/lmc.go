@@ -267,13 +267,6 @@ type LMCEndpoint struct {
 	State string `json:"state"`
 }
 
-// AccuracyBounds is the certified accuracy along the line on α-intervals
-// (RUN_FORMAT.md accuracy_bounds): Intervals holds [a, b, lo, hi] with
-// accuracy(α) ∈ [lo, hi] for all α ∈ [a, b].
-type AccuracyBounds struct {
-	Intervals [][4]float64 `json:"intervals"`
-}
-
 // LMCReport is lmc.json (RUN_FORMAT.md "Two runs: certify lmc A B"): the
 // measures of the line from A to B (of B aligned to A when Aligned), the
 // same before alignment under Unaligned, with the certified barrier and
