@@ -25,7 +25,7 @@ import (
 
 // AccuracyOptions set CertifyAccuracy; zero values choose the defaults.
 type AccuracyOptions struct {
-	// MaxIntervals is the budget of leaf α-intervals (default 1024).
+	// MaxIntervals is the budget of leaf α-intervals (default 512).
 	MaxIntervals int
 	// MinWidth is the narrowest leaf that is still split (default 1e-6).
 	// A leaf holding an α where an example's arg-max changes stays
@@ -115,8 +115,9 @@ func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	if err != nil {
 		return nil, err
 	}
+	ip.outputsOnly = true // the objective encloses the outputs itself
 	if o.MaxIntervals <= 0 {
-		o.MaxIntervals = 1024
+		o.MaxIntervals = 512
 	}
 	if o.MinWidth <= 0 {
 		o.MinWidth = 1e-6
@@ -158,8 +159,9 @@ func argmaxRow(x []float64) int {
 type accCount struct{ right, wrong int }
 
 // AccuracyObjective is the Objective of CertifyAccuracy (THEORY.md §10).
-// It ignores the leaves' loss enclosures and encloses the output margins
-// itself (IntervalPath.Outputs), once per leaf. A leaf is settled when no
+// It ignores the leaves' loss enclosures (CertifyAccuracy has the interval
+// path skip them) and encloses the output margins itself
+// (IntervalPath.Outputs), once per leaf. A leaf is settled when no
 // example is undecided on it. Result is complete after BranchAndBound
 // returns.
 type AccuracyObjective struct {

@@ -126,6 +126,25 @@ func (m *LMCMeasures) AttachBarrier(c *BarrierCertificate, examples int) error {
 	return nil
 }
 
+// AttachAccuracy records certified accuracy bounds a of this line in m. It
+// returns an error wrapping ErrContradiction when the float64 accuracy
+// 1 − Error at a grid α lies outside the certified bounds there.
+func (m *LMCMeasures) AttachAccuracy(a *AccuracyBounds) error {
+	m.AccuracyBounds = a
+	if len(m.Error) != len(m.Alphas) {
+		return nil
+	}
+	for i, al := range m.Alphas {
+		acc := 1 - float64(m.Error[i])
+		lo, hi, ok := a.At(al)
+		// 1 − (1 − k/N) may differ from k/N in the last bit
+		if !ok || acc < lo-1e-12 || acc > hi+1e-12 {
+			return fmt.Errorf("lmc: %w: the accuracy %v at α = %v lies outside the certified [%v, %v]", ErrContradiction, acc, al, lo, hi)
+		}
+	}
+	return nil
+}
+
 // BarrierGap is the absolute stopping gap of CertifyBarrier for a relative
 // width rel of the barrier bounds (certify lmc --delta-tol): rel times the
 // loss scale max(|L(0)|, |L(1)|) of the line (rel itself when both ends

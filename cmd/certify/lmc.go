@@ -42,6 +42,7 @@ type lmcFlags struct {
 	noCert         bool
 	deltaTol       float64
 	maxIntervals   int
+	accIntervals   int
 	workers        int
 }
 
@@ -74,7 +75,8 @@ func lmcCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.force, "force", false, "replace an lmc.json already in --out DIR")
 	fs.BoolVar(&f.noCert, "no-certificate", false, "skip the certified barrier and accuracy bounds (barrier_bounds, barrier_witness, accuracy_bounds null)")
 	fs.Float64Var(&f.deltaTol, "delta-tol", 1e-3, "certified barrier: stop once upper − lower ≤ this times max(|L(A)|, |L(B)|) (relative width of barrier_bounds)")
-	fs.IntVar(&f.maxIntervals, "max-intervals", 4096, "budget of the certified barrier and accuracy: largest number of leaf α-intervals of each search")
+	fs.IntVar(&f.maxIntervals, "max-intervals", 4096, "budget of the certified barrier: largest number of leaf α-intervals")
+	fs.IntVar(&f.accIntervals, "accuracy-intervals", 512, "budget of the certified accuracy: largest number of leaf α-intervals (leaves where an example's arg-max changes stay undecided however narrow)")
 	fs.IntVar(&f.workers, "workers", 0, "concurrent interval passes of the certified bounds (0: one per core)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: certify lmc A B [--out DIR | --json] [flags]\n\n"+
@@ -111,6 +113,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	if f.maxIntervals < 1 {
 		return badInputf("lmc: --max-intervals: want ≥ 1, found %d", f.maxIntervals)
+	}
+	if f.accIntervals < 1 {
+		return badInputf("lmc: --accuracy-intervals: want ≥ 1, found %d", f.accIntervals)
 	}
 	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
 		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
@@ -229,8 +234,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 }
 
 // lmcCertified computes the certified barrier of the line p into m
-// (certify.CertifyBarrier, THEORY.md §10) with the gap --delta-tol asks for,
-// or leaves it null with a note in r naming why (--no-certificate, a layer
+// (certify.CertifyBarrier, THEORY.md §10) with the gap --delta-tol asks
+// for, and the certified accuracy (certify.CertifyAccuracy; class labels
+// only), or leaves them null with a note in r naming why (--no-certificate, a layer
 // without an interval rule). prefix ("" or "unaligned.") is the key path
 // the notes name.
 func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeasures, f lmcFlags, prefix string, r *certify.LMCReport) error {
@@ -260,6 +266,23 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 	}
 	if !c.Converged {
 		r.Notes = append(r.Notes, fmt.Sprintf("%sbarrier_bounds: wider than --delta-tol %g asks (gap %.3g): %s", prefix, f.deltaTol, gap, c.Reason))
+	}
+	if p.Targets.Labels == nil {
+		r.Notes = append(r.Notes, prefix+"accuracy_bounds: the targets are float values without class labels, so there is no 0–1 accuracy; null")
+		return nil
+	}
+	a, err := certify.CertifyAccuracy(ctx, p, certify.AccuracyOptions{MaxIntervals: f.accIntervals, Workers: f.workers})
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx.Err(), "interrupted")
+		}
+		return fmt.Errorf("lmc: certified accuracy: %w", err)
+	}
+	if err := m.AttachAccuracy(a); err != nil {
+		return err
+	}
+	if !a.Converged {
+		r.Notes = append(r.Notes, fmt.Sprintf("%saccuracy_bounds: %d of %d leaves keep undecided examples (counted in hi only): %s", prefix, a.UndecidedLeaves, a.Leaves, a.Reason))
 	}
 	return nil
 }

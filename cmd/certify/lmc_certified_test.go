@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/certify-mli/certify/align"
+	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
@@ -141,9 +142,7 @@ type lmcCertJSON struct {
 	Cert           *struct {
 		Converged bool `json:"converged"`
 	} `json:"barrier_certificate"`
-	AccuracyBounds *struct {
-		Intervals [][4]float64 `json:"intervals"`
-	} `json:"accuracy_bounds"`
+	AccuracyBounds *certify.AccuracyBounds `json:"accuracy_bounds"`
 	Notes []string `json:"notes"`
 }
 
@@ -154,7 +153,9 @@ type lmcCertJSON struct {
 // that contain the dense maximum of g (20,001 α and local refinement;
 // THEORY.md §10), a witness α whose float64 g is at least the lower bound,
 // and bounds narrower than 1e-6 relative to max(|L(A)|, |L(B)|); with the
-// default --delta-tol 1e-3 they still contain the dense maximum.
+// default --delta-tol 1e-3 they still contain the dense maximum. With class
+// labels, accuracy_bounds contain the dense accuracy at 2,001 α; with float
+// targets they are null.
 func TestLMCCertifiedBarrierDense(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 1))
 	cases := []struct {
@@ -199,6 +200,24 @@ func TestLMCCertifiedBarrierDense(t *testing.T) {
 				t.Errorf("case %d (%+v): --delta-tol 1e-7: width %.3g, %.3g relative (converged %v)", i, tc, hi-lo, (hi-lo)/rel, r.Cert.Converged)
 			}
 			t.Logf("case %d (%+v, %s): B ∈ [%.10g, %.10g], dense %.10g at α = %.6g", i, tc, tol, lo, hi, dense, at)
+			if tc.loss != "cross_entropy" {
+				if r.AccuracyBounds != nil {
+					t.Errorf("case %d: float targets, but accuracy_bounds %v", i, r.AccuracyBounds.Intervals)
+				}
+				continue
+			}
+			// The certified accuracy contains the dense accuracy at 2,001 α.
+			if r.AccuracyBounds == nil {
+				t.Fatalf("case %d: accuracy_bounds null; notes %v", i, r.Notes)
+			}
+			for j := 0; j <= 2000; j++ {
+				al := float64(j) / 2000
+				acc := pr.path.At(al).Accuracy
+				if alo, ahi, ok := r.AccuracyBounds.At(al); !ok || acc < alo || acc > ahi {
+					t.Fatalf("case %d: accuracy(%v) = %v outside the certified [%v, %v]", i, al, acc, alo, ahi)
+				}
+			}
+			t.Logf("case %d: %d accuracy intervals, %d leaves undecided", i, len(r.AccuracyBounds.Intervals), r.AccuracyBounds.UndecidedLeaves)
 		}
 	}
 	if positive < 2 {

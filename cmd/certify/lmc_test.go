@@ -188,7 +188,7 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "lmc")
-	code, _, se = runCLI(t, "lmc", a, b, "--align", "weights", "--examples", "500", "--alphas", "21", "--out", out)
+	code, _, se = runCLI(t, "lmc", a, b, "--align", "weights", "--examples", "500", "--alphas", "21", "--accuracy-intervals", "64", "--out", out)
 	if code != 0 {
 		t.Fatalf("lmc: exit %d: %s", code, se)
 	}
