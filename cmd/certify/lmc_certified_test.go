@@ -143,7 +143,7 @@ type lmcCertJSON struct {
 		Converged bool `json:"converged"`
 	} `json:"barrier_certificate"`
 	AccuracyBounds *certify.AccuracyBounds `json:"accuracy_bounds"`
-	Notes []string `json:"notes"`
+	Notes          []string                `json:"notes"`
 }
 
 // TestLMCCertifiedBarrierDense is issue 14's "certified numbers are sound
