@@ -395,3 +395,32 @@ func CertifiedPlateau(a *AccuracyBounds, tol float64) float64 {
 	}
 	return end
 }
+
+// attachAccuracy runs CertifyAccuracy on the report's path (budget
+// o.AccuracyIntervals) and records its bounds and the certified plateau
+// (tolerance o.PlateauTolerance) in r. A model without interval rules
+// leaves both null, with the reason in r.Notes; the grid's accuracy
+// outside the certified bounds is a contradiction (ErrContradiction).
+func attachAccuracy(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
+	if err := p.Model.Require(nn.RuleInterval); err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("accuracy_bounds, certified_plateau: null: %v", err))
+		return nil
+	}
+	a, err := CertifyAccuracy(ctx, p, AccuracyOptions{MaxIntervals: o.AccuracyIntervals, Progress: o.Progress})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("accuracy: %w", err)
+	}
+	for j, al := range r.Alphas {
+		lo, hi, ok := a.At(al)
+		if acc := r.Accuracy[j]; !ok || acc < lo || acc > hi {
+			return fmt.Errorf("accuracy: %w: the accuracy %v at α = %v lies outside the certified [%v, %v]", ErrContradiction, acc, al, lo, hi)
+		}
+	}
+	r.AccuracyBounds = a
+	pl := CertifiedPlateau(a, o.PlateauTolerance)
+	r.CertifiedPlateau = &pl
+	return nil
+}

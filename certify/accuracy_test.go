@@ -2,8 +2,10 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -137,4 +139,69 @@ func TestAccuracyClosedForm(t *testing.T) {
 	if got := CertifiedPlateau(a, 0); math.Abs(got-mid[0]) > 0 || got < 0.5-4e-6 {
 		t.Errorf("certified plateau %v, want %v", got, mid[0])
 	}
+}
+
+// TestAnalyzeAccuracyBounds: the report of an analysis with the
+// certificate (certify --run) has accuracy_bounds containing the dense
+// accuracy at 1,001 α, and a certified_plateau α₀ on which the dense
+// accuracy stays within plateau_tolerance of its value at α = 0 (and α₀ is
+// where that first fails, up to the undecided leaves); without the
+// certificate both are null with a note.
+func TestAnalyzeAccuracyBounds(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		tol := rapid.SampledFrom([]float64{0, 0.01, 0.2}).Draw(t, "tolerance")
+		r, err := Analyze(context.Background(), p, Options{Alphas: 11, LossOnly: true, Certificate: true, MaxIntervals: 64, AccuracyIntervals: 128, PlateauTolerance: tol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AccuracyBounds == nil || r.CertifiedPlateau == nil {
+			t.Fatalf("accuracy_bounds %v, certified_plateau %v", r.AccuracyBounds, r.CertifiedPlateau)
+		}
+		acc0 := p.At(0).Accuracy
+		pl := *r.CertifiedPlateau
+		for j := 0; j <= 1000; j++ {
+			al := float64(j) / 1000
+			acc := p.At(al).Accuracy
+			lo, hi, ok := r.AccuracyBounds.At(al)
+			if !ok || acc < lo || acc > hi {
+				t.Fatalf("accuracy(%v) = %v outside [%v, %v]", al, acc, lo, hi)
+			}
+			if al <= pl && math.Abs(acc-acc0) > tol+1e-12 {
+				t.Fatalf("certified plateau %v (tolerance %v), but accuracy(%v) = %v and accuracy(0) = %v", pl, tol, al, acc, acc0)
+			}
+		}
+	})
+	p := accuracyPathFixed(t)
+	r, err := Analyze(context.Background(), p, Options{Alphas: 5, LossOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m["accuracy_bounds"]; !ok || v != nil || m["certified_plateau"] != nil || !strings.Contains(string(body), "accuracy_bounds, certified_plateau: null, no certificate was attempted") {
+		t.Errorf("without the certificate: accuracy_bounds %v (present %v), certified_plateau %v", v, ok, m["certified_plateau"])
+	}
+}
+
+// accuracyPathFixed is one small tanh MLP path for tests that need no draw.
+func accuracyPathFixed(t *testing.T) *functionspace.Path {
+	m, err := nn.Build(nn.MLPSpec([]int{2, 4, 3}, "tanh", "cross_entropy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
+	x, tg := testnets.RandomData(rand.New(rand.NewPCG(1, 2)), 8, 2, 3, "cross_entropy", 1)
+	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
