@@ -2,6 +2,7 @@ package presentation
 
 import (
 	"bytes"
+	"image/color"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -64,6 +65,11 @@ func lmcPlots(r *certify.LMCReport) []*plot.Plot {
 		if r.Aligned {
 			name = "B aligned to A"
 		}
+		if pan.label != "loss L" {
+			if b := certifiedBand(pan.p, r.AccuracyBounds, true); b != nil {
+				leg.Add("certified error range", b)
+			}
+		}
 		if l := series(pan.p, finiteXY(r.Alphas, v), oiBlue, vg.Points(1.6), nil); l != nil {
 			leg.Add(name, l)
 		}
@@ -78,6 +84,41 @@ func lmcPlots(r *certify.LMCReport) []*plot.Plot {
 	}
 	return []*plot.Plot{top, bot}
 }
+
+// certifiedBand adds to p the certified accuracy bounds (THEORY.md §10) as
+// a shaded band: one rectangle [a, b] × [lo, hi] per interval, or
+// [a, b] × [1 − hi, 1 − lo] for the 0–1 error when asError. It returns the
+// first rectangle (for a legend entry), nil when there is none.
+func certifiedBand(p *plot.Plot, a *certify.AccuracyBounds, asError bool) *plotter.Polygon {
+	if a == nil {
+		return nil
+	}
+	var first *plotter.Polygon
+	for _, iv := range a.Intervals {
+		lo, hi := iv[2], iv[3]
+		if asError {
+			lo, hi = 1-iv[3], 1-iv[2]
+		}
+		if hi-lo < 0.002 { // a decided interval: a thin band stays visible
+			m := 0.5 * (lo + hi)
+			lo, hi = m-0.001, m+0.001
+		}
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: iv[0], Y: lo}, {X: iv[1], Y: lo}, {X: iv[1], Y: hi}, {X: iv[0], Y: hi}})
+		if err != nil {
+			continue
+		}
+		poly.Color = bandFill
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+		if first == nil {
+			first = poly
+		}
+	}
+	return first
+}
+
+// bandFill is the certified accuracy band's fill: a light bluish green.
+var bandFill = color.NRGBA{R: 0, G: 158, B: 115, A: 70}
 
 func fmtNum(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
