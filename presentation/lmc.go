@@ -2,8 +2,8 @@ package presentation
 
 import (
 	"bytes"
-	"image/color"
 	"fmt"
+	"image/color"
 	"math"
 	"path/filepath"
 	"strings"
