@@ -31,6 +31,10 @@ type AccuracyOptions struct {
 	// A leaf holding an α where an example's arg-max changes stays
 	// undecided for that example however narrow it is.
 	MinWidth float64
+	// Tol stops the search once the band's mean width ∫₀¹ (hi − lo) dα
+	// (the undecided examples' share, integrated over α) is at most Tol
+	// (default 1e-3; a tiny value refines until the budget or MinWidth).
+	Tol float64
 	// InitialIntervals is the number of equal leaves the search starts from (default 32).
 	InitialIntervals int
 	// Workers is the number of concurrent passes (default runtime.GOMAXPROCS(0)).
@@ -106,8 +110,8 @@ func (a *AccuracyBounds) At(alpha float64) (lo, hi float64, ok bool) {
 // the output path cannot jump) with the mean-value form
 // m(c) + m′([a, b])·([a, b] − c) around the midpoint c; leaves with
 // undecided examples are bisected, the most undecided length first, until
-// none is undecided, the budget is spent or they are at the narrowest
-// width. It returns ctx.Err() when cancelled and an error when a layer has
+// none is undecided, the band's mean width ∫(hi − lo)dα is at most o.Tol,
+// the budget is spent or they are at the narrowest width. It returns ctx.Err() when cancelled and an error when a layer has
 // no interval rule.
 func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptions) (*AccuracyBounds, error) {
 	start := time.Now()
@@ -122,9 +126,12 @@ func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	if o.MinWidth <= 0 {
 		o.MinWidth = 1e-6
 	}
+	if o.Tol <= 0 {
+		o.Tol = 1e-3
+	}
 	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
 	co.defaults()
-	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers}
+	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers, Tol: o.Tol}
 	if err := BranchAndBound(ctx, ip, obj, co); err != nil {
 		return nil, err
 	}
@@ -170,6 +177,9 @@ type AccuracyObjective struct {
 	MinWidth     float64
 	MaxIntervals int
 	Workers      int
+	// Tol is the mean band width ∫(hi − lo)dα at which the search stops
+	// (AccuracyOptions.Tol; 0: only the budget and MinWidth stop it).
+	Tol float64
 	// Result is the bounds being built.
 	Result *AccuracyBounds
 
@@ -305,17 +315,20 @@ func (o *AccuracyObjective) undecided(l *Leaf) int {
 	return o.ip.p.N - c.right - c.wrong
 }
 
-// Split implements Objective: the leaves with undecided examples wider
-// than 2·MinWidth, the largest undecided length (undecided examples times
+// Split implements Objective: none once the band's mean width
+// ∫(hi − lo)dα is at most Tol; else the leaves with undecided examples
+// wider than 2·MinWidth, the largest undecided length (undecided examples times
 // width) first, at most budget of them.
 func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 	var cs []int
 	any := false
+	mass := 0.0 // ∫(hi − lo)dα over [0, 1]
 	for k, l := range leaves {
 		if o.undecided(l) == 0 {
 			continue
 		}
 		any = true
+		mass += (l.B - l.A) * float64(o.undecided(l)) / float64(o.ip.p.N)
 		m := 0.5*l.A + 0.5*l.B
 		if l.B-l.A > 2*o.MinWidth && m > l.A && m < l.B {
 			cs = append(cs, k)
@@ -323,6 +336,9 @@ func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 	}
 	if !any {
 		return nil, ""
+	}
+	if mass <= o.Tol {
+		return nil, fmt.Sprintf("the band's mean width ∫(hi − lo)dα = %.3g is within the tolerance %g", mass, o.Tol)
 	}
 	if budget <= 0 {
 		return nil, fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)

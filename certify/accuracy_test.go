@@ -121,7 +121,7 @@ func TestAccuracyClosedForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{MinWidth: 1e-6})
+	a, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{MinWidth: 1e-6, Tol: 1e-12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,19 @@ func TestAccuracyClosedForm(t *testing.T) {
 	}
 	if a.Converged || a.UndecidedLeaves != 2 {
 		t.Errorf("converged %v, undecided leaves %d: the two leaves meeting at ½ (a bisection point) stay undecided", a.Converged, a.UndecidedLeaves)
+	}
+	// With the default tolerance the search stops once the undecided
+	// length (here the band's mean width) is at most 1e-3.
+	d, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	und := 0.0
+	for _, iv := range d.Intervals {
+		und += (iv[1] - iv[0]) * (iv[3] - iv[2])
+	}
+	if und > 1e-3 || und < 2.5e-4 || !strings.Contains(d.Reason, "mean width") {
+		t.Errorf("default tolerance: band mean width %v, reason %q", und, d.Reason)
 	}
 	// The plateau of accuracy 1 is certified up to the undecided leaf.
 	if got := CertifiedPlateau(a, 0); math.Abs(got-mid[0]) > 0 || got < 0.5-4e-6 {
