@@ -72,6 +72,9 @@ type Options struct {
 	// (ExampleCertificate) on that many equal α-intervals and compares it
 	// with Theorem B's per-example ranges (conditions.theorems.examples).
 	ExampleIntervals int `json:"example_intervals,omitempty"`
+	// AccuracyIntervals is the budget of leaves of the certified accuracy
+	// (CertifyAccuracy; with Certificate; default 512).
+	AccuracyIntervals int `json:"accuracy_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -284,6 +287,9 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	if o.Certificate {
 		if err := attachCertificate(ctx, p, o, r); err != nil {
+			return nil, err
+		}
+		if err := attachAccuracy(ctx, p, o, r); err != nil {
 			return nil, err
 		}
 	}

@@ -67,6 +67,9 @@ type IntervalPath struct {
 	evals  int
 	notes  map[string]bool
 	jumps  bool // the model has a layer whose output may jump (softplus)
+	// outputsOnly: evalLeaves leaves the loss enclosures of the leaves
+	// unset (an objective that reads only Outputs, AccuracyObjective)
+	outputsOnly bool
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
@@ -436,6 +439,9 @@ func (e *IntervalPath) scaleI(x interval.I) interval.I {
 
 // evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
 func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) error {
+	if e.outputsOnly {
+		return ctx.Err()
+	}
 	type task struct{ l, c int }
 	nc := len(e.chunks)
 	res := make([][]chunkResult, len(ls))

@@ -85,6 +85,76 @@ type LMCMeasures struct {
 	// α = ½ exactly, whether or not ½ is on the grid).
 	MidpointGap      Num `json:"midpoint_gap"`
 	MidpointGapError Num `json:"midpoint_gap_error"`
+	// BarrierBounds is the rigorous [lower, upper] on the loss barrier
+	// max_{α∈[0,1]} g(α) over all of [0, 1], not only the grid
+	// (CertifyBarrier, THEORY.md §10), and BarrierWitness the α at which
+	// g ≥ lower is proven; nil (null) when not computed (the reason is in
+	// the report's notes). BarrierCertificate holds the search's details
+	// (converged, leaves, the gap requested).
+	BarrierBounds      *[2]float64         `json:"barrier_bounds"`
+	BarrierWitness     *float64            `json:"barrier_witness"`
+	BarrierCertificate *BarrierCertificate `json:"barrier_certificate,omitempty"`
+	// AccuracyBounds is the certified accuracy on α-intervals covering
+	// [0, 1] (CertifyAccuracy, THEORY.md §10); nil (null) when not
+	// computed.
+	AccuracyBounds *AccuracyBounds `json:"accuracy_bounds"`
+}
+
+// AttachBarrier records a barrier certificate c of this line in m:
+// BarrierBounds (nil when the upper bound is not finite: an enclosure
+// overflowed), BarrierWitness and BarrierCertificate. It returns an error
+// wrapping ErrContradiction when the grid's barrier (BarrierLoss, a
+// float64 value of g at a grid α) lies above the certified upper bound
+// by more than the float64 rounding of the loss (1e-9·(1 + |L(0)| +
+// |L(1)|) + RoundingError of both ends and the grid value).
+func (m *LMCMeasures) AttachBarrier(c *BarrierCertificate, examples int) error {
+	m.BarrierCertificate = c
+	w := c.WitnessAlpha
+	m.BarrierWitness = &w
+	if math.IsInf(c.Upper, 0) || math.IsNaN(c.Upper) {
+		m.BarrierBounds = nil
+		return nil
+	}
+	m.BarrierBounds = &[2]float64{c.Lower, c.Upper}
+	if n := len(m.Loss); n > 0 && !math.IsNaN(float64(m.BarrierLoss)) {
+		l0, l1 := float64(m.Loss[0]), float64(m.Loss[n-1])
+		s := 1e-9*(1+math.Abs(l0)+math.Abs(l1)) + 2*RoundingError(l0, examples) + 2*RoundingError(l1, examples)
+		if float64(m.BarrierLoss) > c.Upper+s {
+			return fmt.Errorf("lmc: %w: the grid's barrier %v (at α = %v) lies above the certified upper bound %v", ErrContradiction, float64(m.BarrierLoss), float64(m.BarrierLossAlpha), c.Upper)
+		}
+	}
+	return nil
+}
+
+// AttachAccuracy records certified accuracy bounds a of this line in m. It
+// returns an error wrapping ErrContradiction when the float64 accuracy
+// 1 − Error at a grid α lies outside the certified bounds there.
+func (m *LMCMeasures) AttachAccuracy(a *AccuracyBounds) error {
+	m.AccuracyBounds = a
+	if len(m.Error) != len(m.Alphas) {
+		return nil
+	}
+	for i, al := range m.Alphas {
+		acc := 1 - float64(m.Error[i])
+		lo, hi, ok := a.At(al)
+		// 1 − (1 − k/N) may differ from k/N in the last bit
+		if !ok || acc < lo-1e-12 || acc > hi+1e-12 {
+			return fmt.Errorf("lmc: %w: the accuracy %v at α = %v lies outside the certified [%v, %v]", ErrContradiction, acc, al, lo, hi)
+		}
+	}
+	return nil
+}
+
+// BarrierGap is the absolute stopping gap of CertifyBarrier for a relative
+// width rel of the barrier bounds (certify lmc --delta-tol): rel times the
+// loss scale max(|L(0)|, |L(1)|) of the line (rel itself when both ends
+// have zero loss).
+func BarrierGap(rel, l0, l1 float64) float64 {
+	s := math.Max(math.Abs(l0), math.Abs(l1))
+	if !(s > 0) || math.IsInf(s, 0) {
+		return rel
+	}
+	return rel * s
 }
 
 // LineCurve is the loss and 0–1 error along a line at some α.
@@ -216,17 +286,10 @@ type LMCEndpoint struct {
 	State string `json:"state"`
 }
 
-// AccuracyBounds is the certified accuracy along the line on α-intervals
-// (RUN_FORMAT.md accuracy_bounds): Intervals holds [a, b, lo, hi] with
-// accuracy(α) ∈ [lo, hi] for all α ∈ [a, b].
-type AccuracyBounds struct {
-	Intervals [][4]float64 `json:"intervals"`
-}
-
 // LMCReport is lmc.json (RUN_FORMAT.md "Two runs: certify lmc A B"): the
 // measures of the line from A to B (of B aligned to A when Aligned), the
-// same before alignment under Unaligned, and the certified quantities, which
-// are null until the certified barrier objective is wired in (Notes says so).
+// same before alignment under Unaligned, with the certified barrier and
+// accuracy of each line (null when not computed; Notes says why).
 type LMCReport struct {
 	Command  string      `json:"command"`
 	A        LMCEndpoint `json:"a"`
@@ -238,13 +301,6 @@ type LMCReport struct {
 	Data     string `json:"data"`
 	BNPolicy string `json:"bn_policy"`
 	LMCMeasures
-	// BarrierBounds is the rigorous [lower, upper] on max_{α∈[0,1]} g for
-	// the loss, BarrierWitness the α of the lower bound; nil (null) when not
-	// computed.
-	BarrierBounds  *[2]float64 `json:"barrier_bounds"`
-	BarrierWitness *float64    `json:"barrier_witness"`
-	// AccuracyBounds is nil (null) when not computed.
-	AccuracyBounds *AccuracyBounds `json:"accuracy_bounds"`
 	// Aligned is true when B was permuted to match A (--align weights)
 	// before the line was drawn; then Permutations, AlignSweeps,
 	// AlignedCheckpoint and Unaligned are set.
@@ -264,6 +320,3 @@ type LMCReport struct {
 	Seconds   float64      `json:"seconds"`
 	Notes     []string     `json:"notes"`
 }
-
-// NoteCertifiedPending is the note for the certified keys left null.
-const NoteCertifiedPending = "barrier_bounds, barrier_witness, accuracy_bounds: not computed yet (the certified barrier and accuracy objectives are not wired into certify lmc in this build); null"

@@ -56,6 +56,13 @@ type Report struct {
 	// THEORY.md §8).
 	PlateauLength float64 `json:"plateau_length"`
 	BarrierHeight float64 `json:"barrier_height"`
+	// AccuracyBounds is the certified accuracy on α-intervals covering
+	// [0, 1] (CertifyAccuracy, THEORY.md §10), and CertifiedPlateau the
+	// certified accuracy plateau at α = 0 read from it (CertifiedPlateau,
+	// with tolerance Options.PlateauTolerance). Both are null when no
+	// certificate was attempted (the note says so).
+	AccuracyBounds   *AccuracyBounds `json:"accuracy_bounds"`
+	CertifiedPlateau *float64        `json:"certified_plateau"`
 	// Delta is Δ on the grid, DeltaContinuous Δ over all of [0,1]
 	// (THEORY.md §5) attained between the α pair DeltaContinuousPair.
 	// DeltaContinuous is NaN (null in the JSON) and DeltaContinuousPair nil
@@ -271,6 +278,9 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}
 	if r.DeltaBounds == nil && r.Certificate == nil {
 		notes = append(notes, "delta_bounds: null, no certificate was attempted")
+	}
+	if r.AccuracyBounds == nil && r.Certificate == nil {
+		notes = append(notes, "accuracy_bounds, certified_plateau: null, no certificate was attempted")
 	}
 	if lossNonFinite(r) { // explained by nullDerivedFromNonFinite's note
 		for _, k := range derivedFromLoss {

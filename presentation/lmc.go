@@ -3,6 +3,7 @@ package presentation
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"math"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,11 @@ func lmcPlots(r *certify.LMCReport) []*plot.Plot {
 		if r.Aligned {
 			name = "B aligned to A"
 		}
+		if pan.label != "loss L" {
+			if b := certifiedBand(pan.p, r.AccuracyBounds, true); b != nil {
+				leg.Add("certified error range", b)
+			}
+		}
 		if l := series(pan.p, finiteXY(r.Alphas, v), oiBlue, vg.Points(1.6), nil); l != nil {
 			leg.Add(name, l)
 		}
@@ -78,6 +84,41 @@ func lmcPlots(r *certify.LMCReport) []*plot.Plot {
 	}
 	return []*plot.Plot{top, bot}
 }
+
+// certifiedBand adds to p the certified accuracy bounds (THEORY.md §10) as
+// a shaded band: one rectangle [a, b] × [lo, hi] per interval, or
+// [a, b] × [1 − hi, 1 − lo] for the 0–1 error when asError. It returns the
+// first rectangle (for a legend entry), nil when there is none.
+func certifiedBand(p *plot.Plot, a *certify.AccuracyBounds, asError bool) *plotter.Polygon {
+	if a == nil {
+		return nil
+	}
+	var first *plotter.Polygon
+	for _, iv := range a.Intervals {
+		lo, hi := iv[2], iv[3]
+		if asError {
+			lo, hi = 1-iv[3], 1-iv[2]
+		}
+		if hi-lo < 0.002 { // a decided interval: a thin band stays visible
+			m := 0.5 * (lo + hi)
+			lo, hi = m-0.001, m+0.001
+		}
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: iv[0], Y: lo}, {X: iv[1], Y: lo}, {X: iv[1], Y: hi}, {X: iv[0], Y: hi}})
+		if err != nil {
+			continue
+		}
+		poly.Color = bandFill
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+		if first == nil {
+			first = poly
+		}
+	}
+	return first
+}
+
+// bandFill is the certified accuracy band's fill: a light bluish green.
+var bandFill = color.NRGBA{R: 0, G: 158, B: 115, A: 70}
 
 func fmtNum(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -126,11 +167,27 @@ func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
 	if r.Unaligned != nil {
 		row("barrier before alignment (grid)", r.Unaligned.BarrierLoss, r.Unaligned.BarrierError)
 	}
-	bounds := "not computed"
-	if r.BarrierBounds != nil {
-		bounds = fmt.Sprintf("$[%s, %s]$", texNum(r.BarrierBounds[0]), texNum(r.BarrierBounds[1]))
+	bounds := func(m *certify.LMCMeasures) string {
+		if m.BarrierBounds == nil {
+			return "not computed"
+		}
+		return fmt.Sprintf("$[%s, %s]$", texNum(m.BarrierBounds[0]), texNum(m.BarrierBounds[1]))
 	}
-	fmt.Fprintf(&b, "certified barrier bounds & %s & \\\\\n", bounds)
+	accuracy := func(m *certify.LMCMeasures) string {
+		if m.AccuracyBounds == nil || len(m.AccuracyBounds.Intervals) == 0 {
+			return "not computed"
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, iv := range m.AccuracyBounds.Intervals {
+			lo, hi = math.Min(lo, 1-iv[3]), math.Max(hi, 1-iv[2])
+		}
+		return fmt.Sprintf("$[%s, %s]$", texNum(lo), texNum(hi))
+	}
+	fmt.Fprintf(&b, "certified barrier $\\max_{[0,1]} g$ & %s & \\\\\n", bounds(&r.LMCMeasures))
+	fmt.Fprintf(&b, "certified error range on $[0,1]$ & & %s \\\\\n", accuracy(&r.LMCMeasures))
+	if r.Unaligned != nil {
+		fmt.Fprintf(&b, "certified barrier before alignment & %s & \\\\\n", bounds(r.Unaligned))
+	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
 	return b.Bytes()
 }
@@ -142,6 +199,34 @@ func WriteLMCSummary(dir string, r *certify.LMCReport) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, SummaryStandaloneTeX), SummaryStandaloneTeXBytes())
+}
+
+// certifiedText states a line's certified barrier (and accuracy band, when
+// computed) in one line of the summary.
+func certifiedText(m *certify.LMCMeasures) string {
+	var parts []string
+	if m.BarrierBounds != nil {
+		s := fmt.Sprintf("barrier ∈ [%.6g, %.6g]", m.BarrierBounds[0], m.BarrierBounds[1])
+		if m.BarrierWitness != nil {
+			s += fmt.Sprintf(" (witness α = %.4g)", *m.BarrierWitness)
+		}
+		if c := m.BarrierCertificate; c != nil && !c.Converged {
+			s += " not converged"
+		}
+		parts = append(parts, s)
+	} else {
+		parts = append(parts, "barrier not computed")
+	}
+	if a := m.AccuracyBounds; a != nil && len(a.Intervals) > 0 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, iv := range a.Intervals {
+			lo, hi = math.Min(lo, iv[2]), math.Max(hi, iv[3])
+		}
+		parts = append(parts, fmt.Sprintf("accuracy ∈ [%.2f%%, %.2f%%] on [0, 1] (%d intervals)", 100*lo, 100*hi, len(a.Intervals)))
+	} else {
+		parts = append(parts, "accuracy not computed")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // LMCText is the summary certify lmc prints: endpoints, data, the loss and
@@ -163,6 +248,7 @@ func LMCText(r *certify.LMCReport, out string) string {
 			fmtNum(float64(m.BarrierLoss)), fmtNum(float64(m.BarrierLossAlpha)), fmtNum(float64(m.BarrierLossAinsworth)),
 			fmtNum(float64(m.BarrierError)), fmtNum(float64(m.BarrierErrorAinsworth)))
 		fmt.Fprintf(&b, "  %-19sloss %s, error %s\n", "midpoint gap"+tag, fmtNum(float64(m.MidpointGap)), fmtNum(float64(m.MidpointGapError)))
+		fmt.Fprintf(&b, "  %-19s%s\n", "certified"+tag, certifiedText(m))
 	}
 	if r.Unaligned != nil {
 		line(r.Unaligned, ", B")
@@ -171,7 +257,6 @@ func LMCText(r *certify.LMCReport, out string) string {
 	} else {
 		line(&r.LMCMeasures, "")
 	}
-	fmt.Fprintf(&b, "  %-19snot computed (barrier_bounds, accuracy_bounds null)\n", "certified bounds")
 	if out != "" {
 		fmt.Fprintf(&b, "  %-19s%s (%.1fs)\n", "report", filepath.Join(out, "lmc.json"), r.Seconds)
 	}

@@ -21,14 +21,16 @@ func lmcReport(t *testing.T) *certify.LMCReport {
 	}
 	un := m
 	un.BarrierLoss = 3.5
+	w := 0.25
+	m.BarrierBounds, m.BarrierWitness = &[2]float64{0.625, 0.75}, &w
 	return &certify.LMCReport{Command: "certify lmc run_a run_b --align weights", A: certify.LMCEndpoint{Path: "run_a", Checkpoint: "run_a/final.safetensors", State: "final"},
 		B: certify.LMCEndpoint{Path: "run_b", Checkpoint: "run_b/final.safetensors", State: "final"}, LossKind: "mse", Split: "train",
 		LMCMeasures: m, Aligned: true, Unaligned: &un, Permutations: map[string][]int{"0": {1, 0}}, AlignSweeps: 2, Examples: 7}
 }
 
 // The summary table says the barrier (g(0.25) = 1.5 − 0.875 = 0.625), the
-// unaligned barrier, "not computed" for the missing error and certified
-// bounds, and compiles with pdflatex; the figure is drawn; the printed
+// unaligned barrier, the aligned line's certified bounds, "not computed"
+// for the missing error and the unaligned certified bounds, and compiles with pdflatex; the figure is drawn; the printed
 // summary says the error is not computed.
 func TestLMCSummaryAndFigure(t *testing.T) {
 	r := lmcReport(t)
@@ -37,7 +39,7 @@ func TestLMCSummaryAndFigure(t *testing.T) {
 		t.Fatal(err)
 	}
 	tex, _ := os.ReadFile(filepath.Join(dir, SummaryTeX))
-	for _, want := range []string{"$0.625$ & not computed", "before alignment (grid) & $3.5$", "certified barrier bounds & not computed", `run\_a/final.safetensors`} {
+	for _, want := range []string{"$0.625$ & not computed", "before alignment (grid) & $3.5$", "certified barrier $\\max_{[0,1]} g$ & $[0.625, 0.75]$", "certified barrier before alignment & not computed", `run\_a/final.safetensors`} {
 		if !strings.Contains(string(tex), want) {
 			t.Errorf("summary.tex lacks %q:\n%s", want, tex)
 		}
@@ -50,7 +52,7 @@ func TestLMCSummaryAndFigure(t *testing.T) {
 		t.Errorf("lmc.png: %v", err)
 	}
 	txt := LMCText(r, dir)
-	for _, want := range []string{"barrier, B         loss 3.5", "barrier, B′        loss 0.625 at α = 0.25", "error not computed"} {
+	for _, want := range []string{"barrier, B         loss 3.5", "barrier, B′        loss 0.625 at α = 0.25", "error not computed", "certified, B′      barrier ∈ [0.625, 0.75] (witness α = 0.25)", "certified, B       barrier not computed"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("summary lacks %q:\n%s", want, txt)
 		}

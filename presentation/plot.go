@@ -351,6 +351,7 @@ func interpolationPlots(r *certify.Report) []*plot.Plot {
 		bot.Y.Label.Text = "accuracy (arg-max)"
 	}
 	accXY := finiteXY(r.Alphas, r.Accuracy)
+	certifiedBand(bot, r.AccuracyBounds, false) // the certified accuracy, when the certificate ran
 	if series(bot, accXY, oiGreen, vg.Points(1.6), nil) == nil {
 		bot.Add(note("accuracy not recorded"))
 	}

@@ -58,6 +58,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.IntVar(&af.opt.ExampleIntervals, "example-intervals", 32, "mse runs: per-example certificate on this many equal α-intervals, compared with Theorem B's per-example ranges (2 interval passes each; 0: skip)")
 	fs.Float64Var(&af.opt.MinWidth, "min-width", 1e-9, "certificate: narrowest leaf α-interval still split")
 	fs.Float64Var(&af.opt.DeltaTol, "delta-tol", certify.DefaultDeltaTol, "certificate: after the verdict, keep refining until the relative width of delta_bounds, (upper − lower)/max(|lower|, |upper|, tolerance), is at most this (or the budget ends); the report records it (certificate.delta_tol) and the width reached (certificate.delta_rel_width)")
+	fs.IntVar(&af.opt.AccuracyIntervals, "accuracy-intervals", 512, "certified accuracy (accuracy_bounds, with the certificate): largest number of leaf α-intervals")
 	// interpolate is the default: its endpoints are the evaluation-mode
 	// networks θ0 and θT themselves (recompute changes L(0) and L(1)), it
 	// does not depend on a choice of reference batch, and its certificate

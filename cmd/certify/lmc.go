@@ -39,6 +39,11 @@ type lmcFlags struct {
 	json           bool
 	noFigures      bool
 	force          bool
+	noCert         bool
+	deltaTol       float64
+	maxIntervals   int
+	accIntervals   int
+	workers        int
 }
 
 // lmcEnd is one endpoint of the line: its architecture and its state.
@@ -68,6 +73,11 @@ func lmcCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON on stdout instead of the summary (with --out DIR: also write it there)")
 	fs.BoolVar(&f.noFigures, "no-figures", false, "do not draw lmc.png")
 	fs.BoolVar(&f.force, "force", false, "replace an lmc.json already in --out DIR")
+	fs.BoolVar(&f.noCert, "no-certificate", false, "skip the certified barrier and accuracy bounds (barrier_bounds, barrier_witness, accuracy_bounds null)")
+	fs.Float64Var(&f.deltaTol, "delta-tol", 1e-3, "certified barrier: stop once upper − lower ≤ this times max(|L(A)|, |L(B)|) (relative width of barrier_bounds)")
+	fs.IntVar(&f.maxIntervals, "max-intervals", 4096, "budget of the certified barrier: largest number of leaf α-intervals")
+	fs.IntVar(&f.accIntervals, "accuracy-intervals", 512, "budget of the certified accuracy: largest number of leaf α-intervals (leaves where an example's arg-max changes stay undecided however narrow)")
+	fs.IntVar(&f.workers, "workers", 0, "concurrent interval passes of the certified bounds (0: one per core)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: certify lmc A B [--out DIR | --json] [flags]\n\n"+
 			"Loss and 0–1 error along θ(α) = (1−α)θA + αθB and the barriers of linear mode connectivity\n"+
@@ -97,6 +107,15 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	if f.examples < 0 {
 		return badInputf("lmc: --examples: want ≥ 0, found %d", f.examples)
+	}
+	if !(f.deltaTol > 0) || f.deltaTol >= 1 {
+		return badInputf("lmc: --delta-tol: want a relative width in (0, 1), found %g", f.deltaTol)
+	}
+	if f.maxIntervals < 1 {
+		return badInputf("lmc: --max-intervals: want ≥ 1, found %d", f.maxIntervals)
+	}
+	if f.accIntervals < 1 {
+		return badInputf("lmc: --accuracy-intervals: want ≥ 1, found %d", f.accIntervals)
 	}
 	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
 		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
@@ -132,7 +151,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 		Split:    f.split,
 		Data:     source,
 		Examples: t.Len(),
-		Notes:    []string{certify.NoteCertifiedPending},
+		Notes:    []string{},
 	}
 	if t.Labels == nil {
 		r.Notes = append(r.Notes, "error, convexity_gap_error, barrier_error*, midpoint_gap_error: the targets are float values without class labels, so there is no 0–1 error; null")
@@ -155,6 +174,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := lmcCertified(ctx, p, &un, f, "unaligned.", r); err != nil {
+			return err
+		}
 		r.Unaligned = &un
 		r.Aligned, r.Permutations, r.AlignSweeps = true, al.permutations, al.sweeps
 		thetaB = al.state
@@ -168,6 +190,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 		return interrupted(err, "interrupted")
 	}
 	if r.LMCMeasures, err = certify.LineMeasures(p, alphas); err != nil {
+		return err
+	}
+	if err := lmcCertified(ctx, p, &r.LMCMeasures, f, "", r); err != nil {
 		return err
 	}
 	if f.out != "" {
@@ -205,6 +230,60 @@ func lmcCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprint(stdout, presentation.LMCText(r, f.out))
+	return nil
+}
+
+// lmcCertified computes the certified barrier of the line p into m
+// (certify.CertifyBarrier, THEORY.md §10) with the gap --delta-tol asks
+// for, and the certified accuracy (certify.CertifyAccuracy; class labels
+// only), or leaves them null with a note in r naming why (--no-certificate, a layer
+// without an interval rule). prefix ("" or "unaligned.") is the key path
+// the notes name.
+func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeasures, f lmcFlags, prefix string, r *certify.LMCReport) error {
+	keys := prefix + "barrier_bounds, " + prefix + "barrier_witness, " + prefix + "accuracy_bounds"
+	if f.noCert {
+		r.Notes = append(r.Notes, keys+": not computed (--no-certificate); null")
+		return nil
+	}
+	if err := p.Model.Require(nn.RuleInterval); err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: not computed: the certified bounds need interval rules for every layer: %v; null", keys, err))
+		return nil
+	}
+	n := len(m.Loss)
+	gap := certify.BarrierGap(f.deltaTol, float64(m.Loss[0]), float64(m.Loss[n-1]))
+	c, err := certify.CertifyBarrier(ctx, p, certify.BarrierOptions{Gap: gap, MaxIntervals: f.maxIntervals, Workers: f.workers})
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx.Err(), "interrupted")
+		}
+		return fmt.Errorf("lmc: certified barrier: %w", err)
+	}
+	if err := m.AttachBarrier(c, p.N); err != nil {
+		return err
+	}
+	if m.BarrierBounds == nil {
+		r.Notes = append(r.Notes, prefix+"barrier_bounds: null: an enclosure overflowed, so the upper bound is not finite; "+prefix+"barrier_certificate.lower is still proven")
+	}
+	if !c.Converged {
+		r.Notes = append(r.Notes, fmt.Sprintf("%sbarrier_bounds: wider than --delta-tol %g asks (gap %.3g): %s", prefix, f.deltaTol, gap, c.Reason))
+	}
+	if p.Targets.Labels == nil {
+		r.Notes = append(r.Notes, prefix+"accuracy_bounds: the targets are float values without class labels, so there is no 0–1 accuracy; null")
+		return nil
+	}
+	a, err := certify.CertifyAccuracy(ctx, p, certify.AccuracyOptions{MaxIntervals: f.accIntervals, Workers: f.workers})
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx.Err(), "interrupted")
+		}
+		return fmt.Errorf("lmc: certified accuracy: %w", err)
+	}
+	if err := m.AttachAccuracy(a); err != nil {
+		return err
+	}
+	if !a.Converged {
+		r.Notes = append(r.Notes, fmt.Sprintf("%saccuracy_bounds: %d of %d leaves keep undecided examples (counted in hi only): %s", prefix, a.UndecidedLeaves, a.Leaves, a.Reason))
+	}
 	return nil
 }
 

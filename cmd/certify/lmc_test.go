@@ -41,8 +41,9 @@ func lmcRun(t *testing.T, widths []int, seed uint64) string {
 	return dir
 }
 
-// The report has every key RUN_FORMAT.md "Two runs" requires, the certified
-// ones null with a note, and --json prints the same report.
+// The report has every key RUN_FORMAT.md "Two runs" requires, the
+// certified barrier containing the grid's, and --json prints the same
+// report.
 func TestLMCReportKeys(t *testing.T) {
 	a, b := lmcRun(t, []int{4, 6, 3}, 1), lmcRun(t, []int{4, 6, 3}, 2)
 	out := filepath.Join(t.TempDir(), "out")
@@ -67,13 +68,14 @@ func TestLMCReportKeys(t *testing.T) {
 			t.Errorf("lmc.json lacks %s", k)
 		}
 	}
-	for _, k := range []string{"barrier_bounds", "barrier_witness", "accuracy_bounds"} {
-		if r[k] != nil {
-			t.Errorf("%s = %v, want null (not computed)", k, r[k])
-		}
+	// The certified barrier contains the grid's (a float64 value of g at a
+	// grid α), up to the float64 rounding of the loss.
+	bb, ok := r["barrier_bounds"].([]any)
+	if !ok || len(bb) != 2 || r["barrier_witness"] == nil {
+		t.Fatalf("barrier_bounds %v, barrier_witness %v", r["barrier_bounds"], r["barrier_witness"])
 	}
-	if !strings.Contains(string(body), "barrier_bounds, barrier_witness, accuracy_bounds: not computed") {
-		t.Error("no note says the certified keys are not computed")
+	if g := r["barrier_loss"].(float64); g > bb[1].(float64)+1e-9 || bb[0].(float64) > bb[1].(float64) {
+		t.Errorf("grid barrier %v, certified bounds %v", g, bb)
 	}
 	if r["aligned"] != false || len(r["alphas"].([]any)) != 11 || r["examples"].(float64) != 12 {
 		t.Errorf("aligned %v, %d α, %v examples", r["aligned"], len(r["alphas"].([]any)), r["examples"])
@@ -145,7 +147,8 @@ func TestLMCRefusesMismatch(t *testing.T) {
 // The issue's done-when test on the command line: A a trained MLP run (ReLU,
 // BatchNorm), B = P(A) for a random permutation P of its hidden units. The
 // unaligned barrier is clearly positive; with --align weights P is recovered
-// exactly, the aligned checkpoint equals A, and the barrier is 0 to rounding.
+// exactly, the aligned checkpoint equals A, and the barrier is 0 to
+// rounding; the certified barrier_bounds of the aligned line contain 0.
 func TestLMCAlignUndoesPermutation(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a")
@@ -185,7 +188,7 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "lmc")
-	code, _, se = runCLI(t, "lmc", a, b, "--align", "weights", "--examples", "500", "--alphas", "21", "--out", out)
+	code, _, se = runCLI(t, "lmc", a, b, "--align", "weights", "--examples", "500", "--alphas", "21", "--accuracy-intervals", "64", "--out", out)
 	if code != 0 {
 		t.Fatalf("lmc: exit %d: %s", code, se)
 	}
@@ -200,8 +203,10 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		Loss         []float64        `json:"loss"`
 		Permutations map[string][]int `json:"permutations"`
 		Unaligned    struct {
-			BarrierLoss float64 `json:"barrier_loss"`
+			BarrierLoss   float64     `json:"barrier_loss"`
+			BarrierBounds *[2]float64 `json:"barrier_bounds"`
 		} `json:"unaligned"`
+		BarrierBounds *[2]float64 `json:"barrier_bounds"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)
@@ -212,6 +217,16 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 	}
 	if math.Abs(r.BarrierLoss) > 1e-12 || r.BarrierError != 0 {
 		t.Errorf("aligned barrier %v (error %v), want 0 to rounding", r.BarrierLoss, r.BarrierError)
+	}
+	// The certified barrier of the aligned line contains 0; the unaligned
+	// one contains the grid's barrier and is clearly positive.
+	if bb := r.BarrierBounds; bb == nil || bb[0] > 0 || bb[1] < 0 {
+		t.Errorf("aligned barrier_bounds %v do not contain 0", bb)
+	}
+	if ub := r.Unaligned.BarrierBounds; ub == nil || ub[0] < 0.05*r.Loss[0] || ub[1] < r.Unaligned.BarrierLoss-1e-9 {
+		t.Errorf("unaligned barrier_bounds %v (grid barrier %v)", ub, r.Unaligned.BarrierLoss)
+	} else {
+		t.Logf("certified: unaligned B ∈ %v, aligned B ∈ %v", *ub, *r.BarrierBounds)
 	}
 	for l, pl := range p {
 		got := r.Permutations[strconv.Itoa(l)]

@@ -1,0 +1,442 @@
+package certify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// Certified accuracy along the line (THEORY.md §10): on an α-interval
+// [a, b], example i with label y is surely right when every margin
+// m_ik(α) = γ_iy(α) − γ_ik(α), k ≠ y, is enclosed above 0 for all α in
+// [a, b] (its arg-max is then y at every α, whatever the tie rule), and
+// surely wrong when some margin is enclosed below 0 (some other output
+// then exceeds γ_iy everywhere on [a, b]); otherwise it is undecided.
+// With N examples, s surely right and w surely wrong, the accuracy at
+// every α ∈ [a, b] lies in [s/N, (N − w)/N].
+
+// AccuracyOptions set CertifyAccuracy; zero values choose the defaults.
+type AccuracyOptions struct {
+	// MaxIntervals is the budget of leaf α-intervals (default 512).
+	MaxIntervals int
+	// MinWidth is the narrowest leaf that is still split (default 1e-6).
+	// A leaf holding an α where an example's arg-max changes stays
+	// undecided for that example however narrow it is.
+	MinWidth float64
+	// Tol stops the search once the band's mean width ∫₀¹ (hi − lo) dα
+	// (the undecided examples' share, integrated over α) is at most Tol
+	// (default 1e-3; a tiny value refines until the budget or MinWidth).
+	Tol float64
+	// InitialIntervals is the number of equal leaves the search starts from (default 32).
+	InitialIntervals int
+	// Workers is the number of concurrent passes (default runtime.GOMAXPROCS(0)).
+	Workers int
+	// Progress, if not nil, is told the stage ("accuracy"), the leaves so
+	// far and the budget.
+	Progress func(stage string, done, total int)
+}
+
+// AccuracyBounds is the certified accuracy along the line on α-intervals
+// (RUN_FORMAT.md accuracy_bounds; THEORY.md §10): Intervals holds
+// [a, b, lo, hi], in order of α and covering [0, 1], with accuracy(α) ∈
+// [lo, hi] for all α ∈ [a, b] (fractions in [0, 1]; adjacent leaves with
+// equal bounds are merged). The other fields describe the search.
+type AccuracyBounds struct {
+	Intervals [][4]float64 `json:"intervals"`
+	// Leaves is the number of leaves of the final partition (before
+	// merging); UndecidedLeaves the leaves with at least one undecided
+	// example.
+	Leaves          int `json:"leaves"`
+	UndecidedLeaves int `json:"undecided_leaves"`
+	// Converged is set when no example is undecided on any leaf; Reason
+	// says why the search stopped otherwise (the budget, the narrowest
+	// width: leaves around an α where an example's arg-max changes stay
+	// undecided).
+	Converged   bool    `json:"converged"`
+	Reason      string  `json:"reason,omitempty"`
+	Evaluations int     `json:"evaluations"`
+	Examples    int     `json:"examples"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Range returns the smallest lo and the largest hi over the intervals: the
+// accuracy lies in [lo, hi] at every α ∈ [0, 1]. NaN, NaN when empty.
+func (a *AccuracyBounds) Range() (lo, hi float64) {
+	if a == nil || len(a.Intervals) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, iv := range a.Intervals {
+		lo, hi = math.Min(lo, iv[2]), math.Max(hi, iv[3])
+	}
+	return lo, hi
+}
+
+// At returns the bounds [lo, hi] on the accuracy at α: those of the
+// interval holding α (intersected over both when α is a shared end), and
+// false when none holds it.
+func (a *AccuracyBounds) At(alpha float64) (lo, hi float64, ok bool) {
+	if a == nil {
+		return 0, 0, false
+	}
+	lo, hi = math.Inf(-1), math.Inf(1)
+	for _, iv := range a.Intervals {
+		if iv[0] <= alpha && alpha <= iv[1] {
+			// α at a shared end lies in both: either interval's bounds hold,
+			// so their intersection does too
+			lo, hi, ok = math.Max(lo, iv[2]), math.Min(hi, iv[3]), true
+		}
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
+// CertifyAccuracy bounds the 0–1 accuracy of path p on every α-interval of
+// a partition of [0, 1] rigorously (THEORY.md §10). The labels are the
+// path's class labels, or the arg-max of each float target row (as
+// functionspace's Sample.Accuracy). It runs BranchAndBound with the
+// AccuracyObjective on the path's IntervalPath: each leaf's margins are
+// enclosed by the interval output path over the leaf, intersected (where
+// the output path cannot jump) with the mean-value form
+// m(c) + m′([a, b])·([a, b] − c) around the midpoint c; leaves with
+// undecided examples are bisected, the most undecided length first, until
+// none is undecided, the band's mean width ∫(hi − lo)dα is at most o.Tol,
+// the budget is spent or they are at the narrowest width. It returns ctx.Err() when cancelled and an error when a layer has
+// no interval rule.
+func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptions) (*AccuracyBounds, error) {
+	start := time.Now()
+	ip, err := NewIntervalPath(p)
+	if err != nil {
+		return nil, err
+	}
+	ip.outputsOnly = true // the objective encloses the outputs itself
+	if o.MaxIntervals <= 0 {
+		o.MaxIntervals = 512
+	}
+	if o.MinWidth <= 0 {
+		o.MinWidth = 1e-6
+	}
+	if o.Tol <= 0 {
+		o.Tol = 1e-3
+	}
+	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
+	co.defaults()
+	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers, Tol: o.Tol}
+	if err := BranchAndBound(ctx, ip, obj, co); err != nil {
+		return nil, err
+	}
+	obj.Result.Seconds = time.Since(start).Seconds()
+	return obj.Result, nil
+}
+
+// pathLabels returns the label of every example of p: Targets.Labels, or
+// the arg-max of each float target row.
+func pathLabels(p *functionspace.Path) []int {
+	if p.Targets.Labels != nil {
+		return p.Targets.Labels
+	}
+	ys := make([]int, p.N)
+	for i := range ys {
+		ys[i] = argmaxRow(p.Targets.Values.RawRowView(i))
+	}
+	return ys
+}
+
+func argmaxRow(x []float64) int {
+	b := 0
+	for j, v := range x {
+		if v > x[b] {
+			b = j
+		}
+	}
+	return b
+}
+
+// accCount is one leaf's verdicts: examples surely right and surely wrong.
+type accCount struct{ right, wrong int }
+
+// AccuracyObjective is the Objective of CertifyAccuracy (THEORY.md §10).
+// It ignores the leaves' loss enclosures (CertifyAccuracy has the interval
+// path skip them) and encloses the output margins itself
+// (IntervalPath.Outputs), once per leaf. A leaf is settled when no
+// example is undecided on it. Result is complete after BranchAndBound
+// returns.
+type AccuracyObjective struct {
+	// MinWidth and MaxIntervals are as in AccuracyOptions; Workers is the
+	// number of leaves whose margins are enclosed at once.
+	MinWidth     float64
+	MaxIntervals int
+	Workers      int
+	// Tol is the mean band width ∫(hi − lo)dα at which the search stops
+	// (AccuracyOptions.Tol; 0: only the budget and MinWidth stop it).
+	Tol float64
+	// Result is the bounds being built.
+	Result *AccuracyBounds
+
+	ip     *IntervalPath
+	labels []int
+	counts map[*Leaf]accCount
+}
+
+// Stage implements Objective: progress reports say "accuracy".
+func (o *AccuracyObjective) Stage() string { return "accuracy" }
+
+func (o *AccuracyObjective) begin(ip *IntervalPath) {
+	o.ip = ip
+	o.labels = pathLabels(ip.p)
+	o.counts = map[*Leaf]accCount{}
+	o.Result = &AccuracyBounds{Examples: ip.p.N}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+}
+
+// Constant implements Objective: on a one-point line the outputs are
+// constant, so one interval [0, 1] with the verdicts at α = 0.
+func (o *AccuracyObjective) Constant(ip *IntervalPath, _, _ interval.I) error {
+	o.begin(ip)
+	c := o.count(0, 0)
+	n := float64(ip.p.N)
+	o.Result.Intervals = [][4]float64{{0, 1, float64(c.right) / n, float64(ip.p.N-c.wrong) / n}}
+	o.Result.Leaves = 1
+	o.Result.Converged = c.right+c.wrong == ip.p.N
+	if !o.Result.Converged {
+		o.Result.UndecidedLeaves = 1
+		o.Result.Reason = "the line is one point, and some example's margin encloses 0 there (a tie)"
+	}
+	o.Result.Evaluations = ip.Evaluations()
+	return nil
+}
+
+// Begin implements Objective.
+func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
+	o.begin(ip)
+	return nil
+}
+
+// count classifies every example on [a, b] (a = b: at a point).
+func (o *AccuracyObjective) count(a, b float64) accCount {
+	ab := interval.I{Lo: a, Hi: b}
+	m := 0.5*a + 0.5*b
+	var outs, mids []*nn.IJet
+	if a == b {
+		outs = o.ip.Outputs(ab, 0)
+	} else {
+		outs = o.ip.Outputs(ab, 1)
+		mids = o.ip.Outputs(interval.Point(m), 0)
+	}
+	o.ip.mu.Lock()
+	o.ip.evals++ // one pass over the leaf (and one at its midpoint)
+	if mids != nil {
+		o.ip.evals++
+	}
+	o.ip.mu.Unlock()
+	off := interval.Sub(ab, interval.Point(m))
+	var c accCount
+	for ch, rg := range o.ip.chunks {
+		j := outs[ch]
+		for r := 0; r < rg[1]-rg[0]; r++ {
+			y := o.labels[rg[0]+r]
+			right, wrong := true, false
+			for k := 0; k < j.D; k++ {
+				if k == y {
+					continue
+				}
+				d := interval.Sub(j.V.At(r, y), j.V.At(r, k))
+				if mids != nil && !j.Jumped(r) && j.Order >= 1 {
+					mc := interval.Sub(mids[ch].V.At(r, y), mids[ch].V.At(r, k))
+					dd := interval.Sub(j.D1.At(r, y), j.D1.At(r, k))
+					mv := interval.Add(mc, interval.Mul(dd, off))
+					if x := interval.Intersect(d, mv); x.Valid() {
+						d = x
+					}
+				}
+				if !(d.Lo > 0) {
+					right = false
+				}
+				if d.Hi < 0 {
+					wrong = true
+				}
+			}
+			switch {
+			case right:
+				c.right++
+			case wrong:
+				c.wrong++
+			}
+		}
+	}
+	return c
+}
+
+// Bound implements Objective: it classifies the examples on every leaf not
+// seen before (Workers leaves at once).
+func (o *AccuracyObjective) Bound(leaves []*Leaf) {
+	var fresh []*Leaf
+	for _, l := range leaves {
+		if _, ok := o.counts[l]; !ok {
+			fresh = append(fresh, l)
+		}
+	}
+	res := make([]accCount, len(fresh))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				res[k] = o.count(fresh[k].A, fresh[k].B)
+			}
+		}()
+	}
+	for k := range fresh {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	for k, l := range fresh {
+		o.counts[l] = res[k]
+	}
+}
+
+func (o *AccuracyObjective) undecided(l *Leaf) int {
+	c := o.counts[l]
+	return o.ip.p.N - c.right - c.wrong
+}
+
+// Split implements Objective: none once the band's mean width
+// ∫(hi − lo)dα is at most Tol; else the leaves with undecided examples
+// wider than 2·MinWidth, the largest undecided length (undecided examples times
+// width) first, at most budget of them.
+func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
+	var cs []int
+	any := false
+	mass := 0.0 // ∫(hi − lo)dα over [0, 1]
+	for k, l := range leaves {
+		if o.undecided(l) == 0 {
+			continue
+		}
+		any = true
+		mass += (l.B - l.A) * float64(o.undecided(l)) / float64(o.ip.p.N)
+		m := 0.5*l.A + 0.5*l.B
+		if l.B-l.A > 2*o.MinWidth && m > l.A && m < l.B {
+			cs = append(cs, k)
+		}
+	}
+	if !any {
+		return nil, ""
+	}
+	if mass <= o.Tol {
+		return nil, fmt.Sprintf("the band's mean width ∫(hi − lo)dα = %.3g is within the tolerance %g", mass, o.Tol)
+	}
+	if budget <= 0 {
+		return nil, fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Sprintf("every leaf with an undecided example is at the narrowest width (min_width %g): an example's arg-max may change there", o.MinWidth)
+	}
+	score := func(k int) float64 { return float64(o.undecided(leaves[k])) * (leaves[k].B - leaves[k].A) }
+	sort.SliceStable(cs, func(i, j int) bool { return score(cs[i]) > score(cs[j]) })
+	if len(cs) > budget {
+		cs = cs[:budget]
+	}
+	sort.Ints(cs)
+	return cs, ""
+}
+
+// Finish implements Objective: the intervals [a, b, lo, hi] (adjacent
+// leaves with equal bounds merged), the counts, and the self-check
+// lo ≤ hi.
+func (o *AccuracyObjective) Finish(leaves []*Leaf, stop string) error {
+	r := o.Result
+	n := float64(o.ip.p.N)
+	r.Leaves = len(leaves)
+	r.Intervals = nil
+	for _, l := range leaves {
+		c := o.counts[l]
+		if c.right+c.wrong > o.ip.p.N {
+			return fmt.Errorf("accuracy: %w: %d examples surely right and %d surely wrong of %d on [%v, %v]", ErrContradiction, c.right, c.wrong, o.ip.p.N, l.A, l.B)
+		}
+		if o.undecided(l) > 0 {
+			r.UndecidedLeaves++
+		}
+		lo, hi := float64(c.right)/n, float64(o.ip.p.N-c.wrong)/n
+		if k := len(r.Intervals) - 1; k >= 0 && r.Intervals[k][2] == lo && r.Intervals[k][3] == hi {
+			r.Intervals[k][1] = l.B
+			continue
+		}
+		r.Intervals = append(r.Intervals, [4]float64{l.A, l.B, lo, hi})
+	}
+	r.Converged = r.UndecidedLeaves == 0
+	if !r.Converged {
+		r.Reason = stop
+	}
+	r.Evaluations = o.ip.Evaluations()
+	return nil
+}
+
+// CertifiedPlateau is the certified accuracy plateau at α = 0 (Wang, Wang,
+// Zhou & Ge, ICLR 2023; THEORY.md §10): the largest α₀ such that the
+// accuracy is proven within tol of its value at α = 0 on all of [0, α₀],
+// i.e. |accuracy(α) − accuracy(0)| ≤ tol for every α ∈ [0, α₀]. It is read
+// from the certified intervals: with [lo₀, hi₀] the bounds at α = 0, α₀ is
+// the end of the last of the consecutive intervals from 0 on which
+// hi ≤ lo₀ + tol and lo ≥ hi₀ − tol (with tol = 0: the accuracy is proven
+// constant there). It is a lower bound on the true plateau's length (0
+// when even the first interval fails) and never exceeds the one-sided grid
+// plateau PlateauLength by more than the grid's spacing. NaN when a is nil
+// or empty.
+func CertifiedPlateau(a *AccuracyBounds, tol float64) float64 {
+	if a == nil || len(a.Intervals) == 0 {
+		return math.NaN()
+	}
+	lo0, hi0, _ := a.At(0)
+	end := 0.0
+	for _, iv := range a.Intervals {
+		if iv[3] > lo0+tol || iv[2] < hi0-tol {
+			break
+		}
+		end = iv[1]
+	}
+	return end
+}
+
+// attachAccuracy runs CertifyAccuracy on the report's path (budget
+// o.AccuracyIntervals) and records its bounds and the certified plateau
+// (tolerance o.PlateauTolerance) in r. A model without interval rules
+// leaves both null, with the reason in r.Notes; the grid's accuracy
+// outside the certified bounds is a contradiction (ErrContradiction).
+func attachAccuracy(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
+	if err := p.Model.Require(nn.RuleInterval); err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("accuracy_bounds, certified_plateau: null: %v", err))
+		return nil
+	}
+	a, err := CertifyAccuracy(ctx, p, AccuracyOptions{MaxIntervals: o.AccuracyIntervals, Progress: o.Progress})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("accuracy: %w", err)
+	}
+	for j, al := range r.Alphas {
+		lo, hi, ok := a.At(al)
+		if acc := r.Accuracy[j]; !ok || acc < lo || acc > hi {
+			return fmt.Errorf("accuracy: %w: the accuracy %v at α = %v lies outside the certified [%v, %v]", ErrContradiction, acc, al, lo, hi)
+		}
+	}
+	r.AccuracyBounds = a
+	pl := CertifiedPlateau(a, o.PlateauTolerance)
+	r.CertifiedPlateau = &pl
+	return nil
+}

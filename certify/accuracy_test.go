@@ -1,0 +1,220 @@
+package certify
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/testnets"
+	"github.com/certify-mli/certify/nn"
+)
+
+// accuracyPath draws a random small MLP (tanh, relu or softplus, with or
+// without batchnorm1d under either policy, mse or cross_entropy, 2–4
+// outputs) between two initialisations at scales up to 3, on 3–25 random
+// examples in chunks of 1–8.
+func accuracyPath(t *rapid.T) *functionspace.Path {
+	act := rapid.SampledFrom([]string{"relu", "tanh", "softplus"}).Draw(t, "act")
+	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
+	bn := rapid.SampledFrom([]functionspace.BNPolicy{"", functionspace.BNInterpolate, functionspace.BNRecompute}).Draw(t, "bn")
+	in := rapid.IntRange(1, 3).Draw(t, "in")
+	k := rapid.IntRange(2, 4).Draw(t, "k")
+	sizes := []int{in}
+	for range rapid.IntRange(1, 2).Draw(t, "depth") {
+		sizes = append(sizes, rapid.IntRange(2, 6).Draw(t, "hidden"))
+	}
+	sizes = append(sizes, k)
+	spec := nn.MLPSpec(sizes, act, loss)
+	if bn != "" {
+		spec = nn.InsertBatchNorm(spec)
+	}
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := rapid.Uint64().Draw(t, "seed")
+	rng := rand.New(rand.NewPCG(seed, 14))
+	s0, _ := nn.Init(m, "pytorch", 1+2*rng.Float64(), seed)
+	sT, _ := nn.Init(m, "pytorch", 1+2*rng.Float64(), seed+1)
+	if bn != "" {
+		testnets.RandomizeBatchNorm(m, rng, 0.1, s0, sT)
+	}
+	n := rapid.IntRange(3, 25).Draw(t, "n")
+	x, tg := testnets.RandomData(rng, n, in, k, loss, 2)
+	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: rapid.IntRange(1, 8).Draw(t, "chunk"), BNPolicy: bn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAccuracyBoundsContainDense is issue 14's "the accuracy bounds contain
+// the dense accuracy at every α" as a property: on random small networks
+// (accuracyPath), CertifyAccuracy's intervals cover [0, 1] in order, and at
+// 1,001 equally spaced α plus 100 random ones, the float64 accuracy
+// (functionspace, arg-max against the label or the target's arg-max) lies
+// in [lo, hi] of the interval holding α — zero violations. The bounds are
+// also tight where nothing changes: every example is decided at α = 0 and
+// α = 1 (lo = hi there) unless the search stopped early.
+func TestAccuracyBoundsContainDense(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		a, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{MaxIntervals: 256, MinWidth: 1e-5, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Intervals) == 0 || a.Intervals[0][0] != 0 || a.Intervals[len(a.Intervals)-1][1] != 1 {
+			t.Fatalf("intervals do not cover [0, 1]: %v", a.Intervals)
+		}
+		for k, iv := range a.Intervals {
+			if k > 0 && iv[0] != a.Intervals[k-1][1] || !(iv[0] < iv[1]) || !(0 <= iv[2] && iv[2] <= iv[3] && iv[3] <= 1) {
+				t.Fatalf("interval %d: %v (previous %v)", k, iv, a.Intervals[max(k-1, 0)])
+			}
+		}
+		rng := rand.New(rand.NewPCG(uint64(p.N), 3))
+		var alphas []float64
+		for j := 0; j <= 1000; j++ {
+			alphas = append(alphas, float64(j)/1000)
+		}
+		for j := 0; j < 100; j++ {
+			alphas = append(alphas, rng.Float64())
+		}
+		for _, al := range alphas {
+			acc := p.At(al).Accuracy
+			lo, hi, ok := a.At(al)
+			if !ok || acc < lo || acc > hi {
+				t.Fatalf("accuracy(%v) = %v outside the certified [%v, %v] (%v)", al, acc, lo, hi, ok)
+			}
+		}
+		for _, end := range []float64{0, 1} {
+			lo, hi, _ := a.At(end)
+			if a.Converged && lo != hi {
+				t.Fatalf("converged, but the bounds at α = %v are [%v, %v]", end, lo, hi)
+			}
+		}
+	})
+}
+
+// TestAccuracyClosedForm: one linear layer without bias, two outputs
+// γ = (w1·x, w2·x) with x = 1, label 0, the weights moving from (1, 0)
+// to (0, 1): the margin is 1 − 2α, so the accuracy is 1 on [0, ½) and 0 on
+// (½, 1]. The certified intervals say so up to the narrowest width around
+// ½, with the two leaves meeting at ½ undecided ([0, 1]).
+func TestAccuracyClosedForm(t *testing.T) {
+	f := false
+	m, err := nn.Build(&nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1}, Loss: "cross_entropy",
+		Layers: []nn.LayerSpec{{Type: "linear", In: 1, Out: 2, Bias: &f}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0 := nn.State{"0.weight": {Shape: []int{2, 1}, Data: []float64{1, 0}}}
+	sT := nn.State{"0.weight": {Shape: []int{2, 1}, Data: []float64{0, 1}}}
+	x := mat.NewDense(1, 1, []float64{1})
+	p, err := functionspace.New(m, s0, sT, x, nn.Targets{Labels: []int{0}}, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{MinWidth: 1e-6, Tol: 1e-12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Intervals) != 3 {
+		t.Fatalf("intervals %v, want [0, a, 1, 1], [a, b, 0, 1], [b, 1, 0, 0]", a.Intervals)
+	}
+	l, mid, r := a.Intervals[0], a.Intervals[1], a.Intervals[2]
+	if l[2] != 1 || l[3] != 1 || mid[2] != 0 || mid[3] != 1 || r[2] != 0 || r[3] != 0 || !(mid[0] < 0.5 && 0.5 < mid[1]) || mid[1]-mid[0] > 4e-6 {
+		t.Errorf("intervals %v", a.Intervals)
+	}
+	if a.Converged || a.UndecidedLeaves != 2 {
+		t.Errorf("converged %v, undecided leaves %d: the two leaves meeting at ½ (a bisection point) stay undecided", a.Converged, a.UndecidedLeaves)
+	}
+	// With the default tolerance the search stops once the undecided
+	// length (here the band's mean width) is at most 1e-3.
+	d, err := CertifyAccuracy(context.Background(), p, AccuracyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	und := 0.0
+	for _, iv := range d.Intervals {
+		und += (iv[1] - iv[0]) * (iv[3] - iv[2])
+	}
+	if und > 1e-3 || und < 2.5e-4 || !strings.Contains(d.Reason, "mean width") {
+		t.Errorf("default tolerance: band mean width %v, reason %q", und, d.Reason)
+	}
+	// The plateau of accuracy 1 is certified up to the undecided leaf.
+	if got := CertifiedPlateau(a, 0); math.Abs(got-mid[0]) > 0 || got < 0.5-4e-6 {
+		t.Errorf("certified plateau %v, want %v", got, mid[0])
+	}
+}
+
+// TestAnalyzeAccuracyBounds: the report of an analysis with the
+// certificate (certify --run) has accuracy_bounds containing the dense
+// accuracy at 1,001 α, and a certified_plateau α₀ on which the dense
+// accuracy stays within plateau_tolerance of its value at α = 0 (and α₀ is
+// where that first fails, up to the undecided leaves); without the
+// certificate both are null with a note.
+func TestAnalyzeAccuracyBounds(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		tol := rapid.SampledFrom([]float64{0, 0.01, 0.2}).Draw(t, "tolerance")
+		r, err := Analyze(context.Background(), p, Options{Alphas: 11, LossOnly: true, Certificate: true, MaxIntervals: 64, AccuracyIntervals: 128, PlateauTolerance: tol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AccuracyBounds == nil || r.CertifiedPlateau == nil {
+			t.Fatalf("accuracy_bounds %v, certified_plateau %v", r.AccuracyBounds, r.CertifiedPlateau)
+		}
+		acc0 := p.At(0).Accuracy
+		pl := *r.CertifiedPlateau
+		for j := 0; j <= 1000; j++ {
+			al := float64(j) / 1000
+			acc := p.At(al).Accuracy
+			lo, hi, ok := r.AccuracyBounds.At(al)
+			if !ok || acc < lo || acc > hi {
+				t.Fatalf("accuracy(%v) = %v outside [%v, %v]", al, acc, lo, hi)
+			}
+			if al <= pl && math.Abs(acc-acc0) > tol+1e-12 {
+				t.Fatalf("certified plateau %v (tolerance %v), but accuracy(%v) = %v and accuracy(0) = %v", pl, tol, al, acc, acc0)
+			}
+		}
+	})
+	p := accuracyPathFixed(t)
+	r, err := Analyze(context.Background(), p, Options{Alphas: 5, LossOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m["accuracy_bounds"]; !ok || v != nil || m["certified_plateau"] != nil || !strings.Contains(string(body), "accuracy_bounds, certified_plateau: null, no certificate was attempted") {
+		t.Errorf("without the certificate: accuracy_bounds %v (present %v), certified_plateau %v", v, ok, m["certified_plateau"])
+	}
+}
+
+// accuracyPathFixed is one small tanh MLP path for tests that need no draw.
+func accuracyPathFixed(t *testing.T) *functionspace.Path {
+	m, err := nn.Build(nn.MLPSpec([]int{2, 4, 3}, "tanh", "cross_entropy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
+	x, tg := testnets.RandomData(rand.New(rand.NewPCG(1, 2)), 8, 2, 3, "cross_entropy", 1)
+	p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
