@@ -423,5 +423,5 @@ func alignWeights(a, b *lmcEnd) (*lmcAlignment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lmc: --align weights: %w", err)
 	}
-	return &lmcAlignment{state: res.State, permutations: align.PermutationKeys(res.Permutations), sweeps: res.Sweeps}, nil
+	return &lmcAlignment{state: res.State, permutations: res.Permutations, sweeps: res.Sweeps}, nil
 }
