@@ -263,6 +263,9 @@ type LMCReport struct {
 	Examples  int          `json:"examples"`
 	Seconds   float64      `json:"seconds"`
 	Notes     []string     `json:"notes"`
+	// LMCLayers, when not nil (--layers), says which tensors moved; its
+	// keys (layers, hold, moved_tensors) sit at the top level of lmc.json.
+	*LMCLayers
 }
 
 // NoteCertifiedPending is the note for the certified keys left null.
