@@ -101,7 +101,7 @@ func short(v certify.Num) string {
 
 // lmcRows returns the cells of the Markdown and LaTeX tables: pair, k,
 // data, L(A) → L(B), barrier, Ainsworth's barrier, midpoint gap, error
-// barrier, certified bounds, barrier before alignment.
+// barrier and Ainsworth's, certified bounds, barrier before alignment.
 func lmcRows(pairs []certify.LMCPair) [][]string {
 	var rows [][]string
 	for _, p := range pairs {
@@ -124,18 +124,18 @@ func lmcRows(pairs []certify.LMCPair) [][]string {
 			name += " (layers " + strings.Join(r.Layers, ",") + ", rest at " + r.Hold + ")"
 		}
 		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.Split, r.Examples), short(la) + " → " + short(lb),
-			short(r.BarrierLoss), short(r.BarrierLossAinsworth), short(r.MidpointGap), short(r.BarrierError), bounds, un})
+			short(r.BarrierLoss), short(r.BarrierLossAinsworth), short(r.MidpointGap), short(r.BarrierError), short(r.BarrierErrorAinsworth), bounds, un})
 	}
 	return rows
 }
 
-var lmcHeads = []string{"pair", "k", "data", "L(A) → L(B)", "barrier", "barrier (Ainsworth)", "midpoint gap", "error barrier", "certified barrier", "barrier before alignment"}
+var lmcHeads = []string{"pair", "k", "data", "L(A) → L(B)", "barrier", "barrier (Ainsworth)", "midpoint gap", "error barrier", "error barrier (Ainsworth)", "certified barrier", "barrier before alignment"}
 
 // WriteLMCTableMarkdown writes the pairs as a GitHub-flavoured Markdown
 // table: one row per pair (its directory's name), the spawn step k, the
 // data (split and examples), the losses at A and B, the grid barrier of
 // the loss (Frankle et al. 2020 / Entezari et al. 2022) and Ainsworth et
-// al.'s, the midpoint gap, the grid barrier of the 0–1 error, the certified
+// al.'s, the midpoint gap, the two grid barriers of the 0–1 error, the certified
 // barrier bounds ("not computed" while null) and the barrier before
 // alignment ("—" without --align).
 func WriteLMCTableMarkdown(w io.Writer, pairs []certify.LMCPair) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,23 @@ func TestLMCTableBounds(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, FigureInstability+".png")); err != nil {
 		t.Error(err)
+	}
+	// The LaTeX table compiles in a plain article and fits \textwidth.
+	b.Reset()
+	pairs[0].Dir = "runs/k_100 & more" // escaped
+	if err := WriteLMCTableLaTeX(&b, pairs); err != nil {
+		t.Fatal(err)
+	}
+	if pdflatex, err := exec.LookPath("pdflatex"); err == nil {
+		doc := "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n" + b.String() + "\\end{document}\n"
+		if err := os.WriteFile(filepath.Join(dir, "t.tex"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil || bytes.Contains(out, []byte("Missing character")) || bytes.Contains(out, []byte("Overfull \\hbox")) {
+			t.Errorf("pdflatex: %v\n%s\n%s", err, out, doc)
+		}
 	}
 	pairs[0].SpawnStep = nil
 	if _, err := WriteInstabilityFigure(dir, pairs, "", nil); err == nil {
