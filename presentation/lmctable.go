@@ -298,6 +298,7 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 				pan.p.Add(note("certified barrier bounds: not computed"))
 			}
 		}
+		leg.avoid = append(append(plotter.XYs(nil), pts...), mean...)
 		lo, hi := paddedRange(pointsY(pts), pointsY(mean))
 		pan.p.Y.Min, pan.p.Y.Max = math.Min(lo, 0), hi
 		pan.p.Add(leg)
