@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/internal/atomicfile"
@@ -101,5 +103,21 @@ func lmcFigures(dir, out string, formats []string) error {
 		fmt.Fprintf(stderr, "certify: figures: %d lmc.json not between two spawns of one parent at one step; not drawn\n", skipped)
 	}
 	fmt.Fprintf(stdout, "wrote %s for %d pairs of spawns to %s\n", presentation.FigureInstability, n, out)
+	return nil
+}
+
+// lmcOnlyFlags refuses, naming it, a flag set on fs other than allowed: the
+// study flags of certify table and figures (rows, filters, heatmap keys)
+// do not apply to lmc results.
+func lmcOnlyFlags(fs *flag.FlagSet, allowed ...string) error {
+	var bad string
+	fs.Visit(func(f *flag.Flag) {
+		if bad == "" && !slices.Contains(allowed, f.Name) {
+			bad = f.Name
+		}
+	})
+	if bad != "" {
+		return badInputf("%s: --%s does not apply to certify lmc results (lmc.json, no certificate.json); they take only --%s", fs.Name(), bad, strings.Join(allowed, " and --"))
+	}
 	return nil
 }

@@ -96,6 +96,9 @@ func TestLMCTableAndInstability(t *testing.T) {
 	if code, _, se := runCLI(t, "lmc-table", dir+"/nothing", "--format", "csv"); code != 2 {
 		t.Errorf("missing dir: exit %d, %s", code, se)
 	}
+	if code, _, se := runCLI(t, "table", root, "--rows", "lr"); code != 2 || !strings.Contains(se, "--rows does not apply") {
+		t.Errorf("table --rows on lmc results: exit %d, %s", code, se)
+	}
 	if code, _, se := runCLI(t, "lmc-table", root, "--format", "html"); code != 2 || !strings.Contains(se, "--format") {
 		t.Errorf("--format html: exit %d, %s", code, se)
 	}

@@ -136,6 +136,9 @@ func tableCmd(_ context.Context, args []string) error {
 		return badInputf("table: --format: want latex, markdown or csv, found %q", *format)
 	}
 	if lmcOnly(dir) {
+		if err := lmcOnlyFlags(fs, "format", "out"); err != nil {
+			return err
+		}
 		return writeLMCTable([]string{dir}, *format, *out)
 	}
 	runs, err := loadStudy(dir, sf.skipBad)
@@ -191,6 +194,9 @@ func figuresCmd(_ context.Context, args []string) error {
 		}
 	}
 	if lmcOnly(dir) {
+		if err := lmcOnlyFlags(fs, "format", "out"); err != nil {
+			return err
+		}
 		return lmcFigures(dir, *out, fmts)
 	}
 	runs, err := loadStudy(dir, sf.skipBad)
