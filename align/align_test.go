@@ -132,15 +132,15 @@ func TestPermuteKeepsFunction(t *testing.T) {
 }
 
 // hiddenPerms draws a random permutation for every hidden linear layer.
-func hiddenPerms(t *testing.T, spec *nn.Spec, rng *rand.Rand) map[int][]int {
+func hiddenPerms(t *testing.T, spec *nn.Spec, rng *rand.Rand) map[string][]int {
 	t.Helper()
-	gs, err := groups(spec)
+	names, sizes, err := Groups(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	perms := map[int][]int{}
-	for _, g := range gs {
-		perms[g.layer] = randomPerm(rng, g.size)
+	perms := map[string][]int{}
+	for i, name := range names {
+		perms[name] = randomPerm(rng, sizes[i])
 	}
 	return perms
 }
@@ -171,7 +171,7 @@ func TestWeightMatchingUndoesPermutation(t *testing.T) {
 			got := res.Permutations[l]
 			for i := range want {
 				if got[i] != want[i] {
-					t.Fatalf("layer %d: recovered %v, want %v", l, got, want)
+					t.Fatalf("group %s: recovered %v, want %v", l, got, want)
 				}
 			}
 		}
@@ -186,7 +186,8 @@ func TestWeightMatchingUndoesPermutation(t *testing.T) {
 }
 
 // trainSmall trains s in place for a few epochs on random labelled data.
-func trainSmall(t *testing.T, m *nn.Model, s nn.State) {
+// It returns the data it trained on.
+func trainSmall(t *testing.T, m *nn.Model, s nn.State) (*mat.Dense, []int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(5, 5))
 	n, d := 128, m.Spec.InputSize()
@@ -205,6 +206,7 @@ func trainSmall(t *testing.T, m *nn.Model, s nn.State) {
 	if err := nn.Train(context.Background(), m, s, opt, x, nn.Targets{Labels: y}, nn.TrainConfig{Epochs: 5, Batch: 16, Seed: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
+	return x, y
 }
 
 // Layers weight matching cannot permute are refused by name.

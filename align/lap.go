@@ -4,6 +4,10 @@
 // BatchNorm's per-unit tensors, and the matching columns of W_{l+1}) leaves
 // the network's function unchanged, so two networks trained from different
 // seeds can be compared after the permutation that brings B closest to A.
+// The same holds for the channels of conv2d layers (both axes of
+// [out, in, kh, kw], batchnorm2d's tensors, blocks of H·W columns after
+// flatten), and along a residual stream, whose additions force one
+// permutation on the layers they join (weights.go).
 //
 // Each coordinate-descent step is a linear assignment problem, solved here
 // by the Hungarian method with potentials (Kuhn 1955; Munkres 1957; the

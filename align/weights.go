@@ -9,81 +9,219 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// member is one tensor with a hidden-unit axis of a group: key's axis
-// (0: rows, 1: columns of a [out, in] weight) indexes the group's units;
-// other is the group permuting the tensor's other axis (−1: none).
+// use is one axis of one tensor indexed by a unit group: axis of key has
+// size·block entries, entry u·block + r belonging to unit u (block > 1 for
+// the input of a linear layer after flatten of a [C, H, W] image: channel
+// c owns the H·W features c·H·W … (c+1)·H·W − 1, PyTorch's flatten order).
+type use struct {
+	key   string
+	axis  int
+	block int
+	id    int // union-find node (0: the fixed node)
+}
+
+// member is one tensor axis of a group (a use after the union).
 type member struct {
 	key   string
 	axis  int
-	other int
+	block int
 }
 
-// group is one permutable set of hidden units: the outputs of the linear
-// layer at index Layer, Size of them, and every tensor indexed by them.
+// group is one permutable set of units: the output channels (or
+// features) of the conv2d/linear layers whose outputs are added together
+// along a residual stream, size of them, named by the state_dict prefix of
+// the first such layer in model order ("3", "1.body.0"), and every tensor
+// axis they index.
 type group struct {
-	layer   int
+	name    string
 	size    int
 	members []member
 }
 
-// Permutable lists the layer types weight matching accepts: dense layers,
-// elementwise activations, identity, flatten and batchnorm1d (whose
-// weight, bias, running_mean and running_var permute with their units).
-var Permutable = []string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity", "flatten", "batchnorm1d"}
+// permSpec is a model's permutation structure: its groups and, for every
+// permuted tensor, which group (index into groups, −1: none) and block
+// each axis has.
+type permSpec struct {
+	groups []group
+	axes   map[string][]axisRef
+}
 
-// groups finds the permutation groups of an MLP spec: one per linear layer
-// except the last. Any layer type outside Permutable is refused with an
-// error naming it and its index.
-func groups(spec *nn.Spec) ([]group, error) {
-	last := -1
-	for i, l := range spec.Layers {
-		if !slices.Contains(Permutable, l.Type) {
-			return nil, fmt.Errorf("align: weight matching: layer %d is %s; this build permutes MLPs only (%v)", i, l.Type, Permutable)
+type axisRef struct{ group, block int }
+
+// Permutable lists the layer types weight matching accepts: dense and
+// conv2d layers (output units or channels permuted), elementwise
+// activations, identity, the pools, flatten, batchnorm1d and batchnorm2d
+// (weight, bias, running_mean and running_var move with their units), and
+// residual blocks (one permutation shared along the residual stream).
+var Permutable = []string{"linear", "conv2d", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity",
+	"maxpool2d", "avgpool2d", "adaptive_avgpool2d", "flatten", "batchnorm1d", "batchnorm2d", "residual"}
+
+// builder walks a spec, giving every linear/conv2d output a union-find node
+// and joining the nodes a residual addition forces to be one permutation.
+// Node 0 is fixed: the model's input and output, which are never permuted.
+type builder struct {
+	parent []int
+	size   []int
+	name   []string
+	uses   []use
+	have   map[string]bool
+}
+
+func (b *builder) fresh(name string, n int) int {
+	b.parent = append(b.parent, len(b.parent))
+	b.size = append(b.size, n)
+	b.name = append(b.name, name)
+	return len(b.parent) - 1
+}
+
+func (b *builder) find(i int) int {
+	for b.parent[i] != i {
+		b.parent[i] = b.parent[b.parent[i]]
+		i = b.parent[i]
+	}
+	return i
+}
+
+// union joins i and j; the smaller index (the earlier layer, or the fixed
+// node 0) becomes the root.
+func (b *builder) union(i, j int, where string) error {
+	ri, rj := b.find(i), b.find(j)
+	if ri == rj {
+		return nil
+	}
+	if ri > rj {
+		ri, rj = rj, ri
+	}
+	if ri != 0 && b.size[ri] != b.size[rj] {
+		return fmt.Errorf("align: weight matching: %s adds %d units (from %s) to %d (from %s)", where, b.size[rj], b.name[rj], b.size[ri], b.name[ri])
+	}
+	b.parent[rj] = ri
+	return nil
+}
+
+func (b *builder) add(key string, axis, block, id int) {
+	if b.have[key] {
+		b.uses = append(b.uses, use{key, axis, block, id})
+	}
+}
+
+// walk visits layers (state_dict prefix pre, one example's input shape
+// in) with the input's units in node cur, block features each, and returns
+// the same for the output.
+func (b *builder) walk(layers []nn.LayerSpec, pre string, in []int, cur, block int) (int, int, []int, error) {
+	shape := in
+	for i, ls := range layers {
+		p := pre + strconv.Itoa(i)
+		_, out, err := nn.BuildLayer(ls, shape)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("align: layer %s: %w", p, err)
 		}
-		if l.Type == "linear" {
-			last = i
+		switch ls.Type {
+		case "linear", "conv2d":
+			if ls.Type == "conv2d" && block != 1 {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s: conv2d after flatten", p)
+			}
+			g := b.fresh(p, ls.Out)
+			b.add(p+".weight", 1, block, cur)
+			b.add(p+".weight", 0, 1, g)
+			b.add(p+".bias", 0, 1, g)
+			cur, block = g, 1
+		case "batchnorm1d", "batchnorm2d":
+			for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
+				b.add(p+"."+name, 0, block, cur)
+			}
+		case "flatten":
+			if len(shape) == 3 {
+				block *= shape[1] * shape[2]
+			}
+		case "residual":
+			body, bodyBlock, _, err := b.walk(ls.Body, p+".body.", shape, cur, block)
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			sc, scBlock, _, err := b.walk(ls.Shortcut, p+".shortcut.", shape, cur, block)
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			if scBlock != bodyBlock {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: residual %s: body and shortcut group their features differently (%d and %d per unit)", p, bodyBlock, scBlock)
+			}
+			if err := b.union(sc, body, "residual "+p); err != nil {
+				return 0, 0, nil, err
+			}
+			cur, block = b.find(sc), scBlock
+		default:
+			if !slices.Contains(Permutable, ls.Type) {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s is %s; permutable layer types are %v", p, ls.Type, Permutable)
+			}
+		}
+		shape = out
+	}
+	return cur, block, shape, nil
+}
+
+// groups finds the permutation structure of spec: one group per set of
+// linear/conv2d outputs that a residual stream joins, except those joined
+// to the model's input or output. Any layer type outside Permutable is
+// refused with an error naming it and its state_dict prefix.
+func groups(spec *nn.Spec) (*permSpec, error) {
+	m, err := nn.Build(spec)
+	if err != nil {
+		return nil, fmt.Errorf("align: %w", err)
+	}
+	b := &builder{have: map[string]bool{}}
+	for _, e := range m.Expected() {
+		b.have[e.Key] = true
+	}
+	b.fresh("input/output", -1)
+	out, _, _, err := b.walk(spec.Layers, "", spec.InputShape, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.union(0, out, "the output"); err != nil {
+		return nil, err
+	}
+	ps := &permSpec{axes: map[string][]axisRef{}}
+	index := map[int]int{}
+	for id := range b.parent {
+		if r := b.find(id); r == id && id != 0 {
+			index[id] = len(ps.groups)
+			ps.groups = append(ps.groups, group{name: b.name[id], size: b.size[id]})
 		}
 	}
-	var gs []group
-	cur := -1
-	for i, l := range spec.Layers {
-		switch l.Type {
-		case "linear":
-			g := -1
-			if i != last {
-				gs = append(gs, group{layer: i, size: l.Out})
-				g = len(gs) - 1
-			}
-			if cur >= 0 {
-				gs[cur].members = append(gs[cur].members, member{nn.ParamKey(i, "weight"), 1, g})
-			}
-			if g >= 0 {
-				gs[g].members = append(gs[g].members, member{nn.ParamKey(i, "weight"), 0, cur})
-				if l.Bias == nil || *l.Bias {
-					gs[g].members = append(gs[g].members, member{nn.ParamKey(i, "bias"), 0, -1})
+	for _, u := range b.uses {
+		gi, ok := index[b.find(u.id)]
+		if !ok {
+			continue // fixed
+		}
+		ps.groups[gi].members = append(ps.groups[gi].members, member{u.key, u.axis, u.block})
+		ax := ps.axes[u.key]
+		if ax == nil {
+			for _, e := range m.Expected() {
+				if e.Key == u.key {
+					ax = make([]axisRef, len(e.Shape))
 				}
 			}
-			cur = g
-		case "batchnorm1d":
-			if cur >= 0 {
-				for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
-					gs[cur].members = append(gs[cur].members, member{nn.ParamKey(i, name), 0, -1})
-				}
+			for i := range ax {
+				ax[i] = axisRef{-1, 1}
 			}
 		}
+		ax[u.axis] = axisRef{gi, u.block}
+		ps.axes[u.key] = ax
 	}
-	return gs, nil
+	return ps, nil
 }
 
 // Result is the outcome of WeightMatching.
 type Result struct {
-	// State is B with its hidden units permuted (a new state; B is not
-	// changed). Tensors without a hidden-unit axis are shared with B.
+	// State is B with its units permuted (a new state; B is not changed).
+	// Tensors without a permuted axis are shared with B.
 	State nn.State
-	// Permutations maps the index of each linear layer whose outputs are
-	// hidden units to π: unit i of State is unit π[i] of B.
-	Permutations map[int][]int
-	// Sweeps is the number of passes over the layers; the last changed
+	// Permutations maps each group's name — the state_dict prefix of the
+	// first linear or conv2d layer whose outputs it permutes, e.g. "0" or
+	// "2.body.3" — to π: unit i of State is unit π[i] of B.
+	Permutations map[string][]int
+	// Sweeps is the number of passes over the groups; the last changed
 	// nothing.
 	Sweeps int
 }
@@ -92,29 +230,37 @@ type Result struct {
 // objective strictly, so it ends; the bound only guards against a bug).
 const maxSweeps = 1000
 
-// WeightMatching finds permutations of B's hidden units that maximise
-// Σ over tensors ⟨θA, P(θB)⟩ (Ainsworth et al. 2023, Algorithm 1) by
-// coordinate descent: the groups are visited in an order drawn from seed,
-// each solved as a linear assignment (MaxAssignment) with the others held,
-// a new permutation kept only when it raises the objective, until a sweep
-// over all groups changes nothing. spec must be an MLP (Permutable); a and b
-// must both hold its tensors. Errors name the layer or tensor.
+// WeightMatching finds permutations of B's units that maximise Σ over
+// tensors ⟨θA, P(θB)⟩ (Ainsworth et al. 2023, Algorithm 1) by coordinate
+// descent: the groups are visited in an order drawn from seed, each solved
+// as a linear assignment (MaxAssignment) with the others held, a new
+// permutation kept only when it raises the objective, until a sweep over
+// all groups changes nothing. The groups are the hidden units of linear
+// layers and the channels of conv2d layers; the units a residual addition
+// joins share one group (an identity shortcut ties the body's output to
+// the block's input; a linear/conv2d shortcut has its own input and output
+// groups). spec's layers must be Permutable; a and b must both hold its
+// tensors. Errors name the layer or tensor.
 func WeightMatching(spec *nn.Spec, a, b nn.State, seed uint64) (*Result, error) {
-	gs, err := groups(spec)
+	ps, err := groups(spec)
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range gs {
-		for _, m := range g.members {
-			ta, tb := a[m.key], b[m.key]
-			if ta == nil || tb == nil {
-				return nil, fmt.Errorf("align: weight matching: tensor %s missing", m.key)
-			}
-			if !slices.Equal(ta.Shape, tb.Shape) || ta.Shape[m.axis] != g.size {
-				return nil, fmt.Errorf("align: weight matching: tensor %s: shapes %v and %v, want %d units on axis %d", m.key, ta.Shape, tb.Shape, g.size, m.axis)
+	for k, ax := range ps.axes {
+		ta, tb := a[k], b[k]
+		if ta == nil || tb == nil {
+			return nil, fmt.Errorf("align: weight matching: tensor %s missing", k)
+		}
+		if !slices.Equal(ta.Shape, tb.Shape) || len(ta.Shape) != len(ax) {
+			return nil, fmt.Errorf("align: weight matching: tensor %s: shapes %v and %v", k, ta.Shape, tb.Shape)
+		}
+		for i, r := range ax {
+			if r.group >= 0 && ta.Shape[i] != ps.groups[r.group].size*r.block {
+				return nil, fmt.Errorf("align: weight matching: tensor %s %v: want %d·%d entries on axis %d (group %s)", k, ta.Shape, ps.groups[r.group].size, r.block, i, ps.groups[r.group].name)
 			}
 		}
 	}
+	gs := ps.groups
 	perms := make([][]int, len(gs))
 	for i, g := range gs {
 		perms[i] = identity(g.size)
@@ -128,10 +274,10 @@ func WeightMatching(spec *nn.Spec, a, b nn.State, seed uint64) (*Result, error) 
 		sweeps++
 		changed = false
 		for _, gi := range rng.Perm(len(gs)) {
-			w := costMatrix(gs[gi], a, b, perms)
+			w := costMatrix(ps, gi, a, b, perms)
 			p, best, err := MaxAssignment(w)
 			if err != nil {
-				return nil, fmt.Errorf("align: layer %d: %w", gs[gi].layer, err)
+				return nil, fmt.Errorf("align: group %s: %w", gs[gi].name, err)
 			}
 			var now float64
 			for i, j := range perms[gi] {
@@ -142,12 +288,12 @@ func WeightMatching(spec *nn.Spec, a, b nn.State, seed uint64) (*Result, error) 
 			}
 		}
 	}
-	res := &Result{Permutations: map[int][]int{}, Sweeps: sweeps}
+	res := &Result{Permutations: map[string][]int{}, Sweeps: sweeps}
 	for i, g := range gs {
-		res.Permutations[g.layer] = perms[i]
+		res.Permutations[g.name] = perms[i]
 	}
-	res.State, err = Permute(spec, b, res.Permutations)
-	return res, err
+	res.State = permuteState(ps, b, perms)
+	return res, nil
 }
 
 func identity(n int) []int {
@@ -158,66 +304,92 @@ func identity(n int) []int {
 	return p
 }
 
-// costMatrix returns w[u][v] = Σ over g's tensors of ⟨A's slice at unit u,
-// B's slice at unit v with its other axis permuted by perms⟩.
-func costMatrix(g group, a, b nn.State, perms [][]int) [][]float64 {
-	n := g.size
+// permuteAxis returns t's data with axis permuted by p in blocks of block
+// entries: entry (i·block + r) of the result is entry (p[i]·block + r) of t.
+func permuteAxis(shape []int, data []float64, axis int, p []int, block int) []float64 {
+	pre, post := 1, 1
+	for _, d := range shape[:axis] {
+		pre *= d
+	}
+	for _, d := range shape[axis+1:] {
+		post *= d
+	}
+	n, inner := len(p), block*post
+	out := make([]float64, len(data))
+	for q := 0; q < pre; q++ {
+		base := q * n * inner
+		for i, src := range p {
+			copy(out[base+i*inner:base+(i+1)*inner], data[base+src*inner:base+(src+1)*inner])
+		}
+	}
+	return out
+}
+
+// permuteTensor permutes every axis of tensor key that ps assigns to a
+// group.
+func permuteTensor(ps *permSpec, key string, t *nn.Tensor, perms [][]int) []float64 {
+	data := t.Data
+	for axis, r := range ps.axes[key] {
+		if r.group < 0 {
+			continue
+		}
+		data = permuteAxis(t.Shape, data, axis, perms[r.group], r.block)
+	}
+	return data
+}
+
+// permuteState returns s with every group's units permuted (perms indexed
+// like ps.groups).
+func permuteState(ps *permSpec, s nn.State, perms [][]int) nn.State {
+	out := make(nn.State, len(s))
+	for k, t := range s {
+		if _, ok := ps.axes[k]; !ok || t == nil {
+			out[k] = t
+			continue
+		}
+		out[k] = &nn.Tensor{Shape: slices.Clone(t.Shape), Data: permuteTensor(ps, k, t, perms)}
+	}
+	return out
+}
+
+// costMatrix returns w[u][v] = Σ over group gi's tensor axes of ⟨A's slice
+// at unit u, B's slice at unit v with its other axes permuted by perms⟩.
+func costMatrix(ps *permSpec, gi int, a, b nn.State, perms [][]int) [][]float64 {
+	n := ps.groups[gi].size
 	w := make([][]float64, n)
 	for u := range w {
 		w[u] = make([]float64, n)
 	}
-	for _, m := range g.members {
+	for _, m := range ps.groups[gi].members {
 		ta, tb := a[m.key], b[m.key]
-		if len(ta.Shape) == 1 {
+		// B with every other axis permuted (an axis of the same group
+		// elsewhere in the tensor is permuted too, by the current π).
+		bd := tb.Data
+		for axis, r := range ps.axes[m.key] {
+			if r.group >= 0 && axis != m.axis {
+				bd = permuteAxis(tb.Shape, bd, axis, perms[r.group], r.block)
+			}
+		}
+		pre, post := 1, 1
+		for _, d := range ta.Shape[:m.axis] {
+			pre *= d
+		}
+		for _, d := range ta.Shape[m.axis+1:] {
+			post *= d
+		}
+		inner := m.block * post
+		for q := 0; q < pre; q++ {
+			base := q * n * inner
 			for u := 0; u < n; u++ {
-				for v := 0; v < n; v++ {
-					w[u][v] += ta.Data[u] * tb.Data[v]
-				}
-			}
-			continue
-		}
-		rows, cols := ta.Shape[0], ta.Shape[1]
-		var op []int
-		if m.other >= 0 {
-			op = perms[m.other]
-		}
-		if m.axis == 0 {
-			bp := make([]float64, cols) // B's row v, columns permuted
-			for v := 0; v < n; v++ {
-				for c := 0; c < cols; c++ {
-					src := c
-					if op != nil {
-						src = op[c]
-					}
-					bp[c] = tb.Data[v*cols+src]
-				}
-				for u := 0; u < n; u++ {
-					ra := ta.Data[u*cols : (u+1)*cols]
-					var s float64
-					for c, x := range ra {
-						s += x * bp[c]
-					}
-					w[u][v] += s
-				}
-			}
-			continue
-		}
-		// axis 1: columns are the units; rows permuted by op.
-		for r := 0; r < rows; r++ {
-			src := r
-			if op != nil {
-				src = op[r]
-			}
-			ra := ta.Data[r*cols : (r+1)*cols]
-			rb := tb.Data[src*cols : (src+1)*cols]
-			for u := 0; u < n; u++ {
-				x := ra[u]
-				if x == 0 {
-					continue
-				}
+				ra := ta.Data[base+u*inner : base+(u+1)*inner]
 				wu := w[u]
 				for v := 0; v < n; v++ {
-					wu[v] += x * rb[v]
+					rb := bd[base+v*inner : base+(v+1)*inner]
+					var s float64
+					for c, x := range ra {
+						s += x * rb[c]
+					}
+					wu[v] += s
 				}
 			}
 		}
@@ -225,74 +397,66 @@ func costMatrix(g group, a, b nn.State, perms [][]int) [][]float64 {
 	return w
 }
 
-// Permute returns s with the hidden units of each linear layer L in perms
-// permuted by perms[L] (unit i of the result is unit perms[L][i] of s):
-// the layer's weight rows and bias, the following batchnorm1d's weight,
-// bias, running_mean and running_var, and the next linear layer's weight
-// columns. Layers not in perms keep their order. Tensors not touched are
-// shared with s. spec must be an MLP (Permutable).
-func Permute(spec *nn.Spec, s nn.State, perms map[int][]int) (nn.State, error) {
-	gs, err := groups(spec)
+// Groups returns the names of spec's permutable unit groups (the keys of
+// Result.Permutations and of Permute's perms) with their sizes, in model
+// order: the state_dict prefix of the first linear or conv2d layer of each.
+// Errors as WeightMatching's.
+func Groups(spec *nn.Spec) (names []string, sizes []int, err error) {
+	ps, err := groups(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range ps.groups {
+		names, sizes = append(names, g.name), append(sizes, g.size)
+	}
+	return names, sizes, nil
+}
+
+// Permute returns s with the units of each group named in perms permuted
+// by perms[name] (unit i of the result is unit perms[name][i] of s): the
+// output rows (channels) of every linear/conv2d layer in the group and
+// their biases, the batchnorm1d/2d tensors that follow them (weight, bias,
+// running_mean, running_var), and the input columns (channels, or blocks of
+// H·W features after flatten) of the layers that read them. Groups not in
+// perms keep their order; tensors not touched are shared with s. Names are
+// those of Groups; an unknown name or a wrong-sized permutation is an error.
+func Permute(spec *nn.Spec, s nn.State, perms map[string][]int) (nn.State, error) {
+	ps, err := groups(spec)
 	if err != nil {
 		return nil, err
 	}
-	type axes struct{ p [2][]int }
-	by := map[string]*axes{}
-	for _, g := range gs {
-		p, ok := perms[g.layer]
-		if !ok {
-			continue
-		}
-		if len(p) != g.size || !isPerm(p) {
-			return nil, fmt.Errorf("align: permutation of layer %d: want a permutation of %d units, found %d entries", g.layer, g.size, len(p))
-		}
-		for _, m := range g.members {
-			if by[m.key] == nil {
-				by[m.key] = &axes{}
+	full := make([][]int, len(ps.groups))
+	var names []string
+	for i, g := range ps.groups {
+		names = append(names, g.name)
+		full[i] = identity(g.size)
+		if p, ok := perms[g.name]; ok {
+			if len(p) != g.size || !isPerm(p) {
+				return nil, fmt.Errorf("align: permutation of group %s: want a permutation of %d units, found %d entries", g.name, g.size, len(p))
 			}
-			by[m.key].p[m.axis] = p
+			full[i] = p
 		}
 	}
-	for l := range perms {
-		found := false
-		for _, g := range gs {
-			found = found || g.layer == l
-		}
-		if !found {
-			return nil, fmt.Errorf("align: layer %d has no hidden units to permute (the hidden linear layers are %v)", l, layersOf(gs))
+	for name := range perms {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("align: %s names no group of units to permute (the groups are %v)", name, names)
 		}
 	}
-	out := make(nn.State, len(s))
-	for k, t := range s {
-		ax, ok := by[k]
-		if !ok {
-			out[k] = t
-			continue
-		}
+	for k, ax := range ps.axes {
+		t := s[k]
 		if t == nil {
 			return nil, fmt.Errorf("align: tensor %s missing", k)
 		}
-		nt := &nn.Tensor{Shape: slices.Clone(t.Shape), Data: make([]float64, len(t.Data))}
-		rows, cols := t.Shape[0], 1
-		if len(t.Shape) == 2 {
-			cols = t.Shape[1]
+		if len(t.Shape) != len(ax) {
+			return nil, fmt.Errorf("align: tensor %s: shape %v, want %d axes", k, t.Shape, len(ax))
 		}
-		for i := 0; i < rows; i++ {
-			si := i
-			if ax.p[0] != nil {
-				si = ax.p[0][i]
-			}
-			for j := 0; j < cols; j++ {
-				sj := j
-				if ax.p[1] != nil {
-					sj = ax.p[1][j]
-				}
-				nt.Data[i*cols+j] = t.Data[si*cols+sj]
+		for i, r := range ax {
+			if r.group >= 0 && t.Shape[i] != ps.groups[r.group].size*r.block {
+				return nil, fmt.Errorf("align: tensor %s %v: want %d·%d entries on axis %d", k, t.Shape, ps.groups[r.group].size, r.block, i)
 			}
 		}
-		out[k] = nt
 	}
-	return out, nil
+	return permuteState(ps, s, full), nil
 }
 
 func isPerm(p []int) bool {
@@ -304,22 +468,4 @@ func isPerm(p []int) bool {
 		seen[v] = true
 	}
 	return true
-}
-
-func layersOf(gs []group) []int {
-	var l []int
-	for _, g := range gs {
-		l = append(l, g.layer)
-	}
-	return l
-}
-
-// PermutationKeys returns perms keyed by the layer index as a string (the
-// JSON report's keys).
-func PermutationKeys(perms map[int][]int) map[string][]int {
-	out := map[string][]int{}
-	for l, p := range perms {
-		out[strconv.Itoa(l)] = p
-	}
-	return out
 }

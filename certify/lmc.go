@@ -305,9 +305,9 @@ type LMCReport struct {
 	// before the line was drawn; then Permutations, AlignSweeps,
 	// AlignedCheckpoint and Unaligned are set.
 	Aligned bool `json:"aligned"`
-	// Permutations maps the index of each permuted layer (a linear layer
-	// whose outputs are hidden units) to the permutation π applied to B:
-	// unit i of the aligned B is unit π[i] of B.
+	// Permutations maps each permuted group of units (named by the
+	// state_dict prefix of its first linear/conv2d layer, align.Groups) to
+	// the permutation π applied to B: unit i of the aligned B is unit π[i] of B.
 	Permutations map[string][]int `json:"permutations,omitempty"`
 	// AlignSweeps is how many passes over the layers weight matching made
 	// (the last one changed nothing).
@@ -319,4 +319,7 @@ type LMCReport struct {
 	Examples  int          `json:"examples"`
 	Seconds   float64      `json:"seconds"`
 	Notes     []string     `json:"notes"`
+	// LMCLayers, when not nil (--layers), says which tensors moved; its
+	// keys (layers, hold, moved_tensors) sit at the top level of lmc.json.
+	*LMCLayers
 }

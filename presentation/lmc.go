@@ -242,6 +242,9 @@ func LMCText(r *certify.LMCReport, out string) string {
 		}
 		return fmt.Sprintf("%.2f%%", 100*float64(r.Error[i]))
 	}
+	if l := r.LMCLayers; l != nil {
+		fmt.Fprintf(&b, "  %-19s%s move A → B (%d tensors), the rest held at %s\n", "layers", strings.Join(l.Layers, ", "), len(l.Moved), strings.ToUpper(l.Hold))
+	}
 	fmt.Fprintf(&b, "  %-19s%s → %s   error %s → %s\n", "L(A) → L(B)", fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
 	line := func(m *certify.LMCMeasures, tag string) {
 		fmt.Fprintf(&b, "  %-19sloss %s at α = %s (Ainsworth %s), error %s (Ainsworth %s)\n", "barrier"+tag,

@@ -44,6 +44,7 @@ type lmcFlags struct {
 	maxIntervals   int
 	accIntervals   int
 	workers        int
+	layers, hold   string
 }
 
 // lmcEnd is one endpoint of the line: its architecture and its state.
@@ -78,6 +79,8 @@ func lmcCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&f.maxIntervals, "max-intervals", 4096, "budget of the certified barrier: largest number of leaf α-intervals")
 	fs.IntVar(&f.accIntervals, "accuracy-intervals", 512, "budget of the certified accuracy: largest number of leaf α-intervals (leaves where an example's arg-max changes stay undecided however narrow)")
 	fs.IntVar(&f.workers, "workers", 0, "concurrent interval passes of the certified bounds (0: one per core)")
+	fs.StringVar(&f.layers, "layers", "", "layer-wise LMC: move only these layers from A to B (comma-separated top-level indices or state_dict prefixes, e.g. 0,2 or 1.body); the rest are held (--hold)")
+	fs.StringVar(&f.hold, "hold", "a", "with --layers: where the other tensors stay, a (θA) or b (θB)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: certify lmc A B [--out DIR | --json] [flags]\n\n"+
 			"Loss and 0–1 error along θ(α) = (1−α)θA + αθB and the barriers of linear mode connectivity\n"+
@@ -119,6 +122,10 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
 		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
+	}
+	layers, err := lmcLayerFlags(f)
+	if err != nil {
+		return badInput(err)
 	}
 	alphas, err := certify.LMCGrid(f.alphas)
 	if err != nil {
@@ -163,7 +170,11 @@ func lmcCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return badInput(err)
 		}
-		p, err := functionspace.New(a.model, a.state, b.state, x, t, opt)
+		s0, s1, err := lmcLine(r, layers, f.hold, a.state, b.state)
+		if err != nil {
+			return badInput(err)
+		}
+		p, err := functionspace.New(a.model, s0, s1, x, t, opt)
 		if err != nil {
 			return badInput(err)
 		}
@@ -181,7 +192,11 @@ func lmcCmd(ctx context.Context, args []string) error {
 		r.Aligned, r.Permutations, r.AlignSweeps = true, al.permutations, al.sweeps
 		thetaB = al.state
 	}
-	p, err := functionspace.New(a.model, a.state, thetaB, x, t, opt)
+	s0, s1, err := lmcLine(r, layers, f.hold, a.state, thetaB)
+	if err != nil {
+		return badInput(err)
+	}
+	p, err := functionspace.New(a.model, s0, s1, x, t, opt)
 	if err != nil {
 		return badInput(err)
 	}
@@ -502,5 +517,35 @@ func alignWeights(a, b *lmcEnd) (*lmcAlignment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lmc: --align weights: %w", err)
 	}
-	return &lmcAlignment{state: res.State, permutations: align.PermutationKeys(res.Permutations), sweeps: res.Sweeps}, nil
+	return &lmcAlignment{state: res.State, permutations: res.Permutations, sweeps: res.Sweeps}, nil
+}
+
+// lmcLayerFlags checks --layers and --hold and returns the layers (nil:
+// every tensor moves).
+func lmcLayerFlags(f lmcFlags) ([]string, error) {
+	if f.layers == "" {
+		if f.hold != "a" {
+			return nil, fmt.Errorf("lmc: --hold %s: every tensor moves; --hold needs --layers", f.hold)
+		}
+		return nil, nil
+	}
+	if f.hold != "a" && f.hold != "b" {
+		return nil, fmt.Errorf("lmc: --hold: want a or b, found %q", f.hold)
+	}
+	return certify.ParseLayers(f.layers)
+}
+
+// lmcLine returns the endpoints of the line from a to b: a and b
+// themselves, or with --layers the layer-wise line (certify.LayerEndpoints),
+// recorded in r.
+func lmcLine(r *certify.LMCReport, layers []string, hold string, a, b nn.State) (nn.State, nn.State, error) {
+	if layers == nil {
+		return a, b, nil
+	}
+	s0, s1, moved, err := certify.LayerEndpoints(a, b, layers, hold)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lmc: %w", err)
+	}
+	r.LMCLayers = &certify.LMCLayers{Layers: layers, Hold: hold, Moved: moved}
+	return s0, s1, nil
 }

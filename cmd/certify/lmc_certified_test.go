@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,12 +42,12 @@ func newLMCPair(t *testing.T, rng *rand.Rand, act string, bn bool, loss string) 
 	if bn {
 		testnets.RandomizeBatchNorm(m, rng, 0.3, sa)
 	}
-	perms := map[int][]int{}
+	perms := map[string][]int{}
 	lin := 0
 	for i, l := range spec.Layers {
 		if l.Type == "linear" {
 			if lin < 2 {
-				perms[i] = rng.Perm(h)
+				perms[strconv.Itoa(i)] = rng.Perm(h)
 			}
 			lin++
 		}

@@ -166,7 +166,7 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	p := map[int][]int{0: rng.Perm(32), 3: rng.Perm(24)} // linear layers 0 and 3 (batchnorm1d and relu between)
+	p := map[string][]int{"0": rng.Perm(32), "3": rng.Perm(24)} // linear layers 0 and 3 (batchnorm1d and relu between)
 	sb, err := align.Permute(spec, sa, p)
 	if err != nil {
 		t.Fatal(err)
@@ -229,10 +229,10 @@ func TestLMCAlignUndoesPermutation(t *testing.T) {
 		t.Logf("certified: unaligned B ∈ %v, aligned B ∈ %v", *ub, *r.BarrierBounds)
 	}
 	for l, pl := range p {
-		got := r.Permutations[strconv.Itoa(l)]
+		got := r.Permutations[l]
 		for i, v := range pl {
 			if got[v] != i { // unit v of B is unit P[v] of A: π = P⁻¹
-				t.Fatalf("layer %d: recovered %v, want the inverse of %v", l, got, pl)
+				t.Fatalf("layer %s: recovered %v, want the inverse of %v", l, got, pl)
 			}
 		}
 	}

@@ -78,6 +78,7 @@ Usage:
   certify figures RUNS_DIR --out DIR [flags]  Δ, Gauss length and distance across runs (see certify figures -h)
   certify theory RUNS_DIR --out DIR [flags]   mse runs: Theorem B against the per-example certificate (see certify theory -h)
   certify lmc A B --out DIR [flags]   loss, error and barriers along the line between two runs (see certify lmc -h)
+  certify lmc-table DIR...            one table (latex, markdown, csv) across certify lmc results
   certify bench [flags]       time the analysis (and, with --torch, PyTorch's) on a large MNIST run
 
 Run certify COMMAND -h for a command's flags.
@@ -128,6 +129,8 @@ func run(ctx context.Context, args []string) int {
 		err = theoryCmd(ctx, args[1:])
 	case args[0] == "lmc":
 		err = lmcCmd(ctx, args[1:])
+	case args[0] == "lmc-table":
+		err = lmcTableCmd(ctx, args[1:])
 	case args[0] == "bench":
 		err = benchCmd(ctx, args[1:])
 	case args[0] == "analyze" || args[0] == "analyse":

@@ -135,6 +135,12 @@ func tableCmd(_ context.Context, args []string) error {
 	default:
 		return badInputf("table: --format: want latex, markdown or csv, found %q", *format)
 	}
+	if lmcOnly(dir) {
+		if err := lmcOnlyFlags(fs, "format", "out"); err != nil {
+			return err
+		}
+		return writeLMCTable([]string{dir}, *format, *out)
+	}
 	runs, err := loadStudy(dir, sf.skipBad)
 	if err != nil {
 		return err
@@ -186,6 +192,12 @@ func figuresCmd(_ context.Context, args []string) error {
 		if f != "png" && f != "svg" && f != "pdf" {
 			return badInputf("figures: --format: want png, svg or pdf, found %q", f)
 		}
+	}
+	if lmcOnly(dir) {
+		if err := lmcOnlyFlags(fs, "format", "out"); err != nil {
+			return err
+		}
+		return lmcFigures(dir, *out, fmts)
 	}
 	runs, err := loadStudy(dir, sf.skipBad)
 	if err != nil {

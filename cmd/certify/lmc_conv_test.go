@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/align"
+	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/nn/optim"
+)
+
+// certify lmc --align weights on a residual net end to end: B = P(A) for a
+// random permutation of every channel group of a trained net with a conv
+// stem, an identity block and a block with a 1×1-conv shortcut (all with
+// batchnorm2d). Unaligned the barrier is clearly positive; aligned, lmc.json's
+// permutations are P⁻¹ for every group, b_aligned.safetensors is A, and the
+// barrier is 0.
+func TestLMCAlignResidual(t *testing.T) {
+	ip := func(v int) nn.IntPair { return nn.IntPair{v} }
+	conv := func(in, out, k, s, p int) nn.LayerSpec {
+		return nn.LayerSpec{Type: "conv2d", In: in, Out: out, Kernel: ip(k), Stride: ip(s), Padding: ip(p)}
+	}
+	bn := func(c int) nn.LayerSpec { return nn.LayerSpec{Type: "batchnorm2d", Features: c} }
+	relu := nn.LayerSpec{Type: "relu"}
+	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{1, 6, 6}, Loss: "cross_entropy", Layers: []nn.LayerSpec{
+		conv(1, 4, 3, 1, 1), bn(4), relu,
+		{Type: "residual", Body: []nn.LayerSpec{conv(4, 4, 3, 1, 1), bn(4), relu, conv(4, 4, 3, 1, 1), bn(4)}},
+		relu,
+		{Type: "residual", Body: []nn.LayerSpec{conv(4, 6, 3, 2, 1), bn(6), relu, conv(6, 6, 3, 1, 1), bn(6)},
+			Shortcut: []nn.LayerSpec{conv(4, 6, 1, 2, 0), bn(6)}},
+		relu, {Type: "maxpool2d", Kernel: ip(3)}, {Type: "flatten"},
+		{Type: "linear", In: 6, Out: 3},
+	}}
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sA, _ := nn.Init(m, "pytorch", 1, 1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	x := mat.NewDense(96, 36, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	y := make([]int, 96)
+	for i := range y {
+		y[i] = rng.IntN(3)
+	}
+	opt, _ := optim.New("sgd", optim.Config{LR: 0.05, Momentum: 0.9})
+	if err := nn.Train(context.Background(), m, sA, opt, x, nn.Targets{Labels: y}, nn.TrainConfig{Epochs: 5, Batch: 16, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	names, sizes, err := align.Groups(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := map[string][]int{}
+	for i, g := range names {
+		p[g] = rng.Perm(sizes[i])
+	}
+	sB, err := align.Permute(spec, sA, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, d := range []struct {
+		dir string
+		s   nn.State
+	}{{a, sA}, {b, sB}} {
+		if err := os.MkdirAll(d.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeRunDir(t, d.dir, spec, s0, d.s, "F64", x, nn.Targets{Labels: y})
+	}
+	out := filepath.Join(t.TempDir(), "lmc")
+	if code, _, se := runCLI(t, "lmc", a, b, "--align", "weights", "--alphas", "21", "--no-figures", "--out", out); code != 0 {
+		t.Fatalf("lmc: exit %d: %s", code, se)
+	}
+	body, err := os.ReadFile(filepath.Join(out, "lmc.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		BarrierLoss  float64          `json:"barrier_loss"`
+		Permutations map[string][]int `json:"permutations"`
+		Unaligned    struct {
+			BarrierLoss float64 `json:"barrier_loss"`
+		} `json:"unaligned"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("groups %v; unaligned barrier %.4g, aligned %.3g", names, r.Unaligned.BarrierLoss, r.BarrierLoss)
+	if r.Unaligned.BarrierLoss < 0.05 || math.Abs(r.BarrierLoss) > 1e-12 {
+		t.Errorf("barrier unaligned %v (want clearly positive), aligned %v (want 0)", r.Unaligned.BarrierLoss, r.BarrierLoss)
+	}
+	for g, pg := range p {
+		inv := make([]int, len(pg))
+		for i, v := range pg {
+			inv[v] = i
+		}
+		if !slices.Equal(r.Permutations[g], inv) {
+			t.Errorf("group %s: recovered %v, want %v", g, r.Permutations[g], inv)
+		}
+	}
+	aligned, err := nn.ReadState(filepath.Join(out, "b_aligned.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, ta := range sA {
+		if !slices.Equal(aligned[k].Data, ta.Data) {
+			t.Errorf("%s: b_aligned differs from A", k)
+		}
+	}
+}

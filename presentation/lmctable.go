@@ -1,0 +1,351 @@
+package presentation
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/internal/atomicfile"
+)
+
+// The table across pairs of certify lmc results (certify lmc-table) and
+// the instability plot (certify figures on lmc results): Frankle et al.
+// (2020)'s barrier against the spawn step k.
+
+// FigureInstability is the name, without extension, of the instability
+// plot.
+const FigureInstability = "lmc-instability"
+
+func numText(v certify.Num) string {
+	if f := float64(v); isFinite(f) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return ""
+}
+
+func stepText(p certify.LMCPair) string {
+	if p.SpawnStep == nil {
+		return ""
+	}
+	return strconv.Itoa(*p.SpawnStep)
+}
+
+func endsOf(r *certify.LMCReport) (certify.Num, certify.Num, certify.Num, certify.Num) {
+	n := len(r.Loss)
+	nan := certify.Num(math.NaN())
+	eA, eB := nan, nan
+	if len(r.Error) == n {
+		eA, eB = r.Error[0], r.Error[n-1]
+	}
+	return r.Loss[0], r.Loss[n-1], eA, eB
+}
+
+// WriteLMCTableCSV writes one line per pair with a header: dir, a, b,
+// spawn_from, spawn_step, split, examples, alphas, aligned, layers (the
+// moved layers joined by ';', empty when all move), loss_a, loss_b,
+// error_a, error_b, barrier_loss, barrier_loss_alpha,
+// barrier_loss_ainsworth, midpoint_gap, barrier_error,
+// barrier_error_ainsworth, barrier_bounds_lo, barrier_bounds_hi,
+// unaligned_barrier_loss; numbers in full precision, empty when null (not
+// computed).
+func WriteLMCTableCSV(w io.Writer, pairs []certify.LMCPair) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"dir", "a", "b", "spawn_from", "spawn_step", "split", "examples", "alphas", "aligned", "layers",
+		"loss_a", "loss_b", "error_a", "error_b", "barrier_loss", "barrier_loss_alpha", "barrier_loss_ainsworth", "midpoint_gap",
+		"barrier_error", "barrier_error_ainsworth", "barrier_bounds_lo", "barrier_bounds_hi", "unaligned_barrier_loss"}); err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		r := &p.Report
+		la, lb, ea, eb := endsOf(r)
+		lo, hi, un := certify.Num(math.NaN()), certify.Num(math.NaN()), certify.Num(math.NaN())
+		if r.BarrierBounds != nil {
+			lo, hi = certify.Num(r.BarrierBounds[0]), certify.Num(r.BarrierBounds[1])
+		}
+		if r.Unaligned != nil {
+			un = r.Unaligned.BarrierLoss
+		}
+		var layers string
+		if r.LMCLayers != nil {
+			layers = strings.Join(r.Layers, ";")
+		}
+		if err := cw.Write([]string{p.Dir, r.A.Path, r.B.Path, p.SpawnFrom, stepText(p), r.Split, strconv.Itoa(r.Examples),
+			strconv.Itoa(len(r.Alphas)), strconv.FormatBool(r.Aligned), layers,
+			numText(la), numText(lb), numText(ea), numText(eb), numText(r.BarrierLoss), numText(r.BarrierLossAlpha),
+			numText(r.BarrierLossAinsworth), numText(r.MidpointGap), numText(r.BarrierError), numText(r.BarrierErrorAinsworth),
+			numText(lo), numText(hi), numText(un)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// short writes v with 4 significant digits, "—" when null.
+func short(v certify.Num) string {
+	if f := float64(v); isFinite(f) {
+		return strconv.FormatFloat(f, 'g', 4, 64)
+	}
+	return "—"
+}
+
+// lmcRows returns the cells of the Markdown and LaTeX tables: pair, k,
+// data, L(A) → L(B), barrier, Ainsworth's barrier, midpoint gap, error
+// barrier and Ainsworth's, certified bounds, barrier before alignment.
+func lmcRows(pairs []certify.LMCPair) [][]string {
+	var rows [][]string
+	for _, p := range pairs {
+		r := &p.Report
+		la, lb, _, _ := endsOf(r)
+		k := stepText(p)
+		if k == "" {
+			k = "—"
+		}
+		bounds := "not computed"
+		if r.BarrierBounds != nil {
+			bounds = fmt.Sprintf("[%s, %s]", short(certify.Num(r.BarrierBounds[0])), short(certify.Num(r.BarrierBounds[1])))
+		}
+		un := "—"
+		if r.Unaligned != nil {
+			un = short(r.Unaligned.BarrierLoss)
+		}
+		name := filepath.Base(p.Dir)
+		if r.LMCLayers != nil {
+			name += " (layers " + strings.Join(r.Layers, ",") + ", rest at " + r.Hold + ")"
+		}
+		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.Split, r.Examples), short(la) + " → " + short(lb),
+			short(r.BarrierLoss), short(r.BarrierLossAinsworth), short(r.MidpointGap), short(r.BarrierError), short(r.BarrierErrorAinsworth), bounds, un})
+	}
+	return rows
+}
+
+var lmcHeads = []string{"pair", "k", "data", "L(A) → L(B)", "barrier", "barrier (Ainsworth)", "midpoint gap", "error barrier", "error barrier (Ainsworth)", "certified barrier", "barrier before alignment"}
+
+// WriteLMCTableMarkdown writes the pairs as a GitHub-flavoured Markdown
+// table: one row per pair (its directory's name), the spawn step k, the
+// data (split and examples), the losses at A and B, the grid barrier of
+// the loss (Frankle et al. 2020 / Entezari et al. 2022) and Ainsworth et
+// al.'s, the midpoint gap, the two grid barriers of the 0–1 error, the certified
+// barrier bounds ("not computed" while null) and the barrier before
+// alignment ("—" without --align).
+func WriteLMCTableMarkdown(w io.Writer, pairs []certify.LMCPair) error {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(lmcHeads, " | ") + " |\n|")
+	for range lmcHeads {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, row := range lmcRows(pairs) {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteLMCTableLaTeX writes the Markdown table's rows as a booktabs table
+// environment (needs \usepackage{booktabs,graphicx}), label
+// tab:certify-lmc-pairs.
+func WriteLMCTableLaTeX(w io.Writer, pairs []certify.LMCPair) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%% certify lmc-table: %d pairs; needs \\usepackage{booktabs,graphicx}\n", len(pairs))
+	b.WriteString("\\begin{table}[tbp]\n\\centering\n")
+	fmt.Fprintf(&b, "\\caption{Linear mode connectivity of %d pairs: loss barriers on the grid (max of the convexity gap $g$; Ainsworth et al.: $\\max L - \\frac12(L_A + L_B)$), midpoint gap $g(\\frac12)$, 0--1 error barrier, certified barrier bounds; $k$ is the spawn step.}\n", len(pairs))
+	b.WriteString("\\label{tab:certify-lmc-pairs}\n\\small\n\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n")
+	b.WriteString("\\begin{tabular}{l" + strings.Repeat("r", len(lmcHeads)-1) + "}\n\\toprule\n")
+	heads := make([]string, len(lmcHeads))
+	for i, h := range lmcHeads {
+		heads[i] = latexEscape(h)
+	}
+	heads[1] = "$k$"
+	heads[3] = "$L_A \\to L_B$"
+	b.WriteString(strings.Join(heads, " & ") + " \\\\\n\\midrule\n")
+	for _, row := range lmcRows(pairs) {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = strings.ReplaceAll(latexEscape(c), "→", "$\\to$")
+		}
+		b.WriteString(strings.Join(cells, " & ") + " \\\\\n")
+	}
+	b.WriteString("\\bottomrule\n\\end{tabular}}\n\\end{table}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteLMCTable writes the table across pairs in format FormatLaTeX,
+// FormatMarkdown or FormatCSV.
+func WriteLMCTable(w io.Writer, pairs []certify.LMCPair, format string) error {
+	switch format {
+	case FormatLaTeX:
+		return WriteLMCTableLaTeX(w, pairs)
+	case FormatMarkdown:
+		return WriteLMCTableMarkdown(w, pairs)
+	case FormatCSV:
+		return WriteLMCTableCSV(w, pairs)
+	}
+	return fmt.Errorf("unknown table format %q (want latex, markdown or csv)", format)
+}
+
+// stepX places spawn step k on the instability plot's x axis: log10(1 + k),
+// so that k = 0 and the early steps Frankle et al. look at are apart.
+func stepX(k int) float64 { return math.Log10(1 + float64(k)) }
+
+// instabilityPlots builds the loss-barrier panel (top) and the 0–1 error
+// barrier panel (bottom) against the spawn step k: one point per pair, the
+// mean over the pairs at each k joined by a line, and the certified barrier
+// bounds as error bars on the loss panel when a pair has them.
+func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
+	top, bot := newPlot(), newPlot()
+	top.Title.Text = "instability: two spawns' barrier against the spawn step k"
+	if source != "" && source != "." {
+		top.Title.Text += " (" + source + ")"
+	}
+	var ticks []plot.Tick
+	seen := map[int]bool{}
+	for _, p := range pairs {
+		if k := *p.SpawnStep; !seen[k] {
+			seen[k] = true
+			ticks = append(ticks, plot.Tick{Value: stepX(k), Label: strconv.Itoa(k)})
+		}
+	}
+	for _, pan := range []struct {
+		p     *plot.Plot
+		label string
+		get   func(*certify.LMCReport) certify.Num
+		x     string
+	}{
+		{top, "loss: barrier max g (grid)", func(r *certify.LMCReport) certify.Num { return r.BarrierLoss }, ""},
+		{bot, "0–1 error barrier (grid)", func(r *certify.LMCReport) certify.Num { return r.BarrierError }, "spawn step k (log scale of 1 + k)"},
+	} {
+		pan.p.Y.Label.Text = pan.label
+		pan.p.X.Label.Text = pan.x
+		pan.p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		var pts plotter.XYs
+		sum, cnt := map[int]float64{}, map[int]int{}
+		var ks []int
+		for _, p := range pairs {
+			v := float64(pan.get(&p.Report))
+			if !isFinite(v) {
+				continue
+			}
+			k := *p.SpawnStep
+			pts = append(pts, plotter.XY{X: stepX(k), Y: v})
+			if cnt[k] == 0 {
+				ks = append(ks, k)
+			}
+			sum[k] += v
+			cnt[k]++
+		}
+		leg := newLegend()
+		if len(pts) == 0 {
+			pan.p.Add(note("not computed"))
+			continue
+		}
+		var mean plotter.XYs
+		for _, k := range ks {
+			mean = append(mean, plotter.XY{X: stepX(k), Y: sum[k] / float64(cnt[k])})
+		}
+		if l := series(pan.p, mean, oiBlue, vg.Points(1.4), nil); l != nil {
+			leg.Add("mean over pairs", l)
+		}
+		ring := draw.GlyphStyle{Color: oiVermillion, Radius: vg.Points(3), Shape: draw.RingGlyph{}}
+		sc := &plotter.Scatter{XYs: pts, GlyphStyle: ring, GlyphStyleFunc: func(int) draw.GlyphStyle { return ring }}
+		pan.p.Add(sc)
+		leg.Add("one pair of spawns", sc)
+		if pan.p == top {
+			// The midpoint gap g(½) shows how far below its chord the
+			// loss stays when the barrier is 0.
+			var mid plotter.XYs
+			msum, mcnt := map[int]float64{}, map[int]int{}
+			for _, p := range pairs {
+				if v := float64(p.Report.MidpointGap); isFinite(v) {
+					msum[*p.SpawnStep] += v
+					mcnt[*p.SpawnStep]++
+				}
+			}
+			for _, k := range ks {
+				if mcnt[k] > 0 {
+					mid = append(mid, plotter.XY{X: stepX(k), Y: msum[k] / float64(mcnt[k])})
+				}
+			}
+			if l := series(pan.p, mid, oiGreen, vg.Points(1.2), []vg.Length{vg.Points(4), vg.Points(3)}); l != nil {
+				leg.Add("midpoint gap g(½), mean", l)
+				mean = append(mean, mid...)
+			}
+			var bars plotter.XYs
+			var errs plotter.YErrors
+			for _, p := range pairs {
+				if b := p.Report.BarrierBounds; b != nil {
+					v := float64(p.Report.BarrierLoss)
+					bars = append(bars, plotter.XY{X: stepX(*p.SpawnStep), Y: v})
+					errs = append(errs, struct{ Low, High float64 }{v - b[0], b[1] - v})
+				}
+			}
+			if len(bars) > 0 {
+				eb := &plotter.YErrorBars{XYs: bars, YErrors: errs, LineStyle: draw.LineStyle{Color: oiBlack, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
+				pan.p.Add(eb)
+				leg.Add("certified barrier bounds", &plotter.Line{XYs: plotter.XYs{{}, {}}, LineStyle: eb.LineStyle})
+			} else {
+				pan.p.Add(note("certified barrier bounds: not computed"))
+			}
+		}
+		leg.avoid = append(append(plotter.XYs(nil), pts...), mean...)
+		lo, hi := paddedRange(pointsY(pts), pointsY(mean))
+		pan.p.Y.Min, pan.p.Y.Max = math.Min(lo, 0), hi
+		pan.p.Add(leg)
+	}
+	return []*plot.Plot{top, bot}
+}
+
+func pointsY(xy plotter.XYs) []float64 {
+	out := make([]float64, len(xy))
+	for i, p := range xy {
+		out[i] = p.Y
+	}
+	return out
+}
+
+// WriteInstabilityFigure draws the instability plot (FigureInstability:
+// barrier against spawn step k, Frankle et al. 2020) of the pairs that have
+// a spawn step into dir, in each format ("png", "svg", "pdf"; none: png and
+// pdf); source names the data in the title. It returns the number of
+// pairs drawn, and an error before writing anything when no pair has a
+// spawn step or a format is unknown.
+func WriteInstabilityFigure(dir string, pairs []certify.LMCPair, source string, formats []string) (int, error) {
+	var kept []certify.LMCPair
+	for _, p := range pairs {
+		if p.SpawnStep != nil {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		return 0, fmt.Errorf("no lmc.json joins two spawns of one parent at one step (config.json spawn_from and spawn_step of both ends)")
+	}
+	if len(formats) == 0 {
+		formats = []string{"png", "pdf"}
+	}
+	for _, f := range formats {
+		if f != "png" && f != "svg" && f != "pdf" {
+			return 0, fmt.Errorf("unknown figure format %q (want png, svg or pdf)", f)
+		}
+	}
+	for _, f := range formats {
+		b, err := render(f, func(c draw.Canvas) { drawPanels(c, instabilityPlots(kept, source)) })
+		if err != nil {
+			return 0, fmt.Errorf("%s.%s: %w", FigureInstability, f, err)
+		}
+		if err := atomicfile.Write(filepath.Join(dir, FigureInstability+"."+f), b); err != nil {
+			return 0, err
+		}
+	}
+	return len(kept), nil
+}

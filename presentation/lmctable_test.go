@@ -1,0 +1,76 @@
+package presentation
+
+import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certify-mli/certify/certify"
+)
+
+// A pair with certified barrier bounds: the CSV holds them exactly, the
+// Markdown table shows the interval, and the instability plot draws them
+// as error bars; without a spawn step no pair is drawn.
+func TestLMCTableBounds(t *testing.T) {
+	k := 100
+	r := certify.LMCReport{Split: "test", Examples: 10}
+	r.Alphas = []float64{0, 0.5, 1}
+	r.Loss = []certify.Num{1, 1.5, 2}
+	r.Error = []certify.Num{0.1, 0.2, 0.1}
+	r.BarrierLoss, r.MidpointGap, r.BarrierError = 0.25, 0.25, 0.1
+	r.BarrierLossAinsworth, r.BarrierErrorAinsworth = 0, 0.1
+	r.BarrierLossAlpha, r.BarrierErrorAlpha = 0.5, 0.5
+	r.BarrierBounds = &[2]float64{0.2499, 0.2503}
+	pairs := []certify.LMCPair{{Dir: "p", Report: r, SpawnStep: &k}}
+	var b bytes.Buffer
+	if err := WriteLMCTableCSV(&b, pairs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]string{}
+	for i, h := range recs[0] {
+		col[h] = recs[1][i]
+	}
+	if col["barrier_bounds_lo"] != "0.2499" || col["barrier_bounds_hi"] != "0.2503" || col["spawn_step"] != "100" || col["unaligned_barrier_loss"] != "" {
+		t.Errorf("csv row %v", col)
+	}
+	b.Reset()
+	if err := WriteLMCTableMarkdown(&b, pairs); err != nil || !strings.Contains(b.String(), "[0.2499, 0.2503]") {
+		t.Errorf("markdown: %v\n%s", err, b.String())
+	}
+	dir := t.TempDir()
+	if n, err := WriteInstabilityFigure(dir, pairs, "", []string{"png"}); err != nil || n != 1 {
+		t.Fatalf("figure: %d, %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FigureInstability+".png")); err != nil {
+		t.Error(err)
+	}
+	// The LaTeX table compiles in a plain article and fits \textwidth.
+	b.Reset()
+	pairs[0].Dir = "runs/k_100 & more" // escaped
+	if err := WriteLMCTableLaTeX(&b, pairs); err != nil {
+		t.Fatal(err)
+	}
+	if pdflatex, err := exec.LookPath("pdflatex"); err == nil {
+		doc := "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n" + b.String() + "\\end{document}\n"
+		if err := os.WriteFile(filepath.Join(dir, "t.tex"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil || bytes.Contains(out, []byte("Missing character")) || bytes.Contains(out, []byte("Overfull \\hbox")) {
+			t.Errorf("pdflatex: %v\n%s\n%s", err, out, doc)
+		}
+	}
+	pairs[0].SpawnStep = nil
+	if _, err := WriteInstabilityFigure(dir, pairs, "", nil); err == nil {
+		t.Error("no spawn pair: drawn")
+	}
+}
