@@ -27,8 +27,8 @@ var layerIndex = regexp.MustCompile(`^layers\[\d+\]`)
 
 // TestModelFuzzCLI drives random model.json specs (testnets.DrawSpec, 25
 // of them; CERTIFY_MODEL_FUZZ=N for N) end to end through certify --run:
-// a spec nn.Build refuses exits with status 2 and a message naming
-// model.json and the same layers[i] as Build; a spec it accepts, with
+// a spec nn.ReadSpec refuses exits with status 2 and a message naming
+// model.json and the same layers[i] as ReadSpec; a spec it accepts, with
 // random θ0, θT of its tensors' shapes and random data, is analysed (exit
 // 0) into a report whose verdict is one of the four. Never a panic: run
 // recovers none, so one would fail the test.
@@ -55,18 +55,18 @@ func TestModelFuzzCLI(t *testing.T) {
 		spec := testnets.DrawSpec(rt)
 		seed := rapid.Uint64().Draw(rt, "seed")
 		rng := rand.New(rand.NewPCG(seed, 13))
-		m, buildErr := nn.Build(spec)
-		if buildErr != nil {
-			b, err := json.Marshal(spec)
-			if err != nil {
-				rt.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "model.json"), b, 0o644); err != nil {
-				rt.Fatal(err)
-			}
-			want := layerIndex.FindString(buildErr.Error())
+		b, err := json.Marshal(spec)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		file := filepath.Join(dir, "model.json")
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			rt.Fatal(err)
+		}
+		if _, readErr := nn.ReadSpec(file); readErr != nil {
+			want := layerIndex.FindString(strings.TrimPrefix(readErr.Error(), file+": "))
 			if want == "" {
-				rt.Fatalf("Build's refusal names no layer: %v", buildErr)
+				rt.Fatalf("ReadSpec's refusal names no layer: %v", readErr)
 			}
 			code, _, errOut := runCLI(t, append([]string{"--run", dir}, fuzzAnalyzeArgs...)...)
 			if code != 2 || !strings.Contains(errOut, "model.json: "+want) {
@@ -74,6 +74,10 @@ func TestModelFuzzCLI(t *testing.T) {
 			}
 			refused++
 			return
+		}
+		m, err := nn.Build(spec)
+		if err != nil {
+			rt.Fatal(err)
 		}
 		s0, sT := testnets.RandomState(m, rng, 0.5), testnets.RandomState(m, rng, 0.5)
 		x, y := testnets.RandomData(rng, rapid.IntRange(2, 4).Draw(rt, "n"), spec.InputSize(), m.OutSize(), spec.Loss, 1)
