@@ -194,10 +194,12 @@ func BuildLayer(ls LayerSpec, in []int) (Layer, []int, error) {
 }
 
 // MaxExampleElements bounds the number of values of one example at the
-// input and after every layer: 2^28 (2 GiB of float64 per example). A
+// input and after every layer: 2^24 (128 MiB of float64 per example,
+// about 20 times an ImageNet ResNet's widest activation [64, 112, 112]). A
 // model.json beyond it is refused by Build rather than exhausting memory
-// or overflowing the size arithmetic.
-const MaxExampleElements = 1 << 28
+// (a layer's index tables grow with its output) or overflowing the size
+// arithmetic.
+const MaxExampleElements = 1 << 24
 
 // checkExampleShape refuses a shape of one example with more than
 // MaxExampleElements values (checked factor by factor, so that the
@@ -206,7 +208,7 @@ func checkExampleShape(shape []int) error {
 	n := 1
 	for _, d := range shape {
 		if d > MaxExampleElements || n*d > MaxExampleElements {
-			return fmt.Errorf("shape %s has more than 2^28 values per example (nn.MaxExampleElements)", shapeString(shape))
+			return fmt.Errorf("shape %s has more than 2^24 values per example (nn.MaxExampleElements)", shapeString(shape))
 		}
 		n *= d
 	}
