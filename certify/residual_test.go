@@ -85,3 +85,36 @@ func TestResidualCertificateSound(t *testing.T) {
 		}
 	})
 }
+
+// TestResidualWithoutParamsFirst: a residual block without parameters (an
+// activation body, the identity shortcut, no scale) before the model's
+// first parametrised layer is evaluated by the interval path with no
+// parameter box, as every parameter-free layer there is. It panicked in
+// Residual.subBox (found by TestModelFuzz); now its L′ enclosure contains
+// functionspace's L′ and the certificate's upper bound covers a dense
+// grid's Δ (checkBNCertificateSound).
+func TestResidualWithoutParamsFirst(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		act := rapid.SampledFrom([]string{"relu", "tanh", "sigmoid"}).Draw(t, "act")
+		loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
+		in := rapid.IntRange(1, 3).Draw(t, "in")
+		k := rapid.IntRange(1, 3).Draw(t, "k")
+		bias := rapid.Bool().Draw(t, "bias")
+		m, err := nn.Build(&nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{in}, Loss: loss, Layers: []nn.LayerSpec{
+			{Type: "residual", Body: []nn.LayerSpec{{Type: act}}},
+			{Type: "linear", In: in, Out: k, Bias: &bias},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := rapid.Uint64().Draw(t, "seed")
+		rng := rand.New(rand.NewPCG(seed, 7))
+		s0, sT := testnets.RandomState(m, rng, 1), testnets.RandomState(m, rng, 1)
+		x, tg := testnets.RandomData(rng, rapid.IntRange(1, 5).Draw(t, "n"), in, k, loss, 2)
+		p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBNCertificateSound(t, p)
+	})
+}

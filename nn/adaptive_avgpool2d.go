@@ -31,6 +31,9 @@ func init() {
 		if oh <= 0 || ow <= 0 {
 			return nil, fmt.Errorf("adaptive_avgpool2d: output: want positive sizes, found [%d, %d] (input %s)", oh, ow, shapeString(in))
 		}
+		if err := checkExampleShape([]int{in[0], oh, ow}); err != nil { // before the window table of oh·ow entries
+			return nil, fmt.Errorf("adaptive_avgpool2d: output: %w", err)
+		}
 		return &AdaptiveAvgPool2d{adaptivePool(in, oh, ow)}, nil
 	})
 }

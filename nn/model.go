@@ -149,6 +149,9 @@ type Model struct {
 func Build(s *Spec) (*Model, error) {
 	m := &Model{Spec: s}
 	shape := append([]int(nil), s.InputShape...)
+	if err := checkExampleShape(shape); err != nil {
+		return nil, fmt.Errorf("input_shape: %w", err)
+	}
 	for i, ls := range s.Layers {
 		l, out, err := BuildLayer(ls, shape)
 		if err != nil {
@@ -177,13 +180,39 @@ func BuildLayer(ls LayerSpec, in []int) (Layer, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	out := in
 	switch {
 	case isShaper(l):
-		return l, l.(Shaper).OutShape(), nil
+		out = l.(Shaper).OutShape()
 	case l.Type() == "flatten" || l.OutSize() != width:
-		return l, []int{l.OutSize()}, nil
+		out = []int{l.OutSize()}
 	}
-	return l, in, nil
+	if err := checkExampleShape(out); err != nil {
+		return nil, nil, fmt.Errorf("%s: output: %w", ls.Type, err)
+	}
+	return l, out, nil
+}
+
+// MaxExampleElements bounds the number of values of one example at the
+// input and after every layer: 2^24 (128 MiB of float64 per example,
+// about 20 times an ImageNet ResNet's widest activation [64, 112, 112]). A
+// model.json beyond it is refused by Build rather than exhausting memory
+// (a layer's index tables grow with its output) or overflowing the size
+// arithmetic.
+const MaxExampleElements = 1 << 24
+
+// checkExampleShape refuses a shape of one example with more than
+// MaxExampleElements values (checked factor by factor, so that the
+// product cannot overflow).
+func checkExampleShape(shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d > MaxExampleElements || n*d > MaxExampleElements {
+			return fmt.Errorf("shape %s has more than 2^24 values per example (nn.MaxExampleElements)", shapeString(shape))
+		}
+		n *= d
+	}
+	return nil
 }
 
 func isShaper(l Layer) bool { _, ok := l.(Shaper); return ok }

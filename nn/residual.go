@@ -453,8 +453,13 @@ func (r *Residual) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	return out
 }
 
-// subBox returns the parameter box of layer j of branch b.
+// subBox returns the parameter box of layer j of branch b: nil when p is
+// nil (a block without parameters evaluated before the first parametrised
+// layer of the model, IntervalLayer's nil box).
 func (r *Residual) subBox(p *ParamBox, b, j int) *ParamBox {
+	if p == nil {
+		return nil
+	}
 	return &ParamBox{Alpha: p.Alpha, Theta0: sub(r, p.Theta0, b, j), Delta: sub(r, p.Delta, b, j),
 		Mid: sub(r, p.Mid, b, j), Rad: sub(r, p.Rad, b, j)}
 }

@@ -74,3 +74,41 @@ func TestLayerKeysCoverLayerTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestReadSpecRefusesHugeShapes: a model.json whose input or a layer's
+// output has more than MaxExampleElements values per example is refused,
+// naming the file and the field, instead of exhausting memory (an
+// adaptive_avgpool2d output of [4294967296, 1] built a window table of 2^32
+// entries; found by FuzzReadSpec) or overflowing the size arithmetic; the
+// bound itself is accepted.
+func TestReadSpecRefusesHugeShapes(t *testing.T) {
+	const big = "4294967296"
+	for _, c := range []struct {
+		name, spec string
+		want       string // substring of the error; "": accepted
+	}{
+		{"adaptive output", `"input_shape": [2, 1, 1], "layers": [{"type": "adaptive_avgpool2d", "output": [` + big + `, 1]}]`,
+			"layers[0]: adaptive_avgpool2d: output: shape [2, 4294967296, 1] has more than 2^24"},
+		{"adaptive output square", `"input_shape": [1, 1, 1], "layers": [{"type": "adaptive_avgpool2d", "output": 65536}]`,
+			"layers[0]: adaptive_avgpool2d: output: shape [1, 65536, 65536]"},
+		{"input", `"input_shape": [65536, 65536, 65536], "layers": [{"type": "relu"}]`, "input_shape: shape [65536, 65536, 65536]"},
+		{"linear out", `"input_shape": [1], "layers": [{"type": "linear", "in": 1, "out": ` + big + `}]`, "layers[0]: linear: output: shape [4294967296]"},
+		{"in a residual body", `"input_shape": [1, 1, 1], "layers": [{"type": "residual", "body": [{"type": "conv2d", "in": 1, "out": 16777217, "kernel": 1}], "shortcut": [{"type": "flatten"}]}]`,
+			"body[0]: conv2d: output: shape [16777217, 1, 1]"},
+		{"below the bound", `"input_shape": [1, 1, 1], "layers": [{"type": "adaptive_avgpool2d", "output": [16384, 1]}, {"type": "flatten"}, {"type": "linear", "in": 16384, "out": 16384}]`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "model.json")
+			if err := os.WriteFile(path, []byte(`{"format": "sequential/v1", "loss": "mse", `+c.spec+`}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadSpec(path)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path)):
+				t.Fatalf("error %v, want one naming %s and containing %q", err, path, c.want)
+			}
+		})
+	}
+}
