@@ -44,7 +44,12 @@ func lossReport(t *testing.T, dir string) ([]float64, []float64) {
 
 // TestImportAgainstTorch is the acceptance check: two MLPs trained
 // in PyTorch (one with two BatchNorms, Dropout, GELU, a bias-free linear and
-// LeakyReLU on cross-entropy; one with tanh, sigmoid and softplus on mse)
+// LeakyReLU on cross-entropy; one with tanh, sigmoid and softplus on mse), a
+// CNN (conv2d, batchnorm2d, relu, maxpool2d, flatten, linear) and a residual
+// net (RUN_FORMAT.md's Residual: a block with a conv shortcut and a
+// batchnorm2d in its body, a block with the identity shortcut and a scale,
+// avgpool2d with padding, global average pooling; ONNX exports of the two
+// conv models with training=TrainingMode.PRESERVE, which keeps BatchNorm)
 // are saved by tools/torchref/import_fixtures.py as a plain torch.save, with
 // DataParallel's "module." prefix, with torch.compile's "_orig_mod." prefix,
 // as dicts wrapping the state_dict under "state_dict" (with the optimizer's
@@ -74,7 +79,7 @@ func TestImportAgainstTorch(t *testing.T) {
 		{"onnx17", ".onnx", ""},
 	}
 	data := [][]string{{"--data", "data.npz"}, {"--data", "x.npy", "--targets", "y.npy"}, {"--data", "data.pt"}}
-	for _, model := range []string{"mlp_bn", "mlp_mse"} {
+	for _, model := range []string{"mlp_bn", "mlp_mse", "cnn_bn", "resnet"} {
 		src := filepath.Join(fx, model)
 		b, err := os.ReadFile(filepath.Join(src, "expected.json"))
 		if err != nil {
