@@ -1,0 +1,137 @@
+package onnx
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// TestResidualAgainstTorch converts the conv nets testdata/gen_conv.py
+// exported from PyTorch (conv2d, batchnorm2d, two residual blocks — a conv
+// shortcut with a BatchNorm2d in the body, the identity shortcut with a
+// scale —, maxpool2d, avgpool2d with padding, global average pooling, and
+// layernorm at opset 17) and checks that every tensor lands under the
+// module's own state_dict key with torch's values and that the model
+// certify builds gives PyTorch's outputs (float64 from the same weights).
+func TestResidualAgainstTorch(t *testing.T) {
+	b, err := os.ReadFile("testdata/resnet.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	var xs [][][][]float64
+	if err := json.Unmarshal(fx["x"], &xs); err != nil {
+		t.Fatal(err)
+	}
+	x := mat.NewDense(len(xs), 36, nil)
+	for i := range xs {
+		for r := 0; r < 6; r++ {
+			for c := 0; c < 6; c++ {
+				x.Set(i, r*6+c, xs[i][0][r][c])
+			}
+		}
+	}
+	for _, tag := range []string{"resnet13", "resnet17"} {
+		t.Run(tag, func(t *testing.T) {
+			var want struct {
+				Y         [][]float64 `json:"y"`
+				StateDict map[string]struct {
+					Values []float64 `json:"values"`
+				} `json:"state_dict"`
+			}
+			if err := json.Unmarshal(fx[tag], &want); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Read(filepath.Join("testdata", tag+".onnx"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Spec.Loss = "cross_entropy"
+			model, err := nn.Build(m.Spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := model.Check(m.State, tag); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Derived) != 0 || m.BatchNormNodes != 2 {
+				t.Errorf("derived %v, %d BatchNormalization nodes: want none and 2", m.Derived, m.BatchNormNodes)
+			}
+			for k, w := range want.StateDict {
+				if strings.HasSuffix(k, "num_batches_tracked") {
+					continue
+				}
+				got, ok := m.State[k]
+				if !ok {
+					t.Errorf("%s: missing (have %v)", k, m.State.Names())
+					continue
+				}
+				if !slicesEqual(got.Data, w.Values) {
+					t.Errorf("%s = %v, torch %v", k, got.Data, w.Values)
+				}
+			}
+			if len(m.State) != len(want.StateDict) {
+				t.Errorf("%d tensors, torch's state_dict %d: %v", len(m.State), len(want.StateDict), m.State.Names())
+			}
+			y := model.Forward(m.State, x)
+			for i := range want.Y {
+				for k, w := range want.Y[i] {
+					if e := math.Abs(y.At(i, k)-w) / math.Max(1, math.Abs(w)); e > 1e-12 {
+						t.Errorf("output[%d][%d] = %.17g, torch %.17g", i, k, y.At(i, k), w)
+					}
+				}
+			}
+		})
+	}
+}
+
+func slicesEqual(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestConvRefusals: what PyTorch's layers can express and certify's cannot
+// is refused naming the attribute and the node; an evaluation-mode export
+// (BatchNorm2d folded into the Conv) is refused as folded unless
+// AllowFolded, which notes it.
+func TestConvRefusals(t *testing.T) {
+	for _, c := range []struct{ file, node string }{
+		{"group.onnx", "group=2"},
+		{"ceil.onnx", "ceil_mode=1"},
+		{"nopad.onnx", "count_include_pad=0"},
+	} {
+		_, err := Read(filepath.Join("testdata", c.file), Options{})
+		if err == nil || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.node) || !strings.Contains(err.Error(), `node "/0/`) {
+			t.Errorf("%s: error %v: want ErrUnsupported naming %s and the node", c.file, err, c.node)
+		}
+	}
+	_, err := Read("testdata/resnet_folded.onnx", Options{})
+	if !errors.Is(err, ErrFolded) || !strings.Contains(err.Error(), "onnx::Conv_") || !strings.Contains(err.Error(), "TrainingMode.PRESERVE") {
+		t.Errorf("folded graph: %v: want ErrFolded naming the onnx::Conv weights and the flag that keeps BatchNorm", err)
+	}
+	m, err := Read("testdata/resnet_folded.onnx", Options{AllowFolded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.BatchNormNodes != 0 || len(m.Derived) != 4 || !strings.Contains(strings.Join(m.Notes, "\n"), "FOLDED PARAMETERISATION") {
+		t.Errorf("folded graph read: %d BatchNorm nodes, derived %v, notes %q", m.BatchNormNodes, m.Derived, m.Notes)
+	}
+}
