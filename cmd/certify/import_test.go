@@ -142,6 +142,80 @@ func TestImportAgainstTorch(t *testing.T) {
 			})
 		}
 	}
+	t.Run("conv mismatches", func(t *testing.T) { convMismatches(t, fx) })
+}
+
+// convMismatches: the conv fixtures with a model.json of another
+// architecture, a model.json expecting a tensor the checkpoint lacks, and
+// the default (evaluation-mode) ONNX export, whose BatchNorm2d torch folded
+// into the Conv, exit 2 naming the file and the fault; --allow-folded
+// imports the folded graphs and import.json says which parameterisation
+// was interpolated.
+func convMismatches(t *testing.T, fx string) {
+	dir := t.TempDir()
+	spec := func(name string, mutate func(*nn.Spec)) string {
+		s, err := nn.ReadSpec(filepath.Join(fx, "resnet", "model.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mutate(s)
+		p := filepath.Join(dir, name)
+		if err := s.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wide := spec("wide.json", func(s *nn.Spec) {
+		b := s.Layers[2].Body
+		b[0].Out, b[1].Features, b[3].In = 4, 4, 4
+	})
+	extra := spec("extra.json", func(s *nn.Spec) {
+		s.Layers[4].Shortcut = []nn.LayerSpec{{Type: "conv2d", In: 3, Out: 3, Kernel: nn.IntPair{1}}}
+	})
+	res := filepath.Join(fx, "resnet")
+	for _, c := range []struct {
+		name string
+		args []string
+		msg  []string
+	}{
+		{"wrong architecture", []string{"--init", filepath.Join(res, "plain", "init.pt"), "--final", filepath.Join(res, "plain", "final.pt"), "--model", wide},
+			[]string{"init.pt", "2.body.0.weight: expected shape [4, 2, 3, 3], found [3, 2, 3, 3]"}},
+		{"missing tensor", []string{"--init", filepath.Join(res, "module", "init.pt"), "--final", filepath.Join(res, "module", "final.pt"), "--model", extra},
+			[]string{"init.pt", "4.shortcut.0.weight: missing"}},
+		{"folded", []string{"--init", filepath.Join(res, "onnx_eval", "init.onnx"), "--final", filepath.Join(res, "onnx_eval", "final.onnx")},
+			[]string{"init.onnx", "onnx::Conv_", "folded", "TrainingMode.PRESERVE"}},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		args := append(append([]string{"import"}, c.args...), "--data", filepath.Join(res, "data.npz"), "--out", out)
+		code, _, errOut := runCLI(t, args...)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2 (%s)", c.name, code, errOut)
+		}
+		for _, m := range c.msg {
+			if !strings.Contains(errOut, m) {
+				t.Errorf("%s: error %q lacks %q", c.name, errOut, m)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: %s was written", c.name, out)
+		}
+	}
+	for _, model := range []string{"cnn_bn", "resnet"} {
+		out := filepath.Join(dir, model+"_folded")
+		src := filepath.Join(fx, model)
+		code, _, errOut := runCLI(t, "import", "--init", filepath.Join(src, "onnx_eval", "init.onnx"), "--final", filepath.Join(src, "onnx_eval", "final.onnx"),
+			"--allow-folded", "--data", filepath.Join(src, "data.npz"), "--out", out)
+		if code != 0 {
+			t.Fatalf("%s --allow-folded: exit %d: %s", model, code, errOut)
+		}
+		rec, err := importer.ReadRecord(out)
+		if err != nil || rec == nil {
+			t.Fatalf("import.json: %v", err)
+		}
+		if !strings.HasPrefix(rec.Parameterisation, "folded") || len(rec.Init.Derived) == 0 {
+			t.Errorf("%s: parameterisation %q, derived %v: want folded, naming the onnx::Conv initialisers", model, rec.Parameterisation, rec.Init.Derived)
+		}
+	}
 }
 
 // importFixture is a path under nn/onnx/testdata (gen.py there wrote the
@@ -227,8 +301,10 @@ func TestImportErrors(t *testing.T) {
 			[]string{"mlp.pt", "1.weight: expected shape [9, 6], found [7, 6]", "wrong architecture"}},
 		{"missing tensor", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", extra},
 			[]string{"mlp.pt", "6.bias: missing"}},
-		{"unsupported operator", []string{"--init", importFixture("conv.onnx"), "--final", importFixture("conv.onnx")},
-			[]string{"conv.onnx", `node "/0/Conv"`, "Conv", `"conv2d"`, "not support yet"}},
+		{"unsupported operator", []string{"--init", importFixture("softmax.onnx"), "--final", importFixture("softmax.onnx")},
+			[]string{"softmax.onnx", `node "/1/Softmax"`, "operator Softmax"}},
+		{"unsupported attribute", []string{"--init", importFixture("group.onnx"), "--final", importFixture("group.onnx")},
+			[]string{"group.onnx", `node "/0/Conv"`, "group=2"}},
 		{"malicious pickle", []string{"--init", filepath.Join("..", "..", "nn", "torchpt", "testdata", "evil.pt"), "--final", importFixture("mlp.pt"), "--model", good},
 			[]string{"evil.pt", "refused", "posix.system"}},
 		{"pickled module", []string{"--init", filepath.Join("..", "..", "nn", "torchpt", "testdata", "module.pt"), "--final", importFixture("mlp.pt"), "--model", good},
