@@ -387,18 +387,28 @@ func TestFromPyTorchDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	pyBlocks, jsonBlocks, shBlocks := docBlocks(t, doc, "python"), docBlocks(t, doc, "json"), docBlocks(t, doc, "sh")
-	if len(pyBlocks) != 1 || len(jsonBlocks) != 1 || len(shBlocks) != 1 {
-		t.Fatalf("docs/from-pytorch.md has %d python, %d json and %d sh blocks, want one each", len(pyBlocks), len(jsonBlocks), len(shBlocks))
+	if len(pyBlocks) != 2 || len(jsonBlocks) != 2 || len(shBlocks) != 2 {
+		t.Fatalf("docs/from-pytorch.md has %d python, %d json and %d sh blocks, want two each (the MLP, the conv/residual net)", len(pyBlocks), len(jsonBlocks), len(shBlocks))
 	}
+	for k, name := range []string{"mlp", "conv"} {
+		t.Run(name, func(t *testing.T) { docExample(t, py, pyBlocks[k], jsonBlocks[k], shBlocks[k]) })
+	}
+}
+
+// docExample runs one example of docs/from-pytorch.md as written: the
+// script, then the certify commands on what it wrote (one import of the
+// .pt files, one of the ONNX files), and checks that both imports hold the
+// same tensors and give the same L(α).
+func docExample(t *testing.T, py, script, modelJSON, commands string) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	os.WriteFile("train.py", []byte(pyBlocks[0]), 0o644)
-	os.WriteFile("model.json", []byte(jsonBlocks[0]), 0o644)
+	os.WriteFile("train.py", []byte(script), 0o644)
+	os.WriteFile("model.json", []byte(modelJSON), 0o644)
 	if out, err := exec.Command(py, "train.py").CombinedOutput(); err != nil {
 		t.Fatalf("the doc's script: %v\n%s", err, out)
 	}
 	var runs []string
-	for _, line := range strings.Split(strings.TrimSpace(shBlocks[0]), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(commands), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || f[0] != "certify" {
 			t.Fatalf("sh block line %q is not a certify command", line)
@@ -424,7 +434,13 @@ func TestFromPyTorchDoc(t *testing.T) {
 			Parameterisation string `json:"parameterisation"`
 		} `json:"import"`
 	}
-	b, err := os.ReadFile(filepath.Join(runs[0], "certificate.json"))
+	// The report: certificate.json, or a variant's report when the doc's
+	// command has settings other than the defaults (--loss-only).
+	report := filepath.Join(runs[0], "certificate.json")
+	if v, _ := filepath.Glob(filepath.Join(runs[0], "variants", "*", "variant.json")); len(v) == 1 {
+		report = v[0]
+	}
+	b, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
 	}
