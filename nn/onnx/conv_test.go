@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,4 +186,57 @@ func FuzzGraphEdits(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNestedResidual: a residual block whose body holds another block
+// (identity shortcut, scale) is recovered with both levels of nesting, the
+// keys of PyTorch's state_dict, and PyTorch's outputs.
+func TestNestedResidual(t *testing.T) {
+	b, err := os.ReadFile("testdata/nested.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		X    [][][][]float64 `json:"x"`
+		Y    [][]float64     `json:"y"`
+		Keys []string        `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Read("testdata/nested.onnx", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.State.Names()
+	if !slices.Equal(sortedCopy(got), sortedCopy(fx.Keys)) {
+		t.Errorf("keys %v, torch's state_dict %v", got, fx.Keys)
+	}
+	m.Spec.Loss = "mse"
+	model, err := nn.Build(m.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := mat.NewDense(len(fx.X), 16, nil)
+	for i := range fx.X {
+		for r := 0; r < 4; r++ {
+			for c := 0; c < 4; c++ {
+				x.Set(i, r*4+c, fx.X[i][0][r][c])
+			}
+		}
+	}
+	y := model.Forward(m.State, x)
+	for i := range fx.Y {
+		for k, w := range fx.Y[i] {
+			if e := math.Abs(y.At(i, k)-w) / math.Max(1, math.Abs(w)); e > 1e-12 {
+				t.Errorf("output[%d][%d] = %.17g, torch %.17g", i, k, y.At(i, k), w)
+			}
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	slices.Sort(c)
+	return c
 }

@@ -15,6 +15,9 @@
   group.onnx              Conv2d(2, 2, 3, groups=2): refused naming group
   ceil.onnx               AvgPool2d(2, ceil_mode=True): refused naming ceil_mode
   nopad.onnx              AvgPool2d(3, padding=1, count_include_pad=False): refused
+  nested.onnx, nested.json  a residual block whose body holds another (identity shortcut,
+                          scale) after a conv, at opset 17, with x and PyTorch's output
+                          (`gen_conv.py nested` writes only these)
 """
 import copy
 import json
@@ -82,5 +85,26 @@ def main():
     export(nn.Sequential(nn.AvgPool2d(3, padding=1, count_include_pad=False), nn.Flatten(), nn.Linear(8, 2)), x2, "nopad.onnx", 13)
 
 
+def nested():
+    torch.manual_seed(2)
+    inner = Residual([nn.Conv2d(2, 2, 3, padding=1), nn.ReLU()], scale=True)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1),
+                      Residual([nn.Conv2d(2, 2, 3, padding=1), nn.Tanh(), inner], [nn.Conv2d(2, 2, 1, bias=False)]),
+                      nn.Flatten(), nn.Linear(32, 2))
+    with torch.no_grad():
+        inner.scale.fill_(0.7)
+    x = torch.randn(2, 1, 4, 4)
+    export(m, x, "nested.onnx", 17)
+    with torch.no_grad():
+        y = copy.deepcopy(m).double()(x.double())
+    with open("nested.json", "w") as f:
+        json.dump({"x": x.double().tolist(), "y": y.tolist(), "keys": list(m.state_dict().keys())}, f)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:] == ["nested"]:
+        nested()
+    else:
+        main()
+        nested()
