@@ -44,7 +44,12 @@ func lossReport(t *testing.T, dir string) ([]float64, []float64) {
 
 // TestImportAgainstTorch is the issue's acceptance check: two MLPs trained
 // in PyTorch (one with two BatchNorms, Dropout, GELU, a bias-free linear and
-// LeakyReLU on cross-entropy; one with tanh, sigmoid and softplus on mse)
+// LeakyReLU on cross-entropy; one with tanh, sigmoid and softplus on mse), a
+// CNN (conv2d, batchnorm2d, relu, maxpool2d, flatten, linear) and a residual
+// net (RUN_FORMAT.md's Residual: a block with a conv shortcut and a
+// batchnorm2d in its body, a block with the identity shortcut and a scale,
+// avgpool2d with padding, global average pooling; ONNX exports of the two
+// conv models with training=TrainingMode.PRESERVE, which keeps BatchNorm)
 // are saved by tools/torchref/import_fixtures.py as a plain torch.save, with
 // DataParallel's "module." prefix, with torch.compile's "_orig_mod." prefix,
 // as dicts wrapping the state_dict under "state_dict" (with the optimizer's
@@ -74,7 +79,7 @@ func TestImportAgainstTorch(t *testing.T) {
 		{"onnx17", ".onnx", ""},
 	}
 	data := [][]string{{"--data", "data.npz"}, {"--data", "x.npy", "--targets", "y.npy"}, {"--data", "data.pt"}}
-	for _, model := range []string{"mlp_bn", "mlp_mse"} {
+	for _, model := range []string{"mlp_bn", "mlp_mse", "cnn_bn", "resnet"} {
 		src := filepath.Join(fx, model)
 		b, err := os.ReadFile(filepath.Join(src, "expected.json"))
 		if err != nil {
@@ -135,6 +140,80 @@ func TestImportAgainstTorch(t *testing.T) {
 				}
 				t.Logf("largest relative error of L(α) against PyTorch: %.2g", worst)
 			})
+		}
+	}
+	t.Run("conv mismatches", func(t *testing.T) { convMismatches(t, fx) })
+}
+
+// convMismatches: the conv fixtures with a model.json of another
+// architecture, a model.json expecting a tensor the checkpoint lacks, and
+// the default (evaluation-mode) ONNX export, whose BatchNorm2d torch folded
+// into the Conv, exit 2 naming the file and the fault; --allow-folded
+// imports the folded graphs and import.json says which parameterisation
+// was interpolated.
+func convMismatches(t *testing.T, fx string) {
+	dir := t.TempDir()
+	spec := func(name string, mutate func(*nn.Spec)) string {
+		s, err := nn.ReadSpec(filepath.Join(fx, "resnet", "model.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mutate(s)
+		p := filepath.Join(dir, name)
+		if err := s.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wide := spec("wide.json", func(s *nn.Spec) {
+		b := s.Layers[2].Body
+		b[0].Out, b[1].Features, b[3].In = 4, 4, 4
+	})
+	extra := spec("extra.json", func(s *nn.Spec) {
+		s.Layers[4].Shortcut = []nn.LayerSpec{{Type: "conv2d", In: 3, Out: 3, Kernel: nn.IntPair{1}}}
+	})
+	res := filepath.Join(fx, "resnet")
+	for _, c := range []struct {
+		name string
+		args []string
+		msg  []string
+	}{
+		{"wrong architecture", []string{"--init", filepath.Join(res, "plain", "init.pt"), "--final", filepath.Join(res, "plain", "final.pt"), "--model", wide},
+			[]string{"init.pt", "2.body.0.weight: expected shape [4, 2, 3, 3], found [3, 2, 3, 3]"}},
+		{"missing tensor", []string{"--init", filepath.Join(res, "module", "init.pt"), "--final", filepath.Join(res, "module", "final.pt"), "--model", extra},
+			[]string{"init.pt", "4.shortcut.0.weight: missing"}},
+		{"folded", []string{"--init", filepath.Join(res, "onnx_eval", "init.onnx"), "--final", filepath.Join(res, "onnx_eval", "final.onnx")},
+			[]string{"init.onnx", "onnx::Conv_", "folded", "TrainingMode.PRESERVE"}},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		args := append(append([]string{"import"}, c.args...), "--data", filepath.Join(res, "data.npz"), "--out", out)
+		code, _, errOut := runCLI(t, args...)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2 (%s)", c.name, code, errOut)
+		}
+		for _, m := range c.msg {
+			if !strings.Contains(errOut, m) {
+				t.Errorf("%s: error %q lacks %q", c.name, errOut, m)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: %s was written", c.name, out)
+		}
+	}
+	for _, model := range []string{"cnn_bn", "resnet"} {
+		out := filepath.Join(dir, model+"_folded")
+		src := filepath.Join(fx, model)
+		code, _, errOut := runCLI(t, "import", "--init", filepath.Join(src, "onnx_eval", "init.onnx"), "--final", filepath.Join(src, "onnx_eval", "final.onnx"),
+			"--allow-folded", "--data", filepath.Join(src, "data.npz"), "--out", out)
+		if code != 0 {
+			t.Fatalf("%s --allow-folded: exit %d: %s", model, code, errOut)
+		}
+		rec, err := importer.ReadRecord(out)
+		if err != nil || rec == nil {
+			t.Fatalf("import.json: %v", err)
+		}
+		if !strings.HasPrefix(rec.Parameterisation, "folded") || len(rec.Init.Derived) == 0 {
+			t.Errorf("%s: parameterisation %q, derived %v: want folded, naming the onnx::Conv initialisers", model, rec.Parameterisation, rec.Init.Derived)
 		}
 	}
 }
@@ -222,8 +301,10 @@ func TestImportErrors(t *testing.T) {
 			[]string{"mlp.pt", "1.weight: expected shape [9, 6], found [7, 6]", "wrong architecture"}},
 		{"missing tensor", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", extra},
 			[]string{"mlp.pt", "6.bias: missing"}},
-		{"unsupported operator", []string{"--init", importFixture("conv.onnx"), "--final", importFixture("conv.onnx")},
-			[]string{"conv.onnx", `node "/0/Conv"`, "Conv", `"conv2d"`, "not support yet"}},
+		{"unsupported operator", []string{"--init", importFixture("softmax.onnx"), "--final", importFixture("softmax.onnx")},
+			[]string{"softmax.onnx", `node "/1/Softmax"`, "operator Softmax"}},
+		{"unsupported attribute", []string{"--init", importFixture("group.onnx"), "--final", importFixture("group.onnx")},
+			[]string{"group.onnx", `node "/0/Conv"`, "group=2"}},
 		{"malicious pickle", []string{"--init", filepath.Join("..", "..", "nn", "torchpt", "testdata", "evil.pt"), "--final", importFixture("mlp.pt"), "--model", good},
 			[]string{"evil.pt", "refused", "posix.system"}},
 		{"pickled module", []string{"--init", filepath.Join("..", "..", "nn", "torchpt", "testdata", "module.pt"), "--final", importFixture("mlp.pt"), "--model", good},
@@ -306,18 +387,28 @@ func TestFromPyTorchDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	pyBlocks, jsonBlocks, shBlocks := docBlocks(t, doc, "python"), docBlocks(t, doc, "json"), docBlocks(t, doc, "sh")
-	if len(pyBlocks) != 1 || len(jsonBlocks) != 1 || len(shBlocks) != 1 {
-		t.Fatalf("docs/from-pytorch.md has %d python, %d json and %d sh blocks, want one each", len(pyBlocks), len(jsonBlocks), len(shBlocks))
+	if len(pyBlocks) != 2 || len(jsonBlocks) != 2 || len(shBlocks) != 2 {
+		t.Fatalf("docs/from-pytorch.md has %d python, %d json and %d sh blocks, want two each (the MLP, the conv/residual net)", len(pyBlocks), len(jsonBlocks), len(shBlocks))
 	}
+	for k, name := range []string{"mlp", "conv"} {
+		t.Run(name, func(t *testing.T) { docExample(t, py, pyBlocks[k], jsonBlocks[k], shBlocks[k]) })
+	}
+}
+
+// docExample runs one example of docs/from-pytorch.md as written: the
+// script, then the certify commands on what it wrote (one import of the
+// .pt files, one of the ONNX files), and checks that both imports hold the
+// same tensors and give the same L(α).
+func docExample(t *testing.T, py, script, modelJSON, commands string) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	os.WriteFile("train.py", []byte(pyBlocks[0]), 0o644)
-	os.WriteFile("model.json", []byte(jsonBlocks[0]), 0o644)
+	os.WriteFile("train.py", []byte(script), 0o644)
+	os.WriteFile("model.json", []byte(modelJSON), 0o644)
 	if out, err := exec.Command(py, "train.py").CombinedOutput(); err != nil {
 		t.Fatalf("the doc's script: %v\n%s", err, out)
 	}
 	var runs []string
-	for _, line := range strings.Split(strings.TrimSpace(shBlocks[0]), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(commands), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || f[0] != "certify" {
 			t.Fatalf("sh block line %q is not a certify command", line)
@@ -343,7 +434,13 @@ func TestFromPyTorchDoc(t *testing.T) {
 			Parameterisation string `json:"parameterisation"`
 		} `json:"import"`
 	}
-	b, err := os.ReadFile(filepath.Join(runs[0], "certificate.json"))
+	// The report: certificate.json, or a variant's report when the doc's
+	// command has settings other than the defaults (--loss-only).
+	report := filepath.Join(runs[0], "certificate.json")
+	if v, _ := filepath.Glob(filepath.Join(runs[0], "variants", "*", "variant.json")); len(v) == 1 {
+		report = v[0]
+	}
+	b, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,24 +8,32 @@
 //
 //	Gemm (transA 0, alpha = beta = 1)          linear
 //	MatMul, optionally followed by Add of a vector   linear
+//	Conv (group 1, dilation 1, symmetric pads) conv2d
+//	MaxPool, AveragePool (ceil_mode 0)         maxpool2d, avgpool2d
+//	  Pad(0) → AveragePool (torch.onnx's export of AvgPool2d(padding=p))  avgpool2d with padding p
+//	GlobalAveragePool                          adaptive_avgpool2d, output 1
 //	Relu, LeakyRelu, Tanh, Sigmoid, Softplus   relu, leaky_relu, tanh, sigmoid, softplus
 //	Gelu, or its erf decomposition             gelu
 //	  Div(√2) → Erf → Add(1) → Mul(x) → Mul(0.5) (torch.onnx's export of nn.GELU)
-//	BatchNormalization on [N, C]               batchnorm1d (running statistics)
+//	BatchNormalization on [N, C] / [N, C, H, W]   batchnorm1d / batchnorm2d (running statistics)
+//	LayerNormalization (opset 17)              layernorm
+//	Add of two branches of one value           residual (body, shortcut)
+//	  Mul by a one-element parameter on the body's output   the residual's scale
 //	Flatten (axis 1), Reshape to [N, −1]       flatten
 //	Identity, Dropout                          nothing (a pass-through)
 //
+// A value read by two nodes starts a residual block: the values computed
+// from it are followed in graph order until they merge in one Add, and the
+// nodes of each Add input form the body and the shortcut (see residual),
+// each converted like the top-level chain, so blocks nest.
+//
 // Weights may be initialisers, Identity aliases of initialisers (torch.onnx
 // merges equal initialisers that way) or Transpose of an initialiser (a
-// bias-free nn.Linear exported without constant folding). Operators of layer
-// types this build lacks — Conv, MaxPool, AveragePool, GlobalAveragePool,
-// LayerNormalization, an Add of two activations (a residual connection), a
-// Mul by a scalar parameter — are refused with an error naming the operator,
-// the node and the layer type; the opHandlers table is where they plug in.
-// Any other operator is refused naming it and the node, with a hint for
-// some (opHints: ReduceMean is probably a LayerNorm, a final Softmax or
-// LogSoftmax is not needed with cross_entropy); x·Sigmoid(x) is refused as
-// SiLU.
+// bias-free nn.Linear exported without constant folding). Any other
+// operator is refused naming it and the node, with a hint for some
+// (opHints: ReduceMean is probably a LayerNorm exported before opset 17, a
+// final Softmax or LogSoftmax is not needed with cross_entropy); x·Sigmoid(x)
+// is refused as SiLU.
 //
 // # The BatchNorm-folding trap
 //
@@ -34,7 +42,7 @@
 // line between two folded graphs is not the line between the trained
 // parameters (the fold is not linear in θ), so its Δ is another quantity.
 // Import records every weight that is not a raw parameter (Derived) and
-// refuses a graph whose Gemm weights are derived while it has no
+// refuses a graph whose Gemm or Conv weights are derived while it has no
 // BatchNormalization node, unless AllowFolded is set.
 package onnx
 
@@ -205,6 +213,11 @@ type converter struct {
 	// pending: the index in layers of a linear from MatMul still waiting
 	// for its Add (bias), or −1.
 	pending int
+	// err is a layer that did not fit its input shape (set by add).
+	err error
+	// start is a residual branch's input, which the other branch reads
+	// too ("" at the top level).
+	start string
 }
 
 // rawName matches the names torch.onnx gives initialisers that are module
@@ -253,13 +266,8 @@ func (c *converter) convert(g *pb.GraphProto) error {
 		}
 	}
 	c.nodes = g.GetNode()
-	for i := 0; i < len(c.nodes); {
-		n := c.nodes[i]
-		step, err := c.node(i)
-		if err != nil {
-			return fmt.Errorf("%s: %w", nodeName(n, i), err)
-		}
-		i += step
+	if err := c.run(); err != nil {
+		return err
 	}
 	if out := g.GetOutput()[0].GetName(); c.cur != out {
 		return fmt.Errorf("%w: the chain of operators ends at %q, not at the graph output %q", ErrUnsupported, c.cur, out)
@@ -280,7 +288,7 @@ func (c *converter) convert(g *pb.GraphProto) error {
 			continue
 		}
 		m := torchIndex.FindStringSubmatch(src)
-		if m != nil && m[2]+"."+m[3] != k {
+		if m != nil && !strings.HasSuffix(src, "."+k) {
 			shared = append(shared, k+" ← "+src)
 		} else {
 			renamed = append(renamed, k+" ← "+src)
@@ -297,9 +305,29 @@ func (c *converter) convert(g *pb.GraphProto) error {
 	return nil
 }
 
+// run converts c.nodes in order, each handler consuming one node or more.
+func (c *converter) run() error {
+	for i := 0; i < len(c.nodes); {
+		n := c.nodes[i]
+		step, err := c.node(i)
+		if err == nil {
+			err, c.err = c.err, nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", nodeName(n, i), err)
+		}
+		i += step
+	}
+	return nil
+}
+
 // torchIndex matches a raw parameter name "PREFIX<i>.<tensor>" of an
 // nn.Sequential (PREFIX is "" or a dotted path such as "net.").
 var torchIndex = regexp.MustCompile(`^((?:.*\.)?)([0-9]+)\.(weight|bias|running_mean|running_var)$`)
+
+// headIndex matches "PREFIX<i>", the part of a raw parameter name before
+// its tensor name within layer i (PREFIX is "" or a dotted path).
+var headIndex = regexp.MustCompile(`^((?:.*\.)?)([0-9]+)$`)
 
 // nodeIndex matches the name torch.onnx (≥ 1.13) gives a node of the
 // module at index i of an nn.Sequential: "/PREFIX/i/Op" ("/5/MatMul",
@@ -332,8 +360,12 @@ func (c *converter) align() {
 		if tname == "num_batches_tracked" {
 			continue
 		}
-		m := torchIndex.FindStringSubmatch(src)
-		if m == nil && !rawName.MatchString(src) || m != nil && m[3] != tname {
+		// src is PREFIX<i>.<tname> (tname may be nested: body.0.weight).
+		var m []string
+		if h := strings.TrimSuffix(src, "."+tname); h != src && rawName.MatchString(src) {
+			m = headIndex.FindStringSubmatch(h)
+		}
+		if m == nil && !rawName.MatchString(src) || m == nil && torchIndex.MatchString(src) {
 			// A derived weight (onnx::…), or an initialiser torch.onnx
 			// shared between equal tensors: no vote on the index.
 			continue
@@ -476,21 +508,10 @@ func inputShape(in *pb.ValueInfoProto) ([]int, error) {
 // (and maybe the following ones) and returns how many nodes it consumed.
 var opHandlers map[string]func(c *converter, i int) (int, error)
 
-// notYet names the layer type an operator would need, for operators whose
-// layer types this build does not have yet (RUN_FORMAT.md, "Convolutional
-// and residual models").
-var notYet = map[string]string{
-	"Conv":               "conv2d",
-	"MaxPool":            "maxpool2d",
-	"AveragePool":        "avgpool2d",
-	"GlobalAveragePool":  "adaptive_avgpool2d",
-	"LayerNormalization": "layernorm",
-}
-
 // opHints says what an unsupported operator probably is, and what to do.
 var opHints = map[string]string{
 	"ReduceMean": "probably an nn.LayerNorm, which torch.onnx exports before opset 17 as ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div; " +
-		"it needs layer type \"layernorm\", which this build does not support yet",
+		"export at opset 17 (torch.onnx.export(..., opset_version=17)), which keeps it as one LayerNormalization node",
 	"Softmax": "a Softmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
 		"so export the model without it (e.g. model[:-1]) and import with --loss cross_entropy",
 	"LogSoftmax": "a LogSoftmax as the last layer is not needed: the cross_entropy loss already applies log-softmax to the model's output, " +
@@ -526,6 +547,12 @@ func init() {
 		"Dropout":            (*converter).dropout,
 		"Transpose":          (*converter).transpose,
 		"Mul":                (*converter).mul,
+		"Conv":               (*converter).conv,
+		"MaxPool":            (*converter).maxPool,
+		"AveragePool":        (*converter).avgPool,
+		"Pad":                (*converter).pad,
+		"GlobalAveragePool":  (*converter).globalAvgPool,
+		"LayerNormalization": (*converter).layerNorm,
 	}
 }
 
@@ -538,24 +565,20 @@ func (c *converter) node(i int) (int, error) {
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 		return 0, fmt.Errorf("%w: operator domain %q (only the default ONNX domain is read)", ErrUnsupported, n.GetDomain())
 	}
-	if op == "Pad" && len(n.GetOutput()) == 1 {
-		// torch.onnx pads before some poolings: name the pooling.
-		for _, m := range c.nodes[i+1:] {
-			if len(m.GetInput()) > 0 && m.GetInput()[0] == n.GetOutput()[0] && notYet[m.GetOpType()] != "" {
-				op = m.GetOpType()
-				break
-			}
+	if op != "Constant" && c.cur != c.start && c.users[c.cur] > 1 && reads(n, c.cur) {
+		// The chain value feeds two branches: a residual block when they
+		// merge in an Add.
+		step, ok, err := c.residual(i)
+		if ok || err != nil {
+			return step, err
 		}
-	}
-	if t, ok := notYet[op]; ok {
-		return 0, fmt.Errorf("%w: operator %s needs layer type %q, which this build does not support yet", ErrUnsupported, op, t)
 	}
 	h, ok := opHandlers[op]
 	if !ok && opHints[op] != "" {
 		return 0, fmt.Errorf("%w: operator %s: %s", ErrUnsupported, op, opHints[op])
 	}
 	if !ok {
-		return 0, fmt.Errorf("%w: operator %s (supported: Gemm, MatMul+Add, Relu, LeakyRelu, Tanh, Sigmoid, Gelu or its erf decomposition, Softplus, BatchNormalization, Flatten, Reshape to [N, -1], Identity, Dropout)", ErrUnsupported, op)
+		return 0, fmt.Errorf("%w: operator %s (supported: Gemm, MatMul+Add, Conv, MaxPool, AveragePool, GlobalAveragePool, Relu, LeakyRelu, Tanh, Sigmoid, Gelu or its erf decomposition, Softplus, BatchNormalization, LayerNormalization, Add of two branches (residual), Mul by a scalar parameter (residual scale), Flatten, Reshape to [N, -1], Identity, Dropout)", ErrUnsupported, op)
 	}
 	if c.pending >= 0 && op != "Add" && op != "Constant" {
 		c.pending = -1 // the MatMul's linear has no bias
@@ -564,17 +587,28 @@ func (c *converter) node(i int) (int, error) {
 }
 
 // add appends a layer and moves the chain to node i's first output.
+//
+// The shape of one example after the layer is nn.BuildLayer's; a layer
+// that does not fit the shape before it (weights for another architecture)
+// is recorded in c.err, which the node loop returns.
 func (c *converter) add(l nn.LayerSpec, i int) {
 	c.layers = append(c.layers, l)
 	c.layerNode = append(c.layerNode, i)
 	c.cur = c.nodes[i].GetOutput()[0]
-	switch l.Type {
-	case "linear":
-		c.width = l.Out
-		c.curDim = []int{l.Out}
-	case "flatten":
-		c.curDim = []int{c.width}
+	if l.Type == "linear" && l.Bias != nil && !*l.Bias {
+		// A MatMul's linear whose bias (an Add) may still follow: the
+		// shape does not depend on it.
+		l.Bias = nil
 	}
+	_, out, err := nn.BuildLayer(l, c.curDim)
+	if err != nil {
+		if c.err == nil {
+			c.err = fmt.Errorf("%w: layer %d (%s) does not fit the shape [N, %v] before it (wrong architecture for these weights?): %v", ErrUnsupported, len(c.layers)-1, l.Type, c.curDim, err)
+		}
+		return
+	}
+	c.curDim = out
+	c.width = numel(out)
 }
 
 // chainInput checks that input k of node i is the chain value and that the
@@ -584,8 +618,8 @@ func (c *converter) chainInput(i, k int) error {
 	if len(n.GetInput()) <= k || n.GetInput()[k] != c.cur {
 		return fmt.Errorf("%w: input %d is not the previous layer's output %q (the graph must be a chain)", ErrUnsupported, k, c.cur)
 	}
-	if c.users[c.cur] > 1 {
-		return fmt.Errorf("%w: %q is read by %d nodes: a branching graph (a residual connection needs layer type \"residual\", which this build does not support yet)", ErrUnsupported, c.cur, c.users[c.cur])
+	if c.users[c.cur] > 1 && c.cur != c.start {
+		return fmt.Errorf("%w: %q is read by %d nodes: a branching graph whose branches do not merge in an Add (a residual block is shortcut(h) + body(h))", ErrUnsupported, c.cur, c.users[c.cur])
 	}
 	return nil
 }
@@ -844,7 +878,7 @@ func (c *converter) addNode(i int) (int, error) {
 	}
 	if _, isConst := c.consts[other]; !isConst {
 		if _, isInit := c.inits[other]; !isInit {
-			return 0, fmt.Errorf("%w: Add of two activations (a residual connection) needs layer type \"residual\", which this build does not support yet", ErrUnsupported)
+			return 0, fmt.Errorf("%w: Add of two activations that is not where two branches of one value merge (a residual block is shortcut(h) + body(h))", ErrUnsupported)
 		}
 	}
 	if c.pending < 0 {
@@ -879,7 +913,7 @@ func (c *converter) mul(i int) (int, error) {
 			continue
 		}
 		if _, ok := c.inits[in]; ok {
-			return 0, fmt.Errorf("%w: Mul by a parameter (residual's scale) needs layer type \"residual\", which this build does not support yet", ErrUnsupported)
+			return 0, fmt.Errorf("%w: Mul by a parameter outside a residual block (a scalar parameter is read as the residual's scale only on the body's output just before the Add)", ErrUnsupported)
 		}
 	}
 	return 0, fmt.Errorf("%w: Mul outside a GELU decomposition", ErrUnsupported)
@@ -1028,10 +1062,14 @@ func (c *converter) batchNorm(i int) (int, error) {
 	if len(n.GetInput()) != 5 {
 		return 0, fmt.Errorf("%w: BatchNormalization with %d inputs", ErrUnsupported, len(n.GetInput()))
 	}
-	if len(c.curDim) != 1 {
-		return 0, fmt.Errorf("%w: BatchNormalization on [N, %v] needs layer type \"batchnorm2d\", which this build does not support yet", ErrUnsupported, c.curDim)
+	typ, f := "batchnorm1d", c.width
+	switch len(c.curDim) {
+	case 1:
+	case 3:
+		typ, f = "batchnorm2d", c.curDim[0]
+	default:
+		return 0, fmt.Errorf("%w: BatchNormalization on [N, %v] (batchnorm1d reads [N, C], batchnorm2d [N, C, H, W])", ErrUnsupported, c.curDim)
 	}
-	f := c.width
 	li := len(c.layers)
 	for k, name := range []string{"weight", "bias", "running_mean", "running_var"} {
 		p, err := c.param(n.GetInput()[k+1])
@@ -1057,7 +1095,7 @@ func (c *converter) batchNorm(i int) (int, error) {
 	mom := 1 - shortest32(attrFloat(n, "momentum", 0.9)) // ONNX's momentum is 1 − PyTorch's
 	mom = shortest32(mom)
 	c.m.BatchNormNodes++
-	c.add(nn.LayerSpec{Type: "batchnorm1d", Features: f, Eps: &eps, Momentum: &mom}, i)
+	c.add(nn.LayerSpec{Type: typ, Features: f, Eps: &eps, Momentum: &mom}, i)
 	return 1, nil
 }
 
@@ -1109,7 +1147,7 @@ func (c *converter) checkFold(opt Options) error {
 	}
 	msg := fmt.Sprintf("weights %s are constants computed by the exporter, not raw parameters: an eval-mode torch.onnx.export may have folded a BatchNorm into them, and the line between folded graphs is not the line between the trained parameters", strings.Join(suspect, ", "))
 	if c.m.BatchNormNodes == 0 && !opt.AllowFolded {
-		return fmt.Errorf("%w: %s. Import the .pt state_dicts (the raw parameters and running statistics); for a BatchNorm1d after a Linear, an evaluation-mode export with do_constant_folding=False keeps the BatchNormalization node (a training-mode export keeps nodes but corrupts the running statistics); --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
+		return fmt.Errorf("%w: %s. Import the .pt state_dicts (the raw parameters and running statistics); to keep BatchNorm nodes, call model.eval() and export with training=torch.onnx.TrainingMode.PRESERVE (torch 1.13 folds BatchNorm2d into Conv in every evaluation-mode export, with or without do_constant_folding; TrainingMode.TRAINING keeps nodes but corrupts the running statistics); --allow-folded analyses the folded parameterisation anyway", ErrFolded, msg)
 	}
 	c.m.Notes = append(c.m.Notes, "FOLDED PARAMETERISATION: "+msg)
 	return nil

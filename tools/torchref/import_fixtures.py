@@ -3,7 +3,7 @@
 
   import_fixtures.py OUT_DIR
 
-trains two small MLPs in PyTorch (float32, a few SGD steps in training mode,
+trains two small MLPs, a CNN with max-pool and a residual net in PyTorch (float32, a few SGD steps in training mode,
 so BatchNorm's running statistics move) and writes, for each model NAME,
 
   NAME/plain/{init,final}.pt          torch.save(model.state_dict())
@@ -15,6 +15,10 @@ so BatchNorm's running statistics move) and writes, for each model NAME,
   NAME/npz/{init,final}.npz           numpy.savez of the state_dict's arrays
   NAME/onnx13/{init,final}.onnx       torch.onnx.export(model.eval(), opset_version=13)
   NAME/onnx17/{init,final}.onnx       the same at opset 17 with do_constant_folding=False
+                                      (the conv models: both with training=TrainingMode.PRESERVE,
+                                      which keeps BatchNorm2d nodes)
+  NAME/onnx_eval/{init,final}.onnx    conv models only: the default evaluation-mode export, which
+                                      folds BatchNorm2d into the Conv before it
   NAME/model.json                     the architecture, written by hand here
   NAME/data.npz, x.npy, y.npy, data.pt   the evaluation data (x, y)
   NAME/expected.json                  alphas (50, linspace(0, 1)) and loss: PyTorch's L(α)
@@ -63,7 +67,50 @@ def models():
         {"type": "linear", "in": 6, "out": 7}, {"type": "tanh"}, {"type": "linear", "in": 7, "out": 5},
         {"type": "sigmoid"}, {"type": "linear", "in": 5, "out": 4}, {"type": "softplus"},
         {"type": "linear", "in": 4, "out": 2}]}
-    return [("mlp_bn", bn, spec_bn, [2, 3], "labels"), ("mlp_mse", mse, spec_mse, [6], "targets")]
+    # CNN with max-pool: conv2d, batchnorm2d, relu, maxpool2d, flatten, linear.
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(27, 3))
+    spec_cnn = {"format": "sequential/v1", "input_shape": [1, 6, 6], "loss": "cross_entropy", "layers": [
+        {"type": "conv2d", "in": 1, "out": 3, "kernel": 3, "padding": 1}, {"type": "batchnorm2d", "features": 3},
+        {"type": "relu"}, {"type": "maxpool2d", "kernel": 2}, {"type": "flatten"},
+        {"type": "linear", "in": 27, "out": 3}]}
+    # Residual net (RUN_FORMAT.md's Residual): a block with a conv shortcut
+    # and a batchnorm2d in its body, a block with the identity shortcut and a
+    # scale, an avgpool2d with padding, global average pooling.
+    res = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(),
+        Residual([torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                  torch.nn.Conv2d(3, 3, 3, padding=1)], [torch.nn.Conv2d(2, 3, 1)]),
+        torch.nn.ReLU(), Residual([torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Tanh()], scale=True),
+        torch.nn.AvgPool2d(2, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+        torch.nn.Linear(3, 3))
+    spec_res = {"format": "sequential/v1", "input_shape": [1, 6, 6], "loss": "cross_entropy", "layers": [
+        {"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "padding": 1}, {"type": "relu"},
+        {"type": "residual", "body": [
+            {"type": "conv2d", "in": 2, "out": 3, "kernel": 3, "padding": 1}, {"type": "batchnorm2d", "features": 3},
+            {"type": "relu"}, {"type": "conv2d", "in": 3, "out": 3, "kernel": 3, "padding": 1}],
+         "shortcut": [{"type": "conv2d", "in": 2, "out": 3, "kernel": 1}]},
+        {"type": "relu"},
+        {"type": "residual", "body": [{"type": "conv2d", "in": 3, "out": 3, "kernel": 3, "padding": 1},
+                                      {"type": "tanh"}], "scale": True},
+        {"type": "avgpool2d", "kernel": 2, "padding": 1}, {"type": "adaptive_avgpool2d", "output": 1},
+        {"type": "flatten"}, {"type": "linear", "in": 3, "out": 3}]}
+    return [("mlp_bn", bn, spec_bn, [2, 3], "labels"), ("mlp_mse", mse, spec_mse, [6], "targets"),
+            ("cnn_bn", cnn, spec_cnn, [1, 6, 6], "labels"), ("resnet", res, spec_res, [1, 6, 6], "labels")]
+
+
+class Residual(torch.nn.Module):
+    """RUN_FORMAT.md's residual block: shortcut(x) + (scale·)body(x)."""
+
+    def __init__(self, body, shortcut=None, scale=False):
+        super().__init__()
+        self.body, self.shortcut = torch.nn.Sequential(*body), torch.nn.Sequential(*(shortcut or []))
+        self.scale = torch.nn.Parameter(torch.zeros(1)) if scale else None
+
+    def forward(self, x):
+        b = self.body(x)
+        return self.shortcut(x) + (self.scale * b if self.scale is not None else b)
 
 
 def loss_fn(kind, out, y):
@@ -84,9 +131,14 @@ def curve(model, sd0, sdT, x, y, kind):
     return out
 
 
-def export_onnx(model, x, path, opset, fold):
+def export_onnx(model, x, path, opset, fold, preserve=False):
+    # preserve: training=TrainingMode.PRESERVE on the eval-mode model, which
+    # keeps BatchNormalization nodes (torch 1.13 folds BatchNorm2d into the
+    # Conv in every TrainingMode.EVAL export, with or without
+    # do_constant_folding).
     m = copy.deepcopy(model).eval()
-    torch.onnx.export(m, x[:4], path, opset_version=opset, do_constant_folding=fold,
+    mode = torch.onnx.TrainingMode.PRESERVE if preserve else torch.onnx.TrainingMode.EVAL
+    torch.onnx.export(m, x[:4], path, opset_version=opset, do_constant_folding=fold, training=mode,
                       input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "batch"}})
 
 
@@ -118,8 +170,14 @@ def main(out):
             torch.save({"epoch": 3, "state_dict": sd, "optimizer": o}, os.path.join(d, "wrapped", tag + ".pt"))
             torch.save({"model": sd, "step": 25}, os.path.join(d, "wrapped_model", tag + ".pt"))
             np.savez(os.path.join(d, "npz", tag + ".npz"), **{k: v.numpy() for k, v in sd.items()})
-            export_onnx(mod, x, os.path.join(d, "onnx13", tag + ".onnx"), 13, True)
-            export_onnx(mod, x, os.path.join(d, "onnx17", tag + ".onnx"), 17, False)
+            conv = name in ("cnn_bn", "resnet")
+            export_onnx(mod, x, os.path.join(d, "onnx13", tag + ".onnx"), 13, True, preserve=conv)
+            export_onnx(mod, x, os.path.join(d, "onnx17", tag + ".onnx"), 17, False, preserve=conv)
+            if conv:
+                # torch.onnx.export's defaults (evaluation mode): BatchNorm2d
+                # folded into the Conv before it (onnx::Conv_N weights).
+                os.makedirs(os.path.join(d, "onnx_eval"), exist_ok=True)
+                export_onnx(mod, x, os.path.join(d, "onnx_eval", tag + ".onnx"), 13, True)
         # The exports ran the model: check they changed nothing (BatchNorm's
         # running statistics move if a forward pass runs in training mode).
         for k, v in model.state_dict().items():
