@@ -156,7 +156,7 @@ func (tc TrainConfig) Validate() error {
 	if err != nil {
 		return fieldErrorf("arch", "train: %v", err)
 	}
-	if !slices.Contains(Activations, c.Act) {
+	if c.Model == "" && !slices.Contains(Activations, c.Act) { // --act belongs to --arch; a model.json states its own layers
 		return fieldErrorf("act", "train: --act %q: unknown activation; want one of %s", c.Act, strings.Join(Activations, ", "))
 	}
 	if c.Loss != "mse" && c.Loss != "cross_entropy" {

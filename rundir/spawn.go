@@ -36,9 +36,22 @@ func trainRun(ctx context.Context, c nn.RunConfig, m *nn.Model, s nn.State, opt 
 		return nn.Train(ctx, m, s, opt, x, t, cfg, hook)
 	}
 	n, _ := x.Dims()
-	spe := (n + cfg.Batch - 1) / cfg.Batch
-	if k := *c.SpawnStep; k > cfg.Epochs*spe {
-		return fieldErrorf("at-step", "train: --at-step %d: %s trains %d steps (%d epochs of %d)", k, c.SpawnFrom, cfg.Epochs*spe, cfg.Epochs, spe)
+	if err := checkSpawnStep(c, n); err != nil {
+		return err
 	}
 	return nn.TrainSpawned(ctx, m, s, opt, x, t, cfg, *c.SpawnStep, *c.SpawnSeed, hook)
+}
+
+// checkSpawnStep refuses a spawn whose step K lies beyond its parent's
+// training (epochs × ⌈n/batch⌉ steps on n examples), naming --at-step; nil
+// when c is not a spawn.
+func checkSpawnStep(c nn.RunConfig, n int) error {
+	if c.SpawnFrom == "" || c.SpawnStep == nil {
+		return nil
+	}
+	spe := (n + c.Batch - 1) / c.Batch
+	if k := *c.SpawnStep; k > c.Epochs*spe {
+		return fieldErrorf("at-step", "train: --at-step %d: %s trains %d steps (%d epochs of %d)", k, c.SpawnFrom, c.Epochs*spe, c.Epochs, spe)
+	}
+	return nil
 }

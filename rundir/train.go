@@ -162,6 +162,9 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 		return nil, inputErr(err)
 	}
 	x := mat.NewDense(trainSet.N, trainSet.D, trainSet.X)
+	if err := checkSpawnStep(c, trainSet.N); err != nil { // before anything is written
+		return nil, err
+	}
 	targets := nn.Targets{Labels: trainSet.Y}
 	xTest := mat.NewDense(testSet.N, testSet.D, testSet.X)
 	testTargets := nn.Targets{Labels: testSet.Y}

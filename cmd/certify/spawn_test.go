@@ -85,5 +85,33 @@ func TestSpawnRefuses(t *testing.T) {
 		if code != 2 || !strings.Contains(se, c.want) {
 			t.Errorf("%v: exit %d, %q; want 2 naming %s", c.args, code, se, c.want)
 		}
+		if _, err := os.Stat(filepath.Join(dir, "s.partial")); err == nil {
+			t.Errorf("%v: a refused spawn left s.partial behind (a retry would be told to --resume)", c.args)
+		}
+	}
+}
+
+// TestSpawnFromModelRun: a run trained from model.json (config.json has no
+// arch or act) spawns, and the spawn with the parent's seed at step K
+// reproduces the parent's final weights bit for bit.
+func TestSpawnFromModelRun(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.json")
+	if err := os.WriteFile(model, []byte(residualModelJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(dir, "parent")
+	code, _, se := runCLI(t, "train", "--data", "mnist-small", "--limit", "100", "--model", model, "--epochs", "1", "--batch", "50", "--seed", "1", "--out", parent, "--quiet")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, se)
+	}
+	spawn := filepath.Join(dir, "spawn")
+	if code, _, se := runCLI(t, "train", "--spawn-from", parent, "--at-step", "1", "--seed", "1", "--out", spawn, "--quiet"); code != 0 {
+		t.Fatalf("spawn: exit %d: %s", code, se)
+	}
+	a, errA := os.ReadFile(filepath.Join(parent, "final.safetensors"))
+	b, errB := os.ReadFile(filepath.Join(spawn, "final.safetensors"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("spawn with the parent's seed: final.safetensors differs from the parent's (%v, %v)", errA, errB)
 	}
 }
