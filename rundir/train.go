@@ -109,7 +109,7 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 		return nil, err
 	}
 	dtype := strings.ToUpper(tc.DType)
-	modelSpec, _ := resolveModel(&c) // checked by Validate
+	modelSpec, _ := resolveModel(&c)      // checked by Validate
 	widths, _ := archWidths(c, modelSpec) // checked by Validate
 	ResolveTask(&c)
 	ae := c.Task == nn.TaskAutoencoder
