@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -217,8 +218,36 @@ func (l *Conv2d) convChunk() int {
 func convApply[T float32 | float64](l *Conv2d, w []T, src, dst [][]T, scale []T, acc bool) {
 	ckk, ohw := l.ckk(), l.ohw()
 	b := min(l.convChunk(), len(src))
+	if _, ok := any(w).([]float64); ok { // float64: the training path, buffers reused
+		col, tmp := getConvBuf(ckk*b*ohw), getConvBuf(l.Out*b*ohw)
+		defer putConvBuf(col)
+		defer putConvBuf(tmp)
+		convApplyBuf(l, w, src, dst, scale, acc, any(*col).([]T), any(*tmp).([]T))
+		return
+	}
 	convApplyBuf(l, w, src, dst, scale, acc, make([]T, ckk*b*ohw), make([]T, l.Out*b*ohw))
 }
+
+// convBufPool holds float64 scratch buffers of Conv2d's Forward and
+// Backward (im2col columns, products), so that a training step does not
+// allocate and clear megabytes per layer: every element of a buffer taken
+// from it is written before it is read (im2col writes the padding's zeros;
+// the products are GEMMs with beta 0 or copies), so reuse cannot change a
+// result.
+var convBufPool sync.Pool
+
+// getConvBuf returns a buffer of n float64 from convBufPool (its content
+// is garbage) or a new one.
+func getConvBuf(n int) *[]float64 {
+	if v, ok := convBufPool.Get().(*[]float64); ok && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	b := make([]float64, n)
+	return &b
+}
+
+func putConvBuf(b *[]float64) { convBufPool.Put(b) }
 
 // convBufs returns convApply's column and product buffers for n examples,
 // from the workspace ws (fresh when nil; see Workspace).
@@ -320,8 +349,10 @@ func (l *Conv2d) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *ma
 	ckk, ohw := l.ckk(), l.ohw()
 	dx := mat.NewDense(n, l.InSize(), nil)
 	b := min(l.convChunk(), n)
-	col := make([]float64, ckk*b*ohw)
-	dym := make([]float64, l.Out*b*ohw)
+	colBuf, dymBuf := getConvBuf(ckk*b*ohw), getConvBuf(l.Out*b*ohw)
+	defer putConvBuf(colBuf)
+	defer putConvBuf(dymBuf)
+	col, dym := *colBuf, *dymBuf
 	for e0 := 0; e0 < n; e0 += b {
 		m := min(b, n-e0)
 		ld := m * ohw

@@ -557,7 +557,7 @@ func (r *Residual) MayJump() bool {
 }
 
 // ZeroInitResidual sets, for every residual block of m (at any depth), the
-// weight γ of the last batchnorm1d of its body to 0 in s, so that the block
+// weight γ of the last batchnorm1d or batchnorm2d of its body to 0 in s, so that the block
 // starts as its shortcut (the "zero-γ identity init" of Goyal et al. 2017,
 // the paper's bn-identity ResNets). It returns the keys set; a block whose
 // body has no BatchNorm is left alone (it is not an error: the caller may
@@ -570,7 +570,7 @@ func ZeroInitResidual(m *Model, s State) []string {
 			return nil
 		}
 		for j := len(r.Body) - 1; j >= 0; j-- {
-			if _, ok := r.Body[j].(*BatchNorm); ok {
+			if _, ok := r.Body[j].(*BatchNorm); ok || isBN2d(r.Body[j]) {
 				k := key + ".body." + strconv.Itoa(j) + ".weight"
 				if t := s[k]; t != nil {
 					for i := range t.Data {
@@ -595,3 +595,5 @@ var (
 	_ Jumps          = (*Residual)(nil)
 	_ FLOPCounter    = (*Residual)(nil)
 )
+
+func isBN2d(l Layer) bool { _, ok := l.(*BatchNorm2d); return ok }

@@ -139,7 +139,8 @@ func ParseArch(s string) ([]int, error) {
 // data files themselves are read by Train.
 func (tc TrainConfig) Validate() error {
 	c := tc.RunConfig
-	if _, err := resolveModel(&c); err != nil {
+	spec, err := resolveModel(&c)
+	if err != nil {
 		return err
 	}
 	if err := ResolveTask(&c); err != nil {
@@ -152,7 +153,7 @@ func (tc TrainConfig) Validate() error {
 	if name == "idx" && c.Data.Dir == "" {
 		return fieldErrorf("data-dir", "train: --data idx needs --data-dir DIR")
 	}
-	widths, err := ParseArch(c.Arch)
+	widths, err := archWidths(c, spec)
 	if err != nil {
 		return fieldErrorf("arch", "train: %v", err)
 	}

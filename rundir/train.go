@@ -109,8 +109,8 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 		return nil, err
 	}
 	dtype := strings.ToUpper(tc.DType)
-	modelSpec, _ := resolveModel(&c) // checked by Validate
-	widths, _ := ParseArch(c.Arch)   // checked by Validate
+	modelSpec, _ := resolveModel(&c)      // checked by Validate
+	widths, _ := archWidths(c, modelSpec) // checked by Validate
 	ResolveTask(&c)
 	ae := c.Task == nn.TaskAutoencoder
 	spec := nn.MLPSpec(widths, c.Act, c.Loss)
@@ -152,7 +152,7 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 	if !ae && trainSet.Classes > widths[len(widths)-1] {
 		return nil, fieldErrorf("arch", "train: --arch %s ends with %d outputs but %s has %d classes", c.Arch, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
 	}
-	if modelSpec != nil {
+	if modelSpec != nil && c.Model != "" {
 		c.Arch, c.Act = "", "" // config.json: the architecture is model.json's, not an MLP's
 	}
 	testSpec := c.Data
@@ -282,7 +282,7 @@ func writeStart(partial string, spec *nn.Spec, m *nn.Model, c nn.RunConfig, dtyp
 		theta = s0
 	}
 	if c.ZeroInitResidual && len(nn.ZeroInitResidual(m, theta)) == 0 {
-		return nil, fieldErrorf("zero-init-residual", "train: --zero-init-residual: the model has no residual block whose body has a batchnorm1d")
+		return nil, fieldErrorf("zero-init-residual", "train: --zero-init-residual: the model has no residual block whose body has a batchnorm1d or batchnorm2d")
 	}
 	if err := spec.Write(filepath.Join(partial, ModelFile)); err != nil {
 		return nil, err
@@ -472,7 +472,17 @@ func Read(dir string, examples int) (*nn.Run, error) { return nn.LoadRun(dir, ex
 // format describes) and stands its "IN-OUT" widths in for c.Arch, its loss
 // and reduction for unset ones; nil when c trains the MLP of c.Arch. Errors
 // name the file and the field (nn.TrainSpec).
+//
+// A built-in architecture (`--arch resnet-20-bn`, nn.BuiltinArchs) is
+// resolved here too: its model.json is nn.BuiltinSpec's (loss
+// cross_entropy unless --loss says mse), bn-identity sets
+// ZeroInitResidual, and --batchnorm or an --act other than relu is refused
+// (the built-ins state their own normalisation and are ReLU networks).
+// c.Arch keeps the name: Train writes it to config.json.
 func resolveModel(c *nn.RunConfig) (*nn.Spec, error) {
+	if c.Model == "" && nn.IsBuiltinArch(c.Arch) {
+		return builtinModel(c)
+	}
 	if c.Model == "" {
 		return nil, nil
 	}
@@ -484,6 +494,44 @@ func resolveModel(c *nn.RunConfig) (*nn.Spec, error) {
 	if c.Loss == "" {
 		c.Loss = spec.Loss
 	}
+	if c.Reduction == "" {
+		c.Reduction = spec.Reduction()
+	}
+	return spec, nil
+}
+
+// archWidths is ParseArch(c.Arch), or for a built-in architecture the
+// input and output widths of spec (resolveModel's).
+func archWidths(c nn.RunConfig, spec *nn.Spec) ([]int, error) {
+	if spec == nil || c.Model != "" {
+		return ParseArch(c.Arch)
+	}
+	m, err := nn.Build(spec)
+	if err != nil {
+		return nil, err
+	}
+	return []int{spec.InputSize(), m.OutSize()}, nil
+}
+
+// builtinModel is resolveModel for a built-in --arch.
+func builtinModel(c *nn.RunConfig) (*nn.Spec, error) {
+	loss := c.Loss
+	if loss == "" {
+		loss = "cross_entropy"
+	}
+	spec, variant, err := nn.BuiltinSpec(c.Arch, loss)
+	switch {
+	case err != nil:
+		return nil, fieldErrorf("arch", "train: %v", err)
+	case c.BatchNorm:
+		return nil, fieldErrorf("batchnorm", "train: --batchnorm applies to an MLP's --arch; %s states its own normalisation", c.Arch)
+	case c.Act != "relu":
+		return nil, fieldErrorf("act", "train: --act %s: --arch %s is a ReLU network", c.Act, c.Arch)
+	}
+	if variant == nn.ResNetBNIdentity {
+		c.ZeroInitResidual = true
+	}
+	c.Loss = loss
 	if c.Reduction == "" {
 		c.Reduction = spec.Reduction()
 	}

@@ -41,7 +41,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.StringVar(&c.Data.Name, "data", c.Data.Name, "dataset: mnist, fashion-mnist, mnist-small (the built-in 5000/1000 subset) or idx (with --data-dir)")
 	fs.StringVar(&c.Data.Dir, "data-dir", c.Data.Dir, "directory of idx files (gzipped or not) to read instead of the dataset's default location")
 	fs.IntVar(&c.Data.Limit, "limit", c.Data.Limit, "train on the first N training examples (0: all)")
-	fs.StringVar(&c.Arch, "arch", c.Arch, "layer widths, input first, output last")
+	fs.StringVar(&c.Arch, "arch", c.Arch, "layer widths, input first, output last (784-256-10), or a built-in architecture for 28×28×1 images: resnet-{8,14,20}-{bn,bn-identity,nobn-scale}, vgg-small, lenet")
 	fs.StringVar(&c.Model, "model", c.Model, "model.json to train instead of --arch: any architecture RUN_FORMAT.md describes (residual blocks included); its loss is used")
 	fs.StringVar(&c.Milestones, "milestones", c.Milestones, "MultiStepLR: comma-separated epochs at which the learning rate is multiplied by --lr-gamma (PyTorch's scheduler stepped every epoch)")
 	fs.Float64Var(&c.LRGamma, "lr-gamma", c.LRGamma, "MultiStepLR factor at each milestone (0: PyTorch's 0.1)")
