@@ -356,7 +356,7 @@ func (l *LayerNorm) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	x, xd, xdd := make([]interval.I, s), make([]interval.I, s), make([]interval.I, s)
 	c, cd, cdd := make([]interval.I, s), make([]interval.I, s), make([]interval.I, s)
 	tmp := make([]interval.I, s)
-	deriv := !in.Const
+	deriv := !in.Const && in.Order >= 1 // an order-0 jet (values only: the certified accuracy) has no D1
 	for i := 0; i < n; i++ {
 		for q := 0; q < l.Width; q += s {
 			for k := 0; k < s; k++ {

@@ -305,3 +305,21 @@ func TestLayerNormInit(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormIntervalJetOrderZero: a values-only interval jet (order 0,
+// not constant: the certified accuracy's passes) has no velocity rows; the
+// rule must not read them, and its values must enclose the forward pass.
+func TestLayerNormIntervalJetOrderZero(t *testing.T) {
+	l := &LayerNorm{Width: 4, Shape: []int{4}, Eps: 1e-5}
+	x := []float64{0.3, -1.2, 2.0, 0.7, 1.0, 1.0, -0.5, 0.25}
+	in := &IJet{N: 2, D: 4, Order: 0, V: interval.PointMatrix(2, 4, x), Kink: make([]bool, 2), Jump: make([]bool, 2)}
+	out := l.IntervalJet(nil, in)
+	want := l.Forward(nil, mat.NewDense(2, 4, x))
+	for i := 0; i < 2; i++ {
+		for k := 0; k < 4; k++ {
+			if v := out.V.At(i, k); !(v.Lo <= want.At(i, k) && want.At(i, k) <= v.Hi) {
+				t.Fatalf("[%d,%d]: %v does not enclose %v", i, k, v, want.At(i, k))
+			}
+		}
+	}
+}
