@@ -702,6 +702,27 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	return json.Marshal(aux)
 }
 
+// UnmarshalJSON reads what MarshalJSON writes, so a certificate read back
+// from certificate.json is the one written: delta_rel_width (null when it
+// was not finite: NaN) into RelWidth.
+func (c *Certificate) UnmarshalJSON(b []byte) error {
+	type plain Certificate
+	aux := struct {
+		*plain
+		RelWidth *float64 `json:"delta_rel_width"`
+	}{plain: (*plain)(c)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	switch {
+	case aux.RelWidth != nil:
+		c.RelWidth = *aux.RelWidth
+	case c.DeltaTol > 0:
+		c.RelWidth = math.NaN()
+	}
+	return nil
+}
+
 // MarshalJSON writes an enclosure of L with an infinite bound (overflow)
 // as null: the JSON stays valid.
 func (w CertWitness) MarshalJSON() ([]byte, error) {
