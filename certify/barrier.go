@@ -105,7 +105,7 @@ func CertifyBarrier(ctx context.Context, p *functionspace.Path, o BarrierOptions
 	}
 	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
 	co.defaults()
-	b := &BarrierObjective{Gap: o.Gap, MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, MinBatch: 2 * co.Workers}
+	b := &BarrierObjective{Gap: o.Gap, MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, MinBatch: splitBatch} // not the worker count: the same bounds on every machine
 	if err := BranchAndBound(ctx, ip, b, co); err != nil {
 		return nil, err
 	}

@@ -81,3 +81,42 @@ func TestCertifyKnownAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestCertificateIndependentOfWorkers: the certificate and the barrier
+// bounds are the same whatever the number of concurrent passes, so a sweep
+// point analysed on a 1-CPU SLURM task and on a 2-core pool gives the same
+// report (the refinement after the verdict, --delta-tol, once split as many
+// leaves per round as there were workers).
+func TestCertificateIndependentOfWorkers(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		path func(*testing.T) *functionspace.Path
+	}{
+		{"overshoot", overshootPath},
+		{"corner 0.6π", func(t *testing.T) *functionspace.Path { return cornerPath(t, 0.6*math.Pi) }},
+	} {
+		var first *Certificate
+		var firstB *BarrierCertificate
+		for _, w := range []int{1, 2, 3, 8} {
+			cert, err := Certify(context.Background(), c.path(t), CertifyOptions{Workers: w, DeltaTol: 1e-6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := CertifyBarrier(context.Background(), c.path(t), BarrierOptions{Workers: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first, firstB = cert, b
+				continue
+			}
+			if cert.Leaves != first.Leaves || cert.DeltaLower != first.DeltaLower || cert.DeltaUpper != first.DeltaUpper || cert.Verdict != first.Verdict {
+				t.Errorf("%s: %d workers: %d leaves, Δ ∈ [%v, %v] %s; 1 worker: %d leaves, [%v, %v] %s", c.name, w,
+					cert.Leaves, cert.DeltaLower, cert.DeltaUpper, cert.Verdict, first.Leaves, first.DeltaLower, first.DeltaUpper, first.Verdict)
+			}
+			if b.Lower != firstB.Lower || b.Upper != firstB.Upper {
+				t.Errorf("%s: %d workers: barrier [%v, %v]; 1 worker: [%v, %v]", c.name, w, b.Lower, b.Upper, firstB.Lower, firstB.Upper)
+			}
+		}
+	}
+}
