@@ -456,23 +456,7 @@ func (l *Conv2d) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
 	ohw := l.ohw()
 	for r := 0; r < n; r++ {
 		al := alphas[r]
-		z, zd := out.M.RawRowView(r), out.M.RawRowView(n+r)
-		p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
-		if in.Const {
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u]
-			}
-		} else {
-			zdd := out.M.RawRowView(2*n + r)
-			p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
-			p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u] + p0d[u] + al*p1d[u]
-				zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
-			}
-		}
+		z, zd := rowJetProducts(out, P0, P1, r, al, in.Const)
 		if p0[1] != nil {
 			for u := range z {
 				o := u / ohw

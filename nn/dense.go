@@ -156,23 +156,7 @@ func (d *Dense) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
 	}
 	for r := 0; r < n; r++ {
 		al := alphas[r]
-		z, zd := out.M.RawRowView(r), out.M.RawRowView(n+r)
-		p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
-		if in.Const {
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u]
-			}
-		} else {
-			zdd := out.M.RawRowView(2*n + r)
-			p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
-			p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
-			for u := range z {
-				z[u] = p0h[u] + al*p1h[u]
-				zd[u] = p1h[u] + p0d[u] + al*p1d[u]
-				zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
-			}
-		}
+		z, zd := rowJetProducts(out, P0, P1, r, al, in.Const)
 		if b0 != nil {
 			for u := range z {
 				z[u] += b0[u] + al*db[u]
@@ -181,4 +165,33 @@ func (d *Dense) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
 		}
 	}
 	return out
+}
+
+// rowJetProducts writes row r of a per-row jet of an affine layer whose
+// parameters move along the line (JetRows; THEORY.md §2, the product rule
+// in α): with P0 = W0·[h; ḣ; ḧ] and P1 = ΔW·[h; ḣ; ḧ] (rows r, n+r, 2n+r of
+// [3n, d]) it sets z = P0h + α·P1h, ż = P1h + P0ḣ + α·P1ḣ and
+// z̈ = 2·P1ḣ + P0ḧ + α·P1ḧ, or only z and ż = P1h when the input is
+// constant. It returns z and ż for the caller's bias terms. Dense and
+// Conv2d share it.
+func rowJetProducts(out *Jet, P0, P1 *mat.Dense, r int, al float64, konst bool) (z, zd []float64) {
+	n := out.N
+	z, zd = out.M.RawRowView(r), out.M.RawRowView(n+r)
+	p0h, p1h := P0.RawRowView(r), P1.RawRowView(r)
+	if konst {
+		for u := range z {
+			z[u] = p0h[u] + al*p1h[u]
+			zd[u] = p1h[u]
+		}
+		return z, zd
+	}
+	zdd := out.M.RawRowView(2*n + r)
+	p0d, p1d := P0.RawRowView(n+r), P1.RawRowView(n+r)
+	p0a, p1a := P0.RawRowView(2*n+r), P1.RawRowView(2*n+r)
+	for u := range z {
+		z[u] = p0h[u] + al*p1h[u]
+		zd[u] = p1h[u] + p0d[u] + al*p1d[u]
+		zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
+	}
+	return z, zd
 }
