@@ -374,19 +374,7 @@ func combine(s, u *Jet, gain func(i int) (c, cd float64)) *Jet {
 		s0, s1, s2 := row(s, 0, i), row(s, 1, i), row(s, 2, i)
 		u0, u1, u2 := row(u, 0, i), row(u, 1, i), row(u, 2, i)
 		y0, y1, y2 := out.M.RawRowView(i), out.M.RawRowView(n+i), out.M.RawRowView(2*n+i)
-		for k := range y0 {
-			y0[k] = s0[k] + c*u0[k]
-			v, a := cd*u0[k], 0.0
-			if s1 != nil {
-				v += s1[k]
-				a += s2[k]
-			}
-			if u1 != nil {
-				v += c * u1[k]
-				a += 2*cd*u1[k] + c*u2[k]
-			}
-			y1[k], y2[k] = v, a
-		}
+		joinRow(y0, y1, y2, s0, s1, s2, u0, u1, u2, c, cd)
 	}
 	return out
 }
@@ -436,21 +424,30 @@ func (r *Residual) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 		s0, s1, s2 := row(s, 0, i), row(s, 1, i), row(s, 2, i)
 		u0, u1, u2 := row(u, 0, i), row(u, 1, i), row(u, 2, i)
 		y0, y1, y2 := row32(out.M, i), row32(out.M, n+i), row32(out.M, 2*n+i)
-		for k := range y0 {
-			y0[k] = s0[k] + c*u0[k]
-			v, a := cd*u0[k], float32(0)
-			if s1 != nil {
-				v += s1[k]
-				a += s2[k]
-			}
-			if u1 != nil {
-				v += c * u1[k]
-				a += 2*cd*u1[k] + c*u2[k]
-			}
-			y1[k], y2[k] = v, a
-		}
+		joinRow(y0, y1, y2, s0, s1, s2, u0, u1, u2, c, cd)
 	}
 	return out
+}
+
+// joinRow writes one example's row of the block's jet, y = s + c·u with a
+// gain c moving at rate cd along α (product rule to second order:
+// ẏ = ṡ + ċ·u + c·u̇, ÿ = s̈ + 2ċ·u̇ + c·ü; ċ is constant, c̈ = 0), from
+// the shortcut's rows s and the body's rows u; a nil velocity row is a
+// constant branch. Written once for Jet and Jet32.
+func joinRow[T float32 | float64](y0, y1, y2, s0, s1, s2, u0, u1, u2 []T, c, cd T) {
+	for k := range y0 {
+		y0[k] = s0[k] + c*u0[k]
+		v, a := cd*u0[k], T(0)
+		if s1 != nil {
+			v += s1[k]
+			a += s2[k]
+		}
+		if u1 != nil {
+			v += c * u1[k]
+			a += 2*cd*u1[k] + c*u2[k]
+		}
+		y1[k], y2[k] = v, a
+	}
 }
 
 // subBox returns the parameter box of layer j of branch b: nil when p is
