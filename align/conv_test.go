@@ -70,7 +70,10 @@ func randomState(t *testing.T, spec *nn.Spec, seed uint64) (*nn.Model, nn.State)
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
-	for k, v := range s {
+	// Draw in sorted key order: map order is random, and the draws must
+	// land on the same tensors every run.
+	for _, k := range s.Names() {
+		v := s[k]
 		switch {
 		case strings.HasSuffix(k, "running_mean"):
 			for i := range v.Data {

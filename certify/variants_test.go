@@ -27,7 +27,8 @@ func bnStates(t *testing.T, seed uint64) (*nn.Model, nn.State, nn.State) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	fill := func(s nn.State) {
-		for k, v := range s {
+		for _, k := range s.Names() { // fixed draw order
+			v := s[k]
 			for j := range v.Data {
 				switch {
 				case strings.HasSuffix(k, "running_var"):
