@@ -502,12 +502,6 @@ func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitn
 	return best, w
 }
 
-// chooseSplits picks leaves of the run [first, last] (all leaves when the
-// run is empty) to bisect: by decreasing slack, the part of the bound that
-// refinement can remove (the run's end leaves' end⁺, interior leaves'
-// in − (b−a)·inf L′(c)), until half the run's slack is covered, at least
-// minBatch when available, never more than budget, never narrower than
-// minWidth except leaves where L may jump.
 // splitBatch is the fewest leaves split per round of the monotonicity
 // search. It is a constant, not a multiple of the worker count, so the
 // certificate (its leaves, bounds and verdict) is the same on every machine
@@ -515,6 +509,12 @@ func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitn
 // on a 2-core pool gives the same report. 4 is what 2 workers gave before.
 const splitBatch = 4
 
+// chooseSplits picks leaves of the run [first, last] (all leaves when the
+// run is empty) to bisect: by decreasing slack, the part of the bound that
+// refinement can remove (the run's end leaves' end⁺, interior leaves'
+// in − (b−a)·inf L′(c)), until half the run's slack is covered, at least
+// minBatch when available, never more than budget, never narrower than
+// minWidth except leaves where L may jump.
 func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
 	if first > last {
 		first, last = 0, len(leaves)-1
