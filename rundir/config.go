@@ -1,9 +1,13 @@
 // Package rundir owns the run directory (RUN_FORMAT.md) in both directions:
 // Train trains a run from a TrainConfig and writes model.json, θ0 and θT,
-// config.json, metrics.jsonl, the checkpoints and the label-noise record
-// into OUT.partial, renaming it to OUT when complete; Read loads a run
-// directory for analysis. A sweep point and `certify train` are the same
-// TrainConfig.
+// config.json (RunConfig), metrics.jsonl, the checkpoints and the
+// label-noise record into OUT.partial, renaming it to OUT when complete;
+// Read loads a run directory for analysis (a Run: model.json, the
+// checkpoints, config.json, the evaluation data from data.safetensors or
+// the data set config.json names), with errors naming the file and the
+// field. A sweep point and `certify train` are the same TrainConfig. The
+// tensors and models themselves are nn's (nn.ReadSpec, nn.ReadState,
+// nn.DataFromTensors).
 package rundir
 
 import (
@@ -24,14 +28,14 @@ import (
 // where it writes (--out) and how (--force, --resume, --quiet). Its fields
 // with a `flag` tag are its keys: the flag of `certify train` and the key of
 // a sweep grid's "base" and "axes" (Set, Value, Keys). Adding a setting is
-// one tagged field here (or in nn.RunConfig when config.json records it)
+// one tagged field here (or in RunConfig when config.json records it)
 // plus its flag; fields may be string, bool, int, uint64, float64 or []int
 // (Set). TestTrainFlagsAreConfigKeys in cmd/certify fails when a flag has no
 // field or a field no flag.
 type TrainConfig struct {
 	// RunConfig is what config.json records (the data set, architecture,
 	// loss, optimizer, schedule, seed, …).
-	nn.RunConfig
+	RunConfig
 	// DType is the dtype of the written θ0 and θT: "f32" or "f64"
 	// (checkpoints/ are always F64).
 	DType string `flag:"dtype"`
@@ -41,7 +45,7 @@ type TrainConfig struct {
 func DefaultTrainConfig() TrainConfig {
 	var c TrainConfig
 	c.Data.Name = "mnist"
-	c.Arch, c.Act, c.Task = "784-256-256-10", "relu", nn.TaskClassify
+	c.Arch, c.Act, c.Task = "784-256-256-10", "relu", TaskClassify
 	c.Optim, c.LR = "sgd", 0.1
 	c.Epochs, c.Batch = 1, 128
 	c.Init, c.InitScale = "pytorch", 1
@@ -75,16 +79,16 @@ var Datasets = []string{"mnist", "fashion-mnist", "mnist-small", "idx"}
 // autoencoder, Lucas et al. 2021's per-example summed squared error; mean
 // otherwise). It refuses, naming the key, an unknown task or reduction and
 // an autoencoder trained with cross_entropy or label noise.
-func ResolveTask(c *nn.RunConfig) error {
+func ResolveTask(c *RunConfig) error {
 	if c.Task == "" { // callers that build the configuration themselves (certify demo)
-		c.Task = nn.TaskClassify
+		c.Task = TaskClassify
 	}
 	switch c.Task {
-	case nn.TaskClassify, nn.TaskAutoencoder:
+	case TaskClassify, TaskAutoencoder:
 	default:
 		return fieldErrorf("task", "train: --task: want classify or autoencoder, found %q", c.Task)
 	}
-	ae := c.Task == nn.TaskAutoencoder
+	ae := c.Task == TaskAutoencoder
 	if c.Loss == "" {
 		c.Loss = "cross_entropy"
 		if ae {
@@ -184,13 +188,13 @@ func (tc TrainConfig) Validate() error {
 	if d := strings.ToUpper(tc.DType); d != "F32" && d != "F64" {
 		return fieldErrorf("dtype", "train: --dtype: want f32 or f64, found %q", tc.DType)
 	}
-	if c.Task == nn.TaskAutoencoder && widths[len(widths)-1] != widths[0] {
+	if c.Task == TaskAutoencoder && widths[len(widths)-1] != widths[0] {
 		return fieldErrorf("arch", "train: --arch %s: --task autoencoder needs as many outputs as inputs (%d), found %d", c.Arch, widths[0], widths[len(widths)-1])
 	}
 	return nil
 }
 
-func newOptimizer(c nn.RunConfig) (optim.Optimizer, error) {
+func newOptimizer(c RunConfig) (optim.Optimizer, error) {
 	return optim.New(c.Optim, optim.Config{LR: c.LR, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay})
 }
 
@@ -206,7 +210,7 @@ func (tc *TrainConfig) field(key string) reflect.Value {
 }
 
 // walkKeys visits the fields with a `flag` tag, descending into struct
-// fields (the embedded nn.RunConfig, its dataset.Spec).
+// fields (the embedded RunConfig, its dataset.Spec).
 func walkKeys(v reflect.Value, visit func(key string, f reflect.Value)) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {

@@ -40,7 +40,7 @@ func TestTrainThenReadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Read(out, nn.AllExamples)
+	r, err := Read(out, AllExamples)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 	ae := DefaultTrainConfig()
-	ae.Task, ae.Arch = nn.TaskAutoencoder, "784-8-10"
+	ae.Task, ae.Arch = TaskAutoencoder, "784-8-10"
 	var e *Error
 	if err := ae.Validate(); !errors.As(err, &e) || e.Field != "arch" {
 		t.Errorf("autoencoder 784-8-10: %v, want an *Error naming arch", err)

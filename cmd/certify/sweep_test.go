@@ -19,7 +19,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/internal/sweep"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // tinyGrid is a fast grid: 1 epoch on 200 built-in MNIST images of a
@@ -57,7 +57,7 @@ func checkRuns(t *testing.T, out string, g *sweep.Grid) {
 	}
 	for _, p := range g.Points() {
 		dir := filepath.Join(out, p.Name)
-		run, err := nn.LoadRun(dir, 0)
+		run, err := rundir.Read(dir, 0)
 		if err != nil {
 			t.Errorf("%s: %v", p.Name, err)
 			continue
@@ -457,7 +457,7 @@ func TestSweepResumesInterruptedTraining(t *testing.T) {
 		for _, f := range []string{"model.json", "init.safetensors", "checkpoints/step-2.safetensors", "checkpoints/step-2.optim.safetensors"} {
 			os.WriteFile(filepath.Join(partial, f), []byte(mustRead(t, filepath.Join(ref, p.Name, f))), 0o644)
 		}
-		var cfg nn.RunConfig
+		var cfg rundir.RunConfig
 		json.Unmarshal([]byte(mustRead(t, filepath.Join(ref, p.Name, "config.json"))), &cfg)
 		cfg.TrainLoss, cfg.TrainAccuracy, cfg.TestLoss, cfg.TestAccuracy, cfg.Steps, cfg.Seconds = 0, 0, 0, 0, 0, 0
 		if i == 1 {
