@@ -8,7 +8,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // TestCertifyLiveRun times the certificate on a run directory named by
@@ -18,7 +18,7 @@ func TestCertifyLiveRun(t *testing.T) {
 	if dir == "" {
 		t.Skip("CERTIFY_RUN not set")
 	}
-	run, err := nn.LoadRun(dir, 1000)
+	run, err := rundir.Read(dir, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // Analyse a run directory from Go: read it (RUN_FORMAT.md), lay the line
@@ -16,7 +16,7 @@ import (
 // and L(1) are PyTorch's (expected.json: 1.21479…, 2.01340…); its loss
 // rises along the line, so the grid verdict is non_monotone with a witness.
 func ExampleAnalyze() {
-	run, err := nn.LoadRun("../testdata/torchref/mlp-tanh-gelutanh-leaky", 0)
+	run, err := rundir.Read("../testdata/torchref/mlp-tanh-gelutanh-leaky", 0)
 	if err != nil {
 		log.Fatal(err)
 	}

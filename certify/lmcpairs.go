@@ -31,7 +31,7 @@ type LMCPair struct {
 }
 
 // spawnConfig is the part of a run's config.json that records a spawn
-// (nn.RunConfig's spawn_from, spawn_step, spawn_seed).
+// (rundir.RunConfig's spawn_from, spawn_step, spawn_seed).
 type spawnConfig struct {
 	SpawnFrom string  `json:"spawn_from"`
 	SpawnStep *int    `json:"spawn_step"`

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // This file gathers analysed runs for cross-run studies (`certify table`,
@@ -24,7 +24,7 @@ import (
 
 // StudyRun is one analysed run of a study: a directory holding a
 // certificate.json (RUN_FORMAT.md, "The report") and, usually, the
-// config.json that trained it (nn.RunConfig).
+// config.json that trained it (rundir.RunConfig).
 type StudyRun struct {
 	// Dir is the run directory as found under the study's root (the root
 	// joined with the relative path).
@@ -147,7 +147,7 @@ func checkStudyReport(r *Report) error {
 //   - a key of config.json, nested keys joined by "." (e.g. "data.name");
 //     "-" and "_" are interchangeable ("init-scale" is "init_scale"), so
 //     that a sweep's flag name is also a key;
-//   - a numeric or boolean field of nn.RunConfig absent from config.json,
+//   - a numeric or boolean field of rundir.RunConfig absent from config.json,
 //     which has its zero value (config.json omits zero values, e.g.
 //     "momentum": 0 or "batchnorm": false);
 //   - "depth", the number of hidden layers of the "arch" widths
@@ -218,9 +218,9 @@ func lookupKey(m map[string]any, key string) (any, bool) {
 }
 
 // configZero returns the zero value, in JSON-decoded form, of the numeric or
-// boolean field of nn.RunConfig named by the dotted JSON key.
+// boolean field of rundir.RunConfig named by the dotted JSON key.
 func configZero(key string) (any, bool) {
-	t := reflect.TypeFor[nn.RunConfig]()
+	t := reflect.TypeFor[rundir.RunConfig]()
 	parts := strings.Split(key, ".")
 	for i, p := range parts {
 		var f reflect.StructField

@@ -78,7 +78,7 @@ func TestStudyRunValue(t *testing.T) {
 		{"optim", "adam", true}, {"lr", 0.1, true}, {"data.name", "mnist", true}, {"data.limit", 1000.0, true},
 		{"init-scale", 2.0, true}, {"batchnorm", true, true},
 		{"depth", 2.0, true}, {"width", 128.0, true},
-		{"momentum", 0.0, true},     // omitted zero of nn.RunConfig
+		{"momentum", 0.0, true},     // omitted zero of rundir.RunConfig
 		{"nesterov", false, true},   // omitted false
 		{"act", nil, false},         // an omitted string has no known value
 		{"data.split", nil, false},  // nor a nested one

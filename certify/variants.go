@@ -14,6 +14,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // Variant chooses the two endpoints of the straight line the analysis
@@ -147,7 +148,7 @@ func (v Variant) check(m *nn.Model) error {
 // run's states, not copied; callers must not modify them. The path is then
 // functionspace.New(run.Model, start, end, …) as for the plain line.
 // Errors name the flag at fault, or the checkpoint file and tensor.
-func Endpoints(run *nn.Run, v Variant) (start, end nn.State, err error) {
+func Endpoints(run *rundir.Run, v Variant) (start, end nn.State, err error) {
 	from := run.Theta0
 	if v.From != "" && v.From != "init" {
 		path := v.From

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // bnStates returns a 3-4-2 tanh MLP with batchnorm1d (layers 0 linear,
@@ -180,7 +181,7 @@ func TestEndpointsFrom(t *testing.T) {
 	if err := nn.WriteState(ck, sMid, "F64"); err != nil {
 		t.Fatal(err)
 	}
-	run := &nn.Run{Dir: dir, Model: m, Theta0: s0, ThetaT: sT}
+	run := &rundir.Run{Dir: dir, Model: m, Theta0: s0, ThetaT: sT}
 	for _, from := range []string{ck, "checkpoints/step-3.safetensors"} {
 		start, end, err := Endpoints(run, Variant{From: from})
 		if err != nil {

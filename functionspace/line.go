@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // Line is the straight line in weight space that a Path follows:
@@ -26,7 +27,7 @@ type Line struct {
 
 // RunLine returns the default line of a run: from its initial weights θ0
 // to its trained weights θT (THEORY.md §1), named "θ0" and "θT".
-func RunLine(r *nn.Run) Line {
+func RunLine(r *rundir.Run) Line {
 	return Line{Start: r.Theta0, End: r.ThetaT}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/dataset"
 	"github.com/certify-mli/certify/nn/optim"
+	"github.com/certify-mli/certify/rundir"
 )
 
 const systemPython = "/usr/bin/python3"
@@ -62,7 +63,7 @@ func TestTorchLive(t *testing.T) {
 		spec.Write(filepath.Join(dir, "model.json")),
 		nn.WriteState(filepath.Join(dir, "init.safetensors"), theta0, "F64"),
 		nn.WriteState(filepath.Join(dir, "final.safetensors"), thetaT, "F64"),
-		nn.WriteData(filepath.Join(dir, "data.safetensors"), x.Slice(0, n, 0, set.D).(*mat.Dense), targets.Rows(0, n)),
+		rundir.WriteData(filepath.Join(dir, "data.safetensors"), x.Slice(0, n, 0, set.D).(*mat.Dense), targets.Rows(0, n)),
 	} {
 		if w != nil {
 			t.Fatal(w)
@@ -81,7 +82,7 @@ func TestTorchLive(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run, err := nn.LoadRun(dir, 0)
+	run, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 const residualLiveModel = `{"format": "sequential/v1", "input_shape": [6], "loss": "cross_entropy", "layers": [
@@ -81,7 +81,7 @@ func TestTorchSavedResidual(t *testing.T) {
 	if len(want.Alphas) != 3 || len(want.Velocity) != 3 {
 		t.Fatalf("PyTorch answered %d α, %d velocities; want 3", len(want.Alphas), len(want.Velocity))
 	}
-	run, err := nn.LoadRun(dir, 0)
+	run, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

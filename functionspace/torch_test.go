@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // torchExpected is the JSON printed by tools/torchref/torchref.py: PyTorch's
@@ -100,7 +101,7 @@ func TestTorchFixtures(t *testing.T) {
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
 			}
-			run, err := nn.LoadRun(dir, 0)
+			run, err := rundir.Read(dir, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

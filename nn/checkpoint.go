@@ -81,12 +81,12 @@ func WriteState(path string, s State, dtype string) error {
 	return safetensors.Write(path, ts, dtype, map[string]string{"format": "pt"})
 }
 
-// stripWrapperPrefixes renames the tensors of s when every key carries a
+// StripWrapperPrefixes renames the tensors of s when every key carries a
 // wrapper's prefix (torchpt.KeyPrefixes: DataParallel's "module.",
 // torch.compile's "_orig_mod.", possibly nested), and returns the prefixes
 // removed in order (nil, and s unchanged, otherwise). A plain
 // nn.Sequential's keys start with a layer index, so they never match.
-func (s State) stripWrapperPrefixes() []string {
+func (s State) StripWrapperPrefixes() []string {
 	names := make([]string, 0, len(s))
 	for k := range s {
 		names = append(names, k)

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/certify-mli/certify/nn/onnx/onnxpb"
 )
 
-// importHint is the advice given for files that `certify import` converts.
-const importHint = "convert it with `certify import --init A --final B [--model model.json] --data FILE --out DIR` (docs/from-pytorch.md)"
+// ImportHint is the advice given for files that `certify import` converts
+// (errors naming a PyTorch or ONNX file where a checkpoint was expected).
+const ImportHint = "convert it with `certify import --init A --final B [--model model.json] --data FILE --out DIR` (docs/from-pytorch.md)"
 
 // foreignFormat says what a checkpoint that failed to read as safetensors
 // is, when it is something `certify import` reads: "a PyTorch torch.save
@@ -47,24 +46,11 @@ func foreignFormat(path string) string {
 	return ""
 }
 
-// foreignCheckpoint is the error for a run directory lacking NAME (e.g.
-// init.safetensors) but holding a PyTorch or ONNX file in its place, or nil.
-func foreignCheckpoint(dir, name string) error {
-	base := strings.TrimSuffix(name, ".safetensors")
-	for _, ext := range []string{".pt", ".pth", ".onnx", ".bin", ".ckpt"} {
-		p := filepath.Join(dir, base+ext)
-		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("%s: missing, but %s is there: certify --run reads safetensors or .npz checkpoints; %s", filepath.Join(dir, name), p, importHint)
-		}
-	}
-	return nil
-}
-
 // explainForeign rewrites a safetensors read error for a file that is in
 // fact a PyTorch or ONNX file.
 func explainForeign(path string, err error) error {
 	if what := foreignFormat(path); what != "" {
-		return fmt.Errorf("%s: this is %s, not safetensors: %s", path, what, importHint)
+		return fmt.Errorf("%s: this is %s, not safetensors: %s", path, what, ImportHint)
 	}
 	return err
 }

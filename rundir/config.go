@@ -1,21 +1,23 @@
 // Package rundir owns the run directory (RUN_FORMAT.md) in both directions:
 // Train trains a run from a TrainConfig and writes model.json, θ0 and θT,
-// config.json, metrics.jsonl, the checkpoints and the label-noise record
-// into OUT.partial, renaming it to OUT when complete; Read loads a run
-// directory for analysis. A sweep point and `certify train` are the same
-// TrainConfig.
+// config.json (RunConfig), metrics.jsonl, the checkpoints and the
+// label-noise record into OUT.partial, renaming it to OUT when complete;
+// Read loads a run directory for analysis (a Run: model.json, the
+// checkpoints, config.json, the evaluation data from data.safetensors or
+// the data set config.json names), with errors naming the file and the
+// field. A sweep point and `certify train` are the same TrainConfig. The
+// tensors and models themselves are nn's (nn.ReadSpec, nn.ReadState,
+// nn.DataFromTensors).
 package rundir
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/certify-mli/certify/internal/keyed"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/optim"
 )
@@ -24,14 +26,14 @@ import (
 // where it writes (--out) and how (--force, --resume, --quiet). Its fields
 // with a `flag` tag are its keys: the flag of `certify train` and the key of
 // a sweep grid's "base" and "axes" (Set, Value, Keys). Adding a setting is
-// one tagged field here (or in nn.RunConfig when config.json records it)
+// one tagged field here (or in RunConfig when config.json records it)
 // plus its flag; fields may be string, bool, int, uint64, float64 or []int
 // (Set). TestTrainFlagsAreConfigKeys in cmd/certify fails when a flag has no
 // field or a field no flag.
 type TrainConfig struct {
 	// RunConfig is what config.json records (the data set, architecture,
 	// loss, optimizer, schedule, seed, …).
-	nn.RunConfig
+	RunConfig
 	// DType is the dtype of the written θ0 and θT: "f32" or "f64"
 	// (checkpoints/ are always F64).
 	DType string `flag:"dtype"`
@@ -41,7 +43,7 @@ type TrainConfig struct {
 func DefaultTrainConfig() TrainConfig {
 	var c TrainConfig
 	c.Data.Name = "mnist"
-	c.Arch, c.Act, c.Task = "784-256-256-10", "relu", nn.TaskClassify
+	c.Arch, c.Act, c.Task = "784-256-256-10", "relu", TaskClassify
 	c.Optim, c.LR = "sgd", 0.1
 	c.Epochs, c.Batch = 1, 128
 	c.Init, c.InitScale = "pytorch", 1
@@ -75,16 +77,16 @@ var Datasets = []string{"mnist", "fashion-mnist", "mnist-small", "idx"}
 // autoencoder, Lucas et al. 2021's per-example summed squared error; mean
 // otherwise). It refuses, naming the key, an unknown task or reduction and
 // an autoencoder trained with cross_entropy or label noise.
-func ResolveTask(c *nn.RunConfig) error {
+func ResolveTask(c *RunConfig) error {
 	if c.Task == "" { // callers that build the configuration themselves (certify demo)
-		c.Task = nn.TaskClassify
+		c.Task = TaskClassify
 	}
 	switch c.Task {
-	case nn.TaskClassify, nn.TaskAutoencoder:
+	case TaskClassify, TaskAutoencoder:
 	default:
 		return fieldErrorf("task", "train: --task: want classify or autoencoder, found %q", c.Task)
 	}
-	ae := c.Task == nn.TaskAutoencoder
+	ae := c.Task == TaskAutoencoder
 	if c.Loss == "" {
 		c.Loss = "cross_entropy"
 		if ae {
@@ -184,197 +186,60 @@ func (tc TrainConfig) Validate() error {
 	if d := strings.ToUpper(tc.DType); d != "F32" && d != "F64" {
 		return fieldErrorf("dtype", "train: --dtype: want f32 or f64, found %q", tc.DType)
 	}
-	if c.Task == nn.TaskAutoencoder && widths[len(widths)-1] != widths[0] {
+	if c.Task == TaskAutoencoder && widths[len(widths)-1] != widths[0] {
 		return fieldErrorf("arch", "train: --arch %s: --task autoencoder needs as many outputs as inputs (%d), found %d", c.Arch, widths[0], widths[len(widths)-1])
 	}
 	return nil
 }
 
-func newOptimizer(c nn.RunConfig) (optim.Optimizer, error) {
+func newOptimizer(c RunConfig) (optim.Optimizer, error) {
 	return optim.New(c.Optim, optim.Config{LR: c.LR, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay})
 }
 
-// field finds the settable field of key in tc (nil when there is none).
-func (tc *TrainConfig) field(key string) reflect.Value {
-	var found reflect.Value
-	walkKeys(reflect.ValueOf(tc).Elem(), func(k string, v reflect.Value) {
-		if k == key {
-			found = v
-		}
-	})
-	return found
-}
-
-// walkKeys visits the fields with a `flag` tag, descending into struct
-// fields (the embedded nn.RunConfig, its dataset.Spec).
-func walkKeys(v reflect.Value, visit func(key string, f reflect.Value)) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if k := sf.Tag.Get("flag"); k != "" {
-			visit(k, v.Field(i))
-		} else if sf.Type.Kind() == reflect.Struct {
-			walkKeys(v.Field(i), visit)
-		}
-	}
-}
-
-// Keys returns the configuration's keys in sorted order.
-func (tc TrainConfig) Keys() []string {
-	var ks []string
-	walkKeys(reflect.ValueOf(&tc).Elem(), func(k string, _ reflect.Value) { ks = append(ks, k) })
-	sort.Strings(ks)
-	return ks
-}
+// Keys returns the configuration's keys in sorted order (its fields'
+// `flag` tags, descending into the embedded RunConfig and its
+// dataset.Spec; internal/keyed).
+func (tc TrainConfig) Keys() []string { return keyed.Keys(&tc) }
 
 // Kind is the JSON type a grid gives key: "string", "number" or "bool"
 // ("" for an unknown key).
-func (tc TrainConfig) Kind(key string) string {
-	f := tc.field(key)
-	if !f.IsValid() {
-		return ""
-	}
-	switch f.Kind() {
-	case reflect.String, reflect.Slice: // a list is given as "30,60"
-		return "string"
-	case reflect.Bool:
-		return "bool"
-	}
-	return "number"
-}
+func (tc TrainConfig) Kind(key string) string { return keyed.Kind(&tc, key) }
 
 // ErrUnknownKey is wrapped by Set and Value for a key TrainConfig has not.
-var ErrUnknownKey = errors.New("unknown key")
-
-// errParse and errRange are the flag package's texts for a value it cannot
-// parse, so a value refused by a grid reads as the flag would refuse it.
-var (
-	errParse = errors.New("parse error")
-	errRange = errors.New("value out of range")
-)
-
-func numError(err error) error {
-	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-		return errRange
-	}
-	return errParse
-}
+var ErrUnknownKey = keyed.ErrUnknownKey
 
 // Set sets key from its text as the flag package parses the flag's value
 // (strconv.ParseBool, ParseInt/ParseUint with base prefixes, ParseFloat);
 // a []int field (e.g. a schedule's milestones) takes a comma-separated list
-// ("30,60"; "" for none).
-// An unknown key is an *Error wrapping ErrUnknownKey and naming the key.
+// ("30,60"; "" for none). Errors are an *Error naming the key; an unknown
+// key's wraps ErrUnknownKey.
 func (tc *TrainConfig) Set(key, text string) error {
-	f := tc.field(key)
-	if !f.IsValid() {
-		return &Error{Field: key, Err: fmt.Errorf("%w %q", ErrUnknownKey, key)}
-	}
-	return setField(f, key, text)
-}
-
-// setField parses text into the field f of key.
-func setField(f reflect.Value, key, text string) error {
-	switch f.Kind() {
-	case reflect.String:
-		f.SetString(text)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(text)
-		if err != nil {
-			return &Error{Field: key, Err: errParse}
-		}
-		f.SetBool(b)
-	case reflect.Int:
-		n, err := strconv.ParseInt(text, 0, strconv.IntSize)
-		if err != nil {
-			return &Error{Field: key, Err: numError(err)}
-		}
-		f.SetInt(n)
-	case reflect.Uint64:
-		n, err := strconv.ParseUint(text, 0, 64)
-		if err != nil {
-			return &Error{Field: key, Err: numError(err)}
-		}
-		f.SetUint(n)
-	case reflect.Float64:
-		x, err := strconv.ParseFloat(text, 64)
-		if err != nil {
-			return &Error{Field: key, Err: numError(err)}
-		}
-		f.SetFloat(x)
-	case reflect.Slice:
-		if f.Type().Elem().Kind() != reflect.Int {
-			return &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Set does not parse", key, f.Type())}
-		}
-		// a list of integers, comma-separated ("30,60"); "" is none
-		var list []int
-		for _, p := range strings.Split(text, ",") {
-			if p = strings.TrimSpace(p); p == "" && text == "" {
-				break
-			}
-			n, err := strconv.Atoi(p)
-			if err != nil {
-				return &Error{Field: key, Err: fmt.Errorf("%q is not a comma-separated list of integers", text)}
-			}
-			list = append(list, n)
-		}
-		f.Set(reflect.ValueOf(list))
-	default:
-		return &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Set does not parse", key, f.Type())}
+	if err := keyed.Set(tc, key, text); err != nil {
+		return &Error{Field: key, Err: err}
 	}
 	return nil
 }
 
 // Value returns key's value as its flag prints it (flag.Value.String):
-// what a sweep records in train_flags.
+// what a sweep records in train_flags. An unknown key is an *Error
+// wrapping ErrUnknownKey.
 func (tc TrainConfig) Value(key string) (string, error) {
-	f := tc.field(key)
-	if !f.IsValid() {
-		return "", &Error{Field: key, Err: fmt.Errorf("%w %q", ErrUnknownKey, key)}
+	v, err := keyed.Get(&tc, key)
+	if err != nil {
+		return "", &Error{Field: key, Err: err}
 	}
-	return fieldValue(f, key)
-}
-
-// fieldValue prints the field f of key.
-func fieldValue(f reflect.Value, key string) (string, error) {
-	switch f.Kind() {
-	case reflect.String:
-		return f.String(), nil
-	case reflect.Bool:
-		return strconv.FormatBool(f.Bool()), nil
-	case reflect.Int:
-		return strconv.FormatInt(f.Int(), 10), nil
-	case reflect.Uint64:
-		return strconv.FormatUint(f.Uint(), 10), nil
-	case reflect.Float64:
-		return strconv.FormatFloat(f.Float(), 'g', -1, 64), nil
-	case reflect.Slice:
-		if list, ok := f.Interface().([]int); ok {
-			parts := make([]string, len(list))
-			for i, n := range list {
-				parts[i] = strconv.Itoa(n)
-			}
-			return strings.Join(parts, ","), nil
-		}
-	}
-	return "", &Error{Field: key, Err: fmt.Errorf("key %q has a type (%s) Value does not print", key, f.Type())}
+	return v, nil
 }
 
 // Values returns every key's Value.
-func (tc TrainConfig) Values() map[string]string {
-	m := map[string]string{}
-	for _, k := range tc.Keys() {
-		m[k], _ = tc.Value(k)
-	}
-	return m
-}
+func (tc TrainConfig) Values() map[string]string { return keyed.Values(&tc) }
 
 // FlagValue is key as a flag.Value (Set and String as TrainConfig's), for a
 // flag whose type package flag has no Var for, e.g. a []int:
 // fs.Var(tc.FlagValue("milestones"), "milestones", "…"). It panics on an
 // unknown key, a programming error.
 func (tc *TrainConfig) FlagValue(key string) flag.Value {
-	if !tc.field(key).IsValid() {
+	if !keyed.Field(tc, key).IsValid() {
 		panic("rundir: FlagValue: unknown key " + strconv.Quote(key))
 	}
 	return keyValue{tc, key}

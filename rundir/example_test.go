@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/rundir"
 )
 
@@ -27,7 +26,7 @@ func ExampleTrain() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	run, err := rundir.Read(out, nn.AllExamples)
+	run, err := rundir.Read(out, rundir.AllExamples)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestTrainThenReadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Read(out, nn.AllExamples)
+	r, err := Read(out, AllExamples)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 	ae := DefaultTrainConfig()
-	ae.Task, ae.Arch = nn.TaskAutoencoder, "784-8-10"
+	ae.Task, ae.Arch = TaskAutoencoder, "784-8-10"
 	var e *Error
 	if err := ae.Validate(); !errors.As(err, &e) || e.Field != "arch" {
 		t.Errorf("autoencoder 784-8-10: %v, want an *Error naming arch", err)
@@ -366,38 +366,6 @@ func TestResumeMatchesAndRefuses(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(cut, FinalFile))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Error("resumed run ended with other weights than the uninterrupted one")
-	}
-}
-
-// TestSetIntList: a []int field (the kind a MultiStepLR's milestones
-// take) is set from "30,60" and printed back the same; "" is the empty list
-// and a non-integer is refused naming the key.
-func TestSetIntList(t *testing.T) {
-	var c struct {
-		Milestones []int `flag:"milestones"`
-	}
-	f := reflect.ValueOf(&c).Elem().Field(0)
-	for _, in := range []string{"30,60", "5", ""} {
-		if err := setField(f, "milestones", in); err != nil {
-			t.Fatalf("Set %q: %v", in, err)
-		}
-		if got, err := fieldValue(f, "milestones"); err != nil || got != in {
-			t.Errorf("Set %q then Value = %q (%v)", in, got, err)
-		}
-	}
-	if c.Milestones != nil {
-		t.Errorf("after \"\": %v", c.Milestones)
-	}
-	setField(f, "milestones", "30, 60")
-	if !reflect.DeepEqual(c.Milestones, []int{30, 60}) {
-		t.Errorf("30, 60 gave %v", c.Milestones)
-	}
-	var e *Error
-	if err := setField(f, "milestones", "30,x"); !errors.As(err, &e) || e.Field != "milestones" {
-		t.Errorf("30,x: %v", err)
-	}
-	if err := setField(f, "milestones", "30,"); err == nil {
-		t.Error("30, (an empty item) accepted")
 	}
 }
 

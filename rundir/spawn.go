@@ -13,7 +13,7 @@ import (
 // §10), read from its parent's init.safetensors so that it is the parent's
 // bit for bit whatever dtype the parent wrote, or nil when c is not a spawn.
 // A missing or mismatched file is an *Error naming it.
-func spawnInit(c nn.RunConfig, m *nn.Model) (nn.State, error) {
+func spawnInit(c RunConfig, m *nn.Model) (nn.State, error) {
 	if c.SpawnFrom == "" {
 		return nil, nil
 	}
@@ -31,7 +31,7 @@ func spawnInit(c nn.RunConfig, m *nn.Model) (nn.State, error) {
 // trainRun trains as nn.Train, or as nn.TrainSpawned when c is a spawn: the
 // parent's data order (c.Seed) up to step *c.SpawnStep, then *c.SpawnSeed's.
 // A step beyond the parent's training is an *Error naming --at-step.
-func trainRun(ctx context.Context, c nn.RunConfig, m *nn.Model, s nn.State, opt nn.Stepper, x *mat.Dense, t nn.Targets, cfg nn.TrainConfig, hook func(nn.StepInfo) error) error {
+func trainRun(ctx context.Context, c RunConfig, m *nn.Model, s nn.State, opt nn.Stepper, x *mat.Dense, t nn.Targets, cfg nn.TrainConfig, hook func(nn.StepInfo) error) error {
 	if c.SpawnFrom == "" {
 		return nn.Train(ctx, m, s, opt, x, t, cfg, hook)
 	}
@@ -45,7 +45,7 @@ func trainRun(ctx context.Context, c nn.RunConfig, m *nn.Model, s nn.State, opt 
 // checkSpawnStep refuses a spawn whose step K lies beyond its parent's
 // training (epochs × ⌈n/batch⌉ steps on n examples), naming --at-step; nil
 // when c is not a spawn.
-func checkSpawnStep(c nn.RunConfig, n int) error {
+func checkSpawnStep(c RunConfig, n int) error {
 	if c.SpawnFrom == "" || c.SpawnStep == nil {
 		return nil
 	}

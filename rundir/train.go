@@ -97,7 +97,7 @@ func inputErr(err error) error { return &Error{Err: err} }
 // Interrupted (ctx cancelled), it saves a checkpoint so that Resume
 // continues from it, and returns a *Stopped. Bad input (the configuration,
 // the data, an existing Out) is an *Error; it prints nothing.
-func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error) {
+func Train(ctx context.Context, tc TrainConfig, o Options) (*RunConfig, error) {
 	c := tc.RunConfig
 	if o.Out == "" {
 		return nil, inputErr(errors.New("train: --out DIR is required"))
@@ -112,7 +112,7 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 	modelSpec, _ := resolveModel(&c)      // checked by Validate
 	widths, _ := archWidths(c, modelSpec) // checked by Validate
 	ResolveTask(&c)
-	ae := c.Task == nn.TaskAutoencoder
+	ae := c.Task == TaskAutoencoder
 	spec := nn.MLPSpec(widths, c.Act, c.Loss)
 	if c.Reduction != nn.ReductionMean {
 		spec.LossReduction = c.Reduction
@@ -264,7 +264,7 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*nn.RunConfig, error
 // writeStart makes a fresh partial directory with model.json and θ0 (in
 // dtype), and returns θ0 as written: training starts from exactly what
 // init.safetensors holds.
-func writeStart(partial string, spec *nn.Spec, m *nn.Model, c nn.RunConfig, dtype string) (nn.State, error) {
+func writeStart(partial string, spec *nn.Spec, m *nn.Model, c RunConfig, dtype string) (nn.State, error) {
 	if err := os.RemoveAll(partial); err != nil {
 		return nil, err
 	}
@@ -295,7 +295,7 @@ func writeStart(partial string, spec *nn.Spec, m *nn.Model, c nn.RunConfig, dtyp
 
 // writeEnd writes θT, metrics.jsonl and the final config.json into partial
 // and renames it to out.
-func writeEnd(partial, out string, theta nn.State, dtype string, metrics []byte, c nn.RunConfig) error {
+func writeEnd(partial, out string, theta nn.State, dtype string, metrics []byte, c RunConfig) error {
 	if err := nn.WriteState(filepath.Join(partial, FinalFile), theta, dtype); err != nil {
 		return err
 	}
@@ -446,7 +446,7 @@ func Resumable(partial string, tc TrainConfig) bool {
 	if err != nil {
 		return false
 	}
-	var got nn.RunConfig
+	var got RunConfig
 	if json.Unmarshal(b, &got) != nil {
 		return false
 	}
@@ -460,14 +460,6 @@ func Resumable(partial string, tc TrainConfig) bool {
 	return reflect.DeepEqual(got, want)
 }
 
-// Read loads the run directory dir for analysis (RUN_FORMAT.md); examples
-// is as nn.LoadRun's. Errors name the file and the field.
-//
-// The reading code is nn.LoadRun (nn/run.go): nn's own tests and the
-// importer call it, and it uses nn's unexported checkpoint helpers, so it
-// stays there and Read is its entry point from this package.
-func Read(dir string, examples int) (*nn.Run, error) { return nn.LoadRun(dir, examples) }
-
 // resolveModel reads c.Model (`--model model.json`, any architecture the
 // format describes) and stands its "IN-OUT" widths in for c.Arch, its loss
 // and reduction for unset ones; nil when c trains the MLP of c.Arch. Errors
@@ -479,7 +471,7 @@ func Read(dir string, examples int) (*nn.Run, error) { return nn.LoadRun(dir, ex
 // ZeroInitResidual, and --batchnorm or an --act other than relu is refused
 // (the built-ins state their own normalisation and are ReLU networks).
 // c.Arch keeps the name: Train writes it to config.json.
-func resolveModel(c *nn.RunConfig) (*nn.Spec, error) {
+func resolveModel(c *RunConfig) (*nn.Spec, error) {
 	if c.Model == "" && nn.IsBuiltinArch(c.Arch) {
 		return builtinModel(c)
 	}
@@ -502,7 +494,7 @@ func resolveModel(c *nn.RunConfig) (*nn.Spec, error) {
 
 // archWidths is ParseArch(c.Arch), or for a built-in architecture the
 // input and output widths of spec (resolveModel's).
-func archWidths(c nn.RunConfig, spec *nn.Spec) ([]int, error) {
+func archWidths(c RunConfig, spec *nn.Spec) ([]int, error) {
 	if spec == nil || c.Model != "" {
 		return ParseArch(c.Arch)
 	}
@@ -514,7 +506,7 @@ func archWidths(c nn.RunConfig, spec *nn.Spec) ([]int, error) {
 }
 
 // builtinModel is resolveModel for a built-in --arch.
-func builtinModel(c *nn.RunConfig) (*nn.Spec, error) {
+func builtinModel(c *RunConfig) (*nn.Spec, error) {
 	loss := c.Loss
 	if loss == "" {
 		loss = "cross_entropy"
@@ -540,7 +532,7 @@ func builtinModel(c *nn.RunConfig) (*nn.Spec, error) {
 
 // schedule builds the MultiStepLR schedule of c.Milestones and c.LRGamma
 // (nil without milestones; LRGamma defaults to PyTorch's 0.1 with them).
-func schedule(c *nn.RunConfig, opt optim.Optimizer) (func(int), error) {
+func schedule(c *RunConfig, opt optim.Optimizer) (func(int), error) {
 	milestones, err := nn.ParseMilestones(c.Milestones)
 	switch {
 	case err != nil:

@@ -5,7 +5,7 @@
 # the finished points were not retrained (trained_at in sweep.json and the
 # mtime of final.safetensors unchanged, last_invocation counts), that no
 # run directory was half-written, and that all 12 validate (certify loads
-# each with nn.LoadRun on a copy). Prints PASS or FAIL: why.
+# each with rundir.Read on a copy). Prints PASS or FAIL: why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${SWEEP_TEST_DIR:-/tmp/certify-kill-resume}

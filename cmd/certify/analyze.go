@@ -15,6 +15,7 @@ import (
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/presentation"
+	"github.com/certify-mli/certify/rundir"
 )
 
 type analyzeFlags struct {
@@ -131,7 +132,7 @@ func analyzeCmd(ctx context.Context, args []string) error {
 // into that directory; with --json alone nowhere. A report made with other
 // settings is never replaced: that is refused before any work.
 func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.Report, error) {
-	run, err := nn.LoadRun(af.run, af.examples.load())
+	run, err := rundir.Read(af.run, af.examples.load())
 	if err != nil {
 		return nil, badInput(err)
 	}

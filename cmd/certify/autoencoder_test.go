@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // TestAutoencoderBadInput: an autoencoder whose output width differs from
@@ -76,7 +77,7 @@ func TestAutoencoderTrainAndAnalyse(t *testing.T) {
 	if rep["loss_reduction"] != "sum" {
 		t.Errorf("report loss_reduction %v, want sum", rep["loss_reduction"])
 	}
-	run, err := nn.LoadRun(dir, 12)
+	run, err := rundir.Read(dir, 12)
 	if err != nil {
 		t.Fatal(err)
 	}

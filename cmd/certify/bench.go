@@ -312,7 +312,7 @@ func benchGemm(b *blasbackend.Backend, chunk int, res *benchResult, log io.Write
 // benchAnalysis times the loss-only analysis (or, with --full, the full
 // default one) of run, fills res's times, operation count and values, and
 // returns the report.
-func benchAnalysis(ctx context.Context, bf benchFlags, run *nn.Run, res *benchResult, log io.Writer) (*certify.Report, error) {
+func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *benchResult, log io.Writer) (*certify.Report, error) {
 	opt := certify.Options{Alphas: bf.alphas, LossOnly: true}
 	what := "loss/accuracy + trapezoid Gauss lengths"
 	if bf.full {

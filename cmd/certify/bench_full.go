@@ -12,7 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // fullSide is what `certify bench --full` adds to the result: the full
@@ -100,7 +100,7 @@ type timedAnalysis struct {
 // certify.Analyze with opt on run, with a CPU profile to cpuprofile when it
 // is not empty, resetting the process's peak resident memory first where
 // Linux allows.
-func timeAnalysis(ctx context.Context, run *nn.Run, popt functionspace.Options, opt certify.Options, cpuprofile string) (*timedAnalysis, error) {
+func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Options, opt certify.Options, cpuprofile string) (*timedAnalysis, error) {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // TestBatchNormPolicies trains a BatchNorm MLP on mnist-small and analyses
@@ -25,7 +26,7 @@ func TestBatchNormPolicies(t *testing.T) {
 	if code, _, e := runCLI(t, "train", "--data", "mnist-small", "--arch", "784-16-10", "--batchnorm", "--epochs", "1", "--limit", "500", "--out", dir, "--force", "--quiet"); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, e)
 	}
-	run, err := nn.LoadRun(dir, 300)
+	run, err := rundir.Read(dir, 300)
 	if err != nil {
 		t.Fatal(err)
 	}

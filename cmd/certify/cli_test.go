@@ -17,6 +17,7 @@ import (
 	"github.com/certify-mli/certify/internal/sweep"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/safetensors"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // runCLI runs the command line in-process and returns its exit status and outputs.
@@ -67,7 +68,7 @@ func writeRunDir(t *testing.T, dir string, spec *nn.Spec, s0, sT nn.State, final
 	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), sT, finalDtype); err != nil {
 		t.Fatal(err)
 	}
-	if err := nn.WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
+	if err := rundir.WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -137,7 +138,7 @@ func TestBadInput(t *testing.T) {
 		}, []string{"init.safetensors", "header"}},
 		{"label out of range", func(dir string) {
 			x := mat.NewDense(2, 4, nil)
-			nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 7}})
+			rundir.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 7}})
 		}, []string{"data.safetensors", "y", "label 7"}},
 		{"empty data", func(dir string) {
 			safetensors.Write(filepath.Join(dir, "data.safetensors"), []safetensors.Tensor{
@@ -145,7 +146,7 @@ func TestBadInput(t *testing.T) {
 		}, []string{"data.safetensors", "x", "empty"}},
 		{"no data", func(dir string) { os.Remove(filepath.Join(dir, "data.safetensors")) }, []string{"no evaluation data"}},
 		{"wrong feature count", func(dir string) {
-			nn.WriteData(filepath.Join(dir, "data.safetensors"), mat.NewDense(2, 3, nil), nn.Targets{Labels: []int{0, 1}})
+			rundir.WriteData(filepath.Join(dir, "data.safetensors"), mat.NewDense(2, 3, nil), nn.Targets{Labels: []int{0, 1}})
 		}, []string{"data.safetensors", "x", "expected 4 features"}},
 	}
 	for _, c := range cases {
@@ -240,7 +241,7 @@ func TestInterruptedCommandsPrintOneLine(t *testing.T) {
 	}{
 		{"train", trainArgs, 3, "certify: interrupted at step 3; continue with the same flags and --resume", "",
 			append(trainArgs, "--resume"), func(t *testing.T) {
-				if _, err := nn.LoadRun(trainOut, 0); err != nil {
+				if _, err := rundir.Read(trainOut, 0); err != nil {
 					t.Error(err)
 				}
 			}},

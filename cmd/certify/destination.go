@@ -14,8 +14,8 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/safetensors"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // examplesFlag is --examples: unset (the default evaluation set), 0 (every
@@ -41,20 +41,20 @@ func (e *examplesFlag) Set(s string) error {
 	return nil
 }
 
-// load is the count for nn.LoadRun.
+// load is the count for rundir.Read.
 func (e examplesFlag) load() int {
 	switch {
 	case !e.set:
 		return 0
 	case e.n == 0:
-		return nn.AllExamples
+		return rundir.AllExamples
 	}
 	return e.n
 }
 
 // defaultExamples is how many examples the default analysis evaluates on
-// run (nn.LoadRun with 0), read without loading the data; -1 if unknown.
-func defaultExamples(run *nn.Run) int {
+// run (rundir.Read with 0), read without loading the data; -1 if unknown.
+func defaultExamples(run *rundir.Run) int {
 	dataPath := filepath.Join(run.Dir, "data.safetensors")
 	if _, err := os.Stat(dataPath); err == nil {
 		ts, _, err := safetensors.Read(dataPath)
@@ -71,7 +71,7 @@ func defaultExamples(run *nn.Run) int {
 	if run.Config == nil {
 		return -1
 	}
-	n := nn.DefaultExamples
+	n := rundir.DefaultExamples
 	if l := run.Config.Data.Limit; l > 0 && l < n {
 		n = l
 	}
@@ -81,7 +81,7 @@ func defaultExamples(run *nn.Run) int {
 // beyondTraining says, for a run trained on config.json's first data.limit
 // examples and evaluated on more of them, that the report's loss is not
 // the training loss; "" otherwise.
-func beyondTraining(run *nn.Run) string {
+func beyondTraining(run *rundir.Run) string {
 	if run.Config == nil || run.X == nil {
 		return ""
 	}
@@ -181,7 +181,7 @@ func jsonText(v any) string {
 // settings is never replaced: that is refused with the ways forward. The
 // directory is checked writable, so that a read-only run directory fails
 // before the analysis, not after it.
-func reportDestination(af analyzeFlags, run *nn.Run, plan *certify.Report) (dir, file string, err error) {
+func reportDestination(af analyzeFlags, run *rundir.Run, plan *certify.Report) (dir, file string, err error) {
 	if af.out != "" {
 		dir = af.out
 		if err := os.MkdirAll(dir, 0o755); err != nil {

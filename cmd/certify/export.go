@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
-	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/rundir"
 )
 
@@ -50,7 +49,7 @@ func exportCmd(_ context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := nn.WriteData(filepath.Join(*out, "data.safetensors"), run.X, run.Targets); err != nil {
+	if err := rundir.WriteData(filepath.Join(*out, "data.safetensors"), run.X, run.Targets); err != nil {
 		return err
 	}
 	n, _ := run.X.Dims()

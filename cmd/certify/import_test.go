@@ -13,6 +13,7 @@ import (
 
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/importer"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // torchPython returns /usr/bin/python3 when it imports torch, or skips.
@@ -516,7 +517,7 @@ func TestImportSafetensorsDataset(t *testing.T) {
 	if !strings.Contains(stdout, `key prefix "module." stripped`) {
 		t.Errorf("output %q does not note the stripped prefix", stdout)
 	}
-	run, err := nn.LoadRun(out, 0)
+	run, err := rundir.Read(out, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,7 +605,7 @@ func TestImportInputChecks(t *testing.T) {
 		t.Errorf("--limit -5: exit %d, %q", code, errOut)
 	}
 	// Label 7 for the MLP's 3 outputs.
-	if err := nn.WriteData(bad, mat.NewDense(5, 6, nil), nn.Targets{Labels: []int{0, 1, 2, 7, 0}}); err != nil {
+	if err := rundir.WriteData(bad, mat.NewDense(5, 6, nil), nn.Targets{Labels: []int{0, 1, 2, 7, 0}}); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut = runCLI(t, "import", "--init", importFixture("mlp13.onnx"), "--final", importFixture("mlp17.onnx"),

@@ -23,6 +23,7 @@ import (
 	"github.com/certify-mli/certify/nn/npz"
 	"github.com/certify-mli/certify/nn/safetensors"
 	"github.com/certify-mli/certify/presentation"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // lmcFlags are the flags of certify lmc A B.
@@ -471,7 +472,7 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 	if dir == "" {
 		return nil, nn.Targets{}, "", fmt.Errorf("lmc: A and B are checkpoint files: --data FILE (x, y) is needed")
 	}
-	run, err := nn.LoadRun(dir, f.examples)
+	run, err := rundir.Read(dir, f.examples)
 	if err != nil {
 		return nil, nn.Targets{}, "", err
 	}
@@ -496,7 +497,7 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 	x := mat.NewDense(set.N, set.D, set.X)
 	t := nn.Targets{Labels: set.Y}
 	src := fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
-	if run.Config.Task == nn.TaskAutoencoder {
+	if run.Config.Task == rundir.TaskAutoencoder {
 		t = nn.Targets{Values: mat.DenseCopyOf(x)}
 		src += ", targets = inputs (autoencoder)"
 	}

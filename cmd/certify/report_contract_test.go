@@ -16,6 +16,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // jsonKeys returns every object key at every depth of the JSON value v,
@@ -322,7 +323,7 @@ func TestBadBatchNormAndDuplicateKeys(t *testing.T) {
 		for i := range x.RawMatrix().Data {
 			x.RawMatrix().Data[i] = math.Cos(float64(i))
 		}
-		nn.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}})
+		rundir.WriteData(filepath.Join(dir, "data.safetensors"), x, nn.Targets{Labels: []int{0, 1, 2, 0, 1, 2}})
 		return dir
 	}
 	dupModel := func(t *testing.T) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/safetensors"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // spawnFlags are train's spawning flags (Frankle et al. 2020; THEORY.md §10).
@@ -30,7 +31,7 @@ func registerSpawnFlags(fs *flag.FlagSet, sf *spawnFlags) {
 var spawnKeeps = []string{"seed", "out", "force", "quiet", "dtype", "checkpoint-every", "resume"}
 
 // prepareSpawn turns tf into RUN's configuration with the spawn recorded
-// (nn.RunConfig.SpawnFrom, SpawnStep, SpawnSeed = --seed; Seed stays RUN's,
+// (rundir.RunConfig.SpawnFrom, SpawnStep, SpawnSeed = --seed; Seed stays RUN's,
 // which orders the data up to step K). It refuses, naming the flag, any
 // other training flag, a missing --at-step or --seed, and a RUN without
 // config.json or init.safetensors. Without --dtype the checkpoints take the
@@ -65,7 +66,7 @@ func prepareSpawn(tf *trainFlags, sf spawnFlags, fs *flag.FlagSet) error {
 	if err != nil {
 		return badInputf("train: --spawn-from: %v (a run trained by certify train)", err)
 	}
-	var c nn.RunConfig
+	var c rundir.RunConfig
 	if err := json.Unmarshal(b, &c); err != nil {
 		return badInputf("%s: invalid JSON: %v", cfgPath, err)
 	}

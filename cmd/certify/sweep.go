@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/internal/keyed"
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/internal/sweep"
 	"github.com/certify-mli/certify/rundir"
@@ -82,7 +83,8 @@ func (trainGrid) Name() string { return "certify train" }
 
 // sweepSchema checks grid files against the training configuration
 // (rundir.TrainConfig, every key of which is a flag of `certify train`) and
-// the analysis's flags, so every setting they gain is a valid axis at once.
+// the analysis's (analysisConfig, every key of which is an analysis flag),
+// so every setting they gain is a valid axis at once.
 func sweepSchema() sweep.Schema {
 	return sweep.Schema{
 		Train: func() sweep.Config {
@@ -90,9 +92,8 @@ func sweepSchema() sweep.Schema {
 			return trainGrid{&c}
 		},
 		Analysis: func() sweep.Config {
-			fs := newAnalyzeFlagSet(new(analyzeFlags))
-			fs.SetOutput(io.Discard)
-			return sweep.FlagSet(fs)
+			c := defaultAnalysisConfig()
+			return sweep.Struct("certify", &c)
 		},
 		Reserved: sweepReserved,
 	}
@@ -512,36 +513,24 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 }
 
 // pointFlags applies the point's settings to a default training
-// configuration and a fresh analysis flag set.
-func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *flag.FlagSet, error) {
+// configuration and a default analysis configuration, and returns the
+// latter too (its values are the point's record of analysis_flags).
+func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *analysisConfig, error) {
 	tf := trainFlags{cfg: rundir.DefaultTrainConfig()}
 	var af analyzeFlags
-	afs := newAnalyzeFlagSet(&af)
+	ac := defaultAnalysisConfig()
 	for _, s := range p.Train {
 		if err := tf.cfg.Set(s.Flag, s.Value); err != nil {
 			return tf, af, nil, badInputf("grid %s: --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
 	}
 	for _, s := range g.Analysis {
-		if err := afs.Set(s.Flag, s.Value); err != nil {
+		if err := keyed.Set(&ac, s.Flag, s.Value); err != nil {
 			return tf, af, nil, badInputf("grid %s: analysis --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
 	}
-	return tf, af, afs, nil
-}
-
-// flagValues lists every flag's value except the sweep's own.
-func flagValues(fs *flag.FlagSet) map[string]string {
-	m := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) {
-		for _, r := range sweepReserved {
-			if f.Name == r {
-				return
-			}
-		}
-		m[f.Name] = f.Value.String()
-	})
-	return m
+	ac.apply(&af)
+	return tf, af, &ac, nil
 }
 
 // runPoint trains and certifies one point: it trains into OUT/.work/NAME
@@ -574,7 +563,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 			atomicfile.Write(st.ErrorFile(p), []byte(err.Error()+"\n"))
 		}
 	}()
-	tf, af, afs, err := pointFlags(g, p)
+	tf, af, ac, err := pointFlags(g, p)
 	if err != nil {
 		return res, err
 	}
@@ -608,7 +597,7 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 		}
 		host, _ := os.Hostname()
 		rec = &sweep.Record{Grid: g.File, GridSHA256: g.SHA256, Index: p.Index, Name: p.Name,
-			Train: p.Train, Analysis: g.Analysis, TrainFlags: tf.cfg.Values(), AnalysisFlags: flagValues(afs),
+			Train: p.Train, Analysis: g.Analysis, TrainFlags: tf.cfg.Values(), AnalysisFlags: keyed.Values(ac),
 			TrainedAt: time.Now().UTC(), Resumed: tf.resume, TrainSeconds: time.Since(t0).Seconds(), Host: host}
 		if j := os.Getenv("SLURM_ARRAY_JOB_ID"); j != "" {
 			rec.SlurmJob = j + "_" + os.Getenv("SLURM_ARRAY_TASK_ID")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,8 +20,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/internal/keyed"
 	"github.com/certify-mli/certify/internal/sweep"
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // tinyGrid is a fast grid: 1 epoch on 200 built-in MNIST images of a
@@ -57,7 +60,7 @@ func checkRuns(t *testing.T, out string, g *sweep.Grid) {
 	}
 	for _, p := range g.Points() {
 		dir := filepath.Join(out, p.Name)
-		run, err := nn.LoadRun(dir, 0)
+		run, err := rundir.Read(dir, 0)
 		if err != nil {
 			t.Errorf("%s: %v", p.Name, err)
 			continue
@@ -457,7 +460,7 @@ func TestSweepResumesInterruptedTraining(t *testing.T) {
 		for _, f := range []string{"model.json", "init.safetensors", "checkpoints/step-2.safetensors", "checkpoints/step-2.optim.safetensors"} {
 			os.WriteFile(filepath.Join(partial, f), []byte(mustRead(t, filepath.Join(ref, p.Name, f))), 0o644)
 		}
-		var cfg nn.RunConfig
+		var cfg rundir.RunConfig
 		json.Unmarshal([]byte(mustRead(t, filepath.Join(ref, p.Name, "config.json"))), &cfg)
 		cfg.TrainLoss, cfg.TrainAccuracy, cfg.TestLoss, cfg.TestAccuracy, cfg.Steps, cfg.Seconds = 0, 0, 0, 0, 0, 0
 		if i == 1 {
@@ -569,6 +572,21 @@ func TestShippedGridsAreTypedConfigurations(t *testing.T) {
 			if got, want := tf.cfg.Values(), flagValues(fs); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s point %d: train_flags %v, flags %v", f, p.Index, got, want)
 			}
+			// The analysis keys reach the analysis as its flags would.
+			_, af, ac, _ := pointFlags(g, p)
+			var fa analyzeFlags
+			afs := newAnalyzeFlagSet(&fa)
+			for _, s := range g.Analysis {
+				if err := afs.Set(s.Flag, s.Value); err != nil {
+					t.Fatalf("%s: analysis --%s %s: %v", f, s.Flag, s.Value, err)
+				}
+			}
+			if !reflect.DeepEqual(af, fa) {
+				t.Errorf("%s point %d: analysis flags give %+v, grid keys %+v", f, p.Index, fa, af)
+			}
+			if got, want := keyed.Values(ac), flagValues(afs); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s point %d: analysis_flags %v, flags %v", f, p.Index, got, want)
+			}
 		}
 	}
 }
@@ -581,5 +599,118 @@ func TestGridRefusesUnknownKey(t *testing.T) {
 	_, err := sweep.Load(p, sweepSchema())
 	if err == nil || !strings.Contains(err.Error(), `base.learning_rate: unknown flag "learning_rate"`) || !strings.Contains(err.Error(), p) {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// flagValues lists every flag's value except the sweep's own: what a
+// point's record held when the sweep set the flags themselves.
+func flagValues(fs *flag.FlagSet) map[string]string {
+	m := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !slices.Contains(sweepReserved, f.Name) {
+			m[f.Name] = f.Value.String()
+		}
+	})
+	return m
+}
+
+// TestGridRefusesUnknownAnalysisKey: an "analysis" key that is no analysis
+// setting is refused naming the key and the file, and so is one the sweep
+// sets itself.
+func TestGridRefusesUnknownAnalysisKey(t *testing.T) {
+	for _, c := range []struct{ key, want string }{
+		{"alpha", `analysis.alpha: unknown flag "alpha" (certify has: accuracy-intervals, alphas,`},
+		{"quiet", `analysis.quiet: --quiet is set by the sweep itself`},
+	} {
+		p := filepath.Join(t.TempDir(), "g.json")
+		os.WriteFile(p, []byte(`{"base": {"data": "mnist-small"}, "axes": {"seed": [1, 2]}, "analysis": {"`+c.key+`": 11}}`), 0o644)
+		_, err := sweep.Load(p, sweepSchema())
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "grid "+p+": ") {
+			t.Errorf("analysis key %s: %v", c.key, err)
+		}
+	}
+}
+
+// TestAnalysisKeysReachTheAnalysis: typed analysis keys of a grid set the
+// fields the analysis reads (certify.Options, the BatchNorm policy, the
+// variant, --examples), and a value the field cannot take is refused
+// naming the key and the file.
+func TestAnalysisKeysReachTheAnalysis(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.json")
+	os.WriteFile(p, []byte(`{"base": {"data": "mnist-small"}, "axes": {"seed": [1]},
+  "analysis": {"alphas": 7, "tolerance": 1e-3, "examples": 0, "bn": "recompute", "bn-reference": 30,
+               "precision": "float32", "no-per-layer": true, "layer": 2, "delta-tol": 0.5}}`), 0o644)
+	g, err := sweep.Load(p, sweepSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, af, _, err := pointFlags(g, g.Point(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := af.opt
+	if o.Alphas != 7 || o.Tolerance != 1e-3 || !o.NoPerLayer || o.DeltaTol != 0.5 || o.GaussTol != 1e-4 {
+		t.Errorf("options %+v", o)
+	}
+	if af.bn != "recompute" || af.bnRef != 30 || af.prec != "float32" || af.variant.layer != 2 || af.variant.from != "init" {
+		t.Errorf("analysis %+v", af)
+	}
+	if !af.examples.set || af.examples.n != 0 || af.examples.load() != rundir.AllExamples {
+		t.Errorf("examples %+v: want set to 0 (every example)", af.examples)
+	}
+	os.WriteFile(p, []byte(`{"axes": {"seed": [1]}, "analysis": {"alphas": 2.5}}`), 0o644)
+	if _, err := sweep.Load(p, sweepSchema()); err == nil || !strings.Contains(err.Error(), "grid "+p+": analysis.alphas: --alphas 2.5: parse error") {
+		t.Errorf("alphas 2.5: %v", err)
+	}
+}
+
+// TestAnalysisFlagsAreConfigKeys: the analysis's typed configuration has
+// a key for every analysis flag but those the sweep sets itself, with the
+// flag's default, and setting any key there then apply sets the same field
+// of analyzeFlags as the flag does.
+func TestAnalysisFlagsAreConfigKeys(t *testing.T) {
+	var dflt analyzeFlags
+	fs := newAnalyzeFlagSet(&dflt)
+	def := defaultAnalysisConfig()
+	var flags []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !slices.Contains(sweepReserved, f.Name) {
+			flags = append(flags, f.Name)
+		}
+	})
+	if got := keyed.Keys(&def); !reflect.DeepEqual(got, flags) {
+		t.Fatalf("analysisConfig keys %v, analysis flags %v", got, flags)
+	}
+	if got, want := keyed.Values(&def), flagValues(fs); !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults %v, flags' %v", got, want)
+	}
+	var applied analyzeFlags
+	def.apply(&applied)
+	if !reflect.DeepEqual(applied, dflt) {
+		t.Errorf("defaults applied %+v, flags' %+v", applied, dflt)
+	}
+	sample := map[string]string{"string": "x", "bool": "true", "number": "7", "": "7"}
+	for _, k := range flags {
+		var viaFlag analyzeFlags
+		ffs := newAnalyzeFlagSet(&viaFlag)
+		c := defaultAnalysisConfig()
+		v := sample[keyed.Kind(&c, k)]
+		if fs.Lookup(k).DefValue == v {
+			v = "3" // a number whose default is 7
+		}
+		if err := ffs.Set(k, v); err != nil {
+			t.Fatalf("--%s %s: %v", k, v, err)
+		}
+		if err := keyed.Set(&c, k, v); err != nil {
+			t.Fatalf("key %s %s: %v", k, v, err)
+		}
+		var viaKey analyzeFlags
+		c.apply(&viaKey)
+		if !reflect.DeepEqual(viaKey, viaFlag) {
+			t.Errorf("%s=%s: the key gives %+v, the flag %+v", k, v, viaKey, viaFlag)
+		}
+		if reflect.DeepEqual(viaKey, dflt) {
+			t.Errorf("%s=%s changed nothing", k, v)
+		}
 	}
 }

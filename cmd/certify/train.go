@@ -132,7 +132,7 @@ func (e trainStopped) Unwrap() error { return e.err }
 // trainResult is what train reports back.
 type trainResult struct {
 	Dir    string
-	Config nn.RunConfig
+	Config rundir.RunConfig
 }
 
 // train runs rundir.Train with tf and prints its one line to log (unless
@@ -154,7 +154,7 @@ func train(ctx context.Context, tf trainFlags, log io.Writer) (*trainResult, err
 	case err != nil:
 		return nil, err
 	}
-	if !tf.quiet && c.Task == nn.TaskAutoencoder {
+	if !tf.quiet && c.Task == rundir.TaskAutoencoder {
 		fmt.Fprintf(log, "trained %s: %d steps in %.1fs; train loss %.4f, test loss %.4f (%s reduction)\n",
 			tf.out, c.Steps, c.Seconds, c.TrainLoss, c.TestLoss, c.Reduction)
 	} else if !tf.quiet {

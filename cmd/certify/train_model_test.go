@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 const residualModelJSON = `{
@@ -56,7 +56,7 @@ func TestTrainModelResidual(t *testing.T) {
 	if _, err := train(context.Background(), modelTrainFlags(t, model, whole), &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := nn.LoadRun(whole, 100)
+	run, err := rundir.Read(whole, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

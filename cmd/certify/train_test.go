@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/rundir"
 )
 
@@ -71,7 +70,7 @@ func TestTrainResumeIsBitIdentical(t *testing.T) {
 		t.Error("train overwrote an existing run without --force")
 	}
 	// The run loads and checks as a run directory.
-	if _, err := nn.LoadRun(whole, 100); err != nil {
+	if _, err := rundir.Read(whole, 100); err != nil {
 		t.Error(err)
 	}
 }

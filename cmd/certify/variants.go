@@ -12,6 +12,7 @@ import (
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // variantFlags are the flags of `certify --run` that choose which line is
@@ -54,7 +55,7 @@ func (vf variantFlags) variant() certify.Variant {
 // θ0 → θT by default) and switches the run to clean labels when asked. It
 // records the variant and the labels in opt, so the report states them.
 // Errors are bad input.
-func applyVariant(run *nn.Run, vf variantFlags, opt *certify.Options) (start, end nn.State, err error) {
+func applyVariant(run *rundir.Run, vf variantFlags, opt *certify.Options) (start, end nn.State, err error) {
 	switch vf.labels {
 	case "trained":
 	case "clean":

@@ -14,11 +14,12 @@ import (
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/dataset"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // evalLoss is L of state s on the run's evaluation data (nn.Evaluate, an
 // oracle independent of the path).
-func evalLoss(t *testing.T, run *nn.Run, s nn.State) float64 {
+func evalLoss(t *testing.T, run *rundir.Run, s nn.State) float64 {
 	t.Helper()
 	l, _ := nn.Evaluate(run.Model, s, run.X, run.Targets, 0)
 	return l
@@ -43,7 +44,7 @@ func mix(a, b nn.State, pick func(string) bool) nn.State {
 // is recorded, and that the run's certificate.json is left alone.
 func TestAnalyzeVariantsCLI(t *testing.T) {
 	dir := makeRun(t, "cross_entropy")
-	run, err := nn.LoadRun(dir, 0)
+	run, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestTrainLabelNoiseCLI(t *testing.T) {
 	if len(rec.Index) != 45 {
 		t.Errorf("%d labels corrupted, want round(0.3·150) = 45", len(rec.Index))
 	}
-	var cfg nn.RunConfig
+	var cfg rundir.RunConfig
 	b, _ := os.ReadFile(filepath.Join(dirs[0], "config.json"))
 	json.Unmarshal(b, &cfg)
 	if cfg.LabelNoise != 0.3 || cfg.LabelNoiseCount != 45 {
@@ -176,7 +177,7 @@ func TestTrainLabelNoiseCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := nn.LoadRun(dirs[0], 150)
+	run, err := rundir.Read(dirs[0], 150)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,12 +230,12 @@ func TestTrainInitAnchorCLI(t *testing.T) {
 			"--lr", "0.1", "--seed", "2", "--init-anchor", lam, "--quiet", "--out", d); code != 0 {
 			t.Fatalf("train λ=%s: exit %d: %s", lam, code, e)
 		}
-		run, err := nn.LoadRun(d, 10)
+		run, err := rundir.Read(d, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		dist[lam], _ = certify.WeightDistance(run.Model, run.Theta0, nn.Difference(run.Theta0, run.ThetaT))
-		var cfg nn.RunConfig
+		var cfg rundir.RunConfig
 		b, _ := os.ReadFile(filepath.Join(d, "config.json"))
 		json.Unmarshal(b, &cfg)
 		if want := map[string]float64{"0": 0, "4": 4, "-2": -2}[lam]; cfg.InitAnchor != want {

@@ -14,9 +14,11 @@
 // Keys of "base" and "axes" are flag names of `certify train` and keys of
 // "analysis" flag names of the analysis (`certify --run`). The package knows
 // no key itself: Parse checks every name and value against the typed
-// configurations its Schema makes (Config: certify's rundir.TrainConfig, the
-// analysis's flag set through FlagSet), so a setting added to `certify
-// train` is at once a valid axis. Grid points are the Cartesian product of the axes in file order, the
+// configurations its Schema makes (Config: certify's rundir.TrainConfig and
+// the analysis's configuration, a struct whose fields are keyed by their
+// flag names through Struct), so a setting added to `certify train` is at
+// once a valid axis. An unknown key is refused naming the key and the grid
+// file. Grid points are the Cartesian product of the axes in file order, the
 // first axis varying slowest; point i is always the same point of an
 // unchanged grid file, which is what lets a SLURM array task i and a local
 // worker run the same thing.

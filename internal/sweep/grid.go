@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +13,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/certify-mli/certify/internal/keyed"
 )
 
-// Setting is one flag of a grid point: the flag's name (without dashes) and
-// the text given to flag.FlagSet.Set.
+// Setting is one key of a grid point: the key (a flag's name, without
+// dashes) and its value's text, as a Config's Set takes it.
 type Setting struct {
 	Flag  string `json:"flag"`
 	Value string `json:"value"`
@@ -54,8 +55,8 @@ type Point struct {
 	Index int `json:"index"`
 	// Name is the point's run directory name (see the package documentation).
 	Name string `json:"name"`
-	// Train is what the point sets on a fresh train FlagSet, in order: Base
-	// then one value of every axis.
+	// Train is what the point sets on a fresh training configuration, in
+	// order: Base then one value of every axis.
 	Train []Setting `json:"train"`
 	// Vary are the settings of the axes with more than one value (those in Name).
 	Vary []Setting `json:"vary"`
@@ -86,39 +87,21 @@ type Schema struct {
 	Reserved []string
 }
 
-// FlagSet is the Config of a flag set's flags, named by the flag set's
-// name: what the analysis's flags are to a grid.
-func FlagSet(fs *flag.FlagSet) Config { return flagConfig{fs} }
+// Struct is the Config of a typed configuration: the struct cfg points
+// to, whose keys are its fields' `flag` tags (internal/keyed), named name
+// in errors (e.g. "certify"). A grid's values are parsed into its fields
+// as package flag would parse the flags of the same names.
+func Struct(name string, cfg any) Config { return structConfig{name, cfg} }
 
-type flagConfig struct{ fs *flag.FlagSet }
-
-func (c flagConfig) Name() string { return c.fs.Name() }
-
-func (c flagConfig) Keys() []string {
-	var ks []string
-	c.fs.VisitAll(func(f *flag.Flag) { ks = append(ks, f.Name) })
-	return ks // VisitAll visits in lexical order
+type structConfig struct {
+	name string
+	cfg  any
 }
 
-func (c flagConfig) Kind(key string) string {
-	f := c.fs.Lookup(key)
-	if f == nil {
-		return ""
-	}
-	if g, ok := f.Value.(flag.Getter); ok {
-		switch g.Get().(type) {
-		case string:
-			return "string"
-		case bool:
-			return "bool"
-		case int, int64, uint, uint64, float64:
-			return "number"
-		}
-	}
-	return ""
-}
-
-func (c flagConfig) Set(key, text string) error { return c.fs.Set(key, text) }
+func (c structConfig) Name() string               { return c.name }
+func (c structConfig) Keys() []string             { return keyed.Keys(c.cfg) }
+func (c structConfig) Kind(key string) string     { return keyed.Kind(c.cfg, key) }
+func (c structConfig) Set(key, text string) error { return keyed.Set(c.cfg, key, text) }
 
 // Error is a grid file error; it names the file and the field.
 type Error struct {

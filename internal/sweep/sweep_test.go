@@ -3,7 +3,6 @@ package sweep
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,32 +15,38 @@ import (
 	"pgregory.net/rapid"
 )
 
-// testSchema mimics certify's flag sets: a train set with float, string,
-// int, bool and duration flags, and an analysis set.
+// testSchema mimics certify's configurations: a training configuration
+// with float, string, int, bool and duration keys, and an analysis one.
 func testSchema() Schema {
 	return Schema{
-		Train: func() Config { return FlagSet(testTrainFlags()) },
+		Train: func() Config { return Struct("certify train", new(testTrain)) },
 		Analysis: func() Config {
-			fs := flag.NewFlagSet("certify", flag.ContinueOnError)
-			fs.Int("alphas", 50, "")
-			fs.String("run", "", "")
-			return FlagSet(fs)
+			return Struct("certify", &testAnalysis{Alphas: 50})
 		},
 		Reserved: []string{"out", "run"},
 	}
 }
 
-func testTrainFlags() *flag.FlagSet {
-	fs := flag.NewFlagSet("certify train", flag.ContinueOnError)
-	fs.Float64("lr", 0.1, "")
-	fs.String("optim", "sgd", "")
-	fs.String("arch", "784-10", "")
-	fs.Int("epochs", 1, "")
-	fs.Bool("nesterov", false, "")
-	fs.Duration("budget", 0, "")
-	fs.String("out", "", "")
-	return fs
+type testTrain struct {
+	LR       float64  `flag:"lr"`
+	Optim    string   `flag:"optim"`
+	Arch     string   `flag:"arch"`
+	Epochs   int      `flag:"epochs"`
+	Nesterov bool     `flag:"nesterov"`
+	Budget   duration `flag:"budget"`
+	Out      string   `flag:"out"`
 }
+
+type testAnalysis struct {
+	Alphas int    `flag:"alphas"`
+	Run    string `flag:"run"`
+}
+
+// duration is a key whose type parses itself (as flag.Duration).
+type duration struct{ d time.Duration }
+
+func (d *duration) Set(s string) (err error) { d.d, err = time.ParseDuration(s); return err }
+func (d *duration) String() string           { return d.d.String() }
 
 func TestParseCrossesAxesInOrder(t *testing.T) {
 	g, err := Parse("g.json", []byte(`{
@@ -73,15 +78,15 @@ func TestParseCrossesAxesInOrder(t *testing.T) {
 	if !reflect.DeepEqual(g.Analysis, []Setting{{"alphas", "11"}}) {
 		t.Errorf("analysis %v", g.Analysis)
 	}
-	// Every point's settings are accepted by a fresh flag set and give the
-	// typed values.
-	fs := testTrainFlags()
+	// Every point's settings are accepted by a fresh configuration and give
+	// the typed values.
+	c := Struct("certify train", new(testTrain))
 	for _, s := range p.Train {
-		if err := fs.Set(s.Flag, s.Value); err != nil {
+		if err := c.Set(s.Flag, s.Value); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if lr := fs.Lookup("lr").Value.(flag.Getter).Get().(float64); lr != 1e-3 {
+	if lr := c.(structConfig).cfg.(*testTrain).LR; lr != 1e-3 {
 		t.Errorf("lr = %v, want 1e-3", lr)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/importer"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // Import two ONNX graphs exported from PyTorch (nn/onnx/testdata/gen.py) with
@@ -27,7 +27,7 @@ func ExampleImport() {
 		return
 	}
 	fmt.Println(rec.Init.Format, "→", rec.Parameterisation, "; loss", rec.LossSource)
-	run, err := nn.LoadRun(out, 0)
+	run, err := rundir.Read(out, 0)
 	if err != nil {
 		fmt.Println(err)
 		return

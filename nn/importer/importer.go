@@ -32,6 +32,7 @@ import (
 	"github.com/certify-mli/certify/nn/onnx"
 	"github.com/certify-mli/certify/nn/safetensors"
 	"github.com/certify-mli/certify/nn/torchpt"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // RecordFile is the name of the import record written into the run directory.
@@ -131,7 +132,7 @@ func (e *WriteError) Unwrap() error { return e.Err }
 
 // Import reads the inputs, checks them against each other (architecture,
 // keys, shapes, data), writes the run directory under a temporary name,
-// loads it back with nn.LoadRun, and renames it to opt.Out. Every input
+// loads it back with rundir.Read, and renames it to opt.Out. Every input
 // error names the file and the key or node at fault; a failure to write is
 // a *WriteError.
 func Import(opt Options) (*Record, error) {
@@ -231,7 +232,7 @@ func Import(opt Options) (*Record, error) {
 	// Data and loss.
 	var x *mat.Dense
 	var targets nn.Targets
-	var cfg *nn.RunConfig
+	var cfg *rundir.RunConfig
 	lossSource := ""
 	if opt.Data != "" {
 		var err error
@@ -249,7 +250,7 @@ func Import(opt Options) (*Record, error) {
 			lossSource = "mse, as the data hold float targets"
 		}
 	} else {
-		cfg = &nn.RunConfig{Data: dataset.Spec{Name: opt.Dataset, Split: "train", Limit: opt.Limit}}
+		cfg = &rundir.RunConfig{Data: dataset.Spec{Name: opt.Dataset, Split: "train", Limit: opt.Limit}}
 		rec.Data = fmt.Sprintf("data set %q (config.json)", opt.Dataset)
 		lossSource = "cross_entropy, as the named data set holds class labels"
 	}
@@ -310,7 +311,7 @@ func Import(opt Options) (*Record, error) {
 	if err != nil {
 		return nil, &WriteError{err}
 	}
-	tmp = filepath.Clean(tmp) // as nn.LoadRun's errors spell it, for the replacement below
+	tmp = filepath.Clean(tmp) // as rundir.Read's errors spell it, for the replacement below
 	done := false
 	defer func() {
 		if !done {
@@ -336,7 +337,7 @@ func Import(opt Options) (*Record, error) {
 		return nil, err
 	}
 	if x != nil {
-		if err := write(nn.WriteData(filepath.Join(tmp, "data.safetensors"), x, targets)); err != nil {
+		if err := write(rundir.WriteData(filepath.Join(tmp, "data.safetensors"), x, targets)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -350,7 +351,7 @@ func Import(opt Options) (*Record, error) {
 		return nil, err
 	}
 	// The run must load as `certify --run` will load it.
-	if _, err := nn.LoadRun(tmp, 0); err != nil {
+	if _, err := rundir.Read(tmp, 0); err != nil {
 		return nil, fmt.Errorf("import: the run directory would not load: %s", strings.ReplaceAll(err.Error(), tmp, opt.Out))
 	}
 	if _, err := os.Lstat(opt.Out); err == nil {

@@ -1,4 +1,4 @@
-package nn
+package rundir_test
 
 import (
 	"math"
@@ -8,32 +8,35 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // writeTinyRun writes a 3-4-2 tanh run with data.safetensors into dir.
-func writeTinyRun(t *testing.T, dir string) (State, *mat.Dense, Targets) {
+func writeTinyRun(t *testing.T, dir string) (nn.State, *mat.Dense, nn.Targets) {
 	t.Helper()
-	spec := MLPSpec([]int{3, 4, 2}, "tanh", "cross_entropy")
-	m, err := Build(spec)
+	spec := nn.MLPSpec([]int{3, 4, 2}, "tanh", "cross_entropy")
+	m, err := nn.Build(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s0, _ := Init(m, "pytorch", 1, 1)
-	sT, _ := Init(m, "pytorch", 1, 2)
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 1, 2)
 	x := mat.NewDense(5, 3, nil)
 	for i := range x.RawMatrix().Data {
 		x.RawMatrix().Data[i] = math.Cos(float64(i))
 	}
-	y := Targets{Labels: []int{0, 1, 1, 0, 1}}
+	y := nn.Targets{Labels: []int{0, 1, 1, 0, 1}}
 	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range map[string]State{"init.safetensors": s0, "final.safetensors": sT} {
-		if err := WriteState(filepath.Join(dir, name), s, "F64"); err != nil {
+	for name, s := range map[string]nn.State{"init.safetensors": s0, "final.safetensors": sT} {
+		if err := nn.WriteState(filepath.Join(dir, name), s, "F64"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
+	if err := rundir.WriteData(filepath.Join(dir, "data.safetensors"), x, y); err != nil {
 		t.Fatal(err)
 	}
 	return sT, x, y
@@ -62,28 +65,28 @@ func TestForeignCheckpointErrors(t *testing.T) {
 		msg     []string
 	}{
 		{"torch zip renamed", func(dir string) {
-			copyFile(t, "torchpt/testdata/tensors.pt", filepath.Join(dir, "final.safetensors"))
+			copyFile(t, "../nn/torchpt/testdata/tensors.pt", filepath.Join(dir, "final.safetensors"))
 		}, []string{"final.safetensors: this is a zip archive (a PyTorch torch.save checkpoint", "certify import"}},
 		{"legacy torch renamed", func(dir string) {
-			copyFile(t, "torchpt/testdata/legacy.pt", filepath.Join(dir, "final.safetensors"))
+			copyFile(t, "../nn/torchpt/testdata/legacy.pt", filepath.Join(dir, "final.safetensors"))
 		}, []string{"final.safetensors: this is a pickle (a legacy PyTorch torch.save file)", "certify import"}},
 		{"onnx renamed", func(dir string) {
-			copyFile(t, "onnx/testdata/mlp13.onnx", filepath.Join(dir, "final.safetensors"))
+			copyFile(t, "../nn/onnx/testdata/mlp13.onnx", filepath.Join(dir, "final.safetensors"))
 		}, []string{"final.safetensors: this is an ONNX model", "certify import"}},
 		{"final.pt instead", func(dir string) {
 			os.Remove(filepath.Join(dir, "final.safetensors"))
-			copyFile(t, "torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
+			copyFile(t, "../nn/torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
 		}, []string{"final.safetensors: missing, but", "final.pt is there", "certify import"}},
 		{"unknown prefix", func(dir string) {
-			s, err := ReadState(filepath.Join(dir, "final.safetensors"))
+			s, err := nn.ReadState(filepath.Join(dir, "final.safetensors"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := State{}
+			p := nn.State{}
 			for k, v := range s {
 				p["net."+k] = v // a prefix no known wrapper writes (Lightning's style)
 			}
-			if err := WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
+			if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"0.weight: missing", "found net.0.weight", "strip it, or use certify import"}},
@@ -92,7 +95,7 @@ func TestForeignCheckpointErrors(t *testing.T) {
 			dir := t.TempDir()
 			writeTinyRun(t, dir)
 			c.prepare(dir)
-			_, err := LoadRun(dir, 0)
+			_, err := rundir.Read(dir, 0)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -116,14 +119,14 @@ func TestForeignCheckpointErrors(t *testing.T) {
 func TestWrapperPrefixesStripped(t *testing.T) {
 	dir := t.TempDir()
 	sT, _, _ := writeTinyRun(t, dir)
-	p := State{}
+	p := nn.State{}
 	for k, v := range sT {
 		p["module._orig_mod."+k] = v
 	}
-	if err := WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
+	if err := nn.WriteState(filepath.Join(dir, "final.safetensors"), p, "F64"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := LoadRun(dir, 0)
+	r, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,21 +161,21 @@ func TestDataNPZ(t *testing.T) {
 	dir := t.TempDir()
 	// The committed npz of nn/onnx (numpy.savez) has x [5, 2, 3] and 5
 	// labels in 0..2: the model reads [2, 3] inputs into 3 classes.
-	copyFile(t, "onnx/testdata/mlp_data.npz", filepath.Join(dir, "data.npz"))
-	spec := MLPSpec([]int{6, 4, 3}, "tanh", "cross_entropy")
+	copyFile(t, "../nn/onnx/testdata/mlp_data.npz", filepath.Join(dir, "data.npz"))
+	spec := nn.MLPSpec([]int{6, 4, 3}, "tanh", "cross_entropy")
 	spec.InputShape = []int{2, 3}
-	spec.Layers = append([]LayerSpec{{Type: "flatten"}}, spec.Layers...)
+	spec.Layers = append([]nn.LayerSpec{{Type: "flatten"}}, spec.Layers...)
 	if err := spec.Write(filepath.Join(dir, "model.json")); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := Build(spec)
-	s0, _ := Init(m, "pytorch", 1, 1)
+	m, _ := nn.Build(spec)
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
 	for _, n := range []string{"init.safetensors", "final.safetensors"} {
-		if err := WriteState(filepath.Join(dir, n), s0, "F64"); err != nil {
+		if err := nn.WriteState(filepath.Join(dir, n), s0, "F64"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := LoadRun(dir, 0)
+	got, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
