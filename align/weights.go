@@ -154,7 +154,7 @@ func (b *builder) walk(layers []nn.Layer, pre string, in []int, cur, block int) 
 			}
 			cur, block = b.find(outs[last]), blocks[last]
 		default:
-			return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s is %s, which declares no permutation of its units (nn.Permutable)", p, l.Type())
+			return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s is %s: weight matching cannot permute units through it (the layer declares no nn.Permutable)", p, l.Type())
 		}
 		shape = nn.ShapeAfter(l, shape)
 	}
