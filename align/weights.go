@@ -48,14 +48,6 @@ type permSpec struct {
 
 type axisRef struct{ group, block int }
 
-// Permutable lists the layer types weight matching accepts: dense and
-// conv2d layers (output units or channels permuted), elementwise
-// activations, identity, the pools, flatten, batchnorm1d and batchnorm2d
-// (weight, bias, running_mean and running_var move with their units), and
-// residual blocks (one permutation shared along the residual stream).
-var Permutable = []string{"linear", "conv2d", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity",
-	"maxpool2d", "avgpool2d", "adaptive_avgpool2d", "flatten", "batchnorm1d", "batchnorm2d", "residual"}
-
 // builder walks a spec, giving every linear/conv2d output a union-find node
 // and joining the nodes a residual addition forces to be one permutation.
 // Node 0 is fixed: the model's input and output, which are never permuted.
@@ -107,62 +99,72 @@ func (b *builder) add(key string, axis, block, id int) {
 
 // walk visits layers (state_dict prefix pre, one example's input shape
 // in) with the input's units in node cur, block features each, and returns
-// the same for the output.
-func (b *builder) walk(layers []nn.LayerSpec, pre string, in []int, cur, block int) (int, int, []int, error) {
+// the same for the output. Each layer's action on the units is the one it
+// declares (nn.Permutable); a layer declaring none is refused.
+func (b *builder) walk(layers []nn.Layer, pre string, in []int, cur, block int) (int, int, []int, error) {
 	shape := in
-	for i, ls := range layers {
+	for i, l := range layers {
 		p := pre + strconv.Itoa(i)
-		_, out, err := nn.BuildLayer(ls, shape)
-		if err != nil {
-			return 0, 0, nil, fmt.Errorf("align: layer %s: %w", p, err)
-		}
-		switch ls.Type {
-		case "linear", "conv2d":
-			if ls.Type == "conv2d" && block != 1 {
-				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s: conv2d after flatten", p)
+		pm := nn.PermutationOf(l, shape)
+		switch pm.Role {
+		case nn.PermMix:
+			if !pm.Blocks && block != 1 {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s: %s after flatten", p, l.Type())
 			}
-			g := b.fresh(p, ls.Out)
-			b.add(p+".weight", 1, block, cur)
-			b.add(p+".weight", 0, 1, g)
-			b.add(p+".bias", 0, 1, g)
+			for _, ax := range pm.In {
+				b.add(p+"."+ax.Param, ax.Axis, block, cur)
+			}
+			g := b.fresh(p, pm.Units)
+			for _, ax := range pm.Out {
+				b.add(p+"."+ax.Param, ax.Axis, 1, g)
+			}
 			cur, block = g, 1
-		case "batchnorm1d", "batchnorm2d":
-			for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
-				b.add(p+"."+name, 0, block, cur)
+		case nn.PermCarry:
+			for _, ax := range pm.In {
+				b.add(p+"."+ax.Param, ax.Axis, block, cur)
 			}
-		case "flatten":
-			if len(shape) == 3 {
-				block *= shape[1] * shape[2]
+			if pm.Spread > 1 {
+				block *= pm.Spread
 			}
-		case "residual":
-			body, bodyBlock, _, err := b.walk(ls.Body, p+".body.", shape, cur, block)
-			if err != nil {
-				return 0, 0, nil, err
+		case nn.PermSum:
+			blk, ok := l.(nn.Block)
+			if !ok {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s (%s) declares a sum of branches but has none (nn.Block)", p, l.Type())
 			}
-			sc, scBlock, _, err := b.walk(ls.Shortcut, p+".shortcut.", shape, cur, block)
-			if err != nil {
-				return 0, 0, nil, err
+			var outs, blocks []int
+			var names []string
+			for _, br := range blk.Branches() {
+				o, ob, _, err := b.walk(br.Layers, p+"."+br.Name+".", shape, cur, block)
+				if err != nil {
+					return 0, 0, nil, err
+				}
+				outs, blocks, names = append(outs, o), append(blocks, ob), append(names, br.Name)
 			}
-			if scBlock != bodyBlock {
-				return 0, 0, nil, fmt.Errorf("align: weight matching: residual %s: body and shortcut group their features differently (%d and %d per unit)", p, bodyBlock, scBlock)
+			if len(outs) == 0 {
+				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s (%s) has no branches", p, l.Type())
 			}
-			if err := b.union(sc, body, "residual "+p); err != nil {
-				return 0, 0, nil, err
+			last := len(outs) - 1
+			for k := 0; k < last; k++ {
+				if blocks[k] != blocks[last] {
+					return 0, 0, nil, fmt.Errorf("align: weight matching: %s %s: %s and %s group their features differently (%d and %d per unit)", l.Type(), p, names[k], names[last], blocks[k], blocks[last])
+				}
+				if err := b.union(outs[last], outs[k], l.Type()+" "+p); err != nil {
+					return 0, 0, nil, err
+				}
 			}
-			cur, block = b.find(sc), scBlock
+			cur, block = b.find(outs[last]), blocks[last]
 		default:
-			if !slices.Contains(Permutable, ls.Type) {
-				return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s is %s; permutable layer types are %v", p, ls.Type, Permutable)
-			}
+			return 0, 0, nil, fmt.Errorf("align: weight matching: layer %s is %s: weight matching cannot permute units through it (the layer declares no nn.Permutable)", p, l.Type())
 		}
-		shape = out
+		shape = nn.ShapeAfter(l, shape)
 	}
 	return cur, block, shape, nil
 }
 
 // groups finds the permutation structure of spec: one group per set of
-// linear/conv2d outputs that a residual stream joins, except those joined
-// to the model's input or output. Any layer type outside Permutable is
+// new units (nn.PermMix: linear/conv2d outputs) that a residual stream
+// joins (nn.PermSum), except those joined to the model's input or output.
+// A layer that declares no permutation (nn.Permutable; layernorm) is
 // refused with an error naming it and its state_dict prefix.
 func groups(spec *nn.Spec) (*permSpec, error) {
 	m, err := nn.Build(spec)
@@ -174,7 +176,7 @@ func groups(spec *nn.Spec) (*permSpec, error) {
 		b.have[e.Key] = true
 	}
 	b.fresh("input/output", -1)
-	out, _, _, err := b.walk(spec.Layers, "", spec.InputShape, 0, 1)
+	out, _, _, err := b.walk(m.Layers, "", spec.InputShape, 0, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +241,9 @@ const maxSweeps = 1000
 // layers and the channels of conv2d layers; the units a residual addition
 // joins share one group (an identity shortcut ties the body's output to
 // the block's input; a linear/conv2d shortcut has its own input and output
-// groups). spec's layers must be Permutable; a and b must both hold its
+// groups). spec's layers, at any depth, must declare how a permutation
+// acts on them (nn.Permutable: every layer type but layernorm does, the
+// layers' own files say how); a and b must both hold its
 // tensors. Errors name the layer or tensor.
 func WeightMatching(spec *nn.Spec, a, b nn.State, seed uint64) (*Result, error) {
 	ps, err := groups(spec)

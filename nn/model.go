@@ -180,13 +180,7 @@ func BuildLayer(ls LayerSpec, in []int) (Layer, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := in
-	switch {
-	case isShaper(l):
-		out = l.(Shaper).OutShape()
-	case l.Type() == "flatten" || l.OutSize() != width:
-		out = []int{l.OutSize()}
-	}
+	out := ShapeAfter(l, in)
 	if err := checkExampleShape(out); err != nil {
 		return nil, nil, fmt.Errorf("%s: output: %w", ls.Type, err)
 	}

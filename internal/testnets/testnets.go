@@ -9,13 +9,14 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// RandomizeBatchNorm overwrites every batchnorm1d layer's weight, bias and
-// running mean of each state with standard normal draws from rng, and its
-// running variance with draws from [minVar, minVar+1), so that BatchNorm
-// moves along the line θ0 → θT with a positive variance at both ends.
+// RandomizeBatchNorm overwrites every top-level BatchNorm layer's
+// (nn.BatchStatistics: batchnorm1d, batchnorm2d) weight, bias and running
+// mean of each state with standard normal draws from rng, and its running
+// variance with draws from [minVar, minVar+1), so that BatchNorm moves
+// along the line θ0 → θT with a positive variance at both ends.
 func RandomizeBatchNorm(m *nn.Model, rng *rand.Rand, minVar float64, states ...nn.State) {
 	for i, l := range m.Layers {
-		if l.Type() != "batchnorm1d" {
+		if _, ok := l.(nn.BatchStatistics); !ok {
 			continue
 		}
 		for _, s := range states {
