@@ -16,7 +16,7 @@ import (
 // L(a) is below its Integral and Rise, L at its midpoint lies in LC; and
 // its DL reaches no higher than the parent's (inclusion monotonicity: the
 // child's sum of per-example upper bounds is at most the parent's, up to
-// the rounding of the sum). Over the run, some rows are reused.
+// rounding: 1e-9 relative). Over the run, some rows are reused.
 func TestSettledExamplesDropOut(t *testing.T) {
 	reused := 0
 	rapid.Check(t, func(t *rapid.T) {
@@ -69,7 +69,7 @@ func TestSettledExamplesDropOut(t *testing.T) {
 			if v := p.At(c).Loss; v < l.LC.Lo-slack(v) || v > l.LC.Hi+slack(v) {
 				t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.LC.Lo, l.LC.Hi)
 			}
-			if l.DL.Hi > interval.Up(par.DL.Hi+1e-12*(1+math.Abs(par.DL.Hi))) {
+			if l.DL.Hi > par.DL.Hi+1e-9*(1+math.Abs(par.DL.Hi)) {
 				t.Fatalf("child [%v, %v] sup L′ %v above the parent's %v", l.A, l.B, l.DL.Hi, par.DL.Hi)
 			}
 		}
