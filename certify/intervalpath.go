@@ -46,8 +46,9 @@ type Leaf struct {
 	Rise float64
 
 	// kept holds the per-example bounds of the examples settled on this
-	// leaf (sup ℓ_i′ ≤ 0), when the interval path drops settled examples
-	// (IntervalPath.dropSettled); its children's interval passes over
+	// leaf (sup ℓ_i′ ≤ 0, smooth: no kink, no jump), when the interval
+	// path drops settled examples (IntervalPath.dropSettled); its
+	// children's interval passes over
 	// [A, B] skip those rows and reuse these bounds. parent is the kept
 	// rows of the leaf this one was split from (set by BranchAndBound).
 	kept, parent *keptRows
@@ -56,10 +57,13 @@ type Leaf struct {
 // keptRows holds, per chunk, the examples (chunk-local rows, increasing)
 // settled on a leaf [a, b] with their enclosures over [a, b]: ℓ_i′ (the
 // first-order enclosure intersected with the mean-value forms, sup ≤ 0),
-// ℓ_i″ (meaningful where not kink), ℓ_i, and the kink flag. An enclosure
-// over [a, b] encloses over any sub-interval (inclusion monotonicity), and
-// an example smooth on [a, b] is smooth on its parts, so a child leaf may
-// use them in place of its own pass for those examples (issue 12, item 2).
+// ℓ_i″, ℓ_i, and the kink flag (always false: a kinked example is not kept,
+// since it would stay first-order in every descendant, and the search
+// measured a certified_monotone path turned inconclusive that way). An
+// enclosure over [a, b] encloses over any sub-interval (inclusion
+// monotonicity), and an example smooth on [a, b] is smooth on its parts,
+// so a child leaf may use them in place of its own pass for those
+// examples (issue 12, item 2).
 type keptRows struct {
 	chunks   []*chunkKeep // per chunk; nil: none kept
 	examples int          // total rows kept
@@ -409,7 +413,7 @@ type chunkResult struct {
 // row takes the parent's enclosures of ℓ_i′, ℓ_i″ and ℓ_i over the parent
 // leaf, which hold over [a, b] (inclusion monotonicity), with the
 // midpoint pass's ℓ_i′(c) in the same mean-value forms. With drop set,
-// the rows settled here (sup ℓ_i′ ≤ 0, no jump) are returned as kept.
+// the rows settled here (sup ℓ_i′ ≤ 0, smooth: no kink, no jump) are returned as kept.
 func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox, parent *chunkKeep, drop bool) (chunkResult, *chunkKeep) {
 	ab := interval.I{Lo: a, Hi: b}
 	var lr, dl, d2l []interval.I
@@ -506,7 +510,7 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			// kinked: the constant sup ℓ_i′ over the leaf
 			r.dc, r.d1, r.d0 = upAdd(r.dc, enc.Hi), upAdd(r.d1, enc.Hi), upAdd(r.d0, enc.Hi)
 		}
-		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && lr[i].Valid() {
+		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && !kink[i] && d2l[i].Valid() && lr[i].Valid() {
 			keep.rows = append(keep.rows, int32(i))
 			keep.dl, keep.d2l, keep.l = append(keep.dl, enc), append(keep.d2l, d2l[i]), append(keep.l, lr[i])
 			keep.kink = append(keep.kink, kink[i] || !d2l[i].Valid())
