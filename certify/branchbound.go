@@ -118,7 +118,8 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 				continue
 			}
 			m := 0.5*l.A + 0.5*l.B
-			x, y := &Leaf{A: l.A, B: m, LA: l.LA, LB: l.LC}, &Leaf{A: m, B: l.B, LA: l.LC, LB: l.LB}
+			x, y := &Leaf{A: l.A, B: m, LA: l.LA, LB: l.LC, parent: l.kept}, &Leaf{A: m, B: l.B, LA: l.LC, LB: l.LB, parent: l.kept}
+			l.kept = nil
 			next = append(next, x, y)
 			fresh = append(fresh, x, y)
 		}

@@ -300,6 +300,11 @@ func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	m.ip, m.l0, m.l1 = ip, l0, l1
 	m.Cert.Examples = ip.p.N
 	ip.keepStart() // per-example ℓ′(0), for the endpoint-centred form at α = 0
+	// Examples settled on a leaf (sup ℓ_i′ ≤ 0) keep their bounds and drop
+	// out of its children's interval passes (issue 12): Δ's bounds are sums
+	// of per-example bounds, each still an enclosure over the child. Not
+	// where L may jump (the jump leaves read L's enclosures over the leaf).
+	ip.dropSettled = !ip.jumps
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
+	"gonum.org/v1/gonum/mat"
 )
 
 // Leaf is one α-interval [A, B] of the branch and bound with the
@@ -43,7 +44,37 @@ type Leaf struct {
 	// A)·sup L′); the smallest of their positive parts' integrals. +Inf
 	// when unknown.
 	Rise float64
+
+	// kept holds the per-example bounds of the examples settled on this
+	// leaf (sup ℓ_i′ ≤ 0, smooth: no kink, no jump), when the interval
+	// path drops settled examples (IntervalPath.dropSettled); its
+	// children's interval passes over
+	// [A, B] skip those rows and reuse these bounds. parent is the kept
+	// rows of the leaf this one was split from (set by BranchAndBound).
+	kept, parent *keptRows
 }
+
+// keptRows holds, per chunk, the examples (chunk-local rows, increasing)
+// settled on a leaf [a, b] with their enclosures over [a, b]: ℓ_i′ (the
+// first-order enclosure intersected with the mean-value forms, sup ≤ 0),
+// ℓ_i″, ℓ_i, and the kink flag (always false: a kinked example is not kept,
+// since it would stay first-order in every descendant, and the search
+// measured a certified_monotone path turned inconclusive that way). An
+// enclosure over [a, b] encloses over any sub-interval (inclusion
+// monotonicity), and an example smooth on [a, b] is smooth on its parts,
+// so a child leaf may use them in place of its own pass for those
+// examples (issue 12, item 2).
+type keptRows struct {
+	chunks   []*chunkKeep // per chunk; nil: none kept
+	examples int          // total rows kept
+	released bool         // the leaf was split and its children evaluated
+}
+
+// maxKeptRows caps the per-example bounds kept over all live leaves
+// (about 60 bytes each): beyond it a leaf keeps none and its children
+// evaluate every example, as without drop-out. The cap is applied in leaf
+// order, so the leaves, bounds and verdict do not depend on the worker count.
+const maxKeptRows = 1 << 21
 
 // IntervalPath is the interval twin of functionspace.Path (THEORY.md §7):
 // rigorous enclosures, in interval arithmetic with outward rounding, of the
@@ -70,6 +101,14 @@ type IntervalPath struct {
 	// outputsOnly: evalLeaves leaves the loss enclosures of the leaves
 	// unset (an objective that reads only Outputs, AccuracyObjective)
 	outputsOnly bool
+	// dropSettled: evalLeaves keeps the per-example bounds of the examples
+	// settled on a leaf (sup ℓ_i′ ≤ 0) and the children of a split leaf
+	// skip them in their interval pass over [a, b] (Monotonicity sets it;
+	// never with a layer that may jump). keptTotal counts the rows kept
+	// over the live leaves (maxKeptRows).
+	dropSettled bool
+	keptTotal   int
+	rowsReused  int // (leaf, example) pairs whose interval pass over the leaf was skipped
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
@@ -170,9 +209,22 @@ func (e *IntervalPath) box(i int, alpha interval.I) *nn.ParamBox {
 // pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
 // the parameter boxes of every layer after the cached one.
 func (e *IntervalPath) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order int) (l, dl, d2l []interval.I, kink, jump []bool) {
+	return e.passRows(c, alpha, boxes, order, nil)
+}
+
+// passRows is pass on the rows of chunk c listed in rows (chunk-local,
+// increasing; nil: every row), results in that order. Every layer acts on
+// each example alone (BatchNorm under recompute takes the reference
+// batch's statistics, refStats), so a row's enclosures do not depend on
+// which other rows are in the pass.
+func (e *IntervalPath) passRows(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool) {
 	ch := e.chunks[c]
-	j := e.jet(c, alpha, boxes, order)
-	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, e.p.Targets.Rows(ch[0], ch[1]))
+	j := e.jet(c, alpha, boxes, order, rows)
+	t := e.p.Targets.Rows(ch[0], ch[1])
+	if rows != nil {
+		t = subTargets(t, rows)
+	}
+	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, t)
 	e.mu.Lock()
 	e.evals++
 	e.mu.Unlock()
@@ -183,19 +235,59 @@ func (e *IntervalPath) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order
 	return l, dl, d2l, j.Kink, jump
 }
 
+// subTargets returns the targets of the given rows of t.
+func subTargets(t nn.Targets, rows []int32) nn.Targets {
+	if t.Values != nil {
+		_, k := t.Values.Dims()
+		v := mat.NewDense(max(len(rows), 1), k, nil)
+		for i, r := range rows {
+			v.SetRow(i, t.Values.RawRowView(int(r)))
+		}
+		if len(rows) == 0 {
+			return nn.Targets{Values: v.Slice(0, 0, 0, k).(*mat.Dense)}
+		}
+		return nn.Targets{Values: v}
+	}
+	lb := make([]int, len(rows))
+	for i, r := range rows {
+		lb[i] = t.Labels[r]
+	}
+	return nn.Targets{Labels: lb}
+}
+
+// subRows returns the given rows of m (a copy).
+func subRows(m interval.Matrix, rows []int32) interval.Matrix {
+	out := interval.NewMatrix(len(rows), m.Cols)
+	for i, r := range rows {
+		lo, hi := m.Row(int(r))
+		copy(out.Lo[i*m.Cols:(i+1)*m.Cols], lo)
+		copy(out.Hi[i*m.Cols:(i+1)*m.Cols], hi)
+	}
+	return out
+}
+
 // jet encloses the output path of chunk c over α ∈ alpha: γ, and with
 // order ≥ 1 γ′, with order 2 γ″ (nn.IJet), with the parameter boxes of
-// every layer after the cached one.
-func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int) *nn.IJet {
+// every layer after the cached one; on the listed rows of the chunk only
+// (nil: all).
+func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32) *nn.IJet {
 	ch := e.chunks[c]
 	var j *nn.IJet
 	if e.start == 0 { // no cached linear layer: from the network input
 		_, d := e.p.X.Dims()
 		xs := make([]float64, 0, (ch[1]-ch[0])*d)
-		for r := ch[0]; r < ch[1]; r++ {
-			xs = append(xs, e.p.X.RawRowView(r)...)
+		n := ch[1] - ch[0]
+		if rows == nil {
+			for r := ch[0]; r < ch[1]; r++ {
+				xs = append(xs, e.p.X.RawRowView(r)...)
+			}
+		} else {
+			n = len(rows)
+			for _, r := range rows {
+				xs = append(xs, e.p.X.RawRowView(ch[0]+int(r))...)
+			}
 		}
-		j = nn.NewConstIJet(ch[1]-ch[0], d, xs, order)
+		j = nn.NewConstIJet(n, d, xs, order)
 		var st []*nn.IStats
 		if e.recompute {
 			st = e.refStats(alpha, boxes, order)
@@ -214,7 +306,18 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 			j.D2 = interval.NewMatrix(j.N, j.D)
 		}
 	} else {
-		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
+		a, b, k0 := e.a[c], e.b[c], e.kink0[c]
+		if rows != nil {
+			a, b = subRows(a, rows), subRows(b, rows)
+			if k0 != nil {
+				sk := make([]bool, len(rows))
+				for i, r := range rows {
+					sk[i] = k0[r]
+				}
+				k0 = sk
+			}
+		}
+		j = nn.AffineIJet(a, b, alpha, order, k0)
 		var st []*nn.IStats
 		if e.recompute {
 			st = e.refStats(alpha, boxes, order)
@@ -304,10 +407,48 @@ type chunkResult struct {
 // midpoint and, when b = 1, at 1 (THEORY.md §7); and an upper bound on
 // Σ_i ∫_a^b ℓ_i′: per example min((b − a)·sup ℓ_i′, (b−a)·ℓ_i′(c) +
 // M_i(b−c)²/2 − m_i(c−a)²/2) with ℓ_i″ ∈ [m_i, M_i] (smooth examples only).
-func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) chunkResult {
+//
+// With parent (the kept rows of the leaf [a, b] was split from, for chunk
+// c), the interval pass over [a, b] runs only on the other rows; a kept
+// row takes the parent's enclosures of ℓ_i′, ℓ_i″ and ℓ_i over the parent
+// leaf, which hold over [a, b] (inclusion monotonicity), with the
+// midpoint pass's ℓ_i′(c) in the same mean-value forms. With drop set,
+// the rows settled here (sup ℓ_i′ ≤ 0, smooth: no kink, no jump) are returned as kept.
+func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox, parent *chunkKeep, drop bool) (chunkResult, *chunkKeep) {
 	ab := interval.I{Lo: a, Hi: b}
-	lr, dl, d2l, kink, jump := e.pass(c, ab, bi, 2)
+	var lr, dl, d2l []interval.I
+	var kink, jump []bool
+	if parent == nil || len(parent.rows) == 0 {
+		lr, dl, d2l, kink, jump = e.pass(c, ab, bi, 2)
+	} else {
+		n := e.chunks[c][1] - e.chunks[c][0]
+		lr, dl, d2l = make([]interval.I, n), make([]interval.I, n), make([]interval.I, n)
+		kink, jump = make([]bool, n), make([]bool, n)
+		e.mu.Lock()
+		e.rowsReused += len(parent.rows)
+		e.mu.Unlock()
+		rest := make([]int32, 0, n-len(parent.rows))
+		q := 0
+		for i := 0; i < n; i++ {
+			if q < len(parent.rows) && int(parent.rows[q]) == i {
+				lr[i], dl[i], d2l[i], kink[i] = parent.l[q], parent.dl[q], parent.d2l[q], parent.kink[q]
+				q++
+				continue
+			}
+			rest = append(rest, int32(i))
+		}
+		if len(rest) > 0 {
+			pl, pdl, pd2l, pk, pj := e.passRows(c, ab, bi, 2, rest)
+			for t, i := range rest {
+				lr[i], dl[i], d2l[i], kink[i], jump[i] = pl[t], pdl[t], pd2l[t], pk[t], pj[t]
+			}
+		}
+	}
 	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
+	var keep *chunkKeep
+	if drop {
+		keep = &chunkKeep{}
+	}
 	w := interval.Sub(interval.Point(b), interval.Point(a))
 	off := interval.Sub(ab, interval.Point(mid))
 	right := interval.Sqr(interval.Sub(interval.Point(b), interval.Point(mid)))
@@ -369,6 +510,11 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			// kinked: the constant sup ℓ_i′ over the leaf
 			r.dc, r.d1, r.d0 = upAdd(r.dc, enc.Hi), upAdd(r.d1, enc.Hi), upAdd(r.d0, enc.Hi)
 		}
+		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && !kink[i] && d2l[i].Valid() && lr[i].Valid() {
+			keep.rows = append(keep.rows, int32(i))
+			keep.dl, keep.d2l, keep.l = append(keep.dl, enc), append(keep.d2l, d2l[i]), append(keep.l, lr[i])
+			keep.kink = append(keep.kink, kink[i] || !d2l[i].Valid())
+		}
 		intSum = interval.Up(intSum + up)
 		r.lr = interval.Add(r.lr, lr[i])
 		r.jump = r.jump || jump[i]
@@ -377,7 +523,14 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		r.dlc = interval.Add(r.dlc, dlc[i])
 	}
 	r.integral = intSum
-	return r
+	return r, keep
+}
+
+// chunkKeep is one chunk's part of keptRows.
+type chunkKeep struct {
+	rows       []int32
+	dl, d2l, l []interval.I
+	kink       []bool
 }
 
 // upAdd returns s + x rounded up; a sum with a zero operand is exact.
@@ -445,10 +598,12 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 	type task struct{ l, c int }
 	nc := len(e.chunks)
 	res := make([][]chunkResult, len(ls))
+	keeps := make([][]*chunkKeep, len(ls))
 	bi := make([][]*nn.ParamBox, len(ls))
 	bc := make([][]*nn.ParamBox, len(ls))
 	for k, l := range ls {
 		res[k] = make([]chunkResult, nc)
+		keeps[k] = make([]*chunkKeep, nc)
 		bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
 		bc[k] = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
 	}
@@ -460,7 +615,11 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 			defer wg.Done()
 			for t := range tasks {
 				l := ls[t.l]
-				res[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, bi[t.l], bc[t.l])
+				var parent *chunkKeep
+				if l.parent != nil {
+					parent = l.parent.chunks[t.c]
+				}
+				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, bi[t.l], bc[t.l], parent, e.dropSettled)
 			}
 		}()
 	}
@@ -479,7 +638,26 @@ loop:
 	if err != nil {
 		return err
 	}
+	for _, l := range ls { // the split parents' rows are released: their children replace them
+		if l.parent != nil && !l.parent.released {
+			e.keptTotal -= l.parent.examples
+			l.parent.released = true
+		}
+		l.parent = nil
+	}
 	for k, l := range ls {
+		if e.dropSettled { // in leaf order: the same leaves keep rows whatever the worker count
+			kr := &keptRows{chunks: keeps[k]}
+			for _, ck := range keeps[k] {
+				if ck != nil {
+					kr.examples += len(ck.rows)
+				}
+			}
+			if kr.examples > 0 && e.keptTotal+kr.examples <= maxKeptRows {
+				l.kept = kr
+				e.keptTotal += kr.examples
+			}
+		}
 		dl, lc, dlc, lr := interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
 		integral := 0.0
 		l.Smooth = 0
@@ -547,7 +725,7 @@ func (e *IntervalPath) Outputs(alpha interval.I, order int) []*nn.IJet {
 	bs := e.boxes(alpha)
 	out := make([]*nn.IJet, len(e.chunks))
 	for c := range e.chunks {
-		out[c] = e.jet(c, alpha, bs, order)
+		out[c] = e.jet(c, alpha, bs, order, nil)
 	}
 	return out
 }

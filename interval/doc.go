@@ -4,7 +4,8 @@
 // An interval [Lo, Hi] encloses a set of reals. Every operation returns an
 // interval that contains the exact image of its arguments' intervals: Go has
 // no rounding modes, so each float64 result computed with round-to-nearest
-// (error at most half an ulp) is widened by one ulp with math.Nextafter
+// (error at most half an ulp) is widened by one ulp (two near the underflow
+// threshold) with Rump, Zimmermann, Boldo and Melquiond's successor bound
 // (Down, Up). Elementary functions (Exp, Log1p, Tanh, Erf, …) are taken from
 // Go's math package, whose documented or measured error is below 1 ulp for
 // these functions; their results are widened by a relative 2⁻⁵⁰ (8 ulps) plus
