@@ -267,6 +267,9 @@ type Monotonicity struct {
 	// DeltaUpper.
 	end, in     []float64
 	first, last int
+	// exactEnds is the number of examples whose ℓ_i′(1) was computed
+	// exactly (IntervalPath.tightenEnds, exactend.go).
+	exactEnds int
 }
 
 // NewMonotonicity returns the monotonicity objective with options o
@@ -300,6 +303,9 @@ func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	m.ip, m.l0, m.l1 = ip, l0, l1
 	m.Cert.Examples = ip.p.N
 	ip.keepStart() // per-example ℓ′(0), for the endpoint-centred form at α = 0
+	if m.exactEnds = ip.tightenEnds(); m.exactEnds > 0 {
+		m.Cert.Notes = append(m.Cert.Notes, fmt.Sprintf("ℓ_i′(1) of %d examples computed exactly (dyadic rational arithmetic, math/big) for the endpoint-centred form at α = 1", m.exactEnds))
+	}
 	return nil
 }
 
