@@ -4,7 +4,14 @@ import (
 	"context"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/internal/testnets"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
 
 	"github.com/certify-mli/certify/functionspace"
 )
@@ -86,4 +93,63 @@ func TestExactFitToleranceZero(t *testing.T) {
 			t.Logf("%s: Δ ∈ [%g, %g], %d leaves", cert.Verdict, cert.DeltaLower, cert.DeltaUpper, cert.Leaves)
 		})
 	}
+}
+
+// TestExactEndSlopesAgree: on random tiny relu / leaky_relu / identity mse
+// networks, every decided exact ℓ_i′ at α = 1 (left) and α = 0 (right),
+// rounded to float64, agrees with the float64 forward-mode jet's
+// per-example ℓ_i′ (functionspace, an independent implementation) to
+// 1e-9 relative, and lies in the certificate's interval enclosure
+// (tightenEnds never finds an empty intersection).
+func TestExactEndSlopesAgree(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		act := rapid.SampledFrom([]string{"relu", "leaky_relu", "identity"}).Draw(t, "act")
+		in, h, k, n := rapid.IntRange(1, 3).Draw(t, "in"), rapid.IntRange(1, 4).Draw(t, "h"), rapid.IntRange(1, 3).Draw(t, "k"), rapid.IntRange(1, 5).Draw(t, "n")
+		m, err := nn.Build(nn.MLPSpec([]int{in, h, k}, act, "mse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := rapid.Uint64().Draw(t, "seed")
+		s0, _ := nn.Init(m, "pytorch", 1, seed)
+		sT, _ := nn.Init(m, "pytorch", 1, seed+1)
+		x, tg := testnets.RandomData(rand.New(rand.NewPCG(seed, 3)), n, in, k, "mse", 2)
+		if rapid.Bool().Draw(t, "fit") { // an exact fit at θT: targets are the float64 outputs there
+			tg = nn.Targets{Values: m.Forward(sT, x)}
+		}
+		p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip.point(1, true)
+		ip.keepStart()
+		for _, end := range []struct {
+			side  int
+			alpha float64
+			encs  [][]interval.I
+		}{{-1, 1, ip.dl1}, {+1, 0, ip.dl0}} {
+			d, ok := exactEndSlopes(p, end.side)
+			if d == nil {
+				t.Fatal("a supported model was refused")
+			}
+			fl := p.At(end.alpha).ExampleDLoss
+			scale := 1.0 // ExampleDLoss is unscaled, Σ_k 2 r_k r_k′, as the interval path's ℓ_i′
+			for i := range d {
+				if !ok[i] {
+					continue
+				}
+				v, _ := d[i].Float64()
+				if want := fl[i] * scale; math.Abs(v-want) > 1e-9*(1+math.Abs(want)) {
+					t.Fatalf("α = %v, example %d: exact ℓ′ = %v, float64 jet %v", end.alpha, i, v, want)
+				}
+				enc := end.encs[0][i]
+				if o := outward(d[i]); o.Hi < enc.Lo || o.Lo > enc.Hi {
+					t.Fatalf("α = %v, example %d: exact ℓ′ = %v outside the enclosure %v", end.alpha, i, v, enc)
+				}
+			}
+		}
+	})
 }
