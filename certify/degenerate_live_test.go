@@ -26,7 +26,9 @@ func cpuSeconds(t *testing.T) float64 {
 // TestDegenerateLive (issue 12, "Degenerate paths"): on a real MNIST MLP
 // run (CERTIFY_DEGENERATE_RUN=DIR, e.g. the demo's runs/demo: a
 // 784-64-10 ReLU MLP, 5000 examples), the line θT := θ0 and a line whose
-// loss is exactly flat on a tail are certified_monotone, and the CPU time
+// loss is exactly flat on a tail are certified_monotone (the tail at
+// tolerance 1e-12; at exactly 0 it stays inconclusive, docs/soundness.md),
+// and the CPU time
 // of each certificate is logged (the machine may be loaded: CPU, not wall).
 //
 // The flat tail: θ0 is the run's θT with its output layer negated (an
@@ -44,9 +46,9 @@ func TestDegenerateLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certifyTimed := func(name string, p *functionspace.Path, tol float64) *Certificate {
+	certifyTimed := func(name string, p *functionspace.Path, tol float64, budget int) *Certificate {
 		c0, w0 := cpuSeconds(t), time.Now()
-		cert, err := Certify(context.Background(), p, CertifyOptions{Tolerance: tol})
+		cert, err := Certify(context.Background(), p, CertifyOptions{Tolerance: tol, MaxIntervals: budget})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestDegenerateLive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := certifyTimed("θT = θ0", p, 0); c.Verdict != CertifiedMonotone || c.Leaves != 0 || c.DeltaUpper != 0 {
+		if c := certifyTimed("θT = θ0", p, 0, 0); c.Verdict != CertifiedMonotone || c.Leaves != 0 || c.DeltaUpper != 0 {
 			t.Errorf("want certified_monotone, Δ ≤ 0, 0 leaves")
 		}
 	})
@@ -91,11 +93,14 @@ func TestDegenerateLive(t *testing.T) {
 		if l(0.5) != l(0.75) || l(0.75) != l(1) || !(l(0) > l(0.25) && l(0.25) > l(0.5)) {
 			t.Fatalf("test path: L(0, 1/4, 1/2, 3/4, 1) = %v %v %v %v %v", l(0), l(0.25), l(0.5), l(0.75), l(1))
 		}
-		for _, tol := range []float64{1e-12, 0} {
-			c := certifyTimed("flat tail", p, tol)
-			if tol > 0 && c.Verdict != CertifiedMonotone {
-				t.Errorf("want certified_monotone at tolerance %g", tol)
-			}
+		if c := certifyTimed("flat tail", p, 1e-12, 0); c.Verdict != CertifiedMonotone {
+			t.Errorf("want certified_monotone at tolerance 1e-12")
+		}
+		// at exactly 0 the kink leaf keeps a rounding-size rise
+		// (docs/soundness.md): a small budget shows it without spending 4096 leaves
+		c := certifyTimed("flat tail", p, 0, 64)
+		if c.Verdict == NonMonotone {
+			t.Errorf("a falling-then-flat loss called non_monotone")
 		}
 	})
 }
