@@ -68,8 +68,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
 		// under recompute the reference statistics are then constant as
 		// well: L is constant without any leaf.
-		l0, l1 := ip.point(0, false), ip.point(1, false)
-		if err := obj.Constant(ip, l0, l1); err != nil {
+		// θ(1) = θ0 + 1·0 = θ0 exactly: one pass encloses L(0) = L(1)
+		l0 := ip.point(0, false)
+		if err := obj.Constant(ip, l0, l0); err != nil {
 			return err
 		}
 		progress(0, 0)

@@ -267,6 +267,9 @@ type Monotonicity struct {
 	// DeltaUpper.
 	end, in     []float64
 	first, last int
+	// exactEnds is the number of examples whose ℓ_i′(1) was computed
+	// exactly (IntervalPath.tightenEnds, exactend.go).
+	exactEnds int
 }
 
 // NewMonotonicity returns the monotonicity objective with options o
@@ -305,6 +308,9 @@ func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	// of per-example bounds, each still an enclosure over the child. Not
 	// where L may jump (the jump leaves read L's enclosures over the leaf).
 	ip.dropSettled = !ip.jumps
+	if m.exactEnds = ip.tightenEnds(); m.exactEnds > 0 {
+		m.Cert.Notes = append(m.Cert.Notes, fmt.Sprintf("ℓ_i′(1) of %d examples computed exactly (dyadic rational arithmetic, math/big) for the endpoint-centred form at α = 1", m.exactEnds))
+	}
 	return nil
 }
 
