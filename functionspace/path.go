@@ -440,7 +440,11 @@ func (p *Path) jetChunk64(ps *Params, c int, visit func(layer int, in *nn.Jet), 
 		if visit != nil {
 			visit(site, j)
 		}
-		j = p.layerJet(ps, i, j)
+		next := p.layerJet(ps, i, j)
+		if visit == nil { // the jets visit saw stay valid until ws.Reset
+			ws.Release(j, next)
+		}
+		j = next
 		site++
 		return nil
 	})

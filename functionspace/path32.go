@@ -126,11 +126,14 @@ func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), 
 		if visit != nil {
 			visit(i, j.Float64())
 		}
+		var next *nn.Jet32
 		if ps.stats != nil && ps.stats[i] != nil {
-			j = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
-			return nil
+			next = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
+		} else {
+			next = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
 		}
-		j = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
+		ws.Release32(j, next) // consumed (visit saw a float64 copy)
+		j = next
 		return nil
 	})
 	return unconst(j.Float64())

@@ -234,13 +234,23 @@ func (b *BatchNorm2d) Backward(p []*Tensor, x, y, dy *mat.Dense, grads []*Tensor
 
 // Jet is the `interpolate` policy (THEORY.md §2, §9).
 func (b *BatchNorm2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
-	return b.jetCHW(b.BN.Jet(p, dp, b.jetNC(in)))
+	nc := b.jetNC(in)
+	o := b.BN.Jet(p, dp, nc)
+	out := b.jetCHW(o)
+	in.WS.Release(nc, out)
+	in.WS.Release(o, out)
+	return out
 }
 
 // JetStats implements BatchStatistics: the `recompute` policy with the
 // statistics jet st ([C]).
 func (b *BatchNorm2d) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
-	return b.jetCHW(b.BN.JetStats(p, dp, st, b.jetNC(in)))
+	nc := b.jetNC(in)
+	o := b.BN.JetStats(p, dp, st, nc)
+	out := b.jetCHW(o)
+	in.WS.Release(nc, out)
+	in.WS.Release(o, out)
+	return out
 }
 
 // JetStats32 implements BatchStatistics in float32.
@@ -250,7 +260,12 @@ func (b *BatchNorm2d) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Je
 
 // Jet32 implements Jet32Layer (the `interpolate` policy in float32).
 func (b *BatchNorm2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
-	return b.jet32CHW(b.BN.Jet32(p, dp, b.jet32NC(in)))
+	nc := b.jet32NC(in)
+	o := b.BN.Jet32(p, dp, nc)
+	out := b.jet32CHW(o)
+	in.WS.Release32(nc, out)
+	in.WS.Release32(o, out)
+	return out
 }
 
 // JetRows implements RowJetter: every position of example r at alphas[r].

@@ -427,6 +427,8 @@ func (l *Conv2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	}
 	col, tmp := l.convBufs(in.WS, rin)
 	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf(in.M, 0, rin), rowsOf(out.M, 0, 3*n), n, in.Const, col, tmp)
+	in.WS.releaseData(col)
+	in.WS.releaseData(tmp)
 	return out
 }
 
@@ -440,6 +442,8 @@ func (l *Conv2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	}
 	col, tmp := l.convBufs32(in.WS, in.M.Rows)
 	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf32(in.M, 0, in.M.Rows), rowsOf32(out.M, 0, 3*n), n, in.Const, col, tmp)
+	in.WS.releaseData32(col)
+	in.WS.releaseData32(tmp)
 	return out
 }
 

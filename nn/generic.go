@@ -81,9 +81,9 @@ func takeGeneral[T elem](ws *Workspace, r, c int) general[T] {
 	} else {
 		switch any(data).(type) {
 		case []float64:
-			data = any(take(&ws.bufs, &ws.next, r*c)).([]T)
+			data = any(take(&ws.bufs, &ws.busy, r*c)).([]T)
 		case []float32:
-			data = any(take(&ws.bufs32, &ws.next32, r*c)).([]T)
+			data = any(take(&ws.bufs32, &ws.busy32, r*c)).([]T)
 		}
 	}
 	return general[T]{Rows: r, Cols: c, Stride: c, Data: data}

@@ -285,11 +285,21 @@ func (r *Residual) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	for b, layers := range [2][]Layer{r.Body, r.Shortcut} {
 		j := in
 		for k, l := range layers {
-			j = l.Jet(sub(r, p, b, k), sub(r, dp, b, k), j)
+			next := l.Jet(sub(r, p, b, k), sub(r, dp, b, k), j)
+			if j != in { // the branch's intermediate jets die as they are consumed
+				in.WS.Release(j, next, in)
+			}
+			j = next
 		}
 		outs[b] = j
 	}
-	return r.Combine(p, dp, outs[0], outs[1])
+	out := r.Combine(p, dp, outs[0], outs[1])
+	for _, o := range outs {
+		if o != in {
+			in.WS.Release(o, out, in)
+		}
+	}
+	return out
 }
 
 // SubParams implements Block.
@@ -386,10 +396,26 @@ func (r *Residual) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	for b, layers := range [2][]Layer{r.Body, r.Shortcut} {
 		j := in
 		for k, l := range layers {
-			j = l.(Jet32Layer).Jet32(sub(r, p, b, k), sub(r, dp, b, k), j)
+			next := l.(Jet32Layer).Jet32(sub(r, p, b, k), sub(r, dp, b, k), j)
+			if j != in { // as in Jet: intermediate jets die as they are consumed
+				in.WS.Release32(j, next, in)
+			}
+			j = next
 		}
 		outs[b] = j
 	}
+	out := r.join32(p, dp, outs)
+	for _, o := range outs {
+		if o != in {
+			in.WS.Release32(o, out, in)
+		}
+	}
+	return out
+}
+
+// join32 is Jet32's combination of the body's jet outs[0] and the
+// shortcut's outs[1] (combine's rule in float32).
+func (r *Residual) join32(p, dp []*Tensor32, outs [2]*Jet32) *Jet32 {
 	var c, cd float32 = 1, 0
 	if r.Scale {
 		c = p[0].Data[0]

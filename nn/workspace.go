@@ -17,13 +17,16 @@ import (
 // The zero value is ready to use.
 type Workspace struct {
 	bufs   [][]float64
-	next   int
+	busy   []bool      // busy[i]: bufs[i] is handed out (until Reset or Release)
 	bufs32 [][]float32 // the float32 passes' matrices (Jet32), handed out the same way
-	next32 int
+	busy32 []bool
 }
 
 // Reset makes every matrix handed out so far available again.
-func (w *Workspace) Reset() { w.next, w.next32 = 0, 0 }
+func (w *Workspace) Reset() {
+	clear(w.busy)
+	clear(w.busy32)
+}
 
 // Bytes returns the memory held by the workspace, in bytes.
 func (w *Workspace) Bytes() int {
@@ -43,21 +46,116 @@ func (w *Workspace) matrix(r, c int) *mat.Dense {
 	if w == nil {
 		return mat.NewDense(r, c, nil)
 	}
-	return mat.NewDense(r, c, take(&w.bufs, &w.next, r*c))
+	return mat.NewDense(r, c, take(&w.bufs, &w.busy, r*c))
 }
 
-// take hands out the next buffer of *bufs with length n, growing it when it
-// is too short; its elements are whatever the previous pass left.
-func take[T float32 | float64](bufs *[][]T, next *int, n int) []T {
-	if *next == len(*bufs) {
-		*bufs = append(*bufs, nil)
+// take hands out a free buffer of *bufs with length n: the smallest free
+// one that holds n elements, else the largest free one grown to n, else a
+// new one; its elements are whatever an earlier use left. Which buffer is
+// handed out cannot change a result: every rule writes each element of
+// its matrices before reading it (TestWorkspaceJetsMatchFreshOnes).
+func take[T float32 | float64](bufs *[][]T, busy *[]bool, n int) []T {
+	fit, big := -1, -1
+	for i, b := range *bufs {
+		if (*busy)[i] {
+			continue
+		}
+		if cap(b) >= n && (fit < 0 || cap(b) < cap((*bufs)[fit])) {
+			fit = i
+		}
+		if big < 0 || cap(b) > cap((*bufs)[big]) {
+			big = i
+		}
 	}
-	if cap((*bufs)[*next]) < n {
-		(*bufs)[*next] = make([]T, n)
+	switch {
+	case fit >= 0:
+	case big >= 0:
+		fit = big
+		(*bufs)[fit] = make([]T, n)
+	default:
+		fit = len(*bufs)
+		*bufs = append(*bufs, make([]T, n))
+		*busy = append(*busy, false)
 	}
-	b := (*bufs)[*next][:n]
-	*next++
-	return b
+	(*busy)[fit] = true
+	return (*bufs)[fit][:n]
+}
+
+// sameArray reports whether slices a and b share their backing array (the
+// last element of their capacities is the same element): a matrix and any
+// view of it, as gonum slices them, do.
+func sameArray[T float32 | float64](a, b []T) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	return &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+}
+
+// release marks the buffer of *bufs that holds data as free before the
+// next Reset, unless keep (any number of slices still in use) shares its
+// backing array; data not from the workspace (a caller's input, a freshly
+// allocated matrix) is left alone. The caller must not read data again.
+func release[T float32 | float64](bufs [][]T, busy []bool, data []T, keep ...[]T) {
+	for _, k := range keep {
+		if sameArray(data, k) {
+			return
+		}
+	}
+	for i, b := range bufs {
+		if busy[i] && sameArray(b, data) {
+			busy[i] = false
+			return
+		}
+	}
+}
+
+// Release makes the matrix of jet dead available again before the next
+// Reset, unless one of the jets keep shares it (an identity layer returns
+// its input): the second-order passes release each jet once the next layer
+// has consumed it, so that a deep network's pass holds a few jets, not one
+// per layer (issue 13: a resnet-20's chunk of 1000 examples would hold
+// ~70 jets of 300 MB). A nil workspace, a nil jet and a jet whose matrix
+// the workspace did not hand out are no-ops. dead must not be read again.
+func (w *Workspace) Release(dead *Jet, keep ...*Jet) {
+	if w == nil || dead == nil || dead.M == nil {
+		return
+	}
+	ks := make([][]float64, 0, len(keep))
+	for _, k := range keep {
+		if k != nil && k.M != nil {
+			ks = append(ks, k.M.RawMatrix().Data)
+		}
+	}
+	release(w.bufs, w.busy, dead.M.RawMatrix().Data, ks...)
+}
+
+// Release32 is Release for float32 jets.
+func (w *Workspace) Release32(dead *Jet32, keep ...*Jet32) {
+	if w == nil || dead == nil {
+		return
+	}
+	ks := make([][]float32, 0, len(keep))
+	for _, k := range keep {
+		if k != nil {
+			ks = append(ks, k.M.Data)
+		}
+	}
+	release(w.bufs32, w.busy32, dead.M.Data, ks...)
+}
+
+// releaseData frees a scratch buffer handed out by matrix (Conv2d's
+// columns and products).
+func (w *Workspace) releaseData(data []float64) {
+	if w != nil {
+		release(w.bufs, w.busy, data)
+	}
+}
+
+// releaseData32 is releaseData in float32.
+func (w *Workspace) releaseData32(data []float32) {
+	if w != nil {
+		release(w.bufs32, w.busy32, data)
+	}
 }
 
 // newJet returns the non-constant output jet [3n, d] of a rule applied to
@@ -79,7 +177,7 @@ func (w *Workspace) general32(r, c int) blas32.General {
 	if w == nil {
 		return newGeneral32(r, c)
 	}
-	return blas32.General{Rows: r, Cols: c, Stride: c, Data: take(&w.bufs32, &w.next32, r*c)}
+	return blas32.General{Rows: r, Cols: c, Stride: c, Data: take(&w.bufs32, &w.busy32, r*c)}
 }
 
 // newJet32 returns the non-constant float32 output jet [3n, d] of a rule

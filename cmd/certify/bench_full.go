@@ -91,8 +91,9 @@ type timedAnalysis struct {
 	setup, analyze, total float64 // seconds: functionspace.New, certify.Analyze, both
 	cpu                   float64 // user+system CPU seconds of the process during both
 	phases                map[string]float64
-	peakRSS               int64 // VmHWM after the analysis
-	peakReset             bool  // VmHWM was reset before it
+	gridCPU               float64 // CPU seconds of Analyze up to its last "loss on the grid" report
+	peakRSS               int64   // VmHWM after the analysis
+	peakReset             bool    // VmHWM was reset before it
 	load                  [2]float64
 }
 
@@ -123,7 +124,13 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 	boundHeap()
 	t1 := time.Now()
 	pt := newPhaseTimes(time.Now)
-	opt.Progress = func(stage string, done, total int) { pt.report(stage) }
+	cpuA := cpuSeconds()
+	opt.Progress = func(stage string, done, total int) {
+		pt.report(stage)
+		if stage == "loss on the grid" { // the grid is the analysis's first phase
+			ta.gridCPU = cpuSeconds() - cpuA
+		}
+	}
 	r, err := certify.Analyze(ctx, p, opt)
 	if err != nil && ctx.Err() != nil {
 		return nil, interrupted(err, "bench interrupted during certify's analysis; nothing written")
