@@ -187,6 +187,16 @@ func (e *IntervalPath) pass(c int, alpha interval.I, boxes []*nn.ParamBox, order
 // order ≥ 1 γ′, with order 2 γ″ (nn.IJet), with the parameter boxes of
 // every layer after the cached one.
 func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int) *nn.IJet {
+	return e.jetHook(c, alpha, boxes, order, nil)
+}
+
+// jetHook is jet, with after (when not nil) applied to the output of every
+// layer i (the cached layer's included): it may return a tighter
+// enclosure of the same jet (centredForm).
+func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, after func(i int, j *nn.IJet) *nn.IJet) *nn.IJet {
+	if after == nil {
+		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
+	}
 	ch := e.chunks[c]
 	var j *nn.IJet
 	if e.start == 0 { // no cached linear layer: from the network input
@@ -202,10 +212,10 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 		}
 		for i, ly := range e.layers {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = ly.IntervalJet(boxes[i], j)
+			j = after(i, ly.IntervalJet(boxes[i], j))
 		}
 		if j.Const { // no parameters at all: a constant path
 			j.Const = false
@@ -214,17 +224,17 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 			j.D2 = interval.NewMatrix(j.N, j.D)
 		}
 	} else {
-		j = nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c])
+		j = after(e.start-1, nn.AffineIJet(e.a[c], e.b[c], alpha, order, e.kink0[c]))
 		var st []*nn.IStats
 		if e.recompute {
 			st = e.refStats(alpha, boxes, order)
 		}
 		for i := e.start; i < len(e.layers); i++ {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = e.layers[i].IntervalJet(boxes[i], j)
+			j = after(i, e.layers[i].IntervalJet(boxes[i], j))
 		}
 	}
 	return j
@@ -306,8 +316,7 @@ type chunkResult struct {
 // M_i(b−c)²/2 − m_i(c−a)²/2) with ℓ_i″ ∈ [m_i, M_i] (smooth examples only).
 func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox) chunkResult {
 	ab := interval.I{Lo: a, Hi: b}
-	lr, dl, d2l, kink, jump := e.pass(c, ab, bi, 2)
-	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
+	lr, dl, d2l, kink, jump, lc, dlc := e.centredPass(c, ab, mid, bi, bc)
 	w := interval.Sub(interval.Point(b), interval.Point(a))
 	off := interval.Sub(ab, interval.Point(mid))
 	right := interval.Sqr(interval.Sub(interval.Point(b), interval.Point(mid)))

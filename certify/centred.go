@@ -1,0 +1,90 @@
+package certify
+
+import (
+	"math"
+
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// centredPass encloses, for chunk c, the per-example ℓ, ℓ′, ℓ″ over the
+// leaf ab (as pass with order 2) and ℓ, ℓ′ at its midpoint mid (as pass at
+// the point, order 1), with the leaf's jets tightened after every layer by
+// the centred (mean-value) form (centredForm) around the midpoint's jets.
+// bi and bc are the parameter boxes over ab and at mid.
+func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc []interval.I) {
+	ch := e.chunks[c]
+	pt := interval.Point(mid)
+	centre := map[int]*nn.IJet{}
+	jc := e.jetHook(c, pt, bc, 1, func(i int, j *nn.IJet) *nn.IJet {
+		centre[i] = j
+		return j
+	})
+	j := e.jetHook(c, ab, bi, 2, func(i int, j *nn.IJet) *nn.IJet {
+		if i < e.start {
+			return j // the cached affine layer: exact in α already, its D1 the shared cache
+		}
+		centredForm(j, centre[i], ab, mid)
+		return j
+	})
+	targets := e.p.Targets.Rows(ch[0], ch[1])
+	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, targets)
+	lc, dlc, _ = nn.LossEnclosure(e.p.Model.Spec.Loss, jc, targets)
+	e.mu.Lock()
+	e.evals += 2
+	e.mu.Unlock()
+	jump = j.Jump
+	if jump == nil {
+		jump = make([]bool, len(l))
+	}
+	return l, dl, d2l, j.Kink, jump, lc, dlc
+}
+
+// centredForm tightens, in place, the jet j enclosing a layer's output over
+// the α-interval ab with the centred forms around the same layer's jet jc at
+// the point mid ∈ ab (THEORY.md §7's mean-value form, applied per layer):
+// for every α ∈ ab and t = α − mid ∈ ab − mid,
+//
+//	h(α) ∈ h(mid) + ḣ(ab)·t,   ḣ(α) ∈ ḣ(mid) + ḧ(ab)·t,
+//
+// intersected with j's own enclosures. The first holds wherever h is
+// Lipschitz on ab with ḣ in j.D1 almost everywhere (also across a ReLU
+// kink, where D1 is the hull of the one-sided derivatives), so it is
+// skipped only where the example may jump; the second needs h to be C² on
+// ab and is skipped where the example is kinked. Without it the interval
+// rules see the wrapping effect compound through every layer (a resnet-8's
+// enclosures of h over an α-interval of width w were ~10⁴·w wide at the
+// logits, issue 13); with it the width of each layer's input is about
+// |ḣ|·w and the wrapping acts once per layer, not through the depth.
+// Every operation rounds outward (package interval); an empty or NaN
+// intersection leaves j's own enclosure.
+func centredForm(j, jc *nn.IJet, ab interval.I, mid float64) {
+	if j == nil || jc == nil || j.Const || j.Order < 1 || jc.Order < 1 || j.D1.Lo == nil || jc.D1.Lo == nil ||
+		jc.N != j.N || jc.D != j.D {
+		return
+	}
+	t := interval.I{Lo: interval.Down(ab.Lo - mid), Hi: interval.Up(ab.Hi - mid)}
+	tighten := func(m, mc, d interval.Matrix, k int) {
+		x := interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		lo, hi := interval.Down(mc.Lo[k]+x.Lo), interval.Up(mc.Hi[k]+x.Hi)
+		if math.IsNaN(lo) || math.IsNaN(hi) {
+			return
+		}
+		lo, hi = math.Max(lo, m.Lo[k]), math.Min(hi, m.Hi[k])
+		if lo <= hi {
+			m.Lo[k], m.Hi[k] = lo, hi
+		}
+	}
+	for i := 0; i < j.N; i++ {
+		if j.Jumped(i) || jc.Jumped(i) {
+			continue
+		}
+		smooth := j.Order >= 2 && j.D2.Lo != nil && (j.Kink == nil || !j.Kink[i])
+		for k := i * j.D; k < (i+1)*j.D; k++ {
+			tighten(j.V, jc.V, j.D1, k)
+			if smooth {
+				tighten(j.D1, jc.D1, j.D2, k)
+			}
+		}
+	}
+}
