@@ -25,6 +25,7 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 			return j // the cached affine layer: exact in α already, its D1 the shared cache
 		}
 		centredForm(j, centre[i], ab, mid)
+		delete(centre, i) // free each centre jet once used
 		return j
 	})
 	targets := e.p.Targets.Rows(ch[0], ch[1])
