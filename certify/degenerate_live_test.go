@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 // cpuSeconds returns the process's user + system CPU time.
@@ -42,7 +43,7 @@ func TestDegenerateLive(t *testing.T) {
 	if dir == "" {
 		t.Skip("set CERTIFY_DEGENERATE_RUN to a run directory of a ReLU MLP")
 	}
-	run, err := nn.LoadRun(dir, 0)
+	run, err := rundir.Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,6 +271,16 @@ func subRows(m interval.Matrix, rows []int32) interval.Matrix {
 // every layer after the cached one; on the listed rows of the chunk only
 // (nil: all).
 func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32) *nn.IJet {
+	return e.jetHook(c, alpha, boxes, order, rows, nil)
+}
+
+// jetHook is jet, with after (when not nil) applied to the output of every
+// layer i (the cached layer's included): it may return a tighter
+// enclosure of the same jet (centredForm).
+func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet) *nn.IJet {
+	if after == nil {
+		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
+	}
 	ch := e.chunks[c]
 	var j *nn.IJet
 	if e.start == 0 { // no cached linear layer: from the network input
@@ -294,10 +304,10 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 		}
 		for i, ly := range e.layers {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = ly.IntervalJet(boxes[i], j)
+			j = after(i, ly.IntervalJet(boxes[i], j))
 		}
 		if j.Const { // no parameters at all: a constant path
 			j.Const = false
@@ -317,17 +327,17 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 				k0 = sk
 			}
 		}
-		j = nn.AffineIJet(a, b, alpha, order, k0)
+		j = after(e.start-1, nn.AffineIJet(a, b, alpha, order, k0))
 		var st []*nn.IStats
 		if e.recompute {
 			st = e.refStats(alpha, boxes, order)
 		}
 		for i := e.start; i < len(e.layers); i++ {
 			if st != nil && st[i] != nil {
-				j = e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j)
+				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = e.layers[i].IntervalJet(boxes[i], j)
+			j = after(i, e.layers[i].IntervalJet(boxes[i], j))
 		}
 	}
 	return j
@@ -416,10 +426,10 @@ type chunkResult struct {
 // the rows settled here (sup ℓ_i′ ≤ 0, smooth: no kink, no jump) are returned as kept.
 func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox, parent *chunkKeep, drop bool) (chunkResult, *chunkKeep) {
 	ab := interval.I{Lo: a, Hi: b}
-	var lr, dl, d2l []interval.I
+	var lr, dl, d2l, lc, dlc []interval.I
 	var kink, jump []bool
 	if parent == nil || len(parent.rows) == 0 {
-		lr, dl, d2l, kink, jump = e.pass(c, ab, bi, 2)
+		lr, dl, d2l, kink, jump, lc, dlc = e.centredPass(c, ab, mid, bi, bc, nil)
 	} else {
 		n := e.chunks[c][1] - e.chunks[c][0]
 		lr, dl, d2l = make([]interval.I, n), make([]interval.I, n), make([]interval.I, n)
@@ -438,13 +448,16 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			rest = append(rest, int32(i))
 		}
 		if len(rest) > 0 {
-			pl, pdl, pd2l, pk, pj := e.passRows(c, ab, bi, 2, rest)
+			var pl, pdl, pd2l []interval.I
+			var pk, pj []bool
+			pl, pdl, pd2l, pk, pj, lc, dlc = e.centredPass(c, ab, mid, bi, bc, rest)
 			for t, i := range rest {
 				lr[i], dl[i], d2l[i], kink[i], jump[i] = pl[t], pdl[t], pd2l[t], pk[t], pj[t]
 			}
+		} else {
+			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
 		}
 	}
-	lc, dlc, _, _, _ := e.pass(c, interval.Point(mid), bc, 1)
 	var keep *chunkKeep
 	if drop {
 		keep = &chunkKeep{}
