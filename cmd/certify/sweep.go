@@ -366,7 +366,7 @@ func emitSlurm(st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags)
 	}
 	if !sf.quiet {
 		done := ""
-		if d := len(pts) - len(s.Indices); d > 0 {
+		if d := len(pts) - len(s.Indices) - len(children); d > 0 {
 			done = fmt.Sprintf("; %d already done, not in it", d)
 		}
 		spawned := ""
