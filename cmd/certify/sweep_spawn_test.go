@@ -130,3 +130,27 @@ func TestSweepSpawnBadSections(t *testing.T) {
 		}
 	}
 }
+
+// The shipped spawn grid (docs/sweeps.md) parses into 2 parents and 12
+// children in the documented order, every point's values valid.
+func TestShippedSpawnGrid(t *testing.T) {
+	g := loadGrid(t, filepath.Join("..", "..", "testdata", "spawn", "spawn-mlp.json"))
+	if g.Len() != 14 {
+		t.Fatalf("%d points, want 14", g.Len())
+	}
+	for i, c := range []struct {
+		name   string
+		parent int
+	}{{"seed=0+at-step=0_seed=11", 0}, {"seed=0+at-step=0_seed=12", 0}, {"seed=0+at-step=4_seed=11", 0}, {"seed=1+at-step=0_seed=11", 1}} {
+		idx := []int{2, 3, 4, 8}[i]
+		p := g.Point(idx)
+		if p.Name != c.name || p.Parent == nil || *p.Parent != c.parent {
+			t.Errorf("point %d: %s parent %v, want %s parent %d", idx, p.Name, p.Parent, c.name, c.parent)
+		}
+	}
+	for _, p := range g.Points() {
+		if err := checkPointValues(g, p); err != nil {
+			t.Error(err)
+		}
+	}
+}
