@@ -18,6 +18,7 @@ import (
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/nn/dataset"
 	"github.com/certify-mli/certify/nn/npz"
@@ -267,7 +268,9 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 	}
 	n := len(m.Loss)
 	gap := certify.BarrierGap(f.deltaTol, float64(m.Loss[0]), float64(m.Loss[n-1]))
-	c, err := certify.CertifyBarrier(ctx, p, certify.BarrierOptions{Gap: gap, MaxIntervals: f.maxIntervals, Workers: f.workers})
+	bar, report := lmcProgress(f, prefix)
+	defer bar.Done()
+	c, err := certify.CertifyBarrier(ctx, p, certify.BarrierOptions{Gap: gap, MaxIntervals: f.maxIntervals, Workers: f.workers, Progress: report})
 	if err != nil {
 		if ctx.Err() != nil {
 			return interrupted(ctx.Err(), "interrupted")
@@ -287,7 +290,7 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 		r.Notes = append(r.Notes, prefix+"accuracy_bounds: the targets are float values without class labels, so there is no 0–1 accuracy; null")
 		return nil
 	}
-	a, err := certify.CertifyAccuracy(ctx, p, certify.AccuracyOptions{MaxIntervals: f.accIntervals, Workers: f.workers})
+	a, err := certify.CertifyAccuracy(ctx, p, certify.AccuracyOptions{MaxIntervals: f.accIntervals, Workers: f.workers, Progress: report})
 	if err != nil {
 		if ctx.Err() != nil {
 			return interrupted(ctx.Err(), "interrupted")
@@ -549,4 +552,26 @@ func lmcLine(r *certify.LMCReport, layers []string, hold string, a, b nn.State) 
 	}
 	r.LMCLayers = &certify.LMCLayers{Layers: layers, Hold: hold, Moved: moved}
 	return s0, s1, nil
+}
+
+// lmcProgress is the progress bar of lmc's certified phases (on a terminal
+// a bar, elsewhere a line about every 10 s; none with --json): the leaves of
+// the certified barrier and accuracy searches against their budgets.
+// prefix ("" or "unaligned.") names the line in the phase.
+func lmcProgress(f lmcFlags, prefix string) (*progress.Bar, func(stage string, done, total int)) {
+	if f.json {
+		return nil, nil
+	}
+	bar := progress.New(os.Stderr, "lmc")
+	line := "aligned line"
+	if prefix != "" || f.align != "weights" {
+		line = "line"
+		if prefix != "" {
+			line = "unaligned line"
+		}
+	}
+	return bar, func(stage string, done, total int) {
+		bar.SetPhase(progress.Phase{Name: "certified " + stage + " (" + line + ")", Unit: "leaves", Budget: true})
+		bar.Update(done, total, "")
+	}
 }

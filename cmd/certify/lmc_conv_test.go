@@ -81,7 +81,7 @@ func TestLMCAlignResidual(t *testing.T) {
 		writeRunDir(t, d.dir, spec, s0, d.s, "F64", x, nn.Targets{Labels: y})
 	}
 	out := filepath.Join(t.TempDir(), "lmc")
-	if code, _, se := runCLI(t, "lmc", a, b, "--align", "weights", "--alphas", "21", "--no-figures", "--out", out); code != 0 {
+	if code, _, se := runCLI(t, "lmc", a, b, "--align", "weights", "--alphas", "21", "--max-intervals", "64", "--accuracy-intervals", "8", "--no-figures", "--out", out); code != 0 {
 		t.Fatalf("lmc: exit %d: %s", code, se)
 	}
 	body, err := os.ReadFile(filepath.Join(out, "lmc.json"))
@@ -92,8 +92,11 @@ func TestLMCAlignResidual(t *testing.T) {
 		BarrierLoss  float64          `json:"barrier_loss"`
 		Permutations map[string][]int `json:"permutations"`
 		Unaligned    struct {
-			BarrierLoss float64 `json:"barrier_loss"`
+			BarrierLoss   float64     `json:"barrier_loss"`
+			BarrierBounds *[2]float64 `json:"barrier_bounds"`
 		} `json:"unaligned"`
+		BarrierBounds *[2]float64 `json:"barrier_bounds"`
+		Notes         []string    `json:"notes"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatal(err)
@@ -101,6 +104,19 @@ func TestLMCAlignResidual(t *testing.T) {
 	t.Logf("groups %v; unaligned barrier %.4g, aligned %.3g", names, r.Unaligned.BarrierLoss, r.BarrierLoss)
 	if r.Unaligned.BarrierLoss < 0.05 || math.Abs(r.BarrierLoss) > 1e-12 {
 		t.Errorf("barrier unaligned %v (want clearly positive), aligned %v (want 0)", r.Unaligned.BarrierLoss, r.BarrierLoss)
+	}
+	// The certified barrier of the aligned line contains 0 (conv,
+	// batchnorm2d, residual and maxpool interval rules); the unaligned one
+	// contains the grid's barrier (a budget of 64 leaves: the search stops
+	// unconverged, its bounds still proven; converging took over an hour of
+	// a loaded 2-core machine).
+	if bb := r.BarrierBounds; bb == nil || bb[0] > 0 || bb[1] < 0 {
+		t.Errorf("aligned barrier_bounds %v do not contain 0; notes %v", bb, r.Notes)
+	}
+	if ub := r.Unaligned.BarrierBounds; ub == nil || ub[1] < r.Unaligned.BarrierLoss-1e-9 || ub[0] > ub[1] {
+		t.Errorf("unaligned barrier_bounds %v (grid barrier %v); notes %v", ub, r.Unaligned.BarrierLoss, r.Notes)
+	} else {
+		t.Logf("certified: unaligned B ∈ %v, aligned B ∈ %v", *ub, *r.BarrierBounds)
 	}
 	for g, pg := range p {
 		inv := make([]int, len(pg))

@@ -116,6 +116,7 @@ func TestLMCRefusesMismatch(t *testing.T) {
 	}{
 		{"width", []int{4, 5, 3}, []string{"0.weight [6 4] in A", "0.weight [5 4] in B"}},
 		{"layers", []int{4, 6, 6, 3}, []string{"3 layers in A, 5 in B"}},
+		{"last layer", []int{4, 6, 2}, []string{"2.weight [3 6] in A", "2.weight [2 6] in B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := lmcRun(t, tc.other, 2)
@@ -376,6 +377,24 @@ func TestLMCAgainstPyTorch(t *testing.T) {
 		}
 		if math.Abs(r.Error[i]-(1-want.Accuracy[i])) > 1e-15 {
 			t.Errorf("E(%v) = %v, PyTorch %v", al, r.Error[i], 1-want.Accuracy[i])
+		}
+	}
+}
+
+// Two runs whose tensors all agree but whose architectures differ (tanh in
+// A, relu in B) are refused with exit 2 naming both model files and the
+// first differing layer: the line between them is not one network's.
+func TestLMCRefusesOtherActivation(t *testing.T) {
+	a := lmcRun(t, []int{4, 6, 3}, 1)
+	b := lmcRun(t, []int{4, 6, 3}, 2)
+	rewrite(t, filepath.Join(b, "model.json"), `"tanh"`, `"relu"`)
+	code, _, se := runCLI(t, "lmc", a, b, "--json")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2: %s", code, se)
+	}
+	for _, w := range []string{filepath.Join(a, "model.json"), filepath.Join(b, "model.json"), "layer 1 is tanh in A, relu in B"} {
+		if !strings.Contains(se, w) {
+			t.Errorf("message lacks %q:\n%s", w, se)
 		}
 	}
 }

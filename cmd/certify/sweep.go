@@ -73,7 +73,7 @@ func newSweepFlagSet(sf *sweepFlags) *flag.FlagSet {
 }
 
 // sweepReserved are the flags the sweep sets itself; a grid may not set them.
-var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json", "spawn-from", "at-step"} // spawning is a train flag, not yet a grid key
+var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json", "spawn-from", "at-step"} // a grid spawns through its "spawn" section (sweep_spawn.go)
 
 // trainGrid is rundir.TrainConfig as a grid's "base" and "axes" see it:
 // its keys are the flags of `certify train`.
@@ -182,6 +182,11 @@ func sweepCmd(ctx context.Context, args []string) error {
 	// with the grid's current settings.
 	for _, p := range pts {
 		if err := checkExisting(st, g, p); err != nil {
+			return err
+		}
+	}
+	if !sf.dryRun && sf.index < 0 {
+		if err := checkSpawnSelection(st, g, pts); err != nil {
 			return err
 		}
 	}
@@ -304,6 +309,35 @@ func emitSlurm(st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags)
 			s.Indices = append(s.Indices, p.Index)
 		}
 	}
+	var children []int
+	s.Indices, children = splitSpawnIndices(g, s.Indices)
+	submit := "sbatch " + filepath.Join(sf.out, "sweep.sbatch")
+	if len(children) > 0 {
+		if !sf.dryRun {
+			if err := os.MkdirAll(filepath.Join(sf.out, sweep.LogDir), 0o755); err != nil {
+				return err
+			}
+		}
+		var err error
+		if submit, err = writeSpawnScript(s, children, len(s.Indices) > 0, sf, stdout); err != nil {
+			return err
+		}
+		if !sf.dryRun {
+			if err := os.Chmod(filepath.Join(sf.out, spawnScript), 0o755); err != nil {
+				return err
+			}
+		}
+		if len(s.Indices) == 0 {
+			if _, err := st.WriteIndex(nil); err != nil {
+				return err
+			}
+			if !sf.quiet && !sf.dryRun {
+				fmt.Fprintf(stdout, "wrote %s: %s (--array=%s) spawning from finished points\nsubmit with: %s\n",
+					filepath.Join(sf.out, spawnScript), plural(len(children), "array task"), sweep.ArraySpec(children, s.Limit), submit)
+			}
+			return nil
+		}
+	}
 	if len(s.Indices) == 0 {
 		if !sf.quiet || sf.dryRun {
 			fmt.Fprintf(stdout, "every selected point (%s) is done; no script written\n", plural(len(pts), "point"))
@@ -333,11 +367,15 @@ func emitSlurm(st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags)
 	}
 	if !sf.quiet {
 		done := ""
-		if d := len(pts) - len(s.Indices); d > 0 {
+		if d := len(pts) - len(s.Indices) - len(children); d > 0 {
 			done = fmt.Sprintf("; %d already done, not in it", d)
 		}
-		fmt.Fprintf(stdout, "wrote %s: %s (--array=%s)%s, logs in %s\nsubmit with: sbatch %s\n",
-			path, plural(len(s.Indices), "array task"), sweep.ArraySpec(s.Indices, s.Limit), done, filepath.Join(s.Out, sweep.LogDir), path)
+		spawned := ""
+		if len(children) > 0 {
+			spawned = fmt.Sprintf(", and %s: %s (--array=%s) spawning from them", filepath.Join(sf.out, spawnScript), plural(len(children), "array task"), sweep.ArraySpec(children, s.Limit))
+		}
+		fmt.Fprintf(stdout, "wrote %s: %s (--array=%s)%s%s, logs in %s\nsubmit with: %s\n",
+			path, plural(len(s.Indices), "array task"), sweep.ArraySpec(s.Indices, s.Limit), spawned, done, filepath.Join(s.Out, sweep.LogDir), submit)
 	}
 	return nil
 }
@@ -434,7 +472,7 @@ func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Po
 		el := time.Since(start)
 		return " ETA " + time.Duration(float64(el)/float64(finished)*float64(len(todo)-finished)).Round(time.Second).String()
 	}
-	errs := sweep.Run(ctx, todo, sf.jobs, func(ctx context.Context, p sweep.Point) error {
+	errs := runParentsFirst(ctx, todo, sf.jobs, func(ctx context.Context, p sweep.Point) error {
 		mu.Lock()
 		running++
 		bar.Update(finished, len(todo), fmt.Sprintf("%d running", running))
@@ -520,6 +558,9 @@ func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *analys
 	var af analyzeFlags
 	ac := defaultAnalysisConfig()
 	for _, s := range p.Train {
+		if p.Parent != nil {
+			break // a spawn's at-step and seed: spawnPointFlags
+		}
 		if err := tf.cfg.Set(s.Flag, s.Value); err != nil {
 			return tf, af, nil, badInputf("grid %s: --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
@@ -564,6 +605,9 @@ func runPoint(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 		}
 	}()
 	tf, af, ac, err := pointFlags(g, p)
+	if err == nil && p.Parent != nil {
+		tf, err = spawnPointFlags(st, g, p)
+	}
 	if err != nil {
 		return res, err
 	}

@@ -45,6 +45,10 @@ type Grid struct {
 	Analysis []Setting
 	// Description is the grid's free-text "description".
 	Description string
+	// Spawn are the axes of the optional "spawn" section, at-step then
+	// seed (spawn.go): every point of the product of Axes is then a parent,
+	// and its spawned children are further points. Nil without a section.
+	Spawn []Axis
 
 	points []Point
 }
@@ -60,6 +64,10 @@ type Point struct {
 	Train []Setting `json:"train"`
 	// Vary are the settings of the axes with more than one value (those in Name).
 	Vary []Setting `json:"vary"`
+	// Parent is the index of the point a spawned child continues (its
+	// Train is then the spawn's at-step and seed; spawn.go), nil for a
+	// point trained from scratch.
+	Parent *int `json:"parent,omitempty"`
 }
 
 // Config is a typed configuration a grid section sets (the training run's,
@@ -218,8 +226,12 @@ func Parse(file string, data []byte, s Schema) (*Grid, error) {
 				}
 				g.Axes = append(g.Axes, ax)
 			}
+		case "spawn":
+			if g.Spawn, err = parseSpawn(file, f.raw); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, fail(f.key, "unknown key (want description, base, axes, analysis)")
+			return nil, fail(f.key, "unknown key (want description, base, axes, analysis, spawn)")
 		}
 	}
 	if !haveAxes {
@@ -231,6 +243,7 @@ func Parse(file string, data []byte, s Schema) (*Grid, error) {
 		}
 	}
 	g.points = g.enumerate()
+	g.points = append(g.points, spawnPoints(g.points, g.Spawn)...)
 	byName := map[string]int{}
 	for _, p := range g.points {
 		if j, dup := byName[p.Name]; dup {
@@ -241,7 +254,8 @@ func Parse(file string, data []byte, s Schema) (*Grid, error) {
 	return g, nil
 }
 
-// Len is the number of grid points: the product of the axes' lengths.
+// Len is the number of grid points: the product of the axes' lengths, times
+// 1 + (at-step values × seeds) with a "spawn" section.
 func (g *Grid) Len() int { return len(g.points) }
 
 // Points returns the grid points in index order (the caller may not modify them).

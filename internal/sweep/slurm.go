@@ -34,6 +34,9 @@ type Slurm struct {
 	CPUsPerTask int
 	// Extra are further arguments of every task's certify command line.
 	Extra []string
+	// Submit is the command the script's header tells to submit it; empty
+	// means "sbatch OUT/sweep.sbatch".
+	Submit string
 }
 
 // DefaultCPUsPerTask is the cores a SLURM array task asks for unless told
@@ -91,7 +94,11 @@ func (s *Slurm) Script() (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/bash\n")
-	fmt.Fprintf(&b, "# Written by `certify sweep --emit slurm`: one array task per grid point of\n# %s (%d tasks). Submit with: sbatch %s\n", s.Grid, len(s.Indices), filepath.Join(s.Out, "sweep.sbatch"))
+	submit := s.Submit
+	if submit == "" {
+		submit = "sbatch " + filepath.Join(s.Out, "sweep.sbatch")
+	}
+	fmt.Fprintf(&b, "# Written by `certify sweep --emit slurm`: one array task per grid point of\n# %s (%d tasks). Submit with: %s\n", s.Grid, len(s.Indices), submit)
 	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", Sanitize(s.JobName))
 	fmt.Fprintf(&b, "#SBATCH --array=%s\n", ArraySpec(s.Indices, s.Limit))
 	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(s.Out, LogDir, "%A_%a.log"))
