@@ -12,13 +12,16 @@
 #      byte for byte, config.json / certificate.json / sweep-point.json equal
 #      but for timing, host and job fields;
 #   5. stops the daemons it started, by PID (trap).
+# SLURM_TEST_GRID=FILE runs another grid the same way (default
+# testdata/sweeps/slurm4.json; docs/resnet/grid-tiny.json is the ResNet
+# study's grid in tiny form).
 # Prints "slurm_test: PASS" or "slurm_test: FAIL: why" and exits non-zero on
 # failure. Rerunnable: it wipes its own work directory $W first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 W=${SLURM_TEST_DIR:-/tmp/certify-slurm-test}
-GRID=$ROOT/testdata/sweeps/slurm4.json
+GRID=$(realpath "${SLURM_TEST_GRID:-$ROOT/testdata/sweeps/slurm4.json}")
 PY=/usr/bin/python3
 T0=$(date +%s)
 
@@ -120,6 +123,8 @@ go build -o "$W/bin/certify" ./cmd/certify || fail "go build"
 CERTIFY=$W/bin/certify
 RUNS=$W/runs
 t=$(date +%s)
+NPTS=$("$CERTIFY" sweep "$GRID" --out "$W/count" --dry-run | sed -n 's/^\([0-9]*\) of \1 points.*/\1/p')
+[ -n "$NPTS" ] || fail "could not count the points of $GRID"
 "$CERTIFY" sweep "$GRID" --out "$RUNS" --jobs 2 || fail "local sweep"
 say "local pool: $(( $(date +%s) - t )) s"
 mv "$RUNS" "$W/local"
@@ -132,11 +137,11 @@ say "SLURM array: $(( $(date +%s) - t )) s"
 
 # 4. Checks.
 "$CERTIFY" sweep "$GRID" --out "$RUNS" --dry-run | tee "$W/status.txt"
-grep -q "^4 of 4 points, 4 done$" "$W/status.txt" || fail "not every point is done"
+grep -q "^$NPTS of $NPTS points, $NPTS done$" "$W/status.txt" || fail "not every point is done"
 n=$(ls "$RUNS"/logs/*.log 2>/dev/null | wc -l)
-[ "$n" = 4 ] || fail "want 4 task logs in $RUNS/logs, found $n"
+[ "$n" = "$NPTS" ] || fail "want $NPTS task logs in $RUNS/logs, found $n"
 mapfile -t names < <(cd "$W/local" && ls -d */ | tr -d /)
-[ "${#names[@]}" = 4 ] || fail "want 4 local run directories, found ${#names[@]}"
+[ "${#names[@]}" = "$NPTS" ] || fail "want $NPTS local run directories, found ${#names[@]}"
 for name in "${names[@]}"; do
   a=$W/local/$name b=$RUNS/$name
   [ -f "$b/certificate.json" ] || fail "$b has no certificate.json"
@@ -172,4 +177,4 @@ if not rec.get("slurm_job"):
     sys.exit(1)
 EOF
 done
-say "PASS: 4 points identical between the local pool and the SLURM array ($(( $(date +%s) - T0 )) s in all)"
+say "PASS: $NPTS points of $(basename "$GRID") identical between the local pool and the SLURM array ($(( $(date +%s) - T0 )) s in all)"
