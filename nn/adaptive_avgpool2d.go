@@ -22,14 +22,14 @@ func init() {
 			return nil, err
 		}
 		if len(in) != 3 {
-			return nil, fmt.Errorf("adaptive_avgpool2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
+			return nil, fmt.Errorf("adaptive_avgpool2d: needs an image input [C, H, W], found input shape %s", ShapeString(in))
 		}
 		if len(ls.Output) == 0 {
 			return nil, fmt.Errorf("adaptive_avgpool2d: output: missing")
 		}
 		oh, ow := ls.Output.HW(0)
 		if oh <= 0 || ow <= 0 {
-			return nil, fmt.Errorf("adaptive_avgpool2d: output: want positive sizes, found [%d, %d] (input %s)", oh, ow, shapeString(in))
+			return nil, fmt.Errorf("adaptive_avgpool2d: output: want positive sizes, found [%d, %d] (input %s)", oh, ow, ShapeString(in))
 		}
 		if err := checkExampleShape([]int{in[0], oh, ow}); err != nil { // before the window table of oh·ow entries
 			return nil, fmt.Errorf("adaptive_avgpool2d: output: %w", err)

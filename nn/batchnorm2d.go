@@ -25,14 +25,14 @@ func init() {
 	registerLayer("batchnorm2d", []string{"features", "eps", "momentum"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if len(in) != 3 {
-			return nil, fmt.Errorf("batchnorm2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
+			return nil, fmt.Errorf("batchnorm2d: needs an image input [C, H, W], found input shape %s", ShapeString(in))
 		}
 		f := ls.Features
 		if f == 0 {
 			f = in[0]
 		}
 		if f != in[0] {
-			return nil, fmt.Errorf("batchnorm2d: features=%d but the input is %s ([C, H, W]) with %d channels", f, shapeString(in), in[0])
+			return nil, fmt.Errorf("batchnorm2d: features=%d but the input is %s ([C, H, W]) with %d channels", f, ShapeString(in), in[0])
 		}
 		ls1 := LayerSpec{Type: "batchnorm1d", Features: f, Eps: ls.Eps, Momentum: ls.Momentum}
 		b, err := newBatchNorm(ls1, f)

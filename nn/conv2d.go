@@ -38,13 +38,13 @@ func init() {
 			return nil, err
 		}
 		if len(in) != 3 {
-			return nil, fmt.Errorf("conv2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
+			return nil, fmt.Errorf("conv2d: needs an image input [C, H, W], found input shape %s", ShapeString(in))
 		}
 		if ls.In <= 0 || ls.Out <= 0 {
 			return nil, fmt.Errorf("conv2d: want positive in and out, found in=%d out=%d", ls.In, ls.Out)
 		}
 		if ls.In != in[0] {
-			return nil, fmt.Errorf("conv2d: in=%d channels but the input is %s ([C, H, W]) with %d channels", ls.In, shapeString(in), in[0])
+			return nil, fmt.Errorf("conv2d: in=%d channels but the input is %s ([C, H, W]) with %d channels", ls.In, ShapeString(in), in[0])
 		}
 		if len(ls.Kernel) == 0 {
 			return nil, fmt.Errorf("conv2d: kernel: missing")
@@ -81,7 +81,7 @@ func windowOut(typ string, in []int, kh, kw, sh, sw, ph, pw int, pool bool) (oh,
 	}
 	h, w := in[1]+2*ph, in[2]+2*pw
 	if kh > h || kw > w {
-		return 0, 0, fmt.Errorf("%s: kernel [%d, %d] is larger than the padded input [%d, %d] (input %s, padding [%d, %d]): the output would be empty", typ, kh, kw, h, w, shapeString(in), ph, pw)
+		return 0, 0, fmt.Errorf("%s: kernel [%d, %d] is larger than the padded input [%d, %d] (input %s, padding [%d, %d]): the output would be empty", typ, kh, kw, h, w, ShapeString(in), ph, pw)
 	}
 	return (h-kh)/sh + 1, (w-kw)/sw + 1, nil
 }

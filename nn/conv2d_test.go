@@ -586,8 +586,11 @@ func TestImageSpecJSON(t *testing.T) {
 		t.Errorf("written back as %s", b)
 	}
 	for _, c := range []struct{ layers, want string }{
-		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": [3, 3, 3]}`, "layers[0]: conv2d: kernel: want an int or [h, w], found [3 3 3]"},
-		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": 3}, {"type": "avgpool2d", "kernel": 2, "stride": []}`, "layers[1]: avgpool2d: stride: want an int or [h, w], found []"},
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": [3, 3, 3]}`, "layers[0].kernel: want an int or [h, w], found [3,3,3]"},
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": [3]}`, "layers[0].kernel: want an int or [h, w], found [3]"},
+		{`{"type": "conv2d", "in": "1", "out": 2, "kernel": 3}`, "layers[0].in: want an integer, found a string"},
+		{`{"type": "residual", "body": [{"type": "conv2d", "in": 1, "out": 1, "kernel": 3, "padding": true}]}`, "layers[0].body[0].padding: want an int or [h, w], found true"},
+		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": 3}, {"type": "avgpool2d", "kernel": 2, "stride": []}`, "layers[1].stride: want an int or [h, w], found []"},
 		{`{"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "kernel_size": 3}`, `layers[0]: unknown key "kernel_size"`},
 	} {
 		if _, err := ReadSpec(write(c.layers)); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -124,7 +124,7 @@ func ReadLabelNoise(path string) (*LabelNoise, error) {
 	got := map[string][]int{}
 	for _, t := range ts {
 		if !safetensors.IsInt(t.DType) || len(t.Shape) != 1 {
-			return nil, fmt.Errorf("%s: %s: expected integer [M], found %s %s", path, t.Name, t.DType, shapeString(t.Shape))
+			return nil, fmt.Errorf("%s: %s: expected integer [M], found %s %s", path, t.Name, t.DType, ShapeString(t.Shape))
 		}
 		v := make([]int, len(t.Int))
 		for i, x := range t.Int {

@@ -35,7 +35,7 @@ func init() {
 			return nil, err
 		}
 		if len(in) != 3 {
-			return nil, fmt.Errorf("maxpool2d: needs an image input [C, H, W], found input shape %s", shapeString(in))
+			return nil, fmt.Errorf("maxpool2d: needs an image input [C, H, W], found input shape %s", ShapeString(in))
 		}
 		if len(ls.Kernel) == 0 {
 			return nil, fmt.Errorf("maxpool2d: kernel: missing")

@@ -40,7 +40,8 @@ func numel(shape []int) int {
 	return n
 }
 
-func shapeString(s []int) string {
+// ShapeString formats a tensor shape as PyTorch prints it: "[8, 14, 14]".
+func ShapeString(s []int) string {
 	parts := make([]string, len(s))
 	for i, d := range s {
 		parts[i] = strconv.Itoa(d)
@@ -202,7 +203,7 @@ func checkExampleShape(shape []int) error {
 	n := 1
 	for _, d := range shape {
 		if d > MaxExampleElements || n*d > MaxExampleElements {
-			return fmt.Errorf("shape %s has more than 2^24 values per example (nn.MaxExampleElements)", shapeString(shape))
+			return fmt.Errorf("shape %s has more than 2^24 values per example (nn.MaxExampleElements)", ShapeString(shape))
 		}
 		n *= d
 	}
@@ -276,10 +277,10 @@ func (m *Model) Check(s State, source string) error {
 		want[n.Key] = true
 		t, ok := s[n.Key]
 		if !ok {
-			return fmt.Errorf("%s: %s: missing (expected shape %s)%s", source, n.Key, shapeString(n.Shape), foundKeys(s, n.Key))
+			return fmt.Errorf("%s: %s: missing (expected shape %s)%s", source, n.Key, ShapeString(n.Shape), foundKeys(s, n.Key))
 		}
 		if !sameShape(t.Shape, n.Shape) {
-			return fmt.Errorf("%s: %s: expected shape %s, found %s", source, n.Key, shapeString(n.Shape), shapeString(t.Shape))
+			return fmt.Errorf("%s: %s: expected shape %s, found %s", source, n.Key, ShapeString(n.Shape), ShapeString(t.Shape))
 		}
 		for j, v := range t.Data {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -23,12 +23,12 @@ func DataFromTensors(x, y *safetensors.Tensor, file, flag string, limit int) (*m
 		return nil, Targets{}, fmt.Errorf("%s: x: expected a floating tensor, found %s", file, x.DType)
 	}
 	if len(x.Shape) < 1 || x.Shape[0] == 0 {
-		return nil, Targets{}, fmt.Errorf("%s: x: empty data (shape %s)", file, shapeString(x.Shape))
+		return nil, Targets{}, fmt.Errorf("%s: x: empty data (shape %s)", file, ShapeString(x.Shape))
 	}
 	n := x.Shape[0]
 	d := numel(x.Shape[1:])
 	if len(y.Shape) < 1 || y.Shape[0] != n {
-		return nil, Targets{}, fmt.Errorf("%s: y: expected %d rows to match x, found shape %s", file, n, shapeString(y.Shape))
+		return nil, Targets{}, fmt.Errorf("%s: y: expected %d rows to match x, found shape %s", file, n, ShapeString(y.Shape))
 	}
 	for j, v := range x.Float {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -52,5 +52,5 @@ func DataFromTensors(x, y *safetensors.Tensor, file, flag string, limit int) (*m
 	case safetensors.IsFloat(y.DType) && len(y.Shape) == 2:
 		return xm, Targets{Values: mat.NewDense(n, y.Shape[1], y.Float[:n*y.Shape[1]])}, nil
 	}
-	return nil, Targets{}, fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", file, y.DType, shapeString(y.Shape))
+	return nil, Targets{}, fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", file, y.DType, ShapeString(y.Shape))
 }

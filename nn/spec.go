@@ -2,7 +2,9 @@ package nn
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -119,10 +121,10 @@ func (p *IntPair) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var hw []int
-	if err := json.Unmarshal(b, &hw); err != nil {
+	if err := json.Unmarshal(b, &hw); err != nil || len(hw) != 2 {
 		return fmt.Errorf("want an int or [h, w], found %s", b)
 	}
-	*p = hw // a length other than 2 is refused by the layer, naming the key (IntPair.check)
+	*p = hw
 	return nil
 }
 
@@ -185,7 +187,7 @@ func ReadSpec(path string) (*Spec, error) {
 	}
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, locateDecodeError(b, err))
 	}
 	if err := jsondup.Check(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -197,6 +199,117 @@ func ReadSpec(path string) (*Spec, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &s, nil
+}
+
+// locateDecodeError names the model.json field a failed decode of b
+// stopped at, in model.json's own terms: "layers[2].body[0].in: want an
+// integer, found a string", where encoding/json would name the Go struct
+// field ("Go struct field LayerSpec.layers.in of type int"). It decodes
+// each layer on its own to find the index; errors it cannot place are
+// returned as "invalid JSON: ..." unchanged.
+func locateDecodeError(b []byte, err error) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if raw, ok := top["layers"]; ok {
+		if e := locateInLayers("layers", raw); e != nil {
+			return e
+		}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" && !strings.Contains(te.Field, ".") {
+		return fmt.Errorf("%s: want %s, found %s", te.Field, jsonKind(te.Type.Kind().String()), jsonValueName(te.Value))
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// locateInLayers decodes the layer list raw at path one layer at a time and
+// returns the first layer's error with its path, or nil.
+func locateInLayers(path string, raw json.RawMessage) error {
+	var layers []json.RawMessage
+	if err := json.Unmarshal(raw, &layers); err != nil {
+		return fmt.Errorf("%s: want a list of layers: %v", path, err)
+	}
+	for i, l := range layers {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(l, &fields); err != nil {
+			return fmt.Errorf("%s: want an object, found %s", at, jsonValueName(firstToken(l)))
+		}
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			if k == "body" || k == "shortcut" {
+				if e := locateInLayers(at+"."+k, fields[k]); e != nil {
+					return e
+				}
+				continue
+			}
+			one := map[string]json.RawMessage{k: fields[k]}
+			ob, _ := json.Marshal(one)
+			var ls LayerSpec
+			if err := json.Unmarshal(ob, &ls); err != nil {
+				var te *json.UnmarshalTypeError
+				if errors.As(err, &te) {
+					return fmt.Errorf("%s.%s: want %s, found %s", at, k, jsonKind(te.Type.Kind().String()), jsonValueName(te.Value))
+				}
+				return fmt.Errorf("%s.%s: %v", at, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// jsonKind names a Go kind as the JSON value it reads.
+func jsonKind(kind string) string {
+	switch kind {
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64", "float32":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "a " + kind
+}
+
+// jsonValueName names a JSON value kind as encoding/json reports it
+// ("string", "number", "number 1.5", "array", "object", "bool").
+func jsonValueName(v string) string {
+	switch {
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "bool":
+		return "true or false"
+	case strings.HasPrefix(v, "number"):
+		return "a " + v
+	}
+	return "a " + v
+}
+
+// firstToken names the kind of the JSON value b.
+func firstToken(b []byte) string {
+	t := strings.TrimSpace(string(b))
+	switch {
+	case t == "":
+		return "nothing"
+	case t[0] == '[':
+		return "array"
+	case t[0] == '"':
+		return "string"
+	case t[0] == 't' || t[0] == 'f':
+		return "bool"
+	case t == "null":
+		return "null"
+	}
+	return "number"
 }
 
 // layerKeys lists, per layer type, the model.json keys a layer of that type

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -311,7 +310,7 @@ func (r *Run) readData(path string, examples int) error {
 		return fmt.Errorf("%s: y: missing", path)
 	}
 	if len(x.Shape) >= 1 && numel(x.Shape[1:]) != r.Spec.InputSize() {
-		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), shapeString(r.Spec.InputShape), shapeString(x.Shape))
+		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), nn.ShapeString(r.Spec.InputShape), nn.ShapeString(x.Shape))
 	}
 	if r.X, r.Targets, err = nn.DataFromTensors(x, y, path, "--examples", examples); err != nil {
 		return err
@@ -369,13 +368,4 @@ func numel(shape []int) int {
 		n *= d
 	}
 	return n
-}
-
-// shapeString prints a shape as nn's errors do: "[5, 3]".
-func shapeString(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = strconv.Itoa(d)
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
 }

@@ -147,9 +147,15 @@ func Train(ctx context.Context, tc TrainConfig, o Options) (*RunConfig, error) {
 		return nil, inputErr(err)
 	}
 	if trainSet.D != widths[0] {
+		if modelSpec != nil {
+			return nil, fieldErrorf("model", "train: --model %s: input_shape %s has %d inputs but %s examples have %d features", c.Model, nn.ShapeString(modelSpec.InputShape), widths[0], trainSet.Name, trainSet.D)
+		}
 		return nil, fieldErrorf("arch", "train: --arch %s starts with %d inputs but %s examples have %d features", c.Arch, widths[0], trainSet.Name, trainSet.D)
 	}
 	if !ae && trainSet.Classes > widths[len(widths)-1] {
+		if modelSpec != nil {
+			return nil, fieldErrorf("model", "train: --model %s: the last layer has %d outputs but %s has %d classes", c.Model, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
+		}
 		return nil, fieldErrorf("arch", "train: --arch %s ends with %d outputs but %s has %d classes", c.Arch, widths[len(widths)-1], trainSet.Name, trainSet.Classes)
 	}
 	if modelSpec != nil && c.Model != "" {

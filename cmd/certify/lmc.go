@@ -388,7 +388,7 @@ func sameArchitecture(a, b *lmcEnd) error {
 	ea, eb := a.model.Expected(), b.model.Expected()
 	for i := range min(len(ea), len(eb)) {
 		if ea[i].Key != eb[i].Key || !sameInts(ea[i].Shape, eb[i].Shape) {
-			return fmt.Errorf("lmc: %s are not one architecture: first differing tensor %s %v in A, %s %v in B", files, ea[i].Key, ea[i].Shape, eb[i].Key, eb[i].Shape)
+			return fmt.Errorf("lmc: %s are not one architecture: first differing tensor %s %s in A, %s %s in B", files, ea[i].Key, nn.ShapeString(ea[i].Shape), eb[i].Key, nn.ShapeString(eb[i].Shape))
 		}
 	}
 	if len(ea) != len(eb) {
@@ -405,7 +405,7 @@ func sameArchitecture(a, b *lmcEnd) error {
 		return fmt.Errorf("lmc: %s are not one architecture: loss %s (%s) in A, %s (%s) in B", files, a.spec.Loss, a.spec.Reduction(), b.spec.Loss, b.spec.Reduction())
 	}
 	if !sameInts(a.spec.InputShape, b.spec.InputShape) {
-		return fmt.Errorf("lmc: %s are not one architecture: input_shape %v in A, %v in B", files, a.spec.InputShape, b.spec.InputShape)
+		return fmt.Errorf("lmc: %s are not one architecture: input_shape %s in A, %s in B", files, nn.ShapeString(a.spec.InputShape), nn.ShapeString(b.spec.InputShape))
 	}
 	return nil
 }
