@@ -114,9 +114,9 @@ func TestLMCRefusesMismatch(t *testing.T) {
 		other []int
 		want  []string
 	}{
-		{"width", []int{4, 5, 3}, []string{"0.weight [6 4] in A", "0.weight [5 4] in B"}},
+		{"width", []int{4, 5, 3}, []string{"0.weight [6, 4] in A", "0.weight [5, 4] in B"}},
 		{"layers", []int{4, 6, 6, 3}, []string{"3 layers in A, 5 in B"}},
-		{"last layer", []int{4, 6, 2}, []string{"2.weight [3 6] in A", "2.weight [2 6] in B"}},
+		{"last layer", []int{4, 6, 2}, []string{"2.weight [3, 6] in A", "2.weight [2, 6] in B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := lmcRun(t, tc.other, 2)

@@ -278,26 +278,34 @@ func rank(pkg string) (r int, family string, ok bool) {
 	case pkg == "internal/testnets":
 		return 2, pkg, true // test networks: built with nn, used by tests
 	case pkg == "internal/archcheck":
-		return 6, pkg, true
+		return 7, pkg, true
 	case strings.HasPrefix(pkg, "internal/"):
 		return 0, "internal", true // helpers any layer may use
+	case pkg == "nn/importer":
+		return 3, pkg, true // writes a run directory and reads it back with rundir.Read
 	case pkg == "nn", strings.HasPrefix(pkg, "nn/"):
 		return 1, "nn", true
-	case pkg == "functionspace", pkg == "align", pkg == "rundir":
+	case pkg == "align":
 		return 2, pkg, true
-	case pkg == "certify":
+	case pkg == "rundir":
+		return 2, pkg, true
+	case pkg == "functionspace":
 		return 3, pkg, true
-	case pkg == "presentation":
+	case pkg == "certify":
 		return 4, pkg, true
-	case strings.HasPrefix(pkg, "cmd/"):
+	case pkg == "presentation":
 		return 5, pkg, true
+	case strings.HasPrefix(pkg, "cmd/"):
+		return 6, pkg, true
 	}
 	return 0, "", false
 }
 
 // Dependencies flow one way: geometry, interval ← nn ← functionspace ←
-// certify ← presentation ← cmd (align and rundir beside functionspace,
-// reading only nn; the internal helpers below everything).
+// certify ← presentation ← cmd, with rundir between nn and functionspace
+// (functionspace.RunLine reads a *rundir.Run), align beside rundir
+// (reading only nn), nn/importer above rundir (it checks what it writes
+// with rundir.Read), and the internal helpers below everything.
 func TestDependencyDirection(t *testing.T) {
 	g := goList(t, root(t), "./...")
 	if len(g) < 10 {
