@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 )
 
 const module = "github.com/certify-mli/certify"
@@ -193,7 +194,9 @@ func activationKinds(t *testing.T, dir string) []string {
 //   - a switch on a layer's Type/Type() (or on a variable assigned from
 //     one), or a case naming a layer type string (case "conv2d");
 //   - a Type/Type() (or a variable assigned from one) compared with a
-//     string, or tested with strings.HasPrefix, HasSuffix, Contains,
+//     string; any value compared with a layer type string that is not also
+//     an --act value (rundir.Activations: c.Act == "relu" is a training
+//     setting); a Type tested with strings.HasPrefix, HasSuffix, Contains,
 //     EqualFold, Index or TrimPrefix/TrimSuffix against one;
 //   - a map literal keyed by a layer type string;
 //   - any mention of a concrete nn layer type (a type assertion, a
@@ -293,6 +296,13 @@ func violations(f *ast.File, r rules) []string {
 				if k, ok := isKind(e); ok {
 					out = append(out, "comparison with nn."+k)
 				}
+				// Any value compared with a layer type name that is not
+				// also an --act value (the training configuration's
+				// activation, rundir.Activations): typ == "conv2d".
+				if s, ok := isLayerString(e); ok && !slices.Contains(rundir.Activations, s) &&
+					!isTypeValue(n.X) && !isTypeValue(n.Y) {
+					out = append(out, "comparison with the layer type "+strconv.Quote(s))
+				}
 			}
 		case *ast.CallExpr:
 			fn, ok := n.Fun.(*ast.SelectorExpr)
@@ -369,6 +379,9 @@ func TestRuleCatches(t *testing.T) {
 		{`_ = l.(nn.Block); _ = p.Get().(*nn.Workspace)`, 0},
 		{`switch pm.Role { case nn.PermMix: }; if c.Act != "relu" {}`, 0},
 		{`k := nn.ActivationKind("relu"); _ = k.String()`, 0},
+		{`func(typ string) bool { return typ == "conv2d" }("x")`, 1},
+		{`if name != "residual" {}`, 1},
+		{`if c.Act == "tanh" {}`, 0},
 	} {
 		f, err := parser.ParseFile(token.NewFileSet(), "x.go", "package x\nfunc f() {\n"+c.src+"\n}\n", 0)
 		if err != nil {

@@ -6,7 +6,8 @@
 //     layer type: no switch on or comparison of a layer's or LayerSpec's
 //     Type (directly or through a variable assigned from it, also with
 //     strings.HasPrefix and its kin), no case or map key naming a layer
-//     type string of nn.LayerTypes, no mention of a concrete nn layer type
+//     type string of nn.LayerTypes, no comparison with one (except the
+//     --act values, rundir.Activations, which are training settings), no mention of a concrete nn layer type
 //     (a type assertion, a type-switch case, reflect.TypeFor, a literal, a
 //     declaration, or a string "*nn.Dense" as %T prints it), no case or
 //     comparison naming an nn.ActivationKind constant, no dot import of nn.
