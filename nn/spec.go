@@ -185,6 +185,14 @@ func ReadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseSpec(path, b)
+}
+
+// ParseSpec decodes and validates the model.json document b as ReadSpec
+// does, naming path (the file b came from) in its errors. It touches no
+// file, so the fuzz test of the reader can run it thousands of times a
+// second.
+func ParseSpec(path string, b []byte) (*Spec, error) {
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, locateDecodeError(b, err))
@@ -423,11 +431,21 @@ func (s *Spec) InputSize() int {
 
 // Write stores the spec as indented JSON at path, atomically (temporary name, then rename).
 func (s *Spec) Write(path string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	b, err := s.Marshal()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, append(b, '\n'))
+	return atomicfile.Write(path, b)
+}
+
+// Marshal returns the model.json document Write writes: indented JSON
+// ending in a newline.
+func (s *Spec) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 // MLPSpec returns the spec of a multilayer perceptron with the given widths

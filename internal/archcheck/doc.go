@@ -3,9 +3,15 @@
 // true as the code grows.
 //
 //   - No package outside nn/ switches on, compares or asserts a concrete
-//     layer type (a layer type string of nn.LayerTypes, Type()/Type of a
-//     layer or LayerSpec, or a type assertion to a concrete nn layer
-//     type): the analyses read the properties layers declare (nn/props.go,
+//     layer type: no switch on or comparison of a layer's or LayerSpec's
+//     Type (directly or through a variable assigned from it, also with
+//     strings.HasPrefix and its kin), no case or map key naming a layer
+//     type string of nn.LayerTypes, no comparison with one (except the
+//     --act values, rundir.Activations, which are training settings), no mention of a concrete nn layer type
+//     (a type assertion, a type-switch case, reflect.TypeFor, a literal, a
+//     declaration, or a string "*nn.Dense" as %T prints it), no case or
+//     comparison naming an nn.ActivationKind constant, no dot import of nn.
+//     The analyses read the properties layers declare (nn/props.go,
 //     nn/permute.go) instead.
 //   - go list -deps ./certify contains no gonum.org/v1/plot.
 //   - Imports flow one way: geometry, interval ← nn ← functionspace ←
