@@ -26,6 +26,11 @@ and with --derivs:
 with ‖T′‖ = ‖a − (⟨a,v⟩/‖v‖²) v‖ / ‖v‖ (= sqrt(‖a‖²‖v‖² − ⟨a,v⟩²)/‖v‖²,
 without the cancellation), 0 where v = 0.
 
+At a kink (a ReLU input exactly 0, a max-pool window with tied maxima) the
+derivatives are THEORY.md §2's one-sided ones for α increasing (RightReLU,
+RightMaxPool2d), not torch's relu′(0) = 0 / first-index rule: the two differ
+at α = 0 of BatchNorm nets on images with blank backgrounds.
+
 This is an oracle for certify's Go code: it shares no code with it. Safetensors
 files are parsed and written by hand (no safetensors package here).
 
@@ -47,6 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import functorch
+import torch.autograd.forward_ad as fwAD
 from torch.nn.utils.stateless import functional_call
 
 # ---------------------------------------------------------------------------
@@ -152,6 +158,78 @@ class EvalBatchNorm2d(torch.nn.BatchNorm2d):
         return y
 
 
+class RightReLU(torch.nn.LeakyReLU):
+    """ReLU (slope 0) or leaky ReLU with THEORY.md §2's one-sided rule at a
+    kink: where the input z is exactly 0, the derivative is the one for α
+    increasing, taken from the sign of ż (slope 1 if ż > 0, else the negative
+    slope). torch's own rule (relu′(0) = 0, leaky_relu′(0) = slope) is neither
+    one-sided derivative, and exact zeros are common at α = 0 of a BatchNorm
+    net: with the running statistics at their reset (0, 1) and β = 0, an
+    all-zero input patch (image background) reaches a ReLU as exactly 0.
+    Inside nested functorch.jvp, fwAD.unpack_dual exposes the inner tangent ż;
+    the output is z·m with m ∈ {slope, 1} a constant mask, so the value is
+    bit for bit torch's. Where z = ż = 0 the right derivative depends on z̈,
+    which is not exposed: m = 1 there and the units are counted in
+    zero_velocity_ties (reported as relu_zero_velocity_ties; γ″ through a
+    unit with z = ż = 0 and z̈ < 0 would differ from certify's). Same
+    state_dict as torch.nn.ReLU / LeakyReLU (none)."""
+
+    zero_velocity_ties = 0
+
+    def forward(self, x):
+        u = fwAD.unpack_dual(x)
+        if u.tangent is None:
+            return super().forward(x)
+        z, zd = u.primal, u.tangent
+        up = (z > 0) | ((z == 0) & (zd >= 0))
+        RightReLU.zero_velocity_ties += int(((z == 0) & (zd == 0)).sum().item())
+        one = torch.ones((), dtype=x.dtype)
+        return x * torch.where(up, one, one * self.negative_slope)
+
+
+class RightMaxPool2d(torch.nn.MaxPool2d):
+    """MaxPool2d with THEORY.md §9's tie rule: of the inputs of a window
+    equal to its maximum, the one with the largest velocity ż is selected
+    (the right-derivative for α increasing; the first such in PyTorch's window
+    order when velocities tie too). torch's own max_pool2d takes the first
+    maximal input whatever its velocity; ties are common at α = 0 (windows of
+    ReLU zeros). Outside a jvp it is torch.nn.MaxPool2d; inside, the window is
+    unfolded (−inf padding) and the selected input gathered, so the value is
+    the maximum exactly. Windows where two maximal inputs also tie in velocity
+    (certify then compares accelerations, not exposed here) are counted in
+    velocity_ties (reported as maxpool_velocity_ties)."""
+
+    velocity_ties = 0
+
+    def forward(self, x):
+        u = fwAD.unpack_dual(x)
+        if u.tangent is None or self.dilation not in (1, (1, 1)) or self.ceil_mode:
+            return super().forward(x)
+        kh, kw = pair2(self.kernel_size)
+        sh, sw = pair2(self.stride)
+        ph, pw = pair2(self.padding)
+        n, c, h, w = x.shape
+        ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+        def windows(t, fill):
+            t = F.pad(t, (pw, pw, ph, ph), value=fill)
+            return F.unfold(t, (kh, kw), stride=(sh, sw)).reshape(n, c, kh * kw, ho * wo)
+
+        z = windows(u.primal, float("-inf"))
+        zd = windows(u.tangent, 0.0)
+        top = z == z.max(dim=2, keepdim=True).values
+        score = torch.where(top, zd, torch.full_like(zd, float("-inf")))
+        best = score.max(dim=2, keepdim=True).values
+        RightMaxPool2d.velocity_ties += int(((score == best).sum(dim=2) > 1).sum().item())
+        pick = score.argmax(dim=2, keepdim=True)
+        return windows(x, float("-inf")).gather(2, pick).reshape(n, c, ho, wo)
+
+
+def pair2(v):
+    """An int-or-pair size as a pair."""
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
 def pair(v):
     """model.json's int-or-[h, w] sizes as PyTorch's tuple."""
     return tuple(v) if isinstance(v, list) else v
@@ -182,9 +260,9 @@ def build_layers(layers, width, where="layers"):
             width = l["out"]
             m = torch.nn.Linear(l["in"], l["out"], bias=l.get("bias", True))
         elif t == "relu":
-            m = torch.nn.ReLU()
+            m = RightReLU(0.0)
         elif t == "leaky_relu":
-            m = torch.nn.LeakyReLU(l.get("slope", 0.01))
+            m = RightReLU(l.get("slope", 0.01))
         elif t == "tanh":
             m = torch.nn.Tanh()
         elif t == "sigmoid":
@@ -207,7 +285,7 @@ def build_layers(layers, width, where="layers"):
             m = torch.nn.Conv2d(l["in"], l["out"], pair(l["kernel"]), stride=pair(l.get("stride", 1)),
                                 padding=pair(l.get("padding", 0)), bias=l.get("bias", True))
         elif t == "maxpool2d":
-            m = torch.nn.MaxPool2d(pair(l["kernel"]), stride=pair(l.get("stride", l["kernel"])),
+            m = RightMaxPool2d(pair(l["kernel"]), stride=pair(l.get("stride", l["kernel"])),
                                    padding=pair(l.get("padding", 0)))
         elif t == "avgpool2d":
             m = torch.nn.AvgPool2d(pair(l["kernel"]), stride=pair(l.get("stride", l["kernel"])),
@@ -329,10 +407,14 @@ def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
 
     cols = {k: [] for k in ("output", "velocity", "acceleration", "dloss", "d2loss", "loss_jvp")}
     rate, srate = [], []
+    ties = {"relu_zero_velocity_ties": [], "maxpool_velocity_ties": []}
     t2 = time.perf_counter()
     for a in alphas:
         al = torch.tensor(a, dtype=dtype)
+        RightReLU.zero_velocity_ties = RightMaxPool2d.velocity_ties = 0
         (v, dl), (acc2, d2l), (out, l) = functorch.jvp(first, (al,), (one,), has_aux=True)
+        ties["relu_zero_velocity_ties"].append(RightReLU.zero_velocity_ties)
+        ties["maxpool_velocity_ties"].append(RightMaxPool2d.velocity_ties)
         cols["output"].append(out)
         cols["velocity"].append(v)
         cols["acceleration"].append(acc2)
@@ -352,6 +434,9 @@ def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
     res["gauss_length_mean_trapezoid_check"] = gmean
     res["gauss_length_stacked_trapezoid"] = gstack
     res["turning_rate_stacked"] = srate
+    # Kinks the one-sided rules could not resolve from (z, ż) alone, per α
+    # (RightReLU, RightMaxPool2d): 0 means γ″ follows THEORY.md's rule exactly.
+    res.update(ties)
     if paths:
         res["turning_rate"] = [r.tolist() for r in rate]
         for k in ("output", "velocity", "acceleration"):
