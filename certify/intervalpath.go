@@ -109,6 +109,11 @@ type IntervalPath struct {
 	dropSettled bool
 	keptTotal   int
 	rowsReused  int // (leaf, example) pairs whose interval pass over the leaf was skipped
+	// patterns: kinked examples' ℓ_i′ on a leaf is also enclosed by the
+	// hull over the first ReLU's activation patterns (kinkPatternDL;
+	// patternsApply); patternRows counts the pattern rows evaluated.
+	patterns    bool
+	patternRows int
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
@@ -199,6 +204,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
 	}
+	e.patterns = e.patternsApply()
 	return e, nil
 }
 
@@ -456,6 +462,22 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			}
 		} else {
 			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
+		}
+	}
+	if e.patterns { // kinked examples not settled: the hull over the first ReLU's patterns
+		var cand []int32
+		for i := range dl {
+			if kink[i] && !jump[i] && !(dl[i].Hi <= 0) {
+				cand = append(cand, int32(i))
+			}
+		}
+		if len(cand) > 0 {
+			for t, d := range e.kinkPatternDL(c, a, b, bi, cand) {
+				i := cand[t]
+				if x := interval.Intersect(dl[i], d); x.Lo <= x.Hi {
+					dl[i] = x
+				}
+			}
 		}
 	}
 	var keep *chunkKeep
