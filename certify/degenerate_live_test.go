@@ -93,6 +93,22 @@ func TestDegenerateLive(t *testing.T) {
 		if l(0.5) != l(0.75) || l(0.75) != l(1) || !(l(0) > l(0.25) && l(0.25) > l(0.5)) {
 			t.Fatalf("test path: L(0, 1/4, 1/2, 3/4, 1) = %v %v %v %v %v", l(0), l(0.25), l(0.5), l(0.75), l(1))
 		}
+		t.Run("dead network", func(t *testing.T) {
+			// from the tail's dead end to the same network with its
+			// first-layer biases one lower: δ ≠ 0, every unit dead on all
+			// of [0, 1], L constant; decided before any leaf
+			d0, dT := sT.Clone(), sT.Clone()
+			for j := range dT[nn.ParamKey(0, "bias")].Data {
+				dT[nn.ParamKey(0, "bias")].Data[j]--
+			}
+			q, err := functionspace.New(run.Model, d0, dT, run.X, run.Targets, functionspace.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := certifyTimed("dead network", q, 0, 0); c.Verdict != CertifiedMonotone || c.Leaves != 0 || c.DeltaUpper != 0 {
+				t.Errorf("want certified_monotone, Δ ≤ 0, 0 leaves")
+			}
+		})
 		// at both the paper's MNIST tolerance and exactly 0: the leaf
 		// holding the tail's start is settled by the first ReLU's pattern
 		// hull (kinkPatternDL: the dead pattern's ℓ_i′ is exactly 0)

@@ -125,4 +125,3 @@ func TestDeadLineConstant(t *testing.T) {
 		t.Errorf("%s, Δ ∈ [%v, %v], %d leaves; want certified_monotone, [0, 0], no leaf", cert.Verdict, cert.DeltaLower, cert.DeltaUpper, cert.Leaves)
 	}
 }
-
