@@ -241,6 +241,17 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		return nil, nil, err
 	}
 	m := NewMonotonicity(o)
+	if !constantLine(p) && e.deadLine() {
+		// every example's first ReLU is dead on all of [0, 1] and nothing
+		// after it moves: L is constant although δ ≠ 0 (issue 12)
+		l0, l1 := e.point(0, false), e.point(1, false)
+		if err := m.Constant(e, l0, l1); err != nil {
+			return nil, nil, err
+		}
+		m.Cert.Notes[len(m.Cert.Notes)-1] = "every unit of the first ReLU is dead (pre-activation ≤ 0, enclosed) on all of [0, 1] for every example, and nothing after it moves (δ = 0 there): L is constant along the line, so Δ = 0 without any leaf"
+		m.Cert.Seconds = time.Since(start).Seconds()
+		return m.Cert, e, nil
+	}
 	if err := BranchAndBound(ctx, e, m, o); err != nil {
 		return nil, nil, err
 	}

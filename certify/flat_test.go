@@ -66,9 +66,10 @@ func deadPath(t testing.TB) *functionspace.Path {
 // sums and the loss), so those leaves are settled at once. Before, L′ was
 // enclosed by about ±1e-306 there: a dead network at tolerance 0 spent the
 // whole budget and was inconclusive. The leaf holding the tail's start (a
-// kink where every unit dies, L′ < 0 before it) keeps a rounding-size
-// positive sup L′ from the midpoint–radius product, so the flat-tail case
-// is checked at tolerance 1e-12: certified at once, with the tail's leaves
+// kink where every unit dies, L′ < 0 before it) kept a rounding-size
+// positive sup L′ from the midpoint–radius product; the first ReLU's
+// pattern hull (kinkPatternDL) now bounds it by exactly 0, so the flat
+// tail too is certified at tolerance 0 at once, with the tail's leaves
 // exactly [0, 0].
 func TestFlatTail(t *testing.T) {
 	cases := []struct {
@@ -78,7 +79,7 @@ func TestFlatTail(t *testing.T) {
 		from float64 // L is constant on [from, 1]
 	}{
 		{"dead network, tolerance 0", deadPath, 0, 0},
-		{"flat tail", flatTailPath, 1e-12, 0.5},
+		{"flat tail", flatTailPath, 0, 0.5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,7 +106,11 @@ func TestFlatTail(t *testing.T) {
 					flat++
 				}
 			}
-			if flat == 0 || cert.Leaves > 64 {
+			if c.from == 0 { // a dead line is decided before any leaf (TestDeadLineConstant)
+				if cert.Leaves != 0 {
+					t.Errorf("dead line: %d leaves, want none", cert.Leaves)
+				}
+			} else if flat == 0 || cert.Leaves > 64 {
 				t.Errorf("%d leaves, %d on the flat part: it should be settled by the first leaves", cert.Leaves, flat)
 			}
 			if c.from == 0 && cert.DeltaUpper != 0 {

@@ -109,6 +109,16 @@ type IntervalPath struct {
 	dropSettled bool
 	keptTotal   int
 	rowsReused  int // (leaf, example) pairs whose interval pass over the leaf was skipped
+	// patterns: kinked examples' ℓ_i′ on a leaf is also enclosed by the
+	// hull over the first ReLU's activation patterns (kinkPatternDL;
+	// patternsApply); patternRows counts the pattern rows evaluated.
+	patterns    bool
+	patternRows int
+	// dead: per chunk, each example's loss enclosure with the first ReLU
+	// at 0 (deadLosses), when a dead first ReLU makes the loss constant
+	// (deadApplies); nil otherwise. Rows dead on a leaf skip its passes.
+	dead     [][]interval.I
+	deadRowN int // (leaf, example) pairs taken as dead
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
@@ -198,6 +208,12 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		e.a = append(e.a, a)
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
+	}
+	e.patterns = e.patternsApply()
+	if e.deadApplies() {
+		for c := range e.chunks {
+			e.dead = append(e.dead, e.deadLosses(c))
+		}
 	}
 	return e, nil
 }
@@ -428,26 +444,44 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	ab := interval.I{Lo: a, Hi: b}
 	var lr, dl, d2l, lc, dlc []interval.I
 	var kink, jump []bool
-	if parent == nil || len(parent.rows) == 0 {
+	n := e.chunks[c][1] - e.chunks[c][0]
+	var dead []bool
+	nDead := 0
+	if e.dead != nil { // rows dead on the whole leaf: ℓ_i constant, ℓ_i′ = ℓ_i″ = 0 exactly, no pass
+		dead, nDead = e.deadRows(c, a, b)
+		e.mu.Lock()
+		e.deadRowN += nDead
+		e.mu.Unlock()
+	}
+	if (parent == nil || len(parent.rows) == 0) && nDead == 0 {
 		lr, dl, d2l, kink, jump, lc, dlc = e.centredPass(c, ab, mid, bi, bc, nil)
 	} else {
-		n := e.chunks[c][1] - e.chunks[c][0]
 		lr, dl, d2l = make([]interval.I, n), make([]interval.I, n), make([]interval.I, n)
 		kink, jump = make([]bool, n), make([]bool, n)
+		kept := 0
+		if parent != nil {
+			kept = len(parent.rows)
+		}
 		e.mu.Lock()
-		e.rowsReused += len(parent.rows)
+		e.rowsReused += kept
 		e.mu.Unlock()
-		rest := make([]int32, 0, n-len(parent.rows))
+		rest := make([]int32, 0, n)
 		q := 0
 		for i := 0; i < n; i++ {
-			if q < len(parent.rows) && int(parent.rows[q]) == i {
+			if q < kept && int(parent.rows[q]) == i {
 				lr[i], dl[i], d2l[i], kink[i] = parent.l[q], parent.dl[q], parent.d2l[q], parent.kink[q]
 				q++
 				continue
 			}
+			if dead != nil && dead[i] {
+				lr[i] = e.dead[c][i] // dl[i], d2l[i]: the zero interval
+				continue
+			}
 			rest = append(rest, int32(i))
 		}
-		if len(rest) > 0 {
+		if nDead == n { // the whole chunk is dead: L(c) constant, L′(c) = 0
+			lc, dlc = e.dead[c], make([]interval.I, n)
+		} else if len(rest) > 0 {
 			var pl, pdl, pd2l []interval.I
 			var pk, pj []bool
 			pl, pdl, pd2l, pk, pj, lc, dlc = e.centredPass(c, ab, mid, bi, bc, rest)
@@ -456,6 +490,22 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			}
 		} else {
 			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
+		}
+	}
+	if e.patterns { // kinked examples not settled: the hull over the first ReLU's patterns
+		var cand []int32
+		for i := range dl {
+			if kink[i] && !jump[i] && !(dl[i].Hi <= 0) {
+				cand = append(cand, int32(i))
+			}
+		}
+		if len(cand) > 0 {
+			for t, d := range e.kinkPatternDL(c, a, b, bi, cand) {
+				i := cand[t]
+				if x := interval.Intersect(dl[i], d); x.Lo <= x.Hi {
+					dl[i] = x
+				}
+			}
 		}
 	}
 	var keep *chunkKeep

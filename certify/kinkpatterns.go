@@ -1,0 +1,156 @@
+package certify
+
+import (
+	"math"
+
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// maxPatternUnits is the largest number of first-activation units of one
+// example that may cross their kink on a leaf for kinkPatternDL to
+// enumerate the activation patterns (2^maxPatternUnits passes of that
+// example at most).
+const maxPatternUnits = 3
+
+// patternsApply reports whether kinkPatternDL applies to this path: the
+// layer after the cached affine layer is a ReLU (whose pre-activations are
+// exactly z = A + αB, affine in α), no BatchNorm recomputes its statistics
+// (they would couple the examples) and no layer may jump.
+func (e *IntervalPath) patternsApply() bool {
+	if e.start == 0 || e.start >= len(e.layers) || e.recompute || e.jumps {
+		return false
+	}
+	a, ok := e.p.Model.Layers[e.start].(*nn.Activation)
+	return ok && a.Kind == nn.ReLU
+}
+
+// kinkPatternDL encloses ℓ_i′ over the leaf [a, b] for the listed
+// chunk-local rows of chunk c by the hull over the activation patterns of
+// the first ReLU (issue 12, flat tails): a row whose only kinks on [a, b]
+// are at most maxPatternUnits units j of the first ReLU, each with a
+// velocity of definite sign (B_ij = ż_ij ≠ 0 on the whole leaf; z_ij =
+// A_ij + αB_ij is affine, so it crosses 0 once, at r_j = −A_ij/B_ij), has
+// on every α ∈ [a, b] one pattern Q ⊆ S of those units alive, and the one
+// at α holds on {α : α ≤ r_j for j alive and dying or dead and reviving,
+// α ≥ r_j otherwise}, enclosed with the enclosure of r_j. Per pattern the
+// row's jet is evaluated over that sub-interval with the units of S forced
+// (alive: the identity, h = z, ḣ = ż; dead: exactly 0), and ℓ_i′ there is
+// its first-order enclosure; ℓ_i′ over [a, b] is in the hull over the
+// patterns (at a crossing itself both one-sided derivatives are covered).
+// Where a row is dead on a part of the leaf (every unit of the first ReLU
+// at 0) and nothing after it moves, that pattern's ℓ_i′ is exactly 0 (exact
+// zeros stay exact through the interval products), so the hull's sup is
+// exactly 0 when the live part's is negative: the leaf holding the start of
+// a flat tail is settled at tolerance 0, where the ReLU hull [ż, 0] alone
+// leaves a positive sup. Layers after the first ReLU take the leaf's
+// parameter boxes bi (they enclose the parameters over every sub-interval).
+// The result is per row; a row without a pattern hull (kinked before the
+// cached layer, more units, a velocity that may vanish) gets the whole line.
+func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, rows []int32) []interval.I {
+	out := make([]interval.I, len(rows))
+	whole := interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+	for t := range out {
+		out[t] = whole
+	}
+	A, B, k0 := e.a[c], e.b[c], e.kink0[c]
+	m := A.Cols
+	ab := interval.I{Lo: a, Hi: b}
+	type patRow struct {
+		t     int // index into rows
+		alive int // bit s: unit S[s] forced alive
+		s     []int
+		r     interval.I
+	}
+	var batch []patRow
+	for t, i32 := range rows {
+		i := int(i32)
+		if k0 != nil && k0[i] {
+			continue
+		}
+		var s []int
+		ok := true
+		for j := 0; j < m && ok; j++ {
+			k := i*m + j
+			v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
+			z := interval.I{Lo: interval.Down(A.Lo[k] + v.Lo), Hi: interval.Up(A.Hi[k] + v.Hi)}
+			if !(z.Lo < 0 && z.Hi > 0) { // as nn.Activation.Enclose: no kink of this unit
+				continue
+			}
+			s = append(s, j)
+			ok = len(s) <= maxPatternUnits && (B.Lo[k] > 0 || B.Hi[k] < 0)
+		}
+		if !ok || len(s) == 0 {
+			continue
+		}
+		roots := make([]interval.I, len(s))
+		for q, j := range s {
+			k := i*m + j
+			roots[q] = interval.Div(interval.Neg(interval.I{Lo: A.Lo[k], Hi: A.Hi[k]}), interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
+		}
+		for q := 0; q < 1<<len(s); q++ {
+			lo, hi := a, b
+			for u, j := range s {
+				alive, dying := q>>u&1 == 1, B.Hi[i*m+j] < 0
+				if alive == dying { // alive and dying, or dead and reviving: α ≤ r_j
+					hi = math.Min(hi, roots[u].Hi)
+				} else {
+					lo = math.Max(lo, roots[u].Lo)
+				}
+			}
+			if lo <= hi {
+				batch = append(batch, patRow{t: t, alive: q, s: s, r: interval.I{Lo: lo, Hi: hi}})
+			}
+		}
+	}
+	if len(batch) == 0 {
+		return out
+	}
+	n := len(batch)
+	j := &nn.IJet{N: n, D: m, Order: 1, V: interval.NewMatrix(n, m), D1: interval.NewMatrix(n, m), Kink: make([]bool, n), Jump: make([]bool, n)}
+	idx := make([]int32, n)
+	for p, br := range batch {
+		i := int(rows[br.t])
+		idx[p] = int32(i)
+		for u := 0; u < m; u++ {
+			k, q := i*m+u, p*m+u
+			v := interval.Mul(br.r, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
+			j.V.Lo[q], j.V.Hi[q] = interval.Down(A.Lo[k]+v.Lo), interval.Up(A.Hi[k]+v.Hi)
+			j.D1.Lo[q], j.D1.Hi[q] = B.Lo[k], B.Hi[k]
+		}
+	}
+	z := j
+	j = e.layers[e.start].IntervalJet(bi[e.start], j)
+	for p, br := range batch {
+		for u, unit := range br.s {
+			q := p*m + unit
+			if br.alive>>u&1 == 1 { // alive: h = z, ḣ = ż
+				j.V.Lo[q], j.V.Hi[q] = z.V.Lo[q], z.V.Hi[q]
+				j.D1.Lo[q], j.D1.Hi[q] = z.D1.Lo[q], z.D1.Hi[q]
+			} else { // dead: exactly 0
+				j.V.Lo[q], j.V.Hi[q], j.D1.Lo[q], j.D1.Hi[q] = 0, 0, 0, 0
+			}
+		}
+	}
+	for i := e.start + 1; i < len(e.layers); i++ {
+		j = e.layers[i].IntervalJet(bi[i], j)
+	}
+	ch := e.chunks[c]
+	_, dl, _ := nn.LossEnclosure(e.p.Model.Spec.Loss, j, subTargets(e.p.Targets.Rows(ch[0], ch[1]), idx))
+	e.mu.Lock()
+	e.patternRows += n
+	e.mu.Unlock()
+	seen := make([]bool, len(rows))
+	for p, br := range batch {
+		d := dl[p]
+		if !(d.Lo <= d.Hi) { // NaN: no information
+			d = whole
+		}
+		if !seen[br.t] {
+			out[br.t], seen[br.t] = d, true
+			continue
+		}
+		out[br.t] = interval.Hull(out[br.t], d)
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+package certify
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/testnets"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// TestKinkPatternsContainDerivative: on random ReLU MLPs (two hidden ReLU
+// layers, so later kinks too; the first layer's biases shifted so that
+// units die or revive on the line) and random leaves, kinkPatternDL's hull
+// over the first ReLU's activation patterns contains ℓ_i′ computed in
+// float64 by functionspace at random α of the leaf (one example per path,
+// so L′ = ℓ_i′ up to the reduction's scale). Slack 1e-10 relative covers
+// functionspace's own rounding. The hull is finite on a good share of the
+// draws (checked after the run), so the check is not vacuous.
+func TestKinkPatternsContainDerivative(t *testing.T) {
+	checked := 0
+	rapid.Check(t, func(t *rapid.T) {
+		loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
+		in := rapid.IntRange(1, 3).Draw(t, "in")
+		hid := rapid.IntRange(1, 4).Draw(t, "hidden")
+		k := rapid.IntRange(2, 3).Draw(t, "k")
+		m, err := nn.Build(nn.MLPSpec([]int{in, hid, hid, k}, "relu", loss))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := rapid.Uint64().Draw(t, "seed")
+		s0, _ := nn.Init(m, "pytorch", rapid.Float64Range(0.5, 3).Draw(t, "scale"), seed)
+		sT, _ := nn.Init(m, "pytorch", 1, seed+1)
+		shift := rapid.Float64Range(-4, 4).Draw(t, "bias shift")
+		for j := range sT["0.bias"].Data {
+			sT["0.bias"].Data[j] += shift
+		}
+		if rapid.Bool().Draw(t, "later layers fixed") {
+			for key := range s0 {
+				if key != "0.weight" && key != "0.bias" {
+					sT[key] = s0[key].Clone()
+				}
+			}
+		}
+		rng := rand.New(rand.NewPCG(seed, 5))
+		x, tg := testnets.RandomData(rng, 1, in, k, loss, 2)
+		p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.patterns {
+			t.Fatal("the pattern hull does not apply to a ReLU MLP")
+		}
+		a := rapid.Float64Range(0, 1).Draw(t, "a")
+		b := math.Min(1, a+rapid.SampledFrom([]float64{1e-3, 0.05, 0.4, 1}).Draw(t, "width"))
+		d := e.kinkPatternDL(0, a, b, e.boxes(interval.I{Lo: a, Hi: b}), []int32{0})[0]
+		if math.IsInf(d.Lo, -1) && math.IsInf(d.Hi, 1) {
+			return // no pattern hull for this example on this leaf
+		}
+		checked++
+		slack := func(v float64) float64 { return 1e-10 * (1 + math.Abs(v)) }
+		for q := 0; q < 7; q++ {
+			al := a + (b-a)*rapid.Float64Range(0, 1).Draw(t, "u")
+			v := p.At(al).DLoss * e.scale // ℓ′, unscaled as LossEnclosure's
+			if v < d.Lo-slack(v) || v > d.Hi+slack(v) {
+				t.Fatalf("ℓ′(%v) = %v outside the pattern hull [%v, %v] on [%v, %v]", al, v, d.Lo, d.Hi, a, b)
+			}
+		}
+	})
+	if checked < 10 {
+		t.Errorf("the pattern hull applied on only %d draws", checked)
+	}
+}
+
+// TestFlatTailPatterns: the 1-3-2 flat tail (every unit dies at α = 1/2,
+// L exactly constant after) is certified_monotone with Δ ≤ 0 exactly at
+// tolerance 0 on the 32 first leaves with the pattern hull, and stays
+// inconclusive without it (the leaves either side of 1/2 keep a positive
+// sup L′ from the ReLU hull [ż, 0] through the midpoint–radius products):
+// the hull is what settles the tail's start.
+func TestFlatTailPatterns(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		p := flatTailPath(t)
+		o := CertifyOptions{Tolerance: 0, MaxIntervals: 256}
+		o.defaults()
+		ip, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip.patterns = on
+		mo := NewMonotonicity(o)
+		if err := BranchAndBound(context.Background(), ip, mo, o); err != nil {
+			t.Fatal(err)
+		}
+		c := mo.Cert
+		t.Logf("pattern hull %v: %s, Δ ∈ [%g, %g], %d leaves, %d pattern rows", on, c.Verdict, c.DeltaLower, c.DeltaUpper, c.Leaves, ip.patternRows)
+		switch {
+		case on && (c.Verdict != CertifiedMonotone || c.DeltaUpper != 0 || c.Leaves != 32 || ip.patternRows == 0):
+			t.Errorf("with the pattern hull: %s, Δ ≤ %v, %d leaves; want certified_monotone, Δ ≤ 0, 32 leaves", c.Verdict, c.DeltaUpper, c.Leaves)
+		case !on && c.Verdict != Inconclusive:
+			t.Errorf("without the pattern hull: %s; the test no longer shows what the hull adds", c.Verdict)
+		}
+	}
+}
+
+// TestDeadLineConstant: a network whose first ReLU is dead on all of
+// [0, 1] for every example, with nothing after it moving, is decided
+// before any leaf: certified_monotone, Δ ∈ [0, 0], 0 leaves.
+func TestDeadLineConstant(t *testing.T) {
+	p := deadPath(t)
+	cert, err := Certify(context.Background(), p, CertifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Verdict != CertifiedMonotone || cert.DeltaUpper != 0 || cert.Leaves != 0 {
+		t.Errorf("%s, Δ ∈ [%v, %v], %d leaves; want certified_monotone, [0, 0], no leaf", cert.Verdict, cert.DeltaLower, cert.DeltaUpper, cert.Leaves)
+	}
+}
