@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -216,8 +217,31 @@ func (b *BatchNorm2d) ijetCHW(j *IJet) *IJet {
 }
 
 // Forward is evaluation mode, per channel: y = γ (x − running_mean)/√(running_var + ε) + β.
+// It works on x [N, C·H·W] as it is: each channel's H·W values are
+// contiguous, so y = x·a[c] + s[c] (a = γ/√(running_var + ε), s = β −
+// running_mean·a, the products batchnorm1d's Forward forms) needs no
+// [N·H·W, C] copy; the result is bit for bit that of batchnorm1d on the
+// transposed view.
 func (b *BatchNorm2d) Forward(p []*Tensor, x *mat.Dense) *mat.Dense {
-	return b.chw(b.BN.Forward(p, b.nc(x)))
+	c, hw := b.BN.Features, b.HW
+	a, s := make([]float64, c), make([]float64, c)
+	for j := range a {
+		a[j] = 1 / math.Sqrt(p[3].Data[j]+b.BN.Eps) * p[0].Data[j]
+		s[j] = p[1].Data[j] - p[2].Data[j]*a[j]
+	}
+	n, _ := x.Dims()
+	y := mat.NewDense(n, c*hw, nil)
+	for i := 0; i < n; i++ {
+		src, dst := x.RawRowView(i), y.RawRowView(i)
+		for j := 0; j < c; j++ {
+			aj, sj := a[j], s[j]
+			d := dst[j*hw : (j+1)*hw]
+			for k, v := range src[j*hw : (j+1)*hw] {
+				d[k] = v*aj + sj
+			}
+		}
+	}
+	return y
 }
 
 // ForwardTrain implements TrainForwarder: training mode with the statistics

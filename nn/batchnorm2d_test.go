@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -122,3 +123,32 @@ func TestBatchNorm2dRunningStats(t *testing.T) {
 }
 
 func matFrom(r, c int, v ...float64) *mat.Dense { return mat.NewDense(r, c, v) }
+
+// TestBatchNorm2dForwardIsBatchNorm1dOnChannels: evaluation-mode Forward,
+// which works on [N, C·H·W] in place of a transposed copy, equals bit for
+// bit batchnorm1d's Forward on the [N·H·W, C] view (toNC/fromNC), and
+// each output agrees with γ (x − μ)/√(σ² + ε) + β to 1e-14.
+func TestBatchNorm2dForwardIsBatchNorm1dOnChannels(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := drawBN2d(t)
+		b := c.l.(*BatchNorm2d)
+		p := c.at(c.alpha)
+		x := mat.NewDense(c.n, b.InSize(), append([]float64(nil), c.a...))
+		got := b.Forward(p, x)
+		want := b.chw(b.BN.Forward(p, b.nc(x)))
+		if !mat.Equal(got, want) {
+			t.Fatalf("Forward differs from batchnorm1d on the [N·H·W, C] view:\n%v\n%v", mat.Formatted(got), mat.Formatted(want))
+		}
+		for e := 0; e < c.n; e++ {
+			for k := 0; k < b.BN.Features; k++ {
+				for s := 0; s < b.HW; s++ {
+					v := x.At(e, k*b.HW+s)
+					ref := p[0].Data[k]*(v-p[2].Data[k])/math.Sqrt(p[3].Data[k]+b.BN.Eps) + p[1].Data[k]
+					if g := got.At(e, k*b.HW+s); math.Abs(g-ref) > 1e-14*(1+math.Abs(ref)) {
+						t.Fatalf("example %d channel %d position %d: %v, want %v", e, k, s, g, ref)
+					}
+				}
+			}
+		}
+	})
+}
