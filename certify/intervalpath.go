@@ -277,14 +277,14 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 // jetHook is jet, with after (when not nil) applied to the output of every
 // layer i (the cached layer's included) and sub (when not nil) to the
 // output of every sub-layer k of branch b of a residual layer i
-// (nn.Residual.IntervalJetHook): each may return a tighter enclosure of
+// (nn.IntervalBlock): each may return a tighter enclosure of
 // the same jet (centredForm).
 func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet) *nn.IJet {
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
 	apply := func(i int, j *nn.IJet) *nn.IJet {
-		if r, ok := e.layers[i].(*nn.Residual); ok && sub != nil {
+		if r, ok := e.layers[i].(nn.IntervalBlock); ok && sub != nil {
 			return r.IntervalJetHook(boxes[i], j, func(b, k int, j *nn.IJet) *nn.IJet { return sub(i, b, k, j) })
 		}
 		return e.layers[i].IntervalJet(boxes[i], j)
