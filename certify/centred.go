@@ -17,18 +17,29 @@ import (
 func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc []interval.I) {
 	ch := e.chunks[c]
 	pt := interval.Point(mid)
-	centre := map[int]*nn.IJet{}
+	// the midpoint's jet after every layer and every sub-layer of a
+	// residual layer (key {i, b, k}; a top-level layer is {i, -1, -1})
+	type site struct{ i, b, k int }
+	centre := map[site]*nn.IJet{}
 	jc := e.jetHook(c, pt, bc, 1, nil, func(i int, j *nn.IJet) *nn.IJet {
-		centre[i] = j
+		centre[site{i, -1, -1}] = j
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		centre[site{i, b, k}] = j
 		return j
 	})
+	tighten := func(s site, j *nn.IJet) *nn.IJet {
+		centredForm(j, centre[s], rows, ab, mid)
+		delete(centre, s) // free each centre jet once used
+		return j
+	}
 	j := e.jetHook(c, ab, bi, 2, rows, func(i int, j *nn.IJet) *nn.IJet {
 		if i < e.start {
 			return j // the cached affine layer: exact in α already, its D1 the shared cache
 		}
-		centredForm(j, centre[i], rows, ab, mid)
-		delete(centre, i) // free each centre jet once used
-		return j
+		return tighten(site{i, -1, -1}, j)
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		return tighten(site{i, b, k}, j)
 	})
 	targets := e.p.Targets.Rows(ch[0], ch[1])
 	lc, dlc, _ = nn.LossEnclosure(e.p.Model.Spec.Loss, jc, targets)

@@ -287,15 +287,23 @@ func subRows(m interval.Matrix, rows []int32) interval.Matrix {
 // every layer after the cached one; on the listed rows of the chunk only
 // (nil: all).
 func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32) *nn.IJet {
-	return e.jetHook(c, alpha, boxes, order, rows, nil)
+	return e.jetHook(c, alpha, boxes, order, rows, nil, nil)
 }
 
 // jetHook is jet, with after (when not nil) applied to the output of every
-// layer i (the cached layer's included): it may return a tighter
-// enclosure of the same jet (centredForm).
-func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet) *nn.IJet {
+// layer i (the cached layer's included) and sub (when not nil) to the
+// output of every sub-layer k of branch b of a residual layer i
+// (nn.IntervalBlock): each may return a tighter enclosure of
+// the same jet (centredForm).
+func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet) *nn.IJet {
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
+	}
+	apply := func(i int, j *nn.IJet) *nn.IJet {
+		if r, ok := e.layers[i].(nn.IntervalBlock); ok && sub != nil {
+			return r.IntervalJetHook(boxes[i], j, func(b, k int, j *nn.IJet) *nn.IJet { return sub(i, b, k, j) })
+		}
+		return e.layers[i].IntervalJet(boxes[i], j)
 	}
 	ch := e.chunks[c]
 	var j *nn.IJet
@@ -318,12 +326,12 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 		if e.recompute {
 			st = e.refStats(alpha, boxes, order)
 		}
-		for i, ly := range e.layers {
+		for i := range e.layers {
 			if st != nil && st[i] != nil {
 				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = after(i, ly.IntervalJet(boxes[i], j))
+			j = after(i, apply(i, j))
 		}
 		if j.Const { // no parameters at all: a constant path
 			j.Const = false
@@ -353,7 +361,7 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
 				continue
 			}
-			j = after(i, e.layers[i].IntervalJet(boxes[i], j))
+			j = after(i, apply(i, j))
 		}
 	}
 	return j

@@ -83,3 +83,16 @@ func NewParamBox(theta0, delta []*Tensor, alpha interval.I) *ParamBox {
 type IntervalLayer interface {
 	IntervalJet(p *ParamBox, in *IJet) *IJet
 }
+
+// IntervalBlock is an IntervalLayer made of branches of sub-layers (a
+// residual block) that exposes its sub-layers' enclosures: IntervalJetHook
+// is IntervalJet with after (when not nil) applied to the output of
+// sub-layer k of branch b before the next sub-layer reads it; after may
+// return a tighter enclosure of the same jet (the certificate's centred
+// form inside the block, issue 13).
+type IntervalBlock interface {
+	IntervalLayer
+	IntervalJetHook(p *ParamBox, in *IJet, after func(b, k int, j *IJet) *IJet) *IJet
+}
+
+var _ IntervalBlock = (*Residual)(nil)

@@ -492,11 +492,24 @@ func (r *Residual) subBox(p *ParamBox, b, j int) *ParamBox {
 // "scale" over p.Alpha and ċ = Δc exact. Kink and Jump flags are the union
 // of the branches'; the order is the lower of the two.
 func (r *Residual) IntervalJet(p *ParamBox, in *IJet) *IJet {
+	return r.IntervalJetHook(p, in, nil)
+}
+
+// IntervalJetHook is IntervalJet with after (when not nil) applied to the
+// output of sub-layer k of branch b (0 the body, 1 the shortcut) before
+// the next sub-layer reads it; after may return a tighter enclosure of the
+// same jet (the certificate's centred form inside the block, issue 13). The
+// returned jet must enclose what the sub-layer's interval rule encloses:
+// the block's output then encloses the block's jet.
+func (r *Residual) IntervalJetHook(p *ParamBox, in *IJet, after func(b, k int, j *IJet) *IJet) *IJet {
 	var outs [2]*IJet
 	for b, layers := range [2][]Layer{r.Body, r.Shortcut} {
 		j := in
 		for k, l := range layers {
 			j = l.(IntervalLayer).IntervalJet(r.subBox(p, b, k), j)
+			if after != nil {
+				j = after(b, k, j)
+			}
 		}
 		outs[b] = j
 	}
