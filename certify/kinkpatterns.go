@@ -21,8 +21,13 @@ func (e *IntervalPath) patternsApply() bool {
 	if e.start == 0 || e.start >= len(e.layers) || e.recompute || e.jumps {
 		return false
 	}
-	a, ok := e.p.Model.Layers[e.start].(*nn.Activation)
-	return ok && a.Kind == nn.ReLU
+	pl, ok := e.p.Model.Layers[e.start].(nn.PiecewiseLinear)
+	if !ok {
+		return false
+	}
+	on, off := pl.Slopes()
+	return on == 1 && off == 0 // relu: the pattern's dead units contribute exactly 0
+
 }
 
 // kinkPatternDL encloses ℓ_i′ over the leaf [a, b] for the listed
@@ -74,7 +79,7 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 			k := i*m + j
 			v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
 			z := interval.I{Lo: interval.Down(A.Lo[k] + v.Lo), Hi: interval.Up(A.Hi[k] + v.Hi)}
-			if !(z.Lo < 0 && z.Hi > 0) { // as nn.Activation.Enclose: no kink of this unit
+			if !(z.Lo < 0 && z.Hi > 0) { // as the ReLU's interval rule: no kink of this unit
 				continue
 			}
 			s = append(s, j)
