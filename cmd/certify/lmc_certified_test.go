@@ -155,8 +155,8 @@ type lmcCertJSON struct {
 // THEORY.md §10), a witness α whose float64 g is at least the lower bound,
 // and bounds narrower than 1e-6 relative to max(|L(A)|, |L(B)|); with the
 // default --delta-tol 1e-3 they still contain the dense maximum. With class
-// labels, accuracy_bounds contain the dense accuracy at 2,001 α; with float
-// targets they are null.
+// labels, accuracy_bounds contain the dense accuracy at 20,001 α and at
+// both ends of every interval; with float targets they are null.
 func TestLMCCertifiedBarrierDense(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 1))
 	cases := []struct {
@@ -207,15 +207,26 @@ func TestLMCCertifiedBarrierDense(t *testing.T) {
 				}
 				continue
 			}
-			// The certified accuracy contains the dense accuracy at 2,001 α.
+			// The certified accuracy contains the dense accuracy at 20,001 α,
+			// and on every interval [a, b, lo, hi] the accuracy at a, b and 7
+			// points between them (the ends, where the bounds change, are
+			// checked against both intervals that share them).
 			if r.AccuracyBounds == nil {
 				t.Fatalf("case %d: accuracy_bounds null; notes %v", i, r.Notes)
 			}
-			for j := 0; j <= 2000; j++ {
-				al := float64(j) / 2000
+			for j := 0; j <= 20000; j++ {
+				al := float64(j) / 20000
 				acc := pr.path.At(al).Accuracy
 				if alo, ahi, ok := r.AccuracyBounds.At(al); !ok || acc < alo || acc > ahi {
 					t.Fatalf("case %d: accuracy(%v) = %v outside the certified [%v, %v]", i, al, acc, alo, ahi)
+				}
+			}
+			for _, iv := range r.AccuracyBounds.Intervals {
+				for j := 0; j <= 8; j++ {
+					al := iv[0] + (iv[1]-iv[0])*float64(j)/8
+					if acc := pr.path.At(al).Accuracy; acc < iv[2] || acc > iv[3] {
+						t.Fatalf("case %d: accuracy(%v) = %v outside the certified [%v, %v] of [%v, %v]", i, al, acc, iv[2], iv[3], iv[0], iv[1])
+					}
 				}
 			}
 			t.Logf("case %d: %d accuracy intervals, %d leaves undecided", i, len(r.AccuracyBounds.Intervals), r.AccuracyBounds.UndecidedLeaves)
