@@ -98,6 +98,44 @@ type LMCMeasures struct {
 	// [0, 1] (CertifyAccuracy, THEORY.md §10); nil (null) when not
 	// computed.
 	AccuracyBounds *AccuracyBounds `json:"accuracy_bounds"`
+	// BarrierErrorBounds is the rigorous [lower, upper] on the error
+	// barrier max_{α∈[0,1]} E(α) − [(1−α)E(0) + αE(1)] over all of [0, 1],
+	// read from AccuracyBounds (ErrorBarrierBounds, THEORY.md §10); nil
+	// (null) when AccuracyBounds is.
+	BarrierErrorBounds *[2]float64 `json:"barrier_error_bounds"`
+}
+
+// ErrorBarrierBounds bounds the barrier of the 0–1 error E = 1 − accuracy,
+// B_E = max_{α∈[0,1]} g_E(α) with g_E(α) = E(α) − [(1−α)E(0) + αE(1)]
+// (THEORY.md §10), from certified accuracy bounds a alone: on each interval
+// [a_j, b_j] E lies in [1 − hi_j, 1 − lo_j]; E(0) and E(1) lie in the
+// bounds at α = 0 and 1 (AccuracyBounds.At), so the chord lies between the
+// chords of their ends. The upper bound is the largest, over intervals, of
+// (1 − lo_j) − min_{[a_j, b_j]} chord_lower; the lower bound the largest of
+// 0 (g_E(0) = 0) and (1 − hi_j) − min_{[a_j, b_j]} chord_upper, which g_E
+// reaches at an α of the interval. Both are exact in rational arithmetic
+// up to the float64 rounding of a few operations, for which they are
+// widened by 1e-12. ok is false when a is nil or does not cover 0 and 1.
+func ErrorBarrierBounds(a *AccuracyBounds) (lo, hi float64, ok bool) {
+	if a == nil || len(a.Intervals) == 0 {
+		return 0, 0, false
+	}
+	l0, h0, ok0 := a.At(0)
+	l1, h1, ok1 := a.At(1)
+	if !ok0 || !ok1 {
+		return 0, 0, false
+	}
+	e0lo, e0hi, e1lo, e1hi := 1-h0, 1-l0, 1-h1, 1-l1
+	chord := func(alpha, e0, e1 float64) float64 { return (1-alpha)*e0 + alpha*e1 }
+	lo, hi = 0, math.Inf(-1)
+	for _, iv := range a.Intervals {
+		cl := math.Min(chord(iv[0], e0lo, e1lo), chord(iv[1], e0lo, e1lo))
+		cu := math.Min(chord(iv[0], e0hi, e1hi), chord(iv[1], e0hi, e1hi))
+		hi = math.Max(hi, (1-iv[2])-cl)
+		lo = math.Max(lo, (1-iv[3])-cu)
+	}
+	const slack = 1e-12
+	return math.Max(0, lo-slack), hi + slack, true
 }
 
 // AttachBarrier records a barrier certificate c of this line in m:
@@ -126,11 +164,20 @@ func (m *LMCMeasures) AttachBarrier(c *BarrierCertificate, examples int) error {
 	return nil
 }
 
-// AttachAccuracy records certified accuracy bounds a of this line in m. It
+// AttachAccuracy records certified accuracy bounds a of this line in m,
+// with the error barrier bounds they imply (ErrorBarrierBounds). It
 // returns an error wrapping ErrContradiction when the float64 accuracy
-// 1 − Error at a grid α lies outside the certified bounds there.
+// 1 − Error at a grid α lies outside the certified bounds there, or the
+// grid's error barrier above the certified upper bound.
 func (m *LMCMeasures) AttachAccuracy(a *AccuracyBounds) error {
 	m.AccuracyBounds = a
+	m.BarrierErrorBounds = nil
+	if lo, hi, ok := ErrorBarrierBounds(a); ok {
+		m.BarrierErrorBounds = &[2]float64{lo, hi}
+		if len(m.Error) == len(m.Alphas) && !math.IsNaN(float64(m.BarrierError)) && float64(m.BarrierError) > hi+1e-12 {
+			return fmt.Errorf("lmc: %w: the grid's error barrier %v (at α = %v) lies above the certified upper bound %v", ErrContradiction, float64(m.BarrierError), float64(m.BarrierErrorAlpha), hi)
+		}
+	}
 	if len(m.Error) != len(m.Alphas) {
 		return nil
 	}

@@ -206,3 +206,30 @@ func TestLMCMeasuresRefusesGrid(t *testing.T) {
 		t.Error("a grid of 1 α was accepted")
 	}
 }
+
+// ErrorBarrierBounds on hand-made accuracy bounds, worked by hand:
+//   - ends decided (E(0) = E(1) = 0.1), E ∈ [0.2, 0.4] on [0.25, 0.5]:
+//     B_E ∈ [0.2 − 0.1, 0.4 − 0.1] = [0.1, 0.3];
+//   - E(0) ∈ [0.1, 0.2] undecided, E = 0 on [0.5, 1]: upper 0.2 − (1 −
+//     0.5)·0.1 = 0.15 (the lowest chord at α = ½), lower max(0, 0.1 −
+//     0.5·0.2) = 0;
+//   - nil bounds, and bounds not covering α = 1: not ok.
+func TestErrorBarrierBounds(t *testing.T) {
+	for _, tc := range []struct {
+		iv     [][4]float64
+		lo, hi float64
+		ok     bool
+	}{
+		{[][4]float64{{0, 0.25, 0.9, 0.9}, {0.25, 0.5, 0.6, 0.8}, {0.5, 1, 0.9, 0.9}}, 0.1, 0.3, true},
+		{[][4]float64{{0, 0.5, 0.8, 0.9}, {0.5, 1, 1, 1}}, 0, 0.15, true},
+		{[][4]float64{{0, 0.5, 0.8, 0.9}}, 0, 0, false},
+	} {
+		lo, hi, ok := ErrorBarrierBounds(&AccuracyBounds{Intervals: tc.iv})
+		if ok != tc.ok || (ok && (math.Abs(lo-tc.lo) > 1e-11 || math.Abs(hi-tc.hi) > 1e-11 || lo > tc.lo || hi < tc.hi)) {
+			t.Errorf("%v: [%v, %v] ok %v; want [%v, %v] ok %v", tc.iv, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+	if _, _, ok := ErrorBarrierBounds(nil); ok {
+		t.Error("nil bounds: ok")
+	}
+}

@@ -16,7 +16,11 @@ const LMCReportFile = "lmc.json"
 // LMCPair is one certify lmc report found by LoadLMCPairs, with the spawn
 // of its two ends (Frankle et al. 2020's instability analysis) when both
 // are run directories whose config.json records a spawn from one parent at
-// one step.
+// one step, or when one end is a spawn at step k and the other is the very
+// run it was spawned from: the parent is its own spawn at every k with its
+// own seed (a spawn with S = the parent's seed reproduces the parent bit
+// for bit, TestSpawnDeterminism), so (parent, spawn at k) is a pair of
+// copies of the step-k network trained on with two data orders.
 type LMCPair struct {
 	// Dir is the directory holding lmc.json.
 	Dir    string
@@ -24,7 +28,8 @@ type LMCPair struct {
 	// SpawnFrom is the parent run both ends were spawned from, SpawnStep
 	// the step k (nil when the ends are not spawns of one parent at one
 	// step, or their config.json could not be found), SpawnSeeds their
-	// data-order seeds (nil when not a spawn).
+	// data-order seeds after step k (nil when not a spawn; the parent's
+	// own seed for an end that is the parent).
 	SpawnFrom  string
 	SpawnStep  *int
 	SpawnSeeds [2]*uint64
@@ -36,6 +41,10 @@ type spawnConfig struct {
 	SpawnFrom string  `json:"spawn_from"`
 	SpawnStep *int    `json:"spawn_step"`
 	SpawnSeed *uint64 `json:"spawn_seed"`
+	Seed      *uint64 `json:"seed"`
+	// dir is the run directory the config.json was found in, base the
+	// directory its path was resolved against ("" for the path as given).
+	dir, base string
 }
 
 // LoadLMCPairs reads every lmc.json at or below each root (a directory
@@ -86,6 +95,13 @@ func LoadLMCPairs(roots []string) ([]LMCPair, error) {
 				if cs[0].SpawnFrom != "" && cs[0].SpawnFrom == cs[1].SpawnFrom && cs[0].SpawnStep != nil && cs[1].SpawnStep != nil && *cs[0].SpawnStep == *cs[1].SpawnStep {
 					pr.SpawnFrom, pr.SpawnStep = cs[0].SpawnFrom, cs[0].SpawnStep
 				}
+				for i := range 2 {
+					child, parent := cs[i], cs[1-i]
+					if child.SpawnFrom != "" && child.SpawnStep != nil && parent.SpawnFrom == "" && isSpawnParent(child, parent) {
+						pr.SpawnFrom, pr.SpawnStep = child.SpawnFrom, child.SpawnStep
+						pr.SpawnSeeds[1-i] = parent.Seed
+					}
+				}
 			}
 			pairs = append(pairs, pr)
 		}
@@ -107,13 +123,13 @@ func LoadLMCPairs(roots []string) ([]LMCPair, error) {
 // up as given, then below each of bases; nil when no config.json is found
 // or it does not parse.
 func findSpawnConfig(path string, bases ...string) *spawnConfig {
-	cands := []string{path}
+	cands, cbases := []string{path}, []string{""}
 	if !filepath.IsAbs(path) {
 		for _, b := range bases {
-			cands = append(cands, filepath.Join(b, path))
+			cands, cbases = append(cands, filepath.Join(b, path)), append(cbases, b)
 		}
 	}
-	for _, c := range cands {
+	for i, c := range cands {
 		body, err := os.ReadFile(filepath.Join(c, "config.json"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -121,11 +137,32 @@ func findSpawnConfig(path string, bases ...string) *spawnConfig {
 		if err != nil {
 			return nil
 		}
-		var sc spawnConfig
+		sc := spawnConfig{dir: c, base: cbases[i]}
 		if json.Unmarshal(body, &sc) != nil {
 			return nil
 		}
 		return &sc
 	}
 	return nil
+}
+
+// isSpawnParent reports whether the run directory of parent is the one
+// child's spawn_from names: spawn_from is resolved as the child's own path
+// was (relative to the same base), then relative to the directory holding
+// the child's run directory, and compared by file identity.
+func isSpawnParent(child, parent *spawnConfig) bool {
+	pst, err := os.Stat(parent.dir)
+	if err != nil {
+		return false
+	}
+	cands := []string{child.SpawnFrom}
+	if !filepath.IsAbs(child.SpawnFrom) {
+		cands = []string{filepath.Join(child.base, child.SpawnFrom), filepath.Join(filepath.Dir(child.dir), child.SpawnFrom)}
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && os.SameFile(st, pst) {
+			return true
+		}
+	}
+	return false
 }

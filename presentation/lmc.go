@@ -185,6 +185,9 @@ func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
 	}
 	fmt.Fprintf(&b, "certified barrier $\\max_{[0,1]} g$ & %s & \\\\\n", bounds(&r.LMCMeasures))
 	fmt.Fprintf(&b, "certified error range on $[0,1]$ & & %s \\\\\n", accuracy(&r.LMCMeasures))
+	if eb := r.BarrierErrorBounds; eb != nil {
+		fmt.Fprintf(&b, "certified error barrier $\\max_{[0,1]} g_E$ & & $[%s, %s]$ \\\\\n", texNum(eb[0]), texNum(eb[1]))
+	}
 	if r.Unaligned != nil {
 		fmt.Fprintf(&b, "certified barrier before alignment & %s & \\\\\n", bounds(r.Unaligned))
 	}
@@ -223,6 +226,9 @@ func certifiedText(m *certify.LMCMeasures) string {
 			lo, hi = math.Min(lo, iv[2]), math.Max(hi, iv[3])
 		}
 		parts = append(parts, fmt.Sprintf("accuracy ∈ [%.2f%%, %.2f%%] on [0, 1] (%d intervals)", 100*lo, 100*hi, len(a.Intervals)))
+		if eb := m.BarrierErrorBounds; eb != nil {
+			parts = append(parts, fmt.Sprintf("error barrier ∈ [%.4g, %.4g]", eb[0], eb[1]))
+		}
 	} else {
 		parts = append(parts, "accuracy not computed")
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +58,10 @@ type lmcEnd struct {
 	model    *nn.Model
 	state    nn.State
 	isDir    bool
+	// checkErr is the state's mismatch with the model (Model.Check), kept
+	// so that a checkpoint file that does not fit --model is reported
+	// against the other end's checkpoint (checkpointMismatch).
+	checkErr error
 }
 
 func lmcCmd(ctx context.Context, args []string) error {
@@ -140,6 +145,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	b, err := loadLMCEnd(pos[1], f.bState, f.model, "--b-state")
 	if err != nil {
+		return badInput(err)
+	}
+	if err := checkpointMismatch(a, b); err != nil {
 		return badInput(err)
 	}
 	if f.model != "" && a.isDir && b.isDir {
@@ -359,7 +367,8 @@ func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
 		return nil, err
 	}
 	if err := e.model.Check(e.state, ckpt); err != nil {
-		return nil, err
+		e.checkErr = err
+		return e, nil
 	}
 	if err := nn.CheckBuffers(e.state, ckpt); err != nil {
 		return nil, err
@@ -376,13 +385,13 @@ func fileExists(p string) bool {
 // the error names both files and the first difference (layer count, a
 // layer, the loss, or the first tensor whose name or shape differs).
 func sameArchitecture(a, b *lmcEnd) error {
-	files := fmt.Sprintf("A (%s, %s) and B (%s, %s)", a.specPath, a.ep.Checkpoint, b.specPath, b.ep.Checkpoint)
+	files := lmcFiles(a, b)
 	if la, lb := len(a.spec.Layers), len(b.spec.Layers); la != lb {
-		return fmt.Errorf("lmc: %s are not one architecture: %d layers in A, %d in B", files, la, lb)
+		return fmt.Errorf("lmc: %s are not one architecture: %d layers in A, %d in B%s", files, la, lb, firstTensorDiff(a, b, "; "))
 	}
 	for i := range a.spec.Layers {
 		if ta, tb := a.spec.Layers[i].Type, b.spec.Layers[i].Type; ta != tb {
-			return fmt.Errorf("lmc: %s are not one architecture: layer %d is %s in A, %s in B", files, i, ta, tb)
+			return fmt.Errorf("lmc: %s are not one architecture: layer %d is %s in A, %s in B%s", files, i, ta, tb, firstTensorDiff(a, b, "; "))
 		}
 	}
 	ea, eb := a.model.Expected(), b.model.Expected()
@@ -408,6 +417,74 @@ func sameArchitecture(a, b *lmcEnd) error {
 		return fmt.Errorf("lmc: %s are not one architecture: input_shape %s in A, %s in B", files, nn.ShapeString(a.spec.InputShape), nn.ShapeString(b.spec.InputShape))
 	}
 	return nil
+}
+
+// lmcFiles names both ends' model.json and checkpoint for a message.
+func lmcFiles(a, b *lmcEnd) string {
+	return fmt.Sprintf("A (%s, %s) and B (%s, %s)", a.specPath, a.ep.Checkpoint, b.specPath, b.ep.Checkpoint)
+}
+
+// firstTensorDiff is "first differing tensor K [shape] in A, K′ [shape] in
+// B" for the first tensor of the two checkpoints, in the order of A's then
+// B's model.json, whose name or shape differs (or that one checkpoint lacks),
+// after prefix; "" when the checkpoints hold the same names and shapes.
+func firstTensorDiff(a, b *lmcEnd, prefix string) string {
+	var keys []string
+	seen := map[string]bool{}
+	add := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, e := range [2]*lmcEnd{a, b} {
+		for _, n := range e.model.Expected() {
+			add(n.Key)
+		}
+	}
+	var rest []string
+	for _, s := range [2]nn.State{a.state, b.state} {
+		for k := range s {
+			if !seen[k] {
+				rest = append(rest, k)
+			}
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		add(k)
+	}
+	desc := func(s nn.State, k string) string {
+		if t, ok := s[k]; ok && t != nil {
+			return k + " " + nn.ShapeString(t.Shape)
+		}
+		return "no " + k
+	}
+	for _, k := range keys {
+		ta, oka := a.state[k]
+		tb, okb := b.state[k]
+		if oka != okb || (oka && ta != nil && tb != nil && !sameInts(ta.Shape, tb.Shape)) {
+			return fmt.Sprintf("%sfirst differing tensor %s in A, %s in B", prefix, desc(a.state, k), desc(b.state, k))
+		}
+	}
+	return ""
+}
+
+// checkpointMismatch refuses an end whose checkpoint does not fit its
+// model.json (a checkpoint file read with --model): the message names both
+// ends' files and the first tensor in which the two checkpoints differ, or,
+// when they agree with each other, the end's own mismatch with the model.
+func checkpointMismatch(a, b *lmcEnd) error {
+	if a.checkErr == nil && b.checkErr == nil {
+		return nil
+	}
+	if d := firstTensorDiff(a, b, ""); d != "" {
+		return fmt.Errorf("lmc: %s are not one architecture: %s", lmcFiles(a, b), d)
+	}
+	if a.checkErr != nil {
+		return a.checkErr
+	}
+	return b.checkErr
 }
 
 func sameInts(a, b []int) bool {

@@ -143,8 +143,9 @@ type lmcCertJSON struct {
 	Cert           *struct {
 		Converged bool `json:"converged"`
 	} `json:"barrier_certificate"`
-	AccuracyBounds *certify.AccuracyBounds `json:"accuracy_bounds"`
-	Notes          []string                `json:"notes"`
+	AccuracyBounds     *certify.AccuracyBounds `json:"accuracy_bounds"`
+	BarrierErrorBounds *[2]float64             `json:"barrier_error_bounds"`
+	Notes              []string                `json:"notes"`
 }
 
 // TestLMCCertifiedBarrierDense is issue 14's "certified numbers are sound
@@ -155,8 +156,9 @@ type lmcCertJSON struct {
 // THEORY.md §10), a witness α whose float64 g is at least the lower bound,
 // and bounds narrower than 1e-6 relative to max(|L(A)|, |L(B)|); with the
 // default --delta-tol 1e-3 they still contain the dense maximum. With class
-// labels, accuracy_bounds contain the dense accuracy at 2,001 α; with float
-// targets they are null.
+// labels, accuracy_bounds contain the dense accuracy at 20,001 α and at
+// both ends of every interval, and barrier_error_bounds the largest
+// error convexity gap at those α; with float targets they are null.
 func TestLMCCertifiedBarrierDense(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 1))
 	cases := []struct {
@@ -207,16 +209,42 @@ func TestLMCCertifiedBarrierDense(t *testing.T) {
 				}
 				continue
 			}
-			// The certified accuracy contains the dense accuracy at 2,001 α.
+			// The certified accuracy contains the dense accuracy at 20,001 α,
+			// and on every interval [a, b, lo, hi] the accuracy at a, b and 7
+			// points between them (the ends, where the bounds change, are
+			// checked against both intervals that share them).
 			if r.AccuracyBounds == nil {
 				t.Fatalf("case %d: accuracy_bounds null; notes %v", i, r.Notes)
 			}
-			for j := 0; j <= 2000; j++ {
-				al := float64(j) / 2000
+			for j := 0; j <= 20000; j++ {
+				al := float64(j) / 20000
 				acc := pr.path.At(al).Accuracy
 				if alo, ahi, ok := r.AccuracyBounds.At(al); !ok || acc < alo || acc > ahi {
 					t.Fatalf("case %d: accuracy(%v) = %v outside the certified [%v, %v]", i, al, acc, alo, ahi)
 				}
+			}
+			// The error barrier: max of g_E(α) = E(α) − chord over the 20,001 α
+			// and every interval's points lies in barrier_error_bounds, and
+			// reaches the lower bound (proven at an interval's end).
+			e0, e1 := 1-pr.path.At(0).Accuracy, 1-pr.path.At(1).Accuracy
+			gE := func(al float64) float64 { return (1 - pr.path.At(al).Accuracy) - ((1-al)*e0 + al*e1) }
+			denseE := 0.0
+			for j := 0; j <= 20000; j++ {
+				denseE = math.Max(denseE, gE(float64(j)/20000))
+			}
+			for _, iv := range r.AccuracyBounds.Intervals {
+				for j := 0; j <= 8; j++ {
+					al := iv[0] + (iv[1]-iv[0])*float64(j)/8
+					if acc := pr.path.At(al).Accuracy; acc < iv[2] || acc > iv[3] {
+						t.Fatalf("case %d: accuracy(%v) = %v outside the certified [%v, %v] of [%v, %v]", i, al, acc, iv[2], iv[3], iv[0], iv[1])
+					}
+					denseE = math.Max(denseE, gE(al))
+				}
+			}
+			if eb := r.BarrierErrorBounds; eb == nil || denseE < eb[0]-1e-9 || denseE > eb[1]+1e-9 {
+				t.Errorf("case %d: dense error barrier %v outside barrier_error_bounds %v", i, denseE, eb)
+			} else {
+				t.Logf("case %d: error barrier %v ∈ %v", i, denseE, *eb)
 			}
 			t.Logf("case %d: %d accuracy intervals, %d leaves undecided", i, len(r.AccuracyBounds.Intervals), r.AccuracyBounds.UndecidedLeaves)
 		}

@@ -106,7 +106,8 @@ func TestLMCReportKeys(t *testing.T) {
 }
 
 // Two runs of different architectures are refused with exit 2, naming both
-// files and the first differing tensor (or the layer count).
+// files and the first differing tensor (with the layer count when it
+// differs); so are two checkpoint files read with one --model.
 func TestLMCRefusesMismatch(t *testing.T) {
 	a := lmcRun(t, []int{4, 6, 3}, 1)
 	for _, tc := range []struct {
@@ -115,7 +116,7 @@ func TestLMCRefusesMismatch(t *testing.T) {
 		want  []string
 	}{
 		{"width", []int{4, 5, 3}, []string{"0.weight [6, 4] in A", "0.weight [5, 4] in B"}},
-		{"layers", []int{4, 6, 6, 3}, []string{"3 layers in A, 5 in B"}},
+		{"layers", []int{4, 6, 6, 3}, []string{"3 layers in A, 5 in B", "first differing tensor 2.weight [3, 6] in A, 2.weight [6, 6] in B"}},
 		{"last layer", []int{4, 6, 2}, []string{"2.weight [3, 6] in A", "2.weight [2, 6] in B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +128,20 @@ func TestLMCRefusesMismatch(t *testing.T) {
 			for _, w := range append(tc.want, filepath.Join(a, "final.safetensors"), filepath.Join(b, "final.safetensors")) {
 				if !strings.Contains(se, w) {
 					t.Errorf("message lacks %q:\n%s", w, se)
+				}
+			}
+			if tc.name == "layers" {
+				return
+			}
+			// The same checkpoints as files, both read with A's model.json.
+			fa, fb := filepath.Join(a, "final.safetensors"), filepath.Join(b, "final.safetensors")
+			code, _, se = runCLI(t, "lmc", fa, fb, "--model", filepath.Join(a, "model.json"), "--data", filepath.Join(a, "data.safetensors"), "--json")
+			if code != 2 {
+				t.Fatalf("files: exit %d, want 2: %s", code, se)
+			}
+			for _, w := range append(tc.want, "A ("+filepath.Join(a, "model.json")+", "+fa, "B ("+filepath.Join(a, "model.json")+", "+fb) {
+				if !strings.Contains(se, w) {
+					t.Errorf("files: message lacks %q:\n%s", w, se)
 				}
 			}
 		})

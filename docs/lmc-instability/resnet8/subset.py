@@ -1,6 +1,7 @@
 # First N images and labels of Fashion-MNIST's idx files (the Debian package's), same format.
-import gzip, struct, sys
+import gzip, os, struct, sys
 src, dst, ntrain, ntest = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+os.makedirs(dst, exist_ok=True)
 for split, n in (("train", ntrain), ("t10k", ntest)):
     for kind, per in (("images-idx3-ubyte", 28 * 28), ("labels-idx1-ubyte", 1)):
         b = gzip.open(f"{src}/{split}-{kind}.gz").read()
