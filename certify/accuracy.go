@@ -162,8 +162,13 @@ func argmaxRow(x []float64) int {
 	return b
 }
 
-// accCount is one leaf's verdicts: examples surely right and surely wrong.
-type accCount struct{ right, wrong int }
+// accCount is one leaf's verdicts: examples surely right and surely wrong,
+// and (per chunk, chunk-local rows, increasing) the undecided examples,
+// the only ones its children classify again.
+type accCount struct {
+	right, wrong int
+	undecided    [][]int32
+}
 
 // AccuracyObjective is the Objective of CertifyAccuracy (THEORY.md §10).
 // It ignores the leaves' loss enclosures (CertifyAccuracy has the interval
@@ -186,6 +191,17 @@ type AccuracyObjective struct {
 	ip     *IntervalPath
 	labels []int
 	counts map[*Leaf]accCount
+	// parents maps a child's [A, B] to the verdicts of the leaf it was
+	// split from (filled by Split, read and cleared by Bound): a child
+	// inherits every example decided on its parent (an enclosure over the
+	// parent holds on the child) and classifies only the undecided ones.
+	parents map[[2]float64]*accCount
+	// rowsReused counts the (leaf, example) pairs inherited from a parent
+	// instead of classified again.
+	rowsReused int
+	// noInherit switches the inheritance off (tests: every leaf classifies
+	// every example, as before issue 12's full-scale round).
+	noInherit bool
 }
 
 // Stage implements Objective: progress reports say "accuracy".
@@ -195,6 +211,7 @@ func (o *AccuracyObjective) begin(ip *IntervalPath) {
 	o.ip = ip
 	o.labels = pathLabels(ip.p)
 	o.counts = map[*Leaf]accCount{}
+	o.parents = map[[2]float64]*accCount{}
 	o.Result = &AccuracyBounds{Examples: ip.p.N}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -205,7 +222,7 @@ func (o *AccuracyObjective) begin(ip *IntervalPath) {
 // constant, so one interval [0, 1] with the verdicts at α = 0.
 func (o *AccuracyObjective) Constant(ip *IntervalPath, _, _ interval.I) error {
 	o.begin(ip)
-	c := o.count(0, 0)
+	c := o.count(0, 0, nil)
 	n := float64(ip.p.N)
 	o.Result.Intervals = [][4]float64{{0, 1, float64(c.right) / n, float64(ip.p.N-c.wrong) / n}}
 	o.Result.Leaves = 1
@@ -224,16 +241,24 @@ func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
 	return nil
 }
 
-// count classifies every example on [a, b] (a = b: at a point).
-func (o *AccuracyObjective) count(a, b float64) accCount {
+// count classifies the examples on [a, b] (a = b: at a point): every
+// example when parent is nil, else only the examples undecided on parent
+// (a leaf holding [a, b]), the others keeping parent's verdicts.
+func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	ab := interval.I{Lo: a, Hi: b}
 	m := 0.5*a + 0.5*b
+	var rows [][]int32
+	var c accCount
+	if parent != nil {
+		rows = parent.undecided
+		c.right, c.wrong = parent.right, parent.wrong
+	}
 	var outs, mids []*nn.IJet
 	if a == b {
-		outs = o.ip.Outputs(ab, 0)
+		outs = o.ip.OutputsRows(ab, 0, rows)
 	} else {
-		outs = o.ip.Outputs(ab, 1)
-		mids = o.ip.Outputs(interval.Point(m), 0)
+		outs = o.ip.OutputsRows(ab, 1, rows)
+		mids = o.ip.OutputsRows(interval.Point(m), 0, rows)
 	}
 	o.ip.mu.Lock()
 	o.ip.evals++ // one pass over the leaf (and one at its midpoint)
@@ -242,11 +267,18 @@ func (o *AccuracyObjective) count(a, b float64) accCount {
 	}
 	o.ip.mu.Unlock()
 	off := interval.Sub(ab, interval.Point(m))
-	var c accCount
+	c.undecided = make([][]int32, len(o.ip.chunks))
 	for ch, rg := range o.ip.chunks {
 		j := outs[ch]
-		for r := 0; r < rg[1]-rg[0]; r++ {
-			y := o.labels[rg[0]+r]
+		if j == nil { // no undecided row in this chunk
+			continue
+		}
+		for r := 0; r < j.N; r++ {
+			row := int32(r)
+			if rows != nil {
+				row = rows[ch][r]
+			}
+			y := o.labels[rg[0]+int(row)]
 			right, wrong := true, false
 			for k := 0; k < j.D; k++ {
 				if k == y {
@@ -273,6 +305,8 @@ func (o *AccuracyObjective) count(a, b float64) accCount {
 				c.right++
 			case wrong:
 				c.wrong++
+			default:
+				c.undecided[ch] = append(c.undecided[ch], row)
 			}
 		}
 	}
@@ -289,6 +323,14 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 		}
 	}
 	res := make([]accCount, len(fresh))
+	par := make([]*accCount, len(fresh))
+	for k, l := range fresh {
+		par[k] = o.parents[[2]float64{l.A, l.B}]
+		if par[k] != nil {
+			o.rowsReused += par[k].right + par[k].wrong
+		}
+	}
+	clear(o.parents)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < o.Workers; w++ {
@@ -296,7 +338,7 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				res[k] = o.count(fresh[k].A, fresh[k].B)
+				res[k] = o.count(fresh[k].A, fresh[k].B, par[k])
 			}
 		}()
 	}
@@ -352,6 +394,17 @@ func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 		cs = cs[:budget]
 	}
 	sort.Ints(cs)
+	for _, k := range cs { // the children BranchAndBound makes of leaf k inherit its verdicts
+		if o.noInherit {
+			break
+		}
+		l := leaves[k]
+		m := 0.5*l.A + 0.5*l.B
+		c := o.counts[l]
+		o.parents[[2]float64{l.A, m}] = &c
+		o.parents[[2]float64{m, l.B}] = &c
+		delete(o.counts, l)
+	}
 	return cs, ""
 }
 

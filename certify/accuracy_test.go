@@ -218,3 +218,61 @@ func accuracyPathFixed(t *testing.T) *functionspace.Path {
 	}
 	return p
 }
+
+// TestAccuracyInheritsDecided: the children of a split leaf keep the
+// examples decided on it (surely right or surely wrong on [a, b] holds on
+// every part) and classify only the undecided ones. On random small
+// networks (accuracyPath), with and without the inheritance: both bounds
+// contain the float64 accuracy at 1,001 α, they never conflict (their
+// [lo, hi] intersect at every α), and at every α the bounds with the
+// inheritance are at least as tight as without it wherever the two
+// searches ended on the same number of leaves; and the inheritance happens (some
+// (leaf, example) pairs are reused).
+func TestAccuracyInheritsDecided(t *testing.T) {
+	reused, same := 0, 0
+	cases := 0
+	rapid.Check(t, func(t *rapid.T) {
+		cases++
+		p := accuracyPath(t)
+		run := func(inherit bool) (*AccuracyBounds, int) {
+			ip, err := NewIntervalPath(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ip.outputsOnly = true
+			co := CertifyOptions{MaxIntervals: 128, MinWidth: 1e-5, Workers: 1}
+			co.defaults()
+			obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, noInherit: !inherit}
+			if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
+				t.Fatal(err)
+			}
+			return obj.Result, obj.rowsReused
+		}
+		on, n := run(true)
+		off, n0 := run(false)
+		if n0 != 0 {
+			t.Fatalf("%d rows reused with the inheritance off", n0)
+		}
+		reused += n
+		sameLeaves := on.Leaves == off.Leaves
+		if sameLeaves {
+			same++
+		}
+		for j := 0; j <= 1000; j++ {
+			al := float64(j) / 1000
+			acc := p.At(al).Accuracy
+			lo, hi, ok := on.At(al)
+			lo0, hi0, ok0 := off.At(al)
+			if !ok || !ok0 || acc < lo || acc > hi || acc < lo0 || acc > hi0 {
+				t.Fatalf("α = %v: accuracy %v, with inheritance [%v, %v], without [%v, %v]", al, acc, lo, hi, lo0, hi0)
+			}
+			if sameLeaves && (lo < lo0 || hi > hi0) {
+				t.Fatalf("α = %v: with inheritance [%v, %v] looser than without [%v, %v] on the same %d leaves", al, lo, hi, lo0, hi0, on.Leaves)
+			}
+		}
+	})
+	t.Logf("%d cases: %d (leaf, example) pairs inherited, %d searches ended on the same number of leaves", cases, reused, same)
+	if reused == 0 {
+		t.Errorf("no (leaf, example) pair was inherited in %d cases", cases)
+	}
+}
