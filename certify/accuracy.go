@@ -243,34 +243,52 @@ func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
 
 // count classifies the examples on [a, b] (a = b: at a point): every
 // example when parent is nil, else only the examples undecided on parent
-// (a leaf holding [a, b]), the others keeping parent's verdicts.
+// (a leaf holding [a, b]), the others keeping parent's verdicts. On a
+// leaf it first encloses the outputs alone (order 0, a third of an
+// order-1 pass's products): an example decided by them is decided by
+// their intersection with the mean-value form as well, with the same
+// verdict, so only the examples they leave undecided take the order-1
+// pass over the leaf and the pass at its midpoint.
 func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	ab := interval.I{Lo: a, Hi: b}
-	m := 0.5*a + 0.5*b
 	var rows [][]int32
 	var c accCount
 	if parent != nil {
 		rows = parent.undecided
 		c.right, c.wrong = parent.right, parent.wrong
 	}
-	var outs, mids []*nn.IJet
-	if a == b {
-		outs = o.ip.OutputsRows(ab, 0, rows)
-	} else {
-		outs = o.ip.OutputsRows(ab, 1, rows)
-		mids = o.ip.OutputsRows(interval.Point(m), 0, rows)
-	}
-	o.ip.mu.Lock()
-	o.ip.evals++ // one pass over the leaf (and one at its midpoint)
-	if mids != nil {
-		o.ip.evals++
-	}
-	o.ip.mu.Unlock()
-	off := interval.Sub(ab, interval.Point(m))
 	c.undecided = make([][]int32, len(o.ip.chunks))
+	outs := o.ip.OutputsRows(ab, 0, rows)
+	o.ip.mu.Lock()
+	o.ip.evals++ // one pass over the leaf
+	o.ip.mu.Unlock()
+	und := o.classify(&c, outs, nil, rows, interval.Point(0))
+	if a == b || und == 0 {
+		return c
+	}
+	rows, c.undecided = c.undecided, make([][]int32, len(o.ip.chunks))
+	m := 0.5*a + 0.5*b
+	outs = o.ip.OutputsRows(ab, 1, rows)
+	mids := o.ip.OutputsRows(interval.Point(m), 0, rows)
+	o.ip.mu.Lock()
+	o.ip.evals += 2 // one pass over the leaf and one at its midpoint
+	o.ip.mu.Unlock()
+	o.classify(&c, outs, mids, rows, interval.Sub(ab, interval.Point(m)))
+	return c
+}
+
+// classify adds the verdicts of the rows of outs (per chunk: the listed
+// chunk-local rows, nil: all) to c: surely right when every margin
+// γ_y − γ_k is enclosed above 0, surely wrong when one is enclosed below 0,
+// else appended to c.undecided. With mids (the outputs at the leaf's
+// midpoint c) and outs of order ≥ 1, each margin's enclosure is
+// intersected with the mean-value form m(c) + m′·off where the example
+// cannot jump (off = [a, b] − c). It returns the number undecided.
+func (o *AccuracyObjective) classify(c *accCount, outs, mids []*nn.IJet, rows [][]int32, off interval.I) int {
+	und := 0
 	for ch, rg := range o.ip.chunks {
 		j := outs[ch]
-		if j == nil { // no undecided row in this chunk
+		if j == nil { // no row listed in this chunk
 			continue
 		}
 		for r := 0; r < j.N; r++ {
@@ -307,10 +325,11 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 				c.wrong++
 			default:
 				c.undecided[ch] = append(c.undecided[ch], row)
+				und++
 			}
 		}
 	}
-	return c
+	return und
 }
 
 // Bound implements Objective: it classifies the examples on every leaf not
