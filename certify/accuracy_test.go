@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/testnets"
+	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -275,4 +277,73 @@ func TestAccuracyInheritsDecided(t *testing.T) {
 	if reused == 0 {
 		t.Errorf("no (leaf, example) pair was inherited in %d cases", cases)
 	}
+}
+
+// TestAccuracyTwoStageSameVerdicts: count classifies a leaf by the
+// outputs' enclosure alone first and runs the order-1 and midpoint passes
+// only on the examples that leaves undecided. On random small networks
+// and random leaves [a, b], its verdicts (surely right, surely wrong,
+// undecided, example by example) are exactly those of the one-stage
+// classification it replaced (the order-1 pass and the midpoint pass on
+// every example, each margin's enclosure intersected with the mean-value
+// form), written out here.
+func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		ip, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &AccuracyObjective{}
+		o.begin(ip)
+		a := rapid.Float64Range(0, 1).Draw(t, "a")
+		b := math.Min(1, a+rapid.SampledFrom([]float64{0, 1e-4, 1e-2, 0.1, 1}).Draw(t, "w"))
+		got := o.count(a, b, nil)
+		// the one-stage classification
+		ab := interval.I{Lo: a, Hi: b}
+		m := 0.5*a + 0.5*b
+		outs, mids := ip.Outputs(ab, 1), ip.Outputs(interval.Point(m), 0)
+		off := interval.Sub(ab, interval.Point(m))
+		right, wrong := 0, 0
+		var und []int
+		for ch, rg := range ip.chunks {
+			j := outs[ch]
+			for r := 0; r < j.N; r++ {
+				y := o.labels[rg[0]+r]
+				ok, bad := true, false
+				for k := 0; k < j.D; k++ {
+					if k == y {
+						continue
+					}
+					d := interval.Sub(j.V.At(r, y), j.V.At(r, k))
+					if a < b && !j.Jumped(r) {
+						mc := interval.Sub(mids[ch].V.At(r, y), mids[ch].V.At(r, k))
+						mv := interval.Add(mc, interval.Mul(interval.Sub(j.D1.At(r, y), j.D1.At(r, k)), off))
+						if x := interval.Intersect(d, mv); x.Valid() {
+							d = x
+						}
+					}
+					ok = ok && d.Lo > 0
+					bad = bad || d.Hi < 0
+				}
+				switch {
+				case ok:
+					right++
+				case bad:
+					wrong++
+				default:
+					und = append(und, rg[0]+r)
+				}
+			}
+		}
+		var gotUnd []int
+		for ch, rows := range got.undecided {
+			for _, r := range rows {
+				gotUnd = append(gotUnd, ip.chunks[ch][0]+int(r))
+			}
+		}
+		if got.right != right || got.wrong != wrong || !slices.Equal(gotUnd, und) {
+			t.Fatalf("[%v, %v]: two-stage right %d wrong %d undecided %v, one-stage right %d wrong %d undecided %v", a, b, got.right, got.wrong, gotUnd, right, wrong, und)
+		}
+	})
 }
