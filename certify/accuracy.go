@@ -60,8 +60,13 @@ type AccuracyBounds struct {
 	// says why the search stopped otherwise (the budget, the narrowest
 	// width: leaves around an α where an example's arg-max changes stay
 	// undecided).
-	Converged   bool    `json:"converged"`
-	Reason      string  `json:"reason,omitempty"`
+	Converged bool   `json:"converged"`
+	Reason    string `json:"reason,omitempty"`
+	// Evaluations is the number of interval passes made (the first
+	// enclosures of L(0) and L(1) included); since issue 12's full-scale
+	// round a leaf's passes run only on the examples still undecided (on
+	// its parent, then by the outputs' enclosure alone), so a pass may
+	// cover few rows and the count says little about the cost.
 	Evaluations int     `json:"evaluations"`
 	Examples    int     `json:"examples"`
 	Seconds     float64 `json:"seconds"`
