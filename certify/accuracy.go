@@ -207,6 +207,8 @@ type AccuracyObjective struct {
 	// noInherit switches the inheritance off (tests: every leaf classifies
 	// every example, as before issue 12's full-scale round).
 	noInherit bool
+	// leafEnds is the final partition's A of every leaf and 1 (set by Finish).
+	leafEnds []float64
 }
 
 // Stage implements Objective: progress reports say "accuracy".
@@ -440,7 +442,9 @@ func (o *AccuracyObjective) Finish(leaves []*Leaf, stop string) error {
 	n := float64(o.ip.p.N)
 	r.Leaves = len(leaves)
 	r.Intervals = nil
+	o.leafEnds = o.leafEnds[:0]
 	for _, l := range leaves {
+		o.leafEnds = append(o.leafEnds, l.A)
 		c := o.counts[l]
 		if c.right+c.wrong > o.ip.p.N {
 			return fmt.Errorf("accuracy: %w: %d examples surely right and %d surely wrong of %d on [%v, %v]", ErrContradiction, c.right, c.wrong, o.ip.p.N, l.A, l.B)
@@ -455,6 +459,7 @@ func (o *AccuracyObjective) Finish(leaves []*Leaf, stop string) error {
 		}
 		r.Intervals = append(r.Intervals, [4]float64{l.A, l.B, lo, hi})
 	}
+	o.leafEnds = append(o.leafEnds, 1)
 	r.Converged = r.UndecidedLeaves == 0
 	if !r.Converged {
 		r.Reason = stop
