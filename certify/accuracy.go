@@ -60,8 +60,13 @@ type AccuracyBounds struct {
 	// says why the search stopped otherwise (the budget, the narrowest
 	// width: leaves around an α where an example's arg-max changes stay
 	// undecided).
-	Converged   bool    `json:"converged"`
-	Reason      string  `json:"reason,omitempty"`
+	Converged bool   `json:"converged"`
+	Reason    string `json:"reason,omitempty"`
+	// Evaluations is the number of interval passes made (the first
+	// enclosures of L(0) and L(1) included); since issue 12's full-scale
+	// round a leaf's passes run only on the examples still undecided (on
+	// its parent, then by the outputs' enclosure alone), so a pass may
+	// cover few rows and the count says little about the cost.
 	Evaluations int     `json:"evaluations"`
 	Examples    int     `json:"examples"`
 	Seconds     float64 `json:"seconds"`
@@ -162,8 +167,13 @@ func argmaxRow(x []float64) int {
 	return b
 }
 
-// accCount is one leaf's verdicts: examples surely right and surely wrong.
-type accCount struct{ right, wrong int }
+// accCount is one leaf's verdicts: examples surely right and surely wrong,
+// and (per chunk, chunk-local rows, increasing) the undecided examples,
+// the only ones its children classify again.
+type accCount struct {
+	right, wrong int
+	undecided    [][]int32
+}
 
 // AccuracyObjective is the Objective of CertifyAccuracy (THEORY.md §10).
 // It ignores the leaves' loss enclosures (CertifyAccuracy has the interval
@@ -186,6 +196,19 @@ type AccuracyObjective struct {
 	ip     *IntervalPath
 	labels []int
 	counts map[*Leaf]accCount
+	// parents maps a child's [A, B] to the verdicts of the leaf it was
+	// split from (filled by Split, read and cleared by Bound): a child
+	// inherits every example decided on its parent (an enclosure over the
+	// parent holds on the child) and classifies only the undecided ones.
+	parents map[[2]float64]*accCount
+	// rowsReused counts the (leaf, example) pairs inherited from a parent
+	// instead of classified again.
+	rowsReused int
+	// noInherit switches the inheritance off (tests: every leaf classifies
+	// every example, as before issue 12's full-scale round).
+	noInherit bool
+	// leafEnds is the final partition's A of every leaf and 1 (set by Finish).
+	leafEnds []float64
 }
 
 // Stage implements Objective: progress reports say "accuracy".
@@ -195,6 +218,7 @@ func (o *AccuracyObjective) begin(ip *IntervalPath) {
 	o.ip = ip
 	o.labels = pathLabels(ip.p)
 	o.counts = map[*Leaf]accCount{}
+	o.parents = map[[2]float64]*accCount{}
 	o.Result = &AccuracyBounds{Examples: ip.p.N}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -205,7 +229,7 @@ func (o *AccuracyObjective) begin(ip *IntervalPath) {
 // constant, so one interval [0, 1] with the verdicts at α = 0.
 func (o *AccuracyObjective) Constant(ip *IntervalPath, _, _ interval.I) error {
 	o.begin(ip)
-	c := o.count(0, 0)
+	c := o.count(0, 0, nil)
 	n := float64(ip.p.N)
 	o.Result.Intervals = [][4]float64{{0, 1, float64(c.right) / n, float64(ip.p.N-c.wrong) / n}}
 	o.Result.Leaves = 1
@@ -224,29 +248,62 @@ func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
 	return nil
 }
 
-// count classifies every example on [a, b] (a = b: at a point).
-func (o *AccuracyObjective) count(a, b float64) accCount {
+// count classifies the examples on [a, b] (a = b: at a point): every
+// example when parent is nil, else only the examples undecided on parent
+// (a leaf holding [a, b]), the others keeping parent's verdicts. On a
+// leaf it first encloses the outputs alone (order 0, a third of an
+// order-1 pass's products): an example decided by them is decided by
+// their intersection with the mean-value form as well, with the same
+// verdict, so only the examples they leave undecided take the order-1
+// pass over the leaf and the pass at its midpoint.
+func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	ab := interval.I{Lo: a, Hi: b}
-	m := 0.5*a + 0.5*b
-	var outs, mids []*nn.IJet
-	if a == b {
-		outs = o.ip.Outputs(ab, 0)
-	} else {
-		outs = o.ip.Outputs(ab, 1)
-		mids = o.ip.Outputs(interval.Point(m), 0)
-	}
-	o.ip.mu.Lock()
-	o.ip.evals++ // one pass over the leaf (and one at its midpoint)
-	if mids != nil {
-		o.ip.evals++
-	}
-	o.ip.mu.Unlock()
-	off := interval.Sub(ab, interval.Point(m))
+	var rows [][]int32
 	var c accCount
+	if parent != nil {
+		rows = parent.undecided
+		c.right, c.wrong = parent.right, parent.wrong
+	}
+	c.undecided = make([][]int32, len(o.ip.chunks))
+	outs := o.ip.OutputsRows(ab, 0, rows)
+	o.ip.mu.Lock()
+	o.ip.evals++ // one pass over the leaf
+	o.ip.mu.Unlock()
+	und := o.classify(&c, outs, nil, rows, interval.Point(0))
+	if a == b || und == 0 {
+		return c
+	}
+	rows, c.undecided = c.undecided, make([][]int32, len(o.ip.chunks))
+	m := 0.5*a + 0.5*b
+	outs = o.ip.OutputsRows(ab, 1, rows)
+	mids := o.ip.OutputsRows(interval.Point(m), 0, rows)
+	o.ip.mu.Lock()
+	o.ip.evals += 2 // one pass over the leaf and one at its midpoint
+	o.ip.mu.Unlock()
+	o.classify(&c, outs, mids, rows, interval.Sub(ab, interval.Point(m)))
+	return c
+}
+
+// classify adds the verdicts of the rows of outs (per chunk: the listed
+// chunk-local rows, nil: all) to c: surely right when every margin
+// γ_y − γ_k is enclosed above 0, surely wrong when one is enclosed below 0,
+// else appended to c.undecided. With mids (the outputs at the leaf's
+// midpoint c) and outs of order ≥ 1, each margin's enclosure is
+// intersected with the mean-value form m(c) + m′·off where the example
+// cannot jump (off = [a, b] − c). It returns the number undecided.
+func (o *AccuracyObjective) classify(c *accCount, outs, mids []*nn.IJet, rows [][]int32, off interval.I) int {
+	und := 0
 	for ch, rg := range o.ip.chunks {
 		j := outs[ch]
-		for r := 0; r < rg[1]-rg[0]; r++ {
-			y := o.labels[rg[0]+r]
+		if j == nil { // no row listed in this chunk
+			continue
+		}
+		for r := 0; r < j.N; r++ {
+			row := int32(r)
+			if rows != nil {
+				row = rows[ch][r]
+			}
+			y := o.labels[rg[0]+int(row)]
 			right, wrong := true, false
 			for k := 0; k < j.D; k++ {
 				if k == y {
@@ -273,10 +330,13 @@ func (o *AccuracyObjective) count(a, b float64) accCount {
 				c.right++
 			case wrong:
 				c.wrong++
+			default:
+				c.undecided[ch] = append(c.undecided[ch], row)
+				und++
 			}
 		}
 	}
-	return c
+	return und
 }
 
 // Bound implements Objective: it classifies the examples on every leaf not
@@ -289,6 +349,14 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 		}
 	}
 	res := make([]accCount, len(fresh))
+	par := make([]*accCount, len(fresh))
+	for k, l := range fresh {
+		par[k] = o.parents[[2]float64{l.A, l.B}]
+		if par[k] != nil {
+			o.rowsReused += par[k].right + par[k].wrong
+		}
+	}
+	clear(o.parents)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < o.Workers; w++ {
@@ -296,7 +364,7 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				res[k] = o.count(fresh[k].A, fresh[k].B)
+				res[k] = o.count(fresh[k].A, fresh[k].B, par[k])
 			}
 		}()
 	}
@@ -352,6 +420,17 @@ func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 		cs = cs[:budget]
 	}
 	sort.Ints(cs)
+	for _, k := range cs { // the children BranchAndBound makes of leaf k inherit its verdicts
+		if o.noInherit {
+			break
+		}
+		l := leaves[k]
+		m := 0.5*l.A + 0.5*l.B
+		c := o.counts[l]
+		o.parents[[2]float64{l.A, m}] = &c
+		o.parents[[2]float64{m, l.B}] = &c
+		delete(o.counts, l)
+	}
 	return cs, ""
 }
 
@@ -363,7 +442,9 @@ func (o *AccuracyObjective) Finish(leaves []*Leaf, stop string) error {
 	n := float64(o.ip.p.N)
 	r.Leaves = len(leaves)
 	r.Intervals = nil
+	o.leafEnds = o.leafEnds[:0]
 	for _, l := range leaves {
+		o.leafEnds = append(o.leafEnds, l.A)
 		c := o.counts[l]
 		if c.right+c.wrong > o.ip.p.N {
 			return fmt.Errorf("accuracy: %w: %d examples surely right and %d surely wrong of %d on [%v, %v]", ErrContradiction, c.right, c.wrong, o.ip.p.N, l.A, l.B)
@@ -378,6 +459,7 @@ func (o *AccuracyObjective) Finish(leaves []*Leaf, stop string) error {
 		}
 		r.Intervals = append(r.Intervals, [4]float64{l.A, l.B, lo, hi})
 	}
+	o.leafEnds = append(o.leafEnds, 1)
 	r.Converged = r.UndecidedLeaves == 0
 	if !r.Converged {
 		r.Reason = stop

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/testnets"
+	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -217,4 +219,131 @@ func accuracyPathFixed(t *testing.T) *functionspace.Path {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAccuracyInheritsDecided: the children of a split leaf keep the
+// examples decided on it (surely right or surely wrong on [a, b] holds on
+// every part) and classify only the undecided ones. On random small
+// networks (accuracyPath), with and without the inheritance: both bounds
+// contain the float64 accuracy at 1,001 α, they never conflict (their
+// [lo, hi] intersect at every α), and at every α the bounds with the
+// inheritance are at least as tight as without it wherever the two
+// searches ended on the same leaves; and the inheritance happens (some
+// (leaf, example) pairs are reused).
+func TestAccuracyInheritsDecided(t *testing.T) {
+	reused, same := 0, 0
+	cases := 0
+	rapid.Check(t, func(t *rapid.T) {
+		cases++
+		p := accuracyPath(t)
+		run := func(inherit bool) (*AccuracyBounds, int, []float64) {
+			ip, err := NewIntervalPath(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ip.outputsOnly = true
+			co := CertifyOptions{MaxIntervals: 128, MinWidth: 1e-5, Workers: 1}
+			co.defaults()
+			obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, noInherit: !inherit}
+			if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
+				t.Fatal(err)
+			}
+			return obj.Result, obj.rowsReused, obj.leafEnds
+		}
+		on, n, ends := run(true)
+		off, n0, ends0 := run(false)
+		if n0 != 0 {
+			t.Fatalf("%d rows reused with the inheritance off", n0)
+		}
+		reused += n
+		sameLeaves := slices.Equal(ends, ends0)
+		if sameLeaves {
+			same++
+		}
+		for j := 0; j <= 1000; j++ {
+			al := float64(j) / 1000
+			acc := p.At(al).Accuracy
+			lo, hi, ok := on.At(al)
+			lo0, hi0, ok0 := off.At(al)
+			if !ok || !ok0 || acc < lo || acc > hi || acc < lo0 || acc > hi0 {
+				t.Fatalf("α = %v: accuracy %v, with inheritance [%v, %v], without [%v, %v]", al, acc, lo, hi, lo0, hi0)
+			}
+			if sameLeaves && (lo < lo0 || hi > hi0) {
+				t.Fatalf("α = %v: with inheritance [%v, %v] looser than without [%v, %v] on the same %d leaves", al, lo, hi, lo0, hi0, on.Leaves)
+			}
+		}
+	})
+	t.Logf("%d cases: %d (leaf, example) pairs inherited, %d searches ended on the same leaves", cases, reused, same)
+	if reused == 0 {
+		t.Errorf("no (leaf, example) pair was inherited in %d cases", cases)
+	}
+}
+
+// TestAccuracyTwoStageSameVerdicts: count classifies a leaf by the
+// outputs' enclosure alone first and runs the order-1 and midpoint passes
+// only on the examples that leaves undecided. On random small networks
+// and random leaves [a, b], its verdicts (surely right, surely wrong,
+// undecided, example by example) are exactly those of the one-stage
+// classification it replaced (the order-1 pass and the midpoint pass on
+// every example, each margin's enclosure intersected with the mean-value
+// form), written out here.
+func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		ip, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &AccuracyObjective{}
+		o.begin(ip)
+		a := rapid.Float64Range(0, 1).Draw(t, "a")
+		b := math.Min(1, a+rapid.SampledFrom([]float64{0, 1e-4, 1e-2, 0.1, 1}).Draw(t, "w"))
+		got := o.count(a, b, nil)
+		// the one-stage classification
+		ab := interval.I{Lo: a, Hi: b}
+		m := 0.5*a + 0.5*b
+		outs, mids := ip.Outputs(ab, 1), ip.Outputs(interval.Point(m), 0)
+		off := interval.Sub(ab, interval.Point(m))
+		right, wrong := 0, 0
+		var und []int
+		for ch, rg := range ip.chunks {
+			j := outs[ch]
+			for r := 0; r < j.N; r++ {
+				y := o.labels[rg[0]+r]
+				ok, bad := true, false
+				for k := 0; k < j.D; k++ {
+					if k == y {
+						continue
+					}
+					d := interval.Sub(j.V.At(r, y), j.V.At(r, k))
+					if a < b && !j.Jumped(r) {
+						mc := interval.Sub(mids[ch].V.At(r, y), mids[ch].V.At(r, k))
+						mv := interval.Add(mc, interval.Mul(interval.Sub(j.D1.At(r, y), j.D1.At(r, k)), off))
+						if x := interval.Intersect(d, mv); x.Valid() {
+							d = x
+						}
+					}
+					ok = ok && d.Lo > 0
+					bad = bad || d.Hi < 0
+				}
+				switch {
+				case ok:
+					right++
+				case bad:
+					wrong++
+				default:
+					und = append(und, rg[0]+r)
+				}
+			}
+		}
+		var gotUnd []int
+		for ch, rows := range got.undecided {
+			for _, r := range rows {
+				gotUnd = append(gotUnd, ip.chunks[ch][0]+int(r))
+			}
+		}
+		if got.right != right || got.wrong != wrong || !slices.Equal(gotUnd, und) {
+			t.Fatalf("[%v, %v]: two-stage right %d wrong %d undecided %v, one-stage right %d wrong %d undecided %v", a, b, got.right, got.wrong, gotUnd, right, wrong, und)
+		}
+	})
 }

@@ -801,6 +801,25 @@ func (e *IntervalPath) Outputs(alpha interval.I, order int) []*nn.IJet {
 	return out
 }
 
+// OutputsRows is Outputs on a subset of the examples: rows[c] lists the
+// rows of chunk c (chunk-local, increasing) to enclose, and the chunk's
+// jet holds those rows in that order; a chunk with no listed row gets a
+// nil jet. rows nil: every example (Outputs). Every layer acts on each
+// example alone, so a row's enclosure does not depend on the other rows.
+func (e *IntervalPath) OutputsRows(alpha interval.I, order int, rows [][]int32) []*nn.IJet {
+	if rows == nil {
+		return e.Outputs(alpha, order)
+	}
+	bs := e.boxes(alpha)
+	out := make([]*nn.IJet, len(e.chunks))
+	for c := range e.chunks {
+		if len(rows[c]) > 0 {
+			out[c] = e.jet(c, alpha, bs, order, rows[c])
+		}
+	}
+	return out
+}
+
 // ExampleLosses encloses the per-example losses over α ∈ alpha (THEORY.md
 // §4; ℓ_i unscaled, ‖γ_i − y_i‖² for mse, −log p_y for cross_entropy):
 // ℓ_i, ℓ_i′, ℓ_i″ [N] with per-example kink and jump flags as in Outputs
