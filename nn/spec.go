@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -336,6 +337,9 @@ var keyHints = map[string]string{
 // or PyTorch-named key would otherwise be ignored and the default used),
 // naming the layer index, the key and the accepted keys.
 func checkLayerKeys(b []byte) error {
+	if err := checkTopKeys(b); err != nil {
+		return err
+	}
 	var raw struct {
 		Layers []map[string]json.RawMessage `json:"layers"`
 	}
@@ -343,6 +347,36 @@ func checkLayerKeys(b []byte) error {
 		return nil // the typed decode already accepted it; Validate reports shape faults
 	}
 	return checkKeys("layers", raw.Layers)
+}
+
+// topKeys are model.json's top-level keys: the json names of Spec's fields.
+var topKeys = func() []string {
+	var out []string
+	t := reflect.TypeFor[Spec]()
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
+
+// checkTopKeys refuses a top-level key of model.json that is not one of
+// topKeys: a misspelt "loss" or "input_shape" would otherwise be dropped
+// and the field reported missing under its right name, and an unknown key
+// silently ignored (the layers' keys are refused the same way,
+// checkKeys).
+func checkTopKeys(b []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil {
+		return nil // the typed decode already accepted it
+	}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if !slices.Contains(topKeys, k) {
+			return fmt.Errorf("unknown top-level key %q (accepted: %s)", k, strings.Join(topKeys, ", "))
+		}
+	}
+	return nil
 }
 
 // checkKeys is checkLayerKeys for the layers at path ("layers", or a

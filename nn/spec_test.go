@@ -112,3 +112,33 @@ func TestReadSpecRefusesHugeShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecRefusesUnknownTopLevelKeys: a misspelt or unknown top-level key
+// of model.json is refused by name (a typo of "loss" used to be reported
+// as "loss: ... found \"\"" and a comment key ignored), and every key
+// Marshal writes is accepted back.
+func TestSpecRefusesUnknownTopLevelKeys(t *testing.T) {
+	ok := `{"format": "sequential/v1", "input_shape": [3], "layers": [{"type": "linear", "in": 3, "out": 2}], "loss": "mse"`
+	if _, err := ParseSpec("m.json", []byte(ok+`}`)); err != nil {
+		t.Fatalf("valid spec refused: %v", err)
+	}
+	for _, c := range []struct{ extra, key string }{
+		{`, "comment": "x"`, "comment"},
+		{`, "los": "mse"`, "los"},
+		{`, "input_shap": [3]`, "input_shap"},
+	} {
+		_, err := ParseSpec("m.json", []byte(ok+c.extra+`}`))
+		if err == nil || !strings.Contains(err.Error(), `m.json: unknown top-level key "`+c.key+`"`) {
+			t.Errorf("extra %s: err %v, want the unknown key %q named", c.extra, err, c.key)
+		}
+	}
+	s := MLPSpec([]int{3, 4, 2}, "relu", "mse")
+	s.LossReduction = "sum"
+	b, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSpec("m.json", b); err != nil {
+		t.Errorf("Marshal's own output refused: %v", err)
+	}
+}
