@@ -73,7 +73,7 @@ func lmcCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&f.bState, "b-state", "final", "which checkpoint of run directory B: init (θ0) or final (θT)")
 	fs.StringVar(&f.split, "split", "train", "data to evaluate on: train (the run's evaluation data) or test (the held-out split of config.json's dataset)")
 	fs.StringVar(&f.data, "data", "", "evaluation data file (data.safetensors or .npz: x, y) instead of A's (or B's) run directory's")
-	fs.IntVar(&f.examples, "examples", 0, "first N examples (0: as certify --run: all of data.safetensors, or the first 5000 of the dataset)")
+	fs.IntVar(&f.examples, "examples", 0, "first N examples (0: as certify --run: all of data.safetensors, or the first 5000 of the dataset; with --split test, the whole test split)")
 	fs.IntVar(&f.alphas, "alphas", 51, "number of equally spaced α from 0 to 1 (51 puts α = ½ on the grid)")
 	fs.StringVar(&f.bn, "bn", "interpolate", "BatchNorm along the line: interpolate (running statistics like parameters) or recompute (statistics of a reference batch at every α)")
 	fs.StringVar(&f.align, "align", "none", "none, or weights: permute B's hidden units to match A first (weight matching, THEORY.md §10)")
