@@ -136,7 +136,7 @@ func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	}
 	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
 	co.defaults()
-	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers, Tol: o.Tol}
+	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers, Tol: o.Tol, ctx: ctx}
 	if err := BranchAndBound(ctx, ip, obj, co); err != nil {
 		return nil, err
 	}
@@ -204,6 +204,9 @@ type AccuracyObjective struct {
 	// rowsReused counts the (leaf, example) pairs inherited from a parent
 	// instead of classified again.
 	rowsReused int
+	// ctx, when set, is checked between leaves in Bound: a cancelled
+	// search stops enclosing (BranchAndBound then returns ctx.Err()).
+	ctx context.Context
 	// noInherit switches the inheritance off (tests: every leaf classifies
 	// every example, as before issue 12's full-scale round).
 	noInherit bool
@@ -369,10 +372,16 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 		}()
 	}
 	for k := range fresh {
+		if o.ctx != nil && o.ctx.Err() != nil {
+			break // cancelled: BranchAndBound returns before reading the counts
+		}
 		next <- k
 	}
 	close(next)
 	wg.Wait()
+	if o.ctx != nil && o.ctx.Err() != nil {
+		return
+	}
 	for k, l := range fresh {
 		o.counts[l] = res[k]
 	}

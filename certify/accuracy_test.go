@@ -3,6 +3,7 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -344,6 +345,43 @@ func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
 		}
 		if got.right != right || got.wrong != wrong || !slices.Equal(gotUnd, und) {
 			t.Fatalf("[%v, %v]: two-stage right %d wrong %d undecided %v, one-stage right %d wrong %d undecided %v", a, b, got.right, got.wrong, gotUnd, right, wrong, und)
+		}
+	})
+}
+
+// TestAccuracyCancelledStopsBounding: a search cancelled while its first
+// leaves are bounded stops enclosing at once (a SIGTERM during the accuracy
+// phase used to wait for every leaf of the round) and returns the
+// cancellation, never bounds.
+func TestAccuracyCancelledStopsBounding(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		if constantLine(p) {
+			t.Skip("a constant line has no leaves")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		calls, at := 0, -1
+		var ip *IntervalPath
+		progress := func(string, int, int) { // the second call comes just before the first Bound
+			if calls++; calls == 2 {
+				at = ip.evals
+				cancel()
+			}
+		}
+		co := CertifyOptions{MaxIntervals: 64, MinWidth: 1e-5, Workers: 1, Progress: progress}
+		co.defaults()
+		var err error
+		if ip, err = NewIntervalPath(p); err != nil {
+			t.Fatal(err)
+		}
+		ip.outputsOnly = true
+		obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, ctx: ctx}
+		err = BranchAndBound(ctx, ip, obj, co)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+		if at < 0 || ip.evals != at || obj.Result != nil && len(obj.Result.Intervals) > 0 {
+			t.Fatalf("cancelled before the first bound (%d passes), yet %d passes ran and result %+v", at, ip.evals, obj.Result)
 		}
 	})
 }

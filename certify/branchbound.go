@@ -103,6 +103,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	for {
 		progress(len(leaves), o.MaxIntervals)
 		obj.Bound(leaves)
+		if err := ctx.Err(); err != nil {
+			return err // an objective may stop bounding when cancelled (AccuracyObjective)
+		}
 		split, why := obj.Split(leaves, o.MaxIntervals-len(leaves))
 		if len(split) == 0 {
 			stop = why

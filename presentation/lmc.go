@@ -261,7 +261,7 @@ func LMCText(r *certify.LMCReport, out string) string {
 	}
 	if r.Unaligned != nil {
 		line(r.Unaligned, ", B")
-		fmt.Fprintf(&b, "  %-19sweight matching: %d layers permuted, %d sweeps; %s\n", "aligned", len(r.Permutations), r.AlignSweeps, r.AlignedCheckpoint)
+		fmt.Fprintf(&b, "  %-19sweight matching: %s permuted, %s; %s\n", "aligned", plural(len(r.Permutations), "layer"), plural(r.AlignSweeps, "sweep"), r.AlignedCheckpoint)
 		line(&r.LMCMeasures, ", B′")
 	} else {
 		line(&r.LMCMeasures, "")
