@@ -9,7 +9,7 @@
 //     type string of nn.LayerTypes, no comparison with one (except the
 //     --act values, rundir.Activations, which are training settings), no mention of a concrete nn layer type
 //     (a type assertion, a type-switch case, reflect.TypeFor, a literal, a
-//     declaration, or a string "*nn.Dense" as %T prints it), no case or
+//     declaration, or a string naming the type as %T prints it, "*nn." and the type name), no case or
 //     comparison naming an nn.ActivationKind constant, no dot import of nn.
 //     The analyses read the properties layers declare (nn/props.go,
 //     nn/permute.go) instead.
