@@ -23,24 +23,7 @@ import (
 // CERTIFY_RESNET_FULL set it also runs the certificate at tolerance 1e-3
 // with progress. A diagnostic for issue 13; skipped when unset.
 func TestResNetEnclosureWidths(t *testing.T) {
-	dir := os.Getenv("CERTIFY_RESNET_RUN")
-	if dir == "" {
-		t.Skip("CERTIFY_RESNET_RUN not set")
-	}
-	b, note, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Use()
-	fmt.Println("BLAS", b, note)
-	n := 256
-	if s := os.Getenv("CERTIFY_RESNET_EXAMPLES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := liveResNetRun(t, 256)
 	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -82,23 +65,7 @@ func TestResNetEnclosureWidths(t *testing.T) {
 // CERTIFY_RESNET_RUN over α ∈ [0.5, 0.5 + 1e-6], divided by the α-width:
 // where the wrapping effect grows (issue 13 diagnostic; skipped when unset).
 func TestResNetLayerWidths(t *testing.T) {
-	dir := os.Getenv("CERTIFY_RESNET_RUN")
-	if dir == "" {
-		t.Skip("CERTIFY_RESNET_RUN not set")
-	}
-	b, _, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Use()
-	n := 8
-	if s := os.Getenv("CERTIFY_RESNET_EXAMPLES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := liveResNetRun(t, 8)
 	m := run.Model
 	d := nn.Difference(run.Theta0, run.ThetaT)
 	w := 1e-6
@@ -142,4 +109,29 @@ func meanAbs(m interval.Matrix) float64 {
 		}
 	}
 	return s / float64(len(m.Lo))
+}
+
+// liveResNetRun reads the run directory named by CERTIFY_RESNET_RUN (the
+// test is skipped when it is unset) with CERTIFY_RESNET_EXAMPLES examples
+// (default n), after selecting the BLAS backend CERTIFY_BLAS names (printed).
+func liveResNetRun(t *testing.T, n int) *rundir.Run {
+	t.Helper()
+	dir := os.Getenv("CERTIFY_RESNET_RUN")
+	if dir == "" {
+		t.Skip("CERTIFY_RESNET_RUN not set")
+	}
+	b, note, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Use()
+	fmt.Println("BLAS", b, note)
+	if s := os.Getenv("CERTIFY_RESNET_EXAMPLES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
 }
