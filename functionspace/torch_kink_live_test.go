@@ -1,12 +1,8 @@
 package functionspace_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -84,23 +80,7 @@ print(json.dumps(res))
 // relu′(0) = 0 differs at α = 0 by ~1e-2 here), and γ′(0) agrees with a
 // one-sided finite difference of γ.
 func TestTorchBlankPatchKinks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs PyTorch")
-	}
-	if out, err := exec.Command(systemPython, "-c", "import torch, functorch").CombinedOutput(); err != nil {
-		t.Skipf("PyTorch with functorch not available in %s: %v %s", systemPython, err, out)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(blankPatchModel), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(systemPython, "-c", blankPatchPy, filepath.Join("..", "tools", "torchref"), dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, stderr.Bytes())
-	}
+	dir, out := runTorchScript(t, blankPatchModel, blankPatchPy)
 	var want struct {
 		torchExpected
 		ZeroInputs  int   `json:"relu_zero_inputs_at_0"`

@@ -57,23 +57,7 @@ print(json.dumps(res))
 // PyTorch's nested functorch.jvp (L to 1e-12 relative, the derivatives to
 // 1e-10).
 func TestTorchSavedResidual(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs PyTorch")
-	}
-	if out, err := exec.Command(systemPython, "-c", "import torch, functorch").CombinedOutput(); err != nil {
-		t.Skipf("PyTorch with functorch not available in %s: %v %s", systemPython, err, out)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(residualLiveModel), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(systemPython, "-c", residualLivePy, filepath.Join("..", "tools", "torchref"), dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, stderr.Bytes())
-	}
+	dir, out := runTorchScript(t, residualLiveModel, residualLivePy)
 	var want torchExpected
 	if err := json.Unmarshal(out, &want); err != nil {
 		t.Fatal(err)
@@ -101,4 +85,32 @@ func TestTorchSavedResidual(t *testing.T) {
 			t.Errorf("α=%v: γ″ differs by %.2g", a, e)
 		}
 	}
+}
+
+// runTorchScript writes model.json (the text model) into a fresh directory
+// and runs the Python script py there with tools/torchref on its path
+// (arguments: torchref's directory, the run directory), returning the
+// directory and the script's standard output. It skips the test under
+// -short or without PyTorch and functorch, and fails it when the script
+// fails (its standard error in the message).
+func runTorchScript(t *testing.T, model, py string) (dir string, out []byte) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs PyTorch")
+	}
+	if out, err := exec.Command(systemPython, "-c", "import torch, functorch").CombinedOutput(); err != nil {
+		t.Skipf("PyTorch with functorch not available in %s: %v %s", systemPython, err, out)
+	}
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(model), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(systemPython, "-c", py, filepath.Join("..", "tools", "torchref"), dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, stderr.Bytes())
+	}
+	return dir, out
 }
