@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/internal/blasbackend"
-	"github.com/certify-mli/certify/rundir"
 )
 
 // TestResNetLeafWidths prints the certificate's leaf enclosures of L′
@@ -21,7 +19,7 @@ import (
 // CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples, default 32); an
 // issue 13 diagnostic, skipped when unset.
 func TestResNetLeafWidths(t *testing.T) {
-	run := leafLiveRun(t, 32)
+	run := liveResNetRun(t, 32)
 	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +67,7 @@ func floatsEnv(name string, def []float64) []float64 {
 // whether the line's loss rises (non_monotone needs only a witness) or
 // falls; an issue 13 diagnostic, skipped when unset.
 func TestResNetLossGrid(t *testing.T) {
-	run := leafLiveRun(t, 32)
+	run := liveResNetRun(t, 32)
 	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -91,29 +89,4 @@ func TestResNetLossGrid(t *testing.T) {
 		}
 		fmt.Printf("α=%g L=%.10g L′=%.6g (largest rise so far %.3g) %.1fs\n", a, s.Loss, s.DLoss, rise, time.Since(st).Seconds())
 	}
-}
-
-// leafLiveRun is resnet_live_test.go's liveResNetRun for this package's
-// tests (that file is in package certify_test): the run CERTIFY_RESNET_RUN
-// names (skipped when unset) with CERTIFY_RESNET_EXAMPLES examples
-// (default n), after selecting the BLAS backend CERTIFY_BLAS names.
-func leafLiveRun(t *testing.T, n int) *rundir.Run {
-	t.Helper()
-	dir := os.Getenv("CERTIFY_RESNET_RUN")
-	if dir == "" {
-		t.Skip("CERTIFY_RESNET_RUN not set")
-	}
-	b, _, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Use()
-	if s := os.Getenv("CERTIFY_RESNET_EXAMPLES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return run
 }

@@ -1,4 +1,4 @@
-package certify_test
+package certify
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/interval"
@@ -28,7 +27,7 @@ func TestResNetEnclosureWidths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := certify.NewIntervalPath(p)
+	ip, err := NewIntervalPath(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +49,7 @@ func TestResNetEnclosureWidths(t *testing.T) {
 		return
 	}
 	st := time.Now()
-	c, err := certify.Certify(context.Background(), p, certify.CertifyOptions{Tolerance: 1e-3, Progress: func(stage string, done, total int) {
+	c, err := Certify(context.Background(), p, CertifyOptions{Tolerance: 1e-3, Progress: func(stage string, done, total int) {
 		fmt.Printf("[%.0fs] %s %d/%d\n", time.Since(st).Seconds(), stage, done, total)
 	}})
 	if err != nil {
@@ -113,7 +112,8 @@ func meanAbs(m interval.Matrix) float64 {
 
 // liveResNetRun reads the run directory named by CERTIFY_RESNET_RUN (the
 // test is skipped when it is unset) with CERTIFY_RESNET_EXAMPLES examples
-// (default n), after selecting the BLAS backend CERTIFY_BLAS names (printed).
+// (default n), after selecting the BLAS backend CERTIFY_BLAS names (printed);
+// the diagnostics of this file and resnet_leaf_live_test.go use it.
 func liveResNetRun(t *testing.T, n int) *rundir.Run {
 	t.Helper()
 	dir := os.Getenv("CERTIFY_RESNET_RUN")
