@@ -33,29 +33,9 @@ func randomConvPath(t *rapid.T) *functionspace.Path {
 		layers = append(layers, nn.LayerSpec{Type: "batchnorm2d", Features: o})
 	}
 	layers = append(layers, nn.LayerSpec{Type: rapid.SampledFrom([]string{"relu", "tanh", "leaky_relu"}).Draw(t, "act")})
-	switch rapid.SampledFrom([]string{"maxpool2d", "avgpool2d", "adaptive_avgpool2d"}).Draw(t, "pool") {
-	case "maxpool2d":
-		layers = append(layers, nn.LayerSpec{Type: "maxpool2d", Kernel: nn.IntPair{2}})
-	case "avgpool2d":
-		layers = append(layers, nn.LayerSpec{Type: "avgpool2d", Kernel: nn.IntPair{2}, Stride: nn.IntPair{1}})
-	default:
-		layers = append(layers, nn.LayerSpec{Type: "adaptive_avgpool2d", Output: nn.IntPair{1}})
-	}
-	layers = append(layers, nn.LayerSpec{Type: "flatten"})
+	layers = drawPoolHead(t, layers)
 	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{c, h, w}, Loss: loss, Layers: layers}
-	shape := spec.InputShape
-	for _, ls := range layers {
-		_, out, err := nn.BuildLayer(ls, shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shape = out
-	}
-	spec.Layers = append(spec.Layers, nn.LayerSpec{Type: "linear", In: shape[0], Out: k})
-	m, err := nn.Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := buildWithLinearHead(t, spec, k)
 	seed := rapid.Uint64().Draw(t, "seed")
 	scale := rapid.Float64Range(0.5, 3).Draw(t, "scale")
 	s0, _ := nn.Init(m, "pytorch", scale, seed)
@@ -105,4 +85,40 @@ func TestNeverCertifiesARiseConv(t *testing.T) {
 			t.Fatalf("bounds cross: [%v, %v]", cert.DeltaLower, cert.DeltaUpper)
 		}
 	})
+}
+
+// drawPoolHead appends a drawn pool (max-pool 2, average pool 2 with stride
+// 1, or global average pooling) and a flatten to layers: the head of the
+// random conv nets of this file and conv_residual_prop_test.go.
+func drawPoolHead(t *rapid.T, layers []nn.LayerSpec) []nn.LayerSpec {
+	switch rapid.SampledFrom([]string{"maxpool2d", "avgpool2d", "adaptive_avgpool2d"}).Draw(t, "pool") {
+	case "maxpool2d":
+		layers = append(layers, nn.LayerSpec{Type: "maxpool2d", Kernel: nn.IntPair{2}})
+	case "avgpool2d":
+		layers = append(layers, nn.LayerSpec{Type: "avgpool2d", Kernel: nn.IntPair{2}, Stride: nn.IntPair{1}})
+	default:
+		layers = append(layers, nn.LayerSpec{Type: "adaptive_avgpool2d", Output: nn.IntPair{1}})
+	}
+	layers = append(layers, nn.LayerSpec{Type: "flatten"})
+	return layers
+}
+
+// buildWithLinearHead appends linear(·, k) to spec's layers, its input
+// width the flattened output of those layers (nn.BuildLayer), and builds
+// the model.
+func buildWithLinearHead(t *rapid.T, spec *nn.Spec, k int) *nn.Model {
+	shape := spec.InputShape
+	for _, ls := range spec.Layers {
+		_, out, err := nn.BuildLayer(ls, shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shape = out
+	}
+	spec.Layers = append(spec.Layers, nn.LayerSpec{Type: "linear", In: shape[0], Out: k})
+	m, err := nn.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

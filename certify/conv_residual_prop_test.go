@@ -63,29 +63,9 @@ func randomConvResidualPath(t *rapid.T) *functionspace.Path {
 	}
 	scale := rapid.Bool().Draw(t, "scale")
 	layers = append(layers, nn.LayerSpec{Type: "residual", Body: body, Shortcut: short, Scale: &scale}, nn.LayerSpec{Type: "relu"})
-	switch rapid.SampledFrom([]string{"maxpool2d", "avgpool2d", "adaptive_avgpool2d"}).Draw(t, "pool") {
-	case "maxpool2d":
-		layers = append(layers, nn.LayerSpec{Type: "maxpool2d", Kernel: nn.IntPair{2}})
-	case "avgpool2d":
-		layers = append(layers, nn.LayerSpec{Type: "avgpool2d", Kernel: nn.IntPair{2}, Stride: nn.IntPair{1}})
-	default:
-		layers = append(layers, nn.LayerSpec{Type: "adaptive_avgpool2d", Output: nn.IntPair{1}})
-	}
-	layers = append(layers, nn.LayerSpec{Type: "flatten"})
+	layers = drawPoolHead(t, layers)
 	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{c, h, h}, Loss: loss, Layers: layers}
-	shape := spec.InputShape
-	for _, ls := range layers {
-		_, out, err := nn.BuildLayer(ls, shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shape = out
-	}
-	spec.Layers = append(spec.Layers, nn.LayerSpec{Type: "linear", In: shape[0], Out: k})
-	m, err := nn.Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := buildWithLinearHead(t, spec, k)
 	seed := rapid.Uint64().Draw(t, "seed")
 	s0, _ := nn.Init(m, "pytorch", 1, seed)
 	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
