@@ -1,8 +1,9 @@
 package main
 
 import (
-	"github.com/certify-mli/certify/certify"
-	"github.com/certify-mli/certify/functionspace"
+	"fmt"
+
+	"github.com/certify-mli/certify/internal/keyed"
 )
 
 // analysisConfig is the analysis of one run as a typed configuration: every
@@ -11,8 +12,9 @@ import (
 // tags, internal/keyed) are the analysis flags' names, and they are what a
 // sweep grid's "analysis" section sets: a grid value is parsed into a
 // field here, never through the flag set. Adding an analysis flag means
-// adding its field here with the flag's default and a line in apply;
-// TestAnalysisFlagsAreConfigKeys fails until both agree.
+// adding its field here (the default and the way to analyzeFlags are read
+// from the flag set); TestAnalysisFlagsAreConfigKeys fails until every
+// analysis flag has its key.
 type analysisConfig struct {
 	Examples          examplesFlag `flag:"examples"`
 	Alphas            int          `flag:"alphas"`
@@ -42,57 +44,52 @@ type analysisConfig struct {
 	NoPerLayer  bool   `flag:"no-per-layer"`
 }
 
-// defaultAnalysisConfig returns the defaults of the analysis flags
-// (newAnalyzeFlagSet, addVariantFlags).
+// defaultAnalysisConfig returns the defaults of the analysis flags, read
+// from the flag set itself (newAnalyzeFlagSet, addVariantFlags: each
+// flag's DefValue parsed into its field), so a default is written once,
+// where the flag is registered. A field whose key is not an analysis flag
+// panics: that is a programming error TestAnalysisFlagsAreConfigKeys
+// reports.
 func defaultAnalysisConfig() analysisConfig {
-	return analysisConfig{
-		Alphas:            50,
-		GaussTol:          1e-4,
-		GaussRelTol:       1e-3,
-		GaussMaxIntervals: 4096,
-		Chunk:             1000,
-		MaxIntervals:      4096,
-		ExampleIntervals:  32,
-		MinWidth:          1e-9,
-		DeltaTol:          certify.DefaultDeltaTol,
-		AccuracyIntervals: 512,
-		BN:                functionspace.BNInterpolate.String(),
-		BNReference:       functionspace.DefaultBNReference,
-		Precision:         functionspace.Float64.String(),
-		Interpolate:       "all",
-		Layer:             -1,
-		From:              "init",
-		Labels:            "trained",
+	var af analyzeFlags
+	fs := newAnalyzeFlagSet(&af)
+	var c analysisConfig
+	for _, k := range keyed.Keys(&c) {
+		f := fs.Lookup(k)
+		if f == nil {
+			panic("analysisConfig key " + k + " is not an analysis flag")
+		}
+		if f.DefValue == "" && keyed.Kind(&c, k) != "string" {
+			continue // unset by default (--examples): the zero field
+		}
+		if err := keyed.Set(&c, k, f.DefValue); err != nil {
+			panic("analysisConfig key " + k + ": flag default " + f.DefValue + ": " + err.Error())
+		}
 	}
+	return c
 }
 
-// apply sets af's analysis settings to c's, as parsing the flags of the
-// same values would; af's --run, --out, --json and --quiet are left as
-// they are.
-func (c analysisConfig) apply(af *analyzeFlags) {
-	af.examples = c.Examples
-	af.opt.Alphas = c.Alphas
-	af.opt.Tolerance = c.Tolerance
-	af.opt.GaussTol = c.GaussTol
-	af.opt.GaussRelTol = c.GaussRelTol
-	af.opt.GaussMaxIntervals = c.GaussMaxIntervals
-	af.opt.LossOnly = c.LossOnly
-	af.workers = c.Workers
-	af.chunk = c.Chunk
-	af.noFigs = c.NoFigures
-	af.noCert = c.NoCertificate
-	af.opt.MaxIntervals = c.MaxIntervals
-	af.opt.ExampleIntervals = c.ExampleIntervals
-	af.opt.MinWidth = c.MinWidth
-	af.opt.DeltaTol = c.DeltaTol
-	af.opt.AccuracyIntervals = c.AccuracyIntervals
-	af.bn = c.BN
-	af.bnRef = c.BNReference
-	af.prec = c.Precision
-	af.variant.interpolate = c.Interpolate
-	af.variant.layer = c.Layer
-	af.variant.hold = c.Hold
-	af.variant.from = c.From
-	af.variant.labels = c.Labels
-	af.opt.NoPerLayer = c.NoPerLayer
+// flags returns the analysis flags as parsing c's values would set them:
+// every key whose value differs from its flag's default is set through
+// the flag set (flag.FlagSet.Set), so each value reaches the same field
+// the command line would reach, by the same parser, with no list of
+// fields to keep in step with the flags. --run, --out, --json and --quiet
+// keep their defaults. Errors: a value the flag refuses (a key and value
+// that keyed.Set accepted always parse; the error is a guard).
+func (c analysisConfig) flags() (analyzeFlags, error) {
+	var af analyzeFlags
+	fs := newAnalyzeFlagSet(&af)
+	for _, k := range keyed.Keys(&c) {
+		v, err := keyed.Get(&c, k)
+		if err != nil {
+			return af, err
+		}
+		if f := fs.Lookup(k); f != nil && v == f.DefValue {
+			continue
+		}
+		if err := fs.Set(k, v); err != nil {
+			return af, fmt.Errorf("analysis --%s %s: %w", k, v, err)
+		}
+	}
+	return af, nil
 }

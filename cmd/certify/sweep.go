@@ -570,7 +570,10 @@ func pointFlags(g *sweep.Grid, p sweep.Point) (trainFlags, analyzeFlags, *analys
 			return tf, af, nil, badInputf("grid %s: analysis --%s %s: %v", g.File, s.Flag, s.Value, err)
 		}
 	}
-	ac.apply(&af)
+	af, err := ac.flags()
+	if err != nil {
+		return tf, af, nil, badInputf("grid %s: %v", g.File, err)
+	}
 	return tf, af, &ac, nil
 }
 

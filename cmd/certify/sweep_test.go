@@ -666,8 +666,8 @@ func TestAnalysisKeysReachTheAnalysis(t *testing.T) {
 
 // TestAnalysisFlagsAreConfigKeys: the analysis's typed configuration has
 // a key for every analysis flag but those the sweep sets itself, with the
-// flag's default, and setting any key there then apply sets the same field
-// of analyzeFlags as the flag does.
+// flag's default, and setting any key there then flags() sets the same
+// field of analyzeFlags as the flag does.
 func TestAnalysisFlagsAreConfigKeys(t *testing.T) {
 	var dflt analyzeFlags
 	fs := newAnalyzeFlagSet(&dflt)
@@ -684,8 +684,10 @@ func TestAnalysisFlagsAreConfigKeys(t *testing.T) {
 	if got, want := keyed.Values(&def), flagValues(fs); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults %v, flags' %v", got, want)
 	}
-	var applied analyzeFlags
-	def.apply(&applied)
+	applied, err := def.flags()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(applied, dflt) {
 		t.Errorf("defaults applied %+v, flags' %+v", applied, dflt)
 	}
@@ -704,8 +706,10 @@ func TestAnalysisFlagsAreConfigKeys(t *testing.T) {
 		if err := keyed.Set(&c, k, v); err != nil {
 			t.Fatalf("key %s %s: %v", k, v, err)
 		}
-		var viaKey analyzeFlags
-		c.apply(&viaKey)
+		viaKey, err := c.flags()
+		if err != nil {
+			t.Fatalf("key %s %s: flags: %v", k, v, err)
+		}
 		if !reflect.DeepEqual(viaKey, viaFlag) {
 			t.Errorf("%s=%s: the key gives %+v, the flag %+v", k, v, viaKey, viaFlag)
 		}
