@@ -323,8 +323,9 @@ func LineMeasures(p *functionspace.Path, alphas []float64) (LMCMeasures, error) 
 }
 
 // LineMeasuresContext is LineMeasures, stopped by ctx (it returns ctx.Err())
-// and reporting the grid's progress as EvaluateLineContext does; α = ½,
-// evaluated after the grid when the grid lacks it, counts as one more α.
+// and reporting the grid's progress as EvaluateLineContext does, starting
+// with 0 done; α = ½, evaluated after the grid when the grid lacks it,
+// counts as one more α.
 func LineMeasuresContext(ctx context.Context, p *functionspace.Path, alphas []float64, progress func(done, total int)) (LMCMeasures, error) {
 	total := len(alphas)
 	if !slices.Contains(alphas, 0.5) {
@@ -335,6 +336,7 @@ func LineMeasuresContext(ctx context.Context, p *functionspace.Path, alphas []fl
 			progress(done, total)
 		}
 	}
+	report(0, total) // the first α may take a while: say how many there are
 	c, err := EvaluateLineContext(ctx, p, alphas, report)
 	if err != nil {
 		return LMCMeasures{}, err

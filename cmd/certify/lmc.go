@@ -706,7 +706,7 @@ func (st *lmcStatus) grid(ctx context.Context, p *functionspace.Path, alphas []f
 	st.phase(progress.Phase{Name: "loss on the grid (" + line + ")", Unit: "α"})
 	m, err := certify.LineMeasuresContext(ctx, p, alphas, func(done, total int) {
 		st.update(done, total)
-		if lmcAfterAlpha != nil {
+		if lmcAfterAlpha != nil && done > 0 {
 			lmcAfterAlpha(done)
 		}
 	})
