@@ -1,10 +1,12 @@
 package certify
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/certify-mli/certify/functionspace"
 )
@@ -229,19 +231,34 @@ func LMCGrid(n int) ([]float64, error) {
 // accuracy on path p at every α of alphas. The path's θ0 is θA and its
 // θT is θB (functionspace.New), so α is the weight of B.
 func EvaluateLine(p *functionspace.Path, alphas []float64) LineCurve {
+	c, _ := EvaluateLineContext(context.Background(), p, alphas, nil) // never cancelled: no error
+	return c
+}
+
+// EvaluateLineContext is EvaluateLine, stopped by ctx and reporting: after
+// each α it calls progress (if not nil) with the number of α done and
+// len(alphas). Once ctx is cancelled it returns ctx.Err() within one chunk
+// of examples (functionspace.Path.AtContext) and no curve.
+func EvaluateLineContext(ctx context.Context, p *functionspace.Path, alphas []float64, progress func(done, total int)) (LineCurve, error) {
 	c := LineCurve{Alphas: alphas, Loss: make([]float64, len(alphas))}
 	labels := p.Targets.Labels != nil
 	if labels {
 		c.Error = make([]float64, len(alphas))
 	}
 	for i, a := range alphas {
-		s := p.At(a)
+		s, err := p.AtContext(ctx, a)
+		if err != nil {
+			return LineCurve{}, err
+		}
 		c.Loss[i] = s.Loss
 		if labels {
 			c.Error[i] = 1 - s.Accuracy
 		}
+		if progress != nil {
+			progress(i+1, len(alphas))
+		}
 	}
-	return c
+	return c, nil
 }
 
 // ConvexityGap returns g(α_i) = v_i − [(1−α_i)v_0 + α_i v_{M−1}] for the
@@ -302,7 +319,28 @@ func Measures(c LineCurve, midLoss, midErr float64) (LMCMeasures, error) {
 // LineMeasures evaluates path p on alphas and at α = ½ and returns the
 // measures (EvaluateLine, then Measures).
 func LineMeasures(p *functionspace.Path, alphas []float64) (LMCMeasures, error) {
-	c := EvaluateLine(p, alphas)
+	return LineMeasuresContext(context.Background(), p, alphas, nil)
+}
+
+// LineMeasuresContext is LineMeasures, stopped by ctx (it returns ctx.Err())
+// and reporting the grid's progress as EvaluateLineContext does, starting
+// with 0 done; α = ½, evaluated after the grid when the grid lacks it,
+// counts as one more α.
+func LineMeasuresContext(ctx context.Context, p *functionspace.Path, alphas []float64, progress func(done, total int)) (LMCMeasures, error) {
+	total := len(alphas)
+	if !slices.Contains(alphas, 0.5) {
+		total++
+	}
+	report := func(done, _ int) {
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	report(0, total) // the first α may take a while: say how many there are
+	c, err := EvaluateLineContext(ctx, p, alphas, report)
+	if err != nil {
+		return LMCMeasures{}, err
+	}
 	midLoss, midErr := math.NaN(), math.NaN()
 	for i, a := range alphas {
 		if a == 0.5 {
@@ -313,11 +351,15 @@ func LineMeasures(p *functionspace.Path, alphas []float64) (LMCMeasures, error) 
 		}
 	}
 	if math.IsNaN(midLoss) {
-		h := EvaluateLine(p, []float64{0.5})
+		h, err := EvaluateLineContext(ctx, p, []float64{0.5}, nil)
+		if err != nil {
+			return LMCMeasures{}, err
+		}
 		midLoss = h.Loss[0]
 		if h.Error != nil {
 			midErr = h.Error[0]
 		}
+		report(total, total)
 	}
 	return Measures(c, midLoss, midErr)
 }

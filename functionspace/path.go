@@ -1,6 +1,7 @@
 package functionspace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -494,9 +495,23 @@ var ErrZeroSpeed = errors.New("zero velocity: the unit tangent is undefined")
 // Options.Workers chunks at once.
 func (p *Path) At(alpha float64) *Sample { return p.sample(alpha, nil) }
 
+// AtContext is At, stopped by ctx: once ctx is cancelled no further chunk
+// of examples starts (those running finish), and it returns ctx.Err() and
+// no sample. A cancellation thus takes effect within one chunk's time
+// (Options.Chunk examples), not the whole evaluation's.
+func (p *Path) AtContext(ctx context.Context, alpha float64) (*Sample, error) {
+	return p.sampleContext(ctx, alpha, nil)
+}
+
 // sample is At, with visit (if not nil) called as JetChunk's visit for every
 // chunk c, concurrently for different chunks.
 func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Sample {
+	s, _ := p.sampleContext(context.Background(), alpha, visit) // never cancelled: no error
+	return s
+}
+
+// sampleContext is sample, stopped by ctx as AtContext is.
+func (p *Path) sampleContext(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet)) (*Sample, error) {
 	ps := p.ParamsAt(alpha)
 	s := &Sample{Alpha: alpha,
 		Speed: make([]float64, p.N), TurningRate: make([]float64, p.N),
@@ -508,8 +523,12 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 	parts := make([]partial, len(chunks))
 	var wg sync.WaitGroup
 	for c := range chunks {
-		wg.Add(1)
 		ws := <-p.workspaces // at most Workers chunks at once, each with its own workspace
+		if ctx.Err() != nil {
+			p.workspaces <- ws
+			break
+		}
+		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			defer func() { p.workspaces <- ws }()
@@ -523,6 +542,9 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 		}(c)
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var tot partial
 	for _, q := range parts { // fixed order: the result does not depend on scheduling
 		tot.l += q.l
@@ -544,7 +566,7 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 			s.ZeroSpeed = append(s.ZeroSpeed, i)
 		}
 	}
-	return s
+	return s, nil
 }
 
 type partial struct {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -174,8 +175,14 @@ func lmcCmd(ctx context.Context, args []string) error {
 		r.Notes = append(r.Notes, "error, convexity_gap_error, barrier_error*, midpoint_gap_error: the targets are float values without class labels, so there is no 0–1 error; null")
 	}
 	opt := functionspace.Options{BNPolicy: functionspace.BNPolicy(f.bn)}
+	st := newLMCStatus(f)
+	defer st.bar.Done()
 	thetaB := b.state
 	if f.align == "weights" {
+		if err := ctx.Err(); err != nil {
+			return st.interrupted(err)
+		}
+		st.phase(progress.Phase{Name: "weight matching"})
 		al, err := alignWeights(a, b)
 		if err != nil {
 			return badInput(err)
@@ -188,14 +195,11 @@ func lmcCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return badInput(err)
 		}
-		if err := ctx.Err(); err != nil {
-			return interrupted(err, "interrupted")
-		}
-		un, err := certify.LineMeasures(p, alphas)
+		un, err := st.grid(ctx, p, alphas, "unaligned line")
 		if err != nil {
 			return err
 		}
-		if err := lmcCertified(ctx, p, &un, f, "unaligned.", r); err != nil {
+		if err := lmcCertified(ctx, p, &un, f, "unaligned line", r, st); err != nil {
 			return err
 		}
 		r.Unaligned = &un
@@ -211,16 +215,18 @@ func lmcCmd(ctx context.Context, args []string) error {
 		return badInput(err)
 	}
 	r.BNPolicy = p.BNPolicy().String()
-	if err := ctx.Err(); err != nil {
-		return interrupted(err, "interrupted")
+	line := "line"
+	if r.Aligned {
+		line = "aligned line"
 	}
-	if r.LMCMeasures, err = certify.LineMeasures(p, alphas); err != nil {
+	if r.LMCMeasures, err = st.grid(ctx, p, alphas, line); err != nil {
 		return err
 	}
-	if err := lmcCertified(ctx, p, &r.LMCMeasures, f, "", r); err != nil {
+	if err := lmcCertified(ctx, p, &r.LMCMeasures, f, line, r, st); err != nil {
 		return err
 	}
 	if f.out != "" {
+		st.phase(progress.Phase{Name: "writing " + f.out})
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
 			return err
 		}
@@ -262,9 +268,14 @@ func lmcCmd(ctx context.Context, args []string) error {
 // (certify.CertifyBarrier, THEORY.md §10) with the gap --delta-tol asks
 // for, and the certified accuracy (certify.CertifyAccuracy; class labels
 // only), or leaves them null with a note in r naming why (--no-certificate, a layer
-// without an interval rule). prefix ("" or "unaligned.") is the key path
-// the notes name.
-func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeasures, f lmcFlags, prefix string, r *certify.LMCReport) error {
+// without an interval rule). line ("line", "aligned line" or "unaligned
+// line") names the line in st's phases; the notes name the key path of its
+// measures ("unaligned." for the unaligned line).
+func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeasures, f lmcFlags, line string, r *certify.LMCReport, st *lmcStatus) error {
+	prefix := ""
+	if line == "unaligned line" {
+		prefix = "unaligned."
+	}
 	keys := prefix + "barrier_bounds, " + prefix + "barrier_witness, " + prefix + "accuracy_bounds"
 	if f.noCert {
 		r.Notes = append(r.Notes, keys+": not computed (--no-certificate); null")
@@ -276,12 +287,11 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 	}
 	n := len(m.Loss)
 	gap := certify.BarrierGap(f.deltaTol, float64(m.Loss[0]), float64(m.Loss[n-1]))
-	bar, report := lmcProgress(f, prefix)
-	defer bar.Done()
+	report := st.leaves(line)
 	c, err := certify.CertifyBarrier(ctx, p, certify.BarrierOptions{Gap: gap, MaxIntervals: f.maxIntervals, Workers: f.workers, Progress: report})
 	if err != nil {
 		if ctx.Err() != nil {
-			return interrupted(ctx.Err(), "interrupted")
+			return st.interrupted(ctx.Err())
 		}
 		return fmt.Errorf("lmc: certified barrier: %w", err)
 	}
@@ -301,7 +311,7 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 	a, err := certify.CertifyAccuracy(ctx, p, certify.AccuracyOptions{MaxIntervals: f.accIntervals, Workers: f.workers, Progress: report})
 	if err != nil {
 		if ctx.Err() != nil {
-			return interrupted(ctx.Err(), "interrupted")
+			return st.interrupted(ctx.Err())
 		}
 		return fmt.Errorf("lmc: certified accuracy: %w", err)
 	}
@@ -631,24 +641,109 @@ func lmcLine(r *certify.LMCReport, layers []string, hold string, a, b nn.State) 
 	return s0, s1, nil
 }
 
-// lmcProgress is the progress bar of lmc's certified phases (on a terminal
-// a bar, elsewhere a line about every 10 s; none with --json): the leaves of
-// the certified barrier and accuracy searches against their budgets.
-// prefix ("" or "unaligned.") names the line in the phase.
-func lmcProgress(f lmcFlags, prefix string) (*progress.Bar, func(stage string, done, total int)) {
+// lmcLogInterval is how often lmc's progress writes a line when stderr is
+// not a terminal (progress.LogInterval; tests shorten it).
+var lmcLogInterval = progress.LogInterval
+
+// lmcAfterAlpha, when set (by tests), is called after each α of lmc's grid
+// with the α done so far.
+var lmcAfterAlpha func(done int)
+
+// lmcStatus is lmc's progress: one bar for the whole command (on a terminal
+// a bar, elsewhere a line about every 10 s with the time since the start,
+// the phase, done/total and an ETA; none with --json), so the elapsed time
+// runs on across the phases and both lines of --align weights. It
+// remembers the phase and its counts for the message of an interruption.
+// Its methods are safe for concurrent use (the certified searches report
+// from their workers).
+type lmcStatus struct {
+	bar         *progress.Bar // nil: silent
+	mu          sync.Mutex
+	name        string // the current phase
+	done, total int    // its last counts (total 0: none)
+	unit        string
+}
+
+// newLMCStatus returns the status of one lmc command: its bar writes to
+// stderr (a bar on a terminal, lines every lmcLogInterval elsewhere) unless
+// --json.
+func newLMCStatus(f lmcFlags) *lmcStatus {
+	st := &lmcStatus{name: "preparing the line"}
 	if f.json {
-		return nil, nil
+		return st
 	}
-	bar := progress.New(os.Stderr, "lmc")
-	line := "aligned line"
-	if prefix != "" || f.align != "weights" {
-		line = "line"
-		if prefix != "" {
-			line = "unaligned line"
+	if fh, ok := stderr.(*os.File); ok && progress.IsTerminal(fh) {
+		st.bar = progress.New(fh, "lmc")
+	} else {
+		st.bar = progress.NewLog(stderr, "lmc", lmcLogInterval)
+	}
+	return st
+}
+
+// phase starts phase p.
+func (st *lmcStatus) phase(p progress.Phase) {
+	st.mu.Lock()
+	st.name, st.done, st.total, st.unit = p.Name, 0, 0, p.Unit
+	st.mu.Unlock()
+	st.bar.SetPhase(p)
+}
+
+// update reports done of total in the current phase.
+func (st *lmcStatus) update(done, total int) {
+	st.mu.Lock()
+	st.done, st.total = done, total
+	st.mu.Unlock()
+	st.bar.Update(done, total, "")
+}
+
+// grid evaluates the measures of line p on alphas (certify.LineMeasuresContext)
+// as the phase "loss on the grid (line)", counting α; a cancelled ctx stops
+// it within one chunk of examples and returns the interruption's error.
+func (st *lmcStatus) grid(ctx context.Context, p *functionspace.Path, alphas []float64, line string) (certify.LMCMeasures, error) {
+	if err := ctx.Err(); err != nil {
+		return certify.LMCMeasures{}, st.interrupted(err)
+	}
+	st.phase(progress.Phase{Name: "loss on the grid (" + line + ")", Unit: "α"})
+	m, err := certify.LineMeasuresContext(ctx, p, alphas, func(done, total int) {
+		st.update(done, total)
+		if lmcAfterAlpha != nil && done > 0 {
+			lmcAfterAlpha(done)
 		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return certify.LMCMeasures{}, st.interrupted(ctx.Err())
+		}
+		return certify.LMCMeasures{}, err
 	}
-	return bar, func(stage string, done, total int) {
-		bar.SetPhase(progress.Phase{Name: "certified " + stage + " (" + line + ")", Unit: "leaves", Budget: true})
-		bar.Update(done, total, "")
+	return m, nil
+}
+
+// leaves is the Progress of the certified searches on line: the phase
+// "certified barrier (line)" or "certified accuracy (line)", counting leaves
+// against the budget.
+func (st *lmcStatus) leaves(line string) func(stage string, done, total int) {
+	return func(stage string, done, total int) {
+		name := "certified " + stage + " (" + line + ")"
+		st.mu.Lock()
+		same := st.name == name
+		st.mu.Unlock()
+		if !same {
+			st.phase(progress.Phase{Name: name, Unit: "leaves", Budget: true})
+		}
+		st.update(done, total)
 	}
+}
+
+// interrupted is the error of lmc stopped by its context (Ctrl-C, SIGTERM)
+// with the line run prints: the phase and how far it got. lmc writes its
+// outputs only at the end, so nothing is written and nothing resumes.
+func (st *lmcStatus) interrupted(err error) error {
+	st.mu.Lock()
+	where := st.name
+	if st.total > 0 {
+		where += fmt.Sprintf(", %d/%d %s done", st.done, st.total, st.unit)
+	}
+	st.mu.Unlock()
+	return interrupted(err, "lmc interrupted during %s; nothing written (lmc does not resume: run the same command again)", where)
 }
