@@ -197,10 +197,12 @@ func upperRise(end, in []float64) (up float64, first, last int) {
 	return best, first, last
 }
 
-// ErrBNRecompute was wrapped by the error Certify returned for a
-// `recompute`-policy BatchNorm layer before the first linear layer. Such
-// paths are now certified (every pass then starts from the network input,
-// issue 18); the value stays for callers that test for it.
+// ErrBNRecompute is wrapped by the error Certify returns for a
+// `recompute`-policy BatchNorm inside a block that cannot hand its
+// sub-layers their statistics (a block that is not an nn.IntervalBlock;
+// the built-in residual is one, so BatchNorm in a residual body or shortcut
+// is certified, issue 13). A BatchNorm before the first linear layer is
+// certified too (issue 18).
 var ErrBNRecompute = errors.New("certificate not available for bn_policy recompute")
 
 // Certify runs the branch and bound of THEORY.md §7 on the path's loss over
@@ -598,12 +600,12 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // attachCertificate runs Certify with the analysis options and records its
 // verdict, delta_bounds, witness and details in the report. Where no
 // certificate is available (ErrBNRecompute: a recompute-policy BatchNorm
-// before the first linear layer), the grid verdict stands and
+// in a block without nn.IntervalBlock), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
 	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
-		r.Conditions.Certificate = err.Error() + " (the interval rules enclose the interpolate policy only); the verdict is the grid's"
+		r.Conditions.Certificate = err.Error() + "; the verdict is the grid's"
 		return nil
 	}
 	if err != nil {

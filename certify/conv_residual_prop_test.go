@@ -15,8 +15,7 @@ import (
 
 // randomConvResidualPath draws a small ResNet: a conv2d stem, a basic
 // residual block whose body is conv2d → [batchnorm2d] → relu → conv2d →
-// [batchnorm2d] (only the stem's under the recompute policy, which
-// functionspace refuses inside a block) and whose shortcut is the identity or a strided 1×1 conv2d
+// [batchnorm2d] and whose shortcut is the identity or a strided 1×1 conv2d
 // (with batchnorm2d when the body has it), optionally a residual scale,
 // then relu, a pool (max, average or global average), flatten and linear;
 // random θ0, θT, BatchNorm parameters and statistics, inputs and targets,
@@ -28,10 +27,10 @@ func randomConvResidualPath(t *rapid.T) *functionspace.Path {
 	k := rapid.IntRange(2, 3).Draw(t, "k")
 	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
 	bn := rapid.Bool().Draw(t, "batchnorm2d")
-	// functionspace refuses the recompute policy for a BatchNorm inside a
-	// residual block: under it only the stem has batchnorm2d.
+	// under either policy, BatchNorm inside the block too (recompute: the
+	// nested BatchNorms normalise with the reference batch's statistics)
 	recompute := bn && rapid.Bool().Draw(t, "recompute")
-	inBlock := bn && !recompute
+	inBlock := bn
 	conv := func(in, out, kern, stride int, normed bool) nn.LayerSpec {
 		pad := kern / 2
 		s := nn.LayerSpec{Type: "conv2d", In: in, Out: out, Kernel: nn.IntPair{kern}, Padding: nn.IntPair{pad}, Stride: nn.IntPair{stride}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -128,6 +129,10 @@ type IntervalPath struct {
 	refX       []float64 // the reference rows of the input, for start = 0
 	statsMu    sync.Mutex
 	stats      map[statsKey]*statsEntry
+	// nestedBN: under recompute, the top-level blocks holding a BatchNorm
+	// layer (at any depth), evaluated leaf by leaf (IntervalJetLeaves) so
+	// that each nested BatchNorm takes its enclosed reference statistics
+	nestedBN map[int]bool
 }
 
 type statsKey struct {
@@ -137,7 +142,7 @@ type statsKey struct {
 
 type statsEntry struct {
 	once sync.Once
-	st   []*nn.IStats // per layer; nil except at BatchNorm layers
+	st   []*nn.IStats // per site (nn.Site.Index); nil except at BatchNorm layers
 }
 
 // NewIntervalPath prepares the interval twin of path p: it refuses a model
@@ -172,6 +177,24 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	_, d := p.X.Dims()
 	if p.BNPolicy() == functionspace.BNRecompute {
 		e.recompute, e.stats = true, map[statsKey]*statsEntry{}
+		var missing []string
+		_ = p.Model.WalkSites(func(s nn.Site, l nn.Layer) error {
+			if _, ok := l.(nn.BatchStatistics); !ok || !strings.Contains(s.Key, ".") {
+				return nil
+			}
+			if _, ok := p.Model.Layers[s.Top].(nn.IntervalBlock); !ok {
+				missing = append(missing, s.Name+" ("+l.Type()+")")
+				return nil
+			}
+			if e.nestedBN == nil {
+				e.nestedBN = map[int]bool{}
+			}
+			e.nestedBN[s.Top] = true
+			return nil
+		})
+		if missing != nil {
+			return nil, fmt.Errorf("certificate: %w: BatchNorm inside a block without a per-sub-layer interval rule (nn.IntervalBlock): %s", ErrBNRecompute, strings.Join(missing, ", "))
+		}
 		r := p.BNReference()
 		xs := make([]float64, 0, r*d)
 		for i := 0; i < r; i++ {
@@ -299,9 +322,24 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
+	var st []*nn.IStats // recompute: the reference statistics per site
+	if e.recompute {
+		st = e.refStats(alpha, boxes, order)
+	}
 	apply := func(i int, j *nn.IJet) *nn.IJet {
-		if r, ok := e.layers[i].(nn.IntervalBlock); ok && sub != nil {
-			return r.IntervalJetHook(boxes[i], j, func(b, k int, j *nn.IJet) *nn.IJet { return sub(i, b, k, j) })
+		var hook func(b, k int, j *nn.IJet) *nn.IJet
+		if sub != nil {
+			hook = func(b, k int, j *nn.IJet) *nn.IJet { return sub(i, b, k, j) }
+		}
+		if st != nil && e.nestedBN[i] {
+			site := e.p.Model.FirstSite(i)
+			return e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.statsLeaf(st, &site), hook)
+		}
+		if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok && st != nil {
+			return b.IntervalJetStats(boxes[i], st[e.p.Model.FirstSite(i)], j)
+		}
+		if r, ok := e.layers[i].(nn.IntervalBlock); ok && hook != nil {
+			return r.IntervalJetHook(boxes[i], j, hook)
 		}
 		return e.layers[i].IntervalJet(boxes[i], j)
 	}
@@ -322,15 +360,7 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 			}
 		}
 		j = nn.NewConstIJet(n, d, xs, order)
-		var st []*nn.IStats
-		if e.recompute {
-			st = e.refStats(alpha, boxes, order)
-		}
 		for i := range e.layers {
-			if st != nil && st[i] != nil {
-				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
-				continue
-			}
 			j = after(i, apply(i, j))
 		}
 		if j.Const { // no parameters at all: a constant path
@@ -352,15 +382,7 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 			}
 		}
 		j = after(e.start-1, nn.AffineIJet(a, b, alpha, order, k0))
-		var st []*nn.IStats
-		if e.recompute {
-			st = e.refStats(alpha, boxes, order)
-		}
 		for i := e.start; i < len(e.layers); i++ {
-			if st != nil && st[i] != nil {
-				j = after(i, e.p.Model.Layers[i].(nn.BatchStatistics).IntervalJetStats(boxes[i], st[i], j))
-				continue
-			}
 			j = after(i, apply(i, j))
 		}
 	}
@@ -387,12 +409,13 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 	e.statsMu.Unlock()
 	en.once.Do(func() {
 		last := -1
-		for i, l := range e.p.Model.Layers {
+		_ = e.p.Model.WalkSites(func(s nn.Site, l nn.Layer) error {
 			if _, ok := l.(nn.BatchStatistics); ok {
-				last = i
+				last = s.Top
 			}
-		}
-		st := make([]*nn.IStats, len(e.layers))
+			return nil
+		})
+		st := make([]*nn.IStats, e.p.Model.FirstSite(len(e.layers)))
 		var j *nn.IJet
 		if e.start == 0 {
 			_, d := e.p.X.Dims()
@@ -401,9 +424,14 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 			j = nn.AffineIJet(e.refA, e.refB, alpha, order, e.refKink0)
 		}
 		for i := e.start; i <= last; i++ {
+			site := e.p.Model.FirstSite(i)
 			if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok {
-				st[i] = b.IntervalStats(j)
-				j = b.IntervalJetStats(boxes[i], st[i], j)
+				st[site] = b.IntervalStats(j)
+				j = b.IntervalJetStats(boxes[i], st[site], j)
+				continue
+			}
+			if e.nestedBN[i] {
+				j = e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.refLeaf(st, &site), nil)
 				continue
 			}
 			j = e.layers[i].IntervalJet(boxes[i], j)
@@ -411,6 +439,50 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 		en.st = st
 	})
 	return en.st
+}
+
+// refLeaf is the reference pass's rule for the sub-layers of a block
+// holding BatchNorm (IntervalJetLeaves): a BatchNorm encloses its
+// reference input's statistics into st at its site and normalises the
+// reference rows with them, a nested block descends, any other layer is
+// its own interval rule. *site is the site of the next leaf; it advances
+// leaf by leaf (a block's body before its shortcut, nn.Model.WalkSites'
+// order).
+func (e *IntervalPath) refLeaf(st []*nn.IStats, site *int) func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+	var leaf func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet
+	leaf = func(_, _ int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+		if blk, ok := l.(nn.IntervalBlock); ok {
+			return blk.IntervalJetLeaves(box, in, leaf, nil)
+		}
+		s := *site
+		*site++
+		if bn, ok := l.(nn.BatchStatistics); ok {
+			st[s] = bn.IntervalStats(in)
+			return bn.IntervalJetStats(box, st[s], in)
+		}
+		return l.(nn.IntervalLayer).IntervalJet(box, in)
+	}
+	return leaf
+}
+
+// statsLeaf is the examples' rule for the sub-layers of a block holding
+// BatchNorm: a BatchNorm normalises with the enclosed reference statistics
+// of its site (refStats), a nested block descends, any other layer is its
+// own interval rule; *site advances as in refLeaf.
+func (e *IntervalPath) statsLeaf(st []*nn.IStats, site *int) func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+	var leaf func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet
+	leaf = func(_, _ int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+		if blk, ok := l.(nn.IntervalBlock); ok {
+			return blk.IntervalJetLeaves(box, in, leaf, nil)
+		}
+		s := *site
+		*site++
+		if bn, ok := l.(nn.BatchStatistics); ok && st[s] != nil {
+			return bn.IntervalJetStats(box, st[s], in)
+		}
+		return l.(nn.IntervalLayer).IntervalJet(box, in)
+	}
+	return leaf
 }
 
 func (e *IntervalPath) boxes(alpha interval.I) []*nn.ParamBox {

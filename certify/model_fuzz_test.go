@@ -198,9 +198,9 @@ func init() {
 }
 
 // refusedFirst are the (type, BatchNorm policy) pairs of firstLayerSpecs
-// that are refused, with an error naming the layer: recompute does not
-// support BatchNorm inside residual blocks.
-var refusedFirst = map[string]bool{"residual recompute": true}
+// that are refused, with an error naming the layer: none since recompute
+// supports BatchNorm inside residual blocks.
+var refusedFirst = map[string]bool{}
 
 // TestEveryLayerTypeFirst: issue #11's batchnorm1d-first crash, for every
 // layer type. A valid model whose first layer is the type (the first-layer

@@ -43,9 +43,13 @@
 // statistics of a fixed reference batch (the first Options.BNReference
 // examples, biased variance) at the same α: Path.ParamsAt pushes the
 // reference batch through the layers and keeps each BatchNorm layer's
-// statistics jet (nn.BatchStatsJet), with which JetChunk normalises every
-// chunk (nn.BatchNorm.JetStats); the per-row pass computes them once per
-// distinct α among its rows. Under `recompute` the reference examples' kinks
+// statistics jet (nn.BatchStatsJet), at any depth — a BatchNorm in a
+// residual body or shortcut included, indexed by its nn.Site, the passes
+// descending into the blocks that hold one — with which JetChunk normalises
+// every chunk (nn.BatchNorm.JetStats); the per-row pass computes them once
+// per distinct α among its rows. The float32 passes apply a block as a
+// whole, so float32 with `recompute` and a BatchNorm inside a block is
+// refused (naming the layers). Under `recompute` the reference examples' kinks
 // turn every example's path (through μ(α), σ²(α)); the Gauss length locates
 // only each example's own kinks, so those corners enter through the grid
 // alone (as smooth turning, converging as the grid is refined, not counted

@@ -87,9 +87,11 @@ type Path struct {
 	workspaces chan *nn.Workspace // Options.Workers workspaces, reused by sample's chunk passes
 
 	hasBN    bool
-	ref      *mat.Dense // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
-	refFirst *nn.Jet    // `recompute`: the reference batch's first-layer products, as first; nil when not cached
-	refWS    sync.Pool  // `recompute`: *nn.Workspace for the reference passes (one per α, kinks' α included)
+	sites    int          // leaf layers at any depth (nn.Site indices 0 … sites−1)
+	nestedBN map[int]bool // `recompute`: the top-level blocks holding a BatchNorm layer; nil otherwise
+	ref      *mat.Dense   // `recompute`: the reference batch's inputs [R, InputSize]; nil otherwise
+	refFirst *nn.Jet      // `recompute`: the reference batch's first-layer products, as first; nil when not cached
+	refWS    sync.Pool    // `recompute`: *nn.Workspace for the reference passes (one per α, kinks' α included)
 
 	f32 *path32 // Options.Precision float32 (path32.go); nil in float64
 }
@@ -217,17 +219,27 @@ func (p *Path) build() error {
 		return fmt.Errorf("functionspace: %w", err)
 	}
 	var nested []string // BatchNorm inside residual blocks
+	p.sites = m.FirstSite(len(m.Layers))
 	_ = m.WalkSites(func(s nn.Site, l nn.Layer) error {
 		if _, ok := l.(nn.BatchStatistics); ok {
 			p.hasBN = true
 			if strings.Contains(s.Key, ".") {
 				nested = append(nested, s.Name+" ("+l.Type()+")")
+				if p.nestedBN == nil {
+					p.nestedBN = map[int]bool{}
+				}
+				p.nestedBN[s.Top] = true
 			}
 		}
 		return nil
 	})
-	if len(nested) > 0 && opt.BNPolicy == BNRecompute {
-		return fmt.Errorf("functionspace: BatchNorm policy %q is not supported for BatchNorm inside residual blocks (%s); use %q", BNRecompute, strings.Join(nested, ", "), BNInterpolate)
+	if len(nested) > 0 && opt.BNPolicy == BNRecompute && opt.Precision == Float32 {
+		// the float32 pass applies a block as a whole (nn.Residual.Jet32)
+		// and cannot hand a nested BatchNorm its reference statistics
+		return fmt.Errorf("functionspace: Precision %q with BatchNorm policy %q is not supported for BatchNorm inside residual blocks (%s); use %q", Float32, BNRecompute, strings.Join(nested, ", "), Float64)
+	}
+	if opt.BNPolicy != BNRecompute {
+		p.nestedBN = nil
 	}
 	if p.hasBN && opt.BNPolicy == BNRecompute {
 		r := min(opt.BNReference, n)
@@ -302,16 +314,18 @@ func (p *Path) params(alpha float64) (pa, dp [][]*nn.Tensor) {
 type Params struct {
 	Alpha  float64
 	at, dp [][]*nn.Tensor
-	stats  []*nn.StatsJet   // per layer; nil but for BatchNorm layers under `recompute`
+	stats  []*nn.StatsJet   // per site (nn.Site.Index, the layer index without blocks); nil but for BatchNorm layers under `recompute`
 	at32   [][]*nn.Tensor32 // float32 precision: at rounded once; nil otherwise
 }
 
 // ParamsAt interpolates the parameters at α once, for any number of chunks.
 // Under the `recompute` policy it also pushes the reference batch's jet
-// through the layers and keeps, at every BatchNorm layer, the statistics
-// jet (μ, μ̇, μ̈, σ², σ̇², σ̈²) of the reference batch's input there (biased
-// variance, nn.BatchStatsJet), with which the reference batch itself is
-// normalised before the next layer (THEORY.md §2).
+// through the layers and keeps, at every BatchNorm layer at any depth (a
+// BatchNorm in a residual body or shortcut included, indexed by its
+// nn.Site), the statistics jet (μ, μ̇, μ̈, σ², σ̇², σ̈²) of the reference
+// batch's input there (biased variance, nn.BatchStatsJet), with which the
+// reference batch itself is normalised before the next layer (THEORY.md §2,
+// §9).
 func (p *Path) ParamsAt(alpha float64) *Params {
 	at, dp := p.params(alpha)
 	ps := &Params{Alpha: alpha, at: at, dp: dp}
@@ -328,7 +342,7 @@ func (p *Path) ParamsAt(alpha float64) *Params {
 // Its jets come from a pooled workspace: the statistics it keeps are fresh
 // slices (nn.BatchStatsJet), so nothing of the pass outlives it.
 func (p *Path) refStats(ps *Params) []*nn.StatsJet {
-	stats := make([]*nn.StatsJet, len(p.Model.Layers))
+	stats := make([]*nn.StatsJet, p.sites)
 	ws, _ := p.refWS.Get().(*nn.Workspace)
 	if ws == nil {
 		ws = new(nn.Workspace)
@@ -336,16 +350,61 @@ func (p *Path) refStats(ps *Params) []*nn.StatsJet {
 	defer p.refWS.Put(ws)
 	ws.Reset()
 	j, start := p.firstJet(p.refFirst, ps.Alpha, p.ref, ws)
-	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
+	leaf := func(s int, l nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet {
 		if b, ok := l.(nn.BatchStatistics); ok {
-			stats[i] = b.BatchStats(j)
-			j = b.JetStats(ps.at[i], ps.dp[i], stats[i], j)
-			return nil
+			stats[s] = b.BatchStats(in)
+			return b.JetStats(pa, dpa, stats[s], in)
 		}
-		j = l.Jet(ps.at[i], ps.dp[i], j)
+		return l.Jet(pa, dpa, in)
+	}
+	site := p.Model.FirstSite(start)
+	_ = p.Model.Walk(start, func(i int, l nn.Layer) error {
+		j, site = descendReleasing(l, site, ps.at[i], ps.dp[i], j, leaf)
 		return nil
 	})
 	return stats
+}
+
+// descendReleasing is nn.DescendJet with every block joined by its own
+// rule (nn.Block.Combine) and the jets a branch consumes released into the
+// input's workspace as soon as the next sub-layer has read them (as
+// nn.Residual.Jet does), never the block's input, which both branches read.
+// The input in itself is released once l's output exists, unless l is a
+// leaf whose output aliases it.
+func descendReleasing(l nn.Layer, site int, pa, dpa []*nn.Tensor, in *nn.Jet,
+	leaf func(site int, l nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet) (*nn.Jet, int) {
+	out, next := descendKeep(l, site, pa, dpa, in, leaf)
+	in.WS.Release(in, out)
+	return out, next
+}
+
+// descendKeep is descendReleasing without releasing in.
+func descendKeep(l nn.Layer, site int, pa, dpa []*nn.Tensor, in *nn.Jet,
+	leaf func(site int, l nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet) (*nn.Jet, int) {
+	b, ok := l.(nn.Block)
+	if !ok {
+		return leaf(site, l, pa, dpa, in), site + 1
+	}
+	var outs []*nn.Jet
+	for bi, br := range b.Branches() {
+		j := in
+		for k, sl := range br.Layers {
+			var next *nn.Jet
+			next, site = descendKeep(sl, site, b.SubParams(pa, bi, k), b.SubParams(dpa, bi, k), j, leaf)
+			if j != in { // the branch's intermediate jets die as they are consumed
+				in.WS.Release(j, next, in)
+			}
+			j = next
+		}
+		outs = append(outs, j)
+	}
+	out := b.Combine(pa, dpa, outs[0], outs[1])
+	for _, o := range outs {
+		if o != in {
+			in.WS.Release(o, out, in)
+		}
+	}
+	return out, site
 }
 
 // firstJet returns the first layer's output jet at α from its cached
@@ -378,13 +437,21 @@ func (p *Path) firstJet(f *nn.Jet, alpha float64, x *mat.Dense, ws *nn.Workspace
 	return j, 1
 }
 
-// layerJet applies layer i to j at ps: its own Jet, or for a BatchNorm layer
-// under `recompute`, JetStats with the reference batch's statistics.
-func (p *Path) layerJet(ps *Params, i int, j *nn.Jet) *nn.Jet {
-	if ps.stats != nil && ps.stats[i] != nil {
-		return p.Model.Layers[i].(nn.BatchStatistics).JetStats(ps.at[i], ps.dp[i], ps.stats[i], j)
+// layerJet applies top-level layer i (a leaf, at site s) to j at ps: its
+// own Jet, or for a BatchNorm layer under `recompute`, JetStats with the
+// reference batch's statistics.
+func (p *Path) layerJet(ps *Params, i, s int, j *nn.Jet) *nn.Jet {
+	return p.leafJet(ps, s, p.Model.Layers[i], ps.at[i], ps.dp[i], j)
+}
+
+// leafJet applies the leaf layer l at site s, with its tensors pa at α and
+// dpa = δ, to j: JetStats with the reference statistics of site s under
+// `recompute` when l is a BatchNorm layer, else l's own Jet.
+func (p *Path) leafJet(ps *Params, s int, l nn.Layer, pa, dpa []*nn.Tensor, j *nn.Jet) *nn.Jet {
+	if ps.stats != nil && ps.stats[s] != nil {
+		return l.(nn.BatchStatistics).JetStats(pa, dpa, ps.stats[s], j)
 	}
-	return p.Model.Layers[i].Jet(ps.at[i], ps.dp[i], j)
+	return l.Jet(pa, dpa, j)
 }
 
 // JetChunk runs the second-order forward pass for chunk c (an index into
@@ -427,26 +494,36 @@ func (p *Path) jetChunk64(ps *Params, c int, visit func(layer int, in *nn.Jet), 
 		if _, ok := l.(nn.Block); ok && visit != nil {
 			// descend, so that visit sees the inputs of the layers inside
 			// the block (a ReLU in a residual body); the block joins its
-			// branches with its own rule (nn.Block.Combine)
+			// branches with its own rule (nn.Block.Combine); a BatchNorm
+			// inside takes the `recompute` statistics of its site
 			j, site = nn.DescendJet(l, site, ps.at[i], ps.dp[i], j,
 				func(s int, sl nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet {
 					visit(s, in)
-					return sl.Jet(pa, dpa, in)
+					return p.leafJet(ps, s, sl, pa, dpa, in)
 				},
 				func(b nn.Block, pa, dpa []*nn.Tensor, body, shortcut *nn.Jet) *nn.Jet {
 					return b.Combine(pa, dpa, body, shortcut)
 				})
 			return nil
 		}
+		if ps.stats != nil && p.nestedBN[i] {
+			// a block holding BatchNorm under `recompute`: descend so that
+			// each nested BatchNorm normalises with its reference statistics
+			j, site = descendReleasing(l, site, ps.at[i], ps.dp[i], j,
+				func(s int, sl nn.Layer, pa, dpa []*nn.Tensor, in *nn.Jet) *nn.Jet {
+					return p.leafJet(ps, s, sl, pa, dpa, in)
+				})
+			return nil
+		}
 		if visit != nil {
 			visit(site, j)
 		}
-		next := p.layerJet(ps, i, j)
+		next := p.layerJet(ps, i, site, j)
 		if visit == nil { // the jets visit saw stay valid until ws.Reset
 			ws.Release(j, next)
 		}
 		j = next
-		site++
+		site = p.Model.FirstSite(i + 1)
 		return nil
 	})
 	return unconst(j)

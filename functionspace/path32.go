@@ -127,8 +127,8 @@ func (p *Path) jetChunk32(ps *Params, c int, visit func(layer int, in *nn.Jet), 
 			visit(i, j.Float64())
 		}
 		var next *nn.Jet32
-		if ps.stats != nil && ps.stats[i] != nil {
-			next = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[i], j)
+		if s := p.Model.FirstSite(i); ps.stats != nil && ps.stats[s] != nil { // a top-level BatchNorm (Path.build refuses nested ones in float32)
+			next = l.(nn.BatchStatistics).JetStats32(ps.at32[i], p.f32.dp[i], ps.stats[s], j)
 		} else {
 			next = p.f32.layers[i].Jet32(ps.at32[i], p.f32.dp[i], j)
 		}

@@ -185,29 +185,6 @@ func TestResidualGaussLengthMatchesOracle(t *testing.T) {
 	}
 }
 
-// TestResidualRefusesRecomputeInside: bn_policy recompute with a BatchNorm
-// inside a block is refused, naming the layer (not silently run with the
-// running statistics).
-func TestResidualRefusesRecomputeInside(t *testing.T) {
-	s := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{2}, Loss: "mse", Layers: []nn.LayerSpec{
-		{Type: "linear", In: 2, Out: 3},
-		{Type: "residual", Body: []nn.LayerSpec{{Type: "linear", In: 3, Out: 3}, {Type: "batchnorm1d"}}},
-	}}
-	m, err := nn.Build(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0, _ := nn.Init(m, "pytorch", 1, 1)
-	x := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
-	_, err = New(m, s0, s0, x, nn.Targets{Values: mat.NewDense(3, 3, nil)}, Options{BNPolicy: BNRecompute})
-	if err == nil || !strings.Contains(err.Error(), "layers[1].body[1] (batchnorm1d)") {
-		t.Fatalf("error %v, want a refusal naming layers[1].body[1]", err)
-	}
-	if _, err := New(m, s0, s0, x, nn.Targets{Values: mat.NewDense(3, 3, nil)}, Options{BNPolicy: BNInterpolate}); err != nil {
-		t.Fatalf("interpolate: %v", err)
-	}
-}
-
 // TestResidualFloat32: the float32 passes run through residual blocks
 // (nn.Residual.Jet32) and agree with float64 to float32 accuracy; the
 // Gauss-length grid, whose kink sites inside the block come from a float64

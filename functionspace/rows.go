@@ -64,7 +64,6 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 	// (nn.DescendJet): a ReLU inside a block is a site like any other, its
 	// pre-activation goes to pre[site] and its side may be forced; the
 	// block joins its branches with its own per-row rule (CombineRows).
-	top := 0
 	leaf := func(l int, layer nn.Layer, p0, dp []*nn.Tensor, j *nn.Jet) *nn.Jet {
 		if sw, ok := switchingAt(layer); ok && !j.Const {
 			if pre != nil {
@@ -73,7 +72,7 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 			return sw.JetForced(j, forced[l])
 		}
 		if b, ok := layer.(nn.BatchStatistics); ok && p.ref != nil {
-			return p.bnRowsRecompute(b, top, alphas, j, refs) // top level only: Path.build refuses recompute inside blocks
+			return p.bnRowsRecompute(b, l, p0, dp, alphas, j, refs) // at any depth: refs hold every site's statistics
 		}
 		if r, ok := layer.(nn.RowJetter); ok {
 			return r.JetRows(p0, dp, alphas, j)
@@ -85,7 +84,6 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 	}
 	site := p.Model.FirstSite(start)
 	_ = p.Model.Walk(start, func(i int, layer nn.Layer) error {
-		top = i
 		j, site = nn.DescendJet(layer, site, p.Model.LayerParams(p.Theta0, i), p.Model.LayerParams(p.Delta, i), j, leaf, join)
 		return nil
 	})
@@ -97,14 +95,15 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 // the reference batch's statistics jet at that α (refs, one reference pass
 // per distinct α; the reference batch's first-layer products are cached, so
 // a reference pass costs the deeper layers only) and the layer's parameters
-// at that α.
+// at that α (p0 + α·dp, the layer's tensors p0 at θ0 and dp = δ); l is
+// the layer's site (nn.Site.Index), which indexes the statistics.
 //
 // The reference pass takes every reference example's ReLU-family units on
 // the side the path enters for increasing α, whatever sides forced sets for
 // the rows: at a kink of example i that is also a reference example, the
 // left-sided jet of row i is evaluated with the right-sided statistics (an
 // error of order 1/R in the left jet, R = BNReference).
-func (p *Path) bnRowsRecompute(b nn.BatchStatistics, l int, alphas []float64, in *nn.Jet, refs map[float64]*Params) *nn.Jet {
+func (p *Path) bnRowsRecompute(b nn.BatchStatistics, l int, p0, dp []*nn.Tensor, alphas []float64, in *nn.Jet, refs map[float64]*Params) *nn.Jet {
 	n, c := in.N, b.OutSize()
 	groups := map[float64][]int{}
 	var order []float64
@@ -129,8 +128,18 @@ func (p *Path) bnRowsRecompute(b nn.BatchStatistics, l int, alphas []float64, in
 				copy(sub.M.RawRowView(k*m+q), in.M.RawRowView(k*n+r))
 			}
 		}
-		ps := refs[a]
-		y := b.JetStats(ps.at[l], ps.dp[l], ps.stats[l], sub)
+		at := make([]*nn.Tensor, len(p0))
+		for k, t0 := range p0 {
+			if t0 == nil {
+				continue
+			}
+			t := &nn.Tensor{Shape: t0.Shape, Data: make([]float64, len(t0.Data))}
+			for e := range t.Data {
+				t.Data[e] = t0.Data[e] + a*dp[k].Data[e]
+			}
+			at[k] = t
+		}
+		y := b.JetStats(at, dp, refs[a].stats[l], sub)
 		if y.Const { // nothing depends on α: zero derivatives
 			full := mat.NewDense(3*m, c, nil)
 			full.Slice(0, m, 0, c).(*mat.Dense).Copy(y.M)

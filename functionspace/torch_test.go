@@ -34,6 +34,12 @@ type torchExpected struct {
 
 	GaussMeanTrapezoid    float64 `json:"gauss_length_mean_trapezoid"`
 	GaussStackedTrapezoid float64 `json:"gauss_length_stacked_trapezoid"`
+
+	// BNPolicy is torchref's BatchNorm policy ("interpolate", or
+	// "recompute" with the first BNReference examples as the reference
+	// batch); absent in the fixtures written before it existed.
+	BNPolicy    string `json:"bn_policy"`
+	BNReference int    `json:"bn_reference"`
 }
 
 // relErr is |got − want| / max(1, |want|).
@@ -77,7 +83,10 @@ func digits(e float64) string {
 // committed runs of testdata/torchref, which torchref.py generated with its own
 // random weights (--make-fixture) and evaluated with functorch's nested jvp.
 // Together they cover every layer type, cross-entropy and mse (one-hot labels
-// and float targets), and F64, F32, F16 and BF16 checkpoints.
+// and float targets), F64, F32, F16 and BF16 checkpoints, and both BatchNorm
+// policies (cnn-residual-bn-recompute: bn_policy recompute with batchnorm2d
+// inside a residual body and its conv shortcut, the statistics of a strict
+// prefix of the examples differentiated along α by PyTorch's nested jvp).
 func TestTorchFixtures(t *testing.T) {
 	var dirs []string
 	for _, pat := range []string{"mlp-*", "cnn-*"} {
@@ -108,7 +117,11 @@ func TestTorchFixtures(t *testing.T) {
 			for _, l := range run.Spec.Layers {
 				seen[l.Type] = true
 			}
-			p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 5})
+			if want.BNPolicy == string(functionspace.BNRecompute) && want.BNReference < 2 {
+				t.Fatalf("expected.json: bn_policy recompute with bn_reference %d", want.BNReference)
+			}
+			p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets,
+				functionspace.Options{Chunk: 5, BNPolicy: functionspace.BNPolicy(want.BNPolicy), BNReference: want.BNReference})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -93,6 +93,10 @@ type IntervalLayer interface {
 type IntervalBlock interface {
 	IntervalLayer
 	IntervalJetHook(p *ParamBox, in *IJet, after func(b, k int, j *IJet) *IJet) *IJet
+	// IntervalJetLeaves is IntervalJetHook with leaf (when not nil)
+	// evaluating each sub-layer in place of its own interval rule (a
+	// nested BatchNorm under bn_policy recompute).
+	IntervalJetLeaves(p *ParamBox, in *IJet, leaf func(b, k int, l Layer, box *ParamBox, in *IJet) *IJet, after func(b, k int, j *IJet) *IJet) *IJet
 }
 
 var _ IntervalBlock = (*Residual)(nil)

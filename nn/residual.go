@@ -502,11 +502,26 @@ func (r *Residual) IntervalJet(p *ParamBox, in *IJet) *IJet {
 // returned jet must enclose what the sub-layer's interval rule encloses:
 // the block's output then encloses the block's jet.
 func (r *Residual) IntervalJetHook(p *ParamBox, in *IJet, after func(b, k int, j *IJet) *IJet) *IJet {
+	return r.IntervalJetLeaves(p, in, nil, after)
+}
+
+// IntervalJetLeaves is IntervalJetHook with leaf (when not nil) evaluating
+// sub-layer k of branch b, l, on its parameter box and input in place of
+// l's own interval rule (the `recompute` policy's BatchNorm inside the
+// block, whose statistics the caller encloses, THEORY.md §2, §7; l may be
+// a block itself, which leaf then descends). leaf must return an
+// enclosure of l's jet under the caller's rule; the block's output then
+// encloses the block's jet under it.
+func (r *Residual) IntervalJetLeaves(p *ParamBox, in *IJet, leaf func(b, k int, l Layer, box *ParamBox, in *IJet) *IJet, after func(b, k int, j *IJet) *IJet) *IJet {
 	var outs [2]*IJet
 	for b, layers := range [2][]Layer{r.Body, r.Shortcut} {
 		j := in
 		for k, l := range layers {
-			j = l.(IntervalLayer).IntervalJet(r.subBox(p, b, k), j)
+			if leaf != nil {
+				j = leaf(b, k, l, r.subBox(p, b, k), j)
+			} else {
+				j = l.(IntervalLayer).IntervalJet(r.subBox(p, b, k), j)
+			}
 			if after != nil {
 				j = after(b, k, j)
 			}

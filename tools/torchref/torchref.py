@@ -36,6 +36,7 @@ files are parsed and written by hand (no safetensors package here).
 
   torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
                       [--time] [--threads N] [--dtype float64|float32]
+                      [--bn interpolate|recompute] [--bn-reference N]
   torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* and cnn-* runs
 
 Run it with /usr/bin/python3 (Debian's torch 1.13 with functorch).
@@ -48,12 +49,23 @@ import struct
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-import functorch
-import torch.autograd.forward_ad as fwAD
-from torch.nn.utils.stateless import functional_call
+# Debian's torch calls libblas.so.3 (OpenBLAS, pthreads) from inside its own
+# intra-op threads (torch.set_num_threads, --threads): slow_conv2d's
+# parallel_for over the batch calls one GEMM per image, and OpenBLAS's own
+# threads on top of torch's oversubscribe the cores and spin; on the shared
+# 2-core machine that inflated torchref's CPU time 1.7× on a resnet-20
+# (docs/performance.md, "The paper-method ratio after the fix"). PyTorch's
+# MKL builds tie the BLAS threads to torch's; here the BLAS is pinned to one
+# thread per torch thread unless the caller set OPENBLAS_NUM_THREADS
+# (it must be set before the library loads).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import functorch  # noqa: E402
+import torch.autograd.forward_ad as fwAD  # noqa: E402
+from torch.nn.utils.stateless import functional_call  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # safetensors, by hand: 8-byte little-endian header length N, N bytes of JSON
@@ -158,6 +170,45 @@ class EvalBatchNorm2d(torch.nn.BatchNorm2d):
         return y
 
 
+class RecomputeBatchNorm(torch.nn.Module):
+    """Mixin of bn_policy "recompute" (THEORY.md §2, §9): the statistics are those of
+    the batch's first `reference` rows (certify's reference batch, the first
+    BNReference evaluation examples), mean and biased variance per feature (1d) or
+    per channel over (N, H, W) (2d), written out so that nested functorch.jvp
+    differentiates them along α; every row of the batch is normalised with them.
+    Outside a jvp the reference rows' output is checked against torch's own
+    training-mode F.batch_norm on those rows. The running statistics are in the
+    state_dict (strict loading) but unused."""
+
+    reference = 0
+
+    def forward(self, x):
+        r = x[:self.reference] if self.reference else x
+        dims = (0,) if x.dim() == 2 else (0, 2, 3)
+        shape = (1, -1) if x.dim() == 2 else (1, -1, 1, 1)
+        mu = r.mean(dim=dims, keepdim=True)
+        var = ((r - mu) ** 2).mean(dim=dims, keepdim=True)
+        y = (x - mu) / torch.sqrt(var + self.eps) * self.weight.reshape(shape) + self.bias.reshape(shape)
+        if fwAD.unpack_dual(x).tangent is None:
+            try:
+                ref = F.batch_norm(r, None, None, self.weight, self.bias, True, 0.0, self.eps)
+            except RuntimeError:
+                return y  # inside a jvp (tangents on the parameters)
+            if not torch.allclose(y[:r.shape[0]], ref, rtol=1e-12, atol=1e-12):
+                raise AssertionError("RecomputeBatchNorm: value differs from torch's training-mode batch_norm")
+        return y
+
+
+class RecomputeBatchNorm1d(RecomputeBatchNorm, torch.nn.BatchNorm1d):
+    """batchnorm1d under bn_policy recompute (RecomputeBatchNorm)."""
+    forward = RecomputeBatchNorm.forward
+
+
+class RecomputeBatchNorm2d(RecomputeBatchNorm, torch.nn.BatchNorm2d):
+    """batchnorm2d under bn_policy recompute (RecomputeBatchNorm)."""
+    forward = RecomputeBatchNorm.forward
+
+
 class RightReLU(torch.nn.LeakyReLU):
     """ReLU (slope 0) or leaky ReLU with THEORY.md §2's one-sided rule at a
     kink: where the input z is exactly 0, the derivative is the one for α
@@ -251,8 +302,10 @@ class Residual(torch.nn.Module):
         return self.shortcut(x) + (self.scale * b if self.scale is not None else b)
 
 
-def build_layers(layers, width, where="layers"):
-    """The modules of a list of model.json layers and the width after them."""
+def build_layers(layers, width, where="layers", bn="interpolate"):
+    """The modules of a list of model.json layers and the width after them; BatchNorm
+    follows bn ("interpolate": evaluation mode, running statistics moving along the line;
+    "recompute": RecomputeBatchNorm)."""
     mods = []
     for i, l in enumerate(layers):
         t = l["type"]
@@ -277,7 +330,8 @@ def build_layers(layers, width, where="layers"):
             m = torch.nn.Flatten()
         elif t == "batchnorm1d":
             c = l.get("features") or l.get("in") or l.get("out") or width
-            m = EvalBatchNorm1d(c, eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
+            cls = RecomputeBatchNorm1d if bn == "recompute" else EvalBatchNorm1d
+            m = cls(c, eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
         elif t == "layernorm":
             m = WrittenLayerNorm(l.get("shape") or [width], eps=l.get("eps", 1e-5),
                                  elementwise_affine=l.get("affine", True))
@@ -293,10 +347,11 @@ def build_layers(layers, width, where="layers"):
         elif t == "adaptive_avgpool2d":
             m = torch.nn.AdaptiveAvgPool2d(pair(l["output"]))
         elif t == "batchnorm2d":
-            m = EvalBatchNorm2d(l["features"], eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
+            cls = RecomputeBatchNorm2d if bn == "recompute" else EvalBatchNorm2d
+            m = cls(l["features"], eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
         elif t == "residual":
-            body, bw = build_layers(l["body"], width, f"{where}[{i}].body")
-            short, sw = build_layers(l.get("shortcut") or [], width, f"{where}[{i}].shortcut")
+            body, bw = build_layers(l["body"], width, f"{where}[{i}].body", bn)
+            short, sw = build_layers(l.get("shortcut") or [], width, f"{where}[{i}].shortcut", bn)
             m = Residual(body, short, scale=l.get("scale", False))
             width = bw
         else:
@@ -305,20 +360,20 @@ def build_layers(layers, width, where="layers"):
     return mods, width
 
 
-def build(spec, dtype=torch.float64):
+def build(spec, dtype=torch.float64, bn="interpolate"):
     if spec.get("format") != "sequential/v1":
         raise ValueError(f"model.json: format {spec.get('format')!r}")
-    mods, _ = build_layers(spec["layers"], None)
+    mods, _ = build_layers(spec["layers"], None, bn=bn)
     # Evaluation mode: BatchNorm normalises with its running statistics, which
     # are interpolated with the other tensors (bn_policy "interpolate").
     return torch.nn.Sequential(*mods).to(dtype).eval()
 
 
-def load_run(d, dtype=torch.float64):
+def load_run(d, dtype=torch.float64, bn="interpolate"):
     """The run in dtype: floating tensors are read as float64 and rounded once."""
     with open(os.path.join(d, "model.json")) as f:
         spec = json.load(f)
-    model = build(spec, dtype)
+    model = build(spec, dtype, bn)
     states = []
     for name in ("init.safetensors", "final.safetensors"):
         sd = {k: (torch.from_numpy(v.astype(np.int64)) if v.dtype.kind in "iu"
@@ -367,8 +422,12 @@ def trapezoid(alphas, f):
     return sum((alphas[j] - alphas[j - 1]) / 2 * (f[j] + f[j - 1]) for j in range(1, len(alphas)))
 
 
-def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
-    spec, model, theta0, thetaT, x, y = load_run(d, dtype)
+def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64, bn="interpolate", bn_reference=256):
+    spec, model, theta0, thetaT, x, y = load_run(d, dtype, bn)
+    if bn == "recompute":  # the reference batch: the first bn_reference examples (all if fewer)
+        for m in model.modules():
+            if isinstance(m, RecomputeBatchNorm):
+                m.reference = min(bn_reference, x.shape[0])
     # Every floating tensor moves along the line: parameters and BatchNorm's
     # running statistics; num_batches_tracked (an integer buffer) does not.
     names = [n for n, v in theta0.items() if v.is_floating_point()]
@@ -377,7 +436,9 @@ def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64):
     loss_fn = None
     res = {"run": os.path.basename(os.path.normpath(d)), "torch": torch.__version__,
            "loss_kind": spec["loss"], "examples": int(x.shape[0]), "alphas": alphas,
-           "dtype": str(dtype).replace("torch.", "")}
+           "dtype": str(dtype).replace("torch.", ""), "bn_policy": bn}
+    if bn == "recompute":
+        res["bn_reference"] = min(bn_reference, int(x.shape[0]))
 
     def gamma(alpha):  # γ(α) = f(x; θ0 + αδ), [N, K]
         return functional_call(model, {n: th0[n] + alpha * delta[n] for n in names}, (x,))
@@ -513,6 +574,24 @@ FIXTURES = [
                            {"type": "linear", "in": 6, "out": 6}, {"type": "batchnorm1d", "in": 6}]},
                  {"type": "linear", "in": 6, "out": 3}],
          wdtype=("F64", "F64"), xdtype="F64", ydtype="F64"),
+    # bn_policy recompute (statistics of the first 6 of the 9 examples at every α,
+    # differentiated along α) with batchnorm2d before, inside and after a residual
+    # block: in its body and in its strided 1×1 conv shortcut, the resnet pattern;
+    # ReLU inside the block and a max-pool after it.
+    dict(name="cnn-residual-bn-recompute", seed=8, input_shape=[2, 6, 6], n=9, loss="cross_entropy",
+         bn="recompute", bn_reference=6,
+         layers=[{"type": "conv2d", "in": 2, "out": 3, "kernel": 3, "padding": 1, "bias": False},
+                 {"type": "batchnorm2d", "features": 3}, {"type": "relu"},
+                 {"type": "residual",
+                  "body": [{"type": "conv2d", "in": 3, "out": 4, "kernel": 3, "stride": 2, "padding": 1, "bias": False},
+                           {"type": "batchnorm2d", "features": 4}, {"type": "relu"},
+                           {"type": "conv2d", "in": 4, "out": 4, "kernel": 3, "padding": 1, "bias": False},
+                           {"type": "batchnorm2d", "features": 4}],
+                  "shortcut": [{"type": "conv2d", "in": 3, "out": 4, "kernel": 1, "stride": 2, "bias": False},
+                               {"type": "batchnorm2d", "features": 4}]},
+                 {"type": "relu"}, {"type": "maxpool2d", "kernel": 3},
+                 {"type": "flatten"}, {"type": "linear", "in": 4, "out": 3}],
+         wdtype=("F64", "F64"), xdtype="F64", ydtype="I64"),
 ]
 
 FIXTURE_ALPHAS = [0.0, 0.3, 0.5, 1.0, 1.2]
@@ -557,8 +636,10 @@ def draw_tensors(rng, fx, layers, prefix, scale, dt, ts):
             ts[f"{prefix}{i}.bias"] = (rng.normal(0, s, (l["out"],)), dt)
 
 
-def make_fixture(out_dir):
+def make_fixture(out_dir, only=None):
     for fx in FIXTURES:
+        if only and fx["name"] not in only:
+            continue
         rng = np.random.default_rng(fx["seed"])
         d = os.path.join(out_dir, fx["name"])
         os.makedirs(d, exist_ok=True)
@@ -581,7 +662,8 @@ def make_fixture(out_dir):
             y = rng.integers(0, k, n)
         write_safetensors(os.path.join(d, "data.safetensors"),
                           {"x": (x, fx["xdtype"]), "y": (y, fx["ydtype"])})
-        res, _ = evaluate(d, FIXTURE_ALPHAS, derivs=True, paths=True, timing=False)
+        res, _ = evaluate(d, FIXTURE_ALPHAS, derivs=True, paths=True, timing=False,
+                          bn=fx.get("bn", "interpolate"), bn_reference=fx.get("bn_reference", 256))
         with open(os.path.join(d, "expected.json"), "w") as f:
             json.dump(res, f)
             f.write("\n")
@@ -599,12 +681,19 @@ def main():
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                     help="floating-point format of the whole computation (default float64)")
+    ap.add_argument("--bn", choices=["interpolate", "recompute"], default="interpolate",
+                    help="BatchNorm along the line: interpolate (evaluation mode, running statistics "
+                         "moving with the weights) or recompute (statistics of the reference batch "
+                         "at every α, differentiated; certify's --bn recompute)")
+    ap.add_argument("--bn-reference", type=int, default=256,
+                    help="--bn recompute: the reference batch is the first N examples (default 256)")
     ap.add_argument("--make-fixture", metavar="OUT_DIR", help="write the seeded fixture runs")
+    ap.add_argument("--only", help="with --make-fixture: comma-separated fixture names to write")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.make_fixture:
-        make_fixture(a.make_fixture)
+        make_fixture(a.make_fixture, a.only.split(",") if a.only else None)
         return
     if not a.run:
         ap.error("a run directory is required")
@@ -613,10 +702,11 @@ def main():
     else:
         alphas = np.linspace(0, 1, a.grid).tolist()
     dtype = {"float64": torch.float64, "float32": torch.float32}[a.dtype]
-    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time, dtype)
+    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time, dtype, a.bn, a.bn_reference)
     if a.time:
         res.update(times)
         res["threads"] = torch.get_num_threads()
+        res["openblas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS")
         print(json.dumps(times), file=sys.stderr)
     json.dump(res, sys.stdout)
     sys.stdout.write("\n")
