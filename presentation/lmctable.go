@@ -217,6 +217,7 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 			ticks = append(ticks, plot.Tick{Value: stepX(k), Label: strconv.Itoa(k)})
 		}
 	}
+	var lows, highs plotter.XYs // the certified barrier bounds of the pairs that have them
 	for _, pan := range []struct {
 		p     *plot.Plot
 		label string
@@ -281,29 +282,78 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 				leg.Add("midpoint gap g(½), mean", l)
 				mean = append(mean, mid...)
 			}
-			var bars plotter.XYs
-			var errs plotter.YErrors
 			for _, p := range pairs {
 				if b := p.Report.BarrierBounds; b != nil {
-					v := float64(p.Report.BarrierLoss)
-					bars = append(bars, plotter.XY{X: stepX(*p.SpawnStep), Y: v})
-					errs = append(errs, struct{ Low, High float64 }{v - b[0], b[1] - v})
+					lows = append(lows, plotter.XY{X: stepX(*p.SpawnStep), Y: b[0]})
+					highs = append(highs, plotter.XY{X: stepX(*p.SpawnStep), Y: b[1]})
 				}
 			}
-			if len(bars) > 0 {
-				eb := &plotter.YErrorBars{XYs: bars, YErrors: errs, LineStyle: draw.LineStyle{Color: oiBlack, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
-				pan.p.Add(eb)
-				leg.Add("certified barrier bounds", &plotter.Line{XYs: plotter.XYs{{}, {}}, LineStyle: eb.LineStyle})
-			} else {
+			if len(lows) == 0 {
 				pan.p.Add(note("certified barrier bounds: not computed"))
 			}
 		}
 		leg.avoid = append(append(plotter.XYs(nil), pts...), mean...)
 		lo, hi := paddedRange(pointsY(pts), pointsY(mean))
+		if pan.p == top && len(lows) > 0 {
+			lo, hi = paddedRange(pointsY(pts), pointsY(mean), pointsY(lows))
+			var off []bool
+			hi, off = boundsAxis(math.Min(lo, 0), hi, pointsY(highs))
+			// Each bar spans [lower, upper] (drawn about the lower bound);
+			// one whose upper bound is off the axis ends at its top, with
+			// the bound printed beside it.
+			var errs plotter.YErrors
+			var offXY plotter.XYs
+			var offText []string
+			for i := range lows {
+				u := highs[i].Y
+				if off[i] {
+					offXY = append(offXY, plotter.XY{X: highs[i].X, Y: hi})
+					offText = append(offText, fmt.Sprintf(" ↑ upper %.4g", u))
+					u = hi
+				}
+				errs = append(errs, struct{ Low, High float64 }{0, u - lows[i].Y})
+			}
+			eb := &plotter.YErrorBars{XYs: lows, YErrors: errs, LineStyle: draw.LineStyle{Color: oiBlack, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
+			pan.p.Add(eb)
+			leg.Add("certified barrier bounds", &plotter.Line{XYs: plotter.XYs{{}, {}}, LineStyle: eb.LineStyle})
+			if len(offXY) > 0 {
+				if lb, err := plotter.NewLabels(plotter.XYLabels{XYs: offXY, Labels: offText}); err == nil {
+					for i := range lb.TextStyle {
+						lb.TextStyle[i].YAlign = draw.YTop
+					}
+					pan.p.Add(lb)
+				}
+			}
+			leg.avoid = append(append(leg.avoid, lows...), offXY...)
+		}
 		pan.p.Y.Min, pan.p.Y.Max = math.Min(lo, 0), hi
 		pan.p.Add(leg)
 	}
 	return []*plot.Plot{top, bot}
+}
+
+// boundsAxis returns the top of the loss axis that spans [lo, hi] (the
+// grid values and certified lower bounds, padded) and the certified upper
+// bounds uppers, and which uppers lie off it. An upper bound up to 1.5
+// spans of [lo, hi] above hi widens the axis to hold it (padded by 6 % of
+// the new span); a larger one, which would squash every grid value into a
+// sliver, is off the axis: its bar ends at the top, with its value printed.
+func boundsAxis(lo, hi float64, uppers []float64) (top float64, off []bool) {
+	limit := hi + 1.5*(hi-lo)
+	top = hi
+	for _, u := range uppers {
+		if u <= limit && u > top {
+			top = u
+		}
+	}
+	if top > hi {
+		top += 0.06 * (top - lo)
+	}
+	off = make([]bool, len(uppers))
+	for i, u := range uppers {
+		off[i] = u > top
+	}
+	return top, off
 }
 
 func pointsY(xy plotter.XYs) []float64 {

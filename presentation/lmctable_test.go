@@ -3,6 +3,7 @@ package presentation
 import (
 	"bytes"
 	"encoding/csv"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,5 +73,21 @@ func TestLMCTableBounds(t *testing.T) {
 	pairs[0].SpawnStep = nil
 	if _, err := WriteInstabilityFigure(dir, pairs, "", nil); err == nil {
 		t.Error("no spawn pair: drawn")
+	}
+}
+
+// boundsAxis widens the loss axis for certified upper bounds up to 1.5
+// spans above the data and leaves larger ones off it.
+func TestBoundsAxis(t *testing.T) {
+	top, off := boundsAxis(0, 1, []float64{0.5, 2, 3})
+	if math.Abs(top-2.12) > 1e-12 || off[0] || off[1] || !off[2] {
+		t.Errorf("top %v, off %v; want 2.12, [false false true]", top, off)
+	}
+	top, off = boundsAxis(-1, 1, []float64{0.9, 127.8})
+	if top != 1 || off[0] || !off[1] {
+		t.Errorf("top %v, off %v; want 1, [false true]", top, off)
+	}
+	if top, off := boundsAxis(0, 1, nil); top != 1 || len(off) != 0 {
+		t.Errorf("no bounds: top %v, off %v", top, off)
 	}
 }
