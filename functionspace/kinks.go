@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/certify-mli/certify/geometry"
 	"github.com/certify-mli/certify/nn"
 )
@@ -571,7 +573,12 @@ func (p *Path) mayTie() bool {
 // more pass at the midpoints of the regions between the kinks (eta = 0:
 // exact kinks, Path.Kinks) or at α ∓ eta (eta > 0: kinks located to
 // about eta, the Gauss-length grid, where a midpoint may lie beyond a kink
-// not located). In the returned jet [3R, K], rows r0[k] + 2g and
+// not located). Without ties, on a chain of layers (Path.jumpable), a kink
+// of one switch gets only its left-sided row in the pass: the right-sided
+// jet is the left one plus the switch's jump carried to the output
+// (carryJumps: for a ReLU unit a rank-one update through the downstream
+// layers, one weight column at the first affine layer, no second pass).
+// In the returned jet [3R, K], rows r0[k] + 2g and
 // r0[k] + 2g + 1 are the left and right jets at kink g of example k;
 // evaluated is the number of rows of the passes.
 func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
@@ -618,16 +625,35 @@ func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta f
 			mbr[l] = brs
 		}
 	}
+	// Without ties, a kink of one switch needs only its left-sided row:
+	// the right-sided jet is carried from it (carryJumps). outs[o] says
+	// where output row o comes from: pass row .pass, plus jump .jump (≥ 0).
+	jump := mbr == nil && p.jumpable()
+	type outRow struct{ pass, jump int }
+	var outs []outRow
+	var jsel []int
+	var jcs []crossing
 	var rows []int
 	var alphas []float64
 	r0 = make([]int, len(exs))
 	forced := map[int][]nn.Force{}
 	for k, e := range exs {
-		r0[k] = len(rows)
+		r0[k] = len(outs)
 		for g, grp := range gss[k] {
 			r := len(rows)
+			if jump && len(grp) == 1 {
+				c := grp[0]
+				rows = append(rows, e)
+				alphas = append(alphas, c.alpha)
+				forced[c.layer] = append(forced[c.layer], nn.Force{Row: r, Unit: c.unit, Branch: c.from})
+				outs = append(outs, outRow{r, -1}, outRow{r, len(jsel)})
+				jsel = append(jsel, r)
+				jcs = append(jcs, c)
+				continue
+			}
 			rows = append(rows, e, e)
 			alphas = append(alphas, grp[0].alpha, grp[0].alpha)
+			outs = append(outs, outRow{r, -1}, outRow{r + 1, -1})
 			own := map[[2]int]bool{}
 			for _, c := range grp {
 				own[[2]int{c.layer, c.unit}] = true
@@ -649,8 +675,27 @@ func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta f
 			}
 		}
 	}
-	j = p.rowJet(rows, alphas, forced, nil)
-	return j, r0, evaluated + len(rows)
+	evaluated += len(rows)
+	if len(jsel) == 0 {
+		return p.rowJet(rows, alphas, forced, nil), r0, evaluated
+	}
+	trace := map[int]*nn.Jet{}
+	pj := p.rowPass(rows, alphas, forced, nil, trace, -1)
+	dj := p.carryJumps(jsel, alphas, jcs, trace, pj)
+	n, m, R := len(rows), len(jsel), len(outs)
+	j = &nn.Jet{N: R, M: mat.NewDense(3*R, p.K, nil)}
+	for o, src := range outs {
+		for part := 0; part < 3; part++ {
+			dst := j.M.RawRowView(part*R + o)
+			copy(dst, pj.M.RawRowView(part*n+src.pass))
+			if src.jump >= 0 {
+				for c, v := range dj.M.RawRowView(part*m + src.jump) {
+					dst[c] += v
+				}
+			}
+		}
+	}
+	return j, r0, evaluated
 }
 
 type ctxAbort struct{ err error }
