@@ -164,8 +164,34 @@ func (p *Path) carryJumps(sel []int, alphas []float64, cs []crossing, trace map[
 			idx[k], als[k] = sel[q], alphas[sel[q]]
 			fr[k] = nn.Force{Row: k, Unit: cs[q].unit, Branch: cs[q].to}
 		}
-		d := jetSub(sws[s].JetForced(gatherJet(trace[s], idx), fr), gatherJet(next(s), idx))
-		for t := s + 1; t < len(layers); t++ {
+		t := s + 1
+		var d *nn.Jet
+		if ui, ok := sws[s].(nn.UnitInput); ok && ui.UnitInput() {
+			// one output element changes: read the unit's input element
+			// from the pass and start from the one-element change
+			in := trace[s]
+			n := in.N
+			units := make([]int, len(qs))
+			dz, dv, da := make([]float64, len(qs)), make([]float64, len(qs)), make([]float64, len(qs))
+			for k, q := range qs {
+				u, r := cs[q].unit, sel[q]
+				units[k] = u
+				dz[k], dv[k], da[k] = ui.UnitSwitch(u, cs[q].from, cs[q].to, in.M.At(r, u), in.M.At(n+r, u), in.M.At(2*n+r, u))
+			}
+			for ; t < len(layers) && isIdentity(layers[t]); t++ {
+			}
+			if t == len(layers) {
+				d = oneHotJet(units, dz, dv, da, p.K)
+			} else if uj, ok := layers[t].(nn.UnitJumps); ok {
+				d = uj.JumpUnitRows(p.Model.LayerParams(p.Theta0, t), p.Model.LayerParams(p.Delta, t), als, units, dz, dv, da)
+				t++
+			} else {
+				d = oneHotJet(units, dz, dv, da, layers[s].OutSize())
+			}
+		} else {
+			d = jetSub(sws[s].JetForced(gatherJet(trace[s], idx), fr), gatherJet(next(s), idx))
+		}
+		for ; t < len(layers); t++ {
 			d = p.carryLayer(t, layers[t], sws[t], d, idx, als, trace[t], next(t))
 		}
 		for k, q := range qs {
@@ -229,6 +255,20 @@ func oneHot(d *nn.Jet) (units []int, dz, dv, da []float64, ok bool) {
 		}
 	}
 	return units, dz, dv, da, true
+}
+
+// oneHotJet returns the jet [3n, w] whose row r is zero but in element
+// units[r], where its value, velocity and acceleration are dz[r], dv[r],
+// da[r].
+func oneHotJet(units []int, dz, dv, da []float64, w int) *nn.Jet {
+	n := len(units)
+	j := &nn.Jet{N: n, M: mat.NewDense(3*n, w, nil)}
+	for r, u := range units {
+		j.M.Set(r, u, dz[r])
+		j.M.Set(n+r, u, dv[r])
+		j.M.Set(2*n+r, u, da[r])
+	}
+	return j
 }
 
 // gatherJet returns the rows idx of jet j (value, velocity and acceleration

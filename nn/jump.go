@@ -88,16 +88,37 @@ type UnitJetter interface {
 
 // UnitInput is declared by a Switching rule whose unit u reads only input
 // element u (Gaps and Branches of unit u look at x[u], xd[u], xdd[u] and
-// nothing else): the ReLU family's unit-wise rule. A kink refinement may
-// then evaluate that one element of the layer's input (UnitJetter).
+// nothing else) and whose branch sets only output element u: the ReLU
+// family's unit-wise rule. A kink refinement may then evaluate that one
+// element of the layer's input (UnitJetter), and the jump of the layer's
+// output at a switch is one element (UnitSwitch).
 type UnitInput interface {
 	Switching
-	// UnitInput reports whether unit u reads input element u only.
+	// UnitInput reports whether unit u reads input element u only and
+	// sets output element u only.
 	UnitInput() bool
+	// UnitSwitch returns the change of output element u's value, velocity
+	// and acceleration in JetForced when unit u is forced to branch to
+	// instead of from, its input element's jet being z, zd, zdd.
+	UnitSwitch(u, from, to int, z, zd, zdd float64) (dz, dv, da float64)
 }
 
-// UnitInput implements UnitInput: unit u is input element u.
+// UnitInput implements UnitInput: unit u is input and output element u.
 func (a unitwise) UnitInput() bool { return true }
+
+// UnitSwitch implements UnitInput: (s_to − s_from)·(z, ż, z̈) with s the
+// branch's slope (Slopes: 1 active, 0 inactive).
+func (a unitwise) UnitSwitch(_, from, to int, z, zd, zdd float64) (dz, dv, da float64) {
+	on, off := a.Slopes()
+	slope := func(b int) float64 {
+		if b == 1 {
+			return on
+		}
+		return off
+	}
+	k := slope(to) - slope(from)
+	return k * z, k * zd, k * zdd
+}
 
 // JetUnitRows implements UnitJetter: with w0 and Δw row units[r] of W0 and
 // ΔW, the six dot products of JetRows' P0 = W0·[h; ḣ; ḧ] and

@@ -133,3 +133,43 @@ func TestJetUnitRowsIsAnElementOfJetRows(t *testing.T) {
 		}
 	})
 }
+
+// TestUnitSwitchIsTheChangeOfJetForced: for relu and leaky_relu, forcing
+// unit u to branch to instead of from changes JetForced's output in
+// element u only, by UnitSwitch.
+func TestUnitSwitchIsTheChangeOfJetForced(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		rng := rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "seed"), 6))
+		w := rapid.IntRange(1, 6).Draw(t, "width")
+		l, _, err := BuildLayer(LayerSpec{Type: rapid.SampledFrom([]string{"relu", "leaky_relu"}).Draw(t, "act")}, []int{w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw, _ := SwitchingOf(l)
+		ui, ok := sw.(UnitInput)
+		if !ok || !ui.UnitInput() {
+			t.Fatal("the ReLU family's rule does not declare UnitInput")
+		}
+		n := rapid.IntRange(1, 3).Draw(t, "n")
+		in := randomJet(rng, n, w)
+		r, u := rng.IntN(n), rng.IntN(w)
+		from := rapid.IntRange(0, 1).Draw(t, "from")
+		a := ui.JetForced(in, []Force{{Row: r, Unit: u, Branch: from}}).M
+		b := ui.JetForced(in, []Force{{Row: r, Unit: u, Branch: 1 - from}}).M
+		dz, dv, da := ui.UnitSwitch(u, from, 1-from, in.M.At(r, u), in.M.At(n+r, u), in.M.At(2*n+r, u))
+		for part, want := range []float64{dz, dv, da} {
+			for row := 0; row < n; row++ {
+				for c := 0; c < w; c++ {
+					got := b.At(part*n+row, c) - a.At(part*n+row, c)
+					exp := 0.0
+					if row == r && c == u {
+						exp = want
+					}
+					if math.Abs(got-exp) > 1e-15*(1+math.Abs(exp)) {
+						t.Fatalf("part %d row %d element %d: JetForced changed by %v, UnitSwitch says %v", part, row, c, got, exp)
+					}
+				}
+			}
+		}
+	})
+}
