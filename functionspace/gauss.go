@@ -118,7 +118,9 @@ type GaussResult struct {
 // the first kinked layer, whose input is affine in α, s is affine and the
 // kink is at a − s(a)/ṡ(a) (several switches of one window follow in
 // closed form); for deeper layers at the root of the cubic Hermite
-// interpolant of (s, ṡ), improved by one Newton step on the exact s. With
+// interpolant of (s, ṡ), improved by one Newton step on the exact s (for
+// a ReLU-family unit fed by a linear layer, a prefix pass up to that layer
+// and the unit's one pre-activation, switchInputs). With
 // one kink k inside and γ quadratic between kinks, the one-sided velocities
 // are extrapolated from the nearer end with the exact acceleration,
 // v(k⁻) = v(a) + (k−a)γ″(a) and v(k⁺) = v(b) − (b−k)γ″(b) (exact when γ is
@@ -128,7 +130,9 @@ type GaussResult struct {
 // every other case (several kinks in one interval, or a deeper network) the
 // one-sided jets at each kink are evaluated exactly, with every switch unit
 // on the branch it has at α ∓ 1e-8·h and the crossing units forced to
-// either side (sideJets), by batched per-row-α passes per chunk (rowJet),
+// either side (sideJets; the right side carried from the left by the
+// switch's jump where the layers allow, carryJumps), by batched per-row-α
+// passes per chunk (rowJet),
 // and each kink-free piece between them is integrated as above. On one
 // hidden layer the result is exact up to rounding at every M; otherwise the
 // kink locations make it converge at least like O(h²). A pair of crossings of one deeper-layer unit inside one interval goes unseen until
@@ -469,25 +473,26 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			// accurate when another kink lies in the interval.
 			var rows []int
 			var alphas []float64
+			var crs []crossing
 			for _, pd := range pend {
 				for _, cr := range pd.cs {
 					if cr.layer != aff {
 						rows = append(rows, pd.i)
 						alphas = append(alphas, cr.alpha)
+						crs = append(crs, cr)
 					}
 				}
 			}
 			if len(rows) > 0 {
-				pre := map[int]*nn.Jet{}
-				p.rowJet(rows, alphas, nil, pre)
+				at := p.switchInputs(rows, alphas, crs)
 				r := 0
 				for _, pd := range pend {
 					for q, cr := range pd.cs {
 						if cr.layer == aff {
 							continue
 						}
-						in := pre[cr.layer]
-						ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, in.Value().RawRowView(r), in.Velocity().RawRowView(r), nil)
+						x, xd := at(r)
+						ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, x, xd, nil)
 						if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
 							if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
 								pd.cs[q].alpha = x

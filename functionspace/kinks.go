@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/certify-mli/certify/geometry"
 	"github.com/certify-mli/certify/nn"
 )
@@ -237,72 +239,123 @@ func (p *Path) switchAt(sw nn.Switching, i, l, u int, alpha float64, before int)
 	return br[u], nearestGap(sw.Gaps(nil, u, before, x, xd, xdd))
 }
 
-// refineSwitch locates α in (a, b] where unit u of kinked site l of example
-// i leaves branch before (its branch at a; at b it has branch atB ≠ before)
-// by safeguarded Newton iteration on the exact nearest switching function
-// of before (nn.Switching.Gaps; for the ReLU family ±z), starting at guess,
-// keeping a bracket [lo, hi] with branch(lo) = before ≠ branch(hi). It
-// returns the switch's α, the bracket's final hi and the branch there (the
-// branch the unit switches to).
-func (p *Path) refineSwitch(ctx context.Context, sw nn.Switching, i, l, u int, a, b, guess float64, before, atB int) (r, hiAlpha float64, after int, err error) {
-	lo, hi := a, b
-	after = atB
-	x := guess
-	for it := 0; it < 100; it++ {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, 0, err
-		}
-		if !(x > lo && x < hi) {
-			x = lo + (hi-lo)/2
-		}
-		bx, g := p.switchAt(sw, i, l, u, x, before)
-		if bx == before {
-			lo = x
-		} else {
-			hi, after = x, bx
-		}
-		if g.S == 0 && (g.SD != 0 || g.SDD != 0) {
-			// (a gap identically 0 to third order is a tie of identical
-			// inputs, such as two max-pool inputs zeroed by a ReLU, not a
-			// switch: the bracket is bisected instead)
-			return x, hi, after, nil
-		}
-		next := x - g.S/g.SD
-		if g.SD != 0 && math.Abs(next-x) <= 2*ulp(x) {
-			return math.Min(math.Max(next, lo), hi), hi, after, nil
-		}
-		if hi-lo <= 2*ulp(hi) {
-			return hi, hi, after, nil
-		}
-		x = next
-		if g.SD == 0 || math.IsNaN(x) {
-			x = lo + (hi-lo)/2
-		}
-	}
-	return lo + (hi-lo)/2, hi, after, nil
-}
-
 // maxWalk bounds the number of switches of one unit located in one sweep
-// interval (walkSwitches, affineSwitches).
+// interval (walkBatch, affineSwitches).
 const maxWalk = 64
 
-// walkSwitches locates the switches of unit u of kinked site l of example
-// i in (a, b] that take it from branch from (at a) to branch to (at b):
-// refineSwitch finds the first switch away from the current branch, and
-// while the branch it leads to is not yet to (a max-pool window passing
-// through a third input), the walk goes on from there.
-func (p *Path) walkSwitches(ctx context.Context, sw nn.Switching, i, l, u int, a, b, guess float64, from, to int) ([]crossing, error) {
-	var cs []crossing
-	for k := 0; k < maxWalk; k++ {
-		r, hiAlpha, after, err := p.refineSwitch(ctx, sw, i, l, u, a, b, guess, from, to)
-		if err != nil {
+// walk is one job of walkBatch: locate the switches of unit u of kinked
+// site l (rule sw) in (a, b] that take it from branch from (at a) to
+// branch to (at b), starting at guess.
+type walk struct {
+	sw          nn.Switching
+	l, u        int
+	a, b, guess float64
+	from, to    int
+}
+
+// walkBatch locates the switches of every job of example i. Per job, a
+// safeguarded Newton iteration on the exact nearest switching function of
+// the current branch (nn.Switching.Gaps; for the ReLU family ±z) keeps a
+// bracket [lo, hi] with branch(lo) = from ≠ branch(hi) and finds the first
+// switch away from it to a few ulps; while the branch it leads to is not
+// yet to (a max-pool window passing through a third input), the walk goes
+// on from there. The iterations of all unfinished jobs are batched: each
+// is one row of a single per-row pass, so one iteration costs one pass for
+// all the kinks of the example, not one pass each. The crossings are
+// returned job by job, each job's in order.
+func (p *Path) walkBatch(ctx context.Context, i int, jobs []walk) ([]crossing, error) {
+	type state struct {
+		w            walk
+		lo, hi, x    float64
+		after, it, k int
+		done         bool
+		found        []crossing
+	}
+	st := make([]*state, len(jobs))
+	for j, w := range jobs {
+		st[j] = &state{w: w, lo: w.a, hi: w.b, x: w.guess, after: w.to}
+	}
+	brs := map[int][]int{}
+	var gs []nn.Gap
+	for {
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cs = append(cs, crossing{r, l, u, from, after})
-		if after == to || !(hiAlpha < b) {
+		var act []*state
+		var rows []int
+		var alphas []float64
+		for _, s := range st {
+			if s.done {
+				continue
+			}
+			if !(s.x > s.lo && s.x < s.hi) {
+				s.x = s.lo + (s.hi-s.lo)/2
+			}
+			act = append(act, s)
+			rows = append(rows, i)
+			alphas = append(alphas, s.x)
+		}
+		if len(act) == 0 {
 			break
 		}
-		from, a, guess = after, hiAlpha, hiAlpha+(b-hiAlpha)/2
+		pre := map[int]*nn.Jet{}
+		p.rowJet(rows, alphas, nil, pre)
+		for r, s := range act {
+			w := &s.w
+			in := pre[w.l]
+			x, xd, xdd := in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r)
+			br := brs[w.l]
+			if br == nil {
+				br = make([]int, w.sw.Switches())
+				brs[w.l] = br
+			}
+			w.sw.Branches(x, xd, xdd, br)
+			gs = w.sw.Gaps(gs[:0], w.u, w.from, x, xd, xdd)
+			bx, g := br[w.u], nearestGap(gs)
+			if bx == w.from {
+				s.lo = s.x
+			} else {
+				s.hi, s.after = s.x, bx
+			}
+			var root float64
+			fin := true
+			next := s.x - g.S/g.SD
+			switch {
+			case g.S == 0 && (g.SD != 0 || g.SDD != 0):
+				// (a gap identically 0 to third order is a tie of identical
+				// inputs, such as two max-pool inputs zeroed by a ReLU, not a
+				// switch: the bracket is bisected instead)
+				root = s.x
+			case g.SD != 0 && math.Abs(next-s.x) <= 2*ulp(s.x):
+				root = math.Min(math.Max(next, s.lo), s.hi)
+			case s.hi-s.lo <= 2*ulp(s.hi):
+				root = s.hi
+			default:
+				fin = false
+				s.x = next
+				if g.SD == 0 || math.IsNaN(s.x) {
+					s.x = s.lo + (s.hi-s.lo)/2
+				}
+				if s.it++; s.it >= 100 {
+					root, fin = s.lo+(s.hi-s.lo)/2, true
+				}
+			}
+			if !fin {
+				continue
+			}
+			s.found = append(s.found, crossing{root, w.l, w.u, w.from, s.after})
+			hiAlpha := s.hi
+			if s.k++; s.after == w.to || !(hiAlpha < w.b) || s.k >= maxWalk {
+				s.done = true
+				continue
+			}
+			w.from, w.a = s.after, hiAlpha
+			s.lo, s.hi, s.x, s.after, s.it = hiAlpha, w.b, hiAlpha+(w.b-hiAlpha)/2, w.to, 0
+		}
+	}
+	var cs []crossing
+	for _, s := range st {
+		cs = append(cs, s.found...)
 	}
 	return cs, nil
 }
@@ -390,8 +443,9 @@ type crossing struct {
 // the cubic Hermite interpolant of the switching function (value and
 // derivative) at both ends gives a starting guess (and reveals a pair of
 // switches inside one interval when its extremum has the other sign), and
-// safeguarded Newton iterations on the exact switching function, one
-// single-example pass each, refine it to a few ulps (for a max-pool window
+// safeguarded Newton iterations on the exact switching function refine it
+// to a few ulps, every iteration one per-row pass for all the deeper
+// switches of the example (walkBatch) (for a max-pool window
 // that passes through several inputs inside one interval, switch after
 // switch). A pair of switches of one deeper unit inside one sweep interval
 // that the interpolant does not reveal is missed (ExampleGaussLength then
@@ -442,6 +496,7 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 	pre := map[int]*nn.Jet{}
 	p.rowJet(rows, alphas, nil, pre)
 	var cs []crossing
+	var jobs []walk // deeper switches, refined together (walkBatch)
 	for _, l := range kl {
 		in, sw := pre[l], sws[l]
 		if in == nil { // a kinked layer on the constant network input: no kinks
@@ -472,11 +527,7 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 						c := hermite{a: a, h: b - a, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}
 						guess = a + c.h*c.root()
 					}
-					found, err := p.walkSwitches(ctx, sw, i, l, u, a, b, guess, ba, bb)
-					if err != nil {
-						return nil, err
-					}
-					cs = append(cs, found...)
+					jobs = append(jobs, walk{sw, l, u, a, b, guess, ba, bb})
 					continue
 				}
 				for q := range ga {
@@ -490,22 +541,18 @@ func (p *Path) Kinks(ctx context.Context, i int, lo, hi float64) ([]Kink, error)
 						if bm == ba {
 							continue
 						}
-						r1, err := p.walkSwitches(ctx, sw, i, l, u, a, m, a+c.h*s/2, ba, bm)
-						if err != nil {
-							return nil, err
-						}
-						r2, err := p.walkSwitches(ctx, sw, i, l, u, m, b, (m+b)/2, bm, ba)
-						if err != nil {
-							return nil, err
-						}
-						cs = append(cs, r1...)
-						cs = append(cs, r2...)
+						jobs = append(jobs, walk{sw, l, u, a, m, a + c.h*s/2, ba, bm}, walk{sw, l, u, m, b, (m + b) / 2, bm, ba})
 						continue sweep
 					}
 				}
 			}
 		}
 	}
+	found, err := p.walkBatch(ctx, i, jobs)
+	if err != nil {
+		return nil, err
+	}
+	cs = append(cs, found...)
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -571,7 +618,12 @@ func (p *Path) mayTie() bool {
 // more pass at the midpoints of the regions between the kinks (eta = 0:
 // exact kinks, Path.Kinks) or at α ∓ eta (eta > 0: kinks located to
 // about eta, the Gauss-length grid, where a midpoint may lie beyond a kink
-// not located). In the returned jet [3R, K], rows r0[k] + 2g and
+// not located). Without ties, on a chain of layers (Path.jumpable), a kink
+// of one switch gets only its left-sided row in the pass: the right-sided
+// jet is the left one plus the switch's jump carried to the output
+// (carryJumps: for a ReLU unit a rank-one update through the downstream
+// layers, one weight column at the first affine layer, no second pass).
+// In the returned jet [3R, K], rows r0[k] + 2g and
 // r0[k] + 2g + 1 are the left and right jets at kink g of example k;
 // evaluated is the number of rows of the passes.
 func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta float64) (j *nn.Jet, r0 []int, evaluated int) {
@@ -618,16 +670,35 @@ func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta f
 			mbr[l] = brs
 		}
 	}
+	// Without ties, a kink of one switch needs only its left-sided row:
+	// the right-sided jet is carried from it (carryJumps). outs[o] says
+	// where output row o comes from: pass row .pass, plus jump .jump (≥ 0).
+	jump := mbr == nil && p.jumpable()
+	type outRow struct{ pass, jump int }
+	var outs []outRow
+	var jsel []int
+	var jcs []crossing
 	var rows []int
 	var alphas []float64
 	r0 = make([]int, len(exs))
 	forced := map[int][]nn.Force{}
 	for k, e := range exs {
-		r0[k] = len(rows)
+		r0[k] = len(outs)
 		for g, grp := range gss[k] {
 			r := len(rows)
+			if jump && len(grp) == 1 {
+				c := grp[0]
+				rows = append(rows, e)
+				alphas = append(alphas, c.alpha)
+				forced[c.layer] = append(forced[c.layer], nn.Force{Row: r, Unit: c.unit, Branch: c.from})
+				outs = append(outs, outRow{r, -1}, outRow{r, len(jsel)})
+				jsel = append(jsel, r)
+				jcs = append(jcs, c)
+				continue
+			}
 			rows = append(rows, e, e)
 			alphas = append(alphas, grp[0].alpha, grp[0].alpha)
+			outs = append(outs, outRow{r, -1}, outRow{r + 1, -1})
 			own := map[[2]int]bool{}
 			for _, c := range grp {
 				own[[2]int{c.layer, c.unit}] = true
@@ -649,8 +720,27 @@ func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta f
 			}
 		}
 	}
-	j = p.rowJet(rows, alphas, forced, nil)
-	return j, r0, evaluated + len(rows)
+	evaluated += len(rows)
+	if len(jsel) == 0 {
+		return p.rowJet(rows, alphas, forced, nil), r0, evaluated
+	}
+	trace := map[int]*nn.Jet{}
+	pj := p.rowPass(rows, alphas, forced, nil, trace, -1)
+	dj := p.carryJumps(jsel, alphas, jcs, trace, pj)
+	n, m, R := len(rows), len(jsel), len(outs)
+	j = &nn.Jet{N: R, M: mat.NewDense(3*R, p.K, nil)}
+	for o, src := range outs {
+		for part := 0; part < 3; part++ {
+			dst := j.M.RawRowView(part*R + o)
+			copy(dst, pj.M.RawRowView(part*n+src.pass))
+			if src.jump >= 0 {
+				for c, v := range dj.M.RawRowView(part*m + src.jump) {
+					dst[c] += v
+				}
+			}
+		}
+	}
+	return j, r0, evaluated
 }
 
 type ctxAbort struct{ err error }

@@ -94,6 +94,11 @@ type Path struct {
 	refWS    sync.Pool    // `recompute`: *nn.Workspace for the reference passes (one per α, kinks' α included)
 
 	f32 *path32 // Options.Precision float32 (path32.go); nil in float64
+
+	// noJumps makes sideJets evaluate both sides of every kink (the
+	// general path) even where it could carry the right side from the left
+	// (jumpable); tests compare the two.
+	noJumps bool
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:

@@ -1,6 +1,8 @@
 package functionspace
 
 import (
+	"errors"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/nn"
@@ -24,6 +26,16 @@ import (
 // every kinked layer at site l.
 // It returns the output jet [3n, K].
 func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, pre map[int]*nn.Jet) *nn.Jet {
+	return p.rowPass(rows, alphas, forced, pre, nil, -1)
+}
+
+// rowPass is rowJet; if trace is not nil, trace[s] also receives the input
+// jet of every leaf layer at site s that the pass evaluates (the first
+// layer's is absent when its products are cached), as carryJumps needs.
+// With stop ≥ 1 it stops before top-level layer stop and returns that
+// layer's input jet (a prefix pass; stop must be past the cached first
+// layer).
+func (p *Path) rowPass(rows []int, alphas []float64, forced map[int][]nn.Force, pre, trace map[int]*nn.Jet, stop int) *nn.Jet {
 	n := len(rows)
 	var j *nn.Jet
 	start := 0
@@ -65,6 +77,9 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 	// pre-activation goes to pre[site] and its side may be forced; the
 	// block joins its branches with its own per-row rule (CombineRows).
 	leaf := func(l int, layer nn.Layer, p0, dp []*nn.Tensor, j *nn.Jet) *nn.Jet {
+		if trace != nil {
+			trace[l] = j
+		}
 		if sw, ok := switchingAt(layer); ok && !j.Const {
 			if pre != nil {
 				pre[l] = j
@@ -84,11 +99,17 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 	}
 	site := p.Model.FirstSite(start)
 	_ = p.Model.Walk(start, func(i int, layer nn.Layer) error {
+		if i == stop {
+			return errStop
+		}
 		j, site = nn.DescendJet(layer, site, p.Model.LayerParams(p.Theta0, i), p.Model.LayerParams(p.Delta, i), j, leaf, join)
 		return nil
 	})
 	return unconst(j)
 }
+
+// errStop ends a prefix pass (rowPass with stop).
+var errStop = errors.New("functionspace: prefix pass stopped")
 
 // bnRowsRecompute is the `recompute` policy's BatchNorm rule in a per-row
 // pass: the rows are grouped by their α, and every group is normalised with

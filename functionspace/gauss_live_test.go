@@ -1,0 +1,53 @@
+package functionspace
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/certify-mli/certify/internal/blasbackend"
+	"github.com/certify-mli/certify/rundir"
+)
+
+// BenchmarkGaussLengthRun times Path.GaussLength with certify --run's
+// defaults on the run directory CERTIFY_GAUSS_RUN (skipped when unset;
+// CERTIFY_GAUSS_EXAMPLES examples, default 50; the BLAS backend
+// CERTIFY_BLAS names), with the right-sided jets at kinks carried from the
+// left (carryJumps) or, with CERTIFY_GAUSS_GENERAL=1, evaluated (the
+// general path). Profile it with -cpuprofile; docs/performance.md has the
+// numbers on the benchmark network.
+func BenchmarkGaussLengthRun(b *testing.B) {
+	dir := os.Getenv("CERTIFY_GAUSS_RUN")
+	if dir == "" {
+		b.Skip("CERTIFY_GAUSS_RUN not set")
+	}
+	be, note, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	be.Use()
+	n := 50
+	if s := os.Getenv("CERTIFY_GAUSS_EXAMPLES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.noJumps = os.Getenv("CERTIFY_GAUSS_GENERAL") == "1"
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		// certify --run's defaults: 49·6 = 294 intervals for 50 α, tol 1e-4, rel 1e-3
+		r, err := p.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: 294, MaxIntervals: 4096, Tol: 1e-4, RelTol: 1e-3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("BLAS %s (%s); general %v: mean %.12f ± %.3g, M = %d, %d kinks, %d extra rows\n", be, note, p.noJumps, r.Mean, r.MeanError, r.Intervals, r.Kinks, r.ExtraRows)
+	}
+}
