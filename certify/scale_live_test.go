@@ -54,4 +54,3 @@ func TestCertifyScaleLive(t *testing.T) {
 		t.Errorf("bounds and verdict disagree: %s, Δ ∈ [%v, %v]", c.Verdict, c.DeltaLower, c.DeltaUpper)
 	}
 }
-
