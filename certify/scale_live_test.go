@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/rundir"
 )
 
@@ -16,7 +17,8 @@ import (
 // directory named by CERTIFY_SCALE_RUN: CERTIFY_SCALE_N examples (default
 // 300), tolerance CERTIFY_SCALE_TOL (default 0) and --delta-tol
 // CERTIFY_SCALE_DELTATOL (default DefaultDeltaTol), as the analysis runs
-// it. Skipped when unset; it measures, it asserts only that the bounds are
+// it (CERTIFY_BLAS, e.g. auto, selects the BLAS as certify's commands
+// do). Skipped when unset; it measures, it asserts only that the bounds are
 // ordered and the verdict agrees with them.
 func TestCertifyScaleLive(t *testing.T) {
 	dir := os.Getenv("CERTIFY_SCALE_RUN")
@@ -32,6 +34,14 @@ func TestCertifyScaleLive(t *testing.T) {
 			return v
 		}
 		return d
+	}
+	if name := os.Getenv("CERTIFY_BLAS"); name != "" { // as certify's commands select it
+		b, note, err := blasbackend.Select(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Use()
+		t.Logf("BLAS %v %s", b, note)
 	}
 	n := int(env("CERTIFY_SCALE_N", 300))
 	run, err := rundir.Read(dir, n)
