@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"math"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
@@ -84,11 +85,16 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	var leaves []*Leaf
 	// L at the leaves' ends, for leaves where L may jump: the initial
 	// ends here, later ends are the split leaves' midpoints (LC).
+	// Elsewhere an initial end is not evaluated here: its enclosure is the
+	// whole line (unknown) until an objective evaluates it (Monotonicity
+	// does where its maximal run needs it, fillEnds).
 	ends := make([]interval.I, o.InitialIntervals+1)
 	ends[0], ends[o.InitialIntervals] = l0, l1
-	if ip.jumps {
-		for k := 1; k < o.InitialIntervals; k++ {
+	for k := 1; k < o.InitialIntervals; k++ {
+		if ip.jumps {
 			ends[k] = ip.point(float64(k)/float64(o.InitialIntervals), false)
+		} else {
+			ends[k] = wholeLine
 		}
 	}
 	for k := 0; k < o.InitialIntervals; k++ {
@@ -138,6 +144,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	progress(len(leaves), len(leaves))
 	return nil
 }
+
+// wholeLine is the enclosure of an unknown value (a leaf end not evaluated).
+var wholeLine = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
 
 // constantLine reports whether δ = θT − θ0 is exactly 0 in every tensor
 // the path moves (BatchNorm buffers included): the line is then one point.

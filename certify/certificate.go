@@ -169,27 +169,89 @@ func RelativeWidth(lower, upper, tol float64) float64 {
 // over all leaves, which kept Δ ≤ 1e-12 even where the maximal run is one
 // tiny leaf). The run attaining it (indices) is returned for refinement.
 func upperRise(end, in []float64) (up float64, first, last int) {
-	best, open, openStart := 0.0, math.Inf(-1), 0
+	return upperRiseEnds(end, in, nil, nil)
+}
+
+// upperRiseEnds is upperRise with enclosures [lo_j, hi_j] of L at the
+// leaves' ends (x_0 = 0 < x_1 < … < x_n = 1, leaf k = [x_k, x_{k+1}];
+// lo_j = −Inf or hi_j = +Inf where L(x_j) is not known; nil: none known).
+// The recursion carries, at each end x_j, a bound open_j on the largest
+// rise L(x_j) − L(α) from any α < x_j, the smallest of:
+//
+//   - Kadane's: max(end⁺_{j−1}, open_{j−1} + int_{j−1});
+//   - at a known end, hi_j + m, with m bounding −L(α) for every α before
+//     the previous known end p (m = open_p − lo_p, or the previous m),
+//     and the in-sum from the starts in [x_p, x_j) (the run since p).
+//
+// So between two known ends a run's interior telescopes to
+// hi(L(x_l)) − lo(L(x_f)), one enclosure width in all, where a sum of
+// per-leaf bounds adds every leaf's slack (issue 12: with hundreds of
+// interior leaves their enclosures' widths, or a kinked example's
+// (b − a)·sup ℓ_i′ per leaf, made delta_upper's floor). A rise from α in
+// leaf f to β in leaf l is at most open_{x_l} + end⁺_l, and each open_j is
+// a minimum of rigorous bounds, rounded up: the result is rigorous and
+// never above upperRise's. The run returned starts at the leaf whose α
+// attains the bound as far as the recursion tracks it.
+func upperRiseEnds(end, in, lo, hi []float64) (up float64, first, last int) {
+	best := 0.0
 	first, last = 0, -1
 	allNonPos := true
+	neg := math.Inf(-1)
+	// open: bound on L(x_k) − L(α) over α < x_k, the start leaf attaining it
+	open, openStart := neg, 0
+	// m: bound on −L(α) over α before the last known end p; run: bound
+	// on L(x_k) − L(α) over α in [x_p, x_k) (Kadane's since p)
+	m, mStart := neg, 0
+	run, runStart := neg, 0
 	for k := range end {
 		e := math.Max(end[k], 0)
 		if end[k] > 0 {
 			allNonPos = false
 		}
-		// best run ending at k: k alone, or an open run through k−1 then k
+		// best run ending in leaf k: k alone, or an open run to x_k then k
 		if e > best {
 			best, first, last = e, k, k
 		}
 		if r := upAdd(open, e); r > best {
 			best, first, last = r, openStart, k
 		}
-		// open runs through k: start at k (end⁺_k) or extend through k as interior
+		// to x_{k+1}: a start in leaf k (end⁺_k) or the open run through k
 		if x := upAdd(open, in[k]); x >= e {
 			open = x
 		} else {
 			open, openStart = e, k
 		}
+		if x := upAdd(run, in[k]); x >= e {
+			run = x
+		} else {
+			run, runStart = e, k
+		}
+		if lo == nil || k+1 >= len(lo) || math.IsInf(lo[k+1], -1) || math.IsInf(hi[k+1], 1) || math.IsNaN(lo[k+1]) || math.IsNaN(hi[k+1]) || lo[k+1] > hi[k+1] {
+			continue
+		}
+		// x_{k+1} is known: telescope the starts before p through it
+		tel, telStart := run, runStart
+		if m > neg {
+			if t := interval.Up(hi[k+1] + m); t > tel {
+				tel, telStart = t, mStart
+			}
+		}
+		if tel < open {
+			open, openStart = tel, telStart
+		}
+		// −L(α) for α before x_{k+1}: the previous m, or the run since p
+		// less lo_{k+1}; or open less lo_{k+1}, whichever is smaller
+		nm, nmStart := m, mStart
+		if run > neg {
+			if t := interval.Up(run - lo[k+1]); t > nm {
+				nm, nmStart = t, runStart
+			}
+		}
+		if t := interval.Up(open - lo[k+1]); open > neg && t < nm {
+			nm, nmStart = t, openStart
+		}
+		m, mStart = nm, nmStart
+		run, runStart = neg, k+1
 	}
 	if allNonPos {
 		return 0, 0, -1 // L′ ≤ 0 on every leaf: L is non-increasing, Δ = 0
@@ -355,6 +417,13 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		if l.Integral < end[k] {
 			in[k] = l.Integral
 		}
+		// L(B) − L(A) ≤ sup L(B) − inf L(A) from the enclosures at the
+		// leaf's ends (+Inf where one is unknown): only rounding wide,
+		// where the integral bound of a kinked example is (b − a)·sup ℓ_i′
+		// and carries its derivative's jump (issue 12)
+		if d := interval.Up(l.LB.Hi - l.LA.Lo); d < in[k] {
+			in[k] = d
+		}
 		if l.Jump {
 			// L may jump on the leaf: a rise over any part of it is at
 			// most sup L − inf L over the leaf, and over all of it
@@ -379,8 +448,13 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 			}
 		}
 	}
-	upper, first, last := upperRise(end, in)
-	lower, wit := lowerRise(leaves, m.l0, m.l1, m.ip.jumps)
+	lo, hi := leafEnds(leaves)
+	upper, first, last := upperRiseEnds(end, in, lo, hi)
+	for m.fillEnds(leaves, end, in, first, last) {
+		lo, hi = leafEnds(leaves)
+		upper, first, last = upperRiseEnds(end, in, lo, hi)
+	}
+	lower, wit := lowerRise(leaves, m.l0, m.l1)
 	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, math.Max(lower, 0), wit
 	if m.decided == "" {
 		switch {
@@ -391,6 +465,57 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		}
 	}
 	m.end, m.in, m.first, m.last = end, in, first, last
+}
+
+// leafEnds returns the enclosures of L at the leaves' ends, x_0 = 0, the
+// leaves' B in order (upperRiseEnds): lo, hi (unknown: ∓Inf).
+func leafEnds(leaves []*Leaf) (lo, hi []float64) {
+	lo, hi = make([]float64, len(leaves)+1), make([]float64, len(leaves)+1)
+	if len(leaves) == 0 {
+		return lo, hi
+	}
+	lo[0], hi[0] = leaves[0].LA.Lo, leaves[0].LA.Hi
+	for k, l := range leaves {
+		lo[k+1], hi[k+1] = l.LB.Lo, l.LB.Hi
+	}
+	return lo, hi
+}
+
+// fillEnds evaluates L at the ends of the maximal run [first, last] that
+// bound its interior, x_{first+1} and x_last, where they are not known yet
+// (an initial leaf's interior end, wholeLine), and tightens the adjacent
+// leaves' in with them; it reports whether it evaluated any (the run must
+// then be recomputed). With both known the run's interior telescopes
+// (upperRiseEnds) to sup L(x_last) − inf L(x_{first+1}), so delta_upper's
+// overestimate is only in the run's two end leaves (issue 12). At most
+// InitialIntervals − 1 points are ever evaluated (a split leaf's children
+// inherit known ends).
+func (m *Monotonicity) fillEnds(leaves []*Leaf, end, in []float64, first, last int) bool {
+	if first >= last || first < 0 || last >= len(leaves) {
+		return false
+	}
+	var at []float64
+	var who []int // the leaf whose B is the end
+	for _, k := range []int{first, last - 1} {
+		if l := leaves[k]; !knownEnd(l.LB) && (len(who) == 0 || who[0] != k) {
+			at, who = append(at, l.B), append(who, k)
+		}
+	}
+	if len(at) == 0 {
+		return false
+	}
+	vs := m.ip.points(at, m.o.Workers)
+	for t, k := range who {
+		leaves[k].LB, leaves[k+1].LA = vs[t], vs[t]
+		for _, j := range []int{k, k + 1} {
+			if l := leaves[j]; !l.Jump {
+				if d := interval.Up(l.LB.Hi - l.LA.Lo); d < in[j] {
+					in[j] = d
+				}
+			}
+		}
+	}
+	return true
 }
 
 // Split implements Objective: once decided (and DeltaGap met), only the
@@ -471,6 +596,9 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 	cert.SmoothFraction = float64(pairs) / float64(len(leaves)*max(p.N, 1))
 	cert.Points = append(cert.Points, CertPoint{0, m.l0.Lo, m.l0.Hi})
 	for _, l := range leaves {
+		if l.A > 0 && knownEnd(l.LA) {
+			cert.Points = append(cert.Points, CertPoint{l.A, l.LA.Lo, l.LA.Hi})
+		}
 		cert.Points = append(cert.Points, CertPoint{0.5*l.A + 0.5*l.B, l.LC.Lo, l.LC.Hi})
 	}
 	cert.Points = append(cert.Points, CertPoint{1, m.l1.Lo, m.l1.Hi})
@@ -487,23 +615,21 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 }
 
 // lowerRise returns the largest rigorous rise lo(L(β)) − hi(L(α)) over the
-// evaluated points α < β (0, the leaves' midpoints, 1, and with ends set
-// the ends of the leaves where L may jump, so that a jump is its own
-// witness), rounded down.
-func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitness) {
+// evaluated points α < β (0, the leaves' midpoints, their known ends —
+// the midpoints of the leaves they were split from, so no evaluated point
+// is forgotten, and where L may jump the jump is its own witness — and
+// 1), rounded down.
+func lowerRise(leaves []*Leaf, l0, l1 interval.I) (float64, *CertWitness) {
 	type pt struct {
 		a float64
 		v interval.I
 	}
 	pts := []pt{{0, l0}}
 	for _, l := range leaves {
-		if ends && l.Jump && l.A > 0 {
+		if l.A > 0 && knownEnd(l.LA) {
 			pts = append(pts, pt{l.A, l.LA})
 		}
 		pts = append(pts, pt{0.5*l.A + 0.5*l.B, l.LC})
-		if ends && l.Jump && l.B < 1 {
-			pts = append(pts, pt{l.B, l.LB})
-		}
 	}
 	pts = append(pts, pt{1, l1})
 	best := math.Inf(-1)
@@ -526,6 +652,12 @@ func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitn
 	return best, w
 }
 
+// knownEnd reports whether a leaf end's enclosure was evaluated (not the
+// whole line nor the zero value of a leaf built without it).
+func knownEnd(v interval.I) bool {
+	return v.Valid() && !math.IsInf(v.Lo, -1) && !math.IsInf(v.Hi, 1)
+}
+
 // splitBatch is the fewest leaves split per round of the monotonicity
 // search. It is a constant, not a multiple of the worker count, so the
 // certificate (its leaves, bounds and verdict) is the same on every machine
@@ -534,12 +666,19 @@ func lowerRise(leaves []*Leaf, l0, l1 interval.I, ends bool) (float64, *CertWitn
 const splitBatch = 4
 
 // chooseSplits picks leaves of the run [first, last] (all leaves when the
-// run is empty) to bisect: by decreasing slack, the part of the bound that
-// refinement can remove (the run's end leaves' end⁺, interior leaves'
-// in − (b−a)·inf L′(c)), until half the run's slack is covered, at least
-// minBatch when available, never more than budget, never narrower than
-// minWidth except leaves where L may jump.
+// run is empty) to bisect: by decreasing slack, the part of the bounds
+// that refinement can remove — the run's end leaves' end⁺ less the rise
+// their evaluated points prove (provenRise: also the lower bound's gap
+// there), interior leaves' in less max((b−a)·inf L′(c), inf L(b) − sup
+// L(a)), and no interior leaf when L is known at both ends of the run's
+// interior (it telescopes, upperRiseEnds) — until half the run's slack is
+// covered, at least minBatch when available unless the rest is
+// negligible (< 1/64 of the total), never more than budget, never
+// narrower than minWidth except leaves where L may jump.
 func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
+	// with L known at x_{first+1} and x_last the run's interior
+	// telescopes (upperRiseEnds): its leaves' slack is not in the bound
+	telescoped := first < last && knownEnd(leaves[first].LB) && knownEnd(leaves[last].LA)
 	if first > last {
 		first, last = 0, len(leaves)-1
 	}
@@ -551,6 +690,9 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 	total := 0.0
 	for k := first; k <= last; k++ {
 		l := leaves[k]
+		if telescoped && k != first && k != last {
+			continue
+		}
 		// a leaf where L may jump is split down to adjacent float64 α
 		// (the jump is then between two evaluated points: a witness or
 		// a tight bound), any other not below minWidth
@@ -559,9 +701,16 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 		}
 		var s float64
 		if k == first || k == last {
-			s = math.Max(end[k], 0)
+			// an end leaf: its bound less the rise its evaluated
+			// points prove inside it (issue 12: where the maximum is
+			// at an evaluated point, e.g. α = 1, the end leaf's bound
+			// is already tight and splitting it removes nothing)
+			s = math.Max(end[k], 0) - provenRise(l)
 		} else {
-			s = in[k] - (l.B-l.A)*l.DLC.Lo
+			s = in[k] - math.Max((l.B-l.A)*l.DLC.Lo, l.LB.Lo-l.LA.Hi)
+		}
+		if !(s >= 0) { // NaN from unknown enclosures, or rounding
+			s = math.Max(s, 0)
 		}
 		s += (l.B - l.A) * (l.DL.Hi - l.DL.Lo) * 1e-3 // tie-break: wider enclosures first
 		cs = append(cs, cand{k, s})
@@ -574,7 +723,11 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 		if len(out) >= budget {
 			break
 		}
-		if acc >= total/2 && len(out) >= minBatch {
+		// past half the slack: at least minBatch leaves, but none whose
+		// slack is a negligible part of the run's (issue 12: once the
+		// run's interior telescopes, its slack is in its end leaves, and
+		// splitting other leaves spends the budget for nothing)
+		if acc >= total/2 && (len(out) >= minBatch || c.slack < total/64) {
 			break
 		}
 		out = append(out, c.k)
@@ -582,6 +735,21 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 	}
 	sort.Ints(out)
 	return out
+}
+
+// provenRise returns the largest rise lo L(β) − hi L(α), α < β, between the
+// evaluated points of a leaf (its known ends and its midpoint), at least 0.
+func provenRise(l *Leaf) float64 {
+	pts := []interval.I{l.LA, l.LC, l.LB}
+	r := 0.0
+	for i := range pts {
+		for j := i + 1; j < len(pts); j++ {
+			if knownEnd(pts[i]) && knownEnd(pts[j]) {
+				r = math.Max(r, pts[j].Lo-pts[i].Hi)
+			}
+		}
+	}
+	return r
 }
 
 // jumpSplits returns the leaves where L may jump whose enclosed rise end

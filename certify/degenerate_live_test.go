@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/rundir"
 )
@@ -29,7 +30,8 @@ func cpuSeconds(t *testing.T) float64 {
 // 784-64-10 ReLU MLP, 5000 examples), the line θT := θ0 and a line whose
 // loss is exactly flat on a tail are certified_monotone (the tail at
 // tolerance 1e-3 and 0), and the CPU time
-// of each certificate is logged (the machine may be loaded: CPU, not wall).
+// of each certificate is logged (the machine may be loaded: CPU, not wall);
+// CERTIFY_BLAS (e.g. auto) selects the BLAS as certify's commands do.
 //
 // The flat tail: θ0 is the run's θT with its output layer negated (an
 // anti-trained network, L(0) high); the line moves only the first layer's
@@ -41,6 +43,14 @@ func TestDegenerateLive(t *testing.T) {
 	dir := os.Getenv("CERTIFY_DEGENERATE_RUN")
 	if dir == "" {
 		t.Skip("set CERTIFY_DEGENERATE_RUN to a run directory of a ReLU MLP")
+	}
+	if name := os.Getenv("CERTIFY_BLAS"); name != "" { // as certify's commands select it (auto: OpenBLAS when present)
+		b, note, err := blasbackend.Select(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Use()
+		t.Logf("BLAS %v %s", b, note)
 	}
 	run, err := rundir.Read(dir, 0)
 	if err != nil {

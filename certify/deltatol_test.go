@@ -10,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
 )
 
 // TestDeltaTol (issue 12): with DeltaTol the branch and bound keeps
@@ -145,6 +146,80 @@ func TestUpperRiseRigorous(t *testing.T) {
 		got, _, _ := upperRise(end, in)
 		if new(big.Float).SetFloat64(got).Cmp(exact) < 0 {
 			t.Fatalf("upperRise %v below the exact largest run sum %v", got, exact.Text('g', 20))
+		}
+	})
+}
+
+// TestUpperRiseEndsSound: upperRiseEnds (the run's interior telescoped
+// through the enclosures of L at the leaves' ends) is never below the
+// exact Δ of a piecewise-linear L (nodes at the leaves' ends and at random
+// points inside them, exact in math/big), with end_k, in_k and the ends'
+// enclosures valid bounds of it (each with random slack, some ends
+// unknown), and never above upperRise without the ends.
+func TestUpperRiseEndsSound(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 20).Draw(t, "n")
+		scale := math.Pow(10, float64(rapid.IntRange(-12, 2).Draw(t, "scale")))
+		val := func(name string) float64 { return rapid.Float64Range(-1, 1).Draw(t, name) * scale }
+		slack := func(name string) float64 {
+			if rapid.Bool().Draw(t, name+"0") {
+				return 0
+			}
+			return rapid.Float64Range(0, 1).Draw(t, name) * scale * math.Pow(10, float64(rapid.IntRange(-14, 0).Draw(t, name+"e")))
+		}
+		// nodes: x_0, the points inside leaf 0, x_1, …, x_n
+		var nodes []float64
+		var at []int // index in nodes of x_k
+		for k := 0; k < n; k++ {
+			at = append(at, len(nodes))
+			nodes = append(nodes, val("x"))
+			for range rapid.IntRange(0, 2).Draw(t, "inner") {
+				nodes = append(nodes, val("y"))
+			}
+		}
+		at = append(at, len(nodes))
+		nodes = append(nodes, val("x"))
+		rise := func(i, j int) *big.Float { // max over i ≤ a < b ≤ j of L_b − L_a, ≥ 0
+			best := new(big.Float)
+			for a := i; a <= j; a++ {
+				for b := a + 1; b <= j; b++ {
+					d := new(big.Float).Sub(big.NewFloat(nodes[b]), big.NewFloat(nodes[a]))
+					if d.Cmp(best) > 0 {
+						best = d
+					}
+				}
+			}
+			return best
+		}
+		up := func(x *big.Float) float64 { // the nearest float64 at or above x
+			f, acc := x.Float64()
+			if acc == big.Below {
+				f = math.Nextafter(f, math.Inf(1))
+			}
+			return f
+		}
+		end, in := make([]float64, n), make([]float64, n)
+		lo, hi := make([]float64, n+1), make([]float64, n+1)
+		for k := 0; k < n; k++ {
+			end[k] = interval.Up(up(rise(at[k], at[k+1])) + slack("se"))
+			d := new(big.Float).Sub(big.NewFloat(nodes[at[k+1]]), big.NewFloat(nodes[at[k]]))
+			in[k] = math.Min(end[k], interval.Up(up(d)+slack("si")))
+		}
+		for j := 0; j <= n; j++ {
+			if rapid.IntRange(0, 3).Draw(t, "unknown") == 0 {
+				lo[j], hi[j] = math.Inf(-1), math.Inf(1)
+				continue
+			}
+			v := nodes[at[j]]
+			lo[j], hi[j] = interval.Down(v-slack("sl")), interval.Up(v+slack("sh"))
+		}
+		exact := rise(0, len(nodes)-1)
+		got, f, l := upperRiseEnds(end, in, lo, hi)
+		if new(big.Float).SetFloat64(got).Cmp(exact) < 0 {
+			t.Fatalf("upperRiseEnds %v below the exact Δ %v (run %d..%d)", got, exact.Text('g', 20), f, l)
+		}
+		if old, _, _ := upperRise(end, in); got > old {
+			t.Fatalf("upperRiseEnds %v above upperRise %v", got, old)
 		}
 	})
 }

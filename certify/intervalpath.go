@@ -32,9 +32,13 @@ type Leaf struct {
 	// Jump is set when some example may jump on [A, B] (a softplus
 	// threshold crossing, nn.IJet.Jump): L is then not the integral of L′
 	// there, and the leaf's changes are bounded by LR, LA and LB instead.
-	Jump   bool
-	LR     interval.I // L on all of [A, B]
-	LA, LB interval.I // L(A), L(B) where the driver knows them (jump leaves), else the zero interval
+	Jump bool
+	LR   interval.I // L on all of [A, B]
+	// LA, LB enclose L(A) and L(B): the parent's ends and midpoint for a
+	// split leaf, L(0) and L(1) at the line's ends; an initial leaf's
+	// interior end is evaluated by the driver where L may jump, else it is
+	// the whole line (unknown) until an objective evaluates it.
+	LA, LB interval.I
 	// Rise bounds ∫_A^B (L′)⁺ from above, so the rise of L over any part of
 	// [A, B] (where L does not jump), by the second-order forms of issue
 	// 12: L′ is bounded above by a line in α (per example ℓ_i′(c) +
@@ -839,6 +843,52 @@ func (e *IntervalPath) point(alpha float64, keep bool) interval.I {
 		}
 	}
 	return e.scaleI(sum)
+}
+
+// points encloses L at each of alphas, the (point, chunk) passes spread
+// over workers goroutines; the sums are taken in chunk order, so the
+// result does not depend on the worker count.
+func (e *IntervalPath) points(alphas []float64, workers int) []interval.I {
+	nc := len(e.chunks)
+	sums := make([][]interval.I, len(alphas))
+	bs := make([][]*nn.ParamBox, len(alphas))
+	for k, a := range alphas {
+		sums[k] = make([]interval.I, nc)
+		bs[k] = e.boxes(interval.Point(a))
+	}
+	type task struct{ k, c int }
+	tasks := make(chan task)
+	var wg sync.WaitGroup
+	for w := 0; w < max(workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				l, _, _, _, _ := e.pass(t.c, interval.Point(alphas[t.k]), bs[t.k], 0)
+				s := interval.Point(0)
+				for _, v := range l {
+					s = interval.Add(s, v)
+				}
+				sums[t.k][t.c] = s
+			}
+		}()
+	}
+	for k := range alphas {
+		for c := 0; c < nc; c++ {
+			tasks <- task{k, c}
+		}
+	}
+	close(tasks)
+	wg.Wait()
+	out := make([]interval.I, len(alphas))
+	for k := range alphas {
+		s := interval.Point(0)
+		for _, v := range sums[k] {
+			s = interval.Add(s, v)
+		}
+		out[k] = e.scaleI(s)
+	}
+	return out
 }
 
 // Path returns the float path this is the interval twin of.
