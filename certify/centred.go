@@ -14,7 +14,12 @@ import (
 // bi and bc are the parameter boxes over ab and at mid. The leaf's pass
 // runs on the chunk-local rows listed in rows (nil: all; results in that
 // order), the midpoint's on every row of the chunk.
-func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc []interval.I) {
+//
+// dk (nil when the model's layers do not carry it, nn.IJet.DK) is the jump
+// term of the loss's slope form across kinks: ℓ_i′(α) − ℓ_i′(c) ∈
+// d2l_i·(α − c) + dk_i for every α in ab, kinked examples included
+// (nn.LossEnclosureDK).
+func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I) {
 	ch := e.chunks[c]
 	pt := interval.Point(mid)
 	// the midpoint's jet after every layer and every sub-layer of a
@@ -46,7 +51,7 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 	if rows != nil {
 		targets = subTargets(targets, rows)
 	}
-	l, dl, d2l = nn.LossEnclosure(e.p.Model.Spec.Loss, j, targets)
+	l, dl, d2l, dk = nn.LossEnclosureDK(e.p.Model.Spec.Loss, j, targets)
 	e.mu.Lock()
 	e.evals += 2
 	e.mu.Unlock()
@@ -54,7 +59,7 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 	if jump == nil {
 		jump = make([]bool, len(l))
 	}
-	return l, dl, d2l, j.Kink, jump, lc, dlc
+	return l, dl, d2l, j.Kink, jump, lc, dlc, dk
 }
 
 // centredForm tightens, in place, the jet j enclosing a layer's output over
@@ -64,7 +69,11 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 //
 //	h(α) ∈ h(mid) + ḣ(ab)·t,   ḣ(α) ∈ ḣ(mid) + ḧ(ab)·t,
 //
-// intersected with j's own enclosures. The first holds wherever h is
+// intersected with j's own enclosures; where the leaf's jet carries the
+// jump term (nn.IJet.HasDK) the second is ḣ(α) ∈ ḣ(mid) + D2·t + DK, which
+// holds on kinked examples too (issue 13: one unit that may cross a ReLU
+// kink no longer disables the form for all of an example's units, and its
+// jump enters only through DK). The first holds wherever h is
 // Lipschitz on ab with ḣ in j.D1 almost everywhere (also across a ReLU
 // kink, where D1 is the hull of the one-sided derivatives), so it is
 // skipped only where the example may jump; the second needs h to be C² on
@@ -82,8 +91,12 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 		return
 	}
 	t := interval.I{Lo: interval.Down(ab.Lo - mid), Hi: interval.Up(ab.Hi - mid)}
-	tighten := func(m, mc, d interval.Matrix, k, kc int) {
+	withDK := j.HasDK()
+	tighten := func(m, mc, d, dk interval.Matrix, k, kc int) {
 		x := interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		if dk.Lo != nil {
+			x = interval.Add(x, interval.I{Lo: dk.Lo[k], Hi: dk.Hi[k]})
+		}
 		lo, hi := interval.Down(mc.Lo[kc]+x.Lo), interval.Up(mc.Hi[kc]+x.Hi)
 		if math.IsNaN(lo) || math.IsNaN(hi) {
 			return
@@ -102,11 +115,15 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 			continue
 		}
 		smooth := j.Order >= 2 && j.D2.Lo != nil && (j.Kink == nil || !j.Kink[i])
+		var dk interval.Matrix
+		if withDK {
+			smooth, dk = true, j.DK
+		}
 		for q := 0; q < j.D; q++ {
 			k, kc := i*j.D+q, ic*j.D+q
-			tighten(j.V, jc.V, j.D1, k, kc)
+			tighten(j.V, jc.V, j.D1, interval.Matrix{}, k, kc)
 			if smooth {
-				tighten(j.D1, jc.D1, j.D2, k, kc)
+				tighten(j.D1, jc.D1, j.D2, dk, k, kc)
 			}
 		}
 	}

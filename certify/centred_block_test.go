@@ -6,6 +6,9 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/nn"
+
 	"github.com/certify-mli/certify/interval"
 )
 
@@ -42,7 +45,7 @@ func TestCentredPassInsideBlocks(t *testing.T) {
 				rows = []int32{0}
 			}
 		}
-		l, dl, _, _, jump, lc, dlc := e.centredPass(c, ab, mid, e.boxes(ab), e.boxes(interval.Point(mid)), rows)
+		l, dl, d2l, _, jump, lc, dlc, dk := e.centredPass(c, ab, mid, e.boxes(ab), e.boxes(interval.Point(mid)), rows)
 		check := func(what string, al float64, enc []interval.I, sub bool, val func(s []float64, i int) float64) {
 			s := p.At(al)
 			n := ch[1] - ch[0]
@@ -72,8 +75,90 @@ func TestCentredPassInsideBlocks(t *testing.T) {
 			al = math.Min(math.Max(al, a), b)
 			check("ℓ", al, l, true, get)
 			check("ℓ′", al, dl, true, get)
+			if dk != nil { // the slope form across kinks: ℓ_i′(α) ∈ ℓ_i′(c) + d2l_i·(α − c) + dk_i
+				off := interval.I{Lo: interval.Down(al - mid), Hi: interval.Up(al - mid)}
+				sf := make([]interval.I, len(dk))
+				for q := range dk {
+					i := q
+					if rows != nil {
+						i = int(rows[q])
+					}
+					sf[q] = interval.Add(interval.Add(dlc[i], interval.Mul(d2l[q], off)), dk[q])
+				}
+				check("ℓ′ (slope form)", al, sf, true, get)
+			}
 		}
 		check("ℓ", mid, lc, false, get)
 		check("ℓ′", mid, dlc, false, get)
+	})
+}
+
+// TestSlopeFormAcrossKinks: the jump term of the interval rules
+// (nn.IJet.DK, with D2 the almost-everywhere slope) encloses the change of
+// the output velocity across kinks: on random small CNNs and ResNets
+// (randomConvPath, randomConvResidualPath: conv2d, batchnorm2d, ReLU,
+// LeakyReLU, tanh, max and average pools, residual blocks with a scale) and
+// random α-intervals of random width, for dense float64 velocities γ̇_i(α),
+// γ̇_i(β) at random α, β of the interval, γ̇_i(α) − γ̇_i(β) ∈
+// D2·(α − β) + DK for every example, kinked or not, of the plain interval
+// pass (no centred form); and the loss's slope form (nn.LossEnclosureDK)
+// holds for ℓ_i′. The jet must carry DK whenever the model has no layer
+// without the rule (layernorm, or batchnorm under recompute).
+func TestSlopeFormAcrossKinks(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var p *functionspace.Path
+		if rapid.Bool().Draw(t, "residual") {
+			p = randomConvResidualPath(t)
+		} else {
+			p = randomConvPath(t)
+		}
+		e, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := rapid.Float64Range(0, 0.9).Draw(t, "a")
+		w := rapid.SampledFrom([]float64{1e-6, 1e-3, 1e-2, 0.1}).Draw(t, "width")
+		ab := interval.I{Lo: a, Hi: a + w}
+		c := rapid.IntRange(0, len(e.chunks)-1).Draw(t, "chunk")
+		ch := e.chunks[c]
+		j := e.jet(c, ab, e.boxes(ab), 2, nil)
+		if !j.HasDK() {
+			if p.BNPolicy() != functionspace.BNRecompute {
+				t.Fatalf("no jump term through %v", p.Model.Spec.Layers)
+			}
+			return
+		}
+		_, _, d2l, dk := nn.LossEnclosureDK(p.Model.Spec.Loss, j, p.Targets.Rows(ch[0], ch[1]))
+		kinked := 0
+		for i := range j.Kink {
+			if j.Kink[i] {
+				kinked++
+			}
+		}
+		for r := 0; r < 3; r++ {
+			al := a + w*rapid.Float64Range(0, 1).Draw(t, "u")
+			be := a + w*rapid.Float64Range(0, 1).Draw(t, "v")
+			sa, sb := p.At(al), p.At(be)
+			off := interval.I{Lo: interval.Down(al - be), Hi: interval.Up(al - be)}
+			for i := 0; i < j.N; i++ {
+				if j.Jumped(i) {
+					continue
+				}
+				for q := 0; q < j.D; q++ {
+					d := sa.Velocity.At(ch[0]+i, q) - sb.Velocity.At(ch[0]+i, q)
+					enc := interval.Add(interval.Mul(j.D2.At(i, q), off), j.DK.At(i, q))
+					sl := 1e-9 * (1 + math.Abs(sa.Velocity.At(ch[0]+i, q)) + math.Abs(sb.Velocity.At(ch[0]+i, q)))
+					if d < enc.Lo-sl || d > enc.Hi+sl {
+						t.Fatalf("example %d output %d: γ̇(%v) − γ̇(%v) = %v outside [%v, %v] (kink %v, %d/%d kinked)", ch[0]+i, q, al, be, d, enc.Lo, enc.Hi, j.Kink[i], kinked, j.N)
+					}
+				}
+				d := sa.ExampleDLoss[ch[0]+i] - sb.ExampleDLoss[ch[0]+i]
+				enc := interval.Add(interval.Mul(d2l[i], off), dk[i])
+				sl := 1e-9 * (1 + math.Abs(sa.ExampleDLoss[ch[0]+i]) + math.Abs(sb.ExampleDLoss[ch[0]+i]))
+				if d < enc.Lo-sl || d > enc.Hi+sl {
+					t.Fatalf("example %d: ℓ′(%v) − ℓ′(%v) = %v outside [%v, %v] (kink %v)", ch[0]+i, al, be, d, enc.Lo, enc.Hi, j.Kink[i])
+				}
+			}
+		}
 	})
 }

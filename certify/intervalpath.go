@@ -526,7 +526,7 @@ type chunkResult struct {
 // the rows settled here (sup ℓ_i′ ≤ 0, smooth: no kink, no jump) are returned as kept.
 func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox, parent *chunkKeep, drop bool) (chunkResult, *chunkKeep) {
 	ab := interval.I{Lo: a, Hi: b}
-	var lr, dl, d2l, lc, dlc []interval.I
+	var lr, dl, d2l, lc, dlc, dk []interval.I
 	var kink, jump []bool
 	n := e.chunks[c][1] - e.chunks[c][0]
 	var dead []bool
@@ -538,7 +538,7 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		e.mu.Unlock()
 	}
 	if (parent == nil || len(parent.rows) == 0) && nDead == 0 {
-		lr, dl, d2l, kink, jump, lc, dlc = e.centredPass(c, ab, mid, bi, bc, nil)
+		lr, dl, d2l, kink, jump, lc, dlc, dk = e.centredPass(c, ab, mid, bi, bc, nil)
 	} else {
 		lr, dl, d2l = make([]interval.I, n), make([]interval.I, n), make([]interval.I, n)
 		kink, jump = make([]bool, n), make([]bool, n)
@@ -566,11 +566,17 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		if nDead == n { // the whole chunk is dead: L(c) constant, L′(c) = 0
 			lc, dlc = e.dead[c], make([]interval.I, n)
 		} else if len(rest) > 0 {
-			var pl, pdl, pd2l []interval.I
+			var pl, pdl, pd2l, pdk []interval.I
 			var pk, pj []bool
-			pl, pdl, pd2l, pk, pj, lc, dlc = e.centredPass(c, ab, mid, bi, bc, rest)
+			pl, pdl, pd2l, pk, pj, lc, dlc, pdk = e.centredPass(c, ab, mid, bi, bc, rest)
+			if pdk != nil {
+				dk = make([]interval.I, n) // kept and dead rows are not kinked: dk unused there
+			}
 			for t, i := range rest {
 				lr[i], dl[i], d2l[i], kink[i], jump[i] = pl[t], pdl[t], pd2l[t], pk[t], pj[t]
+				if pdk != nil {
+					dk[i] = pdk[t]
+				}
 			}
 		} else {
 			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
@@ -619,6 +625,13 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	intSum := 0.0
 	for i := range dl {
 		enc := dl[i]
+		if kink[i] && !jump[i] && dk != nil && d2l[i].Valid() && dk[i].Valid() && dlc[i].Valid() {
+			// the slope form across kinks (nn.LossEnclosureDK): ℓ_i′(α) ∈
+			// ℓ_i′(c) + d2l_i·(α − c) + dk_i
+			if x := interval.Intersect(enc, interval.Add(interval.Add(dlc[i], interval.Mul(d2l[i], off)), dk[i])); x.Lo <= x.Hi {
+				enc = x
+			}
+		}
 		up := interval.Mul(w, enc).Hi
 		if !kink[i] && d2l[i].Valid() {
 			mv := interval.Add(dlc[i], interval.Mul(d2l[i], off))

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
 )
 
 // TestResNetLeafWidths prints the certificate's leaf enclosures of L′
@@ -88,5 +90,55 @@ func TestResNetLossGrid(t *testing.T) {
 			}
 		}
 		fmt.Printf("α=%g L=%.10g L′=%.6g (largest rise so far %.3g) %.1fs\n", a, s.Loss, s.DLoss, rise, time.Since(st).Seconds())
+	}
+}
+
+// TestResNetSlopeTerms prints, for leaves of the widths in
+// CERTIFY_RESNET_WIDTHS centred at α = 0.5 on the run named by
+// CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples, default 32), what
+// the loss's slope form across kinks is made of (centredPass: the mean
+// widths over the examples of ℓ_i′'s enclosure, of ℓ_i″·(α − c) and of the
+// jump term dk_i) and, on the plain interval pass, the mean widths of every
+// top-level layer's D1, D2·w/2 and DK (nn.IJet.DK): which of the
+// almost-everywhere slope and the jumps of the ReLU units that may cross
+// 0 limits the enclosure, and where it grows; an issue 13 diagnostic,
+// skipped when unset.
+func TestResNetSlopeTerms(t *testing.T) {
+	run := liveResNetRun(t, 32)
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := NewIntervalPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1.0 / 2048}) {
+		c := 0.5
+		ab := interval.I{Lo: c - w/2, Hi: c + w/2}
+		off := interval.Sub(ab, interval.Point(c))
+		_, dl, d2l, _, _, _, _, dk := ip.centredPass(0, ab, c, ip.boxes(ab), ip.boxes(interval.Point(c)), nil)
+		if dk == nil {
+			t.Fatal("the model's layers carry no jump term (nn.IJet.DK)")
+		}
+		var sdl, s2, sk float64
+		for i := range dl {
+			x := interval.Mul(d2l[i], off)
+			sdl, s2, sk = sdl+dl[i].Hi-dl[i].Lo, s2+x.Hi-x.Lo, sk+dk[i].Hi-dk[i].Lo
+		}
+		n := float64(len(dl))
+		fmt.Printf("w=%g mean widths over %d examples: ℓ′ %.4g, ℓ″·(α−c) %.4g, jump term %.4g\n", w, len(dl), sdl/n, s2/n, sk/n)
+		ip.jetHook(0, ab, ip.boxes(ab), 2, nil, func(i int, j *nn.IJet) *nn.IJet {
+			if !j.HasDK() {
+				return j
+			}
+			var a, b, d1 float64
+			for q := range j.D2.Lo {
+				a, b, d1 = a+(j.D2.Hi[q]-j.D2.Lo[q])*w/2, b+j.DK.Hi[q]-j.DK.Lo[q], d1+j.D1.Hi[q]-j.D1.Lo[q]
+			}
+			m := float64(len(j.D2.Lo))
+			fmt.Printf("  layer %d (plain pass): mean width D1 %.3g, D2·w/2 %.3g, DK %.3g\n", i, d1/m, a/m, b/m)
+			return j
+		}, nil)
 	}
 }

@@ -127,6 +127,12 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 	if in.Order >= 2 {
 		out.D2 = interval.NewMatrix(n, c)
 	}
+	// the jump term (IJet.DK) through ReLU and LeakyReLU kinks and smooth
+	// units; softplus's threshold is a jump of h itself, not carried
+	dk := in.HasDK()
+	if dk {
+		out.DK = interval.NewMatrix(n, c)
+	}
 	for i := 0; i < n; i++ {
 		for j := 0; j < c; j++ {
 			t := i*c + j
@@ -146,12 +152,48 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 			if in.Order < 2 {
 				continue
 			}
-			if kink { // not smooth here: any finite value, flagged by Kink
+			zdd := interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}
+			if kink && (!dk || a.Kind == Softplus) { // not smooth here: any finite value, flagged by Kink
 				out.D2.Lo[t], out.D2.Hi[t] = 0, 0
 				continue
 			}
-			w := interval.Add(interval.Mul(d2, interval.Sqr(zd)), interval.Mul(d1, interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}))
+			var w, k interval.I
+			if dk {
+				k = interval.Mul(d1, interval.I{Lo: in.DK.Lo[t], Hi: in.DK.Hi[t]})
+			}
+			switch {
+			case kink:
+				// ṡ(α) − ṡ(β) = σ′(z(α))(ż(α) − ż(β)) + (σ′(z(α)) − σ′(z(β)))ż(β)
+				// with σ′ ∈ [slope, 1] (d1) piecewise constant: the first
+				// term is in d1·(Z̈·(α−β) + K), the second a jump of at most
+				// |1 − slope|·|ż(β)|
+				neg := a.Slope
+				if a.Kind == ReLU {
+					neg = 0
+				}
+				m := math.Abs(1 - neg)
+				w = interval.Mul(d1, zdd)
+				k = interval.Add(k, interval.Mul(interval.I{Lo: -m, Hi: m}, zd))
+			case dk && in.Kink != nil && in.Kink[i]:
+				// ż may jump upstream: σ′(z(α)) − σ′(z(β)) = ∫σ″ż times
+				// ż(β), two different points of the same enclosure (a
+				// product, not a square)
+				w = interval.Add(interval.Mul(d2, interval.Mul(zd, zd)), interval.Mul(d1, zdd))
+			default:
+				w = interval.Add(interval.Mul(d2, interval.Sqr(zd)), interval.Mul(d1, zdd))
+			}
 			out.D2.Lo[t], out.D2.Hi[t] = w.Lo, w.Hi
+			if dk {
+				out.DK.Lo[t], out.DK.Hi[t] = k.Lo, k.Hi
+			}
+		}
+	}
+	if dk && a.Kind == Softplus {
+		for _, j := range out.Jump {
+			if j {
+				out.DK = interval.Matrix{} // a jump of h: no slope form
+				break
+			}
 		}
 	}
 	return out

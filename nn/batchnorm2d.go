@@ -208,12 +208,12 @@ func (b *BatchNorm2d) gather(f []bool) []bool {
 
 func (b *BatchNorm2d) ijetNC(in *IJet) *IJet {
 	return &IJet{N: in.N * b.HW, D: b.BN.Features, Order: in.Order, Const: in.Const,
-		V: b.imatNC(in.V), D1: b.imatNC(in.D1), D2: b.imatNC(in.D2), Kink: b.spread(in.Kink), Jump: b.spread(in.Jump)}
+		V: b.imatNC(in.V), D1: b.imatNC(in.D1), D2: b.imatNC(in.D2), DK: b.imatNC(in.DK), Kink: b.spread(in.Kink), Jump: b.spread(in.Jump)}
 }
 
 func (b *BatchNorm2d) ijetCHW(j *IJet) *IJet {
 	return &IJet{N: j.N / b.HW, D: b.InSize(), Order: j.Order, Const: j.Const,
-		V: b.imatCHW(j.V), D1: b.imatCHW(j.D1), D2: b.imatCHW(j.D2), Kink: b.gather(j.Kink), Jump: b.gather(j.Jump)}
+		V: b.imatCHW(j.V), D1: b.imatCHW(j.D1), D2: b.imatCHW(j.D2), DK: b.imatCHW(j.DK), Kink: b.gather(j.Kink), Jump: b.gather(j.Jump)}
 }
 
 // Forward is evaluation mode, per channel: y = γ (x − running_mean)/√(running_var + ε) + β.

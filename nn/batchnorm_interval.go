@@ -30,7 +30,23 @@ func (b *BatchNorm) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	if p == nil {
 		panic("nn: BatchNorm.IntervalJet: the parameters depend on α; a ParamBox is required")
 	}
-	return b.IntervalJetStats(p, runningIStats(p, b.Features), in)
+	out := b.IntervalJetStats(p, runningIStats(p, b.Features), in)
+	if in.HasDK() && out.D2.Lo != nil {
+		// y = g(α)(h − μ(α)) + β(α) with g = γ r: ẏ(α) − ẏ(β) holds the
+		// jumps of ḣ times g(α) (IJet.DK); the rest is smooth in α and
+		// enclosed by D2's rule
+		c := b.Features
+		out.DK = interval.NewMatrix(in.N, c)
+		for j := 0; j < c; j++ {
+			g := interval.Mul(boxAt(p, 0, j), rsqrt(interval.AddF(boxAt(p, 3, j), b.Eps)))
+			for i := 0; i < in.N; i++ {
+				t := i*c + j
+				k := interval.Mul(g, interval.I{Lo: in.DK.Lo[t], Hi: in.DK.Hi[t]})
+				out.DK.Lo[t], out.DK.Hi[t] = k.Lo, k.Hi
+			}
+		}
+	}
+	return out
 }
 
 // runningIStats are the statistics of the interpolate policy as IStats: the

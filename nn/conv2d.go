@@ -570,6 +570,12 @@ func (l *Conv2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
 		if in.Order >= 2 {
 			out.D2 = l.convI(in.D1, n, dw, 2)
 			out.D2.AddTo(l.convI(in.D2, n, w, 1))
+			if in.HasDK() { // the jump term maps by W (Dense.IntervalJet)
+				out.DK = interval.NewMatrix(n, l.OutSize())
+				if in.anyKink() {
+					out.DK = l.convI(in.DK, n, w, 1)
+				}
+			}
 		}
 	}
 	return out

@@ -36,6 +36,12 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 		if in.Order >= 2 {
 			out.D2 = interval.MulNT(in.D1, dw, 2)
 			out.D2.AddTo(interval.MulNT(in.D2, w, 1))
+			if in.HasDK() { // ż(α) − ż(β) = W(α)(ẋ(α) − ẋ(β)) + …: the jumps map by W
+				out.DK = interval.NewMatrix(n, d.Out)
+				if in.anyKink() {
+					out.DK = interval.MulNT(in.DK, w, 1)
+				}
+			}
 		}
 	}
 	return out
@@ -84,6 +90,7 @@ func AffineIJet(a, b interval.Matrix, alpha interval.I, order int, kink []bool) 
 	}
 	if order >= 2 {
 		out.D2 = interval.NewMatrix(n, m)
+		out.DK = interval.NewMatrix(n, m) // ż = B is constant: no jump
 	}
 	return out
 }

@@ -32,6 +32,37 @@ type IJet struct {
 	// derivatives but ∫L′ no longer bounds the change of the loss. A nil
 	// Jump means no jump.
 	Jump []bool
+	// DK, when set (HasDK), is the jump term of a slope enclosure of ḣ
+	// that holds across kinks (issue 13): for every example i, unit q and
+	// all α, β in the interval,
+	//
+	//	ḣ(α) − ḣ(β) ∈ D2·(α − β) + DK      (entrywise),
+	//
+	// where ḣ is either one-sided derivative at a kink. For an example
+	// without a kink DK is (up to rounding) 0 and D2 ⊇ ḧ as above; for a
+	// kinked one D2 then encloses the almost-everywhere second derivative
+	// (a ReLU's σ″ = 0 off its kink) and DK the jumps of ḣ, which a unit
+	// that may cross a kink adds (σ′ switching by at most (1 − slope)·|ż|)
+	// and every later layer maps linearly. A layer rule that does not
+	// compute it leaves DK unset: its output's kinked examples then have a
+	// meaningless D2, as documented for Kink. Only enclosed with Order 2.
+	DK interval.Matrix
+}
+
+// HasDK reports whether the jet carries the jump term DK (Order 2 with DK
+// set): D2·(α − β) + DK then encloses ḣ(α) − ḣ(β) for kinked examples too.
+func (j *IJet) HasDK() bool {
+	return j != nil && !j.Const && j.Order >= 2 && j.D2.Lo != nil && j.DK.Lo != nil
+}
+
+// anyKink reports whether some example of j is marked Kink.
+func (j *IJet) anyKink() bool {
+	for _, k := range j.Kink {
+		if k {
+			return true
+		}
+	}
+	return false
 }
 
 // Jumped reports whether example i may jump on the interval (Jump[i]).

@@ -19,7 +19,29 @@ import (
 // ℓ_j = log Σ_k E_k + m − γ_j, p_j = exp(−ℓ_j), which stays finite for any
 // logits (THEORY.md §7; the quotient form loses ℓ once E_y underflows).
 func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) {
+	l, dl, d2l, _ = LossEnclosureDK(kind, out, t)
+	return l, dl, d2l
+}
+
+// LossEnclosureDK is LossEnclosure with the loss's slope form across kinks
+// (IJet.DK): when out.HasDK(), dk [N] is returned and, for every example i
+// and all α, β in the interval, ℓ_i′(α) − ℓ_i′(β) ∈ d2l_i·(α − β) + dk_i,
+// kinked examples included (for them d2l_i is then this slope's enclosure,
+// not ℓ_i″'s). With ℓ′ = Σ_j e_j(γ) γ̇_j (e = p − e_y, or 2(γ − y) for mse),
+// ℓ′(α) − ℓ′(β) = Σ_j e_j(α)(γ̇_j(α) − γ̇_j(β)) + Σ_j (e_j(α) − e_j(β))γ̇_j(β):
+// the first is in Σ_j E_j·(D2_j·(α − β) + DK_j), the second in
+// (α − β)·Σ_j P_j·(V_j − ⟨P, V⟩)·(V_j − ⟨P, V⟩) for cross-entropy (the
+// integrand Σ_j p_j(v_j − ⟨p, v⟩) is 0 at every point, so any common shift
+// of γ̇_j(β) may be subtracted) and (α − β)·2Σ_j V_j·V_j for mse, where V
+// encloses γ̇ at two different points (a product, not a square). An example
+// without a kink keeps ℓ″'s enclosure and dk_i = 0. dk is nil without DK.
+func LossEnclosureDK(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interval.I) {
 	n, k := out.N, out.D
+	withDK := out.HasDK()
+	if withDK {
+		dk = make([]interval.I, n)
+	}
+	kk := make([]interval.I, k)
 	l = make([]interval.I, n)
 	if out.Order >= 1 {
 		dl = make([]interval.I, n)
@@ -44,10 +66,14 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 			if out.Order >= 2 {
 				a[j] = out.D2.At(i, j)
 			}
+			if withDK {
+				kk[j] = out.DK.At(i, j)
+			}
 		}
+		slope := withDK && out.Kink != nil && out.Kink[i] // d2l as the slope form
 		if kind == "mse" {
 			y := t.Target(i, k, buf)
-			sl, sd, sv, sa := zero, zero, zero, zero
+			sl, sd, sv, sa, sk := zero, zero, zero, zero, zero
 			for j := 0; j < k; j++ {
 				r := interval.AddF(g[j], -y[j])
 				sl = interval.Add(sl, interval.Sqr(r))
@@ -55,7 +81,12 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 					sd = interval.Add(sd, interval.Mul(r, v[j]))
 				}
 				if out.Order >= 2 {
-					sv = interval.Add(sv, interval.Sqr(v[j]))
+					if slope {
+						sv = interval.Add(sv, interval.Mul(v[j], v[j]))
+						sk = interval.Add(sk, interval.Mul(kk[j], r))
+					} else {
+						sv = interval.Add(sv, interval.Sqr(v[j]))
+					}
 					sa = interval.Add(sa, interval.Mul(a[j], r))
 				}
 			}
@@ -65,6 +96,9 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 			}
 			if out.Order >= 2 {
 				d2l[i] = interval.Scale(2, interval.Add(sv, sa))
+			}
+			if withDK {
+				dk[i] = interval.Scale(2, sk)
 			}
 			continue
 		}
@@ -156,19 +190,30 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 		if out.Order < 2 {
 			continue
 		}
-		vr, sa := zero, zero
+		vr, sa, sk := zero, zero, zero
 		for j := 0; j < k; j++ {
 			ej := p[j]
 			if j == lab {
 				ej = pm1
 			}
-			vr = interval.Add(vr, interval.Mul(p[j], interval.Sqr(interval.Sub(v[j], pv))))
+			x := interval.Sub(v[j], pv)
+			if slope {
+				vr = interval.Add(vr, interval.Mul(p[j], interval.Mul(x, x)))
+				sk = interval.Add(sk, interval.Mul(ej, kk[j]))
+			} else {
+				vr = interval.Add(vr, interval.Mul(p[j], interval.Sqr(x)))
+			}
 			sa = interval.Add(sa, interval.Mul(ej, a[j]))
 		}
-		vr.Lo = math.Max(vr.Lo, 0)
+		if !slope {
+			vr.Lo = math.Max(vr.Lo, 0)
+		}
 		d2l[i] = interval.Add(vr, sa)
+		if withDK {
+			dk[i] = sk
+		}
 	}
-	return l, dl, d2l
+	return l, dl, d2l, dk
 }
 
 // both intersects two enclosures of the same real; if rounding trouble (a

@@ -211,6 +211,14 @@ func (l *MaxPool2d) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 			out.D2 = interval.NewMatrix(n, l.outSize())
 		}
 	}
+	// the jump term (IJet.DK): with k(α) the selected input,
+	// ḣ(α) − ḣ(β) = [ḣ_k(α)(α) − ḣ_k(α)(β)] + [ḣ_k(α)(β) − ḣ_k(β)(β)], in
+	// hull(D2)·(α − β) + hull(DK) + (hull(D1) − hull(D1)) over the candidates
+	// (the last term only with two or more)
+	dk := in.HasDK()
+	if dk {
+		out.DK = interval.NewMatrix(n, l.outSize())
+	}
 	oq := g.OH * g.OW
 	for i := 0; i < n; i++ {
 		for c := 0; c < g.C; c++ {
@@ -226,7 +234,7 @@ func (l *MaxPool2d) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 				o := i*out.V.Cols + c*oq + q
 				out.V.Lo[o], out.V.Hi[o] = lo, hi
 				cands := 0
-				var d1, d2 interval.I
+				var d1, d2, kk interval.I
 				for h := g.H0[q]; h < g.H1[q]; h++ {
 					for w := g.W0[q]; w < g.W1[q]; w++ {
 						k := base + h*g.W + w
@@ -242,10 +250,14 @@ func (l *MaxPool2d) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 						if out.D2.Lo != nil {
 							e2 = interval.I{Lo: in.D2.Lo[k], Hi: in.D2.Hi[k]}
 						}
+						var ek interval.I
+						if dk {
+							ek = interval.I{Lo: in.DK.Lo[k], Hi: in.DK.Hi[k]}
+						}
 						if cands == 1 {
-							d1, d2 = e1, e2
+							d1, d2, kk = e1, e2, ek
 						} else {
-							d1, d2 = interval.Hull(d1, e1), interval.Hull(d2, e2)
+							d1, d2, kk = interval.Hull(d1, e1), interval.Hull(d2, e2), interval.Hull(kk, ek)
 						}
 					}
 				}
@@ -256,6 +268,12 @@ func (l *MaxPool2d) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 					out.D1.Lo[o], out.D1.Hi[o] = d1.Lo, d1.Hi
 					if out.D2.Lo != nil {
 						out.D2.Lo[o], out.D2.Hi[o] = d2.Lo, d2.Hi
+					}
+					if dk {
+						if cands > 1 {
+							kk = interval.Add(kk, interval.Sub(d1, d1))
+						}
+						out.DK.Lo[o], out.DK.Hi[o] = kk.Lo, kk.Hi
 					}
 				}
 			}

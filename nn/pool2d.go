@@ -142,6 +142,9 @@ func (g *pool2d) avgIntervalJet(in *IJet) *IJet {
 	}
 	if !in.Const && in.Order >= 2 {
 		out.D2 = g.avgI(in.D2)
+		if in.HasDK() {
+			out.DK = g.avgI(in.DK)
+		}
 	}
 	return out
 }

@@ -560,6 +560,23 @@ func (r *Residual) IntervalJetLeaves(p *ParamBox, in *IJet, leaf func(b, k int, 
 			out.D2 = interval.NewMatrix(n, d)
 		}
 	}
+	// the jump term: ḣ(α) − ḣ(β) = [ṡ(α) − ṡ(β)] + c(α)[u̇(α) − u̇(β)] +
+	// ċ[u(α) − u(β)] + [c(α) − c(β)]u̇(β), whose jumps are K_s + c·K_u (a
+	// constant branch has none)
+	hasDK := func(j *IJet) bool { return j.Const || j.HasDK() }
+	if out.D2.Lo != nil && hasDK(s) && hasDK(u) {
+		out.DK = interval.NewMatrix(n, d)
+		for t := range out.DK.Lo {
+			var k interval.I
+			if !s.Const {
+				k = at(s.DK, t)
+			}
+			if !u.Const {
+				k = interval.Add(k, interval.Mul(c, at(u.DK, t)))
+			}
+			out.DK.Lo[t], out.DK.Hi[t] = k.Lo, k.Hi
+		}
+	}
 	for t := range out.V.Lo {
 		uv := at(u.V, t)
 		out.V.Set(t/d, t%d, interval.Add(at(s.V, t), interval.Mul(c, uv)))
