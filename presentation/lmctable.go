@@ -307,7 +307,7 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 			for i := range lows {
 				u := highs[i].Y
 				if off[i] { // the value beside the bar, half-way up (the legend takes a top corner)
-					offXY = append(offXY, plotter.XY{X: highs[i].X, Y: 0.5*(math.Min(lo, 0)+hi)})
+					offXY = append(offXY, plotter.XY{X: highs[i].X, Y: 0.5 * (math.Min(lo, 0) + hi)})
 					offText = append(offText, fmt.Sprintf(" ↑ upper %.4g", u))
 					u = hi
 				}
