@@ -300,14 +300,14 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 			hi, off = boundsAxis(math.Min(lo, 0), hi, pointsY(highs))
 			// Each bar spans [lower, upper] (drawn about the lower bound);
 			// one whose upper bound is off the axis ends at its top, with
-			// the bound printed beside it.
+			// the bound printed beside it, half-way up the axis.
 			var errs plotter.YErrors
 			var offXY plotter.XYs
 			var offText []string
 			for i := range lows {
 				u := highs[i].Y
-				if off[i] {
-					offXY = append(offXY, plotter.XY{X: highs[i].X, Y: hi})
+				if off[i] { // the value beside the bar, half-way up (the legend takes a top corner)
+					offXY = append(offXY, plotter.XY{X: highs[i].X, Y: 0.5 * (math.Min(lo, 0) + hi)})
 					offText = append(offText, fmt.Sprintf(" ↑ upper %.4g", u))
 					u = hi
 				}
@@ -318,9 +318,6 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 			leg.Add("certified barrier bounds", &plotter.Line{XYs: plotter.XYs{{}, {}}, LineStyle: eb.LineStyle})
 			if len(offXY) > 0 {
 				if lb, err := plotter.NewLabels(plotter.XYLabels{XYs: offXY, Labels: offText}); err == nil {
-					for i := range lb.TextStyle {
-						lb.TextStyle[i].YAlign = draw.YTop
-					}
 					pan.p.Add(lb)
 				}
 			}
