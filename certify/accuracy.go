@@ -418,7 +418,7 @@ func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 		return nil, fmt.Sprintf("the band's mean width ∫(hi − lo)dα = %.3g is within the tolerance %g", mass, o.Tol)
 	}
 	if budget <= 0 {
-		return nil, fmt.Sprintf("the budget of %d leaves (max_intervals) is spent", o.MaxIntervals)
+		return nil, fmt.Sprintf("the budget of %d leaves (--accuracy-intervals) is spent", o.MaxIntervals)
 	}
 	if len(cs) == 0 {
 		return nil, fmt.Sprintf("every leaf with an undecided example is at the narrowest width (min_width %g): an example's arg-max may change there", o.MinWidth)

@@ -261,7 +261,16 @@ func LMCText(r *certify.LMCReport, out string) string {
 	}
 	if r.Unaligned != nil {
 		line(r.Unaligned, ", B")
-		fmt.Fprintf(&b, "  %-19sweight matching: %s permuted, %s; %s\n", "aligned", plural(len(r.Permutations), "layer"), plural(r.AlignSweeps, "sweep"), r.AlignedCheckpoint)
+		moved := 0 // groups whose permutation is not the identity
+		for _, pi := range r.Permutations {
+			for i, j := range pi {
+				if i != j {
+					moved++
+					break
+				}
+			}
+		}
+		fmt.Fprintf(&b, "  %-19sweight matching: %d of %s permuted, %s; %s\n", "aligned", moved, plural(len(r.Permutations), "layer"), plural(r.AlignSweeps, "sweep"), r.AlignedCheckpoint)
 		line(&r.LMCMeasures, ", B′")
 	} else {
 		line(&r.LMCMeasures, "")

@@ -58,3 +58,23 @@ func TestLMCSummaryAndFigure(t *testing.T) {
 		}
 	}
 }
+
+// TestLMCTextCountsMovedGroups: the summary counts the groups weight
+// matching actually permuted, not the groups it visited: an identity
+// permutation moves nothing.
+func TestLMCTextCountsMovedGroups(t *testing.T) {
+	r := lmcReport(t)
+	for _, tc := range []struct {
+		perms map[string][]int
+		want  string
+	}{
+		{map[string][]int{"0": {1, 0}}, "weight matching: 1 of 1 layer permuted"},
+		{map[string][]int{"0": {0, 1, 2}, "2": {0, 1}}, "weight matching: 0 of 2 layers permuted"},
+		{map[string][]int{"0": {0, 2, 1}, "2": {0, 1}}, "weight matching: 1 of 2 layers permuted"},
+	} {
+		r.Permutations = tc.perms
+		if txt := LMCText(r, "out"); !strings.Contains(txt, tc.want) {
+			t.Errorf("%v: summary lacks %q:\n%s", tc.perms, tc.want, txt)
+		}
+	}
+}

@@ -65,7 +65,7 @@ type lmcEnd struct {
 	checkErr error
 }
 
-func lmcCmd(ctx context.Context, args []string) error {
+func lmcCmd(ctx context.Context, args []string) (err error) {
 	var f lmcFlags
 	fs := flag.NewFlagSet("lmc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -176,7 +176,13 @@ func lmcCmd(ctx context.Context, args []string) error {
 	}
 	opt := functionspace.Options{BNPolicy: functionspace.BNPolicy(f.bn)}
 	st := newLMCStatus(f)
-	defer st.bar.Done()
+	defer func() {
+		if err != nil {
+			st.bar.Stop() // the error's own line is the last word, not "done"
+			return
+		}
+		st.bar.Done()
+	}()
 	thetaB := b.state
 	if f.align == "weights" {
 		if err := ctx.Err(); err != nil {
@@ -255,6 +261,9 @@ func lmcCmd(ctx context.Context, args []string) error {
 				fmt.Fprintf(stderr, "certify: lmc: figure: %v\n", err)
 			}
 		}
+		if err := removeStaleLMC(f.out, r.Aligned, f.noFigures); err != nil {
+			return err
+		}
 	}
 	if f.json {
 		_, err := stdout.Write(body)
@@ -320,6 +329,28 @@ func lmcCertified(ctx context.Context, p *functionspace.Path, m *certify.LMCMeas
 	}
 	if !a.Converged {
 		r.Notes = append(r.Notes, fmt.Sprintf("%saccuracy_bounds: %d of %d leaves keep undecided examples (counted in hi only): %s", prefix, a.UndecidedLeaves, a.Leaves, a.Reason))
+	}
+	return nil
+}
+
+// removeStaleLMC removes from dir the outputs an earlier lmc (replaced
+// with --force) wrote and this one did not: the aligned checkpoint when
+// this line is not aligned, the figure under --no-figures. Otherwise
+// they would sit beside the new lmc.json as if made with its settings.
+// It runs after lmc.json is written, so an interrupted run leaves the old
+// outputs whole.
+func removeStaleLMC(dir string, aligned, noFigures bool) error {
+	var stale []string
+	if !aligned {
+		stale = append(stale, "b_aligned.safetensors")
+	}
+	if noFigures {
+		stale = append(stale, presentation.FigureLMC+".png")
+	}
+	for _, name := range stale {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("lmc: removing the earlier run's %s: %w", name, err)
+		}
 	}
 	return nil
 }

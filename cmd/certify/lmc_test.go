@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -91,6 +93,19 @@ func TestLMCReportKeys(t *testing.T) {
 	}
 	if code, _, se := runCLI(t, "lmc", a, b, "--out", out, "--alphas", "11", "--force"); code != 0 {
 		t.Errorf("--force: exit %d, %s", code, se)
+	}
+	// --force replaces the whole result: an earlier aligned checkpoint and
+	// a figure this run does not make (--no-figures) do not stay behind.
+	if err := os.WriteFile(filepath.Join(out, "b_aligned.safetensors"), []byte("an earlier run's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, se := runCLI(t, "lmc", a, b, "--out", out, "--alphas", "11", "--force", "--no-figures", "--no-certificate"); code != 0 {
+		t.Errorf("--force --no-figures: exit %d, %s", code, se)
+	}
+	for _, f := range []string{"b_aligned.safetensors", "lmc.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after --force without it, %s: %v (want it removed)", f, err)
+		}
 	}
 	code, so, se = runCLI(t, "lmc", a, b, "--json", "--alphas", "11")
 	if code != 0 {

@@ -221,7 +221,15 @@ func (b *Bar) tick() {
 // Done ends the bar: on a terminal it clears the line; in a log it stops
 // the ticker and, when any line was written, writes a last one with the
 // total time.
-func (b *Bar) Done() {
+func (b *Bar) Done() { b.end(true) }
+
+// Stop ends the bar of work that did not finish (an error, an
+// interruption): as Done, but a log gets no "done" line, so the caller's
+// own message is the last word.
+func (b *Bar) Stop() { b.end(false) }
+
+// end is Done (finished true) or Stop.
+func (b *Bar) end(finished bool) {
 	if b == nil || b.w == nil {
 		return
 	}
@@ -233,7 +241,7 @@ func (b *Bar) Done() {
 		b.stop = nil
 	}
 	if b.log {
-		if b.anyLogged {
+		if b.anyLogged && finished {
 			fmt.Fprintf(b.w, "[%s] %s: done\n", dur(b.now().Sub(b.start)), b.name)
 			b.anyLogged = false
 		}

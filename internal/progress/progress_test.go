@@ -251,3 +251,28 @@ func TestUnusedLogBarStartsNoTicker(t *testing.T) {
 		t.Errorf("an unused bar started its ticker (%v) or wrote %q", running, buf.String())
 	}
 }
+
+// TestStopWritesNoDone: work that stops unfinished (an error, Ctrl-C) ends
+// its log without the "done" line Done writes, and the ticker writes no
+// more after it.
+func TestStopWritesNoDone(t *testing.T) {
+	b, buf, c := logBar("lmc")
+	b.SetPhase(Phase{Name: "loss on the grid", Unit: "α"})
+	for k := 1; k <= 3; k++ {
+		c.advance(6 * time.Second)
+		b.Update(k, 11, "")
+	}
+	before := len(lines(buf))
+	if before == 0 {
+		t.Fatalf("no progress line after 18 s:\n%s", buf)
+	}
+	b.Stop()
+	c.advance(time.Minute)
+	b.tick()
+	if got := lines(buf); len(got) != before {
+		t.Errorf("Stop then a tick wrote %q", got[before:])
+	}
+	if strings.Contains(buf.String(), "done") {
+		t.Errorf("a stopped bar says done:\n%s", buf)
+	}
+}
