@@ -337,7 +337,7 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 		}
 		if st != nil && e.nestedBN[i] {
 			site := e.p.Model.FirstSite(i)
-			return e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.statsLeaf(st, &site), hook)
+			return e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.statsLeaf(st, &site, false), hook)
 		}
 		if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok && st != nil {
 			return b.IntervalJetStats(boxes[i], st[e.p.Model.FirstSite(i)], j)
@@ -435,7 +435,7 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 				continue
 			}
 			if e.nestedBN[i] {
-				j = e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.refLeaf(st, &site), nil)
+				j = e.layers[i].(nn.IntervalBlock).IntervalJetLeaves(boxes[i], j, e.statsLeaf(st, &site, true), nil)
 				continue
 			}
 			j = e.layers[i].IntervalJet(boxes[i], j)
@@ -445,14 +445,16 @@ func (e *IntervalPath) refStats(alpha interval.I, boxes []*nn.ParamBox, order in
 	return en.st
 }
 
-// refLeaf is the reference pass's rule for the sub-layers of a block
-// holding BatchNorm (IntervalJetLeaves): a BatchNorm encloses its
-// reference input's statistics into st at its site and normalises the
-// reference rows with them, a nested block descends, any other layer is
-// its own interval rule. *site is the site of the next leaf; it advances
-// leaf by leaf (a block's body before its shortcut, nn.Model.WalkSites'
-// order).
-func (e *IntervalPath) refLeaf(st []*nn.IStats, site *int) func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+// statsLeaf is the rule for the sub-layers of a block holding BatchNorm
+// (IntervalJetLeaves) under the recompute policy: a nested block
+// descends, a BatchNorm normalises with the enclosed reference statistics
+// of its site, any other layer is its own interval rule. In the reference
+// pass (enclose) each BatchNorm first encloses its reference input's
+// statistics into st at its site; in the examples' pass it reads them
+// (a site without statistics, st[s] nil, keeps its own rule). *site is
+// the site of the next leaf; it advances leaf by leaf (a block's body
+// before its shortcut, nn.Model.WalkSites' order).
+func (e *IntervalPath) statsLeaf(st []*nn.IStats, site *int, enclose bool) func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
 	var leaf func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet
 	leaf = func(_, _ int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
 		if blk, ok := l.(nn.IntervalBlock); ok {
@@ -461,28 +463,12 @@ func (e *IntervalPath) refLeaf(st []*nn.IStats, site *int) func(b, k int, l nn.L
 		s := *site
 		*site++
 		if bn, ok := l.(nn.BatchStatistics); ok {
-			st[s] = bn.IntervalStats(in)
-			return bn.IntervalJetStats(box, st[s], in)
-		}
-		return l.(nn.IntervalLayer).IntervalJet(box, in)
-	}
-	return leaf
-}
-
-// statsLeaf is the examples' rule for the sub-layers of a block holding
-// BatchNorm: a BatchNorm normalises with the enclosed reference statistics
-// of its site (refStats), a nested block descends, any other layer is its
-// own interval rule; *site advances as in refLeaf.
-func (e *IntervalPath) statsLeaf(st []*nn.IStats, site *int) func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
-	var leaf func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet
-	leaf = func(_, _ int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
-		if blk, ok := l.(nn.IntervalBlock); ok {
-			return blk.IntervalJetLeaves(box, in, leaf, nil)
-		}
-		s := *site
-		*site++
-		if bn, ok := l.(nn.BatchStatistics); ok && st[s] != nil {
-			return bn.IntervalJetStats(box, st[s], in)
+			if enclose {
+				st[s] = bn.IntervalStats(in)
+			}
+			if st[s] != nil {
+				return bn.IntervalJetStats(box, st[s], in)
+			}
 		}
 		return l.(nn.IntervalLayer).IntervalJet(box, in)
 	}
