@@ -44,6 +44,7 @@ type Bar struct {
 	pass       int       // passes of the phase: a count that went back starts a new one
 	done       int       // the last counts given to Update
 	total      int
+	budget     int // a Budget phase's largest total: the budget, when the last total is the count it stopped at
 	extra      string
 	updated    bool      // Update was called in this pass of the phase
 	firstDone  int       // the count at the pass's first Update
@@ -142,7 +143,7 @@ func (b *Bar) SetPhase(p Phase) {
 	}
 	b.phase = p
 	b.phaseStart = b.now()
-	b.pass, b.done, b.total, b.extra, b.updated, b.phaseLogged = 1, 0, 0, "", false, false
+	b.pass, b.done, b.total, b.budget, b.extra, b.updated, b.phaseLogged = 1, 0, 0, 0, "", false, false
 	b.finishedAt = time.Time{}
 	if !b.log {
 		b.last = time.Time{}
@@ -174,6 +175,7 @@ func (b *Bar) Update(done, total int, extra string) {
 		b.firstDone, b.firstAt = done, now
 	}
 	b.done, b.total, b.extra, b.updated = done, total, extra, true
+	b.budget = max(b.budget, total)
 	finished := total > 0 && done >= total
 	if finished {
 		b.finishedAt = now
@@ -264,6 +266,11 @@ func (b *Bar) counts() string {
 	}
 	of := ""
 	if b.phase.Budget {
+		if b.budget > b.total && b.done >= b.total {
+			// the work stopped short of its budget, which then reports the
+			// count it stopped at as the total: say so, against the budget
+			return fmt.Sprintf("%d%s (%.0f%% of the budget of %d)", b.done, unit, 100*float64(b.done)/float64(b.budget), b.budget)
+		}
 		of = " of the budget"
 	}
 	return fmt.Sprintf("%d/%d%s (%.0f%%%s)", b.done, b.total, unit, 100*float64(b.done)/float64(b.total), of)
