@@ -593,7 +593,11 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 	if dir == "" {
 		return nil, nn.Targets{}, "", fmt.Errorf("lmc: A and B are checkpoint files: --data FILE (x, y) is needed")
 	}
-	run, err := rundir.Read(dir, f.examples)
+	n := f.examples
+	if f.split == "test" {
+		n = 1 // only its config.json is used: --examples counts test examples, not training ones
+	}
+	run, err := rundir.Read(dir, n)
 	if err != nil {
 		return nil, nn.Targets{}, "", err
 	}
@@ -610,6 +614,10 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 	}
 	set, err := dataset.Load(spec)
 	if err != nil {
+		if f.examples > 0 {
+			// the limit is --examples, not config.json's: name both sources
+			return nil, nn.Targets{}, "", badInputf("lmc: --examples %d --split test: the test split of %s's dataset (%s: data): %v", f.examples, dir, filepath.Join(dir, "config.json"), err)
+		}
 		return nil, nn.Targets{}, "", fmt.Errorf("%s: data: %w", filepath.Join(dir, "config.json"), err)
 	}
 	if set.D != in {

@@ -326,6 +326,12 @@ func TestLMCFilesAndSplits(t *testing.T) {
 	if r["split"] != "test" || r["examples"].(float64) != 300 || !strings.Contains(r["data"].(string), "test") {
 		t.Errorf("split %v, examples %v, data %v", r["split"], r["examples"], r["data"])
 	}
+	// More test examples than the split has: the message blames --examples
+	// (the limit's source), not config.json alone.
+	code, _, se = runCLI(t, "lmc", filepath.Join(dir, "1"), filepath.Join(dir, "2"), "--split", "test", "--examples", "2000000", "--alphas", "5", "--json")
+	if code != 2 || !strings.Contains(se, "--examples 2000000 --split test") || !strings.Contains(se, "config.json") {
+		t.Errorf("--examples beyond the test split: exit %d: %s", code, se)
+	}
 }
 
 // The loss and error along the line between two BatchNorm MLPs against
