@@ -163,24 +163,7 @@ func TestRecomputeInsideResidualBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows := make([]int, 4)
-		alphas := make([]float64, 4)
-		for r := range rows {
-			rows[r] = rapid.IntRange(0, n-1).Draw(t, "row")
-			alphas[r] = rapid.SampledFrom([]float64{alpha, 0, 1, 0.3}).Draw(t, "row alpha")
-		}
-		j := p.rowJet(rows, alphas, nil, nil)
-		for r, i := range rows {
-			sr := p.At(alphas[r])
-			for part, mm := range []*mat.Dense{sr.Output, sr.Velocity, sr.Acceleration} {
-				for q := 0; q < k; q++ {
-					want, got := mm.At(i, q), j.M.At(part*len(rows)+r, q)
-					if math.Abs(got-want) > 1e-11*(1+math.Abs(want)) {
-						t.Fatalf("row %d (example %d, α=%v) part %d: per-row %v, At %v", r, i, alphas[r], part, got, want)
-					}
-				}
-			}
-		}
+		checkRowJet(t, p, n, k, alpha)
 		// The reference rows' own outputs are training mode over the prefix.
 		gr := trainModeOutput(m, s0, sT, x.Slice(0, ref, 0, 50).(*mat.Dense), alpha)
 		sp := p.At(alpha)

@@ -160,24 +160,7 @@ func TestRecomputeMatchesFiniteDifferences(t *testing.T) {
 			}
 		}
 		// The per-row pass, each row at its own α.
-		rows := make([]int, 4)
-		alphas := make([]float64, 4)
-		for r := range rows {
-			rows[r] = rapid.IntRange(0, n-1).Draw(t, "row")
-			alphas[r] = rapid.SampledFrom([]float64{alpha, 0, 1, 0.3}).Draw(t, "row alpha")
-		}
-		j := p.rowJet(rows, alphas, nil, nil)
-		for r, i := range rows {
-			sr := p.At(alphas[r])
-			for part, mm := range []*mat.Dense{sr.Output, sr.Velocity, sr.Acceleration} {
-				for c := 0; c < k; c++ {
-					want, got := mm.At(i, c), j.M.At(part*len(rows)+r, c)
-					if math.Abs(got-want) > 1e-11*(1+math.Abs(want)) {
-						t.Fatalf("row %d (example %d, α=%v) part %d: per-row %v, At %v", r, i, alphas[r], part, got, want)
-					}
-				}
-			}
-		}
+		checkRowJet(t, p, n, k, alpha)
 	})
 }
 
@@ -272,5 +255,30 @@ func TestBNPolicyOptions(t *testing.T) {
 	q, _ = New(m, s0, sT, x, tg, Options{})
 	if q.BNPolicy() != BNInterpolate || q.BNReference() != 0 {
 		t.Errorf("default: policy %q reference %d, want interpolate, 0", q.BNPolicy(), q.BNReference())
+	}
+}
+
+// checkRowJet draws 4 (example, α) rows, α among alpha, 0, 1 and 0.3, and
+// checks that the per-row pass (rowJet, each row at its own α) gives the
+// output, velocity and acceleration of p.At at that α to 1e-11 relative;
+// n is p's example count, k its output width.
+func checkRowJet(t *rapid.T, p *Path, n, k int, alpha float64) {
+	rows := make([]int, 4)
+	alphas := make([]float64, 4)
+	for r := range rows {
+		rows[r] = rapid.IntRange(0, n-1).Draw(t, "row")
+		alphas[r] = rapid.SampledFrom([]float64{alpha, 0, 1, 0.3}).Draw(t, "row alpha")
+	}
+	j := p.rowJet(rows, alphas, nil, nil)
+	for r, i := range rows {
+		sr := p.At(alphas[r])
+		for part, mm := range []*mat.Dense{sr.Output, sr.Velocity, sr.Acceleration} {
+			for c := 0; c < k; c++ {
+				want, got := mm.At(i, c), j.M.At(part*len(rows)+r, c)
+				if math.Abs(got-want) > 1e-11*(1+math.Abs(want)) {
+					t.Fatalf("row %d (example %d, α=%v) part %d: per-row %v, At %v", r, i, alphas[r], part, got, want)
+				}
+			}
+		}
 	}
 }
