@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -21,15 +20,7 @@ import (
 // CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples, default 32); an
 // issue 13 diagnostic, skipped when unset.
 func TestResNetLeafWidths(t *testing.T) {
-	run := liveResNetRun(t, 32)
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip, err := NewIntervalPath(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ip := liveResNetPath(t, 32)
 	centres := floatsEnv("CERTIFY_RESNET_CENTRES", []float64{0.5, 0.05})
 	widths := floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1e-6, 1e-4, 1.0 / 2048, 1.0 / 256, 1.0 / 32})
 	for _, c := range centres {
@@ -69,11 +60,7 @@ func floatsEnv(name string, def []float64) []float64 {
 // whether the line's loss rises (non_monotone needs only a witness) or
 // falls; an issue 13 diagnostic, skipped when unset.
 func TestResNetLossGrid(t *testing.T) {
-	run := liveResNetRun(t, 32)
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := liveResNetPath(t, 32)
 	alphas := floatsEnv("CERTIFY_RESNET_ALPHAS", []float64{0, 1, 0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875, 0.05, 0.95, 0.9, 0.975, 0.99})
 	type pt struct{ a, l float64 }
 	var pts []pt
@@ -104,15 +91,7 @@ func TestResNetLossGrid(t *testing.T) {
 // 0 limits the enclosure, and where it grows; an issue 13 diagnostic,
 // skipped when unset.
 func TestResNetSlopeTerms(t *testing.T) {
-	run := liveResNetRun(t, 32)
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip, err := NewIntervalPath(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ip := liveResNetPath(t, 32)
 	for _, w := range floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1.0 / 2048}) {
 		c := 0.5
 		ab := interval.I{Lo: c - w/2, Hi: c + w/2}

@@ -22,15 +22,7 @@ import (
 // CERTIFY_RESNET_FULL set it also runs the certificate at tolerance 1e-3
 // with progress. A diagnostic for issue 13; skipped when unset.
 func TestResNetEnclosureWidths(t *testing.T) {
-	run := liveResNetRun(t, 256)
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip, err := NewIntervalPath(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ip := liveResNetPath(t, 256)
 	fmt.Println("loaded; interval path ready")
 	centres := []float64{0.5, 0.05, 0.95}
 	if os.Getenv("CERTIFY_RESNET_FULL") != "" {
@@ -134,4 +126,20 @@ func liveResNetRun(t *testing.T, n int) *rundir.Run {
 		t.Fatal(err)
 	}
 	return run
+}
+
+// liveResNetPath is the output path of liveResNetRun's run (chunks of 256
+// examples) and the certificate's interval path over it.
+func liveResNetPath(t *testing.T, n int) (*functionspace.Path, *IntervalPath) {
+	t.Helper()
+	run := liveResNetRun(t, n)
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{Chunk: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := NewIntervalPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ip
 }
