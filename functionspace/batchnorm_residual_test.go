@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
+	"github.com/certify-mli/certify/internal/testnets"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -75,14 +76,7 @@ func residualBNNet(t interface{ Fatal(...any) }, seed uint64, c, k, n int, act s
 			}
 		}
 	}
-	x := mat.NewDense(n, 50, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
+	x, tg := testnets.RandomData(rng, n, 50, k, "cross_entropy", 1)
 	return m, s0, sT, x, tg
 }
 

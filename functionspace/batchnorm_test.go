@@ -40,14 +40,7 @@ func bnNet(t *rapid.T, act string) (*nn.Model, nn.State, nn.State, *mat.Dense, n
 	rng := rand.New(rand.NewPCG(seed, 17))
 	testnets.RandomizeBatchNorm(m, rng, 0.2, s0, sT)
 	n := rapid.IntRange(3, 7).Draw(t, "n")
-	x := mat.NewDense(n, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
+	x, tg := testnets.RandomData(rng, n, in, k, "cross_entropy", 1)
 	return m, s0, sT, x, tg
 }
 
