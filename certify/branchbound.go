@@ -3,9 +3,11 @@ package certify
 import (
 	"context"
 	"math"
+	"sync"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
 )
 
 // Objective is what a branch and bound over α ∈ [0, 1] decides (THEORY.md
@@ -77,8 +79,7 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		progress(0, 0)
 		return nil
 	}
-	l0 := ip.point(0, false)
-	l1 := ip.point(1, true)
+	l0, l1 := ip.ends(o.Workers)
 	if err := obj.Begin(ip, l0, l1); err != nil {
 		return err
 	}
@@ -102,7 +103,14 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		b := float64(k+1) / float64(o.InitialIntervals)
 		leaves = append(leaves, &Leaf{A: a, B: b, LA: ends[k], LB: ends[k+1]})
 	}
-	if err := ip.evalLeaves(ctx, leaves, o.Workers); err != nil {
+	rest := leaves
+	if ip.probe { // the objective takes leaves settled by first-order enclosures alone (probeLeaves)
+		var err error
+		if rest, err = ip.probeLeaves(ctx, leaves, o.Workers); err != nil {
+			return err
+		}
+	}
+	if err := ip.evalLeaves(ctx, rest, o.Workers); err != nil {
 		return err
 	}
 	var stop string
@@ -143,6 +151,49 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	}
 	progress(len(leaves), len(leaves))
 	return nil
+}
+
+// ends encloses L(0) and L(1) as point(0, false) and point(1, true) do
+// (the same passes and sums, so the same enclosures), with the (end,
+// chunk) passes spread over workers goroutines: per-example ℓ′(1) is kept
+// for the endpoint-centred form, and ℓ′(0) for keepStart, which then needs
+// no pass of its own (issue 12: these were three serial passes before any
+// leaf).
+func (e *IntervalPath) ends(workers int) (l0, l1 interval.I) {
+	nc := len(e.chunks)
+	ls, dls := [2][][]interval.I{make([][]interval.I, nc), make([][]interval.I, nc)}, [2][][]interval.I{make([][]interval.I, nc), make([][]interval.I, nc)}
+	bs := [2][]*nn.ParamBox{e.boxes(interval.Point(0)), e.boxes(interval.Point(1))}
+	type task struct{ end, c int }
+	tasks := make(chan task)
+	var wg sync.WaitGroup
+	for w := 0; w < max(workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				ls[t.end][t.c], dls[t.end][t.c] = e.pointChunk(t.c, float64(t.end), bs[t.end], 1)
+			}
+		}()
+	}
+	for end := 0; end < 2; end++ {
+		for c := 0; c < nc; c++ {
+			tasks <- task{end, c}
+		}
+	}
+	close(tasks)
+	wg.Wait()
+	var sums [2]interval.I
+	for end := range sums { // in chunk and row order, as point
+		s := interval.Point(0)
+		for _, l := range ls[end] {
+			for _, v := range l {
+				s = interval.Add(s, v)
+			}
+		}
+		sums[end] = e.scaleI(s)
+	}
+	e.dl1, e.dl0Next = dls[1], dls[0]
+	return sums[0], sums[1]
 }
 
 // wholeLine is the enclosure of an unknown value (a leaf end not evaluated).

@@ -383,6 +383,12 @@ func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 	// of per-example bounds, each still an enclosure over the child. Not
 	// where L may jump (the jump leaves read L's enclosures over the leaf).
 	ip.dropSettled = !ip.jumps
+	// Where a dead first ReLU makes the loss constant (only the cached
+	// first layer moves), the initial leaves first take the first-order
+	// probe (probeLeaves): a leaf it settles needs no full evaluation
+	// (issue 12, flat tails). Its midpoint is then not evaluated, which
+	// this objective allows (Split, Finish, lowerRise).
+	ip.probe = ip.dead != nil && !ip.jumps && !ip.outputsOnly
 	if m.exactEnds = ip.tightenEnds(); m.exactEnds > 0 {
 		m.Cert.Notes = append(m.Cert.Notes, fmt.Sprintf("ℓ_i′(1) of %d examples computed exactly (dyadic rational arithmetic, math/big) for the endpoint-centred form at α = 1", m.exactEnds))
 	}
@@ -599,7 +605,9 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 		if l.A > 0 && knownEnd(l.LA) {
 			cert.Points = append(cert.Points, CertPoint{l.A, l.LA.Lo, l.LA.Hi})
 		}
-		cert.Points = append(cert.Points, CertPoint{0.5*l.A + 0.5*l.B, l.LC.Lo, l.LC.Hi})
+		if l.LC != wholeLine { // not evaluated on a leaf the probe settled
+			cert.Points = append(cert.Points, CertPoint{0.5*l.A + 0.5*l.B, l.LC.Lo, l.LC.Hi})
+		}
 	}
 	cert.Points = append(cert.Points, CertPoint{1, m.l1.Lo, m.l1.Hi})
 	cert.Leaves = len(leaves)
@@ -707,7 +715,14 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 			// is already tight and splitting it removes nothing)
 			s = math.Max(end[k], 0) - provenRise(l)
 		} else {
-			s = in[k] - math.Max((l.B-l.A)*l.DLC.Lo, l.LB.Lo-l.LA.Hi)
+			// what ∫L′ over the leaf may come down to: (b − a)·L′(c), or
+			// (b − a)·inf L′ where the midpoint was not evaluated (a leaf
+			// the first-order probe settled: its DLC is the whole line)
+			dlc := l.DLC.Lo
+			if l.DLC == wholeLine {
+				dlc = l.DL.Lo
+			}
+			s = in[k] - math.Max((l.B-l.A)*dlc, l.LB.Lo-l.LA.Hi)
 		}
 		if !(s >= 0) { // NaN from unknown enclosures, or rounding
 			s = math.Max(s, 0)

@@ -1,8 +1,11 @@
 package certify
 
 import (
+	"context"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
@@ -47,30 +50,97 @@ func (e *IntervalPath) deadLosses(c int) []interval.I {
 	return l
 }
 
-// deadRows marks the rows of chunk c dead on all of [a, b]: every
-// pre-activation of the first ReLU, z = A + αB, is ≤ 0 over [a, b]
-// (enclosed); it returns how many.
-func (e *IntervalPath) deadRows(c int, a, b float64) ([]bool, int) {
+// deadSpans returns, for chunk c, each example's dead span [lo, hi] ⊆
+// [0, 1]: an interval of α on which every pre-activation of the first
+// ReLU, z = A + αB, is ≤ 0 (empty, lo > hi, where there is none; always
+// empty for an example kinked before the cached layer). For α ≥ 0 every
+// z in the enclosure is at most A.Hi + α·B.Hi, so unit j is dead on
+// {α : A.Hi + α·B.Hi ≤ 0}: all of [0, 1] when A.Hi ≤ 0 and B.Hi ≤ 0,
+// α ≥ −A.Hi/B.Hi when B.Hi < 0 (the root rounded up), α ≤ −A.Hi/B.Hi
+// when B.Hi > 0 and A.Hi ≤ 0 (rounded down), nowhere otherwise (NaN
+// included). Each set is an interval of α, so their intersection over
+// the units is one too: the example's span, rounded inward (every α in
+// it is dead; issue 12, flat tails). deadRows then costs one comparison
+// per example instead of an interval product per unit.
+func (e *IntervalPath) deadSpans(c int) [][2]float64 {
 	A, B := e.a[c], e.b[c]
 	n, m := A.Rows, A.Cols
-	ab := interval.I{Lo: a, Hi: b}
-	dead := make([]bool, n)
-	count := 0
+	out := make([][2]float64, n)
 	for i := 0; i < n; i++ {
+		lo, hi := 0.0, 1.0
 		if e.kink0[c] != nil && e.kink0[c][i] {
-			continue
+			lo, hi = 1, 0
 		}
-		d := true
-		for k := i * m; k < (i+1)*m && d; k++ {
-			v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
-			d = interval.Up(A.Hi[k]+v.Hi) <= 0
+		for k := i * m; k < (i+1)*m && lo <= hi; k++ {
+			ah, bh := A.Hi[k], B.Hi[k]
+			switch {
+			case ah <= 0 && bh <= 0: // dead on all of [0, 1]
+			case bh < 0: // ah > 0: dying at −ah/bh
+				lo = math.Max(lo, interval.Up(-ah/bh))
+			case bh > 0 && ah <= 0: // reviving after −ah/bh
+				hi = math.Min(hi, interval.Down(-ah/bh))
+			default: // alive at 0 and not dying, or NaN
+				lo, hi = 1, 0
+			}
 		}
-		if d {
+		if !(lo <= hi) {
+			lo, hi = 1, 0
+		}
+		out[i] = [2]float64{lo, hi}
+	}
+	return out
+}
+
+// deadRows marks the rows of chunk c dead on all of [a, b] (0 ≤ a ≤ b ≤
+// 1): [a, b] lies in the row's dead span (deadSpans), so every
+// pre-activation of the first ReLU is ≤ 0 over it; it returns how many.
+func (e *IntervalPath) deadRows(c int, a, b float64) ([]bool, int) {
+	sp := e.deadSpan[c]
+	dead := make([]bool, len(sp))
+	count := 0
+	for i, s := range sp {
+		if s[0] <= a && b <= s[1] {
 			dead[i] = true
 			count++
 		}
 	}
 	return dead, count
+}
+
+// pointChunk encloses ℓ_i(α) and (order 1) ℓ_i′(α) of chunk c at the point
+// alpha with the parameter boxes bs (as pass at a point): rows dead at
+// alpha (deadRows) take their constant loss and ℓ_i′ = 0 exactly without
+// a pass (issue 12: at a flat tail's end every row is dead).
+func (e *IntervalPath) pointChunk(c int, alpha float64, bs []*nn.ParamBox, order int) (l, dl []interval.I) {
+	if e.dead == nil {
+		l, dl, _, _, _ = e.pass(c, interval.Point(alpha), bs, order)
+		return l, dl
+	}
+	dead, nd := e.deadRows(c, alpha, alpha)
+	if nd == 0 {
+		l, dl, _, _, _ = e.pass(c, interval.Point(alpha), bs, order)
+		return l, dl
+	}
+	n := len(dead)
+	l, dl = make([]interval.I, n), make([]interval.I, n)
+	rest := make([]int32, 0, n-nd)
+	for i := range dead {
+		if dead[i] {
+			l[i] = e.dead[c][i] // dl[i]: exactly 0
+			continue
+		}
+		rest = append(rest, int32(i))
+	}
+	if len(rest) > 0 {
+		pl, pdl, _, _, _ := e.passRows(c, interval.Point(alpha), bs, order, rest)
+		for t, i := range rest {
+			l[i] = pl[t]
+			if order >= 1 {
+				dl[i] = pdl[t]
+			}
+		}
+	}
+	return l, dl
 }
 
 // deadLine reports whether every example is dead on all of [0, 1] with
@@ -85,4 +155,170 @@ func (e *IntervalPath) deadLine() bool {
 		}
 	}
 	return true
+}
+
+// probeLeaves is the first-order probe of the initial leaves (issue 12,
+// flat tails), used by the monotonicity objective where a dead first ReLU
+// makes the loss constant (IntervalPath.probe): each leaf [a, b] is first
+// enclosed by a plain first-order interval pass (ℓ_i′ over [a, b] for
+// every example not dead on it, as pass with order 1; a dead row's ℓ_i′ is
+// exactly 0 and its ℓ_i its constant loss), and where the sum's upper
+// bound is positive, by the first ReLU's pattern hull (kinkPatternDL) on
+// the kinked rows. A leaf whose L′ is then enclosed at or below 0 is
+// settled: its DL, LR and Integral come from these enclosures, Rise is 0
+// (∫(L′)⁺ = 0 where L′ ≤ 0), its midpoint L and L′ are not evaluated (LC,
+// DLC the whole line), no example is kept for children. Every other leaf
+// is returned, in order, for the full evaluation (evalLeaves); its probe
+// is wasted work.
+//
+// Why: on such a line every example crosses its kinks on the falling part
+// (on the MNIST MLP's flat tail nearly every (leaf, example) pair is
+// kinked there), so the full evaluation's midpoint pass and second-order
+// centred forms cost three times the first-order pass and add nothing the
+// verdict needs: the first-order sums are far below 0. Sound: each ℓ_i′
+// enclosure holds for every α of the leaf (one-sided derivatives at a
+// kink included), so L′ ≤ sup ΣDL ≤ 0 wherever L is differentiable, and
+// L is continuous (no layer may jump where the pattern hull applies), so
+// L does not rise on the leaf.
+func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int) ([]*Leaf, error) {
+	type chunkProbe struct {
+		l, dl []interval.I
+		kink  []bool
+		jump  bool
+		dead  int
+	}
+	nc := len(e.chunks)
+	res := make([][]chunkProbe, len(ls))
+	bi := make([][]*nn.ParamBox, len(ls))
+	for k, l := range ls {
+		res[k] = make([]chunkProbe, nc)
+		bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+	}
+	type task struct{ l, c int }
+	run := func(nl int, f func(t task)) error { // (leaf, chunk) tasks for leaves [0, nl) over the workers
+		tasks := make(chan task)
+		var wg sync.WaitGroup
+		for w := 0; w < max(workers, 1); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := range tasks {
+					f(t)
+				}
+			}()
+		}
+		var err error
+	loop:
+		for k := 0; k < nl; k++ {
+			for c := 0; c < nc; c++ {
+				if err = ctx.Err(); err != nil {
+					break loop
+				}
+				tasks <- task{k, c}
+			}
+		}
+		close(tasks)
+		wg.Wait()
+		return err
+	}
+	err := run(len(ls), func(t task) {
+		l := ls[t.l]
+		dead, nd := e.deadRows(t.c, l.A, l.B)
+		n := len(dead)
+		cp := chunkProbe{l: make([]interval.I, n), dl: make([]interval.I, n), kink: make([]bool, n), dead: nd}
+		rest := make([]int32, 0, n-nd)
+		for i := range dead {
+			if dead[i] {
+				cp.l[i] = e.dead[t.c][i] // dl: exactly 0
+				continue
+			}
+			rest = append(rest, int32(i))
+		}
+		if len(rest) > 0 {
+			pl, pdl, _, pk, pj := e.passRows(t.c, interval.I{Lo: l.A, Hi: l.B}, bi[t.l], 1, rest)
+			for q, i := range rest {
+				cp.l[i], cp.dl[i], cp.kink[i] = pl[q], pdl[q], pk[q]
+				cp.jump = cp.jump || pj[q]
+			}
+		}
+		e.mu.Lock()
+		e.deadRowN += nd
+		e.mu.Unlock()
+		res[t.l][t.c] = cp
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum := func(k int) (interval.I, bool) {
+		s, jump := interval.Point(0), false
+		for _, cp := range res[k] {
+			for _, d := range cp.dl {
+				s = interval.Add(s, d)
+			}
+			jump = jump || cp.jump
+		}
+		return s, jump
+	}
+	settled := func(k int) bool {
+		s, jump := sum(k)
+		return !jump && s.Hi <= 0 && s.Lo <= s.Hi
+	}
+	if e.patterns {
+		var again []int
+		for k := range ls {
+			if !settled(k) {
+				again = append(again, k)
+			}
+		}
+		if len(again) > 0 {
+			err := run(len(again), func(t task) {
+				k := again[t.l]
+				l, cp := ls[k], res[k][t.c]
+				if cp.jump {
+					return
+				}
+				var cand []int32
+				for i, d := range cp.dl {
+					if cp.kink[i] && !(d.Hi <= 0) {
+						cand = append(cand, int32(i))
+					}
+				}
+				if len(cand) == 0 {
+					return
+				}
+				for q, d := range e.kinkPatternDL(t.c, l.A, l.B, bi[k], cand) {
+					i := cand[q]
+					if x := interval.Intersect(cp.dl[i], d); x.Lo <= x.Hi {
+						cp.dl[i] = x
+					}
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	var rest []*Leaf
+	for k, l := range ls {
+		if !settled(k) {
+			rest = append(rest, l)
+			continue
+		}
+		dl, _ := sum(k)
+		w := interval.Sub(interval.Point(l.B), interval.Point(l.A))
+		lr, integral, smooth := interval.Point(0), 0.0, 0
+		for _, cp := range res[k] {
+			for i, v := range cp.l {
+				lr = interval.Add(lr, v)
+				integral = upAdd(integral, interval.Mul(w, cp.dl[i]).Hi)
+			}
+			smooth += cp.dead
+		}
+		l.DL, l.LR = e.scaleI(dl), e.scaleI(lr)
+		l.Integral = e.scaleI(interval.Point(integral)).Hi
+		l.Rise, l.Jump, l.Smooth = 0, false, smooth
+		l.LC, l.DLC = wholeLine, wholeLine
+		e.probeSettled++
+	}
+	return rest, nil
 }

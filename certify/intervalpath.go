@@ -26,9 +26,12 @@ type Leaf struct {
 	DL interval.I
 	// Integral bounds ∫_A^B L′ from above (≤ (B − A)·sup L′).
 	Integral float64
-	LC       interval.I // L(c) at the leaf's midpoint c = A/2 + B/2
-	DLC      interval.I // L′(c)
-	Smooth   int        // examples with the mean-value form (no kink on [A, B])
+	// LC and DLC enclose L(c) and L′(c) at the leaf's midpoint c = A/2 +
+	// B/2; the whole line where not evaluated (a leaf the first-order
+	// probe settled, IntervalPath.probeLeaves).
+	LC     interval.I
+	DLC    interval.I
+	Smooth int // examples with the mean-value form (no kink on [A, B])
 	// Jump is set when some example may jump on [A, B] (a softplus
 	// threshold crossing, nn.IJet.Jump): L is then not the integral of L′
 	// there, and the leaf's changes are bounded by LR, LA and LB instead.
@@ -123,7 +126,16 @@ type IntervalPath struct {
 	// at 0 (deadLosses), when a dead first ReLU makes the loss constant
 	// (deadApplies); nil otherwise. Rows dead on a leaf skip its passes.
 	dead     [][]interval.I
-	deadRowN int // (leaf, example) pairs taken as dead
+	deadSpan [][][2]float64 // per chunk: each example's dead span (deadSpans), with dead
+	deadRowN int            // (leaf, example) pairs taken as dead
+	// probe: BranchAndBound settles the initial leaves it can by the
+	// first-order probe (probeLeaves) before evaluating the rest
+	// (Monotonicity sets it where dead is set); probeSettled counts them.
+	probe        bool
+	probeSettled int
+	// dl0Next: per chunk, ℓ_i′(0) from BranchAndBound's enclosure of L(0)
+	// (ends), taken by keepStart instead of a pass of its own
+	dl0Next [][]interval.I
 	// recompute (bn_policy recompute, THEORY.md §2): the reference batch's
 	// first-layer products and kinks, and the per-(α-interval, order)
 	// enclosures of its statistics at every BatchNorm layer.
@@ -240,6 +252,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	if e.deadApplies() {
 		for c := range e.chunks {
 			e.dead = append(e.dead, e.deadLosses(c))
+			e.deadSpan = append(e.deadSpan, e.deadSpans(c))
 		}
 	}
 	return e, nil
@@ -716,10 +729,14 @@ func posInt(d, m, w float64) float64 {
 // keepStart encloses and keeps per-example ℓ′(0), for the endpoint-centred
 // form at α = 0 (Leaf.Rise); one pass over the examples.
 func (e *IntervalPath) keepStart() {
+	if e.dl0Next != nil { // enclosed with L(0) (ends): the same pass
+		e.dl0, e.dl0Next = e.dl0Next, nil
+		return
+	}
 	bs := e.boxes(interval.Point(0))
 	e.dl0 = nil
 	for c := range e.chunks {
-		_, dl, _, _, _ := e.pass(c, interval.Point(0), bs, 1)
+		_, dl := e.pointChunk(c, 0, bs, 1)
 		e.dl0 = append(e.dl0, dl)
 	}
 }
@@ -853,7 +870,7 @@ func (e *IntervalPath) point(alpha float64, keep bool) interval.I {
 	bs := e.boxes(interval.Point(alpha))
 	sum := interval.Point(0)
 	for c := range e.chunks {
-		l, dl, _, _, _ := e.pass(c, interval.Point(alpha), bs, 1)
+		l, dl := e.pointChunk(c, alpha, bs, 1)
 		for _, v := range l {
 			sum = interval.Add(sum, v)
 		}
@@ -883,7 +900,7 @@ func (e *IntervalPath) points(alphas []float64, workers int) []interval.I {
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
-				l, _, _, _, _ := e.pass(t.c, interval.Point(alphas[t.k]), bs[t.k], 0)
+				l, _ := e.pointChunk(t.c, alphas[t.k], bs[t.k], 0)
 				s := interval.Point(0)
 				for _, v := range l {
 					s = interval.Add(s, v)
