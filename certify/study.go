@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,8 +33,13 @@ type StudyRun struct {
 	// Config is config.json decoded as generic JSON (numbers as float64),
 	// nil when the directory has none.
 	Config map[string]any
-	// Report is certificate.json.
+	// Report is certificate.json, or for a variant its variant.json.
 	Report *Report
+	// Variant is the name of the variant's directory (DIR/variants/NAME,
+	// e.g. "bn=recompute_loss-only") when the report is a variant of the run
+	// in Dir's parent's parent (LoadStudyVariants); "" for a run's own
+	// certificate.json.
+	Variant string
 }
 
 // BadRun is a run directory that could not be read: Path names the file at
@@ -58,12 +64,47 @@ func (b BadRun) Error() string { return b.Err.Error() }
 // are left out and listed in skipped. It also returns an error when root
 // cannot be walked or holds no run at all.
 func LoadStudy(root string, skipBad bool) (runs []StudyRun, skipped []BadRun, err error) {
+	return loadStudy(root, skipBad, false)
+}
+
+// LoadStudyVariants is LoadStudy that also reads every analysis variant of
+// the runs found (RUN/variants/NAME/variant.json, written by `certify --run
+// RUN` with other settings than the run's own analysis, e.g. --bn
+// recompute) as a StudyRun of its own: Dir is the variant's directory,
+// Config the run's config.json, Variant NAME. A variant directory whose run
+// has no certificate.json is read too (its Config from RUN/config.json).
+// The derived keys "variant" and "bn" (StudyRun.Value) tell the variants of
+// a run apart in a table.
+func LoadStudyVariants(root string, skipBad bool) (runs []StudyRun, skipped []BadRun, err error) {
+	return loadStudy(root, skipBad, true)
+}
+
+// VariantReport is the report's file name in a variant's directory
+// (RUN/variants/NAME/variant.json; cmd/certify's VariantReportFile).
+const VariantReport = "variant.json"
+
+// variantRun returns the run directory and the variant name of a variant
+// report's directory RUN/variants/NAME, or ok false.
+func variantRun(dir string) (run, name string, ok bool) {
+	parent := filepath.Dir(dir)
+	if filepath.Base(parent) != "variants" {
+		return "", "", false
+	}
+	return filepath.Dir(parent), filepath.Base(dir), true
+}
+
+func loadStudy(root string, skipBad, variants bool) (runs []StudyRun, skipped []BadRun, err error) {
 	var dirs []string
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && d.Name() == "certificate.json" {
+		if d.IsDir() {
+			return nil
+		}
+		if d.Name() == "certificate.json" {
+			dirs = append(dirs, filepath.Dir(path))
+		} else if _, _, ok := variantRun(filepath.Dir(path)); ok && variants && d.Name() == VariantReport {
 			dirs = append(dirs, filepath.Dir(path))
 		}
 		return nil
@@ -72,11 +113,27 @@ func LoadStudy(root string, skipBad bool) (runs []StudyRun, skipped []BadRun, er
 		return nil, nil, err
 	}
 	if len(dirs) == 0 {
-		return nil, nil, fmt.Errorf("%s: no run directory (a directory holding certificate.json) found", root)
+		what := "a directory holding certificate.json"
+		if variants {
+			what += ", or a variant's RUN/variants/NAME/" + VariantReport
+		}
+		return nil, nil, fmt.Errorf("%s: no run directory (%s) found", root, what)
 	}
 	sort.Strings(dirs)
+	dirs = slices.Compact(dirs) // a variant directory holding both reports
 	for _, dir := range dirs {
-		r, bad := readStudyRun(dir)
+		var (
+			r   *StudyRun
+			bad *BadRun
+		)
+		if run, name, ok := variantRun(dir); ok && variants && !fileExists(filepath.Join(dir, "certificate.json")) {
+			r, bad = readStudyReport(dir, filepath.Join(dir, VariantReport), run)
+			if r != nil {
+				r.Variant = name
+			}
+		} else {
+			r, bad = readStudyRun(dir)
+		}
 		if bad != nil {
 			if !skipBad {
 				return nil, nil, *bad
@@ -94,7 +151,17 @@ func LoadStudy(root string, skipBad bool) (runs []StudyRun, skipped []BadRun, er
 
 // readStudyRun reads one run directory, or says which file is bad.
 func readStudyRun(dir string) (*StudyRun, *BadRun) {
-	certPath := filepath.Join(dir, "certificate.json")
+	return readStudyReport(dir, filepath.Join(dir, "certificate.json"), dir)
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
+// readStudyReport reads the report certPath of the run directory dir, with
+// the config.json of cfgDir (dir itself, or for a variant its run's).
+func readStudyReport(dir, certPath, cfgDir string) (*StudyRun, *BadRun) {
 	rep, err := ReadReport(certPath)
 	if err != nil {
 		return nil, &BadRun{certPath, err}
@@ -103,7 +170,7 @@ func readStudyRun(dir string) (*StudyRun, *BadRun) {
 		return nil, &BadRun{certPath, fmt.Errorf("%s: %w", certPath, err)}
 	}
 	r := &StudyRun{Dir: dir, Report: rep}
-	cfgPath := filepath.Join(dir, "config.json")
+	cfgPath := filepath.Join(cfgDir, "config.json")
 	b, err := os.ReadFile(cfgPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -147,6 +214,10 @@ func checkStudyReport(r *Report) error {
 //   - a key of config.json, nested keys joined by "." (e.g. "data.name");
 //     "-" and "_" are interchangeable ("init-scale" is "init_scale"), so
 //     that a sweep's flag name is also a key;
+//   - "variant", the variant's name (StudyRun.Variant), "run" for a run's
+//     own certificate.json, and "bn", the report's BatchNorm policy
+//     (bn_policy: interpolate, recompute, or none for a model without
+//     BatchNorm), which tell a run's analyses apart (LoadStudyVariants);
 //   - a numeric or boolean field of rundir.RunConfig absent from config.json,
 //     which has its zero value (config.json omits zero values, e.g.
 //     "momentum": 0 or "batchnorm": false);
@@ -166,6 +237,16 @@ func (r *StudyRun) Value(key string) (any, bool) {
 		return v, true
 	}
 	switch key {
+	case "variant":
+		if r.Variant == "" {
+			return "run", true
+		}
+		return r.Variant, true
+	case "bn":
+		if r.Report == nil || r.Report.BNPolicy == "" {
+			return nil, false
+		}
+		return r.Report.BNPolicy, true
 	case "depth", "width", "bottleneck":
 		arch, ok := r.Config["arch"].(string)
 		if !ok {
@@ -465,7 +546,7 @@ func CheckKeys(runs []StudyRun, keys []string) error {
 				}
 			}
 			sort.Strings(have)
-			return fmt.Errorf("no run has a value for key %q (config.json keys: %s; derived: depth, width)", k, strings.Join(have, ", "))
+			return fmt.Errorf("no run has a value for key %q (config.json keys: %s; derived: depth, width, bottleneck, variant, bn)", k, strings.Join(have, ", "))
 		}
 	}
 	return nil

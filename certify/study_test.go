@@ -192,3 +192,62 @@ func TestStudyFilter(t *testing.T) {
 		t.Errorf("no filter kept %d of 4", len(kept))
 	}
 }
+
+// TestLoadStudyVariants checks that LoadStudyVariants reads a run's
+// variants/NAME/variant.json as runs of their own, with the run's
+// config.json, and that LoadStudy leaves them out.
+func TestLoadStudyVariants(t *testing.T) {
+	root := t.TempDir()
+	run := filepath.Join(root, "sgd", "a")
+	writeRun(t, run, `{"verdict":"non_monotone","delta":0.5,"tolerance":0,"bn_policy":"interpolate"}`, `{"optim":"sgd","lr":0.1}`)
+	rec := filepath.Join(run, "variants", "bn=recompute_loss-only")
+	if err := os.MkdirAll(rec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rec, VariantReport), []byte(`{"verdict":"monotone_on_grid","delta":0,"tolerance":0,"bn_policy":"recompute"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A variant.json outside a variants/ directory is not a report, and a
+	// variants/NAME directory without one is not a run.
+	os.MkdirAll(filepath.Join(run, "variants", "empty"), 0o755)
+	os.WriteFile(filepath.Join(run, VariantReport), []byte(`{"verdict":`), 0o644)
+	writeRun(t, filepath.Join(root, "nobn"), `{"verdict":"monotone_on_grid","delta":0,"tolerance":0,"bn_policy":"none"}`, `{"optim":"adam"}`)
+
+	plain, _, err := LoadStudy(root, false)
+	if err != nil || len(plain) != 2 {
+		t.Fatalf("LoadStudy: %d runs, %v; want the 2 runs' own reports", len(plain), err)
+	}
+	runs, _, err := LoadStudyVariants(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 3 {
+		t.Fatalf("LoadStudyVariants: %d runs, want 3: %+v", len(runs), runs)
+	}
+	v := runs[2] // sorted by Dir: nobn, sgd/a, sgd/a/variants/…
+	if v.Dir != rec || v.Variant != "bn=recompute_loss-only" || v.Report.Verdict != MonotoneOnGrid {
+		t.Fatalf("variant run = %+v", v)
+	}
+	for _, c := range []struct {
+		r    StudyRun
+		key  string
+		want any
+	}{
+		{v, "optim", "sgd"}, {v, "lr", 0.1}, {v, "variant", "bn=recompute_loss-only"}, {v, "bn", "recompute"},
+		{runs[1], "variant", "run"}, {runs[1], "bn", "interpolate"}, {runs[0], "bn", "none"},
+	} {
+		if got, ok := c.r.Value(c.key); !ok || got != c.want {
+			t.Errorf("%s: Value(%q) = %v, %v; want %v", c.r.Dir, c.key, got, ok, c.want)
+		}
+	}
+	if _, ok := (&StudyRun{Report: &Report{}}).Value("bn"); ok {
+		t.Error("a report without bn_policy has a bn value")
+	}
+
+	// A malformed variant report is a bad run naming its file.
+	os.WriteFile(filepath.Join(rec, VariantReport), []byte(`{"verdict":3}`), 0o644)
+	_, skipped, err := LoadStudyVariants(root, true)
+	if err != nil || len(skipped) != 1 || skipped[0].Path != filepath.Join(rec, VariantReport) {
+		t.Errorf("bad variant: skipped %v, err %v", skipped, err)
+	}
+}

@@ -294,18 +294,24 @@ func (c *chain) pushStacked(v []float64) {
 // its switch units there (nn.Switching.Branches from z, ż and a zero
 // acceleration), [N·Switches].
 type gridPoint struct {
-	alpha float64
-	s     *Sample
-	z, zd map[int]*mat.Dense
-	br    map[int][]int
+	alpha      float64
+	s          *Sample
+	z, zd, zdd map[int]*mat.Dense
+	br         map[int][]int
 }
 
-func (p *Path) point(alpha float64, kl []int) *gridPoint {
-	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}}
+// point evaluates the grid point α, keeping the inputs of the kinked
+// layers kl and, with a plan pl (not nil), the acceleration of its second
+// kinked layer's input too (polyJets carries that jet).
+func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
+	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	sites := p.siteLayers()
 	for _, l := range kl {
 		w := sites[l].InSize()
 		g.z[l], g.zd[l] = mat.NewDense(p.N, w, nil), mat.NewDense(p.N, w, nil)
+		if pl != nil && l == pl.last {
+			g.zdd[l] = mat.NewDense(p.N, w, nil)
+		}
 	}
 	chunks := p.Chunks()
 	g.s = p.sample(alpha, func(c, layer int, in *nn.Jet) {
@@ -314,9 +320,13 @@ func (p *Path) point(alpha float64, kl []int) *gridPoint {
 			return
 		}
 		lo := chunks[c][0]
+		dzz := g.zdd[layer]
 		for r := 0; r < in.N; r++ {
 			copy(dz.RawRowView(lo+r), in.Value().RawRowView(r))
 			copy(g.zd[layer].RawRowView(lo+r), in.Velocity().RawRowView(r))
+			if dzz != nil {
+				copy(dzz.RawRowView(lo+r), in.Acceleration().RawRowView(r))
+			}
 		}
 	})
 	sws := p.switchings()
@@ -375,7 +385,7 @@ func (c *chain) seg(i int, vl, al, vr, ar []float64, h float64) {
 // turn adds to ch every example's turning over (pa.alpha, pb.alpha] (see
 // GaussLength). It adds the number of kinks per example to count (if not
 // nil) and returns the number of extra rows evaluated.
-func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int) (extra int) {
+func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int) (extra int) {
 	a, b := pa.alpha, pb.alpha
 	h := b - a
 	quad := p.quadraticBetweenKinks(kl, aff)
@@ -402,13 +412,7 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 			}
 			// Examples whose one-sided jets are evaluated: rows r0, r0+1, …
 			// hold left, right, left, right, … at each distinct kink.
-			type pending struct {
-				i  int
-				cs []crossing
-				ks []float64
-				r0 int
-			}
-			var pend []pending
+			var pend []pendingKinks
 			var cs []crossing
 			var ga, gb []nn.Gap
 			for i := lo; i < hi; i++ {
@@ -462,63 +466,20 @@ func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, count []int
 					ch.push(i, r)
 					ch.seg(i, r, abi, vbi, abi, b-kk)
 				default:
-					pend = append(pend, pending{i: i, cs: append([]crossing(nil), cs...)})
+					pend = append(pend, pendingKinks{i: i, cs: append([]crossing(nil), cs...)})
 				}
 			}
 			if len(pend) == 0 {
 				return
 			}
-			// One Newton step s/ṡ on the exact switching function for every
-			// crossing of a deeper layer: the Hermite root is only O(h²)
-			// accurate when another kink lies in the interval.
-			var rows []int
-			var alphas []float64
-			var crs []crossing
-			for _, pd := range pend {
-				for _, cr := range pd.cs {
-					if cr.layer != aff {
-						rows = append(rows, pd.i)
-						alphas = append(alphas, cr.alpha)
-						crs = append(crs, cr)
-					}
-				}
+			var jet *nn.Jet
+			if pl != nil {
+				// the piecewise-polynomial path: no per-row pass before the
+				// second kinked layer
+				jet, extras[c] = p.polyJets(pl, pa, b, pend)
+			} else {
+				jet, extras[c] = p.kinkJets(pa, pb, kl, aff, pend)
 			}
-			if len(rows) > 0 {
-				at := p.switchInputs(rows, alphas, crs)
-				r := 0
-				for _, pd := range pend {
-					for q, cr := range pd.cs {
-						if cr.layer == aff {
-							continue
-						}
-						x, xd := at(r)
-						ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, x, xd, nil)
-						if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
-							if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
-								pd.cs[q].alpha = x
-							}
-						}
-						r++
-					}
-				}
-			}
-			extras[c] = len(rows)
-			exs := make([]int, len(pend))
-			gss := make([][][]crossing, len(pend))
-			los, his := make([]float64, len(pend)), make([]float64, len(pend))
-			for n := range pend {
-				pd := &pend[n]
-				gss[n] = groupCrossings(pd.cs)
-				for _, grp := range gss[n] {
-					pd.ks = append(pd.ks, grp[0].alpha)
-				}
-				exs[n], los[n], his[n] = pd.i, a, b
-			}
-			jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
-			for n := range pend {
-				pend[n].r0 = r0[n]
-			}
-			extras[c] += evaluated
 			vm, am := jet.Velocity(), jet.Acceleration()
 			for _, pd := range pend {
 				i := pd.i
@@ -547,13 +508,13 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		PerExample: make([]float64, p.N), PerExampleError: make([]float64, p.N), ArcLength: make([]float64, p.N),
 		KinkCount: make([]int, p.N), ChordDeviation: make([]float64, p.N)}
 	h := (hi - lo) / float64(m)
-	kl, aff := p.kinkedLayers(), p.affineLayer()
+	kl, aff, pl := p.kinkedLayers(), p.affineLayer(), p.polyPlan()
 	fine, coarse := newChain(p.N, p.K), newChain(p.N, p.K)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	// γ(hi) first: the chord deviation needs the chord while it sweeps.
-	end := p.point(hi, kl)
+	end := p.point(hi, kl, pl)
 	var start *mat.Dense
 	var prev1, prev2 *gridPoint
 	for j := 0; j <= m; j++ {
@@ -563,7 +524,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
 		pt := end
 		if j < m {
-			pt = p.point(alpha, kl)
+			pt = p.point(alpha, kl, pl)
 		}
 		alpha = pt.alpha
 		s := pt.s
@@ -595,9 +556,9 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 			fine.pushStacked(s.Velocity.RawMatrix().Data)
 			coarse.pushStacked(s.Velocity.RawMatrix().Data)
 		} else {
-			r.ExtraRows += p.turn(prev1, pt, fine, kl, aff, r.KinkCount)
+			r.ExtraRows += p.turn(prev1, pt, fine, kl, aff, pl, r.KinkCount)
 			if j%2 == 0 {
-				r.ExtraRows += p.turn(prev2, pt, coarse, kl, aff, nil)
+				r.ExtraRows += p.turn(prev2, pt, coarse, kl, aff, pl, nil)
 			}
 		}
 		p.chordStep(r, start, end.s.Output, s.Output, wt)
@@ -697,4 +658,69 @@ func GaussLengthTrapezoid(samples []*Sample) (mean, stacked float64) {
 	}
 	// The mean of the per-example trapezoid sums is the trapezoid sum of the means.
 	return geometry.GaussLengthTrapezoid(alphas, means), geometry.GaussLengthTrapezoid(alphas, stacks)
+}
+
+// kinkJets is the general path of turn for the examples pend with kinks
+// inside [pa.alpha, pb.alpha]: one Newton step on every crossing of a
+// deeper kinked layer (switchInputs), then the one-sided jets at every
+// kink by per-row passes (sideJets). It fills pend[n].ks and pend[n].r0 as
+// polyJets does and returns the jets and the number of rows evaluated.
+func (p *Path) kinkJets(pa, pb *gridPoint, kl []int, aff int, pend []pendingKinks) (*nn.Jet, int) {
+	a, b := pa.alpha, pb.alpha
+	h := b - a
+	sws := p.switchings()
+	var ga []nn.Gap
+	var extra int
+	// One Newton step s/ṡ on the exact switching function for every
+	// crossing of a deeper layer: the Hermite root is only O(h²)
+	// accurate when another kink lies in the interval.
+	var rows []int
+	var alphas []float64
+	var crs []crossing
+	for _, pd := range pend {
+		for _, cr := range pd.cs {
+			if cr.layer != aff {
+				rows = append(rows, pd.i)
+				alphas = append(alphas, cr.alpha)
+				crs = append(crs, cr)
+			}
+		}
+	}
+	if len(rows) > 0 {
+		at := p.switchInputs(rows, alphas, crs)
+		r := 0
+		for _, pd := range pend {
+			for q, cr := range pd.cs {
+				if cr.layer == aff {
+					continue
+				}
+				x, xd := at(r)
+				ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, x, xd, nil)
+				if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
+					if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
+						pd.cs[q].alpha = x
+					}
+				}
+				r++
+			}
+		}
+	}
+	extra = len(rows)
+	exs := make([]int, len(pend))
+	gss := make([][][]crossing, len(pend))
+	los, his := make([]float64, len(pend)), make([]float64, len(pend))
+	for n := range pend {
+		pd := &pend[n]
+		gss[n] = groupCrossings(pd.cs)
+		for _, grp := range gss[n] {
+			pd.ks = append(pd.ks, grp[0].alpha)
+		}
+		exs[n], los[n], his[n] = pd.i, a, b
+	}
+	jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
+	for n := range pend {
+		pend[n].r0 = r0[n]
+	}
+	extra += evaluated
+	return jet, extra
 }

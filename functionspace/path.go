@@ -99,6 +99,10 @@ type Path struct {
 	// general path) even where it could carry the right side from the left
 	// (jumpable); tests compare the two.
 	noJumps bool
+	// noPoly makes the grid Gauss length take the per-row passes of
+	// sideJets even where its piecewise-polynomial path applies (polyPlan);
+	// tests compare the two.
+	noPoly bool
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:

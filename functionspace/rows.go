@@ -62,6 +62,15 @@ func (p *Path) rowPass(rows []int, alphas []float64, forced map[int][]nn.Force, 
 		}
 		j = nn.NewConstJet(x)
 	}
+	return p.rowPassFrom(start, j, alphas, forced, pre, trace, stop)
+}
+
+// rowPassFrom is rowPass from top-level layer start on, with j the input
+// jet of that layer [3n, InSize] (row r at α = alphas[r]; a constant jet
+// [n, InSize] for the network input): how the grid Gauss length's
+// piecewise-polynomial path (polyJets) evaluates only the layers after its
+// last wide product.
+func (p *Path) rowPassFrom(start int, j *nn.Jet, alphas []float64, forced map[int][]nn.Force, pre, trace map[int]*nn.Jet, stop int) *nn.Jet {
 	var refs map[float64]*Params // `recompute`: the reference statistics at each distinct α
 	if p.ref != nil {
 		refs = map[float64]*Params{}

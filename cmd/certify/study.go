@@ -87,7 +87,13 @@ func parseWithDir(fs *flag.FlagSet, args []string) (string, error) {
 
 // loadStudy reads the runs under dir, listing skipped ones on stderr.
 func loadStudy(dir string, skipBad bool) ([]certify.StudyRun, error) {
-	runs, skipped, err := certify.LoadStudy(dir, skipBad)
+	return loadStudyWith(certify.LoadStudy, dir, skipBad)
+}
+
+// loadStudyWith is loadStudy with load (certify.LoadStudy or
+// certify.LoadStudyVariants) reading the runs.
+func loadStudyWith(load func(string, bool) ([]certify.StudyRun, []certify.BadRun, error), dir string, skipBad bool) ([]certify.StudyRun, error) {
+	runs, skipped, err := load(dir, skipBad)
 	for _, b := range skipped {
 		fmt.Fprintf(stderr, "certify: skipped %s: %v\n", b.Path, b.Err)
 	}
@@ -116,6 +122,7 @@ func tableCmd(_ context.Context, args []string) error {
 	sf.register(fs)
 	rows := fs.String("rows", "optim", "comma-separated config.json keys forming the rows (nested as data.name; derived: depth, width)")
 	cols := fs.String("cols", "lr", "comma-separated config.json keys forming the columns")
+	variants := fs.Bool("variants", false, "also count each run's analysis variants (RUN/variants/NAME/variant.json, e.g. from `certify --run RUN --bn recompute`) as runs of their own, with the run's config.json; the keys variant (NAME, or run for the run's own certificate.json) and bn (the report's BatchNorm policy) tell them apart, e.g. --cols bn")
 	format := fs.String("format", "latex", "output format: latex (booktabs), markdown or csv")
 	out := fs.String("out", "", "write the table to FILE, atomically (default: stdout)")
 	fs.Usage = func() {
@@ -141,7 +148,11 @@ func tableCmd(_ context.Context, args []string) error {
 		}
 		return writeLMCTable([]string{dir}, *format, *out)
 	}
-	runs, err := loadStudy(dir, sf.skipBad)
+	load := certify.LoadStudy
+	if *variants {
+		load = certify.LoadStudyVariants
+	}
+	runs, err := loadStudyWith(load, dir, sf.skipBad)
 	if err != nil {
 		return err
 	}

@@ -211,3 +211,76 @@ func TestFiguresCommand(t *testing.T) {
 		t.Errorf("stdout %q lacks %q", so, want)
 	}
 }
+
+// TestTableVariantsColumns checks `certify table --variants --cols bn`:
+// each run's variants/NAME/variant.json is counted in the column of its
+// BatchNorm policy beside the run's own certificate.json, and without
+// --variants the variants are left out.
+func TestTableVariantsColumns(t *testing.T) {
+	root := t.TempDir()
+	write := func(path, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := func(verdict string, delta float64, bn string) string {
+		return fmt.Sprintf(`{"verdict":%q,"delta":%g,"tolerance":0,"bn_policy":%q}`, verdict, delta, bn)
+	}
+	// Two BatchNorm runs, non-monotone with interpolated statistics and
+	// monotone on the grid with recomputed ones, and one without BatchNorm.
+	for i, d := range []float64{0.5, 0.25} {
+		run := filepath.Join(root, fmt.Sprintf("bn%d", i))
+		write(filepath.Join(run, "config.json"), `{"optim":"sgd"}`)
+		write(filepath.Join(run, "certificate.json"), rep("non_monotone", d, "interpolate"))
+		write(filepath.Join(run, "variants", "bn=recompute_loss-only", VariantReportFile), rep("monotone_on_grid", 0, "recompute"))
+	}
+	write(filepath.Join(root, "nobn", "config.json"), `{"optim":"sgd"}`)
+	write(filepath.Join(root, "nobn", "certificate.json"), rep("monotone_on_grid", 0, "none"))
+
+	table := func(args ...string) map[string]map[string]string {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "t.csv")
+		code, _, se := runCLI(t, append([]string{"table", root, "--rows", "optim", "--cols", "bn", "--format", "csv", "--out", out}, args...)...)
+		if code != 0 {
+			t.Fatalf("table %v: exit %d: %s", args, code, se)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells := map[string]map[string]string{} // bn level → column → value
+		for _, r := range recs[1:] {
+			row := map[string]string{}
+			for i, h := range recs[0] {
+				row[h] = r[i]
+			}
+			cells[row["bn"]] = row
+		}
+		return cells
+	}
+	got := table("--variants")
+	for bn, want := range map[string][3]string{
+		"interpolate": {"2", "2", "0.375"}, "recompute": {"2", "0", ""}, "none": {"1", "0", ""},
+	} {
+		c, ok := got[bn]
+		if !ok {
+			t.Errorf("--variants: no bn = %s column: %v", bn, got)
+			continue
+		}
+		if c["runs"] != want[0] || c["non_monotone"] != want[1] || c["mean_delta_non_monotone"] != want[2] {
+			t.Errorf("--variants: bn = %s: runs %s, non_monotone %s, mean_delta %q; want %v (%v)", bn, c["runs"], c["non_monotone"], c["mean_delta_non_monotone"], want, c)
+		}
+	}
+	if plain := table(); len(plain) != 2 || plain["recompute"] != nil {
+		t.Errorf("without --variants the variants are counted: %v", plain)
+	}
+}

@@ -98,8 +98,9 @@ func printVariant(w io.Writer, r *certify.Report) {
 // VariantReportFile is the report's name in a variant's directory: not
 // certificate.json, so that `certify table` and `certify figures`, which
 // take every directory holding a certificate.json for a run, do not count a
-// variant as a run of its own.
-const VariantReportFile = "variant.json"
+// variant as a run of its own (unless `certify table --variants` asks
+// for them: certify.LoadStudyVariants).
+const VariantReportFile = certify.VariantReport
 
 // reportLocation is where the analysis writes its report and figures: the
 // run directory and its certificate.json for the run's own line on the
