@@ -103,6 +103,10 @@ type Path struct {
 	// sideJets even where its piecewise-polynomial path applies (polyPlan);
 	// tests compare the two.
 	noPoly bool
+	// noCubic makes polyJets evaluate the layers after the second kinked
+	// layer by a per-row pass (rowPassFrom) instead of carrying the cubic
+	// output (cubicJets); tests compare the two.
+	noCubic bool
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:

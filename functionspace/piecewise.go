@@ -36,6 +36,16 @@ type polyPlan struct {
 	jumps          nn.UnitJumps // the layer at mid
 	p0, dp         []*nn.Tensor // its tensors at θ0 and δ
 	width          int          // the second kinked layer's input width
+	// out is the site of the output layer when the layers after the
+	// second kinked layer are one Dense layer and identity layers, and
+	// that kinked layer is PiecewiseLinear (slopes on, off): then γ is
+	// cubic in α between kinks and cubicJets carries it too; else −1
+	// (rowPassFrom evaluates the layers after it).
+	out      int
+	on, off  float64
+	outLayer *nn.Dense
+	outP0    []*nn.Tensor // the output layer's tensors at θ0 and δ
+	outDP    []*nn.Tensor
 }
 
 // polyPlan returns the plan of polyJets, or nil when the model is not of
@@ -72,9 +82,34 @@ func (p *Path) polyPlan() *polyPlan {
 	if mid < 0 {
 		return nil
 	}
-	return &polyPlan{aff: kl[0], mid: mid, last: kl[1], swAff: ua, swLast: sws[kl[1]],
+	pl := &polyPlan{aff: kl[0], mid: mid, last: kl[1], swAff: ua, swLast: sws[kl[1]],
 		jumps: p.Model.Layers[mid].(nn.UnitJumps), p0: p.Model.LayerParams(p.Theta0, mid), dp: p.Model.LayerParams(p.Delta, mid),
-		width: p.Model.Layers[kl[1]].InSize()}
+		width: p.Model.Layers[kl[1]].InSize(), out: -1}
+	lastLayer := p.Model.Layers[kl[1]]
+	pw, isPL := lastLayer.(nn.PiecewiseLinear)
+	if _, own := lastLayer.(nn.Switching); !isPL || own || p.noCubic {
+		return pl
+	}
+	out := -1
+	for t := kl[1] + 1; t < len(p.Model.Layers); t++ {
+		layer := p.Model.Layers[t]
+		if isIdentity(layer) {
+			continue
+		}
+		d, ok := layer.(*nn.Dense)
+		if !ok || out >= 0 {
+			return pl
+		}
+		out = t
+		pl.outLayer = d
+	}
+	if out < 0 {
+		return pl
+	}
+	pl.out = out
+	pl.on, pl.off = pw.Slopes()
+	pl.outP0, pl.outDP = p.Model.LayerParams(p.Theta0, out), p.Model.LayerParams(p.Delta, out)
+	return pl
 }
 
 // pendingKinks is one example's crossings inside one grid interval whose
@@ -196,6 +231,9 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 		gss[n] = groupCrossings(pend[n].cs)
 		R += 2 * len(gss[n])
 	}
+	if pl.out >= 0 {
+		return p.cubicJets(pl, pa, pend, gss, jrow, jumpAt, R)
+	}
 	in := &nn.Jet{N: R, M: mat.NewDense(3*R, w, nil)}
 	row := func(r int) [3][]float64 {
 		return [3][]float64{in.M.RawRowView(r), in.M.RawRowView(R + r), in.M.RawRowView(2*R + r)}
@@ -236,4 +274,264 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 		}
 	}
 	return p.rowPassFrom(pl.last, in, alphas, forced, nil, nil, -1), R
+}
+
+// cubicJets is the end of polyJets when the layers after the second
+// kinked layer are one Dense layer (polyPlan.out): with the second
+// layer's pattern fixed, h₂ = D·z₂ is quadratic in α and γ = W(α)h₂ + b(α)
+// cubic between kinks, so γ′ and γ″ on either side of every kink follow
+// from the grid point's by Taylor steps with γ‴ = 3ΔW·ḧ₂, plus jumps: a
+// kink of second-layer switches only changes h₂ in those units, by
+// (s_to − s_from)·z₂_v, and γ by one column of W(α) and ΔW (O(K) each); a
+// kink with first-layer switches changes h₂ by the difference of the two
+// sides' D·z₂, carried by one row of the output layer's jump rule
+// (nn.Dense.JumpRows), batched over the chunk.
+//
+// The pattern D starts as the branches the grid pass took at pa and
+// changes at every located second-layer switch; at every kink it is
+// checked against the branches a per-row pass would take there
+// (nn.Switching.Branches of the carried z₂, the kink's own units forced).
+// Where they differ (a second-layer crossing located on the other side of
+// this kink, or two crossings of one unit inside one grid interval, not
+// located), that side's jets are evaluated from the carried z₂ with the
+// branches at the kink (one row of the output layer, with its bias), as
+// rowPassFrom would, and the carrying restarts from there. The value rows
+// of the returned jet are not computed (0): GaussLength uses velocities
+// and accelerations only. It returns the jet and the number of rows of
+// the output layer evaluated.
+func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [][][]crossing, jrow []map[int]int, jumpAt func(int) (z, zd, zdd []float64), R int) (*nn.Jet, int) {
+	a, w, K := pa.alpha, pl.width, p.K
+	slope := func(b int) float64 {
+		if b == 1 {
+			return pl.on
+		}
+		return pl.off
+	}
+	// Rows of the output layer to evaluate: anchors (the whole h₂ jet of
+	// one side, with the bias terms) and deltas (the change of h₂'s jet at
+	// a kink, without them), each with γ‴ from its acceleration.
+	type job struct {
+		alpha float64
+		h     [3][]float64
+	}
+	var anchors, deltas []job
+	newJob := func() [3][]float64 {
+		return [3][]float64{make([]float64, w), make([]float64, w), make([]float64, w)}
+	}
+	hJet := func(z [3][]float64, br []int) [3][]float64 {
+		h := newJob()
+		for u, b := range br {
+			s := slope(b)
+			h[0][u], h[1][u], h[2][u] = s*z[0][u], s*z[1][u], s*z[2][u]
+		}
+		return h
+	}
+	// Where the jets of each side of every kink (output-row order) come
+	// from: anchor job ≥ 0; else carried, plus delta job ≥ 0 or the
+	// one-hot jumps oh.
+	type oneHot struct {
+		v          int
+		dz, dv, da float64
+	}
+	type side struct {
+		anchor, delta int
+		oh            []oneHot
+	}
+	sides := make([]side, R)
+	start := make([]int, len(pend)) // the anchor at pa (for γ‴), per example
+	br, brR, D := make([]int, w), make([]int, w), make([]int, w)
+	own := map[int]int{} // second-layer unit → its branch after, at the current kink
+	cur, zl, zr := newJob(), newJob(), newJob()
+	r := 0
+	for n := range pend {
+		pd := &pend[n]
+		pd.r0 = r
+		pd.ks = pd.ks[:0]
+		i := pd.i
+		copy(cur[0], pa.z[pl.last].RawRowView(i))
+		copy(cur[1], pa.zd[pl.last].RawRowView(i))
+		copy(cur[2], pa.zdd[pl.last].RawRowView(i))
+		pl.swLast.Branches(cur[0], cur[1], cur[2], D)
+		start[n] = len(anchors)
+		anchors = append(anchors, job{a, hJet(cur, D)})
+		at := a
+		for _, grp := range gss[n] {
+			k := grp[0].alpha
+			pd.ks = append(pd.ks, k)
+			taylor2(zl, cur[0], cur[1], cur[2], k-at)
+			clear(own)
+			hasAff, moved := false, false
+			for _, c := range grp {
+				if c.layer == pl.aff {
+					hasAff = true
+					continue
+				}
+				own[c.unit] = c.to
+				// the left side: forced to its branch before, which the
+				// carried pattern may not have (after a restart at a kink
+				// where the rule had it switched already)
+				moved = moved || D[c.unit] != c.from
+				D[c.unit] = c.from
+			}
+			left := side{anchor: -1, delta: -1}
+			pl.swLast.Branches(zl[0], zl[1], zl[2], br)
+			if moved || !samePattern(br, D, own) {
+				for u, b := range br {
+					if _, ok := own[u]; !ok {
+						D[u] = b
+					}
+				}
+				left.anchor = len(anchors)
+				anchors = append(anchors, job{k, hJet(zl, D)})
+			}
+			// Right side: z₂ plus the first-layer jumps, the own units on
+			// their branch after.
+			copy(zr[0], zl[0])
+			copy(zr[1], zl[1])
+			copy(zr[2], zl[2])
+			for _, c := range grp {
+				if c.layer != pl.aff {
+					continue
+				}
+				jz, jzd, jzdd := jumpAt(jrow[n][c.unit])
+				s := k - c.alpha
+				for u := range zr[0] {
+					zr[0][u] += jz[u] + s*jzd[u] + s*s/2*jzdd[u]
+					zr[1][u] += jzd[u] + s*jzdd[u]
+					zr[2][u] += jzdd[u]
+				}
+			}
+			right := side{anchor: -1, delta: -1}
+			if hasAff {
+				pl.swLast.Branches(zr[0], zr[1], zr[2], brR)
+			} else {
+				copy(brR, br)
+			}
+			for u, b := range own {
+				brR[u] = b
+			}
+			consistent := true
+			for u, b := range brR {
+				if _, ok := own[u]; !ok && b != D[u] {
+					consistent = false
+					break
+				}
+			}
+			switch {
+			case !consistent:
+				right.anchor = len(anchors)
+				anchors = append(anchors, job{k, hJet(zr, brR)})
+			case hasAff:
+				d := newJob()
+				for u, b := range brR {
+					sr, sl := slope(b), slope(D[u])
+					for q := 0; q < 3; q++ {
+						d[q][u] = sr*zr[q][u] - sl*zl[q][u]
+					}
+				}
+				right.delta = len(deltas)
+				deltas = append(deltas, job{k, d})
+			default:
+				for v, to := range own {
+					ds := slope(to) - slope(D[v])
+					right.oh = append(right.oh, oneHot{v: v, dz: ds * zl[0][v], dv: ds * zl[1][v], da: ds * zl[2][v]})
+				}
+			}
+			copy(D, brR)
+			cur, zr = zr, cur
+			at = k
+			sides[r], sides[r+1] = left, right
+			r += 2
+		}
+	}
+	// The output layer's rows, batched: γ′ and γ″ (nn.Dense.JetRows; the
+	// jumps by JumpRows, without the bias) and γ‴ = 3ΔW·ḧ₂.
+	eval := func(js []job, bias bool) (*nn.Jet, *mat.Dense) {
+		if len(js) == 0 {
+			return nil, nil
+		}
+		m := len(js)
+		in := &nn.Jet{N: m, M: mat.NewDense(3*m, w, nil)}
+		als := make([]float64, m)
+		for q, j := range js {
+			als[q] = j.alpha
+			for part := 0; part < 3; part++ {
+				copy(in.M.RawRowView(part*m+q), j.h[part])
+			}
+		}
+		var out *nn.Jet
+		if bias {
+			out = pl.outLayer.JetRows(pl.outP0, pl.outDP, als, in)
+		} else {
+			out = pl.outLayer.JumpRows(pl.outP0, pl.outDP, als, in)
+		}
+		g3 := mat.NewDense(m, K, nil)
+		g3.Mul(in.Acceleration(), pl.outDP[0].Matrix().T())
+		g3.Scale(3, g3)
+		return out, g3
+	}
+	aj, ag3 := eval(anchors, true)
+	dj, dg3 := eval(deltas, false)
+	w0, dw := pl.outP0[0].Data, pl.outDP[0].Data // [K, w], row-major
+	res := &nn.Jet{N: R, M: mat.NewDense(3*R, K, nil)}
+	v1, v2, g3 := make([]float64, K), make([]float64, K), make([]float64, K)
+	for n := range pend {
+		pd := &pend[n]
+		copy(v1, pa.s.Velocity.RawRowView(pd.i))
+		copy(v2, pa.s.Acceleration.RawRowView(pd.i))
+		copy(g3, ag3.RawRowView(start[n]))
+		at := a
+		for g, k := range pd.ks {
+			for s := 0; s < 2; s++ {
+				r := pd.r0 + 2*g + s
+				sd := sides[r]
+				if t := k - at; t != 0 {
+					for c := range v1 {
+						v1[c] += t*v2[c] + t*t/2*g3[c]
+						v2[c] += t * g3[c]
+					}
+				}
+				at = k
+				switch {
+				case sd.anchor >= 0:
+					copy(v1, aj.Velocity().RawRowView(sd.anchor))
+					copy(v2, aj.Acceleration().RawRowView(sd.anchor))
+					copy(g3, ag3.RawRowView(sd.anchor))
+				case sd.delta >= 0:
+					dv, da, d3 := dj.Velocity().RawRowView(sd.delta), dj.Acceleration().RawRowView(sd.delta), dg3.RawRowView(sd.delta)
+					for c := range v1 {
+						v1[c] += dv[c]
+						v2[c] += da[c]
+						g3[c] += d3[c]
+					}
+				default:
+					for _, o := range sd.oh {
+						for c := range v1 {
+							w0c, dwc := w0[c*w+o.v], dw[c*w+o.v]
+							wk := w0c + k*dwc
+							v1[c] += o.dz*dwc + o.dv*wk
+							v2[c] += 2*o.dv*dwc + o.da*wk
+							g3[c] += 3 * o.da * dwc
+						}
+					}
+				}
+				copy(res.M.RawRowView(R+r), v1)
+				copy(res.M.RawRowView(2*R+r), v2)
+			}
+		}
+	}
+	return res, len(anchors) + len(deltas)
+}
+
+// samePattern reports whether the branches br at a kink equal the carried
+// pattern d on every unit but the kink's own (forced) ones.
+func samePattern(br, d []int, own map[int]int) bool {
+	for u, b := range br {
+		if b != d[u] {
+			if _, ok := own[u]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }

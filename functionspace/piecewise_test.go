@@ -45,11 +45,13 @@ func drawPolyNet(t *rapid.T) *Path {
 }
 
 // TestPolyGaussLengthMatchesRowPasses: the grid Gauss length with the
-// one-sided jets from the piecewise-polynomial path (polyJets) equals the
-// one from per-row passes (sideJets with carried right sides, and the
-// general path evaluating both sides) up to rounding: every example's
-// value, its error estimate and its kink count, on coarse grids where an
-// interval holds many kinks of both layers.
+// one-sided jets from the piecewise-polynomial path (polyJets, the output
+// carried as a cubic by cubicJets) equals the one from per-row passes
+// (polyJets with a pass of the layers after the second kinked layer,
+// sideJets with carried right sides, and the general path evaluating both
+// sides) up to rounding: every example's value, its error estimate and
+// its kink count, on coarse grids where an interval holds many kinks of
+// both layers and crossings located out of order.
 func TestPolyGaussLengthMatchesRowPasses(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawPolyNet(t)
@@ -59,10 +61,16 @@ func TestPolyGaussLengthMatchesRowPasses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rows, gen *GaussResult
+		var rows, tail, gen *GaussResult
 		p.noPoly = true
 		rows, err = p.GaussLength(context.Background(), 0, 1, o)
 		p.noPoly = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.noCubic = true
+		tail, err = p.GaussLength(context.Background(), 0, 1, o)
+		p.noCubic = false
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +78,7 @@ func TestPolyGaussLengthMatchesRowPasses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ref := range []*GaussResult{rows, gen} {
+		for _, ref := range []*GaussResult{rows, tail, gen} {
 			if r.Kinks != ref.Kinks {
 				t.Fatalf("%d kinks polynomial, %d by rows", r.Kinks, ref.Kinks)
 			}

@@ -96,6 +96,79 @@ func TestElementaryFunctionsEnclosePoints(t *testing.T) {
 	})
 }
 
+// TestMulNTPointInput: for a point x (every entry one finite float64, as
+// the network input), MulNT takes the one-radius-gemm path (mulPointNT);
+// its enclosure contains the exact product X·Wᵀ for every W in the box
+// (drawn, with entries of either sign, exact zeros, x all ≥ 0 or mixed,
+// and a scale of ±2), is no wider than 1e-12 relative to |X|·(|Wm| + Wr)
+// plus 2·Wr-sized terms, and a zero row of x gives exactly 0 (issue 12).
+func TestMulNTPointInput(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := rapid.IntRange(1, 4).Draw(t, "r")
+		k := rapid.IntRange(1, 6).Draw(t, "k")
+		c := rapid.IntRange(1, 4).Draw(t, "c")
+		nonneg := rapid.Bool().Draw(t, "nonneg")
+		scale := rapid.SampledFrom([]float64{1, 2, -2}).Draw(t, "scale")
+		xs := make([]float64, r*k)
+		for i := range xs {
+			lo := -10.0
+			if nonneg {
+				lo = 0
+			}
+			xs[i] = rapid.Float64Range(lo, 10).Draw(t, "x")
+			if rapid.IntRange(0, 4).Draw(t, "zero") == 0 {
+				xs[i] = 0
+			}
+		}
+		zeroRow := rapid.IntRange(-1, r-1).Draw(t, "zero row")
+		if zeroRow >= 0 {
+			clear(xs[zeroRow*k : (zeroRow+1)*k])
+		}
+		wm, wr, wp := make([]float64, c*k), make([]float64, c*k), make([]float64, c*k)
+		point := rapid.Bool().Draw(t, "point w")
+		for i := range wm {
+			wm[i] = rapid.Float64Range(-10, 10).Draw(t, "wm")
+			if !point {
+				wr[i] = rapid.Float64Range(0, 0.5).Draw(t, "wr")
+			}
+			wp[i] = wm[i] + wr[i]*rapid.Float64Range(-1, 1).Draw(t, "ws")
+		}
+		var rad []float64
+		if !point {
+			rad = wr
+		}
+		x := PointMatrix(r, k, xs)
+		if _, ok := finitePoint(x); !ok {
+			t.Fatalf("finitePoint: a point matrix not recognised")
+		}
+		got := MulNT(x, NewWeights(c, k, wm, rad), scale)
+		for i := 0; i < r; i++ {
+			for o := 0; o < c; o++ {
+				s, mag := exact(0), 0.0
+				for j := 0; j < k; j++ {
+					s.Add(s, new(big.Float).SetPrec(2000).Mul(exact(xs[i*k+j]), exact(wp[o*k+j])))
+					mag += math.Abs(xs[i*k+j]) * (math.Abs(wm[o*k+j]) + wr[o*k+j])
+				}
+				s.Mul(s, exact(scale))
+				v := got.At(i, o)
+				if !containsExact(v, s) {
+					t.Fatalf("(X·Wᵀ)[%d,%d] = %v does not contain the exact %s", i, o, v, s.Text('g', 20))
+				}
+				slack := 0.0
+				for j := 0; j < k; j++ {
+					slack += math.Abs(xs[i*k+j]) * wr[o*k+j]
+				}
+				if w := v.Hi - v.Lo; w > 2*math.Abs(scale)*(1.01*slack+1e-12*mag)+1e-300 {
+					t.Fatalf("(X·Wᵀ)[%d,%d] = %v: width %g, want at most about 2·|X|·Wr = %g", i, o, v, w, 2*math.Abs(scale)*slack)
+				}
+				if i == zeroRow && (v.Lo != 0 || v.Hi != 0) {
+					t.Fatalf("zero row %d: %v, want exactly 0", i, v)
+				}
+			}
+		}
+	})
+}
+
 // TestMulNTEnclosesExactProducts: the interval matrix product X·Wᵀ with
 // X, W given by midpoints and radii contains the exact product of any
 // point matrices inside them.

@@ -104,6 +104,9 @@ func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 	if w.zero {
 		return NewMatrix(n, m)
 	}
+	if nonneg, ok := finitePoint(x); ok {
+		return mulPointNT(x, w, scale, nonneg)
+	}
 	xm := make([]float64, n*k)
 	ax := make([]float64, 2*n*k) // [|Xm| Xr]
 	for i := 0; i < n; i++ {
@@ -123,6 +126,15 @@ func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: 2 * k, Stride: 2 * k, Data: ax},
 			blas64.General{Rows: m, Cols: 2 * k, Stride: 2 * k, Data: w.uv}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: rad})
 	}
+	return finishNT(x, mid, rad, m)
+}
+
+// finishNT turns MulNT's midpoint and radius products [n, m] into the
+// enclosure: the radius gemm's own rounding (a sum of at most 2k
+// non-negative products) and underflow are added, and a row of x that is
+// exactly 0 gives exactly 0.
+func finishNT(x Matrix, mid, rad []float64, m int) Matrix {
+	n, k := x.Rows, x.Cols
 	// The radius gemm's own rounding: a sum of 2k non-negative products.
 	f := Up(1 + 2*Gamma(2*k+2))
 	tiny := float64(2*k+2) * 0x1p-1020 // underflow of products, far below any other term
@@ -139,6 +151,45 @@ func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 		}
 	}
 	return out
+}
+
+// finitePoint reports whether every entry of x is one finite float64 (Lo
+// = Hi), and whether all are ≥ 0.
+func finitePoint(x Matrix) (nonneg, ok bool) {
+	nonneg = true
+	for t, lo := range x.Lo {
+		if lo != x.Hi[t] || lo-lo != 0 {
+			return false, false
+		}
+		nonneg = nonneg && lo >= 0
+	}
+	return nonneg, true
+}
+
+// mulPointNT is MulNT for a point x (finitePoint; e.g. the network input
+// times the first layer's weights, issue 12): x is its own midpoint with
+// radius 0, so the radius product needs only |x|·Uᵀ (the half of [|Xm|
+// Xr]·[U V]ᵀ whose other factor is not 0), one gemm of k columns where the
+// general product takes 2k; the same rounding terms as MulNT's (finishNT,
+// for a sum of 2k products: an upper bound for k).
+func mulPointNT(x Matrix, w *Weights, scale float64, nonneg bool) Matrix {
+	n, k, m := x.Rows, x.Cols, w.Rows
+	ax := x.Lo
+	if !nonneg {
+		ax = make([]float64, n*k)
+		for t, v := range x.Lo {
+			ax[t] = math.Abs(v)
+		}
+	}
+	mid := make([]float64, n*m)
+	rad := make([]float64, n*m)
+	if n > 0 && m > 0 && k > 0 {
+		blas64.Gemm(blas.NoTrans, blas.Trans, scale, blas64.General{Rows: n, Cols: k, Stride: k, Data: x.Lo},
+			blas64.General{Rows: m, Cols: k, Stride: k, Data: w.Mid}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
+		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: k, Stride: k, Data: ax},
+			blas64.General{Rows: m, Cols: k, Stride: 2 * k, Data: w.uv}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: rad})
+	}
+	return finishNT(x, mid, rad, m)
 }
 
 // zeroRow reports whether every interval [lo[j], hi[j]] is exactly [0, 0].

@@ -248,10 +248,21 @@ func LMCText(r *certify.LMCReport, out string) string {
 		}
 		return fmt.Sprintf("%.2f%%", 100*float64(r.Error[i]))
 	}
+	ends := "L(A) → L(B)"
 	if l := r.LMCLayers; l != nil {
-		fmt.Fprintf(&b, "  %-19s%s move A → B (%d tensors), the rest held at %s\n", "layers", strings.Join(l.Layers, ", "), len(l.Moved), strings.ToUpper(l.Hold))
+		// Held tensors make one end a hybrid, not A or B: with --hold a the
+		// line ends at A with these layers of B, with --hold b it starts at
+		// B with these layers of A. (Moving every tensor makes it A or B
+		// again; the label stays the hybrid's, which is then that network.)
+		hybrid := "α = 1 is A with these layers of B"
+		ends = "L(A) → L(hybrid)"
+		if l.Hold == "b" {
+			hybrid = "α = 0 is B with these layers of A"
+			ends = "L(hybrid) → L(B)"
+		}
+		fmt.Fprintf(&b, "  %-19s%s move A → B (%d tensors), the rest held at %s: %s\n", "layers", strings.Join(l.Layers, ", "), len(l.Moved), strings.ToUpper(l.Hold), hybrid)
 	}
-	fmt.Fprintf(&b, "  %-19s%s → %s   error %s → %s\n", "L(A) → L(B)", fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
+	fmt.Fprintf(&b, "  %-19s%s → %s   error %s → %s\n", ends, fmtNum(float64(r.Loss[0])), fmtNum(float64(r.Loss[n-1])), errAt(0), errAt(n-1))
 	line := func(m *certify.LMCMeasures, tag string) {
 		fmt.Fprintf(&b, "  %-19sloss %s at α = %s (Ainsworth %s), error %s (Ainsworth %s)\n", "barrier"+tag,
 			fmtNum(float64(m.BarrierLoss)), fmtNum(float64(m.BarrierLossAlpha)), fmtNum(float64(m.BarrierLossAinsworth)),
@@ -274,6 +285,9 @@ func LMCText(r *certify.LMCReport, out string) string {
 		line(&r.LMCMeasures, ", B′")
 	} else {
 		line(&r.LMCMeasures, "")
+	}
+	for _, note := range r.Notes { // what is null and why, data, options without effect
+		fmt.Fprintf(&b, "  %-19s%s\n", "note", note)
 	}
 	if out != "" {
 		fmt.Fprintf(&b, "  %-19s%s (%.1fs)\n", "report", filepath.Join(out, "lmc.json"), r.Seconds)

@@ -187,6 +187,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, badInput(err)
 	}
 	r.Notes = append(r.Notes, run.Notes...) // e.g. a wrapper's key prefix stripped while loading
+	if note := bnNoEffect(af.bn, p.BNPolicy()); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	r.BLAS = setupBLAS().Describe()
 	if !write {
 		return r, nil
@@ -211,6 +214,17 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, err
 	}
 	return r, nil
+}
+
+// bnNoEffect is the note for --bn recompute on a model without BatchNorm
+// (the path's policy got is BNNone): the option changes nothing, which a
+// user who asked for it should be told rather than left to infer from a
+// missing "BatchNorm" line. "" otherwise.
+func bnNoEffect(asked string, got functionspace.BNPolicy) string {
+	if asked != functionspace.BNRecompute.String() || got != functionspace.BNNone {
+		return ""
+	}
+	return "bn: --bn recompute has no effect: the model has no BatchNorm layer (bn_policy none)"
 }
 
 func printSummary(w io.Writer, dir string, r *certify.Report) {

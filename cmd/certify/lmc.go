@@ -171,6 +171,9 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 		Examples: t.Len(),
 		Notes:    []string{},
 	}
+	if note := lmcDatasetNote(a, b, source); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	if t.Labels == nil {
 		r.Notes = append(r.Notes, "error, convexity_gap_error, barrier_error*, midpoint_gap_error: the targets are float values without class labels, so there is no 0–1 error; null")
 	}
@@ -221,6 +224,9 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 		return badInput(err)
 	}
 	r.BNPolicy = p.BNPolicy().String()
+	if note := bnNoEffect(f.bn, p.BNPolicy()); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	line := "line"
 	if r.Aligned {
 		line = "aligned line"
@@ -631,6 +637,61 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 		src += ", targets = inputs (autoencoder)"
 	}
 	return x, t, src, nil
+}
+
+// lmcTrainData returns the training set named by a run directory's
+// config.json (its data key) and whether there is one to read.
+func lmcTrainData(e *lmcEnd) (dataset.Spec, bool) {
+	if !e.isDir {
+		return dataset.Spec{}, false
+	}
+	body, err := os.ReadFile(filepath.Join(e.ep.Path, "config.json"))
+	if err != nil {
+		return dataset.Spec{}, false
+	}
+	var c struct {
+		Data dataset.Spec `json:"data"`
+	}
+	if json.Unmarshal(body, &c) != nil || c.Data.Name == "" {
+		return dataset.Spec{}, false
+	}
+	return c.Data, true
+}
+
+// describeData names a training set: "fashion-mnist (first 256 examples,
+// from /dir)".
+func describeData(d dataset.Spec) string {
+	var parts []string
+	if d.Limit > 0 {
+		parts = append(parts, fmt.Sprintf("first %d examples", d.Limit))
+	}
+	if d.Dir != "" {
+		parts = append(parts, "from "+d.Dir)
+	}
+	if len(parts) == 0 {
+		return d.Name
+	}
+	return d.Name + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// lmcDatasetNote is the report's note when A and B are run directories
+// whose config.json name different training data (another dataset, another
+// directory or another number of examples): one line evaluates both on the
+// same examples (source), which then are not both networks' training data,
+// so the barrier compares a network on its own training set with one on
+// foreign data. "" when they agree or either is not known.
+func lmcDatasetNote(a, b *lmcEnd, source string) string {
+	da, okA := lmcTrainData(a)
+	db, okB := lmcTrainData(b)
+	if !okA || !okB {
+		return ""
+	}
+	norm := func(n string) string { return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(n)), "_", "-") }
+	if norm(da.Name) == norm(db.Name) && filepath.Clean(da.Dir) == filepath.Clean(db.Dir) && da.Limit == db.Limit {
+		return ""
+	}
+	return fmt.Sprintf("data: A and B were trained on different data (config.json): A (%s) on %s, B (%s) on %s; both are evaluated on %s",
+		a.ep.Path, describeData(da), b.ep.Path, describeData(db), source)
 }
 
 // lmcAlignment is B permuted to match A (align.WeightMatching).
