@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
@@ -101,8 +102,10 @@ type IntervalPath struct {
 	scale  float64            // N·K (mse) or N
 	mu     sync.Mutex
 	evals  int
-	notes  map[string]bool
-	jumps  bool // the model has a layer whose output may jump (softplus)
+	// line caches δ's point Weights for every box of the path (box)
+	line  nn.WeightsCache
+	notes map[string]bool
+	jumps bool // the model has a layer whose output may jump (softplus)
 	// outputsOnly: evalLeaves leaves the loss enclosures of the leaves
 	// unset (an objective that reads only Outputs, AccuracyObjective)
 	outputsOnly bool
@@ -245,8 +248,12 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	return e, nil
 }
 
+// box encloses layer i's parameters over alpha; every box of the path
+// shares one cache of δ's point Weights (nn.ParamBox.Line).
 func (e *IntervalPath) box(i int, alpha interval.I) *nn.ParamBox {
-	return nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
+	b := nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
+	b.Line = &e.line
+	return b
 }
 
 // pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
@@ -745,34 +752,25 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 	nc := len(e.chunks)
 	res := make([][]chunkResult, len(ls))
 	keeps := make([][]*chunkKeep, len(ls))
-	bi := make([][]*nn.ParamBox, len(ls))
-	bc := make([][]*nn.ParamBox, len(ls))
+	// The parameter boxes (θ0 + αδ enclosed per entry, over the leaf and at
+	// its midpoint) are built by the first worker that takes one of the
+	// leaf's chunks, shared by its other chunks (with the Weights each box
+	// caches, nn.ParamBox.BoxWeights) and dropped after its last chunk:
+	// on a 1024-wide MLP at 50 examples building them was ~45% of the
+	// certificate's CPU (issue 12), and holding every leaf's boxes of a
+	// batch at once was ~1 GiB for 32 leaves.
+	type leafBoxes struct {
+		once   sync.Once
+		bi, bc []*nn.ParamBox
+		left   atomic.Int32 // chunks not yet evaluated
+	}
+	lb := make([]*leafBoxes, len(ls))
 	for k := range ls {
 		res[k] = make([]chunkResult, nc)
 		keeps[k] = make([]*chunkKeep, nc)
+		lb[k] = &leafBoxes{}
+		lb[k].left.Store(int32(nc))
 	}
-	// The parameter boxes (θ0 + αδ enclosed per entry, twice per leaf)
-	// are built by the workers too: on a 1024-wide MLP at 50 examples
-	// building them on this goroutine was a fifth of the certificate's
-	// CPU, all of it serial (issue 12).
-	boxTasks := make(chan int)
-	var bwg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		bwg.Add(1)
-		go func() {
-			defer bwg.Done()
-			for k := range boxTasks {
-				l := ls[k]
-				bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
-				bc[k] = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
-			}
-		}()
-	}
-	for k := range ls {
-		boxTasks <- k
-	}
-	close(boxTasks)
-	bwg.Wait()
 	tasks := make(chan task)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -780,12 +778,19 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
-				l := ls[t.l]
+				l, b := ls[t.l], lb[t.l]
+				b.once.Do(func() {
+					b.bi = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+					b.bc = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
+				})
 				var parent *chunkKeep
 				if l.parent != nil {
 					parent = l.parent.chunks[t.c]
 				}
-				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, bi[t.l], bc[t.l], parent, e.dropSettled)
+				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, b.bi, b.bc, parent, e.dropSettled)
+				if b.left.Add(-1) == 0 {
+					b.bi, b.bc = nil, nil // the leaf's last chunk: its boxes may go
+				}
 			}
 		}()
 	}
@@ -951,8 +956,20 @@ func (e *IntervalPath) OutputsRows(alpha interval.I, order int, rows [][]int32) 
 	if rows == nil {
 		return e.Outputs(alpha, order)
 	}
-	bs := e.boxes(alpha)
+	return e.outputsRowsWith(alpha, e.boxes(alpha), order, rows)
+}
+
+// outputsRowsWith is OutputsRows with the parameter boxes bs =
+// e.boxes(alpha) given, so that passes over the same α-interval share them
+// (and the Weights each box caches); rows nil: every example.
+func (e *IntervalPath) outputsRowsWith(alpha interval.I, bs []*nn.ParamBox, order int, rows [][]int32) []*nn.IJet {
 	out := make([]*nn.IJet, len(e.chunks))
+	if rows == nil {
+		for c := range e.chunks {
+			out[c] = e.jet(c, alpha, bs, order, nil)
+		}
+		return out
+	}
 	for c := range e.chunks {
 		if len(rows[c]) > 0 {
 			out[c] = e.jet(c, alpha, bs, order, rows[c])
