@@ -137,6 +137,12 @@ type IntervalPath struct {
 	// layer (at any depth), evaluated leaf by leaf (IntervalJetLeaves) so
 	// that each nested BatchNorm takes its enclosed reference statistics
 	nestedBN map[int]bool
+	// backward: every layer after the cached one has a backward interval
+	// rule (nn.IntervalBackward; a residual layer nn.IntervalBackwardBlock
+	// with such sub-layers, none a block itself) and the policy is not
+	// recompute: centredPass then also bounds the loss's jump term by the
+	// gradient at the crossing units (jumpBackward)
+	backward bool
 }
 
 type statsKey struct {
@@ -236,6 +242,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
 	}
+	e.backward = e.backwardApplies()
 	e.patterns = e.patternsApply()
 	if e.deadApplies() {
 		for c := range e.chunks {
@@ -323,6 +330,17 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 // (nn.IntervalBlock): each may return a tighter enclosure of
 // the same jet (centredForm).
 func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet) *nn.IJet {
+	return e.jetRec(c, alpha, boxes, order, rows, after, sub, nil)
+}
+
+// jetRec is jetHook with rec (when not nil) called with every layer i ≥
+// start (b = k = −1) and, inside a residual layer i (nn.IntervalBlock),
+// every sub-layer k of branch b, its parameter box and the input its
+// interval rule is about to read (after the hooks' tightening): the
+// certificate's backward jump term records its tapes from them
+// (nn.IntervalBackward). Not under bn_policy recompute (the backward term
+// is not used there: the jets carry no jump term).
+func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)) *nn.IJet {
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
@@ -341,6 +359,15 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 		}
 		if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok && st != nil {
 			return b.IntervalJetStats(boxes[i], st[e.p.Model.FirstSite(i)], j)
+		}
+		if rec != nil && st == nil {
+			if r, ok := e.layers[i].(nn.IntervalBlock); ok {
+				return r.IntervalJetLeaves(boxes[i], j, func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+					rec(i, b, k, l, box, in)
+					return l.(nn.IntervalLayer).IntervalJet(box, in)
+				}, hook)
+			}
+			rec(i, -1, -1, e.p.Model.Layers[i], boxes[i], j)
 		}
 		if r, ok := e.layers[i].(nn.IntervalBlock); ok && hook != nil {
 			return r.IntervalJetHook(boxes[i], j, hook)
