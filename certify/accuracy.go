@@ -268,7 +268,8 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 		c.right, c.wrong = parent.right, parent.wrong
 	}
 	c.undecided = make([][]int32, len(o.ip.chunks))
-	outs := o.ip.OutputsRows(ab, 0, rows)
+	bs := o.ip.boxes(ab) // shared by the order-0 and order-1 passes over the leaf
+	outs := o.ip.outputsRowsWith(ab, bs, 0, rows)
 	o.ip.mu.Lock()
 	o.ip.evals++ // one pass over the leaf
 	o.ip.mu.Unlock()
@@ -278,7 +279,7 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	}
 	rows, c.undecided = c.undecided, make([][]int32, len(o.ip.chunks))
 	m := 0.5*a + 0.5*b
-	outs = o.ip.OutputsRows(ab, 1, rows)
+	outs = o.ip.outputsRowsWith(ab, bs, 1, rows)
 	mids := o.ip.OutputsRows(interval.Point(m), 0, rows)
 	o.ip.mu.Lock()
 	o.ip.evals += 2 // one pass over the leaf and one at its midpoint

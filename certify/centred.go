@@ -1,6 +1,7 @@
 package certify
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/certify-mli/certify/interval"
@@ -18,40 +19,29 @@ import (
 // dk (nil when the model's layers do not carry it, nn.IJet.DK) is the jump
 // term of the loss's slope form across kinks: ℓ_i′(α) − ℓ_i′(c) ∈
 // d2l_i·(α − c) + dk_i for every α in ab, kinked examples included
-// (nn.LossEnclosureDK).
+// (nn.LossEnclosureDK). Where the model's layers have backward interval
+// rules (IntervalPath.backward) dk is also intersected with the backward
+// bound of the same term (jumpBackward): the gradient at every unit that
+// may cross a kink times its jump relative to mid, summed.
 func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I) {
 	ch := e.chunks[c]
-	pt := interval.Point(mid)
-	// the midpoint's jet after every layer and every sub-layer of a
-	// residual layer (key {i, b, k}; a top-level layer is {i, -1, -1})
-	type site struct{ i, b, k int }
-	centre := map[site]*nn.IJet{}
-	jc := e.jetHook(c, pt, bc, 1, nil, func(i int, j *nn.IJet) *nn.IJet {
-		centre[site{i, -1, -1}] = j
-		return j
-	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
-		centre[site{i, b, k}] = j
-		return j
-	})
-	tighten := func(s site, j *nn.IJet) *nn.IJet {
-		centredForm(j, centre[s], rows, ab, mid)
-		delete(centre, s) // free each centre jet once used
-		return j
-	}
-	j := e.jetHook(c, ab, bi, 2, rows, func(i int, j *nn.IJet) *nn.IJet {
-		if i < e.start {
-			return j // the cached affine layer: exact in α already, its D1 the shared cache
-		}
-		return tighten(site{i, -1, -1}, j)
-	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
-		return tighten(site{i, b, k}, j)
-	})
+	j, jc, tapes := e.centredJets(c, ab, mid, bi, bc, rows)
 	targets := e.p.Targets.Rows(ch[0], ch[1])
 	lc, dlc, _ = nn.LossEnclosure(e.p.Model.Spec.Loss, jc, targets)
 	if rows != nil {
 		targets = subTargets(targets, rows)
 	}
-	l, dl, d2l, dk = nn.LossEnclosureDK(e.p.Model.Spec.Loss, j, targets)
+	var grad interval.Matrix
+	l, dl, d2l, dk, grad = nn.LossEnclosureGrad(e.p.Model.Spec.Loss, j, targets)
+	if dk != nil && tapes != nil {
+		if back, err := e.jumpBackward(grad, bi, tapes); err == nil {
+			for i := range dk {
+				if x := interval.Intersect(dk[i], back[i]); x.Valid() {
+					dk[i] = x
+				}
+			}
+		}
+	}
 	e.mu.Lock()
 	e.evals += 2
 	e.mu.Unlock()
@@ -60,6 +50,163 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 		jump = make([]bool, len(l))
 	}
 	return l, dl, d2l, j.Kink, jump, lc, dlc, dk
+}
+
+// centredJets is centredPass's pair of passes: the output jet j over the
+// leaf ab on the given rows (order 2, tightened by centredForm after every
+// layer and sub-layer) and jc at mid on every row of the chunk (order 1);
+// with IntervalPath.backward, the tapes of every layer and sub-layer after
+// the cached one, recorded from the leaf's pass with the midpoint's input
+// jets (nn.IntervalBackward.IntervalTape), for jumpBackward; nil when
+// some layer's tape could not be recorded (its error) or a layer carries no
+// jump term.
+func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (j, jc *nn.IJet, tapes map[jetSite]*nn.IntervalTape) {
+	pt := interval.Point(mid)
+	// the midpoint's jet after every layer and every sub-layer of a
+	// residual layer (key {i, b, k}; a top-level layer is {i, -1, -1})
+	centre := map[jetSite]*nn.IJet{}
+	jc = e.jetHook(c, pt, bc, 1, nil, func(i int, j *nn.IJet) *nn.IJet {
+		centre[jetSite{i, -1, -1}] = j
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		centre[jetSite{i, b, k}] = j
+		return j
+	})
+	var rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)
+	ok := e.backward
+	if ok {
+		tapes = map[jetSite]*nn.IntervalTape{}
+		rec = func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) {
+			if !ok {
+				return
+			}
+			if !in.HasDK() {
+				ok = false // no jump term to bound (a layer without DK before)
+				return
+			}
+			in0 := centre[jetSite{i - 1, -1, -1}] // the input at mid of layer i and of a block's first sub-layers
+			if k > 0 {
+				in0 = centre[jetSite{i, b, k - 1}]
+			}
+			t, err := l.(nn.IntervalBackward).IntervalTape(box, in, in0, rows)
+			if err != nil {
+				ok = false
+				return
+			}
+			tapes[jetSite{i, b, k}] = t
+		}
+	}
+	j = e.jetRec(c, ab, bi, 2, rows, func(i int, j *nn.IJet) *nn.IJet {
+		if i < e.start {
+			return j // the cached affine layer: exact in α already, its D1 the shared cache
+		}
+		centredForm(j, centre[jetSite{i, -1, -1}], rows, ab, mid)
+		// free the centre jets layer i has read (its input's and its
+		// sub-layers'; the tapes took what they need)
+		for s := range centre {
+			if s.i == i-1 || (s.i == i && s.b >= 0) {
+				delete(centre, s)
+			}
+		}
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		centredForm(j, centre[jetSite{i, b, k}], rows, ab, mid)
+		return j
+	}, rec)
+	if !ok {
+		tapes = nil
+	}
+	return j, jc, tapes
+}
+
+// jetSite names a layer's output in a pass: top-level layer i (b = k =
+// −1) or sub-layer k of branch b (0 the body, 1 the shortcut) of the
+// residual layer i.
+type jetSite struct{ i, b, k int }
+
+// backwardApplies reports whether every layer after the cached one has a
+// backward interval rule (nn.IntervalBackward, or a residual layer with
+// nn.IntervalBackwardBlock whose sub-layers all have one and are not
+// blocks) and the BatchNorm policy is not recompute (whose layers carry no
+// jump term): the condition for jumpBackward.
+func (e *IntervalPath) backwardApplies() bool {
+	if e.recompute {
+		return false
+	}
+	for i := e.start; i < len(e.layers); i++ {
+		l := e.p.Model.Layers[i]
+		if blk, ok := l.(nn.Block); ok {
+			if _, ok := l.(nn.IntervalBackwardBlock); !ok {
+				return false
+			}
+			for _, br := range blk.Branches() {
+				for _, s := range br.Layers {
+					if _, ok := s.(nn.Block); ok {
+						return false
+					}
+					if _, ok := s.(nn.IntervalBackward); !ok {
+						return false
+					}
+				}
+			}
+			continue
+		}
+		if _, ok := l.(nn.IntervalBackward); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// jumpBackward bounds the loss's jump term of the slope form across kinks
+// per example (nn.IntervalBackward, the comment at the top of
+// nn/interval_backward.go): from grad ⊇ ∂ℓ_i/∂γ over the leaf, the
+// gradient is carried back through every layer's enclosed Jacobian
+// (boxes: the leaf's parameter boxes; tapes: each layer's and sub-layer's
+// record from the leaf's pass), and each layer that creates jumps adds
+// g·J. The result dk_i encloses e(α)ᵀK_L(α, c), the same quantity as
+// nn.LossEnclosureDK's jump term (so the two may be intersected). The
+// pass stops below the lowest layer that creates a jump.
+func (e *IntervalPath) jumpBackward(grad interval.Matrix, boxes []*nn.ParamBox, tapes map[jetSite]*nn.IntervalTape) ([]interval.I, error) {
+	low := len(e.layers)
+	for s, t := range tapes {
+		if t != nil && t.Jumps() && s.i < low {
+			low = s.i
+		}
+	}
+	dk := make([]interval.I, grad.Rows)
+	add := func(d []interval.I) {
+		for i := range d {
+			dk[i] = interval.Add(dk[i], d[i])
+		}
+	}
+	g := grad
+	for i := len(e.layers) - 1; i >= low; i-- {
+		l := e.p.Model.Layers[i]
+		if blk, ok := l.(nn.IntervalBackwardBlock); ok {
+			var err error
+			g, err = blk.IntervalVJPBlock(boxes[i], g, func(b, k int, sl nn.Layer, box *nn.ParamBox, g interval.Matrix) (interval.Matrix, error) {
+				gin, d, err := sl.(nn.IntervalBackward).IntervalVJP(box, tapes[jetSite{i, b, k}], g)
+				add(d)
+				return gin, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		bl, ok := l.(nn.IntervalBackward)
+		if !ok {
+			return nil, fmt.Errorf("certificate: layer %d (%s) has no backward interval rule", i, l.Type())
+		}
+		gin, d, err := bl.IntervalVJP(boxes[i], tapes[jetSite{i, -1, -1}], g)
+		if err != nil {
+			return nil, err
+		}
+		add(d)
+		g = gin
+	}
+	return dk, nil
 }
 
 // centredForm tightens, in place, the jet j enclosing a layer's output over

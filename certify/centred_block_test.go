@@ -162,3 +162,76 @@ func TestSlopeFormAcrossKinks(t *testing.T) {
 		}
 	})
 }
+
+// TestJumpBackwardEncloses: the backward bound of the loss's jump term
+// (jumpBackward, nn.IntervalBackward) encloses what it claims on its own,
+// not only intersected with the forward one: on random small MLPs
+// (randomCertPath), CNNs (randomConvPath) and ResNets
+// (randomConvResidualPath: conv2d, batchnorm2d, ReLU and other
+// activations, max and average pools, residual blocks with a scale) and a
+// random leaf of random width around its midpoint c, for dense float64
+// ℓ_i′ at the leaf's ends and at random α of it,
+// ℓ_i′(α) − ℓ_i′(c) ∈ d2l_i·(α − c) + back_i for every example that does
+// not jump, with d2l the loss's slope (nn.LossEnclosureGrad) and back the
+// backward bound. Models whose every layer has the rule (all but
+// batchnorm under recompute, softplus across its threshold) must get it.
+func TestJumpBackwardEncloses(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var p *functionspace.Path
+		switch rapid.IntRange(0, 2).Draw(t, "family") {
+		case 0:
+			p = randomCertPath(t)
+		case 1:
+			p = randomConvPath(t)
+		default:
+			p = randomConvResidualPath(t)
+		}
+		e, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.backward {
+			if p.BNPolicy() != functionspace.BNRecompute {
+				t.Fatalf("no backward rule for %v", p.Model.Spec.Layers)
+			}
+			return
+		}
+		a := rapid.Float64Range(0, 0.9).Draw(t, "a")
+		w := rapid.SampledFrom([]float64{1e-6, 1e-3, 1e-2, 0.1}).Draw(t, "width")
+		b := a + w
+		mid := 0.5*a + 0.5*b
+		ab := interval.I{Lo: a, Hi: b}
+		c := rapid.IntRange(0, len(e.chunks)-1).Draw(t, "chunk")
+		ch := e.chunks[c]
+		bi := e.boxes(ab)
+		j, _, tapes := e.centredJets(c, ab, mid, bi, e.boxes(interval.Point(mid)), nil)
+		if tapes == nil {
+			if !j.HasDK() || p.Model.MayJump() {
+				return // softplus: a jump of h, no slope form
+			}
+			t.Fatalf("no tapes for %v", p.Model.Spec.Layers)
+		}
+		_, _, d2l, _, grad := nn.LossEnclosureGrad(p.Model.Spec.Loss, j, p.Targets.Rows(ch[0], ch[1]))
+		back, err := e.jumpBackward(grad, bi, tapes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := p.At(mid)
+		for _, al := range []float64{a, b, a + w*rapid.Float64Range(0, 1).Draw(t, "u1"), a + w*rapid.Float64Range(0, 1).Draw(t, "u2")} {
+			al = math.Min(math.Max(al, a), b)
+			s := p.At(al)
+			off := interval.I{Lo: interval.Down(al - mid), Hi: interval.Up(al - mid)}
+			for i := 0; i < j.N; i++ {
+				if j.Jumped(i) {
+					continue
+				}
+				d := s.ExampleDLoss[ch[0]+i] - sc.ExampleDLoss[ch[0]+i]
+				enc := interval.Add(interval.Mul(d2l[i], off), back[i])
+				sl := 1e-9 * (1 + math.Abs(s.ExampleDLoss[ch[0]+i]) + math.Abs(sc.ExampleDLoss[ch[0]+i]))
+				if d < enc.Lo-sl || d > enc.Hi+sl {
+					t.Fatalf("example %d: ℓ′(%v) − ℓ′(%v) = %v outside [%v, %v] (jump term [%v, %v], kink %v, leaf [%v, %v])", ch[0]+i, al, mid, d, enc.Lo, enc.Hi, back[i].Lo, back[i].Hi, j.Kink[i], a, b)
+				}
+			}
+		}
+	})
+}

@@ -223,8 +223,11 @@ func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int)
 	}
 	err := run(len(ls), func(t task) {
 		l := ls[t.l]
-		dead, nd := e.deadRows(t.c, l.A, l.B)
-		n := len(dead)
+		n := e.chunks[t.c][1] - e.chunks[t.c][0]
+		dead, nd := make([]bool, n), 0
+		if e.dead != nil {
+			dead, nd = e.deadRows(t.c, l.A, l.B)
+		}
 		cp := chunkProbe{l: make([]interval.I, n), dl: make([]interval.I, n), kink: make([]bool, n), dead: nd}
 		rest := make([]int32, 0, n-nd)
 		for i := range dead {

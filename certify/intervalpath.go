@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
@@ -104,8 +105,10 @@ type IntervalPath struct {
 	scale  float64            // N·K (mse) or N
 	mu     sync.Mutex
 	evals  int
-	notes  map[string]bool
-	jumps  bool // the model has a layer whose output may jump (softplus)
+	// line caches δ's point Weights for every box of the path (box)
+	line  nn.WeightsCache
+	notes map[string]bool
+	jumps bool // the model has a layer whose output may jump (softplus)
 	// outputsOnly: evalLeaves leaves the loss enclosures of the leaves
 	// unset (an objective that reads only Outputs, AccuracyObjective)
 	outputsOnly bool
@@ -149,6 +152,12 @@ type IntervalPath struct {
 	// layer (at any depth), evaluated leaf by leaf (IntervalJetLeaves) so
 	// that each nested BatchNorm takes its enclosed reference statistics
 	nestedBN map[int]bool
+	// backward: every layer after the cached one has a backward interval
+	// rule (nn.IntervalBackward; a residual layer nn.IntervalBackwardBlock
+	// with such sub-layers, none a block itself) and the policy is not
+	// recompute: centredPass then also bounds the loss's jump term by the
+	// gradient at the crossing units (jumpBackward)
+	backward bool
 }
 
 type statsKey struct {
@@ -248,6 +257,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
 	}
+	e.backward = e.backwardApplies()
 	e.patterns = e.patternsApply()
 	if e.deadApplies() {
 		for c := range e.chunks {
@@ -258,8 +268,12 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	return e, nil
 }
 
+// box encloses layer i's parameters over alpha; every box of the path
+// shares one cache of δ's point Weights (nn.ParamBox.Line).
 func (e *IntervalPath) box(i int, alpha interval.I) *nn.ParamBox {
-	return nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
+	b := nn.NewParamBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha)
+	b.Line = &e.line
+	return b
 }
 
 // pass encloses the per-example ℓ, ℓ′, ℓ″ of chunk c over α ∈ alpha, with
@@ -336,6 +350,17 @@ func (e *IntervalPath) jet(c int, alpha interval.I, boxes []*nn.ParamBox, order 
 // (nn.IntervalBlock): each may return a tighter enclosure of
 // the same jet (centredForm).
 func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet) *nn.IJet {
+	return e.jetRec(c, alpha, boxes, order, rows, after, sub, nil)
+}
+
+// jetRec is jetHook with rec (when not nil) called with every layer i ≥
+// start (b = k = −1) and, inside a residual layer i (nn.IntervalBlock),
+// every sub-layer k of branch b, its parameter box and the input its
+// interval rule is about to read (after the hooks' tightening): the
+// certificate's backward jump term records its tapes from them
+// (nn.IntervalBackward). Not under bn_policy recompute (the backward term
+// is not used there: the jets carry no jump term).
+func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)) *nn.IJet {
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
@@ -354,6 +379,15 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 		}
 		if b, ok := e.p.Model.Layers[i].(nn.BatchStatistics); ok && st != nil {
 			return b.IntervalJetStats(boxes[i], st[e.p.Model.FirstSite(i)], j)
+		}
+		if rec != nil && st == nil {
+			if r, ok := e.layers[i].(nn.IntervalBlock); ok {
+				return r.IntervalJetLeaves(boxes[i], j, func(b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet) *nn.IJet {
+					rec(i, b, k, l, box, in)
+					return l.(nn.IntervalLayer).IntervalJet(box, in)
+				}, hook)
+			}
+			rec(i, -1, -1, e.p.Model.Layers[i], boxes[i], j)
 		}
 		if r, ok := e.layers[i].(nn.IntervalBlock); ok && hook != nil {
 			return r.IntervalJetHook(boxes[i], j, hook)
@@ -762,34 +796,25 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 	nc := len(e.chunks)
 	res := make([][]chunkResult, len(ls))
 	keeps := make([][]*chunkKeep, len(ls))
-	bi := make([][]*nn.ParamBox, len(ls))
-	bc := make([][]*nn.ParamBox, len(ls))
+	// The parameter boxes (θ0 + αδ enclosed per entry, over the leaf and at
+	// its midpoint) are built by the first worker that takes one of the
+	// leaf's chunks, shared by its other chunks (with the Weights each box
+	// caches, nn.ParamBox.BoxWeights) and dropped after its last chunk:
+	// on a 1024-wide MLP at 50 examples building them was ~45% of the
+	// certificate's CPU (issue 12), and holding every leaf's boxes of a
+	// batch at once was ~1 GiB for 32 leaves.
+	type leafBoxes struct {
+		once   sync.Once
+		bi, bc []*nn.ParamBox
+		left   atomic.Int32 // chunks not yet evaluated
+	}
+	lb := make([]*leafBoxes, len(ls))
 	for k := range ls {
 		res[k] = make([]chunkResult, nc)
 		keeps[k] = make([]*chunkKeep, nc)
+		lb[k] = &leafBoxes{}
+		lb[k].left.Store(int32(nc))
 	}
-	// The parameter boxes (θ0 + αδ enclosed per entry, twice per leaf)
-	// are built by the workers too: on a 1024-wide MLP at 50 examples
-	// building them on this goroutine was a fifth of the certificate's
-	// CPU, all of it serial (issue 12).
-	boxTasks := make(chan int)
-	var bwg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		bwg.Add(1)
-		go func() {
-			defer bwg.Done()
-			for k := range boxTasks {
-				l := ls[k]
-				bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
-				bc[k] = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
-			}
-		}()
-	}
-	for k := range ls {
-		boxTasks <- k
-	}
-	close(boxTasks)
-	bwg.Wait()
 	tasks := make(chan task)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -797,12 +822,19 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
-				l := ls[t.l]
+				l, b := ls[t.l], lb[t.l]
+				b.once.Do(func() {
+					b.bi = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+					b.bc = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
+				})
 				var parent *chunkKeep
 				if l.parent != nil {
 					parent = l.parent.chunks[t.c]
 				}
-				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, bi[t.l], bc[t.l], parent, e.dropSettled)
+				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, b.bi, b.bc, parent, e.dropSettled)
+				if b.left.Add(-1) == 0 {
+					b.bi, b.bc = nil, nil // the leaf's last chunk: its boxes may go
+				}
 			}
 		}()
 	}
@@ -968,8 +1000,20 @@ func (e *IntervalPath) OutputsRows(alpha interval.I, order int, rows [][]int32) 
 	if rows == nil {
 		return e.Outputs(alpha, order)
 	}
-	bs := e.boxes(alpha)
+	return e.outputsRowsWith(alpha, e.boxes(alpha), order, rows)
+}
+
+// outputsRowsWith is OutputsRows with the parameter boxes bs =
+// e.boxes(alpha) given, so that passes over the same α-interval share them
+// (and the Weights each box caches); rows nil: every example.
+func (e *IntervalPath) outputsRowsWith(alpha interval.I, bs []*nn.ParamBox, order int, rows [][]int32) []*nn.IJet {
 	out := make([]*nn.IJet, len(e.chunks))
+	if rows == nil {
+		for c := range e.chunks {
+			out[c] = e.jet(c, alpha, bs, order, nil)
+		}
+		return out
+	}
 	for c := range e.chunks {
 		if len(rows[c]) > 0 {
 			out[c] = e.jet(c, alpha, bs, order, rows[c])

@@ -32,7 +32,11 @@
 // between the exact one-sided tangents. The one-sided jets come from a
 // per-row-α pass that forces the switch units to either side (or, for one
 // hidden layer, where γ is quadratic between kinks, from exact Taylor
-// extrapolation). Path.Kinks and Path.ExampleGaussLength do the same for one
+// extrapolation; for two hidden ReLU-family layers, where the second
+// one's input is quadratic between first-layer kinks and γ cubic between
+// all kinks, from the grid point's jets carried by Taylor steps and
+// rank-one jumps, with no per-row pass through the wide layers:
+// piecewise.go). Path.Kinks and Path.ExampleGaussLength do the same for one
 // example with an adaptive G7/K15 rule (geometry.GaussLength): the oracle.
 // G(Γ) is a plain sum of angles on the grid; on ReLU networks it does not
 // converge at practical grids (GaussResult.StackedConverged).

@@ -67,8 +67,11 @@ type GaussResult struct {
 	// grid (switches of kinked layers: crossings of ReLU-family
 	// pre-activations, max-pool arg-max changes; THEORY.md §2, §9) and Kinks
 	// their total. ExtraRows is the number of single-example rows evaluated
-	// (per-row-α passes) on the final grid and its subgrid, one for every
-	// region between two kinks of one example inside one interval.
+	// by per-row-α passes on the final grid and its subgrid (the one-sided
+	// jets and Newton steps at kinks); where the jets are carried (polyJets)
+	// it counts the rows of the layers after the second kinked layer only
+	// (with cubicJets: of the output layer, one per first-layer kink and
+	// per restart, one per example and interval for γ‴ not counted).
 	KinkCount []int
 	Kinks     int
 	ExtraRows int
@@ -132,7 +135,9 @@ type GaussResult struct {
 // on the branch it has at α ∓ 1e-8·h and the crossing units forced to
 // either side (sideJets; the right side carried from the left by the
 // switch's jump where the layers allow, carryJumps), by batched per-row-α
-// passes per chunk (rowJet),
+// passes per chunk (rowJet); on a two-hidden-layer ReLU-family MLP they
+// are carried from the grid point instead (polyJets, cubicJets: the same
+// jets up to rounding, without a per-row pass through the wide layers),
 // and each kink-free piece between them is integrated as above. On one
 // hidden layer the result is exact up to rounding at every M; otherwise the
 // kink locations make it converge at least like O(h²). A pair of crossings of one deeper-layer unit inside one interval goes unseen until

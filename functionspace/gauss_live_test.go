@@ -14,10 +14,13 @@ import (
 // BenchmarkGaussLengthRun times Path.GaussLength with certify --run's
 // defaults on the run directory CERTIFY_GAUSS_RUN (skipped when unset;
 // CERTIFY_GAUSS_EXAMPLES examples, default 50; the BLAS backend
-// CERTIFY_BLAS names), with the right-sided jets at kinks carried from the
-// left (carryJumps) or, with CERTIFY_GAUSS_GENERAL=1, evaluated (the
-// general path). Profile it with -cpuprofile; docs/performance.md has the
-// numbers on the benchmark network.
+// CERTIFY_BLAS names; CERTIFY_GAUSS_INTERVALS intervals, default 294),
+// with the one-sided jets at kinks carried from the grid point where the
+// model allows (polyJets), or with CERTIFY_GAUSS_ROWS=1 from per-row
+// passes with the right side carried from the left (carryJumps), or with
+// CERTIFY_GAUSS_GENERAL=1 both sides evaluated (the general path).
+// Profile it with -cpuprofile; docs/performance.md has the numbers on the
+// benchmark network.
 func BenchmarkGaussLengthRun(b *testing.B) {
 	dir := os.Getenv("CERTIFY_GAUSS_RUN")
 	if dir == "" {
@@ -41,13 +44,18 @@ func BenchmarkGaussLengthRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	p.noJumps = os.Getenv("CERTIFY_GAUSS_GENERAL") == "1"
+	p.noPoly = os.Getenv("CERTIFY_GAUSS_ROWS") == "1"
+	m := 294
+	if s := os.Getenv("CERTIFY_GAUSS_INTERVALS"); s != "" {
+		m, _ = strconv.Atoi(s)
+	}
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		// certify --run's defaults: 49·6 = 294 intervals for 50 α, tol 1e-4, rel 1e-3
-		r, err := p.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: 294, MaxIntervals: 4096, Tol: 1e-4, RelTol: 1e-3})
+		r, err := p.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: m, MaxIntervals: 4096, Tol: 1e-4, RelTol: 1e-3})
 		if err != nil {
 			b.Fatal(err)
 		}
-		fmt.Printf("BLAS %s (%s); general %v: mean %.12f ± %.3g, M = %d, %d kinks, %d extra rows\n", be, note, p.noJumps, r.Mean, r.MeanError, r.Intervals, r.Kinks, r.ExtraRows)
+		fmt.Printf("BLAS %s (%s); general %v, rows %v: mean %.12f ± %.3g, M = %d, %d kinks, %d extra rows\n", be, note, p.noJumps, p.noPoly, r.Mean, r.MeanError, r.Intervals, r.Kinks, r.ExtraRows)
 	}
 }

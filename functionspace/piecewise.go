@@ -36,6 +36,9 @@ type polyPlan struct {
 	jumps          nn.UnitJumps // the layer at mid
 	p0, dp         []*nn.Tensor // its tensors at θ0 and δ
 	width          int          // the second kinked layer's input width
+	// w0T and dwT are the mid layer's W0ᵀ and ΔWᵀ [In, Out] when it is
+	// a Dense layer (columnJumps), else nil.
+	w0T, dwT []float64
 	// out is the site of the output layer when the layers after the
 	// second kinked layer are one Dense layer and identity layers, and
 	// that kinked layer is PiecewiseLinear (slopes on, off): then γ is
@@ -85,6 +88,10 @@ func (p *Path) polyPlan() *polyPlan {
 	pl := &polyPlan{aff: kl[0], mid: mid, last: kl[1], swAff: ua, swLast: sws[kl[1]],
 		jumps: p.Model.Layers[mid].(nn.UnitJumps), p0: p.Model.LayerParams(p.Theta0, mid), dp: p.Model.LayerParams(p.Delta, mid),
 		width: p.Model.Layers[kl[1]].InSize(), out: -1}
+	if d, ok := p.Model.Layers[mid].(*nn.Dense); ok {
+		// its weight columns, contiguous (columnJumps)
+		pl.w0T, pl.dwT = transpose(pl.p0[0].Data, d.Out, d.In), transpose(pl.dp[0].Data, d.Out, d.In)
+	}
 	lastLayer := p.Model.Layers[kl[1]]
 	pw, isPL := lastLayer.(nn.PiecewiseLinear)
 	if _, own := lastLayer.(nn.Switching); !isPL || own || p.noCubic {
@@ -184,7 +191,7 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	var jm *mat.Dense
 	m := len(units)
 	if m > 0 {
-		jm = pl.jumps.JumpUnitRows(pl.p0, pl.dp, jal, units, dz, dv, da).M
+		jm = pl.columnJumps(jal, units, dz, dv, da)
 	}
 	jumpAt := func(r int) (z, zd, zdd []float64) {
 		return jm.RawRowView(r), jm.RawRowView(m + r), jm.RawRowView(2*m + r)
@@ -315,6 +322,7 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		h     [3][]float64
 	}
 	var anchors, deltas []job
+	var starts [][]float64 // ḧ₂ at pa, per example (for γ‴ there)
 	newJob := func() [3][]float64 {
 		return [3][]float64{make([]float64, w), make([]float64, w), make([]float64, w)}
 	}
@@ -338,7 +346,7 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		oh            []oneHot
 	}
 	sides := make([]side, R)
-	start := make([]int, len(pend)) // the anchor at pa (for γ‴), per example
+	start := make([]int, len(pend)) // row of starts, per example
 	br, brR, D := make([]int, w), make([]int, w), make([]int, w)
 	own := map[int]int{} // second-layer unit → its branch after, at the current kink
 	cur, zl, zr := newJob(), newJob(), newJob()
@@ -352,8 +360,12 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		copy(cur[1], pa.zd[pl.last].RawRowView(i))
 		copy(cur[2], pa.zdd[pl.last].RawRowView(i))
 		pl.swLast.Branches(cur[0], cur[1], cur[2], D)
-		start[n] = len(anchors)
-		anchors = append(anchors, job{a, hJet(cur, D)})
+		start[n] = len(starts)
+		acc := make([]float64, w)
+		for u, b := range D {
+			acc[u] = slope(b) * cur[2][u]
+		}
+		starts = append(starts, acc)
 		at := a
 		for _, grp := range gss[n] {
 			k := grp[0].alpha
@@ -412,9 +424,11 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 			}
 			consistent := true
 			for u, b := range brR {
-				if _, ok := own[u]; !ok && b != D[u] {
-					consistent = false
-					break
+				if b != D[u] {
+					if _, ok := own[u]; !ok {
+						consistent = false
+						break
+					}
 				}
 			}
 			switch {
@@ -470,6 +484,16 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		g3.Scale(3, g3)
 		return out, g3
 	}
+	var sg3 *mat.Dense
+	if len(starts) > 0 {
+		sg3 = mat.NewDense(len(starts), K, nil)
+		acc := mat.NewDense(len(starts), w, nil)
+		for q, h := range starts {
+			copy(acc.RawRowView(q), h)
+		}
+		sg3.Mul(acc, pl.outDP[0].Matrix().T())
+		sg3.Scale(3, sg3)
+	}
 	aj, ag3 := eval(anchors, true)
 	dj, dg3 := eval(deltas, false)
 	w0, dw := pl.outP0[0].Data, pl.outDP[0].Data // [K, w], row-major
@@ -479,7 +503,7 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		pd := &pend[n]
 		copy(v1, pa.s.Velocity.RawRowView(pd.i))
 		copy(v2, pa.s.Acceleration.RawRowView(pd.i))
-		copy(g3, ag3.RawRowView(start[n]))
+		copy(g3, sg3.RawRowView(start[n]))
 		at := a
 		for g, k := range pd.ks {
 			for s := 0; s < 2; s++ {
@@ -534,4 +558,40 @@ func samePattern(br, d []int, own map[int]int) bool {
 		}
 	}
 	return true
+}
+
+// transpose returns the transpose [c, r] of the row-major matrix m [r, c].
+func transpose(m []float64, r, c int) []float64 {
+	t := make([]float64, len(m))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			t[j*r+i] = m[i*c+j]
+		}
+	}
+	return t
+}
+
+// columnJumps is nn.UnitJumps.JumpUnitRows of the mid layer [3m, Out]:
+// row r the change of its output jet at α = alphas[r] when input element
+// units[r] changes by (dz, dv, da)[r]; for a Dense layer from its
+// transposed weights (a column of W0 and ΔW read contiguously), else by
+// the layer's own rule.
+func (pl *polyPlan) columnJumps(alphas []float64, units []int, dz, dv, da []float64) *mat.Dense {
+	if pl.w0T == nil {
+		return pl.jumps.JumpUnitRows(pl.p0, pl.dp, alphas, units, dz, dv, da).M
+	}
+	n, out := len(units), pl.width
+	m := mat.NewDense(3*n, out, nil)
+	for r, u := range units {
+		al := alphas[r]
+		a, b := pl.w0T[u*out:(u+1)*out], pl.dwT[u*out:(u+1)*out]
+		z, zd, zdd := m.RawRowView(r), m.RawRowView(n+r), m.RawRowView(2*n+r)
+		for o := range z {
+			// as nn.Dense.JumpUnitRows, term by term
+			z[o] = dz[r]*a[o] + al*(dz[r]*b[o])
+			zd[o] = dz[r]*b[o] + dv[r]*a[o] + al*(dv[r]*b[o])
+			zdd[o] = 2*(dv[r]*b[o]) + da[r]*a[o] + al*(da[r]*b[o])
+		}
+	}
+	return m
 }

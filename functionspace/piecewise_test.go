@@ -220,3 +220,27 @@ func TestPolyPlanShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnJumpsEqualJumpUnitRows: the mid layer's jumps from its
+// transposed weights (columnJumps) are nn.Dense.JumpUnitRows exactly (the
+// same products in the same order).
+func TestColumnJumpsEqualJumpUnitRows(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawPolyNet(t)
+		pl := p.polyPlan()
+		n := rapid.IntRange(1, 5).Draw(t, "rows")
+		in := p.Model.Layers[pl.mid].InSize()
+		units := make([]int, n)
+		als, dz, dv, da := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		for r := range units {
+			units[r] = rapid.IntRange(0, in-1).Draw(t, "unit")
+			als[r] = rapid.Float64Range(-1, 2).Draw(t, "alpha")
+			dz[r], dv[r], da[r] = rapid.Float64Range(-1, 1).Draw(t, "dz"), rapid.Float64Range(-3, 3).Draw(t, "dv"), rapid.Float64Range(-3, 3).Draw(t, "da")
+		}
+		got := pl.columnJumps(als, units, dz, dv, da)
+		want := pl.jumps.JumpUnitRows(pl.p0, pl.dp, als, units, dz, dv, da).M
+		if !mat.Equal(got, want) {
+			t.Fatalf("columnJumps\n%v\nJumpUnitRows\n%v", mat.Formatted(got), mat.Formatted(want))
+		}
+	})
+}

@@ -19,7 +19,7 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 		return AffineIJet(a, b, p.Alpha, in.Order, in.Kink)
 	}
 	n := in.N
-	w := interval.NewWeights(d.Out, d.In, p.Mid[0].Data, p.Rad[0].Data)
+	w := p.BoxWeights(0, d.Out, d.In)
 	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink, Jump: in.Jump}
 	out.V = interval.MulNT(in.V, w, 1)
 	if p.Mid[1] != nil {
@@ -27,7 +27,7 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 		out.V.AddRow(lo, hi)
 	}
 	if in.Order >= 1 {
-		dw := interval.NewWeights(d.Out, d.In, p.Delta[0].Data, nil)
+		dw := p.DeltaWeights(0, d.Out, d.In)
 		out.D1 = interval.MulNT(in.V, dw, 1)
 		out.D1.AddTo(interval.MulNT(in.D1, w, 1))
 		if p.Delta[1] != nil {

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"sync"
 
 	"github.com/certify-mli/certify/interval"
 )
@@ -80,6 +81,69 @@ func NewConstIJet(n, d int, x []float64, order int) *IJet {
 type ParamBox struct {
 	Alpha                   interval.I
 	Theta0, Delta, Mid, Rad []*Tensor
+	// Line, when not nil, caches the point Weights of Delta's tensors
+	// (DeltaWeights): δ is the same for every box of one line, so the
+	// caller that builds many boxes of a line shares one cache between
+	// them (issue 12, acc-share round). nil: built on every use.
+	Line *WeightsCache
+	// own caches the Weights of Mid ± Rad (BoxWeights), shared by every
+	// pass and chunk evaluated with this box; nil (a box built as a
+	// literal): built on every use.
+	own *WeightsCache
+}
+
+// WeightsCache holds interval.Weights built from parameter tensors, one per
+// tensor, each built on first use (the midpoint–radius form MulNT
+// multiplies by: building it reads and writes three times the tensor's
+// size, as much as a product with a few rows). Safe for concurrent use;
+// the zero value is empty and ready.
+type WeightsCache struct {
+	mu sync.Mutex
+	m  map[*Tensor]*cachedWeights
+}
+
+type cachedWeights struct {
+	once sync.Once
+	w    *interval.Weights
+}
+
+// get returns the Weights cached under key, calling build the first time;
+// with c nil it calls build every time.
+func (c *WeightsCache) get(key *Tensor, build func() *interval.Weights) *interval.Weights {
+	if c == nil {
+		return build()
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[*Tensor]*cachedWeights{}
+	}
+	e := c.m[key]
+	if e == nil {
+		e = &cachedWeights{}
+		c.m[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.w = build() })
+	return e.w
+}
+
+// BoxWeights returns interval.NewWeights(rows, cols, Mid[j], Rad[j]): the
+// enclosure of tensor j over Alpha as a [rows, cols] matrix (rows·cols its
+// size), built once per box and shared by every pass and chunk that uses
+// the box (the same values as building it each time).
+func (p *ParamBox) BoxWeights(j, rows, cols int) *interval.Weights {
+	return p.own.get(p.Mid[j], func() *interval.Weights {
+		return interval.NewWeights(rows, cols, p.Mid[j].Data, p.Rad[j].Data)
+	})
+}
+
+// DeltaWeights returns interval.NewWeights(rows, cols, Delta[j], nil): δ's
+// tensor j as an exact [rows, cols] matrix, built once per Line (every box
+// of the line shares it) or, without a Line, on every call.
+func (p *ParamBox) DeltaWeights(j, rows, cols int) *interval.Weights {
+	return p.Line.get(p.Delta[j], func() *interval.Weights {
+		return interval.NewWeights(rows, cols, p.Delta[j].Data, nil)
+	})
 }
 
 // NewParamBox encloses θ0 + αδ for α ∈ alpha: Mid = fl(θ0 + c·δ) with c the
@@ -89,7 +153,7 @@ func NewParamBox(theta0, delta []*Tensor, alpha interval.I) *ParamBox {
 	c := alpha.Mid()
 	r := interval.Up(math.Max(interval.Up(alpha.Hi-c), interval.Up(c-alpha.Lo)))
 	b := &ParamBox{Alpha: alpha, Theta0: theta0, Delta: delta,
-		Mid: make([]*Tensor, len(theta0)), Rad: make([]*Tensor, len(theta0))}
+		Mid: make([]*Tensor, len(theta0)), Rad: make([]*Tensor, len(theta0)), own: &WeightsCache{}}
 	const u4 = 0x1p-51
 	for j, t0 := range theta0 {
 		if t0 == nil {

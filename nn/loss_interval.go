@@ -36,7 +36,18 @@ func LossEnclosure(kind string, out *IJet, t Targets) (l, dl, d2l []interval.I) 
 // encloses γ̇ at two different points (a product, not a square). An example
 // without a kink keeps ℓ″'s enclosure and dk_i = 0. dk is nil without DK.
 func LossEnclosureDK(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interval.I) {
+	l, dl, d2l, dk, _ = LossEnclosureGrad(kind, out, t)
+	return l, dl, d2l, dk
+}
+
+// LossEnclosureGrad is LossEnclosureDK that also returns e [N, K], the
+// enclosure over the interval of the loss's gradient with respect to the
+// outputs, e_ij ⊇ ∂ℓ_i/∂γ_j: p_j − [j = y] for cross_entropy (with p_y − 1
+// enclosed directly, as in ℓ′), 2(γ_j − y_j) for mse. The certificate's
+// backward jump term starts from it (nn.IntervalBackward).
+func LossEnclosureGrad(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interval.I, grad interval.Matrix) {
 	n, k := out.N, out.D
+	eg := interval.NewMatrix(n, k)
 	withDK := out.HasDK()
 	if withDK {
 		dk = make([]interval.I, n)
@@ -76,6 +87,7 @@ func LossEnclosureDK(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interv
 			sl, sd, sv, sa, sk := zero, zero, zero, zero, zero
 			for j := 0; j < k; j++ {
 				r := interval.AddF(g[j], -y[j])
+				eg.Set(i, j, interval.Scale(2, r))
 				sl = interval.Add(sl, interval.Sqr(r))
 				if out.Order >= 1 {
 					sd = interval.Add(sd, interval.Mul(r, v[j]))
@@ -165,6 +177,13 @@ func LossEnclosureDK(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interv
 				pm1 = both(both(interval.AddF(p[j], -1), interval.Neg(q)), interval.Expm1(interval.Neg(l[i])))
 			}
 		}
+		for j := 0; j < k; j++ {
+			if j == lab {
+				eg.Set(i, j, pm1)
+			} else {
+				eg.Set(i, j, p[j])
+			}
+		}
 		if out.Order < 1 {
 			continue
 		}
@@ -213,7 +232,7 @@ func LossEnclosureDK(kind string, out *IJet, t Targets) (l, dl, d2l, dk []interv
 			dk[i] = sk
 		}
 	}
-	return l, dl, d2l, dk
+	return l, dl, d2l, dk, eg
 }
 
 // both intersects two enclosures of the same real; if rounding trouble (a

@@ -75,6 +75,10 @@ type Table struct {
 	// Runs is the number of runs in the table; AboveMaxLoss and
 	// NoTrainLoss count the runs left out by Spec.MaxTrainLoss.
 	Runs, AboveMaxLoss, NoTrainLoss int
+	// Variants is how many of the Runs are analysis variants of a run
+	// (certify.StudyRun.Variant, from certify.LoadStudyVariants), stated
+	// in the note so that n is not read as the number of trained networks.
+	Variants int
 	// Caption and Label are the LaTeX table's \caption and \label
 	// (defaults from the keys when empty).
 	Caption, Label string
@@ -98,6 +102,11 @@ func BuildTable(runs []certify.StudyRun, spec TableSpec) (*Table, error) {
 		return nil, fmt.Errorf("no run passes the filter (%d with train_loss above the maximum, %d without train_loss)", above, missing)
 	}
 	t.MixedSettings = mixedSettings(kept)
+	for _, r := range kept {
+		if r.Variant != "" {
+			t.Variants++
+		}
+	}
 	var rowOf, colOf []int
 	t.RowLevels, rowOf = groupRuns(kept, spec.Rows)
 	t.ColLevels, colOf = groupRuns(kept, spec.Cols)
@@ -345,6 +354,9 @@ func (t *Table) thresholdText() string {
 			*t.Spec.Threshold, *t.Spec.Threshold)
 	}
 	s += fmt.Sprintf("; %d runs", t.Runs)
+	if t.Variants > 0 {
+		s += fmt.Sprintf(" (%d of them analysis variants of another run: its variants/NAME/variant.json)", t.Variants)
+	}
 	if t.Spec.MaxTrainLoss != nil {
 		s += fmt.Sprintf(" with final training loss ≤ %g (%d above it and %d without train_loss left out)",
 			*t.Spec.MaxTrainLoss, t.AboveMaxLoss, t.NoTrainLoss)

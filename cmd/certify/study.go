@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/certify-mli/certify/certify"
@@ -120,9 +121,10 @@ func tableCmd(_ context.Context, args []string) error {
 	fs.SetOutput(stderr)
 	var sf studyFlags
 	sf.register(fs)
-	rows := fs.String("rows", "optim", "comma-separated config.json keys forming the rows (nested as data.name; derived: depth, width)")
+	rows := fs.String("rows", "optim", "comma-separated config.json keys forming the rows (nested as data.name; derived: depth, width, bottleneck, and with --variants variant, bn)")
 	cols := fs.String("cols", "lr", "comma-separated config.json keys forming the columns")
 	variants := fs.Bool("variants", false, "also count each run's analysis variants (RUN/variants/NAME/variant.json, e.g. from `certify --run RUN --bn recompute`) as runs of their own, with the run's config.json; the keys variant (NAME, or run for the run's own certificate.json) and bn (the report's BatchNorm policy) tell them apart, e.g. --cols bn")
+	variantGlob := fs.String("variant", "", "with --variants (implied): count only the variants whose NAME matches this shell `GLOB` (e.g. 'bn=recompute_examples=25_*'), beside every run's own report")
 	format := fs.String("format", "latex", "output format: latex (booktabs), markdown or csv")
 	out := fs.String("out", "", "write the table to FILE, atomically (default: stdout)")
 	fs.Usage = func() {
@@ -149,12 +151,24 @@ func tableCmd(_ context.Context, args []string) error {
 		return writeLMCTable([]string{dir}, *format, *out)
 	}
 	load := certify.LoadStudy
-	if *variants {
+	if *variants || *variantGlob != "" {
 		load = certify.LoadStudyVariants
+	}
+	if _, err := path.Match(*variantGlob, ""); err != nil {
+		return badInputf("table: --variant %q: %v", *variantGlob, err)
 	}
 	runs, err := loadStudyWith(load, dir, sf.skipBad)
 	if err != nil {
 		return err
+	}
+	if *variantGlob != "" {
+		kept := runs[:0]
+		for _, r := range runs {
+			if ok, _ := path.Match(*variantGlob, r.Variant); r.Variant == "" || ok {
+				kept = append(kept, r)
+			}
+		}
+		runs = kept
 	}
 	t, err := presentation.BuildTable(runs, presentation.TableSpec{Rows: splitKeys(*rows), Cols: splitKeys(*cols), StudyFilter: sf.filter()})
 	if err != nil {

@@ -280,6 +280,17 @@ func TestTableVariantsColumns(t *testing.T) {
 			t.Errorf("--variants: bn = %s: runs %s, non_monotone %s, mean_delta %q; want %v (%v)", bn, c["runs"], c["non_monotone"], c["mean_delta_non_monotone"], want, c)
 		}
 	}
+	// --variant GLOB keeps only the variants it matches (here none).
+	if only := table("--variant", "examples=*"); len(only) != 2 || only["recompute"] != nil {
+		t.Errorf("--variant examples=*: the bn=recompute variants are counted: %v", only)
+	}
+	if only := table("--variant", "bn=recompute_*"); only["recompute"]["runs"] != "2" {
+		t.Errorf("--variant bn=recompute_*: %v", only)
+	}
+	// The note counts the variants apart: 5 reports are 3 trained runs.
+	if code, so, se := runCLI(t, "table", root, "--variants", "--cols", "bn", "--format", "markdown"); code != 0 || !strings.Contains(so, "; 5 runs (2 of them analysis variants of another run") {
+		t.Errorf("markdown note: exit %d\n%s\n%s", code, so, se)
+	}
 	if plain := table(); len(plain) != 2 || plain["recompute"] != nil {
 		t.Errorf("without --variants the variants are counted: %v", plain)
 	}

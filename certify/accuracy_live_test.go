@@ -1,0 +1,93 @@
+package certify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
+	"github.com/certify-mli/certify/rundir"
+)
+
+// TestAccuracyScaleLive (issue 12, acc-share round) runs the analysis's
+// certificate and then its accuracy bounds on a run directory named by
+// CERTIFY_SCALE_RUN (CERTIFY_SCALE_N examples, default 300), as Analyze
+// does, and logs each phase's CPU seconds, leaves and a digest of the
+// accuracy intervals (so two binaries can be compared: the same digest is
+// the same bounds). CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
+// two phases to P.cert and P.acc. Skipped when unset; it measures, and
+// asserts only that the bounds are ordered.
+func TestAccuracyScaleLive(t *testing.T) {
+	dir := os.Getenv("CERTIFY_SCALE_RUN")
+	if dir == "" {
+		t.Skip("set CERTIFY_SCALE_RUN to a run directory")
+	}
+	if name := os.Getenv("CERTIFY_BLAS"); name != "" {
+		b, note, err := blasbackend.Select(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Use()
+		t.Logf("BLAS %v %s", b, note)
+	}
+	n := 300
+	if s := os.Getenv("CERTIFY_SCALE_N"); s != "" {
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := os.Getenv("CERTIFY_SCALE_PROFILE")
+	phase := func(name string, f func()) {
+		if prof != "" {
+			fh, err := os.Create(prof + "." + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			if err := pprof.StartCPUProfile(fh); err != nil {
+				t.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		f()
+	}
+	var c *Certificate
+	c0, w0 := cpuSeconds(t), time.Now()
+	phase("cert", func() {
+		c, _, err = certify(context.Background(), p, CertifyOptions{DeltaTol: DefaultDeltaTol})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("certificate: %d examples: %s, Δ ∈ [%.13g, %.13g], %d leaves, %d passes, CPU %.2f s, wall %.2f s",
+		p.N, c.Verdict, c.DeltaLower, c.DeltaUpper, c.Leaves, c.Evaluations, cpuSeconds(t)-c0, time.Since(w0).Seconds())
+	var a *AccuracyBounds
+	c0, w0 = cpuSeconds(t), time.Now()
+	phase("acc", func() {
+		a, err = CertifyAccuracy(context.Background(), p, AccuracyOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(a.Intervals)
+	lo, hi := a.Range()
+	t.Logf("accuracy: %d leaves (%d undecided), %d intervals, range [%v, %v], converged %v (%s), %d passes, digest %x, CPU %.2f s, wall %.2f s",
+		a.Leaves, a.UndecidedLeaves, len(a.Intervals), lo, hi, a.Converged, a.Reason, a.Evaluations, sha256.Sum256(js), cpuSeconds(t)-c0, time.Since(w0).Seconds())
+	if lo > hi {
+		t.Errorf("accuracy range [%v, %v] is empty", lo, hi)
+	}
+}
