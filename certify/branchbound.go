@@ -50,7 +50,8 @@ type Objective interface {
 // obj on the interval path ip: it encloses L(0) and L(1) (with per-example
 // ℓ′(1)), starts from o.InitialIntervals equal leaves of [0, 1] (with L at
 // their ends when a layer may jump), evaluates them (o.Workers concurrent
-// passes), and then repeats obj.Bound and obj.Split, bisecting the chosen
+// passes; where the objective set ip's first-order probe, the leaves it
+// settles are not evaluated further, IntervalPath.probeLeaves), and then repeats obj.Bound and obj.Split, bisecting the chosen
 // leaves at their midpoints (a child inherits L at its ends from the
 // parent's ends and midpoint) and evaluating the new ones, until Split
 // chooses none; then obj.Finish. When the line is one point (δ = 0) it

@@ -238,7 +238,16 @@ func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int)
 			rest = append(rest, int32(i))
 		}
 		if len(rest) > 0 {
+			if nd == 0 {
+				rest = nil // every row: the pass takes the cached products as they are (no copy)
+			}
 			pl, pdl, _, pk, pj := e.passRows(t.c, interval.I{Lo: l.A, Hi: l.B}, bi[t.l], 1, rest)
+			if rest == nil {
+				rest = make([]int32, n)
+				for i := range rest {
+					rest[i] = int32(i)
+				}
+			}
 			for q, i := range rest {
 				cp.l[i], cp.dl[i], cp.kink[i] = pl[q], pdl[q], pk[q]
 				cp.jump = cp.jump || pj[q]

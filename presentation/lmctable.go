@@ -298,10 +298,12 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 			lo, hi = paddedRange(pointsY(pts), pointsY(mean), pointsY(lows))
 			var off []bool
 			hi, off = boundsAxis(math.Min(lo, 0), hi, pointsY(highs))
-			// Each bar spans [lower, upper] (drawn about the lower bound);
-			// one whose upper bound is off the axis ends at its top, with
-			// the bound printed beside it, half-way up the axis.
-			var errs plotter.YErrors
+			// Each bar spans [lower, upper]; one whose upper bound is off
+			// the axis ends at its top, with the bound printed beside it,
+			// half-way up the axis. The bars are drawn beside their k
+			// (certBars), not under the pair's ring and the mean line,
+			// and one narrower than a few points gets a square mark.
+			bars := &certBars{style: draw.LineStyle{Color: oiBlack, Width: vg.Points(1.2)}, dx: certBarDodge, capW: vg.Points(6), minSpan: certBarMinFrac * (hi - math.Min(lo, 0))}
 			var offXY plotter.XYs
 			var offText []string
 			for i := range lows {
@@ -311,11 +313,15 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 					offText = append(offText, fmt.Sprintf(" ↑ upper %.4g", u))
 					u = hi
 				}
-				errs = append(errs, struct{ Low, High float64 }{0, u - lows[i].Y})
+				bars.lows = append(bars.lows, lows[i])
+				bars.highs = append(bars.highs, plotter.XY{X: lows[i].X, Y: u})
+				leg.Avoid(plotter.XYs{lows[i], {X: lows[i].X, Y: u}}) // the whole bar, not only its foot
 			}
-			eb := &plotter.YErrorBars{XYs: lows, YErrors: errs, LineStyle: draw.LineStyle{Color: oiBlack, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
-			pan.p.Add(eb)
-			leg.Add("certified barrier bounds", &plotter.Line{XYs: plotter.XYs{{}, {}}, LineStyle: eb.LineStyle})
+			pan.p.Add(bars)
+			leg.Add("certified barrier bounds", bars)
+			if bars.anyNarrow() {
+				leg.Add("certified bounds narrower than the square", certSquare{})
+			}
 			if len(offXY) > 0 {
 				if lb, err := plotter.NewLabels(plotter.XYLabels{XYs: offXY, Labels: offText}); err == nil {
 					pan.p.Add(lb)
@@ -327,6 +333,74 @@ func instabilityPlots(pairs []certify.LMCPair, source string) []*plot.Plot {
 		pan.p.Add(leg)
 	}
 	return []*plot.Plot{top, bot}
+}
+
+// The certified bars of the instability plot: drawn certBarDodge to the
+// right of their k, so that the pair's ring and the mean line at the same
+// k do not hide them, and a bar spanning less than certBarMinFrac of the
+// axis (bounds of a barrier certified 0 to rounding are a few 1e-9 wide:
+// less than a pixel) is marked with a filled square at its middle.
+const (
+	certBarDodge   = vg.Length(7) // points
+	certBarMinFrac = 0.02
+)
+
+// certBars draws certified bounds [lows[i].Y, highs[i].Y] at lows[i].X as
+// vertical bars with caps, dodged dx to the right (in points; to the left
+// where that would leave the data area), with a
+// filled square on every bar shorter than minSpan (data units).
+type certBars struct {
+	lows, highs plotter.XYs
+	style       draw.LineStyle
+	dx, capW    vg.Length
+	minSpan     float64
+}
+
+// anyNarrow reports whether some bar gets the square.
+func (b *certBars) anyNarrow() bool {
+	for i := range b.lows {
+		if b.highs[i].Y-b.lows[i].Y < b.minSpan {
+			return true
+		}
+	}
+	return false
+}
+
+// Plot implements plot.Plotter.
+func (b *certBars) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	for i := range b.lows {
+		x := trX(b.lows[i].X) + b.dx
+		if x+b.capW/2 > c.Max.X { // the last k sits at the data area's right edge: dodge left
+			x = trX(b.lows[i].X) - b.dx
+		}
+		y0, y1 := trY(b.lows[i].Y), trY(b.highs[i].Y)
+		c.StrokeLine2(b.style, x, y0, x, y1)
+		c.StrokeLine2(b.style, x-b.capW/2, y0, x+b.capW/2, y0)
+		c.StrokeLine2(b.style, x-b.capW/2, y1, x+b.capW/2, y1)
+		if b.highs[i].Y-b.lows[i].Y < b.minSpan {
+			c.DrawGlyph(certSquareStyle, vg.Point{X: x, Y: (y0 + y1) / 2})
+		}
+	}
+}
+
+// Thumbnail implements plot.Thumbnailer: a capped vertical bar.
+func (b *certBars) Thumbnail(c *draw.Canvas) {
+	x := (c.Min.X + c.Max.X) / 2
+	c.StrokeLine2(b.style, x, c.Min.Y, x, c.Max.Y)
+	c.StrokeLine2(b.style, x-b.capW/2, c.Min.Y, x+b.capW/2, c.Min.Y)
+	c.StrokeLine2(b.style, x-b.capW/2, c.Max.Y, x+b.capW/2, c.Max.Y)
+}
+
+// certSquareStyle is the mark of a certified bar too short to see.
+var certSquareStyle = draw.GlyphStyle{Color: oiBlack, Radius: vg.Points(2.5), Shape: draw.BoxGlyph{}}
+
+// certSquare is the legend thumbnail of certSquareStyle.
+type certSquare struct{}
+
+// Thumbnail implements plot.Thumbnailer.
+func (certSquare) Thumbnail(c *draw.Canvas) {
+	c.DrawGlyph(certSquareStyle, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: (c.Min.Y + c.Max.Y) / 2})
 }
 
 // boundsAxis returns the top of the loss axis that spans [lo, hi] (the

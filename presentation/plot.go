@@ -968,6 +968,11 @@ type boxedLegend struct {
 	avoid plotter.XYs // data coordinates the legend should not hide
 }
 
+// legendGlyphReach is how far a point's glyph reaches from its centre in
+// the figures (rings and squares of radius ≤ 3 pt, their line included),
+// which a legend box keeps clear of (boxedLegend.Plot).
+const legendGlyphReach = vg.Length(4) // points
+
 func newLegend() *boxedLegend {
 	l := &boxedLegend{Legend: plot.NewLegend()}
 	l.Top, l.Left = true, true
@@ -1023,13 +1028,17 @@ func (l *boxedLegend) Plot(c draw.Canvas, p *plot.Plot) {
 		mn := vg.Point{X: c.Min.X + inset + f[0]*max(0, roomX), Y: c.Min.Y + inset + f[1]*max(0, roomY)}
 		return vg.Rectangle{Min: mn, Max: mn.Add(vg.Point{X: w, Y: h})}
 	}
+	// A point is hidden when its glyph (up to legendGlyphReach from its
+	// centre) meets the box, not only when its centre is in it: a ring at
+	// the data area's edge was half covered by a box in that corner.
+	reach := pad + legendGlyphReach
 	best, bestHits := 0, -1
 	for i, f := range places {
 		r := boxAt(f)
 		hits := 0
 		for _, q := range l.avoid {
 			x, y := trX(q.X), trY(q.Y)
-			if x >= r.Min.X-pad && x <= r.Max.X+pad && y >= r.Min.Y-pad && y <= r.Max.Y+pad {
+			if x >= r.Min.X-reach && x <= r.Max.X+reach && y >= r.Min.Y-reach && y <= r.Max.Y+reach {
 				hits++
 			}
 		}

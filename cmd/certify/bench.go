@@ -38,16 +38,19 @@ type benchResult struct {
 	Examples  int    `json:"examples"`
 	Alphas    int    `json:"alphas"`
 
-	Backend       string  `json:"blas_backend"`
-	BackendNote   string  `json:"blas_note"`
-	Kernel        string  `json:"blas_kernel"`
-	BLASSource    string  `json:"blas_source"` // where the library came from (Backend.Source; "" for pure Go)
-	BLASConfig    string  `json:"blas_config"`
-	BLASThreads   int     `json:"blas_threads"`
-	Workers       int     `json:"workers"`
-	Chunk         int     `json:"chunk"`
-	GOMAXPROCS    int     `json:"gomaxprocs"`
-	Precision     string  `json:"precision"`
+	Backend     string `json:"blas_backend"`
+	BackendNote string `json:"blas_note"`
+	Kernel      string `json:"blas_kernel"`
+	BLASSource  string `json:"blas_source"` // where the library came from (Backend.Source; "" for pure Go)
+	BLASConfig  string `json:"blas_config"`
+	BLASThreads int    `json:"blas_threads"`
+	Workers     int    `json:"workers"`
+	Chunk       int    `json:"chunk"`
+	GOMAXPROCS  int    `json:"gomaxprocs"`
+	Precision   string `json:"precision"`
+	// GridOnly is --grid-only: the timed analysis was the grid's passes
+	// alone (gridAnalysis), not the whole --loss-only analysis.
+	GridOnly      bool    `json:"grid_only"`
 	GemmGFLOPS    float64 `json:"gemm_gflops"`     // the hot product alone
 	GemmGFLOPSGo  float64 `json:"gemm_gflops_go"`  // gonum's pure Go on the same product
 	SgemmGFLOPS   float64 `json:"sgemm_gflops"`    // the hot product in float32 (--precision float32)
@@ -87,12 +90,24 @@ type benchResult struct {
 }
 
 type torchSide struct {
-	Version      string  `json:"version"`
-	BLAS         string  `json:"blas"`
-	Threads      int     `json:"threads"`
+	Version string `json:"version"`
+	BLAS    string `json:"blas"`
+	Threads int    `json:"threads"`
+	// OnePass is torchref's --one-pass: the loss and accuracy are the
+	// nested jvp's own forward values and no separate no-grad loss pass
+	// runs (LossSeconds 0), one nested jvp per α as a PyTorch user would
+	// compute the paper's method. Chunk is the examples per jvp.
+	OnePass      bool    `json:"one_pass"`
+	Chunk        int     `json:"chunk"`
 	LossSeconds  float64 `json:"loss_seconds"`
 	GaussSeconds float64 `json:"gauss_seconds"`
 	Seconds      float64 `json:"seconds"` // loss + gauss
+	// ComputeCPUSeconds is the process CPU (user+system, all threads) of
+	// torchref's passes alone, without the interpreter's start-up, torch's
+	// import and the run's loading (null from a torchref that does not
+	// report it); ComputeCPURatio is certify's analysis CPU over it.
+	ComputeCPUSeconds *float64 `json:"compute_cpu_seconds"`
+	ComputeCPURatio   *float64 `json:"compute_cpu_ratio"`
 	// ProcessCPUSeconds is the user+system CPU time of the whole torchref
 	// process (import, load and both passes); CPURatio is certify's
 	// analysis CPU seconds over it. Under contention from other processes
@@ -122,6 +137,7 @@ type benchFlags struct {
 	workers      int
 	chunk        int
 	torchThreads int
+	torchChunk   int
 	python       string
 	torchref     string
 	gemm         bool
@@ -133,6 +149,7 @@ type benchFlags struct {
 	precision    string
 	cpuprofile   string
 	full         bool
+	gridOnly     bool
 }
 
 func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
@@ -148,6 +165,7 @@ func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
 	fs.IntVar(&bf.workers, "workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
 	fs.IntVar(&bf.chunk, "chunk", 1000, "examples evaluated together")
 	fs.IntVar(&bf.torchThreads, "torch-threads", 2, "torch.set_num_threads for the PyTorch side")
+	fs.IntVar(&bf.torchChunk, "torch-chunk", 0, "examples per nested jvp on the PyTorch side (0: all at once)")
 	fs.StringVar(&bf.python, "python", "/usr/bin/python3", "Python with torch and functorch")
 	fs.StringVar(&bf.torchref, "torchref", "", "path of torchref.py (default: tools/torchref/torchref.py found upwards from the working directory)")
 	fs.BoolVar(&bf.gemm, "gemm", true, "measure the GFLOP/s of the hot matrix product on the chosen backend and on pure Go")
@@ -159,6 +177,7 @@ func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
 	fs.StringVar(&bf.precision, "precision", functionspace.Float64.String(), "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
 	fs.StringVar(&bf.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
 	fs.BoolVar(&bf.full, "full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
+	fs.BoolVar(&bf.gridOnly, "grid-only", false, "time the grid's passes alone (the paper's method: loss, accuracy and trapezoid Gauss lengths at the grid's α), not the rest of --loss-only's analysis (the interval proof of a witness the grid shows, whose cost does not grow with --alphas); not with --full")
 	return fs
 }
 
@@ -177,6 +196,10 @@ func (bf *benchFlags) check() error {
 		return badInputf("bench: --chunk %d: want a positive number of examples", bf.chunk)
 	case bf.workers < 0:
 		return badInputf("bench: --workers %d: want 0 (one per core) or a positive count", bf.workers)
+	case bf.gridOnly && bf.full:
+		return badInputf("bench: --grid-only times the grid of the loss-only analysis; --full times the full one: give one")
+	case bf.torchChunk < 0:
+		return badInputf("bench: --torch-chunk %d: want 0 (all examples in one jvp) or a positive count", bf.torchChunk)
 	case bf.threads < 0:
 		return badInputf("bench: --threads %d: want 0 (OpenBLAS's default) or a positive count", bf.threads)
 	case bf.memory < 0:
@@ -246,7 +269,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	res := &benchResult{Run: dir, SourceRun: bf.runDir, Alphas: bf.alphas, Backend: b.Name, BackendNote: note, Kernel: b.Kernel, BLASSource: b.Source,
 		BLASConfig: b.Config, BLASThreads: b.Threads(), Chunk: bf.chunk, GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Precision: bf.precision}
+		Precision: bf.precision, GridOnly: bf.gridOnly}
 	res.Workers = bf.workers
 	if res.Workers <= 0 {
 		res.Workers = runtime.GOMAXPROCS(0)
@@ -328,7 +351,10 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *ben
 		}
 		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
-	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: functionspace.Precision(bf.precision)}, opt, bf.cpuprofile)
+	if bf.gridOnly {
+		what = "the grid alone (loss/accuracy + trapezoid Gauss lengths, no witness proof)"
+	}
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: functionspace.Precision(bf.precision)}, opt, bf.cpuprofile, bf.gridOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +394,7 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *ben
 // benchTorch runs the PyTorch oracle on dir, compares it with r and fills
 // res.Torch with its times, the ratios and the agreement.
 func benchTorch(ctx context.Context, bf benchFlags, dir string, r *certify.Report, res *benchResult, log io.Writer) error {
-	ts, err := runTorch(ctx, bf.python, bf.torchref, dir, bf.alphas, bf.torchThreads, bf.precision, r)
+	ts, err := runTorch(ctx, bf.python, bf.torchref, dir, res.Examples, bf.alphas, bf.torchThreads, bf.torchChunk, bf.precision, r)
 	if err != nil && ctx.Err() != nil { // the child was killed because we were interrupted
 		return interrupted(ctx.Err(), "bench interrupted while PyTorch ran; nothing written")
 	}
@@ -379,17 +405,34 @@ func benchTorch(ctx context.Context, bf benchFlags, dir string, r *certify.Repor
 	if ts.ProcessCPUSeconds > 0 {
 		ts.CPURatio = res.CPUSeconds / ts.ProcessCPUSeconds
 	}
+	if c := ts.ComputeCPUSeconds; c != nil && *c > 0 {
+		q := res.CPUSeconds / *c
+		ts.ComputeCPURatio = &q
+	}
 	res.Torch = ts
 	verdict := "agree"
 	if !ts.Agree {
 		verdict = "DISAGREE"
 	}
 	tols := benchTolerances[bf.precision]
-	fmt.Fprintf(log, "PyTorch   %s (%s, %d threads): %.2f s (loss %.2f s + Gauss %.2f s)\n", ts.Version, ts.BLAS, ts.Threads, ts.Seconds, ts.LossSeconds, ts.GaussSeconds)
+	passes := "a no-grad loss pass and one nested jvp per α"
+	if ts.OnePass {
+		passes = "one nested jvp per α"
+	}
+	fmt.Fprintf(log, "PyTorch   %s (%s, %d threads; %s, %d examples per jvp): %.2f s (loss %.2f s + Gauss %.2f s)\n",
+		ts.Version, ts.BLAS, ts.Threads, passes, ts.Chunk, ts.Seconds, ts.LossSeconds, ts.GaussSeconds)
 	fmt.Fprintf(log, "check     %s (%s): α max |diff| %.1g, loss max rel %.1g (≤ %g), accuracy differs at %d α (max %.1g ≤ %g), Gauss mean rel %.1g, stacked rel %.1g (≤ %g)\n",
 		verdict, bf.precision, ts.AlphaMaxDiff, ts.LossMaxRel, tols.loss, ts.AccuracyDiffer, ts.AccuracyMaxDiff, tols.accuracy, ts.GaussMeanRel, ts.GaussStackRel, tols.gauss)
 	fmt.Fprintf(log, "ratio     certify/PyTorch = %.2f s / %.2f s = %.3f (wall); CPU %.1f s / %.1f s (whole torchref process) = %.3f\n",
 		res.Seconds, ts.Seconds, ts.Ratio, res.CPUSeconds, ts.ProcessCPUSeconds, ts.CPURatio)
+	if ts.ComputeCPURatio != nil {
+		fmt.Fprintf(log, "          CPU %.1f s / %.1f s (torchref's passes alone, without start-up, import and loading) = %.3f\n",
+			res.CPUSeconds, *ts.ComputeCPUSeconds, *ts.ComputeCPURatio)
+		if !bf.full {
+			fmt.Fprintf(log, "          the grid alone (the paper's method): CPU %.1f s / %.1f s = %.3f\n",
+				res.GridCPUSeconds, *ts.ComputeCPUSeconds, res.GridCPUSeconds / *ts.ComputeCPUSeconds)
+		}
+	}
 	return nil
 }
 
@@ -530,9 +573,14 @@ func analysisFlops(m *nn.Model, n, alphas int, firstCached bool) float64 {
 
 // runTorch runs torchref.py on dir with the same grid and compares its
 // results with r.
-func runTorch(ctx context.Context, python, script, dir string, alphas, threads int, precision string, r *certify.Report) (*torchSide, error) {
-	cmd := exec.CommandContext(ctx, python, script, dir, "--grid", strconv.Itoa(alphas),
-		"--derivs", "--no-paths", "--time", "--threads", strconv.Itoa(threads), "--dtype", precision)
+//
+// torchref evaluates the first examples examples of dir's data, as certify
+// did (dir may hold more), with --one-pass (the paper's method as one
+// nested jvp per α, its loss and accuracy from the jvp's forward values)
+// and chunk examples per jvp (0: all).
+func runTorch(ctx context.Context, python, script, dir string, examples, alphas, threads, chunk int, precision string, r *certify.Report) (*torchSide, error) {
+	cmd := exec.CommandContext(ctx, python, script, dir, "--examples", strconv.Itoa(examples), "--grid", strconv.Itoa(alphas),
+		"--derivs", "--one-pass", "--chunk", strconv.Itoa(chunk), "--no-paths", "--time", "--threads", strconv.Itoa(threads), "--dtype", precision)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	outb, err := cmd.Output()
@@ -548,7 +596,11 @@ func runTorch(ctx context.Context, python, script, dir string, alphas, threads i
 		GaussStacked float64   `json:"gauss_length_stacked_trapezoid"`
 		LossSeconds  float64   `json:"loss_seconds"`
 		GaussSeconds float64   `json:"gauss_seconds"`
+		LossCPU      *float64  `json:"loss_cpu_seconds"`
+		GaussCPU     *float64  `json:"gauss_cpu_seconds"`
 		Threads      int       `json:"threads"`
+		OnePass      bool      `json:"one_pass"`
+		Chunk        int       `json:"chunk"`
 	}
 	if err := json.Unmarshal(outb, &t); err != nil {
 		return nil, fmt.Errorf("bench: torchref output: %v", err)
@@ -556,8 +608,12 @@ func runTorch(ctx context.Context, python, script, dir string, alphas, threads i
 	if len(t.Alphas) != len(r.Alphas) || len(t.Loss) != len(r.Loss) || len(t.Accuracy) != len(r.Accuracy) {
 		return nil, fmt.Errorf("bench: torchref returned %d α, %d losses; certify %d", len(t.Alphas), len(t.Loss), len(r.Alphas))
 	}
-	s := &torchSide{Version: t.Torch, BLAS: torchBLAS(), Threads: t.Threads,
+	s := &torchSide{Version: t.Torch, BLAS: torchBLAS(), Threads: t.Threads, OnePass: t.OnePass, Chunk: t.Chunk,
 		LossSeconds: t.LossSeconds, GaussSeconds: t.GaussSeconds, Seconds: t.LossSeconds + t.GaussSeconds}
+	if t.LossCPU != nil && t.GaussCPU != nil {
+		c := *t.LossCPU + *t.GaussCPU
+		s.ComputeCPUSeconds = &c
+	}
 	if ps := cmd.ProcessState; ps != nil {
 		s.ProcessCPUSeconds = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}

@@ -101,7 +101,10 @@ type timedAnalysis struct {
 // certify.Analyze with opt on run, with a CPU profile to cpuprofile when it
 // is not empty, resetting the process's peak resident memory first where
 // Linux allows.
-func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Options, opt certify.Options, cpuprofile string) (*timedAnalysis, error) {
+//
+// With gridOnly it times gridAnalysis (the grid's passes alone) in place of
+// certify.Analyze.
+func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Options, opt certify.Options, cpuprofile string, gridOnly bool) (*timedAnalysis, error) {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -131,7 +134,12 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 			ta.gridCPU = cpuSeconds() - cpuA
 		}
 	}
-	r, err := certify.Analyze(ctx, p, opt)
+	var r *certify.Report
+	if gridOnly {
+		r, err = gridAnalysis(ctx, p, opt.Alphas, opt.Progress)
+	} else {
+		r, err = certify.Analyze(ctx, p, opt)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil, interrupted(err, "bench interrupted during certify's analysis; nothing written")
 	}
@@ -192,4 +200,35 @@ func printFull(log io.Writer, f *fullSide) {
 // reports whether it could.
 func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// gridAnalysis is the grid's part of certify.Analyze alone, the paper's
+// method: functionspace.Path.At at each of the alphas points of
+// certify.Grid (loss, accuracy, turning rates) and the trapezoid Gauss
+// lengths of those samples (functionspace.GaussLengthTrapezoid), the same
+// calls Analyze makes, without what Analyze does after them (the interval
+// proof of a witness the grid shows, the conditions). Its report holds the
+// grid, losses, L′, accuracies and the two trapezoid Gauss lengths only.
+// progress, if not nil, gets "loss on the grid" after every α. It returns
+// ctx.Err() when cancelled.
+func gridAnalysis(ctx context.Context, p *functionspace.Path, alphas int, progress func(stage string, done, total int)) (*certify.Report, error) {
+	r := &certify.Report{Alphas: certify.Grid(alphas)}
+	samples := make([]*functionspace.Sample, 0, alphas)
+	for j, a := range r.Alphas {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := p.At(a)
+		r.Loss = append(r.Loss, s.Loss)
+		r.DLoss = append(r.DLoss, s.DLoss)
+		r.Accuracy = append(r.Accuracy, s.Accuracy)
+		// The trapezoid reads the turning rates only (as in Analyze).
+		s.Output, s.Velocity, s.Acceleration, s.ExampleLoss, s.ExampleDLoss = nil, nil, nil, nil, nil
+		samples = append(samples, s)
+		if progress != nil {
+			progress("loss on the grid", j+1, alphas)
+		}
+	}
+	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
+	return r, nil
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certify-mli/certify/certify"
+	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/nn"
+	"github.com/certify-mli/certify/rundir"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -139,5 +144,63 @@ func TestBenchFullAgreesWithTorch(t *testing.T) {
 	}
 	if f.GaussMean <= 0 {
 		t.Errorf("corner-aware Gauss length %g", f.GaussMean)
+	}
+}
+
+// TestGridAnalysisIsAnalyzeGrid checks bench's --grid-only timing
+// (gridAnalysis) against certify.Analyze with LossOnly on the same path:
+// the grid, L, L′, accuracy at every α and both trapezoid Gauss lengths
+// must be bit for bit the loss-only report's, for a cross-entropy and an
+// mse run (Analyze keeps more of the samples for mse).
+func TestGridAnalysisIsAnalyzeGrid(t *testing.T) {
+	for _, loss := range []string{"cross_entropy", "mse"} {
+		run, err := rundir.Read(makeRun(t, loss), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := certify.Analyze(context.Background(), p, certify.Options{Alphas: 9, LossOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reports int
+		got, err := gridAnalysis(context.Background(), p, 9, func(stage string, done, total int) {
+			if stage != "loss on the grid" || done != reports+1 || total != 9 {
+				t.Errorf("%s: progress %q %d/%d after %d reports", loss, stage, done, total, reports)
+			}
+			reports++
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reports != 9 {
+			t.Errorf("%s: %d progress reports, want 9", loss, reports)
+		}
+		if !reflect.DeepEqual(got.Alphas, want.Alphas) || !reflect.DeepEqual(got.Loss, want.Loss) ||
+			!reflect.DeepEqual(got.DLoss, want.DLoss) || !reflect.DeepEqual(got.Accuracy, want.Accuracy) {
+			t.Errorf("%s: grid-only α %v L %v L′ %v accuracy %v; Analyze α %v L %v L′ %v accuracy %v", loss,
+				got.Alphas, got.Loss, got.DLoss, got.Accuracy, want.Alphas, want.Loss, want.DLoss, want.Accuracy)
+		}
+		if got.GaussLengthMeanTrapezoid != want.GaussLengthMeanTrapezoid || got.GaussLengthStackedTrapezoid != want.GaussLengthStackedTrapezoid ||
+			!(want.GaussLengthMeanTrapezoid > 0) {
+			t.Errorf("%s: trapezoid Gauss lengths %v, %v; Analyze %v, %v", loss, got.GaussLengthMeanTrapezoid,
+				got.GaussLengthStackedTrapezoid, want.GaussLengthMeanTrapezoid, want.GaussLengthStackedTrapezoid)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	run, err := rundir.Read(makeRun(t, "mse"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gridAnalysis(ctx, p, 9, nil); err != context.Canceled {
+		t.Errorf("cancelled: err %v, want context.Canceled", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,35 +42,51 @@ func TestRelDiff(t *testing.T) {
 
 // TestBenchAgreesWithTorch runs the benchmark on a small run with the real
 // PyTorch oracle: the check must pass (loss to 1e-9, trapezoid Gauss lengths
-// to 1e-6, same accuracy and grid).
+// to 1e-6, same accuracy and grid). PyTorch's side is torchref's --one-pass
+// (loss and accuracy from the nested jvp's own forward values), once with
+// all 6 examples in one jvp and once in chunks of 4 and 2, whose losses,
+// accuracies and Gauss lengths are combined across the chunks.
 func TestBenchAgreesWithTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PyTorch (slow to import)")
 	}
 	needTorch(t)
 	dir := makeRun(t, "cross_entropy")
-	out := filepath.Join(t.TempDir(), "res.json")
-	code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "6", "--alphas", "7", "--backend", "go",
-		"--gemm=false", "--torch", "--out", out)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	var r benchResult
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.Torch == nil || !r.Torch.Agree || r.Examples != 6 || r.Alphas != 7 || r.Backend != "go" || r.Precision != "float64" {
-		t.Fatalf("result %s", b)
-	}
-	if r.Torch.LossMaxRel > 1e-12 || r.Torch.Seconds <= 0 || r.Seconds <= 0 {
-		t.Errorf("loss rel diff %g, torch %g s, certify %g s", r.Torch.LossMaxRel, r.Torch.Seconds, r.Seconds)
-	}
-	if !strings.Contains(errs, "ratio") || !strings.Contains(errs, "agree") {
-		t.Errorf("output lacks the ratio or the check:\n%s", errs)
+	for _, chunk := range []int{0, 4} {
+		out := filepath.Join(t.TempDir(), "res.json")
+		code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "6", "--alphas", "7", "--backend", "go",
+			"--gemm=false", "--torch", "--torch-chunk", strconv.Itoa(chunk), "--out", out)
+		if code != 0 {
+			t.Fatalf("chunk %d: exit %d: %s", chunk, code, errs)
+		}
+		var r benchResult
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Torch == nil || !r.Torch.Agree || r.Examples != 6 || r.Alphas != 7 || r.Backend != "go" || r.Precision != "float64" {
+			t.Fatalf("chunk %d: result %s", chunk, b)
+		}
+		wantChunk := chunk
+		if chunk == 0 {
+			wantChunk = 6
+		}
+		if !r.Torch.OnePass || r.Torch.Chunk != wantChunk || r.Torch.LossSeconds != 0 {
+			t.Errorf("chunk %d: PyTorch side one_pass %v, chunk %d (want %d), loss pass %g s (want none)",
+				chunk, r.Torch.OnePass, r.Torch.Chunk, wantChunk, r.Torch.LossSeconds)
+		}
+		if r.Torch.LossMaxRel > 1e-12 || r.Torch.Seconds <= 0 || r.Seconds <= 0 {
+			t.Errorf("chunk %d: loss rel diff %g, torch %g s, certify %g s", chunk, r.Torch.LossMaxRel, r.Torch.Seconds, r.Seconds)
+		}
+		if c := r.Torch.ComputeCPUSeconds; c == nil || *c <= 0 || *c > r.Torch.ProcessCPUSeconds || r.Torch.ComputeCPURatio == nil {
+			t.Errorf("chunk %d: PyTorch passes' CPU %v s of the process's %g s, ratio %v", chunk, c, r.Torch.ProcessCPUSeconds, r.Torch.ComputeCPURatio)
+		}
+		if !strings.Contains(errs, "ratio") || !strings.Contains(errs, "agree") {
+			t.Errorf("chunk %d: output lacks the ratio or the check:\n%s", chunk, errs)
+		}
 	}
 }
 
@@ -103,6 +120,8 @@ func TestBenchFlags(t *testing.T) {
 		{"bench", "--run", "x", "--build"},       // both
 		{"bench", "--run", "x", "--alphas", "1"}, // too few α
 		{"bench", "--run", "x", "--backend", "mkl"},
+		{"bench", "--run", "x", "--torch-chunk", "-1"},
+		{"bench", "--run", "x", "--grid-only", "--full"},
 	} {
 		if code, _, errs := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errs)

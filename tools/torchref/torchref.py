@@ -36,6 +36,7 @@ files are parsed and written by hand (no safetensors package here).
 
   torchref.py RUN_DIR [--alphas 0,0.5,1 | --grid 50] [--derivs] [--no-paths]
                       [--time] [--threads N] [--dtype float64|float32]
+                      [--one-pass] [--chunk N] [--examples N]
                       [--bn interpolate|recompute] [--bn-reference N]
   torchref.py --make-fixture OUT_DIR      write testdata/torchref/mlp-* and cnn-* runs
 
@@ -71,8 +72,11 @@ def _keep_large_blocks():
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
+        # mallopt's value is a C int: ctypes masks a larger Python int to its
+        # low 32 bits (1 << 62 became 0, trim at every free: the heap was
+        # returned to the kernel and page-faulted back all the time).
         libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 62)  # M_TRIM_THRESHOLD
+        libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD, the largest int
     except (OSError, AttributeError):
         pass
 
@@ -172,18 +176,26 @@ class WrittenLayerNorm(torch.nn.LayerNorm):
 
 class EvalBatchNorm2d(torch.nn.BatchNorm2d):
     """BatchNorm2d in evaluation mode written out per channel (see
-    EvalBatchNorm1d). Same state_dict as torch.nn.BatchNorm2d; its value is
-    checked against torch.nn.BatchNorm2d's evaluation mode on every call
-    without forward derivatives (the loss passes; torch refuses batch_norm
-    with forward-mode tangents on the running statistics)."""
+    EvalBatchNorm1d) as torch's own inference kernel computes it: a per-channel
+    scale s = w/√(σ² + eps) and shift t = b − μ·s, then y = x·s + t, so the
+    nested jvp makes two passes over the [N, C, H, W] tensor, not four (the
+    (x − μ)/√(σ² + eps)·w + b form cost 4–8% of a resnet-20's jvp). Same
+    state_dict as torch.nn.BatchNorm2d; outside a jvp (the loss pass) its
+    value is checked against torch.nn.BatchNorm2d's evaluation mode on every
+    call. Inside one it is not: torch refuses batch_norm with forward-mode
+    tangents on the running statistics, but only after computing it, which
+    had cost another 3% of the jvp."""
 
     def forward(self, x):
         c = lambda t: t.reshape(1, -1, 1, 1)
-        y = (x - c(self.running_mean)) / torch.sqrt(c(self.running_var) + self.eps) * c(self.weight) + c(self.bias)
+        s = self.weight / torch.sqrt(self.running_var + self.eps)
+        y = x * c(s) + c(self.bias - self.running_mean * s)
+        if fwAD.unpack_dual(x).tangent is not None:
+            return y  # inside a jvp
         try:
             ref = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         except RuntimeError:
-            return y  # inside a jvp
+            return y  # inside a jvp whose input carries no tangent
         if not torch.allclose(y, ref, rtol=1e-12, atol=1e-12):
             raise AssertionError("EvalBatchNorm2d: value differs from torch.nn.BatchNorm2d")
         return y
@@ -441,73 +453,125 @@ def trapezoid(alphas, f):
     return sum((alphas[j] - alphas[j - 1]) / 2 * (f[j] + f[j - 1]) for j in range(1, len(alphas)))
 
 
-def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64, bn="interpolate", bn_reference=256):
+def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64, bn="interpolate", bn_reference=256,
+             one_pass=False, chunk=0, examples=0):
+    """The JSON of the module docstring for the run in d, and the times of its passes
+    (wall "*_seconds" and process CPU "*_cpu_seconds", all threads; "start_cpu_seconds"
+    is the CPU spent before this call: import and start-up).
+
+    one_pass: the loss and accuracy are those of the nested jvp's own forward values
+    (its aux γ and L at every α) and the separate no-grad loss pass is skipped: what a
+    PyTorch user computing the paper's method (loss, accuracy, trapezoid Gauss length)
+    runs, one nested jvp per α. Without it the no-grad pass gives "loss" and the jvp's
+    L is reported apart as "loss_jvp", an independent check of each other.
+
+    chunk: examples per nested jvp (0: all at once); the per-example γ, γ′, γ″ are
+    concatenated and L, L′, L″ combined as example-weighted means, so the results are
+    those of one batch up to summation order. Refused under bn "recompute", whose
+    statistics are those of the batch's first rows.
+
+    examples: evaluate the first that many examples of the run's data (0: all), as
+    certify --examples does."""
+    cpu_start = time.process_time()
     spec, model, theta0, thetaT, x, y = load_run(d, dtype, bn)
+    if examples < 0 or examples > x.shape[0]:
+        raise ValueError(f"examples {examples}: the run's data holds {x.shape[0]}")
+    if examples:
+        x, y = x[:examples], y[:examples]
+    n_ex = x.shape[0]
+    if chunk < 0:
+        raise ValueError(f"chunk {chunk}: want 0 (all examples at once) or a positive count")
+    chunk = n_ex if chunk == 0 else min(chunk, n_ex)
+    if bn == "recompute" and chunk < n_ex:
+        raise ValueError(f"chunk {chunk} < {n_ex} examples: bn recompute normalises with the batch's first rows, "
+                         "so the examples must be evaluated in one batch")
     if bn == "recompute":  # the reference batch: the first bn_reference examples (all if fewer)
         for m in model.modules():
             if isinstance(m, RecomputeBatchNorm):
-                m.reference = min(bn_reference, x.shape[0])
+                m.reference = min(bn_reference, n_ex)
     # Every floating tensor moves along the line: parameters and BatchNorm's
     # running statistics; num_batches_tracked (an integer buffer) does not.
     names = [n for n, v in theta0.items() if v.is_floating_point()]
     delta = {n: thetaT[n] - theta0[n] for n in names}
     th0 = {n: theta0[n] for n in names}
-    loss_fn = None
     res = {"run": os.path.basename(os.path.normpath(d)), "torch": torch.__version__,
-           "loss_kind": spec["loss"], "examples": int(x.shape[0]), "alphas": alphas,
+           "loss_kind": spec["loss"], "examples": int(n_ex), "alphas": alphas,
            "dtype": str(dtype).replace("torch.", ""), "bn_policy": bn}
     if bn == "recompute":
-        res["bn_reference"] = min(bn_reference, int(x.shape[0]))
+        res["bn_reference"] = min(bn_reference, int(n_ex))
+    spans = [(s, min(s + chunk, n_ex)) for s in range(0, n_ex, chunk)]
 
-    def gamma(alpha):  # γ(α) = f(x; θ0 + αδ), [N, K]
-        return functional_call(model, {n: th0[n] + alpha * delta[n] for n in names}, (x,))
+    def gamma(alpha, xs=x):  # γ(α) = f(xs; θ0 + αδ), [n, K]
+        return functional_call(model, {n: th0[n] + alpha * delta[n] for n in names}, (xs,))
 
-    t0 = time.perf_counter()
-    loss, acc = [], []
-    with torch.no_grad():
-        for a in alphas:
-            out = gamma(torch.tensor(a, dtype=dtype))
-            if loss_fn is None:
-                loss_fn = make_loss(spec["loss"], y, out.shape[1], dtype, spec.get("loss_reduction", "mean"))
-            loss.append(loss_fn(out).item())
-            acc.append(accuracy(out, y))
-    t1 = time.perf_counter()
-    res["loss"], res["accuracy"] = loss, acc
-    if not (derivs or timing):
-        return res, {"loss_seconds": t1 - t0}
+    with torch.no_grad():  # the output width, for the loss's one-hot targets
+        k = gamma(torch.tensor(0.0, dtype=dtype), x[:1]).shape[1]
+    losses = [make_loss(spec["loss"], y[s:e], k, dtype, spec.get("loss_reduction", "mean")) for s, e in spans]
+
+    def mean_of(parts):  # the mean over all examples of per-chunk means (one chunk: itself)
+        if len(parts) == 1:
+            return parts[0]
+        return sum(p * (e - s) for p, (s, e) in zip(parts, spans)) / n_ex
+
+    # one_pass: no loss pass, 0 s (not the clock's noise between two readings)
+    times = {"start_cpu_seconds": cpu_start, "loss_seconds": 0.0, "loss_cpu_seconds": 0.0}
+    if not one_pass:
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss, acc = [], []
+        with torch.no_grad():
+            for a in alphas:
+                al = torch.tensor(a, dtype=dtype)
+                out = torch.cat([gamma(al, x[s:e]) for s, e in spans])
+                loss.append(mean_of([f(out[s:e]) for f, (s, e) in zip(losses, spans)]).item())
+                acc.append(accuracy(out, y))
+        res["loss"], res["accuracy"] = loss, acc
+        times.update({"loss_seconds": time.perf_counter() - t0, "loss_cpu_seconds": time.process_time() - c0})
+    if not (derivs or timing or one_pass):
+        return res, times
 
     one = torch.tensor(1.0, dtype=dtype)
 
-    def first(alpha):  # ((γ′, L′), aux (γ, L)) by one forward-mode pass
+    def first(alpha, xs, loss_fn):  # ((γ′, L′), aux (γ, L)) by one forward-mode pass
         def f(al):
-            out = gamma(al)
+            out = gamma(al, xs)
             return out, loss_fn(out)
         (out, l), (v, dl) = functorch.jvp(f, (alpha,), (one,))
         return (v, dl), (out, l)
 
     cols = {k: [] for k in ("output", "velocity", "acceleration", "dloss", "d2loss", "loss_jvp")}
-    rate, srate = [], []
+    rate, srate, acc_jvp = [], [], []
     ties = {"relu_zero_velocity_ties": [], "maxpool_velocity_ties": []}
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     for a in alphas:
         al = torch.tensor(a, dtype=dtype)
         RightReLU.zero_velocity_ties = RightMaxPool2d.velocity_ties = 0
-        (v, dl), (acc2, d2l), (out, l) = functorch.jvp(first, (al,), (one,), has_aux=True)
+        part = {k: [] for k in ("v", "acc2", "out", "dl", "d2l", "l")}
+        for (s, e), loss_fn in zip(spans, losses):
+            (v, dl), (acc2, d2l), (out, l) = functorch.jvp(lambda t: first(t, x[s:e], loss_fn), (al,), (one,),
+                                                          has_aux=True)
+            for k_, t_ in zip(part, (v, acc2, out, dl, d2l, l)):
+                part[k_].append(t_)
+        v, acc2, out = (torch.cat(part[k_]) for k_ in ("v", "acc2", "out"))
         ties["relu_zero_velocity_ties"].append(RightReLU.zero_velocity_ties)
         ties["maxpool_velocity_ties"].append(RightMaxPool2d.velocity_ties)
         cols["output"].append(out)
         cols["velocity"].append(v)
         cols["acceleration"].append(acc2)
-        cols["dloss"].append(dl.item())
-        cols["d2loss"].append(d2l.item())
-        cols["loss_jvp"].append(l.item())
+        cols["dloss"].append(mean_of(part["dl"]).item())
+        cols["d2loss"].append(mean_of(part["d2l"]).item())
+        cols["loss_jvp"].append(mean_of(part["l"]).item())
+        acc_jvp.append(accuracy(out, y))
         rate.append(turning_rate(v, acc2))
         srate.append(turning_rate(v.reshape(1, -1), acc2.reshape(1, -1))[0].item())
     gmean = trapezoid(alphas, [r.mean().item() for r in rate]) if len(alphas) > 1 else 0.0
     # The mean of per-example integrals, as an explicit per-example trapezoid.
-    per = trapezoid(alphas, rate) if len(alphas) > 1 else torch.zeros(x.shape[0])
+    per = trapezoid(alphas, rate) if len(alphas) > 1 else torch.zeros(n_ex)
     gstack = trapezoid(alphas, srate) if len(alphas) > 1 else 0.0
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
+    times.update({"gauss_seconds": t3 - t2, "gauss_cpu_seconds": c3 - c2})
+    if one_pass:  # the jvp's forward values are the loss and accuracy
+        res["loss"], res["accuracy"] = cols["loss_jvp"], acc_jvp
+    res["one_pass"], res["chunk"] = one_pass, chunk
     res["dloss"], res["d2loss"] = cols["dloss"], cols["d2loss"]
     res["loss_jvp"] = cols["loss_jvp"]  # L from the AD pass: a self-check of "loss"
     res["gauss_length_mean_trapezoid"] = float(per.mean()) if len(alphas) > 1 else 0.0
@@ -519,9 +583,9 @@ def evaluate(d, alphas, derivs, paths, timing, dtype=torch.float64, bn="interpol
     res.update(ties)
     if paths:
         res["turning_rate"] = [r.tolist() for r in rate]
-        for k in ("output", "velocity", "acceleration"):
-            res[k] = [t.tolist() for t in cols[k]]
-    return res, {"loss_seconds": t1 - t0, "gauss_seconds": t3 - t2}
+        for k_ in ("output", "velocity", "acceleration"):
+            res[k_] = [t.tolist() for t in cols[k_]]
+    return res, times
 
 
 # ---------------------------------------------------------------------------
@@ -706,6 +770,13 @@ def main():
                          "at every α, differentiated; certify's --bn recompute)")
     ap.add_argument("--bn-reference", type=int, default=256,
                     help="--bn recompute: the reference batch is the first N examples (default 256)")
+    ap.add_argument("--one-pass", action="store_true",
+                    help="loss and accuracy from the nested jvp's own forward values, no separate no-grad "
+                         "loss pass: the paper's method as one nested jvp per α (implies --derivs)")
+    ap.add_argument("--chunk", type=int, default=0,
+                    help="examples per nested jvp (default 0: all at once; refused under --bn recompute)")
+    ap.add_argument("--examples", type=int, default=0,
+                    help="evaluate the first N examples of the run's data (default 0: all)")
     ap.add_argument("--make-fixture", metavar="OUT_DIR", help="write the seeded fixture runs")
     ap.add_argument("--only", help="with --make-fixture: comma-separated fixture names to write")
     a = ap.parse_args()
@@ -721,7 +792,8 @@ def main():
     else:
         alphas = np.linspace(0, 1, a.grid).tolist()
     dtype = {"float64": torch.float64, "float32": torch.float32}[a.dtype]
-    res, times = evaluate(a.run, alphas, a.derivs, not a.no_paths, a.time, dtype, a.bn, a.bn_reference)
+    res, times = evaluate(a.run, alphas, a.derivs or a.one_pass, not a.no_paths, a.time, dtype, a.bn,
+                          a.bn_reference, one_pass=a.one_pass, chunk=a.chunk, examples=a.examples)
     if a.time:
         res.update(times)
         res["threads"] = torch.get_num_threads()
