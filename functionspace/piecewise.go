@@ -70,6 +70,14 @@ func (p *Path) polyPlan() *polyPlan {
 	if !ok1 || !ok2 || !ua.UnitInput() || !ul.UnitInput() {
 		return nil
 	}
+	// the first layer's output linear in its input on each branch (two
+	// slopes), so that it is affine in α between its kinks
+	if _, isPL := p.Model.Layers[kl[0]].(nn.PiecewiseLinear); !isPL {
+		return nil
+	}
+	if _, own := p.Model.Layers[kl[0]].(nn.Switching); own {
+		return nil
+	}
 	mid := -1
 	for t := aff + 1; t < kl[1]; t++ {
 		layer := p.Model.Layers[t]
