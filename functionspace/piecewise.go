@@ -26,9 +26,10 @@ import (
 // second-layer kink changes no z₂ (only which side its unit takes). So
 // z₂'s jet on either side of every kink follows from the grid point's jet
 // by Taylor steps and rank-one jumps, and only the layers from the second
-// kinked layer on (for the benchmark network its ReLU and the 1024×10
-// output layer) are evaluated per kink (rowPassFrom), with the kink's own
-// switches forced to either side as in sideJets.
+// kinked layer on are evaluated per kink (rowPassFrom), with the kink's own
+// switches forced to either side as in sideJets — or, when one Dense layer
+// follows it (the benchmark network's 1024×10 output layer), not even
+// those: γ is then cubic between kinks and carried too (cubicJets).
 type polyPlan struct {
 	aff, mid, last int          // sites: the first kinked layer, the affine layer between, the second kinked layer
 	swAff          nn.UnitInput // the first kinked layer's switching rule
