@@ -150,8 +150,9 @@ type GaussResult struct {
 //
 // Γ is not treated kink by kink (see GaussResult.StackedConverged).
 // Memory: beyond the samples, the inputs z and ż of every kinked layer at
-// three grid points, 6·N·width float64s per layer, and its switch units'
-// branches there, 3·N·Switches ints.
+// three grid points, 6·N·width float64s per layer (and z̈ of the second
+// kinked layer where polyJets applies, 3·N·width more), and its switch
+// units' branches there, 3·N·Switches ints.
 //
 // It returns ctx.Err() if ctx is cancelled.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {

@@ -26,9 +26,10 @@ import (
 // second-layer kink changes no z₂ (only which side its unit takes). So
 // z₂'s jet on either side of every kink follows from the grid point's jet
 // by Taylor steps and rank-one jumps, and only the layers from the second
-// kinked layer on (for the benchmark network its ReLU and the 1024×10
-// output layer) are evaluated per kink (rowPassFrom), with the kink's own
-// switches forced to either side as in sideJets.
+// kinked layer on are evaluated per kink (rowPassFrom), with the kink's own
+// switches forced to either side as in sideJets — or, when one Dense layer
+// follows it (the benchmark network's 1024×10 output layer), not even
+// those: γ is then cubic between kinks and carried too (cubicJets).
 type polyPlan struct {
 	aff, mid, last int          // sites: the first kinked layer, the affine layer between, the second kinked layer
 	swAff          nn.UnitInput // the first kinked layer's switching rule
@@ -68,6 +69,14 @@ func (p *Path) polyPlan() *polyPlan {
 	ua, ok1 := sws[kl[0]].(nn.UnitInput)
 	ul, ok2 := sws[kl[1]].(nn.UnitInput)
 	if !ok1 || !ok2 || !ua.UnitInput() || !ul.UnitInput() {
+		return nil
+	}
+	// the first layer's output linear in its input on each branch (two
+	// slopes), so that it is affine in α between its kinks
+	if _, isPL := p.Model.Layers[kl[0]].(nn.PiecewiseLinear); !isPL {
+		return nil
+	}
+	if _, own := p.Model.Layers[kl[0]].(nn.Switching); own {
 		return nil
 	}
 	mid := -1
