@@ -3,6 +3,7 @@ package certify
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -81,7 +82,8 @@ func TestResNetLossGrid(t *testing.T) {
 }
 
 // TestResNetSlopeTerms prints, for leaves of the widths in
-// CERTIFY_RESNET_WIDTHS centred at α = 0.5 on the run named by
+// CERTIFY_RESNET_WIDTHS centred at the first of CERTIFY_RESNET_CENTRES
+// (default 0.5; a leaf is clipped at α = 0) on the run named by
 // CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples, default 32), what
 // the loss's slope form across kinks is made of (centredPass: the mean
 // widths over the examples of ℓ_i′'s enclosure, of ℓ_i″·(α − c) and of the
@@ -92,21 +94,22 @@ func TestResNetLossGrid(t *testing.T) {
 // skipped when unset.
 func TestResNetSlopeTerms(t *testing.T) {
 	_, ip := liveResNetPath(t, 32)
+	c := floatsEnv("CERTIFY_RESNET_CENTRES", []float64{0.5})[0]
 	for _, w := range floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1.0 / 2048}) {
-		c := 0.5
-		ab := interval.I{Lo: c - w/2, Hi: c + w/2}
+		ab := interval.I{Lo: math.Max(c-w/2, 0), Hi: c + w/2}
 		off := interval.Sub(ab, interval.Point(c))
 		_, dl, d2l, _, _, _, _, dk := ip.centredPass(0, ab, c, ip.boxes(ab), ip.boxes(interval.Point(c)), nil)
 		if dk == nil {
 			t.Fatal("the model's layers carry no jump term (nn.IJet.DK)")
 		}
-		var sdl, s2, sk float64
+		var sdl, s2, sk, m2, mk float64
 		for i := range dl {
 			x := interval.Mul(d2l[i], off)
 			sdl, s2, sk = sdl+dl[i].Hi-dl[i].Lo, s2+x.Hi-x.Lo, sk+dk[i].Hi-dk[i].Lo
+			m2, mk = math.Max(m2, x.Hi-x.Lo), math.Max(mk, dk[i].Hi-dk[i].Lo)
 		}
 		n := float64(len(dl))
-		fmt.Printf("w=%g mean widths over %d examples: ℓ′ %.4g, ℓ″·(α−c) %.4g, jump term %.4g\n", w, len(dl), sdl/n, s2/n, sk/n)
+		fmt.Printf("c=%g w=%g mean widths over %d examples: ℓ′ %.4g, ℓ″·(α−c) %.4g (largest %.4g), jump term %.4g (largest %.4g)\n", c, w, len(dl), sdl/n, s2/n, m2, sk/n, mk)
 		ip.jetHook(0, ab, ip.boxes(ab), 2, nil, func(i int, j *nn.IJet) *nn.IJet {
 			if !j.HasDK() {
 				return j
