@@ -22,7 +22,10 @@ for run in "$runs"/*/*/; do
 	run=${run%/}
 	[ -f "$run/model.json" ] || continue
 	grep -q batchnorm2d "$run/model.json" || continue
-	if ls "$run"/variants/bn=recompute_examples="$n"_alphas=21_loss-only*/variant.json >/dev/null 2>&1; then
+	# The directory names the examples unless they are all the run's (the default).
+	if [ -f "$run/variants/bn=recompute_examples=${n}_alphas=21_loss-only/variant.json" ] ||
+		{ [ -f "$run/variants/bn=recompute_alphas=21_loss-only/variant.json" ] &&
+			grep -q "\"examples\": $n," "$run/variants/bn=recompute_alphas=21_loss-only/variant.json"; }; then
 		echo "skip $run (done)"
 		continue
 	fi
