@@ -190,9 +190,20 @@ func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int)
 	nc := len(e.chunks)
 	res := make([][]chunkProbe, len(ls))
 	bi := make([][]*nn.ParamBox, len(ls))
+	// Where dead is set, δ = 0 in every layer after the cached one, so each
+	// box is θ0 with its rounding radius whatever the α-interval
+	// (nn.NewParamBox: Mid = θ0 + c·0, Rad from |δ|·r = 0 and |Mid|): one
+	// set serves every leaf, with the same numbers (and the memory of one
+	// leaf's boxes, not of all of them at once).
+	var shared []*nn.ParamBox
+	if e.dead != nil {
+		shared = e.boxes(interval.I{Lo: 0, Hi: 1})
+	}
 	for k, l := range ls {
 		res[k] = make([]chunkProbe, nc)
-		bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+		if bi[k] = shared; shared == nil {
+			bi[k] = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+		}
 	}
 	type task struct{ l, c int }
 	run := func(nl int, f func(t task)) error { // (leaf, chunk) tasks for leaves [0, nl) over the workers
