@@ -38,16 +38,17 @@ type polyPlan struct {
 	p0, dp         []*nn.Tensor // its tensors at θ0 and δ
 	width          int          // the second kinked layer's input width
 	// w0T and dwT are the mid layer's W0ᵀ and ΔWᵀ [In, Out] when it is
-	// a Dense layer (columnJumps), else nil.
+	// a Dense layer (nn.DenseWeights; columnJumps), else nil.
 	w0T, dwT []float64
 	// out is the site of the output layer when the layers after the
-	// second kinked layer are one Dense layer and identity layers, and
+	// second kinked layer are one Dense layer (nn.DenseWeights) and
+	// identity layers, and
 	// that kinked layer is PiecewiseLinear (slopes on, off): then γ is
 	// cubic in α between kinks and cubicJets carries it too; else −1
 	// (rowPassFrom evaluates the layers after it).
 	out      int
 	on, off  float64
-	outLayer *nn.Dense
+	outLayer nn.DenseWeights
 	outP0    []*nn.Tensor // the output layer's tensors at θ0 and δ
 	outDP    []*nn.Tensor
 }
@@ -97,9 +98,9 @@ func (p *Path) polyPlan() *polyPlan {
 	pl := &polyPlan{aff: kl[0], mid: mid, last: kl[1], swAff: ua, swLast: sws[kl[1]],
 		jumps: p.Model.Layers[mid].(nn.UnitJumps), p0: p.Model.LayerParams(p.Theta0, mid), dp: p.Model.LayerParams(p.Delta, mid),
 		width: p.Model.Layers[kl[1]].InSize(), out: -1}
-	if d, ok := p.Model.Layers[mid].(*nn.Dense); ok {
+	if d, ok := p.Model.Layers[mid].(nn.DenseWeights); ok && d.DenseWeights() {
 		// its weight columns, contiguous (columnJumps)
-		pl.w0T, pl.dwT = transpose(pl.p0[0].Data, d.Out, d.In), transpose(pl.dp[0].Data, d.Out, d.In)
+		pl.w0T, pl.dwT = transpose(pl.p0[0].Data, d.OutSize(), d.InSize()), transpose(pl.dp[0].Data, d.OutSize(), d.InSize())
 	}
 	lastLayer := p.Model.Layers[kl[1]]
 	pw, isPL := lastLayer.(nn.PiecewiseLinear)
@@ -112,8 +113,8 @@ func (p *Path) polyPlan() *polyPlan {
 		if isIdentity(layer) {
 			continue
 		}
-		d, ok := layer.(*nn.Dense)
-		if !ok || out >= 0 {
+		d, ok := layer.(nn.DenseWeights)
+		if !ok || !d.DenseWeights() || out >= 0 {
 			return pl
 		}
 		out = t

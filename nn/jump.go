@@ -68,9 +68,24 @@ func (l *Conv2d) JumpRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
 	return l.JetRows([]*Tensor{p0[0], nil}, []*Tensor{dp[0], nil}, alphas, in)
 }
 
+// DenseWeights is declared by an AffineJet layer whose per-row jet is
+// that of z = W(α)h + b(α) with W its tensor 0, [OutSize, InSize]
+// row-major, and b its tensor 1 (nil for none): a caller may then read a
+// column of W or multiply by ΔW itself (functionspace's carried Gauss
+// length: γ‴ = 3ΔW·ḧ, one-hot jumps). Dense declares it.
+type DenseWeights interface {
+	AffineJet
+	// DenseWeights reports whether the layer is z = W h + b as above.
+	DenseWeights() bool
+}
+
+// DenseWeights implements DenseWeights: W is [Out, In], b [Out].
+func (d *Dense) DenseWeights() bool { return true }
+
 var (
-	_ UnitJumps = (*Dense)(nil)
-	_ AffineJet = (*Conv2d)(nil)
+	_ UnitJumps    = (*Dense)(nil)
+	_ DenseWeights = (*Dense)(nil)
+	_ AffineJet    = (*Conv2d)(nil)
 )
 
 // UnitJetter is declared by a RowJetter layer that evaluates single output
