@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -136,6 +137,9 @@ func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	}
 	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
 	co.defaults()
+	if co.Workers >= 2 { // one pass per core already: one OpenBLAS thread each
+		defer blasbackend.SerialProducts()()
+	}
 	obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: co.Workers, Tol: o.Tol, ctx: ctx}
 	if err := BranchAndBound(ctx, ip, obj, co); err != nil {
 		return nil, err
@@ -212,6 +216,9 @@ type AccuracyObjective struct {
 	noInherit bool
 	// leafEnds is the final partition's A of every leaf and 1 (set by Finish).
 	leafEnds []float64
+	// split: the midpoint passes use the split rule (splitApplies; count);
+	// noSplit switches it off (tests).
+	split, noSplit bool
 }
 
 // Stage implements Objective: progress reports say "accuracy".
@@ -223,6 +230,7 @@ func (o *AccuracyObjective) begin(ip *IntervalPath) {
 	o.counts = map[*Leaf]accCount{}
 	o.parents = map[[2]float64]*accCount{}
 	o.Result = &AccuracyBounds{Examples: ip.p.N}
+	o.split = !o.noSplit && splitApplies(ip)
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -258,7 +266,10 @@ func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
 // order-1 pass's products): an example decided by them is decided by
 // their intersection with the mean-value form as well, with the same
 // verdict, so only the examples they leave undecided take the order-1
-// pass over the leaf and the pass at its midpoint.
+// pass over the leaf and the pass at its midpoint. On an MLP of Dense and
+// activation layers the midpoint's outputs are enclosed by the split rule
+// (nn.NewSplitBox: W0·h + m·(ΔW·h), no box of W(m) to build; at a point
+// it is as tight as the box up to the input's rounding).
 func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	ab := interval.I{Lo: a, Hi: b}
 	var rows [][]int32
@@ -280,12 +291,45 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	rows, c.undecided = c.undecided, make([][]int32, len(o.ip.chunks))
 	m := 0.5*a + 0.5*b
 	outs = o.ip.outputsRowsWith(ab, bs, 1, rows)
-	mids := o.ip.OutputsRows(interval.Point(m), 0, rows)
+	var mids []*nn.IJet
+	if o.split { // the midpoint's values by the split rule: no box of W(m)
+		mids = o.ip.outputsRowsWith(interval.Point(m), o.splitBoxes(interval.Point(m)), 0, rows)
+	} else {
+		mids = o.ip.OutputsRows(interval.Point(m), 0, rows)
+	}
 	o.ip.mu.Lock()
 	o.ip.evals += 2 // one pass over the leaf and one at its midpoint
 	o.ip.mu.Unlock()
 	o.classify(&c, outs, mids, rows, interval.Sub(ab, interval.Point(m)))
 	return c
+}
+
+// splitApplies reports whether every layer after the cached one is Dense
+// or an activation (the layers whose rules take a Split box,
+// nn.NewSplitBox) and the BatchNorm policy is not recompute.
+func splitApplies(ip *IntervalPath) bool {
+	if ip.recompute || ip.start == 0 {
+		return false
+	}
+	for i := ip.start; i < len(ip.layers); i++ {
+		switch ip.p.Model.Layers[i].(type) {
+		case *nn.Dense, *nn.Activation:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// splitBoxes returns Split boxes over alpha for every layer after the
+// cached one (nn.NewSplitBox): no Mid or Rad is built.
+func (o *AccuracyObjective) splitBoxes(alpha interval.I) []*nn.ParamBox {
+	e := o.ip
+	bs := make([]*nn.ParamBox, len(e.layers))
+	for i := e.start; i < len(e.layers); i++ {
+		bs[i] = nn.NewSplitBox(e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i), alpha, &e.line)
+	}
+	return bs
 }
 
 // classify adds the verdicts of the rows of outs (per chunk: the listed

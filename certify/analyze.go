@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -286,10 +287,15 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		r.Conditions.WitnessCheck = checks
 	}
 	if o.Certificate {
-		if err := attachCertificate(ctx, p, o, r); err != nil {
-			return nil, err
+		// the leaves run one interval pass per core: OpenBLAS's own threads
+		// would only contend with them (issue 12, acc-share round)
+		restore := blasbackend.SerialProducts()
+		err := attachCertificate(ctx, p, o, r)
+		if err == nil {
+			err = attachAccuracy(ctx, p, o, r)
 		}
-		if err := attachAccuracy(ctx, p, o, r); err != nil {
+		restore()
+		if err != nil {
 			return nil, err
 		}
 	}

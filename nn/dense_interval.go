@@ -18,6 +18,9 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 		a, b := d.ConstProducts(p, in.V)
 		return AffineIJet(a, b, p.Alpha, in.Order, in.Kink)
 	}
+	if p.Split {
+		return d.splitValues(p, in)
+	}
 	n := in.N
 	w := p.BoxWeights(0, d.Out, d.In)
 	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink, Jump: in.Jump}
@@ -91,6 +94,37 @@ func AffineIJet(a, b interval.Matrix, alpha interval.I, order int, kink []bool) 
 	if order >= 2 {
 		out.D2 = interval.NewMatrix(n, m)
 		out.DK = interval.NewMatrix(n, m) // ż = B is constant: no jump
+	}
+	return out
+}
+
+// splitValues is IntervalJet's values (order 0) for a Split box: for
+// every α ∈ p.Alpha, W(α)h + b(α) = (W0 h + b0) + α·(ΔW h + Δb), so
+// Z ∋ P + Alpha·Q with P ∋ W0·h + b0 and Q ∋ ΔW·h + Δb enclosed by MulNT
+// with the exact θ0 and δ (point Weights cached per line) and the
+// α-product and the sum per entry in interval arithmetic, rounded
+// outward. Sound for the same reason as the box rule (every real
+// W(α)h(α) lies in it); looser where W0 and αΔW cancel (|W0| + |α||ΔW|
+// in place of |W0 + cΔW| + r|ΔW| on the input's radius, which at a point
+// α is only the input's rounding), but it needs no box of W(α) (issue 12,
+// acc-share round: the accuracy bounds' midpoint passes). Only order 0: a
+// jet of higher order is a programming error and panics.
+func (d *Dense) splitValues(p *ParamBox, in *IJet) *IJet {
+	if in.Order != 0 {
+		panic("nn: Dense.IntervalJet: a Split box encloses values only (order 0)")
+	}
+	n := in.N
+	pv := interval.MulNT(in.V, p.Theta0Weights(0, d.Out, d.In), 1)
+	qv := interval.MulNT(in.V, p.DeltaWeights(0, d.Out, d.In), 1)
+	if p.Theta0[1] != nil {
+		pv.AddRow(p.Theta0[1].Data, p.Theta0[1].Data)
+		qv.AddRow(p.Delta[1].Data, p.Delta[1].Data)
+	}
+	out := &IJet{N: n, D: d.Out, Order: 0, Kink: in.Kink, Jump: in.Jump, V: pv}
+	for t := range pv.Lo {
+		q := interval.Mul(p.Alpha, interval.I{Lo: qv.Lo[t], Hi: qv.Hi[t]})
+		x := interval.Add(interval.I{Lo: pv.Lo[t], Hi: pv.Hi[t]}, q)
+		pv.Lo[t], pv.Hi[t] = x.Lo, x.Hi
 	}
 	return out
 }

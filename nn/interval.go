@@ -86,6 +86,11 @@ type ParamBox struct {
 	// caller that builds many boxes of a line shares one cache between
 	// them (issue 12, acc-share round). nil: built on every use.
 	Line *WeightsCache
+	// Split marks a box without Mid and Rad (NewSplitBox): a rule that
+	// supports it (Dense, values only) encloses W(α)h as W0·h + α·(ΔW·h)
+	// with the exact point matrices θ0 and δ, whose Weights the Line caches
+	// once for the whole line, so the box costs nothing to build.
+	Split bool
 	// own caches the Weights of Mid ± Rad (BoxWeights), shared by every
 	// pass and chunk evaluated with this box; nil (a box built as a
 	// literal): built on every use.
@@ -135,6 +140,22 @@ func (p *ParamBox) BoxWeights(j, rows, cols int) *interval.Weights {
 	return p.own.get(p.Mid[j], func() *interval.Weights {
 		return interval.NewWeights(rows, cols, p.Mid[j].Data, p.Rad[j].Data)
 	})
+}
+
+// Theta0Weights returns interval.NewWeights(rows, cols, Theta0[j], nil):
+// θ0's tensor j as an exact [rows, cols] matrix, built once per Line (as
+// DeltaWeights).
+func (p *ParamBox) Theta0Weights(j, rows, cols int) *interval.Weights {
+	return p.Line.get(p.Theta0[j], func() *interval.Weights {
+		return interval.NewWeights(rows, cols, p.Theta0[j].Data, nil)
+	})
+}
+
+// NewSplitBox returns a box over alpha without Mid and Rad (Split): only
+// rules that support it may take it (Dense.IntervalJet with a jet of
+// order 0), and they read θ0 and δ through line's cached point Weights.
+func NewSplitBox(theta0, delta []*Tensor, alpha interval.I, line *WeightsCache) *ParamBox {
+	return &ParamBox{Alpha: alpha, Theta0: theta0, Delta: delta, Line: line, Split: true}
 }
 
 // DeltaWeights returns interval.NewWeights(rows, cols, Delta[j], nil): δ's

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -84,6 +85,50 @@ func (b *Backend) Use() {
 	blas64.Use(b.Impl)
 	if b.Impl32 != nil {
 		blas32.Use(b.Impl32)
+	}
+	inUseMu.Lock()
+	inUse = b
+	inUseMu.Unlock()
+}
+
+var (
+	inUseMu sync.Mutex
+	inUse   *Backend // the backend Use installed last (nil: gonum's own)
+	serial  int      // SerialProducts calls not yet restored
+	saved   int      // the thread count before the outermost one
+)
+
+// SerialProducts sets the backend installed by Use to one thread per
+// product and returns the function that restores the previous count, for
+// phases that already run one product per core on their own goroutines
+// (the certificate's and the accuracy bounds' leaves, issue 12 acc-share
+// round): OpenBLAS's own threads then only contend with them. Nested
+// calls keep one thread until the outermost is restored. It does nothing
+// (and its restore nothing) when no backend with a thread count is in use
+// or GOMAXPROCS is 1 (one goroutine: the product's threads are the only
+// parallelism).
+func SerialProducts() (restore func()) {
+	inUseMu.Lock()
+	defer inUseMu.Unlock()
+	b := inUse
+	if b == nil || b.setThreads == nil || runtime.GOMAXPROCS(0) < 2 {
+		return func() {}
+	}
+	if serial == 0 {
+		saved = b.Threads()
+		b.SetThreads(1)
+	}
+	serial++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			inUseMu.Lock()
+			defer inUseMu.Unlock()
+			serial--
+			if serial == 0 {
+				b.SetThreads(saved)
+			}
+		})
 	}
 }
 
