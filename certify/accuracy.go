@@ -304,17 +304,15 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	return c
 }
 
-// splitApplies reports whether every layer after the cached one is Dense
-// or an activation (the layers whose rules take a Split box,
-// nn.NewSplitBox) and the BatchNorm policy is not recompute.
+// splitApplies reports whether every layer after the cached one takes a
+// Split box (nn.SplitValues: Dense, activations; nn.NewSplitBox) and the
+// BatchNorm policy is not recompute.
 func splitApplies(ip *IntervalPath) bool {
 	if ip.recompute || ip.start == 0 {
 		return false
 	}
 	for i := ip.start; i < len(ip.layers); i++ {
-		switch ip.p.Model.Layers[i].(type) {
-		case *nn.Dense, *nn.Activation:
-		default:
+		if s, ok := ip.p.Model.Layers[i].(nn.SplitValues); !ok || !s.TakesSplitBox() {
 			return false
 		}
 	}

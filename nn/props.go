@@ -486,3 +486,20 @@ var (
 	_ RowJetter       = (*BatchNorm)(nil)
 	_ KinkSites       = (*BatchNorm)(nil)
 )
+
+// SplitValues is declared by a layer whose IntervalJet accepts a Split box
+// (NewSplitBox, no Mid or Rad) for an order-0 jet: Dense (the split rule
+// W0·h + α·(ΔW·h)) and Activation (it never reads its box). The accuracy
+// bounds use Split boxes only when every layer after the cached one
+// declares it (issue 12, acc-share round).
+type SplitValues interface {
+	Layer
+	// TakesSplitBox reports that IntervalJet accepts a Split box at order 0.
+	TakesSplitBox() bool
+}
+
+// TakesSplitBox implements SplitValues: the split rule (splitValues).
+func (d *Dense) TakesSplitBox() bool { return true }
+
+// TakesSplitBox implements SplitValues: an activation never reads its box.
+func (a *Activation) TakesSplitBox() bool { return true }
