@@ -123,7 +123,7 @@ func tableCmd(_ context.Context, args []string) error {
 	sf.register(fs)
 	rows := fs.String("rows", "optim", "comma-separated config.json keys forming the rows (nested as data.name; derived: depth, width, bottleneck, and with --variants variant, bn)")
 	cols := fs.String("cols", "lr", "comma-separated config.json keys forming the columns")
-	variants := fs.Bool("variants", false, "also count each run's analysis variants (RUN/variants/NAME/variant.json, e.g. from `certify --run RUN --bn recompute`) as runs of their own, with the run's config.json; the keys variant (NAME, or run for the run's own certificate.json) and bn (the report's BatchNorm policy) tell them apart, e.g. --cols bn")
+	variants := fs.Bool("variants", false, "also count each run's analysis variants (RUN/variants/NAME/variant.json, e.g. from certify --run RUN --bn recompute) as runs of their own, with the run's config.json; the keys variant (NAME, or run for the run's own certificate.json) and bn (the report's BatchNorm policy) tell them apart, e.g. --cols bn")
 	variantGlob := fs.String("variant", "", "with --variants (implied): count only the variants whose NAME matches this shell `GLOB` (e.g. 'bn=recompute_examples=25_*'), beside every run's own report")
 	format := fs.String("format", "latex", "output format: latex (booktabs), markdown or csv")
 	out := fs.String("out", "", "write the table to FILE, atomically (default: stdout)")
