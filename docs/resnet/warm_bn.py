@@ -134,6 +134,7 @@ def main():
                 for m in bns:
                     m.reset_running_stats()
                     m.momentum = None
+                model.train()
                 for lo in range(0, x_all.shape[0], batch):
                     model(x_all[lo:lo + batch])
                 model.eval()
