@@ -3,7 +3,6 @@ package certify
 import (
 	"context"
 	"math"
-	"sync"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
@@ -164,25 +163,9 @@ func (e *IntervalPath) ends(workers int) (l0, l1 interval.I) {
 	nc := len(e.chunks)
 	ls, dls := [2][][]interval.I{make([][]interval.I, nc), make([][]interval.I, nc)}, [2][][]interval.I{make([][]interval.I, nc), make([][]interval.I, nc)}
 	bs := [2][]*nn.ParamBox{e.boxes(interval.Point(0)), e.boxes(interval.Point(1))}
-	type task struct{ end, c int }
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	for w := 0; w < max(workers, 1); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range tasks {
-				ls[t.end][t.c], dls[t.end][t.c] = e.pointChunk(t.c, float64(t.end), bs[t.end], 1)
-			}
-		}()
-	}
-	for end := 0; end < 2; end++ {
-		for c := 0; c < nc; c++ {
-			tasks <- task{end, c}
-		}
-	}
-	close(tasks)
-	wg.Wait()
+	fanOut(nil, workers, 2, nc, func(end, c int) {
+		ls[end][c], dls[end][c] = e.pointChunk(c, float64(end), bs[end], 1)
+	})
 	var sums [2]interval.I
 	for end := range sums { // in chunk and row order, as point
 		s := interval.Point(0)

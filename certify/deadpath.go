@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
@@ -207,30 +206,7 @@ func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int)
 	}
 	type task struct{ l, c int }
 	run := func(nl int, f func(t task)) error { // (leaf, chunk) tasks for leaves [0, nl) over the workers
-		tasks := make(chan task)
-		var wg sync.WaitGroup
-		for w := 0; w < max(workers, 1); w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for t := range tasks {
-					f(t)
-				}
-			}()
-		}
-		var err error
-	loop:
-		for k := 0; k < nl; k++ {
-			for c := 0; c < nc; c++ {
-				if err = ctx.Err(); err != nil {
-					break loop
-				}
-				tasks <- task{k, c}
-			}
-		}
-		close(tasks)
-		wg.Wait()
-		return err
+		return fanOut(ctx, workers, nl, nc, func(l, c int) { f(task{l, c}) })
 	}
 	err := run(len(ls), func(t task) {
 		l := ls[t.l]

@@ -787,12 +787,47 @@ func (e *IntervalPath) scaleI(x interval.I) interval.I {
 	return r
 }
 
+// fanOut runs f(k, c) for every k in [0, n) and every chunk c in [0, nc) on
+// max(workers, 1) goroutines, handing the tasks out k-major. With a non-nil
+// ctx it stops handing them out once ctx ends and returns ctx.Err() (the
+// tasks already started finish first); otherwise it returns nil. The callers
+// (leaf passes, probes, point enclosures) write each task's result to its own
+// slot, so the order the workers finish in never changes a sum.
+func fanOut(ctx context.Context, workers, n, nc int, f func(k, c int)) error {
+	type task struct{ k, c int }
+	tasks := make(chan task)
+	var wg sync.WaitGroup
+	for w := 0; w < max(workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				f(t.k, t.c)
+			}
+		}()
+	}
+	var err error
+loop:
+	for k := 0; k < n; k++ {
+		for c := 0; c < nc; c++ {
+			if ctx != nil {
+				if err = ctx.Err(); err != nil {
+					break loop
+				}
+			}
+			tasks <- task{k, c}
+		}
+	}
+	close(tasks)
+	wg.Wait()
+	return err
+}
+
 // evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
 func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) error {
 	if e.outputsOnly {
 		return ctx.Err()
 	}
-	type task struct{ l, c int }
 	nc := len(e.chunks)
 	res := make([][]chunkResult, len(ls))
 	keeps := make([][]*chunkKeep, len(ls))
@@ -815,41 +850,21 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 		lb[k] = &leafBoxes{}
 		lb[k].left.Store(int32(nc))
 	}
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range tasks {
-				l, b := ls[t.l], lb[t.l]
-				b.once.Do(func() {
-					b.bi = e.boxes(interval.I{Lo: l.A, Hi: l.B})
-					b.bc = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
-				})
-				var parent *chunkKeep
-				if l.parent != nil {
-					parent = l.parent.chunks[t.c]
-				}
-				res[t.l][t.c], keeps[t.l][t.c] = e.leafChunk(t.c, l.A, l.B, 0.5*l.A+0.5*l.B, b.bi, b.bc, parent, e.dropSettled)
-				if b.left.Add(-1) == 0 {
-					b.bi, b.bc = nil, nil // the leaf's last chunk: its boxes may go
-				}
-			}
-		}()
-	}
-	var err error
-loop:
-	for k := range ls {
-		for c := 0; c < nc; c++ {
-			if err = ctx.Err(); err != nil {
-				break loop
-			}
-			tasks <- task{k, c}
+	err := fanOut(ctx, workers, len(ls), nc, func(tl, tc int) {
+		l, b := ls[tl], lb[tl]
+		b.once.Do(func() {
+			b.bi = e.boxes(interval.I{Lo: l.A, Hi: l.B})
+			b.bc = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
+		})
+		var parent *chunkKeep
+		if l.parent != nil {
+			parent = l.parent.chunks[tc]
 		}
-	}
-	close(tasks)
-	wg.Wait()
+		res[tl][tc], keeps[tl][tc] = e.leafChunk(tc, l.A, l.B, 0.5*l.A+0.5*l.B, b.bi, b.bc, parent, e.dropSettled)
+		if b.left.Add(-1) == 0 {
+			b.bi, b.bc = nil, nil // the leaf's last chunk: its boxes may go
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -924,30 +939,14 @@ func (e *IntervalPath) points(alphas []float64, workers int) []interval.I {
 		sums[k] = make([]interval.I, nc)
 		bs[k] = e.boxes(interval.Point(a))
 	}
-	type task struct{ k, c int }
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	for w := 0; w < max(workers, 1); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range tasks {
-				l, _ := e.pointChunk(t.c, alphas[t.k], bs[t.k], 0)
-				s := interval.Point(0)
-				for _, v := range l {
-					s = interval.Add(s, v)
-				}
-				sums[t.k][t.c] = s
-			}
-		}()
-	}
-	for k := range alphas {
-		for c := 0; c < nc; c++ {
-			tasks <- task{k, c}
+	fanOut(nil, workers, len(alphas), nc, func(k, c int) {
+		l, _ := e.pointChunk(c, alphas[k], bs[k], 0)
+		s := interval.Point(0)
+		for _, v := range l {
+			s = interval.Add(s, v)
 		}
-	}
-	close(tasks)
-	wg.Wait()
+		sums[k][c] = s
+	})
 	out := make([]interval.I, len(alphas))
 	for k := range alphas {
 		s := interval.Point(0)
