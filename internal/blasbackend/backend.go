@@ -104,14 +104,17 @@ var (
 // (the certificate's and the accuracy bounds' leaves, issue 12 acc-share
 // round): OpenBLAS's own threads then only contend with them. Nested
 // calls keep one thread until the outermost is restored. It does nothing
-// (and its restore nothing) when no backend with a thread count is in use
-// or GOMAXPROCS is 1 (one goroutine: the product's threads are the only
-// parallelism).
+// (and its restore nothing) when no backend with a thread count is in use.
+// It sets one thread whatever GOMAXPROCS is: OpenBLAS's sums depend on its
+// thread count in the last bits, and a certificate must not change with the
+// cores a process was given (a SLURM task with one CPU, GOMAXPROCS 1, and
+// the local pool's, GOMAXPROCS 2, must write the same certificate.json;
+// scripts/slurm_test.sh).
 func SerialProducts() (restore func()) {
 	inUseMu.Lock()
 	defer inUseMu.Unlock()
 	b := inUse
-	if b == nil || b.setThreads == nil || runtime.GOMAXPROCS(0) < 2 {
+	if b == nil || b.setThreads == nil {
 		return func() {}
 	}
 	if serial == 0 {
