@@ -56,6 +56,7 @@ func randomLinearAE(t *rapid.T) *functionspace.Path {
 // G(Γ) likewise; and the quartic's monotonicity decision agrees with L on a
 // dense grid wherever max L′ is clearly away from 0.
 func TestLinearAutoencoderIsQuadratic(t *testing.T) {
+	examples, loose := 0, 0 // examples whose Gauss length error estimate exceeds 1e-6
 	rapid.Check(t, func(t *rapid.T) {
 		p := randomLinearAE(t)
 		dW1, db1, dW2 := p.Delta["0.weight"], p.Delta["0.bias"], p.Delta["2.weight"]
@@ -117,8 +118,19 @@ func TestLinearAutoencoderIsQuadratic(t *testing.T) {
 		}
 		for i := 0; i < p.N; i++ {
 			want := angle(s0.Velocity.RawRowView(i), s1.Velocity.RawRowView(i))
-			if math.Abs(g.PerExample[i]-want) > 1e-6 {
-				t.Fatalf("G(γ_%d) = %v, ∠(γ′(0), γ′(1)) = %v", i, g.PerExample[i], want)
+			// Within 1e-6, or within the integrator's own error estimate where
+			// that is larger: with nearly opposite end velocities γ′ passes
+			// close to 0 and the tangent turns by almost π inside a very short
+			// α-window (a CI case: 3.14080 ± 0.014 against 3.14050). Such
+			// examples must be rare (counted below).
+			examples++
+			tol := 1e-6
+			if g.PerExampleError[i] > tol {
+				tol = g.PerExampleError[i]
+				loose++
+			}
+			if math.Abs(g.PerExample[i]-want) > tol {
+				t.Fatalf("G(γ_%d) = %v ± %v, ∠(γ′(0), γ′(1)) = %v", i, g.PerExample[i], g.PerExampleError[i], want)
 			}
 		}
 		if want := angle(s0.Velocity.RawMatrix().Data, s1.Velocity.RawMatrix().Data); math.Abs(g.Stacked-want) > 1e-6 {
@@ -149,4 +161,7 @@ func TestLinearAutoencoderIsQuadratic(t *testing.T) {
 			t.Fatalf("quartic says monotone=%v (max L′ %v at %v), dense grid rises=%v", b.Monotone, *b.MaxDLoss, *b.ArgMaxDLoss, rises)
 		}
 	})
+	if examples > 0 && 20*loose > examples {
+		t.Errorf("%d of %d examples' Gauss lengths have an error estimate above 1e-6: the adaptive rule should reach it but near a velocity through 0", loose, examples)
+	}
 }
