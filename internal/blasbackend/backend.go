@@ -135,9 +135,23 @@ func SerialProducts() (restore func()) {
 	}
 }
 
-// String is "name (kernel, N threads)".
+// String is "name (kernel, N threads)", N the thread count b has outside
+// SerialProducts' phases: a report written while another analysis of the
+// same process (a local sweep's concurrent points) is inside one must not
+// say 1 where a process of its own (a SLURM task) says 2.
 func (b *Backend) String() string {
-	return fmt.Sprintf("%s (%s, %d threads)", b.Name, b.Kernel, b.Threads())
+	return fmt.Sprintf("%s (%s, %d threads)", b.Name, b.Kernel, b.configuredThreads())
+}
+
+// configuredThreads is b.Threads(), or the count SerialProducts saved while
+// b is in use inside one.
+func (b *Backend) configuredThreads() int {
+	inUseMu.Lock()
+	defer inUseMu.Unlock()
+	if b == inUse && serial > 0 {
+		return saved
+	}
+	return b.Threads()
 }
 
 // Describe is String followed by Source when there is one: one line saying

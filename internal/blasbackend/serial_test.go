@@ -28,6 +28,9 @@ func serialProducts(t *testing.T) {
 	inUse = b
 	inUseMu.Unlock()
 	r1 := SerialProducts()
+	if got, want := b.String(), "fake (, 3 threads)"; got != want {
+		t.Fatalf("String() %q inside SerialProducts, want %q: reports name the configured count", got, want)
+	}
 	if n != 1 {
 		t.Fatalf("GOMAXPROCS %d: threads %d inside SerialProducts, want 1", runtime.GOMAXPROCS(0), n)
 	}
