@@ -12,7 +12,6 @@ import (
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/blasbackend"
-	"github.com/certify-mli/certify/rundir"
 )
 
 // TestAccuracyScaleLive (issue 12, acc-share round) runs the analysis's
@@ -28,24 +27,13 @@ func TestAccuracyScaleLive(t *testing.T) {
 	if dir == "" {
 		t.Skip("set CERTIFY_SCALE_RUN to a run directory")
 	}
-	if name := os.Getenv("CERTIFY_BLAS"); name != "" {
-		b, note, err := blasbackend.Select(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Use()
-		t.Logf("BLAS %v %s", b, note)
-	}
 	n := 300
 	if s := os.Getenv("CERTIFY_SCALE_N"); s != "" {
 		if _, err := fmt.Sscan(s, &n); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := liveRun(t, dir, n)
 	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
 	if err != nil {
 		t.Fatal(err)

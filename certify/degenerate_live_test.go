@@ -11,9 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/functionspace"
-	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
-	"github.com/certify-mli/certify/rundir"
 )
 
 // cpuSeconds returns the process's user + system CPU time.
@@ -44,18 +42,7 @@ func TestDegenerateLive(t *testing.T) {
 	if dir == "" {
 		t.Skip("set CERTIFY_DEGENERATE_RUN to a run directory of a ReLU MLP")
 	}
-	if name := os.Getenv("CERTIFY_BLAS"); name != "" { // as certify's commands select it (auto: OpenBLAS when present)
-		b, note, err := blasbackend.Select(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Use()
-		t.Logf("BLAS %v %s", b, note)
-	}
-	run, err := rundir.Read(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := liveRun(t, dir, 0)
 	certifyTimed := func(name string, p *functionspace.Path, tol float64, budget int) *Certificate {
 		c0, w0 := cpuSeconds(t), time.Now()
 		cert, err := Certify(context.Background(), p, CertifyOptions{Tolerance: tol, MaxIntervals: budget})

@@ -35,19 +35,8 @@ func TestCertifyScaleLive(t *testing.T) {
 		}
 		return d
 	}
-	if name := os.Getenv("CERTIFY_BLAS"); name != "" { // as certify's commands select it
-		b, note, err := blasbackend.Select(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Use()
-		t.Logf("BLAS %v %s", b, note)
-	}
 	n := int(env("CERTIFY_SCALE_N", 300))
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := liveRun(t, dir, n)
 	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,4 +52,25 @@ func TestCertifyScaleLive(t *testing.T) {
 	if c.DeltaLower > c.DeltaUpper || (c.Verdict == CertifiedMonotone && c.DeltaUpper > o.Tolerance) || (c.Verdict == NonMonotone && !(c.DeltaLower > o.Tolerance)) {
 		t.Errorf("bounds and verdict disagree: %s, Δ ∈ [%v, %v]", c.Verdict, c.DeltaLower, c.DeltaUpper)
 	}
+}
+
+// liveRun reads the first n examples (0: all) of the run directory dir for
+// the env-gated live tests (scale, accuracy, degenerate paths), after
+// selecting the BLAS named by CERTIFY_BLAS (e.g. auto) as certify's commands
+// do; unset, the tests run on gonum's pure Go.
+func liveRun(t *testing.T, dir string, n int) *rundir.Run {
+	t.Helper()
+	if name := os.Getenv("CERTIFY_BLAS"); name != "" {
+		b, note, err := blasbackend.Select(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Use()
+		t.Logf("BLAS %v %s", b, note)
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
 }
