@@ -142,11 +142,11 @@ func Mul(x, y I) I {
 		if x.Hi != 0 && y.Hi != 0 {
 			hi = Up(hi)
 		}
-		return I{math.Max(Down(x.Lo*y.Lo), 0), hi}
+		return I{max(Down(x.Lo*y.Lo), 0), hi}
 	}
 	a, b, c, d := x.Lo*y.Lo, x.Lo*y.Hi, x.Hi*y.Lo, x.Hi*y.Hi
-	lo := math.Min(math.Min(a, b), math.Min(c, d))
-	hi := math.Max(math.Max(a, b), math.Max(c, d))
+	lo := min(a, b, c, d)
+	hi := max(a, b, c, d)
 	// 0·∞ gives NaN; an infinite bound times 0 contributes 0. A bound of
 	// exactly 0 may be an exact product with a zero factor (not rounded).
 	if math.IsNaN(lo) || math.IsNaN(hi) || lo == 0 || hi == 0 {
@@ -162,11 +162,11 @@ func mulSlow(x, y I) I {
 	for _, a := range [2]float64{x.Lo, x.Hi} {
 		for _, b := range [2]float64{y.Lo, y.Hi} {
 			if a == 0 || b == 0 {
-				lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+				lo, hi = min(lo, 0), max(hi, 0)
 				continue
 			}
 			v := a * b
-			lo, hi = math.Min(lo, Down(v)), math.Max(hi, Up(v))
+			lo, hi = min(lo, Down(v)), max(hi, Up(v))
 		}
 	}
 	return I{lo, hi}
@@ -188,7 +188,7 @@ func Sqr(x I) I {
 	case x.Hi <= 0:
 		return I{Down(x.Hi * x.Hi), Up(x.Lo * x.Lo)}
 	}
-	m := math.Max(-x.Lo, x.Hi)
+	m := max(-x.Lo, x.Hi)
 	return I{0, Up(m * m)}
 }
 
@@ -212,30 +212,30 @@ func Div(x, y I) I {
 		return I{math.Inf(-1), math.Inf(1)}
 	}
 	a, b, c, d := x.Lo/y.Lo, x.Lo/y.Hi, x.Hi/y.Lo, x.Hi/y.Hi
-	return I{Down(math.Min(math.Min(a, b), math.Min(c, d))), Up(math.Max(math.Max(a, b), math.Max(c, d)))}
+	return I{Down(min(a, b, c, d)), Up(max(a, b, c, d))}
 }
 
 // Hull returns the smallest interval holding x and y.
-func Hull(x, y I) I { return I{math.Min(x.Lo, y.Lo), math.Max(x.Hi, y.Hi)} }
+func Hull(x, y I) I { return I{min(x.Lo, y.Lo), max(x.Hi, y.Hi)} }
 
 // Intersect returns x ∩ y (valid when both enclose the same real, so the
 // intersection is not empty in exact arithmetic).
-func Intersect(x, y I) I { return I{math.Max(x.Lo, y.Lo), math.Min(x.Hi, y.Hi)} }
+func Intersect(x, y I) I { return I{max(x.Lo, y.Lo), min(x.Hi, y.Hi)} }
 
 // Clamp intersects x with [lo, hi].
-func Clamp(x I, lo, hi float64) I { return I{math.Max(x.Lo, lo), math.Min(x.Hi, hi)} }
+func Clamp(x I, lo, hi float64) I { return I{max(x.Lo, lo), min(x.Hi, hi)} }
 
 // Exp returns exp(x).
 func Exp(x I) I {
 	r := widen(math.Exp(x.Lo), math.Exp(x.Hi))
-	r.Lo = math.Max(r.Lo, 0)
+	r.Lo = max(r.Lo, 0)
 	return r
 }
 
 // Log returns log(x) for x ≥ 0 (log 0 = −∞); the lower bound of x is
 // clamped at 0 (log of a negative number is not defined).
 func Log(x I) I {
-	lo := math.Max(x.Lo, 0)
+	lo := max(x.Lo, 0)
 	if math.IsNaN(x.Lo) || math.IsNaN(x.Hi) {
 		return I{math.Inf(-1), math.Inf(1)}
 	}
@@ -249,7 +249,7 @@ func Log(x I) I {
 // Expm1 returns eˣ − 1 (accurate near 0; at least −1).
 func Expm1(x I) I {
 	r := widen(math.Expm1(x.Lo), math.Expm1(x.Hi))
-	r.Lo = math.Max(r.Lo, -1)
+	r.Lo = max(r.Lo, -1)
 	return r
 }
 

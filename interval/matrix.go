@@ -48,7 +48,7 @@ func (m Matrix) MidRad(mid, rad []float64) {
 		hi := m.Hi[k]
 		c := 0.5*lo + 0.5*hi
 		mid[k] = c
-		rad[k] = Up(math.Max(hi-c, c-lo))
+		rad[k] = Up(max(hi-c, c-lo))
 	}
 }
 
@@ -115,7 +115,7 @@ func MulNT(x Matrix, w *Weights, scale float64) Matrix {
 			c := 0.5*lo + 0.5*hi
 			xm[i*k+j] = c
 			ax[i*2*k+j] = math.Abs(c)
-			ax[i*2*k+k+j] = Up(math.Max(hi-c, c-lo))
+			ax[i*2*k+k+j] = Up(max(hi-c, c-lo))
 		}
 	}
 	mid := make([]float64, n*m)

@@ -27,7 +27,7 @@ func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
 			}
 			return neg * v
 		}
-		lo, hi := math.Min(f(z.Lo), f(z.Hi)), math.Max(f(z.Lo), f(z.Hi))
+		lo, hi := min(f(z.Lo), f(z.Hi)), max(f(z.Lo), f(z.Hi))
 		switch {
 		case z.Lo >= 0:
 			return z, one, zero, false
@@ -35,7 +35,7 @@ func (a *Activation) Enclose(z interval.I) (s, d1, d2 interval.I, kink bool) {
 			return interval.Scale(neg, z), interval.Point(neg), zero, false
 		}
 		// straddles 0: the range includes σ(0) = 0
-		s = interval.I{Lo: math.Min(lo, 0), Hi: math.Max(hi, 0)}
+		s = interval.I{Lo: min(lo, 0), Hi: max(hi, 0)}
 		if neg != 0 {
 			s = interval.Hull(interval.Scale(neg, interval.I{Lo: z.Lo, Hi: 0}), interval.I{Lo: 0, Hi: z.Hi})
 		}

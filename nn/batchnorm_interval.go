@@ -77,6 +77,6 @@ func rsqrt(x interval.I) interval.I {
 	if !(x.Lo > 0) || math.IsNaN(x.Hi) {
 		return interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
 	}
-	s := interval.I{Lo: math.Max(interval.Down(math.Sqrt(x.Lo)), 0), Hi: interval.Up(math.Sqrt(x.Hi))}
+	s := interval.I{Lo: max(interval.Down(math.Sqrt(x.Lo)), 0), Hi: interval.Up(math.Sqrt(x.Hi))}
 	return interval.Recip(s)
 }

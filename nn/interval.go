@@ -172,7 +172,7 @@ func (p *ParamBox) DeltaWeights(j, rows, cols int) *interval.Weights {
 // r bounds |α − c| and the second term bounds the two roundings of Mid.
 func NewParamBox(theta0, delta []*Tensor, alpha interval.I) *ParamBox {
 	c := alpha.Mid()
-	r := interval.Up(math.Max(interval.Up(alpha.Hi-c), interval.Up(c-alpha.Lo)))
+	r := interval.Up(max(interval.Up(alpha.Hi-c), interval.Up(c-alpha.Lo)))
 	b := &ParamBox{Alpha: alpha, Theta0: theta0, Delta: delta,
 		Mid: make([]*Tensor, len(theta0)), Rad: make([]*Tensor, len(theta0)), own: &WeightsCache{}}
 	const u4 = 0x1p-51

@@ -118,7 +118,7 @@ func LossEnclosureGrad(kind string, out *IJet, t Targets) (l, dl, d2l, dk []inte
 		pm1 := interval.I{Lo: -1, Hi: 0} // p_y − 1
 		m := math.Inf(-1)
 		for j := 0; j < k; j++ {
-			m = math.Max(m, g[j].Mid())
+			m = max(m, g[j].Mid())
 		}
 		if math.IsInf(m, 0) || math.IsNaN(m) {
 			m = 0
@@ -146,7 +146,7 @@ func LossEnclosureGrad(kind string, out *IJet, t Targets) (l, dl, d2l, dk []inte
 		}
 		for j := 0; j < k; j++ {
 			lj := interval.Sub(lse, g[j])
-			lj.Lo = math.Max(lj.Lo, 0) // lse ≥ max_k γ_k ≥ γ_j
+			lj.Lo = max(lj.Lo, 0) // lse ≥ max_k γ_k ≥ γ_j
 			lsj[j] = lj
 		}
 		for j := 0; j < k; j++ {
@@ -157,7 +157,7 @@ func LossEnclosureGrad(kind string, out *IJet, t Targets) (l, dl, d2l, dk []inte
 				}
 			}
 			s := interval.Div(r, e[j])
-			s = interval.I{Lo: math.Max(s.Lo, 0), Hi: s.Hi}
+			s = interval.I{Lo: max(s.Lo, 0), Hi: s.Hi}
 			if math.IsNaN(s.Hi) || s.Hi < s.Lo {
 				s.Hi = math.Inf(1)
 			}
@@ -225,7 +225,7 @@ func LossEnclosureGrad(kind string, out *IJet, t Targets) (l, dl, d2l, dk []inte
 			sa = interval.Add(sa, interval.Mul(ej, a[j]))
 		}
 		if !slope {
-			vr.Lo = math.Max(vr.Lo, 0)
+			vr.Lo = max(vr.Lo, 0)
 		}
 		d2l[i] = interval.Add(vr, sa)
 		if withDK {
@@ -264,7 +264,7 @@ func lsePoint(g []interval.I, hi bool) interval.I {
 	}
 	m := math.Inf(-1)
 	for _, v := range g {
-		m = math.Max(m, at(v))
+		m = max(m, at(v))
 	}
 	if math.IsInf(m, 0) || math.IsNaN(m) {
 		return interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
