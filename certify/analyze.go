@@ -23,8 +23,13 @@ type Options struct {
 	// paper's MNIST tables used 1e-3).
 	Tolerance float64 `json:"tolerance"`
 	// GaussTol is the absolute tolerance on the mean per-example Gauss length
-	// (radians, default 1e-4), GaussIntervals the first grid (default 256)
-	// and GaussMaxIntervals the finest grid (default 4096).
+	// (radians, default 1e-4), GaussIntervals the first grid (default 256,
+	// raised to a multiple of Alphas − 1 so the report's α are grid points)
+	// and GaussMaxIntervals the finest grid (default 4096). GaussMaxIntervals
+	// bounds the first grid too: a first grid above it is lowered to the
+	// largest multiple of Alphas − 1 at most GaussMaxIntervals (with a note
+	// in the report), and a GaussMaxIntervals below Alphas − 1 is refused
+	// (Analyze's error names gauss_max_intervals) unless LossOnly.
 	GaussTol float64 `json:"gauss_tol"`
 	// GaussRelTol is the relative tolerance on the mean per-example Gauss
 	// length (default 1e-3): the grid stops refining when the error estimate
@@ -171,6 +176,9 @@ func RoundingErrorIn(precision functionspace.Precision, l float64, n int) float6
 func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, error) {
 	start := time.Now()
 	o.defaults()
+	if !o.LossOnly && o.GaussMaxIntervals < o.Alphas-1 {
+		return nil, fmt.Errorf("certify: gauss_max_intervals %d is below the report grid's %d intervals (alphas %d): the corner-aware Gauss length's grid holds the report's α", o.GaussMaxIntervals, o.Alphas-1, o.Alphas)
+	}
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
 	r := &Report{LossKind: p.Model.Spec.Loss, LossReduction: p.Model.Spec.Reduction(), Tolerance: o.Tolerance, BNPolicy: bnPolicy(p),
@@ -437,12 +445,29 @@ func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float
 	return dist, normalized
 }
 
+// gaussFirstGrid returns the corner-aware Gauss length's first grid for o
+// (defaults filled, GaussMaxIntervals ≥ Alphas − 1): GaussIntervals raised
+// to a multiple of the report grid's Alphas − 1 intervals, so that its α
+// are grid points where the cumulative lengths for Theorem B are recorded,
+// and lowered, if above GaussMaxIntervals, to the largest such multiple
+// not above it.
+func gaussFirstGrid(o Options) int {
+	step := o.Alphas - 1
+	first := step * ((o.GaussIntervals + step - 1) / step)
+	if first > o.GaussMaxIntervals {
+		first = step * max(o.GaussMaxIntervals/step, 1)
+	}
+	return first
+}
+
 // pathGeometry fills the Gauss lengths, arc lengths and the continuous Δ.
 func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Report, samples []*functionspace.Sample, progress func(string, int, int)) error {
+	first := gaussFirstGrid(o)
+	if want := (o.Alphas - 1) * ((o.GaussIntervals + o.Alphas - 2) / (o.Alphas - 1)); first < want {
+		r.Notes = append(r.Notes, fmt.Sprintf("gauss_max_intervals %d lowered the corner-aware Gauss length's first grid from %d to %d intervals", o.GaussMaxIntervals, want, first))
+	}
 	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
-		// A multiple of the report grid's intervals, so that its α are grid
-		// points where the cumulative lengths for Theorem B are recorded.
-		Intervals:    (o.Alphas - 1) * ((o.GaussIntervals + o.Alphas - 2) / (o.Alphas - 1)),
+		Intervals:    first,
 		MaxIntervals: o.GaussMaxIntervals, Tol: o.GaussTol, RelTol: o.GaussRelTol, Record: r.Alphas,
 		Progress: func(d, t int) { progress("Gauss length", d, t) }})
 	if err != nil {

@@ -104,8 +104,14 @@ type Report struct {
 	// included (THEORY.md §3): the data of gauss_hist.png, written so the
 	// figure can be redrawn from certificate.json alone. Absent when not
 	// computed (loss_only).
-	GaussLengthPerExample    []float64  `json:"gauss_length_per_example,omitempty"`
-	GaussLengthQuantiles     *Quantiles `json:"gauss_length_quantiles"`
+	GaussLengthPerExample []float64  `json:"gauss_length_per_example,omitempty"`
+	GaussLengthQuantiles  *Quantiles `json:"gauss_length_quantiles"`
+	// GaussLengthIntervals is the number of intervals of the finest grid the
+	// corner-aware Gauss length used, at most options.gauss_max_intervals:
+	// the first grid is 256 raised to a multiple of alphas − 1, lowered to
+	// the largest such multiple at most gauss_max_intervals (a note says so
+	// when it is), and doubled until the tolerances are met or the next
+	// doubling would pass gauss_max_intervals. Null when not computed.
 	GaussLengthIntervals     *int       `json:"gauss_length_intervals"`
 	ZeroSpeedEvents          *int       `json:"zero_speed_events"`
 	ArcLength                float64    `json:"arc_length"`

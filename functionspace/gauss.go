@@ -15,7 +15,9 @@ import (
 type GaussOptions struct {
 	// Intervals is the first grid's number of intervals (default 256); it is
 	// doubled until the mean error estimate is below Tol or MaxIntervals is
-	// reached (default 4096).
+	// reached (default 4096). MaxIntervals bounds the first grid too: an
+	// Intervals above it is lowered to MaxIntervals (rounded down to even,
+	// at least 2).
 	Intervals, MaxIntervals int
 	// Tol is the absolute tolerance on the mean per-example Gauss length, in
 	// radians (default 1e-4); RelTol, if positive, a relative one: refinement
@@ -166,6 +168,9 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 		o.Tol = 1e-4
 	}
 	m := o.Intervals + o.Intervals%2
+	if m > o.MaxIntervals {
+		m = max(o.MaxIntervals-o.MaxIntervals%2, 2)
+	}
 	for {
 		r, err := p.gaussGrid(ctx, lo, hi, m, o.Progress, o.Record)
 		if err != nil {

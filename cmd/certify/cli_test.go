@@ -208,6 +208,7 @@ func TestBadFlagValues(t *testing.T) {
 		{"--alphas", "1"}, {"--alphas", "-5"}, {"--tolerance", "nan"}, {"--tolerance", "-1"},
 		{"--examples", "-3"}, {"--examples", "100"}, {"--chunk", "0"}, {"--workers", "-1"}, {"--alphas", "abc"},
 		{"--delta-tol", "0"}, {"--delta-tol", "-1e-3"}, {"--delta-tol", "inf"},
+		{"--alphas", "11", "--gauss-max-intervals", "9"}, {"--gauss-max-intervals", "0"},
 	} {
 		code, _, errOut := runCLI(t, append([]string{"--run", dir, "--no-figures"}, args...)...)
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
