@@ -156,7 +156,10 @@ type GaussResult struct {
 // kinked layer where polyJets applies, 3·N·width more), and its switch
 // units' branches there, 3·N·Switches ints.
 //
-// It returns ctx.Err() if ctx is cancelled.
+// It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
+// no further chunk of examples once ctx is cancelled (AtContext), so a
+// cancellation waits for the chunks running and, if it comes during the
+// kink search between two grid points (turn), for that search.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
 	if o.Intervals <= 0 {
 		o.Intervals = 256
@@ -315,6 +318,13 @@ type gridPoint struct {
 // layers kl and, with a plan pl (not nil), the acceleration of its second
 // kinked layer's input too (polyJets carries that jet).
 func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
+	g, _ := p.pointContext(context.Background(), alpha, kl, pl) // never cancelled: no error
+	return g
+}
+
+// pointContext is point, stopped by ctx between chunks of examples as
+// AtContext is: it returns ctx.Err() and no point once ctx is cancelled.
+func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan) (*gridPoint, error) {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	sites := p.siteLayers()
 	for _, l := range kl {
@@ -325,7 +335,7 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
 		}
 	}
 	chunks := p.Chunks()
-	g.s = p.sample(alpha, func(c, layer int, in *nn.Jet) {
+	s, err := p.sampleContext(ctx, alpha, func(c, layer int, in *nn.Jet) {
 		dz, ok := g.z[layer]
 		if !ok || in.Const {
 			return
@@ -340,6 +350,10 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
 			}
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	g.s = s
 	sws := p.switchings()
 	g.br = map[int][]int{}
 	for _, l := range kl {
@@ -350,7 +364,7 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
 		}
 		g.br[l] = br
 	}
-	return g
+	return g, nil
 }
 
 // quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
@@ -525,7 +539,10 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		return nil, err
 	}
 	// γ(hi) first: the chord deviation needs the chord while it sweeps.
-	end := p.point(hi, kl, pl)
+	end, err := p.pointContext(ctx, hi, kl, pl)
+	if err != nil {
+		return nil, err
+	}
 	var start *mat.Dense
 	var prev1, prev2 *gridPoint
 	for j := 0; j <= m; j++ {
@@ -535,7 +552,9 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
 		pt := end
 		if j < m {
-			pt = p.point(alpha, kl, pl)
+			if pt, err = p.pointContext(ctx, alpha, kl, pl); err != nil {
+				return nil, err
+			}
 		}
 		alpha = pt.alpha
 		s := pt.s

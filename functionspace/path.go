@@ -107,6 +107,10 @@ type Path struct {
 	// layer by a per-row pass (rowPassFrom) instead of carrying the cubic
 	// output (cubicJets); tests compare the two.
 	noCubic bool
+	// chunkStarted, if not nil, is called by sampleContext as it starts
+	// chunk c of a pass (in the caller's goroutine); tests count the
+	// chunks evaluated after a cancellation.
+	chunkStarted func(c int)
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:
@@ -617,6 +621,9 @@ func (p *Path) sampleContext(ctx context.Context, alpha float64, visit func(c, l
 		if ctx.Err() != nil {
 			p.workspaces <- ws
 			break
+		}
+		if p.chunkStarted != nil {
+			p.chunkStarted(c)
 		}
 		wg.Add(1)
 		go func(c int) {

@@ -1,0 +1,59 @@
+package functionspace
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// TestGaussLengthCancelsWithinPass: a cancellation reaches inside the
+// Gauss length's per-α pass, between chunks of examples (issue 12/13
+// leftover: it was checked only between α, so SIGTERM waited for a whole
+// pass over every example, minutes on a large resnet). The context is
+// cancelled as the 5th of 100 chunks of the first pass starts; GaussLength
+// returns context.Canceled and starts no further chunk (it started all
+// 100 before). No clock is read.
+func TestGaussLengthCancelsWithinPass(t *testing.T) {
+	m, err := nn.Build(nn.MLPSpec([]int{3, 16, 16, 2}, "relu", "mse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 3)
+	sT, _ := nn.Init(m, "pytorch", 2, 4)
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, chunk = 200, 2
+	x := mat.NewDense(n, 3, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	for _, workers := range []int{1, 2} {
+		p, err := New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(n, 2, nil)}, Options{Chunk: chunk, Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Chunks()) != n/chunk {
+			t.Fatalf("%d chunks, want %d", len(p.Chunks()), n/chunk)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		started := 0
+		p.chunkStarted = func(int) {
+			started++
+			if started == 5 {
+				cancel()
+			}
+		}
+		r, err := p.GaussLength(ctx, 0, 1, GaussOptions{Intervals: 8, MaxIntervals: 8})
+		cancel()
+		if !errors.Is(err, context.Canceled) || r != nil {
+			t.Errorf("workers %d: GaussLength after a cancellation: %v, %v; want no result and context.Canceled", workers, r, err)
+		}
+		if started != 5 {
+			t.Errorf("workers %d: %d chunks started, want 5 (the cancellation came as the 5th started; %d chunks per pass)", workers, started, n/chunk)
+		}
+	}
+}
