@@ -49,7 +49,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
 	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the corner-aware Gauss length (intervals on [0,1]); it bounds the first grid too (256 intervals raised to a multiple of --alphas − 1, lowered to the largest such multiple at most this, with a note in the report); at least --alphas − 1")
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss, L′ and accuracy on the grid, and the paper's trapezoid Gauss length from the same passes (no corner-aware Gauss length, no continuous Δ, no Theorems A/B, no certificate)")
-	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1")
+	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1. The certificate and accuracy-bound phases evaluate one leaf per core, each with one OpenBLAS thread (SerialProducts), whatever OPENBLAS_NUM_THREADS says; the other phases use OpenBLAS's thread count")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
 	fs.BoolVar(&af.json, "json", false, "print the report as JSON on stdout instead of the summary, and write nothing (with --out DIR: also write it there)")
 	fs.BoolVar(&af.quiet, "quiet", false, "print nothing but errors")

@@ -161,7 +161,7 @@ func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
 	fs.IntVar(&bf.alphas, "alphas", 50, "equally spaced α in [0,1], both ends included")
 	fs.BoolVar(&bf.torch, "torch", false, "also run the PyTorch oracle (tools/torchref/torchref.py) on the same data and compare")
 	fs.StringVar(&bf.backend, "backend", "", "BLAS backend: auto (OpenBLAS when the machine has it, else pure Go), openblas, go (gonum, pure Go) or a library file (default: $CERTIFY_BLAS, else auto)")
-	fs.IntVar(&bf.threads, "threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default); PyTorch gets --torch-threads")
+	fs.IntVar(&bf.threads, "threads", 0, "threads of one OpenBLAS product (0: OpenBLAS's default) in the grid, Gauss length and per-layer passes; the certificate and accuracy-bound phases (--full) use one OpenBLAS thread per worker whatever this says (they run one leaf per core, each with one thread: SerialProducts); PyTorch gets --torch-threads")
 	fs.IntVar(&bf.workers, "workers", 0, "chunks evaluated concurrently (0: GOMAXPROCS)")
 	fs.IntVar(&bf.chunk, "chunk", 1000, "examples evaluated together")
 	fs.IntVar(&bf.torchThreads, "torch-threads", 2, "torch.set_num_threads for the PyTorch side")
