@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,7 +54,9 @@ func endsOf(r *certify.LMCReport) (certify.Num, certify.Num, certify.Num, certif
 // WriteLMCTableCSV writes one line per pair with a header: dir, a, b,
 // spawn_from, spawn_step, split, examples, alphas, aligned, layers (the
 // moved layers joined by ';', empty when all move), loss_a, loss_b,
-// error_a, error_b, barrier_loss, barrier_loss_alpha,
+// error_a, error_b (at α = 0 and α = 1; for a layer-wise pair, layers not
+// empty, one end is a hybrid: α = 1 is A with the moved layers of B under
+// lmc.json's hold a, α = 0 is B with the moved layers of A under hold b), barrier_loss, barrier_loss_alpha,
 // barrier_loss_ainsworth, midpoint_gap, barrier_error,
 // barrier_error_ainsworth, barrier_bounds_lo, barrier_bounds_hi,
 // unaligned_barrier_loss; numbers in full precision, empty when null (not
@@ -99,14 +102,57 @@ func short(v certify.Num) string {
 	return "—"
 }
 
+// Heads of the column of the losses at the line's two ends: lmcEndsHead
+// when every pair's line runs from A to B, lmcEndsHeadLayers when some
+// pair is layer-wise (certify.LMCLayers), whose line runs from A to a
+// hybrid (hold a: A with the moved layers of B) or from a hybrid to B
+// (hold b): its cell then names the hybrid end (lmcEnds).
+const (
+	lmcEndsHead       = "L(A) → L(B)"
+	lmcEndsHeadLayers = "L(α = 0) → L(α = 1)"
+)
+
+// layerWise reports whether some pair is a layer-wise line.
+func layerWise(pairs []certify.LMCPair) bool {
+	for _, p := range pairs {
+		if p.Report.LMCLayers != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// lmcEnds is the ends cell of r: L(0) → L(1), followed for a layer-wise
+// line by which end is the hybrid, "(A → hybrid)" or "(hybrid → B)", as
+// certify lmc's summary labels them.
+func lmcEnds(r *certify.LMCReport) string {
+	la, lb, _, _ := endsOf(r)
+	c := short(la) + " → " + short(lb)
+	if l := r.LMCLayers; l != nil {
+		if l.Hold == "b" {
+			return c + " (hybrid → B)"
+		}
+		return c + " (A → hybrid)"
+	}
+	return c
+}
+
+// lmcHeadsFor returns lmcHeads with the ends column's head for pairs.
+func lmcHeadsFor(pairs []certify.LMCPair) []string {
+	h := slices.Clone(lmcHeads)
+	if layerWise(pairs) {
+		h[3] = lmcEndsHeadLayers
+	}
+	return h
+}
+
 // lmcRows returns the cells of the Markdown and LaTeX tables: pair, k,
-// data, L(A) → L(B), barrier, Ainsworth's barrier, midpoint gap, error
+// data, the losses at the two ends (lmcEnds), barrier, Ainsworth's barrier, midpoint gap, error
 // barrier and Ainsworth's, certified bounds, barrier before alignment.
 func lmcRows(pairs []certify.LMCPair) [][]string {
 	var rows [][]string
 	for _, p := range pairs {
 		r := &p.Report
-		la, lb, _, _ := endsOf(r)
 		k := stepText(p)
 		if k == "" {
 			k = "—"
@@ -123,13 +169,13 @@ func lmcRows(pairs []certify.LMCPair) [][]string {
 		if r.LMCLayers != nil {
 			name += " (layers " + strings.Join(r.Layers, ",") + ", rest at " + r.Hold + ")"
 		}
-		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.Split, r.Examples), short(la) + " → " + short(lb),
+		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.Split, r.Examples), lmcEnds(r),
 			short(r.BarrierLoss), short(r.BarrierLossAinsworth), short(r.MidpointGap), short(r.BarrierError), short(r.BarrierErrorAinsworth), bounds, un})
 	}
 	return rows
 }
 
-var lmcHeads = []string{"pair", "k", "data", "L(A) → L(B)", "barrier", "barrier (Ainsworth)", "midpoint gap", "error barrier", "error barrier (Ainsworth)", "certified barrier", "barrier before alignment"}
+var lmcHeads = []string{"pair", "k", "data", lmcEndsHead, "barrier", "barrier (Ainsworth)", "midpoint gap", "error barrier", "error barrier (Ainsworth)", "certified barrier", "barrier before alignment"}
 
 // WriteLMCTableMarkdown writes the pairs as a GitHub-flavoured Markdown
 // table: one row per pair (its directory's name), the spawn step k, the
@@ -140,8 +186,9 @@ var lmcHeads = []string{"pair", "k", "data", "L(A) → L(B)", "barrier", "barrie
 // alignment ("—" without --align).
 func WriteLMCTableMarkdown(w io.Writer, pairs []certify.LMCPair) error {
 	var b strings.Builder
-	b.WriteString("| " + strings.Join(lmcHeads, " | ") + " |\n|")
-	for range lmcHeads {
+	heads := lmcHeadsFor(pairs)
+	b.WriteString("| " + strings.Join(heads, " | ") + " |\n|")
+	for range heads {
 		b.WriteString("---|")
 	}
 	b.WriteString("\n")
@@ -162,12 +209,15 @@ func WriteLMCTableLaTeX(w io.Writer, pairs []certify.LMCPair) error {
 	fmt.Fprintf(&b, "\\caption{Linear mode connectivity of %d pairs: loss barriers on the grid (max of the convexity gap $g$; Ainsworth et al.: $\\max L - \\frac12(L_A + L_B)$), midpoint gap $g(\\frac12)$, 0--1 error barrier, certified barrier bounds; $k$ is the spawn step.}\n", len(pairs))
 	b.WriteString("\\label{tab:certify-lmc-pairs}\n\\small\n\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n")
 	b.WriteString("\\begin{tabular}{l" + strings.Repeat("r", len(lmcHeads)-1) + "}\n\\toprule\n")
-	heads := make([]string, len(lmcHeads))
-	for i, h := range lmcHeads {
+	heads := lmcHeadsFor(pairs)
+	for i, h := range heads {
 		heads[i] = latexEscape(h)
 	}
 	heads[1] = "$k$"
 	heads[3] = "$L_A \\to L_B$"
+	if layerWise(pairs) {
+		heads[3] = "$L(0) \\to L(1)$"
+	}
 	b.WriteString(strings.Join(heads, " & ") + " \\\\\n\\midrule\n")
 	for _, row := range lmcRows(pairs) {
 		cells := make([]string, len(row))

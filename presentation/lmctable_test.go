@@ -91,3 +91,53 @@ func TestBoundsAxis(t *testing.T) {
 		t.Errorf("no bounds: top %v, off %v", top, off)
 	}
 }
+
+// TestLMCTableLayerWiseEnds: a layer-wise pair's line does not run from A
+// to B (certify lmc --layers: one end is a hybrid), so the ends column is
+// not headed "L(A) → L(B)" once such a pair is in the table, and each
+// layer-wise row names its hybrid end as certify lmc's summary does:
+// hold a ends at A with B's layers, hold b starts at B with A's layers. A
+// table of full lines keeps "L(A) → L(B)".
+func TestLMCTableLayerWiseEnds(t *testing.T) {
+	mk := func(dir string, l0, l1 certify.Num, layers *certify.LMCLayers) certify.LMCPair {
+		r := certify.LMCReport{Split: "test", Examples: 10, LMCLayers: layers}
+		r.Alphas = []float64{0, 0.5, 1}
+		r.Loss = []certify.Num{l0, 2, l1}
+		return certify.LMCPair{Dir: dir, Report: r}
+	}
+	full := mk("full", 1, 3, nil)
+	holdA := mk("holdA", 1, 4, &certify.LMCLayers{Layers: []string{"0"}, Hold: "a"})
+	holdB := mk("holdB", 5, 3, &certify.LMCLayers{Layers: []string{"2"}, Hold: "b"})
+	table := func(pairs ...certify.LMCPair) (md, tex string) {
+		var b, l bytes.Buffer
+		if err := WriteLMCTableMarkdown(&b, pairs); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteLMCTableLaTeX(&l, pairs); err != nil {
+			t.Fatal(err)
+		}
+		return b.String(), l.String()
+	}
+	row := func(md, dir string) string {
+		for _, line := range strings.Split(md, "\n") {
+			if strings.HasPrefix(line, "| "+dir) {
+				return line
+			}
+		}
+		t.Fatalf("no row %s in\n%s", dir, md)
+		return ""
+	}
+	md, tex := table(full)
+	if !strings.Contains(md, "| L(A) → L(B) |") || !strings.Contains(tex, "$L_A \\to L_B$") {
+		t.Errorf("full lines only: the head is not L(A) → L(B):\n%s\n%s", md, tex)
+	}
+	md, tex = table(full, holdA, holdB)
+	if strings.Contains(md, "L(A) → L(B)") || !strings.Contains(md, "| L(α = 0) → L(α = 1) |") || strings.Contains(tex, "L_A \\to L_B") || !strings.Contains(tex, "$L(0) \\to L(1)$") {
+		t.Errorf("with layer-wise pairs the head still says L(A) → L(B), or not L(α = 0) → L(α = 1):\n%s\n%s", md, tex)
+	}
+	for _, c := range []struct{ dir, want string }{{"full", "| 1 → 3 |"}, {"holdA", "| 1 → 4 (A → hybrid) |"}, {"holdB", "| 5 → 3 (hybrid → B) |"}} {
+		if r := row(md, c.dir); !strings.Contains(r, c.want) {
+			t.Errorf("%s: row %q lacks %q", c.dir, r, c.want)
+		}
+	}
+}
