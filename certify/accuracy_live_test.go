@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"os"
 	"runtime/pprof"
 	"testing"
 	"time"
 
-	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/blasbackend"
 )
 
@@ -23,21 +21,7 @@ import (
 // two phases to P.cert and P.acc. Skipped when unset; it measures, and
 // asserts only that the bounds are ordered.
 func TestAccuracyScaleLive(t *testing.T) {
-	dir := os.Getenv("CERTIFY_SCALE_RUN")
-	if dir == "" {
-		t.Skip("set CERTIFY_SCALE_RUN to a run directory")
-	}
-	n := 300
-	if s := os.Getenv("CERTIFY_SCALE_N"); s != "" {
-		if _, err := fmt.Sscan(s, &n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run := liveRun(t, dir, n)
-	p, err := functionspace.New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, functionspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := liveScalePath(t)
 	prof := os.Getenv("CERTIFY_SCALE_PROFILE")
 	phase := func(name string, f func()) {
 		if prof != "" {
@@ -54,6 +38,7 @@ func TestAccuracyScaleLive(t *testing.T) {
 		f()
 	}
 	var c *Certificate
+	var err error
 	c0, w0 := cpuSeconds(t), time.Now()
 	phase("cert", func() {
 		defer blasbackend.SerialProducts()() // as Analyze runs it
