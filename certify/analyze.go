@@ -446,25 +446,25 @@ func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float
 }
 
 // gaussFirstGrid returns the corner-aware Gauss length's first grid for o
-// (defaults filled, GaussMaxIntervals ≥ Alphas − 1): GaussIntervals raised
-// to a multiple of the report grid's Alphas − 1 intervals, so that its α
-// are grid points where the cumulative lengths for Theorem B are recorded,
-// and lowered, if above GaussMaxIntervals, to the largest such multiple
-// not above it.
-func gaussFirstGrid(o Options) int {
+// (defaults filled, GaussMaxIntervals ≥ Alphas − 1) and the grid it would
+// be without the cap: GaussIntervals raised to a multiple of the report
+// grid's Alphas − 1 intervals, so that its α are grid points where the
+// cumulative lengths for Theorem B are recorded, then lowered, if above
+// GaussMaxIntervals, to the largest such multiple not above it.
+func gaussFirstGrid(o Options) (first, uncapped int) {
 	step := o.Alphas - 1
-	first := step * ((o.GaussIntervals + step - 1) / step)
-	if first > o.GaussMaxIntervals {
-		first = step * max(o.GaussMaxIntervals/step, 1)
+	uncapped = step * ((o.GaussIntervals + step - 1) / step)
+	if uncapped > o.GaussMaxIntervals {
+		return step * max(o.GaussMaxIntervals/step, 1), uncapped
 	}
-	return first
+	return uncapped, uncapped
 }
 
 // pathGeometry fills the Gauss lengths, arc lengths and the continuous Δ.
 func pathGeometry(ctx context.Context, p *functionspace.Path, o Options, r *Report, samples []*functionspace.Sample, progress func(string, int, int)) error {
-	first := gaussFirstGrid(o)
-	if want := (o.Alphas - 1) * ((o.GaussIntervals + o.Alphas - 2) / (o.Alphas - 1)); first < want {
-		r.Notes = append(r.Notes, fmt.Sprintf("gauss_max_intervals %d lowered the corner-aware Gauss length's first grid from %d to %d intervals", o.GaussMaxIntervals, want, first))
+	first, uncapped := gaussFirstGrid(o)
+	if first < uncapped {
+		r.Notes = append(r.Notes, fmt.Sprintf("gauss_max_intervals %d lowered the corner-aware Gauss length's first grid from %d to %d intervals", o.GaussMaxIntervals, uncapped, first))
 	}
 	g, err := p.GaussLength(ctx, 0, 1, functionspace.GaussOptions{
 		Intervals:    first,
