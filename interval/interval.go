@@ -137,12 +137,16 @@ func AddF(x I, c float64) I { return I{Down(x.Lo + c), Up(x.Hi + c)} }
 // Mul returns x·y.
 func Mul(x, y I) I {
 	if x.Lo >= 0 && y.Lo >= 0 { // the common case in sums of products of non-negatives
-		// both factors are ≥ 0, so is the product; a zero factor makes it exactly 0
-		hi := x.Hi * y.Hi
+		// both factors are ≥ 0, so is the product; a zero factor makes it
+		// exactly 0, also against ∞ (where x.Lo·y.Lo or x.Hi·y.Hi is NaN)
+		var lo, hi float64
 		if x.Hi != 0 && y.Hi != 0 {
-			hi = Up(hi)
+			hi = Up(x.Hi * y.Hi)
 		}
-		return I{max(Down(x.Lo*y.Lo), 0), hi}
+		if x.Lo != 0 && y.Lo != 0 {
+			lo = max(Down(x.Lo*y.Lo), 0)
+		}
+		return I{lo, hi}
 	}
 	a, b, c, d := x.Lo*y.Lo, x.Lo*y.Hi, x.Hi*y.Lo, x.Hi*y.Hi
 	lo := min(a, b, c, d)
