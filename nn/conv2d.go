@@ -453,10 +453,20 @@ func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n 
 	}
 }
 
+// convJetColElems bounds the elements of convJet's column buffer (2 MB in
+// float64; at least one example's h, ḣ, ḧ). Smaller than convColElems:
+// the columns im2col writes are read back by the GEMMs right away, and
+// on the resnet-20 grid (100 × 3, CPU seconds of the grid, three
+// alternations at load 15–19) 8 MB buffers took 5.9 s, 2 MB 4.7 s and
+// 1 MB 4.8 s (docs/performance.md, "resnet20-grid").
+var convJetColElems = 1 << 18
+
 // jetChunk is the number of examples whose patches of h, ḣ and ḧ one
 // pass of convJet holds (3·jetChunk examples' columns within
-// convColElems elements, at least one example).
-func (l *Conv2d) jetChunk() int { return max(1, l.convChunk()/3) }
+// convJetColElems elements, at least one example).
+func (l *Conv2d) jetChunk() int {
+	return max(1, convJetColElems/max(1, 3*l.ckk()*l.ohw()))
+}
 
 // convJetBufs returns the sizes of convJet's column, product and stacked
 // weight buffers for n examples.

@@ -1,7 +1,10 @@
 package nn
 
 import (
+	"math"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
 
 	"pgregory.net/rapid"
 )
@@ -58,6 +61,37 @@ func TestIm2colIsElementwise(t *testing.T) {
 		for i := range got {
 			if got[i] != want[i] {
 				t.Fatalf("%+v: element %d (row %d, column %d): %v, want %v", *l, i, i/ld, i%ld, got[i], want[i])
+			}
+		}
+	})
+}
+
+// TestConv2dJetChunksAgree: convJet on one example per pass (the chunking
+// of the resnet's wide layers) gives bit for bit the jet of one pass over
+// the whole batch, for moving and constant inputs, in float64 and
+// float32 (TestConv2dJetMatchesHyperdual checks the one-pass jet).
+func TestConv2dJetChunksAgree(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := drawConv(t)
+		c.n = len(c.a) / c.l.InSize()
+		in := c.inJet(c.alpha)
+		if rapid.Bool().Draw(t, "constInput") {
+			in = &Jet{N: c.n, M: mat.DenseCopyOf(in.Value()), Const: true}
+		}
+		p := c.at(c.alpha)
+		run := func(elems int) (*Jet, *Jet32) {
+			defer func(v int) { convJetColElems = v }(convJetColElems)
+			convJetColElems = elems
+			return c.l.Jet(p, c.dp, in), c.l.(Jet32Layer).Jet32(RoundTensors(p), RoundTensors(c.dp), RoundJet(in))
+		}
+		whole, whole32 := run(1 << 30)
+		one, one32 := run(1)
+		if i := sameBits(one.M.RawMatrix().Data, whole.M.RawMatrix().Data); i >= 0 {
+			t.Fatalf("float64 element %d: one example per pass %v, all at once %v", i, one.M.RawMatrix().Data[i], whole.M.RawMatrix().Data[i])
+		}
+		for i, v := range one32.M.Data {
+			if math.Float32bits(v) != math.Float32bits(whole32.M.Data[i]) {
+				t.Fatalf("float32 element %d: one example per pass %v, all at once %v", i, v, whole32.M.Data[i])
 			}
 		}
 	})
