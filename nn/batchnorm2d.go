@@ -133,18 +133,6 @@ func (b *BatchNorm2d) jetCHW(j *Jet) *Jet {
 	return &Jet{N: j.N / b.HW, M: m, Const: j.Const, WS: j.WS}
 }
 
-func (b *BatchNorm2d) jet32NC(in *Jet32) *Jet32 {
-	out := &Jet32{N: in.N * b.HW, M: in.WS.general32(in.M.Rows*b.HW, b.BN.Features), Const: in.Const, WS: in.WS}
-	toNC(rowsOf32(in.M, 0, in.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
-	return out
-}
-
-func (b *BatchNorm2d) jet32CHW(j *Jet32) *Jet32 {
-	out := &Jet32{N: j.N / b.HW, M: j.WS.general32(j.M.Rows/b.HW, b.InSize()), Const: j.Const, WS: j.WS}
-	fromNC(rowsOf32(j.M, 0, j.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
-	return out
-}
-
 // imatNC and imatCHW are toNC and fromNC on interval matrices.
 func (b *BatchNorm2d) imatNC(m interval.Matrix) interval.Matrix {
 	if m.Lo == nil {
@@ -256,39 +244,96 @@ func (b *BatchNorm2d) Backward(p []*Tensor, x, y, dy *mat.Dense, grads []*Tensor
 	return b.chw(b.BN.Backward(p, b.nc(x), nil, b.nc(dy), grads))
 }
 
-// Jet is the `interpolate` policy (THEORY.md §2, §9).
+// Jet is the `interpolate` policy (THEORY.md §2, §9): JetStats with the
+// running statistics' jet.
 func (b *BatchNorm2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
-	nc := b.jetNC(in)
-	o := b.BN.Jet(p, dp, nc)
-	out := b.jetCHW(o)
-	in.WS.Release(nc, out)
-	in.WS.Release(o, out)
-	return out
+	return b.JetStats(p, dp, RunningStatsJet(p, dp), in)
 }
 
 // JetStats implements BatchStatistics: the `recompute` policy with the
-// statistics jet st ([C]).
+// statistics jet st ([C]). It is batchnorm1d's rule (BatchNorm.JetStats)
+// on the batch seen as [N·H·W, C], computed on [N, C·H·W] as it is
+// (batchNorm2dJet): bit for bit the same values without the two transposed
+// copies.
 func (b *BatchNorm2d) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
-	nc := b.jetNC(in)
-	o := b.BN.JetStats(p, dp, st, nc)
-	out := b.jetCHW(o)
-	in.WS.Release(nc, out)
-	in.WS.Release(o, out)
-	return out
+	return jet64(batchNorm2dJet(b, data64(p), data64(dp), st, view64(in)))
 }
 
 // JetStats32 implements BatchStatistics in float32.
 func (b *BatchNorm2d) JetStats32(p, dp []*Tensor32, st *StatsJet, in *Jet32) *Jet32 {
-	return b.jet32CHW(b.BN.JetStats32(p, dp, st, b.jet32NC(in)))
+	return jet32(batchNorm2dJet(b, data32(p), data32(dp), st, view32(in)))
 }
 
-// Jet32 implements Jet32Layer (the `interpolate` policy in float32).
+// Jet32 implements Jet32Layer (the `interpolate` policy in float32): the
+// running statistics' jet of the rounded tensors, as BatchNorm.Jet32.
 func (b *BatchNorm2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
-	nc := b.jet32NC(in)
-	o := b.BN.Jet32(p, dp, nc)
-	out := b.jet32CHW(o)
-	in.WS.Release32(nc, out)
-	in.WS.Release32(o, out)
+	return b.JetStats32(p, dp, RunningStatsJet(widen32(p), widen32(dp)), in)
+}
+
+// batchNorm2dJet is batchNormJet (BatchNorm.JetStats' rule) for
+// batchnorm2d on rows [C·H·W]: channel j's gains apply to the H·W
+// contiguous values of its plane, and every output element is the same
+// float64 expression batchNormJet evaluates for it on the [N·H·W, C] view,
+// rounded once to T, so the result is bit for bit that of the transposed
+// route (TestBatchNorm2dJetIsTransposedBatchNorm1d).
+func batchNorm2dJet[T elem](b *BatchNorm2d, p, dp [][]T, st *StatsJet, in jetOf[T]) jetOf[T] {
+	c, hw, n := b.BN.Features, b.HW, in.N
+	w, bias := wide(p[0]), wide(p[1])
+	dw, db := make([]float64, c), make([]float64, c)
+	if dp != nil {
+		dw, db = wide(dp[0]), wide(dp[1])
+	}
+	g, gd, gdd, moving := b.BN.gains(w, dw, db, st)
+	h := in.value()
+	if in.Const && !moving {
+		y := takeGeneral[T](in.WS, n, c*hw)
+		for i := 0; i < n; i++ {
+			src, dst := h.row(i), y.row(i)
+			for j := 0; j < c; j++ {
+				gj, mj, bj := g[j], st.Mean[j], bias[j]
+				d := dst[j*hw : (j+1)*hw]
+				for k, v := range src[j*hw : (j+1)*hw] {
+					d[k] = T(gj*(float64(v)-mj) + bj)
+				}
+			}
+		}
+		return jetOf[T]{N: n, M: y, Const: true, WS: in.WS}
+	}
+	out := newJetOf(in, n, c*hw) // every element is written below
+	yv, yd, ydd := out.value(), out.velocity(), out.acceleration()
+	hd, hdd := in.velocity(), in.acceleration()
+	for i := 0; i < n; i++ {
+		hr := h.row(i)
+		y0, y1, y2 := yv.row(i), yd.row(i), ydd.row(i)
+		var hdr, hddr []T
+		if !in.Const {
+			hdr, hddr = hd.row(i), hdd.row(i)
+		}
+		for j := 0; j < c; j++ {
+			gj, gdj, gddj, mj, bj, dbj := g[j], gd[j], gdd[j], st.Mean[j], bias[j], db[j]
+			mv, ma := -st.MeanVel[j], -st.MeanAcc[j]
+			lo, hi := j*hw, (j+1)*hw
+			v0, v1, v2 := y0[lo:hi], y1[lo:hi], y2[lo:hi]
+			if hdr == nil {
+				for k, v := range hr[lo:hi] {
+					u := float64(v) - mj
+					v0[k] = T(gj*u + bj)
+					v1[k] = T(gdj*u + gj*mv + dbj)
+					v2[k] = T(gddj*u + 2*gdj*mv + gj*ma)
+				}
+				continue
+			}
+			d1, d2 := hdr[lo:hi], hddr[lo:hi]
+			for k, v := range hr[lo:hi] {
+				u := float64(v) - mj
+				ud := mv + float64(d1[k])
+				udd := ma + float64(d2[k])
+				v0[k] = T(gj*u + bj)
+				v1[k] = T(gdj*u + gj*ud + dbj)
+				v2[k] = T(gddj*u + 2*gdj*ud + gj*udd)
+			}
+		}
+	}
 	return out
 }
 
@@ -331,3 +376,19 @@ var (
 	_ ParamResetter   = (*BatchNorm2d)(nil)
 	_ Shaper          = (*BatchNorm2d)(nil)
 )
+
+// widen32 returns float64 copies of the float32 tensors ts (nil entries,
+// and a nil ts, kept): what BatchNorm.Jet32 builds the running statistics'
+// jet from.
+func widen32(ts []*Tensor32) []*Tensor {
+	if ts == nil {
+		return nil
+	}
+	out := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		if t != nil {
+			out[i] = &Tensor{Shape: t.Shape, Data: wide(t.Data)}
+		}
+	}
+	return out
+}

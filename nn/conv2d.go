@@ -131,28 +131,44 @@ func (l *Conv2d) ohw() int { return l.OH * l.OW }
 // im2col writes the patches of one example x [C·H·W] into col, row r =
 // (c·KH + u)·KW + v holding the OH·OW values x[c, i·SH−PH+u, j·SW−PW+v]
 // (0 in the padding) at columns [off, off+OH·OW) of a matrix with leading
-// dimension ld.
+// dimension ld. Each output row's in-image columns j ∈ [jlo, jhi) are
+// found once (a contiguous copy at stride 1), the padding's are zeroed.
 func im2col[T float32 | float64](l *Conv2d, x, col []T, ld, off int) {
-	for c := 0; c < l.In; c++ {
-		for u := 0; u < l.KH; u++ {
-			for v := 0; v < l.KW; v++ {
+	ow := l.OW
+	for v := 0; v < l.KW; v++ {
+		// columns j whose input column iw = j·SW − PW + v lies in [0, W)
+		jlo := 0
+		if d := l.PW - v; d > 0 {
+			jlo = (d + l.SW - 1) / l.SW
+		}
+		jhi := 0
+		if d := l.W - 1 + l.PW - v; d >= 0 {
+			jhi = min(ow, d/l.SW+1)
+		}
+		jlo = min(jlo, jhi)
+		for c := 0; c < l.In; c++ {
+			for u := 0; u < l.KH; u++ {
 				r := (c*l.KH+u)*l.KW + v
-				dst := col[r*ld+off : r*ld+off+l.OH*l.OW]
+				dst := col[r*ld+off : r*ld+off+l.OH*ow]
 				for i := 0; i < l.OH; i++ {
-					row := dst[i*l.OW : (i+1)*l.OW]
+					row := dst[i*ow : (i+1)*ow]
 					ih := i*l.SH - l.PH + u
-					if ih < 0 || ih >= l.H {
+					if ih < 0 || ih >= l.H || jlo == jhi {
 						clear(row)
 						continue
 					}
 					src := x[(c*l.H+ih)*l.W : (c*l.H+ih+1)*l.W]
-					for j := range row {
-						iw := j*l.SW - l.PW + v
-						if iw < 0 || iw >= l.W {
-							row[j] = 0
-						} else {
-							row[j] = src[iw]
-						}
+					clear(row[:jlo])
+					clear(row[jhi:])
+					s0 := jlo*l.SW - l.PW + v
+					if l.SW == 1 {
+						copy(row[jlo:jhi], src[s0:s0+jhi-jlo])
+						continue
+					}
+					seg := row[jlo:jhi]
+					src = src[s0 : s0+(len(seg)-1)*l.SW+1]
+					for j := range seg {
+						seg[j] = src[j*l.SW]
 					}
 				}
 			}
@@ -248,19 +264,6 @@ func getConvBuf(n int) *[]float64 {
 }
 
 func putConvBuf(b *[]float64) { convBufPool.Put(b) }
-
-// convBufs returns convApply's column and product buffers for n examples,
-// from the workspace ws (fresh when nil; see Workspace).
-func (l *Conv2d) convBufs(ws *Workspace, n int) (col, tmp []float64) {
-	b := min(l.convChunk(), n)
-	return ws.matrix(1, l.ckk()*b*l.ohw()).RawMatrix().Data, ws.matrix(1, l.Out*b*l.ohw()).RawMatrix().Data
-}
-
-// convBufs32 is convBufs in float32.
-func (l *Conv2d) convBufs32(ws *Workspace, n int) (col, tmp []float32) {
-	b := min(l.convChunk(), n)
-	return ws.general32(1, l.ckk()*b*l.ohw()).Data, ws.general32(1, l.Out*b*l.ohw()).Data
-}
 
 // convApplyBuf is convApply with its buffers given: col at least
 // In·KH·KW·b·OH·OW and tmp Out·b·OH·OW elements, b = min(convChunk, len(src)).
@@ -390,30 +393,86 @@ func (l *Conv2d) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *ma
 //
 //	y = W⋆h + b,  ẏ = ΔW⋆h + W⋆ḣ + Δb,  ÿ = 2 ΔW⋆ḣ + W⋆ḧ,
 //
-// as two wide products W⋆[h ḣ ḧ] and ΔW⋆[h ḣ]; on a constant input W⋆h and
-// ΔW⋆h, ÿ = 0. b, db are nil without a bias.
-func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n int, konst bool, col, tmp []T) {
+// on a constant input y = W⋆h + b, ẏ = ΔW⋆h + Δb, ÿ = 0. b, db are nil
+// without a bias. The patches of h, ḣ and ḧ of a chunk of m examples are
+// built once (im2col into col, side by side) and shared by two GEMMs: the
+// stacked [W; ΔW] (wd, [2·Out, In·KH·KW]) times the columns of h and ḣ,
+// and W times those of ḧ — the five products W⋆h, W⋆ḣ, ΔW⋆h, ΔW⋆ḣ, W⋆ḧ
+// and no other. col, tmp and wd are convJetBufs' buffers.
+func convJet[T float32 | float64](l *Conv2d, w, dw, b, db []T, in, out [][]T, n int, konst bool, col, tmp, wd []T) {
+	ckk, ohw, o := l.ckk(), l.ohw(), l.Out
+	copy(wd, w)
+	copy(wd[o*ckk:], dw)
+	m := min(l.jetChunk(), n)
+	parts := 3 // h, ḣ, ḧ
 	if konst {
-		convApplyBuf(l, w, in, out[:n], nil, false, col, tmp)
-		convApplyBuf(l, dw, in, out[n:2*n], nil, false, col, tmp)
+		parts = 1
 		for _, r := range out[2*n:] {
 			clear(r)
 		}
-	} else {
-		convApplyBuf(l, w, in, out, nil, false, col, tmp)
-		scale := make([]T, 2*n)
-		for i := range scale {
-			scale[i] = 1
-			if i >= n {
-				scale[i] = 2
+	}
+	for e0 := 0; e0 < n; e0 += m {
+		k := min(m, n-e0)
+		ld := parts * k * ohw
+		for q := 0; q < parts; q++ {
+			for e := 0; e < k; e++ {
+				im2col(l, in[q*n+e0+e], col, ld, (q*k+e)*ohw)
 			}
 		}
-		convApplyBuf(l, dw, in[:2*n], out[n:], scale, true, col, tmp)
+		hd := min(2, parts) * k * ohw // the columns of h (and ḣ)
+		t1, t2 := tmp[:2*o*hd], tmp[2*o*hd:]
+		gemm(false, false, 2*o, hd, ckk, 1, wd, ckk, col, ld, 0, t1, hd) // [W; ΔW]⋆[h ḣ]
+		if !konst {
+			gemm(false, false, o, k*ohw, ckk, 1, w, ckk, col[hd:], ld, 0, t2, k*ohw) // W⋆ḧ
+		}
+		for e := 0; e < k; e++ {
+			y0, y1, y2 := out[e0+e], out[n+e0+e], out[2*n+e0+e]
+			for c := 0; c < o; c++ {
+				wh := t1[c*hd+e*ohw : c*hd+(e+1)*ohw]
+				dwh := t1[(o+c)*hd+e*ohw : (o+c)*hd+(e+1)*ohw]
+				seg := c * ohw
+				copy(y0[seg:seg+ohw], wh)
+				if konst {
+					copy(y1[seg:seg+ohw], dwh)
+					continue
+				}
+				whd := t1[c*hd+(k+e)*ohw : c*hd+(k+e+1)*ohw]
+				dwhd := t1[(o+c)*hd+(k+e)*ohw : (o+c)*hd+(k+e+1)*ohw]
+				whdd := t2[c*k*ohw+e*ohw : c*k*ohw+(e+1)*ohw]
+				d1, d2 := y1[seg:seg+ohw], y2[seg:seg+ohw]
+				for j := range d1 {
+					d1[j] = whd[j] + dwh[j]
+					d2[j] = whdd[j] + 2*dwhd[j]
+				}
+			}
+		}
 	}
 	if b != nil {
-		addChannel(out[:n], b, l.ohw(), 1)
-		addChannel(out[n:2*n], db, l.ohw(), 1)
+		addChannel(out[:n], b, ohw, 1)
+		addChannel(out[n:2*n], db, ohw, 1)
 	}
+}
+
+// convJetColElems bounds the elements of convJet's column buffer (2 MB in
+// float64; at least one example's h, ḣ, ḧ). Smaller than convColElems:
+// the columns im2col writes are read back by the GEMMs right away, and
+// on the resnet-20 grid (100 × 3, CPU seconds of the grid, three
+// alternations at load 15–19) 8 MB buffers took 5.9 s, 2 MB 4.7 s and
+// 1 MB 4.8 s (docs/performance.md, "resnet20-grid").
+var convJetColElems = 1 << 18
+
+// jetChunk is the number of examples whose patches of h, ḣ and ḧ one
+// pass of convJet holds (3·jetChunk examples' columns within
+// convJetColElems elements, at least one example).
+func (l *Conv2d) jetChunk() int {
+	return max(1, convJetColElems/max(1, 3*l.ckk()*l.ohw()))
+}
+
+// convJetBufs returns the sizes of convJet's column, product and stacked
+// weight buffers for n examples.
+func (l *Conv2d) convJetBufs(n int) (col, tmp, wd int) {
+	m := min(l.jetChunk(), n)
+	return l.ckk() * 3 * m * l.ohw(), 5 * l.Out * m * l.ohw(), 2 * l.Out * l.ckk()
 }
 
 // Jet implements Layer (THEORY.md §2, §9; see convJet).
@@ -425,10 +484,12 @@ func (l *Conv2d) Jet(p, dp []*Tensor, in *Jet) *Jet {
 	if p[1] != nil {
 		b, db = p[1].Data, dp[1].Data
 	}
-	col, tmp := l.convBufs(in.WS, rin)
-	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf(in.M, 0, rin), rowsOf(out.M, 0, 3*n), n, in.Const, col, tmp)
+	nc, nt, nw := l.convJetBufs(n)
+	col, tmp, wd := in.WS.matrix(1, nc).RawMatrix().Data, in.WS.matrix(1, nt).RawMatrix().Data, in.WS.matrix(1, nw).RawMatrix().Data
+	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf(in.M, 0, rin), rowsOf(out.M, 0, 3*n), n, in.Const, col, tmp, wd)
 	in.WS.releaseData(col)
 	in.WS.releaseData(tmp)
+	in.WS.releaseData(wd)
 	return out
 }
 
@@ -440,10 +501,12 @@ func (l *Conv2d) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
 	if p[1] != nil {
 		b, db = p[1].Data, dp[1].Data
 	}
-	col, tmp := l.convBufs32(in.WS, in.M.Rows)
-	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf32(in.M, 0, in.M.Rows), rowsOf32(out.M, 0, 3*n), n, in.Const, col, tmp)
+	nc, nt, nw := l.convJetBufs(n)
+	col, tmp, wd := in.WS.general32(1, nc).Data, in.WS.general32(1, nt).Data, in.WS.general32(1, nw).Data
+	convJet(l, p[0].Data, dp[0].Data, b, db, rowsOf32(in.M, 0, in.M.Rows), rowsOf32(out.M, 0, 3*n), n, in.Const, col, tmp, wd)
 	in.WS.releaseData32(col)
 	in.WS.releaseData32(tmp)
+	in.WS.releaseData32(wd)
 	return out
 }
 

@@ -1,0 +1,118 @@
+package nn
+
+import (
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+	"pgregory.net/rapid"
+)
+
+// jet32NC and jet32CHW are toNC and fromNC on float32 jets: the transposed
+// route the batchnorm2d jets took before they worked on [N, C·H·W] (kept
+// here as the tests' oracle).
+func (b *BatchNorm2d) jet32NC(in *Jet32) *Jet32 {
+	out := &Jet32{N: in.N * b.HW, M: in.WS.general32(in.M.Rows*b.HW, b.BN.Features), Const: in.Const, WS: in.WS}
+	toNC(rowsOf32(in.M, 0, in.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
+	return out
+}
+
+func (b *BatchNorm2d) jet32CHW(j *Jet32) *Jet32 {
+	out := &Jet32{N: j.N / b.HW, M: j.WS.general32(j.M.Rows/b.HW, b.InSize()), Const: j.Const, WS: j.WS}
+	fromNC(rowsOf32(j.M, 0, j.M.Rows), b.BN.Features, b.HW, rowsOf32(out.M, 0, out.M.Rows))
+	return out
+}
+
+// drawStatsJet draws a statistics jet [c] with every derivative non-zero
+// (the `recompute` policy's moving statistics), variances in [0.5, 1.5].
+func drawStatsJet(t *rapid.T, c int) *StatsJet {
+	f := func(name string, lo, hi float64) []float64 {
+		return rapid.SliceOfN(rapid.Float64Range(lo, hi), c, c).Draw(t, name)
+	}
+	return &StatsJet{Mean: f("mean", -1, 1), MeanVel: f("meanVel", -1, 1), MeanAcc: f("meanAcc", -1, 1),
+		Var: f("var", 0.5, 1.5), VarVel: f("varVel", -0.2, 0.2), VarAcc: f("varAcc", -0.2, 0.2)}
+}
+
+func sameBits(a, b []float64) int {
+	if len(a) != len(b) {
+		return 0
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestBatchNorm2dJetIsTransposedBatchNorm1d: the batchnorm2d jet rules,
+// which work on [N, C·H·W] as it is, give bit for bit what batchnorm1d's
+// rule gives on the transposed [N·H·W, C] view (toNC, BatchNorm.JetStats,
+// fromNC): float64 and float32, constant and moving inputs, the running
+// statistics (Jet, Jet32) and a drawn moving statistics jet (JetStats,
+// JetStats32), with and without δ.
+func TestBatchNorm2dJetIsTransposedBatchNorm1d(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := drawBN2d(t)
+		b := c.l.(*BatchNorm2d)
+		p, dp := c.at(c.alpha), c.dp
+		if rapid.Bool().Draw(t, "constParams") {
+			dp = nil
+		}
+		in := c.inJet(c.alpha)
+		if rapid.Bool().Draw(t, "constInput") {
+			v := mat.DenseCopyOf(in.Value())
+			in = &Jet{N: c.n, M: v, Const: true}
+		}
+		var st *StatsJet
+		if rapid.Bool().Draw(t, "moving") {
+			st = drawStatsJet(t, b.BN.Features)
+		}
+		ws := new(Workspace)
+		if rapid.Bool().Draw(t, "nilWorkspace") {
+			ws = nil
+		}
+		in.WS = ws
+		var got, want *Jet
+		if st == nil {
+			got = b.Jet(p, dp, in)
+			want = b.jetCHW(b.BN.Jet(p, dp, b.jetNC(in)))
+		} else {
+			got = b.JetStats(p, dp, st, in)
+			want = b.jetCHW(b.BN.JetStats(p, dp, st, b.jetNC(in)))
+		}
+		if got.Const != want.Const || got.N != want.N {
+			t.Fatalf("Const/N %v/%d, want %v/%d", got.Const, got.N, want.Const, want.N)
+		}
+		if i := sameBits(got.M.RawMatrix().Data, want.M.RawMatrix().Data); i >= 0 {
+			t.Fatalf("float64 element %d: %v, want %v (bit for bit)", i, got.M.RawMatrix().Data, want.M.RawMatrix().Data)
+		}
+
+		in32 := RoundJet(in)
+		in32.WS = ws
+		p32, dp32 := RoundTensors(p), RoundTensors(dp)
+		if dp == nil {
+			dp32 = nil
+		}
+		var g32, w32 *Jet32
+		if st == nil {
+			g32 = b.Jet32(p32, dp32, in32)
+			w32 = b.jet32CHW(b.BN.Jet32(p32, dp32, b.jet32NC(in32)))
+		} else {
+			g32 = b.JetStats32(p32, dp32, st, in32)
+			w32 = b.jet32CHW(b.BN.JetStats32(p32, dp32, st, b.jet32NC(in32)))
+		}
+		if g32.Const != w32.Const {
+			t.Fatalf("float32 Const %v, want %v", g32.Const, w32.Const)
+		}
+		gd, wd := g32.M.Data[:g32.M.Rows*g32.M.Cols], w32.M.Data[:w32.M.Rows*w32.M.Cols]
+		if len(gd) != len(wd) {
+			t.Fatalf("float32 sizes %d, want %d", len(gd), len(wd))
+		}
+		for i := range gd {
+			if math.Float32bits(gd[i]) != math.Float32bits(wd[i]) {
+				t.Fatalf("float32 element %d: %v, want %v (bit for bit)", i, gd[i], wd[i])
+			}
+		}
+	})
+}
