@@ -96,11 +96,25 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 			tapes[jetSite{i, b, k}] = t
 		}
 	}
+	// the first leaf [0, w]: the left-end form around the exact values at
+	// α = 0 after every layer and sub-layer too (startForm, exactend.go)
+	var start map[jetSite]interval.Matrix
+	if ab.Lo == 0 && ab.Hi > 0 && !e.recompute {
+		start = e.startValues(c, rows)
+	}
+	atStart := func(s jetSite, j *nn.IJet) {
+		if start != nil {
+			startForm(j, start[s], ab.Hi)
+			delete(start, s)
+		}
+	}
 	j = e.jetRec(c, ab, bi, 2, rows, func(i int, j *nn.IJet) *nn.IJet {
 		if i < e.start {
+			atStart(jetSite{i, -1, -1}, j)
 			return j // the cached affine layer: exact in α already, its D1 the shared cache
 		}
 		centredForm(j, centre[jetSite{i, -1, -1}], rows, ab, mid)
+		atStart(jetSite{i, -1, -1}, j)
 		// free the centre jets layer i has read (its input's and its
 		// sub-layers'; the tapes took what they need)
 		for s := range centre {
@@ -111,6 +125,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 		return j
 	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
 		centredForm(j, centre[jetSite{i, b, k}], rows, ab, mid)
+		atStart(jetSite{i, b, k}, j)
 		return j
 	}, rec)
 	if !ok {

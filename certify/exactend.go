@@ -128,3 +128,109 @@ func (e *IntervalPath) tightenEnds() int {
 	}
 	return n
 }
+
+// startBoxes returns every layer's parameters at α = 0 exactly (layers
+// after the cached one; nil before it): Mid = θ0 and Rad = 0, with Alpha
+// the point 0. θ(0) = θ0 + 0·δ = θ0 holds in real arithmetic with no
+// rounding, so the zero radius encloses it; nn.NewParamBox would widen
+// every entry by 4u|θ0| + 2⁻¹⁰⁶⁰ (its bound on the rounding of θ0 + c·δ,
+// which at c = 0 is exact), and that widening is what turns an exact 0
+// into an interval straddling 0 (issue 13: the BatchNorm bias β(0) = 0 and
+// running mean μ(0) = 0 of a freshly initialised network).
+func (e *IntervalPath) startBoxes() []*nn.ParamBox {
+	bs := make([]*nn.ParamBox, len(e.layers))
+	for i := e.start; i < len(e.layers); i++ {
+		t0, d := e.p.Model.LayerParams(e.p.Theta0, i), e.p.Model.LayerParams(e.p.Delta, i)
+		b := &nn.ParamBox{Alpha: interval.Point(0), Theta0: t0, Delta: d, Mid: t0, Rad: make([]*nn.Tensor, len(t0)), Line: &e.line}
+		for j, t := range t0 {
+			if t != nil {
+				b.Rad[j] = nn.NewTensor(t.Shape...)
+			}
+		}
+		bs[i] = b
+	}
+	return bs
+}
+
+// startValues is the left-end form's pass (startForm): the enclosures of
+// every layer's and every residual sub-layer's output value h(0) at α = 0
+// exactly (order 0, startBoxes), on the listed rows of chunk c (nil: all),
+// keyed as centredJets' midpoint jets. The cached affine layer's output is
+// its constant part A = W0·x + b0 exactly (A + 0·B, not rounded). Only the
+// values are kept: at a ReLU input that is exactly 0 at α = 0 the point
+// rules' derivative is a one-sided one that need not be α's right
+// derivative, so no derivative of this pass is used.
+func (e *IntervalPath) startValues(c int, rows []int32) map[jetSite]interval.Matrix {
+	out := map[jetSite]interval.Matrix{}
+	e.jetHook(c, interval.Point(0), e.startBoxes(), 0, rows, func(i int, j *nn.IJet) *nn.IJet {
+		if i == e.start-1 && e.start > 0 {
+			a := e.a[c]
+			if rows != nil {
+				a = subRows(a, rows)
+			} else {
+				a = interval.Matrix{Rows: a.Rows, Cols: a.Cols, Lo: append([]float64(nil), a.Lo...), Hi: append([]float64(nil), a.Hi...)}
+			}
+			j.V = a
+		}
+		out[jetSite{i, -1, -1}] = j.V
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		out[jetSite{i, b, k}] = j.V
+		return j
+	})
+	return out
+}
+
+// startForm tightens, in place, the jet j enclosing a layer's output over
+// the leaf [0, w] with the left-end form around the exact value at α = 0
+// (v0, from startValues, rows in j's order): for every α ∈ [0, w],
+//
+//	h(α) ∈ h(0) + ḣ([0, w])·α ⊆ h(0) + [min(0, w·inf D1), max(0, w·sup D1)],
+//
+// intersected with j.V. It holds wherever h is Lipschitz on [0, w] with ḣ
+// in j.D1 almost everywhere (across ReLU kinks too, D1 being the hull of
+// the one-sided derivatives), so it is skipped only where the example may
+// jump. Why (issue 13): a unit that is exactly 0 at α = 0 (the blank
+// background of an image through a freshly initialised BatchNorm) and
+// whose velocity has one sign on the leaf gets an enclosure with an
+// endpoint exactly 0 (the bound on that side adds nothing to h(0)), so the
+// ReLU that reads it is the identity or 0 on the whole leaf, not a unit
+// that may cross its kink; the centred form around the midpoint leaves
+// such a unit straddling 0 by rounding and wrapping. Every operation
+// rounds outward except adding an exact 0; an empty or NaN bound leaves
+// j's own enclosure.
+func startForm(j *nn.IJet, v0 interval.Matrix, w float64) {
+	if j == nil || j.Const || j.Order < 1 || j.D1.Lo == nil || v0.Lo == nil || len(v0.Lo) != len(j.V.Lo) || !(w >= 0) {
+		return
+	}
+	for i := 0; i < j.N; i++ {
+		if j.Jumped(i) {
+			continue
+		}
+		for t := i * j.D; t < (i+1)*j.D; t++ {
+			dlo, dhi := j.D1.Lo[t], j.D1.Hi[t]
+			lo, hi := v0.Lo[t], v0.Hi[t]
+			if math.IsNaN(dlo) || math.IsNaN(dhi) || math.IsNaN(lo) || math.IsNaN(hi) {
+				continue
+			}
+			if dlo < 0 {
+				lo = downAdd(lo, interval.Down(dlo*w))
+			}
+			if dhi > 0 {
+				hi = upAdd(hi, interval.Up(dhi*w))
+			}
+			lo, hi = math.Max(lo, j.V.Lo[t]), math.Min(hi, j.V.Hi[t])
+			if lo <= hi {
+				j.V.Lo[t], j.V.Hi[t] = lo, hi
+			}
+		}
+	}
+}
+
+// downAdd returns s + x rounded down; a sum with a zero operand is exact.
+func downAdd(s, x float64) float64 {
+	if s == 0 || x == 0 {
+		return s + x
+	}
+	return interval.Down(s + x)
+}

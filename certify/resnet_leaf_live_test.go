@@ -17,17 +17,31 @@ import (
 // TestResNetLeafWidths prints the certificate's leaf enclosures of L′
 // (evalLeaves: the centred per-layer forms and the mean-value form) over
 // leaves of decreasing width around α = 0.5 and 0.05 (CERTIFY_RESNET_WIDTHS,
-// CERTIFY_RESNET_CENTRES: comma-separated lists) for the run named by
+// CERTIFY_RESNET_CENTRES: comma-separated lists; or the leaves listed in
+// CERTIFY_RESNET_LEAVES as a1,b1,a2,b2,…) for the run named by
 // CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples, default 32); an
 // issue 13 diagnostic, skipped when unset.
 func TestResNetLeafWidths(t *testing.T) {
 	p, ip := liveResNetPath(t, 32)
 	centres := floatsEnv("CERTIFY_RESNET_CENTRES", []float64{0.5, 0.05})
 	widths := floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1e-6, 1e-4, 1.0 / 2048, 1.0 / 256, 1.0 / 32})
+	var leaves [][2]float64
 	for _, c := range centres {
 		for _, w := range widths {
+			leaves = append(leaves, [2]float64{c - w/2, c + w/2})
+		}
+	}
+	if ab := floatsEnv("CERTIFY_RESNET_LEAVES", nil); len(ab) > 0 { // a1,b1,a2,b2,…: these leaves instead
+		leaves = leaves[:0]
+		for k := 0; k+1 < len(ab); k += 2 {
+			leaves = append(leaves, [2]float64{ab[k], ab[k+1]})
+		}
+	}
+	for _, ab := range leaves {
+		{
+			c, w := 0.5*ab[0]+0.5*ab[1], ab[1]-ab[0]
 			st := time.Now()
-			l := &Leaf{A: c - w/2, B: c + w/2}
+			l := &Leaf{A: ab[0], B: ab[1]}
 			if err := ip.evalLeaves(context.Background(), []*Leaf{l}, 1); err != nil {
 				t.Fatal(err)
 			}
@@ -123,4 +137,66 @@ func TestResNetSlopeTerms(t *testing.T) {
 			return j
 		}, nil)
 	}
+}
+
+// TestResNetStartSites prints, for the first leaf [0, w] (w the first of
+// CERTIFY_RESNET_WIDTHS, default 1/1024) on the run named by
+// CERTIFY_RESNET_RUN (first chunk), after every layer and sub-layer: how
+// many output entries are exactly 0 at α = 0 (startValues), how many
+// straddle 0 there without being exactly 0, and, in the leaf's pass with
+// the centred and left-end forms, how many straddle 0 (units that may
+// cross a ReLU kink when a ReLU reads them), how many of those are exactly
+// 0 at α = 0, and how many of those have a velocity enclosure D1 that
+// straddles 0: what keeps the first leaf's examples kinked; an issue 13
+// diagnostic, skipped when unset.
+func TestResNetStartSites(t *testing.T) {
+	_, ip := liveResNetPath(t, 32)
+	w := floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1.0 / 1024})[0]
+	ab := interval.I{Lo: 0, Hi: w}
+	start := ip.startValues(0, nil)
+	centre := map[jetSite]*nn.IJet{}
+	bc := ip.boxes(interval.Point(w / 2))
+	ip.jetHook(0, interval.Point(w/2), bc, 1, nil, func(i int, j *nn.IJet) *nn.IJet {
+		centre[jetSite{i, -1, -1}] = j
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		centre[jetSite{i, b, k}] = j
+		return j
+	})
+	report := func(s jetSite, j *nn.IJet) {
+		v0 := start[s]
+		var zero, str0, str, strZero, strD1 int
+		for t := range v0.Lo {
+			if v0.Lo[t] == 0 && v0.Hi[t] == 0 {
+				zero++
+			} else if v0.Lo[t] < 0 && v0.Hi[t] > 0 {
+				str0++
+			}
+			if j.V.Lo[t] < 0 && j.V.Hi[t] > 0 {
+				str++
+				if v0.Lo[t] == 0 && v0.Hi[t] == 0 {
+					strZero++
+				}
+				if j.D1.Lo[t] < 0 && j.D1.Hi[t] > 0 {
+					strD1++
+				}
+			}
+		}
+		fmt.Printf("site %v: %d entries; at α=0 exactly 0: %d, straddling: %d; on the leaf straddling: %d (of them exactly 0 at α=0: %d, D1 straddling: %d)\n", s, len(v0.Lo), zero, str0, str, strZero, strD1)
+	}
+	ip.jetRec(0, ab, ip.boxes(ab), 2, nil, func(i int, j *nn.IJet) *nn.IJet {
+		s := jetSite{i, -1, -1}
+		if i >= ip.start {
+			centredForm(j, centre[s], nil, ab, w/2)
+		}
+		startForm(j, start[s], w)
+		report(s, j)
+		return j
+	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
+		s := jetSite{i, b, k}
+		centredForm(j, centre[s], nil, ab, w/2)
+		startForm(j, start[s], w)
+		report(s, j)
+		return j
+	}, nil)
 }

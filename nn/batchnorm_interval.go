@@ -65,9 +65,16 @@ func runningIStats(p *ParamBox, c int) *IStats {
 	return st
 }
 
-// boxAt encloses tensor k's entry j over the ParamBox's α-interval.
+// boxAt encloses tensor k's entry j over the ParamBox's α-interval. A
+// zero radius (a box of exact parameters, such as the certificate's
+// left-end pass at α = 0) gives the point Mid itself: Mid ± 0 is exact,
+// and rounding it outward would turn an exact 0 (a reset BatchNorm's bias
+// and running mean) into an interval straddling 0.
 func boxAt(p *ParamBox, k, j int) interval.I {
 	m, r := p.Mid[k].Data[j], p.Rad[k].Data[j]
+	if r == 0 {
+		return interval.Point(m)
+	}
 	return interval.I{Lo: interval.Down(m - r), Hi: interval.Up(m + r)}
 }
 

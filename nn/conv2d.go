@@ -617,21 +617,28 @@ func (l *Conv2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	n := in.N
 	w := interval.NewWeights(l.Out, l.ckk(), p.Mid[0].Data, p.Rad[0].Data)
 	out := &IJet{N: n, D: l.OutSize(), Order: in.Order, Kink: in.Kink, Jump: in.Jump}
-	out.V = l.convI(in.V, n, w, 1)
+	// the im2col patches of V and D1 are each built once and multiplied by
+	// both W and ΔW (the same products as convI on each; issue 13: building
+	// them was ~14% of a resnet-8 leaf's CPU, five times per conv)
+	pv := l.patches(in.V, n)
+	out.V = l.unpatch(interval.MulNT(pv, w, 1), n)
 	if p.Mid[1] != nil {
 		lo, hi := boxRow(l.channelRow(p.Mid[1].Data), l.channelRow(p.Rad[1].Data))
 		out.V.AddRow(lo, hi)
 	}
 	if in.Order >= 1 {
 		dw := interval.NewWeights(l.Out, l.ckk(), p.Delta[0].Data, nil)
-		out.D1 = l.convI(in.V, n, dw, 1)
-		out.D1.AddTo(l.convI(in.D1, n, w, 1))
+		out.D1 = l.unpatch(interval.MulNT(pv, dw, 1), n)
+		pv = interval.Matrix{}
+		pd := l.patches(in.D1, n)
+		out.D1.AddTo(l.unpatch(interval.MulNT(pd, w, 1), n))
 		if p.Delta[1] != nil {
 			db := l.channelRow(p.Delta[1].Data)
 			out.D1.AddRow(db, db)
 		}
 		if in.Order >= 2 {
-			out.D2 = l.convI(in.D1, n, dw, 2)
+			out.D2 = l.unpatch(interval.MulNT(pd, dw, 2), n)
+			pd = interval.Matrix{}
 			out.D2.AddTo(l.convI(in.D2, n, w, 1))
 			if in.HasDK() { // the jump term maps by W (Dense.IntervalJet)
 				out.DK = interval.NewMatrix(n, l.OutSize())
