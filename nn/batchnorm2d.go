@@ -102,20 +102,6 @@ func fromNC[T float32 | float64](src [][]T, c, hw int, dst [][]T) {
 	}
 }
 
-func (b *BatchNorm2d) nc(m *mat.Dense) *mat.Dense {
-	r, _ := m.Dims()
-	out := mat.NewDense(r*b.HW, b.BN.Features, nil)
-	toNC(rowsOf(m, 0, r), b.BN.Features, b.HW, rowsOf(out, 0, r*b.HW))
-	return out
-}
-
-func (b *BatchNorm2d) chw(m *mat.Dense) *mat.Dense {
-	r, _ := m.Dims()
-	out := mat.NewDense(r/b.HW, b.InSize(), nil)
-	fromNC(rowsOf(m, 0, r), b.BN.Features, b.HW, rowsOf(out, 0, r/b.HW))
-	return out
-}
-
 // jetNC is in viewed as [rows·HW, C] (matrices from in's workspace; the
 // rules of BN then take theirs from it too).
 func (b *BatchNorm2d) jetNC(in *Jet) *Jet {
@@ -234,14 +220,124 @@ func (b *BatchNorm2d) Forward(p []*Tensor, x *mat.Dense) *mat.Dense {
 
 // ForwardTrain implements TrainForwarder: training mode with the statistics
 // of the batch over (N, H, W) (the unbiased variance of the running
-// statistics divides by N·H·W − 1, as PyTorch's).
+// statistics divides by N·H·W − 1, as PyTorch's). It is batchnorm1d's
+// ForwardTrain on the [N·H·W, C] view, computed on x [N, C·H·W] as it is:
+// the sums run over the same values in the same order (example, then
+// position), so the result and the running statistics are bit for bit
+// those of the transposed route (TestBatchNorm2dTrainIsTransposedBatchNorm1d).
 func (b *BatchNorm2d) ForwardTrain(p []*Tensor, x *mat.Dense) *mat.Dense {
-	return b.chw(b.BN.ForwardTrain(p, b.nc(x)))
+	c, hw := b.BN.Features, b.HW
+	rows, _ := x.Dims()
+	n := rows * hw
+	mean, sq := b.batchStats(x)
+	invstd := make([]float64, c)
+	m := b.BN.Momentum
+	for j := range invstd {
+		invstd[j] = 1 / math.Sqrt(sq[j]/float64(n)+b.BN.Eps)
+		p[2].Data[j] = m*mean[j] + (1-m)*p[2].Data[j]
+		p[3].Data[j] = m*(sq[j]/float64(n-1)) + (1-m)*p[3].Data[j]
+	}
+	if len(p) > 4 && p[4] != nil {
+		p[4].Data[0]++
+	}
+	alpha, beta := make([]float64, c), make([]float64, c)
+	for j := range alpha {
+		alpha[j] = invstd[j] * p[0].Data[j]
+		beta[j] = p[1].Data[j] - mean[j]*alpha[j]
+	}
+	y := mat.NewDense(rows, c*hw, nil)
+	for i := 0; i < rows; i++ {
+		src, dst := x.RawRowView(i), y.RawRowView(i)
+		for j := 0; j < c; j++ {
+			aj, bj := alpha[j], beta[j]
+			d := dst[j*hw : (j+1)*hw]
+			for k, v := range src[j*hw : (j+1)*hw] {
+				d[k] = v*aj + bj
+			}
+		}
+	}
+	return y
 }
 
-// Backward is batchnorm1d's training-mode gradient on [N·H·W, C].
-func (b *BatchNorm2d) Backward(p []*Tensor, x, y, dy *mat.Dense, grads []*Tensor) *mat.Dense {
-	return b.chw(b.BN.Backward(p, b.nc(x), nil, b.nc(dy), grads))
+// batchStats is batchStats (batchnorm1d) on the [N·H·W, C] view of x
+// [N, C·H·W]: per channel the mean and the sum of squared deviations, the
+// values summed in the view's row order.
+func (b *BatchNorm2d) batchStats(x *mat.Dense) (mean, sqdev []float64) {
+	c, hw := b.BN.Features, b.HW
+	rows, _ := x.Dims()
+	mean, sqdev = make([]float64, c), make([]float64, c)
+	for i := 0; i < rows; i++ {
+		r := x.RawRowView(i)
+		for j := 0; j < c; j++ {
+			s := mean[j]
+			for _, v := range r[j*hw : (j+1)*hw] {
+				s += v
+			}
+			mean[j] = s
+		}
+	}
+	for j := range mean {
+		mean[j] /= float64(rows * hw)
+	}
+	for i := 0; i < rows; i++ {
+		r := x.RawRowView(i)
+		for j := 0; j < c; j++ {
+			s, mj := sqdev[j], mean[j]
+			for _, v := range r[j*hw : (j+1)*hw] {
+				d := v - mj
+				s += d * d
+			}
+			sqdev[j] = s
+		}
+	}
+	return mean, sqdev
+}
+
+// Backward is batchnorm1d's training-mode gradient on the [N·H·W, C] view,
+// computed on [N, C·H·W] as it is (the same sums in the same order as
+// BatchNorm.Backward on the transposed copies, bit for bit).
+func (b *BatchNorm2d) Backward(p []*Tensor, x, _, dy *mat.Dense, grads []*Tensor) *mat.Dense {
+	c, hw := b.BN.Features, b.HW
+	rows, _ := x.Dims()
+	mean, sq := b.batchStats(x)
+	fn := float64(rows * hw)
+	dotp, sum := make([]float64, c), make([]float64, c)
+	for i := 0; i < rows; i++ {
+		xr, gr := x.RawRowView(i), dy.RawRowView(i)
+		for j := 0; j < c; j++ {
+			dp, sm, mj := dotp[j], sum[j], mean[j]
+			g := gr[j*hw : (j+1)*hw]
+			for k, v := range xr[j*hw : (j+1)*hw] {
+				dp += (v - mj) * g[k]
+				sm += g[k]
+			}
+			dotp[j], sum[j] = dp, sm
+		}
+	}
+	invstd, k := make([]float64, c), make([]float64, c)
+	for j := range invstd {
+		invstd[j] = 1 / math.Sqrt(sq[j]/fn+b.BN.Eps)
+		k[j] = dotp[j] * invstd[j] * invstd[j] / fn
+		if grads[0] != nil {
+			grads[0].Data[j] += dotp[j] * invstd[j]
+		}
+		if grads[1] != nil {
+			grads[1].Data[j] += sum[j]
+		}
+	}
+	dx := mat.NewDense(rows, c*hw, nil)
+	for i := 0; i < rows; i++ {
+		xr, gr, dr := x.RawRowView(i), dy.RawRowView(i), dx.RawRowView(i)
+		for j := 0; j < c; j++ {
+			mj, kj, sj, ij, wj := mean[j], k[j], sum[j], invstd[j], p[0].Data[j]
+			g, d := gr[j*hw:(j+1)*hw], dr[j*hw:(j+1)*hw]
+			for q, v := range xr[j*hw : (j+1)*hw] {
+				e := (v - mj) * kj
+				d[q] = (g[q] - sj/fn - e) * ij * wj
+			}
+		}
+	}
+	return dx
 }
 
 // Jet is the `interpolate` policy (THEORY.md §2, §9): JetStats with the
