@@ -104,26 +104,31 @@ func TestResNetLossGrid(t *testing.T) {
 // jump term dk_i) and, on the plain interval pass, the mean widths of every
 // top-level layer's D1, D2·w/2 and DK (nn.IJet.DK): which of the
 // almost-everywhere slope and the jumps of the ReLU units that may cross
-// 0 limits the enclosure, and where it grows; an issue 13 diagnostic,
-// skipped when unset.
+// 0 limits the enclosure, and where it grows; and how many examples have
+// sup ℓ_i′ ≤ 0 on the leaf (those a split could drop); an issue 13
+// diagnostic, skipped when unset.
 func TestResNetSlopeTerms(t *testing.T) {
 	_, ip := liveResNetPath(t, 32)
 	c := floatsEnv("CERTIFY_RESNET_CENTRES", []float64{0.5})[0]
 	for _, w := range floatsEnv("CERTIFY_RESNET_WIDTHS", []float64{1.0 / 2048}) {
 		ab := interval.I{Lo: math.Max(c-w/2, 0), Hi: c + w/2}
 		off := interval.Sub(ab, interval.Point(c))
-		_, dl, d2l, _, _, _, _, dk := ip.centredPass(0, ab, c, ip.boxes(ab), ip.boxes(interval.Point(c)), nil)
+		_, dl, d2l, _, _, _, dlc, dk := ip.centredPass(0, ab, c, ip.boxes(ab), ip.boxes(interval.Point(c)), nil)
 		if dk == nil {
 			t.Fatal("the model's layers carry no jump term (nn.IJet.DK)")
 		}
 		var sdl, s2, sk, m2, mk float64
+		settled := 0 // examples with sup ℓ_i′ ≤ 0 on the leaf (first-order ∩ slope form)
 		for i := range dl {
 			x := interval.Mul(d2l[i], off)
 			sdl, s2, sk = sdl+dl[i].Hi-dl[i].Lo, s2+x.Hi-x.Lo, sk+dk[i].Hi-dk[i].Lo
 			m2, mk = math.Max(m2, x.Hi-x.Lo), math.Max(mk, dk[i].Hi-dk[i].Lo)
+			if math.Min(dl[i].Hi, interval.Add(interval.Add(dlc[i], x), dk[i]).Hi) <= 0 {
+				settled++
+			}
 		}
 		n := float64(len(dl))
-		fmt.Printf("c=%g w=%g mean widths over %d examples: ℓ′ %.4g, ℓ″·(α−c) %.4g (largest %.4g), jump term %.4g (largest %.4g)\n", c, w, len(dl), sdl/n, s2/n, m2, sk/n, mk)
+		fmt.Printf("c=%g w=%g mean widths over %d examples: ℓ′ %.4g, ℓ″·(α−c) %.4g (largest %.4g), jump term %.4g (largest %.4g); examples with sup ℓ_i′ ≤ 0: %d\n", c, w, len(dl), sdl/n, s2/n, m2, sk/n, mk, settled)
 		ip.jetHook(0, ab, ip.boxes(ab), 2, nil, func(i int, j *nn.IJet) *nn.IJet {
 			if !j.HasDK() {
 				return j
