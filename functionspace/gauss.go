@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/geometry"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -309,7 +310,11 @@ type gridPoint struct {
 // point evaluates the grid point α, keeping the inputs of the kinked
 // layers kl and, with a plan pl (not nil), the acceleration of its second
 // kinked layer's input too (polyJets carries that jet).
-func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
+//
+// With a grid carry gc (not nil: the model is of carryPlan's shape) the
+// second layer's input comes from it (gridCarry.sample) instead of a full
+// pass, the same values up to rounding.
+func (p *Path) point(alpha float64, kl []int, pl *polyPlan, gc *gridCarry) *gridPoint {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	sites := p.siteLayers()
 	for _, l := range kl {
@@ -320,7 +325,7 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
 		}
 	}
 	chunks := p.Chunks()
-	g.s = p.sample(alpha, func(c, layer int, in *nn.Jet) {
+	visit := func(c, layer int, in *nn.Jet) {
 		dz, ok := g.z[layer]
 		if !ok || in.Const {
 			return
@@ -334,7 +339,12 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
 				copy(dzz.RawRowView(lo+r), in.Acceleration().RawRowView(r))
 			}
 		}
-	})
+	}
+	if gc != nil {
+		g.s, _ = gc.sample(context.Background(), alpha, visit) // never cancelled: no error
+	} else {
+		g.s = p.sample(alpha, visit)
+	}
 	sws := p.switchings()
 	g.br = map[int][]int{}
 	for _, l := range kl {
@@ -519,8 +529,15 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The grid points' passes carry the second layer's input where the
+	// model allows (gridCarry; its products one thread each, as AtGrid's).
+	gc := p.newGridCarry()
+	if gc != nil {
+		defer blasbackend.SerialProducts()()
+		defer gc.record()
+	}
 	// γ(hi) first: the chord deviation needs the chord while it sweeps.
-	end := p.point(hi, kl, pl)
+	end := p.point(hi, kl, pl, gc)
 	var start *mat.Dense
 	var prev1, prev2 *gridPoint
 	for j := 0; j <= m; j++ {
@@ -530,7 +547,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
 		pt := end
 		if j < m {
-			pt = p.point(alpha, kl, pl)
+			pt = p.point(alpha, kl, pl, gc)
 		}
 		alpha = pt.alpha
 		s := pt.s
