@@ -190,11 +190,24 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	r.Alphas = Grid(o.Alphas)
 	var samples []*functionspace.Sample
-	for j, a := range r.Alphas {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// AtGrid: At at every α, or on an MLP of two or more hidden ReLU-family
+	// layers the second layer's input carried across the grid; with the
+	// per-layer L′ wanted, AtGridPerLayer also splits L′ by layer where the
+	// carry allows (Sample.LayerDLoss), else perLayer's passes do below.
+	wantPerLayer := !o.LossOnly && !o.NoPerLayer
+	grid := p.AtGrid
+	if wantPerLayer {
+		grid = p.AtGridPerLayer
+	}
+	var split []map[int]float64 // per α; nil once an α has none
+	err := grid(ctx, r.Alphas, func(j int, s *functionspace.Sample) error {
+		if j == 0 || split != nil {
+			if s.LayerDLoss == nil {
+				split = nil
+			} else {
+				split = append(split, s.LayerDLoss)
+			}
 		}
-		s := p.At(a)
 		samples = append(samples, s)
 		r.Loss = append(r.Loss, s.Loss)
 		r.DLoss = append(r.DLoss, s.DLoss)
@@ -219,6 +232,10 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 			}
 		}
 		progress("loss on the grid", j+1, len(r.Alphas))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	r.Delta = Delta(r.Loss)
 	r.Bumps = Bumps(r.Alphas, r.Loss)
@@ -228,7 +245,9 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
 	r.PlateauLength = PlateauLength(r.Alphas, r.Accuracy, o.PlateauTolerance)
 	r.BarrierHeight = BarrierHeight(r.Alphas, r.Loss)
-	if !o.LossOnly && !o.NoPerLayer {
+	if wantPerLayer && len(split) == len(r.Alphas) {
+		splitPerLayer(r, split)
+	} else if wantPerLayer {
 		if err := perLayer(ctx, p, r, progress); err != nil {
 			return nil, err
 		}
@@ -311,6 +330,32 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	nullDerivedFromNonFinite(r)
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
+}
+
+// splitPerLayer fills the report's per-layer L′ from the grid's split
+// (functionspace.Path.AtGridPerLayer; split[j] per α, by state_dict layer
+// index), as perLayer does from its passes: layers ascending, and the
+// largest |Σ_l L′_l − L′| on the grid.
+func splitPerLayer(r *Report, split []map[int]float64) {
+	var layers []int
+	for l := range split[0] {
+		layers = append(layers, l)
+	}
+	sort.Ints(layers)
+	r.PerLayerDLoss = make([]LayerDLoss, len(layers))
+	for li, l := range layers {
+		r.PerLayerDLoss[li] = LayerDLoss{Layer: l, DLoss: make([]float64, len(split))}
+		for j, m := range split {
+			r.PerLayerDLoss[li].DLoss[j] = m[l]
+		}
+	}
+	for j, dl := range r.DLoss {
+		var sum float64
+		for _, l := range r.PerLayerDLoss {
+			sum += l.DLoss[j]
+		}
+		r.PerLayerDLossSumError = math.Max(r.PerLayerDLossSumError, math.Abs(sum-dl))
+	}
 }
 
 // gridVerdict is non_monotone with a witness when some grid pair α < β rises

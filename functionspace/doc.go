@@ -9,7 +9,12 @@
 // Every weight tensor is affine in α, so a layer maps the triple (h, ḣ, ḧ) of
 // its input to that of its output (nn.Layer.Jet). The first layer sees the
 // network input, which does not depend on α: z(α) = W0 x + b0 + α(ΔW x + Δb)
-// exactly, so W0 x and ΔW x are computed once for all α and cached.
+// exactly, so W0 x and ΔW x are computed once for all α and cached. On an
+// MLP of two or more hidden ReLU-family layers the next layer's input is
+// then a quadratic in α whose coefficients change only where a first-layer
+// unit switches, by one weight column: a grid (Path.AtGrid, the Gauss
+// length's grid points) carries them from α to α (QuadCarry, carry.go)
+// instead of a matrix product through that layer per α.
 //
 // Loss along the path, per example (THEORY.md §4):
 //

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/geometry"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/nn"
 )
 
@@ -317,14 +318,18 @@ type gridPoint struct {
 // point evaluates the grid point α, keeping the inputs of the kinked
 // layers kl and, with a plan pl (not nil), the acceleration of its second
 // kinked layer's input too (polyJets carries that jet).
-func (p *Path) point(alpha float64, kl []int, pl *polyPlan) *gridPoint {
-	g, _ := p.pointContext(context.Background(), alpha, kl, pl) // never cancelled: no error
+//
+// With a grid carry gc (not nil: the model is of carryPlan's shape) the
+// second layer's input comes from it (gridCarry.sample) instead of a full
+// pass, the same values up to rounding.
+func (p *Path) point(alpha float64, kl []int, pl *polyPlan, gc *gridCarry) *gridPoint {
+	g, _ := p.pointContext(context.Background(), alpha, kl, pl, gc) // never cancelled: no error
 	return g
 }
 
 // pointContext is point, stopped by ctx between chunks of examples as
 // AtContext is: it returns ctx.Err() and no point once ctx is cancelled.
-func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan) (*gridPoint, error) {
+func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan, gc *gridCarry) (*gridPoint, error) {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	sites := p.siteLayers()
 	for _, l := range kl {
@@ -335,7 +340,7 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 	}
 	chunks := p.Chunks()
-	s, err := p.sampleContext(ctx, alpha, func(c, layer int, in *nn.Jet) {
+	visit := func(c, layer int, in *nn.Jet) {
 		dz, ok := g.z[layer]
 		if !ok || in.Const {
 			return
@@ -349,11 +354,16 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 				copy(dzz.RawRowView(lo+r), in.Acceleration().RawRowView(r))
 			}
 		}
-	})
+	}
+	var err error
+	if gc != nil {
+		g.s, err = gc.sample(ctx, alpha, visit)
+	} else {
+		g.s, err = p.sampleContext(ctx, alpha, visit)
+	}
 	if err != nil {
 		return nil, err
 	}
-	g.s = s
 	sws := p.switchings()
 	g.br = map[int][]int{}
 	for _, l := range kl {
@@ -538,8 +548,15 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The grid points' passes carry the second layer's input where the
+	// model allows (gridCarry; its products one thread each, as AtGrid's).
+	gc := p.newGridCarry()
+	if gc != nil {
+		defer blasbackend.SerialProducts()()
+		defer gc.record()
+	}
 	// γ(hi) first: the chord deviation needs the chord while it sweeps.
-	end, err := p.pointContext(ctx, hi, kl, pl)
+	end, err := p.pointContext(ctx, hi, kl, pl, gc)
 	if err != nil {
 		return nil, err
 	}
@@ -552,7 +569,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
 		pt := end
 		if j < m {
-			if pt, err = p.pointContext(ctx, alpha, kl, pl); err != nil {
+			if pt, err = p.pointContext(ctx, alpha, kl, pl, gc); err != nil {
 				return nil, err
 			}
 		}

@@ -111,6 +111,16 @@ type Path struct {
 	// chunk c of a pass (in the caller's goroutine); tests count the
 	// chunks evaluated after a cancellation.
 	chunkStarted func(c int)
+	// noCarry makes AtGrid evaluate every α by a full pass even where it
+	// could carry the second layer's input (carryPlan); tests compare the
+	// two.
+	noCarry bool
+	// carryRefresh is the carry's bound of updates between refreshes
+	// (QuadCarry.MaxUpdates; 0: CarryRefreshUpdates); tests lower it.
+	carryRefresh int
+
+	carryMu   sync.Mutex
+	carryWork CarryWork // the last carried AtGrid's (LastCarryWork)
 }
 
 // BNPolicy returns the BatchNorm policy the path is evaluated with:
@@ -324,6 +334,36 @@ func (p *Path) params(alpha float64) (pa, dp [][]*nn.Tensor) {
 		dp = append(dp, p.Model.LayerParams(p.Delta, i))
 	}
 	return pa, dp
+}
+
+// paramsFrom is ParamsAt for a pass that starts at layer start (the grid
+// carry's): the tensors at α of the layers before it are not interpolated
+// (nil). It is only for paths without a reference batch or float32 passes.
+func (p *Path) paramsFrom(alpha float64, start int) *Params {
+	ps := &Params{Alpha: alpha}
+	for i := range p.Model.Layers {
+		dp := p.Model.LayerParams(p.Delta, i)
+		ps.dp = append(ps.dp, dp)
+		if i < start {
+			ps.at = append(ps.at, nil)
+			continue
+		}
+		var at []*nn.Tensor
+		for k, t0 := range p.Model.LayerParams(p.Theta0, i) {
+			if t0 == nil {
+				at = append(at, nil)
+				continue
+			}
+			d := dp[k]
+			t := &nn.Tensor{Shape: t0.Shape, Data: make([]float64, len(t0.Data))}
+			for q := range t.Data {
+				t.Data[q] = t0.Data[q] + alpha*d.Data[q]
+			}
+			at = append(at, t)
+		}
+		ps.at = append(ps.at, at)
+	}
+	return ps
 }
 
 // Params is every layer's parameters at one α, ready for JetChunk, and
@@ -580,6 +620,11 @@ type Sample struct {
 	// Output, Velocity and Acceleration hold every example's γ, γ′ and γ″,
 	// each [N, K] row-major.
 	Output, Velocity, Acceleration *mat.Dense
+	// LayerDLoss is L′ split by state_dict layer index (THEORY.md §8: L′
+	// with δ restricted to that layer's tensors; they sum to DLoss up to
+	// rounding), computed by Path.AtGridPerLayer where the grid carry
+	// applies; nil otherwise (not computed).
+	LayerDLoss map[int]float64
 }
 
 // ErrZeroSpeed is wrapped by errors about paths whose velocity vanishes.
@@ -607,6 +652,19 @@ func (p *Path) sample(alpha float64, visit func(c, layer int, in *nn.Jet)) *Samp
 // sampleContext is sample, stopped by ctx as AtContext is.
 func (p *Path) sampleContext(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet)) (*Sample, error) {
 	ps := p.ParamsAt(alpha)
+	return p.sampleChunks(ctx, ps, func(c int, ws *nn.Workspace) *nn.Jet {
+		var v func(int, *nn.Jet)
+		if visit != nil {
+			v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
+		}
+		return p.jetChunk(ps, c, v, ws)
+	})
+}
+
+// sampleChunks is sampleContext with chunk c's output jet at ps.Alpha
+// from jet (its matrices from ws, which is reset before).
+func (p *Path) sampleChunks(ctx context.Context, ps *Params, jet func(c int, ws *nn.Workspace) *nn.Jet) (*Sample, error) {
+	alpha := ps.Alpha
 	s := &Sample{Alpha: alpha,
 		Speed: make([]float64, p.N), TurningRate: make([]float64, p.N),
 		ExampleLoss: make([]float64, p.N), ExampleDLoss: make([]float64, p.N)}
@@ -630,11 +688,7 @@ func (p *Path) sampleContext(ctx context.Context, alpha float64, visit func(c, l
 			defer wg.Done()
 			defer func() { p.workspaces <- ws }()
 			ws.Reset()
-			var v func(int, *nn.Jet)
-			if visit != nil {
-				v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
-			}
-			j := p.jetChunk(ps, c, v, ws)
+			j := jet(c, ws)
 			parts[c] = p.reduce(j, chunks[c][0], s)
 		}(c)
 	}

@@ -100,7 +100,7 @@ func TestPolyGaussLengthMatchesRowPasses(t *testing.T) {
 func polyAt(p *Path, i int, a, b float64, ks []Kink) (*nn.Jet, pendingKinks) {
 	pl := p.polyPlan()
 	kl := p.kinkedLayers()
-	pa := p.point(a, kl, pl)
+	pa := p.point(a, kl, pl, nil)
 	var cs []crossing
 	for _, k := range ks {
 		cs = append(cs, crossing{k.Alpha, k.Layer, k.Unit, k.From, k.To})

@@ -365,6 +365,13 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *ben
 	rate := ""
 	if !bf.full { // the count is of the loss-only passes
 		res.AnalysisGFLOP = analysisFlops(run.Model, res.Examples, bf.alphas, ta.path.FirstLayerCached()) / 1e9
+		if w, ok := ta.path.LastCarryWork(); ok {
+			// the grid carried the second layer's input (functionspace.Path.AtGrid):
+			// its products per α are replaced by the carry's refreshes and updates
+			if c, isC := run.Model.Layers[w.Layer].(nn.FLOPCounter); isC {
+				res.AnalysisGFLOP += (w.FLOPs - float64(bf.alphas)*c.JetFLOPs(res.Examples, false)) / 1e9
+			}
+		}
 		res.AnalysisRate = res.AnalysisGFLOP / res.Seconds
 		rate = fmt.Sprintf(", %.0f GFLOP (%.1f GFLOP/s)", res.AnalysisGFLOP, res.AnalysisRate)
 	}

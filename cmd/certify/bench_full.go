@@ -33,6 +33,9 @@ type fullSide struct {
 	// (phaseTimes: each up to its last progress report); the time after the
 	// last report is under "rest".
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
+	// PhaseCPUSeconds is the process's user+system CPU time of each phase,
+	// split at the same reports (the measure to compare on a loaded machine).
+	PhaseCPUSeconds map[string]float64 `json:"phase_cpu_seconds,omitempty"`
 	// PeakRSSReset says that the process's peak resident memory was reset
 	// before the analysis (/proc/self/clear_refs), so peak_rss_bytes is the
 	// analysis's own; otherwise it includes what ran before (loading, the
@@ -58,11 +61,17 @@ func fullAnalysisOptions(alphas int) (certify.Options, error) {
 // phase of the report. So each phase runs up to its last report, and work
 // before a phase's first report (the certificate's first leaves, the
 // conditions after the Gauss length) counts to that phase.
+//
+// With cpu set (the process's CPU seconds so far), the CPU time is split
+// the same way into cpuSeconds.
 type phaseTimes struct {
-	now     func() time.Time
-	start   time.Time
-	last    time.Time
-	seconds map[string]float64
+	now        func() time.Time
+	start      time.Time
+	last       time.Time
+	seconds    map[string]float64
+	cpu        func() float64
+	lastCPU    float64
+	cpuSeconds map[string]float64
 }
 
 func newPhaseTimes(now func() time.Time) *phaseTimes {
@@ -70,17 +79,33 @@ func newPhaseTimes(now func() time.Time) *phaseTimes {
 	return &phaseTimes{now: now, start: t, last: t, seconds: map[string]float64{}}
 }
 
+// withCPU makes p split the CPU seconds cpu reports too.
+func (p *phaseTimes) withCPU(cpu func() float64) *phaseTimes {
+	p.cpu, p.lastCPU, p.cpuSeconds = cpu, cpu(), map[string]float64{}
+	return p
+}
+
 // report is a progress report of stage (certify.Options.Progress).
 func (p *phaseTimes) report(stage string) {
 	t := p.now()
 	p.seconds[stage] += t.Sub(p.last).Seconds()
 	p.last = t
+	if p.cpu != nil {
+		c := p.cpu()
+		p.cpuSeconds[stage] += c - p.lastCPU
+		p.lastCPU = c
+	}
 }
 
 // end closes the timing: the time since the last report goes to "rest".
 func (p *phaseTimes) end() map[string]float64 {
 	p.seconds["rest"] += p.now().Sub(p.last).Seconds()
 	p.last = p.now()
+	if p.cpu != nil {
+		c := p.cpu()
+		p.cpuSeconds["rest"] += c - p.lastCPU
+		p.lastCPU = c
+	}
 	return p.seconds
 }
 
@@ -91,9 +116,10 @@ type timedAnalysis struct {
 	setup, analyze, total float64 // seconds: functionspace.New, certify.Analyze, both
 	cpu                   float64 // user+system CPU seconds of the process during both
 	phases                map[string]float64
-	gridCPU               float64 // CPU seconds of Analyze up to its last "loss on the grid" report
-	peakRSS               int64   // VmHWM after the analysis
-	peakReset             bool    // VmHWM was reset before it
+	phaseCPU              map[string]float64 // CPU seconds per phase
+	gridCPU               float64            // CPU seconds of Analyze up to its last "loss on the grid" report
+	peakRSS               int64              // VmHWM after the analysis
+	peakReset             bool               // VmHWM was reset before it
 	load                  [2]float64
 }
 
@@ -126,7 +152,7 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 	}
 	boundHeap()
 	t1 := time.Now()
-	pt := newPhaseTimes(time.Now)
+	pt := newPhaseTimes(time.Now).withCPU(cpuSeconds)
 	cpuA := cpuSeconds()
 	opt.Progress = func(stage string, done, total int) {
 		pt.report(stage)
@@ -148,6 +174,7 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 	}
 	t2 := time.Now()
 	ta.phases = pt.end()
+	ta.phaseCPU = pt.cpuSeconds
 	ta.cpu = cpuSeconds() - cpu0
 	ta.report, ta.path = r, p
 	ta.setup, ta.analyze, ta.total = t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t2.Sub(t0).Seconds()
@@ -161,7 +188,7 @@ func newFullSide(ta *timedAnalysis) *fullSide {
 	r := ta.report
 	f := &fullSide{Verdict: r.Verdict.String(), DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
 		GaussMean: r.GaussLengthMean, GaussMeanError: r.GaussLengthMeanError, GaussStacked: r.GaussLengthStacked,
-		PhaseSeconds: ta.phases, PeakRSSReset: ta.peakReset}
+		PhaseSeconds: ta.phases, PhaseCPUSeconds: ta.phaseCPU, PeakRSSReset: ta.peakReset}
 	if r.GaussLengthIntervals != nil { // nil only under --loss-only, which the full analysis never sets
 		f.GaussIntervals = *r.GaussLengthIntervals
 	}
@@ -187,6 +214,13 @@ func printFull(log io.Writer, f *fullSide) {
 		parts = append(parts, fmt.Sprintf("%s %.2f s", p.name, p.s))
 	}
 	fmt.Fprintf(log, "          phases (each up to its last progress report): %s; the certificate's own clock %.2f s\n", strings.Join(parts, ", "), f.CertificateSeconds)
+	if f.PhaseCPUSeconds != nil {
+		parts = parts[:0]
+		for _, p := range ps {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", p.name, f.PhaseCPUSeconds[p.name]))
+		}
+		fmt.Fprintf(log, "          CPU per phase: %s\n", strings.Join(parts, ", "))
+	}
 	bounds := "no certificate"
 	if f.DeltaBounds != nil {
 		bounds = fmt.Sprintf("Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled", f.DeltaBounds[0], f.DeltaBounds[1], f.Leaves, f.Unsettled)
@@ -203,7 +237,7 @@ func resetPeakRSS() bool {
 }
 
 // gridAnalysis is the grid's part of certify.Analyze alone, the paper's
-// method: functionspace.Path.At at each of the alphas points of
+// method: functionspace.Path.AtGrid (At, or the carried second layer) at each of the alphas points of
 // certify.Grid (loss, accuracy, turning rates) and the trapezoid Gauss
 // lengths of those samples (functionspace.GaussLengthTrapezoid), the same
 // calls Analyze makes, without what Analyze does after them (the interval
@@ -214,11 +248,7 @@ func resetPeakRSS() bool {
 func gridAnalysis(ctx context.Context, p *functionspace.Path, alphas int, progress func(stage string, done, total int)) (*certify.Report, error) {
 	r := &certify.Report{Alphas: certify.Grid(alphas)}
 	samples := make([]*functionspace.Sample, 0, alphas)
-	for j, a := range r.Alphas {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		s := p.At(a)
+	err := p.AtGrid(ctx, r.Alphas, func(j int, s *functionspace.Sample) error {
 		r.Loss = append(r.Loss, s.Loss)
 		r.DLoss = append(r.DLoss, s.DLoss)
 		r.Accuracy = append(r.Accuracy, s.Accuracy)
@@ -228,6 +258,10 @@ func gridAnalysis(ctx context.Context, p *functionspace.Path, alphas int, progre
 		if progress != nil {
 			progress("loss on the grid", j+1, alphas)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	r.GaussLengthMeanTrapezoid, r.GaussLengthStackedTrapezoid = functionspace.GaussLengthTrapezoid(samples)
 	return r, nil

@@ -22,21 +22,32 @@ import (
 // since the previous report, and the time after the last one is "rest".
 func TestPhaseTimes(t *testing.T) {
 	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
-	p := newPhaseTimes(func() time.Time { return now })
+	cpu := 7.0 // CPU seconds before the analysis: not counted
+	p := newPhaseTimes(func() time.Time { return now }).withCPU(func() float64 { return cpu })
 	for _, r := range []struct {
 		after time.Duration
+		cpu   float64
 		stage string
 	}{
-		{2 * time.Second, "loss on the grid"}, {1 * time.Second, "loss on the grid"},
-		{5 * time.Second, "Gauss length"}, {5 * time.Second, "Gauss length"},
-		{30 * time.Second, "certificate"}, // its first leaves, before its first report
-		{4 * time.Second, "certificate"},
+		{2 * time.Second, 4, "loss on the grid"}, {1 * time.Second, 2, "loss on the grid"},
+		{5 * time.Second, 1, "Gauss length"}, {5 * time.Second, 1, "Gauss length"},
+		{30 * time.Second, 60, "certificate"}, // its first leaves, before its first report
+		{4 * time.Second, 8, "certificate"},
 	} {
 		now = now.Add(r.after)
+		cpu += r.cpu
 		p.report(r.stage)
 	}
 	now = now.Add(500 * time.Millisecond)
+	cpu += 0.25
 	got := p.end()
+	wantCPU := map[string]float64{"loss on the grid": 6, "Gauss length": 2, "certificate": 68, "rest": 0.25}
+	for k, v := range wantCPU {
+		if p.cpuSeconds[k] != v || len(p.cpuSeconds) != len(wantCPU) {
+			t.Errorf("CPU per phase %v, want %v", p.cpuSeconds, wantCPU)
+			break
+		}
+	}
 	want := map[string]float64{"loss on the grid": 3, "Gauss length": 10, "certificate": 34, "rest": 0.5}
 	if len(got) != len(want) {
 		t.Fatalf("phases %v, want %v", got, want)
