@@ -279,8 +279,11 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 		c.right, c.wrong = parent.right, parent.wrong
 	}
 	c.undecided = make([][]int32, len(o.ip.chunks))
-	bs := o.ip.boxes(ab) // shared by the order-0 and order-1 passes over the leaf
-	outs := o.ip.outputsRowsWith(ab, bs, 0, rows)
+	bs := o.ip.leafBoxes(ab) // shared by the order-0 and order-1 passes over the leaf
+	// with a carried second layer (carryPlan) its coefficients over the
+	// leaf serve all three passes (the rows of the later ones are among these)
+	cfs := o.ip.carryCoefs(ab, rows)
+	outs := o.ip.outputsRowsCarry(ab, bs, 0, rows, cfs)
 	o.ip.mu.Lock()
 	o.ip.evals++ // one pass over the leaf
 	o.ip.mu.Unlock()
@@ -290,12 +293,12 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	}
 	rows, c.undecided = c.undecided, make([][]int32, len(o.ip.chunks))
 	m := 0.5*a + 0.5*b
-	outs = o.ip.outputsRowsWith(ab, bs, 1, rows)
+	outs = o.ip.outputsRowsCarry(ab, bs, 1, rows, cfs)
 	var mids []*nn.IJet
 	if o.split { // the midpoint's values by the split rule: no box of W(m)
-		mids = o.ip.outputsRowsWith(interval.Point(m), o.splitBoxes(interval.Point(m)), 0, rows)
+		mids = o.ip.outputsRowsCarry(interval.Point(m), o.splitBoxes(interval.Point(m)), 0, rows, cfs)
 	} else {
-		mids = o.ip.OutputsRows(interval.Point(m), 0, rows)
+		mids = o.ip.outputsRowsCarry(interval.Point(m), o.ip.leafBoxes(interval.Point(m)), 0, rows, cfs)
 	}
 	o.ip.mu.Lock()
 	o.ip.evals += 2 // one pass over the leaf and one at its midpoint

@@ -17,11 +17,18 @@ import (
 // CERTIFY_SCALE_RUN (CERTIFY_SCALE_N examples, default 300), as Analyze
 // does, and logs each phase's CPU seconds, leaves and a digest of the
 // accuracy intervals (so two binaries can be compared: the same digest is
-// the same bounds). CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
+// the same bounds). CERTIFY_SCALE_TOL sets the certificate's tolerance (default 0) and
+// CERTIFY_SCALE_NOCARRY=1 forces the general passes (no carried second
+// layer, cert-carry); CERTIFY_SCALE_NOACC=1 stops after the certificate. CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
 // two phases to P.cert and P.acc. Skipped when unset; it measures, and
 // asserts only that the bounds are ordered.
 func TestAccuracyScaleLive(t *testing.T) {
 	p := liveScalePath(t)
+	tol := liveEnv(t, "CERTIFY_SCALE_TOL", 0)
+	if os.Getenv("CERTIFY_SCALE_NOCARRY") != "" { // the general passes, for comparison (cert-carry)
+		noCarry = true
+		defer func() { noCarry = false }()
+	}
 	prof := os.Getenv("CERTIFY_SCALE_PROFILE")
 	phase := func(name string, f func()) {
 		if prof != "" {
@@ -42,13 +49,16 @@ func TestAccuracyScaleLive(t *testing.T) {
 	c0, w0 := cpuSeconds(t), time.Now()
 	phase("cert", func() {
 		defer blasbackend.SerialProducts()() // as Analyze runs it
-		c, _, err = certify(context.Background(), p, CertifyOptions{DeltaTol: DefaultDeltaTol})
+		c, _, err = certify(context.Background(), p, CertifyOptions{Tolerance: tol, DeltaTol: DefaultDeltaTol})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("certificate: %d examples: %s, Δ ∈ [%.13g, %.13g], %d leaves, %d passes, CPU %.2f s, wall %.2f s",
 		p.N, c.Verdict, c.DeltaLower, c.DeltaUpper, c.Leaves, c.Evaluations, cpuSeconds(t)-c0, time.Since(w0).Seconds())
+	if os.Getenv("CERTIFY_SCALE_NOACC") != "" { // the certificate alone (cert-carry)
+		return
+	}
 	var a *AccuracyBounds
 	c0, w0 = cpuSeconds(t), time.Now()
 	phase("acc", func() {

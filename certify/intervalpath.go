@@ -158,6 +158,11 @@ type IntervalPath struct {
 	// recompute: centredPass then also bounds the loss's jump term by the
 	// gradient at the crossing units (jumpBackward)
 	backward bool
+	// carry: the plan of the carried second layer (carryPlan; nil: the
+	// general passes), and carryRows the (leaf, example) rows whose
+	// coefficients were computed
+	carry     *carryPlan
+	carryRows int
 }
 
 type statsKey struct {
@@ -257,6 +262,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		e.b = append(e.b, b)
 		e.kink0 = append(e.kink0, j.Kink)
 	}
+	e.carry = newCarryPlan(e)
 	e.backward = e.backwardApplies()
 	e.patterns = e.patternsApply()
 	if e.deadApplies() {
@@ -361,6 +367,16 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 // (nn.IntervalBackward). Not under bn_policy recompute (the backward term
 // is not used there: the jets carry no jump term).
 func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)) *nn.IJet {
+	return e.jetCarry(c, alpha, boxes, order, rows, after, sub, rec, nil)
+}
+
+// jetCarry is jetRec; where the path has a carried second layer (carry)
+// the dense layer after the first activation is enclosed from the fixed
+// units' quadratic over a leaf ab ⊇ alpha (cf, computed over alpha when
+// nil; its rows must include rows) and the crossing units' rank-one terms
+// (carryJet) instead of its interval rule over the parameter box; the
+// hooks see the same layers' outputs as in jetRec.
+func (e *IntervalPath) jetCarry(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet), cf *carryCoef) *nn.IJet {
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
@@ -433,7 +449,22 @@ func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, ord
 			}
 		}
 		j = after(e.start-1, nn.AffineIJet(a, b, alpha, order, k0))
-		for i := e.start; i < len(e.layers); i++ {
+		from := e.start
+		if pl := e.carry; pl != nil {
+			if rec != nil {
+				rec(pl.act, -1, -1, e.p.Model.Layers[pl.act], boxes[pl.act], j)
+			}
+			h1 := after(pl.act, e.layers[pl.act].IntervalJet(boxes[pl.act], j))
+			if rec != nil {
+				rec(pl.dense, -1, -1, e.p.Model.Layers[pl.dense], boxes[pl.dense], h1)
+			}
+			if cf == nil {
+				cf = e.carryCoef(c, alpha, rows)
+			}
+			j = after(pl.dense, e.carryJet(cf, alpha, order, rows, h1))
+			from = pl.dense + 1
+		}
+		for i := from; i < len(e.layers); i++ {
 			j = after(i, apply(i, j))
 		}
 	}
@@ -520,6 +551,33 @@ func (e *IntervalPath) statsLeaf(st []*nn.IStats, site *int, enclose bool) func(
 		return l.(nn.IntervalLayer).IntervalJet(box, in)
 	}
 	return leaf
+}
+
+// leafBoxes is boxes without the carried dense layer's box (carryPlan:
+// its passes do not read it; nil there), for the passes of evalLeaves and
+// the accuracy bounds: building the box of a 1024×1024 layer was a
+// quarter of the certificate's CPU at 50 examples. A rule that needs it
+// builds it (boxAt).
+func (e *IntervalPath) leafBoxes(alpha interval.I) []*nn.ParamBox {
+	if e.carry == nil {
+		return e.boxes(alpha)
+	}
+	bs := make([]*nn.ParamBox, len(e.layers))
+	for i := e.start; i < len(e.layers); i++ {
+		if i != e.carry.dense {
+			bs[i] = e.box(i, alpha)
+		}
+	}
+	return bs
+}
+
+// boxAt returns bs[i], or layer i's box over alpha when bs[i] is nil
+// (leafBoxes).
+func (e *IntervalPath) boxAt(bs []*nn.ParamBox, i int, alpha interval.I) *nn.ParamBox {
+	if bs[i] != nil {
+		return bs[i]
+	}
+	return e.box(i, alpha)
 }
 
 func (e *IntervalPath) boxes(alpha interval.I) []*nn.ParamBox {
@@ -853,8 +911,8 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 	err := fanOut(ctx, workers, len(ls), nc, func(tl, tc int) {
 		l, b := ls[tl], lb[tl]
 		b.once.Do(func() {
-			b.bi = e.boxes(interval.I{Lo: l.A, Hi: l.B})
-			b.bc = e.boxes(interval.Point(0.5*l.A + 0.5*l.B))
+			b.bi = e.leafBoxes(interval.I{Lo: l.A, Hi: l.B})
+			b.bc = e.leafBoxes(interval.Point(0.5*l.A + 0.5*l.B))
 		})
 		var parent *chunkKeep
 		if l.parent != nil {
@@ -1006,16 +1064,48 @@ func (e *IntervalPath) OutputsRows(alpha interval.I, order int, rows [][]int32) 
 // e.boxes(alpha) given, so that passes over the same α-interval share them
 // (and the Weights each box caches); rows nil: every example.
 func (e *IntervalPath) outputsRowsWith(alpha interval.I, bs []*nn.ParamBox, order int, rows [][]int32) []*nn.IJet {
+	return e.outputsRowsCarry(alpha, bs, order, rows, nil)
+}
+
+// outputsRowsCarry is outputsRowsWith with, per chunk, the carried second
+// layer's coefficients cfs[c] over a leaf holding alpha and the chunk's
+// listed rows (carryCoefs; nil, or a nil entry: computed over alpha), so
+// that the passes over one leaf and at its midpoint share them.
+func (e *IntervalPath) outputsRowsCarry(alpha interval.I, bs []*nn.ParamBox, order int, rows [][]int32, cfs []*carryCoef) []*nn.IJet {
 	out := make([]*nn.IJet, len(e.chunks))
+	cf := func(c int) *carryCoef {
+		if cfs == nil {
+			return nil
+		}
+		return cfs[c]
+	}
 	if rows == nil {
 		for c := range e.chunks {
-			out[c] = e.jet(c, alpha, bs, order, nil)
+			out[c] = e.jetCarry(c, alpha, bs, order, nil, nil, nil, nil, cf(c))
 		}
 		return out
 	}
 	for c := range e.chunks {
 		if len(rows[c]) > 0 {
-			out[c] = e.jet(c, alpha, bs, order, rows[c])
+			out[c] = e.jetCarry(c, alpha, bs, order, rows[c], nil, nil, nil, cf(c))
+		}
+	}
+	return out
+}
+
+// carryCoefs returns the carried second layer's coefficients over the leaf
+// ab for the listed rows of every chunk (rows nil: all; a chunk without
+// listed rows gets nil), or nil when the path has no carried layer.
+func (e *IntervalPath) carryCoefs(ab interval.I, rows [][]int32) []*carryCoef {
+	if e.carry == nil {
+		return nil
+	}
+	out := make([]*carryCoef, len(e.chunks))
+	for c := range e.chunks {
+		if rows == nil {
+			out[c] = e.carryCoef(c, ab, nil)
+		} else if len(rows[c]) > 0 {
+			out[c] = e.carryCoef(c, ab, rows[c])
 		}
 	}
 	return out

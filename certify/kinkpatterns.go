@@ -138,7 +138,7 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 		}
 	}
 	for i := e.start + 1; i < len(e.layers); i++ {
-		j = e.layers[i].IntervalJet(bi[i], j)
+		j = e.layers[i].IntervalJet(e.boxAt(bi, i, ab), j)
 	}
 	ch := e.chunks[c]
 	_, dl, _ := nn.LossEnclosure(e.p.Model.Spec.Loss, j, subTargets(e.p.Targets.Rows(ch[0], ch[1]), idx))

@@ -1,0 +1,610 @@
+package certify
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// carryPlan is the structure that lets the interval path enclose the second
+// affine layer's output of a two-hidden-layer MLP over a leaf without an
+// interval matrix product over a parameter box (issue 12, cert-carry;
+// docs/soundness.md, "The carried second layer"): the layer after the
+// cached affine layer (site act) is a ReLU-family activation acting unit
+// by unit with two slopes (nn.PiecewiseLinear), and the next (site dense)
+// is z₂ = W(α)h + b(α) (nn.DenseWeights, nn.AffineInAlpha).
+//
+// On a leaf [l, r] the first layer's pre-activation is z₁ = a + αb exactly
+// (a, b enclosed once, IntervalPath.a/b). A unit u whose enclosure of z₁
+// over the leaf is strictly positive or strictly negative has one slope
+// s_u there, so h_u = s_u(a_u + αb_u) is affine in α, and the fixed units'
+// part of z₂ is exactly the quadratic
+//
+//	z₂ᶠ(α) = A + α(B + C) + α²E,  A = W0(s⊙a) + b0, B = W0(s⊙b),
+//	C = ΔW(s⊙a) + Δb,  E = ΔW(s⊙b)
+//
+// (s zero on the other units), whose range over the leaf is enclosed in
+// vertex form (quadRange) and whose derivatives are (B + C) + 2αE and 2E.
+// The other units (those that may cross their kink on the leaf, or touch
+// it) add Σ_u W(α)e_u·h_u(α) with h_u and its derivatives enclosed by the
+// activation's own interval rule: a few rank-one terms per example
+// (crossSums). The coefficients cost two point matrix products per leaf
+// and chunk (carryMul), shared by the leaf's pass and its midpoint's.
+type carryPlan struct {
+	act, dense int     // layer sites: the activation and the dense layer after it
+	on, off    float64 // the activation's slopes (nn.PiecewiseLinear)
+	in, out    int     // the dense layer's input and output widths
+	// wd is [W0; ΔW] [2·out, in] row-major and wn its rows' Euclidean
+	// norms, rounded up (carryMul); w0T and dwT are W0ᵀ and ΔWᵀ [in, out], the
+	// columns of W0 and ΔW contiguous (crossSums)
+	wd, wn   []float64
+	w0T, dwT []float64
+	b0, db   []float64 // the bias at θ0 and its δ (nil: none)
+}
+
+// newCarryPlan returns the plan of the carried second layer for e, or nil
+// when the model is not of its shape (carryPlan) or the path needs the
+// general passes: bn_policy recompute, a layer that may jump, no cached
+// affine layer, a residual block at either site.
+func newCarryPlan(e *IntervalPath) *carryPlan {
+	if noCarry || e.start == 0 || e.recompute || e.jumps || e.start+1 >= len(e.layers) {
+		return nil
+	}
+	m := e.p.Model
+	act, dense := e.start, e.start+1
+	pw, ok := m.Layers[act].(nn.PiecewiseLinear)
+	if !ok || !pw.Kinked() || len(m.Layers[act].Params()) > 0 {
+		return nil
+	}
+	if _, own := m.Layers[act].(nn.Switching); own {
+		return nil
+	}
+	dw, ok := m.Layers[dense].(nn.DenseWeights)
+	if !ok || !dw.DenseWeights() {
+		return nil
+	}
+	if _, ok := m.Layers[dense].(nn.AffineInAlpha); !ok {
+		return nil
+	}
+	p0, dp := m.LayerParams(e.p.Theta0, dense), m.LayerParams(e.p.Delta, dense)
+	out, in := dw.OutSize(), dw.InSize()
+	if len(p0) < 1 || p0[0] == nil || len(p0[0].Data) != out*in || e.a[0].Cols != in {
+		return nil
+	}
+	pl := &carryPlan{act: act, dense: dense, in: in, out: out}
+	pl.on, pl.off = pw.Slopes()
+	pl.wd = make([]float64, 2*out*in)
+	copy(pl.wd, p0[0].Data)
+	copy(pl.wd[out*in:], dp[0].Data)
+	pl.wn = make([]float64, 2*out)
+	for o := range pl.wn {
+		ss, zero := 0.0, true
+		for _, v := range pl.wd[o*in : (o+1)*in] {
+			ss += v * v
+			zero = zero && v == 0
+		}
+		pl.wn[o] = normUp(ss, in, zero)
+	}
+	pl.w0T, pl.dwT = make([]float64, in*out), make([]float64, in*out)
+	for o := 0; o < out; o++ {
+		for u := 0; u < in; u++ {
+			pl.w0T[u*out+o], pl.dwT[u*out+o] = p0[0].Data[o*in+u], dp[0].Data[o*in+u]
+		}
+	}
+	if len(p0) > 1 && p0[1] != nil {
+		pl.b0, pl.db = p0[1].Data, dp[1].Data
+	}
+	return pl
+}
+
+// noCarry forces the general passes (tests compare the two; the live
+// scale test's CERTIFY_SCALE_NOCARRY).
+var noCarry bool
+
+// carryCoef holds, for one chunk and one leaf ab, the fixed units' quadratic
+// z₂ᶠ(α) = A + α·BC + α²·E (carryPlan) per example, enclosed: A, BC, E
+// [n, out] for the chunk's rows listed in rows (nil: every row), and per
+// row the units that may cross or touch their kink on ab (cross).
+type carryCoef struct {
+	ab       interval.I
+	rows     []int32 // chunk-local rows of the coefficients' rows; nil: all
+	A, BC, E interval.Matrix
+	cross    [][]int32
+}
+
+// carryCoef computes the coefficients of the fixed units' quadratic over
+// the leaf ab for the listed rows of chunk c (nil: all): the slope of every
+// unit whose z₁ = a + αb is enclosed strictly above or below 0 on ab, and
+// the products of the four coefficient vectors with rigorous rounding
+// (carryMul).
+func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef {
+	pl := e.carry
+	A, B := e.a[c], e.b[c]
+	if rows != nil {
+		A, B = subRows(A, rows), subRows(B, rows)
+	}
+	n, k := A.Rows, A.Cols
+	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
+	x := interval.NewMatrix(2*n, k) // [s⊙a; s⊙b]
+	for i := 0; i < n; i++ {
+		for u := 0; u < k; u++ {
+			t := i*k + u
+			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
+			v := interval.Mul(ab, bv)
+			z := interval.I{Lo: interval.Down(av.Lo + v.Lo), Hi: interval.Up(av.Hi + v.Hi)}
+			var s float64
+			switch {
+			case z.Lo > 0:
+				s = pl.on
+			case z.Hi < 0:
+				s = pl.off
+			default: // may cross or touch its kink, or NaN: a rank-one term (crossSums)
+				cf.cross[i] = append(cf.cross[i], int32(u))
+				continue
+			}
+			switch s {
+			case 0:
+			case 1:
+				x.Lo[t], x.Hi[t] = av.Lo, av.Hi
+				x.Lo[n*k+t], x.Hi[n*k+t] = bv.Lo, bv.Hi
+			default:
+				sa, sb := interval.Scale(s, av), interval.Scale(s, bv)
+				x.Lo[t], x.Hi[t] = sa.Lo, sa.Hi
+				x.Lo[n*k+t], x.Hi[n*k+t] = sb.Lo, sb.Hi
+			}
+		}
+	}
+	p := carryMul(x, pl.wd, pl.wn, 2*pl.out) // [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
+	m := pl.out
+	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
+	for i := 0; i < n; i++ {
+		ra, rb := i*2*m, (n+i)*2*m
+		for o := 0; o < m; o++ {
+			t := i*m + o
+			cf.A.Lo[t], cf.A.Hi[t] = p.Lo[ra+o], p.Hi[ra+o]
+			bc := interval.Add(interval.I{Lo: p.Lo[rb+o], Hi: p.Hi[rb+o]}, interval.I{Lo: p.Lo[ra+m+o], Hi: p.Hi[ra+m+o]})
+			cf.BC.Lo[t], cf.BC.Hi[t] = bc.Lo, bc.Hi
+			cf.E.Lo[t], cf.E.Hi[t] = p.Lo[rb+m+o], p.Hi[rb+m+o]
+		}
+	}
+	if pl.b0 != nil {
+		cf.A.AddRow(pl.b0, pl.b0)
+		cf.BC.AddRow(pl.db, pl.db)
+	}
+	e.mu.Lock()
+	e.carryRows += n
+	e.mu.Unlock()
+	return cf
+}
+
+// carryMul returns an enclosure of {X·Wᵀ : X ∈ x} for an interval matrix x
+// [n, k] and a point matrix w [m, k] (row-major) whose rows have
+// Euclidean norms at most wn[o]: the midpoint Xm·Wᵀ by one gemm, and the
+// radius Σ_u y_u|W_ou| with y = γ_{k+2}|Xm| + Xr, which bounds both the
+// spread of x around its midpoint (Xr|W|) and the midpoint gemm's
+// rounding (γ_k|Xm||W|, Higham §3.1, whatever the order or blocking of the
+// sums), bounded in turn by Cauchy–Schwarz, ‖y_i‖₂·‖W_o‖₂, rounded up:
+// no second gemm. The radius is of the order of the rounding of x and of
+// the product (about 1e-13 relative here), so the looser norm bound costs
+// nothing the certificate can see. A row of x exactly 0 gives exactly 0.
+func carryMul(x interval.Matrix, w, wn []float64, m int) interval.Matrix {
+	n, k := x.Rows, x.Cols
+	xm := make([]float64, n*k)
+	yn := make([]float64, n) // ‖y_i‖₂, rounded up
+	g := interval.Gamma(k + 2)
+	for i := 0; i < n; i++ {
+		ss, zero := 0.0, true
+		for t := i * k; t < (i+1)*k; t++ {
+			lo, hi := x.Lo[t], x.Hi[t]
+			c := 0.5*lo + 0.5*hi
+			xm[t] = c
+			r := interval.Up(math.Max(hi-c, c-lo))
+			if c != 0 {
+				r = interval.Up(r + interval.Up(g*math.Abs(c)))
+			}
+			ss += r * r
+			zero = zero && r == 0
+		}
+		yn[i] = normUp(ss, k, zero)
+	}
+	mid := make([]float64, n*m)
+	if n > 0 && m > 0 && k > 0 {
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
+			blas64.General{Rows: m, Cols: k, Stride: k, Data: w}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
+	}
+	tiny := float64(2*k+2) * 0x1p-1020 // underflow of the products
+	out := interval.NewMatrix(n, m)
+	for i := 0; i < n; i++ {
+		for o := 0; o < m; o++ {
+			t := i*m + o
+			c := mid[t]
+			r := interval.Up(interval.Up(yn[i]*wn[o]) + tiny)
+			out.Lo[t], out.Hi[t] = interval.Down(c-r), interval.Up(c+r)
+		}
+	}
+	for i := 0; i < n; i++ {
+		zero := true
+		for t := i * k; t < (i+1)*k && zero; t++ {
+			zero = x.Lo[t] == 0 && x.Hi[t] == 0
+		}
+		if zero {
+			clear(out.Lo[i*m : (i+1)*m])
+			clear(out.Hi[i*m : (i+1)*m])
+		}
+	}
+	return out
+}
+
+// normUp returns an upper bound on the Euclidean norm of k numbers from
+// ss, the float sum of their squares (each square and each sum rounded to
+// nearest: the exact sum is at most (ss + k·2⁻¹⁰⁷⁴)·(1 + γ_{k+2}), the
+// first term for squares that underflow, Higham §3.1), rounded up; zero
+// says every number was exactly 0 (the norm is then 0). NaN or +Inf stay.
+func normUp(ss float64, k int, zero bool) float64 {
+	if zero {
+		return 0
+	}
+	v := interval.Up(interval.Up(ss+float64(k)*0x1p-1074) * interval.Up(1+interval.Gamma(k+2)))
+	return interval.Up(math.Sqrt(v))
+}
+
+// lowerQ returns a lower bound on min over x ∈ [0, s] of p·x + e·x² (s ≥ 0;
+// −Inf when an input is not finite), outward rounded: the smaller of the
+// ends' values, and where the parabola opens upward with its vertex
+// possibly inside (0, s) its vertex value −p²/(4e) (a lower bound over all
+// x).
+func lowerQ(p, e, s float64) float64 {
+	if math.IsNaN(p) || math.IsNaN(e) || math.IsInf(p, 0) || math.IsInf(e, 0) || !(s >= 0) || math.IsInf(s, 0) {
+		return math.Inf(-1)
+	}
+	fs := interval.Add(interval.Mul(interval.Point(p), interval.Point(s)), interval.Mul(interval.Point(e), interval.Sqr(interval.Point(s)))).Lo
+	lo := math.Min(0, fs)
+	if e > 0 && p < 0 {
+		// f′(s) = p + 2es ≤ 0: f decreases on [0, s], its minimum is f(s);
+		// otherwise the vertex value bounds it from below
+		d := interval.Add(interval.Point(p), interval.Mul(interval.Point(2*e), interval.Point(s))).Hi
+		if !(d <= 0) {
+			v := interval.Div(interval.Sqr(interval.Point(p)), interval.Point(4*e))
+			lo = math.Min(lo, -v.Hi)
+		}
+	}
+	return lo
+}
+
+// quadRange encloses {p1·t + e·t² : p1 ∈ P1, e ∈ E, t ∈ [tl, tr]} for tl ≤ 0
+// ≤ tr (the centred quadratic's variable part, exact in the coefficients:
+// it is linear in p1 and e, so each end of the range takes one end of each
+// coefficient on each side of t = 0).
+func quadRange(p1, e interval.I, tl, tr float64) interval.I {
+	lo := math.Min(lowerQ(p1.Lo, e.Lo, tr), lowerQ(-p1.Hi, e.Lo, -tl))
+	hi := -math.Min(lowerQ(-p1.Hi, -e.Hi, tr), lowerQ(p1.Lo, -e.Hi, -tl))
+	return interval.I{Lo: lo, Hi: hi}
+}
+
+// carryJet returns the jet of the dense layer's output z₂ over alpha ⊆
+// cf.ab (a point: the midpoint of cf's leaf) up to order, for the rows of
+// chunk c listed in rows (nil: all; they must be rows cf holds), from the
+// fixed units' quadratic cf and, for the units cf lists as crossing, the
+// activation's jet h1 over alpha (the same rows, in order): V ∋ z₂(α),
+// D1 ∋ ż₂(α), D2 and DK (order 2, where h1 carries DK) the slope form of
+// nn.IJet across the crossing units' kinks. Kink and Jump are h1's.
+func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows []int32, h1 *nn.IJet) *nn.IJet {
+	pl := e.carry
+	n, m := h1.N, pl.out
+	out := &nn.IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), h1.Kink...), V: interval.NewMatrix(n, m)}
+	if h1.Jump != nil {
+		out.Jump = append([]bool(nil), h1.Jump...)
+	}
+	if order >= 1 {
+		out.D1 = interval.NewMatrix(n, m)
+	}
+	dk := order >= 2 && h1.HasDK()
+	if order >= 2 {
+		out.D2 = interval.NewMatrix(n, m)
+		if dk {
+			out.DK = interval.NewMatrix(n, m)
+		}
+	}
+	cm := alpha.Lo
+	tl, tr := 0.0, 0.0
+	if alpha.Lo != alpha.Hi {
+		cm = 0.5*alpha.Lo + 0.5*alpha.Hi
+		tl, tr = interval.Down(alpha.Lo-cm), interval.Up(alpha.Hi-cm)
+	}
+	// per-output scratch of the crossing units' sums
+	sum := newCrossSums(m)
+	ris := carryRowIndex(cf.rows, rows, n)
+	for i := 0; i < n; i++ {
+		ri := ris[i]
+		for o := 0; o < m; o++ {
+			t, q := i*m+o, ri*m+o
+			v, d := carryEntry(cf.A.Lo[q], cf.A.Hi[q], cf.BC.Lo[q], cf.BC.Hi[q], cf.E.Lo[q], cf.E.Hi[q], cm, tl, tr)
+			out.V.Lo[t], out.V.Hi[t] = v.Lo, v.Hi
+			if order >= 1 {
+				out.D1.Lo[t], out.D1.Hi[t] = d.Lo, d.Hi
+			}
+			if order >= 2 { // 2E, exactly
+				out.D2.Lo[t], out.D2.Hi[t] = 2*cf.E.Lo[q], 2*cf.E.Hi[q]
+			}
+		}
+		units := cf.cross[ri]
+		if len(units) == 0 {
+			continue
+		}
+		sum.reset()
+		k := h1.D
+		for _, u := range units {
+			s := i*k + int(u)
+			sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
+			if order >= 1 {
+				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
+				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
+			}
+			if order >= 2 {
+				sum.add(pl, int(u), alpha, cm, interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
+				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
+				if dk {
+					sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+				}
+			}
+		}
+		row := func(dst interval.Matrix, which int) {
+			lo, hi := dst.Row(i)
+			sum.addTo(which, lo, hi)
+		}
+		row(out.V, sumV)
+		if order >= 1 {
+			row(out.D1, sumD1)
+		}
+		if order >= 2 {
+			row(out.D2, sumD2)
+			if dk {
+				row(out.DK, sumDK)
+			}
+		}
+	}
+	return out
+}
+
+// carryEntry encloses the value and the α-derivative, over α = c + t with
+// t ∈ [tl, tr] (tl ≤ 0 ≤ tr, c a float), of the quadratic
+// a + α·bc + α²·e for every a ∈ [alo, ahi], bc ∈ [blo, bhi], e ∈ [elo,
+// ehi], in float64 with an explicit bound on the rounding (the interval
+// version, quadRange with interval.Mul and Add, is 5× slower and was a
+// third of the certificate's CPU at 500 examples; TestCarryEntryEncloses
+// checks the two against dense samples and each other). With the
+// coefficients' midpoints am, bm, em and radii ar, br, er:
+//
+//   - every quadratic of the box is within ar + M·br + M²·er of the
+//     midpoint one for |α| ≤ M = |c| + max(−tl, tr), its derivative within
+//     br + 2M·er;
+//   - the midpoint one is p0 + p1·t + em·t² with p0 = am + c·bm + c²·em,
+//     p1 = bm + 2c·em, whose float values p̂0, p̂1 are within
+//     γ₅(|am| + |c||bm| + c²|em|) and γ₂(|bm| + 2|c||em|) (Higham §3.1), and
+//     p1·t differs from p̂1·t by at most that times T = max(−tl, tr);
+//   - the range of p̂1·t + em·t² on [tl, tr] is spanned by 0, its ends and,
+//     where its vertex −p̂1/(2em) may lie inside (tested with a margin, so
+//     never wrongly excluded), its vertex value −p̂1²/(4em) (for em > 0 the
+//     global minimum, for em < 0 the global maximum: including it is never
+//     unsound); each is computed within γ₄(|p̂1|T + |em|T²), the vertex
+//     value within γ₃·p̂1²/(4|em|);
+//
+// every γ_k (k ≤ 5) is bounded by 8u, the slack (a sum of non-negative
+// terms, about twenty operations) is scaled by 1 + 2⁻⁴⁸ and rounded up, and
+// the final sums are rounded outward. A coefficient that is not finite
+// gives the whole line. Where the coefficients' radii are not of the size
+// of rounding (above 2⁻³⁰ of the terms), the interval version
+// (carryEntryInterval) is used instead: the radius bound above is loose
+// for wide coefficients.
+func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.I) {
+	const eps = 8 * 0x1p-53
+	const grow = 1 + 0x1p-48
+	const tiny = 0x1p-1000
+	am, bm, em := 0.5*alo+0.5*ahi, 0.5*blo+0.5*bhi, 0.5*elo+0.5*ehi
+	ar, br, er := math.Max(ahi-am, am-alo), math.Max(bhi-bm, bm-blo), math.Max(ehi-em, em-elo)
+	T := math.Max(-tl, tr)
+	ac := math.Abs(c)
+	M := ac + T
+	cc := c * c
+	p0 := am + c*bm + cc*em
+	p1 := bm + (2*c)*em
+	aem := math.Abs(em)
+	if ar+M*br+M*M*er > 0x1p-30*(math.Abs(am)+M*math.Abs(bm)+M*M*aem) {
+		// wide coefficients (not the rounding-sized radii of carryMul):
+		// the interval version, exact in them
+		return carryEntryInterval(alo, ahi, blo, bhi, elo, ehi, c, tl, tr)
+	}
+	ap1 := math.Abs(p1)
+	e0 := eps * (math.Abs(am) + ac*math.Abs(bm) + cc*aem)
+	e1 := eps * (math.Abs(bm) + 2*ac*aem)
+	glo, ghi := 0.0, 0.0
+	gs := 0.0 // rounding of the candidates
+	if T != 0 {
+		g1 := p1*tl + em*tl*tl
+		g2 := p1*tr + em*tr*tr
+		glo, ghi = math.Min(glo, math.Min(g1, g2)), math.Max(ghi, math.Max(g1, g2))
+		gs = eps * (ap1*T + aem*T*T)
+		if em != 0 {
+			ts := -p1 / (2 * em)
+			m := 4*eps*math.Abs(ts) + tiny
+			if ts >= tl-m && ts <= tr+m {
+				vx := -(p1 * p1) / (4 * em)
+				gs += eps * math.Abs(vx)
+				if em > 0 {
+					glo = math.Min(glo, vx)
+				} else {
+					ghi = math.Max(ghi, vx)
+				}
+			}
+		}
+	}
+	sv := interval.Up((ar+M*br+M*M*er+e0+e1*T+gs)*grow + tiny)
+	v = interval.I{Lo: interval.Down(interval.Down(p0+glo) - sv), Hi: interval.Up(interval.Up(p0+ghi) + sv)}
+	dlo, dhi := p1, p1
+	if T != 0 {
+		x1, x2 := (2*em)*tl, (2*em)*tr
+		dlo, dhi = p1+math.Min(x1, x2), p1+math.Max(x1, x2)
+	}
+	sd := interval.Up((br+2*M*er+e1+eps*(ap1+2*aem*T))*grow + tiny)
+	d = interval.I{Lo: interval.Down(dlo - sd), Hi: interval.Up(dhi + sd)}
+	if !finite(v.Lo) || !finite(v.Hi) || !finite(d.Lo) || !finite(d.Hi) {
+		whole := interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
+		return whole, whole
+	}
+	return v, d
+}
+
+// carryEntryInterval is carryEntry in interval arithmetic: P0 = A + c·BC
+// + c²·E and P1 = BC + 2c·E enclosed, the value P0 + quadRange(P1, E, tl,
+// tr) and the derivative P1 + 2E·[tl, tr].
+func carryEntryInterval(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.I) {
+	a, bc, e := interval.I{Lo: alo, Hi: ahi}, interval.I{Lo: blo, Hi: bhi}, interval.I{Lo: elo, Hi: ehi}
+	ci := interval.Point(c)
+	p0 := interval.Add(interval.Add(a, interval.Mul(ci, bc)), interval.Mul(interval.Sqr(ci), e))
+	p1 := interval.Add(bc, interval.Mul(interval.Point(2*c), e))
+	v, d = p0, p1
+	if tl != 0 || tr != 0 {
+		v = interval.Add(p0, quadRange(p1, e, tl, tr))
+		d = interval.Add(p1, interval.Mul(interval.Scale(2, e), interval.I{Lo: tl, Hi: tr}))
+	}
+	return v, d
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// carryRowIndex returns, for each of the n jet rows (the chunk-local rows
+// listed in rows; nil: row i is chunk row i), its row in coefficients held
+// for the chunk-local rows cfRows (nil: every row). Every jet row must be
+// held (both lists increase); a row that is not is a programming error and
+// panics.
+func carryRowIndex(cfRows, rows []int32, n int) []int {
+	out := make([]int, n)
+	q := 0
+	for i := range out {
+		r := int32(i)
+		if rows != nil {
+			r = rows[i]
+		}
+		if cfRows == nil {
+			out[i] = int(r)
+			continue
+		}
+		for q < len(cfRows) && cfRows[q] < r {
+			q++
+		}
+		if q == len(cfRows) || cfRows[q] != r {
+			panic("certify: carried coefficients do not hold a row of the pass")
+		}
+		out[i] = q
+	}
+	return out
+}
+
+const (
+	sumV = iota
+	sumD1
+	sumD2
+	sumDK
+	nSums
+)
+
+// crossSums accumulates, per output o, sums Σ_u w_ou·x_u over a few input
+// units u with interval x_u, in midpoint–radius form: mid the float sum
+// of w·xm, rad an upper bound on everything else (see add). w is either
+// W(α) = W0 + αΔW over α in an interval (a box column) or ΔW (exact).
+type crossSums struct {
+	mid, rad, abs [nSums][]float64 // abs: Σ|w||xm|, for the rounding of mid
+	terms         [nSums]int
+}
+
+func newCrossSums(m int) *crossSums {
+	s := &crossSums{}
+	for k := range s.mid {
+		s.mid[k], s.rad[k], s.abs[k] = make([]float64, m), make([]float64, m), make([]float64, m)
+	}
+	return s
+}
+
+func (s *crossSums) reset() {
+	for k := range s.mid {
+		clear(s.mid[k])
+		clear(s.rad[k])
+		clear(s.abs[k])
+		s.terms[k] = 0
+	}
+}
+
+// add adds column u of W(α) (delta false; α ∈ alpha, cm the centre used)
+// or of ΔW (delta true) times the interval x to sum which. For W(α) =
+// (W0 + cm·ΔW) + (α − cm)·ΔW the term is (W0 + cm·ΔW)·xm plus at most
+// (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| + xr); mid collects the
+// first in float, rad the bounds, abs the magnitudes (|W0| + |cm||ΔW|)|xm|
+// whose multiple bounds the float rounding of mid (addTo).
+func (s *crossSums) add(pl *carryPlan, u int, alpha interval.I, cm float64, x interval.I, which int, delta bool) {
+	if x.Lo == 0 && x.Hi == 0 {
+		return
+	}
+	xm := 0.5*x.Lo + 0.5*x.Hi
+	xr := interval.Up(math.Max(x.Hi-xm, xm-x.Lo))
+	if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
+		xm, xr = 0, math.Inf(1)
+	}
+	ax := math.Abs(xm)
+	mid, rad, abs := s.mid[which], s.rad[which], s.abs[which]
+	m := pl.out
+	w0, dw := pl.w0T[u*m:(u+1)*m], pl.dwT[u*m:(u+1)*m]
+	s.terms[which]++
+	if delta {
+		for o, d := range dw {
+			mid[o] += d * xm
+			ad := math.Abs(d)
+			rad[o] += ad * xr
+			abs[o] += ad * ax
+		}
+		return
+	}
+	t := math.Max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
+	t = interval.Up(t + t*0x1p-50) // |α − cm| for α ∈ alpha, rounded up
+	acm := math.Abs(cm)
+	axr := ax + xr
+	for o, w := range w0 {
+		d := dw[o]
+		wc := w + cm*d
+		mid[o] += wc * xm
+		aw := math.Abs(w) + acm*math.Abs(d)
+		rad[o] += aw*xr + t*math.Abs(d)*axr
+		abs[o] += aw * ax
+	}
+}
+
+// addTo adds sum which, enclosed, to the row [lo, hi]: with K terms each a
+// product of at most three roundings (wc = w + cm·d, wc·xm, the sum), the
+// float mid differs from the exact Σ(W0 + cm·ΔW)·xm by at most
+// γ_{K+4}·Σ(|W0| + |cm||ΔW|)|xm| (Higham §3.1, the abs sum, itself a float
+// sum of K+2-rounded non-negative terms, scaled up by (1 + γ)); rad and abs
+// are float sums of non-negative terms of at most four roundings each and
+// are scaled up by (1 + γ_{2K+8}) before use; the underflow of every
+// product is far below the tiny term added.
+func (s *crossSums) addTo(which int, lo, hi []float64) {
+	k := s.terms[which]
+	if k == 0 {
+		return
+	}
+	g := interval.Gamma(k + 4)
+	f := interval.Up(1 + 2*interval.Gamma(2*k+8))
+	tiny := float64(8*k+8) * 0x1p-1020
+	mid, rad, abs := s.mid[which], s.rad[which], s.abs[which]
+	for o := range lo {
+		r := interval.Up(interval.Up(interval.Up(rad[o]+interval.Up(g*abs[o]))*f) + tiny)
+		if math.IsNaN(r) || math.IsNaN(mid[o]) {
+			lo[o], hi[o] = math.Inf(-1), math.Inf(1)
+			continue
+		}
+		lo[o] = interval.Down(lo[o] + interval.Down(mid[o]-r))
+		hi[o] = interval.Up(hi[o] + interval.Up(mid[o]+r))
+	}
+}
