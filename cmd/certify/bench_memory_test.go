@@ -155,17 +155,25 @@ func TestBenchExportPerRun(t *testing.T) {
 
 // TestBenchInterruptedChild: Ctrl-C while a child runs (here a stand-in for
 // GNU time that only sleeps) is an interruption — exit 130 and one line —
-// not the child's "signal: killed" as an internal fault.
+// not the child's "signal: killed" as an internal fault. The interruption
+// comes once the child has started (it leaves a mark), not after a fixed
+// delay, which under load could fall in an earlier phase.
 func TestBenchInterruptedChild(t *testing.T) {
-	slow := filepath.Join(t.TempDir(), "time")
-	if err := os.WriteFile(slow, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
+	tmp := t.TempDir()
+	slow, mark := filepath.Join(tmp, "time"), filepath.Join(tmp, "started")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\n: > '"+mark+"'\nexec sleep 30\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		time.Sleep(500 * time.Millisecond)
-		cancel()
+		for ctx.Err() == nil {
+			if _, err := os.Stat(mark); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}()
 	code, _, errs := runCLIContext(t, ctx, "bench", "--run", makeRun(t, "cross_entropy"), "--gemm=false", "--backend", "go",
 		"--examples", "6", "--alphas", "3", "--memory", "6", "--time", slow, "--cache", t.TempDir())
