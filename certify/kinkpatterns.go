@@ -79,6 +79,10 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 			k := i*m + j
 			v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
 			z := interval.I{Lo: interval.Down(A.Lo[k] + v.Lo), Hi: interval.Up(A.Hi[k] + v.Hi)}
+			if z.Lo != z.Lo || z.Hi != z.Hi { // a failed enclosure (NaN) is the whole line: no pattern hull for this row
+				ok = false
+				break
+			}
 			if !(z.Lo < 0 && z.Hi > 0) { // as the ReLU's interval rule: no kink of this unit
 				continue
 			}

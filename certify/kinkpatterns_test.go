@@ -125,3 +125,54 @@ func TestDeadLineConstant(t *testing.T) {
 		t.Errorf("%s, Δ ∈ [%v, %v], %d leaves; want certified_monotone, [0, 0], no leaf", cert.Verdict, cert.DeltaLower, cert.DeltaUpper, cert.Leaves)
 	}
 }
+
+// TestKinkPatternsNaNIsWholeLine: a first-layer unit whose pre-activation
+// enclosure is NaN (a failed enclosure, the whole line by interval.I's
+// contract) is not taken for a unit without a kink: the row gets no pattern
+// hull, the whole line, where it used to skip the unit (polish round's note).
+// Checked on every unit of the rows and leaves where the hull applies.
+func TestKinkPatternsNaNIsWholeLine(t *testing.T) {
+	m, err := nn.Build(nn.MLPSpec([]int{2, 3, 3, 2}, "relu", "mse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := func(d interval.I) bool { return math.IsInf(d.Lo, -1) && math.IsInf(d.Hi, 1) }
+	checked := 0
+	for seed := uint64(1); seed <= 40; seed++ {
+		s0, _ := nn.Init(m, "pytorch", 1, seed)
+		sT, _ := nn.Init(m, "pytorch", 1, seed+100)
+		x, tg := testnets.RandomData(rand.New(rand.NewPCG(seed, 5)), 1, 2, 2, "mse", 2)
+		p, err := functionspace.New(m, s0, sT, x, tg, functionspace.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leaf := range [][2]float64{{0, 1}, {0.25, 0.5}, {0.5, 0.625}} {
+			a, b := leaf[0], leaf[1]
+			hull := func(nanUnit int) interval.I {
+				e, err := NewIntervalPath(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !e.patterns {
+					t.Fatal("the pattern hull does not apply to a ReLU MLP")
+				}
+				if nanUnit >= 0 {
+					e.a[0].Lo[nanUnit], e.a[0].Hi[nanUnit] = math.NaN(), math.NaN()
+				}
+				return e.kinkPatternDL(0, a, b, e.boxes(interval.I{Lo: a, Hi: b}), []int32{0})[0]
+			}
+			if whole(hull(-1)) {
+				continue // no pattern hull for this row on this leaf
+			}
+			for j := 0; j < 3; j++ {
+				checked++
+				if d := hull(j); !whole(d) {
+					t.Errorf("seed %d, leaf [%v, %v], unit %d's pre-activation NaN: ℓ′ enclosed by [%v, %v], want the whole line", seed, a, b, j, d.Lo, d.Hi)
+				}
+			}
+		}
+	}
+	if checked < 9 {
+		t.Errorf("the pattern hull applied on only %d (row, leaf, unit) cases", checked)
+	}
+}
