@@ -72,7 +72,11 @@ func newCarryPlan(e *IntervalPath) *carryPlan {
 	}
 	p0, dp := m.LayerParams(e.p.Theta0, dense), m.LayerParams(e.p.Delta, dense)
 	out, in := dw.OutSize(), dw.InSize()
-	if len(p0) < 1 || p0[0] == nil || len(p0[0].Data) != out*in || e.a[0].Cols != in {
+	if len(e.a) == 0 || len(p0) < 1 || len(dp) != len(p0) || p0[0] == nil || dp[0] == nil ||
+		len(p0[0].Data) != out*in || len(dp[0].Data) != out*in || e.a[0].Cols != in {
+		return nil // no examples, or tensors not of the declared shape: the general passes
+	}
+	if len(p0) > 1 && (p0[1] == nil) != (dp[1] == nil) {
 		return nil
 	}
 	pl := &carryPlan{act: act, dense: dense, in: in, out: out}

@@ -119,6 +119,13 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 			atStart(jetSite{i, -1, -1}, j)
 			return j // the cached affine layer: exact in α already, its D1 the shared cache
 		}
+		if e.carry != nil && (i == e.carry.act || i == e.carry.dense) {
+			// the carried layers: the first activation's output is read only
+			// at the crossing units, and the dense layer's is already the
+			// exact quadratic's range (carryJet); the form would cost a pass
+			// over every unit for nothing
+			return j
+		}
 		centredForm(j, centre[jetSite{i, -1, -1}], rows, ab, mid)
 		atStart(jetSite{i, -1, -1}, j)
 		// free the centre jets layer i has read (its input's and its
