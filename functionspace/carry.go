@@ -1,6 +1,8 @@
 package functionspace
 
 import (
+	"sort"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -256,4 +258,38 @@ func (c *QuadCarry) Jet(alpha float64, z, zd, zdd *mat.Dense) {
 			}
 		}
 	}
+}
+
+// UnitKink is where one unit of a ReLU-family layer on an input affine in
+// α (z = a + αb) switches: at α = −a/b, rounded.
+type UnitKink struct {
+	Unit  int
+	Alpha float64
+}
+
+// SortedKinks appends to dst the kinks of one example's units (z_u =
+// a[u] + α·b[u]) with −a/b in (lo, hi], sorted by α and then by unit, and
+// returns it: the order in which a sweep from lo to hi meets them (an
+// interval version of the carry visits them so; each unit switches at most
+// once, since its input is affine). The α are rounded quotients: a point
+// sweep decides the side at a grid point by the layer's branch rule on the
+// rounded z, as QuadCarry.MoveTo does, not by comparing with them.
+func SortedKinks(dst []UnitKink, a, b []float64, lo, hi float64) []UnitKink {
+	n0 := len(dst)
+	for u, bu := range b {
+		if bu == 0 {
+			continue
+		}
+		if k := -a[u] / bu; k > lo && k <= hi {
+			dst = append(dst, UnitKink{Unit: u, Alpha: k})
+		}
+	}
+	ks := dst[n0:]
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].Alpha != ks[j].Alpha {
+			return ks[i].Alpha < ks[j].Alpha
+		}
+		return ks[i].Unit < ks[j].Unit
+	})
+	return dst
 }

@@ -497,3 +497,55 @@ func TestAtGridPerLayerMatchesRestrictedPasses(t *testing.T) {
 		}
 	})
 }
+
+// TestSortedKinks: the kinks listed are exactly the units whose input
+// a + αb changes sign strictly inside (lo, hi) (checked at both ends away
+// from the kinks), sorted by α, each −a/b; a unit with b = 0 never
+// switches.
+func TestSortedKinks(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 30).Draw(t, "n")
+		seed := rapid.Uint64().Draw(t, "seed")
+		rng := rand.New(rand.NewPCG(seed, 9))
+		a, b := make([]float64, n), make([]float64, n)
+		for u := range a {
+			a[u], b[u] = rng.NormFloat64(), rng.NormFloat64()
+			if rng.IntN(8) == 0 {
+				b[u] = 0
+			}
+		}
+		lo := rapid.Float64Range(-1, 1).Draw(t, "lo")
+		hi := lo + rapid.Float64Range(0, 2).Draw(t, "h")
+		ks := SortedKinks([]UnitKink{{Unit: -1}}, a, b, lo, hi)
+		if ks[0].Unit != -1 {
+			t.Fatal("dst's own elements changed")
+		}
+		ks = ks[1:]
+		seen := map[int]bool{}
+		for q, k := range ks {
+			if q > 0 && (k.Alpha < ks[q-1].Alpha || (k.Alpha == ks[q-1].Alpha && k.Unit < ks[q-1].Unit)) {
+				t.Fatalf("not sorted: %v", ks)
+			}
+			if k.Alpha != -a[k.Unit]/b[k.Unit] || !(k.Alpha > lo && k.Alpha <= hi) || seen[k.Unit] {
+				t.Fatalf("kink %+v (lo %g, hi %g)", k, lo, hi)
+			}
+			seen[k.Unit] = true
+		}
+		for u := range a {
+			if b[u] == 0 {
+				if seen[u] {
+					t.Fatalf("unit %d with b = 0 listed", u)
+				}
+				continue
+			}
+			k := -a[u] / b[u]
+			if math.Abs(k-lo) < 1e-9 || math.Abs(k-hi) < 1e-9 {
+				continue
+			}
+			flips := (a[u]+lo*b[u] > 0) != (a[u]+hi*b[u] > 0)
+			if flips != seen[u] {
+				t.Fatalf("unit %d: sign change %v, listed %v (kink %g in (%g, %g])", u, flips, seen[u], k, lo, hi)
+			}
+		}
+	})
+}
