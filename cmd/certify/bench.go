@@ -21,6 +21,7 @@ import (
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/internal/atomicfile"
 	"github.com/certify-mli/certify/internal/blasbackend"
+	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/nn"
 	"github.com/certify-mli/certify/rundir"
 )
@@ -338,6 +339,24 @@ func benchGemm(b *blasbackend.Backend, chunk int, res *benchResult, log io.Write
 	fmt.Fprintf(log, "Sgemm     the same in float32: %.1f GFLOP/s (%s), %.1f GFLOP/s (pure Go)\n", res.SgemmGFLOPS, b.Name, res.SgemmGFLOPSGo)
 }
 
+// benchLogInterval is how often bench's progress writes a line when its log
+// is not a terminal (progress.LogInterval; tests lower it).
+var benchLogInterval = progress.LogInterval
+
+// benchProgress returns the progress of bench's timed analysis on log: a bar
+// when log is a terminal, else a line about every benchLogInterval with the
+// phase, done/total and an ETA (a full analysis at 5000 examples runs for
+// many minutes); nil (no progress) when log is io.Discard (--json).
+func benchProgress(log io.Writer) *progress.Bar {
+	if log == io.Discard {
+		return nil
+	}
+	if f, ok := log.(*os.File); ok && progress.IsTerminal(f) {
+		return progress.New(f, "bench")
+	}
+	return progress.NewLog(log, "bench", benchLogInterval)
+}
+
 // benchAnalysis times the loss-only analysis (or, with --full, the full
 // default one) of run, fills res's times, operation count and values, and
 // returns the report.
@@ -354,7 +373,13 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *ben
 	if bf.gridOnly {
 		what = "the grid alone (loss/accuracy + trapezoid Gauss lengths, no witness proof)"
 	}
-	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: functionspace.Precision(bf.precision)}, opt, bf.cpuprofile, bf.gridOnly)
+	bar := benchProgress(log)
+	ta, err := timeAnalysis(ctx, run, functionspace.Options{Chunk: bf.chunk, Workers: bf.workers, Precision: functionspace.Precision(bf.precision)}, opt, bf.cpuprofile, bf.gridOnly, bar)
+	if err != nil {
+		bar.Stop()
+	} else {
+		bar.Done()
+	}
 	if err != nil {
 		return nil, err
 	}

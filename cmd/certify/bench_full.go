@@ -12,6 +12,7 @@ import (
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/rundir"
 )
 
@@ -130,7 +131,10 @@ type timedAnalysis struct {
 //
 // With gridOnly it times gridAnalysis (the grid's passes alone) in place of
 // certify.Analyze.
-func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Options, opt certify.Options, cpuprofile string, gridOnly bool) (*timedAnalysis, error) {
+//
+// bar (nil: none) shows the analysis's progress, phase by phase, as
+// `certify --run` does.
+func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Options, opt certify.Options, cpuprofile string, gridOnly bool, bar *progress.Bar) (*timedAnalysis, error) {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -159,6 +163,9 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 		if stage == "loss on the grid" { // the grid is the analysis's first phase
 			ta.gridCPU = cpuSeconds() - cpuA
 		}
+		ph, total := analysisPhase(stage, total)
+		bar.SetPhase(ph)
+		bar.Update(done, total, "")
 	}
 	var r *certify.Report
 	if gridOnly {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,39 @@ func TestGridAnalysisIsAnalyzeGrid(t *testing.T) {
 	}
 	if _, err := gridAnalysis(ctx, p, 9, nil); err != context.Canceled {
 		t.Errorf("cancelled: err %v, want context.Canceled", err)
+	}
+}
+
+// TestBenchFullLogsProgress: `certify bench --full` with its log going to a
+// file (SLURM, nohup) writes periodic progress lines naming the analysis's
+// phases, as `certify --run` does; it wrote nothing until the end, so a
+// full analysis at 5000 examples was silent for many minutes.
+func TestBenchFullLogsProgress(t *testing.T) {
+	saved := benchLogInterval
+	benchLogInterval = time.Millisecond // a line per millisecond of work
+	defer func() { benchLogInterval = saved }()
+	dir := makeReLURun(t)
+	code, _, errs := runCLI(t, "bench", "--run", dir, "--examples", "8", "--alphas", "9", "--backend", "go",
+		"--gemm=false", "--full", "--cache", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	line := regexp.MustCompile(`^\[[0-9.hms]+\] bench: (.*)$`)
+	phases := map[string]bool{}
+	for _, l := range strings.Split(errs, "\n") {
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		for _, ph := range []string{"Gauss length", "certificate"} {
+			if strings.Contains(m[1], ph) {
+				phases[ph] = true
+			}
+		}
+	}
+	for _, ph := range []string{"Gauss length", "certificate"} { // the longest phases: each spans many intervals
+		if !phases[ph] {
+			t.Errorf("no progress line of the phase %q in bench's log:\n%s", ph, errs)
+		}
 	}
 }
