@@ -21,57 +21,17 @@ import (
 // random θ0, θT, BatchNorm parameters and statistics, inputs and targets,
 // either BatchNorm policy.
 func randomConvResidualPath(t *rapid.T) *functionspace.Path {
-	c := rapid.IntRange(1, 2).Draw(t, "C")
-	h := rapid.IntRange(4, 6).Draw(t, "H")
-	o := rapid.IntRange(1, 3).Draw(t, "width")
-	k := rapid.IntRange(2, 3).Draw(t, "k")
-	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
-	bn := rapid.Bool().Draw(t, "batchnorm2d")
+	m, spec, k, scale, bn := drawResidualModel(t)
 	// under either policy, BatchNorm inside the block too (recompute: the
 	// nested BatchNorms normalise with the reference batch's statistics)
 	recompute := bn && rapid.Bool().Draw(t, "recompute")
-	inBlock := bn
-	conv := func(in, out, kern, stride int, normed bool) nn.LayerSpec {
-		pad := kern / 2
-		s := nn.LayerSpec{Type: "conv2d", In: in, Out: out, Kernel: nn.IntPair{kern}, Padding: nn.IntPair{pad}, Stride: nn.IntPair{stride}}
-		if normed { // a conv before a BatchNorm has no bias (as in the built-in resnets)
-			f := false
-			s.Bias = &f
-		}
-		return s
-	}
-	norm := func(ls []nn.LayerSpec, f int, block bool) []nn.LayerSpec {
-		if block && inBlock || !block && bn {
-			return append(ls, nn.LayerSpec{Type: "batchnorm2d", Features: f})
-		}
-		return ls
-	}
-	layers := norm([]nn.LayerSpec{conv(c, o, 3, 1, bn)}, o, false)
-	layers = append(layers, nn.LayerSpec{Type: "relu"})
-	stride := rapid.IntRange(1, 2).Draw(t, "stride")
-	o2 := o
-	if rapid.Bool().Draw(t, "widen") {
-		o2 = o + 1
-	}
-	body := norm([]nn.LayerSpec{conv(o, o2, 3, stride, inBlock)}, o2, true)
-	body = append(body, nn.LayerSpec{Type: "relu"})
-	body = norm(append(body, conv(o2, o2, 3, 1, inBlock)), o2, true)
-	var short []nn.LayerSpec
-	if stride != 1 || o2 != o {
-		short = norm([]nn.LayerSpec{conv(o, o2, 1, stride, inBlock)}, o2, true)
-	}
-	scale := rapid.Bool().Draw(t, "scale")
-	layers = append(layers, nn.LayerSpec{Type: "residual", Body: body, Shortcut: short, Scale: &scale}, nn.LayerSpec{Type: "relu"})
-	layers = drawPoolHead(t, layers)
-	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{c, h, h}, Loss: loss, Layers: layers}
-	m := buildWithLinearHead(t, spec, k)
 	seed := rapid.Uint64().Draw(t, "seed")
 	s0, _ := nn.Init(m, "pytorch", 1, seed)
 	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
 	rng := rand.New(rand.NewPCG(seed, 13))
 	randomizeNested(rng, scale, s0, sT)
 	n := rapid.IntRange(2, 5).Draw(t, "n")
-	x, tg := testnets.RandomData(rng, n, spec.InputSize(), k, loss, 2)
+	x, tg := testnets.RandomData(rng, n, spec.InputSize(), k, spec.Loss, 2)
 	opt := functionspace.Options{Chunk: rapid.IntRange(1, 3).Draw(t, "chunk")}
 	if recompute {
 		opt.BNPolicy = functionspace.BNRecompute
@@ -81,6 +41,55 @@ func randomConvResidualPath(t *rapid.T) *functionspace.Path {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// drawResidualModel draws the small ResNet of randomConvResidualPath and
+// randomBlankResidualPath: a conv2d stem, a basic residual block whose body
+// is conv2d → [batchnorm2d] → relu → conv2d → [batchnorm2d] and whose
+// shortcut is the identity or a strided 1×1 conv2d (with batchnorm2d when
+// the body has it; a conv before a BatchNorm has no bias, as in the
+// built-in resnets), optionally a residual scale, then relu, a pool (max,
+// average or global average), flatten and a linear head of k outputs. It
+// returns the model, its spec (input shape [C, H, H], loss), k, whether the
+// block has a residual scale and whether it has BatchNorm.
+func drawResidualModel(t *rapid.T) (m *nn.Model, spec *nn.Spec, k int, scale, bn bool) {
+	c := rapid.IntRange(1, 2).Draw(t, "C")
+	h := rapid.IntRange(4, 6).Draw(t, "H")
+	o := rapid.IntRange(1, 3).Draw(t, "width")
+	k = rapid.IntRange(2, 3).Draw(t, "k")
+	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
+	bn = rapid.Bool().Draw(t, "batchnorm2d")
+	conv := func(in, out, kern, stride int) nn.LayerSpec {
+		s := nn.LayerSpec{Type: "conv2d", In: in, Out: out, Kernel: nn.IntPair{kern}, Padding: nn.IntPair{kern / 2}, Stride: nn.IntPair{stride}}
+		if bn {
+			f := false
+			s.Bias = &f
+		}
+		return s
+	}
+	norm := func(ls []nn.LayerSpec, f int) []nn.LayerSpec {
+		if bn {
+			return append(ls, nn.LayerSpec{Type: "batchnorm2d", Features: f})
+		}
+		return ls
+	}
+	layers := append(norm([]nn.LayerSpec{conv(c, o, 3, 1)}, o), nn.LayerSpec{Type: "relu"})
+	stride := rapid.IntRange(1, 2).Draw(t, "stride")
+	o2 := o
+	if rapid.Bool().Draw(t, "widen") {
+		o2 = o + 1
+	}
+	body := append(norm([]nn.LayerSpec{conv(o, o2, 3, stride)}, o2), nn.LayerSpec{Type: "relu"})
+	body = norm(append(body, conv(o2, o2, 3, 1)), o2)
+	var short []nn.LayerSpec
+	if stride != 1 || o2 != o {
+		short = norm([]nn.LayerSpec{conv(o, o2, 1, stride)}, o2)
+	}
+	scale = rapid.Bool().Draw(t, "scale")
+	layers = append(layers, nn.LayerSpec{Type: "residual", Body: body, Shortcut: short, Scale: &scale}, nn.LayerSpec{Type: "relu"})
+	layers = drawPoolHead(t, layers)
+	spec = &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{c, h, h}, Loss: loss, Layers: layers}
+	return buildWithLinearHead(t, spec, k), spec, k, scale, bn
 }
 
 // randomizeNested draws every BatchNorm's weight, bias, running mean and

@@ -26,43 +26,8 @@ import (
 // exactly 0 (issue 13's trained resnet-8 at its first leaf) and leaves them
 // with a velocity of either sign (θT is random).
 func randomBlankResidualPath(t *rapid.T) *functionspace.Path {
-	c := rapid.IntRange(1, 2).Draw(t, "C")
-	h := rapid.IntRange(4, 6).Draw(t, "H")
-	o := rapid.IntRange(1, 3).Draw(t, "width")
-	k := rapid.IntRange(2, 3).Draw(t, "k")
-	loss := rapid.SampledFrom([]string{"mse", "cross_entropy"}).Draw(t, "loss")
-	bn := rapid.Bool().Draw(t, "batchnorm2d")
-	conv := func(in, out, kern, stride int) nn.LayerSpec {
-		s := nn.LayerSpec{Type: "conv2d", In: in, Out: out, Kernel: nn.IntPair{kern}, Padding: nn.IntPair{kern / 2}, Stride: nn.IntPair{stride}}
-		if bn {
-			f := false
-			s.Bias = &f
-		}
-		return s
-	}
-	norm := func(ls []nn.LayerSpec, f int) []nn.LayerSpec {
-		if bn {
-			return append(ls, nn.LayerSpec{Type: "batchnorm2d", Features: f})
-		}
-		return ls
-	}
-	layers := append(norm([]nn.LayerSpec{conv(c, o, 3, 1)}, o), nn.LayerSpec{Type: "relu"})
-	stride := rapid.IntRange(1, 2).Draw(t, "stride")
-	o2 := o
-	if rapid.Bool().Draw(t, "widen") {
-		o2 = o + 1
-	}
-	body := append(norm([]nn.LayerSpec{conv(o, o2, 3, stride)}, o2), nn.LayerSpec{Type: "relu"})
-	body = norm(append(body, conv(o2, o2, 3, 1)), o2)
-	var short []nn.LayerSpec
-	if stride != 1 || o2 != o {
-		short = norm([]nn.LayerSpec{conv(o, o2, 1, stride)}, o2)
-	}
-	scale := rapid.Bool().Draw(t, "scale")
-	layers = append(layers, nn.LayerSpec{Type: "residual", Body: body, Shortcut: short, Scale: &scale}, nn.LayerSpec{Type: "relu"})
-	layers = drawPoolHead(t, layers)
-	spec := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{c, h, h}, Loss: loss, Layers: layers}
-	m := buildWithLinearHead(t, spec, k)
+	m, spec, k, scale, _ := drawResidualModel(t)
+	c, h, loss := spec.InputShape[0], spec.InputShape[1], spec.Loss
 	seed := rapid.Uint64().Draw(t, "seed")
 	s0, _ := nn.Init(m, "pytorch", 1, seed)
 	sT, _ := nn.Init(m, "pytorch", 1, seed+1)
