@@ -347,19 +347,7 @@ func (b *BatchNorm) JetStats(p, dp []*Tensor, st *StatsJet, in *Jet) *Jet {
 // JetStats32 with the running statistics' jet of the rounded tensors p, dp
 // (weight, bias, running_mean, running_var at α and δ, Params order).
 func (b *BatchNorm) Jet32(p, dp []*Tensor32, in *Jet32) *Jet32 {
-	w := func(ts []*Tensor32) []*Tensor {
-		if ts == nil {
-			return nil
-		}
-		out := make([]*Tensor, len(ts))
-		for i, t := range ts {
-			if t != nil {
-				out[i] = &Tensor{Shape: t.Shape, Data: wide(t.Data)}
-			}
-		}
-		return out
-	}
-	return b.JetStats32(p, dp, RunningStatsJet(w(p), w(dp)), in)
+	return b.JetStats32(p, dp, RunningStatsJet(widen32(p), widen32(dp)), in)
 }
 
 // JetStats32 is JetStats on float32 jets, the same rule (batchNormJet): the

@@ -203,7 +203,15 @@ func (b *BatchNorm2d) Forward(p []*Tensor, x *mat.Dense) *mat.Dense {
 		a[j] = 1 / math.Sqrt(p[3].Data[j]+b.BN.Eps) * p[0].Data[j]
 		s[j] = p[1].Data[j] - p[2].Data[j]*a[j]
 	}
+	return channelAffine(x, a, s, hw)
+}
+
+// channelAffine returns y [N, C·HW] with y[i, j·HW + k] = x[i, j·HW + k]·a[j]
+// + s[j]: a per-channel affine map of x [N, C·HW] (C = len(a)) as it is,
+// without the [N·HW, C] view (batchnorm2d's Forward and ForwardTrain).
+func channelAffine(x *mat.Dense, a, s []float64, hw int) *mat.Dense {
 	n, _ := x.Dims()
+	c := len(a)
 	y := mat.NewDense(n, c*hw, nil)
 	for i := 0; i < n; i++ {
 		src, dst := x.RawRowView(i), y.RawRowView(i)
@@ -245,18 +253,7 @@ func (b *BatchNorm2d) ForwardTrain(p []*Tensor, x *mat.Dense) *mat.Dense {
 		alpha[j] = invstd[j] * p[0].Data[j]
 		beta[j] = p[1].Data[j] - mean[j]*alpha[j]
 	}
-	y := mat.NewDense(rows, c*hw, nil)
-	for i := 0; i < rows; i++ {
-		src, dst := x.RawRowView(i), y.RawRowView(i)
-		for j := 0; j < c; j++ {
-			aj, bj := alpha[j], beta[j]
-			d := dst[j*hw : (j+1)*hw]
-			for k, v := range src[j*hw : (j+1)*hw] {
-				d[k] = v*aj + bj
-			}
-		}
-	}
-	return y
+	return channelAffine(x, alpha, beta, hw)
 }
 
 // batchStats is batchStats (batchnorm1d) on the [N·H·W, C] view of x
