@@ -32,19 +32,8 @@ func TestCentredPassInsideBlocks(t *testing.T) {
 		b := a + w
 		mid := 0.5*a + 0.5*b
 		ab := interval.I{Lo: a, Hi: b}
-		c := rapid.IntRange(0, len(e.chunks)-1).Draw(t, "chunk")
+		c, rows := drawChunkRows(t, e)
 		ch := e.chunks[c]
-		var rows []int32
-		if rapid.Bool().Draw(t, "subset") {
-			for i := 0; i < ch[1]-ch[0]; i++ {
-				if rapid.Bool().Draw(t, "row") {
-					rows = append(rows, int32(i))
-				}
-			}
-			if len(rows) == 0 {
-				rows = []int32{0}
-			}
-		}
 		l, dl, d2l, _, jump, lc, dlc, dk := e.centredPass(c, ab, mid, e.boxes(ab), e.boxes(interval.Point(mid)), rows)
 		check := func(what string, al float64, enc []interval.I, sub bool, val func(s []float64, i int) float64) {
 			s := p.At(al)
@@ -236,4 +225,23 @@ func TestJumpBackwardEncloses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// drawChunkRows draws a chunk c of e and its rows: nil (every row) or a
+// random non-empty subset of its chunk-local rows, as the leaf passes take
+// them (the settled examples of a parent leaf drop out).
+func drawChunkRows(t *rapid.T, e *IntervalPath) (c int, rows []int32) {
+	c = rapid.IntRange(0, len(e.chunks)-1).Draw(t, "chunk")
+	ch := e.chunks[c]
+	if rapid.Bool().Draw(t, "subset") {
+		for i := 0; i < ch[1]-ch[0]; i++ {
+			if rapid.Bool().Draw(t, "row") {
+				rows = append(rows, int32(i))
+			}
+		}
+		if len(rows) == 0 {
+			rows = []int32{0}
+		}
+	}
+	return c, rows
 }

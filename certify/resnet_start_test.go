@@ -88,19 +88,8 @@ func TestStartLeafEncloses(t *testing.T) {
 		w := rapid.SampledFrom([]float64{1e-9, 1e-6, 1e-3, 1e-2, 0.1}).Draw(t, "width")
 		mid := w / 2
 		ab := interval.I{Lo: 0, Hi: w}
-		c := rapid.IntRange(0, len(e.chunks)-1).Draw(t, "chunk")
+		c, rows := drawChunkRows(t, e)
 		ch := e.chunks[c]
-		var rows []int32
-		if rapid.Bool().Draw(t, "subset") {
-			for i := 0; i < ch[1]-ch[0]; i++ {
-				if rapid.Bool().Draw(t, "row") {
-					rows = append(rows, int32(i))
-				}
-			}
-			if len(rows) == 0 {
-				rows = []int32{0}
-			}
-		}
 		l, dl, d2l, _, jump, _, dlc, dk := e.centredPass(c, ab, mid, e.boxes(ab), e.boxes(interval.Point(mid)), rows)
 		check := func(what string, al float64, enc []interval.I, slope bool) {
 			s := p.At(al)
