@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certify-mli/certify/internal/atomicfile"
+	"github.com/certify-mli/certify/internal/blasbackend"
 	"github.com/certify-mli/certify/internal/keyed"
 	"github.com/certify-mli/certify/internal/progress"
 	"github.com/certify-mli/certify/internal/sweep"
@@ -402,6 +403,7 @@ func runIndex(ctx context.Context, st *sweep.Store, g *sweep.Grid, p sweep.Point
 		log = io.Discard
 	}
 	fmt.Fprintf(log, "point %d of %s: %s\n", p.Index, g.File, p.Name)
+	defer blasbackend.SerialProducts()() // as the local pool: see runPool
 	start := time.Now()
 	res, err := runPoint(ctx, st, g, p, log)
 	if _, ierr := st.WriteIndex(nil); ierr != nil && err == nil {
@@ -444,6 +446,14 @@ func describe(res pointResult) string {
 // parallel matrix work of all jobs together.
 func runPool(ctx context.Context, st *sweep.Store, g *sweep.Grid, pts []sweep.Point, sf sweepFlags) error {
 	inv := &sweep.Invocation{Started: time.Now().UTC(), Selected: len(pts)}
+	// One OpenBLAS thread for the whole sweep, in the pool and in a SLURM
+	// task alike (runIndex): OpenBLAS's sums may depend on its thread count
+	// in the last bits, and the count is process-global, so a point training
+	// while a concurrent point's certificate held SerialProducts trained on
+	// one thread part of the time; CI caught a batch_loss differing in its
+	// last bit between the pool and SLURM. The points already run one per
+	// core (--jobs), so the pool loses no parallelism.
+	defer blasbackend.SerialProducts()()
 	var todo []sweep.Point
 	for _, p := range pts {
 		if st.Done(p) {
