@@ -151,6 +151,11 @@ type benchFlags struct {
 	cpuprofile   string
 	full         bool
 	gridOnly     bool
+	// tolerance is --tolerance: the largest rise Δ the full analysis still
+	// calls monotone (certify --run's --tolerance; only with --full), and
+	// toleranceSet says the flag was given.
+	tolerance    float64
+	toleranceSet bool
 }
 
 func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
@@ -178,6 +183,7 @@ func newBenchFlagSet(bf *benchFlags) *flag.FlagSet {
 	fs.StringVar(&bf.precision, "precision", functionspace.Float64.String(), "floating-point format of certify's layer passes (float64 or float32); with --torch, PyTorch runs in the same dtype and the check uses that precision's tolerances")
 	fs.StringVar(&bf.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed analysis to this file (go tool pprof -top FILE)")
 	fs.BoolVar(&bf.full, "full", false, "time the full default analysis of certify --run (certificate, corner-aware Gauss length, continuous Δ, per-layer L′) instead of --loss-only; PyTorch's side stays the paper's method (loss and trapezoid Gauss length), compared on what both compute; --memory then runs the full analysis too")
+	fs.Float64Var(&bf.tolerance, "tolerance", 0, "with --full: the largest rise Δ still called monotone, as certify --run's --tolerance (the paper's MNIST tables used 1e-3); the result records it (full.tolerance)")
 	fs.BoolVar(&bf.gridOnly, "grid-only", false, "time the grid's passes alone (the paper's method: loss, accuracy and trapezoid Gauss lengths at the grid's α), not the rest of --loss-only's analysis (the interval proof of a witness the grid shows, whose cost does not grow with --alphas); not with --full")
 	return fs
 }
@@ -199,6 +205,10 @@ func (bf *benchFlags) check() error {
 		return badInputf("bench: --workers %d: want 0 (one per core) or a positive count", bf.workers)
 	case bf.gridOnly && bf.full:
 		return badInputf("bench: --grid-only times the grid of the loss-only analysis; --full times the full one: give one")
+	case bf.toleranceSet && !bf.full:
+		return badInputf("bench: --tolerance %v: the tolerance decides the verdict of the full analysis only; give --full (the loss-only analysis bench times is the paper's grid, compared with PyTorch)", bf.tolerance)
+	case math.IsNaN(bf.tolerance) || bf.tolerance < 0 || math.IsInf(bf.tolerance, 0):
+		return badInputf("bench: --tolerance %v: want a finite number ≥ 0", bf.tolerance)
 	case bf.torchChunk < 0:
 		return badInputf("bench: --torch-chunk %d: want 0 (all examples in one jvp) or a positive count", bf.torchChunk)
 	case bf.threads < 0:
@@ -241,9 +251,11 @@ func (bf *benchFlags) check() error {
 // agreement on what both compute.
 func benchCmd(ctx context.Context, args []string) error {
 	var bf benchFlags
-	if err := parseFlags(newBenchFlagSet(&bf), args); err != nil {
+	fs := newBenchFlagSet(&bf)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) { bf.toleranceSet = bf.toleranceSet || f.Name == "tolerance" })
 	if err := bf.check(); err != nil {
 		return err
 	}
@@ -368,6 +380,7 @@ func benchAnalysis(ctx context.Context, bf benchFlags, run *rundir.Run, res *ben
 		if opt, err = fullAnalysisOptions(bf.alphas); err != nil {
 			return nil, err
 		}
+		opt.Tolerance = bf.tolerance
 		what = "the full default analysis (certificate, corner-aware Gauss length, continuous Δ, per-layer L′)"
 	}
 	if bf.gridOnly {
@@ -479,7 +492,7 @@ func benchMemory(ctx context.Context, bf benchFlags, b *blasbackend.Backend, res
 	if bf.threads > 0 {
 		env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(bf.threads))
 	}
-	m, err := measureMemory(ctx, bf.timeBin, exe, bf.runDir, bf.cache, bf.memory, bf.memoryAlphas, bf.chunk, res.Workers, bf.precision, bf.full, env)
+	m, err := measureMemory(ctx, bf.timeBin, exe, bf.runDir, bf.cache, bf.memory, bf.memoryAlphas, bf.chunk, res.Workers, bf.precision, bf.full, bf.tolerance, env)
 	if err != nil && ctx.Err() != nil {
 		return interrupted(ctx.Err(), "bench interrupted during the --memory run; nothing written")
 	}
@@ -493,7 +506,7 @@ func benchMemory(ctx context.Context, bf benchFlags, b *blasbackend.Backend, res
 	}
 	mode := " --loss-only"
 	if m.Full {
-		mode = ""
+		mode = fmt.Sprintf(" --tolerance %g", bf.tolerance)
 	}
 	fmt.Fprintf(log, "memory    certify --run %s --examples %d --alphas %d%s --precision %s (%s=%s): %d examples, peak RSS %.0f MiB (/usr/bin/time -v), %s the %d MiB budget; wall %s\n",
 		bf.runDir, bf.memory, bf.memoryAlphas, mode, m.Precision, blasEnv, blasEnvValue(b), m.Examples, float64(m.PeakRSSBytes)/(1<<20), within, m.BudgetBytes>>20, m.Elapsed)

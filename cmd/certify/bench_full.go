@@ -20,6 +20,9 @@ import (
 // default analysis of `certify --run` (certificate, corner-aware Gauss
 // length, continuous Δ, per-layer L′) was timed instead of --loss-only.
 type fullSide struct {
+	// Tolerance is the largest rise Δ the analysis still called monotone
+	// (bench --tolerance, as certify --run's; the report's tolerance).
+	Tolerance          float64     `json:"tolerance"`
 	Verdict            string      `json:"verdict"`
 	DeltaBounds        *[2]float64 `json:"delta_bounds"` // the certificate's enclosure of the continuous Δ
 	Leaves             int         `json:"certificate_leaves"`
@@ -193,7 +196,7 @@ func timeAnalysis(ctx context.Context, run *rundir.Run, popt functionspace.Optio
 // newFullSide collects what the full analysis found.
 func newFullSide(ta *timedAnalysis) *fullSide {
 	r := ta.report
-	f := &fullSide{Verdict: r.Verdict.String(), DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
+	f := &fullSide{Tolerance: r.Tolerance, Verdict: r.Verdict.String(), DeltaBounds: r.DeltaBounds, DeltaContinuous: r.DeltaContinuous,
 		GaussMean: r.GaussLengthMean, GaussMeanError: r.GaussLengthMeanError, GaussStacked: r.GaussLengthStacked,
 		PhaseSeconds: ta.phases, PhaseCPUSeconds: ta.phaseCPU, PeakRSSReset: ta.peakReset}
 	if r.GaussLengthIntervals != nil { // nil only under --loss-only, which the full analysis never sets
@@ -232,8 +235,8 @@ func printFull(log io.Writer, f *fullSide) {
 	if f.DeltaBounds != nil {
 		bounds = fmt.Sprintf("Δ ∈ [%.4g, %.4g], %d leaves, %d unsettled", f.DeltaBounds[0], f.DeltaBounds[1], f.Leaves, f.Unsettled)
 	}
-	fmt.Fprintf(log, "          verdict %s (%s); Δ continuous %.4g; Gauss length mean %.8g ± %.1g, stacked %.8g rad (%d intervals)\n",
-		f.Verdict, bounds, f.DeltaContinuous, f.GaussMean, f.GaussMeanError, f.GaussStacked, f.GaussIntervals)
+	fmt.Fprintf(log, "          verdict %s at tolerance %g (%s); Δ continuous %.4g; Gauss length mean %.8g ± %.1g, stacked %.8g rad (%d intervals)\n",
+		f.Verdict, f.Tolerance, bounds, f.DeltaContinuous, f.GaussMean, f.GaussMeanError, f.GaussStacked, f.GaussIntervals)
 }
 
 // resetPeakRSS resets the process's peak resident set size (VmHWM) to the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -247,6 +248,72 @@ func TestBenchFullLogsProgress(t *testing.T) {
 	for _, ph := range []string{"Gauss length", "certificate"} { // the longest phases: each spans many intervals
 		if !phases[ph] {
 			t.Errorf("no progress line of the phase %q in bench's log:\n%s", ph, errs)
+		}
+	}
+}
+
+// TestBenchFullTolerance: `bench --full --tolerance T` decides the verdict
+// at T as `certify --run --tolerance T` does, and records T in its JSON
+// result and its log. The run's Δ lies between 0 and 1e-3 (checked below
+// from certify --run's own verdicts), so a bench that ignored the flag would
+// report the tolerance-0 verdict. Without --full, or with a tolerance that is
+// negative or not finite, the flag is refused naming it.
+func TestBenchFullTolerance(t *testing.T) {
+	dir := makeReLURun(t)
+	verdictAt := func(tol string) string {
+		code, so, errs := runCLI(t, "--run", dir, "--alphas", "9", "--json", "--no-figures", "--tolerance", tol)
+		if code != 0 {
+			t.Fatalf("certify --run --tolerance %s: exit %d: %s", tol, code, errs)
+		}
+		var rep struct {
+			Verdict string `json:"verdict"`
+		}
+		if err := json.Unmarshal([]byte(so), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Verdict
+	}
+	at0, at3 := verdictAt("0"), verdictAt("1e-3")
+	if at0 == at3 {
+		t.Fatalf("the run's verdict is %s at tolerance 0 and 1e-3: the test cannot tell whether bench passes the tolerance on", at0)
+	}
+	for _, c := range []struct {
+		args    []string
+		tol     float64
+		verdict string
+	}{{nil, 0, at0}, {[]string{"--tolerance", "1e-3"}, 1e-3, at3}, {[]string{"--tolerance=0"}, 0, at0}} {
+		out := filepath.Join(t.TempDir(), "res.json")
+		args := append([]string{"bench", "--run", dir, "--examples", "8", "--alphas", "9", "--backend", "go",
+			"--gemm=false", "--full", "--cache", t.TempDir(), "--out", out}, c.args...)
+		code, _, errs := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
+		}
+		var r benchResult
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Full == nil || r.Full.Tolerance != c.tol || r.Full.Verdict != c.verdict {
+			t.Errorf("%v: result %s; want tolerance %g and verdict %s", c.args, b, c.tol, c.verdict)
+		}
+		if want := fmt.Sprintf("verdict %s at tolerance %g", c.verdict, c.tol); !strings.Contains(errs, want) {
+			t.Errorf("%v: log lacks %q:\n%s", c.args, want, errs)
+		}
+	}
+	for _, args := range [][]string{
+		{"--tolerance", "1e-3"},                // the loss-only analysis has no certificate to decide
+		{"--grid-only", "--tolerance", "1e-3"}, // nor has the grid alone
+		{"--full", "--tolerance", "-1e-3"},     // a negative tolerance
+		{"--full", "--tolerance", "NaN"},       // not a number
+		{"--full", "--tolerance", "+Inf"},      // not finite
+	} {
+		code, _, errs := runCLI(t, append([]string{"bench", "--run", dir, "--gemm=false", "--backend", "go"}, args...)...)
+		if code != 2 || !strings.Contains(errs, "bench: --tolerance") {
+			t.Errorf("%v: exit %d, want 2 with an error naming bench's --tolerance:\n%s", args, code, errs)
 		}
 	}
 }

@@ -76,12 +76,13 @@ func parseTimeV(r io.Reader) (timeReport, error) {
 
 // measureMemory runs `exe --run DIR --examples n --alphas alphas --loss-only
 // --no-figures --json --chunk chunk --workers workers --precision precision`
-// (without --loss-only when full: the full default analysis) under timeBin -v
+// (without --loss-only and with --tolerance tolerance when full: the full
+// default analysis at that tolerance) under timeBin -v
 // (GNU time) with env added to the environment, and returns its peak resident
 // memory. The report goes to a scratch copy of the run directory (symbolic
 // links to the run's files in a new directory under scratch), so the run's
 // own certificate.json is left alone.
-func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, alphas, chunk, workers int, precision string, full bool, env []string) (*memorySide, error) {
+func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, alphas, chunk, workers int, precision string, full bool, tolerance float64, env []string) (*memorySide, error) {
 	dir, err := linkRun(run, scratch)
 	if err != nil {
 		return nil, err
@@ -91,6 +92,8 @@ func measureMemory(ctx context.Context, timeBin, exe, run, scratch string, n, al
 	budget := int64(fullMemoryBudget)
 	if !full {
 		args, budget = append(args, "--loss-only"), memoryBudget
+	} else {
+		args = append(args, "--tolerance", strconv.FormatFloat(tolerance, 'g', -1, 64))
 	}
 	args = append(args, "--no-figures", "--json", "--chunk", strconv.Itoa(chunk), "--workers", strconv.Itoa(workers), "--precision", precision)
 	cmd := exec.CommandContext(ctx, timeBin, append([]string{"-v", exe}, args...)...)

@@ -52,7 +52,7 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	run := makeRun(t, "cross_entropy")
 	scratch := t.TempDir()
-	m, err := measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 4, 3, 2, 1, "float32", false, []string{blasEnv + "=go"})
+	m, err := measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 4, 3, 2, 1, "float32", false, 0, []string{blasEnv + "=go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMeasureMemory(t *testing.T) {
 
 	// The full default analysis (bench --full --memory): no --loss-only,
 	// issue 12's 4 GiB budget.
-	m, err = measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 6, 3, 2, 1, "float64", true, []string{blasEnv + "=go"})
+	m, err = measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 6, 3, 2, 1, "float64", true, 1e-3, []string{blasEnv + "=go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestMeasureMemory(t *testing.T) {
 
 	// More examples than the run's data holds: the child's bad input is the
 	// benchmark's (exit status 2), in one line without GNU time's report.
-	_, err = measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 100, 3, 2, 1, "float64", false, []string{blasEnv + "=go"})
+	_, err = measureMemory(context.Background(), "/usr/bin/time", bin, run, scratch, 100, 3, 2, 1, "float64", false, 0, []string{blasEnv + "=go"})
 	var ie inputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "6 examples") || strings.Contains(err.Error(), "Maximum resident") {
 		t.Errorf("100 examples of 6: error %v, want a bad-input error naming the 6 examples, without the time report", err)
