@@ -354,7 +354,7 @@ func splitPerLayer(r *Report, split []map[int]float64) {
 		for _, l := range r.PerLayerDLoss {
 			sum += l.DLoss[j]
 		}
-		r.PerLayerDLossSumError = math.Max(r.PerLayerDLossSumError, math.Abs(sum-dl))
+		r.PerLayerDLossSumError = max(r.PerLayerDLossSumError, math.Abs(sum-dl))
 	}
 }
 
@@ -611,8 +611,8 @@ func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samp
 		}
 		q.ResidualNorm = math.Sqrt(en)
 		for k, s := range samples {
-			q.RemainingGauss = append(q.RemainingGauss, math.Max(g.PerExample[i]-g.CumulativeGauss[k][i], 0))
-			q.RemainingArc = append(q.RemainingArc, math.Max(g.ArcLength[i]-g.CumulativeArc[k][i], 0))
+			q.RemainingGauss = append(q.RemainingGauss, max(g.PerExample[i]-g.CumulativeGauss[k][i], 0))
+			q.RemainingArc = append(q.RemainingArc, max(g.ArcLength[i]-g.CumulativeArc[k][i], 0))
 			v := s.Velocity.RawRowView(i)
 			var dot float64
 			for c := range v {
@@ -629,8 +629,8 @@ func theoremConditions(p *functionspace.Path, g *functionspace.GaussResult, samp
 		}
 	}
 	for k, s := range samples {
-		stacked.RemainingGauss = append(stacked.RemainingGauss, math.Max(g.Stacked-g.CumulativeStackedGauss[k], 0))
-		stacked.RemainingArc = append(stacked.RemainingArc, math.Max(g.StackedArcLength-g.CumulativeStackedArc[k], 0))
+		stacked.RemainingGauss = append(stacked.RemainingGauss, max(g.Stacked-g.CumulativeStackedGauss[k], 0))
+		stacked.RemainingArc = append(stacked.RemainingArc, max(g.StackedArcLength-g.CumulativeStackedArc[k], 0))
 		var dot float64
 		for c, v := range s.Velocity.RawMatrix().Data {
 			dot += v * resid[c]

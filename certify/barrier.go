@@ -145,7 +145,7 @@ func (b *BarrierObjective) begin(ip *IntervalPath, l0, l1 interval.I) {
 	b.ip, b.l0, b.l1 = ip, l0, l1
 	b.Cert = &BarrierCertificate{Examples: ip.p.N, Loss0: [2]float64{l0.Lo, l0.Hi}, Loss1: [2]float64{l1.Lo, l1.Hi}}
 	if !(b.Gap > 0) {
-		m := math.Max(math.Abs(0.5*l0.Lo+0.5*l0.Hi), math.Abs(0.5*l1.Lo+0.5*l1.Hi))
+		m := max(math.Abs(0.5*l0.Lo+0.5*l0.Hi), math.Abs(0.5*l1.Lo+0.5*l1.Hi))
 		if math.IsNaN(m) || math.IsInf(m, 0) {
 			m = 0
 		}
@@ -190,7 +190,7 @@ func (b *BarrierObjective) Bound(leaves []*Leaf) {
 			c.Lower, c.WitnessAlpha, c.WitnessLoss = gm.Lo, m, [2]float64{l.LC.Lo, l.LC.Hi}
 		}
 		ca, cb := b.chord(l.A), b.chord(l.B)
-		u := interval.Up(l.LR.Hi - math.Min(ca.Lo, cb.Lo))
+		u := interval.Up(l.LR.Hi - min(ca.Lo, cb.Lo))
 		if !l.LR.Valid() || math.IsNaN(u) {
 			u = math.Inf(1)
 		}
@@ -199,7 +199,7 @@ func (b *BarrierObjective) Bound(leaves []*Leaf) {
 			off := interval.I{Lo: interval.Down(l.A - m), Hi: interval.Up(l.B - m)}
 			mv := interval.Up(gm.Hi + interval.Mul(dg, off).Hi)
 			if !math.IsNaN(mv) {
-				u = math.Min(u, mv)
+				u = min(u, mv)
 			}
 		}
 		b.up[k] = u
@@ -207,7 +207,7 @@ func (b *BarrierObjective) Bound(leaves []*Leaf) {
 			upper = u
 		}
 	}
-	c.Upper = math.Max(upper, c.Lower)
+	c.Upper = max(upper, c.Lower)
 }
 
 // Split implements Objective: once Upper − Lower ≤ Gap, none; otherwise

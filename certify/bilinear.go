@@ -106,7 +106,7 @@ func bilinearCondition(p *functionspace.Path, first, last *functionspace.Sample)
 		for i := range a {
 			dot += a[i] * b[i]
 		}
-		g := math.Acos(math.Max(-1, math.Min(1, dot/math.Sqrt(first.StackedVV*last.StackedVV))))
+		g := math.Acos(max(-1, min(1, dot/math.Sqrt(first.StackedVV*last.StackedVV))))
 		r.GaussLengthStacked = &g
 	}
 	if r.Monotone {

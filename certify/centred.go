@@ -280,7 +280,7 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 		if math.IsNaN(lo) || math.IsNaN(hi) {
 			return
 		}
-		lo, hi = math.Max(lo, m.Lo[k]), math.Min(hi, m.Hi[k])
+		lo, hi = max(lo, m.Lo[k]), min(hi, m.Hi[k])
 		if lo <= hi {
 			m.Lo[k], m.Hi[k] = lo, hi
 		}

@@ -153,7 +153,7 @@ func RelativeWidth(lower, upper, tol float64) float64 {
 	if upper <= lower {
 		return 0
 	}
-	d := math.Max(math.Max(math.Abs(lower), math.Abs(upper)), tol)
+	d := max(max(math.Abs(lower), math.Abs(upper)), tol)
 	return interval.Up(interval.Up(upper-lower) / d)
 }
 
@@ -204,7 +204,7 @@ func upperRiseEnds(end, in, lo, hi []float64) (up float64, first, last int) {
 	m, mStart := neg, 0
 	run, runStart := neg, 0
 	for k := range end {
-		e := math.Max(end[k], 0)
+		e := max(end[k], 0)
 		if end[k] > 0 {
 			allNonPos = false
 		}
@@ -435,7 +435,7 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 			// most sup L − inf L over the leaf, and over all of it
 			// L(b) − L(a) ≤ sup L(b) − inf L(a).
 			end[k] = interval.Up(l.LR.Hi - l.LR.Lo)
-			in[k] = math.Min(end[k], interval.Up(l.LB.Hi-l.LA.Lo))
+			in[k] = min(end[k], interval.Up(l.LB.Hi-l.LA.Lo))
 			if math.IsNaN(end[k]) || !l.LR.Valid() {
 				end[k] = math.Inf(1)
 			}
@@ -461,7 +461,7 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		upper, first, last = upperRiseEnds(end, in, lo, hi)
 	}
 	lower, wit := lowerRise(leaves, m.l0, m.l1)
-	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, math.Max(lower, 0), wit
+	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, max(lower, 0), wit
 	if m.decided == "" {
 		switch {
 		case upper <= m.o.Tolerance:
@@ -587,7 +587,7 @@ func (m *Monotonicity) Finish(leaves []*Leaf, stop string) error {
 			cert.UnsettledCount++
 			cert.Unsettled = append(cert.Unsettled, [2]float64{l.A, l.B})
 			if l.Jump {
-				jumpLo, jumpHi, jumpN = math.Min(jumpLo, l.A), math.Max(jumpHi, l.B), jumpN+1
+				jumpLo, jumpHi, jumpN = min(jumpLo, l.A), max(jumpHi, l.B), jumpN+1
 			}
 		}
 		pairs += l.Smooth
@@ -713,7 +713,7 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 			// points prove inside it (issue 12: where the maximum is
 			// at an evaluated point, e.g. α = 1, the end leaf's bound
 			// is already tight and splitting it removes nothing)
-			s = math.Max(end[k], 0) - provenRise(l)
+			s = max(end[k], 0) - provenRise(l)
 		} else {
 			// what ∫L′ over the leaf may come down to: (b − a)·L′(c), or
 			// (b − a)·inf L′ where the midpoint was not evaluated (a leaf
@@ -722,10 +722,10 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 			if l.DLC == wholeLine {
 				dlc = l.DL.Lo
 			}
-			s = in[k] - math.Max((l.B-l.A)*dlc, l.LB.Lo-l.LA.Hi)
+			s = in[k] - max((l.B-l.A)*dlc, l.LB.Lo-l.LA.Hi)
 		}
 		if !(s >= 0) { // NaN from unknown enclosures, or rounding
-			s = math.Max(s, 0)
+			s = max(s, 0)
 		}
 		s += (l.B - l.A) * (l.DL.Hi - l.DL.Lo) * 1e-3 // tie-break: wider enclosures first
 		cs = append(cs, cand{k, s})
@@ -760,7 +760,7 @@ func provenRise(l *Leaf) float64 {
 	for i := range pts {
 		for j := i + 1; j < len(pts); j++ {
 			if knownEnd(pts[i]) && knownEnd(pts[j]) {
-				r = math.Max(r, pts[j].Lo-pts[i].Hi)
+				r = max(r, pts[j].Lo-pts[i].Hi)
 			}
 		}
 	}
@@ -824,7 +824,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	r.Verdict = c.Verdict
 	lower := c.DeltaLower
 	if grid != nil {
-		lower = math.Max(lower, gridRise)
+		lower = max(lower, gridRise)
 	}
 	switch {
 	case !(c.DeltaUpper < math.Inf(1)):
@@ -841,7 +841,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	case c.Verdict == NonMonotone && c.Witness != nil:
 		w := c.Witness
 		mid := 0.5*(w.LossBeta[0]+w.LossBeta[1]) - 0.5*(w.LossAlpha[0]+w.LossAlpha[1])
-		r.Witness = &Witness{Alpha: w.Alpha, Beta: w.Beta, Rise: mid, RoundingError: math.Max(mid-w.Rise, 0)}
+		r.Witness = &Witness{Alpha: w.Alpha, Beta: w.Beta, Rise: mid, RoundingError: max(mid-w.Rise, 0)}
 	case c.Verdict == CertifiedMonotone && grid != nil:
 		return fmt.Errorf("certificate: %w: certified_monotone but L rises by at least %v from α = %v to %v", ErrContradiction, gridRise, grid.Alpha, grid.Beta)
 	case grid != nil: // inconclusive: the grid's witness decides

@@ -2,7 +2,6 @@ package certify
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"strings"
 
@@ -75,9 +74,9 @@ func (e *IntervalPath) deadSpans(c int) [][2]float64 {
 			switch {
 			case ah <= 0 && bh <= 0: // dead on all of [0, 1]
 			case bh < 0: // ah > 0: dying at −ah/bh
-				lo = math.Max(lo, interval.Up(-ah/bh))
+				lo = max(lo, interval.Up(-ah/bh))
 			case bh > 0 && ah <= 0: // reviving after −ah/bh
-				hi = math.Min(hi, interval.Down(-ah/bh))
+				hi = min(hi, interval.Down(-ah/bh))
 			default: // alive at 0 and not dying, or NaN
 				lo, hi = 1, 0
 			}

@@ -221,7 +221,7 @@ func brentRoot(g func(float64) float64, a, b, fa, fb float64) float64 {
 			} else {
 				p = -p
 			}
-			if 2*p < math.Min(3*xm*q-math.Abs(tol*q), math.Abs(e*q)) {
+			if 2*p < min(3*xm*q-math.Abs(tol*q), math.Abs(e*q)) {
 				e = d
 				d = p / q
 			} else {

@@ -219,7 +219,7 @@ func startForm(j *nn.IJet, v0 interval.Matrix, w float64) {
 			if dhi > 0 {
 				hi = upAdd(hi, interval.Up(dhi*w))
 			}
-			lo, hi = math.Max(lo, j.V.Lo[t]), math.Min(hi, j.V.Hi[t])
+			lo, hi = max(lo, j.V.Lo[t]), min(hi, j.V.Hi[t])
 			if lo <= hi {
 				j.V.Lo[t], j.V.Hi[t] = lo, hi
 			}

@@ -733,7 +733,7 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			t := interval.Add(interval.Mul(w, dlc[i]), interval.Add(
 				interval.Scale(0.5, interval.Mul(interval.Point(d2l[i].Hi), right)),
 				interval.Scale(-0.5, interval.Mul(interval.Point(d2l[i].Lo), left))))
-			up = math.Min(interval.Mul(w, enc).Hi, t.Hi)
+			up = min(interval.Mul(w, enc).Hi, t.Hi)
 			r.smooth++
 		}
 		if !(enc.Lo <= enc.Hi) { // empty intersection can only come from NaN; fall back
@@ -808,13 +808,13 @@ func posInt(d, m, w float64) float64 {
 	case d >= 0 && m > 0:
 		return interval.Up(interval.Up(w*d) + interval.Up(0.5*interval.Up(m*interval.Up(w*w))))
 	case d > 0: // m < 0: positive on [0, d/|m|]
-		return math.Min(interval.Up(w*d), interval.Up(interval.Up(d*d)/interval.Down(-2*m)))
+		return min(interval.Up(w*d), interval.Up(interval.Up(d*d)/interval.Down(-2*m)))
 	default: // d < 0 < m: positive beyond −d/m, if that is below w
 		e := interval.Up(d + interval.Up(m*w))
 		if e <= 0 {
 			return 0
 		}
-		return math.Min(interval.Up(w*e), interval.Up(interval.Up(e*e)/interval.Down(2*m)))
+		return min(interval.Up(w*e), interval.Up(interval.Up(e*e)/interval.Down(2*m)))
 	}
 }
 
@@ -961,9 +961,9 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 		}
 		c := 0.5*l.A + 0.5*l.B
 		sc := func(x float64) float64 { return e.scaleI(interval.I{Lo: x, Hi: x}).Hi }
-		l.Rise = math.Min(
+		l.Rise = min(
 			interval.Up(posInt(sc(dc), sc(mr), interval.Up(l.B-c))+posInt(sc(dc), sc(ml), interval.Up(c-l.A))),
-			math.Min(posInt(sc(d1), sc(m1), interval.Up(l.B-l.A)), posInt(sc(d0), sc(m0), interval.Up(l.B-l.A))))
+			min(posInt(sc(d1), sc(m1), interval.Up(l.B-l.A)), posInt(sc(d0), sc(m0), interval.Up(l.B-l.A))))
 		l.DL, l.LC, l.DLC, l.LR = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
 		l.Integral = interval.Up(integral / e.scale)
 	}

@@ -102,9 +102,9 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 			for u, j := range s {
 				alive, dying := q>>u&1 == 1, B.Hi[i*m+j] < 0
 				if alive == dying { // alive and dying, or dead and reviving: α ≤ r_j
-					hi = math.Min(hi, roots[u].Hi)
+					hi = min(hi, roots[u].Hi)
 				} else {
-					lo = math.Max(lo, roots[u].Lo)
+					lo = max(lo, roots[u].Lo)
 				}
 			}
 			if lo <= hi {

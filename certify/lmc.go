@@ -131,13 +131,13 @@ func ErrorBarrierBounds(a *AccuracyBounds) (lo, hi float64, ok bool) {
 	chord := func(alpha, e0, e1 float64) float64 { return (1-alpha)*e0 + alpha*e1 }
 	lo, hi = 0, math.Inf(-1)
 	for _, iv := range a.Intervals {
-		cl := math.Min(chord(iv[0], e0lo, e1lo), chord(iv[1], e0lo, e1lo))
-		cu := math.Min(chord(iv[0], e0hi, e1hi), chord(iv[1], e0hi, e1hi))
-		hi = math.Max(hi, (1-iv[2])-cl)
-		lo = math.Max(lo, (1-iv[3])-cu)
+		cl := min(chord(iv[0], e0lo, e1lo), chord(iv[1], e0lo, e1lo))
+		cu := min(chord(iv[0], e0hi, e1hi), chord(iv[1], e0hi, e1hi))
+		hi = max(hi, (1-iv[2])-cl)
+		lo = max(lo, (1-iv[3])-cu)
 	}
 	const slack = 1e-12
-	return math.Max(0, lo-slack), hi + slack, true
+	return max(0, lo-slack), hi + slack, true
 }
 
 // AttachBarrier records a barrier certificate c of this line in m:
@@ -199,7 +199,7 @@ func (m *LMCMeasures) AttachAccuracy(a *AccuracyBounds) error {
 // loss scale max(|L(0)|, |L(1)|) of the line (rel itself when both ends
 // have zero loss).
 func BarrierGap(rel, l0, l1 float64) float64 {
-	s := math.Max(math.Abs(l0), math.Abs(l1))
+	s := max(math.Abs(l0), math.Abs(l1))
 	if !(s > 0) || math.IsInf(s, 0) {
 		return rel
 	}
@@ -288,7 +288,7 @@ func gridBarrier(alphas, v []float64) (b, at, ains float64) {
 		if g[i] > b {
 			b, at = g[i], alphas[i]
 		}
-		ains = math.Max(ains, v[i]-0.5*(v[0]+v[m]))
+		ains = max(ains, v[i]-0.5*(v[0]+v[m]))
 	}
 	return b, at, ains
 }

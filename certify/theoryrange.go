@@ -31,7 +31,7 @@ func TheoremBRange(q PathQuantities) (proven []bool, prefixEnd float64) {
 	prefix := true
 	for j := 0; j+1 < m; j++ {
 		g := q.RemainingGauss[j]
-		seg := math.Max(q.RemainingGauss[j]-q.RemainingGauss[j+1], 0)
+		seg := max(q.RemainingGauss[j]-q.RemainingGauss[j+1], 0)
 		tr := q.TangentResidual[j]
 		proven[j] = g < math.Pi/2 && !math.IsNaN(tr) &&
 			tr+q.ResidualNorm*seg < math.Cos(g)*q.RemainingArc[j+1]

@@ -342,7 +342,7 @@ func perLayer(ctx context.Context, p *functionspace.Path, r *Report, progress fu
 		for _, l := range pl {
 			sum += l.DLoss[j]
 		}
-		r.PerLayerDLossSumError = math.Max(r.PerLayerDLossSumError, math.Abs(sum-dl))
+		r.PerLayerDLossSumError = max(r.PerLayerDLossSumError, math.Abs(sum-dl))
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func proveWitnessWith(e *IntervalPath, w *Witness, tol float64) WitnessCheck {
 
 func settleWitness(w *Witness, c WitnessCheck) WitnessCheck {
 	if c.Proven {
-		w.RoundingError = math.Max(w.RoundingError, math.Max(w.Rise-*c.RigorousRise, 0))
+		w.RoundingError = max(w.RoundingError, max(w.Rise-*c.RigorousRise, 0))
 	}
 	return c
 }
