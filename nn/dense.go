@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+
+	"github.com/certify-mli/certify/interval"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -194,4 +196,21 @@ func rowJetProducts(out *Jet, P0, P1 *mat.Dense, r int, al float64, konst bool) 
 		zdd[u] = 2*p1d[u] + p0a[u] + al*p1a[u]
 	}
 	return z, zd
+}
+
+// transposedKey is the WeightsCache key of a box tensor's transpose
+// (boxWeightsT), apart from the tensor's own Weights (BoxWeights).
+type transposedKey struct{ t *Tensor }
+
+// boxWeightsT returns interval.NewWeights(cols, rows, Midᵀ, Radᵀ): the
+// enclosure of tensor j [rows, cols] over Alpha transposed, as
+// Dense.IntervalVJP multiplies by it (g·W = g·(Wᵀ)ᵀ, interval.MulNT). It
+// is built once per box and shared by every chunk the box serves, as
+// BoxWeights is (a box built as a literal builds it on every call); the
+// same values as building it each time, so the products are bit for bit
+// the same.
+func (p *ParamBox) boxWeightsT(j, rows, cols int) *interval.Weights {
+	return p.own.get(transposedKey{p.Mid[j]}, func() *interval.Weights {
+		return interval.NewWeights(cols, rows, transposed(p.Mid[j].Data, rows, cols), transposed(p.Rad[j].Data, rows, cols))
+	})
 }

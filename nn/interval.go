@@ -104,7 +104,7 @@ type ParamBox struct {
 // the zero value is empty and ready.
 type WeightsCache struct {
 	mu sync.Mutex
-	m  map[*Tensor]*cachedWeights
+	m  map[any]*cachedWeights // a *Tensor, or a key naming another form of one (transposedKey)
 }
 
 type cachedWeights struct {
@@ -114,13 +114,13 @@ type cachedWeights struct {
 
 // get returns the Weights cached under key, calling build the first time;
 // with c nil it calls build every time.
-func (c *WeightsCache) get(key *Tensor, build func() *interval.Weights) *interval.Weights {
+func (c *WeightsCache) get(key any, build func() *interval.Weights) *interval.Weights {
 	if c == nil {
 		return build()
 	}
 	c.mu.Lock()
 	if c.m == nil {
-		c.m = map[*Tensor]*cachedWeights{}
+		c.m = map[any]*cachedWeights{}
 	}
 	e := c.m[key]
 	if e == nil {

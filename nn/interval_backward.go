@@ -237,10 +237,9 @@ func (d *Dense) IntervalTape(*ParamBox, *IJet, *IJet, []int32) (*IntervalTape, e
 }
 
 // IntervalVJP implements IntervalBackward: g·W(α) with W(α) ∈ Mid ± Rad
-// (interval.MulNT on Wᵀ); no jumps.
+// (interval.MulNT on Wᵀ, built once per box: ParamBox.boxWeightsT); no jumps.
 func (d *Dense) IntervalVJP(p *ParamBox, _ *IntervalTape, g interval.Matrix) (interval.Matrix, []interval.I, error) {
-	wt := interval.NewWeights(d.In, d.Out, transposed(p.Mid[0].Data, d.Out, d.In), transposed(p.Rad[0].Data, d.Out, d.In))
-	return interval.MulNT(g, wt, 1), nil, nil
+	return interval.MulNT(g, p.boxWeightsT(0, d.Out, d.In), 1), nil, nil
 }
 
 // IntervalTape implements IntervalBackward: nothing to record.
