@@ -53,17 +53,20 @@ func endsOf(r *certify.LMCReport) (certify.Num, certify.Num, certify.Num, certif
 
 // WriteLMCTableCSV writes one line per pair with a header: dir, a, b,
 // spawn_from, spawn_step, split, examples, alphas, aligned, layers (the
-// moved layers joined by ';', empty when all move), loss_a, loss_b,
+// moved layers joined by ';', empty when all move), hold (lmc.json's hold
+// of a layer-wise pair, "a" or "b", where the other tensors stay; empty
+// when all move: the Markdown and LaTeX tables say it in the pair's name,
+// "rest at a", and the ends cell), loss_a, loss_b,
 // error_a, error_b (at α = 0 and α = 1; for a layer-wise pair, layers not
 // empty, one end is a hybrid: α = 1 is A with the moved layers of B under
-// lmc.json's hold a, α = 0 is B with the moved layers of A under hold b), barrier_loss, barrier_loss_alpha,
+// hold a, α = 0 is B with the moved layers of A under hold b), barrier_loss, barrier_loss_alpha,
 // barrier_loss_ainsworth, midpoint_gap, barrier_error,
 // barrier_error_ainsworth, barrier_bounds_lo, barrier_bounds_hi,
 // unaligned_barrier_loss; numbers in full precision, empty when null (not
 // computed).
 func WriteLMCTableCSV(w io.Writer, pairs []certify.LMCPair) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"dir", "a", "b", "spawn_from", "spawn_step", "split", "examples", "alphas", "aligned", "layers",
+	if err := cw.Write([]string{"dir", "a", "b", "spawn_from", "spawn_step", "split", "examples", "alphas", "aligned", "layers", "hold",
 		"loss_a", "loss_b", "error_a", "error_b", "barrier_loss", "barrier_loss_alpha", "barrier_loss_ainsworth", "midpoint_gap",
 		"barrier_error", "barrier_error_ainsworth", "barrier_bounds_lo", "barrier_bounds_hi", "unaligned_barrier_loss"}); err != nil {
 		return err
@@ -78,12 +81,12 @@ func WriteLMCTableCSV(w io.Writer, pairs []certify.LMCPair) error {
 		if r.Unaligned != nil {
 			un = r.Unaligned.BarrierLoss
 		}
-		var layers string
+		var layers, hold string
 		if r.LMCLayers != nil {
-			layers = strings.Join(r.Layers, ";")
+			layers, hold = strings.Join(r.Layers, ";"), r.Hold
 		}
 		if err := cw.Write([]string{p.Dir, r.A.Path, r.B.Path, p.SpawnFrom, stepText(p), r.Split, strconv.Itoa(r.Examples),
-			strconv.Itoa(len(r.Alphas)), strconv.FormatBool(r.Aligned), layers,
+			strconv.Itoa(len(r.Alphas)), strconv.FormatBool(r.Aligned), layers, hold,
 			numText(la), numText(lb), numText(ea), numText(eb), numText(r.BarrierLoss), numText(r.BarrierLossAlpha),
 			numText(r.BarrierLossAinsworth), numText(r.MidpointGap), numText(r.BarrierError), numText(r.BarrierErrorAinsworth),
 			numText(lo), numText(hi), numText(un)}); err != nil {

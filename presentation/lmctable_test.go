@@ -141,3 +141,47 @@ func TestLMCTableLayerWiseEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestLMCTableCSVHold: the CSV carries what the Markdown and LaTeX rows
+// say of a layer-wise pair: the moved layers and where the rest is held
+// (hold, "a" or "b"; empty for a full line), so a hold-a and a hold-b pair
+// of the same layers are told apart in the CSV as in the other formats.
+func TestLMCTableCSVHold(t *testing.T) {
+	mk := func(dir string, layers *certify.LMCLayers) certify.LMCPair {
+		r := certify.LMCReport{Split: "test", Examples: 10, LMCLayers: layers}
+		r.Alphas = []float64{0, 0.5, 1}
+		r.Loss = []certify.Num{1, 2, 3}
+		return certify.LMCPair{Dir: dir, Report: r}
+	}
+	pairs := []certify.LMCPair{mk("full", nil), mk("holdA", &certify.LMCLayers{Layers: []string{"0", "2"}, Hold: "a"}),
+		mk("holdB", &certify.LMCLayers{Layers: []string{"0", "2"}, Hold: "b"})}
+	var b bytes.Buffer
+	if err := WriteLMCTableCSV(&b, pairs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	if _, ok := col["hold"]; !ok || len(recs) != 4 {
+		t.Fatalf("CSV without a hold column, or not one row per pair:\n%v", recs)
+	}
+	var md bytes.Buffer
+	if err := WriteLMCTableMarkdown(&md, pairs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ dir, layers, hold, md string }{
+		{"full", "", "", "| full |"}, {"holdA", "0;2", "a", "rest at a)"}, {"holdB", "0;2", "b", "rest at b)"}} {
+		rec := recs[i+1]
+		if rec[col["dir"]] != want.dir || rec[col["layers"]] != want.layers || rec[col["hold"]] != want.hold {
+			t.Errorf("%s: dir %q layers %q hold %q, want layers %q hold %q", want.dir, rec[col["dir"]], rec[col["layers"]], rec[col["hold"]], want.layers, want.hold)
+		}
+		if !strings.Contains(md.String(), want.md) { // the Markdown says the same
+			t.Errorf("%s: Markdown lacks %q:\n%s", want.dir, want.md, md.String())
+		}
+	}
+}
