@@ -24,11 +24,12 @@ type Options struct {
 	Tolerance float64 `json:"tolerance"`
 	// GaussTol is the absolute tolerance on the mean per-example Gauss length
 	// (radians, default 1e-4), GaussIntervals the first grid (default 256,
-	// raised to a multiple of Alphas − 1 so the report's α are grid points)
-	// and GaussMaxIntervals the finest grid (default 4096). GaussMaxIntervals
+	// raised to an even multiple of Alphas − 1 so the report's α are grid
+	// points: the Gauss length's grid is even, GaussFirstGridStep) and
+	// GaussMaxIntervals the finest grid (default 4096). GaussMaxIntervals
 	// bounds the first grid too: a first grid above it is lowered to the
-	// largest multiple of Alphas − 1 at most GaussMaxIntervals (with a note
-	// in the report), and a GaussMaxIntervals below Alphas − 1 is refused
+	// largest such multiple at most GaussMaxIntervals (with a note in the
+	// report), and a GaussMaxIntervals below the smallest one is refused
 	// (Analyze's error names gauss_max_intervals) unless LossOnly.
 	GaussTol float64 `json:"gauss_tol"`
 	// GaussRelTol is the relative tolerance on the mean per-example Gauss
@@ -176,8 +177,8 @@ func RoundingErrorIn(precision functionspace.Precision, l float64, n int) float6
 func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, error) {
 	start := time.Now()
 	o.defaults()
-	if !o.LossOnly && o.GaussMaxIntervals < o.Alphas-1 {
-		return nil, fmt.Errorf("certify: gauss_max_intervals %d is below the report grid's %d intervals (alphas %d): the corner-aware Gauss length's grid holds the report's α", o.GaussMaxIntervals, o.Alphas-1, o.Alphas)
+	if step := GaussFirstGridStep(o.Alphas); !o.LossOnly && o.GaussMaxIntervals < step {
+		return nil, fmt.Errorf("certify: gauss_max_intervals %d is below %d intervals, the smallest even multiple of the report grid's %d (alphas %d): the corner-aware Gauss length's grid holds the report's α and has an even number of intervals", o.GaussMaxIntervals, step, o.Alphas-1, o.Alphas)
 	}
 	o.Examples = p.N
 	o.BNReference = p.BNReference()
@@ -490,14 +491,29 @@ func WeightDistance(m *nn.Model, theta0, delta nn.State) (dist, normalized float
 	return dist, normalized
 }
 
+// GaussFirstGridStep is what the corner-aware Gauss length's first grid
+// is a multiple of for a report grid of alphas points: the smallest even
+// multiple of alphas − 1 (alphas − 1 itself when even, twice it when odd).
+// A multiple of alphas − 1 holds the report's α, where the cumulative
+// lengths for Theorem B are recorded; functionspace.Path.GaussLength
+// rounds its grid up to even (its error estimate compares the grid with
+// its even points), which moved an odd multiple off the report's α.
+func GaussFirstGridStep(alphas int) int {
+	step := alphas - 1
+	if step%2 != 0 {
+		return 2 * step
+	}
+	return step
+}
+
 // gaussFirstGrid returns the corner-aware Gauss length's first grid for o
-// (defaults filled, GaussMaxIntervals ≥ Alphas − 1) and the grid it would
-// be without the cap: GaussIntervals raised to a multiple of the report
-// grid's Alphas − 1 intervals, so that its α are grid points where the
+// (defaults filled, GaussMaxIntervals ≥ GaussFirstGridStep) and the grid it
+// would be without the cap: GaussIntervals raised to a multiple of
+// GaussFirstGridStep(Alphas), so that its α are grid points where the
 // cumulative lengths for Theorem B are recorded, then lowered, if above
 // GaussMaxIntervals, to the largest such multiple not above it.
 func gaussFirstGrid(o Options) (first, uncapped int) {
-	step := o.Alphas - 1
+	step := GaussFirstGridStep(o.Alphas)
 	uncapped = step * ((o.GaussIntervals + step - 1) / step)
 	if uncapped > o.GaussMaxIntervals {
 		return step * max(o.GaussMaxIntervals/step, 1), uncapped

@@ -47,7 +47,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.Tolerance, "tolerance", 0, "largest rise Δ still called monotone (the paper's MNIST tables used 1e-3)")
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
 	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
-	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the corner-aware Gauss length (intervals on [0,1]); it bounds the first grid too (256 intervals raised to a multiple of --alphas − 1, lowered to the largest such multiple at most this, with a note in the report); at least --alphas − 1")
+	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the corner-aware Gauss length (intervals on [0,1]); it bounds the first grid too (256 intervals raised to an even multiple of --alphas − 1, lowered to the largest such multiple at most this, with a note in the report); at least the smallest even multiple of --alphas − 1")
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss, L′ and accuracy on the grid, and the paper's trapezoid Gauss length from the same passes (no corner-aware Gauss length, no continuous Δ, no Theorems A/B, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1. The certificate and accuracy-bound phases evaluate one leaf per core, each with one OpenBLAS thread (SerialProducts), whatever OPENBLAS_NUM_THREADS says; the other phases use OpenBLAS's thread count")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
@@ -87,8 +87,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
 	case !(o.DeltaTol > 0) || math.IsInf(o.DeltaTol, 0):
 		return badInputf("--delta-tol %v: want a finite relative width > 0 (the default is %g)", o.DeltaTol, certify.DefaultDeltaTol)
-	case !o.LossOnly && o.GaussMaxIntervals < o.Alphas-1:
-		return badInputf("--gauss-max-intervals %d: the corner-aware Gauss length's grid holds the report's α, so it needs at least --alphas − 1 = %d intervals", o.GaussMaxIntervals, o.Alphas-1)
+	case !o.LossOnly && o.GaussMaxIntervals < certify.GaussFirstGridStep(o.Alphas):
+		return badInputf("--gauss-max-intervals %d: the corner-aware Gauss length's grid holds the report's α and has an even number of intervals, so it needs at least %d (the smallest even multiple of --alphas − 1 = %d)", o.GaussMaxIntervals, certify.GaussFirstGridStep(o.Alphas), o.Alphas-1)
 	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
 	case af.prec != functionspace.Float64.String() && af.prec != functionspace.Float32.String():
