@@ -102,24 +102,9 @@ func fromNC[T float32 | float64](src [][]T, c, hw int, dst [][]T) {
 	}
 }
 
-// jetNC is in viewed as [rows·HW, C] (matrices from in's workspace; the
-// rules of BN then take theirs from it too).
-func (b *BatchNorm2d) jetNC(in *Jet) *Jet {
-	r, _ := in.M.Dims()
-	m := in.WS.matrix(r*b.HW, b.BN.Features)
-	toNC(rowsOf(in.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r*b.HW))
-	return &Jet{N: in.N * b.HW, M: m, Const: in.Const, WS: in.WS}
-}
-
-// jetCHW is the inverse of jetNC.
-func (b *BatchNorm2d) jetCHW(j *Jet) *Jet {
-	r, _ := j.M.Dims()
-	m := j.WS.matrix(r/b.HW, b.InSize())
-	fromNC(rowsOf(j.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r/b.HW))
-	return &Jet{N: j.N / b.HW, M: m, Const: j.Const, WS: j.WS}
-}
-
-// imatNC and imatCHW are toNC and fromNC on interval matrices.
+// imatNC and imatCHW are toNC and fromNC on interval matrices: the
+// [N·H·W, C] view the interval rules (batchnorm1d's, BatchNorm.IntervalJet,
+// IntervalJetStats, IntervalBatchStats) still take.
 func (b *BatchNorm2d) imatNC(m interval.Matrix) interval.Matrix {
 	if m.Lo == nil {
 		return m
@@ -431,14 +416,51 @@ func batchNorm2dJet[T elem](b *BatchNorm2d, p, dp [][]T, st *StatsJet, in jetOf[
 }
 
 // JetRows implements RowJetter: every position of example r at alphas[r].
+// It is batchnorm1d's JetRows (BatchNorm.JetRows) on the [N·H·W, C] view,
+// computed on [N, C·H·W] as it is: channel j's gains at alphas[r] apply to
+// the H·W contiguous values of its plane, each output element the same
+// float64 expression, so the result is bit for bit that of the transposed
+// route without its two copies (TestBatchNorm2dRowsStatsAreTransposed).
 func (b *BatchNorm2d) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet {
-	al := make([]float64, len(alphas)*b.HW)
-	for i, a := range alphas {
-		for s := 0; s < b.HW; s++ {
-			al[i*b.HW+s] = a
+	c, hw, n := b.BN.Features, b.HW, in.N
+	out := &Jet{N: n, M: mat.NewDense(3*n, c*hw, nil)}
+	h := in.Value()
+	var hd, hdd *mat.Dense
+	if !in.Const {
+		hd, hdd = in.Velocity(), in.Acceleration()
+	}
+	yv, yd, ydd := out.Value(), out.Velocity(), out.Acceleration()
+	w0, b0, m0, v0 := p0[0].Data, p0[1].Data, p0[2].Data, p0[3].Data
+	dw, db, dm, dv := dp[0].Data, dp[1].Data, dp[2].Data, dp[3].Data
+	for r := 0; r < n; r++ {
+		a := alphas[r]
+		hr := h.RawRowView(r)
+		y0, y1, y2 := yv.RawRowView(r), yd.RawRowView(r), ydd.RawRowView(r)
+		var hdr, hddr []float64
+		if hd != nil {
+			hdr, hddr = hd.RawRowView(r), hdd.RawRowView(r)
+		}
+		for j := 0; j < c; j++ {
+			ve := v0[j] + a*dv[j] + b.BN.Eps
+			rr := 1 / math.Sqrt(ve)
+			rd := -0.5 * rr * dv[j] / ve
+			rdd := 0.75 * rr * dv[j] * dv[j] / (ve * ve)
+			w := w0[j] + a*dw[j]
+			g, gd, gdd := w*rr, dw[j]*rr+w*rd, 2*dw[j]*rd+w*rdd
+			m, adb := m0[j]+a*dm[j], a*db[j]
+			for k := j * hw; k < (j+1)*hw; k++ {
+				u, ud, udd := hr[k]-m, -dm[j], 0.0
+				if hdr != nil {
+					ud += hdr[k]
+					udd += hddr[k]
+				}
+				y0[k] = g*u + b0[j] + adb
+				y1[k] = gd*u + g*ud + db[j]
+				y2[k] = gdd*u + 2*gd*ud + g*udd
+			}
 		}
 	}
-	return b.jetCHW(b.BN.JetRows(p0, dp, al, b.jetNC(in)))
+	return out
 }
 
 // IntervalJet implements IntervalLayer (the `interpolate` policy).
@@ -452,8 +474,73 @@ func (b *BatchNorm2d) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet 
 }
 
 // BatchStats implements BatchStatistics: the statistics jet of a reference
-// batch over (N, H, W) per channel (BatchStatsJet on [N·H·W, C], biased).
-func (b *BatchNorm2d) BatchStats(in *Jet) *StatsJet { return BatchStatsJet(b.jetNC(in), false) }
+// batch over (N, H, W) per channel, biased: BatchStatsJet on the
+// [N·H·W, C] view, computed on [N, C·H·W] as it is. Each channel's sums
+// run over the same values in the same order (example, then position) as
+// on the view, so the statistics are bit for bit those of the transposed
+// route without its copy (TestBatchNorm2dRowsStatsAreTransposed).
+func (b *BatchNorm2d) BatchStats(in *Jet) *StatsJet {
+	c, hw, n := b.BN.Features, b.HW, in.N
+	st := &StatsJet{
+		Mean: make([]float64, c), MeanVel: make([]float64, c), MeanAcc: make([]float64, c),
+		Var: make([]float64, c), VarVel: make([]float64, c), VarAcc: make([]float64, c),
+	}
+	h, hv, ha := in.Value(), in.Velocity(), in.Acceleration()
+	fn := float64(n * hw)
+	sum := func(dst []float64, r []float64) {
+		for j := range dst {
+			s := dst[j]
+			for _, v := range r[j*hw : (j+1)*hw] {
+				s += v
+			}
+			dst[j] = s
+		}
+	}
+	for i := 0; i < n; i++ {
+		sum(st.Mean, h.RawRowView(i))
+		if !in.Const {
+			sum(st.MeanVel, hv.RawRowView(i))
+			sum(st.MeanAcc, ha.RawRowView(i))
+		}
+	}
+	for j := 0; j < c; j++ {
+		st.Mean[j] /= fn
+		st.MeanVel[j] /= fn
+		st.MeanAcc[j] /= fn
+	}
+	for i := 0; i < n; i++ {
+		hr := h.RawRowView(i)
+		for j := 0; j < c; j++ {
+			s, mj := st.Var[j], st.Mean[j]
+			for _, v := range hr[j*hw : (j+1)*hw] {
+				u := v - mj
+				s += u * u
+			}
+			st.Var[j] = s
+		}
+		if in.Const {
+			continue
+		}
+		vr, ar := hv.RawRowView(i), ha.RawRowView(i)
+		for j := 0; j < c; j++ {
+			sv, sa, mj, mvj, maj := st.VarVel[j], st.VarAcc[j], st.Mean[j], st.MeanVel[j], st.MeanAcc[j]
+			for k := j * hw; k < (j+1)*hw; k++ {
+				u := hr[k] - mj
+				ud := vr[k] - mvj
+				udd := ar[k] - maj
+				sv += 2 * u * ud
+				sa += 2 * (ud*ud + u*udd)
+			}
+			st.VarVel[j], st.VarAcc[j] = sv, sa
+		}
+	}
+	for j := 0; j < c; j++ {
+		st.Var[j] /= fn
+		st.VarVel[j] /= fn
+		st.VarAcc[j] /= fn
+	}
+	return st
+}
 
 // IntervalStats implements BatchStatistics: IntervalBatchStats per channel
 // over (N, H, W).

@@ -23,6 +23,24 @@ func (b *BatchNorm2d) jet32CHW(j *Jet32) *Jet32 {
 	return out
 }
 
+// jetNC is in viewed as [rows·HW, C] (matrices from in's workspace; the
+// rules of BN then take theirs from it too) and jetCHW its inverse: the
+// transposed route of batchnorm2d's jets, JetRows and BatchStats before
+// they worked on [N, C·H·W] (the tests' oracle).
+func (b *BatchNorm2d) jetNC(in *Jet) *Jet {
+	r, _ := in.M.Dims()
+	m := in.WS.matrix(r*b.HW, b.BN.Features)
+	toNC(rowsOf(in.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r*b.HW))
+	return &Jet{N: in.N * b.HW, M: m, Const: in.Const, WS: in.WS}
+}
+
+func (b *BatchNorm2d) jetCHW(j *Jet) *Jet {
+	r, _ := j.M.Dims()
+	m := j.WS.matrix(r/b.HW, b.InSize())
+	fromNC(rowsOf(j.M, 0, r), b.BN.Features, b.HW, rowsOf(m, 0, r/b.HW))
+	return &Jet{N: j.N / b.HW, M: m, Const: j.Const, WS: j.WS}
+}
+
 // nc and chw are toNC and fromNC on matrices: the transposed route of
 // batchnorm2d's training and evaluation rules before they worked on
 // [N, C·H·W] (the tests' oracle).
@@ -220,6 +238,87 @@ func BenchmarkBatchNorm2dTrain(bm *testing.B) {
 		for range bm.N {
 			b.chw(b.BN.ForwardTrain(p, b.nc(x)))
 			b.chw(b.BN.Backward(p, b.nc(x), nil, b.nc(dy), grads))
+		}
+	})
+}
+
+// TestBatchNorm2dRowsStatsAreTransposed: batchnorm2d's JetRows and
+// BatchStats, which work on [N, C·H·W] as it is, give bit for bit what
+// batchnorm1d's JetRows and BatchStatsJet give on the transposed [N·H·W, C]
+// view (jetNC, jetCHW: the route they took before), for constant and moving
+// inputs, with every row at its own α.
+func TestBatchNorm2dRowsStatsAreTransposed(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := drawBN2d(t)
+		b := c.l.(*BatchNorm2d)
+		in := c.inJet(c.alpha)
+		if rapid.Bool().Draw(t, "constInput") {
+			in = &Jet{N: c.n, M: mat.DenseCopyOf(in.Value()), Const: true}
+		}
+		alphas := rapid.SliceOfN(rapid.Float64Range(0, 1), c.n, c.n).Draw(t, "alphas")
+		got := b.JetRows(c.p0, c.dp, alphas, in)
+		al := make([]float64, c.n*b.HW)
+		for i, a := range alphas {
+			for s := 0; s < b.HW; s++ {
+				al[i*b.HW+s] = a
+			}
+		}
+		want := b.jetCHW(b.BN.JetRows(c.p0, c.dp, al, b.jetNC(in)))
+		if got.N != want.N || got.Const != want.Const {
+			t.Fatalf("JetRows N/Const %d/%v, want %d/%v", got.N, got.Const, want.N, want.Const)
+		}
+		if i := sameBits(got.M.RawMatrix().Data, want.M.RawMatrix().Data); i >= 0 {
+			t.Fatalf("JetRows element %d: %v, want %v (bit for bit)", i, got.M.RawMatrix().Data[i], want.M.RawMatrix().Data[i])
+		}
+		gs, ws := b.BatchStats(in), BatchStatsJet(b.jetNC(in), false)
+		for _, f := range []struct {
+			name      string
+			got, want []float64
+		}{{"mean", gs.Mean, ws.Mean}, {"mean velocity", gs.MeanVel, ws.MeanVel}, {"mean acceleration", gs.MeanAcc, ws.MeanAcc},
+			{"var", gs.Var, ws.Var}, {"var velocity", gs.VarVel, ws.VarVel}, {"var acceleration", gs.VarAcc, ws.VarAcc}} {
+			if len(f.got) != b.BN.Features {
+				t.Fatalf("BatchStats %s: %d channels, want %d", f.name, len(f.got), b.BN.Features)
+			}
+			if i := sameBits(f.got, f.want); i >= 0 {
+				t.Fatalf("BatchStats %s channel %d: %v, want %v (bit for bit)", f.name, i, f.got, f.want)
+			}
+		}
+	})
+}
+
+// BenchmarkBatchNorm2dRowsStats times JetRows and BatchStats of a
+// resnet's first batchnorm2d (16 channels, 28×28, 64 examples, a moving
+// input) on [N, C·H·W] (direct) and on the transposed copies (transposed).
+func BenchmarkBatchNorm2dRowsStats(bm *testing.B) {
+	l, _, err := BuildLayer(LayerSpec{Type: "batchnorm2d"}, []int{16, 28, 28})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	b := l.(*BatchNorm2d)
+	p, dp := b.ResetParams(), b.ResetParams()
+	n := 64
+	in := &Jet{N: n, M: mat.NewDense(3*n, b.InSize(), nil)}
+	for i := range in.M.RawMatrix().Data {
+		in.M.RawMatrix().Data[i] = math.Sin(float64(i))
+	}
+	alphas := make([]float64, n)
+	al := make([]float64, n*b.HW)
+	for i := range alphas {
+		alphas[i] = float64(i) / float64(n)
+		for s := 0; s < b.HW; s++ {
+			al[i*b.HW+s] = alphas[i]
+		}
+	}
+	bm.Run("direct", func(bm *testing.B) {
+		for range bm.N {
+			b.JetRows(p, dp, alphas, in)
+			b.BatchStats(in)
+		}
+	})
+	bm.Run("transposed", func(bm *testing.B) {
+		for range bm.N {
+			b.jetCHW(b.BN.JetRows(p, dp, al, b.jetNC(in)))
+			BatchStatsJet(b.jetNC(in), false)
 		}
 	})
 }
