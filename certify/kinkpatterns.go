@@ -30,6 +30,32 @@ func (e *IntervalPath) patternsApply() bool {
 
 }
 
+// patternUnits returns the units S of the first ReLU that row i of the
+// pre-activation z = A + αB (chunk-local, [rows, m]) may cross on ab, for
+// kinkPatternDL, and ok = false when the row gets no pattern hull: no unit
+// crosses, more than maxPatternUnits do, one that does has a velocity
+// that may vanish, or a unit's enclosure of z over ab is NaN (a failed
+// enclosure is the whole line, not a unit without a kink).
+func patternUnits(A, B interval.Matrix, i int, ab interval.I) (s []int, ok bool) {
+	m := A.Cols
+	for j := 0; j < m; j++ {
+		k := i*m + j
+		v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
+		z := interval.I{Lo: interval.Down(A.Lo[k] + v.Lo), Hi: interval.Up(A.Hi[k] + v.Hi)}
+		if z.Lo != z.Lo || z.Hi != z.Hi {
+			return nil, false
+		}
+		if !(z.Lo < 0 && z.Hi > 0) { // as the ReLU's interval rule: no kink of this unit
+			continue
+		}
+		s = append(s, j)
+		if len(s) > maxPatternUnits || !(B.Lo[k] > 0 || B.Hi[k] < 0) {
+			return nil, false
+		}
+	}
+	return s, len(s) > 0
+}
+
 // kinkPatternDL encloses ℓ_i′ over the leaf [a, b] for the listed
 // chunk-local rows of chunk c by the hull over the activation patterns of
 // the first ReLU (issue 12, flat tails): a row whose only kinks on [a, b]
@@ -73,23 +99,8 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 		if k0 != nil && k0[i] {
 			continue
 		}
-		var s []int
-		ok := true
-		for j := 0; j < m && ok; j++ {
-			k := i*m + j
-			v := interval.Mul(ab, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
-			z := interval.I{Lo: interval.Down(A.Lo[k] + v.Lo), Hi: interval.Up(A.Hi[k] + v.Hi)}
-			if z.Lo != z.Lo || z.Hi != z.Hi { // a failed enclosure (NaN) is the whole line: no pattern hull for this row
-				ok = false
-				break
-			}
-			if !(z.Lo < 0 && z.Hi > 0) { // as the ReLU's interval rule: no kink of this unit
-				continue
-			}
-			s = append(s, j)
-			ok = len(s) <= maxPatternUnits && (B.Lo[k] > 0 || B.Hi[k] < 0)
-		}
-		if !ok || len(s) == 0 {
+		s, ok := patternUnits(A, B, i, ab)
+		if !ok {
 			continue
 		}
 		roots := make([]interval.I, len(s))

@@ -130,7 +130,11 @@ func TestDeadLineConstant(t *testing.T) {
 // enclosure is NaN (a failed enclosure, the whole line by interval.I's
 // contract) is not taken for a unit without a kink: the row gets no pattern
 // hull, the whole line, where it used to skip the unit (polish round's note).
-// Checked on every unit of the rows and leaves where the hull applies.
+// Checked on every unit of the rows and leaves where the hull applies. It
+// does not tell the two apart on its own: the pattern's pass reads the same
+// A and B, so the NaN also reaches ℓ′ through the ReLU's rule (whose NaN
+// bound every later product keeps) and the hull comes out whole either way;
+// TestPatternUnitsNaN checks the selection itself.
 func TestKinkPatternsNaNIsWholeLine(t *testing.T) {
 	m, err := nn.Build(nn.MLPSpec([]int{2, 3, 3, 2}, "relu", "mse"))
 	if err != nil {
@@ -174,5 +178,57 @@ func TestKinkPatternsNaNIsWholeLine(t *testing.T) {
 	}
 	if checked < 9 {
 		t.Errorf("the pattern hull applied on only %d (row, leaf, unit) cases", checked)
+	}
+}
+
+// TestPatternUnitsNaN: the selection of the units a row may cross
+// (patternUnits) refuses the pattern hull for a row with a NaN in any
+// unit's pre-activation enclosure over the leaf, where another unit is a
+// proper candidate (one crossing, a velocity of one sign): a NaN in A's
+// lower or upper end, or in B. Skipping the NaN unit as one without a kink
+// (the check before the polish round) returns ok with S = {0} and fails.
+// Without the NaN, S = {0}; a unit whose velocity may vanish, or one more
+// crossing unit than maxPatternUnits, gives no hull.
+func TestPatternUnitsNaN(t *testing.T) {
+	ab := interval.I{Lo: 0, Hi: 1}
+	row := func(m int, set func(a, b interval.Matrix)) (interval.Matrix, interval.Matrix) {
+		a, b := interval.NewMatrix(1, m), interval.NewMatrix(1, m)
+		a.Lo[0], a.Hi[0], b.Lo[0], b.Hi[0] = -1, -1, 2, 2 // unit 0 crosses 0 at α = 1/2, ż = 2
+		for j := 1; j < m; j++ {
+			a.Lo[j], a.Hi[j], b.Lo[j], b.Hi[j] = -3, -3, 1, 1 // dead on [0, 1]: no kink
+		}
+		if set != nil {
+			set(a, b)
+		}
+		return a, b
+	}
+	a, b := row(2, nil)
+	if s, ok := patternUnits(a, b, 0, ab); !ok || len(s) != 1 || s[0] != 0 {
+		t.Fatalf("no NaN: S %v, ok %v; want [0], true", s, ok)
+	}
+	nan := math.NaN()
+	for name, set := range map[string]func(a, b interval.Matrix){
+		"A.Lo": func(a, b interval.Matrix) { a.Lo[1] = nan },
+		"A.Hi": func(a, b interval.Matrix) { a.Hi[1] = nan },
+		"A":    func(a, b interval.Matrix) { a.Lo[1], a.Hi[1] = nan, nan },
+		"B":    func(a, b interval.Matrix) { b.Lo[1], b.Hi[1] = nan, nan },
+		"B.Hi": func(a, b interval.Matrix) { b.Hi[1] = nan },
+	} {
+		a, b := row(2, set)
+		if s, ok := patternUnits(a, b, 0, ab); ok {
+			t.Errorf("unit 1's %s NaN: S %v, ok; want no pattern hull (a failed enclosure is the whole line)", name, s)
+		}
+	}
+	a, b = row(2, func(a, b interval.Matrix) { a.Lo[1], a.Hi[1], b.Lo[1], b.Hi[1] = -1, -1, -1, 3 })
+	if s, ok := patternUnits(a, b, 0, ab); ok {
+		t.Errorf("a crossing unit whose velocity may vanish: S %v, ok; want no pattern hull", s)
+	}
+	a, b = row(maxPatternUnits+2, func(a, b interval.Matrix) {
+		for j := 1; j <= maxPatternUnits; j++ {
+			a.Lo[j], a.Hi[j], b.Lo[j], b.Hi[j] = -1, -1, 2, 2
+		}
+	})
+	if s, ok := patternUnits(a, b, 0, ab); ok {
+		t.Errorf("%d crossing units: S %v, ok; want no pattern hull (at most %d)", maxPatternUnits+1, s, maxPatternUnits)
 	}
 }
