@@ -163,6 +163,10 @@ type IntervalPath struct {
 	// coefficients were computed
 	carry     *carryPlan
 	carryRows int
+	// carryDerived counts the (leaf, example) rows whose coefficients were
+	// derived from a parent leaf's (carryCoefFrom), carryUnits the units
+	// they added
+	carryDerived, carryUnits int
 }
 
 type statsKey struct {
