@@ -112,8 +112,16 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 	}
 	n, k := A.Rows, A.Cols
 	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
-	x := interval.NewMatrix(2*n, k) // [s⊙a; s⊙b]
+	// X = [s⊙a; s⊙b] [2n, k] goes straight to its midpoints and the norms
+	// of carryMul's y (carryRow), with no interval matrix of its own
+	xm := make([]float64, 2*n*k)
+	yn := make([]float64, 2*n)
+	zero := make([]bool, 2*n)
+	g := interval.Gamma(k + 2)
+	xa, xb := make([]float64, 2*k), make([]float64, 2*k) // one row of each half: [lo | hi]
 	for i := 0; i < n; i++ {
+		clear(xa)
+		clear(xb)
 		for u := 0; u < k; u++ {
 			t := i*k + u
 			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
@@ -132,26 +140,30 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 			switch s {
 			case 0:
 			case 1:
-				x.Lo[t], x.Hi[t] = av.Lo, av.Hi
-				x.Lo[n*k+t], x.Hi[n*k+t] = bv.Lo, bv.Hi
+				xa[u], xa[k+u] = av.Lo, av.Hi
+				xb[u], xb[k+u] = bv.Lo, bv.Hi
 			default:
 				sa, sb := interval.Scale(s, av), interval.Scale(s, bv)
-				x.Lo[t], x.Hi[t] = sa.Lo, sa.Hi
-				x.Lo[n*k+t], x.Hi[n*k+t] = sb.Lo, sb.Hi
+				xa[u], xa[k+u] = sa.Lo, sa.Hi
+				xb[u], xb[k+u] = sb.Lo, sb.Hi
 			}
 		}
+		yn[i], zero[i] = carryRow(xa[:k], xa[k:], xm[i*k:(i+1)*k], g)
+		yn[n+i], zero[n+i] = carryRow(xb[:k], xb[k:], xm[(n+i)*k:(n+i+1)*k], g)
 	}
-	p := carryMul(x, pl.wd, pl.wn, 2*pl.out) // [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
+	// [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
+	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out)
 	m := pl.out
 	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
-		ra, rb := i*2*m, (n+i)*2*m
 		for o := 0; o < m; o++ {
 			t := i*m + o
-			cf.A.Lo[t], cf.A.Hi[t] = p.Lo[ra+o], p.Hi[ra+o]
-			bc := interval.Add(interval.I{Lo: p.Lo[rb+o], Hi: p.Hi[rb+o]}, interval.I{Lo: p.Lo[ra+m+o], Hi: p.Hi[ra+m+o]})
+			cf.A.Lo[t], cf.A.Hi[t] = p.at(i, o)
+			blo, bhi := p.at(n+i, o)
+			clo, chi := p.at(i, m+o)
+			bc := interval.Add(interval.I{Lo: blo, Hi: bhi}, interval.I{Lo: clo, Hi: chi})
 			cf.BC.Lo[t], cf.BC.Hi[t] = bc.Lo, bc.Hi
-			cf.E.Lo[t], cf.E.Hi[t] = p.Lo[rb+m+o], p.Hi[rb+m+o]
+			cf.E.Lo[t], cf.E.Hi[t] = p.at(n+i, m+o)
 		}
 	}
 	if pl.b0 != nil {
@@ -299,48 +311,74 @@ func carryMul(x interval.Matrix, w, wn []float64, m int) interval.Matrix {
 	n, k := x.Rows, x.Cols
 	xm := make([]float64, n*k)
 	yn := make([]float64, n) // ‖y_i‖₂, rounded up
+	zero := make([]bool, n)
 	g := interval.Gamma(k + 2)
 	for i := 0; i < n; i++ {
-		ss, zero := 0.0, true
-		for t := i * k; t < (i+1)*k; t++ {
-			lo, hi := x.Lo[t], x.Hi[t]
-			c := 0.5*lo + 0.5*hi
-			xm[t] = c
-			r := interval.Up(max(hi-c, c-lo))
-			if c != 0 {
-				r = interval.Up(r + interval.Up(g*math.Abs(c)))
-			}
-			ss += r * r
-			zero = zero && r == 0
-		}
-		yn[i] = normUp(ss, k, zero)
+		yn[i], zero[i] = carryRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k], xm[i*k:(i+1)*k], g)
 	}
+	p := carryProduct(xm, yn, zero, k, w, wn, m)
+	out := interval.NewMatrix(n, m)
+	for i := 0; i < n; i++ {
+		for o := 0; o < m; o++ {
+			out.Lo[i*m+o], out.Hi[i*m+o] = p.at(i, o)
+		}
+	}
+	return out
+}
+
+// carryRow writes the midpoints of one row [lo, hi] of carryMul's x to xm
+// and returns ‖y‖₂ rounded up, y = γ·|xm| + xr (g = γ_{k+2}), and whether
+// the row is exactly 0 (then the row of the product is exactly 0).
+func carryRow(lo, hi, xm []float64, g float64) (yn float64, zero bool) {
+	ss := 0.0
+	rz := true // every y entry 0 (normUp's flag)
+	zero = true
+	for t := range xm {
+		c := 0.5*lo[t] + 0.5*hi[t]
+		xm[t] = c
+		r := interval.Up(max(hi[t]-c, c-lo[t]))
+		if c != 0 {
+			r = interval.Up(r + interval.Up(g*math.Abs(c)))
+		}
+		ss += r * r
+		rz = rz && r == 0
+		zero = zero && lo[t] == 0 && hi[t] == 0
+	}
+	return normUp(ss, len(xm), rz), zero
+}
+
+// carryProd is carryMul's product before its enclosure is written out:
+// the midpoint gemm Xm·Wᵀ [n, m], the rows' norms yn (carryRow) and zero
+// flags, W's rows' norms wn; at gives one entry's enclosure.
+type carryProd struct {
+	m           int
+	mid, yn, wn []float64
+	zero        []bool
+	tiny        float64
+}
+
+// carryProduct is the gemm of carryMul on the midpoints xm [n, k] (n =
+// len(yn)) and w [m, k].
+func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int) *carryProd {
+	n := len(yn)
 	mid := make([]float64, n*m)
 	if n > 0 && m > 0 && k > 0 {
 		blas64.Gemm(blas.NoTrans, blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
 			blas64.General{Rows: m, Cols: k, Stride: k, Data: w}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
 	}
-	tiny := float64(2*k+2) * 0x1p-1020 // underflow of the products
-	out := interval.NewMatrix(n, m)
-	for i := 0; i < n; i++ {
-		for o := 0; o < m; o++ {
-			t := i*m + o
-			c := mid[t]
-			r := interval.Up(interval.Up(yn[i]*wn[o]) + tiny)
-			out.Lo[t], out.Hi[t] = interval.Down(c-r), interval.Up(c+r)
-		}
+	return &carryProd{m: m, mid: mid, yn: yn, wn: wn, zero: zero, tiny: float64(2*k+2) * 0x1p-1020}
+}
+
+// at returns the enclosure of entry (i, o) of the product: the midpoint
+// gemm's value ± ‖y_i‖‖W_o‖ (rounded up, plus the products' underflow),
+// exactly 0 on a zero row.
+func (p *carryProd) at(i, o int) (lo, hi float64) {
+	if p.zero[i] {
+		return 0, 0
 	}
-	for i := 0; i < n; i++ {
-		zero := true
-		for t := i * k; t < (i+1)*k && zero; t++ {
-			zero = x.Lo[t] == 0 && x.Hi[t] == 0
-		}
-		if zero {
-			clear(out.Lo[i*m : (i+1)*m])
-			clear(out.Hi[i*m : (i+1)*m])
-		}
-	}
-	return out
+	c := p.mid[i*p.m+o]
+	r := interval.Up(interval.Up(p.yn[i]*p.wn[o]) + p.tiny)
+	return interval.Down(c - r), interval.Up(c + r)
 }
 
 // normUp returns an upper bound on the Euclidean norm of k numbers from
@@ -448,18 +486,29 @@ func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows
 		k := h1.D
 		for _, u := range units {
 			s := i*k + int(u)
-			sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
-			if order >= 1 {
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
-			}
-			if order >= 2 {
-				sum.add(pl, int(u), alpha, cm, interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
-				if dk {
-					sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+			// the unit's terms in the order the sums take them (each sum's
+			// terms in this order, so the sums are those of one add per term)
+			var ts [6]crossTerm
+			nt := 0
+			push := func(x interval.I, which int, delta bool) {
+				if t, ok := sum.term(x, which, delta); ok {
+					ts[nt] = t
+					nt++
 				}
 			}
+			push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
+			if order >= 1 {
+				push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
+				push(interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
+			}
+			if order >= 2 {
+				push(interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
+				push(interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
+				if dk {
+					push(interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+				}
+			}
+			sum.addTerms(pl, int(u), alpha, cm, ts[:nt])
 		}
 		row := func(dst interval.Matrix, which int) {
 			lo, hi := dst.Row(i)
@@ -623,7 +672,7 @@ const (
 
 // crossSums accumulates, per output o, sums Σ_u w_ou·x_u over a few input
 // units u with interval x_u, in midpoint–radius form: mid the float sum
-// of w·xm, rad an upper bound on everything else (see add). w is either
+// of w·xm, rad an upper bound on everything else (see addTerms). w is either
 // W(α) = W0 + αΔW over α in an interval (a box column) or ΔW (exact).
 type crossSums struct {
 	mid, rad, abs [nSums][]float64 // abs: Σ|w||xm|, for the rounding of mid
@@ -647,41 +696,70 @@ func (s *crossSums) reset() {
 	}
 }
 
-// add adds column u of W(α) (delta false; α ∈ alpha, cm the centre used)
-// or of ΔW (delta true) times the interval x to sum which. For W(α) =
-// (W0 + cm·ΔW) + (α − cm)·ΔW the term is (W0 + cm·ΔW)·xm plus at most
-// (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| + xr); mid collects the
-// first in float, rad the bounds, abs the magnitudes (|W0| + |cm||ΔW|)|xm|
-// whose multiple bounds the float rounding of mid (addTo).
-func (s *crossSums) add(pl *carryPlan, u int, alpha interval.I, cm float64, x interval.I, which int, delta bool) {
+// crossTerm is one term of addTerms, prepared (term): the sum it goes to,
+// whether its column is ΔW's (else W(α)'s), and its interval's float
+// midpoint xm, radius xr, |xm| and |xm| + xr.
+type crossTerm struct {
+	mid, rad, abs []float64
+	delta         bool
+	xm, xr, ax    float64
+	axr           float64
+}
+
+// term prepares the term x of sum which for addTerms, counting it; false
+// for an exact zero (it adds nothing). A midpoint or radius that is not
+// finite becomes 0 ± +Inf.
+func (s *crossSums) term(x interval.I, which int, delta bool) (crossTerm, bool) {
 	if x.Lo == 0 && x.Hi == 0 {
-		return
+		return crossTerm{}, false
 	}
 	xm := 0.5*x.Lo + 0.5*x.Hi
 	xr := interval.Up(max(x.Hi-xm, xm-x.Lo))
 	if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
 		xm, xr = 0, math.Inf(1)
 	}
-	ax := math.Abs(xm)
-	mid, rad, abs := s.mid[which], s.rad[which], s.abs[which]
-	m := pl.out
-	w0, dw := pl.d.W0T[u*m:(u+1)*m], pl.d.DWT[u*m:(u+1)*m]
 	s.terms[which]++
-	if delta {
-		s.col(which, dw, xm, xr)
+	ax := math.Abs(xm)
+	return crossTerm{mid: s.mid[which], rad: s.rad[which], abs: s.abs[which], delta: delta, xm: xm, xr: xr, ax: ax, axr: ax + xr}, true
+}
+
+// addTerms adds, for each prepared term ts[j] (interval x), column u of
+// W(α) (ts[j].delta false; α ∈ alpha, cm the centre used) or of ΔW (delta
+// true) times x to its sum, in one sweep over the outputs (the columns
+// read once per output, not once per term; each sum receives its terms in
+// the order of ts). For W(α) = (W0 + cm·ΔW) + (α − cm)·ΔW the term is
+// (W0 + cm·ΔW)·xm plus at most (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| +
+// xr); mid collects the first in float, rad the bounds, abs the
+// magnitudes (|W0| + |cm||ΔW|)|xm| whose multiple bounds the float
+// rounding of mid (addTo). For ΔW (exact) the term is ΔW·xm in mid, |ΔW|·xr
+// in rad and |ΔW||xm| in abs.
+func (s *crossSums) addTerms(pl *carryPlan, u int, alpha interval.I, cm float64, ts []crossTerm) {
+	if len(ts) == 0 {
 		return
 	}
+	m := pl.out
+	w0, dw := pl.d.W0T[u*m:(u+1)*m], pl.d.DWT[u*m:(u+1)*m]
 	t := max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
 	t = interval.Up(t + t*0x1p-50) // |α − cm| for α ∈ alpha, rounded up
 	acm := math.Abs(cm)
-	axr := ax + xr
 	for o, w := range w0 {
 		d := dw[o]
 		wc := w + cm*d
-		mid[o] += wc * xm
-		aw := math.Abs(w) + acm*math.Abs(d)
-		rad[o] += aw*xr + t*math.Abs(d)*axr
-		abs[o] += aw * ax
+		ad := math.Abs(d)
+		aw := math.Abs(w) + acm*ad
+		td := t * ad
+		for j := range ts {
+			x := &ts[j]
+			if x.delta {
+				x.mid[o] += d * x.xm
+				x.rad[o] += ad * x.xr
+				x.abs[o] += ad * x.ax
+			} else {
+				x.mid[o] += wc * x.xm
+				x.rad[o] += aw*x.xr + td*x.axr
+				x.abs[o] += aw * x.ax
+			}
+		}
 	}
 }
 

@@ -219,3 +219,24 @@ func TestCarryCoefFromEncloses(t *testing.T) {
 		}
 	})
 }
+
+// TestCarryMulZeroRow: a row of carryMul's x that is exactly 0 (every
+// unit crossing, or slope 0) gives exactly 0 in its row of the product,
+// not ± the underflow and norm terms; other rows are unaffected.
+func TestCarryMulZeroRow(t *testing.T) {
+	x := interval.NewMatrix(2, 3)
+	x.Lo[3], x.Hi[3] = 1, 1.5 // row 1: [1, 1.5] 0 0
+	w := []float64{1, -2, 3, 0.5, 0.25, -1}
+	wn := []float64{math.Sqrt(14) * (1 + 1e-15), math.Sqrt(1.3125) * (1 + 1e-15)}
+	p := carryMul(x, w, wn, 2)
+	for o := 0; o < 2; o++ {
+		if p.Lo[o] != 0 || p.Hi[o] != 0 {
+			t.Errorf("zero row, output %d: [%v, %v], want exactly 0", o, p.Lo[o], p.Hi[o])
+		}
+	}
+	for o, want := range [][2]float64{{1, 1.5}, {0.5, 0.75}} {
+		if lo, hi := p.Lo[2+o], p.Hi[2+o]; !(lo <= want[0] && want[1] <= hi) {
+			t.Errorf("row 1, output %d: [%v, %v] does not hold [%v, %v]", o, lo, hi, want[0], want[1])
+		}
+	}
+}
