@@ -81,7 +81,7 @@ func (a *AccuracyBounds) Range() (lo, hi float64) {
 	}
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for _, iv := range a.Intervals {
-		lo, hi = math.Min(lo, iv[2]), math.Max(hi, iv[3])
+		lo, hi = min(lo, iv[2]), max(hi, iv[3])
 	}
 	return lo, hi
 }
@@ -98,7 +98,7 @@ func (a *AccuracyBounds) At(alpha float64) (lo, hi float64, ok bool) {
 		if iv[0] <= alpha && alpha <= iv[1] {
 			// α at a shared end lies in both: either interval's bounds hold,
 			// so their intersection does too
-			lo, hi, ok = math.Max(lo, iv[2]), math.Min(hi, iv[3]), true
+			lo, hi, ok = max(lo, iv[2]), min(hi, iv[3]), true
 		}
 	}
 	if !ok {
@@ -177,7 +177,19 @@ func argmaxRow(x []float64) int {
 type accCount struct {
 	right, wrong int
 	undecided    [][]int32
+	// cfs holds, per chunk, the carried second layer's coefficients over
+	// the leaf for the undecided rows (carryCoefRows; nil: none kept,
+	// maxAccCoefRows), from which the children derive theirs
+	// (carryCoefFrom) instead of a matrix product
+	cfs []*carryCoef
 }
+
+// maxAccCoefRows caps the undecided rows whose carried coefficients the
+// accuracy search keeps over its live leaves (48·width bytes each: 400 MiB
+// at width 1024); beyond it a leaf keeps none and its children compute
+// theirs by the product. Applied in leaf order, so the leaves and bounds do
+// not depend on the worker count.
+const maxAccCoefRows = 1 << 13
 
 // AccuracyObjective is the Objective of CertifyAccuracy (THEORY.md §10).
 // It ignores the leaves' loss enclosures (CertifyAccuracy has the interval
@@ -216,6 +228,9 @@ type AccuracyObjective struct {
 	noInherit bool
 	// leafEnds is the final partition's A of every leaf and 1 (set by Finish).
 	leafEnds []float64
+	// coefRows counts the rows of carried coefficients kept over the live
+	// leaves (accCount.cfs, maxAccCoefRows)
+	coefRows int
 	// split: the midpoint passes use the split rule (splitApplies; count);
 	// noSplit switches it off (tests).
 	split, noSplit bool
@@ -270,10 +285,9 @@ func (o *AccuracyObjective) Begin(ip *IntervalPath, _, _ interval.I) error {
 // activation layers the midpoint's outputs are enclosed by the split rule
 // (nn.NewSplitBox: W0·h + m·(ΔW·h), no box of W(m) to build; at a point
 // it is as tight as the box up to the input's rounding).
-func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
+func (o *AccuracyObjective) count(a, b float64, parent *accCount) (c accCount) {
 	ab := interval.I{Lo: a, Hi: b}
 	var rows [][]int32
-	var c accCount
 	if parent != nil {
 		rows = parent.undecided
 		c.right, c.wrong = parent.right, parent.wrong
@@ -282,7 +296,18 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	bs := o.ip.leafBoxes(ab) // shared by the order-0 and order-1 passes over the leaf
 	// with a carried second layer (carryPlan) its coefficients over the
 	// leaf serve all three passes (the rows of the later ones are among these)
-	cfs := o.ip.carryCoefs(ab, rows)
+	var cfs []*carryCoef
+	if parent != nil && parent.cfs != nil { // derived from the parent's: no product
+		cfs = make([]*carryCoef, len(o.ip.chunks))
+		for ch := range cfs {
+			if len(rows[ch]) > 0 {
+				cfs[ch] = o.ip.carryCoefFrom(parent.cfs[ch], ch, ab, rows[ch])
+			}
+		}
+	} else {
+		cfs = o.ip.carryCoefs(ab, rows)
+	}
+	defer func() { c.cfs = keepCoefs(cfs, c.undecided) }()
 	outs := o.ip.outputsRowsCarry(ab, bs, 0, rows, cfs)
 	o.ip.mu.Lock()
 	o.ip.evals++ // one pass over the leaf
@@ -305,6 +330,36 @@ func (o *AccuracyObjective) count(a, b float64, parent *accCount) accCount {
 	o.ip.mu.Unlock()
 	o.classify(&c, outs, mids, rows, interval.Sub(ab, interval.Point(m)))
 	return c
+}
+
+// keepCoefs returns cfs (per chunk) restricted to the undecided rows, nil
+// when no chunk has any or the path has no carried layer.
+func keepCoefs(cfs []*carryCoef, undecided [][]int32) []*carryCoef {
+	if cfs == nil {
+		return nil
+	}
+	var out []*carryCoef
+	for ch, rs := range undecided {
+		if len(rs) == 0 || cfs[ch] == nil {
+			continue
+		}
+		if out == nil {
+			out = make([]*carryCoef, len(cfs))
+		}
+		out[ch] = carryCoefRows(cfs[ch], rs)
+	}
+	return out
+}
+
+// coefRows is the number of rows cfs holds.
+func coefRows(cfs []*carryCoef) int {
+	n := 0
+	for _, cf := range cfs {
+		if cf != nil {
+			n += cf.A.Rows
+		}
+	}
+	return n
 }
 
 // splitApplies reports whether every layer after the cached one takes a
@@ -428,7 +483,20 @@ func (o *AccuracyObjective) Bound(leaves []*Leaf) {
 	if o.ctx != nil && o.ctx.Err() != nil {
 		return
 	}
-	for k, l := range fresh {
+	seen := map[*accCount]bool{}
+	for _, p := range par { // the split parents' coefficients are released
+		if p != nil && !seen[p] {
+			seen[p] = true
+			o.coefRows -= coefRows(p.cfs)
+			p.cfs = nil
+		}
+	}
+	for k, l := range fresh { // in leaf order: the same leaves keep coefficients whatever the worker count
+		if n := coefRows(res[k].cfs); n > 0 && o.coefRows+n <= maxAccCoefRows {
+			o.coefRows += n
+		} else {
+			res[k].cfs = nil
+		}
 		o.counts[l] = res[k]
 	}
 }

@@ -19,7 +19,7 @@ import (
 // accuracy intervals (so two binaries can be compared: the same digest is
 // the same bounds). CERTIFY_SCALE_TOL sets the certificate's tolerance (default 0) and
 // CERTIFY_SCALE_NOCARRY=1 forces the general passes (no carried second
-// layer, cert-carry); CERTIFY_SCALE_NOACC=1 stops after the certificate. CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
+// layer, cert-carry); CERTIFY_SCALE_NOACC=1 stops after the certificate; CERTIFY_SCALE_INIT and CERTIFY_SCALE_ACCINIT set the initial leaves of the certificate and of the accuracy bounds (default 32); CERTIFY_SCALE_ICHUNK the interval passes' chunk of examples (intervalChunk). CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
 // two phases to P.cert and P.acc. Skipped when unset; it measures, and
 // asserts only that the bounds are ordered.
 func TestAccuracyScaleLive(t *testing.T) {
@@ -28,6 +28,11 @@ func TestAccuracyScaleLive(t *testing.T) {
 	if os.Getenv("CERTIFY_SCALE_NOCARRY") != "" { // the general passes, for comparison (cert-carry)
 		noCarry = true
 		defer func() { noCarry = false }()
+	}
+	if v := int(liveEnv(t, "CERTIFY_SCALE_ICHUNK", -1)); v >= 0 { // the interval passes' chunk (intervalChunk)
+		old := intervalChunk
+		intervalChunk = v
+		defer func() { intervalChunk = old }()
 	}
 	prof := os.Getenv("CERTIFY_SCALE_PROFILE")
 	phase := func(name string, f func()) {
@@ -49,7 +54,7 @@ func TestAccuracyScaleLive(t *testing.T) {
 	c0, w0 := cpuSeconds(t), time.Now()
 	phase("cert", func() {
 		defer blasbackend.SerialProducts()() // as Analyze runs it
-		c, _, err = certify(context.Background(), p, CertifyOptions{Tolerance: tol, DeltaTol: DefaultDeltaTol})
+		c, _, err = certify(context.Background(), p, CertifyOptions{Tolerance: tol, DeltaTol: DefaultDeltaTol, InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_INIT", 0))})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +67,7 @@ func TestAccuracyScaleLive(t *testing.T) {
 	var a *AccuracyBounds
 	c0, w0 = cpuSeconds(t), time.Now()
 	phase("acc", func() {
-		a, err = CertifyAccuracy(context.Background(), p, AccuracyOptions{})
+		a, err = CertifyAccuracy(context.Background(), p, AccuracyOptions{InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_ACCINIT", 0))})
 	})
 	if err != nil {
 		t.Fatal(err)

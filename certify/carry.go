@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -38,52 +39,39 @@ type carryPlan struct {
 	act, dense int     // layer sites: the activation and the dense layer after it
 	on, off    float64 // the activation's slopes (nn.PiecewiseLinear)
 	in, out    int     // the dense layer's input and output widths
+	// d is the layer's description (functionspace.CarriedLayer: W0, ΔW,
+	// their transposes, whose columns crossSums reads, the biases)
+	d *functionspace.CarriedLayer
 	// wd is [W0; ΔW] [2·out, in] row-major and wn its rows' Euclidean
-	// norms, rounded up (carryMul); w0T and dwT are W0ᵀ and ΔWᵀ [in, out], the
-	// columns of W0 and ΔW contiguous (crossSums)
-	wd, wn   []float64
-	w0T, dwT []float64
-	b0, db   []float64 // the bias at θ0 and its δ (nil: none)
+	// norms, rounded up (carryMul)
+	wd, wn []float64
+	b0, db []float64 // the bias at θ0 and its δ (nil: none)
 }
 
 // newCarryPlan returns the plan of the carried second layer for e, or nil
-// when the model is not of its shape (carryPlan) or the path needs the
-// general passes: bn_policy recompute, a layer that may jump, no cached
-// affine layer, a residual block at either site.
+// when the model is not of its shape (functionspace.DescribeCarriedLayer,
+// with the dense layer right after the activation and affine in α on a
+// constant input, nn.AffineInAlpha) or the path needs the general passes:
+// bn_policy recompute, a layer that may jump, no cached affine layer, no
+// examples.
 func newCarryPlan(e *IntervalPath) *carryPlan {
 	if noCarry || e.start == 0 || e.recompute || e.jumps || e.start+1 >= len(e.layers) {
 		return nil
 	}
 	m := e.p.Model
 	act, dense := e.start, e.start+1
-	pw, ok := m.Layers[act].(nn.PiecewiseLinear)
-	if !ok || !pw.Kinked() || len(m.Layers[act].Params()) > 0 {
-		return nil
-	}
-	if _, own := m.Layers[act].(nn.Switching); own {
-		return nil
-	}
-	dw, ok := m.Layers[dense].(nn.DenseWeights)
-	if !ok || !dw.DenseWeights() {
-		return nil
-	}
 	if _, ok := m.Layers[dense].(nn.AffineInAlpha); !ok {
 		return nil
 	}
-	p0, dp := m.LayerParams(e.p.Theta0, dense), m.LayerParams(e.p.Delta, dense)
-	out, in := dw.OutSize(), dw.InSize()
-	if len(e.a) == 0 || len(p0) < 1 || len(dp) != len(p0) || p0[0] == nil || dp[0] == nil ||
-		len(p0[0].Data) != out*in || len(dp[0].Data) != out*in || e.a[0].Cols != in {
-		return nil // no examples, or tensors not of the declared shape: the general passes
+	d := functionspace.DescribeCarriedLayer(m, e.p.Theta0, e.p.Delta, act, dense)
+	if d == nil || len(e.a) == 0 || e.a[0].Cols != d.In {
+		return nil // not the shape, or no examples: the general passes
 	}
-	if len(p0) > 1 && (p0[1] == nil) != (dp[1] == nil) {
-		return nil
-	}
-	pl := &carryPlan{act: act, dense: dense, in: in, out: out}
-	pl.on, pl.off = pw.Slopes()
+	out, in := d.Out, d.In
+	pl := &carryPlan{act: act, dense: dense, in: in, out: out, on: d.On, off: d.Off, d: d, b0: d.B0, db: d.DB}
 	pl.wd = make([]float64, 2*out*in)
-	copy(pl.wd, p0[0].Data)
-	copy(pl.wd[out*in:], dp[0].Data)
+	copy(pl.wd, d.W0)
+	copy(pl.wd[out*in:], d.DW)
 	pl.wn = make([]float64, 2*out)
 	for o := range pl.wn {
 		ss, zero := 0.0, true
@@ -92,15 +80,6 @@ func newCarryPlan(e *IntervalPath) *carryPlan {
 			zero = zero && v == 0
 		}
 		pl.wn[o] = normUp(ss, in, zero)
-	}
-	pl.w0T, pl.dwT = make([]float64, in*out), make([]float64, in*out)
-	for o := 0; o < out; o++ {
-		for u := 0; u < in; u++ {
-			pl.w0T[u*out+o], pl.dwT[u*out+o] = p0[0].Data[o*in+u], dp[0].Data[o*in+u]
-		}
-	}
-	if len(p0) > 1 && p0[1] != nil {
-		pl.b0, pl.db = p0[1].Data, dp[1].Data
 	}
 	return pl
 }
@@ -133,8 +112,16 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 	}
 	n, k := A.Rows, A.Cols
 	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
-	x := interval.NewMatrix(2*n, k) // [s⊙a; s⊙b]
+	// X = [s⊙a; s⊙b] [2n, k] goes straight to its midpoints and the norms
+	// of carryMul's y (carryRow), with no interval matrix of its own
+	xm := make([]float64, 2*n*k)
+	yn := make([]float64, 2*n)
+	zero := make([]bool, 2*n)
+	g := interval.Gamma(k + 2)
+	xa, xb := make([]float64, 2*k), make([]float64, 2*k) // one row of each half: [lo | hi]
 	for i := 0; i < n; i++ {
+		clear(xa)
+		clear(xb)
 		for u := 0; u < k; u++ {
 			t := i*k + u
 			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
@@ -153,26 +140,30 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 			switch s {
 			case 0:
 			case 1:
-				x.Lo[t], x.Hi[t] = av.Lo, av.Hi
-				x.Lo[n*k+t], x.Hi[n*k+t] = bv.Lo, bv.Hi
+				xa[u], xa[k+u] = av.Lo, av.Hi
+				xb[u], xb[k+u] = bv.Lo, bv.Hi
 			default:
 				sa, sb := interval.Scale(s, av), interval.Scale(s, bv)
-				x.Lo[t], x.Hi[t] = sa.Lo, sa.Hi
-				x.Lo[n*k+t], x.Hi[n*k+t] = sb.Lo, sb.Hi
+				xa[u], xa[k+u] = sa.Lo, sa.Hi
+				xb[u], xb[k+u] = sb.Lo, sb.Hi
 			}
 		}
+		yn[i], zero[i] = carryRow(xa[:k], xa[k:], xm[i*k:(i+1)*k], g)
+		yn[n+i], zero[n+i] = carryRow(xb[:k], xb[k:], xm[(n+i)*k:(n+i+1)*k], g)
 	}
-	p := carryMul(x, pl.wd, pl.wn, 2*pl.out) // [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
+	// [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
+	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out)
 	m := pl.out
 	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
-		ra, rb := i*2*m, (n+i)*2*m
 		for o := 0; o < m; o++ {
 			t := i*m + o
-			cf.A.Lo[t], cf.A.Hi[t] = p.Lo[ra+o], p.Hi[ra+o]
-			bc := interval.Add(interval.I{Lo: p.Lo[rb+o], Hi: p.Hi[rb+o]}, interval.I{Lo: p.Lo[ra+m+o], Hi: p.Hi[ra+m+o]})
+			cf.A.Lo[t], cf.A.Hi[t] = p.at(i, o)
+			blo, bhi := p.at(n+i, o)
+			clo, chi := p.at(i, m+o)
+			bc := interval.Add(interval.I{Lo: blo, Hi: bhi}, interval.I{Lo: clo, Hi: chi})
 			cf.BC.Lo[t], cf.BC.Hi[t] = bc.Lo, bc.Hi
-			cf.E.Lo[t], cf.E.Hi[t] = p.Lo[rb+m+o], p.Hi[rb+m+o]
+			cf.E.Lo[t], cf.E.Hi[t] = p.at(n+i, m+o)
 		}
 	}
 	if pl.b0 != nil {
@@ -183,6 +174,127 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 	e.carryRows += n
 	e.mu.Unlock()
 	return cf
+}
+
+// carryCoefFrom derives the coefficients over the leaf ab ⊆ par.ab for the
+// listed rows of chunk c (chunk-local, increasing; nil: all; each must be
+// a row par holds) from par's, without a matrix product (issue 12,
+// cert-scale): a unit fixed on par.ab keeps its slope on every α of it,
+// so on ab too, and the fixed set on ab is par's fixed set plus those of
+// par's crossing units whose z₁ = a + αb is enclosed strictly above or
+// below 0 on ab (the test of carryCoef). Their terms, s_u·a_u·W0e_u in A,
+// s_u·(b_u·W0e_u + a_u·ΔWe_u) in BC and s_u·b_u·ΔWe_u in E (THEORY.md §2;
+// carryPlan), are added to par's enclosures as sums of exact weight
+// columns times intervals with a rigorous rounding bound (crossSums.col,
+// addTo), about 12 flops per output and unit instead of the 4·out·in of
+// the product; the other crossing units stay crossing. par's coefficients
+// are only read.
+func (e *IntervalPath) carryCoefFrom(par *carryCoef, c int, ab interval.I, rows []int32) *carryCoef {
+	if !(par.ab.Lo <= ab.Lo && ab.Hi <= par.ab.Hi) {
+		return e.carryCoef(c, ab, rows) // not inside par's leaf: the product
+	}
+	pl := e.carry
+	A, B := e.a[c], e.b[c]
+	k, m := A.Cols, pl.out
+	n := A.Rows
+	if rows != nil {
+		n = len(rows)
+	}
+	ris := carryRowIndex(par.rows, rows, n)
+	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
+	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
+	sum := newCrossSums(m)
+	added := 0
+	for i := 0; i < n; i++ {
+		ri := ris[i]
+		copy(cf.A.Lo[i*m:(i+1)*m], par.A.Lo[ri*m:(ri+1)*m])
+		copy(cf.A.Hi[i*m:(i+1)*m], par.A.Hi[ri*m:(ri+1)*m])
+		copy(cf.BC.Lo[i*m:(i+1)*m], par.BC.Lo[ri*m:(ri+1)*m])
+		copy(cf.BC.Hi[i*m:(i+1)*m], par.BC.Hi[ri*m:(ri+1)*m])
+		copy(cf.E.Lo[i*m:(i+1)*m], par.E.Lo[ri*m:(ri+1)*m])
+		copy(cf.E.Hi[i*m:(i+1)*m], par.E.Hi[ri*m:(ri+1)*m])
+		r := i
+		if rows != nil {
+			r = int(rows[i])
+		}
+		fresh := false
+		for _, u := range par.cross[ri] {
+			t := r*k + int(u)
+			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
+			v := interval.Mul(ab, bv)
+			z := interval.I{Lo: interval.Down(av.Lo + v.Lo), Hi: interval.Up(av.Hi + v.Hi)}
+			var s float64
+			switch {
+			case z.Lo > 0:
+				s = pl.on
+			case z.Hi < 0:
+				s = pl.off
+			default: // still may cross or touch its kink, or NaN
+				cf.cross[i] = append(cf.cross[i], u)
+				continue
+			}
+			if s == 0 {
+				continue // h_u = 0 on ab: no term
+			}
+			if !fresh {
+				sum.reset()
+				fresh = true
+			}
+			sa, sb := av, bv
+			if s != 1 {
+				sa, sb = interval.Scale(s, av), interval.Scale(s, bv)
+			}
+			w0, dw := pl.d.W0T[int(u)*m:(int(u)+1)*m], pl.d.DWT[int(u)*m:(int(u)+1)*m]
+			for _, x := range [...]struct {
+				which int
+				w     []float64
+				v     interval.I
+			}{{sumV, w0, sa}, {sumD1, w0, sb}, {sumD1, dw, sa}, {sumD2, dw, sb}} {
+				if x.v.Lo == 0 && x.v.Hi == 0 {
+					continue // an exact zero adds nothing
+				}
+				xm := 0.5*x.v.Lo + 0.5*x.v.Hi
+				xr := interval.Up(max(x.v.Hi-xm, xm-x.v.Lo))
+				if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
+					xm, xr = 0, math.Inf(1)
+				}
+				sum.terms[x.which]++
+				sum.col(x.which, x.w, xm, xr)
+			}
+			added++
+		}
+		if fresh {
+			for _, x := range [...]struct {
+				which int
+				dst   interval.Matrix
+			}{{sumV, cf.A}, {sumD1, cf.BC}, {sumD2, cf.E}} {
+				lo, hi := x.dst.Row(i)
+				sum.addTo(x.which, lo, hi)
+			}
+		}
+	}
+	e.mu.Lock()
+	e.carryDerived += n
+	e.carryUnits += added
+	e.mu.Unlock()
+	return cf
+}
+
+// carryCoefRows returns cf restricted to its listed rows rows (chunk-local,
+// increasing, each held by cf): the same enclosures, copied.
+func carryCoefRows(cf *carryCoef, rows []int32) *carryCoef {
+	n, m := len(rows), cf.A.Cols
+	ris := carryRowIndex(cf.rows, rows, n)
+	out := &carryCoef{ab: cf.ab, rows: append([]int32(nil), rows...), cross: make([][]int32, n)}
+	out.A, out.BC, out.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
+	for i, ri := range ris {
+		for _, x := range [...][2]interval.Matrix{{out.A, cf.A}, {out.BC, cf.BC}, {out.E, cf.E}} {
+			copy(x[0].Lo[i*m:(i+1)*m], x[1].Lo[ri*m:(ri+1)*m])
+			copy(x[0].Hi[i*m:(i+1)*m], x[1].Hi[ri*m:(ri+1)*m])
+		}
+		out.cross[i] = cf.cross[ri]
+	}
+	return out
 }
 
 // carryMul returns an enclosure of {X·Wᵀ : X ∈ x} for an interval matrix x
@@ -199,48 +311,74 @@ func carryMul(x interval.Matrix, w, wn []float64, m int) interval.Matrix {
 	n, k := x.Rows, x.Cols
 	xm := make([]float64, n*k)
 	yn := make([]float64, n) // ‖y_i‖₂, rounded up
+	zero := make([]bool, n)
 	g := interval.Gamma(k + 2)
 	for i := 0; i < n; i++ {
-		ss, zero := 0.0, true
-		for t := i * k; t < (i+1)*k; t++ {
-			lo, hi := x.Lo[t], x.Hi[t]
-			c := 0.5*lo + 0.5*hi
-			xm[t] = c
-			r := interval.Up(math.Max(hi-c, c-lo))
-			if c != 0 {
-				r = interval.Up(r + interval.Up(g*math.Abs(c)))
-			}
-			ss += r * r
-			zero = zero && r == 0
-		}
-		yn[i] = normUp(ss, k, zero)
+		yn[i], zero[i] = carryRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k], xm[i*k:(i+1)*k], g)
 	}
+	p := carryProduct(xm, yn, zero, k, w, wn, m)
+	out := interval.NewMatrix(n, m)
+	for i := 0; i < n; i++ {
+		for o := 0; o < m; o++ {
+			out.Lo[i*m+o], out.Hi[i*m+o] = p.at(i, o)
+		}
+	}
+	return out
+}
+
+// carryRow writes the midpoints of one row [lo, hi] of carryMul's x to xm
+// and returns ‖y‖₂ rounded up, y = γ·|xm| + xr (g = γ_{k+2}), and whether
+// the row is exactly 0 (then the row of the product is exactly 0).
+func carryRow(lo, hi, xm []float64, g float64) (yn float64, zero bool) {
+	ss := 0.0
+	rz := true // every y entry 0 (normUp's flag)
+	zero = true
+	for t := range xm {
+		c := 0.5*lo[t] + 0.5*hi[t]
+		xm[t] = c
+		r := interval.Up(max(hi[t]-c, c-lo[t]))
+		if c != 0 {
+			r = interval.Up(r + interval.Up(g*math.Abs(c)))
+		}
+		ss += r * r
+		rz = rz && r == 0
+		zero = zero && lo[t] == 0 && hi[t] == 0
+	}
+	return normUp(ss, len(xm), rz), zero
+}
+
+// carryProd is carryMul's product before its enclosure is written out:
+// the midpoint gemm Xm·Wᵀ [n, m], the rows' norms yn (carryRow) and zero
+// flags, W's rows' norms wn; at gives one entry's enclosure.
+type carryProd struct {
+	m           int
+	mid, yn, wn []float64
+	zero        []bool
+	tiny        float64
+}
+
+// carryProduct is the gemm of carryMul on the midpoints xm [n, k] (n =
+// len(yn)) and w [m, k].
+func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int) *carryProd {
+	n := len(yn)
 	mid := make([]float64, n*m)
 	if n > 0 && m > 0 && k > 0 {
 		blas64.Gemm(blas.NoTrans, blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
 			blas64.General{Rows: m, Cols: k, Stride: k, Data: w}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
 	}
-	tiny := float64(2*k+2) * 0x1p-1020 // underflow of the products
-	out := interval.NewMatrix(n, m)
-	for i := 0; i < n; i++ {
-		for o := 0; o < m; o++ {
-			t := i*m + o
-			c := mid[t]
-			r := interval.Up(interval.Up(yn[i]*wn[o]) + tiny)
-			out.Lo[t], out.Hi[t] = interval.Down(c-r), interval.Up(c+r)
-		}
+	return &carryProd{m: m, mid: mid, yn: yn, wn: wn, zero: zero, tiny: float64(2*k+2) * 0x1p-1020}
+}
+
+// at returns the enclosure of entry (i, o) of the product: the midpoint
+// gemm's value ± ‖y_i‖‖W_o‖ (rounded up, plus the products' underflow),
+// exactly 0 on a zero row.
+func (p *carryProd) at(i, o int) (lo, hi float64) {
+	if p.zero[i] {
+		return 0, 0
 	}
-	for i := 0; i < n; i++ {
-		zero := true
-		for t := i * k; t < (i+1)*k && zero; t++ {
-			zero = x.Lo[t] == 0 && x.Hi[t] == 0
-		}
-		if zero {
-			clear(out.Lo[i*m : (i+1)*m])
-			clear(out.Hi[i*m : (i+1)*m])
-		}
-	}
-	return out
+	c := p.mid[i*p.m+o]
+	r := interval.Up(interval.Up(p.yn[i]*p.wn[o]) + p.tiny)
+	return interval.Down(c - r), interval.Up(c + r)
 }
 
 // normUp returns an upper bound on the Euclidean norm of k numbers from
@@ -266,15 +404,20 @@ func lowerQ(p, e, s float64) float64 {
 		return math.Inf(-1)
 	}
 	fs := interval.Add(interval.Mul(interval.Point(p), interval.Point(s)), interval.Mul(interval.Point(e), interval.Sqr(interval.Point(s)))).Lo
-	lo := math.Min(0, fs)
+	lo := min(0, fs)
 	if e > 0 && p < 0 {
 		// f′(s) = p + 2es ≤ 0: f decreases on [0, s], its minimum is f(s);
 		// otherwise the vertex value bounds it from below
 		d := interval.Add(interval.Point(p), interval.Mul(interval.Point(2*e), interval.Point(s))).Hi
 		if !(d <= 0) {
 			v := interval.Div(interval.Sqr(interval.Point(p)), interval.Point(4*e))
-			lo = math.Min(lo, -v.Hi)
+			lo = min(lo, -v.Hi)
 		}
+	}
+	if lo != lo {
+		// an overflow inside (∞ − ∞): no information, the whole line
+		// below; never NaN, so the builtin min of quadRange sees numbers
+		return math.Inf(-1)
 	}
 	return lo
 }
@@ -284,8 +427,8 @@ func lowerQ(p, e, s float64) float64 {
 // it is linear in p1 and e, so each end of the range takes one end of each
 // coefficient on each side of t = 0).
 func quadRange(p1, e interval.I, tl, tr float64) interval.I {
-	lo := math.Min(lowerQ(p1.Lo, e.Lo, tr), lowerQ(-p1.Hi, e.Lo, -tl))
-	hi := -math.Min(lowerQ(-p1.Hi, -e.Hi, tr), lowerQ(p1.Lo, -e.Hi, -tl))
+	lo := min(lowerQ(p1.Lo, e.Lo, tr), lowerQ(-p1.Hi, e.Lo, -tl))
+	hi := -min(lowerQ(-p1.Hi, -e.Hi, tr), lowerQ(p1.Lo, -e.Hi, -tl))
 	return interval.I{Lo: lo, Hi: hi}
 }
 
@@ -343,18 +486,29 @@ func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows
 		k := h1.D
 		for _, u := range units {
 			s := i*k + int(u)
-			sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
-			if order >= 1 {
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
-			}
-			if order >= 2 {
-				sum.add(pl, int(u), alpha, cm, interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
-				sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
-				if dk {
-					sum.add(pl, int(u), alpha, cm, interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+			// the unit's terms in the order the sums take them (each sum's
+			// terms in this order, so the sums are those of one add per term)
+			var ts [6]crossTerm
+			nt := 0
+			push := func(x interval.I, which int, delta bool) {
+				if t, ok := sum.term(x, which, delta); ok {
+					ts[nt] = t
+					nt++
 				}
 			}
+			push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
+			if order >= 1 {
+				push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
+				push(interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
+			}
+			if order >= 2 {
+				push(interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
+				push(interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
+				if dk {
+					push(interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+				}
+			}
+			sum.addTerms(pl, int(u), alpha, cm, ts[:nt])
 		}
 		row := func(dst interval.Matrix, which int) {
 			lo, hi := dst.Row(i)
@@ -409,8 +563,8 @@ func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.
 	const grow = 1 + 0x1p-48
 	const tiny = 0x1p-1000
 	am, bm, em := 0.5*alo+0.5*ahi, 0.5*blo+0.5*bhi, 0.5*elo+0.5*ehi
-	ar, br, er := math.Max(ahi-am, am-alo), math.Max(bhi-bm, bm-blo), math.Max(ehi-em, em-elo)
-	T := math.Max(-tl, tr)
+	ar, br, er := max(ahi-am, am-alo), max(bhi-bm, bm-blo), max(ehi-em, em-elo)
+	T := max(-tl, tr)
 	ac := math.Abs(c)
 	M := ac + T
 	cc := c * c
@@ -430,7 +584,7 @@ func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.
 	if T != 0 {
 		g1 := p1*tl + em*tl*tl
 		g2 := p1*tr + em*tr*tr
-		glo, ghi = math.Min(glo, math.Min(g1, g2)), math.Max(ghi, math.Max(g1, g2))
+		glo, ghi = min(glo, min(g1, g2)), max(ghi, max(g1, g2))
 		gs = eps * (ap1*T + aem*T*T)
 		if em != 0 {
 			ts := -p1 / (2 * em)
@@ -439,9 +593,9 @@ func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.
 				vx := -(p1 * p1) / (4 * em)
 				gs += eps * math.Abs(vx)
 				if em > 0 {
-					glo = math.Min(glo, vx)
+					glo = min(glo, vx)
 				} else {
-					ghi = math.Max(ghi, vx)
+					ghi = max(ghi, vx)
 				}
 			}
 		}
@@ -451,7 +605,7 @@ func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.
 	dlo, dhi := p1, p1
 	if T != 0 {
 		x1, x2 := (2*em)*tl, (2*em)*tr
-		dlo, dhi = p1+math.Min(x1, x2), p1+math.Max(x1, x2)
+		dlo, dhi = p1+min(x1, x2), p1+max(x1, x2)
 	}
 	sd := interval.Up((br+2*M*er+e1+eps*(ap1+2*aem*T))*grow + tiny)
 	d = interval.I{Lo: interval.Down(dlo - sd), Hi: interval.Up(dhi + sd)}
@@ -518,7 +672,7 @@ const (
 
 // crossSums accumulates, per output o, sums Σ_u w_ou·x_u over a few input
 // units u with interval x_u, in midpoint–radius form: mid the float sum
-// of w·xm, rad an upper bound on everything else (see add). w is either
+// of w·xm, rad an upper bound on everything else (see addTerms). w is either
 // W(α) = W0 + αΔW over α in an interval (a box column) or ΔW (exact).
 type crossSums struct {
 	mid, rad, abs [nSums][]float64 // abs: Σ|w||xm|, for the rounding of mid
@@ -542,46 +696,83 @@ func (s *crossSums) reset() {
 	}
 }
 
-// add adds column u of W(α) (delta false; α ∈ alpha, cm the centre used)
-// or of ΔW (delta true) times the interval x to sum which. For W(α) =
-// (W0 + cm·ΔW) + (α − cm)·ΔW the term is (W0 + cm·ΔW)·xm plus at most
-// (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| + xr); mid collects the
-// first in float, rad the bounds, abs the magnitudes (|W0| + |cm||ΔW|)|xm|
-// whose multiple bounds the float rounding of mid (addTo).
-func (s *crossSums) add(pl *carryPlan, u int, alpha interval.I, cm float64, x interval.I, which int, delta bool) {
+// crossTerm is one term of addTerms, prepared (term): the sum it goes to,
+// whether its column is ΔW's (else W(α)'s), and its interval's float
+// midpoint xm, radius xr, |xm| and |xm| + xr.
+type crossTerm struct {
+	mid, rad, abs []float64
+	delta         bool
+	xm, xr, ax    float64
+	axr           float64
+}
+
+// term prepares the term x of sum which for addTerms, counting it; false
+// for an exact zero (it adds nothing). A midpoint or radius that is not
+// finite becomes 0 ± +Inf.
+func (s *crossSums) term(x interval.I, which int, delta bool) (crossTerm, bool) {
 	if x.Lo == 0 && x.Hi == 0 {
-		return
+		return crossTerm{}, false
 	}
 	xm := 0.5*x.Lo + 0.5*x.Hi
-	xr := interval.Up(math.Max(x.Hi-xm, xm-x.Lo))
+	xr := interval.Up(max(x.Hi-xm, xm-x.Lo))
 	if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
 		xm, xr = 0, math.Inf(1)
 	}
-	ax := math.Abs(xm)
-	mid, rad, abs := s.mid[which], s.rad[which], s.abs[which]
-	m := pl.out
-	w0, dw := pl.w0T[u*m:(u+1)*m], pl.dwT[u*m:(u+1)*m]
 	s.terms[which]++
-	if delta {
-		for o, d := range dw {
-			mid[o] += d * xm
-			ad := math.Abs(d)
-			rad[o] += ad * xr
-			abs[o] += ad * ax
-		}
+	ax := math.Abs(xm)
+	return crossTerm{mid: s.mid[which], rad: s.rad[which], abs: s.abs[which], delta: delta, xm: xm, xr: xr, ax: ax, axr: ax + xr}, true
+}
+
+// addTerms adds, for each prepared term ts[j] (interval x), column u of
+// W(α) (ts[j].delta false; α ∈ alpha, cm the centre used) or of ΔW (delta
+// true) times x to its sum, in one sweep over the outputs (the columns
+// read once per output, not once per term; each sum receives its terms in
+// the order of ts). For W(α) = (W0 + cm·ΔW) + (α − cm)·ΔW the term is
+// (W0 + cm·ΔW)·xm plus at most (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| +
+// xr); mid collects the first in float, rad the bounds, abs the
+// magnitudes (|W0| + |cm||ΔW|)|xm| whose multiple bounds the float
+// rounding of mid (addTo). For ΔW (exact) the term is ΔW·xm in mid, |ΔW|·xr
+// in rad and |ΔW||xm| in abs.
+func (s *crossSums) addTerms(pl *carryPlan, u int, alpha interval.I, cm float64, ts []crossTerm) {
+	if len(ts) == 0 {
 		return
 	}
-	t := math.Max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
+	m := pl.out
+	w0, dw := pl.d.W0T[u*m:(u+1)*m], pl.d.DWT[u*m:(u+1)*m]
+	t := max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
 	t = interval.Up(t + t*0x1p-50) // |α − cm| for α ∈ alpha, rounded up
 	acm := math.Abs(cm)
-	axr := ax + xr
 	for o, w := range w0 {
 		d := dw[o]
 		wc := w + cm*d
-		mid[o] += wc * xm
-		aw := math.Abs(w) + acm*math.Abs(d)
-		rad[o] += aw*xr + t*math.Abs(d)*axr
-		abs[o] += aw * ax
+		ad := math.Abs(d)
+		aw := math.Abs(w) + acm*ad
+		td := t * ad
+		for j := range ts {
+			x := &ts[j]
+			if x.delta {
+				x.mid[o] += d * x.xm
+				x.rad[o] += ad * x.xr
+				x.abs[o] += ad * x.ax
+			} else {
+				x.mid[o] += wc * x.xm
+				x.rad[o] += aw*x.xr + td*x.axr
+				x.abs[o] += aw * x.ax
+			}
+		}
+	}
+}
+
+// col adds the exact point column w times the interval xm ± xr to sum
+// which, as add does for ΔW (the caller counts the term).
+func (s *crossSums) col(which int, w []float64, xm, xr float64) {
+	mid, rad, abs := s.mid[which], s.rad[which], s.abs[which]
+	ax := math.Abs(xm)
+	for o, d := range w {
+		mid[o] += d * xm
+		ad := math.Abs(d)
+		rad[o] += ad * xr
+		abs[o] += ad * ax
 	}
 }
 

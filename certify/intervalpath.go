@@ -163,6 +163,10 @@ type IntervalPath struct {
 	// coefficients were computed
 	carry     *carryPlan
 	carryRows int
+	// carryDerived counts the (leaf, example) rows whose coefficients were
+	// derived from a parent leaf's (carryCoefFrom), carryUnits the units
+	// they added
+	carryDerived, carryUnits int
 }
 
 type statsKey struct {
@@ -180,7 +184,7 @@ type statsEntry struct {
 // the layer) and caches the first affine layer's products over the
 // examples (and, under bn_policy recompute, over the reference batch).
 func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
-	e := &IntervalPath{p: p, chunks: p.Chunks(), notes: map[string]bool{}}
+	e := &IntervalPath{p: p, chunks: subChunks(p.Chunks(), intervalChunk), notes: map[string]bool{}}
 	if err := p.Model.Require(nn.RuleInterval); err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
@@ -272,6 +276,25 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 		}
 	}
 	return e, nil
+}
+
+// intervalChunk is the most examples an interval pass takes at once (0:
+// the path's chunks, functionspace.Options.Chunk).
+var intervalChunk = 0
+
+// subChunks splits each chunk of cs into consecutive pieces of at most
+// size examples (size ≤ 0: cs unchanged).
+func subChunks(cs [][2]int, size int) [][2]int {
+	if size <= 0 {
+		return cs
+	}
+	var out [][2]int
+	for _, c := range cs {
+		for lo := c[0]; lo < c[1]; lo += size {
+			out = append(out, [2]int{lo, min(lo+size, c[1])})
+		}
+	}
+	return out
 }
 
 // box encloses layer i's parameters over alpha; every box of the path

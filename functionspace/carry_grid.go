@@ -53,8 +53,7 @@ func (p *Path) carryPlan() *carryPlan {
 		return nil
 	}
 	layer := p.Model.Layers[aff]
-	pw, isPL := layer.(nn.PiecewiseLinear)
-	if _, own := layer.(nn.Switching); !isPL || own {
+	if _, isPL := layer.(nn.PiecewiseLinear); !isPL {
 		return nil
 	}
 	sw, ok := p.switchings()[aff].(nn.UnitInput)
@@ -76,18 +75,17 @@ func (p *Path) carryPlan() *carryPlan {
 	if mid < 0 {
 		return nil
 	}
-	d := p.Model.Layers[mid]
-	in, out := d.InSize(), d.OutSize()
+	out := p.Model.Layers[mid].OutSize()
 	if 4*8*p.N*out > p.opt.FirstLayerCacheBytes { // P0, P1, P2 and (AtGridPerLayer) PB
 		return nil
 	}
-	p0, dp := p.Model.LayerParams(p.Theta0, mid), p.Model.LayerParams(p.Delta, mid)
-	pl := &carryPlan{aff: aff, mid: mid, branches: sw.Branches, out: out,
-		w0T: transpose(p0[0].Data, out, in), dwT: transpose(dp[0].Data, out, in)}
-	pl.on, pl.off = pw.Slopes()
-	if len(p0) > 1 && p0[1] != nil {
-		pl.b0, pl.db = p0[1].Data, dp[1].Data
+	// the weights, slopes and biases: the one description both carries read
+	cd := DescribeCarriedLayer(p.Model, p.Theta0, p.Delta, aff, mid)
+	if cd == nil {
+		return nil
 	}
+	pl := &carryPlan{aff: aff, mid: mid, branches: sw.Branches, out: out,
+		w0T: cd.W0T, dwT: cd.DWT, b0: cd.B0, db: cd.DB, on: cd.On, off: cd.Off}
 	p.splitPlan(pl, kl[1])
 	return pl
 }
