@@ -133,9 +133,31 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 	if dk {
 		out.DK = interval.NewMatrix(n, c)
 	}
+	relu := a.Kind == ReLU
 	for i := 0; i < n; i++ {
 		for j := 0; j < c; j++ {
 			t := i*c + j
+			if relu && (in.V.Lo[t] >= 0 || in.V.Hi[t] <= 0) {
+				// a ReLU unit on one side of its kink over the whole interval
+				// (Enclose's first two cases, σ′ = 1 or 0, σ″ = 0): it is the
+				// identity or exactly 0 there, so its value and derivatives
+				// are its input's or exact zeros, with no rounding (1·x and
+				// 0·x are exact; Mul would widen by an ulp, and Scale(0, ·)
+				// gives [−η, η] instead of 0; issue 13)
+				if in.V.Lo[t] >= 0 {
+					out.V.Lo[t], out.V.Hi[t] = in.V.Lo[t], in.V.Hi[t]
+					if in.Order >= 1 {
+						out.D1.Lo[t], out.D1.Hi[t] = in.D1.Lo[t], in.D1.Hi[t]
+					}
+					if in.Order >= 2 {
+						out.D2.Lo[t], out.D2.Hi[t] = in.D2.Lo[t], in.D2.Hi[t]
+					}
+					if dk {
+						out.DK.Lo[t], out.DK.Hi[t] = in.DK.Lo[t], in.DK.Hi[t]
+					}
+				} // else every output stays the exact 0 of NewMatrix
+				continue
+			}
 			s, d1, d2, kink := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
 			if kink {
 				out.Kink[i] = true

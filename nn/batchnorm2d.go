@@ -102,9 +102,7 @@ func fromNC[T float32 | float64](src [][]T, c, hw int, dst [][]T) {
 	}
 }
 
-// imatNC and imatCHW are toNC and fromNC on interval matrices: the
-// [N·H·W, C] view the interval rules (batchnorm1d's, BatchNorm.IntervalJet,
-// IntervalJetStats, IntervalBatchStats) still take.
+// imatNC is toNC on interval matrices (the recompute policy's statistics).
 func (b *BatchNorm2d) imatNC(m interval.Matrix) interval.Matrix {
 	if m.Lo == nil {
 		return m
@@ -122,25 +120,7 @@ func (b *BatchNorm2d) imatNC(m interval.Matrix) interval.Matrix {
 	return out
 }
 
-func (b *BatchNorm2d) imatCHW(m interval.Matrix) interval.Matrix {
-	if m.Lo == nil {
-		return m
-	}
-	c := b.BN.Features
-	n := m.Rows / b.HW
-	out := interval.NewMatrix(n, b.InSize())
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			for s := 0; s < b.HW; s++ {
-				dst, src := i*out.Cols+ch*b.HW+s, (i*b.HW+s)*c+ch
-				out.Lo[dst], out.Hi[dst] = m.Lo[src], m.Hi[src]
-			}
-		}
-	}
-	return out
-}
-
-// spread repeats each example's flag over its HW rows; gather ORs them back.
+// spread repeats each example's flag over its HW rows.
 func (b *BatchNorm2d) spread(f []bool) []bool {
 	if f == nil {
 		return nil
@@ -154,25 +134,9 @@ func (b *BatchNorm2d) spread(f []bool) []bool {
 	return out
 }
 
-func (b *BatchNorm2d) gather(f []bool) []bool {
-	if f == nil {
-		return nil
-	}
-	out := make([]bool, len(f)/b.HW)
-	for k, v := range f {
-		out[k/b.HW] = out[k/b.HW] || v
-	}
-	return out
-}
-
 func (b *BatchNorm2d) ijetNC(in *IJet) *IJet {
 	return &IJet{N: in.N * b.HW, D: b.BN.Features, Order: in.Order, Const: in.Const,
 		V: b.imatNC(in.V), D1: b.imatNC(in.D1), D2: b.imatNC(in.D2), DK: b.imatNC(in.DK), Kink: b.spread(in.Kink), Jump: b.spread(in.Jump)}
-}
-
-func (b *BatchNorm2d) ijetCHW(j *IJet) *IJet {
-	return &IJet{N: j.N / b.HW, D: b.InSize(), Order: j.Order, Const: j.Const,
-		V: b.imatCHW(j.V), D1: b.imatCHW(j.D1), D2: b.imatCHW(j.D2), DK: b.imatCHW(j.DK), Kink: b.gather(j.Kink), Jump: b.gather(j.Jump)}
 }
 
 // Forward is evaluation mode, per channel: y = γ (x − running_mean)/√(running_var + ε) + β.
@@ -465,12 +429,12 @@ func (b *BatchNorm2d) JetRows(p0, dp []*Tensor, alphas []float64, in *Jet) *Jet 
 
 // IntervalJet implements IntervalLayer (the `interpolate` policy).
 func (b *BatchNorm2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
-	return b.ijetCHW(b.BN.IntervalJet(p, b.ijetNC(in)))
+	return b.BN.intervalJet(p, in, b.HW) // per channel on [N, C·H·W]: no transposes
 }
 
 // IntervalJetStats implements BatchStatistics (the `recompute` policy).
 func (b *BatchNorm2d) IntervalJetStats(p *ParamBox, st *IStats, in *IJet) *IJet {
-	return b.ijetCHW(b.BN.IntervalJetStats(p, st, b.ijetNC(in)))
+	return b.BN.intervalJetStats(p, st, in, b.HW) // per channel on [N, C·H·W]: no transposes
 }
 
 // BatchStats implements BatchStatistics: the statistics jet of a reference

@@ -27,20 +27,29 @@ import (
 // network input) is taken with zero α-derivatives; p must not be nil,
 // since the parameters depend on α (IntervalJet panics otherwise).
 func (b *BatchNorm) IntervalJet(p *ParamBox, in *IJet) *IJet {
+	return b.intervalJet(p, in, 1)
+}
+
+// intervalJet is IntervalJet on rows of Features·hw entries, feature j
+// holding entries j·hw … (j+1)·hw − 1 of every row (intervalJetStats):
+// batchnorm2d's rule without transposes, bit for bit IntervalJet on the
+// transpose.
+func (b *BatchNorm) intervalJet(p *ParamBox, in *IJet, hw int) *IJet {
 	if p == nil {
 		panic("nn: BatchNorm.IntervalJet: the parameters depend on α; a ParamBox is required")
 	}
-	out := b.IntervalJetStats(p, runningIStats(p, b.Features), in)
+	out := b.intervalJetStats(p, runningIStats(p, b.Features), in, hw)
 	if in.HasDK() && out.D2.Lo != nil {
 		// y = g(α)(h − μ(α)) + β(α) with g = γ r: ẏ(α) − ẏ(β) holds the
 		// jumps of ḣ times g(α) (IJet.DK); the rest is smooth in α and
 		// enclosed by D2's rule
 		c := b.Features
-		out.DK = interval.NewMatrix(in.N, c)
+		d := c * hw
+		out.DK = interval.NewMatrix(in.N, d)
 		for j := 0; j < c; j++ {
 			g := interval.Mul(boxAt(p, 0, j), rsqrt(interval.AddF(boxAt(p, 3, j), b.Eps)))
-			for i := 0; i < in.N; i++ {
-				t := i*c + j
+			for q := 0; q < in.N*hw; q++ {
+				t := (q/hw)*d + j*hw + q%hw
 				k := interval.Mul(g, interval.I{Lo: in.DK.Lo[t], Hi: in.DK.Hi[t]})
 				out.DK.Lo[t], out.DK.Hi[t] = k.Lo, k.Hi
 			}

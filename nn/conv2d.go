@@ -573,12 +573,6 @@ func (l *Conv2d) unpatch(m interval.Matrix, n int) interval.Matrix {
 	return out
 }
 
-// convI is the interval w ⋆ x: the midpoint–radius product (interval.MulNT)
-// on the im2col patches.
-func (l *Conv2d) convI(x interval.Matrix, n int, w *interval.Weights, scale float64) interval.Matrix {
-	return l.unpatch(interval.MulNT(l.patches(x, n), w, scale), n)
-}
-
 // channelRow expands a per-channel vector [Out] to [Out·OH·OW].
 func (l *Conv2d) channelRow(v []float64) []float64 {
 	out := make([]float64, l.OutSize())
@@ -604,51 +598,6 @@ func (l *Conv2d) ConstProducts(p *ParamBox, x interval.Matrix) (a, b interval.Ma
 		b.AddRow(db, db)
 	}
 	return a, b
-}
-
-// IntervalJet implements IntervalLayer: Dense's rule (THEORY.md §7, §9)
-// with the products taken on the im2col patches; a Const input uses
-// ConstProducts and AffineIJet.
-func (l *Conv2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
-	if in.Const {
-		a, b := l.ConstProducts(p, in.V)
-		return AffineIJet(a, b, p.Alpha, in.Order, in.Kink)
-	}
-	n := in.N
-	w := interval.NewWeights(l.Out, l.ckk(), p.Mid[0].Data, p.Rad[0].Data)
-	out := &IJet{N: n, D: l.OutSize(), Order: in.Order, Kink: in.Kink, Jump: in.Jump}
-	// the im2col patches of V and D1 are each built once and multiplied by
-	// both W and ΔW (the same products as convI on each; issue 13: building
-	// them was ~14% of a resnet-8 leaf's CPU, five times per conv)
-	pv := l.patches(in.V, n)
-	out.V = l.unpatch(interval.MulNT(pv, w, 1), n)
-	if p.Mid[1] != nil {
-		lo, hi := boxRow(l.channelRow(p.Mid[1].Data), l.channelRow(p.Rad[1].Data))
-		out.V.AddRow(lo, hi)
-	}
-	if in.Order >= 1 {
-		dw := interval.NewWeights(l.Out, l.ckk(), p.Delta[0].Data, nil)
-		out.D1 = l.unpatch(interval.MulNT(pv, dw, 1), n)
-		pv = interval.Matrix{}
-		pd := l.patches(in.D1, n)
-		out.D1.AddTo(l.unpatch(interval.MulNT(pd, w, 1), n))
-		if p.Delta[1] != nil {
-			db := l.channelRow(p.Delta[1].Data)
-			out.D1.AddRow(db, db)
-		}
-		if in.Order >= 2 {
-			out.D2 = l.unpatch(interval.MulNT(pd, dw, 2), n)
-			pd = interval.Matrix{}
-			out.D2.AddTo(l.convI(in.D2, n, w, 1))
-			if in.HasDK() { // the jump term maps by W (Dense.IntervalJet)
-				out.DK = interval.NewMatrix(n, l.OutSize())
-				if in.anyKink() {
-					out.DK = l.convI(in.DK, n, w, 1)
-				}
-			}
-		}
-	}
-	return out
 }
 
 var (

@@ -437,7 +437,9 @@ func TestConv2dBackwardFiniteDifferences(t *testing.T) {
 // TestConv2dIntervalJetEncloses: the interval rule (and, on a constant
 // input, ConstProducts) contains the point jets over the α-interval.
 func TestConv2dIntervalJetEncloses(t *testing.T) {
+	defer func(k int) { convColElems = k }(convColElems)
 	rapid.Check(t, func(t *rapid.T) {
+		convColElems = rapid.SampledFrom([]int{1, 40, 1 << 20}).Draw(t, "colElems") // chunks of examples
 		c := drawConv(t)
 		checkInterval(t, c, rapid.Bool().Draw(t, "const"))
 	})

@@ -248,43 +248,60 @@ func (l *Conv2d) IntervalTape(*ParamBox, *IJet, *IJet, []int32) (*IntervalTape, 
 }
 
 // IntervalVJP implements IntervalBackward: the transposed convolution
-// W(α)ᵀ ⋆ g with W(α) ∈ Mid ± Rad: the patch gradients g·W (interval.MulNT
-// on Wᵀ [In·KH·KW, Out]) added back into the input positions (col2im),
-// every sum rounded outward; no jumps.
+// W(α)ᵀ ⋆ g with W(α) ∈ Mid ± Rad: the patch gradients Wᵀ·g
+// (interval.MulCols on Wᵀ [In·KH·KW, Out] and g's [Out, OH·OW] blocks in
+// midpoint–radius form, a chunk of examples side by side: g's rows are
+// already that layout, so no interval patches are built and no entry is
+// converted twice; issue 13) added back into the input positions
+// (col2im), every sum rounded outward; no jumps.
 func (l *Conv2d) IntervalVJP(p *ParamBox, _ *IntervalTape, g interval.Matrix) (interval.Matrix, []interval.I, error) {
 	n, ckk, ohw := g.Rows, l.ckk(), l.ohw()
 	wt := interval.NewWeights(ckk, l.Out, transposed(p.Mid[0].Data, l.Out, ckk), transposed(p.Rad[0].Data, l.Out, ckk))
-	gp := interval.NewMatrix(n*ohw, l.Out)
-	for e := 0; e < n; e++ {
-		for o := 0; o < l.Out; o++ {
-			for q := 0; q < ohw; q++ {
-				s, d := e*g.Cols+o*ohw+q, (e*ohw+q)*l.Out+o
-				gp.Lo[d], gp.Hi[d] = g.Lo[s], g.Hi[s]
+	out := interval.NewMatrix(n, l.InSize())
+	b := min(max(1, convColElems/max(1, ckk*ohw)), max(n, 1))
+	bufs := make([]*[]float64, 4)
+	get := func(i, size int) []float64 { bufs[i] = getConvBuf(size); return *bufs[i] }
+	cm, ca := get(0, l.Out*b*ohw), get(1, 2*l.Out*b*ohw)
+	plo, phi := get(2, ckk*b*ohw), get(3, ckk*b*ohw)
+	defer func() {
+		for _, q := range bufs {
+			putConvBuf(q)
+		}
+	}()
+	hw := l.H * l.W
+	for e0 := 0; e0 < n; e0 += b {
+		m := min(b, n-e0)
+		ld := m * ohw
+		for e := 0; e < m; e++ {
+			gl, gh := g.Row(e0 + e)
+			for o := 0; o < l.Out; o++ {
+				c := o*ld + e*ohw
+				interval.MidRad(gl[o*ohw:(o+1)*ohw], gh[o*ohw:(o+1)*ohw], cm[c:c+ohw], ca[c:c+ohw], ca[l.Out*ld+c:l.Out*ld+c+ohw])
 			}
 		}
-	}
-	pc := interval.MulNT(gp, wt, 1) // [n·ohw, ckk]
-	out := interval.NewMatrix(n, l.InSize())
-	hw := l.H * l.W
-	for e := 0; e < n; e++ {
-		for c := 0; c < l.In; c++ {
-			for u := 0; u < l.KH; u++ {
-				for v := 0; v < l.KW; v++ {
-					r := (c*l.KH+u)*l.KW + v
-					for i := 0; i < l.OH; i++ {
-						ih := i*l.SH - l.PH + u
-						if ih < 0 || ih >= l.H {
-							continue
-						}
-						for j := 0; j < l.OW; j++ {
-							iw := j*l.SW - l.PW + v
-							if iw < 0 || iw >= l.W {
+		interval.MulCols(wt, interval.Cols{K: l.Out, N: ld, Mid: cm[:l.Out*ld], Abs: ca[:2*l.Out*ld]}, 1, plo, phi)
+		for e := 0; e < m; e++ {
+			ol, oh := out.Row(e0 + e)
+			for c := 0; c < l.In; c++ {
+				for u := 0; u < l.KH; u++ {
+					for v := 0; v < l.KW; v++ {
+						r := (c*l.KH+u)*l.KW + v
+						for i := 0; i < l.OH; i++ {
+							ih := i*l.SH - l.PH + u
+							if ih < 0 || ih >= l.H {
 								continue
 							}
-							s := (e*ohw+i*l.OW+j)*ckk + r
-							d := e*out.Cols + c*hw + ih*l.W + iw
-							x := interval.Add(interval.I{Lo: out.Lo[d], Hi: out.Hi[d]}, interval.I{Lo: pc.Lo[s], Hi: pc.Hi[s]})
-							out.Lo[d], out.Hi[d] = x.Lo, x.Hi
+							s0 := r*ld + e*ohw + i*l.OW
+							d0 := c*hw + ih*l.W
+							for j := 0; j < l.OW; j++ {
+								iw := j*l.SW - l.PW + v
+								if iw < 0 || iw >= l.W {
+									continue
+								}
+								s, d := s0+j, d0+iw
+								ol[d] = addDownF(ol[d], plo[s])
+								oh[d] = addUpF(oh[d], phi[s])
+							}
 						}
 					}
 				}

@@ -24,7 +24,9 @@ import (
 // (exact for an affine map up to rounding). The tape is recorded with and
 // without a midpoint jet.
 func TestIntervalVJPEncloses(t *testing.T) {
+	defer func(k int) { convColElems = k }(convColElems)
 	rapid.Check(t, func(t *rapid.T) {
+		convColElems = rapid.SampledFrom([]int{1, 40, 1 << 20}).Draw(t, "colElems") // conv2d: chunks of examples
 		var c *imgCase
 		affine := false // Forward is affine in x: the unit-difference oracle
 		switch kind := rapid.SampledFrom([]string{"conv2d", "batchnorm2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "activation"}).Draw(t, "layer"); kind {
