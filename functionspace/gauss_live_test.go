@@ -3,8 +3,10 @@ package functionspace
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/certify-mli/certify/internal/blasbackend"
@@ -49,13 +51,44 @@ func BenchmarkGaussLengthRun(b *testing.B) {
 	if s := os.Getenv("CERTIFY_GAUSS_INTERVALS"); s != "" {
 		m, _ = strconv.Atoi(s)
 	}
+	// CERTIFY_GAUSS_POINTS=k stops after k grid points (a cancellation)
+	// and prints the CPU seconds spent per grid point so far.
+	stop := 0
+	if s := os.Getenv("CERTIFY_GAUSS_POINTS"); s != "" {
+		stop, _ = strconv.Atoi(s)
+	}
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cpu0 := cpuSeconds()
+		o := GaussOptions{Intervals: m, MaxIntervals: 4096, Tol: 1e-4, RelTol: 1e-3}
+		if stop > 0 {
+			o.Progress = func(done, total int) {
+				if done == stop {
+					fmt.Printf("%d of %d grid points: %.2f CPU s, %.3f CPU s per grid point\n", done, total, cpuSeconds()-cpu0, (cpuSeconds()-cpu0)/float64(done))
+					cancel()
+				}
+			}
+		}
 		// certify --run's defaults: 49·6 = 294 intervals for 50 α, tol 1e-4, rel 1e-3
-		r, err := p.GaussLength(context.Background(), 0, 1, GaussOptions{Intervals: m, MaxIntervals: 4096, Tol: 1e-4, RelTol: 1e-3})
+		r, err := p.GaussLength(ctx, 0, 1, o)
+		cancel()
+		if stop > 0 && err == context.Canceled {
+			continue
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
+		fmt.Printf("Gauss length: %.2f CPU s\n", cpuSeconds()-cpu0)
 		fmt.Printf("BLAS %s (%s); general %v, rows %v: mean %.12f ± %.3g, M = %d, %d kinks, %d extra rows\n", be, note, p.noJumps, p.noPoly, r.Mean, r.MeanError, r.Intervals, r.Kinks, r.ExtraRows)
 	}
+}
+
+// cpuSeconds is the process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
