@@ -92,3 +92,62 @@ func cpuSeconds() float64 {
 	}
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
+
+// TestCubicFastLive compares the grid Gauss length with cubicFast against
+// cubicJets' full-width carry (noFastCubic, the implementation before it)
+// on the run directory CERTIFY_GAUSS_RUN (skipped when unset;
+// CERTIFY_GAUSS_EXAMPLES examples, default 50; 294 intervals as
+// certify --run's first grid): every example's Gauss length and error
+// estimate to 1e-12 relative, the kink counts exactly.
+func TestCubicFastLive(t *testing.T) {
+	dir := os.Getenv("CERTIFY_GAUSS_RUN")
+	if dir == "" {
+		t.Skip("CERTIFY_GAUSS_RUN not set")
+	}
+	be, _, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.Use()
+	n := 50
+	if s := os.Getenv("CERTIFY_GAUSS_EXAMPLES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := GaussOptions{Intervals: 294, MaxIntervals: 294}
+	c0 := cpuSeconds()
+	r, err := p.GaussLength(context.Background(), 0, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := cpuSeconds()
+	p.noFastCubic = true
+	ref, err := p.GaussLength(context.Background(), 0, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := cpuSeconds()
+	if r.Kinks != ref.Kinks {
+		t.Fatalf("%d kinks fast, %d full width", r.Kinks, ref.Kinks)
+	}
+	var worst, worstErr float64
+	for i, g := range ref.PerExample {
+		if r.KinkCount[i] != ref.KinkCount[i] {
+			t.Fatalf("example %d: %d kinks fast, %d full width", i, r.KinkCount[i], ref.KinkCount[i])
+		}
+		worst = math.Max(worst, math.Abs(r.PerExample[i]-g)/g)
+		worstErr = math.Max(worstErr, math.Abs(r.PerExampleError[i]-ref.PerExampleError[i])/g)
+	}
+	t.Logf("%d examples, %d kinks: mean %.15f fast, %.15f full width; largest relative difference %.3g (error estimates %.3g of the value); CPU %.1f s fast, %.1f s full width",
+		p.N, r.Kinks, r.Mean, ref.Mean, worst, worstErr, c1-c0, c2-c1)
+	if worst > 1e-12 || worstErr > 1e-12 {
+		t.Fatalf("relative difference %.3g, error estimates %.3g: above 1e-12", worst, worstErr)
+	}
+}
