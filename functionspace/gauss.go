@@ -3,6 +3,7 @@ package functionspace
 import (
 	"context"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -314,6 +315,9 @@ type gridPoint struct {
 	s          *Sample
 	z, zd, zdd map[int]*mat.Dense
 	br         map[int][]int
+	// bits holds the branches as bits [N·⌈Switches/64⌉] where every
+	// kinked layer has two branches per unit (polyPlan); nil otherwise.
+	bits map[int][]uint64
 }
 
 // point evaluates the grid point α, keeping the inputs of the kinked
@@ -395,12 +399,41 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		} else {
 			br = make([]int, p.N*ns)
 		}
+		// with two branches per unit (polyPlan's unit-wise layers), the
+		// branches as bits too: turn compares them 64 units at a time
+		var bs []uint64
+		nw := (ns + 63) / 64
+		if pl != nil {
+			if spare != nil && spare.bits != nil {
+				bs = spare.bits[l]
+			} else {
+				bs = make([]uint64, p.N*nw)
+			}
+		}
 		for i := 0; i < p.N; i++ {
-			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, br[i*ns:(i+1)*ns])
+			bri := br[i*ns : (i+1)*ns]
+			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, bri)
+			if bs != nil {
+				packBits(bs[i*nw:(i+1)*nw], bri)
+			}
 		}
 		g.br[l] = br
+		if bs != nil {
+			if g.bits == nil {
+				g.bits = map[int][]uint64{}
+			}
+			g.bits[l] = bs
+		}
 	}
 	return g, nil
+}
+
+// packBits sets bit u of w (64 per word) to br[u] ∈ {0, 1}.
+func packBits(w []uint64, br []int) {
+	clear(w)
+	for u, b := range br {
+		w[u>>6] |= uint64(b&1) << (u & 63)
+	}
 }
 
 // quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
@@ -518,11 +551,7 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 			za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
 			zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
 			bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
-			for u, ba := range bra {
-				bb := brb[u]
-				if ba == bb {
-					continue
-				}
+			cross := func(u, ba, bb int) {
 				if l == aff {
 					// affine switching functions: several switches of
 					// one unit (a max-pool window through a third
@@ -530,7 +559,7 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 					n0 := len(cs)
 					cs, ga = affineUnit(cs, ga, sw, l, u, ba, za, zda, nil, a, b)
 					if len(cs)-n0 >= 2 {
-						continue
+						return
 					}
 					cs = cs[:n0]
 				}
@@ -545,6 +574,23 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 					r = a + h*hermite{a: a, h: h, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}.root()
 				}
 				cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, ba, bb})
+			}
+			if pa.bits != nil && pb.bits != nil {
+				// the units whose bit differs, in increasing order
+				nw := (ns + 63) / 64
+				wa, wb := pa.bits[l][i*nw:(i+1)*nw], pb.bits[l][i*nw:(i+1)*nw]
+				for q, x := range wa {
+					for x ^= wb[q]; x != 0; x &= x - 1 {
+						u := q<<6 + bits.TrailingZeros64(x)
+						cross(u, bra[u], brb[u])
+					}
+				}
+				continue
+			}
+			for u, ba := range bra {
+				if bb := brb[u]; ba != bb {
+					cross(u, ba, bb)
+				}
 			}
 		}
 		if count != nil {
