@@ -157,12 +157,13 @@ type GaussResult struct {
 // Memory: beyond the samples, the inputs z and ż of every kinked layer at
 // three grid points, 6·N·width float64s per layer (and z̈ of the second
 // kinked layer where polyJets applies, 3·N·width more), and its switch
-// units' branches there, 3·N·Switches ints.
+// units' branches there, 3·N·Switches ints (and, on polyPlan's shape, as
+// bits, 3·N·⌈Switches/64⌉ words).
 //
 // It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
-// no further chunk of examples once ctx is cancelled (AtContext), so a
-// cancellation waits for the chunks running and, if it comes during the
-// kink search between two grid points (turn), for that search.
+// no further chunk of examples once ctx is cancelled (AtContext), and the
+// kink search between two grid points (turn) no further piece of
+// examples, so a cancellation waits for the chunks or pieces running.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
 	if o.Intervals <= 0 {
 		o.Intervals = 256
@@ -503,6 +504,9 @@ func (p *Path) turn(ctx context.Context, pa, pb *gridPoint, ch *chain, kl []int,
 				c := int(next.Add(1)) - 1
 				if c >= pieces {
 					return
+				}
+				if p.pieceStarted != nil {
+					p.pieceStarted(c)
 				}
 				p.turnPiece(pa, pb, ch, kl, aff, pl, count, quad, sws, a, b, h, extras, c, c*size, min((c+1)*size, p.N))
 			}
