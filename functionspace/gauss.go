@@ -354,7 +354,46 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 			g.zdd[l] = mat.NewDense(p.N, w, nil)
 		}
 	}
+	// The branches of every kinked layer's switch units (with two branches
+	// per unit, polyPlan's unit-wise layers, as bits too: turn compares
+	// them 64 units at a time), computed by the visit from the rows just
+	// copied (in cache) and after the pass for the chunks it did not see.
+	sws := p.switchings()
 	chunks := p.Chunks()
+	g.br = map[int][]int{}
+	nws := map[int]int{}
+	done := map[int][]bool{}
+	for _, l := range kl {
+		ns := sws[l].Switches()
+		if spare != nil {
+			g.br[l] = spare.br[l]
+		} else {
+			g.br[l] = make([]int, p.N*ns)
+		}
+		done[l] = make([]bool, len(chunks))
+		if pl == nil {
+			continue
+		}
+		nw := (ns + 63) / 64
+		nws[l] = nw
+		if g.bits == nil {
+			g.bits = map[int][]uint64{}
+		}
+		if spare != nil && spare.bits != nil {
+			g.bits[l] = spare.bits[l]
+		} else {
+			g.bits[l] = make([]uint64, p.N*nw)
+		}
+	}
+	branches := func(l, i int) {
+		ns := sws[l].Switches()
+		bri := g.br[l][i*ns : (i+1)*ns]
+		sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, bri)
+		if bs := g.bits[l]; bs != nil {
+			nw := nws[l]
+			packBits(bs[i*nw:(i+1)*nw], bri)
+		}
+	}
 	visit := func(c, layer int, in *nn.Jet) {
 		dz, ok := g.z[layer]
 		if !ok {
@@ -379,7 +418,9 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 			if dzz != nil {
 				copy(dzz.RawRowView(lo+r), in.Acceleration().RawRowView(r))
 			}
+			branches(layer, lo+r)
 		}
+		done[layer][c] = in.N == chunks[c][1]-lo
 	}
 	var err error
 	if gc != nil {
@@ -390,40 +431,14 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 	if err != nil {
 		return nil, err
 	}
-	sws := p.switchings()
-	g.br = map[int][]int{}
 	for _, l := range kl {
-		ns := sws[l].Switches()
-		var br []int
-		if spare != nil {
-			br = spare.br[l]
-		} else {
-			br = make([]int, p.N*ns)
-		}
-		// with two branches per unit (polyPlan's unit-wise layers), the
-		// branches as bits too: turn compares them 64 units at a time
-		var bs []uint64
-		nw := (ns + 63) / 64
-		if pl != nil {
-			if spare != nil && spare.bits != nil {
-				bs = spare.bits[l]
-			} else {
-				bs = make([]uint64, p.N*nw)
+		for c, rng := range chunks {
+			if done[l][c] {
+				continue
 			}
-		}
-		for i := 0; i < p.N; i++ {
-			bri := br[i*ns : (i+1)*ns]
-			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, bri)
-			if bs != nil {
-				packBits(bs[i*nw:(i+1)*nw], bri)
+			for i := rng[0]; i < rng[1]; i++ {
+				branches(l, i)
 			}
-		}
-		g.br[l] = br
-		if bs != nil {
-			if g.bits == nil {
-				g.bits = map[int][]uint64{}
-			}
-			g.bits[l] = bs
 		}
 	}
 	return g, nil
