@@ -57,3 +57,45 @@ func TestGaussLengthCancelsWithinPass(t *testing.T) {
 		}
 	}
 }
+
+// TestGaussLengthCancelsWithinKinkSearch: a cancellation during the kink
+// search between two grid points (turn) starts no further piece of
+// examples: with one worker, cancelled as the 3rd piece of 8 starts, 3
+// pieces start and GaussLength returns context.Canceled and no result.
+func TestGaussLengthCancelsWithinKinkSearch(t *testing.T) {
+	m, err := nn.Build(nn.MLPSpec([]int{3, 16, 16, 2}, "relu", "mse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 3)
+	sT, _ := nn.Init(m, "pytorch", 2, 4)
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 1000
+	x := mat.NewDense(n, 3, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	p, err := New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(n, 2, nil)}, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pieceSize(n, 1); got != 125 {
+		t.Fatalf("pieceSize(%d, 1) = %d, want 125 (8 pieces)", n, got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := 0
+	p.pieceStarted = func(int) {
+		started++
+		if started == 3 {
+			cancel()
+		}
+	}
+	r, err := p.GaussLength(ctx, 0, 1, GaussOptions{Intervals: 8, MaxIntervals: 8})
+	if !errors.Is(err, context.Canceled) || r != nil {
+		t.Errorf("GaussLength after a cancellation in the kink search: %v, %v; want no result and context.Canceled", r, err)
+	}
+	if started != 3 {
+		t.Errorf("%d pieces started, want 3 (the cancellation came as the 3rd started)", started)
+	}
+}

@@ -3,7 +3,9 @@ package functionspace
 import (
 	"context"
 	"math"
+	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -155,12 +157,13 @@ type GaussResult struct {
 // Memory: beyond the samples, the inputs z and ż of every kinked layer at
 // three grid points, 6·N·width float64s per layer (and z̈ of the second
 // kinked layer where polyJets applies, 3·N·width more), and its switch
-// units' branches there, 3·N·Switches ints.
+// units' branches there, 3·N·Switches ints (and, on polyPlan's shape, as
+// bits, 3·N·⌈Switches/64⌉ words).
 //
 // It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
-// no further chunk of examples once ctx is cancelled (AtContext), so a
-// cancellation waits for the chunks running and, if it comes during the
-// kink search between two grid points (turn), for that search.
+// no further chunk of examples once ctx is cancelled (AtContext), and the
+// kink search between two grid points (turn) no further piece of
+// examples, so a cancellation waits for the chunks or pieces running.
 func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) (*GaussResult, error) {
 	if o.Intervals <= 0 {
 		o.Intervals = 256
@@ -313,6 +316,9 @@ type gridPoint struct {
 	s          *Sample
 	z, zd, zdd map[int]*mat.Dense
 	br         map[int][]int
+	// bits holds the branches as bits [N·⌈Switches/64⌉] where every
+	// kinked layer has two branches per unit (polyPlan); nil otherwise.
+	bits map[int][]uint64
 }
 
 // point evaluates the grid point α, keeping the inputs of the kinked
@@ -323,37 +329,98 @@ type gridPoint struct {
 // second layer's input comes from it (gridCarry.sample) instead of a full
 // pass, the same values up to rounding.
 func (p *Path) point(alpha float64, kl []int, pl *polyPlan, gc *gridCarry) *gridPoint {
-	g, _ := p.pointContext(context.Background(), alpha, kl, pl, gc) // never cancelled: no error
+	g, _ := p.pointContext(context.Background(), alpha, kl, pl, gc, nil) // never cancelled: no error
 	return g
 }
 
 // pointContext is point, stopped by ctx between chunks of examples as
 // AtContext is: it returns ctx.Err() and no point once ctx is cancelled.
-func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan, gc *gridCarry) (*gridPoint, error) {
+// With spare (not nil: a point of the same kl and pl no longer used) it
+// reuses spare's matrices and branch slices instead of allocating.
+func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan, gc *gridCarry, spare *gridPoint) (*gridPoint, error) {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	sites := p.siteLayers()
 	for _, l := range kl {
+		if spare != nil {
+			g.z[l], g.zd[l], g.zdd[l] = spare.z[l], spare.zd[l], spare.zdd[l]
+			if g.zdd[l] == nil {
+				delete(g.zdd, l)
+			}
+			continue
+		}
 		w := sites[l].InSize()
 		g.z[l], g.zd[l] = mat.NewDense(p.N, w, nil), mat.NewDense(p.N, w, nil)
 		if pl != nil && l == pl.last {
 			g.zdd[l] = mat.NewDense(p.N, w, nil)
 		}
 	}
+	// The branches of every kinked layer's switch units (with two branches
+	// per unit, polyPlan's unit-wise layers, as bits too: turn compares
+	// them 64 units at a time), computed by the visit from the rows just
+	// copied (in cache) and after the pass for the chunks it did not see.
+	sws := p.switchings()
 	chunks := p.Chunks()
+	g.br = map[int][]int{}
+	nws := map[int]int{}
+	done := map[int][]bool{}
+	for _, l := range kl {
+		ns := sws[l].Switches()
+		if spare != nil {
+			g.br[l] = spare.br[l]
+		} else {
+			g.br[l] = make([]int, p.N*ns)
+		}
+		done[l] = make([]bool, len(chunks))
+		if pl == nil {
+			continue
+		}
+		nw := (ns + 63) / 64
+		nws[l] = nw
+		if g.bits == nil {
+			g.bits = map[int][]uint64{}
+		}
+		if spare != nil && spare.bits != nil {
+			g.bits[l] = spare.bits[l]
+		} else {
+			g.bits[l] = make([]uint64, p.N*nw)
+		}
+	}
+	branches := func(l, i int) {
+		ns := sws[l].Switches()
+		bri := g.br[l][i*ns : (i+1)*ns]
+		sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, bri)
+		if bs := g.bits[l]; bs != nil {
+			nw := nws[l]
+			packBits(bs[i*nw:(i+1)*nw], bri)
+		}
+	}
 	visit := func(c, layer int, in *nn.Jet) {
 		dz, ok := g.z[layer]
-		if !ok || in.Const {
+		if !ok {
 			return
 		}
 		lo := chunks[c][0]
 		dzz := g.zdd[layer]
+		if in.Const {
+			// as a fresh point's: zero rows (a reused one's are not)
+			for r := lo; r < chunks[c][1]; r++ {
+				clear(dz.RawRowView(r))
+				clear(g.zd[layer].RawRowView(r))
+				if dzz != nil {
+					clear(dzz.RawRowView(r))
+				}
+			}
+			return
+		}
 		for r := 0; r < in.N; r++ {
 			copy(dz.RawRowView(lo+r), in.Value().RawRowView(r))
 			copy(g.zd[layer].RawRowView(lo+r), in.Velocity().RawRowView(r))
 			if dzz != nil {
 				copy(dzz.RawRowView(lo+r), in.Acceleration().RawRowView(r))
 			}
+			branches(layer, lo+r)
 		}
+		done[layer][c] = in.N == chunks[c][1]-lo
 	}
 	var err error
 	if gc != nil {
@@ -364,17 +431,25 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 	if err != nil {
 		return nil, err
 	}
-	sws := p.switchings()
-	g.br = map[int][]int{}
 	for _, l := range kl {
-		ns := sws[l].Switches()
-		br := make([]int, p.N*ns)
-		for i := 0; i < p.N; i++ {
-			sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, br[i*ns:(i+1)*ns])
+		for c, rng := range chunks {
+			if done[l][c] {
+				continue
+			}
+			for i := rng[0]; i < rng[1]; i++ {
+				branches(l, i)
+			}
 		}
-		g.br[l] = br
 	}
 	return g, nil
+}
+
+// packBits sets bit u of w (64 per word) to br[u] ∈ {0, 1}.
+func packBits(w []uint64, br []int) {
+	clear(w)
+	for u, b := range br {
+		w[u>>6] |= uint64(b&1) << (u & 63)
+	}
 }
 
 // quadraticBetweenKinks reports whether γ is quadratic in α between kinks:
@@ -420,122 +495,164 @@ func (c *chain) seg(i int, vl, al, vr, ar []float64, h float64) {
 // turn adds to ch every example's turning over (pa.alpha, pb.alpha] (see
 // GaussLength). It adds the number of kinks per example to count (if not
 // nil) and returns the number of extra rows evaluated.
-func (p *Path) turn(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int) (extra int) {
+//
+// The examples are split into pieces of pieceSize(N, workers) examples,
+// independent of the chunks of the passes, taken in turn by the workers so
+// that both cores stay busy to the end; no piece starts once ctx is
+// cancelled, and turn then returns ctx.Err().
+func (p *Path) turn(ctx context.Context, pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int) (extra int, err error) {
 	a, b := pa.alpha, pb.alpha
 	h := b - a
 	quad := p.quadraticBetweenKinks(kl, aff)
 	sws := p.switchings()
-	chunks := p.Chunks()
-	extras := make([]int, len(chunks))
+	workers := max(p.opt.Workers, 1)
+	size := pieceSize(p.N, workers)
+	pieces := (p.N + size - 1) / size
+	extras := make([]int, pieces)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, p.opt.Workers)
-	for c, rng := range chunks {
+	for wk := 0; wk < min(workers, pieces); wk++ {
 		wg.Add(1)
-		sem <- struct{}{}
-		go func(c, lo, hi int) {
+		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			k := p.K
-			va, aa := pa.s.Velocity, pa.s.Acceleration
-			vb, ab := pb.s.Velocity, pb.s.Acceleration
-			ext := func(v, acc []float64, t float64) []float64 {
-				out := make([]float64, k)
-				for j := range out {
-					out[j] = v[j] + t*acc[j]
+			for ctx.Err() == nil {
+				c := int(next.Add(1)) - 1
+				if c >= pieces {
+					return
 				}
-				return out
-			}
-			// Examples whose one-sided jets are evaluated: rows r0, r0+1, …
-			// hold left, right, left, right, … at each distinct kink.
-			var pend []pendingKinks
-			var cs []crossing
-			var ga, gb []nn.Gap
-			for i := lo; i < hi; i++ {
-				cs = cs[:0]
-				for _, l := range kl {
-					sw := sws[l]
-					ns := sw.Switches()
-					za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
-					zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
-					bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
-					for u, ba := range bra {
-						bb := brb[u]
-						if ba == bb {
-							continue
-						}
-						if l == aff {
-							// affine switching functions: several switches of
-							// one unit (a max-pool window through a third
-							// input) follow in closed form
-							n0 := len(cs)
-							cs, ga = affineUnit(cs, ga, sw, l, u, ba, za, zda, nil, a, b)
-							if len(cs)-n0 >= 2 {
-								continue
-							}
-							cs = cs[:n0]
-						}
-						ga = sw.Gaps(ga[:0], u, ba, za, zda, nil)
-						gb = sw.Gaps(gb[:0], u, ba, zb, zdb, nil)
-						g0, _ := gapTo(ga, bb)
-						g1, _ := gapTo(gb, bb)
-						var r float64
-						if l == aff && g0.SD != 0 {
-							r = a - g0.S/g0.SD
-						} else {
-							r = a + h*hermite{a: a, h: h, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}.root()
-						}
-						cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, ba, bb})
-					}
+				if p.pieceStarted != nil {
+					p.pieceStarted(c)
 				}
-				if count != nil {
-					count[i] += len(cs)
-				}
-				vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
-				switch {
-				case len(cs) == 0:
-					ch.seg(i, vai, aai, vbi, abi, h)
-				case len(cs) == 1 && quad:
-					kk := cs[0].alpha
-					l, r := ext(vai, aai, kk-a), ext(vbi, abi, kk-b)
-					ch.seg(i, vai, aai, l, aai, kk-a)
-					ch.push(i, r)
-					ch.seg(i, r, abi, vbi, abi, b-kk)
-				default:
-					pend = append(pend, pendingKinks{i: i, cs: append([]crossing(nil), cs...)})
-				}
+				p.turnPiece(pa, pb, ch, kl, aff, pl, count, quad, sws, a, b, h, extras, c, c*size, min((c+1)*size, p.N))
 			}
-			if len(pend) == 0 {
-				return
-			}
-			var jet *nn.Jet
-			if pl != nil {
-				// the piecewise-polynomial path: no per-row pass before the
-				// second kinked layer
-				jet, extras[c] = p.polyJets(pl, pa, b, pend)
-			} else {
-				jet, extras[c] = p.kinkJets(pa, pb, kl, aff, pend)
-			}
-			vm, am := jet.Velocity(), jet.Acceleration()
-			for _, pd := range pend {
-				i := pd.i
-				vl, al := va.RawRowView(i), aa.RawRowView(i)
-				x := a
-				for q, kk := range pd.ks {
-					r := pd.r0 + 2*q
-					ch.seg(i, vl, al, vm.RawRowView(r), am.RawRowView(r), kk-x)
-					vl, al, x = vm.RawRowView(r+1), am.RawRowView(r+1), kk
-					ch.push(i, vl)
-				}
-				ch.seg(i, vl, al, vb.RawRowView(i), ab.RawRowView(i), b-x)
-			}
-		}(c, rng[0], rng[1])
+		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	ch.pushStacked(pb.s.Velocity.RawMatrix().Data)
 	for _, e := range extras {
 		extra += e
 	}
-	return extra
+	return extra, nil
+}
+
+// pieceSize is the number of examples of one piece of turn's work: about
+// eight pieces per worker, at least 64 examples each.
+func pieceSize(n, workers int) int {
+	return max(64, (n+8*workers-1)/(8*workers))
+}
+
+// turnPiece adds to ch the turning over (a, b] of examples lo … hi−1 (turn),
+// their extra rows to extras[c].
+func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int, quad bool, sws []nn.Switching, a, b, h float64, extras []int, c, lo, hi int) {
+	k := p.K
+	va, aa := pa.s.Velocity, pa.s.Acceleration
+	vb, ab := pb.s.Velocity, pb.s.Acceleration
+	ext := func(v, acc []float64, t float64) []float64 {
+		out := make([]float64, k)
+		for j := range out {
+			out[j] = v[j] + t*acc[j]
+		}
+		return out
+	}
+	// Examples whose one-sided jets are evaluated: rows r0, r0+1, …
+	// hold left, right, left, right, … at each distinct kink.
+	var pend []pendingKinks
+	var cs []crossing
+	var ga, gb []nn.Gap
+	for i := lo; i < hi; i++ {
+		cs = cs[:0]
+		for _, l := range kl {
+			sw := sws[l]
+			ns := sw.Switches()
+			za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
+			zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
+			bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
+			cross := func(u, ba, bb int) {
+				if l == aff {
+					// affine switching functions: several switches of
+					// one unit (a max-pool window through a third
+					// input) follow in closed form
+					n0 := len(cs)
+					cs, ga = affineUnit(cs, ga, sw, l, u, ba, za, zda, nil, a, b)
+					if len(cs)-n0 >= 2 {
+						return
+					}
+					cs = cs[:n0]
+				}
+				ga = sw.Gaps(ga[:0], u, ba, za, zda, nil)
+				gb = sw.Gaps(gb[:0], u, ba, zb, zdb, nil)
+				g0, _ := gapTo(ga, bb)
+				g1, _ := gapTo(gb, bb)
+				var r float64
+				if l == aff && g0.SD != 0 {
+					r = a - g0.S/g0.SD
+				} else {
+					r = a + h*hermite{a: a, h: h, za: g0.S, zb: g1.S, da: g0.SD, db: g1.SD}.root()
+				}
+				cs = append(cs, crossing{math.Min(math.Max(r, a), b), l, u, ba, bb})
+			}
+			if pa.bits != nil && pb.bits != nil {
+				// the units whose bit differs, in increasing order
+				nw := (ns + 63) / 64
+				wa, wb := pa.bits[l][i*nw:(i+1)*nw], pb.bits[l][i*nw:(i+1)*nw]
+				for q, x := range wa {
+					for x ^= wb[q]; x != 0; x &= x - 1 {
+						u := q<<6 + bits.TrailingZeros64(x)
+						cross(u, bra[u], brb[u])
+					}
+				}
+				continue
+			}
+			for u, ba := range bra {
+				if bb := brb[u]; ba != bb {
+					cross(u, ba, bb)
+				}
+			}
+		}
+		if count != nil {
+			count[i] += len(cs)
+		}
+		vai, aai, vbi, abi := va.RawRowView(i), aa.RawRowView(i), vb.RawRowView(i), ab.RawRowView(i)
+		switch {
+		case len(cs) == 0:
+			ch.seg(i, vai, aai, vbi, abi, h)
+		case len(cs) == 1 && quad:
+			kk := cs[0].alpha
+			l, r := ext(vai, aai, kk-a), ext(vbi, abi, kk-b)
+			ch.seg(i, vai, aai, l, aai, kk-a)
+			ch.push(i, r)
+			ch.seg(i, r, abi, vbi, abi, b-kk)
+		default:
+			pend = append(pend, pendingKinks{i: i, cs: append([]crossing(nil), cs...)})
+		}
+	}
+	if len(pend) == 0 {
+		return
+	}
+	var jet *nn.Jet
+	if pl != nil {
+		// the piecewise-polynomial path: no per-row pass before the
+		// second kinked layer
+		jet, extras[c] = p.polyJets(pl, pa, b, pend)
+	} else {
+		jet, extras[c] = p.kinkJets(pa, pb, kl, aff, pend)
+	}
+	vm, am := jet.Velocity(), jet.Acceleration()
+	for _, pd := range pend {
+		i := pd.i
+		vl, al := va.RawRowView(i), aa.RawRowView(i)
+		x := a
+		for q, kk := range pd.ks {
+			r := pd.r0 + 2*q
+			ch.seg(i, vl, al, vm.RawRowView(r), am.RawRowView(r), kk-x)
+			vl, al, x = vm.RawRowView(r+1), am.RawRowView(r+1), kk
+			ch.push(i, vl)
+		}
+		ch.seg(i, vl, al, vb.RawRowView(i), ab.RawRowView(i), b-x)
+	}
 }
 
 func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int), record []float64) (*GaussResult, error) {
@@ -556,12 +673,12 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		defer gc.record()
 	}
 	// γ(hi) first: the chord deviation needs the chord while it sweeps.
-	end, err := p.pointContext(ctx, hi, kl, pl, gc)
+	end, err := p.pointContext(ctx, hi, kl, pl, gc, nil)
 	if err != nil {
 		return nil, err
 	}
 	var start *mat.Dense
-	var prev1, prev2 *gridPoint
+	var prev1, prev2, spare *gridPoint
 	for j := 0; j <= m; j++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -569,7 +686,7 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 		alpha := lo + (hi-lo)*float64(j)/float64(m)
 		pt := end
 		if j < m {
-			if pt, err = p.pointContext(ctx, alpha, kl, pl, gc); err != nil {
+			if pt, err = p.pointContext(ctx, alpha, kl, pl, gc, spare); err != nil {
 				return nil, err
 			}
 		}
@@ -603,9 +720,16 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 			fine.pushStacked(s.Velocity.RawMatrix().Data)
 			coarse.pushStacked(s.Velocity.RawMatrix().Data)
 		} else {
-			r.ExtraRows += p.turn(prev1, pt, fine, kl, aff, pl, r.KinkCount)
+			x, err := p.turn(ctx, prev1, pt, fine, kl, aff, pl, r.KinkCount)
+			if err != nil {
+				return nil, err
+			}
+			r.ExtraRows += x
 			if j%2 == 0 {
-				r.ExtraRows += p.turn(prev2, pt, coarse, kl, aff, pl, nil)
+				if x, err = p.turn(ctx, prev2, pt, coarse, kl, aff, pl, nil); err != nil {
+					return nil, err
+				}
+				r.ExtraRows += x
 			}
 		}
 		p.chordStep(r, start, end.s.Output, s.Output, wt)
@@ -627,6 +751,11 @@ func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress fu
 			r.CumulativeArc = append(r.CumulativeArc, a)
 			r.CumulativeStackedGauss = append(r.CumulativeStackedGauss, fine.sumS)
 			r.CumulativeStackedArc = append(r.CumulativeStackedArc, r.StackedArcLength-half*math.Sqrt(s.StackedVV))
+		}
+		// the point two back is used no more: its storage serves the next
+		spare = nil
+		if prev2 != nil && prev2 != end {
+			spare = prev2
 		}
 		prev2, prev1 = prev1, pt
 		if progress != nil {

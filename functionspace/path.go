@@ -107,6 +107,14 @@ type Path struct {
 	// layer by a per-row pass (rowPassFrom) instead of carrying the cubic
 	// output (cubicJets); tests compare the two.
 	noCubic bool
+	// pieceStarted, if not nil, is called by turn (the Gauss length's
+	// kink search between grid points) as it starts piece c of its
+	// examples; tests count the pieces started after a cancellation.
+	pieceStarted func(c int)
+	// noFastCubic makes polyJets carry the second kinked layer's whole
+	// input across every kink (cubicJets) even where cubicFast applies;
+	// tests compare the two.
+	noFastCubic bool
 	// chunkStarted, if not nil, is called by sampleContext as it starts
 	// chunk c of a pass (in the caller's goroutine); tests count the
 	// chunks evaluated after a cancellation.

@@ -1,6 +1,8 @@
 package functionspace
 
 import (
+	"sync"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/certify-mli/certify/nn"
@@ -51,6 +53,11 @@ type polyPlan struct {
 	outLayer nn.DenseWeights
 	outP0    []*nn.Tensor // the output layer's tensors at θ0 and δ
 	outDP    []*nn.Tensor
+	// colMaxA, colMaxB and wcat are cubicFast's tables (fastTables),
+	// filled when out ≥ 0 and w0T is set.
+	colMaxA, colMaxB []float64
+	wcat             *mat.Dense
+	fast             sync.Pool // *fastWS
 }
 
 // polyPlan returns the plan of polyJets, or nil when the model is not of
@@ -126,6 +133,9 @@ func (p *Path) polyPlan() *polyPlan {
 	pl.out = out
 	pl.on, pl.off = pw.Slopes()
 	pl.outP0, pl.outDP = p.Model.LayerParams(p.Theta0, out), p.Model.LayerParams(p.Delta, out)
+	if pl.w0T != nil {
+		pl.fastTables()
+	}
 	return pl
 }
 
@@ -198,13 +208,21 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 			dz, dv, da = append(dz, x), append(dv, y), append(da, q)
 		}
 	}
+	// cubicFast needs the jumps at a few units only: no jump rows.
+	fast := pl.out >= 0 && pl.w0T != nil && !p.noFastCubic
 	var jm *mat.Dense
 	m := len(units)
-	if m > 0 {
+	if m > 0 && !fast {
 		jm = pl.columnJumps(jal, units, dz, dv, da)
 	}
 	jumpAt := func(r int) (z, zd, zdd []float64) {
 		return jm.RawRowView(r), jm.RawRowView(m + r), jm.RawRowView(2*m + r)
+	}
+	jumpElem := func(r, v int) (z, zd, zdd float64) {
+		if jm != nil {
+			return jm.At(r, v), jm.At(m+r, v), jm.At(2*m+r, v)
+		}
+		return pl.jumpElem(jal[r], units[r], v, dz[r], dv[r], da[r])
 	}
 	// One Newton step on every second-layer crossing, from its unit's
 	// pre-activation: the grid jet advanced to the guess plus the jumps of
@@ -225,10 +243,10 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 				if c.layer != pl.aff || c.alpha > g {
 					continue
 				}
-				jz, jzd, jzdd := jumpAt(jrow[n][c.unit])
+				jz, jzd, jzdd := jumpElem(jrow[n][c.unit], v)
 				s := g - c.alpha
-				zv += jz[v] + s*jzd[v] + s*s/2*jzdd[v]
-				zdv += jzd[v] + s*jzdd[v]
+				zv += jz + s*jzd + s*s/2*jzdd
+				zdv += jzd + s*jzdd
 			}
 			x[v], xd[v] = zv, zdv
 			gs = pl.swLast.Gaps(gs[:0], v, cr.from, x, xd, nil)
@@ -247,6 +265,9 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	for n := range pend {
 		gss[n] = groupCrossings(pend[n].cs)
 		R += 2 * len(gss[n])
+	}
+	if fast {
+		return p.cubicFast(pl, pa, b, pend, gss, jrow, switchJumps{units, jal, dz, dv, da}, R)
 	}
 	if pl.out >= 0 {
 		return p.cubicJets(pl, pa, pend, gss, jrow, jumpAt, R)

@@ -244,3 +244,74 @@ func TestColumnJumpsEqualJumpUnitRows(t *testing.T) {
 		}
 	})
 }
+
+// TestCubicFastMatchesCubicJets: the grid Gauss length with the one-sided
+// jets of cubicFast (only the second-layer units near a sign change
+// carried kink by kink, the first-layer jumps through the output layer by
+// one product per block) equals the one with cubicJets' carry of the whole
+// second-layer input at every kink, to 1e-12 relative per example (value,
+// error estimate, kink count), and the jets polyJets returns for one
+// interval agree to 1e-10 of their scale; on grids from 2 intervals (many
+// kinks per interval, restarts handed to cubicJets) to 64.
+func TestCubicFastMatchesCubicJets(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawPolyNet(t)
+		if pl := p.polyPlan(); pl.out < 0 || pl.wcat == nil {
+			t.Fatalf("no cubicFast tables")
+		}
+		o := GaussOptions{Intervals: rapid.SampledFrom([]int{2, 4, 8, 32, 64}).Draw(t, "M")}
+		o.MaxIntervals = o.Intervals
+		r, err := p.GaussLength(context.Background(), 0, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.noFastCubic = true
+		ref, err := p.GaussLength(context.Background(), 0, 1, o)
+		p.noFastCubic = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kinks != ref.Kinks {
+			t.Fatalf("%d kinks fast, %d full width", r.Kinks, ref.Kinks)
+		}
+		for i, g := range ref.PerExample {
+			if r.KinkCount[i] != ref.KinkCount[i] {
+				t.Fatalf("example %d: %d kinks fast, %d full width", i, r.KinkCount[i], ref.KinkCount[i])
+			}
+			if math.Abs(r.PerExample[i]-g) > 1e-12*(1+g) || math.Abs(r.PerExampleError[i]-ref.PerExampleError[i]) > 1e-12*(1+g) {
+				t.Fatalf("example %d: Gauss length %v ± %v fast, %v ± %v full width", i, r.PerExample[i], r.PerExampleError[i], g, ref.PerExampleError[i])
+			}
+		}
+		// one interval's jets, directly
+		a := rapid.SampledFrom([]float64{0, 0.25, 0.5}).Draw(t, "a")
+		b := a + rapid.SampledFrom([]float64{0.125, 0.5}).Draw(t, "h")
+		for i := 0; i < p.N; i++ {
+			ks, err := p.Kinks(context.Background(), i, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ks) == 0 {
+				continue
+			}
+			jf, pf := polyAt(p, i, a, b, ks)
+			p.noFastCubic = true
+			jr, pr := polyAt(p, i, a, b, ks)
+			p.noFastCubic = false
+			if len(pf.ks) != len(pr.ks) {
+				t.Fatalf("example %d: %d kinks fast, %d full width", i, len(pf.ks), len(pr.ks))
+			}
+			for g := range pf.ks {
+				for s := 0; s < 2; s++ {
+					vf, vr := jf.Velocity().RawRowView(pf.r0+2*g+s), jr.Velocity().RawRowView(pr.r0+2*g+s)
+					af, ar := jf.Acceleration().RawRowView(pf.r0+2*g+s), jr.Acceleration().RawRowView(pr.r0+2*g+s)
+					scale := jetScale(vr, ar)
+					for c := range vf {
+						if math.Abs(vf[c]-vr[c]) > 1e-10*scale || math.Abs(af[c]-ar[c]) > 1e-10*scale {
+							t.Fatalf("example %d kink %d side %d: fast %v %v, full width %v %v", i, g, s, vf, af, vr, ar)
+						}
+					}
+				}
+			}
+		}
+	})
+}
