@@ -85,6 +85,14 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
 	case af.workers < 0:
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
+	case o.MaxIntervals < 1:
+		return badInputf("--max-intervals %d: want a positive number of leaf α-intervals (the default is 4096)", o.MaxIntervals)
+	case !(o.MinWidth > 0) || o.MinWidth >= 1:
+		return badInputf("--min-width %v: want a leaf width in (0, 1) (the default is 1e-9)", o.MinWidth)
+	case o.AccuracyIntervals < 1:
+		return badInputf("--accuracy-intervals %d: want a positive number of leaf α-intervals (the default is 512)", o.AccuracyIntervals)
+	case o.ExampleIntervals < 0:
+		return badInputf("--example-intervals %d: want 0 (skip) or a positive number of α-intervals", o.ExampleIntervals)
 	case !(o.DeltaTol > 0) || math.IsInf(o.DeltaTol, 0):
 		return badInputf("--delta-tol %v: want a finite relative width > 0 (the default is %g)", o.DeltaTol, certify.DefaultDeltaTol)
 	case !o.LossOnly && o.GaussMaxIntervals < certify.GaussFirstGridStep(o.Alphas):

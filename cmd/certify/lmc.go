@@ -128,6 +128,9 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 	if f.accIntervals < 1 {
 		return badInputf("lmc: --accuracy-intervals: want ≥ 1, found %d", f.accIntervals)
 	}
+	if f.workers < 0 {
+		return badInputf("lmc: --workers %d: want 0 (one per core) or a positive count", f.workers)
+	}
 	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
 		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
 	}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBudgetFlagsRefused: a certificate budget or width with no meaning
+// (--max-intervals -3 or 0, --min-width -1, …) is refused with exit 2 and a
+// message naming the flag and its allowed range, before any work. Before,
+// the analysis ran with the default budget (certify's WithDefaults replaces
+// a value ≤ 0) yet wrote variants/max-intervals=-3/ and recorded -3 in the
+// report's options.
+func TestBudgetFlagsRefused(t *testing.T) {
+	dir := makeRun(t, "cross_entropy")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-intervals", "-3"}, "--max-intervals -3: want a positive"},
+		{[]string{"--max-intervals", "0"}, "--max-intervals 0: want a positive"},
+		{[]string{"--min-width", "-1"}, "--min-width -1: want a leaf width in (0, 1)"},
+		{[]string{"--min-width", "0"}, "--min-width 0: want"},
+		{[]string{"--min-width", "nan"}, "--min-width NaN: want"},
+		{[]string{"--min-width", "2"}, "--min-width 2: want"},
+		{[]string{"--accuracy-intervals", "0"}, "--accuracy-intervals 0: want a positive"},
+		{[]string{"--example-intervals", "-1"}, "--example-intervals -1: want 0 (skip)"},
+	} {
+		code, _, se := runCLI(t, append([]string{"--run", dir, "--no-figures"}, tc.args...)...)
+		if code != 2 || !strings.Contains(se, tc.want) || strings.Count(strings.TrimSpace(se), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line containing %q", tc.args, code, se, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "variants")); !os.IsNotExist(err) {
+		t.Errorf("a refused budget left %s/variants behind (err %v)", dir, err)
+	}
+	a := lmcRun(t, []int{4, 6, 3}, 1)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-intervals", "0"}, "--max-intervals"},
+		{[]string{"--accuracy-intervals", "-2"}, "--accuracy-intervals"},
+		{[]string{"--workers", "-2"}, "--workers -2: want 0 (one per core)"},
+	} {
+		code, _, se := runCLI(t, append([]string{"lmc", a, a, "--json"}, tc.args...)...)
+		if code != 2 || !strings.Contains(se, tc.want) {
+			t.Errorf("lmc %v: exit %d, stderr %q; want 2 and %q", tc.args, code, se, tc.want)
+		}
+	}
+	code, _, se := runCLI(t, "bench", "--run", "x", "--torch-threads", "0")
+	if code != 2 || !strings.Contains(se, "--torch-threads 0") {
+		t.Errorf("bench --torch-threads 0: exit %d, stderr %q; want 2 naming the flag", code, se)
+	}
+}
