@@ -170,9 +170,13 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 		B:        b.ep,
 		LossKind: a.spec.Loss,
 		Split:    f.split,
+		DataFile: f.data,
 		Data:     source,
 		Examples: t.Len(),
 		Notes:    []string{},
+	}
+	if f.data != "" {
+		r.Split = "data" // the file is its own data: neither a run's training data nor a held-out split
 	}
 	if note := lmcDatasetNote(a, b, source); note != "" {
 		r.Notes = append(r.Notes, note)
@@ -614,7 +618,7 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 		return run.X, run.Targets, run.DataSource, nil
 	}
 	if run.Config == nil || run.Config.Data.Name == "" {
-		return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test: %s has no config.json naming a dataset, so it has no held-out split", dir)
+		return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test: %s has no config.json naming a dataset, so it has no held-out split; give the held-out examples as a file with --data FILE (x, y; .safetensors or .npz) instead", dir)
 	}
 	spec := run.Config.Data
 	spec.Split, spec.Limit = "test", f.examples

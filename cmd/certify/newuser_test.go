@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +55,53 @@ func TestBudgetFlagsRefused(t *testing.T) {
 	code, _, se := runCLI(t, "bench", "--run", "x", "--torch-threads", "0")
 	if code != 2 || !strings.Contains(se, "--torch-threads 0") {
 		t.Errorf("bench --torch-threads 0: exit %d, stderr %q; want 2 naming the flag", code, se)
+	}
+}
+
+// TestLMCDataSplit: certify lmc --data FILE evaluates the file, not a run's
+// training data, so the report says so: split "data" with data_file naming
+// the file in lmc.json, "data file NAME" in the summary, "NAME (N)" in
+// lmc-table. Before, all three said "train". --split test on a run without
+// config.json suggests --data.
+func TestLMCDataSplit(t *testing.T) {
+	a, b := lmcRun(t, []int{4, 6, 3}, 1), lmcRun(t, []int{4, 6, 3}, 2)
+	raw, err := os.ReadFile(filepath.Join(a, "data.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	held := filepath.Join(root, "heldout.safetensors")
+	if err := os.WriteFile(held, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "lmc", "ab")
+	code, so, se := runCLI(t, "lmc", a, b, "--data", held, "--no-figures", "--no-certificate", "--alphas", "5", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, se)
+	}
+	if !strings.Contains(so, "data file heldout.safetensors,") || strings.Contains(so, "train split") {
+		t.Errorf("summary does not name the data file:\n%s", so)
+	}
+	var r struct {
+		Split    string `json:"split"`
+		DataFile string `json:"data_file"`
+		Examples int    `json:"examples"`
+	}
+	j, err := os.ReadFile(filepath.Join(out, "lmc.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(j, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Split != "data" || r.DataFile != held {
+		t.Errorf("lmc.json: split %q, data_file %q; want \"data\" and %q", r.Split, r.DataFile, held)
+	}
+	code, so, se = runCLI(t, "lmc-table", filepath.Join(root, "lmc"))
+	if code != 0 || !strings.Contains(so, fmt.Sprintf("heldout.safetensors (%d)", r.Examples)) || strings.Contains(so, "train (") {
+		t.Errorf("lmc-table: exit %d, %s\n%s; want the data file named", code, se, so)
+	}
+	if code, _, se := runCLI(t, "lmc", a, b, "--split", "test", "--json"); code != 2 || !strings.Contains(se, "--data FILE") {
+		t.Errorf("--split test without config.json: exit %d, %q; want 2 and a hint to --data FILE", code, se)
 	}
 }
