@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,5 +104,22 @@ func TestLMCDataSplit(t *testing.T) {
 	}
 	if code, _, se := runCLI(t, "lmc", a, b, "--split", "test", "--json"); code != 2 || !strings.Contains(se, "--data FILE") {
 		t.Errorf("--split test without config.json: exit %d, %q; want 2 and a hint to --data FILE", code, se)
+	}
+}
+
+// TestTorchCheckDefaultExamples: scripts/torch_check.sh without N checks
+// the run's own examples (min(1000, its count)) and says so. Before, N
+// defaulted to 1000 and a run with fewer examples failed with
+// "--examples 1000 but the file holds 6 examples", a flag the user never gave.
+func TestTorchCheckDefaultExamples(t *testing.T) {
+	needTorch(t)
+	if testing.Short() {
+		t.Skip("builds certify and runs PyTorch")
+	}
+	dir := makeRun(t, "cross_entropy")
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "torch_check.sh"), dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "torch_check: 6 examples (min(1000, the run's 6)") || !strings.Contains(string(out), "PASS") {
+		t.Errorf("scripts/torch_check.sh %s: %v\n%s", dir, err, out)
 	}
 }
