@@ -123,3 +123,24 @@ func TestTorchCheckDefaultExamples(t *testing.T) {
 		t.Errorf("scripts/torch_check.sh %s: %v\n%s", dir, err, out)
 	}
 }
+
+// TestModelJSONSyntaxLine: invalid JSON in model.json is reported with the
+// line and column of the offending character (the offset of
+// json.SyntaxError), not only "invalid character ']' looking for beginning
+// of value", which a user cannot find in a long file.
+func TestModelJSONSyntaxLine(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"{\"layers\": [\n  {\"type\": \"linear\", \"in\": 2, \"out\": 3},\n]}\n", "line 3, column 1: invalid character ']'"},
+		{"{\"layers\": [\n  {\"type\": \"linear\" \"in\": 2}]}", "line 2, column 21: invalid character '\"' after object key:value pair"},
+		{"{\"loss\": \"mse\",\n\"layers\": [", "line 2, column 11: unexpected end of JSON input"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(tc.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, se := runCLI(t, "--run", dir, "--no-figures")
+		if code != 2 || !strings.Contains(se, filepath.Join(dir, "model.json")+": invalid JSON at "+tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.doc, code, se, tc.want)
+		}
+	}
+}
