@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -141,6 +142,61 @@ func TestModelJSONSyntaxLine(t *testing.T) {
 		code, _, se := runCLI(t, "--run", dir, "--no-figures")
 		if code != 2 || !strings.Contains(se, filepath.Join(dir, "model.json")+": invalid JSON at "+tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.doc, code, se, tc.want)
+		}
+	}
+}
+
+// TestREADMECNNExample: the README's CNN example block (certify --run on a
+// copy of testdata/torchref/cnn-conv-relu-maxpool) shows what certify
+// prints now, line for line from the run header to the Gauss length (the
+// BLAS and report lines depend on the machine; the certificate's seconds
+// are not compared). A first-time user found it stale: Δ ∈ [0.6383, 4.848],
+// 32 leaves, where certify printed Δ ∈ [0.6385, 0.6391], 44 leaves.
+func TestREADMECNNExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmdLine = "$ certify --run /tmp/cnn --no-figures\n"
+	i := strings.Index(string(readme), cmdLine)
+	if i < 0 {
+		t.Fatalf("README.md lacks %q", cmdLine)
+	}
+	block := string(readme[i+len(cmdLine):])
+	block = block[:strings.Index(block, "  ...\n")]
+	dir := filepath.Join(t.TempDir(), "cnn")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join("..", "..", "testdata", "torchref", "cnn-conv-relu-maxpool")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, so, se := runCLI(t, "--run", dir, "--no-figures")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, se)
+	}
+	secs := regexp.MustCompile(`, [0-9.]+s$`)
+	for _, want := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
+		want = strings.ReplaceAll(want, "/tmp/cnn", dir)
+		found := false
+		for _, got := range strings.Split(so, "\n") {
+			if got == want || (strings.HasPrefix(want, "  certificate") && secs.ReplaceAllString(got, "") == secs.ReplaceAllString(want, "")) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("README.md shows %q; certify prints:\n%s", want, so)
 		}
 	}
 }
