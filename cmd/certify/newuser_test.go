@@ -200,3 +200,25 @@ func TestREADMECNNExample(t *testing.T) {
 		}
 	}
 }
+
+// TestDropoutHint: a model.json with {"type": "dropout"} (a PyTorch user's
+// first guess) is refused, and the message says Dropout is written
+// "identity" (it is the identity in evaluation mode); other unsupported
+// types get no such hint.
+func TestDropoutHint(t *testing.T) {
+	for _, tc := range []struct {
+		typ  string
+		hint bool
+	}{{"dropout", true}, {"Dropout2d", true}, {"lstm", false}} {
+		dir := t.TempDir()
+		doc := `{"format": "sequential/v1", "input_shape": [2], "layers": [{"type": "linear", "in": 2, "out": 3}, {"type": "` + tc.typ + `"}], "loss": "mse"}`
+		if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, se := runCLI(t, "--run", dir, "--no-figures")
+		hint := strings.Contains(se, `nn.Dropout is written {"type": "identity"}`)
+		if code != 2 || !strings.Contains(se, `layers[1]: type: unsupported layer type "`+tc.typ+`"`) || hint != tc.hint {
+			t.Errorf("%s: exit %d, stderr %q; want 2, the type named, hint %v", tc.typ, code, se, tc.hint)
+		}
+	}
+}
