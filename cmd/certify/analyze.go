@@ -136,6 +136,23 @@ func analyzeCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
+// missingDirs lists dir and those of its parents that do not exist yet,
+// deepest first: the directories os.MkdirAll(dir) would create. Empty for
+// dir "".
+func missingDirs(dir string) []string {
+	var ds []string
+	for d := filepath.Clean(dir); dir != ""; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !os.IsNotExist(err) {
+			break
+		}
+		ds = append(ds, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return ds
+}
+
 // analyze loads the run, analyses it, and writes certificate.json and the
 // figures into the run directory — or, for settings other than the
 // default analysis's, into DIR/variants/NAME/ (reportLocation); with --out
@@ -160,6 +177,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	plan.Options.Examples, plan.Options.BNReference = p.N, p.BNReference()
 	write := !af.json || af.out != ""
 	var outDir, reportFile string
+	created := missingDirs(af.out) // --out directories this run makes, removed again if it fails before writing
 	if write {
 		if outDir, reportFile, err = reportDestination(af, run, plan); err != nil {
 			return nil, err
@@ -180,6 +198,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
 		os.Remove(outDir) // made for this report, still empty
 		os.Remove(filepath.Dir(outDir))
+	}
+	if err != nil && write {
+		for _, d := range created {
+			os.Remove(d) // only if still empty: never a directory that holds anything
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -220,5 +221,34 @@ func TestDropoutHint(t *testing.T) {
 		if code != 2 || !strings.Contains(se, `layers[1]: type: unsupported layer type "`+tc.typ+`"`) || hint != tc.hint {
 			t.Errorf("%s: exit %d, stderr %q; want 2, the type named, hint %v", tc.typ, code, se, tc.hint)
 		}
+	}
+}
+
+// TestInterruptedOutRemoved: Ctrl-C during certify --run R --out out/x
+// exits 130 saying nothing was written, and leaves no empty out/x (nor an
+// out it made for it) behind; an --out directory that existed before is
+// kept.
+func TestInterruptedOutRemoved(t *testing.T) {
+	dir := makeRun(t, "cross_entropy")
+	root := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(root, "out", "x")
+	code, _, se := runCLIContext(t, ctx, "--run", dir, "--out", out, "--no-figures")
+	if code != 130 || !strings.Contains(se, "nothing written") {
+		t.Fatalf("exit %d, stderr %q; want 130 and nothing written", code, se)
+	}
+	if _, err := os.Stat(filepath.Join(root, "out")); !os.IsNotExist(err) {
+		t.Errorf("%s left behind after the interrupt (stat: %v)", filepath.Join(root, "out"), err)
+	}
+	kept := filepath.Join(root, "kept")
+	if err := os.Mkdir(kept, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, se := runCLIContext(t, ctx, "--run", dir, "--out", kept, "--no-figures"); code != 130 {
+		t.Fatalf("existing --out: exit %d, stderr %q", code, se)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the --out directory that existed before the run was removed: %v", err)
 	}
 }
