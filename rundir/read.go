@@ -138,7 +138,7 @@ func Read(dir string, examples int) (*Run, error) {
 		return nil, fmt.Errorf("run directory %s: not a directory", dir)
 	}
 	r := &Run{Dir: dir}
-	if err := foreignRun(dir); err != nil {
+	if err := ForeignRun(dir); err != nil {
 		return nil, err
 	}
 	if r.Spec, err = nn.ReadSpec(filepath.Join(dir, "model.json")); err != nil {
@@ -353,11 +353,11 @@ func WriteData(path string, x *mat.Dense, t nn.Targets) error {
 	return safetensors.Write(path, ts, "F64", nil)
 }
 
-// foreignRun is the error for a directory without model.json that holds
+// ForeignRun is the error for a directory without model.json that holds
 // PyTorch or ONNX files (a training script's output folder, not yet a run
 // directory): it names them and points to certify import; nil otherwise
 // (a missing model.json is then reported by nn.ReadSpec).
-func foreignRun(dir string) error {
+func ForeignRun(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "model.json")); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -393,6 +393,9 @@ func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
 		default:
 			return nil, fmt.Errorf("lmc: %s: want init or final, found %q", stateFlag, state)
 		}
+		if err := rundir.ForeignRun(path); err != nil {
+			return nil, err
+		}
 		e.specPath = filepath.Join(path, "model.json")
 		ckpt = filepath.Join(path, state+".safetensors")
 		if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {

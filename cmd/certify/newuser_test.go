@@ -252,3 +252,25 @@ func TestInterruptedOutRemoved(t *testing.T) {
 		t.Errorf("the --out directory that existed before the run was removed: %v", err)
 	}
 }
+
+// TestLMCPyTorchFolder: certify lmc on a PyTorch output folder (init.pt,
+// final.pt, no model.json) points to certify import, as certify --run does,
+// instead of "open DIR/model.json: no such file or directory".
+func TestLMCPyTorchFolder(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "nn", "torchpt", "testdata", "tensors.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"init.pt", "final.pt"} {
+		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"lmc", dir, dir, "--json"}, {"--run", dir, "--no-figures"}} {
+		code, _, se := runCLI(t, args...)
+		if code != 2 || !strings.Contains(se, "model.json: missing, but") || !strings.Contains(se, "certify import") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a pointer to certify import", args, code, se)
+		}
+	}
+}
