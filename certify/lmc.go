@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -375,6 +376,24 @@ type LMCEndpoint struct {
 	State string `json:"state"`
 }
 
+// SplitLabel names the data of the report for people: the split ("train",
+// "test"), or for --data the file's base name ("heldout.npz").
+func (r *LMCReport) SplitLabel() string {
+	if r.Split == "data" && r.DataFile != "" {
+		return filepath.Base(r.DataFile)
+	}
+	return r.Split
+}
+
+// DataPhrase is SplitLabel in a sentence: "train split", "test split", or
+// "data file heldout.npz".
+func (r *LMCReport) DataPhrase() string {
+	if r.Split == "data" {
+		return "data file " + r.SplitLabel()
+	}
+	return r.Split + " split"
+}
+
 // LMCReport is lmc.json (RUN_FORMAT.md "Two runs: certify lmc A B"): the
 // measures of the line from A to B (of B aligned to A when Aligned), the
 // same before alignment under Unaligned, with the certified barrier and
@@ -384,8 +403,12 @@ type LMCReport struct {
 	A        LMCEndpoint `json:"a"`
 	B        LMCEndpoint `json:"b"`
 	LossKind string      `json:"loss_kind"`
-	// Split is "train" or "test": the data the measures are computed on.
+	// Split is the data the measures are computed on: "train" (the run's
+	// evaluation data), "test" (the held-out split of config.json's
+	// dataset) or "data" (the file of certify lmc --data, named by DataFile).
 	Split string `json:"split"`
+	// DataFile is the file of --data when Split is "data"; empty otherwise.
+	DataFile string `json:"data_file,omitempty"`
 	// Data describes the examples (file or dataset, count).
 	Data     string `json:"data"`
 	BNPolicy string `json:"bn_policy"`

@@ -238,7 +238,12 @@ func newLayer(ls LayerSpec, width int) (Layer, error) {
 	case "":
 		return nil, fmt.Errorf("type: missing")
 	}
-	return nil, fmt.Errorf("type: unsupported layer type %q (this build supports %s)", ls.Type, strings.Join(LayerTypes, ", "))
+	hint := ""
+	if strings.Contains(strings.ToLower(ls.Type), "dropout") {
+		// the analysis is of the evaluation-mode network, where dropout is the identity
+		hint = `; nn.Dropout is written {"type": "identity"}: dropout is the identity in evaluation mode, and the entry keeps the nn.Sequential's layer indices (docs/from-pytorch.md)`
+	}
+	return nil, fmt.Errorf("type: unsupported layer type %q (this build supports %s)%s", ls.Type, strings.Join(LayerTypes, ", "), hint)
 }
 
 // OutSize is the width of the model's output (K, the number of logits or targets).

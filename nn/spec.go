@@ -219,6 +219,11 @@ func ParseSpec(path string, b []byte) (*Spec, error) {
 func locateDecodeError(b []byte, err error) error {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(b, &top) != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := lineColumn(b, se.Offset)
+			return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)
+		}
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	if raw, ok := top["layers"]; ok {
@@ -231,6 +236,24 @@ func locateDecodeError(b []byte, err error) error {
 		return fmt.Errorf("%s: want %s, found %s", te.Field, jsonKind(te.Type.Kind().String()), jsonValueName(te.Value))
 	}
 	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// lineColumn is the 1-based line and column (in bytes) of the byte just
+// before offset in b: json.SyntaxError.Offset counts the bytes read,
+// including the offending one, so this is where the error was found.
+func lineColumn(b []byte, offset int64) (line, col int) {
+	if offset > int64(len(b)) {
+		offset = int64(len(b))
+	}
+	line, col = 1, 1
+	for _, c := range b[:max(offset-1, 0)] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
 }
 
 // locateInLayers decodes the layer list raw at path one layer at a time and

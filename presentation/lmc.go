@@ -150,8 +150,8 @@ func LMCSummaryTeXBytes(r *certify.LMCReport) []byte {
 		return "$" + texNum(float64(v)) + "$"
 	}
 	fmt.Fprintf(&b, "%% certify lmc: %s\n\\begin{table}[t]\n\\centering\n", strings.ReplaceAll(r.Command, "\n", " "))
-	fmt.Fprintf(&b, "\\caption{Linear mode connectivity from %s to %s (%s, %s split, %d examples, %d $\\alpha$%s).}\n",
-		texEscape(r.A.Checkpoint), texEscape(r.B.Checkpoint), texEscape(r.LossKind), texEscape(r.Split), r.Examples, len(r.Alphas), map[bool]string{true: ", B aligned by weight matching", false: ""}[r.Aligned])
+	fmt.Fprintf(&b, "\\caption{Linear mode connectivity from %s to %s (%s, %s, %d examples, %d $\\alpha$%s).}\n",
+		texEscape(r.A.Checkpoint), texEscape(r.B.Checkpoint), texEscape(r.LossKind), texEscape(r.DataPhrase()), r.Examples, len(r.Alphas), map[bool]string{true: ", B aligned by weight matching", false: ""}[r.Aligned])
 	b.WriteString("\\label{tab:certify-lmc}\n\\begin{tabular}{lll}\n\\toprule\n & loss & 0--1 error \\\\\n\\midrule\n")
 	row := func(name string, l, e certify.Num) { fmt.Fprintf(&b, "%s & %s & %s \\\\\n", name, num(l), num(e)) }
 	n := len(r.Loss)
@@ -241,7 +241,7 @@ func certifiedText(m *certify.LMCMeasures) string {
 func LMCText(r *certify.LMCReport, out string) string {
 	var b strings.Builder
 	n := len(r.Loss)
-	fmt.Fprintf(&b, "lmc %s (%s) → %s (%s): %s, %s split, %d examples, %d α\n", r.A.Path, r.A.State, r.B.Path, r.B.State, r.LossKind, r.Split, r.Examples, n)
+	fmt.Fprintf(&b, "lmc %s (%s) → %s (%s): %s, %s, %d examples, %d α\n", r.A.Path, r.A.State, r.B.Path, r.B.State, r.LossKind, r.DataPhrase(), r.Examples, n)
 	errAt := func(i int) string {
 		if len(r.Error) != n {
 			return "not computed"

@@ -172,7 +172,7 @@ func lmcRows(pairs []certify.LMCPair) [][]string {
 		if r.LMCLayers != nil {
 			name += " (layers " + strings.Join(r.Layers, ",") + ", rest at " + r.Hold + ")"
 		}
-		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.Split, r.Examples), lmcEnds(r),
+		rows = append(rows, []string{name, k, fmt.Sprintf("%s (%d)", r.SplitLabel(), r.Examples), lmcEnds(r),
 			short(r.BarrierLoss), short(r.BarrierLossAinsworth), short(r.MidpointGap), short(r.BarrierError), short(r.BarrierErrorAinsworth), bounds, un})
 	}
 	return rows

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -137,6 +138,9 @@ func Read(dir string, examples int) (*Run, error) {
 		return nil, fmt.Errorf("run directory %s: not a directory", dir)
 	}
 	r := &Run{Dir: dir}
+	if err := ForeignRun(dir); err != nil {
+		return nil, err
+	}
 	if r.Spec, err = nn.ReadSpec(filepath.Join(dir, "model.json")); err != nil {
 		return nil, err
 	}
@@ -347,6 +351,26 @@ func WriteData(path string, x *mat.Dense, t nn.Targets) error {
 		ts = append(ts, safetensors.Tensor{Name: "y", DType: "I64", Shape: []int{n}, Int: ys})
 	}
 	return safetensors.Write(path, ts, "F64", nil)
+}
+
+// ForeignRun is the error for a directory without model.json that holds
+// PyTorch or ONNX files (a training script's output folder, not yet a run
+// directory): it names them and points to certify import; nil otherwise
+// (a missing model.json is then reported by nn.ReadSpec).
+func ForeignRun(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "model.json")); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var found []string
+	for _, ext := range []string{".pt", ".pth", ".onnx", ".bin", ".ckpt"} {
+		m, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+		found = append(found, m...)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Strings(found)
+	return fmt.Errorf("%s: missing, but %s %s there: %s is not yet a run directory (model.json, init and final .safetensors or .npz); %s", filepath.Join(dir, "model.json"), strings.Join(found, ", "), map[bool]string{true: "is", false: "are"}[len(found) == 1], dir, nn.ImportHint)
 }
 
 // foreignCheckpoint is the error for a run directory lacking NAME (e.g.

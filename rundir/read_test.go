@@ -77,6 +77,13 @@ func TestForeignCheckpointErrors(t *testing.T) {
 			os.Remove(filepath.Join(dir, "final.safetensors"))
 			copyFile(t, "../nn/torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
 		}, []string{"final.safetensors: missing, but", "final.pt is there", "certify import"}},
+		{"PyTorch output folder", func(dir string) { // init.pt, final.pt, data.npz, no model.json
+			for _, f := range []string{"model.json", "init.safetensors", "final.safetensors"} {
+				os.Remove(filepath.Join(dir, f))
+			}
+			copyFile(t, "../nn/torchpt/testdata/tensors.pt", filepath.Join(dir, "init.pt"))
+			copyFile(t, "../nn/torchpt/testdata/tensors.pt", filepath.Join(dir, "final.pt"))
+		}, []string{"model.json: missing, but", "final.pt, ", "init.pt are there", "certify import"}},
 		{"unknown prefix", func(dir string) {
 			s, err := nn.ReadState(filepath.Join(dir, "final.safetensors"))
 			if err != nil {

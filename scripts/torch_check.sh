@@ -2,15 +2,29 @@
 # Cross-checks certify's loss along α against PyTorch (Debian's python3-torch,
 # float64) on a run directory: exports the run with its first N evaluation
 # examples, evaluates L(α) and accuracy at M equally spaced α in [0, 1] with
-# both, and prints the relative differences. Usage: scripts/torch_check.sh RUN [N] [M]
+# both, and prints the relative differences.
+# Usage: scripts/torch_check.sh RUN [N] [M]
+#   N: examples (default: min(1000, the examples certify --run evaluates by
+#      default: all of data.safetensors, or the first 5000 of config.json's data))
+#   M: grid points (default 3)
 set -euo pipefail
-run=${1:?usage: scripts/torch_check.sh RUN [N] [M]}
-n=${2:-1000}
+usage="usage: scripts/torch_check.sh RUN [N] [M] (N: examples, default min(1000, the run's own count); M: α points, default 3)"
+run=${1:?$usage}
+n=${2:-}
 m=${3:-3}
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/certify" ./cmd/certify
+if [ -z "$n" ]; then
+	# the run's own example count, read from the export certify --run would analyse
+	line=$("$tmp/certify" export --run "$run" --out "$tmp/all")
+	count=$(sed -n 's/.* with \([0-9][0-9]*\) examples .*/\1/p' <<<"$line")
+	[ -n "$count" ] || { echo "torch_check: cannot read the example count from: $line" >&2; exit 1; }
+	n=$((count < 1000 ? count : 1000))
+	echo "torch_check: $n examples (min(1000, the run's $count); give N to choose)"
+	run="$tmp/all"
+fi
 "$tmp/certify" export --run "$run" --examples "$n" --out "$tmp/run" >/dev/null
 /usr/bin/python3 tools/torchref/torchref.py "$tmp/run" --grid "$m" > "$tmp/torch.json"
 "$tmp/certify" --run "$tmp/run" --alphas "$m" --loss-only --no-figures --json > "$tmp/go.json"

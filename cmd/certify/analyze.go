@@ -85,6 +85,14 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
 	case af.workers < 0:
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
+	case o.MaxIntervals < 1:
+		return badInputf("--max-intervals %d: want a positive number of leaf α-intervals (the default is 4096)", o.MaxIntervals)
+	case !(o.MinWidth > 0) || o.MinWidth >= 1:
+		return badInputf("--min-width %v: want a leaf width in (0, 1) (the default is 1e-9)", o.MinWidth)
+	case o.AccuracyIntervals < 1:
+		return badInputf("--accuracy-intervals %d: want a positive number of leaf α-intervals (the default is 512)", o.AccuracyIntervals)
+	case o.ExampleIntervals < 0:
+		return badInputf("--example-intervals %d: want 0 (skip) or a positive number of α-intervals", o.ExampleIntervals)
 	case !(o.DeltaTol > 0) || math.IsInf(o.DeltaTol, 0):
 		return badInputf("--delta-tol %v: want a finite relative width > 0 (the default is %g)", o.DeltaTol, certify.DefaultDeltaTol)
 	case !o.LossOnly && o.GaussMaxIntervals < certify.GaussFirstGridStep(o.Alphas):
@@ -128,6 +136,23 @@ func analyzeCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
+// missingDirs lists dir and those of its parents that do not exist yet,
+// deepest first: the directories os.MkdirAll(dir) would create. Empty for
+// dir "".
+func missingDirs(dir string) []string {
+	var ds []string
+	for d := filepath.Clean(dir); dir != ""; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !os.IsNotExist(err) {
+			break
+		}
+		ds = append(ds, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return ds
+}
+
 // analyze loads the run, analyses it, and writes certificate.json and the
 // figures into the run directory — or, for settings other than the
 // default analysis's, into DIR/variants/NAME/ (reportLocation); with --out
@@ -152,6 +177,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	plan.Options.Examples, plan.Options.BNReference = p.N, p.BNReference()
 	write := !af.json || af.out != ""
 	var outDir, reportFile string
+	created := missingDirs(af.out) // --out directories this run makes, removed again if it fails before writing
 	if write {
 		if outDir, reportFile, err = reportDestination(af, run, plan); err != nil {
 			return nil, err
@@ -172,6 +198,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
 		os.Remove(outDir) // made for this report, still empty
 		os.Remove(filepath.Dir(outDir))
+	}
+	if err != nil && write {
+		for _, d := range created {
+			os.Remove(d) // only if still empty: never a directory that holds anything
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)

@@ -209,6 +209,8 @@ func (bf *benchFlags) check() error {
 		return badInputf("bench: --tolerance %v: the tolerance decides the verdict of the full analysis only; give --full (the loss-only analysis bench times is the paper's grid, compared with PyTorch)", bf.tolerance)
 	case math.IsNaN(bf.tolerance) || bf.tolerance < 0 || math.IsInf(bf.tolerance, 0):
 		return badInputf("bench: --tolerance %v: want a finite number ≥ 0", bf.tolerance)
+	case bf.torchThreads < 1:
+		return badInputf("bench: --torch-threads %d: want a positive number of PyTorch threads", bf.torchThreads)
 	case bf.torchChunk < 0:
 		return badInputf("bench: --torch-chunk %d: want 0 (all examples in one jvp) or a positive count", bf.torchChunk)
 	case bf.threads < 0:

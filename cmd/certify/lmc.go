@@ -128,6 +128,9 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 	if f.accIntervals < 1 {
 		return badInputf("lmc: --accuracy-intervals: want ≥ 1, found %d", f.accIntervals)
 	}
+	if f.workers < 0 {
+		return badInputf("lmc: --workers %d: want 0 (one per core) or a positive count", f.workers)
+	}
 	if f.out != "" && !f.force && fileExists(filepath.Join(f.out, "lmc.json")) {
 		return badInputf("lmc: %s exists (made by an earlier certify lmc, perhaps with other settings); choose another --out DIR or pass --force to replace it", filepath.Join(f.out, "lmc.json"))
 	}
@@ -167,9 +170,13 @@ func lmcCmd(ctx context.Context, args []string) (err error) {
 		B:        b.ep,
 		LossKind: a.spec.Loss,
 		Split:    f.split,
+		DataFile: f.data,
 		Data:     source,
 		Examples: t.Len(),
 		Notes:    []string{},
+	}
+	if f.data != "" {
+		r.Split = "data" // the file is its own data: neither a run's training data nor a held-out split
 	}
 	if note := lmcDatasetNote(a, b, source); note != "" {
 		r.Notes = append(r.Notes, note)
@@ -385,6 +392,9 @@ func loadLMCEnd(path, state, model, stateFlag string) (*lmcEnd, error) {
 		case "init", "final":
 		default:
 			return nil, fmt.Errorf("lmc: %s: want init or final, found %q", stateFlag, state)
+		}
+		if err := rundir.ForeignRun(path); err != nil {
+			return nil, err
 		}
 		e.specPath = filepath.Join(path, "model.json")
 		ckpt = filepath.Join(path, state+".safetensors")
@@ -611,7 +621,7 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 		return run.X, run.Targets, run.DataSource, nil
 	}
 	if run.Config == nil || run.Config.Data.Name == "" {
-		return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test: %s has no config.json naming a dataset, so it has no held-out split", dir)
+		return nil, nn.Targets{}, "", fmt.Errorf("lmc: --split test: %s has no config.json naming a dataset, so it has no held-out split; give the held-out examples as a file with --data FILE (x, y; .safetensors or .npz) instead", dir)
 	}
 	spec := run.Config.Data
 	spec.Split, spec.Limit = "test", f.examples
