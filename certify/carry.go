@@ -88,6 +88,27 @@ func newCarryPlan(e *IntervalPath) *carryPlan {
 // scale test's CERTIFY_SCALE_NOCARRY).
 var noCarry bool
 
+// unitSlope reads element t of the first layer's coefficients A and B
+// (z₁ = a + α·b, row-major) and encloses z₁ over the leaf ab with outward
+// rounding. fixed says z₁ is strictly above or below 0 on the whole leaf,
+// and s is then the activation's slope there (pl.on or pl.off); a unit that
+// may cross or touch its kink, or whose enclosure is NaN, is not fixed.
+// Shared by carryCoef and carryCoefFrom so that both classify the units
+// the same way.
+func (pl *carryPlan) unitSlope(A, B interval.Matrix, t int, ab interval.I) (av, bv interval.I, s float64, fixed bool) {
+	av, bv = interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
+	v := interval.Mul(ab, bv)
+	z := interval.I{Lo: interval.Down(av.Lo + v.Lo), Hi: interval.Up(av.Hi + v.Hi)}
+	switch {
+	case z.Lo > 0:
+		return av, bv, pl.on, true
+	case z.Hi < 0:
+		return av, bv, pl.off, true
+	default:
+		return av, bv, 0, false
+	}
+}
+
 // carryCoef holds, for one chunk and one leaf ab, the fixed units' quadratic
 // z₂ᶠ(α) = A + α·BC + α²·E (carryPlan) per example, enclosed: A, BC, E
 // [n, out] for the chunk's rows listed in rows (nil: every row), and per
@@ -123,17 +144,8 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 		clear(xa)
 		clear(xb)
 		for u := 0; u < k; u++ {
-			t := i*k + u
-			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
-			v := interval.Mul(ab, bv)
-			z := interval.I{Lo: interval.Down(av.Lo + v.Lo), Hi: interval.Up(av.Hi + v.Hi)}
-			var s float64
-			switch {
-			case z.Lo > 0:
-				s = pl.on
-			case z.Hi < 0:
-				s = pl.off
-			default: // may cross or touch its kink, or NaN: a rank-one term (crossSums)
+			av, bv, s, fixed := pl.unitSlope(A, B, i*k+u, ab)
+			if !fixed { // may cross or touch its kink, or NaN: a rank-one term (crossSums)
 				cf.cross[i] = append(cf.cross[i], int32(u))
 				continue
 			}
@@ -219,17 +231,8 @@ func (e *IntervalPath) carryCoefFrom(par *carryCoef, c int, ab interval.I, rows 
 		}
 		fresh := false
 		for _, u := range par.cross[ri] {
-			t := r*k + int(u)
-			av, bv := interval.I{Lo: A.Lo[t], Hi: A.Hi[t]}, interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
-			v := interval.Mul(ab, bv)
-			z := interval.I{Lo: interval.Down(av.Lo + v.Lo), Hi: interval.Up(av.Hi + v.Hi)}
-			var s float64
-			switch {
-			case z.Lo > 0:
-				s = pl.on
-			case z.Hi < 0:
-				s = pl.off
-			default: // still may cross or touch its kink, or NaN
+			av, bv, s, fixed := pl.unitSlope(A, B, r*k+int(u), ab)
+			if !fixed { // still may cross or touch its kink, or NaN
 				cf.cross[i] = append(cf.cross[i], u)
 				continue
 			}

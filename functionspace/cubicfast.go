@@ -221,13 +221,7 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 							}
 						}
 						for _, o := range ohs[rec.oh0:rec.oh1] {
-							for c := range v1 {
-								w0c, dwc := w0[c*w+o.v], dw[c*w+o.v]
-								wk := w0c + k*dwc
-								v1[c] += o.dz*dwc + o.dv*wk
-								v2[c] += 2*o.dv*dwc + o.da*wk
-								g3[c] += 3 * o.da * dwc
-							}
+							addOneHotJump(v1, v2, g3, w0, dw, w, o.v, k, o.dz, o.dv, o.da)
 						}
 					}
 					copy(res.M.RawRowView(R+r), v1)

@@ -561,13 +561,7 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 					}
 				default:
 					for _, o := range sd.oh {
-						for c := range v1 {
-							w0c, dwc := w0[c*w+o.v], dw[c*w+o.v]
-							wk := w0c + k*dwc
-							v1[c] += o.dz*dwc + o.dv*wk
-							v2[c] += 2*o.dv*dwc + o.da*wk
-							g3[c] += 3 * o.da * dwc
-						}
+						addOneHotJump(v1, v2, g3, w0, dw, w, o.v, k, o.dz, o.dv, o.da)
 					}
 				}
 				copy(res.M.RawRowView(R+r), v1)
@@ -625,4 +619,21 @@ func (pl *polyPlan) columnJumps(alphas []float64, units []int, dz, dv, da []floa
 		}
 	}
 	return m
+}
+
+// addOneHotJump adds to the output layer's velocity v1, acceleration v2 and
+// third derivative g3 (each [Out]) at α = k the change that one hidden unit
+// v's output jet (dz, dv, da) makes through W(α) = W0 + α·ΔW (w0, dw:
+// [Out, w] row-major): v1 += dz·ΔW[:,v] + dv·W(k)[:,v], v2 += 2·dv·ΔW[:,v]
+// + da·W(k)[:,v], g3 += 3·da·ΔW[:,v] (THEORY.md §2's product rule). Shared
+// by cubicJets' and cubicFast's one-hot jumps, so both carry the same
+// arithmetic bit for bit.
+func addOneHotJump(v1, v2, g3, w0, dw []float64, w, v int, k, dz, dv, da float64) {
+	for c := range v1 {
+		w0c, dwc := w0[c*w+v], dw[c*w+v]
+		wk := w0c + k*dwc
+		v1[c] += dz*dwc + dv*wk
+		v2[c] += 2*dv*dwc + da*wk
+		g3[c] += 3 * da * dwc
+	}
 }
