@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -258,6 +259,23 @@ func TestImportErrors(t *testing.T) {
 	wide := writeSpec("wide.json", func(s *nn.Spec) { s.Layers[1].Out, s.Layers[2].Features, s.Layers[4].In = 9, 9, 9 })
 	extra := writeSpec("extra.json", func(s *nn.Spec) { f := true; s.Layers[6].Bias = &f })
 	extraIn := writeSpec("extra_in.json", func(s *nn.Spec) { s.InputShape = []int{7}; s.Layers[1].In = 7 })
+
+	// --loss against model.json's own loss: the flag wins and a note says
+	// what it replaced (a first user found it silent).
+	gs, err := nn.ReadSpec(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "mse"
+	if gs.Loss == "mse" {
+		other = "cross_entropy"
+	}
+	if code, o, e := runCLI(t, "import", "--init", importFixture("mlp.pt"), "--final", importFixture("mlp_module.pt"),
+		"--model", good, "--loss", other, "--data", importFixture("mlp_data.npz"), "--out", filepath.Join(dir, "lossflag")); code != 0 {
+		t.Errorf("--loss %s: exit %d: %s", other, code, e)
+	} else if want := fmt.Sprintf("note: --loss %s replaces the loss %q of %s", other, gs.Loss, good); !strings.Contains(o, want) {
+		t.Errorf("--loss %s over model.json's %s: output\n%s\nwant a line containing %q", other, gs.Loss, o, want)
+	}
 
 	// The .pt and the ONNX graph of the same weights give the same run.
 	ptRun := filepath.Join(dir, "pt")

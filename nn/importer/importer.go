@@ -256,6 +256,11 @@ func Import(opt Options) (*Record, error) {
 	}
 	switch {
 	case opt.Loss != "":
+		if spec.Loss != "" && spec.Loss != opt.Loss {
+			// said, not silent (developers' guide): the flag wins, as the
+			// user asked, and the note names what it replaced
+			rec.Notes = appendOnce(rec.Notes, fmt.Sprintf("--loss %s replaces the loss %q of %s", opt.Loss, spec.Loss, opt.Model))
+		}
 		spec.Loss, rec.LossSource = opt.Loss, "--loss"
 	case spec.Loss != "":
 		rec.LossSource = abs(opt.Model)
