@@ -24,27 +24,7 @@ import (
 // Profile it with -cpuprofile; docs/performance.md has the numbers on the
 // benchmark network.
 func BenchmarkGaussLengthRun(b *testing.B) {
-	dir := os.Getenv("CERTIFY_GAUSS_RUN")
-	if dir == "" {
-		b.Skip("CERTIFY_GAUSS_RUN not set")
-	}
-	be, note, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	be.Use()
-	n := 50
-	if s := os.Getenv("CERTIFY_GAUSS_EXAMPLES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p, be, note := gaussLivePath(b)
 	p.noJumps = os.Getenv("CERTIFY_GAUSS_GENERAL") == "1"
 	p.noPoly = os.Getenv("CERTIFY_GAUSS_ROWS") == "1"
 	m := 294
@@ -100,27 +80,7 @@ func cpuSeconds() float64 {
 // certify --run's first grid): every example's Gauss length and error
 // estimate to 1e-12 relative, the kink counts exactly.
 func TestCubicFastLive(t *testing.T) {
-	dir := os.Getenv("CERTIFY_GAUSS_RUN")
-	if dir == "" {
-		t.Skip("CERTIFY_GAUSS_RUN not set")
-	}
-	be, _, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.Use()
-	n := 50
-	if s := os.Getenv("CERTIFY_GAUSS_EXAMPLES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	run, err := rundir.Read(dir, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _, _ := gaussLivePath(t)
 	o := GaussOptions{Intervals: 294, MaxIntervals: 294}
 	c0 := cpuSeconds()
 	r, err := p.GaussLength(context.Background(), 0, 1, o)
@@ -150,4 +110,36 @@ func TestCubicFastLive(t *testing.T) {
 	if worst > 1e-12 || worstErr > 1e-12 {
 		t.Fatalf("relative difference %.3g, error estimates %.3g: above 1e-12", worst, worstErr)
 	}
+}
+
+// gaussLivePath is the live Gauss-length tests' preamble: the run directory
+// CERTIFY_GAUSS_RUN (skipped when unset), its first CERTIFY_GAUSS_EXAMPLES
+// examples (default 50), the BLAS backend CERTIFY_BLAS selected and in use;
+// it returns the path with default options, the backend and its note.
+func gaussLivePath(tb testing.TB) (*Path, *blasbackend.Backend, string) {
+	tb.Helper()
+	dir := os.Getenv("CERTIFY_GAUSS_RUN")
+	if dir == "" {
+		tb.Skip("CERTIFY_GAUSS_RUN not set")
+	}
+	be, note, err := blasbackend.Select(os.Getenv("CERTIFY_BLAS"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	be.Use()
+	n := 50
+	if s := os.Getenv("CERTIFY_GAUSS_EXAMPLES"); s != "" {
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			tb.Fatalf("CERTIFY_GAUSS_EXAMPLES=%q: want a positive count", s)
+		}
+	}
+	run, err := rundir.Read(dir, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := New(run.Model, run.Theta0, run.ThetaT, run.X, run.Targets, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, be, note
 }
