@@ -316,6 +316,9 @@ func (r *Run) readData(path string, examples int) error {
 	if len(x.Shape) >= 1 && numel(x.Shape[1:]) != r.Spec.InputSize() {
 		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), nn.ShapeString(r.Spec.InputShape), nn.ShapeString(x.Shape))
 	}
+	if err := nn.CheckInputShape(path, "x", x.Shape, r.Spec.InputShape); err != nil {
+		return err // same size in another layout (channels-last images)
+	}
 	if r.X, r.Targets, err = nn.DataFromTensors(x, y, path, "--examples", examples); err != nil {
 		return err
 	}
