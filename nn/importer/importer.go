@@ -346,7 +346,7 @@ func Import(opt Options) (*Record, error) {
 		return nil, err
 	}
 	if x != nil {
-		if err := write(rundir.WriteData(filepath.Join(tmp, "data.safetensors"), x, targets)); err != nil {
+		if err := write(rundir.WriteDataFrom(filepath.Join(tmp, "data.safetensors"), x, targets, dataOrigin(opt))); err != nil {
 			return nil, err
 		}
 	} else {
@@ -495,6 +495,15 @@ func ReadCheckpoint(path string) (nn.State, Source, string, error) {
 	}
 	s, err := nn.StateFromTensors(ts, path)
 	return s, src, dtype, err
+}
+
+// dataOrigin is the source recorded in the imported data.safetensors
+// (rundir.DataSourceKey): the data file's name, with the targets' file.
+func dataOrigin(opt Options) string {
+	if opt.Targets != "" {
+		return fmt.Sprintf("data files %s and %s", filepath.Base(opt.Data), filepath.Base(opt.Targets))
+	}
+	return "data file " + filepath.Base(opt.Data)
 }
 
 // readData reads x and y from one file, or x and y from two .npy files,
