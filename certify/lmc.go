@@ -211,8 +211,14 @@ func BarrierGap(rel, l0, l1 float64) float64 {
 type LineCurve struct {
 	Alphas []float64
 	Loss   []float64
-	// Error is nil when the targets have no class labels.
+	// Error is nil when the targets have no class labels. Each is k/N, k
+	// the examples misclassified, correctly rounded (not 1 − accuracy,
+	// which rounds twice: 0.09999999999999998 for 1 of 10).
 	Error []float64
+	// Examples is N, the examples the errors count (0: unknown, for a
+	// curve built by hand): Measures then computes the error's gaps from
+	// the counts k = N·E exactly.
+	Examples int
 }
 
 // LMCGrid returns n equally spaced α from 0 to 1 (n ≥ 2).
@@ -241,7 +247,7 @@ func EvaluateLine(p *functionspace.Path, alphas []float64) LineCurve {
 // len(alphas). Once ctx is cancelled it returns ctx.Err() within one chunk
 // of examples (functionspace.Path.AtContext) and no curve.
 func EvaluateLineContext(ctx context.Context, p *functionspace.Path, alphas []float64, progress func(done, total int)) (LineCurve, error) {
-	c := LineCurve{Alphas: alphas, Loss: make([]float64, len(alphas))}
+	c := LineCurve{Alphas: alphas, Loss: make([]float64, len(alphas)), Examples: p.N}
 	labels := p.Targets.Labels != nil
 	if labels {
 		c.Error = make([]float64, len(alphas))
@@ -253,7 +259,9 @@ func EvaluateLineContext(ctx context.Context, p *functionspace.Path, alphas []fl
 		}
 		c.Loss[i] = s.Loss
 		if labels {
-			c.Error[i] = 1 - s.Accuracy
+			// Accuracy is correct/N, so N·Accuracy rounds to the count
+			correct := math.Round(s.Accuracy * float64(p.N))
+			c.Error[i] = (float64(p.N) - correct) / float64(p.N)
 		}
 		if progress != nil {
 			progress(i+1, len(alphas))
@@ -309,12 +317,70 @@ func Measures(c LineCurve, midLoss, midErr float64) (LMCMeasures, error) {
 	nan := Num(math.NaN())
 	m.BarrierError, m.BarrierErrorAlpha, m.BarrierErrorAinsworth, m.MidpointGapError = nan, nan, nan, nan
 	if c.Error != nil {
+		if g, ains, mid, ok := errorGapsExact(c, midErr); ok {
+			b, at := math.Inf(-1), math.NaN()
+			for i := range g {
+				if g[i] > b {
+					b, at = g[i], c.Alphas[i]
+				}
+			}
+			m.ConvexityGapError = Nums(g)
+			m.BarrierError, m.BarrierErrorAlpha, m.BarrierErrorAinsworth, m.MidpointGapError = Num(b), Num(at), Num(ains), Num(mid)
+			return m, nil
+		}
 		m.ConvexityGapError = Nums(ConvexityGap(c.Alphas, c.Error))
 		b, at, ains := gridBarrier(c.Alphas, c.Error)
 		m.BarrierError, m.BarrierErrorAlpha, m.BarrierErrorAinsworth = Num(b), Num(at), Num(ains)
 		m.MidpointGapError = Num(midErr - 0.5*(c.Error[0]+c.Error[n-1]))
 	}
 	return m, nil
+}
+
+// errorGapsExact returns the error's convexity gaps, Ainsworth's barrier
+// max E − ½(E(0) + E(1)) and the midpoint gap computed exactly from the counts of misclassified examples, when c knows
+// N and its grid is LMCGrid's (α_i = i/m, m = M − 1, as the JSON's α
+// print them): g_i = (m·k_i − (m−i)·k_0 − i·k_m) / (m·N), and
+// (2k − k_0 − k_m) / (2N) for Ainsworth's and the midpoint's, integers divided
+// once, so a gap of 1/200 is written 0.005, not the 0.0050000000000000044
+// that v_i − (v_0 + α_i(v_m − v_0)) gives in float64, and equal gaps are
+// equal (the barrier's α is the first of them, not whichever rounded
+// higher). ok is false otherwise (a curve built by hand, or errors that
+// are not counts over N); the float64 formula applies then.
+func errorGapsExact(c LineCurve, midErr float64) (g []float64, ains, mid float64, ok bool) {
+	n, N := len(c.Alphas), c.Examples
+	if N <= 0 || N > 1<<40 {
+		return nil, 0, 0, false
+	}
+	m := n - 1
+	k := make([]int64, n)
+	for i := range c.Alphas {
+		if c.Alphas[i] != float64(i)/float64(m) && !(i == m && c.Alphas[i] == 1) {
+			return nil, 0, 0, false
+		}
+		e := c.Error[i]
+		if math.IsNaN(e) {
+			return nil, 0, 0, false
+		}
+		k[i] = int64(math.Round(e * float64(N)))
+		if float64(k[i])/float64(N) != e {
+			return nil, 0, 0, false
+		}
+	}
+	g = make([]float64, n)
+	top := k[0]
+	for i := range g {
+		num := int64(m)*k[i] - int64(m-i)*k[0] - int64(i)*k[m]
+		g[i] = float64(num) / float64(int64(m)*int64(N))
+		top = max(top, k[i])
+	}
+	ains = float64(2*top-k[0]-k[m]) / float64(2*N)
+	mid = math.NaN()
+	if km := math.Round(midErr * float64(N)); !math.IsNaN(midErr) && km/float64(N) == midErr {
+		mid = (2*km - float64(k[0]) - float64(k[m])) / (2 * float64(N))
+	} else if !math.IsNaN(midErr) {
+		mid = midErr - 0.5*(c.Error[0]+c.Error[m])
+	}
+	return g, ains, mid, true
 }
 
 // LineMeasures evaluates path p on alphas and at α = ½ and returns the

@@ -168,7 +168,8 @@ func TestLMCAgainstDirectForward(t *testing.T) {
 			var loss, errs []float64
 			for _, al := range r.Alphas {
 				l, acc := nn.Evaluate(m, nn.Interpolate(a, b, al), x, tg, 0)
-				loss, errs = append(loss, l), append(errs, 1-acc)
+				// E = k/N correctly rounded (k the misclassified examples)
+				loss, errs = append(loss, l), append(errs, math.Round((1-acc)*64)/64)
 			}
 			lm, am := nn.Evaluate(m, nn.Interpolate(a, b, 0.5), x, tg, 0)
 			var bar, ains float64
@@ -189,7 +190,7 @@ func TestLMCAgainstDirectForward(t *testing.T) {
 				t.Errorf("midpoint gap %v, direct %v", r.MidpointGap, mg)
 			}
 			if tg.Labels != nil {
-				if mg := (1 - am) - (errs[0]+errs[len(errs)-1])/2; math.Abs(float64(r.MidpointGapError)-mg) > 1e-15 {
+				if mg := math.Round((1-am)*64)/64 - (errs[0]+errs[len(errs)-1])/2; math.Abs(float64(r.MidpointGapError)-mg) > 1e-15 {
 					t.Errorf("midpoint error gap %v, direct %v", r.MidpointGapError, mg)
 				}
 			}
@@ -231,5 +232,83 @@ func TestErrorBarrierBounds(t *testing.T) {
 	}
 	if _, _, ok := ErrorBarrierBounds(nil); ok {
 		t.Error("nil bounds: ok")
+	}
+}
+
+// TestLMCErrorExactCounts: the 0–1 error and its gaps are counts of
+// misclassified examples over N, written as the nearest float64 (a
+// first-user walkthrough found lmc.json's 0.0050000000000000044 and
+// 0.09999999999999998 where 0.005 and 0.1 were meant): E = k/N, not
+// 1 − accuracy; g_i = (m·k_i − (m−i)·k_0 − i·k_m)/(m·N), not
+// E_i − (E_0 + α_i(E_m − E_0)) in float64. The α are LMCGrid's i/m,
+// the same in the JSON and in the gap.
+func TestLMCErrorExactCounts(t *testing.T) {
+	al, err := LMCGrid(21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range al {
+		if a != float64(i)/20 {
+			t.Fatalf("α_%d = %v, want %v", i, a, float64(i)/20)
+		}
+	}
+	// the curve of docs/lmc-instability's cert-k100 (10 examples): k
+	// misclassified at each α
+	k := []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 3, 3, 0}
+	c := LineCurve{Alphas: al, Loss: make([]float64, 21), Error: make([]float64, 21), Examples: 10}
+	for i := range k {
+		c.Error[i] = float64(k[i]) / 10
+	}
+	r, err := Measures(c, 0, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range k {
+		want := float64(20*k[i]-(20-i)*k[0]-i*k[20]) / 200
+		if float64(r.ConvexityGapError[i]) != want {
+			t.Errorf("convexity_gap_error at α = %v: %v, want %v", al[i], r.ConvexityGapError[i], want)
+		}
+	}
+	if r.ConvexityGapError[1] != 0.005 || r.ConvexityGapError[19] != 0.295 {
+		t.Errorf("gaps at α = 0.05, 0.95: %v, %v; want 0.005, 0.295", r.ConvexityGapError[1], r.ConvexityGapError[19])
+	}
+	// max g = 59/200 at α = 0.95 (k = 3, chord 0.005); Ainsworth's and the
+	// midpoint's (2·3 − 1 − 0)/20
+	if r.BarrierError != 0.295 || r.BarrierErrorAlpha != 0.95 || r.BarrierErrorAinsworth != 0.25 || r.MidpointGapError != 0.25 {
+		t.Errorf("barrier_error %v at %v, ainsworth %v, midpoint %v; want 0.295 at 0.95, 0.25, 0.25",
+			r.BarrierError, r.BarrierErrorAlpha, r.BarrierErrorAinsworth, r.MidpointGapError)
+	}
+
+	// E from a path: labels the model's own predictions at α = 0 but one,
+	// so E(0) = 1/10 exactly (1 − 0.9 is 0.09999999999999998).
+	m, a, b, x, tg := lmcNet(t, nn.MLPSpec([]int{5, 8, 3}, "relu", "cross_entropy"), 10, 5)
+	p, err := functionspace.New(m, a, b, x, tg, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.At(0).Output
+	for i := range tg.Labels {
+		row := out.RawRowView(i)
+		best := 0
+		for c := range row {
+			if row[c] > row[best] {
+				best = c
+			}
+		}
+		tg.Labels[i] = best
+	}
+	tg.Labels[0] = (tg.Labels[0] + 1) % 3
+	p, err = functionspace.New(m, a, b, x, tg, functionspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	curve := EvaluateLine(p, al)
+	if curve.Error[0] != 0.1 {
+		t.Errorf("E(0) = %v, want 0.1 (1 of 10 misclassified)", curve.Error[0])
+	}
+	for i, e := range curve.Error {
+		if kk := math.Round(e * 10); kk/10 != e {
+			t.Errorf("E(%v) = %v is not k/10", al[i], e)
+		}
 	}
 }

@@ -197,3 +197,23 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// TestRowJetTinyReferenceBatch: the case on which
+// TestRecomputeInsideResidualBlocks flaked (seed 0x66, 3 channels, k = 2,
+// n = 4, α = 0.011974334716796875, a reference batch of 2 rows): the
+// per-row pass agrees with At to 1e-11 of each part's largest entry
+// (rowJetMismatch says why that scale), with the reference batch of 2, 3
+// and all 4 rows.
+func TestRowJetTinyReferenceBatch(t *testing.T) {
+	m, s0, sT, x, tg := residualBNNet(t, 0x66, 3, 2, 4, "tanh")
+	alpha := 0.011974334716796875
+	for _, ref := range []int{2, 3, 4} {
+		p, err := New(m, s0, sT, x, tg, Options{Chunk: 2, BNPolicy: BNRecompute, BNReference: ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := rowJetMismatch(p, []int{0, 1, 2, 3, 0}, []float64{alpha, alpha, alpha, alpha, 0.3}, 2); msg != "" {
+			t.Errorf("reference %d rows: %s", ref, msg)
+		}
+	}
+}

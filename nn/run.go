@@ -54,3 +54,43 @@ func DataFromTensors(x, y *safetensors.Tensor, file, flag string, limit int) (*m
 	}
 	return nil, Targets{}, fmt.Errorf("%s: y: expected integer labels [N] or float targets [N, K], found %s %s", file, y.DType, ShapeString(y.Shape))
 }
+
+// CheckInputShape checks the shape of the evaluation inputs x [N, …] of
+// file against the model's input_shape (model.json; RUN_FORMAT.md: inputs
+// are [N, C, H, W] in PyTorch's layout): the per-example shape must be
+// input_shape itself up to dimensions of size 1 (which do not change the
+// order of the values: [N, 28, 28] or [N, 28, 28, 1] for [1, 28, 28]), or
+// flat [N, D] with D its number of elements (the layout certify writes,
+// row-major in input_shape's order). Anything else —
+// channels-last images [N, H, W, C] of the same size above all, which a
+// size check passes and which would be analysed wrongly — is an error
+// naming the file, the tensor (name) and both shapes.
+func CheckInputShape(file, name string, shape, input []int) error {
+	if len(shape) < 1 {
+		return fmt.Errorf("%s: %s: expected [N, …], found shape %s", file, name, ShapeString(shape))
+	}
+	per := shape[1:]
+	if sameShape(dropOnes(per), dropOnes(input)) || (len(per) == 1 && per[0] == numel(input)) {
+		return nil
+	}
+	want := ShapeString(append([]int{shape[0]}, input...))
+	flat := ShapeString([]int{shape[0], numel(input)})
+	hint := ""
+	if len(input) == 3 && len(per) == 3 && per[0] == input[1] && per[1] == input[2] && per[2] == input[0] {
+		hint = " (channels-last images: permute them to [N, C, H, W], in PyTorch x.permute(0, 3, 1, 2))"
+	} else if numel(per) == numel(input) {
+		hint = " (the same number of values in another layout: certify would read them in the wrong order)"
+	}
+	return fmt.Errorf("%s: %s: shape %s does not match the model's input_shape %s: expected %s or flat %s%s", file, name, ShapeString(shape), ShapeString(input), want, flat, hint)
+}
+
+// dropOnes is shape without its dimensions of size 1.
+func dropOnes(shape []int) []int {
+	var out []int
+	for _, d := range shape {
+		if d != 1 {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -34,7 +34,7 @@ func nums(v []certify.Num) []float64 {
 // curve, when the report has one, in grey.
 func lmcPlots(r *certify.LMCReport) []*plot.Plot {
 	top, bot := newPlot(), newPlot()
-	top.Title.Text = fmt.Sprintf("%s → %s: loss barrier %s on the grid (%d α)", r.A.Path, r.B.Path, fmtNum(float64(r.BarrierLoss)), len(r.Alphas))
+	top.Title.Text = fmt.Sprintf("%s → %s: loss barrier %s on the grid (%s, %d examples, %d α)", r.A.Path, r.B.Path, fmtNum(float64(r.BarrierLoss)), r.DataPhrase(), r.Examples, len(r.Alphas))
 	if r.Aligned {
 		top.Title.Text += ", B aligned"
 	}

@@ -130,7 +130,7 @@ func TestRunFigures(t *testing.T) {
 		"turning":       turningPlots(r)[0].Title.Text,
 		"gauss_hist":    gaussHistPlot(r).Title.Text,
 	} {
-		if !strings.HasPrefix(title, "mlp-fashion — fashion-mnist train, cross_entropy, 5000 examples, 50 α, tolerance 0.001\n") {
+		if !strings.HasPrefix(title, "mlp-fashion — fashion-mnist train split, cross_entropy, 5000 examples, 50 α, tolerance 0.001\n") {
 			t.Errorf("%s title %q lacks the run and its settings", name, title)
 		}
 	}

@@ -156,9 +156,54 @@ func runName(r *certify.Report) string {
 		}
 	}
 	if r.Data != "" {
+		// a data file names its directory, the run; a dataset names itself
+		if path, _ := splitData(r.Data); isDataFile(path) {
+			return filepath.Base(filepath.Dir(path))
+		}
 		return filepath.Base(strings.Fields(r.Data)[0])
 	}
 	return "run"
+}
+
+// splitData splits a report's data (rundir.Run.DataSource, with any " — "
+// note of certify's) into its head — a data file's path or "NAME SPLIT"
+// of a dataset — and the notes in its parentheses.
+func splitData(d string) (head, notes string) {
+	if i := strings.Index(d, " — "); i >= 0 {
+		d = d[:i]
+	}
+	if i := strings.Index(d, " ("); i >= 0 {
+		return d[:i], strings.TrimSuffix(d[i+2:], ")")
+	}
+	return d, ""
+}
+
+// isDataFile reports whether a report's data head is a file (the run's
+// data.safetensors or data.npz) rather than a dataset.
+func isDataFile(head string) bool {
+	switch strings.ToLower(filepath.Ext(head)) {
+	case ".safetensors", ".npz":
+		return true
+	}
+	return false
+}
+
+// dataLabel names the examples a figure shows for a researcher: the data
+// set and split ("mnist train split") — of a dataset, or recorded in a
+// data file by certify export (rundir.DataSourceKey) — or the file the
+// examples came from ("data file heldout.npz", recorded by certify
+// import), and only without either the file itself ("data file
+// data.safetensors"). The number of examples is runSettings' own part.
+func dataLabel(r *certify.Report) string {
+	head, notes := splitData(r.Data)
+	if !isDataFile(head) {
+		return head + " split"
+	}
+	if src, _, _ := strings.Cut(notes, "; "); src != "" && !strings.HasPrefix(src, "first ") {
+		src, _, _ = strings.Cut(src, ", first ")
+		return src
+	}
+	return "data file " + filepath.Base(head)
 }
 
 // runSettings is a short line of the report's key settings for titles and
@@ -167,11 +212,7 @@ func runName(r *certify.Report) string {
 func runSettings(r *certify.Report) string {
 	parts := []string{}
 	if r.Data != "" {
-		d := r.Data
-		if i := strings.Index(d, " ("); i > 0 {
-			d = d[:i]
-		}
-		parts = append(parts, filepath.Base(d))
+		parts = append(parts, dataLabel(r))
 	}
 	if r.LossKind != "" {
 		parts = append(parts, r.LossKind)

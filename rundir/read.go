@@ -103,6 +103,11 @@ type Run struct {
 	X          *mat.Dense
 	Targets    nn.Targets
 	DataSource string
+	// DataOrigin is where the examples came from, in words, for a copy's
+	// metadata (WriteData's source): "mnist train split, first 5000
+	// examples" for a dataset, the source recorded in a data file, or ""
+	// when a data file records none.
+	DataOrigin string
 	// CleanLabels [N] is set when the run was trained with label noise
 	// (nn.LabelNoiseFile) and its evaluation data came from config.json: then
 	// Targets holds the labels the run was trained on and CleanLabels the
@@ -229,12 +234,14 @@ func Read(dir string, examples int) (*Run, error) {
 		r.X = mat.NewDense(set.N, set.D, set.X)
 		r.Targets = nn.Targets{Labels: set.Y}
 		r.DataSource = fmt.Sprintf("%s %s (first %d examples)", set.Name, set.Split, set.N)
+		r.DataOrigin = fmt.Sprintf("%s %s split, first %d examples", set.Name, set.Split, set.N)
 		switch r.Config.Task {
 		case "", TaskClassify:
 		case TaskAutoencoder:
 			// The target of every example is its input (THEORY.md §11).
 			r.Targets = nn.Targets{Values: mat.DenseCopyOf(r.X)}
 			r.DataSource += ", targets = inputs (autoencoder)"
+			r.DataOrigin += ", targets = inputs"
 		default:
 			return nil, fmt.Errorf("%s: task: want %q or %q, found %q", cfgPath, TaskClassify, TaskAutoencoder, r.Config.Task)
 		}
@@ -268,6 +275,7 @@ func (r *Run) applyLabelNoise() error {
 	}
 	r.CleanLabels = clean
 	r.DataSource += fmt.Sprintf(", %d noisy labels", n)
+	r.DataOrigin += fmt.Sprintf(", %d noisy labels", n)
 	return nil
 }
 
@@ -289,11 +297,12 @@ func loadLimited(spec dataset.Spec) (*dataset.Set, error) {
 // from data.safetensors.
 func (r *Run) readData(path string, examples int) error {
 	var ts []safetensors.Tensor
+	var meta map[string]string
 	var err error
 	if strings.EqualFold(filepath.Ext(path), ".npz") {
 		ts, err = npz.Read(path)
 	} else {
-		ts, _, err = safetensors.Read(path)
+		ts, meta, err = safetensors.Read(path)
 	}
 	if err != nil {
 		return err
@@ -316,20 +325,47 @@ func (r *Run) readData(path string, examples int) error {
 	if len(x.Shape) >= 1 && numel(x.Shape[1:]) != r.Spec.InputSize() {
 		return fmt.Errorf("%s: x: expected %d features per example (model.json input_shape %s), found shape %s", path, r.Spec.InputSize(), nn.ShapeString(r.Spec.InputShape), nn.ShapeString(x.Shape))
 	}
+	if err := nn.CheckInputShape(path, "x", x.Shape, r.Spec.InputShape); err != nil {
+		return err // same size in another layout (channels-last images)
+	}
 	if r.X, r.Targets, err = nn.DataFromTensors(x, y, path, "--examples", examples); err != nil {
 		return err
 	}
 	n, _ := r.X.Dims()
-	r.DataSource = path
+	var notes []string
+	if src := meta[DataSourceKey]; src != "" {
+		notes = append(notes, src)
+		r.DataOrigin = src
+	}
 	if n < x.Shape[0] {
-		r.DataSource = fmt.Sprintf("%s (first %d examples)", path, n)
+		notes = append(notes, fmt.Sprintf("first %d examples", n))
+		if r.DataOrigin != "" {
+			r.DataOrigin += fmt.Sprintf("; first %d examples", n)
+		}
+	}
+	r.DataSource = path
+	if len(notes) > 0 {
+		r.DataSource = fmt.Sprintf("%s (%s)", path, strings.Join(notes, "; "))
 	}
 	return nil
 }
 
+// DataSourceKey is the safetensors metadata key under which WriteData
+// records where the examples came from ("mnist train, first 5000
+// examples", "heldout.npz"): readData shows it in DataSource, so reports
+// and figure titles name the data set and split rather than the file.
+const DataSourceKey = "certify_data_source"
+
 // WriteData writes evaluation data as data.safetensors (x as F64 [N, D], y
-// as I64 labels [N] or F64 targets [N, K]), atomically.
+// as I64 labels [N] or F64 targets [N, K]), atomically, recording no
+// source (WriteDataFrom).
 func WriteData(path string, x *mat.Dense, t nn.Targets) error {
+	return WriteDataFrom(path, x, t, "")
+}
+
+// WriteDataFrom is WriteData with source (where the examples came from;
+// "" for none) as metadata under DataSourceKey.
+func WriteDataFrom(path string, x *mat.Dense, t nn.Targets, source string) error {
 	n, d := x.Dims()
 	xs := make([]float64, 0, n*d)
 	for i := 0; i < n; i++ {
@@ -350,7 +386,11 @@ func WriteData(path string, x *mat.Dense, t nn.Targets) error {
 		}
 		ts = append(ts, safetensors.Tensor{Name: "y", DType: "I64", Shape: []int{n}, Int: ys})
 	}
-	return safetensors.Write(path, ts, "F64", nil)
+	var meta map[string]string
+	if source != "" {
+		meta = map[string]string{DataSourceKey: source}
+	}
+	return safetensors.Write(path, ts, "F64", meta)
 }
 
 // ForeignRun is the error for a directory without model.json that holds

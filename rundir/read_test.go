@@ -193,3 +193,31 @@ func TestDataNPZ(t *testing.T) {
 		t.Errorf("labels %v, want [0 1 2 1 0] as numpy saved them", l)
 	}
 }
+
+// TestDataSourceRecorded: a data file written with its source (certify
+// export, certify import) says it in DataSource and DataOrigin, with the
+// example limit after it; one written without says only its path.
+func TestDataSourceRecorded(t *testing.T) {
+	dir := t.TempDir()
+	_, x, y := writeTinyRun(t, dir)
+	path := filepath.Join(dir, "data.safetensors")
+	r, err := rundir.Read(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DataSource != path+" (first 3 examples)" || r.DataOrigin != "" {
+		t.Errorf("no source: DataSource %q, DataOrigin %q", r.DataSource, r.DataOrigin)
+	}
+	if err := rundir.WriteDataFrom(path, x, y, "mnist train split, first 5 examples"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = rundir.Read(dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	if want := path + " (mnist train split, first 5 examples; first 3 examples)"; r.DataSource != want {
+		t.Errorf("DataSource %q, want %q", r.DataSource, want)
+	}
+	if want := "mnist train split, first 5 examples; first 3 examples"; r.DataOrigin != want {
+		t.Errorf("DataOrigin %q, want %q", r.DataOrigin, want)
+	}
+}

@@ -23,7 +23,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 go vet ./...
-go test -count=1 -timeout 20m ./...
+# A line per package as it finishes (in the order they finish, with its time),
+# failures in full, and a heartbeat naming the packages still running after a
+# minute without output: a plain `go test ./...` is silent until certify, the
+# slowest package, is done. Same tests; pipefail keeps go test's exit status.
+go build -o "${TMPDIR:-/tmp}/certify-testprogress.$$" ./scripts/testprogress
+trap 'rm -f "${TMPDIR:-/tmp}/certify-testprogress.$$"' EXIT
+echo "testing every package (the slowest, certify, takes several minutes)"
+go test -count=1 -timeout 20m -json ./... | "${TMPDIR:-/tmp}/certify-testprogress.$$"
 # The BLAS backends: the run-time loader without cgo (what a machine without a C compiler
 # builds), the fully static build without it, and the optional cgo backend (build tag openblas).
 CGO_ENABLED=0 go test -count=1 ./internal/blasbackend/

@@ -189,6 +189,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		bar = nil
 	}
 	defer bar.Done()
+	bar.SetPlan(analysisPlan(af.opt.WithDefaults(), p.Model.Spec.Loss, write && !af.noFigs)...)
 	af.opt.Progress = func(stage string, done, total int) {
 		ph, total := analysisPhase(stage, total)
 		bar.SetPhase(ph)

@@ -49,7 +49,7 @@ func exportCmd(_ context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := rundir.WriteData(filepath.Join(*out, "data.safetensors"), run.X, run.Targets); err != nil {
+	if err := rundir.WriteDataFrom(filepath.Join(*out, "data.safetensors"), run.X, run.Targets, run.DataOrigin); err != nil {
 		return err
 	}
 	n, _ := run.X.Dims()

@@ -594,6 +594,9 @@ func lmcData(f lmcFlags, a, b *lmcEnd) (*mat.Dense, nn.Targets, string, error) {
 		if _, d := xm.Dims(); d != in {
 			return nil, nn.Targets{}, "", fmt.Errorf("%s: x: %d features per example, model.json needs %d", f.data, d, in)
 		}
+		if err := nn.CheckInputShape(f.data, "x", x.Shape, a.spec.InputShape); err != nil {
+			return nil, nn.Targets{}, "", err // same size in another layout (channels-last images)
+		}
 		if err := nn.CheckTargets(t, a.model.OutSize(), a.spec.Loss, f.data); err != nil {
 			return nil, nn.Targets{}, "", err
 		}

@@ -274,3 +274,56 @@ func TestLMCPyTorchFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEBlocksConsistent: the README's blocks of real output follow
+// one convention (a first-user walkthrough found some with certify's `run …`
+// header line and a date and some without): every `$ certify --run …`
+// (or `go run ./cmd/certify --run …`) that shows output shows certify's
+// first line, `run NAME (…)`, right after it, and every block that shows
+// output says in the paragraph before it when it was recorded (a date).
+func TestREADMEBlocksConsistent(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(readme), "\n")
+	date := regexp.MustCompile(`20[0-9][0-9]-?[01][0-9]-?[0-3][0-9]`)
+	analyse := regexp.MustCompile(`^\$ (go run \./cmd/certify|certify) --run (\S+)`)
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "```") {
+			continue
+		}
+		end := i + 1
+		for end < len(lines) && lines[end] != "```" {
+			end++
+		}
+		if lines[i] != "```" { // output blocks have no language tag
+			i = end
+			continue
+		}
+		block := lines[i+1 : end]
+		hasCmd, hasOut := false, false
+		for k, l := range block {
+			if strings.HasPrefix(l, "$ ") {
+				hasCmd = true
+				if m := analyse.FindStringSubmatch(l); m != nil && k+1 < len(block) && !strings.HasPrefix(block[k+1], "$ ") {
+					if want := "run " + m[2] + " ("; !strings.HasPrefix(block[k+1], want) {
+						t.Errorf("README.md:%d: %q is followed by %q, not certify's header line %q…", i+2+k, l, block[k+1], want)
+					}
+				}
+			} else if !strings.HasPrefix(l, "    ") || k == 0 || !strings.HasSuffix(block[k-1], "\\") {
+				hasOut = true // not a continuation of a command
+			}
+		}
+		if hasCmd && hasOut {
+			para := ""
+			for k := i - 1; k >= 0 && k >= i-8 && !strings.HasPrefix(lines[k], "```"); k-- {
+				para = lines[k] + "\n" + para
+			}
+			if !date.MatchString(para) {
+				t.Errorf("README.md:%d: a block of output without the date it was recorded in the paragraph before it:\n%s", i+1, para)
+			}
+		}
+		i = end
+	}
+}

@@ -30,6 +30,21 @@ type Phase struct {
 	Budget bool
 }
 
+// Step is one phase of a plan (SetPlan): its Name as the work's Phase
+// calls it, and Brief for a phase known to take seconds at most (drawing
+// figures), which an overall estimate names but does not wait for.
+type Step struct {
+	Name  string
+	Brief bool
+	// Maybe marks a phase that runs only in some cases (known once the
+	// work gets there): an estimate names it as "(if needed)".
+	Maybe bool
+	// Passes marks a phase that may take further passes (an adaptive grid
+	// refined), each counted afresh: its ETA is the current pass's, so an
+	// overall estimate from it is "at least".
+	Passes bool
+}
+
 // Bar reports progress; its methods are safe for concurrent use. The zero
 // value and a nil *Bar are silent.
 type Bar struct {
@@ -56,6 +71,8 @@ type Bar struct {
 	drawn       bool // a bar is on the line
 	phaseLogged bool // a line was written for this pass of the phase and it has not finished
 	anyLogged   bool // a line was written at all
+
+	plan []Step // the phases of the whole work in order (SetPlan); nil: no overall estimate
 
 	now    func() time.Time
 	ticker bool          // a log bar that reports from a ticker goroutine too (NewLog)
@@ -123,6 +140,22 @@ func (b *Bar) startTicker() {
 func newBar(w io.Writer, label string, interval time.Duration, now func() time.Time) *Bar {
 	t := now()
 	return &Bar{w: w, name: label, phase: Phase{Name: label}, start: t, phaseStart: t, pass: 1, last: t, interval: interval, now: now}
+}
+
+// SetPlan gives the phases the whole work will go through, in order, so
+// that lines and the bar add an overall estimate (overall): while the
+// current phase is the last one that is not Brief, the time left overall
+// is its ETA; before, later phases' cost is not known until they start,
+// so the estimate is a lower bound (the current pass's ETA) naming the
+// phases to come, or unknown in a Budget phase (which may stop at any
+// leaf). A phase missing from the plan has no overall estimate.
+func (b *Bar) SetPlan(steps ...Step) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.plan = append([]Step(nil), steps...)
 }
 
 // SetLabel starts the phase called label (a Phase without unit), unless it
@@ -280,15 +313,83 @@ func (b *Bar) counts() string {
 // unknown: no total, or no progress since the first Update), with "at
 // most" for a budget.
 func (b *Bar) eta(now time.Time) string {
-	if b.total <= 0 || b.done <= b.firstDone || b.done >= b.total {
+	rem, ok := b.left(now)
+	if !ok {
 		return ""
 	}
-	el := now.Sub(b.firstAt)
-	rem := time.Duration(float64(el) / float64(b.done-b.firstDone) * float64(b.total-b.done))
 	if b.phase.Budget {
 		return "ETA at most " + dur(rem)
 	}
 	return "ETA " + dur(rem)
+}
+
+// left is the pass's time left at its rate since its first Update; ok is
+// false when unknown (no total, or no progress since the first Update).
+func (b *Bar) left(now time.Time) (time.Duration, bool) {
+	if b.total <= 0 || b.done <= b.firstDone || b.done >= b.total {
+		return 0, false
+	}
+	el := now.Sub(b.firstAt)
+	return time.Duration(float64(el) / float64(b.done-b.firstDone) * float64(b.total-b.done)), true
+}
+
+// overall is the estimate of the whole work's time left (SetPlan), long
+// for log lines and short for the bar; both "" without a plan, or in the
+// last phase while its own ETA is unknown (nothing to add to the line).
+//   - the last phase that is not Brief: its ETA ("at most" for a Budget
+//     phase, "at least" for one that may take more Passes), then the
+//     Brief phases after it, named;
+//   - an earlier phase: "at least" its pass's ETA, naming the phases to
+//     come, whose cost is known only when they start; unknown in a Budget
+//     phase or while the pass's ETA is (a budget is an upper bound);
+//   - a phase not in the plan: unknown.
+func (b *Bar) overall(now time.Time) (long, short string) {
+	if b.plan == nil {
+		return "", ""
+	}
+	k := -1
+	for i, st := range b.plan {
+		if st.Name == b.phase.Name {
+			k = i
+		}
+	}
+	if k < 0 {
+		return "overall ETA unknown (" + b.phase.Name + " is not in the plan)", "overall ?"
+	}
+	var later, brief []string
+	for _, st := range b.plan[k+1:] {
+		name := st.Name
+		if st.Maybe {
+			name += " (if needed)"
+		}
+		if st.Brief {
+			brief = append(brief, name)
+		} else {
+			later = append(later, name)
+		}
+	}
+	rem, ok := b.left(now)
+	if len(later) == 0 {
+		if !ok {
+			return "", ""
+		}
+		long, short = "overall ETA "+dur(rem), "overall "+dur(rem)
+		switch {
+		case b.plan[k].Passes:
+			long, short = "overall ETA at least "+dur(rem)+" (further passes may follow)", "overall ≥"+dur(rem)
+		case b.phase.Budget:
+			long, short = "overall ETA at most "+dur(rem), "overall ≤"+dur(rem)
+		}
+		if len(brief) > 0 {
+			long += " plus " + strings.Join(brief, ", ")
+		}
+		return long, short
+	}
+	toCome := strings.Join(later, ", ") + " to come, timed when they start"
+	if !ok || b.phase.Budget {
+		return "overall ETA unknown (" + toCome + ")", fmt.Sprintf("overall ? (+%d phases)", len(later))
+	}
+	return "overall ETA at least " + dur(rem) + " (" + toCome + ")", fmt.Sprintf("overall ≥%s (+%d phases)", dur(rem), len(later))
 }
 
 // title is the phase's name with its pass after the first.
@@ -324,6 +425,9 @@ func (b *Bar) writeLine(now time.Time, finished bool) {
 		if e := b.eta(now); e != "" {
 			fmt.Fprintf(&s, ", %s", e)
 		}
+		if o, _ := b.overall(now); o != "" {
+			fmt.Fprintf(&s, "; %s", o)
+		}
 	}
 	if b.extra != "" {
 		fmt.Fprintf(&s, "; %s", b.extra)
@@ -346,6 +450,9 @@ func (b *Bar) draw(now time.Time) {
 	eta := b.eta(now)
 	if eta != "" {
 		eta = " " + eta
+	}
+	if _, o := b.overall(now); o != "" {
+		eta += ", " + o
 	}
 	fmt.Fprintf(b.w, "\r\033[K%s [%s%s] %s%s %s", b.title(), strings.Repeat("=", fill), strings.Repeat(" ", width-fill), b.counts(), eta, b.extra)
 	b.drawn = true

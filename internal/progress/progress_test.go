@@ -276,3 +276,76 @@ func TestStopWritesNoDone(t *testing.T) {
 		t.Errorf("a stopped bar says done:\n%s", buf)
 	}
 }
+
+// TestOverallETA: with a plan, log lines and the bar add the whole work's
+// time left where it can be known: in the last phase that is not brief its
+// ETA (at most, for a budget) plus the brief phases named; before it, at
+// least the pass's ETA, naming the phases to come; unknown in a budget
+// phase with phases after it, and in a phase outside the plan. Without a
+// plan nothing is added.
+func TestOverallETA(t *testing.T) {
+	b, buf, c := logBar("analyse")
+	b.SetPlan(Step{Name: "grid"}, Step{Name: "per-layer", Maybe: true}, Step{Name: "certificate"}, Step{Name: "accuracy"}, Step{Name: "figures", Brief: true})
+	// grid: 10 α, one per second
+	b.SetPhase(Phase{Name: "grid", Unit: "α"})
+	for d := 0; d <= 4; d++ {
+		b.Update(d, 10, "")
+		c.advance(time.Second)
+	}
+	c.advance(5 * time.Second) // 10 s after the start, 4 of 10 done: 2.5 s per α
+	b.tick()
+	// certificate: a budget phase with a phase after it
+	b.SetPhase(Phase{Name: "certificate", Unit: "leaves", Budget: true})
+	b.Update(0, 100, "")
+	c.advance(10 * time.Second)
+	b.Update(10, 100, "")
+	// accuracy: the last phase that is not brief, a budget
+	b.SetPhase(Phase{Name: "accuracy", Unit: "leaves", Budget: true})
+	b.Update(0, 50, "")
+	c.advance(10 * time.Second)
+	b.Update(25, 50, "")
+	// a phase the plan does not know
+	b.SetPhase(Phase{Name: "per-layer L′", Unit: "passes"})
+	b.Update(0, 4, "")
+	c.advance(10 * time.Second)
+	b.Update(1, 4, "")
+	got := lines(buf)
+	want := []string{
+		"[10s] analyse: grid 4/10 α (40%), 10s in this phase, ETA 15s; overall ETA at least 15s (per-layer (if needed), certificate, accuracy to come, timed when they start)",
+		"[20s] analyse: certificate 10/100 leaves (10% of the budget), 10s in this phase, ETA at most 1m30s; overall ETA unknown (accuracy to come, timed when they start)",
+		"[30s] analyse: accuracy 25/50 leaves (50% of the budget), 10s in this phase, ETA at most 10s; overall ETA at most 10s plus figures",
+		"[40s] analyse: per-layer L′ 1/4 passes (25%), 10s in this phase, ETA 30s; overall ETA unknown (per-layer L′ is not in the plan)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// the bar: the short form after the phase's ETA
+	var tb bytes.Buffer
+	c2 := &clock{t: time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC)}
+	bar := newBar(&tb, "analyse", 0, c2.now)
+	bar.SetPlan(Step{Name: "Gauss length"}, Step{Name: "certificate"})
+	bar.SetPhase(Phase{Name: "Gauss length", Unit: "α"})
+	bar.Update(0, 100, "")
+	c2.advance(20 * time.Second)
+	bar.Update(50, 100, "")
+	if s := tb.String(); !strings.HasSuffix(s, "50/100 α (50%) ETA 20s, overall ≥20s (+1 phases) ") {
+		t.Errorf("bar %q lacks the overall estimate", s)
+	}
+	// the last phase, which may take further passes: at least its pass's ETA
+	bar.SetPlan(Step{Name: "Gauss length", Passes: true}, Step{Name: "figures", Brief: true})
+	c2.advance(10 * time.Second)
+	bar.Update(75, 100, "")
+	if s := tb.String(); !strings.HasSuffix(s, "75/100 α (75%) ETA 10s, overall ≥10s ") {
+		t.Errorf("bar %q: want at least the pass's ETA", s)
+	}
+	// without a plan, nothing is added
+	nb, nbuf, nc := logBar("train")
+	nb.SetPhase(Phase{Name: "train", Unit: "steps"})
+	nb.Update(0, 10, "")
+	nc.advance(10 * time.Second)
+	nb.Update(5, 10, "")
+	if s := nbuf.String(); strings.Contains(s, "overall") {
+		t.Errorf("a bar without a plan wrote %q", s)
+	}
+}

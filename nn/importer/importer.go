@@ -231,12 +231,13 @@ func Import(opt Options) (*Record, error) {
 
 	// Data and loss.
 	var x *mat.Dense
+	var xShape []int // as in the file, checked against the model's input_shape below
 	var targets nn.Targets
 	var cfg *rundir.RunConfig
 	lossSource := ""
 	if opt.Data != "" {
 		var err error
-		if x, targets, err = readData(opt.Data, opt.Targets, opt.Limit); err != nil {
+		if x, xShape, targets, err = readData(opt.Data, opt.Targets, opt.Limit); err != nil {
 			return nil, err
 		}
 		n, _ := x.Dims()
@@ -275,6 +276,9 @@ func Import(opt Options) (*Record, error) {
 	if x != nil {
 		if _, d := x.Dims(); d != spec.InputSize() {
 			return nil, fmt.Errorf("%s: x: %d features per example, the model's input_shape %v needs %d", opt.Data, d, spec.InputShape, spec.InputSize())
+		}
+		if err := nn.CheckInputShape(opt.Data, "x", xShape, spec.InputShape); err != nil {
+			return nil, err // same size in another layout (channels-last images)
 		}
 	}
 	model, err := nn.Build(spec)
@@ -342,7 +346,7 @@ func Import(opt Options) (*Record, error) {
 		return nil, err
 	}
 	if x != nil {
-		if err := write(rundir.WriteData(filepath.Join(tmp, "data.safetensors"), x, targets)); err != nil {
+		if err := write(rundir.WriteDataFrom(filepath.Join(tmp, "data.safetensors"), x, targets, dataOrigin(opt))); err != nil {
 			return nil, err
 		}
 	} else {
@@ -493,26 +497,36 @@ func ReadCheckpoint(path string) (nn.State, Source, string, error) {
 	return s, src, dtype, err
 }
 
-// readData reads x and y from one file, or x and y from two .npy files.
-func readData(path, targets string, limit int) (*mat.Dense, nn.Targets, error) {
+// dataOrigin is the source recorded in the imported data.safetensors
+// (rundir.DataSourceKey): the data file's name, with the targets' file.
+func dataOrigin(opt Options) string {
+	if opt.Targets != "" {
+		return fmt.Sprintf("data files %s and %s", filepath.Base(opt.Data), filepath.Base(opt.Targets))
+	}
+	return "data file " + filepath.Base(opt.Data)
+}
+
+// readData reads x and y from one file, or x and y from two .npy files,
+// and returns x's shape as stored too.
+func readData(path, targets string, limit int) (*mat.Dense, []int, nn.Targets, error) {
 	var x, y *safetensors.Tensor
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		if targets == "" {
-			return nil, nn.Targets{}, fmt.Errorf("import: --data %s is one array (x): give the labels or targets with --targets Y.npy", path)
+			return nil, nil, nn.Targets{}, fmt.Errorf("import: --data %s is one array (x): give the labels or targets with --targets Y.npy", path)
 		}
 		xt, err := npz.ReadNPY(path, "x")
 		if err != nil {
-			return nil, nn.Targets{}, err
+			return nil, nil, nn.Targets{}, err
 		}
 		yt, err := npz.ReadNPY(targets, "y")
 		if err != nil {
-			return nil, nn.Targets{}, err
+			return nil, nil, nn.Targets{}, err
 		}
 		x, y = &xt, &yt
 	} else {
 		ts, _, err := readTensors(path)
 		if err != nil {
-			return nil, nn.Targets{}, err
+			return nil, nil, nn.Targets{}, err
 		}
 		for i := range ts {
 			switch ts[i].Name {
@@ -527,11 +541,12 @@ func readData(path, targets string, limit int) (*mat.Dense, nn.Targets, error) {
 			for _, t := range ts {
 				names = append(names, t.Name)
 			}
-			return nil, nn.Targets{}, fmt.Errorf("%s: want tensors x and y, found %s", path, strings.Join(names, ", "))
+			return nil, nil, nn.Targets{}, fmt.Errorf("%s: want tensors x and y, found %s", path, strings.Join(names, ", "))
 		}
 	}
 	if len(x.Shape) < 2 {
-		return nil, nn.Targets{}, fmt.Errorf("%s: x: expected [N, features…], found shape %v", path, x.Shape)
+		return nil, nil, nn.Targets{}, fmt.Errorf("%s: x: expected [N, features…], found shape %v", path, x.Shape)
 	}
-	return nn.DataFromTensors(x, y, path, "--limit", limit)
+	xm, t, err := nn.DataFromTensors(x, y, path, "--limit", limit)
+	return xm, x.Shape, t, err
 }
