@@ -81,8 +81,8 @@ func TestAccuracyScaleLive(t *testing.T) {
 	t.Logf("accuracy: %d leaves (%d undecided), %d intervals, range [%v, %v], converged %v (%s), %d passes, digest %x, CPU %.2f s, wall %.2f s",
 		a.Leaves, a.UndecidedLeaves, len(a.Intervals), lo, hi, a.Converged, a.Reason, a.Evaluations, sha256.Sum256(js), cpuSeconds(t)-c0, time.Since(w0).Seconds())
 	w := a.work
-	t.Logf("accuracy work: %d leaves from the certificate's verdicts (%d (leaf, example) pairs decided there), %d inherited from a parent; carried coefficients: %d rows by the product, %d derived",
-		w.tapLeaves, w.tapDecided, w.rowsReused, w.coefRows, w.coefDerived)
+	t.Logf("accuracy work: %d leaves from the certificate's verdicts (%d (leaf, example) pairs decided there), %d inherited from a parent; carried coefficients: %d rows by the product, %d derived; %d rows in order-0 passes, %d in order-1 ones",
+		w.tapLeaves, w.tapDecided, w.rowsReused, w.coefRows, w.coefDerived, w.stageRows[0], w.stageRows[1])
 	if lo > hi {
 		t.Errorf("accuracy range [%v, %v] is empty", lo, hi)
 	}
