@@ -100,8 +100,10 @@ func TestAccuracyTapVerdictsDense(t *testing.T) {
 // at 1,001 α lies in them) and, wherever it ends on the same leaves as the
 // search without them, bounds at least as tight at every α: a leaf the
 // tap covers classifies every example the tap leaves undecided exactly as
-// before, so it decides at least the same examples. The tap decides some
-// (leaf, example) pairs across the cases.
+// before, so it decides at least the same examples. certifyAccuracy, which
+// takes the certificate's interval path over, gives the same bounds and
+// passes as the search on a fresh path. The tap decides some (leaf,
+// example) pairs across the cases.
 func TestAccuracyTapNoLooser(t *testing.T) {
 	tapped, same, cases := 0, 0, 0
 	rapid.Check(t, func(t *rapid.T) {
@@ -127,6 +129,18 @@ func TestAccuracyTapNoLooser(t *testing.T) {
 		}
 		on, oOn := run(tap)
 		off, oOff := run(nil)
+		// certifyAccuracy takes the certificate's own interval path over
+		// (accTap.path): the same bounds as on a fresh one
+		via, err := certifyAccuracy(context.Background(), p, AccuracyOptions{MaxIntervals: 128, MinWidth: 1e-5, Tol: 1e-4, Workers: 1}, tap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(via.Intervals, on.Intervals) || via.Evaluations != on.Evaluations {
+			t.Fatalf("on the certificate's interval path: %v (%d passes); on a fresh one: %v (%d passes)", via.Intervals, via.Evaluations, on.Intervals, on.Evaluations)
+		}
+		if tap.ip != nil {
+			t.Fatal("the certificate's interval path was not handed over")
+		}
 		if oOff.tapLeaves != 0 {
 			t.Fatalf("%d leaves from a nil tap", oOff.tapLeaves)
 		}

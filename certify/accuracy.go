@@ -141,9 +141,12 @@ func CertifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 // none) starting from their verdicts (accTap).
 func certifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptions, tap *accTap) (*AccuracyBounds, error) {
 	start := time.Now()
-	ip, err := NewIntervalPath(p)
-	if err != nil {
-		return nil, err
+	ip := tap.path(p) // the certificate's, when it ran on p (accTap)
+	if ip == nil {
+		var err error
+		if ip, err = NewIntervalPath(p); err != nil {
+			return nil, err
+		}
 	}
 	ip.outputsOnly = true // the objective encloses the outputs itself
 	if o.MaxIntervals <= 0 {
