@@ -19,7 +19,7 @@ import (
 // accuracy intervals (so two binaries can be compared: the same digest is
 // the same bounds). CERTIFY_SCALE_TOL sets the certificate's tolerance (default 0) and
 // CERTIFY_SCALE_NOCARRY=1 forces the general passes (no carried second
-// layer, cert-carry); CERTIFY_SCALE_NOACC=1 stops after the certificate; CERTIFY_SCALE_INIT and CERTIFY_SCALE_ACCINIT set the initial leaves of the certificate and of the accuracy bounds (default 32); CERTIFY_SCALE_ICHUNK the interval passes' chunk of examples (intervalChunk). CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
+// layer, cert-carry); CERTIFY_SCALE_NOACC=1 stops after the certificate; CERTIFY_SCALE_NOTAP=1 runs the accuracy bounds without the certificate's verdicts (accTap, acc-5000); CERTIFY_SCALE_INIT and CERTIFY_SCALE_ACCINIT set the initial leaves of the certificate and of the accuracy bounds (default 32); CERTIFY_SCALE_ICHUNK the interval passes' chunk of examples (intervalChunk). CERTIFY_SCALE_PROFILE=P writes the CPU profiles of the
 // two phases to P.cert and P.acc. Skipped when unset; it measures, and
 // asserts only that the bounds are ordered.
 func TestAccuracyScaleLive(t *testing.T) {
@@ -51,10 +51,14 @@ func TestAccuracyScaleLive(t *testing.T) {
 	}
 	var c *Certificate
 	var err error
+	var tap *accTap
+	if os.Getenv("CERTIFY_SCALE_NOTAP") == "" && os.Getenv("CERTIFY_SCALE_NOACC") == "" { // as Analyze: the certificate's passes classify for the accuracy (acc-5000)
+		tap = newAccTap(p)
+	}
 	c0, w0 := cpuSeconds(t), time.Now()
 	phase("cert", func() {
 		defer blasbackend.SerialProducts()() // as Analyze runs it
-		c, _, err = certify(context.Background(), p, CertifyOptions{Tolerance: tol, DeltaTol: DefaultDeltaTol, InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_INIT", 0))})
+		c, _, err = certify(context.Background(), p, CertifyOptions{Tolerance: tol, DeltaTol: DefaultDeltaTol, InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_INIT", 0)), acc: tap})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +71,7 @@ func TestAccuracyScaleLive(t *testing.T) {
 	var a *AccuracyBounds
 	c0, w0 = cpuSeconds(t), time.Now()
 	phase("acc", func() {
-		a, err = CertifyAccuracy(context.Background(), p, AccuracyOptions{InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_ACCINIT", 0))})
+		a, err = certifyAccuracy(context.Background(), p, AccuracyOptions{InitialIntervals: int(liveEnv(t, "CERTIFY_SCALE_ACCINIT", 0))}, tap)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +80,9 @@ func TestAccuracyScaleLive(t *testing.T) {
 	lo, hi := a.Range()
 	t.Logf("accuracy: %d leaves (%d undecided), %d intervals, range [%v, %v], converged %v (%s), %d passes, digest %x, CPU %.2f s, wall %.2f s",
 		a.Leaves, a.UndecidedLeaves, len(a.Intervals), lo, hi, a.Converged, a.Reason, a.Evaluations, sha256.Sum256(js), cpuSeconds(t)-c0, time.Since(w0).Seconds())
+	w := a.work
+	t.Logf("accuracy work: %d leaves from the certificate's verdicts (%d (leaf, example) pairs decided there), %d inherited from a parent; carried coefficients: %d rows by the product, %d derived; %d rows in order-0 passes, %d in order-1 ones",
+		w.tapLeaves, w.tapDecided, w.rowsReused, w.coefRows, w.coefDerived, w.stageRows[0], w.stageRows[1])
 	if lo > hi {
 		t.Errorf("accuracy range [%v, %v] is empty", lo, hi)
 	}

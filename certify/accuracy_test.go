@@ -287,7 +287,9 @@ func TestAccuracyInheritsDecided(t *testing.T) {
 // undecided, example by example) are exactly those of the one-stage
 // classification it replaced (the order-1 pass and the midpoint pass on
 // every example, each margin's enclosure intersected with the mean-value
-// form), written out here.
+// form), written out here; and so are those of count with a parent that
+// leaves every example undecided, which runs that one-stage classification
+// itself.
 func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := accuracyPath(t)
@@ -300,6 +302,16 @@ func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
 		a := rapid.Float64Range(0, 1).Draw(t, "a")
 		b := math.Min(1, a+rapid.SampledFrom([]float64{0, 1e-4, 1e-2, 0.1, 1}).Draw(t, "w"))
 		got := o.count(a, b, nil)
+		// with a parent listing every example undecided (as a split leaf's
+		// or the certificate's verdicts do), count runs the one-stage
+		// classification itself (acc-5000): the same verdicts
+		all := &accCount{undecided: make([][]int32, len(ip.chunks))}
+		for ch, rg := range ip.chunks {
+			for r := 0; r < rg[1]-rg[0]; r++ {
+				all.undecided[ch] = append(all.undecided[ch], int32(r))
+			}
+		}
+		gotP := o.count(a, b, all)
 		// the one-stage classification
 		ab := interval.I{Lo: a, Hi: b}
 		m := 0.5*a + 0.5*b
@@ -345,6 +357,15 @@ func TestAccuracyTwoStageSameVerdicts(t *testing.T) {
 		}
 		if got.right != right || got.wrong != wrong || !slices.Equal(gotUnd, und) {
 			t.Fatalf("[%v, %v]: two-stage right %d wrong %d undecided %v, one-stage right %d wrong %d undecided %v", a, b, got.right, got.wrong, gotUnd, right, wrong, und)
+		}
+		var gotPUnd []int
+		for ch, rows := range gotP.undecided {
+			for _, r := range rows {
+				gotPUnd = append(gotPUnd, ip.chunks[ch][0]+int(r))
+			}
+		}
+		if gotP.right != right || gotP.wrong != wrong || !slices.Equal(gotPUnd, und) {
+			t.Fatalf("[%v, %v]: with a parent right %d wrong %d undecided %v, one-stage right %d wrong %d undecided %v", a, b, gotP.right, gotP.wrong, gotPUnd, right, wrong, und)
 		}
 	})
 }

@@ -84,6 +84,10 @@ type Options struct {
 	AccuracyIntervals int `json:"accuracy_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
+	// accTap, set by Analyze around the certificate and the accuracy
+	// bounds, carries the accuracy verdicts the certificate's leaf passes
+	// read off their jets to the accuracy search (acctap.go).
+	accTap *accTap
 }
 
 // WithDefaults returns o with the defaults Analyze fills in, as a report
@@ -318,10 +322,14 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		// the leaves run one interval pass per core: OpenBLAS's own threads
 		// would only contend with them (issue 12, acc-share round)
 		restore := blasbackend.SerialProducts()
+		// one interval pass, two objectives: the certificate's leaf passes
+		// also classify the examples for the accuracy bounds (accTap)
+		o.accTap = newAccTap(p)
 		err := attachCertificate(ctx, p, o, r)
 		if err == nil {
 			err = attachAccuracy(ctx, p, o, r)
 		}
+		o.accTap = nil
 		restore()
 		if err != nil {
 			return nil, err

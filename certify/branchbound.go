@@ -47,7 +47,8 @@ type Objective interface {
 
 // BranchAndBound runs the branch and bound of THEORY.md §7 for objective
 // obj on the interval path ip: it encloses L(0) and L(1) (with per-example
-// ℓ′(1)), starts from o.InitialIntervals equal leaves of [0, 1] (with L at
+// ℓ′(1); not when ip encloses the outputs only, IntervalPath.outputsOnly:
+// Begin then gets the whole line for both), starts from o.InitialIntervals equal leaves of [0, 1] (with L at
 // their ends when a layer may jump), evaluates them (o.Workers concurrent
 // passes; where the objective set ip's first-order probe, the leaves it
 // settles are not evaluated further, IntervalPath.probeLeaves), and then repeats obj.Bound and obj.Split, bisecting the chosen
@@ -79,7 +80,10 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		progress(0, 0)
 		return nil
 	}
-	l0, l1 := ip.ends(o.Workers)
+	l0, l1 := wholeLine, wholeLine // unknown: an objective reading only the outputs (AccuracyObjective) never reads L(0), L(1)
+	if !ip.outputsOnly {
+		l0, l1 = ip.ends(o.Workers)
+	}
 	if err := obj.Begin(ip, l0, l1); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I) {
 	ch := e.chunks[c]
 	j, jc, tapes := e.centredJets(c, ab, mid, bi, bc, rows)
+	e.acc.record(c, ab, mid, rows, j, jc) // the accuracy bounds' verdicts on this leaf (acctap.go; nil: none)
 	targets := e.p.Targets.Rows(ch[0], ch[1])
 	lc, dlc, _ = nn.LossEnclosure(e.p.Model.Spec.Loss, jc, targets)
 	if rows != nil {

@@ -40,6 +40,9 @@ type CertifyOptions struct {
 	Workers int
 	// Progress, if not nil, is told the stage, the leaves so far and the budget.
 	Progress func(stage string, done, total int)
+	// acc, when not nil, is fed the accuracy verdicts read off the leaf
+	// passes' output jets (accTap, acctap.go; Analyze's accuracy bounds)
+	acc *accTap
 }
 
 func (o *CertifyOptions) defaults() {
@@ -304,6 +307,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	if err != nil {
 		return nil, nil, err
 	}
+	o.acc.attach(e)
 	m := NewMonotonicity(o)
 	if !constantLine(p) && e.deadLine() {
 		// every example's first ReLU is dead on all of [0, 1] and nothing
@@ -786,7 +790,7 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // in a block without nn.IntervalBlock), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress})
+	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, acc: o.accTap})
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions.Certificate = err.Error() + "; the verdict is the grid's"
 		return nil

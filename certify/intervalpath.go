@@ -167,6 +167,9 @@ type IntervalPath struct {
 	// derived from a parent leaf's (carryCoefFrom), carryUnits the units
 	// they added
 	carryDerived, carryUnits int
+	// acc, when not nil, classifies the examples for the accuracy bounds
+	// from every centredPass's output jets (accTap, acctap.go)
+	acc *accTap
 }
 
 type statsKey struct {
