@@ -267,13 +267,14 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 		// The branches at a (cubicJets' Branches with z̈: the grid
 		// point's, without it, where z or ż is not 0), their slopes,
 		// ḧ₂ = D z̈₂ and the candidates.
-		brPa := pa.br[pl.last][i*w : (i+1)*w]
+		nw := (w + 63) / 64
+		bitsPa := pa.bits[pl.last][i*nw : (i+1)*nw] // the branches at a (set wherever pl is)
 		start := newRow()
 		srow := row(start)
 		cand, Dc = cand[:0], Dc[:0]
 		h2 := h * h / 2
 		for v, z := range Z {
-			bv := brPa[v]
+			bv := int(bitsPa[v>>6]>>(v&63)) & 1
 			if z == 0 && Zd[v] == 0 {
 				pl.swLast.Branches(Z[v:v+1], Zd[v:v+1], Zdd[v:v+1], one[:])
 				bv = one[0]
@@ -291,7 +292,7 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 			if c.layer == pl.last && pos[c.unit] < 0 {
 				v := c.unit
 				pos[v] = len(cand)
-				bv := brPa[v] // z ≠ 0 here: not a candidate above
+				bv := int(bitsPa[v>>6]>>(v&63)) & 1 // z ≠ 0 here: not a candidate above
 				cand, Dc = append(cand, v), append(Dc, bv)
 			}
 		}

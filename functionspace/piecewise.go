@@ -58,6 +58,10 @@ type polyPlan struct {
 	colMaxA, colMaxB []float64
 	wcat             *mat.Dense
 	fast             sync.Pool // *fastWS
+	// stdRule is set when both kinked layers take nn's unit-wise
+	// switching rule (PiecewiseLinear layers without a Switching of their
+	// own, nn.SwitchingOf): enterBits then gives their branches.
+	stdRule bool
 }
 
 // polyPlan returns the plan of polyJets, or nil when the model is not of
@@ -111,7 +115,9 @@ func (p *Path) polyPlan() *polyPlan {
 	}
 	lastLayer := p.Model.Layers[kl[1]]
 	pw, isPL := lastLayer.(nn.PiecewiseLinear)
-	if _, own := lastLayer.(nn.Switching); !isPL || own || p.noCubic {
+	_, own := lastLayer.(nn.Switching)
+	pl.stdRule = isPL && !own // the first kinked layer's checked above
+	if !isPL || own || p.noCubic {
 		return pl
 	}
 	out := -1
@@ -191,7 +197,12 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	var jal, dz, dv, da []float64
 	jrow := make([]map[int]int, len(pend)) // per example: unit → row of its jump
 	for n, pd := range pend {
-		za, zda := pa.z[pl.aff].RawRowView(pd.i), pa.zd[pl.aff].RawRowView(pd.i)
+		var za, zda []float64
+		if pa.lean {
+			za, zda = pa.firstRow(pd.i) // z₁(a) = a·ż₁ + za below, as Path.firstJet rounds it
+		} else {
+			za, zda = pa.z[pl.aff].RawRowView(pd.i), pa.zd[pl.aff].RawRowView(pd.i)
+		}
 		for _, c := range pd.cs {
 			if c.layer != pl.aff {
 				continue
@@ -201,7 +212,11 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 			}
 			jrow[n][c.unit] = len(units)
 			u := c.unit
-			z := za[u] + (c.alpha-a)*zda[u]
+			zu := za[u]
+			if pa.lean {
+				zu = a*zda[u] + za[u]
+			}
+			z := zu + (c.alpha-a)*zda[u]
 			x, y, q := pl.swAff.UnitSwitch(u, c.from, c.to, z, zda[u], 0)
 			units = append(units, u)
 			jal = append(jal, c.alpha)

@@ -1,0 +1,92 @@
+package functionspace
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/nn"
+)
+
+// TestEnterBitsMatchesBranches: enterBits and enterBit give the branches
+// nn's unit-wise rule gives (nn.SwitchingOf of a ReLU layer: Branches with
+// no acceleration), on values drawn with many exact zeros, signed zeros,
+// infinities and NaNs.
+func TestEnterBitsMatchesBranches(t *testing.T) {
+	layer := &nn.Activation{Kind: nn.ReLU, Width: 130}
+	sw, ok := nn.SwitchingOf(layer)
+	if !ok {
+		t.Fatal("relu has no switching rule")
+	}
+	special := []float64{0, math.Copysign(0, -1), 1, -1, 1e-300, -1e-300, math.Inf(1), math.Inf(-1), math.NaN()}
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 130).Draw(t, "n")
+		val := func(name string) float64 {
+			if rapid.Bool().Draw(t, name+"special") {
+				return rapid.SampledFrom(special).Draw(t, name)
+			}
+			return rapid.Float64().Draw(t, name)
+		}
+		x, xd := make([]float64, n), make([]float64, n)
+		for u := range x {
+			x[u], xd[u] = val("x"), val("xd")
+		}
+		br := make([]int, n)
+		sw.Branches(x, xd, nil, br)
+		w := make([]uint64, (n+63)/64)
+		for q := range w {
+			w[q] = ^uint64(0) // enterBits must clear
+		}
+		enterBits(w, x, xd)
+		for u, b := range br {
+			if got := int(w[u>>6]>>(u&63)) & 1; got != b {
+				t.Fatalf("unit %d (z %v, ż %v): enterBits %d, Branches %d", u, x[u], xd[u], got, b)
+			}
+			if got := enterBit(x[u], xd[u]); int(got) != b {
+				t.Fatalf("unit %d (z %v, ż %v): enterBit %d, Branches %d", u, x[u], xd[u], got, b)
+			}
+		}
+		for u := n; u < 64*len(w); u++ {
+			if w[u>>6]>>(u&63)&1 != 0 {
+				t.Fatalf("bit %d beyond %d units set", u, n)
+			}
+		}
+	})
+}
+
+// TestLeanPointsMatchFullPoints: the grid Gauss length from lean grid
+// points (no copy of the first kinked layer's input, its branches from the
+// grid carry, branches as bits: leanPoints) equals the one from full grid
+// points (noLean) bit for bit, on random two-hidden-layer ReLU-family
+// MLPs whose grid is carried.
+func TestLeanPointsMatchFullPoints(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawPolyNet(t)
+		pl := p.polyPlan()
+		if !p.leanPoints(pl, p.newGridCarry()) {
+			t.Fatalf("grid points not lean")
+		}
+		o := GaussOptions{Intervals: rapid.SampledFrom([]int{2, 4, 8, 32}).Draw(t, "M")}
+		o.MaxIntervals = o.Intervals
+		r, err := p.GaussLength(context.Background(), 0, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.noLean = true
+		ref, err := p.GaussLength(context.Background(), 0, 1, o)
+		p.noLean = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kinks != ref.Kinks || r.ExtraRows != ref.ExtraRows {
+			t.Fatalf("%d kinks, %d rows lean; %d, %d full", r.Kinks, r.ExtraRows, ref.Kinks, ref.ExtraRows)
+		}
+		for i, g := range ref.PerExample {
+			if r.PerExample[i] != g || r.PerExampleError[i] != ref.PerExampleError[i] || r.KinkCount[i] != ref.KinkCount[i] {
+				t.Fatalf("example %d: %v ± %v (%d kinks) lean, %v ± %v (%d) full", i, r.PerExample[i], r.PerExampleError[i], r.KinkCount[i], g, ref.PerExampleError[i], ref.KinkCount[i])
+			}
+		}
+	})
+}
