@@ -216,8 +216,9 @@ func (p *Path) newGridCarry() *gridCarry {
 // of every layer after the carried one, as JetChunk's visit. With
 // carried (not nil) the first kinked layer's input is not built for
 // visit: carried sees chunk c's carry once it is at α instead (its
-// branches there, QuadCarry.branch).
-func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet), carried func(c int, qc *QuadCarry)) (*Sample, error) {
+// branches there, QuadCarry.branch), and may return the jet [3n, Out] the
+// carry writes z₂'s jet into (kept by the caller: no copy), else nil.
+func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet), carried func(c int, qc *QuadCarry) *nn.Jet) (*Sample, error) {
 	p := g.p
 	ps := p.paramsFrom(alpha, g.plan.mid+1)
 	if g.perLayer && g.parts == nil {
@@ -228,9 +229,9 @@ func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, lay
 		if visit != nil {
 			v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
 		}
-		var cv func(*QuadCarry)
+		var cv func(*QuadCarry) *nn.Jet
 		if carried != nil {
-			cv = func(qc *QuadCarry) { carried(c, qc) }
+			cv = func(qc *QuadCarry) *nn.Jet { return carried(c, qc) }
 		}
 		return g.chunk(c, ps, ws, v, cv)
 	})
@@ -268,7 +269,7 @@ func (g *gridCarry) record() {
 // chunk is jetChunk64 of chunk c at ps.Alpha with the input of the layer
 // after the plan's mid layer from the chunk's carry (made at the first
 // call); visit as JetChunk's, carried as sample's.
-func (g *gridCarry) chunk(c int, ps *Params, ws *nn.Workspace, visit func(layer int, in *nn.Jet), carried func(qc *QuadCarry)) *nn.Jet {
+func (g *gridCarry) chunk(c int, ps *Params, ws *nn.Workspace, visit func(layer int, in *nn.Jet), carried func(qc *QuadCarry) *nn.Jet) *nn.Jet {
 	p, pl := g.p, g.plan
 	qc := g.carries[c]
 	if qc == nil {
@@ -289,10 +290,15 @@ func (g *gridCarry) chunk(c int, ps *Params, ws *nn.Workspace, visit func(layer 
 		visit(pl.aff, j1)
 	}
 	qc.MoveTo(alpha)
+	var j *nn.Jet
 	if carried != nil {
-		carried(qc)
+		j = carried(qc)
 	}
-	j := nn.NewJet(qc.N, pl.out, ws)
+	if j == nil {
+		j = nn.NewJet(qc.N, pl.out, ws)
+	} else {
+		j.WS = ws // the next layers' jets from the chunk's workspace
+	}
 	qc.Jet(alpha, j.Value(), j.Velocity(), j.Acceleration())
 	z2, h2 := j, (*nn.Jet)(nil)
 	keep := visit != nil || g.perLayer

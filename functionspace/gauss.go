@@ -334,6 +334,29 @@ type gridPoint struct {
 	leanAff int
 	first   []*nn.Jet
 	chunk   int
+	// On a lean point where cubicFast applies (fastPoint), g3 [N, K] is
+	// γ‴ at the point, 3ΔW·ḧ₂ with ḧ₂ = D z̈₂ (the output layer's ΔW, D
+	// the second kinked layer's slopes by its rule with z̈₂), and z2 the
+	// second kinked layer's input jet per chunk [3n, width], written there
+	// by the carry (no copy; z, zd, zdd hold no entry for that layer).
+	g3     *mat.Dense
+	z2     []*nn.Jet
+	z2Site int
+}
+
+// jetRow returns example i's input jet of kinked layer l at the point (z̈
+// nil where it is not kept).
+func (g *gridPoint) jetRow(l, i int) (z, zd, zdd []float64) {
+	if g.z2 != nil && l == g.z2Site {
+		c := i / g.chunk
+		j, r := g.z2[c], i-c*g.chunk
+		return j.M.RawRowView(r), j.M.RawRowView(j.N + r), j.M.RawRowView(2*j.N + r)
+	}
+	z, zd = g.z[l].RawRowView(i), g.zd[l].RawRowView(i)
+	if m := g.zdd[l]; m != nil {
+		zdd = m.RawRowView(i)
+	}
+	return z, zd, zdd
 }
 
 // firstRow returns the first-layer cache's rows of example i on the lean
@@ -372,10 +395,22 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
 	if p.leanPoints(pl, gc) {
 		g.lean, g.leanAff, g.first, g.chunk = true, pl.aff, p.first, p.opt.Chunk
+		if pl.out >= 0 && pl.wcat != nil && !p.noFastCubic {
+			// fastPoint: cubicFast's per-point work, done here
+			g.z2Site = pl.last
+			if spare != nil && spare.g3 != nil {
+				g.g3, g.z2 = spare.g3, spare.z2
+			} else {
+				g.g3 = mat.NewDense(p.N, p.K, nil)
+				for _, rng := range p.Chunks() {
+					g.z2 = append(g.z2, nn.NewJet(rng[1]-rng[0], pl.width, nil))
+				}
+			}
+		}
 	}
 	sites := p.siteLayers()
 	for _, l := range kl {
-		if g.lean && l == g.leanAff {
+		if g.lean && l == g.leanAff || g.z2 != nil && l == g.z2Site {
 			continue
 		}
 		if spare != nil {
@@ -439,6 +474,16 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 	}
 	visit := func(c, layer int, in *nn.Jet) {
+		if g.z2 != nil && layer == g.z2Site {
+			// the carry wrote the jet into g.z2[c] (identity layers
+			// between may hand on another: copied); its branches and γ‴
+			if in != g.z2[c] {
+				g.z2[c].M.Copy(in.M)
+			}
+			p.fastPoint(pl, g, chunks[c][0], g.z2[c])
+			done[layer][c] = true
+			return
+		}
 		dz, ok := g.z[layer]
 		if !ok {
 			return
@@ -466,16 +511,20 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 		done[layer][c] = in.N == chunks[c][1]-lo
 	}
-	var carried func(c int, qc *QuadCarry)
+	var carried func(c int, qc *QuadCarry) *nn.Jet
 	if g.lean {
 		// the first kinked layer's branches: the carry's pattern at α
-		carried = func(c int, qc *QuadCarry) {
+		carried = func(c int, qc *QuadCarry) *nn.Jet {
 			l, lo := g.leanAff, chunks[c][0]
 			nw := nws[l]
 			for r := 0; r < qc.N; r++ {
 				packBits8(g.bits[l][(lo+r)*nw:(lo+r+1)*nw], qc.branch[r*qc.In:(r+1)*qc.In])
 			}
 			done[l][c] = qc.N == chunks[c][1]-lo
+			if g.z2 != nil {
+				return g.z2[c]
+			}
+			return nil
 		}
 	}
 	var err error
@@ -535,6 +584,38 @@ func enterBits(w []uint64, x, xd []float64) {
 			d = 1
 		}
 		w[u>>6] |= (b | e&d) << (u & 63)
+	}
+}
+
+// enterBitsAcc is enterBits, and also writes into acc the acceleration of
+// the layer's output, acc[u] = s·xdd[u] with s = on or off by the rule
+// with z̈ = xdd[u] (nn's enters: as Activation.Jet and cubicFast's start
+// row take it), in the same pass.
+func enterBitsAcc(w []uint64, acc, x, xd, xdd []float64, on, off float64) {
+	clear(w)
+	xd, xdd, acc = xd[:len(x)], xdd[:len(x)], acc[:len(x)]
+	slopes := [2]float64{off, on}
+	for u, z := range x {
+		var gt, eq, dgt, deq, age uint64
+		if z > 0 {
+			gt = 1
+		}
+		if z == 0 {
+			eq = 1
+		}
+		d := xd[u]
+		if d > 0 {
+			dgt = 1
+		}
+		if d == 0 {
+			deq = 1
+		}
+		a := xdd[u]
+		if a >= 0 {
+			age = 1
+		}
+		w[u>>6] |= (gt | eq&(dgt|deq)) << (u & 63)
+		acc[u] = slopes[gt|eq&(dgt|deq&age)] * a
 	}
 }
 
@@ -685,8 +766,8 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 				fa, zda = pa.firstRow(i)
 				za, zb, zdb = la, lb, zda
 			} else {
-				za, zda = pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
-				zb, zdb = pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
+				za, zda, _ = pa.jetRow(l, i)
+				zb, zdb, _ = pb.jetRow(l, i)
 			}
 			if !lean {
 				bra, brb = pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]

@@ -10,10 +10,11 @@ import (
 	"github.com/certify-mli/certify/nn"
 )
 
-// TestEnterBitsMatchesBranches: enterBits and enterBit give the branches
-// nn's unit-wise rule gives (nn.SwitchingOf of a ReLU layer: Branches with
-// no acceleration), on values drawn with many exact zeros, signed zeros,
-// infinities and NaNs.
+// TestEnterBitsMatchesBranches: enterBits, enterBit and enterBitsAcc give
+// the branches nn's unit-wise rule gives (nn.SwitchingOf of a ReLU layer:
+// Branches with no acceleration), and enterBitsAcc the slope by the rule
+// with the acceleration times it, on values drawn with many exact zeros,
+// signed zeros, infinities and NaNs.
 func TestEnterBitsMatchesBranches(t *testing.T) {
 	layer := &nn.Activation{Kind: nn.ReLU, Width: 130}
 	sw, ok := nn.SwitchingOf(layer)
@@ -48,6 +49,30 @@ func TestEnterBitsMatchesBranches(t *testing.T) {
 				t.Fatalf("unit %d (z %v, ż %v): enterBit %d, Branches %d", u, x[u], xd[u], got, b)
 			}
 		}
+		// enterBitsAcc: the same bits, and the output's acceleration by
+		// the rule with z̈
+		xdd := make([]float64, n)
+		for u := range xdd {
+			xdd[u] = val("xdd")
+		}
+		on, off := 1.0, rapid.SampledFrom([]float64{0, 0.01}).Draw(t, "off")
+		acc, w2 := make([]float64, n), make([]uint64, len(w))
+		w2[0] = ^uint64(0)
+		enterBitsAcc(w2, acc, x, xd, xdd, on, off)
+		brA := make([]int, n)
+		sw.Branches(x, xd, xdd, brA)
+		for u := range x {
+			if w2[u>>6] != w[u>>6] {
+				t.Fatalf("word %d: enterBitsAcc %x, enterBits %x", u>>6, w2[u>>6], w[u>>6])
+			}
+			s := off
+			if brA[u] == 1 {
+				s = on
+			}
+			if want := s * xdd[u]; math.Float64bits(acc[u]) != math.Float64bits(want) && !(math.IsNaN(acc[u]) && math.IsNaN(want)) {
+				t.Fatalf("unit %d (z %v, ż %v, z̈ %v): acceleration %v, want %v", u, x[u], xd[u], xdd[u], acc[u], want)
+			}
+		}
 		for u := n; u < 64*len(w); u++ {
 			if w[u>>6]>>(u&63)&1 != 0 {
 				t.Fatalf("bit %d beyond %d units set", u, n)
@@ -58,9 +83,12 @@ func TestEnterBitsMatchesBranches(t *testing.T) {
 
 // TestLeanPointsMatchFullPoints: the grid Gauss length from lean grid
 // points (no copy of the first kinked layer's input, its branches from the
-// grid carry, branches as bits: leanPoints) equals the one from full grid
-// points (noLean) bit for bit, on random two-hidden-layer ReLU-family
-// MLPs whose grid is carried.
+// grid carry, branches as bits: leanPoints; γ‴ and cubicFast's slack per
+// unit computed at the point: fastPoint) equals the one from full grid
+// points (noLean) to 1e-13 relative per example (the same arithmetic but
+// γ‴'s product, whose rows the BLAS may sum in another order), with the
+// same kinks, on random two-hidden-layer ReLU-family MLPs whose grid is
+// carried.
 func TestLeanPointsMatchFullPoints(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawPolyNet(t)
@@ -84,7 +112,7 @@ func TestLeanPointsMatchFullPoints(t *testing.T) {
 			t.Fatalf("%d kinks, %d rows lean; %d, %d full", r.Kinks, r.ExtraRows, ref.Kinks, ref.ExtraRows)
 		}
 		for i, g := range ref.PerExample {
-			if r.PerExample[i] != g || r.PerExampleError[i] != ref.PerExampleError[i] || r.KinkCount[i] != ref.KinkCount[i] {
+			if math.Abs(r.PerExample[i]-g) > 1e-13*g || math.Abs(r.PerExampleError[i]-ref.PerExampleError[i]) > 1e-13*g || r.KinkCount[i] != ref.KinkCount[i] {
 				t.Fatalf("example %d: %v ± %v (%d kinks) lean, %v ± %v (%d) full", i, r.PerExample[i], r.PerExampleError[i], r.KinkCount[i], g, ref.PerExampleError[i], ref.KinkCount[i])
 			}
 		}

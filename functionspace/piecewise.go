@@ -58,6 +58,7 @@ type polyPlan struct {
 	colMaxA, colMaxB []float64
 	wcat             *mat.Dense
 	fast             sync.Pool // *fastWS
+	hdd              sync.Pool // *mat.Dense: fastPoint's ḧ₂ rows
 	// stdRule is set when both kinked layers take nn's unit-wise
 	// switching rule (PiecewiseLinear layers without a Switching of their
 	// own, nn.SwitchingOf): enterBits then gives their branches.
@@ -246,7 +247,7 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	var gs []nn.Gap
 	for n := range pend {
 		pd := &pend[n]
-		Z, Zd, Zdd := pa.z[pl.last].RawRowView(pd.i), pa.zd[pl.last].RawRowView(pd.i), pa.zdd[pl.last].RawRowView(pd.i)
+		Z, Zd, Zdd := pa.jetRow(pl.last, pd.i)
 		for q, cr := range pd.cs {
 			if cr.layer != pl.last {
 				continue
@@ -298,7 +299,8 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 		pd := &pend[n]
 		pd.r0 = r
 		pd.ks = pd.ks[:0]
-		cur := [3][]float64{pa.z[pl.last].RawRowView(pd.i), pa.zd[pl.last].RawRowView(pd.i), pa.zdd[pl.last].RawRowView(pd.i)}
+		z, zd, zdd := pa.jetRow(pl.last, pd.i)
+		cur := [3][]float64{z, zd, zdd}
 		at := a
 		for _, grp := range gss[n] {
 			k := grp[0].alpha
@@ -402,9 +404,10 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		pd.r0 = r
 		pd.ks = pd.ks[:0]
 		i := pd.i
-		copy(cur[0], pa.z[pl.last].RawRowView(i))
-		copy(cur[1], pa.zd[pl.last].RawRowView(i))
-		copy(cur[2], pa.zdd[pl.last].RawRowView(i))
+		z, zd, zdd := pa.jetRow(pl.last, i)
+		copy(cur[0], z)
+		copy(cur[1], zd)
+		copy(cur[2], zdd)
 		pl.swLast.Branches(cur[0], cur[1], cur[2], D)
 		start[n] = len(starts)
 		acc := make([]float64, w)
