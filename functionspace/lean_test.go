@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
 
 	"github.com/certify-mli/certify/nn"
@@ -117,4 +118,77 @@ func TestLeanPointsMatchFullPoints(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCubicFastJumpBoundNeeded: a second-layer unit pushed across 0 and
+// back inside one grid interval by first-layer switches alone (its
+// quadratic from the grid point is the constant 0.1: without the jumps'
+// bound J in cubicFast's candidate test it would keep its branch on the
+// whole interval). The 1-2-2-2 ReLU MLP on x = 1: z₁ = (α − 0.1, α − 0.3),
+// z₂ᵥ = 0.1 − relu(α − 0.1) + 3·relu(α − 0.3), below 0 on (0.2, 0.35) and
+// positive at the grid points 0, 0.5 and 1. The grid Gauss length with
+// cubicFast must equal cubicJets' (noFastCubic) and the per-row passes'
+// (noPoly), whose one-sided jets at the kink 0.3 take the unit off as the
+// path does; dropping J from the bound makes it differ.
+func TestCubicFastJumpBoundNeeded(t *testing.T) {
+	m, err := nn.Build(nn.MLPSpec([]int{1, 2, 2, 2}, "relu", "mse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 1)
+	sT, _ := nn.Init(m, "pytorch", 2, 2)
+	set := func(s nn.State, layer int, w, b []float64) {
+		ps := m.LayerParams(s, layer)
+		copy(ps[0].Data, w)
+		copy(ps[1].Data, b)
+	}
+	set(s0, 0, []float64{0, 0}, []float64{-0.1, -0.3})
+	set(sT, 0, []float64{1, 1}, []float64{-0.1, -0.3})
+	for _, s := range []nn.State{s0, sT} {
+		set(s, 2, []float64{-1, 3, 1, 1}, []float64{0.1, 1})
+	}
+	set(s0, 4, []float64{1, 0, 0, 1}, []float64{0, 0})
+	set(sT, 4, []float64{1, 0.5, -0.5, 1}, []float64{1, -1})
+	x := mat.NewDense(1, 1, []float64{1})
+	p, err := New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(1, 2, nil)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl := p.polyPlan(); pl == nil || pl.out < 0 || pl.wcat == nil {
+		t.Fatal("no cubicFast on the 1-2-2-2 ReLU MLP")
+	}
+	// the premise: the unit is positive at the grid points, negative inside
+	for _, c := range []struct {
+		alpha float64
+		neg   bool
+	}{{0, false}, {0.25, true}, {0.5, false}, {1, false}} {
+		h1 := []float64{math.Max(c.alpha-0.1, 0), math.Max(c.alpha-0.3, 0)}
+		if z := 0.1 - h1[0] + 3*h1[1]; (z < 0) != c.neg {
+			t.Fatalf("z₂ᵥ(%v) = %v", c.alpha, z)
+		}
+	}
+	o := GaussOptions{Intervals: 2, MaxIntervals: 2}
+	run := func(name string, flag *bool) *GaussResult {
+		if flag != nil {
+			*flag = true
+			defer func() { *flag = false }()
+		}
+		r, err := p.GaussLength(context.Background(), 0, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: G = %.15g ± %.3g, %d kinks", name, r.PerExample[0], r.PerExampleError[0], r.Kinks)
+		return r
+	}
+	fast := run("cubicFast", nil)
+	full := run("cubicJets", &p.noFastCubic)
+	rows := run("per-row passes", &p.noPoly)
+	for _, ref := range []*GaussResult{full, rows} {
+		if d := math.Abs(fast.PerExample[0] - ref.PerExample[0]); d > 1e-12*ref.PerExample[0] || fast.Kinks != ref.Kinks {
+			t.Fatalf("cubicFast %.15g (%d kinks), reference %.15g (%d kinks)", fast.PerExample[0], fast.Kinks, ref.PerExample[0], ref.Kinks)
+		}
+		if d := math.Abs(fast.PerExampleError[0] - ref.PerExampleError[0]); d > 1e-12*ref.PerExample[0] {
+			t.Fatalf("cubicFast error estimate %.15g, reference %.15g", fast.PerExampleError[0], ref.PerExampleError[0])
+		}
+	}
 }
