@@ -158,7 +158,9 @@ type GaussResult struct {
 // three grid points, 6·N·width float64s per layer (and z̈ of the second
 // kinked layer where polyJets applies, 3·N·width more), and its switch
 // units' branches there, 3·N·Switches ints (and, on polyPlan's shape, as
-// bits, 3·N·⌈Switches/64⌉ words).
+// bits, 3·N·⌈Switches/64⌉ words). Where that shape's grid is carried
+// (lean grid points, gridPoint) only the second kinked layer's z, ż, z̈
+// (written there by the carry), the bits and γ‴ (3·N·K) are kept.
 //
 // It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
 // no further chunk of examples once ctx is cancelled (AtContext), and the
