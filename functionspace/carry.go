@@ -84,6 +84,10 @@ type QuadCarry struct {
 
 	x   []float64
 	bri []int
+	// std is set when Branches is nn's unit-wise rule (a PiecewiseLinear
+	// layer without a Switching of its own): MoveTo then finds the
+	// changed units by enterBit, with no call per example.
+	std bool
 }
 
 // NewQuadCarry returns the carry of the examples whose z₁ = a + αb (a, b
@@ -145,13 +149,26 @@ func (c *QuadCarry) MoveTo(alpha float64) int {
 	var sws []sw
 	worst := 0
 	for i := 0; i < c.N; i++ {
-		c.branchesAt(i, alpha)
 		row := c.branch[i*c.In : (i+1)*c.In]
 		k := 0
-		for u, b := range c.bri {
-			if int8(b) != row[u] {
-				sws = append(sws, sw{i, u, int8(b)})
-				k++
+		if c.std {
+			ar, br := c.A.RawRowView(i), c.B.RawRowView(i)
+			ar = ar[:len(br)]
+			row = row[:len(br)]
+			for u, bu := range br {
+				// z₁ = α·b + a as branchesAt rounds it, and Branches' rule
+				if b := enterBit(alpha*bu+ar[u], bu); b != row[u] {
+					sws = append(sws, sw{i, u, b})
+					k++
+				}
+			}
+		} else {
+			c.branchesAt(i, alpha)
+			for u, b := range c.bri {
+				if int8(b) != row[u] {
+					sws = append(sws, sw{i, u, int8(b)})
+					k++
+				}
 			}
 		}
 		worst = max(worst, c.updates[i]+k)
@@ -187,6 +204,23 @@ func (c *QuadCarry) MoveTo(alpha float64) int {
 	}
 	c.Updates += len(sws)
 	return len(sws)
+}
+
+// enterBit is nn's unit-wise branch rule (enters with z̈ = 0) for a unit
+// of input z, ż: 1 when z > 0, or z = 0 and ż ≥ 0, else 0 (NaN: 0);
+// computed without branches (enterBits, TestEnterBitsMatchesBranches).
+func enterBit(z, zd float64) int8 {
+	var b, e, d int8
+	if z > 0 {
+		b = 1
+	}
+	if z == 0 {
+		e = 1
+	}
+	if zd >= 0 {
+		d = 1
+	}
+	return b | e&d
 }
 
 // TrackB makes the carry keep PB (W0(s⊙b)) apart; call it before the

@@ -23,6 +23,9 @@ type carryPlan struct {
 	aff, mid int
 	on, off  float64
 	branches func(x, xd, xdd []float64, br []int)
+	// std is set when branches is nn's unit-wise rule (the layer at aff
+	// has no Switching of its own): QuadCarry.std
+	std bool
 	// the mid layer's weights transposed ([In, Out]), its bias and the
 	// bias's δ (nil without bias), and its output width
 	w0T, dwT, b0, db []float64
@@ -84,7 +87,8 @@ func (p *Path) carryPlan() *carryPlan {
 	if cd == nil {
 		return nil
 	}
-	pl := &carryPlan{aff: aff, mid: mid, branches: sw.Branches, out: out,
+	_, own := layer.(nn.Switching)
+	pl := &carryPlan{aff: aff, mid: mid, branches: sw.Branches, out: out, std: !own,
 		w0T: cd.W0T, dwT: cd.DWT, b0: cd.B0, db: cd.DB, on: cd.On, off: cd.Off}
 	p.splitPlan(pl, kl[1])
 	return pl
@@ -174,7 +178,7 @@ func (p *Path) atGrid(ctx context.Context, alphas []float64, perLayer bool, fn f
 		if gc == nil {
 			s, err = p.AtContext(ctx, a)
 		} else {
-			s, err = gc.sample(ctx, a, nil)
+			s, err = gc.sample(ctx, a, nil, nil)
 		}
 		if err != nil {
 			return err
@@ -209,8 +213,12 @@ func (p *Path) newGridCarry() *gridCarry {
 
 // sample is sampleContext at α through the carry: visit, if not nil, sees
 // the input of the first kinked layer (the cached first layer's jet) and
-// of every layer after the carried one, as JetChunk's visit.
-func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet)) (*Sample, error) {
+// of every layer after the carried one, as JetChunk's visit. With
+// carried (not nil) the first kinked layer's input is not built for
+// visit: carried sees chunk c's carry once it is at α instead (its
+// branches there, QuadCarry.branch), and may return the jet [3n, Out] the
+// carry writes z₂'s jet into (kept by the caller: no copy), else nil.
+func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, layer int, in *nn.Jet), carried func(c int, qc *QuadCarry) *nn.Jet) (*Sample, error) {
 	p := g.p
 	ps := p.paramsFrom(alpha, g.plan.mid+1)
 	if g.perLayer && g.parts == nil {
@@ -221,7 +229,11 @@ func (g *gridCarry) sample(ctx context.Context, alpha float64, visit func(c, lay
 		if visit != nil {
 			v = func(layer int, in *nn.Jet) { visit(c, layer, in) }
 		}
-		return g.chunk(c, ps, ws, v)
+		var cv func(*QuadCarry) *nn.Jet
+		if carried != nil {
+			cv = func(qc *QuadCarry) *nn.Jet { return carried(c, qc) }
+		}
+		return g.chunk(c, ps, ws, v, cv)
 	})
 	if err != nil || !g.perLayer {
 		return s, err
@@ -256,28 +268,37 @@ func (g *gridCarry) record() {
 
 // chunk is jetChunk64 of chunk c at ps.Alpha with the input of the layer
 // after the plan's mid layer from the chunk's carry (made at the first
-// call); visit as JetChunk's.
-func (g *gridCarry) chunk(c int, ps *Params, ws *nn.Workspace, visit func(layer int, in *nn.Jet)) *nn.Jet {
+// call); visit as JetChunk's, carried as sample's.
+func (g *gridCarry) chunk(c int, ps *Params, ws *nn.Workspace, visit func(layer int, in *nn.Jet), carried func(qc *QuadCarry) *nn.Jet) *nn.Jet {
 	p, pl := g.p, g.plan
 	qc := g.carries[c]
 	if qc == nil {
 		f := p.first[c]
 		qc = newQuadCarryT(f.Value(), f.Velocity(), pl.w0T, pl.dwT, pl.b0, pl.db, pl.out, pl.on, pl.off, pl.branches)
 		qc.MaxUpdates = p.carryRefresh
+		qc.std = pl.std
 		if g.perLayer {
 			qc.TrackB()
 		}
 		g.carries[c] = qc
 	}
 	alpha := ps.Alpha
-	if visit != nil {
+	if visit != nil && carried == nil {
 		// the first kinked layer's input: the first layer's jet (identity
 		// layers between), as the plain pass computes it
 		j1, _ := p.firstJet(p.first[c], alpha, nil, ws)
 		visit(pl.aff, j1)
 	}
 	qc.MoveTo(alpha)
-	j := nn.NewJet(qc.N, pl.out, ws)
+	var j *nn.Jet
+	if carried != nil {
+		j = carried(qc)
+	}
+	if j == nil {
+		j = nn.NewJet(qc.N, pl.out, ws)
+	} else {
+		j.WS = ws // the next layers' jets from the chunk's workspace
+	}
 	qc.Jet(alpha, j.Value(), j.Velocity(), j.Acceleration())
 	z2, h2 := j, (*nn.Jet)(nil)
 	keep := visit != nil || g.perLayer

@@ -2,6 +2,7 @@ package functionspace
 
 import (
 	"math"
+	"math/bits"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -149,7 +150,7 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 		dz, dv, da float64
 	}
 	type kinkRec struct{ sw0, sw1, oh0, oh1 int } // the right side's jumps
-	type exRec struct{ n, start, k0 int }         // pend index, row of ḧ₂ at a, first kinkRec
+	type exRec struct{ n, start, k0 int }         // pend index, row of ḧ₂ at a (−1: pa.g3), first kinkRec
 	type ownSw struct{ v, j, to int }             // unit, its candidate index, branch after
 	var (
 		sws   []swRec
@@ -178,20 +179,27 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 	v1, v2, g3 := make([]float64, K), make([]float64, K), make([]float64, K)
 	w0, dw := pl.outP0[0].Data, pl.outDP[0].Data // [K, w], row-major
 	flush := func() {
-		if rows == 0 {
+		if len(exs) == 0 {
 			return
 		}
-		if cap(ybuf) < rows*2*K {
-			ybuf = make([]float64, rows*2*K)
+		var Y *mat.Dense // no rows: no first-layer switch, γ‴ from the grid point
+		if rows > 0 {
+			if cap(ybuf) < rows*2*K {
+				ybuf = make([]float64, rows*2*K)
+			}
+			Y = mat.NewDense(rows, 2*K, ybuf[:rows*2*K])
+			Y.Mul(mat.NewDense(rows, w, cm[:rows*w]), pl.wcat.T())
 		}
-		Y := mat.NewDense(rows, 2*K, ybuf[:rows*2*K])
-		Y.Mul(mat.NewDense(rows, w, cm[:rows*w]), pl.wcat.T())
 		for _, e := range exs {
 			pd := &pend[e.n]
 			copy(v1, pa.s.Velocity.RawRowView(pd.i))
 			copy(v2, pa.s.Acceleration.RawRowView(pd.i))
-			for c, x := range Y.RawRowView(e.start)[K:] {
-				g3[c] = 3 * x
+			if e.start >= 0 {
+				for c, x := range Y.RawRowView(e.start)[K:] {
+					g3[c] = 3 * x
+				}
+			} else {
+				copy(g3, pa.g3.RawRowView(pd.i))
 			}
 			at, kr := a, e.k0
 			for g, k := range pd.ks {
@@ -232,7 +240,8 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 		rows, sws, ohs, kinks, exs = 0, sws[:0], ohs[:0], kinks[:0], exs[:0]
 		cm = cm[:0]
 	}
-	sl := ws.sl  // the slopes of the carried pattern
+	sl := ws.sl // the slopes of the carried pattern
+	slopes := [2]float64{pl.off, pl.on}
 	var Dc []int // the carried pattern on the candidates
 	var one [1]int
 	pos := ws.pos // a unit's candidate index, −1 for none (restored on return)
@@ -251,7 +260,7 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 	for n := range pend {
 		pd := &pend[n]
 		i := pd.i
-		Z, Zd, Zdd := pa.z[pl.last].RawRowView(i), pa.zd[pl.last].RawRowView(i), pa.zdd[pl.last].RawRowView(i)
+		Z, Zd, Zdd := pa.jetRow(pl.last, i)
 		// J: a bound of the first-layer jumps' total effect on any unit
 		var J float64
 		for _, c := range pd.cs {
@@ -267,31 +276,53 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 		// The branches at a (cubicJets' Branches with z̈: the grid
 		// point's, without it, where z or ż is not 0), their slopes,
 		// ḧ₂ = D z̈₂ and the candidates.
-		brPa := pa.br[pl.last][i*w : (i+1)*w]
-		start := newRow()
-		srow := row(start)
+		nw := (w + 63) / 64
+		bitsPa := pa.bits[pl.last][i*nw : (i+1)*nw] // the branches at a (set wherever pl is)
+		rows0, start := rows, -1
 		cand, Dc = cand[:0], Dc[:0]
-		h2 := h * h / 2
-		for v, z := range Z {
-			bv := brPa[v]
-			if z == 0 && Zd[v] == 0 {
+		brAt := func(v int) int {
+			if Z[v] == 0 && Zd[v] == 0 {
 				pl.swLast.Branches(Z[v:v+1], Zd[v:v+1], Zdd[v:v+1], one[:])
-				bv = one[0]
+				return one[0]
 			}
-			s := slope(bv)
-			sl[v] = s
-			srow[v] = s * Zdd[v]
-			az, azd, azdd := math.Abs(z), math.Abs(Zd[v]), math.Abs(Zdd[v])
-			if az-azd*h-azdd*h2 <= J+1e-9*(az+azd*h+azdd*h2+J) {
-				pos[v] = len(cand)
-				cand, Dc = append(cand, v), append(Dc, bv)
+			return int(bitsPa[v>>6]>>(v&63)) & 1
+		}
+		var srow []float64 // ḧ₂ = D z̈₂ at a, unless the grid point has γ‴ (fastPoint)
+		if pa.g3 == nil {
+			start = newRow()
+			srow = row(start)
+			for v, zdd := range Zdd {
+				srow[v] = slope(brAt(v)) * zdd
 			}
 		}
+		// the candidates, 64 units at a time: a mask without a branch
+		// per unit, then its set bits
+		h2 := h * h / 2
+		for q := 0; q < nw; q++ {
+			hi := min(q*64+64, w)
+			zq, zdq, zddq := Z[q*64:hi], Zd[q*64:hi], Zdd[q*64:hi]
+			zdq, zddq = zdq[:len(zq)], zddq[:len(zq)]
+			var m uint64
+			for t, z := range zq {
+				az, azd, azdd := math.Abs(z), math.Abs(zdq[t]), math.Abs(zddq[t])
+				var c uint64
+				if az-azd*h-azdd*h2 <= J+1e-9*(az+azd*h+azdd*h2+J) {
+					c = 1
+				}
+				m |= c << t
+			}
+			for ; m != 0; m &= m - 1 {
+				v := q*64 + bits.TrailingZeros64(m)
+				pos[v] = len(cand)
+				cand, Dc = append(cand, v), append(Dc, brAt(v))
+			}
+		}
+		slValid := false // sl holds the pattern's slopes (else filled at the first switch)
 		for _, c := range pd.cs {
 			if c.layer == pl.last && pos[c.unit] < 0 {
 				v := c.unit
 				pos[v] = len(cand)
-				bv := brPa[v] // z ≠ 0 here: not a candidate above
+				bv := int(bitsPa[v>>6]>>(v&63)) & 1 // z ≠ 0 here: not a candidate above
 				cand, Dc = append(cand, v), append(Dc, bv)
 			}
 		}
@@ -384,6 +415,17 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 			kr := kinkRec{sw0: len(sws), oh0: len(ohs)}
 			if hasAff {
 				ex++
+				if !slValid {
+					// the pattern's slopes: the point's bits, the
+					// candidates' carried branches
+					for v := range sl {
+						sl[v] = slopes[bitsPa[v>>6]>>(v&63)&1]
+					}
+					for j, v := range cand {
+						sl[v] = slope(Dc[j])
+					}
+					slValid = true
+				}
 				for _, c := range grp {
 					if c.layer != pl.aff {
 						continue
@@ -411,19 +453,22 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 				}
 				// own units: d = s_to·z_r − s_from·z_l = s_from·(z_r − z_l) + (s_to − s_from)·z_r
 				for _, o := range own {
-					ds := slope(o.to) - sl[o.v]
+					ds := slope(o.to) - slope(Dc[o.j])
 					ohs = append(ohs, ohRec{o.v, ds * x0[o.j], ds * x1[o.j], ds * x2[o.j]})
 				}
 			} else {
 				for _, o := range own {
-					ds := slope(o.to) - sl[o.v]
+					ds := slope(o.to) - slope(Dc[o.j])
 					ohs = append(ohs, ohRec{o.v, ds * l0[o.j], ds * l1[o.j], ds * l2[o.j]})
 				}
 			}
 			kr.sw1, kr.oh1 = len(sws), len(ohs)
 			kinks = append(kinks, kr)
 			for _, o := range own {
-				Dc[o.j], sl[o.v] = o.to, slope(o.to)
+				Dc[o.j] = o.to
+				if slValid {
+					sl[o.v] = slope(o.to)
+				}
 			}
 			c0, x0 = x0, c0
 			c1, x1 = x1, c1
@@ -435,7 +480,7 @@ func (p *Path) cubicFast(pl *polyPlan, pa *gridPoint, b float64, pend []pendingK
 			pos[v] = -1
 		}
 		if !ok {
-			rows, sws, ohs, kinks = start, sws[:sw0], ohs[:oh0], kinks[:k0]
+			rows, sws, ohs, kinks = rows0, sws[:sw0], ohs[:oh0], kinks[:k0]
 			cm = cm[:rows*w]
 			slow = append(slow, n)
 			continue
@@ -494,4 +539,31 @@ func (p *Path) cubicSlow(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		}
 	}
 	return extra
+}
+
+// fastPoint computes what cubicFast would compute per interval from the
+// grid point g for the rows of in (the second kinked layer's input jet of
+// the chunk starting at example lo, just copied into g): γ‴ at the point
+// (g.g3: 3ΔW·ḧ₂, ḧ₂ = D z̈₂ with D the layer's branches by its rule with
+// z̈₂, as cubicFast's start row would) by one product for the chunk,
+// through ΔW only: once per point instead of once per interval starting
+// there (fine and coarse) and example with kinks.
+func (p *Path) fastPoint(pl *polyPlan, g *gridPoint, lo int, in *nn.Jet) {
+	n, w := in.N, pl.width
+	hdd, _ := pl.hdd.Get().(*mat.Dense)
+	if hdd == nil {
+		hdd = mat.NewDense(n, w, nil)
+	} else if r, _ := hdd.Dims(); r != n {
+		hdd = mat.NewDense(n, w, nil)
+	}
+	nw := (w + 63) / 64
+	for r := 0; r < n; r++ {
+		// the branches (bits, without z̈) and ḧ₂ (with it), one pass
+		z, zd, zdd := in.Value().RawRowView(r), in.Velocity().RawRowView(r), in.Acceleration().RawRowView(r)
+		enterBitsAcc(g.bits[pl.last][(lo+r)*nw:(lo+r+1)*nw], hdd.RawRowView(r), z, zd, zdd, pl.on, pl.off)
+	}
+	g3 := g.g3.Slice(lo, lo+n, 0, p.K).(*mat.Dense)
+	g3.Mul(hdd, pl.outDP[0].Matrix().T())
+	g3.Scale(3, g3)
+	pl.hdd.Put(hdd)
 }

@@ -158,7 +158,9 @@ type GaussResult struct {
 // three grid points, 6·N·width float64s per layer (and z̈ of the second
 // kinked layer where polyJets applies, 3·N·width more), and its switch
 // units' branches there, 3·N·Switches ints (and, on polyPlan's shape, as
-// bits, 3·N·⌈Switches/64⌉ words).
+// bits, 3·N·⌈Switches/64⌉ words). Where that shape's grid is carried
+// (lean grid points, gridPoint) only the second kinked layer's z, ż, z̈
+// (written there by the carry), the bits and γ‴ (3·N·K) are kept.
 //
 // It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
 // no further chunk of examples once ctx is cancelled (AtContext), and the
@@ -311,6 +313,14 @@ func (c *chain) pushStacked(v []float64) {
 // z, ż of every kinked layer, [N, width] each, and the branch of each of
 // its switch units there (nn.Switching.Branches from z, ż and a zero
 // acceleration), [N·Switches].
+//
+// On the carried two-hidden-layer path (lean: polyPlan's shape with a
+// grid carry) the first kinked layer's z, ż and both layers' branch ints
+// are not kept: z₁ = α·B + A and ż₁ = B are read from the first-layer
+// cache (first, firstRow) for the few crossing units that need them, the
+// first layer's branches come from the carry's own pattern
+// (QuadCarry.branch, the same rule on the same rounded z₁), and both
+// layers' branches are kept as bits only.
 type gridPoint struct {
 	alpha      float64
 	s          *Sample
@@ -319,6 +329,45 @@ type gridPoint struct {
 	// bits holds the branches as bits [N·⌈Switches/64⌉] where every
 	// kinked layer has two branches per unit (polyPlan); nil otherwise.
 	bits map[int][]uint64
+	// lean marks the carried path: z, zd and br hold no entry for the
+	// first kinked layer (site leanAff), br none for the second; first is
+	// the path's first-layer cache (per chunk of chunk examples).
+	lean    bool
+	leanAff int
+	first   []*nn.Jet
+	chunk   int
+	// On a lean point where cubicFast applies (fastPoint), g3 [N, K] is
+	// γ‴ at the point, 3ΔW·ḧ₂ with ḧ₂ = D z̈₂ (the output layer's ΔW, D
+	// the second kinked layer's slopes by its rule with z̈₂), and z2 the
+	// second kinked layer's input jet per chunk [3n, width], written there
+	// by the carry (no copy; z, zd, zdd hold no entry for that layer).
+	g3     *mat.Dense
+	z2     []*nn.Jet
+	z2Site int
+}
+
+// jetRow returns example i's input jet of kinked layer l at the point (z̈
+// nil where it is not kept).
+func (g *gridPoint) jetRow(l, i int) (z, zd, zdd []float64) {
+	if g.z2 != nil && l == g.z2Site {
+		c := i / g.chunk
+		j, r := g.z2[c], i-c*g.chunk
+		return j.M.RawRowView(r), j.M.RawRowView(j.N + r), j.M.RawRowView(2*j.N + r)
+	}
+	z, zd = g.z[l].RawRowView(i), g.zd[l].RawRowView(i)
+	if m := g.zdd[l]; m != nil {
+		zdd = m.RawRowView(i)
+	}
+	return z, zd, zdd
+}
+
+// firstRow returns the first-layer cache's rows of example i on the lean
+// path: z₁ = α·b + a and ż₁ = b, with the rounding of Path.firstJet.
+func (g *gridPoint) firstRow(i int) (a, b []float64) {
+	c := i / g.chunk
+	f := g.first[c]
+	r := i - c*g.chunk
+	return f.Value().RawRowView(r), f.Velocity().RawRowView(r)
 }
 
 // point evaluates the grid point α, keeping the inputs of the kinked
@@ -333,14 +382,39 @@ func (p *Path) point(alpha float64, kl []int, pl *polyPlan, gc *gridCarry) *grid
 	return g
 }
 
+// leanPoints reports whether the grid points of a Gauss length with plan
+// pl and grid carry gc are lean (gridPoint): polyPlan's shape, carried,
+// both kinked layers following nn's unit-wise rule (enterBits).
+func (p *Path) leanPoints(pl *polyPlan, gc *gridCarry) bool {
+	return pl != nil && gc != nil && !p.noLean && pl.stdRule && gc.plan.aff == pl.aff
+}
+
 // pointContext is point, stopped by ctx between chunks of examples as
 // AtContext is: it returns ctx.Err() and no point once ctx is cancelled.
 // With spare (not nil: a point of the same kl and pl no longer used) it
 // reuses spare's matrices and branch slices instead of allocating.
 func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *polyPlan, gc *gridCarry, spare *gridPoint) (*gridPoint, error) {
 	g := &gridPoint{alpha: alpha, z: map[int]*mat.Dense{}, zd: map[int]*mat.Dense{}, zdd: map[int]*mat.Dense{}}
+	if p.leanPoints(pl, gc) {
+		g.lean, g.leanAff, g.first, g.chunk = true, pl.aff, p.first, p.opt.Chunk
+		if pl.out >= 0 && pl.wcat != nil && !p.noFastCubic {
+			// fastPoint: cubicFast's per-point work, done here
+			g.z2Site = pl.last
+			if spare != nil && spare.g3 != nil {
+				g.g3, g.z2 = spare.g3, spare.z2
+			} else {
+				g.g3 = mat.NewDense(p.N, p.K, nil)
+				for _, rng := range p.Chunks() {
+					g.z2 = append(g.z2, nn.NewJet(rng[1]-rng[0], pl.width, nil))
+				}
+			}
+		}
+	}
 	sites := p.siteLayers()
 	for _, l := range kl {
+		if g.lean && l == g.leanAff || g.z2 != nil && l == g.z2Site {
+			continue
+		}
 		if spare != nil {
 			g.z[l], g.zd[l], g.zdd[l] = spare.z[l], spare.zd[l], spare.zdd[l]
 			if g.zdd[l] == nil {
@@ -365,12 +439,14 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 	done := map[int][]bool{}
 	for _, l := range kl {
 		ns := sws[l].Switches()
-		if spare != nil {
-			g.br[l] = spare.br[l]
-		} else {
-			g.br[l] = make([]int, p.N*ns)
-		}
 		done[l] = make([]bool, len(chunks))
+		if !g.lean {
+			if spare != nil {
+				g.br[l] = spare.br[l]
+			} else {
+				g.br[l] = make([]int, p.N*ns)
+			}
+		}
 		if pl == nil {
 			continue
 		}
@@ -386,6 +462,11 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 	}
 	branches := func(l, i int) {
+		if g.lean {
+			nw := nws[l]
+			enterBits(g.bits[l][i*nw:(i+1)*nw], g.z[l].RawRowView(i), g.zd[l].RawRowView(i))
+			return
+		}
 		ns := sws[l].Switches()
 		bri := g.br[l][i*ns : (i+1)*ns]
 		sws[l].Branches(g.z[l].RawRowView(i), g.zd[l].RawRowView(i), nil, bri)
@@ -395,6 +476,16 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 	}
 	visit := func(c, layer int, in *nn.Jet) {
+		if g.z2 != nil && layer == g.z2Site {
+			// the carry wrote the jet into g.z2[c] (identity layers
+			// between may hand on another: copied); its branches and γ‴
+			if in != g.z2[c] {
+				g.z2[c].M.Copy(in.M)
+			}
+			p.fastPoint(pl, g, chunks[c][0], g.z2[c])
+			done[layer][c] = true
+			return
+		}
 		dz, ok := g.z[layer]
 		if !ok {
 			return
@@ -422,9 +513,25 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 		}
 		done[layer][c] = in.N == chunks[c][1]-lo
 	}
+	var carried func(c int, qc *QuadCarry) *nn.Jet
+	if g.lean {
+		// the first kinked layer's branches: the carry's pattern at α
+		carried = func(c int, qc *QuadCarry) *nn.Jet {
+			l, lo := g.leanAff, chunks[c][0]
+			nw := nws[l]
+			for r := 0; r < qc.N; r++ {
+				packBits8(g.bits[l][(lo+r)*nw:(lo+r+1)*nw], qc.branch[r*qc.In:(r+1)*qc.In])
+			}
+			done[l][c] = qc.N == chunks[c][1]-lo
+			if g.z2 != nil {
+				return g.z2[c]
+			}
+			return nil
+		}
+	}
 	var err error
 	if gc != nil {
-		g.s, err = gc.sample(ctx, alpha, visit)
+		g.s, err = gc.sample(ctx, alpha, visit, carried)
 	} else {
 		g.s, err = p.sampleContext(ctx, alpha, visit)
 	}
@@ -436,12 +543,90 @@ func (p *Path) pointContext(ctx context.Context, alpha float64, kl []int, pl *po
 			if done[l][c] {
 				continue
 			}
+			if g.lean && l == g.leanAff {
+				// (every chunk's carry calls carried; kept for safety)
+				nw := nws[l]
+				x := make([]float64, sites[l].InSize())
+				for i := rng[0]; i < rng[1]; i++ {
+					a, b := g.firstRow(i)
+					for u, bu := range b {
+						x[u] = alpha*bu + a[u]
+					}
+					enterBits(g.bits[l][i*nw:(i+1)*nw], x, b)
+				}
+				continue
+			}
 			for i := rng[0]; i < rng[1]; i++ {
 				branches(l, i)
 			}
 		}
 	}
 	return g, nil
+}
+
+// enterBits sets bit u of w (64 per word) to the branch nn's unit-wise
+// rule (nn.SwitchingOf of a PiecewiseLinear layer: Branches, enters) gives
+// a unit of input z = x[u], ż = xd[u] and z̈ = 0: 1 (active) when
+// z > 0, or z = 0 and ż ≥ 0, else 0 (NaN: 0). The same rule as Branches
+// followed by packBits, without a branch per unit (TestEnterBitsMatchesBranches).
+func enterBits(w []uint64, x, xd []float64) {
+	clear(w)
+	xd = xd[:len(x)]
+	for u, z := range x {
+		var b uint64
+		if z > 0 {
+			b = 1
+		}
+		var e uint64
+		if z == 0 {
+			e = 1
+		}
+		var d uint64
+		if xd[u] >= 0 {
+			d = 1
+		}
+		w[u>>6] |= (b | e&d) << (u & 63)
+	}
+}
+
+// enterBitsAcc is enterBits, and also writes into acc the acceleration of
+// the layer's output, acc[u] = s·xdd[u] with s = on or off by the rule
+// with z̈ = xdd[u] (nn's enters: as Activation.Jet and cubicFast's start
+// row take it), in the same pass.
+func enterBitsAcc(w []uint64, acc, x, xd, xdd []float64, on, off float64) {
+	clear(w)
+	xd, xdd, acc = xd[:len(x)], xdd[:len(x)], acc[:len(x)]
+	slopes := [2]float64{off, on}
+	for u, z := range x {
+		var gt, eq, dgt, deq, age uint64
+		if z > 0 {
+			gt = 1
+		}
+		if z == 0 {
+			eq = 1
+		}
+		d := xd[u]
+		if d > 0 {
+			dgt = 1
+		}
+		if d == 0 {
+			deq = 1
+		}
+		a := xdd[u]
+		if a >= 0 {
+			age = 1
+		}
+		w[u>>6] |= (gt | eq&(dgt|deq)) << (u & 63)
+		acc[u] = slopes[gt|eq&(dgt|deq&age)] * a
+	}
+}
+
+// packBits8 sets bit u of w (64 per word) to br[u] ∈ {0, 1}.
+func packBits8(w []uint64, br []int8) {
+	clear(w)
+	for u, b := range br {
+		w[u>>6] |= uint64(b&1) << (u & 63)
+	}
 }
 
 // packBits sets bit u of w (64 per word) to br[u] ∈ {0, 1}.
@@ -562,15 +747,38 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 	var pend []pendingKinks
 	var cs []crossing
 	var ga, gb []nn.Gap
+	// on lean points, the first kinked layer's z at a and b, filled at
+	// the crossing units only (firstRow)
+	var la, lb []float64
+	lean := pa.lean && pb.lean
+	if lean {
+		w := sws[pa.leanAff].Switches()
+		la, lb = make([]float64, w), make([]float64, w)
+	}
 	for i := lo; i < hi; i++ {
 		cs = cs[:0]
 		for _, l := range kl {
 			sw := sws[l]
 			ns := sw.Switches()
-			za, zda := pa.z[l].RawRowView(i), pa.zd[l].RawRowView(i)
-			zb, zdb := pb.z[l].RawRowView(i), pb.zd[l].RawRowView(i)
-			bra, brb := pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
+			var za, zda, zb, zdb []float64
+			var bra, brb []int
+			fill := lean && l == pa.leanAff
+			var fa []float64
+			if fill {
+				fa, zda = pa.firstRow(i)
+				za, zb, zdb = la, lb, zda
+			} else {
+				za, zda, _ = pa.jetRow(l, i)
+				zb, zdb, _ = pb.jetRow(l, i)
+			}
+			if !lean {
+				bra, brb = pa.br[l][i*ns:(i+1)*ns], pb.br[l][i*ns:(i+1)*ns]
+			}
 			cross := func(u, ba, bb int) {
+				if fill {
+					// as Path.firstJet rounds them
+					za[u], zb[u] = a*zda[u]+fa[u], b*zda[u]+fa[u]
+				}
 				if l == aff {
 					// affine switching functions: several switches of
 					// one unit (a max-pool window through a third
@@ -600,7 +808,13 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 				wa, wb := pa.bits[l][i*nw:(i+1)*nw], pb.bits[l][i*nw:(i+1)*nw]
 				for q, x := range wa {
 					for x ^= wb[q]; x != 0; x &= x - 1 {
-						u := q<<6 + bits.TrailingZeros64(x)
+						t := bits.TrailingZeros64(x)
+						u := q<<6 + t
+						if lean {
+							ba := int(wa[q]>>t) & 1
+							cross(u, ba, 1-ba)
+							continue
+						}
 						cross(u, bra[u], brb[u])
 					}
 				}

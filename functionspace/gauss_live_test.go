@@ -22,7 +22,8 @@ import (
 // passes with the right side carried from the left (carryJumps), or with
 // CERTIFY_GAUSS_GENERAL=1 both sides evaluated (the general path).
 // Profile it with -cpuprofile; docs/performance.md has the numbers on the
-// benchmark network.
+// benchmark network. CERTIFY_GAUSS_DUMP=file writes every example's Gauss
+// length, error estimate and kink count there (one line each).
 func BenchmarkGaussLengthRun(b *testing.B) {
 	p, be, note := gaussLivePath(b)
 	p.noJumps = os.Getenv("CERTIFY_GAUSS_GENERAL") == "1"
@@ -60,6 +61,17 @@ func BenchmarkGaussLengthRun(b *testing.B) {
 			b.Fatal(err)
 		}
 		fmt.Printf("Gauss length: %.2f CPU s\n", cpuSeconds()-cpu0)
+		if f := os.Getenv("CERTIFY_GAUSS_DUMP"); f != "" {
+			// every example's Gauss length, error estimate and kink count,
+			// to compare two builds (docs/performance.md, gauss-5000)
+			var buf []byte
+			for i, g := range r.PerExample {
+				buf = fmt.Appendf(buf, "%d %.17g %.17g %d\n", i, g, r.PerExampleError[i], r.KinkCount[i])
+			}
+			if err := os.WriteFile(f, buf, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
 		fmt.Printf("BLAS %s (%s); general %v, rows %v: mean %.12f ± %.3g, M = %d, %d kinks, %d extra rows\n", be, note, p.noJumps, p.noPoly, r.Mean, r.MeanError, r.Intervals, r.Kinks, r.ExtraRows)
 	}
 }

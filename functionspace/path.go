@@ -115,6 +115,10 @@ type Path struct {
 	// input across every kink (cubicJets) even where cubicFast applies;
 	// tests compare the two.
 	noFastCubic bool
+	// noLean makes the Gauss length's grid points keep the first kinked
+	// layer's z, ż and every branch as ints even where they are lean
+	// (gridPoint, leanPoints); tests compare the two.
+	noLean bool
 	// chunkStarted, if not nil, is called by sampleContext as it starts
 	// chunk c of a pass (in the caller's goroutine); tests count the
 	// chunks evaluated after a cancellation.

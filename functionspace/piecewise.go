@@ -58,6 +58,11 @@ type polyPlan struct {
 	colMaxA, colMaxB []float64
 	wcat             *mat.Dense
 	fast             sync.Pool // *fastWS
+	hdd              sync.Pool // *mat.Dense: fastPoint's ḧ₂ rows
+	// stdRule is set when both kinked layers take nn's unit-wise
+	// switching rule (PiecewiseLinear layers without a Switching of their
+	// own, nn.SwitchingOf): enterBits then gives their branches.
+	stdRule bool
 }
 
 // polyPlan returns the plan of polyJets, or nil when the model is not of
@@ -111,7 +116,9 @@ func (p *Path) polyPlan() *polyPlan {
 	}
 	lastLayer := p.Model.Layers[kl[1]]
 	pw, isPL := lastLayer.(nn.PiecewiseLinear)
-	if _, own := lastLayer.(nn.Switching); !isPL || own || p.noCubic {
+	_, own := lastLayer.(nn.Switching)
+	pl.stdRule = isPL && !own // the first kinked layer's checked above
+	if !isPL || own || p.noCubic {
 		return pl
 	}
 	out := -1
@@ -191,7 +198,12 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	var jal, dz, dv, da []float64
 	jrow := make([]map[int]int, len(pend)) // per example: unit → row of its jump
 	for n, pd := range pend {
-		za, zda := pa.z[pl.aff].RawRowView(pd.i), pa.zd[pl.aff].RawRowView(pd.i)
+		var za, zda []float64
+		if pa.lean {
+			za, zda = pa.firstRow(pd.i) // z₁(a) = a·ż₁ + za below, as Path.firstJet rounds it
+		} else {
+			za, zda = pa.z[pl.aff].RawRowView(pd.i), pa.zd[pl.aff].RawRowView(pd.i)
+		}
 		for _, c := range pd.cs {
 			if c.layer != pl.aff {
 				continue
@@ -201,7 +213,11 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 			}
 			jrow[n][c.unit] = len(units)
 			u := c.unit
-			z := za[u] + (c.alpha-a)*zda[u]
+			zu := za[u]
+			if pa.lean {
+				zu = a*zda[u] + za[u]
+			}
+			z := zu + (c.alpha-a)*zda[u]
 			x, y, q := pl.swAff.UnitSwitch(u, c.from, c.to, z, zda[u], 0)
 			units = append(units, u)
 			jal = append(jal, c.alpha)
@@ -231,7 +247,7 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 	var gs []nn.Gap
 	for n := range pend {
 		pd := &pend[n]
-		Z, Zd, Zdd := pa.z[pl.last].RawRowView(pd.i), pa.zd[pl.last].RawRowView(pd.i), pa.zdd[pl.last].RawRowView(pd.i)
+		Z, Zd, Zdd := pa.jetRow(pl.last, pd.i)
 		for q, cr := range pd.cs {
 			if cr.layer != pl.last {
 				continue
@@ -283,7 +299,8 @@ func (p *Path) polyJets(pl *polyPlan, pa *gridPoint, b float64, pend []pendingKi
 		pd := &pend[n]
 		pd.r0 = r
 		pd.ks = pd.ks[:0]
-		cur := [3][]float64{pa.z[pl.last].RawRowView(pd.i), pa.zd[pl.last].RawRowView(pd.i), pa.zdd[pl.last].RawRowView(pd.i)}
+		z, zd, zdd := pa.jetRow(pl.last, pd.i)
+		cur := [3][]float64{z, zd, zdd}
 		at := a
 		for _, grp := range gss[n] {
 			k := grp[0].alpha
@@ -387,9 +404,10 @@ func (p *Path) cubicJets(pl *polyPlan, pa *gridPoint, pend []pendingKinks, gss [
 		pd.r0 = r
 		pd.ks = pd.ks[:0]
 		i := pd.i
-		copy(cur[0], pa.z[pl.last].RawRowView(i))
-		copy(cur[1], pa.zd[pl.last].RawRowView(i))
-		copy(cur[2], pa.zdd[pl.last].RawRowView(i))
+		z, zd, zdd := pa.jetRow(pl.last, i)
+		copy(cur[0], z)
+		copy(cur[1], zd)
+		copy(cur[2], zdd)
 		pl.swLast.Branches(cur[0], cur[1], cur[2], D)
 		start[n] = len(starts)
 		acc := make([]float64, w)
