@@ -54,6 +54,12 @@ type Leaf struct {
 	// when unknown.
 	Rise float64
 
+	// Ways is how many equal parts BranchAndBound splits the leaf into
+	// when the objective's Split chooses it: a power of two, the parts'
+	// ends those of repeated bisection (splitPoints); 0 or 2 bisect. The
+	// objective sets it in Split (Monotonicity: splitWays).
+	Ways int
+
 	// kept holds the per-example bounds of the examples settled on this
 	// leaf (sup ℓ_i′ ≤ 0, smooth: no kink, no jump), when the interval
 	// path drops settled examples (IntervalPath.dropSettled); its
