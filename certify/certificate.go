@@ -532,6 +532,9 @@ func (m *Monotonicity) fillEnds(leaves []*Leaf, end, in []float64, first, last i
 // (chooseSplits), then any other leaf whose rise is not bounded by 0.
 func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	o, cert := m.o, m.Cert
+	if m.decided != "" { // the refinement after the verdict: every kinked example evaluated on the children
+		m.ip.keepKinked = false
+	}
 	var split []int
 	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) &&
 		(o.DeltaTol <= 0 || RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance) <= o.DeltaTol) {

@@ -127,9 +127,12 @@ type IntervalPath struct {
 	// keepKinked: with dropSettled, an example kinked on a leaf is kept
 	// too when it is settled there with a sup ℓ_i′ close enough to its
 	// slope at the midpoint (keepKinkedRow). Set for models with a conv2d
-	// or residual layer (convOrBlock), where an example is rarely smooth
+	// or residual layer (nn.Model.HasConvOrBlocks), where an example is rarely smooth
 	// at the widths a certificate reaches (issue 13: 0 of 256 on a
-	// resnet-8 leaf of 2⁻⁹), so without it nothing drops out.
+	// resnet-8 leaf of 2⁻⁹), so without it nothing drops out. Monotonicity
+	// clears it once decided: the refinement of Δ's bounds that may follow
+	// wants every kinked example's own enclosure on the children (leafChunk
+	// then evaluates the kinked kept rows again, smoothKept).
 	keepKinked bool
 	keptTotal  int
 	rowsReused int // (leaf, example) pairs whose interval pass over the leaf was skipped
@@ -281,7 +284,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	}
 	e.carry = newCarryPlan(e)
 	e.backward = e.backwardApplies()
-	e.keepKinked = convOrBlock(p.Model.Layers)
+	e.keepKinked = p.Model.HasConvOrBlocks()
 	e.patterns = e.patternsApply()
 	if e.deadApplies() {
 		for c := range e.chunks {
@@ -665,6 +668,9 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		e.deadRowN += nDead
 		e.mu.Unlock()
 	}
+	if parent != nil && !e.keepKinked {
+		parent = smoothKept(parent)
+	}
 	if (parent == nil || len(parent.rows) == 0) && nDead == 0 {
 		lr, dl, d2l, kink, jump, lc, dlc, dk = e.centredPass(c, ab, mid, bi, bc, nil)
 	} else {
@@ -839,16 +845,20 @@ func (e *IntervalPath) keepKinkedRow(kink bool, enc, dlc interval.I) bool {
 	return e.keepKinked && kink && dlc.Valid() && enc.Hi <= keepKinkedFrac*dlc.Hi
 }
 
-// convOrBlock reports whether ls holds a conv2d layer or a block
-// (residual) layer at the top level.
-func convOrBlock(ls []nn.Layer) bool {
-	for _, l := range ls {
-		switch l.(type) {
-		case *nn.Conv2d, nn.Block:
-			return true
+// smoothKept returns the smooth rows of k (the kept rows a child reuses
+// once keepKinked is off: the others are evaluated again), nil when none.
+func smoothKept(k *chunkKeep) *chunkKeep {
+	out := &chunkKeep{}
+	for q, r := range k.rows {
+		if !k.kink[q] {
+			out.rows, out.kink = append(out.rows, r), append(out.kink, false)
+			out.dl, out.d2l, out.l, out.dlc = append(out.dl, k.dl[q]), append(out.d2l, k.d2l[q]), append(out.l, k.l[q]), append(out.dlc, k.dlc[q])
 		}
 	}
-	return false
+	if len(out.rows) == 0 {
+		return nil
+	}
+	return out
 }
 
 // chunkKeep is one chunk's part of keptRows.
