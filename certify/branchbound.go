@@ -139,11 +139,10 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 				next = append(next, l)
 				continue
 			}
-			m := 0.5*l.A + 0.5*l.B
-			x, y := &Leaf{A: l.A, B: m, LA: l.LA, LB: l.LC, parent: l.kept}, &Leaf{A: m, B: l.B, LA: l.LC, LB: l.LB, parent: l.kept}
+			kids := splitLeaf(l)
 			l.kept = nil
-			next = append(next, x, y)
-			fresh = append(fresh, x, y)
+			next = append(next, kids...)
+			fresh = append(fresh, kids...)
 		}
 		if err := ip.evalLeaves(ctx, fresh, o.Workers); err != nil {
 			return err

@@ -497,9 +497,10 @@ func leafEnds(leaves []*Leaf) (lo, hi []float64) {
 // leaves' in with them; it reports whether it evaluated any (the run must
 // then be recomputed). With both known the run's interior telescopes
 // (upperRiseEnds) to sup L(x_last) − inf L(x_{first+1}), so delta_upper's
-// overestimate is only in the run's two end leaves (issue 12). At most
-// InitialIntervals − 1 points are ever evaluated (a split leaf's children
-// inherit known ends).
+// overestimate is only in the run's two end leaves (issue 12). Only the
+// initial leaves' interior ends and the inner ends of multi-way splits
+// (splitWays) are ever evaluated here (a bisected leaf's children inherit
+// known ends).
 func (m *Monotonicity) fillEnds(leaves []*Leaf, end, in []float64, first, last int) bool {
 	if first >= last || first < 0 || last >= len(leaves) {
 		return false
@@ -535,6 +536,9 @@ func (m *Monotonicity) fillEnds(leaves []*Leaf, end, in []float64, first, last i
 // (chooseSplits), then any other leaf whose rise is not bounded by 0.
 func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	o, cert := m.o, m.Cert
+	if m.decided != "" { // the refinement after the verdict: every kinked example evaluated on the children
+		m.ip.keepKinked = false
+	}
 	var split []int
 	if m.decided != "" && (o.DeltaGap <= 0 || cert.DeltaUpper-cert.DeltaLower <= o.DeltaGap) &&
 		(o.DeltaTol <= 0 || RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance) <= o.DeltaTol) {
@@ -563,6 +567,9 @@ func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	}
 	if len(split) == 0 {
 		return nil, fmt.Sprintf("every leaf is at the narrowest width (min_width %g; leaves where L may jump: adjacent float64 α)", o.MinWidth)
+	}
+	if m.decided == "" && m.ip.keepKinked { // conv/residual nets: skip levels of hopeless leaves (splitWays)
+		splitWays(leaves, split, m.end, o.Tolerance, o.MinWidth, budget)
 	}
 	return split, ""
 }

@@ -54,6 +54,12 @@ type Leaf struct {
 	// when unknown.
 	Rise float64
 
+	// Ways is how many equal parts BranchAndBound splits the leaf into
+	// when the objective's Split chooses it: a power of two, the parts'
+	// ends those of repeated bisection (splitPoints); 0 or 2 bisect. The
+	// objective sets it in Split (Monotonicity: splitWays).
+	Ways int
+
 	// kept holds the per-example bounds of the examples settled on this
 	// leaf (sup ℓ_i′ ≤ 0, smooth: no kink, no jump), when the interval
 	// path drops settled examples (IntervalPath.dropSettled); its
@@ -118,8 +124,18 @@ type IntervalPath struct {
 	// never with a layer that may jump). keptTotal counts the rows kept
 	// over the live leaves (maxKeptRows).
 	dropSettled bool
-	keptTotal   int
-	rowsReused  int // (leaf, example) pairs whose interval pass over the leaf was skipped
+	// keepKinked: with dropSettled, an example kinked on a leaf is kept
+	// too when it is settled there with a sup ℓ_i′ close enough to its
+	// slope at the midpoint (keepKinkedRow). Set for models with a conv2d
+	// or residual layer (nn.Model.HasConvOrBlocks), where an example is rarely smooth
+	// at the widths a certificate reaches (issue 13: 0 of 256 on a
+	// resnet-8 leaf of 2⁻⁹), so without it nothing drops out. Monotonicity
+	// clears it once decided: the refinement of Δ's bounds that may follow
+	// wants every kinked example's own enclosure on the children (leafChunk
+	// then evaluates the kinked kept rows again, smoothKept).
+	keepKinked bool
+	keptTotal  int
+	rowsReused int // (leaf, example) pairs whose interval pass over the leaf was skipped
 	// patterns: kinked examples' ℓ_i′ on a leaf is also enclosed by the
 	// hull over the first ReLU's activation patterns (kinkPatternDL;
 	// patternsApply); patternRows counts the pattern rows evaluated.
@@ -271,6 +287,7 @@ func NewIntervalPath(p *functionspace.Path) (*IntervalPath, error) {
 	}
 	e.carry = newCarryPlan(e)
 	e.backward = e.backwardApplies()
+	e.keepKinked = p.Model.HasConvOrBlocks()
 	e.patterns = e.patternsApply()
 	if e.deadApplies() {
 		for c := range e.chunks {
@@ -654,6 +671,9 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		e.deadRowN += nDead
 		e.mu.Unlock()
 	}
+	if parent != nil && !e.keepKinked {
+		parent = smoothKept(parent)
+	}
 	if (parent == nil || len(parent.rows) == 0) && nDead == 0 {
 		lr, dl, d2l, kink, jump, lc, dlc, dk = e.centredPass(c, ab, mid, bi, bc, nil)
 	} else {
@@ -687,7 +707,13 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			var pk, pj []bool
 			pl, pdl, pd2l, pk, pj, lc, dlc, pdk = e.centredPass(c, ab, mid, bi, bc, rest)
 			if pdk != nil {
-				dk = make([]interval.I, n) // kept and dead rows are not kinked: dk unused there
+				// dead rows are not kinked (dk unused there); a kept row
+				// may be (keepKinked), and has no jump term about this
+				// leaf's midpoint: an empty dk keeps the slope form off it
+				dk = make([]interval.I, n)
+				for i := range dk {
+					dk[i] = interval.I{Lo: math.NaN(), Hi: math.NaN()}
+				}
 			}
 			for t, i := range rest {
 				lr[i], dl[i], d2l[i], kink[i], jump[i] = pl[t], pdl[t], pd2l[t], pk[t], pj[t]
@@ -787,10 +813,11 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			// kinked: the constant sup ℓ_i′ over the leaf
 			r.dc, r.d1, r.d0 = upAdd(r.dc, enc.Hi), upAdd(r.d1, enc.Hi), upAdd(r.d0, enc.Hi)
 		}
-		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && !kink[i] && d2l[i].Valid() && lr[i].Valid() {
+		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && lr[i].Valid() && ((!kink[i] && d2l[i].Valid()) || e.keepKinkedRow(kink[i], enc, dlc[i])) {
 			keep.rows = append(keep.rows, int32(i))
 			keep.dl, keep.d2l, keep.l = append(keep.dl, enc), append(keep.d2l, d2l[i]), append(keep.l, lr[i])
 			keep.kink = append(keep.kink, kink[i] || !d2l[i].Valid())
+			keep.dlc = append(keep.dlc, dlc[i])
 		}
 		intSum = interval.Up(intSum + up)
 		r.lr = interval.Add(r.lr, lr[i])
@@ -803,11 +830,49 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	return r, keep
 }
 
+// keepKinkedFrac is how close to its slope at the midpoint a kinked
+// settled example's sup ℓ_i′ over a leaf must be for it to drop out of
+// the leaf's children (keepKinkedRow): sup ℓ_i′ ≤ keepKinkedFrac·ℓ_i′(c).
+// A kept kinked example keeps its first-order enclosure in every
+// descendant, so a child loses at most (1 − keepKinkedFrac)·|ℓ_i′(c)| of
+// the negative slope its own pass could have proven for it.
+var keepKinkedFrac = 0.5
+
+// keepKinkedRow reports whether an example kinked on a leaf, with sup
+// ℓ_i′ ≤ 0 there (enc, checked by the caller) and ℓ_i′ at the leaf's
+// midpoint in dlc, is kept for the leaf's children (keepKinked). Its
+// children use enc over the parent leaf as its first-order enclosure
+// (inclusion monotonicity) and no mean-value or slope form (the kept kink
+// flag; leafChunk gives kept rows no jump term).
+func (e *IntervalPath) keepKinkedRow(kink bool, enc, dlc interval.I) bool {
+	return e.keepKinked && kink && dlc.Valid() && enc.Hi <= keepKinkedFrac*dlc.Hi
+}
+
+// smoothKept returns the smooth rows of k (the kept rows a child reuses
+// once keepKinked is off: the others are evaluated again), nil when none.
+func smoothKept(k *chunkKeep) *chunkKeep {
+	out := &chunkKeep{}
+	for q, r := range k.rows {
+		if !k.kink[q] {
+			out.rows, out.kink = append(out.rows, r), append(out.kink, false)
+			out.dl, out.d2l, out.l, out.dlc = append(out.dl, k.dl[q]), append(out.d2l, k.d2l[q]), append(out.l, k.l[q]), append(out.dlc, k.dlc[q])
+		}
+	}
+	if len(out.rows) == 0 {
+		return nil
+	}
+	return out
+}
+
 // chunkKeep is one chunk's part of keptRows.
 type chunkKeep struct {
 	rows       []int32
 	dl, d2l, l []interval.I
 	kink       []bool
+	// dlc: ℓ_i′ at the midpoint of the leaf the row was settled on (not
+	// read by the children; the diagnostics' measure of how close sup ℓ_i′
+	// is to it, TestResNetDropSettled)
+	dlc []interval.I
 }
 
 // upAdd returns s + x rounded up; a sum with a zero operand is exact.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestResNetLeafWidths(t *testing.T) {
 			if err := ip.evalLeaves(context.Background(), []*Leaf{l}, 1); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Printf("c=%g w=%g L′=[%.6g,%.6g] (w %.3g) L′(c)=[%.6g,%.6g] smooth %d/%d %.1fs\n", c, w, l.DL.Lo, l.DL.Hi, l.DL.Hi-l.DL.Lo, l.DLC.Lo, l.DLC.Hi, l.Smooth, p.N, time.Since(st).Seconds())
+			fmt.Printf("c=%g w=%g L′=[%.6g,%.6g] (w %.3g) L′(c)=[%.6g,%.6g] rise %.3g smooth %d/%d %.1fs\n", c, w, l.DL.Lo, l.DL.Hi, l.DL.Hi-l.DL.Lo, l.DLC.Lo, l.DLC.Hi, l.Rise, l.Smooth, p.N, time.Since(st).Seconds())
 		}
 	}
 }
@@ -204,4 +205,92 @@ func TestResNetStartSites(t *testing.T) {
 		report(s, j)
 		return j
 	}, nil)
+}
+
+// TestResNetDropSettled measures the drop-out of settled examples on the
+// run named by CERTIFY_RESNET_RUN (CERTIFY_RESNET_EXAMPLES examples,
+// default 32): it evaluates the parent leaf CERTIFY_RESNET_LEAVES (a,b;
+// default [0.5, 0.5 + 2⁻⁹]) keeping every settled example (smooth or
+// kinked, keepKinkedFrac 0), prints how many are settled and how close
+// their sup ℓ_i′ is to ℓ_i′ at the midpoint, then evaluates the two
+// children without drop-out and with the kept rows of each fraction in
+// CERTIFY_RESNET_KEEPFRAC (default 0.5, 0): their L′ enclosures, rise
+// bounds and CPU seconds (getrusage, one worker); an issue 13
+// diagnostic, skipped when unset.
+func TestResNetDropSettled(t *testing.T) {
+	p, ip := liveResNetPath(t, 32)
+	ab := floatsEnv("CERTIFY_RESNET_LEAVES", []float64{0.5, 0.5 + 1.0/512})
+	fracs := floatsEnv("CERTIFY_RESNET_KEEPFRAC", []float64{0.5, 0})
+	cpu := func() float64 {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	show := func(name string, l *Leaf, s float64) {
+		fmt.Printf("%s [%g, %g]: L′=[%.6g,%.6g] rise %.3g smooth %d/%d, %.1f s CPU\n", name, l.A, l.B, l.DL.Lo, l.DL.Hi, l.Rise, l.Smooth, p.N, s)
+	}
+	ip.dropSettled = true
+	saved := keepKinkedFrac
+	defer func() { keepKinkedFrac = saved }()
+	keepKinkedFrac = 0
+	par := &Leaf{A: ab[0], B: ab[1]}
+	s0 := cpu()
+	if err := ip.evalLeaves(context.Background(), []*Leaf{par}, 1); err != nil {
+		t.Fatal(err)
+	}
+	show("parent", par, cpu()-s0)
+	if par.kept == nil {
+		t.Fatal("no example settled on the parent leaf")
+	}
+	for _, f := range append([]float64{1}, fracs...) {
+		n, nk := 0, 0
+		for _, ck := range par.kept.chunks {
+			for q := range ck.rows {
+				if !ck.kink[q] || ck.dl[q].Hi <= f*ck.dlc[q].Hi {
+					n++
+					if ck.kink[q] {
+						nk++
+					}
+				}
+			}
+		}
+		fmt.Printf("settled on the parent with sup ℓ_i′ ≤ %g·ℓ_i′(c) (kinked) or smooth: %d of %d (%d kinked)\n", f, n, p.N, nk)
+	}
+	m := 0.5*par.A + 0.5*par.B
+	children := func(name string, kr *keptRows) {
+		ls := []*Leaf{{A: par.A, B: m, parent: kr}, {A: m, B: par.B, parent: kr}}
+		for _, l := range ls {
+			s := cpu()
+			if err := ip.evalLeaves(context.Background(), []*Leaf{l}, 1); err != nil {
+				t.Fatal(err)
+			}
+			show(name, l, cpu()-s)
+			if kr != nil { // evalLeaves released the parent's rows; the next child takes them too
+				kr.released = false
+				ip.keptTotal += kr.examples
+			}
+		}
+	}
+	ip.dropSettled = false
+	children("child, no drop-out", nil)
+	for _, f := range fracs {
+		kr := &keptRows{}
+		for _, ck := range par.kept.chunks {
+			var nk *chunkKeep
+			if ck != nil {
+				nk = &chunkKeep{}
+				for q, r := range ck.rows {
+					if !ck.kink[q] || ck.dl[q].Hi <= f*ck.dlc[q].Hi {
+						nk.rows, nk.kink = append(nk.rows, r), append(nk.kink, ck.kink[q])
+						nk.dl, nk.d2l, nk.l, nk.dlc = append(nk.dl, ck.dl[q]), append(nk.d2l, ck.d2l[q]), append(nk.l, ck.l[q]), append(nk.dlc, ck.dlc[q])
+					}
+				}
+				kr.examples += len(nk.rows)
+			}
+			kr.chunks = append(kr.chunks, nk)
+		}
+		children(fmt.Sprintf("child, kept %d (frac %g)", kr.examples, f), kr)
+	}
 }

@@ -136,3 +136,17 @@ func addUpF(a, b float64) float64 {
 	}
 	return interval.Up(a + b)
 }
+
+// HasConvOrBlocks reports whether some top-level layer of m is a conv2d
+// or a block (residual): the certificate's drop-out of kinked settled
+// examples and its multi-way splits apply to such nets (certify's
+// IntervalPath.keepKinked), whose examples are rarely smooth on a leaf.
+func (m *Model) HasConvOrBlocks() bool {
+	for _, l := range m.Layers {
+		switch l.(type) {
+		case *Conv2d, Block:
+			return true
+		}
+	}
+	return false
+}
