@@ -135,7 +135,11 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
 	// X = [s⊙a; s⊙b] [2n, k] goes straight to its midpoints and the norms
 	// of carryMul's y (carryRow), with no interval matrix of its own
-	xm := make([]float64, 2*n*k)
+	// xm (every entry written by carryRow) and the product's midpoints come
+	// from a pool (interval.Scratch): tens of MB per leaf and chunk
+	xmp := interval.Scratch(2 * n * k)
+	defer interval.PutScratch(xmp)
+	xm := *xmp
 	yn := make([]float64, 2*n)
 	zero := make([]bool, 2*n)
 	g := interval.Gamma(k + 2)
@@ -164,7 +168,9 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 		yn[n+i], zero[n+i] = carryRow(xb[:k], xb[k:], xm[(n+i)*k:(n+i+1)*k], g)
 	}
 	// [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
-	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out)
+	midp := interval.Scratch(2 * n * 2 * pl.out)
+	defer interval.PutScratch(midp)
+	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out, *midp)
 	m := pl.out
 	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
@@ -319,7 +325,7 @@ func carryMul(x interval.Matrix, w, wn []float64, m int) interval.Matrix {
 	for i := 0; i < n; i++ {
 		yn[i], zero[i] = carryRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k], xm[i*k:(i+1)*k], g)
 	}
-	p := carryProduct(xm, yn, zero, k, w, wn, m)
+	p := carryProduct(xm, yn, zero, k, w, wn, m, make([]float64, n*m))
 	out := interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
 		for o := 0; o < m; o++ {
@@ -361,10 +367,12 @@ type carryProd struct {
 }
 
 // carryProduct is the gemm of carryMul on the midpoints xm [n, k] (n =
-// len(yn)) and w [m, k].
-func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int) *carryProd {
+// len(yn)) and w [m, k], into mid [n, m] (overwritten; its contents need
+// not be zero).
+func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int, mid []float64) *carryProd {
 	n := len(yn)
-	mid := make([]float64, n*m)
+	mid = mid[:n*m]
+	clear(mid) // gemm's β = 0 need not ignore a NaN in garbage
 	if n > 0 && m > 0 && k > 0 {
 		blas64.Gemm(blas.NoTrans, blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
 			blas64.General{Rows: m, Cols: k, Stride: k, Data: w}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
@@ -802,6 +810,13 @@ func crossRow(cu []crossUnit, terms *[nSums]int, alpha interval.I, cm float64, i
 // (carryEntryInterval) is used instead: the radius bound above is loose
 // for wide coefficients.
 func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.I) {
+	if blo == 0 && bhi == 0 && elo == 0 && ehi == 0 && alo <= ahi {
+		// exactly constant in α (BC = E = 0: e.g. every unit dead on a
+		// pattern of kinkPatternDL with nothing after it moving): the
+		// value is A and the derivative exactly 0, so exact zeros stay
+		// exact downstream (issue 12, cert-5000: the flat tail's start)
+		return interval.I{Lo: alo, Hi: ahi}, interval.I{}
+	}
 	const eps = 8 * 0x1p-53
 	const grow = 1 + 0x1p-48
 	const tiny = 0x1p-1000

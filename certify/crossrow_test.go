@@ -195,3 +195,64 @@ func TestCrossRowIdentical(t *testing.T) {
 		}
 	})
 }
+
+// crossBench builds a row of 18 crossing units with six terms each at
+// width 1024 (the benchmark network's size, cert-scale's count of crossing
+// units per example) for BenchmarkCrossRow and BenchmarkCrossSums.
+func crossBench() (*carryPlan, []crossUnit, [nSums]int, [][6]crossTerm, *crossSums, [nSums]interval.Matrix) {
+	const m, nu = 1024, 18
+	d := &functionspace.CarriedLayer{In: nu, Out: m, W0T: make([]float64, nu*m), DWT: make([]float64, nu*m)}
+	for k := range d.W0T {
+		d.W0T[k], d.DWT[k] = math.Sin(float64(k)), math.Cos(float64(3*k))
+	}
+	pl := &carryPlan{out: m, in: nu, d: d}
+	var terms [nSums]int
+	var cu []crossUnit
+	sum := newCrossSums(m)
+	var old [][6]crossTerm
+	for u := 0; u < nu; u++ {
+		x := crossUnit{w0: d.W0T[u*m : (u+1)*m], dw: d.DWT[u*m : (u+1)*m]}
+		iv := func(k int) interval.I { v := math.Sin(float64(u*7 + k)); return interval.I{Lo: v, Hi: v + 1e-9} }
+		xs := [6]interval.I{iv(0), iv(0), iv(1), interval.Scale(2, iv(1)), iv(2), iv(3)}
+		wh := [6]int{sumV, sumD1, sumD1, sumD2, sumD2, sumDK}
+		dl := [6]bool{false, true, false, true, false, false}
+		var ts [6]crossTerm
+		for j := range xs {
+			x.push(xs[j], wh[j], dl[j], &terms)
+			ts[j], _ = sum.term(xs[j], wh[j], dl[j])
+		}
+		cu = append(cu, x)
+		old = append(old, ts)
+	}
+	var dst [nSums]interval.Matrix
+	for k := range dst {
+		dst[k] = interval.NewMatrix(1, m)
+	}
+	return pl, cu, terms, old, sum, dst
+}
+
+func BenchmarkCrossRow(b *testing.B) {
+	_, cu, terms, _, _, dst := crossBench()
+	alpha := interval.I{Lo: 0.25, Hi: 0.28125}
+	for i := 0; i < b.N; i++ {
+		crossRow(cu, &terms, alpha, 0.265625, 0, dst)
+	}
+}
+
+func BenchmarkCrossSums(b *testing.B) {
+	pl, _, _, old, sum, dst := crossBench()
+	alpha := interval.I{Lo: 0.25, Hi: 0.28125}
+	for i := 0; i < b.N; i++ {
+		sum.reset()
+		for u := range old {
+			for j := range old[u] {
+				sum.terms[j%4]++
+			}
+			sum.addTerms(pl, u, alpha, 0.265625, old[u][:])
+		}
+		for k := range dst {
+			lo, hi := dst[k].Row(0)
+			sum.addTo(k, lo, hi)
+		}
+	}
+}

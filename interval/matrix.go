@@ -101,7 +101,9 @@ func NewWeights(r, c int, mid, rad []float64) *Weights {
 // product with a zero factor is 0 in float64 too), so a flat stretch of
 // the path (a dead layer, δ = 0 in a layer) keeps L′ = [0, 0].
 func MulNT(x Matrix, w *Weights, scale float64) Matrix {
-	return NewMulLeft(x).MulNT(w, scale)
+	l := NewMulLeft(x)
+	defer l.Release()
+	return l.MulNT(w, scale)
 }
 
 // MulLeft is the left factor x [n, k] of MulNT prepared once for several
@@ -115,18 +117,31 @@ type MulLeft struct {
 	point    bool // every entry a finite float64 (Lo = Hi)
 	nonneg   bool // point and every entry ≥ 0
 	xm, ax   []float64
-	zeroRows []bool // rows of x exactly 0 in every entry (nil: none)
+	bufs     [2]*[]float64 // xm's and ax's pooled storage (Scratch)
+	zeroRows []bool        // rows of x exactly 0 in every entry (nil: none)
 }
 
-// NewMulLeft prepares x for MulLeft.MulNT.
+// Release gives the prepared factor's buffers back to the pool (Scratch);
+// l must not be used afterwards.
+func (l *MulLeft) Release() {
+	for q, b := range l.bufs {
+		PutScratch(b)
+		l.bufs[q] = nil
+	}
+	l.xm, l.ax = nil, nil
+}
+
+// NewMulLeft prepares x for MulLeft.MulNT; Release gives its buffers back.
 func NewMulLeft(x Matrix) *MulLeft {
 	l := &MulLeft{x: x}
 	if nonneg, ok := finitePoint(x); ok {
 		l.point, l.nonneg = true, nonneg
 	} else {
 		n, k := x.Rows, x.Cols
-		l.xm = make([]float64, n*k)
-		l.ax = make([]float64, 2*n*k) // [|Xm| Xr]
+		// every entry is written below: pooled buffers (Scratch)
+		l.bufs[0], l.bufs[1] = Scratch(n*k), Scratch(2*n*k)
+		l.xm = *l.bufs[0]
+		l.ax = *l.bufs[1] // [|Xm| Xr]
 		for i := 0; i < n; i++ {
 			for j := 0; j < k; j++ {
 				lo, hi := x.Lo[i*k+j], x.Hi[i*k+j]

@@ -28,6 +28,7 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	// converted to midpoint–radius form once (interval.MulLeft, bit for bit
 	// MulNT; issue 12, cert-5000)
 	v := interval.NewMulLeft(in.V)
+	defer v.Release()
 	out.V = v.MulNT(w, 1)
 	if p.Mid[1] != nil {
 		lo, hi := boxRow(p.Mid[1].Data, p.Rad[1].Data)
@@ -36,6 +37,7 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	if in.Order >= 1 {
 		dw := p.DeltaWeights(0, d.Out, d.In)
 		d1 := interval.NewMulLeft(in.D1)
+		defer d1.Release()
 		out.D1 = v.MulNT(dw, 1)
 		out.D1.AddTo(d1.MulNT(w, 1))
 		if p.Delta[1] != nil {
@@ -70,6 +72,7 @@ func (d *Dense) ConstProducts(p *ParamBox, x interval.Matrix) (a, b interval.Mat
 	w0 := interval.NewWeights(d.Out, d.In, p.Theta0[0].Data, nil)
 	dw := interval.NewWeights(d.Out, d.In, p.Delta[0].Data, nil)
 	xl := interval.NewMulLeft(x)
+	defer xl.Release()
 	a = xl.MulNT(w0, 1)
 	b = xl.MulNT(dw, 1)
 	if p.Theta0[1] != nil {
@@ -121,6 +124,7 @@ func (d *Dense) splitValues(p *ParamBox, in *IJet) *IJet {
 	}
 	n := in.N
 	v := interval.NewMulLeft(in.V)
+	defer v.Release()
 	pv := v.MulNT(p.Theta0Weights(0, d.Out, d.In), 1)
 	qv := v.MulNT(p.DeltaWeights(0, d.Out, d.In), 1)
 	if p.Theta0[1] != nil {
