@@ -525,7 +525,7 @@ var noLean bool
 // carryFirst encloses, for the rows of chunk c listed in rows (nil: all;
 // rows cf holds), the first affine layer's output z₁ = a + αb over alpha
 // (the exact formula of nn.AffineIJet per entry) and the first
-// activation's jet (act's nn.Activation.UnitJet) up to order at the units
+// activation's jet (act's nn.UnitInterval.UnitJet) up to order at the units
 // cf lists as crossing, with the left-end form around z₁(0) = a (startForm
 // with w = alpha.Hi) when start is set. A unit cf does not list is
 // strictly on one side of its kink on cf.ab ⊇ alpha (carryPlan.unitSlope),
@@ -534,7 +534,7 @@ var noLean bool
 // flags as the activation's rule over every unit; no example jumps
 // (ReLU family). The entries are bit for bit those of the full pass at
 // those units: the same operations on the same numbers.
-func (e *IntervalPath) carryFirst(act *nn.Activation, c int, cf *carryCoef, alpha interval.I, order int, rows []int32, k0 []bool, start bool) *carryH1 {
+func (e *IntervalPath) carryFirst(act nn.UnitInterval, c int, cf *carryCoef, alpha interval.I, order int, rows []int32, k0 []bool, start bool) *carryH1 {
 	A, B := e.a[c], e.b[c]
 	n := A.Rows
 	if rows != nil {

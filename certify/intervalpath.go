@@ -477,9 +477,9 @@ func (e *IntervalPath) jetCarry(c int, alpha interval.I, boxes []*nn.ParamBox, o
 			k0 = sk
 		}
 		from := e.start
-		var act *nn.Activation
+		var act nn.UnitInterval
 		if e.carry != nil {
-			act, _ = e.layers[e.carry.act].(*nn.Activation)
+			act, _ = e.layers[e.carry.act].(nn.UnitInterval)
 		}
 		if pl := e.carry; pl != nil && lean != nil && rec == nil && act != nil && !noLean {
 			// the first activation at the crossing units only (carryFirst)

@@ -137,7 +137,7 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 	n := len(batch)
 	idx := make([]int32, n)
 	var j *nn.IJet
-	if act, ok := e.layers[e.start].(*nn.Activation); ok && e.carry != nil && !noPatternCarry {
+	if act, ok := e.layers[e.start].(nn.UnitInterval); ok && e.carry != nil && !noPatternCarry {
 		for p, br := range batch {
 			idx[p] = rows[br.t]
 		}
@@ -227,11 +227,11 @@ var noPatternCarry bool
 // nn.AffineIJet does) or exactly 0 (dead) on r, and the other units the
 // coefficients list as crossing (they touch their kink on ab without
 // crossing it, or were not classified) take the ReLU's interval rule over
-// r (nn.Activation.UnitJet): that is the first activation's jet over r at
+// r (nn.UnitInterval.UnitJet): that is the first activation's jet over r at
 // the crossing units, which carryJetH1 requires, so its result encloses
 // z₂ and ż₂ on r. The layers after it take the leaf's boxes, as in
 // patternBox. Order 1, no Kink (only ℓ′'s first-order enclosure is read).
-func (e *IntervalPath) patternCarry(act *nn.Activation, c int, ab interval.I, bi []*nn.ParamBox, batch []patRow, idx []int32) *nn.IJet {
+func (e *IntervalPath) patternCarry(act nn.UnitInterval, c int, ab interval.I, bi []*nn.ParamBox, batch []patRow, idx []int32) *nn.IJet {
 	A, B := e.a[c], e.b[c]
 	k := A.Cols
 	// the batch's distinct rows, increasing, for the coefficients

@@ -198,6 +198,17 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 	return out
 }
 
+// UnitInterval is a layer acting unit by unit whose interval rule
+// (IntervalJet) can be applied to one unit of one example alone, with bit
+// for bit the same result (issue 12, cert-5000: the carried second layer
+// reads the first activation only at a few units, certify/carry.go).
+// Implemented by Activation (UnitJet).
+type UnitInterval interface {
+	UnitJet(z, zd, zdd, zk interval.I, order int, hasDK, inKink bool) (s, d1, d2, k interval.I, kink bool)
+}
+
+var _ UnitInterval = (*Activation)(nil)
+
 // UnitJet is IntervalJet on one unit of one example (issue 12, cert-5000:
 // the carried second layer reads the first activation only at the units
 // that may cross their kink, certify/carry.go): z the unit's input over the
