@@ -135,7 +135,11 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 	cf := &carryCoef{ab: ab, rows: rows, cross: make([][]int32, n)}
 	// X = [s⊙a; s⊙b] [2n, k] goes straight to its midpoints and the norms
 	// of carryMul's y (carryRow), with no interval matrix of its own
-	xm := make([]float64, 2*n*k)
+	// xm (every entry written by carryRow) and the product's midpoints come
+	// from a pool (interval.Scratch): tens of MB per leaf and chunk
+	xmp := interval.Scratch(2 * n * k)
+	defer interval.PutScratch(xmp)
+	xm := *xmp
 	yn := make([]float64, 2*n)
 	zero := make([]bool, 2*n)
 	g := interval.Gamma(k + 2)
@@ -164,7 +168,9 @@ func (e *IntervalPath) carryCoef(c int, ab interval.I, rows []int32) *carryCoef 
 		yn[n+i], zero[n+i] = carryRow(xb[:k], xb[k:], xm[(n+i)*k:(n+i+1)*k], g)
 	}
 	// [2n, 2·out]: [W0(s⊙a) ΔW(s⊙a); W0(s⊙b) ΔW(s⊙b)]
-	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out)
+	midp := interval.Scratch(2 * n * 2 * pl.out)
+	defer interval.PutScratch(midp)
+	p := carryProduct(xm, yn, zero, k, pl.wd, pl.wn, 2*pl.out, *midp)
 	m := pl.out
 	cf.A, cf.BC, cf.E = interval.NewMatrix(n, m), interval.NewMatrix(n, m), interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
@@ -319,7 +325,7 @@ func carryMul(x interval.Matrix, w, wn []float64, m int) interval.Matrix {
 	for i := 0; i < n; i++ {
 		yn[i], zero[i] = carryRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k], xm[i*k:(i+1)*k], g)
 	}
-	p := carryProduct(xm, yn, zero, k, w, wn, m)
+	p := carryProduct(xm, yn, zero, k, w, wn, m, make([]float64, n*m))
 	out := interval.NewMatrix(n, m)
 	for i := 0; i < n; i++ {
 		for o := 0; o < m; o++ {
@@ -361,10 +367,12 @@ type carryProd struct {
 }
 
 // carryProduct is the gemm of carryMul on the midpoints xm [n, k] (n =
-// len(yn)) and w [m, k].
-func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int) *carryProd {
+// len(yn)) and w [m, k], into mid [n, m] (overwritten; its contents need
+// not be zero).
+func carryProduct(xm, yn []float64, zero []bool, k int, w, wn []float64, m int, mid []float64) *carryProd {
 	n := len(yn)
-	mid := make([]float64, n*m)
+	mid = mid[:n*m]
+	clear(mid) // gemm's β = 0 need not ignore a NaN in garbage
 	if n > 0 && m > 0 && k > 0 {
 		blas64.Gemm(blas.NoTrans, blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
 			blas64.General{Rows: m, Cols: k, Stride: k, Data: w}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
@@ -442,17 +450,161 @@ func quadRange(p1, e interval.I, tl, tr float64) interval.I {
 // activation's jet h1 over alpha (the same rows, in order): V ∋ z₂(α),
 // D1 ∋ ż₂(α), D2 and DK (order 2, where h1 carries DK) the slope form of
 // nn.IJet across the crossing units' kinks. Kink and Jump are h1's.
+// It reads h1 only at the crossing units (gathered, carryH1) and is
+// carryJetH1 on them.
 func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows []int32, h1 *nn.IJet) *nn.IJet {
+	n := h1.N
+	ris := carryRowIndex(cf.rows, rows, n)
+	h := &carryH1{n: n, order: order, dk: order >= 2 && h1.HasDK(), off: make([]int, n+1), kink: h1.Kink, jump: h1.Jump}
+	for i := 0; i < n; i++ {
+		h.off[i+1] = h.off[i] + len(cf.cross[ris[i]])
+	}
+	h.alloc()
+	k := h1.D
+	for i := 0; i < n; i++ {
+		for q, u := range cf.cross[ris[i]] {
+			s, t := i*k+int(u), h.off[i]+q
+			h.v[t] = interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}
+			if order >= 1 {
+				h.d1[t] = interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}
+			}
+			if order >= 2 {
+				h.d2[t] = interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}
+				if h.dk {
+					h.k[t] = interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}
+				}
+			}
+		}
+	}
+	return e.carryJetH1(cf, alpha, order, rows, h)
+}
+
+// carryH1 is the first activation's jet (nn.IJet) at the crossing units
+// only (issue 12, cert-5000): row i's entries are off[i] … off[i+1]−1, in
+// the order of the row's list of crossing units in the carried
+// coefficients (carryCoef.cross); v, d1, d2 and k its V, D1, D2 and DK
+// there (up to order; k with dk, the jet's nn.IJet.HasDK), kink and jump
+// the jet's Kink and Jump per row (jump may be nil: none).
+type carryH1 struct {
+	n, order  int
+	dk        bool
+	off       []int
+	v, d1, d2 []interval.I
+	k         []interval.I
+	kink      []bool
+	jump      []bool
+}
+
+// alloc makes h's entry slices for off[n] entries.
+func (h *carryH1) alloc() {
+	m := h.off[h.n]
+	h.v = make([]interval.I, m)
+	if h.order >= 1 {
+		h.d1 = make([]interval.I, m)
+	}
+	if h.order >= 2 {
+		h.d2 = make([]interval.I, m)
+		if h.dk {
+			h.k = make([]interval.I, m)
+		}
+	}
+}
+
+// carryLean asks jetCarry to enclose the first activation only at the
+// units the carried coefficients list as crossing (carryFirst), the only
+// ones carryJet reads, instead of the affine layer's and the activation's
+// interval rules over every unit; start applies the left-end form
+// (startForm) to the affine layer's output on the crossing units, as
+// centredJets's hook does on the first leaf [0, w] to every unit.
+type carryLean struct{ start bool }
+
+// noLean forces the full first activation in every pass (tests compare
+// the two: the results are bit for bit the same).
+var noLean bool
+
+// carryFirst encloses, for the rows of chunk c listed in rows (nil: all;
+// rows cf holds), the first affine layer's output z₁ = a + αb over alpha
+// (the exact formula of nn.AffineIJet per entry) and the first
+// activation's jet (act's nn.UnitInterval.UnitJet) up to order at the units
+// cf lists as crossing, with the left-end form around z₁(0) = a (startForm
+// with w = alpha.Hi) when start is set. A unit cf does not list is
+// strictly on one side of its kink on cf.ab ⊇ alpha (carryPlan.unitSlope),
+// so it does not set the example's Kink: Kink is k0 (the layers before
+// the affine one; nil: none) or'ed with the crossing units' own, the same
+// flags as the activation's rule over every unit; no example jumps
+// (ReLU family). The entries are bit for bit those of the full pass at
+// those units: the same operations on the same numbers.
+func (e *IntervalPath) carryFirst(act nn.UnitInterval, c int, cf *carryCoef, alpha interval.I, order int, rows []int32, k0 []bool, start bool) *carryH1 {
+	A, B := e.a[c], e.b[c]
+	n := A.Rows
+	if rows != nil {
+		n = len(rows)
+	}
+	k := A.Cols
+	ris := carryRowIndex(cf.rows, rows, n)
+	h := &carryH1{n: n, order: order, dk: order >= 2, off: make([]int, n+1), kink: make([]bool, n), jump: make([]bool, n)}
+	if k0 != nil {
+		copy(h.kink, k0)
+	}
+	for i := 0; i < n; i++ {
+		h.off[i+1] = h.off[i] + len(cf.cross[ris[i]])
+	}
+	h.alloc()
+	w := alpha.Hi
+	for i := 0; i < n; i++ {
+		r := i
+		if rows != nil {
+			r = int(rows[i])
+		}
+		for q, u := range cf.cross[ris[i]] {
+			s := r*k + int(u)
+			a, b := interval.I{Lo: A.Lo[s], Hi: A.Hi[s]}, interval.I{Lo: B.Lo[s], Hi: B.Hi[s]}
+			v := interval.Mul(alpha, b) // nn.AffineIJet
+			z := interval.I{Lo: interval.Down(a.Lo + v.Lo), Hi: interval.Up(a.Hi + v.Hi)}
+			if start && !math.IsNaN(b.Lo) && !math.IsNaN(b.Hi) && !math.IsNaN(a.Lo) && !math.IsNaN(a.Hi) { // startForm
+				lo, hi := a.Lo, a.Hi
+				if b.Lo < 0 {
+					lo = downAdd(lo, interval.Down(b.Lo*w))
+				}
+				if b.Hi > 0 {
+					hi = upAdd(hi, interval.Up(b.Hi*w))
+				}
+				lo, hi = max(lo, z.Lo), min(hi, z.Hi)
+				if lo <= hi {
+					z = interval.I{Lo: lo, Hi: hi}
+				}
+			}
+			sv, d1, d2, dk, kink := act.UnitJet(z, b, interval.I{}, interval.I{}, order, order >= 2, k0 != nil && k0[i])
+			t := h.off[i] + q
+			h.v[t] = sv
+			if order >= 1 {
+				h.d1[t] = d1
+			}
+			if order >= 2 {
+				h.d2[t] = d2
+				h.k[t] = dk
+			}
+			if kink {
+				h.kink[i] = true
+			}
+		}
+	}
+	return h
+}
+
+// carryJetH1 is carryJet with the first activation's jet given at the
+// crossing units only (carryH1, in the order of cf's lists).
+func (e *IntervalPath) carryJetH1(cf *carryCoef, alpha interval.I, order int, rows []int32, h1 *carryH1) *nn.IJet {
 	pl := e.carry
-	n, m := h1.N, pl.out
-	out := &nn.IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), h1.Kink...), V: interval.NewMatrix(n, m)}
-	if h1.Jump != nil {
-		out.Jump = append([]bool(nil), h1.Jump...)
+	n, m := h1.n, pl.out
+	out := &nn.IJet{N: n, D: m, Order: order, Kink: append([]bool(nil), h1.kink...), V: interval.NewMatrix(n, m)}
+	if h1.jump != nil {
+		out.Jump = append([]bool(nil), h1.jump...)
 	}
 	if order >= 1 {
 		out.D1 = interval.NewMatrix(n, m)
 	}
-	dk := order >= 2 && h1.HasDK()
+	dk := order >= 2 && h1.dk
 	if order >= 2 {
 		out.D2 = interval.NewMatrix(n, m)
 		if dk {
@@ -465,9 +617,8 @@ func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows
 		cm = 0.5*alpha.Lo + 0.5*alpha.Hi
 		tl, tr = interval.Down(alpha.Lo-cm), interval.Up(alpha.Hi-cm)
 	}
-	// per-output scratch of the crossing units' sums
-	sum := newCrossSums(m)
 	ris := carryRowIndex(cf.rows, rows, n)
+	var cu []crossUnit // the row's crossing units' terms (crossRow), reused
 	for i := 0; i < n; i++ {
 		ri := ris[i]
 		for o := 0; o < m; o++ {
@@ -485,50 +636,147 @@ func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows
 		if len(units) == 0 {
 			continue
 		}
-		sum.reset()
-		k := h1.D
-		for _, u := range units {
-			s := i*k + int(u)
+		var terms [nSums]int
+		cu = cu[:0]
+		for q, u := range units {
+			s := h1.off[i] + q
 			// the unit's terms in the order the sums take them (each sum's
 			// terms in this order, so the sums are those of one add per term)
-			var ts [6]crossTerm
-			nt := 0
-			push := func(x interval.I, which int, delta bool) {
-				if t, ok := sum.term(x, which, delta); ok {
-					ts[nt] = t
-					nt++
-				}
-			}
-			push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumV, false)
+			x := crossUnit{w0: pl.d.W0T[int(u)*m : (int(u)+1)*m], dw: pl.d.DWT[int(u)*m : (int(u)+1)*m]}
+			x.push(h1.v[s], sumV, false, &terms)
 			if order >= 1 {
-				push(interval.I{Lo: h1.V.Lo[s], Hi: h1.V.Hi[s]}, sumD1, true)
-				push(interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}, sumD1, false)
+				x.push(h1.v[s], sumD1, true, &terms)
+				x.push(h1.d1[s], sumD1, false, &terms)
 			}
 			if order >= 2 {
-				push(interval.Scale(2, interval.I{Lo: h1.D1.Lo[s], Hi: h1.D1.Hi[s]}), sumD2, true)
-				push(interval.I{Lo: h1.D2.Lo[s], Hi: h1.D2.Hi[s]}, sumD2, false)
+				x.push(interval.Scale(2, h1.d1[s]), sumD2, true, &terms)
+				x.push(h1.d2[s], sumD2, false, &terms)
 				if dk {
-					push(interval.I{Lo: h1.DK.Lo[s], Hi: h1.DK.Hi[s]}, sumDK, false)
+					x.push(h1.k[s], sumDK, false, &terms)
 				}
 			}
-			sum.addTerms(pl, int(u), alpha, cm, ts[:nt])
-		}
-		row := func(dst interval.Matrix, which int) {
-			lo, hi := dst.Row(i)
-			sum.addTo(which, lo, hi)
-		}
-		row(out.V, sumV)
-		if order >= 1 {
-			row(out.D1, sumD1)
-		}
-		if order >= 2 {
-			row(out.D2, sumD2)
-			if dk {
-				row(out.DK, sumDK)
+			if x.nt > 0 {
+				cu = append(cu, x)
 			}
 		}
+		var dst [nSums]interval.Matrix
+		dst[sumV], dst[sumD1], dst[sumD2], dst[sumDK] = out.V, out.D1, out.D2, out.DK
+		crossRow(cu, &terms, alpha, cm, i, dst)
 	}
 	return out
+}
+
+// crossUnit is one crossing unit's part of a row's rank-one terms
+// (crossRow): its columns w0 and dw of W0 and ΔW (length out) and its
+// prepared terms, in the order the sums take them.
+type crossUnit struct {
+	w0, dw []float64
+	nt     int
+	ts     [6]crossT
+}
+
+// crossT is one prepared term of crossRow: the sum it goes to, whether its
+// column is ΔW's (else W(α)'s), and its interval's float midpoint xm,
+// radius xr, |xm| and |xm| + xr.
+type crossT struct {
+	which           int
+	delta           bool
+	xm, xr, ax, axr float64
+}
+
+// push prepares the term x of sum which (delta: times ΔW's column, else
+// W(α)'s), counting it in terms; an exact zero adds nothing and is
+// dropped. A midpoint or radius that is not finite becomes 0 ± +Inf.
+func (c *crossUnit) push(x interval.I, which int, delta bool, terms *[nSums]int) {
+	if x.Lo == 0 && x.Hi == 0 {
+		return
+	}
+	xm := 0.5*x.Lo + 0.5*x.Hi
+	xr := interval.Up(max(x.Hi-xm, xm-x.Lo))
+	if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
+		xm, xr = 0, math.Inf(1)
+	}
+	terms[which]++
+	ax := math.Abs(xm)
+	c.ts[c.nt] = crossT{which: which, delta: delta, xm: xm, xr: xr, ax: ax, axr: ax + xr}
+	c.nt++
+}
+
+// crossRow adds to row i of dst[which] (for every sum with terms[which] >
+// 0 terms) the crossing units' rank-one terms Σ_u w_ou·x_u, enclosed in
+// midpoint–radius form (issue 12, cert-scale's crossSums, fused by
+// cert-5000: one sweep over the outputs, each output's sums held in
+// registers over the units, then enclosed and added; every sum receives
+// the same float operations in the same order as the former per-unit
+// sweeps, so the enclosures are bit for bit the same). For a term of
+// W(α) = (W0 + cm·ΔW) + (α − cm)·ΔW, α ∈ alpha, the term is (W0 +
+// cm·ΔW)·xm plus at most (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| + xr);
+// mid collects the first in float, rad the bounds, abs the magnitudes (|W0|
+// + |cm||ΔW|)|xm| whose multiple bounds the float rounding of mid. For ΔW
+// (exact) the term is ΔW·xm in mid, |ΔW|·xr in rad and |ΔW||xm| in abs.
+// With K terms in a sum, each a product of at most three roundings (wc = w
+// + cm·d, wc·xm, the sum), the float mid differs from the exact Σ(W0 +
+// cm·ΔW)·xm by at most γ_{K+4}·Σ(|W0| + |cm||ΔW|)|xm| (Higham §3.1, the
+// abs sum, itself a float sum of K+2-rounded non-negative terms, scaled up
+// by (1 + γ)); rad and abs are float sums of non-negative terms of at most
+// four roundings each and are scaled up by (1 + γ_{2K+8}) before use; the
+// underflow of every product is far below the tiny term added. A NaN
+// bound or midpoint gives the whole line.
+func crossRow(cu []crossUnit, terms *[nSums]int, alpha interval.I, cm float64, i int, dst [nSums]interval.Matrix) {
+	t := max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
+	t = interval.Up(t + t*0x1p-50) // |α − cm| for α ∈ alpha, rounded up
+	acm := math.Abs(cm)
+	var g, f, tiny [nSums]float64
+	var lo, hi [nSums][]float64
+	for k := range terms {
+		if terms[k] == 0 {
+			continue
+		}
+		g[k] = interval.Gamma(terms[k] + 4)
+		f[k] = interval.Up(1 + 2*interval.Gamma(2*terms[k]+8))
+		tiny[k] = float64(8*terms[k]+8) * 0x1p-1020
+		lo[k], hi[k] = dst[k].Row(i)
+	}
+	m := len(lo[sumV])
+	for k := range lo {
+		m = max(m, len(lo[k]))
+	}
+	for o := 0; o < m; o++ {
+		var mid, rad, abs [nSums]float64
+		for q := range cu {
+			x := &cu[q]
+			w, d := x.w0[o], x.dw[o]
+			wc := w + cm*d
+			ad := math.Abs(d)
+			aw := math.Abs(w) + acm*ad
+			td := t * ad
+			for j := 0; j < x.nt; j++ {
+				y := &x.ts[j]
+				k := y.which
+				if y.delta {
+					mid[k] += d * y.xm
+					rad[k] += ad * y.xr
+					abs[k] += ad * y.ax
+				} else {
+					mid[k] += wc * y.xm
+					rad[k] += aw*y.xr + td*y.axr
+					abs[k] += aw * y.ax
+				}
+			}
+		}
+		for k := range terms {
+			if terms[k] == 0 {
+				continue
+			}
+			r := interval.Up(interval.Up(interval.Up(rad[k]+interval.Up(g[k]*abs[k]))*f[k]) + tiny[k])
+			if math.IsNaN(r) || math.IsNaN(mid[k]) {
+				lo[k][o], hi[k][o] = math.Inf(-1), math.Inf(1)
+				continue
+			}
+			lo[k][o] = interval.Down(lo[k][o] + interval.Down(mid[k]-r))
+			hi[k][o] = interval.Up(hi[k][o] + interval.Up(mid[k]+r))
+		}
+	}
 }
 
 // carryEntry encloses the value and the α-derivative, over α = c + t with
@@ -562,6 +810,13 @@ func (e *IntervalPath) carryJet(cf *carryCoef, alpha interval.I, order int, rows
 // (carryEntryInterval) is used instead: the radius bound above is loose
 // for wide coefficients.
 func carryEntry(alo, ahi, blo, bhi, elo, ehi, c, tl, tr float64) (v, d interval.I) {
+	if blo == 0 && bhi == 0 && elo == 0 && ehi == 0 && alo <= ahi {
+		// exactly constant in α (BC = E = 0: e.g. every unit dead on a
+		// pattern of kinkPatternDL with nothing after it moving): the
+		// value is A and the derivative exactly 0, so exact zeros stay
+		// exact downstream (issue 12, cert-5000: the flat tail's start)
+		return interval.I{Lo: alo, Hi: ahi}, interval.I{}
+	}
 	const eps = 8 * 0x1p-53
 	const grow = 1 + 0x1p-48
 	const tiny = 0x1p-1000
@@ -696,73 +951,6 @@ func (s *crossSums) reset() {
 		clear(s.rad[k])
 		clear(s.abs[k])
 		s.terms[k] = 0
-	}
-}
-
-// crossTerm is one term of addTerms, prepared (term): the sum it goes to,
-// whether its column is ΔW's (else W(α)'s), and its interval's float
-// midpoint xm, radius xr, |xm| and |xm| + xr.
-type crossTerm struct {
-	mid, rad, abs []float64
-	delta         bool
-	xm, xr, ax    float64
-	axr           float64
-}
-
-// term prepares the term x of sum which for addTerms, counting it; false
-// for an exact zero (it adds nothing). A midpoint or radius that is not
-// finite becomes 0 ± +Inf.
-func (s *crossSums) term(x interval.I, which int, delta bool) (crossTerm, bool) {
-	if x.Lo == 0 && x.Hi == 0 {
-		return crossTerm{}, false
-	}
-	xm := 0.5*x.Lo + 0.5*x.Hi
-	xr := interval.Up(max(x.Hi-xm, xm-x.Lo))
-	if math.IsNaN(xm) || math.IsInf(xm, 0) || math.IsNaN(xr) || math.IsInf(xr, 0) {
-		xm, xr = 0, math.Inf(1)
-	}
-	s.terms[which]++
-	ax := math.Abs(xm)
-	return crossTerm{mid: s.mid[which], rad: s.rad[which], abs: s.abs[which], delta: delta, xm: xm, xr: xr, ax: ax, axr: ax + xr}, true
-}
-
-// addTerms adds, for each prepared term ts[j] (interval x), column u of
-// W(α) (ts[j].delta false; α ∈ alpha, cm the centre used) or of ΔW (delta
-// true) times x to its sum, in one sweep over the outputs (the columns
-// read once per output, not once per term; each sum receives its terms in
-// the order of ts). For W(α) = (W0 + cm·ΔW) + (α − cm)·ΔW the term is
-// (W0 + cm·ΔW)·xm plus at most (|W0| + |cm||ΔW|)·xr + |α − cm|·|ΔW|·(|xm| +
-// xr); mid collects the first in float, rad the bounds, abs the
-// magnitudes (|W0| + |cm||ΔW|)|xm| whose multiple bounds the float
-// rounding of mid (addTo). For ΔW (exact) the term is ΔW·xm in mid, |ΔW|·xr
-// in rad and |ΔW||xm| in abs.
-func (s *crossSums) addTerms(pl *carryPlan, u int, alpha interval.I, cm float64, ts []crossTerm) {
-	if len(ts) == 0 {
-		return
-	}
-	m := pl.out
-	w0, dw := pl.d.W0T[u*m:(u+1)*m], pl.d.DWT[u*m:(u+1)*m]
-	t := max(math.Abs(alpha.Lo-cm), math.Abs(alpha.Hi-cm))
-	t = interval.Up(t + t*0x1p-50) // |α − cm| for α ∈ alpha, rounded up
-	acm := math.Abs(cm)
-	for o, w := range w0 {
-		d := dw[o]
-		wc := w + cm*d
-		ad := math.Abs(d)
-		aw := math.Abs(w) + acm*ad
-		td := t * ad
-		for j := range ts {
-			x := &ts[j]
-			if x.delta {
-				x.mid[o] += d * x.xm
-				x.rad[o] += ad * x.xr
-				x.abs[o] += ad * x.ax
-			} else {
-				x.mid[o] += wc * x.xm
-				x.rad[o] += aw*x.xr + td*x.axr
-				x.abs[o] += aw * x.ax
-			}
-		}
 	}
 }
 

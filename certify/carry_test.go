@@ -153,11 +153,17 @@ func TestCarryEnclosureSound(t *testing.T) {
 				}
 			}
 			cf := e.carryCoef(c, ab, nil)
-			out := e.jetCarry(c, ab, e.boxes(ab), 2, nil, grab(&z2j), nil, nil, cf)
+			var lean *carryLean // the first activation on every unit, or on the crossing ones only
+			if rapid.Bool().Draw(t, "lean") {
+				// the left-end form, as centredJets applies it: on leaves
+				// [0, w] with w > 0, where α = 0's left side is off the leaf
+				lean = &carryLean{start: a == 0 && b > 0 && rapid.Bool().Draw(t, "start form")}
+			}
+			out := e.jetCarry(c, ab, e.boxes(ab), 2, nil, grab(&z2j), nil, nil, cf, lean)
 			if !z2j.HasDK() {
 				t.Fatal("the carried jet of order 2 has no jump term DK")
 			}
-			e.jetCarry(c, interval.Point(mid), e.boxes(interval.Point(mid)), 1, nil, grab(&z2c), nil, nil, cf)
+			e.jetCarry(c, interval.Point(mid), e.boxes(interval.Point(mid)), 1, nil, grab(&z2c), nil, nil, cf, lean)
 			slack := func(v float64) float64 { return 1e-9 * (1 + math.Abs(v)) }
 			in := func(m interval.Matrix, r, q int, v float64) bool {
 				k := r*m.Cols + q
@@ -183,6 +189,9 @@ func TestCarryEnclosureSound(t *testing.T) {
 				var seen []sample
 				for _, al := range alphas {
 					for _, side := range []int{1, -1} {
+						if side == -1 && al == 0 && lean != nil && lean.start {
+							continue // the left derivative at α = 0: not on the leaf [0, w]
+						}
 						z2, dz2, g, dg := denseJet(p, on, off, row, al, side)
 						for q := range z2 {
 							if !in(z2j.V, r, q, z2[q]) || !in(z2j.D1, r, q, dz2[q]) {
@@ -424,4 +433,105 @@ func TestCarryEntryEncloses(t *testing.T) {
 			t.Fatalf("value [%v, %v] looser than the interval version [%v, %v]", v.Lo, v.Hi, ref.Lo, ref.Hi)
 		}
 	})
+}
+
+// TestCarryLeanIdentical checks that enclosing the first activation only at
+// the carried coefficients' crossing units (carryFirst, issue 12 cert-5000)
+// gives bit for bit the enclosures of the full rule over every unit: the
+// certificate's leaf and midpoint passes (centredPass, the left-end form on
+// leaves [0, w] included) and the accuracy search's passes of order 0 and
+// 1 (outputsRowsCarry), on random carried MLPs and leaves.
+func TestCarryLeanIdentical(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p, kink := carryNet(t)
+		e, err := NewIntervalPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.carry == nil {
+			t.Fatal("no carried second layer")
+		}
+		a := rapid.SampledFrom([]float64{0, 0, 0.125, 0.3, 0.5}).Draw(t, "a")
+		if !math.IsNaN(kink) && rapid.Bool().Draw(t, "at the kink") {
+			a = kink
+		}
+		w := rapid.SampledFrom([]float64{1e-6, 1e-3, 0.05, 0.4, 1}).Draw(t, "width")
+		ab := interval.I{Lo: a, Hi: a + w}
+		mid := 0.5*ab.Lo + 0.5*ab.Hi
+		same := func(what string, x, y []interval.I) {
+			for i := range x {
+				if math.Float64bits(x[i].Lo) != math.Float64bits(y[i].Lo) || math.Float64bits(x[i].Hi) != math.Float64bits(y[i].Hi) {
+					t.Fatalf("%s[%d]: lean %v, full %v", what, i, x[i], y[i])
+				}
+			}
+			if len(x) != len(y) {
+				t.Fatalf("%s: %d lean, %d full", what, len(x), len(y))
+			}
+		}
+		sameM := func(what string, x, y interval.Matrix) {
+			same(what, matI(x), matI(y))
+		}
+		sameB := func(what string, x, y []bool) {
+			if len(x) != len(y) {
+				t.Fatalf("%s: %d lean, %d full", what, len(x), len(y))
+			}
+			for i := range x {
+				if x[i] != y[i] {
+					t.Fatalf("%s[%d]: lean %v, full %v", what, i, x[i], y[i])
+				}
+			}
+		}
+		for c, ch := range e.chunks {
+			n := ch[1] - ch[0]
+			var rows []int32
+			if n > 1 && rapid.Bool().Draw(t, "some rows") {
+				for r := 0; r < n; r++ {
+					if r%2 == 1 || r == 0 {
+						rows = append(rows, int32(r))
+					}
+				}
+			}
+			run := func(full bool) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I, outs [2]*nn.IJet) {
+				noLean = full
+				defer func() { noLean = false }()
+				l, dl, d2l, kink, jump, lc, dlc, dk = e.centredPass(c, ab, mid, e.leafBoxes(ab), e.leafBoxes(interval.Point(mid)), rows)
+				cfs := e.carryCoefs(ab, nil)
+				var rs [][]int32 // nil: every row of every chunk
+				if rows != nil {
+					rs = make([][]int32, len(e.chunks))
+					rs[c] = rows
+				}
+				for order := 0; order <= 1; order++ {
+					outs[order] = e.outputsRowsCarry(ab, e.leafBoxes(ab), order, rs, cfs)[c]
+				}
+				return
+			}
+			l1, dl1, d2l1, k1, j1, lc1, dlc1, dk1, o1 := run(false)
+			l2, dl2, d2l2, k2, j2, lc2, dlc2, dk2, o2 := run(true)
+			same("l", l1, l2)
+			same("dl", dl1, dl2)
+			same("d2l", d2l1, d2l2)
+			sameB("kink", k1, k2)
+			sameB("jump", j1, j2)
+			same("lc", lc1, lc2)
+			same("dlc", dlc1, dlc2)
+			same("dk", dk1, dk2)
+			for order := range o1 {
+				sameM("V", o1[order].V, o2[order].V)
+				if order >= 1 {
+					sameM("D1", o1[order].D1, o2[order].D1)
+				}
+				sameB("outputs' kink", o1[order].Kink, o2[order].Kink)
+			}
+		}
+	})
+}
+
+// matI lists the entries of m as intervals.
+func matI(m interval.Matrix) []interval.I {
+	out := make([]interval.I, len(m.Lo))
+	for k := range out {
+		out[k] = interval.I{Lo: m.Lo[k], Hi: m.Hi[k]}
+	}
+	return out
 }

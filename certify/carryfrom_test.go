@@ -180,7 +180,7 @@ func TestCarryCoefFromEncloses(t *testing.T) {
 					z2j = j
 				}
 				return j
-			}, nil, nil, cf)
+			}, nil, nil, cf, nil)
 			slack := func(v float64) float64 { return 1e-9 * (1 + math.Abs(v)) }
 			inside := func(m interval.Matrix, r, q int, v float64) bool {
 				k := r*m.Cols + q

@@ -67,7 +67,11 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 	// residual layer (key {i, b, k}; a top-level layer is {i, -1, -1})
 	centre := map[jetSite]*nn.IJet{}
 	// with a carried second layer, the fixed units' quadratic over the
-	// leaf serves both passes (every row: the midpoint's pass takes them all)
+	// leaf serves both passes (every row: the midpoint's pass takes them all),
+	// and both enclose the first layer and activation only at its crossing
+	// units (carryLean: the hooks below are then not called for those two
+	// layers, which they do not tighten; the leaf's left-end form on the
+	// first layer is applied by carryFirst)
 	var cf *carryCoef
 	if e.carry != nil {
 		cf = e.carryCoef(c, ab, nil)
@@ -78,7 +82,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
 		centre[jetSite{i, b, k}] = j
 		return j
-	}, nil, cf)
+	}, nil, cf, &carryLean{})
 	var rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)
 	ok := e.backward
 	if ok {
@@ -141,7 +145,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 		centredForm(j, centre[jetSite{i, b, k}], rows, ab, mid)
 		atStart(jetSite{i, b, k}, j)
 		return j
-	}, rec, cf)
+	}, rec, cf, &carryLean{start: start != nil})
 	if !ok {
 		tapes = nil
 	}

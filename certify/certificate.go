@@ -693,7 +693,10 @@ const splitBatch = 4
 // interior (it telescopes, upperRiseEnds) — until half the run's slack is
 // covered, at least minBatch when available unless the rest is
 // negligible (< 1/64 of the total), never more than budget, never
-// narrower than minWidth except leaves where L may jump.
+// narrower than minWidth except leaves where L may jump. A leaf whose
+// slack is NaN (its enclosures are unknown) counts as +Inf: such leaves
+// are split first, all of them up to budget, and no other leaf in the
+// same batch (the rest is negligible next to an infinite total).
 func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth float64, budget, minBatch int) []int {
 	// with L known at x_{first+1} and x_last the run's interior
 	// telescopes (upperRiseEnds): its leaves' slack is not in the bound
@@ -735,10 +738,21 @@ func chooseSplits(leaves []*Leaf, end, in []float64, first, last int, minWidth f
 			}
 			s = in[k] - max((l.B-l.A)*dlc, l.LB.Lo-l.LA.Hi)
 		}
-		if !(s >= 0) { // NaN from unknown enclosures, or rounding
-			s = max(s, 0)
+		switch {
+		case math.IsNaN(s):
+			// unknown enclosures (NaN bounds): nothing is known of the
+			// leaf, so refinement is all it can get; it counts as the
+			// largest slack (+Inf) and is split first, in leaf order
+			// among such leaves (a NaN would make the sort and the
+			// half-of-the-slack rule below depend on the comparison
+			// order; issue 12, cert-5000)
+			s = math.Inf(1)
+		case s < 0: // rounding
+			s = 0
 		}
-		s += (l.B - l.A) * (l.DL.Hi - l.DL.Lo) * 1e-3 // tie-break: wider enclosures first
+		if tb := (l.B - l.A) * (l.DL.Hi - l.DL.Lo) * 1e-3; tb >= 0 { // tie-break: wider enclosures first (NaN: none)
+			s += tb
+		}
 		cs = append(cs, cand{k, s})
 		total += s
 	}

@@ -410,7 +410,7 @@ func (e *IntervalPath) jetHook(c int, alpha interval.I, boxes []*nn.ParamBox, or
 // (nn.IntervalBackward). Not under bn_policy recompute (the backward term
 // is not used there: the jets carry no jump term).
 func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet)) *nn.IJet {
-	return e.jetCarry(c, alpha, boxes, order, rows, after, sub, rec, nil)
+	return e.jetCarry(c, alpha, boxes, order, rows, after, sub, rec, nil, nil)
 }
 
 // jetCarry is jetRec; where the path has a carried second layer (carry)
@@ -418,8 +418,16 @@ func (e *IntervalPath) jetRec(c int, alpha interval.I, boxes []*nn.ParamBox, ord
 // units' quadratic over a leaf ab ⊇ alpha (cf, computed over alpha when
 // nil; its rows must include rows) and the crossing units' rank-one terms
 // (carryJet) instead of its interval rule over the parameter box; the
-// hooks see the same layers' outputs as in jetRec.
-func (e *IntervalPath) jetCarry(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet), cf *carryCoef) *nn.IJet {
+// hooks see the same layers' outputs as in jetRec. With lean (carryLean;
+// also when after and rec are both nil) the first affine layer and the
+// first activation are enclosed only at the units the coefficients list as
+// crossing (carryFirst, the only ones the carry reads; the same entries
+// and Kink flags bit for bit), and after is then not called for those two
+// layers (nor rec; lean with rec set is not used).
+func (e *IntervalPath) jetCarry(c int, alpha interval.I, boxes []*nn.ParamBox, order int, rows []int32, after func(i int, j *nn.IJet) *nn.IJet, sub func(i, b, k int, j *nn.IJet) *nn.IJet, rec func(i, b, k int, l nn.Layer, box *nn.ParamBox, in *nn.IJet), cf *carryCoef, lean *carryLean) *nn.IJet {
+	if lean == nil && after == nil && rec == nil {
+		lean = &carryLean{}
+	}
 	if after == nil {
 		after = func(_ int, j *nn.IJet) *nn.IJet { return j }
 	}
@@ -480,19 +488,36 @@ func (e *IntervalPath) jetCarry(c int, alpha interval.I, boxes []*nn.ParamBox, o
 			j.D2 = interval.NewMatrix(j.N, j.D)
 		}
 	} else {
-		a, b, k0 := e.a[c], e.b[c], e.kink0[c]
+		k0 := e.kink0[c]
+		if rows != nil && k0 != nil {
+			sk := make([]bool, len(rows))
+			for i, r := range rows {
+				sk[i] = k0[r]
+			}
+			k0 = sk
+		}
+		from := e.start
+		var act nn.UnitInterval
+		if e.carry != nil {
+			act, _ = e.layers[e.carry.act].(nn.UnitInterval)
+		}
+		if pl := e.carry; pl != nil && lean != nil && rec == nil && act != nil && !noLean {
+			// the first activation at the crossing units only (carryFirst)
+			if cf == nil {
+				cf = e.carryCoef(c, alpha, rows)
+			}
+			h := e.carryFirst(act, c, cf, alpha, order, rows, k0, lean.start)
+			j = after(pl.dense, e.carryJetH1(cf, alpha, order, rows, h))
+			for i := pl.dense + 1; i < len(e.layers); i++ {
+				j = after(i, apply(i, j))
+			}
+			return j
+		}
+		a, b := e.a[c], e.b[c]
 		if rows != nil {
 			a, b = subRows(a, rows), subRows(b, rows)
-			if k0 != nil {
-				sk := make([]bool, len(rows))
-				for i, r := range rows {
-					sk[i] = k0[r]
-				}
-				k0 = sk
-			}
 		}
 		j = after(e.start-1, nn.AffineIJet(a, b, alpha, order, k0))
-		from := e.start
 		if pl := e.carry; pl != nil {
 			if rec != nil {
 				rec(pl.act, -1, -1, e.p.Model.Layers[pl.act], boxes[pl.act], j)
@@ -1172,13 +1197,13 @@ func (e *IntervalPath) outputsRowsCarry(alpha interval.I, bs []*nn.ParamBox, ord
 	}
 	if rows == nil {
 		for c := range e.chunks {
-			out[c] = e.jetCarry(c, alpha, bs, order, nil, nil, nil, nil, cf(c))
+			out[c] = e.jetCarry(c, alpha, bs, order, nil, nil, nil, nil, cf(c), nil)
 		}
 		return out
 	}
 	for c := range e.chunks {
 		if len(rows[c]) > 0 {
-			out[c] = e.jetCarry(c, alpha, bs, order, rows[c], nil, nil, nil, cf(c))
+			out[c] = e.jetCarry(c, alpha, bs, order, rows[c], nil, nil, nil, cf(c), nil)
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package certify
 
 import (
 	"math"
+	"sort"
 
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
@@ -87,13 +88,20 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 	A, B, k0 := e.a[c], e.b[c], e.kink0[c]
 	m := A.Cols
 	ab := interval.I{Lo: a, Hi: b}
-	type patRow struct {
+	type patT struct {
 		t     int // index into rows
 		alive int // bit s: unit S[s] forced alive
 		s     []int
 		r     interval.I
 	}
-	var batch []patRow
+	var batch []patT
+	batch2 := func(b []patT) []patRow {
+		out := make([]patRow, len(b))
+		for p, br := range b {
+			out[p] = patRow{row: rows[br.t], alive: br.alive, s: br.s, r: br.r}
+		}
+		return out
+	}
 	for t, i32 := range rows {
 		i := int(i32)
 		if k0 != nil && k0[i] {
@@ -119,7 +127,7 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 				}
 			}
 			if lo <= hi {
-				batch = append(batch, patRow{t: t, alive: q, s: s, r: interval.I{Lo: lo, Hi: hi}})
+				batch = append(batch, patT{t: t, alive: q, s: s, r: interval.I{Lo: lo, Hi: hi}})
 			}
 		}
 	}
@@ -127,11 +135,58 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 		return out
 	}
 	n := len(batch)
-	j := &nn.IJet{N: n, D: m, Order: 1, V: interval.NewMatrix(n, m), D1: interval.NewMatrix(n, m), Kink: make([]bool, n), Jump: make([]bool, n)}
 	idx := make([]int32, n)
+	var j *nn.IJet
+	if act, ok := e.layers[e.start].(nn.UnitInterval); ok && e.carry != nil && !noPatternCarry {
+		for p, br := range batch {
+			idx[p] = rows[br.t]
+		}
+		j = e.patternCarry(act, c, ab, bi, batch2(batch), idx)
+	} else {
+		j = e.patternBox(c, ab, bi, batch2(batch), idx)
+	}
+	ch := e.chunks[c]
+	_, dl, _ := nn.LossEnclosure(e.p.Model.Spec.Loss, j, subTargets(e.p.Targets.Rows(ch[0], ch[1]), idx))
+	e.mu.Lock()
+	e.patternRows += n
+	e.mu.Unlock()
+	seen := make([]bool, len(rows))
 	for p, br := range batch {
-		i := int(rows[br.t])
-		idx[p] = int32(i)
+		d := dl[p]
+		if !(d.Lo <= d.Hi) { // NaN: no information
+			d = whole
+		}
+		if !seen[br.t] {
+			out[br.t], seen[br.t] = d, true
+			continue
+		}
+		out[br.t] = interval.Hull(out[br.t], d)
+	}
+	return out
+}
+
+// patRow is one (row, pattern) pass of kinkPatternDL: the chunk-local row,
+// the units S of the first ReLU it may cross on the leaf, the bit set of
+// those forced alive (bit s: S[s]), and the sub-interval r of the leaf
+// where that pattern holds.
+type patRow struct {
+	row   int32
+	alive int
+	s     []int
+	r     interval.I
+}
+
+// patternBox is kinkPatternDL's jet of every (row, pattern) of batch
+// (rows idx, chunk-local, in batch order) through the layers' interval
+// rules over the leaf's parameter boxes bi (the general path).
+func (e *IntervalPath) patternBox(c int, ab interval.I, bi []*nn.ParamBox, batch []patRow, idx []int32) *nn.IJet {
+	A, B := e.a[c], e.b[c]
+	m := A.Cols
+	n := len(batch)
+	j := &nn.IJet{N: n, D: m, Order: 1, V: interval.NewMatrix(n, m), D1: interval.NewMatrix(n, m), Kink: make([]bool, n), Jump: make([]bool, n)}
+	for p, br := range batch {
+		i := int(br.row)
+		idx[p] = br.row
 		for u := 0; u < m; u++ {
 			k, q := i*m+u, p*m+u
 			v := interval.Mul(br.r, interval.I{Lo: B.Lo[k], Hi: B.Hi[k]})
@@ -155,22 +210,80 @@ func (e *IntervalPath) kinkPatternDL(c int, a, b float64, bi []*nn.ParamBox, row
 	for i := e.start + 1; i < len(e.layers); i++ {
 		j = e.layers[i].IntervalJet(e.boxAt(bi, i, ab), j)
 	}
-	ch := e.chunks[c]
-	_, dl, _ := nn.LossEnclosure(e.p.Model.Spec.Loss, j, subTargets(e.p.Targets.Rows(ch[0], ch[1]), idx))
-	e.mu.Lock()
-	e.patternRows += n
-	e.mu.Unlock()
-	seen := make([]bool, len(rows))
-	for p, br := range batch {
-		d := dl[p]
-		if !(d.Lo <= d.Hi) { // NaN: no information
-			d = whole
+	return j
+}
+
+// noPatternCarry forces kinkPatternDL's general path (patternBox) on
+// carried paths (tests compare the two).
+var noPatternCarry bool
+
+// patternCarry is patternBox on a path with a carried second layer
+// (issue 12, cert-5000): the dense layer after the first ReLU is enclosed
+// by the carried coefficients over the leaf ab (carryCoef on the batch's
+// rows) instead of an interval product over its parameter box. For a
+// (row, pattern) on its sub-interval r ⊆ ab, the units fixed on ab keep
+// their slope on r (the coefficients' quadratic), the pattern's units S
+// are the identity (alive: h = z = a + αb, ḣ = b, enclosed over r as
+// nn.AffineIJet does) or exactly 0 (dead) on r, and the other units the
+// coefficients list as crossing (they touch their kink on ab without
+// crossing it, or were not classified) take the ReLU's interval rule over
+// r (nn.UnitInterval.UnitJet): that is the first activation's jet over r at
+// the crossing units, which carryJetH1 requires, so its result encloses
+// z₂ and ż₂ on r. The layers after it take the leaf's boxes, as in
+// patternBox. Order 1, no Kink (only ℓ′'s first-order enclosure is read).
+func (e *IntervalPath) patternCarry(act nn.UnitInterval, c int, ab interval.I, bi []*nn.ParamBox, batch []patRow, idx []int32) *nn.IJet {
+	A, B := e.a[c], e.b[c]
+	k := A.Cols
+	// the batch's distinct rows, increasing, for the coefficients
+	var rs []int32
+	seen := map[int32]bool{}
+	for _, r := range idx {
+		if !seen[r] {
+			seen[r] = true
+			rs = append(rs, r)
 		}
-		if !seen[br.t] {
-			out[br.t], seen[br.t] = d, true
-			continue
-		}
-		out[br.t] = interval.Hull(out[br.t], d)
 	}
-	return out
+	sort.Slice(rs, func(a, b int) bool { return rs[a] < rs[b] })
+	cf := e.carryCoef(c, ab, rs)
+	ris := carryRowIndex(cf.rows, rs, len(rs))
+	pos := map[int32]int{}
+	for q, r := range rs {
+		pos[r] = ris[q]
+	}
+	n, m := len(batch), e.carry.out
+	j := &nn.IJet{N: n, D: m, Order: 1, V: interval.NewMatrix(n, m), D1: interval.NewMatrix(n, m), Kink: make([]bool, n), Jump: make([]bool, n)}
+	for p, br := range batch {
+		i := int(br.row)
+		cross := cf.cross[pos[br.row]]
+		h := &carryH1{n: 1, order: 1, off: []int{0, len(cross)}, kink: make([]bool, 1), jump: make([]bool, 1)}
+		h.alloc()
+		for q, u := range cross {
+			t := i*k + int(u)
+			b := interval.I{Lo: B.Lo[t], Hi: B.Hi[t]}
+			v := interval.Mul(br.r, b)
+			z := interval.I{Lo: interval.Down(A.Lo[t] + v.Lo), Hi: interval.Up(A.Hi[t] + v.Hi)}
+			forced := -1
+			for s, unit := range br.s {
+				if unit == int(u) {
+					forced = br.alive >> s & 1
+				}
+			}
+			switch forced {
+			case 1: // alive: the identity
+				h.v[q], h.d1[q] = z, b
+			case 0: // dead: exactly 0
+			default:
+				h.v[q], h.d1[q], _, _, _ = act.UnitJet(z, b, interval.I{}, interval.I{}, 1, false, false)
+			}
+		}
+		o := e.carryJetH1(cf, br.r, 1, []int32{br.row}, h)
+		copy(j.V.Lo[p*m:(p+1)*m], o.V.Lo)
+		copy(j.V.Hi[p*m:(p+1)*m], o.V.Hi)
+		copy(j.D1.Lo[p*m:(p+1)*m], o.D1.Lo)
+		copy(j.D1.Hi[p*m:(p+1)*m], o.D1.Hi)
+	}
+	for i := e.carry.dense + 1; i < len(e.layers); i++ {
+		j = e.layers[i].IntervalJet(e.boxAt(bi, i, ab), j)
+	}
+	return j
 }

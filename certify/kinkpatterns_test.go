@@ -62,6 +62,12 @@ func TestKinkPatternsContainDerivative(t *testing.T) {
 		}
 		a := rapid.Float64Range(0, 1).Draw(t, "a")
 		b := math.Min(1, a+rapid.SampledFrom([]float64{1e-3, 0.05, 0.4, 1}).Draw(t, "width"))
+		// the carried dense layer (patternCarry, cert-5000) or the box's rule
+		if e.carry == nil {
+			t.Fatal("a two-hidden-layer ReLU MLP has no carried second layer")
+		}
+		noPatternCarry = rapid.Bool().Draw(t, "box rule")
+		defer func() { noPatternCarry = false }()
 		d := e.kinkPatternDL(0, a, b, e.boxes(interval.I{Lo: a, Hi: b}), []int32{0})[0]
 		if math.IsInf(d.Lo, -1) && math.IsInf(d.Hi, 1) {
 			return // no pattern hull for this example on this leaf

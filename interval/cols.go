@@ -42,6 +42,20 @@ func MidRad(lo, hi, mid, abs, rad []float64) {
 // scratchPool holds MulCols's float64 scratch buffers (contents garbage).
 var scratchPool sync.Pool
 
+// Scratch returns a float64 buffer of length n from a pool shared with
+// MulCols (issue 12, cert-5000: the certificate's per-(leaf, chunk)
+// products allocated and zeroed tens of MB per leaf); its contents are
+// garbage, so the caller must write every entry it reads. Give it back
+// with PutScratch once nothing refers to it.
+func Scratch(n int) *[]float64 { return getScratch(n) }
+
+// PutScratch returns a buffer from Scratch to the pool.
+func PutScratch(p *[]float64) {
+	if p != nil {
+		scratchPool.Put(p)
+	}
+}
+
 func getScratch(n int) *[]float64 {
 	if v, ok := scratchPool.Get().(*[]float64); ok && cap(*v) >= n {
 		*v = (*v)[:n]

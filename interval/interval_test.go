@@ -214,3 +214,73 @@ func TestMulNTEnclosesExactProducts(t *testing.T) {
 		}
 	})
 }
+
+// TestMulNTScaleRefused: MulNT takes only scales ±2^j with j ≥ 0 (a BLAS
+// may apply gemm's α to a factor first, where 2^−j may round a subnormal),
+// and refuses others by a panic naming the rule.
+func TestMulNTScaleRefused(t *testing.T) {
+	x := PointMatrix(1, 2, []float64{1, 2})
+	w := NewWeights(1, 2, []float64{3, 4}, nil)
+	for _, s := range []float64{0.5, 3, 0, -0.25, math.NaN()} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("MulNT with scale %v did not panic", s)
+				}
+			}()
+			MulNT(x, w, s)
+		}()
+	}
+	for _, s := range []float64{1, -1, 2, -4} {
+		if got := MulNT(x, w, s).At(0, 0); !(got.Lo <= 11*s && 11*s <= got.Hi) {
+			t.Errorf("MulNT with scale %v: %v does not contain %v", s, got, 11*s)
+		}
+	}
+}
+
+// TestMulLeftShared: one prepared left factor used for several products
+// (interval.MulLeft, the dense layer's rule) gives bit for bit the products
+// of a fresh preparation each time, in either order, with interval, point
+// and zero rows.
+func TestMulLeftShared(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := rapid.IntRange(1, 4).Draw(t, "r")
+		k := rapid.IntRange(1, 5).Draw(t, "k")
+		x := NewMatrix(r, k)
+		point := rapid.Bool().Draw(t, "point")
+		for i := range x.Lo {
+			x.Lo[i] = rapid.Float64Range(-3, 3).Draw(t, "lo")
+			x.Hi[i] = x.Lo[i]
+			if !point {
+				x.Hi[i] += rapid.Float64Range(0, 1).Draw(t, "w")
+			}
+		}
+		if z := rapid.IntRange(-1, r-1).Draw(t, "zero row"); z >= 0 {
+			clear(x.Lo[z*k : (z+1)*k])
+			clear(x.Hi[z*k : (z+1)*k])
+		}
+		ws := make([]*Weights, 3)
+		for q := range ws {
+			m := rapid.IntRange(1, 3).Draw(t, "m")
+			mid, rad := make([]float64, m*k), make([]float64, m*k)
+			for i := range mid {
+				mid[i] = rapid.Float64Range(-2, 2).Draw(t, "wm")
+				rad[i] = rapid.Float64Range(0, 0.1).Draw(t, "wr")
+			}
+			if q == 0 {
+				rad = nil
+			}
+			ws[q] = NewWeights(m, k, mid, rad)
+		}
+		l := NewMulLeft(x)
+		for _, q := range rapid.Permutation([]int{0, 1, 2}).Draw(t, "order") {
+			s := rapid.SampledFrom([]float64{1, 2, -2}).Draw(t, "scale")
+			a, b := l.MulNT(ws[q], s), NewMulLeft(x).MulNT(ws[q], s)
+			for i := range a.Lo {
+				if math.Float64bits(a.Lo[i]) != math.Float64bits(b.Lo[i]) || math.Float64bits(a.Hi[i]) != math.Float64bits(b.Hi[i]) {
+					t.Fatalf("product %d entry %d: shared [%v, %v], fresh [%v, %v]", q, i, a.Lo[i], a.Hi[i], b.Lo[i], b.Hi[i])
+				}
+			}
+		}
+	})
+}

@@ -91,50 +91,112 @@ func NewWeights(r, c int, mid, rad []float64) *Weights {
 
 // MulNT returns an enclosure of {X·Wᵀ : X ∈ x, W ∈ w}, x [n, k], w [m, k],
 // result [n, m], by the midpoint–radius product (package doc). scale
-// multiplies the result exactly when it is a power of two (used for 2·ΔW ḣ).
+// multiplies the result exactly; it must be ±2^j with j ≥ 0 (MulNT panics
+// otherwise; 2·ΔW ḣ uses 2): the BLAS receives it as gemm's α and may
+// apply it to a factor before the product (OpenBLAS does), where 2^j·a is
+// exact for every float64 a barring overflow (±Inf: the enclosure is then
+// infinite or NaN, never wrong), but 2^−j·a may round a subnormal a.
 // Exact zeros stay exact (issue 12): a row of x that is exactly 0 in every
 // entry, or a w that is exactly 0, gives exactly 0 in the result (a
 // product with a zero factor is 0 in float64 too), so a flat stretch of
 // the path (a dead layer, δ = 0 in a layer) keeps L′ = [0, 0].
 func MulNT(x Matrix, w *Weights, scale float64) Matrix {
+	l := NewMulLeft(x)
+	defer l.Release()
+	return l.MulNT(w, scale)
+}
+
+// MulLeft is the left factor x [n, k] of MulNT prepared once for several
+// products (issue 12, cert-5000: the dense layer's interval rule
+// multiplies each of its input's enclosures by both W(α)'s box and ΔW):
+// its midpoints and [|Xm| Xr] rows (Rump's conversion), or x itself when
+// it is a finite point, and which rows are exactly 0. MulLeft.MulNT gives
+// bit for bit MulNT(x, w, scale); x must not change while it is used.
+type MulLeft struct {
+	x        Matrix
+	point    bool // every entry a finite float64 (Lo = Hi)
+	nonneg   bool // point and every entry ≥ 0
+	xm, ax   []float64
+	bufs     [2]*[]float64 // xm's and ax's pooled storage (Scratch)
+	zeroRows []bool        // rows of x exactly 0 in every entry (nil: none)
+}
+
+// Release gives the prepared factor's buffers back to the pool (Scratch);
+// l must not be used afterwards.
+func (l *MulLeft) Release() {
+	for q, b := range l.bufs {
+		PutScratch(b)
+		l.bufs[q] = nil
+	}
+	l.xm, l.ax = nil, nil
+}
+
+// NewMulLeft prepares x for MulLeft.MulNT; Release gives its buffers back.
+func NewMulLeft(x Matrix) *MulLeft {
+	l := &MulLeft{x: x}
+	if nonneg, ok := finitePoint(x); ok {
+		l.point, l.nonneg = true, nonneg
+	} else {
+		n, k := x.Rows, x.Cols
+		// every entry is written below: pooled buffers (Scratch)
+		l.bufs[0], l.bufs[1] = Scratch(n*k), Scratch(2*n*k)
+		l.xm = *l.bufs[0]
+		l.ax = *l.bufs[1] // [|Xm| Xr]
+		for i := 0; i < n; i++ {
+			for j := 0; j < k; j++ {
+				lo, hi := x.Lo[i*k+j], x.Hi[i*k+j]
+				c := 0.5*lo + 0.5*hi
+				l.xm[i*k+j] = c
+				l.ax[i*2*k+j] = math.Abs(c)
+				l.ax[i*2*k+k+j] = Up(max(hi-c, c-lo))
+			}
+		}
+	}
+	k := x.Cols
+	for i := 0; i < x.Rows; i++ {
+		if zeroRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k]) {
+			if l.zeroRows == nil {
+				l.zeroRows = make([]bool, x.Rows)
+			}
+			l.zeroRows[i] = true
+		}
+	}
+	return l
+}
+
+// MulNT is MulNT(x, w, scale) for the prepared x.
+func (l *MulLeft) MulNT(w *Weights, scale float64) Matrix {
+	x := l.x
 	n, k, m := x.Rows, x.Cols, w.Rows
 	if w.Cols != k {
 		panic("interval: MulNT: inner dimensions differ")
 	}
+	if fr, _ := math.Frexp(math.Abs(scale)); fr != 0.5 || math.Abs(scale) < 1 {
+		panic("interval: MulNT: scale must be ±2^j with j ≥ 0")
+	}
 	if w.zero {
 		return NewMatrix(n, m)
 	}
-	if nonneg, ok := finitePoint(x); ok {
-		return mulPointNT(x, w, scale, nonneg)
-	}
-	xm := make([]float64, n*k)
-	ax := make([]float64, 2*n*k) // [|Xm| Xr]
-	for i := 0; i < n; i++ {
-		for j := 0; j < k; j++ {
-			lo, hi := x.Lo[i*k+j], x.Hi[i*k+j]
-			c := 0.5*lo + 0.5*hi
-			xm[i*k+j] = c
-			ax[i*2*k+j] = math.Abs(c)
-			ax[i*2*k+k+j] = Up(max(hi-c, c-lo))
-		}
+	if l.point {
+		return mulPointNT(l, w, scale)
 	}
 	mid := make([]float64, n*m)
 	rad := make([]float64, n*m)
 	if n > 0 && m > 0 && k > 0 {
-		blas64.Gemm(blas.NoTrans, blas.Trans, scale, blas64.General{Rows: n, Cols: k, Stride: k, Data: xm},
+		blas64.Gemm(blas.NoTrans, blas.Trans, scale, blas64.General{Rows: n, Cols: k, Stride: k, Data: l.xm},
 			blas64.General{Rows: m, Cols: k, Stride: k, Data: w.Mid}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: mid})
-		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: 2 * k, Stride: 2 * k, Data: ax},
+		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: 2 * k, Stride: 2 * k, Data: l.ax},
 			blas64.General{Rows: m, Cols: 2 * k, Stride: 2 * k, Data: w.uv}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: rad})
 	}
-	return finishNT(x, mid, rad, m)
+	return finishNT(l, mid, rad, m)
 }
 
 // finishNT turns MulNT's midpoint and radius products [n, m] into the
 // enclosure: the radius gemm's own rounding (a sum of at most 2k
 // non-negative products) and underflow are added, and a row of x that is
 // exactly 0 gives exactly 0.
-func finishNT(x Matrix, mid, rad []float64, m int) Matrix {
-	n, k := x.Rows, x.Cols
+func finishNT(l *MulLeft, mid, rad []float64, m int) Matrix {
+	n, k := l.x.Rows, l.x.Cols
 	// The radius gemm's own rounding: a sum of 2k non-negative products.
 	f := Up(1 + 2*Gamma(2*k+2))
 	tiny := float64(2*k+2) * 0x1p-1020 // underflow of products, far below any other term
@@ -145,7 +207,7 @@ func finishNT(x Matrix, mid, rad []float64, m int) Matrix {
 		out.Hi[t] = Up(c + r)
 	}
 	for i := 0; i < n; i++ {
-		if zeroRow(x.Lo[i*k:(i+1)*k], x.Hi[i*k:(i+1)*k]) {
+		if l.zeroRows != nil && l.zeroRows[i] {
 			clear(out.Lo[i*m : (i+1)*m])
 			clear(out.Hi[i*m : (i+1)*m])
 		}
@@ -172,10 +234,11 @@ func finitePoint(x Matrix) (nonneg, ok bool) {
 // Xr]·[U V]ᵀ whose other factor is not 0), one gemm of k columns where the
 // general product takes 2k; the same rounding terms as MulNT's (finishNT,
 // for a sum of 2k products: an upper bound for k).
-func mulPointNT(x Matrix, w *Weights, scale float64, nonneg bool) Matrix {
+func mulPointNT(l *MulLeft, w *Weights, scale float64) Matrix {
+	x := l.x
 	n, k, m := x.Rows, x.Cols, w.Rows
 	ax := x.Lo
-	if !nonneg {
+	if !l.nonneg {
 		ax = make([]float64, n*k)
 		for t, v := range x.Lo {
 			ax[t] = math.Abs(v)
@@ -189,7 +252,7 @@ func mulPointNT(x Matrix, w *Weights, scale float64, nonneg bool) Matrix {
 		blas64.Gemm(blas.NoTrans, blas.Trans, math.Abs(scale), blas64.General{Rows: n, Cols: k, Stride: k, Data: ax},
 			blas64.General{Rows: m, Cols: k, Stride: 2 * k, Data: w.uv}, 0, blas64.General{Rows: n, Cols: m, Stride: m, Data: rad})
 	}
-	return finishNT(x, mid, rad, m)
+	return finishNT(l, mid, rad, m)
 }
 
 // zeroRow reports whether every interval [lo[j], hi[j]] is exactly [0, 0].

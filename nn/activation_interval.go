@@ -135,6 +135,7 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 	}
 	relu := a.Kind == ReLU
 	for i := 0; i < n; i++ {
+		kinkIn := in.Kink != nil && in.Kink[i]
 		for j := 0; j < c; j++ {
 			t := i*c + j
 			if relu && (in.V.Lo[t] >= 0 || in.V.Hi[t] <= 0) {
@@ -158,53 +159,29 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 				} // else every output stays the exact 0 of NewMatrix
 				continue
 			}
-			s, d1, d2, kink := a.Enclose(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]})
+			var zd, zdd, zk interval.I
+			if in.Order >= 1 {
+				zd = interval.I{Lo: in.D1.Lo[t], Hi: in.D1.Hi[t]}
+			}
+			if in.Order >= 2 {
+				zdd = interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}
+			}
+			if dk {
+				zk = interval.I{Lo: in.DK.Lo[t], Hi: in.DK.Hi[t]}
+			}
+			s, d1, d2, k, kink := a.unitJet(interval.I{Lo: in.V.Lo[t], Hi: in.V.Hi[t]}, zd, zdd, zk, in.Order, dk, kinkIn)
 			if kink {
 				out.Kink[i] = true
 				// softplus's only non-smooth point is its threshold, where it jumps
 				out.Jump[i] = out.Jump[i] || a.Kind == Softplus
 			}
 			out.V.Lo[t], out.V.Hi[t] = s.Lo, s.Hi
-			if in.Order < 1 {
-				continue
+			if in.Order >= 1 {
+				out.D1.Lo[t], out.D1.Hi[t] = d1.Lo, d1.Hi
 			}
-			zd := interval.I{Lo: in.D1.Lo[t], Hi: in.D1.Hi[t]}
-			v := interval.Mul(d1, zd)
-			out.D1.Lo[t], out.D1.Hi[t] = v.Lo, v.Hi
-			if in.Order < 2 {
-				continue
+			if in.Order >= 2 {
+				out.D2.Lo[t], out.D2.Hi[t] = d2.Lo, d2.Hi
 			}
-			zdd := interval.I{Lo: in.D2.Lo[t], Hi: in.D2.Hi[t]}
-			if kink && (!dk || a.Kind == Softplus) { // not smooth here: any finite value, flagged by Kink
-				out.D2.Lo[t], out.D2.Hi[t] = 0, 0
-				continue
-			}
-			var w, k interval.I
-			if dk {
-				k = interval.Mul(d1, interval.I{Lo: in.DK.Lo[t], Hi: in.DK.Hi[t]})
-			}
-			switch {
-			case kink:
-				// ṡ(α) − ṡ(β) = σ′(z(α))(ż(α) − ż(β)) + (σ′(z(α)) − σ′(z(β)))ż(β)
-				// with σ′ ∈ [slope, 1] (d1) piecewise constant: the first
-				// term is in d1·(Z̈·(α−β) + K), the second a jump of at most
-				// |1 − slope|·|ż(β)|
-				neg := a.Slope
-				if a.Kind == ReLU {
-					neg = 0
-				}
-				m := math.Abs(1 - neg)
-				w = interval.Mul(d1, zdd)
-				k = interval.Add(k, interval.Mul(interval.I{Lo: -m, Hi: m}, zd))
-			case dk && in.Kink != nil && in.Kink[i]:
-				// ż may jump upstream: σ′(z(α)) − σ′(z(β)) = ∫σ″ż times
-				// ż(β), two different points of the same enclosure (a
-				// product, not a square)
-				w = interval.Add(interval.Mul(d2, interval.Mul(zd, zd)), interval.Mul(d1, zdd))
-			default:
-				w = interval.Add(interval.Mul(d2, interval.Sqr(zd)), interval.Mul(d1, zdd))
-			}
-			out.D2.Lo[t], out.D2.Hi[t] = w.Lo, w.Hi
 			if dk {
 				out.DK.Lo[t], out.DK.Hi[t] = k.Lo, k.Hi
 			}
@@ -219,4 +196,94 @@ func (a *Activation) IntervalJet(_ *ParamBox, in *IJet) *IJet {
 		}
 	}
 	return out
+}
+
+// UnitInterval is a layer acting unit by unit whose interval rule
+// (IntervalJet) can be applied to one unit of one example alone, with bit
+// for bit the same result (issue 12, cert-5000: the carried second layer
+// reads the first activation only at a few units, certify/carry.go).
+// Implemented by Activation (UnitJet).
+type UnitInterval interface {
+	UnitJet(z, zd, zdd, zk interval.I, order int, hasDK, inKink bool) (s, d1, d2, k interval.I, kink bool)
+}
+
+var _ UnitInterval = (*Activation)(nil)
+
+// UnitJet is IntervalJet on one unit of one example (issue 12, cert-5000:
+// the carried second layer reads the first activation only at the units
+// that may cross their kink, certify/carry.go): z the unit's input over the
+// α-interval, zd, zdd and zk its D1, D2 and DK (read up to order; zk only
+// with hasDK, the input jet's IJet.HasDK), inKink the input example's Kink
+// flag. It returns the output's V, D1, D2 and DK at that unit (zero above
+// order, DK zero without hasDK) and whether the unit may cross a kink (the
+// example's Kink; with softplus also its Jump, and a jump drops the whole
+// jet's DK, which the caller must then do). The results are bit for bit
+// those of IntervalJet's entry: it is the same code.
+func (a *Activation) UnitJet(z, zd, zdd, zk interval.I, order int, hasDK, inKink bool) (s, d1, d2, k interval.I, kink bool) {
+	if a.identity() {
+		return z, zd, zdd, zk, false
+	}
+	if a.Kind == ReLU && (z.Lo >= 0 || z.Hi <= 0) { // IntervalJet's exact ReLU case
+		if z.Lo >= 0 {
+			s = z
+			if order >= 1 {
+				d1 = zd
+			}
+			if order >= 2 {
+				d2 = zdd
+			}
+			if hasDK {
+				k = zk
+			}
+		}
+		return s, d1, d2, k, false
+	}
+	return a.unitJet(z, zd, zdd, zk, order, hasDK, inKink)
+}
+
+// unitJet is IntervalJet's rule on one entry outside its exact ReLU case
+// (UnitJet): Enclose, then ṡ = σ′ż and s̈ with the jump term as documented
+// there; outputs above order stay zero.
+func (a *Activation) unitJet(z, zd, zdd, zk interval.I, order int, dk, inKink bool) (s, o1, o2, ok interval.I, kink bool) {
+	s, d1, d2, kink := a.Enclose(z)
+	if order < 1 {
+		return s, o1, o2, ok, kink
+	}
+	o1 = interval.Mul(d1, zd)
+	if order < 2 {
+		return s, o1, o2, ok, kink
+	}
+	if kink && (!dk || a.Kind == Softplus) { // not smooth here: any finite value, flagged by Kink
+		return s, o1, interval.I{}, ok, kink
+	}
+	var w, k interval.I
+	if dk {
+		k = interval.Mul(d1, zk)
+	}
+	switch {
+	case kink:
+		// ṡ(α) − ṡ(β) = σ′(z(α))(ż(α) − ż(β)) + (σ′(z(α)) − σ′(z(β)))ż(β)
+		// with σ′ ∈ [slope, 1] (d1) piecewise constant: the first
+		// term is in d1·(Z̈·(α−β) + K), the second a jump of at most
+		// |1 − slope|·|ż(β)|
+		neg := a.Slope
+		if a.Kind == ReLU {
+			neg = 0
+		}
+		m := math.Abs(1 - neg)
+		w = interval.Mul(d1, zdd)
+		k = interval.Add(k, interval.Mul(interval.I{Lo: -m, Hi: m}, zd))
+	case dk && inKink:
+		// ż may jump upstream: σ′(z(α)) − σ′(z(β)) = ∫σ″ż times
+		// ż(β), two different points of the same enclosure (a
+		// product, not a square)
+		w = interval.Add(interval.Mul(d2, interval.Mul(zd, zd)), interval.Mul(d1, zdd))
+	default:
+		w = interval.Add(interval.Mul(d2, interval.Sqr(zd)), interval.Mul(d1, zdd))
+	}
+	o2 = w
+	if dk {
+		ok = k
+	}
+	return s, o1, o2, ok, kink
 }

@@ -24,20 +24,27 @@ func (d *Dense) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	n := in.N
 	w := p.BoxWeights(0, d.Out, d.In)
 	out := &IJet{N: n, D: d.Out, Order: in.Order, Kink: in.Kink, Jump: in.Jump}
-	out.V = interval.MulNT(in.V, w, 1)
+	// V and D1 enter two products each (with W(α)'s box and with ΔW):
+	// converted to midpoint–radius form once (interval.MulLeft, bit for bit
+	// MulNT; issue 12, cert-5000)
+	v := interval.NewMulLeft(in.V)
+	defer v.Release()
+	out.V = v.MulNT(w, 1)
 	if p.Mid[1] != nil {
 		lo, hi := boxRow(p.Mid[1].Data, p.Rad[1].Data)
 		out.V.AddRow(lo, hi)
 	}
 	if in.Order >= 1 {
 		dw := p.DeltaWeights(0, d.Out, d.In)
-		out.D1 = interval.MulNT(in.V, dw, 1)
-		out.D1.AddTo(interval.MulNT(in.D1, w, 1))
+		d1 := interval.NewMulLeft(in.D1)
+		defer d1.Release()
+		out.D1 = v.MulNT(dw, 1)
+		out.D1.AddTo(d1.MulNT(w, 1))
 		if p.Delta[1] != nil {
 			out.D1.AddRow(p.Delta[1].Data, p.Delta[1].Data)
 		}
 		if in.Order >= 2 {
-			out.D2 = interval.MulNT(in.D1, dw, 2)
+			out.D2 = d1.MulNT(dw, 2)
 			out.D2.AddTo(interval.MulNT(in.D2, w, 1))
 			if in.HasDK() { // ż(α) − ż(β) = W(α)(ẋ(α) − ẋ(β)) + …: the jumps map by W
 				out.DK = interval.NewMatrix(n, d.Out)
@@ -64,8 +71,10 @@ func boxRow(mid, rad []float64) (lo, hi []float64) {
 func (d *Dense) ConstProducts(p *ParamBox, x interval.Matrix) (a, b interval.Matrix) {
 	w0 := interval.NewWeights(d.Out, d.In, p.Theta0[0].Data, nil)
 	dw := interval.NewWeights(d.Out, d.In, p.Delta[0].Data, nil)
-	a = interval.MulNT(x, w0, 1)
-	b = interval.MulNT(x, dw, 1)
+	xl := interval.NewMulLeft(x)
+	defer xl.Release()
+	a = xl.MulNT(w0, 1)
+	b = xl.MulNT(dw, 1)
 	if p.Theta0[1] != nil {
 		a.AddRow(p.Theta0[1].Data, p.Theta0[1].Data)
 		b.AddRow(p.Delta[1].Data, p.Delta[1].Data)
@@ -114,8 +123,10 @@ func (d *Dense) splitValues(p *ParamBox, in *IJet) *IJet {
 		panic("nn: Dense.IntervalJet: a Split box encloses values only (order 0)")
 	}
 	n := in.N
-	pv := interval.MulNT(in.V, p.Theta0Weights(0, d.Out, d.In), 1)
-	qv := interval.MulNT(in.V, p.DeltaWeights(0, d.Out, d.In), 1)
+	v := interval.NewMulLeft(in.V)
+	defer v.Release()
+	pv := v.MulNT(p.Theta0Weights(0, d.Out, d.In), 1)
+	qv := v.MulNT(p.DeltaWeights(0, d.Out, d.In), 1)
 	if p.Theta0[1] != nil {
 		pv.AddRow(p.Theta0[1].Data, p.Theta0[1].Data)
 		qv.AddRow(p.Delta[1].Data, p.Delta[1].Data)
