@@ -149,18 +149,7 @@ func TestAccuracyTapNoLooser(t *testing.T) {
 		if sameLeaves {
 			same++
 		}
-		for j := 0; j <= 1000; j++ {
-			al := float64(j) / 1000
-			acc := p.At(al).Accuracy
-			lo, hi, ok := on.At(al)
-			lo0, hi0, ok0 := off.At(al)
-			if !ok || !ok0 || acc < lo || acc > hi || acc < lo0 || acc > hi0 {
-				t.Fatalf("α = %v: accuracy %v, with the tap [%v, %v], without [%v, %v]", al, acc, lo, hi, lo0, hi0)
-			}
-			if sameLeaves && (lo < lo0 || hi > hi0) {
-				t.Fatalf("α = %v: with the tap [%v, %v] looser than without [%v, %v] on the same %d leaves", al, lo, hi, lo0, hi0, on.Leaves)
-			}
-		}
+		checkAccuracyOnOff(t, p, on, off, sameLeaves, "with the tap")
 	})
 	t.Logf("%d cases with a certificate: %d (leaf, example) pairs decided by the tap, %d searches ended on the same leaves", cases, tapped, same)
 	if tapped == 0 || same == 0 {

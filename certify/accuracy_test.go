@@ -261,18 +261,7 @@ func TestAccuracyInheritsDecided(t *testing.T) {
 		if sameLeaves {
 			same++
 		}
-		for j := 0; j <= 1000; j++ {
-			al := float64(j) / 1000
-			acc := p.At(al).Accuracy
-			lo, hi, ok := on.At(al)
-			lo0, hi0, ok0 := off.At(al)
-			if !ok || !ok0 || acc < lo || acc > hi || acc < lo0 || acc > hi0 {
-				t.Fatalf("α = %v: accuracy %v, with inheritance [%v, %v], without [%v, %v]", al, acc, lo, hi, lo0, hi0)
-			}
-			if sameLeaves && (lo < lo0 || hi > hi0) {
-				t.Fatalf("α = %v: with inheritance [%v, %v] looser than without [%v, %v] on the same %d leaves", al, lo, hi, lo0, hi0, on.Leaves)
-			}
-		}
+		checkAccuracyOnOff(t, p, on, off, sameLeaves, "with inheritance")
 	})
 	t.Logf("%d cases: %d (leaf, example) pairs inherited, %d searches ended on the same leaves", cases, reused, same)
 	if reused == 0 {
@@ -405,4 +394,23 @@ func TestAccuracyCancelledStopsBounding(t *testing.T) {
 			t.Fatalf("cancelled before the first bound (%d passes), yet %d passes ran and result %+v", at, ip.evals, obj.Result)
 		}
 	})
+}
+
+// checkAccuracyOnOff checks two accuracy searches of p, one with a
+// speed-up (what names it) and one without, against the dense accuracy at
+// 1001 α in [0, 1]: both must enclose it, and on the same leaves
+// (sameLeaves) the one with the speed-up must be at least as tight.
+func checkAccuracyOnOff(t *rapid.T, p *functionspace.Path, on, off *AccuracyBounds, sameLeaves bool, what string) {
+	for j := 0; j <= 1000; j++ {
+		al := float64(j) / 1000
+		acc := p.At(al).Accuracy
+		lo, hi, ok := on.At(al)
+		lo0, hi0, ok0 := off.At(al)
+		if !ok || !ok0 || acc < lo || acc > hi || acc < lo0 || acc > hi0 {
+			t.Fatalf("α = %v: accuracy %v, %s [%v, %v], without [%v, %v]", al, acc, what, lo, hi, lo0, hi0)
+		}
+		if sameLeaves && (lo < lo0 || hi > hi0) {
+			t.Fatalf("α = %v: %s [%v, %v] looser than without [%v, %v] on the same %d leaves", al, what, lo, hi, lo0, hi0, on.Leaves)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
 	"pgregory.net/rapid"
 )
@@ -53,24 +54,7 @@ func TestSettledExamplesDropOut(t *testing.T) {
 		}
 		slack := func(v float64) float64 { return 1e-10 * (1 + math.Abs(v)) }
 		for _, l := range []*Leaf{x, y} {
-			for q := 0; q < 4; q++ {
-				al := l.A + (l.B-l.A)*rapid.Float64Range(0, 1).Draw(t, "u")
-				d := p.At(al).DLoss
-				if d < l.DL.Lo-slack(d) || d > l.DL.Hi+slack(d) {
-					t.Fatalf("L′(%v) = %v outside the child's [%v, %v] on [%v, %v]", al, d, l.DL.Lo, l.DL.Hi, l.A, l.B)
-				}
-				// the rise over [A, al] is below Rise (any part of the leaf)
-				if r := p.At(al).Loss - p.At(l.A).Loss; r > l.Rise+slack(r)+1e-12 {
-					t.Fatalf("L(%v) − L(%v) = %v above Rise %v", al, l.A, r, l.Rise)
-				}
-			}
-			if r := p.At(l.B).Loss - p.At(l.A).Loss; r > l.Integral+slack(r)+1e-12 {
-				t.Fatalf("L(b) − L(a) = %v above the integral bound %v on [%v, %v]", r, l.Integral, l.A, l.B)
-			}
-			c := 0.5*l.A + 0.5*l.B
-			if v := p.At(c).Loss; v < l.LC.Lo-slack(v) || v > l.LC.Hi+slack(v) {
-				t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.LC.Lo, l.LC.Hi)
-			}
+			checkChildLeaf(t, p, l)
 			if l.DL.Lo > par.DL.Hi+slack(par.DL.Hi) || l.DL.Hi < par.DL.Lo-slack(par.DL.Lo) {
 				t.Fatalf("child [%v, %v] L′ ∈ [%v, %v] misses the parent's [%v, %v]: one of them does not enclose L′", l.A, l.B, l.DL.Lo, l.DL.Hi, par.DL.Lo, par.DL.Hi)
 			}
@@ -178,29 +162,38 @@ func TestKinkedSettledDropOut(t *testing.T) {
 		if err := e.evalLeaves(context.Background(), []*Leaf{x, y}, rapid.IntRange(1, 3).Draw(t, "workers")); err != nil {
 			t.Fatal(err)
 		}
-		slack := func(v float64) float64 { return 1e-10 * (1 + math.Abs(v)) }
 		for _, l := range []*Leaf{x, y} {
-			for q := 0; q < 4; q++ {
-				al := l.A + (l.B-l.A)*rapid.Float64Range(0, 1).Draw(t, "u")
-				d := p.At(al).DLoss
-				if d < l.DL.Lo-slack(d) || d > l.DL.Hi+slack(d) {
-					t.Fatalf("L′(%v) = %v outside the child's [%v, %v] on [%v, %v]", al, d, l.DL.Lo, l.DL.Hi, l.A, l.B)
-				}
-				if r := p.At(al).Loss - p.At(l.A).Loss; r > l.Rise+slack(r)+1e-12 {
-					t.Fatalf("L(%v) − L(%v) = %v above Rise %v", al, l.A, r, l.Rise)
-				}
-			}
-			if r := p.At(l.B).Loss - p.At(l.A).Loss; r > l.Integral+slack(r)+1e-12 {
-				t.Fatalf("L(b) − L(a) = %v above the integral bound %v on [%v, %v]", r, l.Integral, l.A, l.B)
-			}
-			c := 0.5*l.A + 0.5*l.B
-			if v := p.At(c).Loss; v < l.LC.Lo-slack(v) || v > l.LC.Hi+slack(v) {
-				t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.LC.Lo, l.LC.Hi)
-			}
+			checkChildLeaf(t, p, l)
 		}
 	})
 	if kinked == 0 {
 		t.Error("no kinked example was ever kept: the kinked drop-out was not exercised")
 	}
 	t.Logf("%d kinked rows kept", kinked)
+}
+
+// checkChildLeaf checks a child leaf's enclosures against dense
+// evaluation of p at four random α in it: L′ inside DL, the rise from A
+// below Rise, L(B) − L(A) below Integral and L at the midpoint inside LC
+// (each with a slack of 1e-10 of the value's scale).
+func checkChildLeaf(t *rapid.T, p *functionspace.Path, l *Leaf) {
+	slack := func(v float64) float64 { return 1e-10 * (1 + math.Abs(v)) }
+	for q := 0; q < 4; q++ {
+		al := l.A + (l.B-l.A)*rapid.Float64Range(0, 1).Draw(t, "u")
+		d := p.At(al).DLoss
+		if d < l.DL.Lo-slack(d) || d > l.DL.Hi+slack(d) {
+			t.Fatalf("L′(%v) = %v outside the child's [%v, %v] on [%v, %v]", al, d, l.DL.Lo, l.DL.Hi, l.A, l.B)
+		}
+		// the rise over [A, al] is below Rise (any part of the leaf)
+		if r := p.At(al).Loss - p.At(l.A).Loss; r > l.Rise+slack(r)+1e-12 {
+			t.Fatalf("L(%v) − L(%v) = %v above Rise %v", al, l.A, r, l.Rise)
+		}
+	}
+	if r := p.At(l.B).Loss - p.At(l.A).Loss; r > l.Integral+slack(r)+1e-12 {
+		t.Fatalf("L(b) − L(a) = %v above the integral bound %v on [%v, %v]", r, l.Integral, l.A, l.B)
+	}
+	c := 0.5*l.A + 0.5*l.B
+	if v := p.At(c).Loss; v < l.LC.Lo-slack(v) || v > l.LC.Hi+slack(v) {
+		t.Fatalf("L(%v) = %v outside [%v, %v]", c, v, l.LC.Lo, l.LC.Hi)
+	}
 }
