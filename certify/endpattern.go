@@ -136,39 +136,26 @@ func cloneM(m interval.Matrix) interval.Matrix {
 
 // exactZeroAtOne reports whether the first ReLU's input z_ij(1) of
 // chunk-local row i, unit j, is exactly 0 in real arithmetic: the cached
-// affine layer is the model's first layer (nn.Dense, its input the row of
-// X) and z_ij(1) = Σ_k (W0_jk + δW_jk)·x_k + b0_j + δb_j is summed in
-// math/big, every operation checked exact (float64 inputs: dyadic
-// rationals). False (not known) otherwise.
+// affine layer is the model's first layer (its input the row of X) and has
+// an exact rule (nn.ExactRule: linear) of at most exactEndWork products,
+// which evaluates z(1) from θ0 + δ in dyadic rational arithmetic (math/big,
+// every operation checked exact, as exactEndSlopes). False (not known)
+// otherwise.
 func (e *IntervalPath) exactZeroAtOne(c, i, j int) bool {
-	d, ok := e.p.Model.Layers[0].(*nn.Dense)
-	if e.start != 1 || !ok || d.In > 1<<12 {
+	r, ok := e.p.Model.Layers[0].(nn.ExactRule)
+	if e.start != 1 || !ok {
 		return false
 	}
-	t0, dt := e.p.Model.LayerParams(e.p.Theta0, 0), e.p.Model.LayerParams(e.p.Delta, 0)
-	x := e.p.X.RawRowView(e.chunks[c][0] + i)
-	if len(x) != d.In || t0[0] == nil || dt[0] == nil {
+	if w, ok := r.ExactWork(); !ok || w > exactEndWork {
 		return false
 	}
-	exact := true
-	chk := func(v *big.Float) *big.Float {
-		if v.Acc() != big.Exact {
-			exact = false
-		}
-		return v
+	dy := &nn.Dyadic{Prec: exactPrec, Side: -1}
+	f := r.ExactAt(dy, e.p.Model.LayerParams(e.p.Theta0, 0), e.p.Model.LayerParams(e.p.Delta, 0))
+	row := e.p.X.RawRowView(e.chunks[c][0] + i)
+	h, hd := make([]*big.Float, len(row)), make([]*big.Float, len(row))
+	for k, v := range row {
+		h[k], hd[k] = dy.Of(v), dy.Of(0)
 	}
-	f := func(v float64) *big.Float { return new(big.Float).SetPrec(exactPrec).SetFloat64(v) }
-	sum, t := f(0), f(0)
-	for k, xk := range x {
-		w := chk(t.Add(f(t0[0].Data[j*d.In+k]), f(dt[0].Data[j*d.In+k])))
-		chk(sum.Add(sum, chk(new(big.Float).SetPrec(exactPrec).Mul(w, f(xk)))))
-	}
-	if d.HasBias {
-		if len(t0) < 2 || t0[1] == nil || dt[1] == nil {
-			return false
-		}
-		chk(sum.Add(sum, f(t0[1].Data[j])))
-		chk(sum.Add(sum, f(dt[1].Data[j])))
-	}
-	return exact && sum.Sign() == 0
+	h, _ = f(h, hd)
+	return !dy.Inexact && j < len(h) && h[j].Sign() == 0
 }
