@@ -750,6 +750,22 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
 		}
 	}
+	if e.patterns && b == 1 && e.dl1 != nil { // kinks only at α = 1: the pattern on [a, 1) (endPatternDL)
+		var cand []int32
+		for i := range dl {
+			if kink[i] && !jump[i] && !(dl[i].Hi <= 0) {
+				cand = append(cand, int32(i))
+			}
+		}
+		if len(cand) > 0 {
+			for t, d := range e.endPatternDL(c, a, bi, cand, e.dl1[c]) {
+				i := cand[t]
+				if x := interval.Intersect(dl[i], d); x.Lo <= x.Hi {
+					dl[i] = x
+				}
+			}
+		}
+	}
 	if e.patterns { // kinked examples not settled: the hull over the first ReLU's patterns
 		var cand []int32
 		for i := range dl {
