@@ -114,17 +114,8 @@ func TestAccuracyTapNoLooser(t *testing.T) {
 		}
 		cases++
 		run := func(tap *accTap) (*AccuracyBounds, *AccuracyObjective) {
-			ip, err := NewIntervalPath(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ip.outputsOnly = true
-			co := CertifyOptions{MaxIntervals: 128, MinWidth: 1e-5, Workers: 1}
-			co.defaults()
-			obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, tap: tap}
-			if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
-				t.Fatal(err)
-			}
+			obj := &AccuracyObjective{Workers: 1, Tol: 1e-4, tap: tap}
+			runAccuracySearch(t, p, obj)
 			return obj.Result, obj
 		}
 		on, oOn := run(tap)

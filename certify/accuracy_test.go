@@ -238,17 +238,8 @@ func TestAccuracyInheritsDecided(t *testing.T) {
 		cases++
 		p := accuracyPath(t)
 		run := func(inherit bool) (*AccuracyBounds, int, []float64) {
-			ip, err := NewIntervalPath(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ip.outputsOnly = true
-			co := CertifyOptions{MaxIntervals: 128, MinWidth: 1e-5, Workers: 1}
-			co.defaults()
-			obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, noInherit: !inherit}
-			if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
-				t.Fatal(err)
-			}
+			obj := &AccuracyObjective{Workers: 1, Tol: 1e-4, noInherit: !inherit}
+			runAccuracySearch(t, p, obj)
 			return obj.Result, obj.rowsReused, obj.leafEnds
 		}
 		on, n, ends := run(true)
@@ -412,5 +403,22 @@ func checkAccuracyOnOff(t *rapid.T, p *functionspace.Path, on, off *AccuracyBoun
 		if sameLeaves && (lo < lo0 || hi > hi0) {
 			t.Fatalf("α = %v: %s [%v, %v] looser than without [%v, %v] on the same %d leaves", al, what, lo, hi, lo0, hi0, on.Leaves)
 		}
+	}
+}
+
+// runAccuracySearch runs the accuracy search obj on a fresh outputs-only
+// interval path of p with the small budget of the on/off tests (128
+// leaves, narrowest leaf 1e-5, one worker), which it also sets in obj.
+func runAccuracySearch(t *rapid.T, p *functionspace.Path, obj *AccuracyObjective) {
+	ip, err := NewIntervalPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip.outputsOnly = true
+	co := CertifyOptions{MaxIntervals: 128, MinWidth: 1e-5, Workers: 1}
+	co.defaults()
+	obj.MinWidth, obj.MaxIntervals = co.MinWidth, co.MaxIntervals
+	if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
+		t.Fatal(err)
 	}
 }

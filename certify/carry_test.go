@@ -120,14 +120,7 @@ func denseJet(p *functionspace.Path, on, off float64, row []float64, alpha float
 // outputs. Slack 1e-9 relative covers the dense evaluation's own rounding.
 func TestCarryEnclosureSound(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		p, kink := carryNet(t)
-		e, err := NewIntervalPath(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.carry == nil {
-			t.Fatalf("a two-hidden-layer %s MLP has no carried second layer", p.Model.Layers[1].Type())
-		}
+		p, kink, e := carriedPath(t)
 		on, off := e.carry.on, e.carry.off
 		a := rapid.Float64Range(-0.2, 1.1).Draw(t, "a")
 		w := rapid.SampledFrom([]float64{0, 1e-6, 1e-3, 0.05, 0.4, 1.5}).Draw(t, "width")
@@ -443,14 +436,7 @@ func TestCarryEntryEncloses(t *testing.T) {
 // 1 (outputsRowsCarry), on random carried MLPs and leaves.
 func TestCarryLeanIdentical(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		p, kink := carryNet(t)
-		e, err := NewIntervalPath(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.carry == nil {
-			t.Fatal("no carried second layer")
-		}
+		_, kink, e := carriedPath(t)
 		a := rapid.SampledFrom([]float64{0, 0, 0.125, 0.3, 0.5}).Draw(t, "a")
 		if !math.IsNaN(kink) && rapid.Bool().Draw(t, "at the kink") {
 			a = kink
@@ -534,4 +520,18 @@ func matI(m interval.Matrix) []interval.I {
 		out[k] = interval.I{Lo: m.Lo[k], Hi: m.Hi[k]}
 	}
 	return out
+}
+
+// carriedPath draws a carried MLP (carryNet) and its interval path, which
+// must carry the second layer.
+func carriedPath(t *rapid.T) (*functionspace.Path, float64, *IntervalPath) {
+	p, kink := carryNet(t)
+	e, err := NewIntervalPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.carry == nil {
+		t.Fatalf("a two-hidden-layer %s MLP has no carried second layer", p.Model.Layers[1].Type())
+	}
+	return p, kink, e
 }

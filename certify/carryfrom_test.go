@@ -66,14 +66,7 @@ func exactCoefs(w0, dw1, b01, db1, w02, dw2, b02, db2 []float64, row []float64, 
 // products takes the wrong weight column.
 func TestCarryCoefFromEncloses(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		p, kink := carryNet(t)
-		e, err := NewIntervalPath(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.carry == nil {
-			t.Fatal("no carried second layer")
-		}
+		p, kink, e := carriedPath(t)
 		on, off := e.carry.on, e.carry.off
 		a := rapid.Float64Range(-0.2, 1.1).Draw(t, "a")
 		w := rapid.SampledFrom([]float64{1e-3, 0.05, 0.4, 1.5}).Draw(t, "width")
