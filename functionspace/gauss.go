@@ -843,30 +843,66 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 			pend = append(pend, pendingKinks{i: i, cs: append([]crossing(nil), cs...)})
 		}
 	}
-	if len(pend) == 0 {
-		return
-	}
-	var jet *nn.Jet
-	if pl != nil {
-		// the piecewise-polynomial path: no per-row pass before the
-		// second kinked layer
-		jet, extras[c] = p.polyJets(pl, pa, b, pend)
-	} else {
-		jet, extras[c] = p.kinkJets(pa, pb, kl, aff, pend)
-	}
-	vm, am := jet.Velocity(), jet.Acceleration()
-	for _, pd := range pend {
-		i := pd.i
-		vl, al := va.RawRowView(i), aa.RawRowView(i)
-		x := a
-		for q, kk := range pd.ks {
-			r := pd.r0 + 2*q
-			ch.seg(i, vl, al, vm.RawRowView(r), am.RawRowView(r), kk-x)
-			vl, al, x = vm.RawRowView(r+1), am.RawRowView(r+1), kk
-			ch.push(i, vl)
+	extras[c] = 0
+	// The examples' one-sided jets in batches of at most kinkBatchRows
+	// crossings: a row pass holds [rows, widest layer] jets for every
+	// kinked layer, and near a BatchNorm net's α = 0 a resnet's examples
+	// cross hundreds of units each in one grid interval (issue 13: 108,743
+	// crossings of 256 examples asked for a 32 GB matrix). Each example's
+	// rows are its own, so batching changes no example's result.
+	for _, batch := range kinkBatches(pend, p.kinkBatchRows(kl)) {
+		var jet *nn.Jet
+		var ex int
+		if pl != nil {
+			// the piecewise-polynomial path: no per-row pass before the
+			// second kinked layer
+			jet, ex = p.polyJets(pl, pa, b, batch)
+		} else {
+			jet, ex = p.kinkJets(pa, pb, kl, aff, batch)
 		}
-		ch.seg(i, vl, al, vb.RawRowView(i), ab.RawRowView(i), b-x)
+		extras[c] += ex
+		vm, am := jet.Velocity(), jet.Acceleration()
+		for _, pd := range batch {
+			i := pd.i
+			vl, al := va.RawRowView(i), aa.RawRowView(i)
+			x := a
+			for q, kk := range pd.ks {
+				r := pd.r0 + 2*q
+				ch.seg(i, vl, al, vm.RawRowView(r), am.RawRowView(r), kk-x)
+				vl, al, x = vm.RawRowView(r+1), am.RawRowView(r+1), kk
+				ch.push(i, vl)
+			}
+			ch.seg(i, vl, al, vb.RawRowView(i), ab.RawRowView(i), b-x)
+		}
 	}
+}
+
+// kinkBatchRows is the number of crossings whose one-sided jets one batch
+// of kink row passes evaluates: Options.Chunk rows (the memory knob: a
+// chunk pass holds [Chunk, widest layer] jets) shared among the kinked
+// layers whose inputs a kink pass keeps, two rows (left and right) per
+// crossing; at least 1.
+func (p *Path) kinkBatchRows(kl []int) int {
+	return max(1, p.opt.Chunk/(2*max(1, len(kl)+1)))
+}
+
+// kinkBatches splits pend into consecutive batches of at most rows
+// crossings each (an example with more crossings than rows is a batch of
+// its own): an example's kinks are never split across batches.
+func kinkBatches(pend []pendingKinks, rows int) [][]pendingKinks {
+	if len(pend) == 0 {
+		return nil
+	}
+	var out [][]pendingKinks
+	start, n := 0, 0
+	for k, pd := range pend {
+		if n > 0 && n+len(pd.cs) > rows {
+			out = append(out, pend[start:k])
+			start, n = k, 0
+		}
+		n += len(pd.cs)
+	}
+	return append(out, pend[start:])
 }
 
 func (p *Path) gaussGrid(ctx context.Context, lo, hi float64, m int, progress func(int, int), record []float64) (*GaussResult, error) {
