@@ -2,10 +2,13 @@ package functionspace
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/certify-mli/certify/nn"
 )
 
 // TestKinkBatches: the batches cover pend in order, never split an
@@ -75,6 +78,50 @@ func TestGaussLengthKinkBatchesAgree(t *testing.T) {
 			if d := math.Abs(a.PerExample[i] - b.PerExample[i]); d > 1e-12*max(1, math.Abs(b.PerExample[i])) {
 				t.Fatalf("example %d: Gauss length %.17g in batches of one, %.17g in one batch", i, a.PerExample[i], b.PerExample[i])
 			}
+		}
+	})
+}
+
+// TestRowPassRepeatedRows: a per-row pass whose (example, α) pairs repeat
+// (evaluated once, copied) gives every row, and every kinked layer's input
+// in pre, as the pass that evaluates each row by itself does.
+func TestRowPassRepeatedRows(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := residualPath(t, "relu")
+		n := rapid.IntRange(1, 12).Draw(t, "rows")
+		as := []float64{0, 0.25, rapid.Float64Range(0, 1).Draw(t, "α")}
+		rows, alphas := make([]int, n), make([]float64, n)
+		for r := range rows {
+			rows[r] = rapid.IntRange(0, p.N-1).Draw(t, "row")
+			alphas[r] = as[rapid.IntRange(0, len(as)-1).Draw(t, "which α")]
+		}
+		pre, preD := map[int]*nn.Jet{}, map[int]*nn.Jet{}
+		got := p.rowPass(rows, alphas, nil, pre, nil, -1)
+		want := p.rowPassDistinct(rows, alphas, nil, preD, nil, -1)
+		same := func(what string, a, b *nn.Jet) {
+			if a.N != b.N {
+				t.Fatalf("%s: %d rows, want %d", what, a.N, b.N)
+			}
+			ra, ca := a.M.Dims()
+			rb, cb := b.M.Dims()
+			if ra != rb || ca != cb {
+				t.Fatalf("%s: [%d, %d], want [%d, %d]", what, ra, ca, rb, cb)
+			}
+			for i := 0; i < ra; i++ {
+				for k := 0; k < ca; k++ {
+					x, y := a.M.At(i, k), b.M.At(i, k)
+					if math.Abs(x-y) > 1e-14*max(1, math.Abs(y)) {
+						t.Fatalf("%s: entry (%d, %d) %.17g, want %.17g", what, i, k, x, y)
+					}
+				}
+			}
+		}
+		same("output", got, want)
+		if len(pre) != len(preD) {
+			t.Fatalf("pre holds %d layers, want %d", len(pre), len(preD))
+		}
+		for l, j := range preD {
+			same(fmt.Sprintf("pre[%d]", l), pre[l], j)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package functionspace
 
 import (
 	"errors"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -35,7 +36,79 @@ func (p *Path) rowJet(rows []int, alphas []float64, forced map[int][]nn.Force, p
 // With stop ≥ 1 it stops before top-level layer stop and returns that
 // layer's input jet (a prefix pass; stop must be past the cached first
 // layer).
+//
+// Rows that repeat an (example, α) pair are evaluated once and copied
+// (where no side is forced): a BatchNorm resnet's blank background puts
+// hundreds of units of one example on the same switching function, whose
+// kinks and Newton iterates then share their α (issue 13: one example's
+// first Gauss-length interval asked for 2306 rows, most of them repeats).
+// Every row's arithmetic is its own, so the copies are the rows a full
+// pass would compute.
 func (p *Path) rowPass(rows []int, alphas []float64, forced map[int][]nn.Force, pre, trace map[int]*nn.Jet, stop int) *nn.Jet {
+	if forced == nil {
+		if ur, ua, idx := distinctRows(rows, alphas); len(ur) < len(rows) {
+			var upre, utrace map[int]*nn.Jet
+			if pre != nil {
+				upre = map[int]*nn.Jet{}
+			}
+			if trace != nil {
+				utrace = map[int]*nn.Jet{}
+			}
+			j := p.rowPassDistinct(ur, ua, nil, upre, utrace, stop)
+			for l, x := range upre {
+				pre[l] = spreadRows(x, idx)
+			}
+			for l, x := range utrace {
+				trace[l] = spreadRows(x, idx)
+			}
+			return spreadRows(j, idx)
+		}
+	}
+	return p.rowPassDistinct(rows, alphas, forced, pre, trace, stop)
+}
+
+// distinctRows returns the distinct (rows[r], alphas[r]) pairs in order of
+// first appearance, and for every r the index of its pair among them.
+func distinctRows(rows []int, alphas []float64) (ur []int, ua []float64, idx []int) {
+	type key struct {
+		row int
+		a   uint64
+	}
+	seen := make(map[key]int, len(rows))
+	idx = make([]int, len(rows))
+	for r, i := range rows {
+		k := key{i, math.Float64bits(alphas[r])}
+		u, ok := seen[k]
+		if !ok {
+			u = len(ur)
+			seen[k] = u
+			ur, ua = append(ur, i), append(ua, alphas[r])
+		}
+		idx[r] = u
+	}
+	return ur, ua, idx
+}
+
+// spreadRows returns the jet whose row r is row idx[r] of j, in each of
+// its parts (one part for a constant jet, three otherwise).
+func spreadRows(j *nn.Jet, idx []int) *nn.Jet {
+	n := len(idx)
+	_, w := j.M.Dims()
+	parts := 3
+	if j.Const {
+		parts = 1
+	}
+	m := mat.NewDense(parts*n, w, nil)
+	for k := 0; k < parts; k++ {
+		for r, u := range idx {
+			copy(m.RawRowView(k*n+r), j.M.RawRowView(k*j.N+u))
+		}
+	}
+	return &nn.Jet{N: n, M: m, Const: j.Const}
+}
+
+// rowPassDistinct is rowPass without the merging of repeated rows.
+func (p *Path) rowPassDistinct(rows []int, alphas []float64, forced map[int][]nn.Force, pre, trace map[int]*nn.Jet, stop int) *nn.Jet {
 	n := len(rows)
 	var j *nn.Jet
 	start := 0
