@@ -343,9 +343,16 @@ type Monotonicity struct {
 	decided Verdict
 	// end[k] bounds the rise over any part of leaf k, in[k] ≤ end[k] the
 	// rise over all of it (upperRise); first, last is the run attaining
-	// DeltaUpper.
+	// DeltaUpper, as leaf indices (also where the half-leaves' bound,
+	// upperRiseHalves, attains it).
 	end, in     []float64
 	first, last int
+	// wholeLeaves switches the half-leaves off (tests and measurements
+	// only: DeltaUpper is then the whole leaves' bound, as before issue
+	// 13's halves round). upperWhole and upperHalves are the two bounds
+	// of the last Bound (upperHalves +Inf when switched off).
+	wholeLeaves             bool
+	upperWhole, upperHalves float64
 	// exactEnds is the number of examples whose ℓ_i′(1) was computed
 	// exactly (IntervalPath.tightenEnds, exactend.go).
 	exactEnds int
@@ -402,12 +409,37 @@ func (m *Monotonicity) Begin(ip *IntervalPath, l0, l1 interval.I) error {
 // Bound implements Objective: per leaf the bound end on the rise over any
 // part of it ((b − a)·sup L′, or sup L − inf L over the leaf where L may
 // jump) and in on the rise over all of it (the leaf's integral bound, or
-// sup L(b) − inf L(a)); DeltaUpper from the maximal run (upperRise),
+// sup L(b) − inf L(a)); DeltaUpper from the maximal run (upperRise), the
+// smaller of the whole leaves' bound and the half-leaves' (riseBound:
+// each leaf split at its evaluated midpoint, Leaf.RiseLeft/RiseRight),
 // DeltaLower and the witness from the evaluated points (lowerRise), and
 // the verdict once DeltaUpper ≤ Tolerance or DeltaLower > Tolerance.
 func (m *Monotonicity) Bound(leaves []*Leaf) {
-	end := make([]float64, len(leaves))
-	in := make([]float64, len(leaves))
+	end, in := leafBounds(leaves)
+	upper, first, last := m.riseBound(leaves, end, in)
+	for m.fillEnds(leaves, end, in, first, last) {
+		upper, first, last = m.riseBound(leaves, end, in)
+	}
+	lower, wit := lowerRise(leaves, m.l0, m.l1)
+	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, max(lower, 0), wit
+	if m.decided == "" {
+		switch {
+		case upper <= m.o.Tolerance:
+			m.decided = CertifiedMonotone
+		case lower > m.o.Tolerance:
+			m.decided = NonMonotone
+		}
+	}
+	m.end, m.in, m.first, m.last = end, in, first, last
+}
+
+// leafBounds returns Bound's per-leaf bounds: end[k] on the rise over any
+// part of leaf k, in[k] ≤ end[k] on the rise over all of it (their
+// positive parts only are bounds of a rise; a negative value bounds the
+// change over the whole leaf).
+func leafBounds(leaves []*Leaf) (end, in []float64) {
+	end = make([]float64, len(leaves))
+	in = make([]float64, len(leaves))
 	for k, l := range leaves {
 		w := l.B - l.A
 		if l.DL.Hi == 0 { // exact: L′ ≤ 0 on the leaf
@@ -458,23 +490,111 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 			}
 		}
 	}
+	return end, in
+}
+
+// riseBound returns DeltaUpper for the leaves with the per-leaf bounds end
+// and in (Bound) and the run attaining it as leaf indices: the smaller of
+// upperRiseEnds over the whole leaves and over the half-leaves
+// (upperRiseHalves), each rigorous, so never above the former. It keeps
+// both in m.upperWhole, m.upperHalves.
+func (m *Monotonicity) riseBound(leaves []*Leaf, end, in []float64) (up float64, first, last int) {
 	lo, hi := leafEnds(leaves)
-	upper, first, last := upperRiseEnds(end, in, lo, hi)
-	for m.fillEnds(leaves, end, in, first, last) {
-		lo, hi = leafEnds(leaves)
-		upper, first, last = upperRiseEnds(end, in, lo, hi)
+	up, first, last = upperRiseEnds(end, in, lo, hi)
+	m.upperWhole, m.upperHalves = up, math.Inf(1)
+	if m.wholeLeaves {
+		return up, first, last
 	}
-	lower, wit := lowerRise(leaves, m.l0, m.l1)
-	m.Cert.DeltaUpper, m.Cert.DeltaLower, m.Cert.Witness = upper, max(lower, 0), wit
-	if m.decided == "" {
+	h, hf, hl := upperRiseHalves(leaves, end, in)
+	m.upperHalves = h
+	if h < up { // NaN never wins
+		return h, hf, hl
+	}
+	return up, first, last
+}
+
+// halfSegments returns the half-leaf sequence of the leaves (issue 13,
+// halves): a leaf on which L does not jump, whose midpoint c = A/2 + B/2
+// lies strictly inside it and whose L(c) is enclosed (LC evaluated) is
+// two segments [A, c] and [c, B] with L(c) ∈ LC known between them; any
+// other leaf is one segment with its own end[k], in[k]. Per segment, end
+// bounds the rise over any part of it and in ≤ end the rise over all of
+// it, as upperRiseEnds wants; lo, hi enclose L at the segments' ends
+// (x_0 = 0 first; ∓Inf unknown), and leafOf maps a segment to its leaf.
+//
+// A half [A, c] (width h = c − A, enclosed from above by Up and below by
+// Down) takes as end the smallest of h·sup L′ (rounded as Bound rounds
+// (B − A)·sup L′; exactly 0 when sup L′ = 0; +Inf when NaN), RiseLeft
+// (∫_A^c (L′)⁺ ≥ the rise over any part of [A, c]) and end[k]⁺ (a bound
+// on the rise over any part of the leaf is one on any part of the half;
+// its positive part only, since a negative end[k] is (B − A)·sup L′, a
+// bound on the whole leaf's change and not on the half's); and as in the
+// smaller of that and sup L(c) − inf L(A), rounded up (+Inf or NaN where
+// L(A) is unknown, then not taken). [c, B] likewise with RiseRight and
+// sup L(B) − inf L(c). Every comparison is written so that NaN is never
+// taken as a bound.
+func halfSegments(leaves []*Leaf, end, in []float64) (se, si, lo, hi []float64, leafOf []int) {
+	if len(leaves) == 0 {
+		return nil, nil, []float64{0}, []float64{0}, nil
+	}
+	lo, hi = []float64{leaves[0].LA.Lo}, []float64{leaves[0].LA.Hi}
+	half := func(k int, h, hDown, rise float64, from, to interval.I) {
+		l := leaves[k]
+		var e float64
 		switch {
-		case upper <= m.o.Tolerance:
-			m.decided = CertifiedMonotone
-		case lower > m.o.Tolerance:
-			m.decided = NonMonotone
+		case l.DL.Hi == 0: // exact: L′ ≤ 0 on the leaf
+			e = 0
+		case l.DL.Hi > 0:
+			e = interval.Up(h * l.DL.Hi)
+		default:
+			e = interval.Up(hDown * l.DL.Hi)
 		}
+		if math.IsNaN(e) {
+			e = math.Inf(1)
+		}
+		if rise < e {
+			e = rise
+		}
+		if ek := max(end[k], 0); ek < e {
+			e = ek
+		}
+		i := e
+		if d := interval.Up(to.Hi - from.Lo); d < i {
+			i = d
+		}
+		se, si, leafOf = append(se, e), append(si, i), append(leafOf, k)
+		lo, hi = append(lo, to.Lo), append(hi, to.Hi)
 	}
-	m.end, m.in, m.first, m.last = end, in, first, last
+	for k, l := range leaves {
+		c := 0.5*l.A + 0.5*l.B
+		if l.Jump || !(c > l.A && c < l.B) || !knownEnd(l.LC) {
+			se, si, leafOf = append(se, end[k]), append(si, in[k]), append(leafOf, k)
+			lo, hi = append(lo, l.LB.Lo), append(hi, l.LB.Hi)
+			continue
+		}
+		half(k, interval.Up(c-l.A), interval.Down(c-l.A), l.RiseLeft, l.LA, l.LC)
+		half(k, interval.Up(l.B-c), interval.Down(l.B-c), l.RiseRight, l.LC, l.LB)
+	}
+	return se, si, lo, hi, leafOf
+}
+
+// upperRiseHalves is upperRiseEnds over the half-leaves of halfSegments
+// (issue 13, halves): a rise from α in leaf f to β in leaf l > f costs
+// the half-leaf bounds next to the run's ends (RiseRight_f where α is
+// right of f's midpoint, RiseLeft_l where β is left of l's), about half
+// the whole leaves' Rise_f + Rise_l. The result is rigorous by
+// upperRiseEnds' argument on the finer partition (each segment's end and
+// in are valid bounds, each known value an enclosure). The run is returned
+// as the leaves holding its first and last segments (first ≤ last;
+// 0, −1 when the bound is 0 from L′ ≤ 0 everywhere), which is what
+// chooseSplits, fillEnds and jumpSplits read.
+func upperRiseHalves(leaves []*Leaf, end, in []float64) (up float64, first, last int) {
+	se, si, lo, hi, leafOf := halfSegments(leaves, end, in)
+	up, f, l := upperRiseEnds(se, si, lo, hi)
+	if l < f || len(leafOf) == 0 {
+		return up, 0, -1
+	}
+	return up, leafOf[f], leafOf[l]
 }
 
 // leafEnds returns the enclosures of L at the leaves' ends, x_0 = 0, the

@@ -314,7 +314,7 @@ func (e *IntervalPath) probeLeaves(ctx context.Context, ls []*Leaf, workers int)
 		}
 		l.DL, l.LR = e.scaleI(dl), e.scaleI(lr)
 		l.Integral = e.scaleI(interval.Point(integral)).Hi
-		l.Rise, l.Jump, l.Smooth = 0, false, smooth
+		l.Rise, l.RiseLeft, l.RiseRight, l.Jump, l.Smooth = 0, 0, 0, false, smooth
 		l.LC, l.DLC = wholeLine, wholeLine
 		e.probeSettled++
 	}

@@ -53,6 +53,19 @@ type Leaf struct {
 	// A)·sup L′); the smallest of their positive parts' integrals. +Inf
 	// when unknown.
 	Rise float64
+	// RiseLeft and RiseRight split Rise at the midpoint c = A/2 + B/2:
+	// RiseLeft bounds ∫_A^c (L′)⁺, so the rise of L over any part of
+	// [A, c], and RiseRight ∫_c^B (L′)⁺ over [c, B] (where L does not
+	// jump), each rounded up. Each is the smallest of the centred line's
+	// positive part integrated over its half alone (posInt(dc, ml, c − A),
+	// resp. posInt(dc, mr, B − c): the two terms whose sum is Rise's
+	// centred bound) and the endpoint-centred lines over the half (the
+	// line at α = 0 over [0, c] or over all of [0, B]; the line at 1
+	// over [c, 1] or over all of [A, 1]). Monotonicity.Bound uses them
+	// with L(c) ∈ LC as two half-leaves (issue 13, halves), so a run
+	// through a leaf end x pays only the halves next to x. RiseLeft,
+	// RiseRight ≤ Rise; +Inf (or NaN, read as unknown) when unknown.
+	RiseLeft, RiseRight float64
 
 	// Ways is how many equal parts BranchAndBound splits the leaf into
 	// when the objective's Split chooses it: a power of two, the parts'
@@ -1093,9 +1106,16 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 		}
 		c := 0.5*l.A + 0.5*l.B
 		sc := func(x float64) float64 { return e.scaleI(interval.I{Lo: x, Hi: x}).Hi }
-		l.Rise = min(
-			interval.Up(posInt(sc(dc), sc(mr), interval.Up(l.B-c))+posInt(sc(dc), sc(ml), interval.Up(c-l.A))),
-			min(posInt(sc(d1), sc(m1), interval.Up(l.B-l.A)), posInt(sc(d0), sc(m0), interval.Up(l.B-l.A))))
+		// the upper lines' positive parts integrated over the leaf (w)
+		// and over its halves [A, c] (hl) and [c, B] (hr): the centred
+		// line's two sides, the line at 1 (b = 1: t = 1 − α), the line
+		// at 0 (a = 0: t = α); NaN lines give +Inf
+		w, hl, hr := interval.Up(l.B-l.A), interval.Up(c-l.A), interval.Up(l.B-c)
+		cr, cl := posInt(sc(dc), sc(mr), hr), posInt(sc(dc), sc(ml), hl)
+		e1, e0 := posInt(sc(d1), sc(m1), w), posInt(sc(d0), sc(m0), w)
+		l.Rise = min(interval.Up(cr+cl), min(e1, e0))
+		l.RiseLeft = min(cl, min(e1, posInt(sc(d0), sc(m0), hl)))
+		l.RiseRight = min(cr, min(posInt(sc(d1), sc(m1), hr), e0))
 		l.DL, l.LC, l.DLC, l.LR = e.scaleI(dl), e.scaleI(lc), e.scaleI(dlc), e.scaleI(lr)
 		l.Integral = interval.Up(integral / e.scale)
 	}
