@@ -73,7 +73,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
 	fs.StringVar(&af.prec, "precision", functionspace.Float64.String(), "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding and settles close calls with a few float64 passes)")
 	fs.BoolVar(&af.fresh, "fresh", false, "start the certificate and accuracy-bound searches over, ignoring the state an interrupted run of the same command saved in "+checkpointDirName+"/ next to the report (without it, that state is resumed from when its inputs, settings and program version match)")
-	fs.DurationVar(&af.checkpointEvery, "checkpoint-every", certify.DefaultCheckpointEvery, "least wall time between two saves of the certificate's and accuracy bounds' search state into "+checkpointDirName+"/ next to the report (it is also saved when interrupted, and removed once the report is written)")
+	fs.DurationVar(&af.checkpointEvery, "save-state-every", certify.DefaultCheckpointEvery, "least wall time between two saves of the certificate's and accuracy bounds' search state into "+checkpointDirName+"/ next to the report (it is also saved when interrupted, and removed once the report is written)")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
@@ -90,8 +90,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--examples %d: want 0 (every example the run has) or a positive count", af.examples.n)
 	case af.chunk <= 0:
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
-	case af.checkpointEvery <= 0:
-		return badInputf("--checkpoint-every %v: want a positive duration, e.g. 60s", af.checkpointEvery)
+	case af.checkpointEvery < 0:
+		return badInputf("--save-state-every %v: want a positive duration, e.g. 60s (0: the default, %v)", af.checkpointEvery, certify.DefaultCheckpointEvery)
 	case af.workers < 0:
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
 	case o.MaxIntervals < 1:

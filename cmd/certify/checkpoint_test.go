@@ -65,7 +65,7 @@ func certAndAccuracy(t *testing.T, out string) string {
 }
 
 // TestCertificateKillAndResume: `certify --run` started as a process with
-// a tiny --checkpoint-every and sent SIGINT once its certificate checkpoint
+// a tiny --save-state-every and sent SIGINT once its certificate checkpoint
 // exists exits 130 saying where the state is; the checkpoint is then not
 // used (and the reason said) by a run with another --tolerance or other
 // data bytes, a corrupt or truncated one is refused with exit 2 naming the
@@ -84,7 +84,7 @@ func TestCertificateKillAndResume(t *testing.T) {
 	run := slowCertRun(t)
 	args := func(out string, extra ...string) []string {
 		return append([]string{"--run", run, "--out", out, "--alphas", "5", "--no-figures", "--quiet", "--tolerance", "0",
-			"--delta-tol", "1e-12", "--max-intervals", "1024", "--checkpoint-every", "1ms", "--workers", "1"}, extra...)
+			"--delta-tol", "1e-12", "--max-intervals", "1024", "--save-state-every", "1ms", "--workers", "1"}, extra...)
 	}
 	runBin := func(a []string) (int, string) {
 		t.Helper()
