@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -152,4 +153,53 @@ func inspectCheckpoint(t *rapid.T, f string) (int, bool) {
 		}
 	}
 	return n, decided != ""
+}
+
+// TestCheckpointCoversEveryField: the state a checkpoint saves is listed
+// field by field (checkpoint.go mirrors the unexported types), so a field
+// added to one of these types must be added to the checkpoint, or to this
+// list with the reason it need not be saved; otherwise a resumed search
+// could read it unset (and a later field of the kept rows read by the
+// children would be missing on resuming).
+func TestCheckpointCoversEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want []string
+	}{
+		// exported fields are saved by gob; kept is saved; parent is nil at the start of a round
+		{Leaf{}, []string{"A", "B", "DL", "Integral", "LC", "DLC", "Smooth", "Jump", "LR", "LA", "LB", "Rise", "Ways", "kept", "parent"}},
+		{keptRows{}, []string{"chunks", "examples", "released"}}, // released is false for a live leaf
+		{chunkKeep{}, []string{"rows", "dl", "d2l", "l", "kink", "dlc"}},
+		{accCount{}, []string{"right", "wrong", "undecided", "cfs"}},
+		{carryCoef{}, []string{"ab", "rows", "A", "BC", "E", "cross"}},
+		{tapLeaf{}, []string{"v"}},
+		// o, Cert, ip, l0, l1 and exactEnds are set again by NewMonotonicity and Begin;
+		// end, in, first, last by Bound before Split reads them; decided is saved
+		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "end", "in", "first", "last", "exactEnds"}},
+		// the options, ctx, tap, ip, labels, split by the constructor and begin; Result by
+		// begin, filled in Finish; leafEnds by Finish; counts, parents and the counters are saved
+		{AccuracyObjective{}, []string{"MinWidth", "MaxIntervals", "Workers", "Tol", "Result", "ip", "labels", "counts", "parents",
+			"rowsReused", "ctx", "noInherit", "leafEnds", "coefRows", "split", "noSplit", "tap", "tapLeaves", "tapDecided", "stageRows"}},
+		// saved (ckptPath): evals, keptTotal, rowsReused, patternRows, deadRowN, probeSettled,
+		// carryRows, carryDerived, carryUnits, dropSettled, keepKinked, probe; acc's verdicts
+		// (ckptTap). Built again by NewIntervalPath from the same path: p … layers, scale, line,
+		// jumps, patterns, dead, deadSpan, recompute … nestedBN (stats is a cache), backward,
+		// carry; dl1, dl0, dl0Next by ends and Begin; outputsOnly by the search's caller; notes
+		// unread; mu, statsMu locks
+		{IntervalPath{}, []string{"p", "chunks", "start", "a", "b", "kink0", "dl1", "dl0", "layers", "scale", "mu", "evals", "line", "notes",
+			"jumps", "outputsOnly", "dropSettled", "keepKinked", "keptTotal", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
+			"deadRowN", "probe", "probeSettled", "dl0Next", "recompute", "refA", "refB", "refKink0", "refX", "statsMu", "stats", "nestedBN",
+			"backward", "carry", "carryRows", "carryDerived", "carryUnits", "acc"}},
+		// the options, ip, l0, l1, Cert set by the constructor and begin; up by Bound
+		{BarrierObjective{}, []string{"Gap", "MinWidth", "MaxIntervals", "MinBatch", "Cert", "ip", "l0", "l1", "up"}},
+	} {
+		typ := reflect.TypeOf(c.v)
+		var got []string
+		for i := 0; i < typ.NumField(); i++ {
+			got = append(got, typ.Field(i).Name)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s has fields %v; the checkpoint (checkpoint.go, ObjectiveState) covers %v: save the new ones or list why not", typ.Name(), got, c.want)
+		}
+	}
 }
