@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -61,6 +62,10 @@ type Checkpoint struct {
 	// caller's digest of the files read, the line, the options and the
 	// binary (hex). A file saved under another key is never resumed from.
 	Key string
+	// KeyParts, when set, are the digests Key was made from, by name (e.g.
+	// "program", "data.safetensors", "options"); they are saved in the
+	// file so that a mismatch can say which part differs.
+	KeyParts map[string]string
 	// Every is the least wall time between two saves (0: DefaultCheckpointEvery).
 	Every time.Duration
 	// Fresh ignores an existing checkpoint (it is replaced at the first save).
@@ -90,6 +95,12 @@ func (c *Checkpoint) stageFile(file string, opts any) *Checkpoint {
 	}
 	h := sha256.Sum256(append([]byte(c.Key+"\x00"+file+"\x00"), b...))
 	s.Key = hex.EncodeToString(h[:])
+	s.KeyParts = map[string]string{}
+	for k, v := range c.KeyParts {
+		s.KeyParts[k] = v
+	}
+	o := sha256.Sum256(b)
+	s.KeyParts["search options"] = hex.EncodeToString(o[:])
 	return &s
 }
 
@@ -153,6 +164,8 @@ type checkpointHeader struct {
 	Leaves        int    `json:"leaves"`
 	PayloadBytes  int    `json:"payload_bytes"`
 	PayloadSHA256 string `json:"payload_sha256"`
+	// KeyParts are Checkpoint.KeyParts (informative: Key decides)
+	KeyParts map[string]string `json:"key_parts,omitempty"`
 }
 
 // checkpointPayload is the gob payload's first value; the objective's
@@ -295,7 +308,7 @@ func (c *Checkpoint) save(stage string, s *roundState) error {
 	}
 	sum := sha256.Sum256(payload)
 	h, _ := json.Marshal(checkpointHeader{Stage: stage, Key: c.Key, Saved: time.Now().UTC().Format(time.RFC3339), Leaves: len(s.leaves),
-		PayloadBytes: len(payload), PayloadSHA256: hex.EncodeToString(sum[:])})
+		PayloadBytes: len(payload), PayloadSHA256: hex.EncodeToString(sum[:]), KeyParts: c.KeyParts})
 	dir := filepath.Dir(c.File)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -366,10 +379,34 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 		return nil, nil, bad("the payload's SHA-256 %x is not the header's %s (corrupt)", sum, h.PayloadSHA256)
 	}
 	if h.Stage != stage || h.Key != c.Key {
-		c.notify("%s: not resuming from %s: it was saved under other inputs, settings or program version (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, h.Key, c.Key)
+		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(h, stage, c.KeyParts), h.Key, c.Key)
 		return nil, nil, nil
 	}
 	return &h, payload, nil
+}
+
+// keyDiff says how a checkpoint's header h differs from this run's stage
+// and key parts.
+func keyDiff(h checkpointHeader, stage string, parts map[string]string) string {
+	if h.Stage != stage {
+		return fmt.Sprintf("by the %s search, not the %s one", h.Stage, stage)
+	}
+	var diff []string
+	for k, v := range parts {
+		if h.KeyParts[k] != v {
+			diff = append(diff, k)
+		}
+	}
+	for k := range h.KeyParts {
+		if _, ok := parts[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) == 0 {
+		return "under another key"
+	}
+	return "with other " + strings.Join(diff, ", ")
 }
 
 // restore decodes a payload into leaves, the interval path's state, the

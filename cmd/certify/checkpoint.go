@@ -33,10 +33,10 @@ var runInputFiles = []string{"model.json", "init.safetensors", "init.npz", "fina
 // precision, BatchNorm policy), the line (variant flags) and every option
 // that changes a result (opt with its defaults, the loading flags). The
 // searches add their own options (certify.Checkpoint.Key).
-func checkpointKey(af analyzeFlags, p *functionspace.Path, opt certify.Options) (string, error) {
+func checkpointKey(af analyzeFlags, p *functionspace.Path, opt certify.Options) (string, map[string]string, error) {
 	version, err := programVersion()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	files := map[string]string{} // by name in the run directory (the key does not depend on how it is reached)
 	paths := map[string]string{}
@@ -53,13 +53,13 @@ func checkpointKey(af analyzeFlags, p *functionspace.Path, opt certify.Options) 
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		files[name] = s
 	}
 	o, err := json.Marshal(opt)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	key := struct {
 		Version   string            `json:"version"`
@@ -73,10 +73,16 @@ func checkpointKey(af analyzeFlags, p *functionspace.Path, opt certify.Options) 
 		fmt.Sprintf("interpolate=%s layer=%d hold=%s from=%s labels=%s", af.variant.interpolate, af.variant.layer, af.variant.hold, af.variant.from, af.variant.labels)}
 	b, err := json.Marshal(key)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:]), nil
+	sum := func(s string) string { x := sha256.Sum256([]byte(s)); return hex.EncodeToString(x[:]) }
+	parts := map[string]string{"program version": sum(version), "path read (model, θ0, δ, examples)": key.Path,
+		"options": sum(string(o)), "loading flags": sum(key.Loading), "line": sum(key.Variation)}
+	for name, s := range files {
+		parts[name] = s
+	}
+	return hex.EncodeToString(h[:]), parts, nil
 }
 
 // programVersion identifies the binary: its VCS revision when it was built
@@ -134,11 +140,11 @@ func analysisCheckpoint(af analyzeFlags, p *functionspace.Path, opt certify.Opti
 	if !opt.Certificate || outDir == "" {
 		return nil, nil
 	}
-	key, err := checkpointKey(af, p, opt)
+	key, parts, err := checkpointKey(af, p, opt)
 	if err != nil {
 		return nil, err
 	}
-	return &certify.Checkpoint{Dir: filepath.Join(outDir, checkpointDirName), Key: key, Every: af.checkpointEvery, Fresh: af.fresh,
+	return &certify.Checkpoint{Dir: filepath.Join(outDir, checkpointDirName), Key: key, KeyParts: parts, Every: af.checkpointEvery, Fresh: af.fresh,
 		Notify: func(msg string) { fmt.Fprintln(stderr, msg) }}, nil
 }
 

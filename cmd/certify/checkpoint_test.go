@@ -161,7 +161,7 @@ func TestCertificateKillAndResume(t *testing.T) {
 	}
 	a[len(a)-9] = "1e-3" // --tolerance's value
 	code, msg := runBin(a)
-	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f) || strings.Contains(msg, ": resuming from") {
+	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f+": it was saved with other options, search options (") || strings.Contains(msg, ": resuming from") {
 		t.Errorf("another tolerance: exit %d, stderr:\n%s", code, msg)
 	}
 
@@ -193,7 +193,7 @@ func TestCertificateKillAndResume(t *testing.T) {
 	a = args(other2)
 	a[1] = run2
 	code, msg = runBin(a)
-	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f) || strings.Contains(msg, ": resuming from") {
+	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f+": it was saved with other data.safetensors, path read (model, θ0, δ, examples) (") || strings.Contains(msg, ": resuming from") {
 		t.Errorf("other data: exit %d, stderr:\n%s", code, msg)
 	}
 
