@@ -20,7 +20,9 @@ import (
 // each leaf contributes and whether it is settled, the rigorous witness
 // from evaluated points, which leaves to split, when to stop, and the
 // result. Its methods are called from one goroutine, in the order
-// Stage, then Constant alone or Begin, (Bound, Split)…, Finish.
+// Stage, then Constant alone or Begin, (Bound, Split)…, Finish; with a
+// checkpoint, SaveState before each Bound and, on a resumed search,
+// RestoreState once after Begin (checkpoint.go).
 type Objective interface {
 	// Stage names the search in progress reports (e.g. "certificate").
 	Stage() string
