@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/gob"
 	"fmt"
 	"math"
 	"runtime"
@@ -43,6 +44,9 @@ type AccuracyOptions struct {
 	// Progress, if not nil, is told the stage ("accuracy"), the leaves so
 	// far and the budget.
 	Progress func(stage string, done, total int)
+	// Checkpoint, if not nil, is where the search saves its state and
+	// resumes from (BranchAndBound, checkpoint.go).
+	Checkpoint *Checkpoint
 }
 
 // AccuracyBounds is the certified accuracy along the line on α-intervals
@@ -158,7 +162,7 @@ func certifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	if o.Tol <= 0 {
 		o.Tol = 1e-3
 	}
-	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress}
+	co := CertifyOptions{MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, InitialIntervals: o.InitialIntervals, Workers: o.Workers, Progress: o.Progress, Checkpoint: o.Checkpoint}
 	co.defaults()
 	if co.Workers >= 2 { // one pass per core already: one OpenBLAS thread each
 		defer blasbackend.SerialProducts()()
@@ -650,6 +654,188 @@ func (o *AccuracyObjective) Split(leaves []*Leaf, budget int) ([]int, string) {
 	return cs, ""
 }
 
+// ckptAccCount is an accCount in a checkpoint.
+type ckptAccCount struct {
+	Right, Wrong int
+	Undecided    []ckptRows
+	HasCfs       bool
+	Cfs          []ckptCoef
+}
+
+type ckptRows struct {
+	Present bool
+	Rows    []int32
+}
+
+type ckptCoef struct {
+	Present  bool
+	AB       interval.I
+	Rows     ckptRows
+	A, BC, E interval.Matrix
+	Cross    []ckptRows
+}
+
+func rowsOut(r []int32) ckptRows { return ckptRows{Present: r != nil, Rows: r} }
+
+func rowsIn(r ckptRows) []int32 {
+	if !r.Present {
+		return nil
+	}
+	if r.Rows == nil {
+		return []int32{}
+	}
+	return r.Rows
+}
+
+func accCountOut(c *accCount) ckptAccCount {
+	out := ckptAccCount{Right: c.right, Wrong: c.wrong, HasCfs: c.cfs != nil}
+	for _, u := range c.undecided {
+		out.Undecided = append(out.Undecided, rowsOut(u))
+	}
+	for _, cf := range c.cfs {
+		if cf == nil {
+			out.Cfs = append(out.Cfs, ckptCoef{})
+			continue
+		}
+		k := ckptCoef{Present: true, AB: cf.ab, Rows: rowsOut(cf.rows), A: cf.A, BC: cf.BC, E: cf.E}
+		for _, x := range cf.cross {
+			k.Cross = append(k.Cross, rowsOut(x))
+		}
+		out.Cfs = append(out.Cfs, k)
+	}
+	return out
+}
+
+func accCountIn(c ckptAccCount) *accCount {
+	out := &accCount{right: c.Right, wrong: c.Wrong}
+	if c.Undecided != nil {
+		out.undecided = make([][]int32, len(c.Undecided))
+		for ch, u := range c.Undecided {
+			out.undecided[ch] = rowsIn(u)
+		}
+	}
+	if c.HasCfs {
+		out.cfs = make([]*carryCoef, len(c.Cfs))
+		for ch, k := range c.Cfs {
+			if !k.Present {
+				continue
+			}
+			cf := &carryCoef{ab: k.AB, rows: rowsIn(k.Rows), A: k.A, BC: k.BC, E: k.E}
+			if k.Cross != nil {
+				cf.cross = make([][]int32, len(k.Cross))
+				for i, x := range k.Cross {
+					cf.cross[i] = rowsIn(x)
+				}
+			}
+			out.cfs[ch] = cf
+		}
+	}
+	return out
+}
+
+// ckptAcc is AccuracyObjective's state between rounds: the verdicts of
+// every leaf classified (by leaf index), the split parents' verdicts its
+// children inherit (Parents: distinct accCounts, shared by both children
+// as in Split, which Bound's release of their coefficients counts once)
+// and the counters.
+type ckptAcc struct {
+	Counts                                      []ckptLeafCount
+	Parents                                     []ckptAccCount
+	ParentOf                                    []ckptParentKey
+	RowsReused, CoefRows, TapLeaves, TapDecided int
+	StageRows                                   [2]int
+}
+
+type ckptLeafCount struct {
+	Leaf  int
+	Count ckptAccCount
+}
+
+type ckptParentKey struct {
+	A, B   float64
+	Parent int
+}
+
+// SaveState implements ObjectiveState: the verdicts, the parents' verdicts
+// for the children to evaluate, and the counters (copied: Bound releases
+// the parents' coefficients in place).
+func (o *AccuracyObjective) SaveState(leaves []*Leaf) func(*gob.Encoder) error {
+	type pk struct {
+		key [2]float64
+		c   *accCount
+	}
+	var counts []ckptLeafCount
+	for k, l := range leaves {
+		if c, ok := o.counts[l]; ok {
+			counts = append(counts, ckptLeafCount{k, accCountOut(&c)})
+		}
+	}
+	var keys [][2]float64
+	for key := range o.parents {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || (keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1])
+	})
+	idx := map[*accCount]int{}
+	var parents []ckptAccCount
+	var of []ckptParentKey
+	for _, key := range keys {
+		c := o.parents[key]
+		i, ok := idx[c]
+		if !ok {
+			i = len(parents)
+			idx[c] = i
+			parents = append(parents, accCountOut(c))
+		}
+		of = append(of, ckptParentKey{key[0], key[1], i})
+	}
+	st := ckptAcc{Counts: counts, Parents: parents, ParentOf: of, RowsReused: o.rowsReused, CoefRows: o.coefRows,
+		TapLeaves: o.tapLeaves, TapDecided: o.tapDecided, StageRows: o.stageRows}
+	return func(enc *gob.Encoder) error { return enc.Encode(&st) }
+}
+
+// RestoreState implements ObjectiveState.
+func (o *AccuracyObjective) RestoreState(leaves []*Leaf, dec *gob.Decoder) error {
+	var st ckptAcc
+	if err := dec.Decode(&st); err != nil {
+		return err
+	}
+	nc := len(o.ip.chunks)
+	check := func(c ckptAccCount) error {
+		if c.Undecided != nil && len(c.Undecided) != nc || c.HasCfs && len(c.Cfs) != nc {
+			return fmt.Errorf("accuracy: saved verdicts of %d chunks, the path has %d", len(c.Undecided), nc)
+		}
+		return nil
+	}
+	o.counts = map[*Leaf]accCount{}
+	for _, lc := range st.Counts {
+		if lc.Leaf < 0 || lc.Leaf >= len(leaves) {
+			return fmt.Errorf("accuracy: saved verdicts of leaf %d of %d", lc.Leaf, len(leaves))
+		}
+		if err := check(lc.Count); err != nil {
+			return err
+		}
+		o.counts[leaves[lc.Leaf]] = *accCountIn(lc.Count)
+	}
+	ps := make([]*accCount, len(st.Parents))
+	for i, c := range st.Parents {
+		if err := check(c); err != nil {
+			return err
+		}
+		ps[i] = accCountIn(c)
+	}
+	o.parents = map[[2]float64]*accCount{}
+	for _, k := range st.ParentOf {
+		if k.Parent < 0 || k.Parent >= len(ps) {
+			return fmt.Errorf("accuracy: saved parent %d of %d", k.Parent, len(ps))
+		}
+		o.parents[[2]float64{k.A, k.B}] = ps[k.Parent]
+	}
+	o.rowsReused, o.coefRows, o.tapLeaves, o.tapDecided, o.stageRows = st.RowsReused, st.CoefRows, st.TapLeaves, st.TapDecided, st.StageRows
+	return nil
+}
+
 // Finish implements Objective: the intervals [a, b, lo, hi] (adjacent
 // leaves with equal bounds merged), the counts, and the self-check
 // lo ≤ hi.
@@ -721,7 +907,13 @@ func attachAccuracy(ctx context.Context, p *functionspace.Path, o Options, r *Re
 		r.Notes = append(r.Notes, fmt.Sprintf("accuracy_bounds, certified_plateau: null: %v", err))
 		return nil
 	}
-	a, err := certifyAccuracy(ctx, p, AccuracyOptions{MaxIntervals: o.AccuracyIntervals, Progress: o.Progress}, o.accTap)
+	ao := AccuracyOptions{MaxIntervals: o.AccuracyIntervals, Progress: o.Progress}
+	ao.Checkpoint = o.Checkpoint.stageFile(AccuracyCheckpoint, struct {
+		MaxIntervals, InitialIntervals int
+		MinWidth, Tol                  float64
+		Tap                            bool
+	}{ao.MaxIntervals, ao.InitialIntervals, ao.MinWidth, ao.Tol, o.accTap != nil})
+	a, err := certifyAccuracy(ctx, p, ao, o.accTap)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -84,6 +84,11 @@ type Options struct {
 	AccuracyIntervals int `json:"accuracy_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
+	// Checkpoint, if not nil, makes the certificate's and the accuracy
+	// bounds' searches save their state in Checkpoint.Dir and resume from
+	// it (CertificateCheckpoint, AccuracyCheckpoint; checkpoint.go). Its
+	// Key must identify everything else the report depends on.
+	Checkpoint *Checkpoint `json:"-"`
 	// accTap, set by Analyze around the certificate and the accuracy
 	// bounds, carries the accuracy verdicts the certificate's leaf passes
 	// read off their jets to the accuracy search (acctap.go).

@@ -2,7 +2,10 @@ package certify
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
@@ -17,7 +20,9 @@ import (
 // each leaf contributes and whether it is settled, the rigorous witness
 // from evaluated points, which leaves to split, when to stop, and the
 // result. Its methods are called from one goroutine, in the order
-// Stage, then Constant alone or Begin, (Bound, Split)…, Finish.
+// Stage, then Constant alone or Begin, (Bound, Split)…, Finish; with a
+// checkpoint, SaveState before each Bound and, on a resumed search,
+// RestoreState once after Begin (checkpoint.go).
 type Objective interface {
 	// Stage names the search in progress reports (e.g. "certificate").
 	Stage() string
@@ -43,6 +48,9 @@ type Objective interface {
 	// Finish assembles the result from the final leaves and the reason the
 	// search stopped (Split's stop), and checks it for contradictions.
 	Finish(leaves []*Leaf, stop string) error
+	// ObjectiveState saves and restores what the objective keeps between
+	// rounds, for the checkpoints of a resumable search (checkpoint.go).
+	ObjectiveState
 }
 
 // BranchAndBound runs the branch and bound of THEORY.md §7 for objective
@@ -56,9 +64,15 @@ type Objective interface {
 // parent's ends and midpoint) and evaluating the new ones, until Split
 // chooses none; then obj.Finish. When the line is one point (δ = 0) it
 // calls obj.Constant instead. Of o it reads MaxIntervals (the budget
-// passed to Split), InitialIntervals, Workers and Progress; the objective
-// reads the rest. It returns ctx.Err() when cancelled and the objective's
-// errors.
+// passed to Split), InitialIntervals, Workers, Progress and Checkpoint;
+// the objective reads the rest. With o.Checkpoint it saves the state at
+// the start of a round (before Bound) to o.Checkpoint.File at most every
+// o.Checkpoint.Every, when cancelled and when the search ends, and a
+// search started on a file saved under the same key resumes from it
+// (checkpoint.go): the leaves, bounds and result are bit for bit those of
+// an uninterrupted search. It returns ctx.Err() when cancelled (after the
+// save), a *CheckpointError for a checkpoint that cannot be trusted, and
+// the objective's errors.
 func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o CertifyOptions) error {
 	o.defaults()
 	stage := obj.Stage()
@@ -87,6 +101,94 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	if err := obj.Begin(ip, l0, l1); err != nil {
 		return err
 	}
+	ck := o.Checkpoint
+	var resumed []*Leaf
+	if ck != nil {
+		h, payload, err := ck.load(stage)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			if resumed, err = restoreRound(ip, obj, payload); err != nil {
+				return &CheckpointError{ck.File, fmt.Errorf("payload: %w", err)}
+			}
+			ck.notify("%s: resuming from %s: %d leaves, saved %s", stage, ck.File, len(resumed), h.Saved)
+		}
+	}
+	var leaves []*Leaf
+	if resumed != nil {
+		leaves = resumed
+	} else if err := initialLeaves(ctx, ip, o, l0, l1, &leaves); err != nil {
+		return err
+	}
+	lastSave := time.Now()
+	var stop string
+	for {
+		var snap *roundState
+		if ck != nil {
+			snap = captureRound(ip, obj, leaves)
+			if time.Since(lastSave) >= ck.every() {
+				if err := ck.save(stage, snap); err != nil {
+					return err
+				}
+				lastSave = time.Now()
+			}
+		}
+		// cancelled: the state at the start of this round is saved (the
+		// round's Bound, Split and passes are then redone on resuming)
+		cancelled := func(err error) error {
+			if snap != nil && ctx.Err() != nil {
+				if serr := ck.save(stage, snap); serr != nil {
+					return errors.Join(err, serr)
+				}
+			}
+			return err
+		}
+		progress(len(leaves), o.MaxIntervals)
+		obj.Bound(leaves)
+		if err := ctx.Err(); err != nil {
+			return cancelled(err) // an objective may stop bounding when cancelled (AccuracyObjective)
+		}
+		split, why := obj.Split(leaves, o.MaxIntervals-len(leaves))
+		if len(split) == 0 {
+			stop = why
+			if snap != nil { // the final state: a later phase's interruption does not cost this search again
+				if err := ck.save(stage, snap); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		var fresh, next []*Leaf
+		sp := map[int]bool{}
+		for _, k := range split {
+			sp[k] = true
+		}
+		for k, l := range leaves {
+			if !sp[k] {
+				next = append(next, l)
+				continue
+			}
+			kids := splitLeaf(l)
+			l.kept = nil
+			next = append(next, kids...)
+			fresh = append(fresh, kids...)
+		}
+		if err := ip.evalLeaves(ctx, fresh, o.Workers); err != nil {
+			return cancelled(err)
+		}
+		leaves = next
+	}
+	if err := obj.Finish(leaves, stop); err != nil {
+		return err
+	}
+	progress(len(leaves), len(leaves))
+	return nil
+}
+
+// initialLeaves makes the o.InitialIntervals equal leaves of [0, 1] and
+// evaluates them (BranchAndBound).
+func initialLeaves(ctx context.Context, ip *IntervalPath, o CertifyOptions, l0, l1 interval.I, out *[]*Leaf) error {
 	var leaves []*Leaf
 	// L at the leaves' ends, for leaves where L may jump: the initial
 	// ends here, later ends are the split leaves' midpoints (LC).
@@ -117,42 +219,7 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	if err := ip.evalLeaves(ctx, rest, o.Workers); err != nil {
 		return err
 	}
-	var stop string
-	for {
-		progress(len(leaves), o.MaxIntervals)
-		obj.Bound(leaves)
-		if err := ctx.Err(); err != nil {
-			return err // an objective may stop bounding when cancelled (AccuracyObjective)
-		}
-		split, why := obj.Split(leaves, o.MaxIntervals-len(leaves))
-		if len(split) == 0 {
-			stop = why
-			break
-		}
-		var fresh, next []*Leaf
-		sp := map[int]bool{}
-		for _, k := range split {
-			sp[k] = true
-		}
-		for k, l := range leaves {
-			if !sp[k] {
-				next = append(next, l)
-				continue
-			}
-			kids := splitLeaf(l)
-			l.kept = nil
-			next = append(next, kids...)
-			fresh = append(fresh, kids...)
-		}
-		if err := ip.evalLeaves(ctx, fresh, o.Workers); err != nil {
-			return err
-		}
-		leaves = next
-	}
-	if err := obj.Finish(leaves, stop); err != nil {
-		return err
-	}
-	progress(len(leaves), len(leaves))
+	*out = leaves
 	return nil
 }
 

@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,9 +41,24 @@ type CertifyOptions struct {
 	Workers int
 	// Progress, if not nil, is told the stage, the leaves so far and the budget.
 	Progress func(stage string, done, total int)
+	// Checkpoint, if not nil, is where BranchAndBound saves its state and
+	// resumes from (checkpoint.go); its File and Key are used.
+	Checkpoint *Checkpoint
 	// acc, when not nil, is fed the accuracy verdicts read off the leaf
 	// passes' output jets (accTap, acctap.go; Analyze's accuracy bounds)
 	acc *accTap
+}
+
+// keyed is what of o (with the defaults) changes a search's leaves, bounds
+// or result, for a checkpoint's key (Checkpoint.stageFile); Workers does
+// not (the leaves do not depend on it), Progress and Checkpoint neither.
+func (o CertifyOptions) keyed(tap bool) any {
+	o.defaults()
+	return struct {
+		Tolerance, MinWidth, DeltaGap, DeltaTol float64
+		MaxIntervals, InitialIntervals          int
+		Tap                                     bool
+	}{o.Tolerance, o.MinWidth, o.DeltaGap, o.DeltaTol, o.MaxIntervals, o.InitialIntervals, tap}
 }
 
 func (o *CertifyOptions) defaults() {
@@ -694,6 +710,29 @@ func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 	return split, ""
 }
 
+// SaveState implements ObjectiveState: between rounds Monotonicity keeps
+// only the verdict once decided (Bound recomputes the rest from the
+// leaves; Begin's notes and L(0), L(1) are recomputed on resuming).
+func (m *Monotonicity) SaveState([]*Leaf) func(*gob.Encoder) error {
+	d := string(m.decided)
+	return func(enc *gob.Encoder) error { return enc.Encode(d) }
+}
+
+// RestoreState implements ObjectiveState.
+func (m *Monotonicity) RestoreState(_ []*Leaf, dec *gob.Decoder) error {
+	var d string
+	if err := dec.Decode(&d); err != nil {
+		return err
+	}
+	switch v := Verdict(d); v {
+	case "", CertifiedMonotone, NonMonotone:
+		m.decided = v
+	default:
+		return fmt.Errorf("monotonicity: saved verdict %q is not one Bound decides", d)
+	}
+	return nil
+}
+
 // Finish implements Objective: the verdict (inconclusive when undecided,
 // with the reason), the final leaves with their L′ enclosures, the
 // unsettled leaves, the evaluated points, the notes, and the self-check
@@ -931,7 +970,9 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // in a block without nn.IntervalBlock), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	c, e, err := certify(ctx, p, CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, acc: o.accTap})
+	co := CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, acc: o.accTap}
+	co.Checkpoint = o.Checkpoint.stageFile(CertificateCheckpoint, co.keyed(o.accTap != nil))
+	c, e, err := certify(ctx, p, co)
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions.Certificate = err.Error() + "; the verdict is the grid's"
 		return nil

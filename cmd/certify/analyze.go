@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/certify-mli/certify/certify"
 	"github.com/certify-mli/certify/functionspace"
@@ -33,6 +34,10 @@ type analyzeFlags struct {
 	bnRef    int
 	prec     string
 	variant  variantFlags
+	// fresh ignores a saved checkpoint; checkpointEvery is the least wall
+	// time between two saves of the searches' state (checkpoint.go)
+	fresh           bool
+	checkpointEvery time.Duration
 	// sweepPoint is set by certify sweep: the grid's analysis flags define
 	// the point's own report, so even --bn recompute writes certificate.json.
 	sweepPoint bool
@@ -67,6 +72,8 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.StringVar(&af.bn, "bn", functionspace.BNInterpolate.String(), "BatchNorm along the line (THEORY.md §2): interpolate (running statistics affine in α, the evaluation-mode networks at both ends; certifiable) or recompute (statistics of a fixed reference batch at every α, differentiated exactly; certifiable, the statistics enclosed over each α-interval)")
 	fs.IntVar(&af.bnRef, "bn-reference", functionspace.DefaultBNReference, "--bn recompute: the reference batch is the first N evaluation examples (all if fewer); biased variance, as training-mode normalisation")
 	fs.StringVar(&af.prec, "precision", functionspace.Float64.String(), "floating-point format of the layer passes: float64 or float32 (half the memory of the jets and the first-layer cache; the loss, sums over examples and the certificate stay float64; the grid verdict allows float32's rounding and settles close calls with a few float64 passes)")
+	fs.BoolVar(&af.fresh, "fresh", false, "start the certificate and accuracy-bound searches over, ignoring the state an interrupted run of the same command saved in "+checkpointDirName+"/ next to the report (without it, that state is resumed from when its inputs, settings and program version match)")
+	fs.DurationVar(&af.checkpointEvery, "save-state-every", certify.DefaultCheckpointEvery, "least wall time between two saves of the certificate's and accuracy bounds' search state into "+checkpointDirName+"/ next to the report (it is also saved when interrupted, and removed once the report is written)")
 	addVariantFlags(fs, &af.variant, &af.opt)
 	return fs
 }
@@ -83,6 +90,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--examples %d: want 0 (every example the run has) or a positive count", af.examples.n)
 	case af.chunk <= 0:
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
+	case af.checkpointEvery < 0:
+		return badInputf("--save-state-every %v: want a positive duration, e.g. 60s (0: the default, %v)", af.checkpointEvery, certify.DefaultCheckpointEvery)
 	case af.workers < 0:
 		return badInputf("--workers %d: want 0 (one per core) or a positive count", af.workers)
 	case o.MaxIntervals < 1:
@@ -183,6 +192,15 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 			return nil, err
 		}
 	}
+	// The searches' checkpoints live next to the report (checkpoint.go),
+	// under a key of everything the report depends on.
+	ckOpt := plan.Options
+	ckOpt.Labels = af.opt.Labels
+	ck, err := analysisCheckpoint(af, p, ckOpt, outDir)
+	if err != nil {
+		return nil, err
+	}
+	af.opt.Checkpoint = ck
 	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
 	if af.quiet || af.json {
@@ -206,7 +224,14 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		}
 	}
 	if errors.Is(err, context.Canceled) {
+		if savedCheckpoint(ck) {
+			return nil, interrupted(err, "interrupted while analysing %s; no report written, the search state is saved in %s: run the same command again to resume (--fresh to start over)", af.run, ck.Dir)
+		}
 		return nil, interrupted(err, "interrupted while analysing %s; nothing written", af.run)
+	}
+	var cerr *certify.CheckpointError
+	if errors.As(err, &cerr) {
+		return nil, badInput(err)
 	}
 	if err != nil {
 		return nil, err
@@ -246,6 +271,11 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	}
 	if err := presentation.WriteSummary(outDir, r); err != nil {
 		return nil, err
+	}
+	if ck != nil { // the report is written: the searches' state is no longer needed
+		if err := certify.RemoveCheckpoints(ck.Dir); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

@@ -74,7 +74,10 @@ func newSweepFlagSet(sf *sweepFlags) *flag.FlagSet {
 }
 
 // sweepReserved are the flags the sweep sets itself; a grid may not set them.
-var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json", "spawn-from", "at-step"} // a grid spawns through its "spawn" section (sweep_spawn.go)
+// A point's analysis resumes its certificate from its checkpoint with the
+// default save interval (--fresh, --save-state-every: checkpoint.go): they
+// change no result, so they are no grid setting.
+var sweepReserved = []string{"out", "force", "resume", "quiet", "run", "json", "spawn-from", "at-step", "fresh", "save-state-every"} // a grid spawns through its "spawn" section (sweep_spawn.go)
 
 // trainGrid is rundir.TrainConfig as a grid's "base" and "axes" see it:
 // its keys are the flags of `certify train`.

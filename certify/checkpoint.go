@@ -1,0 +1,536 @@
+package certify
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/gob"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certify-mli/certify/functionspace"
+	"github.com/certify-mli/certify/interval"
+	"github.com/certify-mli/certify/nn"
+)
+
+// A checkpointed branch and bound (issue 13, the developers' guide's "long
+// work can be interrupted and resumed"). While BranchAndBound runs it saves
+// the state at the start of a round (every leaf, evaluated, with the kept
+// rows of the settled-example drop-out; the interval path's counters and
+// search switches; the accuracy tap's verdicts; the objective's own state,
+// ObjectiveState) to a file, atomically, at most every Checkpoint.Every of
+// wall time, when the search is cancelled (before BranchAndBound returns
+// ctx.Err()) and when it ends (so that a later phase's interruption does not
+// cost this one again). A run started with the same Checkpoint.File and key
+// resumes from that state: it encloses L(0) and L(1) and calls the
+// objective's Begin again (deterministic: the same enclosures and notes),
+// restores the state, and continues with the round's Bound. Every quantity a
+// later round reads is restored bit for bit (float64s as their bits, gob),
+// so the leaves, bounds, verdict and counters are those of an uninterrupted
+// run (TestCheckpointResumeBitIdentical).
+//
+// The file: the line "certify-checkpoint 1", a JSON header line
+// (checkpointHeader: stage, key, saved time, leaves, the payload's length
+// and SHA-256), then the payload (gob, checkpointPayload).
+
+// DefaultCheckpointEvery is the least wall time between two saves of a
+// running branch and bound's state (Checkpoint.Every's default).
+const DefaultCheckpointEvery = 60 * time.Second
+
+// checkpointMagic is the first line of a checkpoint file.
+const checkpointMagic = "certify-checkpoint 1"
+
+// Checkpoint says where BranchAndBound saves its state and under which
+// identity (CertifyOptions.Checkpoint; Options.Checkpoint for Analyze, which
+// names the files of its two searches in Dir).
+type Checkpoint struct {
+	// Dir holds Analyze's checkpoints: CertificateCheckpoint and
+	// AccuracyCheckpoint (Options.Checkpoint).
+	Dir string
+	// File is the checkpoint of one search (CertifyOptions.Checkpoint).
+	File string
+	// Key identifies the inputs and settings the state belongs to: the
+	// caller's digest of the files read, the line, the options and the
+	// binary (hex). A file saved under another key is never resumed from.
+	Key string
+	// KeyParts, when set, are the digests Key was made from, by name (e.g.
+	// "program", "data.safetensors", "options"); they are saved in the
+	// file so that a mismatch can say which part differs.
+	KeyParts map[string]string
+	// Every is the least wall time between two saves (0: DefaultCheckpointEvery).
+	Every time.Duration
+	// Fresh ignores an existing checkpoint (it is replaced at the first save).
+	Fresh bool
+	// Notify, if not nil, is told what happened to a checkpoint in one line
+	// (resumed from, ignored and why); the caller prints it on stderr.
+	Notify func(msg string)
+}
+
+// Analyze's checkpoint files in Checkpoint.Dir.
+const (
+	CertificateCheckpoint = "certificate.ckpt"
+	AccuracyCheckpoint    = "accuracy.ckpt"
+)
+
+// stageFile returns the checkpoint of the search named by file in c.Dir,
+// with the stage's options digested into its key; nil when c is nil.
+func (c *Checkpoint) stageFile(file string, opts any) *Checkpoint {
+	if c == nil || c.Dir == "" {
+		return nil
+	}
+	s := *c
+	s.File = filepath.Join(c.Dir, file)
+	b, err := json.Marshal(opts)
+	if err != nil { // never for the option structs passed: a key that matches nothing
+		b = []byte(err.Error() + time.Now().String())
+	}
+	h := sha256.Sum256(append([]byte(c.Key+"\x00"+file+"\x00"), b...))
+	s.Key = hex.EncodeToString(h[:])
+	s.KeyParts = map[string]string{}
+	for k, v := range c.KeyParts {
+		s.KeyParts[k] = v
+	}
+	o := sha256.Sum256(b)
+	s.KeyParts["search options"] = hex.EncodeToString(o[:])
+	return &s
+}
+
+// RemoveCheckpoints removes Analyze's checkpoint files in dir and dir
+// itself when it is then empty: the caller does so once the report is
+// written.
+func RemoveCheckpoints(dir string) error {
+	for _, f := range []string{CertificateCheckpoint, AccuracyCheckpoint} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	os.Remove(dir) // only when empty
+	return nil
+}
+
+func (c *Checkpoint) every() time.Duration {
+	if c.Every <= 0 {
+		return DefaultCheckpointEvery
+	}
+	return c.Every
+}
+
+func (c *Checkpoint) notify(format string, args ...any) {
+	if c.Notify != nil {
+		c.Notify(fmt.Sprintf(format, args...))
+	}
+}
+
+// CheckpointError is a checkpoint file that cannot be trusted: unreadable,
+// truncated, not a checkpoint, or its payload's checksum or encoding wrong.
+// The command exits with status 2 on it.
+type CheckpointError struct {
+	File string
+	Err  error
+}
+
+func (e *CheckpointError) Error() string {
+	return fmt.Sprintf("checkpoint %s: %v; remove it or run again with --fresh to start the search over", e.File, e.Err)
+}
+
+func (e *CheckpointError) Unwrap() error { return e.Err }
+
+// ObjectiveState is what an Objective keeps between the rounds of a branch
+// and bound, for checkpoints: SaveState captures it at the start of a round
+// (before Bound; cheaply: the capture may be encoded later, after the round
+// has moved on, so it must not share what later rounds change) and returns
+// a function that gob-encodes the capture; RestoreState, called after Begin
+// on a resumed search, decodes it. Leaves are referred to by their index
+// in the round's leaves (in order of α).
+type ObjectiveState interface {
+	SaveState(leaves []*Leaf) func(*gob.Encoder) error
+	RestoreState(leaves []*Leaf, dec *gob.Decoder) error
+}
+
+// checkpointHeader is the JSON line after the magic line.
+type checkpointHeader struct {
+	Stage         string `json:"stage"`
+	Key           string `json:"key"`
+	Saved         string `json:"saved"`
+	Leaves        int    `json:"leaves"`
+	PayloadBytes  int    `json:"payload_bytes"`
+	PayloadSHA256 string `json:"payload_sha256"`
+	// KeyParts are Checkpoint.KeyParts (informative: Key decides)
+	KeyParts map[string]string `json:"key_parts,omitempty"`
+}
+
+// checkpointPayload is the gob payload's first value; the objective's
+// state follows it.
+type checkpointPayload struct {
+	Leaves []ckptLeaf
+	IP     ckptPath
+	Tap    *ckptTap
+}
+
+// ckptLeaf is a Leaf: its exported fields (gob encodes them all, with
+// float64s as their bits) and its kept rows.
+type ckptLeaf struct {
+	L    Leaf
+	Kept *ckptKept
+}
+
+type ckptKept struct {
+	Chunks   []ckptChunkKeep
+	Examples int
+}
+
+type ckptChunkKeep struct {
+	Present    bool
+	Rows       []int32
+	DL, D2L, L []interval.I
+	Kink       []bool
+	DLC        []interval.I
+}
+
+// ckptPath is the interval path's state a round changes: its counters
+// (reported as evaluations and in the diagnostics) and search switches.
+type ckptPath struct {
+	Evals, KeptTotal, RowsReused, DeadRowN, ProbeSettled, PatternRows int
+	CarryRows, CarryDerived, CarryUnits                               int
+	KeepKinked, DropSettled, Probe                                    bool
+}
+
+type ckptTap struct {
+	Rows   int
+	Leaves []ckptTapLeaf
+}
+
+type ckptTapLeaf struct {
+	A, B   float64
+	Chunks []ckptTapChunk
+}
+
+type ckptTapChunk struct {
+	Present bool
+	V       []int8
+}
+
+// roundState is the state at the start of a round, captured cheaply
+// (captureRound) and encoded only when saved.
+type roundState struct {
+	leaves []Leaf // copies: a later round changes LA, LB, Ways in place
+	kept   []*keptRows
+	ip     ckptPath
+	tap    map[[2]float64][][]int8
+	tapN   int
+	hasTap bool
+	obj    func(*gob.Encoder) error
+}
+
+func captureRound(ip *IntervalPath, obj Objective, leaves []*Leaf) *roundState {
+	s := &roundState{leaves: make([]Leaf, len(leaves)), kept: make([]*keptRows, len(leaves))}
+	for k, l := range leaves {
+		s.leaves[k] = *l
+		s.kept[k] = l.kept
+	}
+	ip.mu.Lock()
+	s.ip = ckptPath{Evals: ip.evals, KeptTotal: ip.keptTotal, RowsReused: ip.rowsReused, DeadRowN: ip.deadRowN, ProbeSettled: ip.probeSettled,
+		PatternRows: ip.patternRows, CarryRows: ip.carryRows, CarryDerived: ip.carryDerived, CarryUnits: ip.carryUnits,
+		KeepKinked: ip.keepKinked, DropSettled: ip.dropSettled, Probe: ip.probe}
+	ip.mu.Unlock()
+	if t := ip.acc; t != nil {
+		t.mu.Lock()
+		s.hasTap, s.tapN = true, t.rows
+		s.tap = make(map[[2]float64][][]int8, len(t.leaves))
+		for k, l := range t.leaves {
+			s.tap[k] = append([][]int8(nil), l.v...)
+		}
+		t.mu.Unlock()
+	}
+	s.obj = obj.SaveState(leaves)
+	return s
+}
+
+// encode returns the gob payload of s.
+func (s *roundState) encode() ([]byte, error) {
+	var pl checkpointPayload
+	pl.Leaves = make([]ckptLeaf, len(s.leaves))
+	for k := range s.leaves {
+		pl.Leaves[k].L = s.leaves[k]
+		if kr := s.kept[k]; kr != nil {
+			ck := &ckptKept{Examples: kr.examples, Chunks: make([]ckptChunkKeep, len(kr.chunks))}
+			for c, ch := range kr.chunks {
+				if ch != nil {
+					ck.Chunks[c] = ckptChunkKeep{Present: true, Rows: ch.rows, DL: ch.dl, D2L: ch.d2l, L: ch.l, Kink: ch.kink, DLC: ch.dlc}
+				}
+			}
+			pl.Leaves[k].Kept = ck
+		}
+	}
+	pl.IP = s.ip
+	if s.hasTap {
+		t := &ckptTap{Rows: s.tapN}
+		for k, v := range s.tap {
+			tl := ckptTapLeaf{A: k[0], B: k[1], Chunks: make([]ckptTapChunk, len(v))}
+			for c, x := range v {
+				tl.Chunks[c] = ckptTapChunk{Present: x != nil, V: x}
+			}
+			t.Leaves = append(t.Leaves, tl)
+		}
+		sortTapLeaves(t.Leaves) // a map's order is random: the file is the same for the same state
+		pl.Tap = t
+	}
+	var buf bytes.Buffer
+	enc := gob.NewEncoder(&buf)
+	if err := enc.Encode(&pl); err != nil {
+		return nil, err
+	}
+	if err := s.obj(enc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func sortTapLeaves(ls []ckptTapLeaf) {
+	sort.Slice(ls, func(i, j int) bool { return ls[i].A < ls[j].A || (ls[i].A == ls[j].A && ls[i].B < ls[j].B) })
+}
+
+// save writes s to c.File atomically (a temporary name in the same
+// directory, fsync, rename, fsync of the directory).
+func (c *Checkpoint) save(stage string, s *roundState) error {
+	payload, err := s.encode()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c.File, err)
+	}
+	sum := sha256.Sum256(payload)
+	h, _ := json.Marshal(checkpointHeader{Stage: stage, Key: c.Key, Saved: time.Now().UTC().Format(time.RFC3339), Leaves: len(s.leaves),
+		PayloadBytes: len(payload), PayloadSHA256: hex.EncodeToString(sum[:]), KeyParts: c.KeyParts})
+	dir := filepath.Dir(c.File)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(c.File)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	w := bufio.NewWriter(f)
+	w.WriteString(checkpointMagic + "\n")
+	w.Write(h)
+	w.WriteString("\n")
+	w.Write(payload)
+	err = w.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, c.File)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", c.File, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// load reads c.File: nil, nil when there is none, or when it is ignored
+// (Fresh, or saved under another key or stage: said through Notify); a
+// *CheckpointError when it cannot be trusted.
+func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
+	b, err := os.ReadFile(c.File)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, &CheckpointError{c.File, err}
+	}
+	if c.Fresh {
+		c.notify("%s: ignoring checkpoint %s (--fresh); it is replaced at the first save", stage, c.File)
+		return nil, nil, nil
+	}
+	bad := func(format string, args ...any) error { return &CheckpointError{c.File, fmt.Errorf(format, args...)} }
+	magic, rest, ok := bytes.Cut(b, []byte("\n"))
+	if !ok || string(magic) != checkpointMagic {
+		return nil, nil, bad("not a checkpoint of this program (its first line is not %q)", checkpointMagic)
+	}
+	hl, payload, ok := bytes.Cut(rest, []byte("\n"))
+	if !ok {
+		return nil, nil, bad("truncated: the header line is not complete")
+	}
+	var h checkpointHeader
+	if err := json.Unmarshal(hl, &h); err != nil {
+		return nil, nil, bad("header: %v", err)
+	}
+	if len(payload) != h.PayloadBytes {
+		return nil, nil, bad("truncated or extended: the payload has %d bytes, the header says %d", len(payload), h.PayloadBytes)
+	}
+	if sum := sha256.Sum256(payload); hex.EncodeToString(sum[:]) != h.PayloadSHA256 {
+		return nil, nil, bad("the payload's SHA-256 %x is not the header's %s (corrupt)", sum, h.PayloadSHA256)
+	}
+	if h.Stage != stage || h.Key != c.Key {
+		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(h, stage, c.KeyParts), h.Key, c.Key)
+		return nil, nil, nil
+	}
+	return &h, payload, nil
+}
+
+// keyDiff says how a checkpoint's header h differs from this run's stage
+// and key parts.
+func keyDiff(h checkpointHeader, stage string, parts map[string]string) string {
+	if h.Stage != stage {
+		return fmt.Sprintf("by the %s search, not the %s one", h.Stage, stage)
+	}
+	var diff []string
+	for k, v := range parts {
+		if h.KeyParts[k] != v {
+			diff = append(diff, k)
+		}
+	}
+	for k := range h.KeyParts {
+		if _, ok := parts[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) == 0 {
+		return "under another key"
+	}
+	return "with other " + strings.Join(diff, ", ")
+}
+
+// restore decodes a payload into leaves, the interval path's state, the
+// tap's verdicts and (after Begin has run) the objective's state.
+func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, error) {
+	dec := gob.NewDecoder(bytes.NewReader(payload))
+	var pl checkpointPayload
+	if err := dec.Decode(&pl); err != nil {
+		return nil, err
+	}
+	leaves := make([]*Leaf, len(pl.Leaves))
+	for k := range pl.Leaves {
+		l := pl.Leaves[k].L
+		l.kept, l.parent = nil, nil
+		if ck := pl.Leaves[k].Kept; ck != nil {
+			if len(ck.Chunks) != len(ip.chunks) {
+				return nil, fmt.Errorf("leaf %d keeps rows of %d chunks, the path has %d", k, len(ck.Chunks), len(ip.chunks))
+			}
+			kr := &keptRows{examples: ck.Examples, chunks: make([]*chunkKeep, len(ck.Chunks))}
+			for c, ch := range ck.Chunks {
+				if ch.Present {
+					n := ip.chunks[c][1] - ip.chunks[c][0]
+					for _, r := range ch.Rows {
+						if r < 0 || int(r) >= n {
+							return nil, fmt.Errorf("leaf %d keeps row %d of chunk %d (%d rows)", k, r, c, n)
+						}
+					}
+					kr.chunks[c] = &chunkKeep{rows: ch.Rows, dl: ch.DL, d2l: ch.D2L, l: ch.L, kink: ch.Kink, dlc: ch.DLC}
+				}
+			}
+			l.kept = kr
+		}
+		leaves[k] = &l
+	}
+	if err := checkLeaves(leaves); err != nil {
+		return nil, err
+	}
+	s := pl.IP
+	ip.mu.Lock()
+	ip.evals, ip.keptTotal, ip.rowsReused, ip.deadRowN, ip.probeSettled = s.Evals, s.KeptTotal, s.RowsReused, s.DeadRowN, s.ProbeSettled
+	ip.patternRows, ip.carryRows, ip.carryDerived, ip.carryUnits = s.PatternRows, s.CarryRows, s.CarryDerived, s.CarryUnits
+	ip.keepKinked, ip.dropSettled, ip.probe = s.KeepKinked, s.DropSettled, s.Probe
+	ip.mu.Unlock()
+	if (pl.Tap != nil) != (ip.acc != nil) {
+		return nil, fmt.Errorf("saved with the accuracy tap %v, resumed with it %v", pl.Tap != nil, ip.acc != nil)
+	}
+	if t := ip.acc; t != nil {
+		t.mu.Lock()
+		t.rows = pl.Tap.Rows
+		t.leaves = map[[2]float64]*tapLeaf{}
+		for _, tl := range pl.Tap.Leaves {
+			v := make([][]int8, len(tl.Chunks))
+			for c, x := range tl.Chunks {
+				if x.Present {
+					v[c] = x.V
+					if v[c] == nil {
+						v[c] = []int8{}
+					}
+				}
+			}
+			t.leaves[[2]float64{tl.A, tl.B}] = &tapLeaf{v: v}
+		}
+		t.mu.Unlock()
+	}
+	if err := obj.RestoreState(leaves, dec); err != nil {
+		return nil, err
+	}
+	return leaves, nil
+}
+
+// checkLeaves checks that leaves partition [0, 1] in order.
+func checkLeaves(leaves []*Leaf) error {
+	if len(leaves) == 0 {
+		return errors.New("no leaves")
+	}
+	if leaves[0].A != 0 || leaves[len(leaves)-1].B != 1 {
+		return fmt.Errorf("the leaves cover [%v, %v], not [0, 1]", leaves[0].A, leaves[len(leaves)-1].B)
+	}
+	for k := 1; k < len(leaves); k++ {
+		if leaves[k].A != leaves[k-1].B || !(leaves[k].A < leaves[k].B) {
+			return fmt.Errorf("leaf %d [%v, %v] does not follow [%v, %v]", k, leaves[k].A, leaves[k].B, leaves[k-1].A, leaves[k-1].B)
+		}
+	}
+	return nil
+}
+
+// PathDigest returns the SHA-256 (hex) of what a certificate on p reads:
+// the model's layers (their spec), θ0, δ (every tensor's name, shape and
+// float64 bits, BatchNorm buffers included), the examples' inputs and
+// targets, the chunking, precision and BatchNorm policy. A checkpoint's key
+// includes it, so that other weights or data never resume one.
+func PathDigest(p *functionspace.Path) string {
+	h := sha256.New()
+	spec, _ := json.Marshal(p.Model.Spec)
+	h.Write(spec)
+	f := func(xs []float64) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(len(xs)))
+		h.Write(b[:])
+		for _, x := range xs {
+			binary.LittleEndian.PutUint64(b[:], math.Float64bits(x))
+			h.Write(b[:])
+		}
+	}
+	for _, st := range []nn.State{p.Theta0, p.Delta} {
+		names := make([]string, 0, len(st))
+		for k := range st {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(h, "%s %v\n", k, st[k].Shape)
+			f(st[k].Data)
+		}
+	}
+	r, c := p.X.Dims()
+	fmt.Fprintf(h, "X %d %d\n", r, c)
+	f(p.X.RawMatrix().Data)
+	if p.Targets.Labels != nil {
+		fmt.Fprintf(h, "labels %v\n", p.Targets.Labels)
+	}
+	if p.Targets.Values != nil {
+		f(p.Targets.Values.RawMatrix().Data)
+	}
+	fmt.Fprintf(h, "chunks %v precision %s bn %s ref %d\n", p.Chunks(), p.Precision(), p.BNPolicy(), p.BNReference())
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,205 @@
+package certify
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/certify-mli/certify/functionspace"
+	"pgregory.net/rapid"
+)
+
+// resumeRun is the certificate and the accuracy bounds of Analyze on p
+// (the certificate's passes feeding the accuracy tap), each search
+// checkpointed in dir when dir is not "", with ctx; their JSON with the
+// wall-clock seconds zeroed.
+func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, accIntervals int, dir string, every time.Duration) ([]byte, []byte, error) {
+	tap := newAccTap(p)
+	co := o
+	co.acc = tap
+	var ck *Checkpoint
+	if dir != "" {
+		ck = &Checkpoint{Dir: dir, Key: "test", Every: every}
+		co.Checkpoint = ck.stageFile(CertificateCheckpoint, co.keyed(tap != nil))
+	}
+	c, _, err := certify(ctx, p, co)
+	if err != nil {
+		return nil, nil, err
+	}
+	ao := AccuracyOptions{MaxIntervals: accIntervals, MinWidth: 1e-5, Tol: 1e-4, Workers: o.Workers, Progress: o.Progress}
+	if ck != nil {
+		ao.Checkpoint = ck.stageFile(AccuracyCheckpoint, ao)
+	}
+	a, err := certifyAccuracy(ctx, p, ao, tap)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Seconds, a.Seconds = 0, 0
+	cb, err := json.Marshal(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	ab, err := json.Marshal(a)
+	return cb, ab, err
+}
+
+// TestCheckpointResumeBitIdentical: on random small MLPs and residual nets,
+// the certificate and accuracy bounds of a run cancelled after a random
+// number of rounds (once or twice, in either search) and resumed from its
+// checkpoints are byte for byte those of an uninterrupted run: the
+// leaves, their kept rows (drop-out; residual nets keep kinked rows), the
+// objectives' state (the verdict, whose Δ refinement under DeltaTol
+// follows; the accuracy's inherited verdicts and carried coefficients), the
+// tap's verdicts and the counters are all restored. The save interval is
+// drawn too (every round, or only on cancellation and at the end). Over the
+// run, some resumed states held kept rows and some were past the verdict
+// (the test fails otherwise: it would not exercise them).
+func TestCheckpointResumeBitIdentical(t *testing.T) {
+	keptSeen, decidedSeen, resumes := 0, 0, 0
+	rapid.Check(t, func(t *rapid.T) {
+		var p *functionspace.Path
+		if rapid.Bool().Draw(t, "residual") {
+			p = randomConvResidualPath(t)
+		} else {
+			p = randomCertPath(t)
+		}
+		tol := rapid.SampledFrom([]float64{0, 1e-6, 1e-3, 1e-1}).Draw(t, "tol")
+		dtol := rapid.SampledFrom([]float64{0, 1e-2, DefaultDeltaTol}).Draw(t, "delta_tol")
+		o := CertifyOptions{Tolerance: tol, DeltaTol: dtol, MaxIntervals: rapid.SampledFrom([]int{48, 96}).Draw(t, "budget"), MinWidth: 1e-7,
+			InitialIntervals: rapid.SampledFrom([]int{4, 8}).Draw(t, "initial"), Workers: rapid.IntRange(1, 2).Draw(t, "workers")}
+		every := rapid.SampledFrom([]time.Duration{time.Nanosecond, time.Hour}).Draw(t, "every")
+		wantC, wantA, err := resumeRun(context.Background(), p, o, 64, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := os.MkdirTemp("", "ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		var gotC, gotA []byte
+		for stops := rapid.IntRange(0, 2).Draw(t, "stops"); ; stops-- {
+			ctx, cancel := context.WithCancel(context.Background())
+			oo := o
+			if stops > 0 {
+				k, calls := rapid.IntRange(1, 30).Draw(t, "k"), 0
+				oo.Progress = func(string, int, int) {
+					if calls++; calls == k {
+						cancel()
+					}
+				}
+			}
+			gotC, gotA, err = resumeRun(ctx, p, oo, 64, dir, every)
+			cancel()
+			if stops > 0 && errors.Is(err, context.Canceled) {
+				kept, decided := inspectCheckpoint(t, filepath.Join(dir, CertificateCheckpoint))
+				keptSeen += kept
+				if decided {
+					decidedSeen++
+				}
+				resumes++
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if !bytes.Equal(gotC, wantC) {
+			t.Fatalf("resumed certificate differs:\n got %s\nwant %s", gotC, wantC)
+		}
+		if !bytes.Equal(gotA, wantA) {
+			t.Fatalf("resumed accuracy bounds differ:\n got %s\nwant %s", gotA, wantA)
+		}
+	})
+	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states", resumes, keptSeen, decidedSeen)
+	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 {
+		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states", resumes, keptSeen, decidedSeen)
+	}
+}
+
+// inspectCheckpoint returns the kept rows of the certificate checkpoint
+// file f (0 when there is none) and whether its verdict was decided.
+func inspectCheckpoint(t *rapid.T, f string) (int, bool) {
+	b, err := os.ReadFile(f)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := bytes.Cut(b, []byte("\n"))
+	_, payload, _ := bytes.Cut(rest, []byte("\n"))
+	dec := gob.NewDecoder(bytes.NewReader(payload))
+	var pl checkpointPayload
+	var decided string
+	if err := dec.Decode(&pl); err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(&decided); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range pl.Leaves {
+		if l.Kept != nil {
+			n += l.Kept.Examples
+		}
+	}
+	return n, decided != ""
+}
+
+// TestCheckpointCoversEveryField: the state a checkpoint saves is listed
+// field by field (checkpoint.go mirrors the unexported types), so a field
+// added to one of these types must be added to the checkpoint, or to this
+// list with the reason it need not be saved; otherwise a resumed search
+// could read it unset (and a later field of the kept rows read by the
+// children would be missing on resuming).
+func TestCheckpointCoversEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want []string
+	}{
+		// exported fields are saved by gob; kept is saved; parent is nil at the start of a round
+		{Leaf{}, []string{"A", "B", "DL", "Integral", "LC", "DLC", "Smooth", "Jump", "LR", "LA", "LB", "Rise", "Ways", "kept", "parent"}},
+		{keptRows{}, []string{"chunks", "examples", "released"}}, // released is false for a live leaf
+		{chunkKeep{}, []string{"rows", "dl", "d2l", "l", "kink", "dlc"}},
+		{accCount{}, []string{"right", "wrong", "undecided", "cfs"}},
+		{carryCoef{}, []string{"ab", "rows", "A", "BC", "E", "cross"}},
+		{tapLeaf{}, []string{"v"}},
+		// o, Cert, ip, l0, l1 and exactEnds are set again by NewMonotonicity and Begin;
+		// end, in, first, last by Bound before Split reads them; decided is saved
+		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "end", "in", "first", "last", "exactEnds"}},
+		// the options, ctx, tap, ip, labels, split by the constructor and begin; Result by
+		// begin, filled in Finish; leafEnds by Finish; counts, parents and the counters are saved
+		{AccuracyObjective{}, []string{"MinWidth", "MaxIntervals", "Workers", "Tol", "Result", "ip", "labels", "counts", "parents",
+			"rowsReused", "ctx", "noInherit", "leafEnds", "coefRows", "split", "noSplit", "tap", "tapLeaves", "tapDecided", "stageRows"}},
+		// saved (ckptPath): evals, keptTotal, rowsReused, patternRows, deadRowN, probeSettled,
+		// carryRows, carryDerived, carryUnits, dropSettled, keepKinked, probe; acc's verdicts
+		// (ckptTap). Built again by NewIntervalPath from the same path: p … layers, scale, line,
+		// jumps, patterns, dead, deadSpan, recompute … nestedBN (stats is a cache), backward,
+		// carry; dl1, dl0, dl0Next by ends and Begin; outputsOnly by the search's caller; notes
+		// unread; mu, statsMu locks
+		{IntervalPath{}, []string{"p", "chunks", "start", "a", "b", "kink0", "dl1", "dl0", "layers", "scale", "mu", "evals", "line", "notes",
+			"jumps", "outputsOnly", "dropSettled", "keepKinked", "keptTotal", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
+			"deadRowN", "probe", "probeSettled", "dl0Next", "recompute", "refA", "refB", "refKink0", "refX", "statsMu", "stats", "nestedBN",
+			"backward", "carry", "carryRows", "carryDerived", "carryUnits", "acc"}},
+		// the options, ip, l0, l1, Cert set by the constructor and begin; up by Bound
+		{BarrierObjective{}, []string{"Gap", "MinWidth", "MaxIntervals", "MinBatch", "Cert", "ip", "l0", "l1", "up"}},
+	} {
+		typ := reflect.TypeOf(c.v)
+		var got []string
+		for i := 0; i < typ.NumField(); i++ {
+			got = append(got, typ.Field(i).Name)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s has fields %v; the checkpoint (checkpoint.go, ObjectiveState) covers %v: save the new ones or list why not", typ.Name(), got, c.want)
+		}
+	}
+}
