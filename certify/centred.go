@@ -276,8 +276,18 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 	}
 	t := interval.I{Lo: interval.Down(ab.Lo - mid), Hi: interval.Up(ab.Hi - mid)}
 	withDK := j.HasDK()
+	// t straddles 0 (tl < 0 < th) on every leaf wider than a float64
+	// step: then d·t = [min(d.Hi·tl, d.Lo·th), max(d.Hi·th, d.Lo·tl)]
+	// (mulStraddle), the two products of interval.Mul's four that can be
+	// extreme, bit for bit Mul's result
+	straddle := t.Lo < 0 && t.Hi > 0
 	tighten := func(m, mc, d, dk interval.Matrix, k, kc int) {
-		x := interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		var x interval.I
+		if straddle {
+			x = mulStraddle(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		} else {
+			x = interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		}
 		if dk.Lo != nil {
 			x = interval.Add(x, interval.I{Lo: dk.Lo[k], Hi: dk.Hi[k]})
 		}
@@ -311,4 +321,20 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 			}
 		}
 	}
+}
+
+// mulStraddle returns interval.Mul(d, t) for t.Lo < 0 < t.Hi, bit for bit
+// (centredForm's d·(α − c)). For reals a ≤ b and tl < 0 < th the extremes
+// of {a, b}·{tl, th} are min(b·tl, a·th) and max(b·th, a·tl): a·tl ≥ b·tl
+// and a·th ≤ b·th. Rounding to nearest is monotone, so the float64
+// products keep those orders and the min and max of the two equal those
+// of Mul's four; where Mul would take its slow path (a NaN or a bound
+// exactly 0: a zero factor or an underflow), and for an empty or NaN d,
+// Mul itself is called.
+func mulStraddle(d, t interval.I) interval.I {
+	lo, hi := min(d.Hi*t.Lo, d.Lo*t.Hi), max(d.Hi*t.Hi, d.Lo*t.Lo)
+	if lo == 0 || hi == 0 || lo != lo || hi != hi || !(d.Lo <= d.Hi) {
+		return interval.Mul(d, t)
+	}
+	return interval.I{Lo: interval.Down(lo), Hi: interval.Up(hi)}
 }

@@ -99,22 +99,30 @@ func MulCols(w *Weights, x Cols, scale float64, lo, hi []float64) {
 		return
 	}
 	ax, xr := x.Abs[:k*n], x.Abs[k*n:2*k*n]
-	// nz[j]: column j holds an entry that is not an exact 0; point: every
-	// radius is 0 and every midpoint finite.
+	// nz[j]: column j holds an entry that is not an exact 0 (nz[j] != 0);
+	// point: every radius is 0 and every midpoint finite. nz[j] is the sum
+	// of the column's |Xm| and Xr, all ≥ 0 (or NaN): a sum of non-negative
+	// floats is 0 exactly when every term is +0 (a positive term makes it
+	// positive, NaN stays NaN), so the branch-free sum decides the same
+	// columns as testing every entry (the test's branches on data-dependent
+	// zeros were ~5 % of a resnet-8 leaf, issue 13). The point scan stops
+	// at the first radius that is not 0 (the leaf's passes: at once).
 	nzp := getScratch(n)
 	defer scratchPool.Put(nzp)
 	nz := *nzp
 	clear(nz)
-	point := true
 	for r := 0; r < k; r++ {
 		a, rr := ax[r*n:(r+1)*n], xr[r*n:(r+1)*n]
+		rr = rr[:len(a)]
 		for j, v := range a {
-			if v != 0 || rr[j] != 0 {
-				nz[j] = 1
-			}
-			if rr[j] != 0 || v-v != 0 {
-				point = false
-			}
+			nz[j] += v + rr[j]
+		}
+	}
+	point := true
+	for t, rr := range xr {
+		if rr != 0 || ax[t]-ax[t] != 0 {
+			point = false
+			break
 		}
 	}
 	gen := func(tb blas.Transpose, kk int, a []float64, lda int, b []float64, alpha float64, c []float64) {
