@@ -193,9 +193,10 @@ func up32(x float64) float32 {
 		}
 		return float32(x) // +0 (x ≥ 0 by contract), NaN
 	}
-	f := float32(x)
+	f := float32(x) // nearest: ≥ 2⁻¹²⁶ here, or +Inf
 	if float64(f) < x {
-		f = math.Nextafter32(f, float32(math.Inf(1)))
+		// the next float32 above a positive finite f (MaxFloat32's is +Inf)
+		f = math.Float32frombits(math.Float32bits(f) + 1)
 	}
 	return f
 }
