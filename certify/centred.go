@@ -24,12 +24,26 @@ import (
 // bound of the same term (jumpBackward): the gradient at every unit that
 // may cross a kink times its jump relative to mid, summed.
 func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I) {
+	return e.centredPassSub(c, ab, mid, bi, bc, rows, false)
+}
+
+// centredPassSub is centredPass; with subMid (rows not nil, no accuracy
+// tap, no carried layer) the midpoint's pass too runs on the listed rows
+// only, and lc, dlc are in rows' order (leafChunk: the other rows are kept
+// rows, whose ℓ_i(c), ℓ_i′(c) it encloses from the parent's bounds).
+func (e *IntervalPath) centredPassSub(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32, subMid bool) (l, dl, d2l []interval.I, kink, jump []bool, lc, dlc, dk []interval.I) {
+	subMid = subMid && rows != nil && e.acc == nil && e.carry == nil
 	ch := e.chunks[c]
-	j, jc, tapes := e.centredJets(c, ab, mid, bi, bc, rows)
-	e.acc.record(c, ab, mid, rows, j, jc) // the accuracy bounds' verdicts on this leaf (acctap.go; nil: none)
+	j, jc, tapes := e.centredJetsSub(c, ab, mid, bi, bc, rows, subMid)
+	if !subMid {
+		e.acc.record(c, ab, mid, rows, j, jc) // the accuracy bounds' verdicts on this leaf (acctap.go; nil: none)
+	}
 	targets := e.p.Targets.Rows(ch[0], ch[1])
+	if rows != nil && subMid {
+		targets = subTargets(targets, rows)
+	}
 	lc, dlc, _ = nn.LossEnclosure(e.p.Model.Spec.Loss, jc, targets)
-	if rows != nil {
+	if rows != nil && !subMid {
 		targets = subTargets(targets, rows)
 	}
 	var grad interval.Matrix
@@ -62,7 +76,21 @@ func (e *IntervalPath) centredPass(c int, ab interval.I, mid float64, bi, bc []*
 // some layer's tape could not be recorded (its error) or a layer carries no
 // jump term.
 func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32) (j, jc *nn.IJet, tapes map[jetSite]*nn.IntervalTape) {
+	return e.centredJetsSub(c, ab, mid, bi, bc, rows, false)
+}
+
+// centredJetsSub is centredJets; with subMid the midpoint's pass runs on
+// the listed rows only (row i of jc is then row i of j: the centred forms
+// and tapes take no row map), for centredPassSub.
+func (e *IntervalPath) centredJetsSub(c int, ab interval.I, mid float64, bi, bc []*nn.ParamBox, rows []int32, subMid bool) (j, jc *nn.IJet, tapes map[jetSite]*nn.IntervalTape) {
 	pt := interval.Point(mid)
+	// midRows: the rows of the midpoint's pass (nil: all); crows: the map
+	// from j's rows to jc's (nil: the same rows)
+	var midRows []int32
+	crows := rows
+	if subMid {
+		midRows, crows = rows, nil
+	}
 	// the midpoint's jet after every layer and every sub-layer of a
 	// residual layer (key {i, b, k}; a top-level layer is {i, -1, -1})
 	centre := map[jetSite]*nn.IJet{}
@@ -76,7 +104,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 	if e.carry != nil {
 		cf = e.carryCoef(c, ab, nil)
 	}
-	jc = e.jetCarry(c, pt, bc, 1, nil, func(i int, j *nn.IJet) *nn.IJet {
+	jc = e.jetCarry(c, pt, bc, 1, midRows, func(i int, j *nn.IJet) *nn.IJet {
 		centre[jetSite{i, -1, -1}] = j
 		return j
 	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
@@ -99,7 +127,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 			if k > 0 {
 				in0 = centre[jetSite{i, b, k - 1}]
 			}
-			t, err := l.(nn.IntervalBackward).IntervalTape(box, in, in0, rows)
+			t, err := l.(nn.IntervalBackward).IntervalTape(box, in, in0, crows)
 			if err != nil {
 				ok = false
 				return
@@ -131,7 +159,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 			// over every unit for nothing
 			return j
 		}
-		centredForm(j, centre[jetSite{i, -1, -1}], rows, ab, mid)
+		centredForm(j, centre[jetSite{i, -1, -1}], crows, ab, mid)
 		atStart(jetSite{i, -1, -1}, j)
 		// free the centre jets layer i has read (its input's and its
 		// sub-layers'; the tapes took what they need)
@@ -142,7 +170,7 @@ func (e *IntervalPath) centredJets(c int, ab interval.I, mid float64, bi, bc []*
 		}
 		return j
 	}, func(i, b, k int, j *nn.IJet) *nn.IJet {
-		centredForm(j, centre[jetSite{i, b, k}], rows, ab, mid)
+		centredForm(j, centre[jetSite{i, b, k}], crows, ab, mid)
 		atStart(jetSite{i, b, k}, j)
 		return j
 	}, rec, cf, &carryLean{start: start != nil})
@@ -276,8 +304,18 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 	}
 	t := interval.I{Lo: interval.Down(ab.Lo - mid), Hi: interval.Up(ab.Hi - mid)}
 	withDK := j.HasDK()
+	// t straddles 0 (tl < 0 < th) on every leaf wider than a float64
+	// step: then d·t = [min(d.Hi·tl, d.Lo·th), max(d.Hi·th, d.Lo·tl)]
+	// (mulStraddle), the two products of interval.Mul's four that can be
+	// extreme, bit for bit Mul's result
+	straddle := t.Lo < 0 && t.Hi > 0
 	tighten := func(m, mc, d, dk interval.Matrix, k, kc int) {
-		x := interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		var x interval.I
+		if straddle {
+			x = mulStraddle(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		} else {
+			x = interval.Mul(interval.I{Lo: d.Lo[k], Hi: d.Hi[k]}, t)
+		}
 		if dk.Lo != nil {
 			x = interval.Add(x, interval.I{Lo: dk.Lo[k], Hi: dk.Hi[k]})
 		}
@@ -311,4 +349,20 @@ func centredForm(j, jc *nn.IJet, rows []int32, ab interval.I, mid float64) {
 			}
 		}
 	}
+}
+
+// mulStraddle returns interval.Mul(d, t) for t.Lo < 0 < t.Hi, bit for bit
+// (centredForm's d·(α − c)). For reals a ≤ b and tl < 0 < th the extremes
+// of {a, b}·{tl, th} are min(b·tl, a·th) and max(b·th, a·tl): a·tl ≥ b·tl
+// and a·th ≤ b·th. Rounding to nearest is monotone, so the float64
+// products keep those orders and the min and max of the two equal those
+// of Mul's four; where Mul would take its slow path (a NaN or a bound
+// exactly 0: a zero factor or an underflow), and for an empty or NaN d,
+// Mul itself is called.
+func mulStraddle(d, t interval.I) interval.I {
+	lo, hi := min(d.Hi*t.Lo, d.Lo*t.Hi), max(d.Hi*t.Hi, d.Lo*t.Lo)
+	if lo == 0 || hi == 0 || lo != lo || hi != hi || !(d.Lo <= d.Hi) {
+		return interval.Mul(d, t)
+	}
+	return interval.I{Lo: interval.Down(lo), Hi: interval.Up(hi)}
 }

@@ -194,6 +194,9 @@ type ckptChunkKeep struct {
 	DL, D2L, L []interval.I
 	Kink       []bool
 	DLC        []interval.I
+	// LC, DLCM, Mid: ℓ_i and ℓ_i′ at the keeping leaf's midpoint (keptAtMid)
+	LC, DLCM []interval.I
+	Mid      float64
 }
 
 // ckptPath is the interval path's state a round changes: its counters
@@ -265,7 +268,7 @@ func (s *roundState) encode() ([]byte, error) {
 			ck := &ckptKept{Examples: kr.examples, Chunks: make([]ckptChunkKeep, len(kr.chunks))}
 			for c, ch := range kr.chunks {
 				if ch != nil {
-					ck.Chunks[c] = ckptChunkKeep{Present: true, Rows: ch.rows, DL: ch.dl, D2L: ch.d2l, L: ch.l, Kink: ch.kink, DLC: ch.dlc}
+					ck.Chunks[c] = ckptChunkKeep{Present: true, Rows: ch.rows, DL: ch.dl, D2L: ch.d2l, L: ch.l, Kink: ch.kink, DLC: ch.dlc, LC: ch.lc, DLCM: ch.dlcm, Mid: ch.mid}
 				}
 			}
 			pl.Leaves[k].Kept = ck
@@ -434,7 +437,7 @@ func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, err
 							return nil, fmt.Errorf("leaf %d keeps row %d of chunk %d (%d rows)", k, r, c, n)
 						}
 					}
-					kr.chunks[c] = &chunkKeep{rows: ch.Rows, dl: ch.DL, d2l: ch.D2L, l: ch.L, kink: ch.Kink, dlc: ch.DLC}
+					kr.chunks[c] = &chunkKeep{rows: ch.Rows, dl: ch.DL, d2l: ch.D2L, l: ch.L, kink: ch.Kink, dlc: ch.DLC, lc: ch.LC, dlcm: ch.DLCM, mid: ch.Mid}
 				}
 			}
 			l.kept = kr

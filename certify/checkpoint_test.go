@@ -167,15 +167,16 @@ func TestCheckpointCoversEveryField(t *testing.T) {
 		want []string
 	}{
 		// exported fields are saved by gob; kept is saved; parent is nil at the start of a round
-		{Leaf{}, []string{"A", "B", "DL", "Integral", "LC", "DLC", "Smooth", "Jump", "LR", "LA", "LB", "Rise", "Ways", "kept", "parent"}},
+		{Leaf{}, []string{"A", "B", "DL", "Integral", "LC", "DLC", "Smooth", "Jump", "LR", "LA", "LB", "Rise", "RiseLeft", "RiseRight", "Ways", "kept", "parent"}},
 		{keptRows{}, []string{"chunks", "examples", "released"}}, // released is false for a live leaf
-		{chunkKeep{}, []string{"rows", "dl", "d2l", "l", "kink", "dlc"}},
+		{chunkKeep{}, []string{"rows", "dl", "d2l", "l", "kink", "dlc", "lc", "dlcm", "mid"}},
 		{accCount{}, []string{"right", "wrong", "undecided", "cfs"}},
 		{carryCoef{}, []string{"ab", "rows", "A", "BC", "E", "cross"}},
 		{tapLeaf{}, []string{"v"}},
 		// o, Cert, ip, l0, l1 and exactEnds are set again by NewMonotonicity and Begin;
-		// end, in, first, last by Bound before Split reads them; decided is saved
-		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "end", "in", "first", "last", "exactEnds"}},
+		// end, in, first, last, upperWhole, upperHalves by Bound before Split reads them; decided is
+		// saved; wholeLeaves is a measurement switch no command sets (false)
+		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "end", "in", "first", "last", "wholeLeaves", "upperWhole", "upperHalves", "exactEnds"}},
 		// the options, ctx, tap, ip, labels, split by the constructor and begin; Result by
 		// begin, filled in Finish; leafEnds by Finish; counts, parents and the counters are saved
 		{AccuracyObjective{}, []string{"MinWidth", "MaxIntervals", "Workers", "Tol", "Result", "ip", "labels", "counts", "parents",
@@ -185,9 +186,9 @@ func TestCheckpointCoversEveryField(t *testing.T) {
 		// (ckptTap). Built again by NewIntervalPath from the same path: p … layers, scale, line,
 		// jumps, patterns, dead, deadSpan, recompute … nestedBN (stats is a cache), backward,
 		// carry; dl1, dl0, dl0Next by ends and Begin; outputsOnly by the search's caller; notes
-		// unread; mu, statsMu locks
+		// unread; mu, statsMu locks; midAllRows a measurement switch no command sets (false)
 		{IntervalPath{}, []string{"p", "chunks", "start", "a", "b", "kink0", "dl1", "dl0", "layers", "scale", "mu", "evals", "line", "notes",
-			"jumps", "outputsOnly", "dropSettled", "keepKinked", "keptTotal", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
+			"jumps", "outputsOnly", "dropSettled", "keepKinked", "midAllRows", "keptTotal", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
 			"deadRowN", "probe", "probeSettled", "dl0Next", "recompute", "refA", "refB", "refKink0", "refX", "statsMu", "stats", "nestedBN",
 			"backward", "carry", "carryRows", "carryDerived", "carryUnits", "acc"}},
 		// the options, ip, l0, l1, Cert set by the constructor and begin; up by Bound

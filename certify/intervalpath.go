@@ -147,6 +147,11 @@ type IntervalPath struct {
 	// wants every kinked example's own enclosure on the children (leafChunk
 	// then evaluates the kinked kept rows again, smoothKept).
 	keepKinked bool
+	// midAllRows: the midpoint's pass of a child leaf runs on its kept rows
+	// too (as before the leafcost round), instead of enclosing their ℓ_i(c)
+	// and ℓ_i′(c) from the parent's bounds (leafChunk); a switch for
+	// measuring both in one process (TestResNetDropSettled)
+	midAllRows bool
 	keptTotal  int
 	rowsReused int // (leaf, example) pairs whose interval pass over the leaf was skipped
 	// patterns: kinked examples' ℓ_i′ on a leaf is also enclosed by the
@@ -741,9 +746,29 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 		if nDead == n { // the whole chunk is dead: L(c) constant, L′(c) = 0
 			lc, dlc = e.dead[c], make([]interval.I, n)
 		} else if len(rest) > 0 {
-			var pl, pdl, pd2l, pdk []interval.I
+			var pl, pdl, pd2l, pdk, plc, pdlc []interval.I
 			var pk, pj []bool
-			pl, pdl, pd2l, pk, pj, lc, dlc, pdk = e.centredPass(c, ab, mid, bi, bc, rest)
+			// with kept rows, the midpoint's pass runs on the other rows only
+			// (issue 13: it was about a third of a leaf's CPU on every row)
+			sub := kept > 0 && !e.midAllRows && e.acc == nil && e.carry == nil
+			pl, pdl, pd2l, pk, pj, plc, pdlc, pdk = e.centredPassSub(c, ab, mid, bi, bc, rest, sub)
+			lc, dlc = plc, pdlc
+			if sub {
+				lc, dlc = make([]interval.I, n), make([]interval.I, n)
+				for t, i := range rest {
+					lc[i], dlc[i] = plc[t], pdlc[t]
+				}
+				for q, i := range parent.rows {
+					lc[i], dlc[i] = keptAtMid(parent, q, mid)
+				}
+				if dead != nil {
+					for i := range dead {
+						if dead[i] { // ℓ_i constant on the leaf, ℓ_i′ = 0 exactly
+							lc[i], dlc[i] = e.dead[c][i], interval.Point(0)
+						}
+					}
+				}
+			}
 			if pdk != nil {
 				// dead rows are not kinked (dk unused there); a kept row
 				// may be (keepKinked), and has no jump term about this
@@ -759,8 +784,31 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 					dk[i] = pdk[t]
 				}
 			}
+		} else if kept > 0 && !e.midAllRows {
+			// every row kept or dead: no pass at all
+			lc, dlc = make([]interval.I, n), make([]interval.I, n)
+			for q, i := range parent.rows {
+				lc[i], dlc[i] = keptAtMid(parent, q, mid)
+			}
+			for i := range dead {
+				if dead[i] {
+					lc[i], dlc[i] = e.dead[c][i], interval.Point(0)
+				}
+			}
 		} else {
 			lc, dlc, _, _, _ = e.pass(c, interval.Point(mid), bc, 1)
+		}
+	}
+	// crit: the slope at the midpoint that keepKinkedRow compares a kept
+	// row's sup ℓ_i′ with (its dlc: ℓ_i′ at the midpoint of the leaf it was
+	// settled on, not the enclosure keptAtMid gives here, which would drop
+	// it again); nil: dlc
+	var crit []interval.I
+	if parent != nil && !e.midAllRows {
+		crit = make([]interval.I, n)
+		copy(crit, dlc)
+		for q, i := range parent.rows {
+			crit[i] = parent.dlc[q]
 		}
 	}
 	if e.patterns && b == 1 && e.dl1 != nil { // kinks only at α = 1: the pattern on [a, 1) (endPatternDL)
@@ -797,7 +845,7 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 	}
 	var keep *chunkKeep
 	if drop {
-		keep = &chunkKeep{}
+		keep = &chunkKeep{mid: mid}
 	}
 	w := interval.Sub(interval.Point(b), interval.Point(a))
 	off := interval.Sub(ab, interval.Point(mid))
@@ -867,11 +915,16 @@ func (e *IntervalPath) leafChunk(c int, a, b, mid float64, bi, bc []*nn.ParamBox
 			// kinked: the constant sup ℓ_i′ over the leaf
 			r.dc, r.d1, r.d0 = upAdd(r.dc, enc.Hi), upAdd(r.d1, enc.Hi), upAdd(r.d0, enc.Hi)
 		}
-		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && lr[i].Valid() && ((!kink[i] && d2l[i].Valid()) || e.keepKinkedRow(kink[i], enc, dlc[i])) {
+		cr := dlc[i]
+		if crit != nil {
+			cr = crit[i]
+		}
+		if keep != nil && enc.Hi <= 0 && enc.Lo <= enc.Hi && !jump[i] && lr[i].Valid() && ((!kink[i] && d2l[i].Valid()) || e.keepKinkedRow(kink[i], enc, cr)) {
 			keep.rows = append(keep.rows, int32(i))
 			keep.dl, keep.d2l, keep.l = append(keep.dl, enc), append(keep.d2l, d2l[i]), append(keep.l, lr[i])
 			keep.kink = append(keep.kink, kink[i] || !d2l[i].Valid())
-			keep.dlc = append(keep.dlc, dlc[i])
+			keep.dlc = append(keep.dlc, cr)
+			keep.lc, keep.dlcm = append(keep.lc, lc[i]), append(keep.dlcm, dlc[i])
 		}
 		intSum = interval.Up(intSum + up)
 		r.lr = interval.Add(r.lr, lr[i])
@@ -905,11 +958,14 @@ func (e *IntervalPath) keepKinkedRow(kink bool, enc, dlc interval.I) bool {
 // smoothKept returns the smooth rows of k (the kept rows a child reuses
 // once keepKinked is off: the others are evaluated again), nil when none.
 func smoothKept(k *chunkKeep) *chunkKeep {
-	out := &chunkKeep{}
+	out := &chunkKeep{mid: k.mid}
 	for q, r := range k.rows {
 		if !k.kink[q] {
 			out.rows, out.kink = append(out.rows, r), append(out.kink, false)
 			out.dl, out.d2l, out.l, out.dlc = append(out.dl, k.dl[q]), append(out.d2l, k.d2l[q]), append(out.l, k.l[q]), append(out.dlc, k.dlc[q])
+			if k.lc != nil {
+				out.lc, out.dlcm = append(out.lc, k.lc[q]), append(out.dlcm, k.dlcm[q])
+			}
 		}
 	}
 	if len(out.rows) == 0 {
@@ -923,10 +979,40 @@ type chunkKeep struct {
 	rows       []int32
 	dl, d2l, l []interval.I
 	kink       []bool
-	// dlc: ℓ_i′ at the midpoint of the leaf the row was settled on (not
-	// read by the children; the diagnostics' measure of how close sup ℓ_i′
-	// is to it, TestResNetDropSettled)
+	// dlc: ℓ_i′ at the midpoint of the leaf the row was settled on (the
+	// children's keepKinkedRow criterion, and the diagnostics' measure of
+	// how close sup ℓ_i′ is to it, TestResNetDropSettled)
 	dlc []interval.I
+	// lc, dlcm: ℓ_i and ℓ_i′ at mid, the midpoint of the leaf that kept
+	// the rows (enclosures; keptAtMid)
+	lc, dlcm []interval.I
+	mid      float64
+}
+
+// keptAtMid encloses ℓ_i(c) and ℓ_i′(c) of kept row q of k at c, the
+// midpoint of a leaf inside the one whose bounds k holds (leafChunk: the
+// child's midpoint pass skips kept rows). ℓ_i is continuous and piecewise
+// smooth on that leaf (a kept row may not jump), so ℓ_i(c) − ℓ_i(k.mid) =
+// ∫ ℓ_i′ ∈ (c − k.mid)·k.dl[q] (k.dl[q] encloses ℓ_i′ wherever it exists on
+// the leaf), intersected with k.l[q], ℓ_i over the leaf (inclusion
+// monotonicity); ℓ_i′(c) ∈ k.dl[q], intersected for a smooth row with the
+// mean-value form k.dlcm[q] + k.d2l[q]·(c − k.mid). Wider than the point
+// pass's enclosures by about |c − k.mid|·width(k.dl[q]) (docs/soundness.md,
+// "leafcost round").
+func keptAtMid(k *chunkKeep, q int, c float64) (lc, dlc interval.I) {
+	lc, dlc = k.l[q], k.dl[q]
+	h := interval.Sub(interval.Point(c), interval.Point(k.mid))
+	if k.lc != nil {
+		if x := interval.Intersect(lc, interval.Add(k.lc[q], interval.Mul(h, k.dl[q]))); x.Lo <= x.Hi {
+			lc = x
+		}
+	}
+	if !k.kink[q] && k.d2l[q].Valid() && k.dlcm != nil {
+		if x := interval.Intersect(dlc, interval.Add(k.dlcm[q], interval.Mul(h, k.d2l[q]))); x.Lo <= x.Hi {
+			dlc = x
+		}
+	}
+	return lc, dlc
 }
 
 // upAdd returns s + x rounded up; a sum with a zero operand is exact.

@@ -214,8 +214,10 @@ func TestResNetStartSites(t *testing.T) {
 // kinked, keepKinkedFrac 0), prints how many are settled and how close
 // their sup ℓ_i′ is to ℓ_i′ at the midpoint, then evaluates the two
 // children without drop-out and with the kept rows of each fraction in
-// CERTIFY_RESNET_KEEPFRAC (default 0.5, 0): their L′ enclosures, rise
-// bounds and CPU seconds (getrusage, one worker); an issue 13
+// CERTIFY_RESNET_KEEPFRAC (default 0.5, 0), each with the midpoint's pass
+// on every row (IntervalPath.midAllRows, before the leafcost round) and on
+// the other rows only, paired in this process: their L′ enclosures, rise
+// bounds, LC and L′(c) and CPU seconds (getrusage, one worker); an issue 13
 // diagnostic, skipped when unset.
 func TestResNetDropSettled(t *testing.T) {
 	p, ip := liveResNetPath(t, 32)
@@ -229,7 +231,7 @@ func TestResNetDropSettled(t *testing.T) {
 		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 	}
 	show := func(name string, l *Leaf, s float64) {
-		fmt.Printf("%s [%g, %g]: L′=[%.6g,%.6g] rise %.3g smooth %d/%d, %.1f s CPU\n", name, l.A, l.B, l.DL.Lo, l.DL.Hi, l.Rise, l.Smooth, p.N, s)
+		fmt.Printf("%s [%g, %g]: L′=[%.6g,%.6g] rise %.3g LC=[%.10g,%.10g] (w %.3g) L′(c)=[%.6g,%.6g] smooth %d/%d, %.1f s CPU\n", name, l.A, l.B, l.DL.Lo, l.DL.Hi, l.Rise, l.LC.Lo, l.LC.Hi, l.LC.Hi-l.LC.Lo, l.DLC.Lo, l.DLC.Hi, l.Smooth, p.N, s)
 	}
 	ip.dropSettled = true
 	saved := keepKinkedFrac
@@ -280,17 +282,25 @@ func TestResNetDropSettled(t *testing.T) {
 		for _, ck := range par.kept.chunks {
 			var nk *chunkKeep
 			if ck != nil {
-				nk = &chunkKeep{}
+				nk = &chunkKeep{mid: ck.mid}
 				for q, r := range ck.rows {
 					if !ck.kink[q] || ck.dl[q].Hi <= f*ck.dlc[q].Hi {
 						nk.rows, nk.kink = append(nk.rows, r), append(nk.kink, ck.kink[q])
 						nk.dl, nk.d2l, nk.l, nk.dlc = append(nk.dl, ck.dl[q]), append(nk.d2l, ck.d2l[q]), append(nk.l, ck.l[q]), append(nk.dlc, ck.dlc[q])
+						nk.lc, nk.dlcm = append(nk.lc, ck.lc[q]), append(nk.dlcm, ck.dlcm[q])
 					}
 				}
 				kr.examples += len(nk.rows)
 			}
 			kr.chunks = append(kr.chunks, nk)
 		}
-		children(fmt.Sprintf("child, kept %d (frac %g)", kr.examples, f), kr)
+		// the midpoint's pass on every row (before the leafcost round) and
+		// on the other rows only, kept rows' L(c) from the parent: paired
+		// in this process
+		for _, all := range []bool{true, false} {
+			ip.midAllRows = all
+			children(fmt.Sprintf("child, kept %d (frac %g), midpoint pass on all rows %v", kr.examples, f, all), kr)
+		}
+		ip.midAllRows = false
 	}
 }

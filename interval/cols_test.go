@@ -27,7 +27,19 @@ func drawMag(t *rapid.T, name string) float64 {
 // products are subnormal). Point x, point w (rad nil),
 // zero w, exact zeros, underflowing and huge magnitudes and scales 2,
 // −1, −4 are drawn.
-func TestMulColsEnclosesExactProducts(t *testing.T) {
+func TestMulColsEnclosesExactProducts(t *testing.T) { checkMulCols(t, false) }
+
+// TestMulCols32EnclosesExactProducts is TestMulColsEnclosesExactProducts
+// for MulCols32 (the radius product in float32, factors rounded up by
+// up32): the enclosure contains the exact product, exact zero columns
+// stay exactly 0, and it is at most 1e-4 relative (plus (64K+16)·2⁻¹²⁶
+// absolute: the flush-to-zero term and factors below 2⁻¹²⁶ counted as
+// 2⁻¹²⁶, and two float64 steps of each bound; 4 times where factors or products are subnormal in float64) wider than MulNT's, except where a radius factor
+// or product exceeds float32's range (magnitudes 1e150: the radius is
+// then +Inf, the enclosure the whole line, never wrong nor NaN).
+func TestMulCols32EnclosesExactProducts(t *testing.T) { checkMulCols(t, true) }
+
+func checkMulCols(t *testing.T, f32 bool) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := rapid.IntRange(1, 4).Draw(t, "m")
 		k := rapid.IntRange(1, 6).Draw(t, "k")
@@ -83,10 +95,16 @@ func TestMulColsEnclosesExactProducts(t *testing.T) {
 			}
 		}
 		w := NewWeights(m, k, wm, wr)
-		x := Cols{K: k, N: n, Mid: make([]float64, k*n), Abs: make([]float64, 2*k*n)}
-		MidRad(xlo, xhi, x.Mid, x.Abs[:k*n], x.Abs[k*n:])
 		lo, hi := make([]float64, m*n), make([]float64, m*n)
-		MulCols(w, x, scale, lo, hi)
+		if f32 {
+			x := Cols32{K: k, N: n, Mid: make([]float64, k*n), Abs: make([]float32, 2*k*n)}
+			MidRad32(xlo, xhi, x.Mid, x.Abs[:k*n], x.Abs[k*n:])
+			MulCols32(w, x, scale, lo, hi)
+		} else {
+			x := Cols{K: k, N: n, Mid: make([]float64, k*n), Abs: make([]float64, 2*k*n)}
+			MidRad(xlo, xhi, x.Mid, x.Abs[:k*n], x.Abs[k*n:])
+			MulCols(w, x, scale, lo, hi)
+		}
 		// MulNT on the transposes: X [n, k] · Wᵀ
 		xt := NewMatrix(n, k)
 		for r := 0; r < k; r++ {
@@ -117,10 +135,51 @@ func TestMulColsEnclosesExactProducts(t *testing.T) {
 				if min(xmag, wmag, xmag*wmag) < 1e-300 { // subnormal factors or products: the two forms round them differently
 					rel = 4
 				}
-				if wd, rw := got.Hi-got.Lo, r.Hi-r.Lo; !math.IsInf(rw, 0) && wd > rw*rel+1e-300 {
+				abs := 1e-300
+				if f32 {
+					rel = max(rel, 1+1e-4)
+					// factors below 2⁻¹²⁶ count as 2⁻¹²⁶ (up32), |entries| ≤ 10
+					abs = float64(64*k+16) * 0x1p-126 * math.Abs(scale)
+					// a slightly larger radius may cross to the next float64 of
+					// the bounds on either side: two steps each
+					big := max(math.Abs(r.Lo), math.Abs(r.Hi))
+					abs += 4 * (math.Nextafter(big, math.Inf(1)) - big)
+					if max(xmag, wmag) > 1e30 { // beyond float32: an infinite radius is allowed
+						continue
+					}
+				}
+				if wd, rw := got.Hi-got.Lo, r.Hi-r.Lo; !math.IsInf(rw, 0) && wd > rw*rel+abs {
 					t.Fatalf("(W·X)[%d,%d] = %v: width %g, MulNT's %v is %g", i, j, got, wd, r, rw)
 				}
 			}
 		}
 	})
+}
+
+// TestUp32: up32(x) is the smallest float32 ≥ max(x, 2⁻¹²⁶) for x > 0
+// (+Inf beyond float32's range), +0 for +0 and NaN for NaN, over every
+// binade of float64 including subnormals.
+func TestUp32(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		x := math.Ldexp(rapid.Float64Range(0.5, 1).Draw(t, "m"), rapid.IntRange(-1074, 1024).Draw(t, "e"))
+		if rapid.IntRange(0, 9).Draw(t, "float32") == 0 { // a float32 itself
+			x = float64(float32(x))
+		}
+		f := up32(x)
+		switch {
+		case x == 0:
+			if f != 0 {
+				t.Fatalf("up32(0) = %v", f)
+			}
+		case float64(f) < max(x, 0x1p-126):
+			t.Fatalf("up32(%v) = %v is below max(x, 2⁻¹²⁶)", x, f)
+		case !math.IsInf(float64(f), 1) && float64(math.Nextafter32(f, 0)) >= max(x, 0x1p-126):
+			t.Fatalf("up32(%v) = %v: the float32 below it is already ≥ max(x, 2⁻¹²⁶)", x, f)
+		case math.IsInf(float64(f), 1) && x <= math.MaxFloat32:
+			t.Fatalf("up32(%v) = +Inf within float32's range", x)
+		}
+	})
+	if f := up32(math.NaN()); f == f {
+		t.Fatalf("up32(NaN) = %v", f)
+	}
 }

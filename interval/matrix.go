@@ -2,6 +2,7 @@ package interval
 
 import (
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -62,6 +63,9 @@ type Weights struct {
 	// zero is set when every entry is exactly 0 (Mid = 0, Rad = 0): every
 	// product with W is then exactly 0 (issue 12: flat tails, δ = 0 in a layer).
 	zero bool
+	// uv32 is uv rounded up to float32 (MulCols32), built once on demand.
+	uv32   []float32
+	once32 sync.Once
 }
 
 // NewWeights prepares W ⊆ mid ± rad [r, c] for products; rad may be nil (a

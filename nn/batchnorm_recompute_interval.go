@@ -165,28 +165,32 @@ func (b *BatchNorm) intervalJetStats(p *ParamBox, st *IStats, in *IJet, hw int) 
 				gdd = interval.Add(interval.Scale(2*dw, rd), interval.Mul(w, rdd))
 			}
 		}
-		for q := 0; q < n*hw; q++ {
-			t := (q/hw)*d + j*hw + q%hw
-			u := interval.Sub(at(in.V, t), st.Mean[j])
-			y := interval.Add(interval.Mul(g, u), bias)
-			out.V.Lo[t], out.V.Hi[t] = y.Lo, y.Hi
-			if order < 1 {
-				continue
-			}
-			ud, udd := interval.Neg(st.MeanVel[j]), interval.Neg(st.MeanAcc[j])
-			if !in.Const {
-				ud = interval.Sub(at(in.D1, t), st.MeanVel[j])
-				if order >= 2 {
-					udd = interval.Sub(at(in.D2, t), st.MeanAcc[j])
+		// entry t = e·d + j·hw + s of example e, in the same order as one
+		// loop over q = e·hw + s, without q/hw and q%hw per entry (integer
+		// divisions)
+		for t0 := j * hw; t0 < n*d; t0 += d {
+			for t := t0; t < t0+hw; t++ {
+				u := interval.Sub(at(in.V, t), st.Mean[j])
+				y := interval.Add(interval.Mul(g, u), bias)
+				out.V.Lo[t], out.V.Hi[t] = y.Lo, y.Hi
+				if order < 1 {
+					continue
 				}
+				ud, udd := interval.Neg(st.MeanVel[j]), interval.Neg(st.MeanAcc[j])
+				if !in.Const {
+					ud = interval.Sub(at(in.D1, t), st.MeanVel[j])
+					if order >= 2 {
+						udd = interval.Sub(at(in.D2, t), st.MeanAcc[j])
+					}
+				}
+				y1 := interval.AddF(interval.Add(interval.Mul(gd, u), interval.Mul(g, ud)), db)
+				out.D1.Lo[t], out.D1.Hi[t] = y1.Lo, y1.Hi
+				if order < 2 {
+					continue
+				}
+				y2 := interval.Add(interval.Add(interval.Mul(gdd, u), interval.Scale(2, interval.Mul(gd, ud))), interval.Mul(g, udd))
+				out.D2.Lo[t], out.D2.Hi[t] = y2.Lo, y2.Hi
 			}
-			y1 := interval.AddF(interval.Add(interval.Mul(gd, u), interval.Mul(g, ud)), db)
-			out.D1.Lo[t], out.D1.Hi[t] = y1.Lo, y1.Hi
-			if order < 2 {
-				continue
-			}
-			y2 := interval.Add(interval.Add(interval.Mul(gdd, u), interval.Scale(2, interval.Mul(gd, ud))), interval.Mul(g, udd))
-			out.D2.Lo[t], out.D2.Hi[t] = y2.Lo, y2.Hi
 		}
 	}
 	return out

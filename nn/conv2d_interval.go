@@ -59,29 +59,37 @@ func (l *Conv2d) IntervalJet(p *ParamBox, in *IJet) *IJet {
 	}
 	ckk, ohw, d := l.ckk(), l.ohw(), l.InSize()
 	b := min(l.convChunk(), n)
-	bufs := make([]*[]float64, 7)
+	// the magnitudes and radii in float32, rounded up (interval.MidRad32,
+	// interval.MulCols32: the radius products in single precision, half
+	// the memory and GEMM time; docs/soundness.md, "leafcost round")
+	bufs := make([]*[]float64, 4)
 	get := func(i, size int) []float64 { bufs[i] = getConvBuf(size); return *bufs[i] }
-	mid, abs, rad := get(0, b*d), get(1, b*d), get(2, b*d)
-	cm, ca := get(3, ckk*b*ohw), get(4, 2*ckk*b*ohw)
-	plo, phi := get(5, l.Out*b*ohw), get(6, l.Out*b*ohw)
+	bufs32 := make([]*[]float32, 3)
+	get32 := func(i, size int) []float32 { bufs32[i] = interval.Scratch32(size); return *bufs32[i] }
+	mid, cm := get(0, b*d), get(1, ckk*b*ohw)
+	plo, phi := get(2, l.Out*b*ohw), get(3, l.Out*b*ohw)
+	abs, rad, ca := get32(0, b*d), get32(1, b*d), get32(2, 2*ckk*b*ohw)
 	defer func() {
 		for _, q := range bufs {
 			putConvBuf(q)
+		}
+		for _, q := range bufs32 {
+			interval.PutScratch32(q)
 		}
 	}()
 	for e0 := 0; e0 < n; e0 += b {
 		m := min(b, n-e0)
 		ld := m * ohw
 		for s, x := range src {
-			interval.MidRad(x.Lo[e0*d:(e0+m)*d], x.Hi[e0*d:(e0+m)*d], mid, abs, rad)
+			interval.MidRad32(x.Lo[e0*d:(e0+m)*d], x.Hi[e0*d:(e0+m)*d], mid, abs, rad)
 			for e := 0; e < m; e++ {
 				im2col(l, mid[e*d:(e+1)*d], cm, ld, e*ohw)
 				im2col(l, abs[e*d:(e+1)*d], ca, ld, e*ohw)
 				im2col(l, rad[e*d:(e+1)*d], ca[ckk*ld:], ld, e*ohw)
 			}
-			cols := interval.Cols{K: ckk, N: ld, Mid: cm[:ckk*ld], Abs: ca[:2*ckk*ld]}
+			cols := interval.Cols32{K: ckk, N: ld, Mid: cm[:ckk*ld], Abs: ca[:2*ckk*ld]}
 			for _, q := range prods[s] {
-				interval.MulCols(q.w, cols, q.scale, plo, phi)
+				interval.MulCols32(q.w, cols, q.scale, plo, phi)
 				scatterCols(l, plo, phi, ld, *q.dst, e0, m, q.add)
 			}
 		}
