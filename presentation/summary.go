@@ -48,7 +48,12 @@ func texNumDigits(v float64, d int) string {
 	case math.IsInf(v, -1):
 		return `-\infty`
 	}
-	s := fmt.Sprintf("%.*g", d, v)
+	return texNumString(fmt.Sprintf("%.*g", d, v))
+}
+
+// texNumString is texNum of a number already formatted by %g (or
+// FormatDeltaBound): scientific notation as a·10^b.
+func texNumString(s string) string {
 	if m, e, ok := strings.Cut(s, "e"); ok {
 		e = strings.TrimPrefix(e, "+")
 		e = strings.TrimLeft(e, "0")
@@ -97,9 +102,9 @@ func SummaryTeXBytes(r *certify.Report) []byte {
 	row(fmt.Sprintf("$\\Delta$ on the grid (%d $\\alpha$)", len(r.Alphas)), num(r.Delta))
 	row("$\\Delta$ continuous", num(r.DeltaContinuous))
 	// as many digits as the relative width --delta-tol asked shows
-	bd := DeltaBoundsDigits(r.Certificate)
+	// (FormatDeltaBound: rounded outward when it is not the default)
 	if r.DeltaBounds != nil {
-		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNumDigits(r.DeltaBounds[0], bd), texNumDigits(r.DeltaBounds[1], bd)))
+		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNumString(FormatDeltaBound(r.DeltaBounds[0], r.Certificate, false)), texNumString(FormatDeltaBound(r.DeltaBounds[1], r.Certificate, true))))
 	} else if r.Certificate != nil { // attempted, an enclosure overflowed
 		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$ (an enclosure overflowed)", texNum(r.Certificate.DeltaLower), texNum(r.Certificate.DeltaUpper)))
 	} else {
@@ -303,7 +308,7 @@ func certificatePlot(r *certify.Report) *plot.Plot {
 	c := r.Certificate
 	p := newPlot()
 	leg := newLegend()
-	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%s, %s]", verdictText(c.Verdict), FormatDeltaBound(c.DeltaLower, c), FormatDeltaBound(c.DeltaUpper, c))
+	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%s, %s]", verdictText(c.Verdict), FormatDeltaBound(c.DeltaLower, c, false), FormatDeltaBound(c.DeltaUpper, c, true))
 	alphaAxis(p, nil, "α")
 	p.Y.Label.Text = "L′(α)"
 	var los, his []float64

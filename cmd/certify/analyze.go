@@ -310,7 +310,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 				width = " (" + s + ")"
 			}
 		}
-		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s]%s, %d leaves, %s, %.1fs\n", presentation.FormatDeltaBound(c.DeltaLower, c), presentation.FormatDeltaBound(c.DeltaUpper, c), width, c.Leaves, uns, c.Seconds)
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s]%s, %d leaves, %s, %.1fs\n", presentation.FormatDeltaBound(c.DeltaLower, c, false), presentation.FormatDeltaBound(c.DeltaUpper, c, true), width, c.Leaves, uns, c.Seconds)
 		if c.Reason != "" {
 			fmt.Fprintf(w, "  inconclusive       %s\n", c.Reason)
 		}
