@@ -3,39 +3,18 @@ package functionspace
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 	"pgregory.net/rapid"
-
-	"github.com/certify-mli/certify/nn"
 )
 
-// onePointPath is a random MLP in-h-h-k (act, loss) with θT = θ0: a
-// one-point line. Chunks of chunk examples.
+// onePointPath is randomPath's network, examples and targets on the
+// one-point line θT = θ0 (its θ0).
 func onePointPath(t *rapid.T, act, loss string, chunk int) *Path {
-	in := rapid.IntRange(1, 4).Draw(t, "in")
-	hid := rapid.IntRange(1, 6).Draw(t, "hidden")
-	k := rapid.IntRange(2, 4).Draw(t, "k")
-	m, err := nn.Build(nn.MLPSpec([]int{in, hid, hid, k}, act, loss))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed := rapid.Uint64().Draw(t, "seed")
-	s0, _ := nn.Init(m, "pytorch", 1, seed)
-	n := rapid.IntRange(1, 9).Draw(t, "n")
-	rng := rand.New(rand.NewPCG(seed, 9))
-	x := mat.NewDense(n, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.NormFloat64()
-	}
-	tg := nn.Targets{Labels: make([]int, n)}
-	for i := range tg.Labels {
-		tg.Labels[i] = rng.IntN(k)
-	}
-	p, err := New(m, s0, s0.Clone(), x, tg, Options{Chunk: chunk})
+	q := randomPath(t, act, loss, chunk)
+	p, err := New(q.Model, q.Theta0, q.Theta0.Clone(), q.X, q.Targets, Options{Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
 	}
