@@ -342,6 +342,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 	}
 	theoremsOnJumps(p, r)
 	nullDerivedFromNonFinite(r)
+	deltaOutsideBoundsNote(r, p.Precision(), p.N)
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }

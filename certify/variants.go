@@ -204,7 +204,8 @@ type LayerDLoss struct {
 // of δ (functionspace.New(θα, θα + δ_l) at α = 0; the difference
 // (θα + δ_l) − θα rounds δ_l by at most an ulp of θα, which is the
 // "rounding" of the sum). Layers are every index with a tensor in p.Delta,
-// ascending. It costs (layers) × len(alphas) passes and returns ctx.Err()
+// ascending. It costs (layers) × len(alphas) passes (none on a one-point
+// line, Path.OnePoint: every L′_l is 0 exactly) and returns ctx.Err()
 // when cancelled; progress, if not nil, is told the passes done.
 //
 // The passes use p's BatchNorm policy (and, for recompute, the same
@@ -230,6 +231,14 @@ func PerLayerDLoss(ctx context.Context, p *functionspace.Path, alphas []float64,
 	out := make([]LayerDLoss, len(layers))
 	for li, l := range layers {
 		out[li] = LayerDLoss{Layer: l, DLoss: make([]float64, len(alphas))}
+	}
+	if p.OnePoint() {
+		// θT = θ0: every layer's δ_l is 0, so each L′_l is 0 exactly
+		// (what its pass would give: a jet of zero velocity), no pass
+		if progress != nil {
+			progress(len(alphas)*len(layers), len(alphas)*len(layers))
+		}
+		return out, nil
 	}
 	// θα changes with every α: nothing to cache. The same precision as p, so
 	// that the contributions sum to p's L′.
@@ -322,7 +331,11 @@ func BarrierHeight(alphas, loss []float64) float64 {
 	best := math.Inf(-1)
 	for j, a := range alphas {
 		s := (a - a0) / (a1 - a0)
-		if h := loss[j] - ((1-s)*l0 + s*l1); h > best {
+		chord := l0 // a flat chord exactly (θT = θ0: (1−s)·l0 + s·l0 rounds off l0)
+		if l1 != l0 {
+			chord = (1-s)*l0 + s*l1
+		}
+		if h := loss[j] - chord; h > best {
 			best = h
 		}
 	}

@@ -150,7 +150,10 @@ func (p *Path) GridCarried() bool { return p.carryPlan() != nil }
 // no product through the second layer's weights; its values equal At's up
 // to rounding (about 1e-15 relative on the benchmark network), and its
 // matrix products run one thread each (blasbackend.SerialProducts: the
-// chunks already run one per core). Otherwise it is At at every α.
+// chunks already run one per core). On a one-point line (OnePoint, θT =
+// θ0) it makes one pass and hands fn a shallow copy of it at every α (fn
+// may clear fields of its copy but must not write the shared matrices).
+// Otherwise it is At at every α.
 func (p *Path) AtGrid(ctx context.Context, alphas []float64, fn func(j int, s *Sample) error) error {
 	return p.atGrid(ctx, alphas, false, fn)
 }
@@ -166,6 +169,9 @@ func (p *Path) AtGridPerLayer(ctx context.Context, alphas []float64, fn func(j i
 }
 
 func (p *Path) atGrid(ctx context.Context, alphas []float64, perLayer bool, fn func(j int, s *Sample) error) error {
+	if p.OnePoint() { // θT = θ0: one pass serves every α
+		return p.onePointGrid(ctx, alphas, fn)
+	}
 	gc := p.newGridCarry()
 	if gc != nil {
 		gc.perLayer = perLayer && gc.plan.split

@@ -162,6 +162,9 @@ type GaussResult struct {
 // (lean grid points, gridPoint) only the second kinked layer's z, ż, z̈
 // (written there by the carry), the bits and γ‴ (3·N·K) are kept.
 //
+// On a one-point line (OnePoint, θT = θ0) it makes one pass: every
+// length is 0 and every speed 0 (onePointGauss), on the first grid.
+//
 // It returns ctx.Err() if ctx is cancelled: each grid point's pass starts
 // no further chunk of examples once ctx is cancelled (AtContext), and the
 // kink search between two grid points (turn) no further piece of
@@ -179,6 +182,14 @@ func (p *Path) GaussLength(ctx context.Context, lo, hi float64, o GaussOptions) 
 	m := o.Intervals + o.Intervals%2
 	if m > o.MaxIntervals {
 		m = max(o.MaxIntervals-o.MaxIntervals%2, 2)
+	}
+	if p.OnePoint() { // θT = θ0: γ is one point, every length 0 (one pass for L)
+		r, err := p.onePointGauss(ctx, lo, hi, m, o.Progress, o.Record)
+		if err != nil {
+			return nil, err
+		}
+		r.StackedConverged = true // no kink, StackedError 0
+		return r, nil
 	}
 	for {
 		r, err := p.gaussGrid(ctx, lo, hi, m, o.Progress, o.Record)

@@ -34,8 +34,12 @@ func texEscape(s string) string {
 	return r.Replace(s)
 }
 
-// texNum formats a number for a table cell in math mode (scientific as a·10^b).
-func texNum(v float64) string {
+// texNum formats a number for a table cell in math mode (scientific as
+// a·10^b), to 4 significant digits.
+func texNum(v float64) string { return texNumDigits(v, 4) }
+
+// texNumDigits is texNum to d significant digits.
+func texNumDigits(v float64, d int) string {
 	switch {
 	case math.IsNaN(v):
 		return `\text{NaN}`
@@ -44,7 +48,12 @@ func texNum(v float64) string {
 	case math.IsInf(v, -1):
 		return `-\infty`
 	}
-	s := fmt.Sprintf("%.4g", v)
+	return texNumString(fmt.Sprintf("%.*g", d, v))
+}
+
+// texNumString is texNum of a number already formatted by %g (or
+// FormatDeltaBound): scientific notation as a·10^b.
+func texNumString(s string) string {
 	if m, e, ok := strings.Cut(s, "e"); ok {
 		e = strings.TrimPrefix(e, "+")
 		e = strings.TrimLeft(e, "0")
@@ -66,7 +75,8 @@ const SummaryTeXPreamble = "\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n\\
 // document whose preamble has SummaryTeXPreamble: one table environment
 // (caption naming the run and its settings, label tab:certify-RUN) of the
 // run's measurements and verdict — verdict, tolerance, Δ on the grid,
-// continuous Δ, delta_bounds, L(0), L(1), Gauss lengths (the stacked one
+// continuous Δ, delta_bounds (to DeltaBoundsDigits) and their relative
+// width reached and asked, L(0), L(1), Gauss lengths (the stacked one
 // marked when it has not converged), weight distances, examples, and the
 // certificate's leaves and time. A value that was not computed (NaN) reads
 // "not computed". Text is escaped with texEscape.
@@ -91,12 +101,17 @@ func SummaryTeXBytes(r *certify.Report) []byte {
 	row("Tolerance", num(r.Tolerance))
 	row(fmt.Sprintf("$\\Delta$ on the grid (%d $\\alpha$)", len(r.Alphas)), num(r.Delta))
 	row("$\\Delta$ continuous", num(r.DeltaContinuous))
+	// as many digits as the relative width --delta-tol asked shows
+	// (FormatDeltaBound: rounded outward when it is not the default)
 	if r.DeltaBounds != nil {
-		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNum(r.DeltaBounds[0]), texNum(r.DeltaBounds[1])))
+		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$", texNumString(FormatDeltaBound(r.DeltaBounds[0], r.Certificate, false)), texNumString(FormatDeltaBound(r.DeltaBounds[1], r.Certificate, true))))
 	} else if r.Certificate != nil { // attempted, an enclosure overflowed
 		row("$\\Delta$ bounds (rigorous)", fmt.Sprintf("$[%s, %s]$ (an enclosure overflowed)", texNum(r.Certificate.DeltaLower), texNum(r.Certificate.DeltaUpper)))
 	} else {
 		row("$\\Delta$ bounds (rigorous)", "not attempted")
+	}
+	if w := texDeltaWidth(r.Certificate); w != "" {
+		row("$\\Delta$ bounds, relative width", w)
 	}
 	if len(r.Loss) > 0 {
 		row("$L(0)$", num(r.Loss[0]))
@@ -122,6 +137,22 @@ func SummaryTeXBytes(r *certify.Report) []byte {
 	row("Analysis time (s)", num(r.Seconds))
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
 	return b.Bytes()
+}
+
+// texDeltaWidth is DeltaBoundsWidth for summary.tex: the relative width
+// of delta_bounds reached and the one asked (certificate.delta_rel_width,
+// delta_tol), "" when the report records no delta_tol.
+func texDeltaWidth(c *certify.Certificate) string {
+	switch {
+	case c == nil || !(c.DeltaTol > 0):
+		return ""
+	case math.IsNaN(c.RelWidth) || math.IsInf(c.RelWidth, 0):
+		return fmt.Sprintf("null (the upper bound is not finite; $%s$ asked)", texNum(c.DeltaTol))
+	case c.RelWidth <= c.DeltaTol:
+		return fmt.Sprintf("$%s$ ($\\le %s$ asked)", texNumDigits(c.RelWidth, 2), texNum(c.DeltaTol))
+	default:
+		return fmt.Sprintf("$%s$ ($%s$ asked: not reached within the budget)", texNumDigits(c.RelWidth, 2), texNum(c.DeltaTol))
+	}
 }
 
 // SummaryStandaloneTeXBytes wraps SummaryTeXBytes in a minimal article
@@ -277,7 +308,7 @@ func certificatePlot(r *certify.Report) *plot.Plot {
 	c := r.Certificate
 	p := newPlot()
 	leg := newLegend()
-	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%.3g, %.3g]", verdictText(c.Verdict), c.DeltaLower, c.DeltaUpper)
+	p.Title.Text = figureHeading(r) + fmt.Sprintf("L′ enclosure: %s, Δ in [%s, %s]", verdictText(c.Verdict), FormatDeltaBound(c.DeltaLower, c, false), FormatDeltaBound(c.DeltaUpper, c, true))
 	alphaAxis(p, nil, "α")
 	p.Y.Label.Text = "L′(α)"
 	var los, his []float64

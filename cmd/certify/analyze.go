@@ -332,7 +332,15 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 			// within the tolerance, so the verdict stands
 			uns += " (L′ ≤ 0 not proven there, but their total rise is ≤ the tolerance)"
 		}
-		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s], %d leaves, %s, %.1fs\n", fnum("%.4g", c.DeltaLower), fnum("%.4g", c.DeltaUpper), c.Leaves, uns, c.Seconds)
+		// as many digits as --delta-tol's relative width shows; a width
+		// other than the default's is said with the width reached
+		width := ""
+		if c.DeltaTol != certify.DefaultDeltaTol {
+			if s := presentation.DeltaBoundsWidth(c); s != "" {
+				width = " (" + s + ")"
+			}
+		}
+		fmt.Fprintf(w, "  certificate        Δ ∈ [%s, %s]%s, %d leaves, %s, %.1fs\n", presentation.FormatDeltaBound(c.DeltaLower, c, false), presentation.FormatDeltaBound(c.DeltaUpper, c, true), width, c.Leaves, uns, c.Seconds)
 		if c.Reason != "" {
 			fmt.Fprintf(w, "  inconclusive       %s\n", c.Reason)
 		}

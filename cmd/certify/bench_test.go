@@ -87,6 +87,11 @@ func TestBenchAgreesWithTorch(t *testing.T) {
 		if !strings.Contains(errs, "ratio") || !strings.Contains(errs, "agree") {
 			t.Errorf("chunk %d: output lacks the ratio or the check:\n%s", chunk, errs)
 		}
+		// the accuracy part of the check line says agreement as such (a
+		// first user read "accuracy differs at 0 α (max 0 ≤ 0)" as a failure)
+		if (r.Torch.AccuracyDiffer == 0) != strings.Contains(errs, "accuracy agrees at every α") || strings.Contains(errs, "differs at 0 α") {
+			t.Errorf("chunk %d: accuracy differs at %d α, but the check line says:\n%s", chunk, r.Torch.AccuracyDiffer, errs)
+		}
 	}
 }
 
@@ -110,6 +115,26 @@ echo '{"torch":"fake","alphas":[0,0.16666666666666666,0.3333333333333333,0.5,0.6
 			"--gemm=false", full, "--torch", "--python", "/bin/sh", "--torchref", fake)
 		if code == 0 || !strings.Contains(errs, "disagree") || !strings.Contains(errs, "DISAGREE") {
 			t.Fatalf("%s: exit %d, a wrong oracle was not reported:\n%s", full, code, errs)
+		}
+	}
+}
+
+// TestAccuracyCheckWording: bench's check line says "accuracy agrees at
+// every α" when no grid α differs, and otherwise how many differ and by
+// how much against the tolerance.
+func TestAccuracyCheckWording(t *testing.T) {
+	for _, c := range []struct {
+		differ   int
+		max, tol float64
+		want     string
+	}{
+		{0, 0, 0, "accuracy agrees at every α"},
+		{0, 0, 0.002, "accuracy agrees at every α"},
+		{2, 0.0004, 0.002, "accuracy differs at 2 α by at most 0.0004 (≤ 0.002)"},
+		{1, 0.5, 0, "accuracy differs at 1 α by at most 0.5 (≤ 0)"},
+	} {
+		if got := accuracyCheck(c.differ, c.max, c.tol); got != c.want {
+			t.Errorf("accuracyCheck(%d, %g, %g) = %q, want %q", c.differ, c.max, c.tol, got, c.want)
 		}
 	}
 }
