@@ -49,6 +49,13 @@ type Options struct {
 	// LossOnly skips the path's geometry (Gauss and arc lengths) and the
 	// continuous Δ: only the loss and accuracy on the grid are computed.
 	LossOnly bool `json:"loss_only,omitempty"`
+	// NoGeometry skips the path's geometry (the corner-aware Gauss length,
+	// arc lengths, continuous Δ and, for mse, Theorems A/B, which need the
+	// Gauss length) but keeps everything else, the certificate included:
+	// for nets whose kinks make the geometry the dearest phase (a BatchNorm
+	// resnet's blank background puts hundreds of kinks per example near
+	// α = 0, issue 13). The skipped values are null in the report.
+	NoGeometry bool `json:"no_geometry,omitempty"`
 	// Certificate runs the rigorous certificate of THEORY.md §7 (Certify)
 	// after the grid; its verdict replaces the grid verdict. MaxIntervals and
 	// MinWidth are its budget (defaults of CertifyOptions).
@@ -263,7 +270,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 		}
 	}
 
-	if o.LossOnly { // not computed: null in the report (RUN_FORMAT.md), never 0
+	if o.LossOnly || o.NoGeometry { // not computed: null in the report (RUN_FORMAT.md), never 0
 		nan := math.NaN()
 		r.DeltaContinuous, r.GaussLengthMean, r.GaussLengthMeanError = nan, nan, nan
 		r.GaussLengthStacked, r.GaussLengthStackedError, r.ArcLength, r.ArcLengthMean = nan, nan, nan, nan
@@ -302,7 +309,7 @@ func Analyze(ctx context.Context, p *functionspace.Path, o Options) (*Report, er
 			r.Verdict, r.Witness = MonotoneOnGrid, nil
 		}
 	}
-	if r.Witness == nil && !o.LossOnly && r.DeltaContinuous > o.Tolerance {
+	if r.Witness == nil && !o.LossOnly && !o.NoGeometry && r.DeltaContinuous > o.Tolerance {
 		// A rise between grid points found by the continuous Δ is a witness
 		// too: two evaluated α < β (RUN_FORMAT.md).
 		a, b := r.DeltaContinuousPair[0], r.DeltaContinuousPair[1]

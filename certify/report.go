@@ -248,7 +248,7 @@ func (r *Report) JSON() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// notComputedLossOnly are the keys a loss_only analysis does not compute:
+// notComputedLossOnly are the keys a loss_only (or no_geometry) analysis does not compute:
 // null in its report, with one note naming them.
 var notComputedLossOnly = []string{"delta_continuous", "delta_continuous_pair", "gauss_length_mean",
 	"gauss_length_mean_error", "gauss_length_stacked", "gauss_length_stacked_converged",
@@ -275,12 +275,16 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}
 	skip := map[string]bool{}
 	var notes []string
-	if r.Options.LossOnly {
+	if o := r.Options; o.LossOnly || o.NoGeometry {
+		why, tail := "loss_only", ""
+		if !o.LossOnly {
+			why, tail = "no_geometry", "; the certificate is unaffected"
+		}
 		for _, k := range notComputedLossOnly {
 			skip[k] = true
 		}
-		notes = append(notes, "not computed (loss_only): "+strings.Join(notComputedLossOnly, ", ")+
-			"; conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed")
+		notes = append(notes, "not computed ("+why+"): "+strings.Join(notComputedLossOnly, ", ")+
+			"; conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed"+tail)
 	}
 	if r.DeltaBounds == nil && r.Certificate == nil {
 		notes = append(notes, "delta_bounds: null, no certificate was attempted")

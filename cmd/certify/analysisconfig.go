@@ -23,6 +23,7 @@ type analysisConfig struct {
 	GaussRelTol       float64      `flag:"gauss-rel-tol"`
 	GaussMaxIntervals int          `flag:"gauss-max-intervals"`
 	LossOnly          bool         `flag:"loss-only"`
+	NoGeometry        bool         `flag:"no-geometry"`
 	Workers           int          `flag:"workers"`
 	Chunk             int          `flag:"chunk"`
 	NoFigures         bool         `flag:"no-figures"`

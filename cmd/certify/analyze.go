@@ -53,6 +53,7 @@ func newAnalyzeFlagSet(af *analyzeFlags) *flag.FlagSet {
 	fs.Float64Var(&af.opt.GaussTol, "gauss-tol", 1e-4, "absolute tolerance on the mean per-example Gauss length (radians)")
 	fs.Float64Var(&af.opt.GaussRelTol, "gauss-rel-tol", 1e-3, "relative tolerance on the mean per-example Gauss length")
 	fs.IntVar(&af.opt.GaussMaxIntervals, "gauss-max-intervals", 4096, "finest grid of the corner-aware Gauss length (intervals on [0,1]); it bounds the first grid too (256 intervals raised to an even multiple of --alphas − 1, lowered to the largest such multiple at most this, with a note in the report); at least the smallest even multiple of --alphas − 1")
+	fs.BoolVar(&af.opt.NoGeometry, "no-geometry", false, "skip the output path's geometry (corner-aware Gauss length, arc length, continuous Δ, Theorems A/B), null in the report; the grid, the trapezoid Gauss length and the certificate remain (for nets where the kinks make the Gauss length the dearest phase)")
 	fs.BoolVar(&af.opt.LossOnly, "loss-only", false, "compute only the loss, L′ and accuracy on the grid, and the paper's trapezoid Gauss length from the same passes (no corner-aware Gauss length, no continuous Δ, no Theorems A/B, no certificate)")
 	fs.IntVar(&af.workers, "workers", 0, "chunks of examples evaluated at once (0: one per core); a sweep with --jobs N may set 1. The certificate and accuracy-bound phases evaluate one leaf per core, each with one OpenBLAS thread (SerialProducts), whatever OPENBLAS_NUM_THREADS says; the other phases use OpenBLAS's thread count")
 	fs.IntVar(&af.chunk, "chunk", 1000, "examples evaluated together (memory grows with it)")
@@ -104,7 +105,7 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--example-intervals %d: want 0 (skip) or a positive number of α-intervals", o.ExampleIntervals)
 	case !(o.DeltaTol > 0) || math.IsInf(o.DeltaTol, 0):
 		return badInputf("--delta-tol %v: want a finite relative width > 0 (the default is %g)", o.DeltaTol, certify.DefaultDeltaTol)
-	case !o.LossOnly && o.GaussMaxIntervals < certify.GaussFirstGridStep(o.Alphas):
+	case !o.LossOnly && !o.NoGeometry && o.GaussMaxIntervals < certify.GaussFirstGridStep(o.Alphas):
 		return badInputf("--gauss-max-intervals %d: the corner-aware Gauss length's grid holds the report's α and has an even number of intervals, so it needs at least %d (the smallest even multiple of --alphas − 1 = %d)", o.GaussMaxIntervals, certify.GaussFirstGridStep(o.Alphas), o.Alphas-1)
 	case !(o.GaussTol > 0) || !(o.GaussRelTol > 0):
 		return badInputf("--gauss-tol and --gauss-rel-tol must be positive")
@@ -322,7 +323,7 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		fmt.Fprintf(w, "; first α ∈ [%.3f, %.3f], height %.4g)", b.Start, b.End, b.Height)
 	}
 	fmt.Fprintln(w)
-	if !r.Options.LossOnly {
+	if !r.Options.LossOnly && !r.Options.NoGeometry {
 		fmt.Fprintf(w, "  Δ continuous       %s\n", fnum("%.4g", r.DeltaContinuous))
 	}
 	if c := r.Certificate; c != nil {
@@ -358,6 +359,8 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 	}
 	if r.Options.LossOnly {
 		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %s, stacked %s rad (--loss-only: nothing else computed)\n", fnum("%.4f", r.GaussLengthMeanTrapezoid), fnum("%.4f", r.GaussLengthStackedTrapezoid))
+	} else if r.Options.NoGeometry {
+		fmt.Fprintf(w, "  Gauss length       paper's trapezoid on the grid: mean %s, stacked %s rad (--no-geometry: the corner-aware one not computed)\n", fnum("%.4f", r.GaussLengthMeanTrapezoid), fnum("%.4f", r.GaussLengthStackedTrapezoid))
 	} else if math.IsNaN(r.GaussLengthMean) {
 		fmt.Fprintf(w, "  Gauss length       null (not computed; see the report's notes)\n")
 	} else {

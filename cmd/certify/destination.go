@@ -117,6 +117,7 @@ func settingsParts(r *certify.Report, defExamples int) []string {
 	add(o.GaussRelTol != d.GaussRelTol, fmt.Sprintf("gauss-rel-tol=%g", o.GaussRelTol))
 	add(o.GaussMaxIntervals != d.GaussMaxIntervals, fmt.Sprintf("gauss-max-intervals=%d", o.GaussMaxIntervals))
 	add(o.LossOnly, "loss-only")
+	add(o.NoGeometry && !o.LossOnly, "no-geometry")
 	add(!o.LossOnly && !o.Certificate, "no-certificate")
 	add(o.Certificate && o.MaxIntervals != d.MaxIntervals, fmt.Sprintf("max-intervals=%d", o.MaxIntervals))
 	add(o.Certificate && o.MinWidth != d.MinWidth, fmt.Sprintf("min-width=%g", o.MinWidth))

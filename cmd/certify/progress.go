@@ -41,7 +41,7 @@ func analysisPlan(o certify.Options, lossKind string, figures bool) []progress.S
 	if !o.LossOnly && !o.NoPerLayer {
 		plan = append(plan, progress.Step{Name: "per-layer L′", Maybe: true})
 	}
-	if !o.LossOnly {
+	if !o.LossOnly && !o.NoGeometry {
 		plan = append(plan, progress.Step{Name: "Gauss length", Passes: true}, progress.Step{Name: "continuous Δ", Maybe: true})
 		if lossKind == "mse" && o.Certificate && o.ExampleIntervals > 0 {
 			plan = append(plan, progress.Step{Name: "per-example certificate"})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -379,5 +380,43 @@ func TestDirectoryInTheWay(t *testing.T) {
 	}
 	if after := snapshot(t, dir); after != before {
 		t.Errorf("the run directory changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// TestNoGeometryNulls: --no-geometry leaves the geometry null with a note
+// naming it, and keeps the certificate: its verdict and Δ bounds equal
+// those of the default analysis of the same run.
+func TestNoGeometryNulls(t *testing.T) {
+	dir := makeRun(t, "mse")
+	out, full := filepath.Join(t.TempDir(), "ng"), filepath.Join(t.TempDir(), "full")
+	if code, _, e := runCLI(t, "--run", dir, "--no-geometry", "--no-figures", "--out", out, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	if code, _, e := runCLI(t, "--run", dir, "--no-figures", "--out", full, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	m, f := readJSON(t, filepath.Join(out, "certificate.json")), readJSON(t, filepath.Join(full, "certificate.json"))
+	for _, k := range []string{"delta_continuous", "gauss_length_mean", "gauss_length_stacked", "arc_length", "zero_speed_events"} {
+		if v, ok := m[k]; ok && v != nil {
+			t.Errorf("--no-geometry: %s = %v, want null or absent", k, v)
+		}
+		if f[k] == nil {
+			t.Errorf("default analysis: %s is null: the comparison tests nothing", k)
+		}
+	}
+	if !strings.Contains(fmtNotes(m), "not computed (no_geometry)") {
+		t.Errorf("--no-geometry: notes do not say what was not computed:\n%s", fmtNotes(m))
+	}
+	c, cf := m["certificate"].(map[string]any), f["certificate"].(map[string]any)
+	if c == nil || cf == nil {
+		t.Fatalf("certificate missing: --no-geometry %v, default %v", m["certificate"], f["certificate"])
+	}
+	for _, k := range []string{"verdict", "delta_upper", "delta_lower", "leaves"} {
+		if fmt.Sprint(c[k]) != fmt.Sprint(cf[k]) {
+			t.Errorf("certificate.%s: %v with --no-geometry, %v without", k, c[k], cf[k])
+		}
+	}
+	if v, ok := m["gauss_length_mean_trapezoid"].(float64); !ok || v != f["gauss_length_mean_trapezoid"].(float64) {
+		t.Errorf("gauss_length_mean_trapezoid %v, want the default analysis's %v", m["gauss_length_mean_trapezoid"], f["gauss_length_mean_trapezoid"])
 	}
 }
