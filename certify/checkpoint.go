@@ -73,6 +73,19 @@ type Checkpoint struct {
 	// Notify, if not nil, is told what happened to a checkpoint in one line
 	// (resumed from, ignored and why); the caller prints it on stderr.
 	Notify func(msg string)
+
+	// resumable is set once a search of this checkpoint saved its state
+	// or resumed from a file under its key (shared by the searches'
+	// copies, stageFile): Resumable.
+	resumable *bool
+}
+
+// Resumable reports whether a search of c saved its state, or resumed
+// from a file saved under its key, in this process: the same command then
+// resumes from c's files. A file left by another run under another key
+// does not count (it is not used).
+func (c *Checkpoint) Resumable() bool {
+	return c != nil && c.resumable != nil && *c.resumable
 }
 
 // Analyze's checkpoint files in Checkpoint.Dir.
@@ -86,6 +99,9 @@ const (
 func (c *Checkpoint) stageFile(file string, opts any) *Checkpoint {
 	if c == nil || c.Dir == "" {
 		return nil
+	}
+	if c.resumable == nil {
+		c.resumable = new(bool)
 	}
 	s := *c
 	s.File = filepath.Join(c.Dir, file)
@@ -344,6 +360,9 @@ func (c *Checkpoint) save(stage string, s *roundState) error {
 		d.Sync()
 		d.Close()
 	}
+	if c.resumable != nil {
+		*c.resumable = true
+	}
 	return nil
 }
 
@@ -384,6 +403,9 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 	if h.Stage != stage || h.Key != c.Key {
 		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(h, stage, c.KeyParts), h.Key, c.Key)
 		return nil, nil, nil
+	}
+	if c.resumable != nil {
+		*c.resumable = true
 	}
 	return &h, payload, nil
 }

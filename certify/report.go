@@ -284,7 +284,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 			skip[k] = true
 		}
 		notes = append(notes, "not computed ("+why+"): "+strings.Join(notComputedLossOnly, ", ")+
-			"; conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed"+tail)
+			"; conditions.theorems, conditions.theorem_a and conditions.theorem_b are absent (they need the Gauss length); gauss_length_mean_trapezoid and gauss_length_stacked_trapezoid are the paper's trapezoid rule on the grid's turning rates, computed"+tail)
 	}
 	if r.DeltaBounds == nil && r.Certificate == nil {
 		notes = append(notes, "delta_bounds: null, no certificate was attempted")

@@ -91,6 +91,8 @@ func (af *analyzeFlags) check() error {
 		return badInputf("--examples %d: want 0 (every example the run has) or a positive count", af.examples.n)
 	case af.chunk <= 0:
 		return badInputf("--chunk %d: want a positive number of examples", af.chunk)
+	case o.LossOnly && o.NoGeometry:
+		return badInputf("--no-geometry with --loss-only: --loss-only already skips the geometry (and the certificate); give one")
 	case af.checkpointEvery < 0:
 		return badInputf("--save-state-every %v: want a positive duration, e.g. 60s (0: the default, %v)", af.checkpointEvery, certify.DefaultCheckpointEvery)
 	case af.workers < 0:
@@ -215,6 +217,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		bar.Update(done, total, "")
 	}
 	r, err := certify.Analyze(ctx, p, af.opt)
+	if err != nil {
+		bar.Stop() // no "done" line before the error or the interruption
+	}
 	if err != nil && write && filepath.Base(filepath.Dir(outDir)) == "variants" {
 		os.Remove(outDir) // made for this report, still empty
 		os.Remove(filepath.Dir(outDir))
@@ -323,7 +328,9 @@ func printSummary(w io.Writer, dir string, r *certify.Report) {
 		fmt.Fprintf(w, "; first α ∈ [%.3f, %.3f], height %.4g)", b.Start, b.End, b.Height)
 	}
 	fmt.Fprintln(w)
-	if !r.Options.LossOnly && !r.Options.NoGeometry {
+	if r.Options.NoGeometry {
+		fmt.Fprintf(w, "  Δ continuous       null (--no-geometry: not computed)\n")
+	} else if !r.Options.LossOnly {
 		fmt.Fprintf(w, "  Δ continuous       %s\n", fnum("%.4g", r.DeltaContinuous))
 	}
 	if c := r.Certificate; c != nil {

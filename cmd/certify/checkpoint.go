@@ -148,15 +148,9 @@ func analysisCheckpoint(af analyzeFlags, p *functionspace.Path, opt certify.Opti
 		Notify: func(msg string) { fmt.Fprintln(stderr, msg) }}, nil
 }
 
-// savedCheckpoint reports whether ck's directory holds a checkpoint.
+// savedCheckpoint reports whether this run saved a state in ck, or resumed
+// from one under its key (certify.Checkpoint.Resumable): the same command
+// then resumes. A stale file under another key does not count.
 func savedCheckpoint(ck *certify.Checkpoint) bool {
-	if ck == nil {
-		return false
-	}
-	for _, f := range []string{certify.CertificateCheckpoint, certify.AccuracyCheckpoint} {
-		if _, err := os.Stat(filepath.Join(ck.Dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
+	return ck.Resumable()
 }

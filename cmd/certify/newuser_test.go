@@ -32,6 +32,7 @@ func TestBudgetFlagsRefused(t *testing.T) {
 		{[]string{"--min-width", "2"}, "--min-width 2: want"},
 		{[]string{"--accuracy-intervals", "0"}, "--accuracy-intervals 0: want a positive"},
 		{[]string{"--example-intervals", "-1"}, "--example-intervals -1: want 0 (skip)"},
+		{[]string{"--loss-only", "--no-geometry"}, "--no-geometry with --loss-only: --loss-only already skips the geometry"},
 	} {
 		code, _, se := runCLI(t, append([]string{"--run", dir, "--no-figures"}, tc.args...)...)
 		if code != 2 || !strings.Contains(se, tc.want) || strings.Count(strings.TrimSpace(se), "\n") != 0 {

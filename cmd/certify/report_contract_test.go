@@ -389,8 +389,12 @@ func TestDirectoryInTheWay(t *testing.T) {
 func TestNoGeometryNulls(t *testing.T) {
 	dir := makeRun(t, "mse")
 	out, full := filepath.Join(t.TempDir(), "ng"), filepath.Join(t.TempDir(), "full")
-	if code, _, e := runCLI(t, "--run", dir, "--no-geometry", "--no-figures", "--out", out, "--quiet"); code != 0 {
+	code, so, e := runCLI(t, "--run", dir, "--no-geometry", "--no-figures", "--out", out)
+	if code != 0 {
 		t.Fatalf("exit %d: %s", code, e)
+	}
+	if !strings.Contains(so, "Δ continuous       null (--no-geometry: not computed)") {
+		t.Errorf("--no-geometry: the summary does not say Δ continuous was not computed:\n%s", so)
 	}
 	if code, _, e := runCLI(t, "--run", dir, "--no-figures", "--out", full, "--quiet"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e)

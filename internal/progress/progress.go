@@ -270,6 +270,9 @@ func (b *Bar) end(finished bool) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed { // Done after Stop: the bar has ended already
+		return
+	}
 	b.closed = true
 	if b.stop != nil {
 		close(b.stop)
