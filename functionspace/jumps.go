@@ -90,8 +90,14 @@ func (p *Path) switchInputs(rows []int, alphas []float64, cs []crossing) func(r 
 		for k, r := range full {
 			er[k], al[k] = rows[r], alphas[r]
 		}
+		// each distinct (example, α) once, read in place (no copy per
+		// crossing of every kinked layer's rows, as rowPass would spread)
+		ur, ua, idx := distinctRows(er, al)
+		for k, r := range full {
+			byRow[r] = idx[k]
+		}
 		pre = map[int]*nn.Jet{}
-		p.rowJet(er, al, nil, pre)
+		p.rowPassDistinct(ur, ua, nil, pre, nil, -1)
 	}
 	scratch := map[int][2][]float64{}
 	last := map[int]int{}

@@ -115,6 +115,10 @@ type Path struct {
 	// input across every kink (cubicJets) even where cubicFast applies;
 	// tests compare the two.
 	noFastCubic bool
+	// noKinkSplit makes kinkJets evaluate all the crossings of the
+	// examples it is given in one Newton pass and one sideJets pass (as
+	// before kinkJets split them); tests compare the two.
+	noKinkSplit bool
 	// noLean makes the Gauss length's grid points keep the first kinked
 	// layer's z, ż and every branch as ints even where they are lean
 	// (gridPoint, leanPoints); tests compare the two.
