@@ -164,6 +164,8 @@ func gaussLivePath(tb testing.TB) (*Path, *blasbackend.Backend, string) {
 // (default 1/2352, where a BatchNorm resnet's kinks crowd) on a grid of
 // CERTIFY_SPLIT_INTERVALS intervals (default 2): every example's Gauss
 // length and error estimate to 1e-12 relative, the kink counts exactly.
+// With CERTIFY_SPLIT_REF=fork the reference is instead sideJets with one
+// full pass per row (noFork) against forkedPairs.
 func TestKinkSplitLive(t *testing.T) {
 	p, _, _ := gaussLivePath(t)
 	hi, m := 1.0/2352, 2
@@ -180,7 +182,11 @@ func TestKinkSplitLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	c1 := cpuSeconds()
-	p.noKinkSplit = true
+	if os.Getenv("CERTIFY_SPLIT_REF") == "fork" {
+		p.noFork = true
+	} else {
+		p.noKinkSplit = true
+	}
 	ref, err := p.GaussLength(context.Background(), 0, hi, o)
 	if err != nil {
 		t.Fatal(err)
