@@ -1102,10 +1102,22 @@ func GaussLengthTrapezoid(samples []*Sample) (mean, stacked float64) {
 // deeper kinked layer (switchInputs), then the one-sided jets at every
 // kink by per-row passes (sideJets). It fills pend[n].ks and pend[n].r0 as
 // polyJets does and returns the jets and the number of rows evaluated.
+//
+// Both steps run in passes of at most kinkBatchRows kinks (sideJets) and
+// twice that many crossings (the Newton step), even inside one example:
+// near a BatchNorm resnet's α = 0 one example crosses thousands of
+// distinct units in one grid interval (issue 13: 2268 crossings of
+// example 0 on [0, 1/294], 2212 of them distinct), and one pass over all
+// of them holds [rows, width] jets of every kinked layer (gigabytes). Each
+// row's arithmetic is its own, so the split changes no row.
 func (p *Path) kinkJets(pa, pb *gridPoint, kl []int, aff int, pend []pendingKinks) (*nn.Jet, int) {
 	a, b := pa.alpha, pb.alpha
 	h := b - a
 	sws := p.switchings()
+	batch := p.kinkBatchRows(kl)
+	if p.noKinkSplit {
+		batch = math.MaxInt / 4
+	}
 	var ga []nn.Gap
 	var extra int
 	// One Newton step s/ṡ on the exact switching function for every
@@ -1114,50 +1126,96 @@ func (p *Path) kinkJets(pa, pb *gridPoint, kl []int, aff int, pend []pendingKink
 	var rows []int
 	var alphas []float64
 	var crs []crossing
-	for _, pd := range pend {
-		for _, cr := range pd.cs {
+	var at []*crossing // where each row's refined α goes
+	for n := range pend {
+		pd := &pend[n]
+		for q, cr := range pd.cs {
 			if cr.layer != aff {
 				rows = append(rows, pd.i)
 				alphas = append(alphas, cr.alpha)
 				crs = append(crs, cr)
+				at = append(at, &pd.cs[q])
 			}
 		}
 	}
-	if len(rows) > 0 {
-		at := p.switchInputs(rows, alphas, crs)
-		r := 0
-		for _, pd := range pend {
-			for q, cr := range pd.cs {
-				if cr.layer == aff {
-					continue
+	for s := 0; s < len(rows); s += 2 * batch {
+		e := min(s+2*batch, len(rows))
+		in := p.switchInputs(rows[s:e], alphas[s:e], crs[s:e])
+		for r, cr := range crs[s:e] {
+			x, xd := in(r)
+			ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, x, xd, nil)
+			if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
+				if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
+					at[s+r].alpha = x
 				}
-				x, xd := at(r)
-				ga = sws[cr.layer].Gaps(ga[:0], cr.unit, cr.from, x, xd, nil)
-				if g, ok := gapTo(ga, cr.to); ok && g.SD != 0 {
-					if x := cr.alpha - g.S/g.SD; x >= a && x <= b {
-						pd.cs[q].alpha = x
-					}
-				}
-				r++
 			}
 		}
 	}
 	extra = len(rows)
-	exs := make([]int, len(pend))
-	gss := make([][][]crossing, len(pend))
-	los, his := make([]float64, len(pend)), make([]float64, len(pend))
+	// The kinks of every example, in pieces of at most batch kinks; the
+	// pieces of one pass in order, so that an example's rows stay
+	// consecutive across pieces and passes.
+	type piece struct {
+		n  int // pend index
+		gs [][]crossing
+	}
+	var pieces []piece
 	for n := range pend {
 		pd := &pend[n]
-		gss[n] = groupCrossings(pd.cs)
-		for _, grp := range gss[n] {
+		gs := groupCrossings(pd.cs)
+		for _, grp := range gs {
 			pd.ks = append(pd.ks, grp[0].alpha)
 		}
-		exs[n], los[n], his[n] = pd.i, a, b
+		for s := 0; s < len(gs); s += batch {
+			pieces = append(pieces, piece{n, gs[s:min(s+batch, len(gs))]})
+		}
 	}
-	jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
-	for n := range pend {
-		pend[n].r0 = r0[n]
+	var jets []*nn.Jet
+	rows0 := 0
+	for s := 0; s < len(pieces); {
+		var exs []int
+		var gss [][][]crossing
+		var los, his []float64
+		e, k := s, 0
+		for ; e < len(pieces) && (e == s || k+len(pieces[e].gs) <= batch); e++ {
+			k += len(pieces[e].gs)
+			exs, gss = append(exs, pend[pieces[e].n].i), append(gss, pieces[e].gs)
+			los, his = append(los, a), append(his, b)
+		}
+		jet, r0, evaluated := p.sideJets(exs, gss, los, his, 1e-8*h)
+		for q := s; q < e; q++ {
+			if q == 0 || pieces[q-1].n != pieces[q].n {
+				pend[pieces[q].n].r0 = rows0 + r0[q-s]
+			}
+		}
+		rows0 += jet.N
+		jets = append(jets, jet)
+		extra += evaluated
+		s = e
 	}
-	extra += evaluated
-	return jet, extra
+	return catJets(jets), extra
+}
+
+// catJets stacks the rows of jets (each [3n, K]) into one jet [3Σn, K],
+// part by part.
+func catJets(jets []*nn.Jet) *nn.Jet {
+	if len(jets) == 1 {
+		return jets[0]
+	}
+	n, k := 0, 0
+	for _, j := range jets {
+		n += j.N
+		_, k = j.M.Dims()
+	}
+	out := &nn.Jet{N: n, M: mat.NewDense(3*n, k, nil)}
+	r := 0
+	for _, j := range jets {
+		for part := 0; part < 3; part++ {
+			for q := 0; q < j.N; q++ {
+				copy(out.M.RawRowView(part*n+r+q), j.M.RawRowView(part*j.N+q))
+			}
+		}
+		r += j.N
+	}
+	return out
 }

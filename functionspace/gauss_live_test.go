@@ -155,3 +155,57 @@ func gaussLivePath(tb testing.TB) (*Path, *blasbackend.Backend, string) {
 	}
 	return p, be, note
 }
+
+// TestKinkSplitLive compares the grid Gauss length with kinkJets' passes
+// split into pieces of kinkBatchRows kinks (the default) against one pass
+// per batch of examples (noKinkSplit, the implementation before the
+// split) on the run directory CERTIFY_GAUSS_RUN (skipped when unset;
+// CERTIFY_GAUSS_EXAMPLES examples, default 50) over [0, CERTIFY_SPLIT_HI]
+// (default 1/2352, where a BatchNorm resnet's kinks crowd) on a grid of
+// CERTIFY_SPLIT_INTERVALS intervals (default 2): every example's Gauss
+// length and error estimate to 1e-12 relative, the kink counts exactly.
+// With CERTIFY_SPLIT_REF=fork the reference is instead sideJets with one
+// full pass per row (noFork) against forkedPairs.
+func TestKinkSplitLive(t *testing.T) {
+	p, _, _ := gaussLivePath(t)
+	hi, m := 1.0/2352, 2
+	if s := os.Getenv("CERTIFY_SPLIT_HI"); s != "" {
+		hi, _ = strconv.ParseFloat(s, 64)
+	}
+	if s := os.Getenv("CERTIFY_SPLIT_INTERVALS"); s != "" {
+		m, _ = strconv.Atoi(s)
+	}
+	o := GaussOptions{Intervals: m, MaxIntervals: m}
+	c0 := cpuSeconds()
+	r, err := p.GaussLength(context.Background(), 0, hi, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := cpuSeconds()
+	if os.Getenv("CERTIFY_SPLIT_REF") == "fork" {
+		p.noFork = true
+	} else {
+		p.noKinkSplit = true
+	}
+	ref, err := p.GaussLength(context.Background(), 0, hi, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := cpuSeconds()
+	if r.Kinks != ref.Kinks {
+		t.Fatalf("%d kinks split, %d in one pass", r.Kinks, ref.Kinks)
+	}
+	var worst, worstErr float64
+	for i, g := range ref.PerExample {
+		if r.KinkCount[i] != ref.KinkCount[i] {
+			t.Fatalf("example %d: %d kinks split, %d in one pass", i, r.KinkCount[i], ref.KinkCount[i])
+		}
+		worst = math.Max(worst, math.Abs(r.PerExample[i]-g)/g)
+		worstErr = math.Max(worstErr, math.Abs(r.PerExampleError[i]-ref.PerExampleError[i])/g)
+	}
+	t.Logf("%d examples, %d kinks on [0, %g] (%d intervals): mean %.15f split, %.15f one pass; largest relative difference %.3g (error estimates %.3g of the value); CPU %.1f s split, %.1f s one pass",
+		p.N, r.Kinks, hi, m, r.Mean, ref.Mean, worst, worstErr, c1-c0, c2-c1)
+	if worst > 1e-12 || worstErr > 1e-12 {
+		t.Fatalf("relative difference %.3g, error estimates %.3g: above 1e-12", worst, worstErr)
+	}
+}

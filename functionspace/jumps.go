@@ -84,14 +84,33 @@ func (p *Path) switchInputs(rows []int, alphas []float64, cs []crossing) func(r 
 		z, zd, _ := p.Model.Layers[s-1].(nn.UnitJetter).JetUnitRows(p.Model.LayerParams(p.Theta0, s-1), p.Model.LayerParams(p.Delta, s-1), al, in, us)
 		res[s] = unitRes{z, zd}
 	}
-	var pre map[int]*nn.Jet
-	if len(full) > 0 {
-		er, al := make([]int, len(full)), make([]float64, len(full))
-		for k, r := range full {
+	// The other crossings by the top-level layer after the one holding
+	// their site: a prefix pass stops there (the layers after a
+	// crossing's site do not change its input), each distinct (example,
+	// α) once, read in place (no copy per crossing of every kinked
+	// layer's rows, as rowPass would spread).
+	byStop := map[int][]int{}
+	var stops []int
+	for _, r := range full {
+		st := p.stopAfter(cs[r].layer)
+		if byStop[st] == nil {
+			stops = append(stops, st)
+		}
+		byStop[st] = append(byStop[st], r)
+	}
+	preOf := make([]map[int]*nn.Jet, len(rows))
+	for _, st := range stops {
+		rs := byStop[st]
+		er, al := make([]int, len(rs)), make([]float64, len(rs))
+		for k, r := range rs {
 			er[k], al[k] = rows[r], alphas[r]
 		}
-		pre = map[int]*nn.Jet{}
-		p.rowJet(er, al, nil, pre)
+		ur, ua, idx := distinctRows(er, al)
+		pre := map[int]*nn.Jet{}
+		for k, r := range rs {
+			byRow[r], preOf[r] = idx[k], pre
+		}
+		p.rowPassDistinct(ur, ua, nil, pre, nil, st)
 	}
 	scratch := map[int][2][]float64{}
 	last := map[int]int{}
@@ -99,7 +118,7 @@ func (p *Path) switchInputs(rows []int, alphas []float64, cs []crossing) func(r 
 		c := cs[r]
 		u, ok := res[c.layer]
 		if !ok {
-			in := pre[c.layer]
+			in := preOf[r][c.layer]
 			return in.Value().RawRowView(byRow[r]), in.Velocity().RawRowView(byRow[r])
 		}
 		sc, ok := scratch[c.layer]
@@ -296,4 +315,21 @@ func jetSub(a, b *nn.Jet) *nn.Jet {
 	out := &nn.Jet{N: a.N, M: mat.NewDense(a.M.RawMatrix().Rows, a.M.RawMatrix().Cols, nil)}
 	out.M.Sub(a.M, b.M)
 	return out
+}
+
+// stopAfter is the stop of a prefix pass (rowPass) that evaluates kinked
+// site s and no further top-level layer: the index of the top-level layer
+// after the one holding s (a residual block is evaluated whole), or −1
+// where that is the end of the model or the pass could not stop there
+// (before the cached first layer).
+func (p *Path) stopAfter(s int) int {
+	n := len(p.Model.Layers)
+	t := 0
+	for t+1 < n && p.Model.FirstSite(t+1) <= s {
+		t++
+	}
+	if t+1 >= n || t+1 < 2 {
+		return -1
+	}
+	return t + 1
 }

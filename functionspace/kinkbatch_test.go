@@ -125,3 +125,61 @@ func TestRowPassRepeatedRows(t *testing.T) {
 		}
 	})
 }
+
+// TestSideJetsForkAgrees: on a residual net (not jumpable: both sides of
+// every kink are evaluated), the one-sided jets whose rows share the
+// layers before the kink's top-level layer (forkedPairs) equal those of
+// one full pass per row (noFork), kink by kink, and so does the grid
+// Gauss length.
+func TestSideJetsForkAgrees(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := residualPath(t, "relu")
+		i := rapid.IntRange(0, p.N-1).Draw(t, "example")
+		ctx := context.Background()
+		ks, err := p.Kinks(ctx, i, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := GaussOptions{Intervals: 16, MaxIntervals: 16}
+		g, err := p.GaussLength(ctx, 0, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.noFork = true
+		ref, err := p.Kinks(ctx, i, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gref, err := p.GaussLength(ctx, 0, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ks) != len(ref) {
+			t.Fatalf("%d kinks forked, %d in full passes", len(ks), len(ref))
+		}
+		close := func(what string, k int, a, b []float64) {
+			for c := range b {
+				if math.Abs(a[c]-b[c]) > 1e-13*max(1, math.Abs(b[c])) {
+					t.Fatalf("kink %d %s[%d]: %.17g forked, %.17g in full passes", k, what, c, a[c], b[c])
+				}
+			}
+		}
+		for k := range ref {
+			if ks[k].Alpha != ref[k].Alpha {
+				t.Fatalf("kink %d at %v forked, %v in full passes", k, ks[k].Alpha, ref[k].Alpha)
+			}
+			close("Left", k, ks[k].Left, ref[k].Left)
+			close("Right", k, ks[k].Right, ref[k].Right)
+			close("LeftAcc", k, ks[k].LeftAcc, ref[k].LeftAcc)
+			close("RightAcc", k, ks[k].RightAcc, ref[k].RightAcc)
+		}
+		for e := range gref.PerExample {
+			if g.KinkCount[e] != gref.KinkCount[e] {
+				t.Fatalf("example %d: %d kinks forked, %d in full passes", e, g.KinkCount[e], gref.KinkCount[e])
+			}
+			if d := math.Abs(g.PerExample[e] - gref.PerExample[e]); d > 1e-12*max(1, math.Abs(gref.PerExample[e])) {
+				t.Fatalf("example %d: Gauss length %.17g forked, %.17g in full passes", e, g.PerExample[e], gref.PerExample[e])
+			}
+		}
+	})
+}

@@ -721,6 +721,21 @@ func (p *Path) sideJets(exs []int, gss [][][]crossing, los, his []float64, eta f
 		}
 	}
 	evaluated += len(rows)
+	if len(jsel) == 0 && mbr == nil && !p.noFork {
+		// every kink is a pair of rows (left, right) that differ only
+		// from the top-level layer holding its shallowest switch on
+		fork := make([]int, 0, len(rows)/2)
+		for k := range exs {
+			for _, grp := range gss[k] {
+				s := grp[0].layer
+				for _, c := range grp[1:] {
+					s = min(s, c.layer)
+				}
+				fork = append(fork, p.stopAfter(s)-1)
+			}
+		}
+		return p.forkedPairs(rows, alphas, forced, fork), r0, evaluated
+	}
 	if len(jsel) == 0 {
 		return p.rowJet(rows, alphas, forced, nil), r0, evaluated
 	}
@@ -796,4 +811,75 @@ func (p *Path) ExampleGaussLength(ctx context.Context, i int, lo, hi, tol float6
 		err = fmt.Errorf("functionspace: example %d: a kink was not located: %w", i, err)
 	}
 	return res, err
+}
+
+// forkedPairs is rowJet(rows, alphas, forced, nil) for rows that come in
+// pairs 2q, 2q+1 of one example at one α whose forced units lie at sites
+// in top-level layer fork[q] or later (fork[q] < 2: anywhere): each
+// pair's layers before fork[q] are evaluated once, in a prefix pass of
+// one row per pair, and copied to both rows, which go on from there
+// (rowPassFrom). Each row's arithmetic is the one a full pass does.
+func (p *Path) forkedPairs(rows []int, alphas []float64, forced map[int][]nn.Force, fork []int) *nn.Jet {
+	n := len(rows)
+	byFork := map[int][]int{}
+	var forks []int
+	for q, t := range fork {
+		if t < 2 {
+			t = 0
+		}
+		if byFork[t] == nil {
+			forks = append(forks, t)
+		}
+		byFork[t] = append(byFork[t], q)
+	}
+	// the forces of every row, by layer
+	type lf struct {
+		l int
+		f nn.Force
+	}
+	forcesOf := make([][]lf, n)
+	for l, fs := range forced {
+		for _, f := range fs {
+			forcesOf[f.Row] = append(forcesOf[f.Row], lf{l, f})
+		}
+	}
+	out := &nn.Jet{N: n, M: mat.NewDense(3*n, p.K, nil)}
+	for _, t := range forks {
+		qs := byFork[t]
+		m := 2 * len(qs)
+		er, al := make([]int, m), make([]float64, m)
+		fm := map[int][]nn.Force{}
+		for k, q := range qs {
+			for s := 0; s < 2; s++ {
+				r := 2*q + s
+				er[2*k+s], al[2*k+s] = rows[r], alphas[r]
+				for _, x := range forcesOf[r] {
+					f := x.f
+					f.Row = 2*k + s
+					fm[x.l] = append(fm[x.l], f)
+				}
+			}
+		}
+		var j *nn.Jet
+		if t == 0 {
+			j = p.rowPassDistinct(er, al, fm, nil, nil, -1)
+		} else {
+			pr, pa := make([]int, len(qs)), make([]float64, len(qs))
+			idx := make([]int, m)
+			for k := range qs {
+				pr[k], pa[k] = er[2*k], al[2*k]
+				idx[2*k], idx[2*k+1] = k, k
+			}
+			in := spreadRows(p.rowPassDistinct(pr, pa, nil, nil, nil, t), idx)
+			j = p.rowPassFrom(t, in, al, fm, nil, nil, -1)
+		}
+		for k, q := range qs {
+			for s := 0; s < 2; s++ {
+				for part := 0; part < 3; part++ {
+					copy(out.M.RawRowView(part*n+2*q+s), j.M.RawRowView(part*m+2*k+s))
+				}
+			}
+		}
+	}
+	return out
 }

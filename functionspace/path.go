@@ -115,6 +115,14 @@ type Path struct {
 	// input across every kink (cubicJets) even where cubicFast applies;
 	// tests compare the two.
 	noFastCubic bool
+	// noKinkSplit makes kinkJets evaluate all the crossings of the
+	// examples it is given in one Newton pass and one sideJets pass (as
+	// before kinkJets split them); tests compare the two.
+	noKinkSplit bool
+	// noFork makes sideJets evaluate both rows of a kink by one full pass
+	// each instead of sharing the layers before the kink's top-level layer
+	// (forkedPairs); tests compare the two.
+	noFork bool
 	// noLean makes the Gauss length's grid points keep the first kinked
 	// layer's z, ż and every branch as ints even where they are lean
 	// (gridPoint, leanPoints); tests compare the two.
