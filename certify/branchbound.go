@@ -67,7 +67,9 @@ type Objective interface {
 // passed to Split), InitialIntervals, Workers, Progress and Checkpoint;
 // the objective reads the rest. With o.Checkpoint it saves the state at
 // the start of a round (before Bound) to o.Checkpoint.File at most every
-// o.Checkpoint.Every, when cancelled and when the search ends, and a
+// o.Checkpoint.Every, when cancelled and when the search ends (with the
+// round's fresh leaves evaluated so far, in sub-batches of subBatch
+// leaves, when saved within a round), and a
 // search started on a file saved under the same key resumes from it
 // (checkpoint.go): the leaves, bounds and result are bit for bit those of
 // an uninterrupted search. It returns ctx.Err() when cancelled (after the
