@@ -47,6 +47,13 @@ type CertifyOptions struct {
 	// acc, when not nil, is fed the accuracy verdicts read off the leaf
 	// passes' output jets (accTap, acctap.go; Analyze's accuracy bounds)
 	acc *accTap
+	// subBatch, when > 0, replaces subBatch(Workers) (tests: rounds of
+	// several sub-batches on small nets)
+	subBatch int
+	// afterSubBatch, when not nil, is called after each sub-batch of a
+	// round's fresh leaves, with the number evaluated and the round's
+	// total (tests: a cancellation or a hard kill within a round)
+	afterSubBatch func(done, total int)
 }
 
 // keyed is what of o (with the defaults) changes a search's leaves, bounds

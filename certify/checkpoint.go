@@ -47,7 +47,9 @@ import (
 const DefaultCheckpointEvery = 60 * time.Second
 
 // checkpointMagic is the first line of a checkpoint file.
-const checkpointMagic = "certify-checkpoint 1"
+// Format 2 added the fresh leaves evaluated within a round
+// (checkpointPayload.Partial); a file of format 1 is refused by name.
+const checkpointMagic = "certify-checkpoint 2"
 
 // Checkpoint says where BranchAndBound saves its state and under which
 // identity (CertifyOptions.Checkpoint; Options.Checkpoint for Analyze, which
@@ -174,10 +176,13 @@ type ObjectiveState interface {
 
 // checkpointHeader is the JSON line after the magic line.
 type checkpointHeader struct {
-	Stage         string `json:"stage"`
-	Key           string `json:"key"`
-	Saved         string `json:"saved"`
-	Leaves        int    `json:"leaves"`
+	Stage  string `json:"stage"`
+	Key    string `json:"key"`
+	Saved  string `json:"saved"`
+	Leaves int    `json:"leaves"`
+	// Evaluated is the number of the round's fresh leaves saved evaluated
+	// (checkpointPayload.Partial)
+	Evaluated     int    `json:"fresh_evaluated,omitempty"`
 	PayloadBytes  int    `json:"payload_bytes"`
 	PayloadSHA256 string `json:"payload_sha256"`
 	// KeyParts are Checkpoint.KeyParts (informative: Key decides)
@@ -190,6 +195,19 @@ type checkpointPayload struct {
 	Leaves []ckptLeaf
 	IP     ckptPath
 	Tap    *ckptTap
+	// Partial, when not nil, is the progress within the round that starts
+	// from Leaves: its first fresh leaves, evaluated.
+	Partial *ckptPartial
+}
+
+// ckptPartial is the progress of a round's evaluation: the first
+// len(Fresh) of the leaves its Split made (in order of α), evaluated, and
+// the interval path's counters and the tap's verdicts after them (with the
+// round's split parents' kept rows released).
+type ckptPartial struct {
+	Fresh []ckptLeaf
+	IP    ckptPath
+	Tap   *ckptTap
 }
 
 // ckptLeaf is a Leaf: its exported fields (gob encodes them all, with
@@ -241,17 +259,35 @@ type ckptTapChunk struct {
 // roundState is the state at the start of a round, captured cheaply
 // (captureRound) and encoded only when saved.
 type roundState struct {
+	pathState
+	obj func(*gob.Encoder) error
+	// part, when not nil, is the progress within the round (with the
+	// fresh leaves evaluated so far): saved with the round's start
+	part *pathState
+}
+
+// pathState is a capture of leaves with their kept rows, the interval
+// path's counters and the tap's verdicts.
+type pathState struct {
 	leaves []Leaf // copies: a later round changes LA, LB, Ways in place
 	kept   []*keptRows
 	ip     ckptPath
 	tap    map[[2]float64][][]int8
 	tapN   int
 	hasTap bool
-	obj    func(*gob.Encoder) error
 }
 
 func captureRound(ip *IntervalPath, obj Objective, leaves []*Leaf) *roundState {
-	s := &roundState{leaves: make([]Leaf, len(leaves)), kept: make([]*keptRows, len(leaves))}
+	s := &roundState{pathState: capturePath(ip, leaves)}
+	s.obj = obj.SaveState(leaves)
+	return s
+}
+
+// capturePath captures leaves (their fields and kept rows: the kept rows
+// are never changed once made, so they are shared), the interval path's
+// counters and the tap's verdicts (copied).
+func capturePath(ip *IntervalPath, leaves []*Leaf) pathState {
+	s := pathState{leaves: make([]Leaf, len(leaves)), kept: make([]*keptRows, len(leaves))}
 	for k, l := range leaves {
 		s.leaves[k] = *l
 		s.kept[k] = l.kept
@@ -270,16 +306,14 @@ func captureRound(ip *IntervalPath, obj Objective, leaves []*Leaf) *roundState {
 		}
 		t.mu.Unlock()
 	}
-	s.obj = obj.SaveState(leaves)
 	return s
 }
 
-// encode returns the gob payload of s.
-func (s *roundState) encode() ([]byte, error) {
-	var pl checkpointPayload
-	pl.Leaves = make([]ckptLeaf, len(s.leaves))
+// encodeLeaves returns the saved form of s's leaves.
+func (s *pathState) encodeLeaves() []ckptLeaf {
+	out := make([]ckptLeaf, len(s.leaves))
 	for k := range s.leaves {
-		pl.Leaves[k].L = s.leaves[k]
+		out[k].L = s.leaves[k]
 		if kr := s.kept[k]; kr != nil {
 			ck := &ckptKept{Examples: kr.examples, Chunks: make([]ckptChunkKeep, len(kr.chunks))}
 			for c, ch := range kr.chunks {
@@ -287,21 +321,34 @@ func (s *roundState) encode() ([]byte, error) {
 					ck.Chunks[c] = ckptChunkKeep{Present: true, Rows: ch.rows, DL: ch.dl, D2L: ch.d2l, L: ch.l, Kink: ch.kink, DLC: ch.dlc, LC: ch.lc, DLCM: ch.dlcm, Mid: ch.mid}
 				}
 			}
-			pl.Leaves[k].Kept = ck
+			out[k].Kept = ck
 		}
 	}
-	pl.IP = s.ip
-	if s.hasTap {
-		t := &ckptTap{Rows: s.tapN}
-		for k, v := range s.tap {
-			tl := ckptTapLeaf{A: k[0], B: k[1], Chunks: make([]ckptTapChunk, len(v))}
-			for c, x := range v {
-				tl.Chunks[c] = ckptTapChunk{Present: x != nil, V: x}
-			}
-			t.Leaves = append(t.Leaves, tl)
+	return out
+}
+
+// encodeTap returns the saved form of s's tap verdicts (nil without a tap).
+func (s *pathState) encodeTap() *ckptTap {
+	if !s.hasTap {
+		return nil
+	}
+	t := &ckptTap{Rows: s.tapN}
+	for k, v := range s.tap {
+		tl := ckptTapLeaf{A: k[0], B: k[1], Chunks: make([]ckptTapChunk, len(v))}
+		for c, x := range v {
+			tl.Chunks[c] = ckptTapChunk{Present: x != nil, V: x}
 		}
-		sortTapLeaves(t.Leaves) // a map's order is random: the file is the same for the same state
-		pl.Tap = t
+		t.Leaves = append(t.Leaves, tl)
+	}
+	sortTapLeaves(t.Leaves) // a map's order is random: the file is the same for the same state
+	return t
+}
+
+// encode returns the gob payload of s.
+func (s *roundState) encode() ([]byte, error) {
+	pl := checkpointPayload{Leaves: s.encodeLeaves(), IP: s.ip, Tap: s.encodeTap()}
+	if p := s.part; p != nil {
+		pl.Partial = &ckptPartial{Fresh: p.encodeLeaves(), IP: p.ip, Tap: p.encodeTap()}
 	}
 	var buf bytes.Buffer
 	enc := gob.NewEncoder(&buf)
@@ -312,6 +359,14 @@ func (s *roundState) encode() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// evaluated is the number of the round's fresh leaves s saves evaluated.
+func (s *roundState) evaluated() int {
+	if s.part == nil {
+		return 0
+	}
+	return len(s.part.leaves)
 }
 
 func sortTapLeaves(ls []ckptTapLeaf) {
@@ -326,7 +381,7 @@ func (c *Checkpoint) save(stage string, s *roundState) error {
 		return fmt.Errorf("checkpoint %s: %w", c.File, err)
 	}
 	sum := sha256.Sum256(payload)
-	h, _ := json.Marshal(checkpointHeader{Stage: stage, Key: c.Key, Saved: time.Now().UTC().Format(time.RFC3339), Leaves: len(s.leaves),
+	h, _ := json.Marshal(checkpointHeader{Stage: stage, Key: c.Key, Saved: time.Now().UTC().Format(time.RFC3339), Leaves: len(s.leaves), Evaluated: s.evaluated(),
 		PayloadBytes: len(payload), PayloadSHA256: hex.EncodeToString(sum[:]), KeyParts: c.KeyParts})
 	dir := filepath.Dir(c.File)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -383,6 +438,9 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 	}
 	bad := func(format string, args ...any) error { return &CheckpointError{c.File, fmt.Errorf(format, args...)} }
 	magic, rest, ok := bytes.Cut(b, []byte("\n"))
+	if string(magic) == "certify-checkpoint 1" {
+		return nil, nil, bad("saved by an older version of this program (checkpoint format 1, this one reads %q), which did not save progress within a round", checkpointMagic)
+	}
 	if !ok || string(magic) != checkpointMagic {
 		return nil, nil, bad("not a checkpoint of this program (its first line is not %q)", checkpointMagic)
 	}
@@ -434,19 +492,72 @@ func keyDiff(h checkpointHeader, stage string, parts map[string]string) string {
 	return "with other " + strings.Join(diff, ", ")
 }
 
-// restore decodes a payload into leaves, the interval path's state, the
-// tap's verdicts and (after Begin has run) the objective's state.
-func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, error) {
+// restoreRound decodes a payload into leaves, the interval path's state,
+// the tap's verdicts and (after Begin has run) the objective's state; and
+// the progress within the round, if any (restoreFresh applies it once the
+// round's Split has made its fresh leaves again).
+func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, *ckptPartial, error) {
 	dec := gob.NewDecoder(bytes.NewReader(payload))
 	var pl checkpointPayload
 	if err := dec.Decode(&pl); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	leaves := make([]*Leaf, len(pl.Leaves))
-	for k := range pl.Leaves {
-		l := pl.Leaves[k].L
+	leaves, err := decodeLeaves(ip, pl.Leaves)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkLeaves(leaves); err != nil {
+		return nil, nil, err
+	}
+	if err := restorePathState(ip, pl.IP, pl.Tap); err != nil {
+		return nil, nil, err
+	}
+	if err := obj.RestoreState(leaves, dec); err != nil {
+		return nil, nil, err
+	}
+	if p := pl.Partial; p != nil {
+		if len(p.Fresh) == 0 {
+			return nil, nil, errors.New("the progress within the round has no leaf")
+		}
+		if (p.Tap != nil) != (pl.Tap != nil) {
+			return nil, nil, errors.New("the progress within the round and the round's start disagree on the accuracy tap")
+		}
+	}
+	return leaves, pl.Partial, nil
+}
+
+// restoreFresh restores the saved progress p of a round into its fresh
+// leaves (made again by the same Split, their parents' kept rows released):
+// the first len(p.Fresh) become the saved evaluated leaves (in place: the
+// round's leaves point to them), and the interval path's counters and the
+// tap's verdicts those after them. It returns the number restored, and an
+// error when the saved leaves are not the first fresh leaves.
+func restoreFresh(ip *IntervalPath, fresh []*Leaf, p *ckptPartial) (int, error) {
+	if len(p.Fresh) > len(fresh) {
+		return 0, fmt.Errorf("the progress within the round has %d evaluated leaves, the round's split made %d", len(p.Fresh), len(fresh))
+	}
+	saved, err := decodeLeaves(ip, p.Fresh)
+	if err != nil {
+		return 0, err
+	}
+	for k, l := range saved {
+		if l.A != fresh[k].A || l.B != fresh[k].B {
+			return 0, fmt.Errorf("evaluated leaf %d is [%v, %v], the round's split made [%v, %v]", k, l.A, l.B, fresh[k].A, fresh[k].B)
+		}
+	}
+	for k, l := range saved {
+		*fresh[k] = *l
+	}
+	return len(saved), restorePathState(ip, p.IP, p.Tap)
+}
+
+// decodeLeaves decodes saved leaves with their kept rows.
+func decodeLeaves(ip *IntervalPath, ls []ckptLeaf) ([]*Leaf, error) {
+	leaves := make([]*Leaf, len(ls))
+	for k := range ls {
+		l := ls[k].L
 		l.kept, l.parent = nil, nil
-		if ck := pl.Leaves[k].Kept; ck != nil {
+		if ck := ls[k].Kept; ck != nil {
 			if len(ck.Chunks) != len(ip.chunks) {
 				return nil, fmt.Errorf("leaf %d keeps rows of %d chunks, the path has %d", k, len(ck.Chunks), len(ip.chunks))
 			}
@@ -466,23 +577,25 @@ func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, err
 		}
 		leaves[k] = &l
 	}
-	if err := checkLeaves(leaves); err != nil {
-		return nil, err
-	}
-	s := pl.IP
+	return leaves, nil
+}
+
+// restorePathState sets the interval path's counters and switches to s
+// and the tap's verdicts to tap.
+func restorePathState(ip *IntervalPath, s ckptPath, tap *ckptTap) error {
 	ip.mu.Lock()
 	ip.evals, ip.keptTotal, ip.rowsReused, ip.deadRowN, ip.probeSettled = s.Evals, s.KeptTotal, s.RowsReused, s.DeadRowN, s.ProbeSettled
 	ip.patternRows, ip.carryRows, ip.carryDerived, ip.carryUnits = s.PatternRows, s.CarryRows, s.CarryDerived, s.CarryUnits
 	ip.keepKinked, ip.dropSettled, ip.probe = s.KeepKinked, s.DropSettled, s.Probe
 	ip.mu.Unlock()
-	if (pl.Tap != nil) != (ip.acc != nil) {
-		return nil, fmt.Errorf("saved with the accuracy tap %v, resumed with it %v", pl.Tap != nil, ip.acc != nil)
+	if (tap != nil) != (ip.acc != nil) {
+		return fmt.Errorf("saved with the accuracy tap %v, resumed with it %v", tap != nil, ip.acc != nil)
 	}
 	if t := ip.acc; t != nil {
 		t.mu.Lock()
-		t.rows = pl.Tap.Rows
+		t.rows = tap.Rows
 		t.leaves = map[[2]float64]*tapLeaf{}
-		for _, tl := range pl.Tap.Leaves {
+		for _, tl := range tap.Leaves {
 			v := make([][]int8, len(tl.Chunks))
 			for c, x := range tl.Chunks {
 				if x.Present {
@@ -496,10 +609,7 @@ func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, err
 		}
 		t.mu.Unlock()
 	}
-	if err := obj.RestoreState(leaves, dec); err != nil {
-		return nil, err
-	}
-	return leaves, nil
+	return nil
 }
 
 // checkLeaves checks that leaves partition [0, 1] in order.

@@ -52,17 +52,23 @@ func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, acc
 
 // TestCheckpointResumeBitIdentical: on random small MLPs and residual nets,
 // the certificate and accuracy bounds of a run cancelled after a random
-// number of rounds (once or twice, in either search) and resumed from its
-// checkpoints are byte for byte those of an uninterrupted run: the
+// number of rounds (once or twice, in either search), or within a round
+// after a random number of sub-batches of its fresh leaves (cancelled, the
+// progress saved; or hard-killed: resumed from the last file written, the
+// save on cancellation discarded), and resumed from its checkpoints are
+// byte for byte those of an uninterrupted run (with sub-batches of another
+// size): the
 // leaves, their kept rows (drop-out; residual nets keep kinked rows), the
 // objectives' state (the verdict, whose Δ refinement under DeltaTol
 // follows; the accuracy's inherited verdicts and carried coefficients), the
-// tap's verdicts and the counters are all restored. The save interval is
+// tap's verdicts and the counters are all restored, those of the round's
+// evaluated fresh leaves too. The save interval is
 // drawn too (every round, or only on cancellation and at the end). Over the
-// run, some resumed states held kept rows and some were past the verdict
-// (the test fails otherwise: it would not exercise them).
+// run, some resumed states held kept rows, some were past the verdict and
+// some held progress within a round, with kept rows among its leaves, after
+// a hard kill too (the test fails otherwise: it would not exercise them).
 func TestCheckpointResumeBitIdentical(t *testing.T) {
-	keptSeen, decidedSeen, resumes := 0, 0, 0
+	keptSeen, decidedSeen, resumes, partSeen, partKeptSeen, hardPartSeen := 0, 0, 0, 0, 0, 0
 	rapid.Check(t, func(t *rapid.T) {
 		var p *functionspace.Path
 		if rapid.Bool().Draw(t, "residual") {
@@ -88,18 +94,57 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 		for stops := rapid.IntRange(0, 2).Draw(t, "stops"); ; stops-- {
 			ctx, cancel := context.WithCancel(context.Background())
 			oo := o
+			oo.subBatch = rapid.IntRange(0, 3).Draw(t, "sub_batch") // 0: subBatch(Workers)
+			file := filepath.Join(dir, CertificateCheckpoint)
+			var last []byte // hard kill: the file as it was when killed (nil: none)
+			hard := false
 			if stops > 0 {
-				k, calls := rapid.IntRange(1, 30).Draw(t, "k"), 0
-				oo.Progress = func(string, int, int) {
-					if calls++; calls == k {
+				switch mode := rapid.IntRange(0, 2).Draw(t, "mode"); mode {
+				case 0: // cancelled between rounds (or within a round's first sub-batch)
+					k, calls := rapid.IntRange(1, 30).Draw(t, "k"), 0
+					oo.Progress = func(string, int, int) {
+						if calls++; calls == k {
+							cancel()
+						}
+					}
+				case 1, 2: // within a round, after k sub-batches: cancelled, or hard-killed
+					hard = mode == 2
+					k, calls := rapid.IntRange(1, 20).Draw(t, "k_sub"), 0
+					oo.afterSubBatch = func(done, total int) {
+						if calls++; calls != k {
+							return
+						}
+						if hard {
+							b, err := os.ReadFile(file)
+							if err != nil && !errors.Is(err, os.ErrNotExist) {
+								t.Fatal(err)
+							}
+							last = b
+						}
 						cancel()
 					}
+				default:
+					t.Fatalf("mode %d", mode)
 				}
 			}
 			gotC, gotA, err = resumeRun(ctx, p, oo, 64, dir, every)
 			cancel()
 			if stops > 0 && errors.Is(err, context.Canceled) {
-				kept, decided := inspectCheckpoint(t, filepath.Join(dir, CertificateCheckpoint))
+				if hard { // the save on cancellation never happened
+					if last == nil {
+						os.Remove(file)
+					} else if err := os.WriteFile(file, last, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				kept, decided, part, partKept := inspectCheckpoint(t, file)
+				if part > 0 {
+					partSeen++
+					partKeptSeen += partKept
+					if hard {
+						hardPartSeen++
+					}
+				}
 				keptSeen += kept
 				if decided {
 					decidedSeen++
@@ -119,18 +164,21 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 			t.Fatalf("resumed accuracy bounds differ:\n got %s\nwant %s", gotA, wantA)
 		}
 	})
-	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states", resumes, keptSeen, decidedSeen)
-	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 {
-		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states", resumes, keptSeen, decidedSeen)
+	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states; %d within a round (%d after a hard kill), %d kept rows in their evaluated leaves",
+		resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen)
+	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 || partSeen == 0 || hardPartSeen == 0 || partKeptSeen == 0 {
+		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states, %d within a round (%d hard), %d kept rows in them",
+			resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen)
 	}
 }
 
 // inspectCheckpoint returns the kept rows of the certificate checkpoint
-// file f (0 when there is none) and whether its verdict was decided.
-func inspectCheckpoint(t *rapid.T, f string) (int, bool) {
+// file f (0 when there is none), whether its verdict was decided, and the
+// evaluated fresh leaves of the progress within a round and their kept rows.
+func inspectCheckpoint(t *rapid.T, f string) (int, bool, int, int) {
 	b, err := os.ReadFile(f)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false
+		return 0, false, 0, 0
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +200,16 @@ func inspectCheckpoint(t *rapid.T, f string) (int, bool) {
 			n += l.Kept.Examples
 		}
 	}
-	return n, decided != ""
+	part, partKept := 0, 0
+	if pl.Partial != nil {
+		part = len(pl.Partial.Fresh)
+		for _, l := range pl.Partial.Fresh {
+			if l.Kept != nil {
+				partKept += l.Kept.Examples
+			}
+		}
+	}
+	return n, decided != "", part, partKept
 }
 
 // TestCheckpointCoversEveryField: the state a checkpoint saves is listed

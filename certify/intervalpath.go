@@ -1112,6 +1112,20 @@ loop:
 	return err
 }
 
+// releaseParents releases the kept rows of the split parents of ls (their
+// children replace them): keptTotal no longer counts them. Idempotent.
+// BranchAndBound releases those of a whole round before evaluating it in
+// sub-batches, so that the leaf-order cap on kept rows (maxKeptRows) makes
+// the decisions of one batch of the whole round.
+func (e *IntervalPath) releaseParents(ls []*Leaf) {
+	for _, l := range ls {
+		if l.parent != nil && !l.parent.released {
+			e.keptTotal -= l.parent.examples
+			l.parent.released = true
+		}
+	}
+}
+
 // evalLeaves evaluates leaves concurrently over (leaf, chunk) tasks.
 func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) error {
 	if e.outputsOnly {
@@ -1157,11 +1171,8 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 	if err != nil {
 		return err
 	}
-	for _, l := range ls { // the split parents' rows are released: their children replace them
-		if l.parent != nil && !l.parent.released {
-			e.keptTotal -= l.parent.examples
-			l.parent.released = true
-		}
+	e.releaseParents(ls)
+	for _, l := range ls {
 		l.parent = nil
 	}
 	for k, l := range ls {
