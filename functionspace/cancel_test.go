@@ -99,3 +99,77 @@ func TestGaussLengthCancelsWithinKinkSearch(t *testing.T) {
 		t.Errorf("%d pieces started, want 3 (the cancellation came as the 3rd started)", started)
 	}
 }
+
+// TestGaussLengthCancelsBetweenKinkBatches: a cancellation reaches inside
+// one grid interval's kink row passes, between batches (kinkBatches): on a
+// BatchNorm resnet one interval's kinks took minutes, and SIGINT/SIGTERM
+// waited for all of them (issue 13 first-user walkthrough). A residual net
+// on 8 examples in batches of one crossing: the context is cancelled as
+// the first batch of an interval with at least two batches starts;
+// GaussLength returns context.Canceled and starts no further batch.
+func TestGaussLengthCancelsBetweenKinkBatches(t *testing.T) {
+	yes := true
+	s := &nn.Spec{Format: nn.FormatSequentialV1, InputShape: []int{2}, Loss: "mse", Layers: []nn.LayerSpec{
+		{Type: "linear", In: 2, Out: 8},
+		{Type: "residual", Scale: &yes, Body: []nn.LayerSpec{{Type: "linear", In: 8, Out: 8}, {Type: "relu"}, {Type: "linear", In: 8, Out: 8}}},
+		{Type: "relu"},
+		{Type: "linear", In: 8, Out: 3},
+	}}
+	m, err := nn.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := nn.Init(m, "pytorch", 1, 5)
+	sT, _ := nn.Init(m, "pytorch", 3, 6)
+	s0["1.scale"].Data[0], sT["1.scale"].Data[0] = 0.3, 1.1
+	rng := rand.New(rand.NewPCG(5, 9))
+	const n = 8
+	x := mat.NewDense(n, 2, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.NormFloat64()
+	}
+	p, err := New(m, s0, sT, x, nn.Targets{Values: mat.NewDense(n, 3, nil)}, Options{Chunk: 2, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.kinkBatchRows(p.kinkedLayers()); got != 1 {
+		t.Fatalf("kinkBatchRows %d, want 1", got)
+	}
+	o := GaussOptions{Intervals: 4, MaxIntervals: 4}
+	// An uncancelled run: the batches of each interval (one piece each: n < 64).
+	var perInterval []int
+	p.pieceStarted = func(int) { perInterval = append(perInterval, 0) }
+	p.kinkBatchStarted = func() { perInterval[len(perInterval)-1]++ }
+	if _, err := p.GaussLength(context.Background(), 0, 1, o); err != nil {
+		t.Fatal(err)
+	}
+	target := -1
+	for k, b := range perInterval {
+		if b >= 2 {
+			target = k
+			break
+		}
+	}
+	if target < 0 {
+		t.Fatalf("no interval with two kink batches (%v): the case does not test the cancellation", perInterval)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	piece, after := -1, 0
+	p.pieceStarted = func(int) { piece++ }
+	p.kinkBatchStarted = func() {
+		if ctx.Err() != nil {
+			after++
+		}
+		if piece == target {
+			cancel()
+		}
+	}
+	r, err := p.GaussLength(ctx, 0, 1, o)
+	if !errors.Is(err, context.Canceled) || r != nil {
+		t.Errorf("GaussLength cancelled in a kink batch: %v, %v; want no result and context.Canceled", r, err)
+	}
+	if after != 0 {
+		t.Errorf("%d kink batches started after the cancellation (interval %d had %d)", after, target, perInterval[target])
+	}
+}

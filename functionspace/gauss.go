@@ -719,7 +719,7 @@ func (p *Path) turn(ctx context.Context, pa, pb *gridPoint, ch *chain, kl []int,
 				if p.pieceStarted != nil {
 					p.pieceStarted(c)
 				}
-				p.turnPiece(pa, pb, ch, kl, aff, pl, count, quad, sws, a, b, h, extras, c, c*size, min((c+1)*size, p.N))
+				p.turnPiece(ctx, pa, pb, ch, kl, aff, pl, count, quad, sws, a, b, h, extras, c, c*size, min((c+1)*size, p.N))
 			}
 		}()
 	}
@@ -742,7 +742,7 @@ func pieceSize(n, workers int) int {
 
 // turnPiece adds to ch the turning over (a, b] of examples lo … hi−1 (turn),
 // their extra rows to extras[c].
-func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int, quad bool, sws []nn.Switching, a, b, h float64, extras []int, c, lo, hi int) {
+func (p *Path) turnPiece(ctx context.Context, pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *polyPlan, count []int, quad bool, sws []nn.Switching, a, b, h float64, extras []int, c, lo, hi int) {
 	k := p.K
 	va, aa := pa.s.Velocity, pa.s.Acceleration
 	vb, ab := pb.s.Velocity, pb.s.Acceleration
@@ -862,6 +862,15 @@ func (p *Path) turnPiece(pa, pb *gridPoint, ch *chain, kl []int, aff int, pl *po
 	// crossings of 256 examples asked for a 32 GB matrix). Each example's
 	// rows are its own, so batching changes no example's result.
 	for _, batch := range kinkBatches(pend, p.kinkBatchRows(kl)) {
+		// cancelled: stop between batches (turn returns ctx.Err() and
+		// drops the interval); on a BatchNorm resnet one interval's kinks
+		// take minutes, and Ctrl-C must not wait for them (issue 13)
+		if ctx.Err() != nil {
+			return
+		}
+		if p.kinkBatchStarted != nil {
+			p.kinkBatchStarted()
+		}
 		var jet *nn.Jet
 		var ex int
 		if pl != nil {

@@ -111,6 +111,9 @@ type Path struct {
 	// kink search between grid points) as it starts piece c of its
 	// examples; tests count the pieces started after a cancellation.
 	pieceStarted func(c int)
+	// kinkBatchStarted, if not nil, is called by turnPiece before each
+	// batch of kink row passes (kinkBatches); tests cancel from it.
+	kinkBatchStarted func()
 	// noFastCubic makes polyJets carry the second kinked layer's whole
 	// input across every kink (cubicJets) even where cubicFast applies;
 	// tests compare the two.
