@@ -111,21 +111,7 @@ func MulCols(w *Weights, x Cols, scale float64, lo, hi []float64) {
 	nzp := getScratch(n)
 	defer scratchPool.Put(nzp)
 	nz := *nzp
-	clear(nz)
-	for r := 0; r < k; r++ {
-		a, rr := ax[r*n:(r+1)*n], xr[r*n:(r+1)*n]
-		rr = rr[:len(a)]
-		for j, v := range a {
-			nz[j] += v + rr[j]
-		}
-	}
-	point := true
-	for t, rr := range xr {
-		if rr != 0 || ax[t]-ax[t] != 0 {
-			point = false
-			break
-		}
-	}
+	point := scanColumns(ax, xr, nz, k, n)
 	gen := func(tb blas.Transpose, kk int, a []float64, lda int, b []float64, alpha float64, c []float64) {
 		blas64.Implementation().Dgemm(blas.NoTrans, tb, m, n, kk, alpha, a, lda, b, n, 0, c, n)
 	}
@@ -273,21 +259,7 @@ func MulCols32(w *Weights, x Cols32, scale float64, lo, hi []float64) {
 	nzp := getScratch32(n)
 	defer scratch32Pool.Put(nzp)
 	nz := *nzp
-	clear(nz)
-	for r := 0; r < k; r++ {
-		a, rr := ax[r*n:(r+1)*n], xr[r*n:(r+1)*n]
-		rr = rr[:len(a)]
-		for j, v := range a {
-			nz[j] += v + rr[j]
-		}
-	}
-	point := true
-	for t, rr := range xr {
-		if rr != 0 || ax[t]-ax[t] != 0 {
-			point = false
-			break
-		}
-	}
+	point := scanColumns(ax, xr, nz, k, n)
 	blas64.Implementation().Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, scale, w.Mid, k, x.Mid[:k*n], n, 0, lo, n)
 	as := float32(math.Abs(scale)) // 2^j, exact in float32 for the scales used (1, 2)
 	hp := getScratch32(m * n)
@@ -361,4 +333,27 @@ func getScratch32(n int) *[]float32 {
 	}
 	b := make([]float32, n)
 	return &b
+}
+
+// scanColumns writes into nz[j] (length n) the sum of column j's |Xm| and
+// Xr (ax and xr [K, N] row-major, every entry ≥ 0 or NaN), non-zero
+// exactly when the column holds an entry that is not an exact 0; and
+// reports whether x is a point: every radius 0 and every magnitude finite
+// (the scan stops at the first radius that is not). MulCols and MulCols32
+// share it, in float64 and float32.
+func scanColumns[F float32 | float64](ax, xr, nz []F, k, n int) (point bool) {
+	clear(nz)
+	for r := 0; r < k; r++ {
+		a, rr := ax[r*n:(r+1)*n], xr[r*n:(r+1)*n]
+		rr = rr[:len(a)]
+		for j, v := range a {
+			nz[j] += v + rr[j]
+		}
+	}
+	for t, rr := range xr {
+		if rr != 0 || ax[t]-ax[t] != 0 {
+			return false
+		}
+	}
+	return true
 }
