@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/certify-mli/certify/functionspace"
 	"github.com/certify-mli/certify/interval"
 	"github.com/certify-mli/certify/nn"
 )
@@ -84,7 +83,7 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		}
 	}
 	progress(0, o.MaxIntervals) // the first leaves take a while: say the phase has started
-	if constantLine(ip.p) {
+	if ip.p.OnePoint() {
 		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
 		// under recompute the reference statistics are then constant as
 		// well: L is constant without any leaf.
@@ -322,16 +321,3 @@ func (e *IntervalPath) ends(workers int) (l0, l1 interval.I) {
 
 // wholeLine is the enclosure of an unknown value (a leaf end not evaluated).
 var wholeLine = interval.I{Lo: math.Inf(-1), Hi: math.Inf(1)}
-
-// constantLine reports whether δ = θT − θ0 is exactly 0 in every tensor
-// the path moves (BatchNorm buffers included): the line is then one point.
-func constantLine(p *functionspace.Path) bool {
-	for _, t := range p.Delta {
-		for _, v := range t.Data {
-			if v != 0 {
-				return false
-			}
-		}
-	}
-	return true
-}

@@ -332,7 +332,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	}
 	o.acc.attach(e)
 	m := NewMonotonicity(o)
-	if !constantLine(p) && e.deadLine() {
+	if !p.OnePoint() && e.deadLine() {
 		// every example's first ReLU is dead on all of [0, 1] and nothing
 		// after it moves: L is constant although δ ≠ 0 (issue 12)
 		l0, l1 := e.point(0, false), e.point(1, false)
