@@ -87,16 +87,8 @@ func getScratch(n int) *[]float64 {
 // γ = Gamma(K+2) ≥ γ_K), the same bound as the 2K-column form.
 func MulCols(w *Weights, x Cols, scale float64, lo, hi []float64) {
 	m, k, n := w.Rows, x.K, x.N
-	if w.Cols != k {
-		panic("interval: MulCols: inner dimensions differ")
-	}
-	if fr, _ := math.Frexp(math.Abs(scale)); fr != 0.5 || math.Abs(scale) < 1 {
-		panic("interval: MulCols: scale must be ±2^j with j ≥ 0")
-	}
 	lo, hi = lo[:m*n], hi[:m*n]
-	if w.zero || m == 0 || n == 0 || k == 0 {
-		clear(lo)
-		clear(hi)
+	if zeroProduct("MulCols", w, k, scale, lo, hi) {
 		return
 	}
 	ax, xr := x.Abs[:k*n], x.Abs[k*n:2*k*n]
@@ -240,16 +232,8 @@ func (w *Weights) uv32s() []float32 {
 // be ±2^j, j ≥ 0 (panics otherwise).
 func MulCols32(w *Weights, x Cols32, scale float64, lo, hi []float64) {
 	m, k, n := w.Rows, x.K, x.N
-	if w.Cols != k {
-		panic("interval: MulCols32: inner dimensions differ")
-	}
-	if fr, _ := math.Frexp(math.Abs(scale)); fr != 0.5 || math.Abs(scale) < 1 {
-		panic("interval: MulCols32: scale must be ±2^j with j ≥ 0")
-	}
 	lo, hi = lo[:m*n], hi[:m*n]
-	if w.zero || m == 0 || n == 0 || k == 0 {
-		clear(lo)
-		clear(hi)
+	if zeroProduct("MulCols32", w, k, scale, lo, hi) {
 		return
 	}
 	ax, xr := x.Abs[:k*n], x.Abs[k*n:2*k*n]
@@ -356,4 +340,23 @@ func scanColumns[F float32 | float64](ax, xr, nz []F, k, n int) (point bool) {
 		}
 	}
 	return true
+}
+
+// zeroProduct checks MulCols's and MulCols32's arguments (panics naming fn
+// when w's columns are not x's K rows or scale is not ±2^j, j ≥ 0) and
+// reports whether the product is exactly 0 (w is zero or a dimension is
+// empty), with lo and hi then cleared.
+func zeroProduct(fn string, w *Weights, k int, scale float64, lo, hi []float64) bool {
+	if w.Cols != k {
+		panic("interval: " + fn + ": inner dimensions differ")
+	}
+	if fr, _ := math.Frexp(math.Abs(scale)); fr != 0.5 || math.Abs(scale) < 1 {
+		panic("interval: " + fn + ": scale must be ±2^j with j ≥ 0")
+	}
+	if w.zero || len(lo) == 0 || k == 0 {
+		clear(lo)
+		clear(hi)
+		return true
+	}
+	return false
 }
