@@ -156,13 +156,31 @@ func Build(s *Spec) (*Model, error) {
 	for i, ls := range s.Layers {
 		l, out, err := BuildLayer(ls, shape)
 		if err != nil {
-			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+			return nil, &BuildError{Index: i, Prefix: &Model{Spec: s, Layers: m.Layers}, Err: err}
 		}
 		shape = out
 		m.Layers = append(m.Layers, l)
 	}
 	return m, nil
 }
+
+// BuildError is Build's error for the top-level layer layers[Index] that
+// does not fit the shape the layers before it give (or whose own fields are
+// invalid). Prefix is the model of layers[0:Index], which did build: its
+// Expected tensors let a reader of a run directory check those layers
+// against the checkpoint, so that a wrong kernel whose shape chain still
+// closes is blamed on itself rather than on a later layer (rundir.Read).
+// Error reads "layers[Index]: Err", as before the type existed.
+type BuildError struct {
+	Index  int
+	Prefix *Model
+	Err    error
+}
+
+func (e *BuildError) Error() string { return fmt.Sprintf("layers[%d]: %v", e.Index, e.Err) }
+
+// Unwrap returns the layer's own error.
+func (e *BuildError) Unwrap() error { return e.Err }
 
 // BuildLayer constructs one layer from its spec for inputs of one example's
 // shape in ([C, H, W] for images, PyTorch's layout; [width] for flat
@@ -261,16 +279,32 @@ func (m *Model) Expected() []Named {
 			if paramAbsent(l, p.Name) {
 				continue
 			}
-			out = append(out, Named{Key: ParamKey(i, p.Name), Param: p})
+			out = append(out, Named{Key: ParamKey(i, p.Name), Layer: i, Param: p})
 		}
 	}
 	return out
 }
 
-// Named is a Param with its state_dict key.
+// Named is a Param with its state_dict key and the index of its top-level
+// layer in model.json's layers.
 type Named struct {
-	Key string
+	Key   string
+	Layer int
 	Param
+}
+
+// FirstShapeMismatch returns the first of the model's Expected tensors that s
+// holds with another shape, and the shape s has; ok is false when every
+// tensor s holds of them has its expected shape (missing ones are not
+// mismatches: Check reports them). Used to blame a model.json layer whose
+// declared sizes disagree with the checkpoint (BuildError).
+func (m *Model) FirstShapeMismatch(s State) (n Named, found []int, ok bool) {
+	for _, n := range m.Expected() {
+		if t, has := s[n.Key]; has && !sameShape(t.Shape, n.Shape) {
+			return n, t.Shape, true
+		}
+	}
+	return Named{}, nil, false
 }
 
 // Check verifies that s holds exactly the tensors the model expects with the

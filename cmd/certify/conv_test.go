@@ -73,6 +73,13 @@ func TestCNNBadShapes(t *testing.T) {
 		{"pool empties", func(s *nn.Spec) { s.Layers[2].Kernel = nn.IntPair{6} }, []string{"model.json", "layers[2]", "maxpool2d: kernel [6, 6] is larger than the padded input [5, 5] (input [2, 5, 5]"}},
 		{"batchnorm channels", func(s *nn.Spec) { s.Layers[3].Features = 4 }, []string{"model.json", "layers[3]", "batchnorm2d: features=4 but the input is [2, 2, 2]"}},
 		{"linear after flatten", func(s *nn.Spec) { s.Layers[6].In = 9 }, []string{"model.json", "layers[6]", "in=9 but the previous layer gives 8 features"}},
+		// A wrong kernel whose shape chain still closes until a later layer:
+		// the weights show where the disagreement starts (rundir
+		// blameEarlierLayer), so layers[0] is named beside layers[6].
+		{"kernel wrong, chain breaks later", func(s *nn.Spec) {
+			s.Layers[0].Kernel = nn.IntPair{5}
+			s.Layers[4] = nn.LayerSpec{Type: "avgpool2d", Kernel: nn.IntPair{1}}
+		}, []string{"model.json", "layers[6]", "in=8 but the previous layer gives 2 features", "init.safetensors: 0.weight has shape [2, 1, 3, 3], where model.json's layers[0] (conv2d) gives [2, 1, 5, 5]"}},
 		{"conv on flat input", func(s *nn.Spec) { s.InputShape = []int{25} }, []string{"model.json", "layers[0]", "needs an image input [C, H, W], found input shape [25]"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
