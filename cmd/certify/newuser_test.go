@@ -155,16 +155,9 @@ func TestModelJSONSyntaxLine(t *testing.T) {
 // are not compared). A first-time user found it stale: Δ ∈ [0.6383, 4.848],
 // 32 leaves, where certify printed Δ ∈ [0.6385, 0.6391], 44 leaves.
 func TestREADMECNNExample(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const cmdLine = "$ certify --run /tmp/cnn --no-figures\n"
-	i := strings.Index(string(readme), cmdLine)
-	if i < 0 {
-		t.Fatalf("README.md lacks %q", cmdLine)
-	}
-	block := string(readme[i+len(cmdLine):])
+	readme, i := readmeLine(t, cmdLine)
+	block := readme[i+len(cmdLine):]
 	block = block[:strings.Index(block, "  ...\n")]
 	dir := filepath.Join(t.TempDir(), "cnn")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -327,4 +320,20 @@ func TestREADMEBlocksConsistent(t *testing.T) {
 		}
 		i = end
 	}
+}
+
+// readmeLine returns the repository's README.md and the offset of line in
+// it (a README test's command line, with its newline); the test fails when
+// the README lacks it.
+func readmeLine(t *testing.T, line string) (readme string, at int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at = strings.Index(string(b), line)
+	if at < 0 {
+		t.Fatalf("README.md lacks %q", line)
+	}
+	return string(b), at
 }

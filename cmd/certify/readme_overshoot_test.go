@@ -1,9 +1,7 @@
 package main
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,18 +25,10 @@ func TestREADMEOvershootExample(t *testing.T) {
 	if python == "" {
 		t.Skip("no python3 with numpy")
 	}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const key = "$ certify --run overshoot --delta-tol 1e-7 --no-figures\n"
-	i := strings.Index(string(readme), key)
-	if i < 0 {
-		t.Fatalf("README.md lacks %q", key)
-	}
-	start := strings.LastIndex(string(readme[:i]), "```\n") + len("```\n")
-	end := i + strings.Index(string(readme[i:]), "```")
-	lines := strings.Split(strings.TrimSuffix(string(readme[start:end]), "\n"), "\n")
+	readme, i := readmeLine(t, "$ certify --run overshoot --delta-tol 1e-7 --no-figures\n")
+	start := strings.LastIndex(readme[:i], "```\n") + len("```\n")
+	end := i + strings.Index(readme[i:], "```")
+	lines := strings.Split(strings.TrimSuffix(readme[start:end], "\n"), "\n")
 	t.Chdir(t.TempDir())
 	secs := regexp.MustCompile(`, [0-9.]+s$`)
 	for k := 0; k < len(lines); k++ {
