@@ -436,7 +436,26 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 		c.notify("%s: ignoring checkpoint %s (--fresh); it is replaced at the first save", stage, c.File)
 		return nil, nil, nil
 	}
-	bad := func(format string, args ...any) error { return &CheckpointError{c.File, fmt.Errorf(format, args...)} }
+	h, payload, err := parseCheckpoint(c.File, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.Stage != stage || h.Key != c.Key {
+		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(*h, stage, c.KeyParts), h.Key, c.Key)
+		return nil, nil, nil
+	}
+	if c.resumable != nil {
+		*c.resumable = true
+	}
+	return h, payload, nil
+}
+
+// parseCheckpoint checks the integrity of the checkpoint file's bytes b
+// (its first line, header, payload length and SHA-256) and returns its
+// header and payload; a *CheckpointError naming file when it cannot be
+// trusted.
+func parseCheckpoint(file string, b []byte) (*checkpointHeader, []byte, error) {
+	bad := func(format string, args ...any) error { return &CheckpointError{file, fmt.Errorf(format, args...)} }
 	magic, rest, ok := bytes.Cut(b, []byte("\n"))
 	if string(magic) == "certify-checkpoint 1" {
 		return nil, nil, bad("saved by an older version of this program (checkpoint format 1, this one reads %q), which did not save progress within a round", checkpointMagic)
@@ -458,14 +477,33 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 	if sum := sha256.Sum256(payload); hex.EncodeToString(sum[:]) != h.PayloadSHA256 {
 		return nil, nil, bad("the payload's SHA-256 %x is not the header's %s (corrupt)", sum, h.PayloadSHA256)
 	}
-	if h.Stage != stage || h.Key != c.Key {
-		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(h, stage, c.KeyParts), h.Key, c.Key)
-		return nil, nil, nil
-	}
-	if c.resumable != nil {
-		*c.resumable = true
-	}
 	return &h, payload, nil
+}
+
+// Verify checks, before any work, that the files of Analyze's searches in
+// c.Dir that exist can be trusted (format, header, length, SHA-256; not the
+// key, which needs the searches' options). A corrupt file is then refused
+// at once, not after the minutes of grid evaluation that precede the
+// certificate. It returns the first *CheckpointError; nil when c is nil,
+// Fresh (existing files are ignored), or the files are sound or absent.
+func (c *Checkpoint) Verify() error {
+	if c == nil || c.Dir == "" || c.Fresh {
+		return nil
+	}
+	for _, f := range []string{CertificateCheckpoint, AccuracyCheckpoint} {
+		file := filepath.Join(c.Dir, f)
+		b, err := os.ReadFile(file)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return &CheckpointError{file, err}
+		}
+		if _, _, err := parseCheckpoint(file, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keyDiff says how a checkpoint's header h differs from this run's stage

@@ -2,6 +2,7 @@ package certify
 
 import (
 	"encoding/gob"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,5 +44,50 @@ func TestCheckpointResumable(t *testing.T) {
 	var none *Checkpoint
 	if none.Resumable() {
 		t.Errorf("a nil checkpoint is Resumable")
+	}
+}
+
+// TestCheckpointVerify: Verify accepts a sound file under any key and absent
+// files, and refuses a flipped, truncated or foreign one with a
+// *CheckpointError naming it, for either search's file; --fresh (Fresh)
+// skips the check, since the files are then ignored.
+func TestCheckpointVerify(t *testing.T) {
+	for _, file := range []string{CertificateCheckpoint, AccuracyCheckpoint} {
+		dir := t.TempDir()
+		c := &Checkpoint{Dir: dir, Key: "k"}
+		if err := c.Verify(); err != nil {
+			t.Fatalf("%s: no files: %v", file, err)
+		}
+		s := c.stageFile(file, struct{ T float64 }{1e-3})
+		if err := s.save("certificate", &roundState{obj: func(*gob.Encoder) error { return nil }}); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, file)
+		saved, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (&Checkpoint{Dir: dir, Key: "another key"}).Verify(); err != nil {
+			t.Errorf("%s: a sound file under another key: %v", file, err)
+		}
+		flipped := append([]byte{}, saved...)
+		flipped[len(flipped)-1] ^= 1
+		for name, b := range map[string][]byte{"flipped": flipped, "truncated": saved[:len(saved)-3], "foreign": []byte("hello\n")} {
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Verify()
+			var ce *CheckpointError
+			if !errors.As(err, &ce) || ce.File != path {
+				t.Errorf("%s %s: Verify = %v, want a CheckpointError naming %s", file, name, err, path)
+			}
+			if err := (&Checkpoint{Dir: dir, Key: "k", Fresh: true}).Verify(); err != nil {
+				t.Errorf("%s %s with Fresh: %v", file, name, err)
+			}
+		}
+	}
+	var none *Checkpoint
+	if err := none.Verify(); err != nil {
+		t.Errorf("a nil checkpoint: %v", err)
 	}
 }

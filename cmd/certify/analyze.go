@@ -203,6 +203,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, err
 	}
+	if err := ck.Verify(); err != nil { // a corrupt file is refused before the grid, not after it
+		return nil, badInput(err)
+	}
 	af.opt.Checkpoint = ck
 	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
