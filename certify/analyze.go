@@ -91,6 +91,10 @@ type Options struct {
 	AccuracyIntervals int `json:"accuracy_intervals,omitempty"`
 	// Progress, if not nil, is told the stage and the count done of total.
 	Progress func(stage string, done, total int) `json:"-"`
+	// Notify, if not nil, is told in one line when the certificate's
+	// verdict is decided and its search goes on refining Δ's bounds
+	// (CertifyOptions.Notify).
+	Notify func(msg string) `json:"-"`
 	// Checkpoint, if not nil, makes the certificate's and the accuracy
 	// bounds' searches save their state in Checkpoint.Dir and resume from
 	// it (CertificateCheckpoint, AccuracyCheckpoint; checkpoint.go). Its

@@ -9,6 +9,7 @@ import (
 	"math"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/certify-mli/certify/functionspace"
@@ -41,6 +42,11 @@ type CertifyOptions struct {
 	Workers int
 	// Progress, if not nil, is told the stage, the leaves so far and the budget.
 	Progress func(stage string, done, total int)
+	// Notify, if not nil, is told in one line when the verdict is decided
+	// while the search goes on to refine Δ's bounds (DeltaTol, DeltaGap):
+	// the leaves and leaf evaluations it took, and what the rest is for.
+	// A long run's user learns there that the verdict is in.
+	Notify func(msg string)
 	// Checkpoint, if not nil, is where BranchAndBound saves its state and
 	// resumes from (checkpoint.go); its File and Key are used.
 	Checkpoint *Checkpoint
@@ -58,7 +64,8 @@ type CertifyOptions struct {
 
 // keyed is what of o (with the defaults) changes a search's leaves, bounds
 // or result, for a checkpoint's key (Checkpoint.stageFile); Workers does
-// not (the leaves do not depend on it), Progress and Checkpoint neither.
+// not (the leaves do not depend on it), Progress, Notify and Checkpoint
+// neither.
 func (o CertifyOptions) keyed(tap bool) any {
 	o.defaults()
 	return struct {
@@ -364,6 +371,9 @@ type Monotonicity struct {
 	ip      *IntervalPath
 	l0, l1  interval.I
 	decided Verdict
+	// decidedLeaves and decidedEvals are the leaves and leaf evaluations
+	// when Bound decided the verdict (0 before).
+	decidedLeaves, decidedEvals int
 	// end[k] bounds the rise over any part of leaf k, in[k] ≤ end[k] the
 	// rise over all of it (upperRise); first, last is the run attaining
 	// DeltaUpper, as leaf indices (also where the half-leaves' bound,
@@ -452,8 +462,32 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 		case lower > m.o.Tolerance:
 			m.decided = NonMonotone
 		}
+		if m.decided != "" {
+			m.decidedLeaves, m.decidedEvals = len(leaves), m.ip.evals
+			m.notifyDecided()
+		}
 	}
 	m.end, m.in, m.first, m.last = end, in, first, last
+}
+
+// notifyDecided tells o.Notify that the verdict is decided, when the
+// search then goes on refining Δ's bounds (DeltaTol or DeltaGap not met).
+func (m *Monotonicity) notifyDecided() {
+	o, cert := m.o, m.Cert
+	if o.Notify == nil {
+		return
+	}
+	var goal []string
+	if rw := RelativeWidth(cert.DeltaLower, cert.DeltaUpper, o.Tolerance); o.DeltaTol > 0 && rw > o.DeltaTol {
+		goal = append(goal, fmt.Sprintf("to relative width ≤ %g, --delta-tol; now %.3g", o.DeltaTol, rw))
+	}
+	if g := cert.DeltaUpper - cert.DeltaLower; o.DeltaGap > 0 && g > o.DeltaGap {
+		goal = append(goal, fmt.Sprintf("to width ≤ %g; now %.3g", o.DeltaGap, g))
+	}
+	if len(goal) == 0 {
+		return
+	}
+	o.Notify(fmt.Sprintf("certificate: %s decided after %d leaves (%d leaf evaluations), Δ ∈ [%.4g, %.4g] at tolerance %g; the search goes on refining Δ's bounds (%s) within the budget of %d leaves", m.decided, m.decidedLeaves, m.decidedEvals, cert.DeltaLower, cert.DeltaUpper, o.Tolerance, strings.Join(goal, "; "), o.MaxIntervals))
 }
 
 // leafBounds returns Bound's per-leaf bounds: end[k] on the rise over any
@@ -721,8 +755,13 @@ func (m *Monotonicity) Split(leaves []*Leaf, budget int) ([]int, string) {
 // only the verdict once decided (Bound recomputes the rest from the
 // leaves; Begin's notes and L(0), L(1) are recomputed on resuming).
 func (m *Monotonicity) SaveState([]*Leaf) func(*gob.Encoder) error {
-	d := string(m.decided)
-	return func(enc *gob.Encoder) error { return enc.Encode(d) }
+	d, at := string(m.decided), [2]int{m.decidedLeaves, m.decidedEvals}
+	return func(enc *gob.Encoder) error {
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+		return enc.Encode(at)
+	}
 }
 
 // RestoreState implements ObjectiveState.
@@ -731,6 +770,11 @@ func (m *Monotonicity) RestoreState(_ []*Leaf, dec *gob.Decoder) error {
 	if err := dec.Decode(&d); err != nil {
 		return err
 	}
+	var at [2]int
+	if err := dec.Decode(&at); err != nil {
+		return err
+	}
+	m.decidedLeaves, m.decidedEvals = at[0], at[1]
 	switch v := Verdict(d); v {
 	case "", CertifiedMonotone, NonMonotone:
 		m.decided = v
@@ -977,7 +1021,7 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // in a block without nn.IntervalBlock), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	co := CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, acc: o.accTap}
+	co := CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, Notify: o.Notify, acc: o.accTap}
 	co.Checkpoint = o.Checkpoint.stageFile(CertificateCheckpoint, co.keyed(o.accTap != nil))
 	c, e, err := certify(ctx, p, co)
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason

@@ -3,8 +3,10 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -230,4 +232,33 @@ func TestUpperRiseEndsSound(t *testing.T) {
 			t.Fatalf("upperRiseEnds %v above upperRise %v", got, old)
 		}
 	})
+}
+
+// TestNotifyDecided: when the search goes on refining Δ's bounds after the
+// verdict (DeltaTol), Notify is told once that the verdict is decided, with
+// the leaves and leaf evaluations it took; those are the very counts at
+// which a search without DeltaTol stops (the same leaves up to the verdict).
+// Without refinement to do, Notify is told nothing.
+func TestNotifyDecided(t *testing.T) {
+	p := overshootPath(t)
+	var msgs []string
+	notify := func(m string) { msgs = append(msgs, m) }
+	at, err := Certify(context.Background(), p, CertifyOptions{Notify: notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 0 {
+		t.Fatalf("no DeltaTol: told %q", msgs)
+	}
+	refined, err := Certify(context.Background(), p, CertifyOptions{DeltaTol: 1e-7, Notify: notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refined.Leaves <= at.Leaves {
+		t.Fatalf("DeltaTol 1e-7 took %d leaves, the verdict alone %d: nothing refined", refined.Leaves, at.Leaves)
+	}
+	want := fmt.Sprintf("certificate: non_monotone decided after %d leaves (%d leaf evaluations), Δ ∈ [", at.Leaves, at.Evaluations)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], want) || !strings.Contains(msgs[0], "(to relative width ≤ 1e-07, --delta-tol; now ") {
+		t.Errorf("told %q, want one line starting %q", msgs, want)
+	}
 }

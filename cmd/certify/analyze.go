@@ -207,6 +207,9 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, badInput(err)
 	}
 	af.opt.Checkpoint = ck
+	if !af.quiet { // the verdict of a long certificate is known before its Δ refinement ends
+		af.opt.Notify = func(msg string) { fmt.Fprintln(stderr, msg) }
+	}
 	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
 	if af.quiet || af.json {
