@@ -113,6 +113,7 @@ func (t *accTap) path(p *functionspace.Path) *IntervalPath {
 	e.probe, e.dropSettled = false, false
 	e.evals, e.carryRows, e.carryDerived, e.carryUnits = 0, 0, 0, 0
 	e.keptTotal, e.rowsReused, e.deadRowN, e.probeSettled, e.patternRows = 0, 0, 0, 0, 0
+	e.keptRefused = 0
 	return e
 }
 

@@ -56,6 +56,9 @@ type CertifyOptions struct {
 	// subBatch, when > 0, replaces subBatch(Workers) (tests: rounds of
 	// several sub-batches on small nets)
 	subBatch int
+	// keptCap, when > 0, replaces the cap on kept rows, maxKeptRows
+	// (tests: a cap that binds on small nets)
+	keptCap int
 	// afterSubBatch, when not nil, is called after each sub-batch of a
 	// round's fresh leaves, with the number evaluated and the round's
 	// total (tests: a cancellation or a hard kill within a round)
@@ -338,6 +341,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 		return nil, nil, err
 	}
 	o.acc.attach(e)
+	e.keptCap = o.keptCap
 	m := NewMonotonicity(o)
 	if !p.OnePoint() && e.deadLine() {
 		// every example's first ReLU is dead on all of [0, 1] and nothing

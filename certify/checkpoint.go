@@ -236,9 +236,9 @@ type ckptChunkKeep struct {
 // ckptPath is the interval path's state a round changes: its counters
 // (reported as evaluations and in the diagnostics) and search switches.
 type ckptPath struct {
-	Evals, KeptTotal, RowsReused, DeadRowN, ProbeSettled, PatternRows int
-	CarryRows, CarryDerived, CarryUnits                               int
-	KeepKinked, DropSettled, Probe                                    bool
+	Evals, KeptTotal, KeptRefused, RowsReused, DeadRowN, ProbeSettled, PatternRows int
+	CarryRows, CarryDerived, CarryUnits                                            int
+	KeepKinked, DropSettled, Probe                                                 bool
 }
 
 type ckptTap struct {
@@ -293,7 +293,7 @@ func capturePath(ip *IntervalPath, leaves []*Leaf) pathState {
 		s.kept[k] = l.kept
 	}
 	ip.mu.Lock()
-	s.ip = ckptPath{Evals: ip.evals, KeptTotal: ip.keptTotal, RowsReused: ip.rowsReused, DeadRowN: ip.deadRowN, ProbeSettled: ip.probeSettled,
+	s.ip = ckptPath{Evals: ip.evals, KeptTotal: ip.keptTotal, KeptRefused: ip.keptRefused, RowsReused: ip.rowsReused, DeadRowN: ip.deadRowN, ProbeSettled: ip.probeSettled,
 		PatternRows: ip.patternRows, CarryRows: ip.carryRows, CarryDerived: ip.carryDerived, CarryUnits: ip.carryUnits,
 		KeepKinked: ip.keepKinked, DropSettled: ip.dropSettled, Probe: ip.probe}
 	ip.mu.Unlock()
@@ -625,6 +625,7 @@ func restorePathState(ip *IntervalPath, s ckptPath, tap *ckptTap) error {
 	ip.evals, ip.keptTotal, ip.rowsReused, ip.deadRowN, ip.probeSettled = s.Evals, s.KeptTotal, s.RowsReused, s.DeadRowN, s.ProbeSettled
 	ip.patternRows, ip.carryRows, ip.carryDerived, ip.carryUnits = s.PatternRows, s.CarryRows, s.CarryDerived, s.CarryUnits
 	ip.keepKinked, ip.dropSettled, ip.probe = s.KeepKinked, s.DropSettled, s.Probe
+	ip.keptRefused = s.KeptRefused
 	ip.mu.Unlock()
 	if (tap != nil) != (ip.acc != nil) {
 		return fmt.Errorf("saved with the accuracy tap %v, resumed with it %v", tap != nil, ip.acc != nil)

@@ -20,7 +20,7 @@ import (
 // (the certificate's passes feeding the accuracy tap), each search
 // checkpointed in dir when dir is not "", with ctx; their JSON with the
 // wall-clock seconds zeroed.
-func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, accIntervals int, dir string, every time.Duration) ([]byte, []byte, error) {
+func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, accIntervals int, dir string, every time.Duration) (cert, acc []byte, keptRefused int, err error) {
 	tap := newAccTap(p)
 	co := o
 	co.acc = tap
@@ -29,25 +29,26 @@ func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, acc
 		ck = &Checkpoint{Dir: dir, Key: "test", Every: every}
 		co.Checkpoint = ck.stageFile(CertificateCheckpoint, co.keyed(tap != nil))
 	}
-	c, _, err := certify(ctx, p, co)
+	c, e, err := certify(ctx, p, co)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
+	keptRefused = e.keptRefused // before the accuracy search resets the counters
 	ao := AccuracyOptions{MaxIntervals: accIntervals, MinWidth: 1e-5, Tol: 1e-4, Workers: o.Workers, Progress: o.Progress}
 	if ck != nil {
 		ao.Checkpoint = ck.stageFile(AccuracyCheckpoint, ao)
 	}
 	a, err := certifyAccuracy(ctx, p, ao, tap)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	c.Seconds, a.Seconds = 0, 0
 	cb, err := json.Marshal(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	ab, err := json.Marshal(a)
-	return cb, ab, err
+	return cb, ab, keptRefused, err
 }
 
 // TestCheckpointResumeBitIdentical: on random small MLPs and residual nets,
@@ -66,9 +67,12 @@ func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, acc
 // drawn too (every round, or only on cancellation and at the end). Over the
 // run, some resumed states held kept rows, some were past the verdict and
 // some held progress within a round, with kept rows among its leaves, after
-// a hard kill too (the test fails otherwise: it would not exercise them).
+// a hard kill too; and in some runs a lowered cap on kept rows
+// (CertifyOptions.keptCap) refused some leaves' rows, whose choice must not
+// depend on the sub-batches (releaseParents). The test fails when any of
+// these is not exercised.
 func TestCheckpointResumeBitIdentical(t *testing.T) {
-	keptSeen, decidedSeen, resumes, partSeen, partKeptSeen, hardPartSeen := 0, 0, 0, 0, 0, 0
+	keptSeen, decidedSeen, resumes, partSeen, partKeptSeen, hardPartSeen, cappedSeen := 0, 0, 0, 0, 0, 0, 0
 	rapid.Check(t, func(t *rapid.T) {
 		var p *functionspace.Path
 		if rapid.Bool().Draw(t, "residual") {
@@ -81,7 +85,15 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 		o := CertifyOptions{Tolerance: tol, DeltaTol: dtol, MaxIntervals: rapid.SampledFrom([]int{48, 96}).Draw(t, "budget"), MinWidth: 1e-7,
 			InitialIntervals: rapid.SampledFrom([]int{4, 8}).Draw(t, "initial"), Workers: rapid.IntRange(1, 2).Draw(t, "workers")}
 		every := rapid.SampledFrom([]time.Duration{time.Nanosecond, time.Hour}).Draw(t, "every")
-		wantC, wantA, err := resumeRun(context.Background(), p, o, 64, "", 0)
+		// a cap on kept rows that binds (about two leaves' settled rows):
+		// the leaves that keep rows must not depend on the sub-batches
+		if rapid.Bool().Draw(t, "capped") {
+			o.keptCap = rapid.IntRange(1, 2*p.N).Draw(t, "kept_cap")
+		}
+		wantC, wantA, refused, err := resumeRun(context.Background(), p, o, 64, "", 0)
+		if refused > 0 {
+			cappedSeen++
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +139,7 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 					t.Fatalf("mode %d", mode)
 				}
 			}
-			gotC, gotA, err = resumeRun(ctx, p, oo, 64, dir, every)
+			gotC, gotA, _, err = resumeRun(ctx, p, oo, 64, dir, every)
 			cancel()
 			if stops > 0 && errors.Is(err, context.Canceled) {
 				if hard { // the save on cancellation never happened
@@ -164,11 +176,11 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 			t.Fatalf("resumed accuracy bounds differ:\n got %s\nwant %s", gotA, wantA)
 		}
 	})
-	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states; %d within a round (%d after a hard kill), %d kept rows in their evaluated leaves",
-		resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen)
-	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 || partSeen == 0 || hardPartSeen == 0 || partKeptSeen == 0 {
-		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states, %d within a round (%d hard), %d kept rows in them",
-			resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen)
+	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states; %d within a round (%d after a hard kill), %d kept rows in their evaluated leaves; the kept-row cap refused rows in %d runs",
+		resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen, cappedSeen)
+	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 || partSeen == 0 || hardPartSeen == 0 || partKeptSeen == 0 || cappedSeen == 0 {
+		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states, %d within a round (%d hard), %d kept rows in them, %d runs where the cap bound",
+			resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen, cappedSeen)
 	}
 }
 
@@ -238,14 +250,14 @@ func TestCheckpointCoversEveryField(t *testing.T) {
 		// begin, filled in Finish; leafEnds by Finish; counts, parents and the counters are saved
 		{AccuracyObjective{}, []string{"MinWidth", "MaxIntervals", "Workers", "Tol", "Result", "ip", "labels", "counts", "parents",
 			"rowsReused", "ctx", "noInherit", "leafEnds", "coefRows", "split", "noSplit", "tap", "tapLeaves", "tapDecided", "stageRows"}},
-		// saved (ckptPath): evals, keptTotal, rowsReused, patternRows, deadRowN, probeSettled,
+		// saved (ckptPath): evals, keptTotal, keptRefused, rowsReused, patternRows, deadRowN, probeSettled,
 		// carryRows, carryDerived, carryUnits, dropSettled, keepKinked, probe; acc's verdicts
-		// (ckptTap). Built again by NewIntervalPath from the same path: p … layers, scale, line,
+		// (ckptTap). keptCap set by certify from its options. Built again by NewIntervalPath from the same path: p … layers, scale, line,
 		// jumps, patterns, dead, deadSpan, recompute … nestedBN (stats is a cache), backward,
 		// carry; dl1, dl0, dl0Next by ends and Begin; outputsOnly by the search's caller; notes
 		// unread; mu, statsMu locks; midAllRows a measurement switch no command sets (false)
 		{IntervalPath{}, []string{"p", "chunks", "start", "a", "b", "kink0", "dl1", "dl0", "layers", "scale", "mu", "evals", "line", "notes",
-			"jumps", "outputsOnly", "dropSettled", "keepKinked", "midAllRows", "keptTotal", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
+			"jumps", "outputsOnly", "dropSettled", "keepKinked", "midAllRows", "keptTotal", "keptCap", "keptRefused", "rowsReused", "patterns", "patternRows", "dead", "deadSpan",
 			"deadRowN", "probe", "probeSettled", "dl0Next", "recompute", "refA", "refB", "refKink0", "refX", "statsMu", "stats", "nestedBN",
 			"backward", "carry", "carryRows", "carryDerived", "carryUnits", "acc"}},
 		// the options, ip, l0, l1, Cert set by the constructor and begin; up by Bound

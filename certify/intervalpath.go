@@ -153,7 +153,11 @@ type IntervalPath struct {
 	// measuring both in one process (TestResNetDropSettled)
 	midAllRows bool
 	keptTotal  int
-	rowsReused int // (leaf, example) pairs whose interval pass over the leaf was skipped
+	// keptCap, when > 0, replaces maxKeptRows (CertifyOptions.keptCap:
+	// tests lower it so that the cap binds on small nets); keptRefused
+	// counts the leaves whose settled rows the cap refused.
+	keptCap, keptRefused int
+	rowsReused           int // (leaf, example) pairs whose interval pass over the leaf was skipped
 	// patterns: kinked examples' ℓ_i′ on a leaf is also enclosed by the
 	// hull over the first ReLU's activation patterns (kinkPatternDL;
 	// patternsApply); patternRows counts the pattern rows evaluated.
@@ -1183,9 +1187,15 @@ func (e *IntervalPath) evalLeaves(ctx context.Context, ls []*Leaf, workers int) 
 					kr.examples += len(ck.rows)
 				}
 			}
-			if kr.examples > 0 && e.keptTotal+kr.examples <= maxKeptRows {
+			limit := maxKeptRows
+			if e.keptCap > 0 {
+				limit = e.keptCap
+			}
+			if kr.examples > 0 && e.keptTotal+kr.examples <= limit {
 				l.kept = kr
 				e.keptTotal += kr.examples
+			} else if kr.examples > 0 {
+				e.keptRefused++
 			}
 		}
 		dl, lc, dlc, lr := interval.Point(0), interval.Point(0), interval.Point(0), interval.Point(0)
