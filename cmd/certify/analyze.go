@@ -207,15 +207,21 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 		return nil, badInput(err)
 	}
 	af.opt.Checkpoint = ck
-	if !af.quiet { // the verdict of a long certificate is known before its Δ refinement ends
-		af.opt.Notify = func(msg string) { fmt.Fprintln(stderr, msg) }
-	}
 	boundHeap() // inputs and first-layer cache are in memory: keep the rest near them
 	bar := progress.New(os.Stderr, "analyse")
 	if af.quiet || af.json {
 		bar = nil
 	}
 	defer bar.Done()
+	// notices (a checkpoint resumed or ignored, the verdict decided) get a
+	// line of their own, not the bar's
+	notice := func(msg string) { bar.Notice(stderr, msg) }
+	if ck != nil {
+		ck.Notify = notice
+	}
+	if !af.quiet { // the verdict of a long certificate is known before its Δ refinement ends
+		af.opt.Notify = notice
+	}
 	bar.SetPlan(analysisPlan(af.opt.WithDefaults(), p.Model.Spec.Loss, write && !af.noFigs)...)
 	af.opt.Progress = func(stage string, done, total int) {
 		ph, total := analysisPhase(stage, total)

@@ -291,6 +291,27 @@ func (b *Bar) end(finished bool) {
 	}
 }
 
+// Notice writes msg as a line of its own to w (the caller's stderr), so
+// that a notice in the middle of the work (a checkpoint resumed, a verdict
+// decided) does not share a terminal line with the bar: a bar drawn on the
+// terminal is cleared first and drawn again after. A log bar, a bar not
+// drawn, an ended one and a nil *Bar just write the line.
+func (b *Bar) Notice(w io.Writer, msg string) {
+	if b == nil || b.w == nil {
+		fmt.Fprintln(w, msg)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.log || !b.drawn || b.closed {
+		fmt.Fprintln(w, msg)
+		return
+	}
+	fmt.Fprint(b.w, "\r\033[K")
+	fmt.Fprintln(w, msg)
+	b.draw(b.now())
+}
+
 // counts is "done/total unit (p%)" or, with an unknown total, "done unit".
 func (b *Bar) counts() string {
 	unit := ""

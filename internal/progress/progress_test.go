@@ -350,3 +350,40 @@ func TestOverallETA(t *testing.T) {
 		t.Errorf("a bar without a plan wrote %q", s)
 	}
 }
+
+// TestNoticeOnOwnLine: a notice while the bar is drawn on a terminal clears
+// the bar's line, writes the notice with its newline, and draws the bar
+// again, so the two never share a line; on a log bar, a bar not yet drawn
+// and a nil bar it is the line alone.
+func TestNoticeOnOwnLine(t *testing.T) {
+	var buf bytes.Buffer
+	b := NewWriter(&buf, "analyse")
+	b.Notice(&buf, "before any bar")
+	if got := buf.String(); got != "before any bar\n" {
+		t.Errorf("notice before the bar: %q", got)
+	}
+	buf.Reset()
+	b.Update(3, 10, "")
+	buf.Reset()
+	b.Notice(&buf, "certificate: resuming")
+	got := buf.String()
+	if want := "\r\033[Kcertificate: resuming\n"; !strings.HasPrefix(got, want) {
+		t.Fatalf("notice over a drawn bar: %q, want it to start %q", got, want)
+	}
+	if rest := strings.TrimPrefix(got, "\r\033[Kcertificate: resuming\n"); !strings.HasPrefix(rest, "\r\033[Kanalyse [") || !strings.Contains(rest, "3/10 (30%)") {
+		t.Errorf("the bar is not drawn again after the notice: %q", rest)
+	}
+	lb, lbuf, _ := logBar("analyse")
+	lb.Update(1, 2, "")
+	lbuf.Reset()
+	lb.Notice(lbuf, "a notice")
+	if got := lbuf.String(); got != "a notice\n" {
+		t.Errorf("log bar notice: %q", got)
+	}
+	var nilBar *Bar
+	buf.Reset()
+	nilBar.Notice(&buf, "quiet")
+	if got := buf.String(); got != "quiet\n" {
+		t.Errorf("nil bar notice: %q", got)
+	}
+}
