@@ -68,7 +68,8 @@ type Objective interface {
 // the start of a round (before Bound) to o.Checkpoint.File at most every
 // o.Checkpoint.Every, when cancelled and when the search ends (with the
 // round's fresh leaves evaluated so far, in sub-batches of subBatch
-// leaves, when saved within a round), and a
+// leaves, when saved within a round; the initial leaves are such a round,
+// whose start has no leaves), and a
 // search started on a file saved under the same key resumes from it
 // (checkpoint.go): the leaves, bounds and result are bit for bit those of
 // an uninterrupted search. It returns ctx.Err() when cancelled (after the
@@ -114,16 +115,41 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 			if resumed, pending, err = restoreRound(ip, obj, payload); err != nil {
 				return &CheckpointError{ck.File, fmt.Errorf("payload: %w", err)}
 			}
-			ck.notify("%s: resuming from %s: %d leaves and %d of the round's new leaves evaluated, saved %s", stage, ck.File, len(resumed), h.Evaluated, h.Saved)
+			if len(resumed) == 0 {
+				ck.notify("%s: resuming from %s: %d initial leaves evaluated, saved %s", stage, ck.File, h.Evaluated, h.Saved)
+			} else {
+				ck.notify("%s: resuming from %s: %d leaves and %d of the round's new leaves evaluated, saved %s", stage, ck.File, len(resumed), h.Evaluated, h.Saved)
+			}
 		}
 	}
-	var leaves []*Leaf
-	if resumed != nil {
-		leaves = resumed
-	} else if err := initialLeaves(ctx, ip, o, l0, l1, &leaves); err != nil {
-		return err
-	}
 	lastSave := time.Now()
+	var leaves []*Leaf
+	if len(resumed) > 0 {
+		leaves = resumed
+	} else {
+		// the initial leaves, in sub-batches saved as progress within a
+		// round whose start has no leaves (a resumed file may hold some)
+		var snap *roundState
+		if ck != nil {
+			snap = captureRound(ip, obj, nil)
+		}
+		var fresh []*Leaf
+		var err error
+		if leaves, fresh, err = initialLeaves(ctx, ip, o, l0, l1); err != nil {
+			return err
+		}
+		done := 0
+		if pending != nil {
+			n, err := restoreFresh(ip, fresh, pending)
+			if err != nil {
+				return &CheckpointError{ck.File, fmt.Errorf("progress within the initial leaves: %w", err)}
+			}
+			done, pending = n, nil
+		}
+		if err := evalSubBatches(ctx, ip, o, fresh, done, snap, stage, &lastSave); err != nil {
+			return err
+		}
+	}
 	var stop string
 	for {
 		var snap *roundState
@@ -137,25 +163,18 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 				lastSave = time.Now()
 			}
 		}
-		// cancelled: the state at the start of this round is saved, with
-		// the sub-batches of fresh leaves evaluated in full (the round's
-		// Bound and Split are then redone on resuming, and the other
-		// passes)
-		var part *pathState
-		cancelled := func(err error) error {
-			if snap != nil && ctx.Err() != nil {
-				s := *snap
-				s.part = part
-				if serr := ck.save(stage, &s); serr != nil {
+		progress(len(leaves), o.MaxIntervals)
+		obj.Bound(leaves)
+		if err := ctx.Err(); err != nil {
+			// an objective may stop bounding when cancelled
+			// (AccuracyObjective): the round's start is saved (its Bound
+			// and Split are redone on resuming)
+			if snap != nil {
+				if serr := ck.save(stage, snap); serr != nil {
 					return errors.Join(err, serr)
 				}
 			}
 			return err
-		}
-		progress(len(leaves), o.MaxIntervals)
-		obj.Bound(leaves)
-		if err := ctx.Err(); err != nil {
-			return cancelled(err) // an objective may stop bounding when cancelled (AccuracyObjective)
 		}
 		split, why := obj.Split(leaves, o.MaxIntervals-len(leaves))
 		if len(split) == 0 && pending != nil {
@@ -185,13 +204,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 			next = append(next, kids...)
 			fresh = append(fresh, kids...)
 		}
-		// The fresh leaves are evaluated in consecutive sub-batches of a
-		// fixed size (subBatch), the split parents' kept rows released
-		// first, so that the leaves, kept rows and counters after each are
-		// those of one batch of the whole round whatever the saves: after a
-		// sub-batch the progress is captured, and saved with the round's
-		// start when Every has passed (a hard kill loses at most one
-		// sub-batch and the save interval).
+		// the split parents' kept rows are released first, so that the
+		// leaves, kept rows and counters after each sub-batch are those of
+		// one batch of the whole round (evalSubBatches)
 		ip.releaseParents(fresh)
 		done := 0
 		if pending != nil {
@@ -200,37 +215,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 				return &CheckpointError{ck.File, fmt.Errorf("progress within the round: %w", err)}
 			}
 			done, pending = n, nil
-			part = new(pathState)
-			*part = capturePath(ip, fresh[:done])
 		}
-		size := o.subBatch
-		if size <= 0 {
-			size = subBatch(o.Workers)
-		}
-		if ip.outputsOnly { // no pass: nothing to save within the round
-			size = len(fresh)
-		}
-		for done < len(fresh) {
-			end := min(done+size, len(fresh))
-			if err := ip.evalLeaves(ctx, fresh[done:end], o.Workers); err != nil {
-				return cancelled(err)
-			}
-			done = end
-			if snap != nil && done < len(fresh) { // after the last, the next round's start is saved instead
-				p := capturePath(ip, fresh[:done])
-				part = &p
-				if time.Since(lastSave) >= ck.every() {
-					s := *snap
-					s.part = part
-					if err := ck.save(stage, &s); err != nil {
-						return err
-					}
-					lastSave = time.Now()
-				}
-			}
-			if o.afterSubBatch != nil {
-				o.afterSubBatch(done, len(fresh))
-			}
+		if err := evalSubBatches(ctx, ip, o, fresh, done, snap, stage, &lastSave); err != nil {
+			return err
 		}
 		leaves = next
 	}
@@ -255,10 +242,69 @@ func subBatch(workers int) int {
 	return 4 * max(workers, 1)
 }
 
-// initialLeaves makes the o.InitialIntervals equal leaves of [0, 1] and
-// evaluates them (BranchAndBound).
-func initialLeaves(ctx context.Context, ip *IntervalPath, o CertifyOptions, l0, l1 interval.I, out *[]*Leaf) error {
-	var leaves []*Leaf
+// evalSubBatches evaluates a round's fresh leaves from fresh[done] on
+// (BranchAndBound; the first done were restored from a checkpoint) in
+// consecutive sub-batches of a fixed size (subBatch; all at once on an
+// interval path that reads only the outputs). snap, when not nil, is the
+// round's start: after each sub-batch but the last the progress is
+// captured, and saved with snap when the checkpoint's Every has passed (a
+// hard kill loses at most one sub-batch and the save interval); when
+// cancelled, snap is saved with the sub-batches evaluated in full (not when
+// it would hold nothing: the initial leaves' round, none evaluated). The
+// round's Bound and Split are then redone on resuming.
+func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fresh []*Leaf, done int, snap *roundState, stage string, lastSave *time.Time) error {
+	ck := o.Checkpoint
+	var part *pathState
+	if done > 0 {
+		p := capturePath(ip, fresh[:done])
+		part = &p
+	}
+	save := func() error {
+		s := *snap
+		s.part = part
+		return ck.save(stage, &s)
+	}
+	size := o.subBatch
+	if size <= 0 {
+		size = subBatch(o.Workers)
+	}
+	if ip.outputsOnly { // no pass: nothing to save within the round
+		size = len(fresh)
+	}
+	for done < len(fresh) {
+		end := min(done+size, len(fresh))
+		if err := ip.evalLeaves(ctx, fresh[done:end], o.Workers); err != nil {
+			if snap != nil && ctx.Err() != nil && (part != nil || len(snap.leaves) > 0) {
+				if serr := save(); serr != nil {
+					return errors.Join(err, serr)
+				}
+			}
+			return err
+		}
+		done = end
+		if snap != nil && done < len(fresh) { // after the last, the next round's start is saved instead
+			p := capturePath(ip, fresh[:done])
+			part = &p
+			if time.Since(*lastSave) >= ck.every() {
+				if err := save(); err != nil {
+					return err
+				}
+				*lastSave = time.Now()
+			}
+		}
+		if o.afterSubBatch != nil {
+			o.afterSubBatch(done, len(fresh))
+		}
+	}
+	return nil
+}
+
+// initialLeaves makes the o.InitialIntervals equal leaves of [0, 1]
+// (BranchAndBound), and returns them with those left to evaluate: all but
+// the ones the first-order probe settles, where the objective set it
+// (probeLeaves). BranchAndBound evaluates those as the first round's
+// fresh leaves, a round whose start has no leaves.
+func initialLeaves(ctx context.Context, ip *IntervalPath, o CertifyOptions, l0, l1 interval.I) (leaves, rest []*Leaf, err error) {
 	// L at the leaves' ends, for leaves where L may jump: the initial
 	// ends here, later ends are the split leaves' midpoints (LC).
 	// Elsewhere an initial end is not evaluated here: its enclosure is the
@@ -278,18 +324,13 @@ func initialLeaves(ctx context.Context, ip *IntervalPath, o CertifyOptions, l0, 
 		b := float64(k+1) / float64(o.InitialIntervals)
 		leaves = append(leaves, &Leaf{A: a, B: b, LA: ends[k], LB: ends[k+1]})
 	}
-	rest := leaves
+	rest = leaves
 	if ip.probe { // the objective takes leaves settled by first-order enclosures alone (probeLeaves)
-		var err error
 		if rest, err = ip.probeLeaves(ctx, leaves, o.Workers); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	if err := ip.evalLeaves(ctx, rest, o.Workers); err != nil {
-		return err
-	}
-	*out = leaves
-	return nil
+	return leaves, rest, nil
 }
 
 // ends encloses L(0) and L(1) as point(0, false) and point(1, true) do

@@ -544,8 +544,11 @@ func restoreRound(ip *IntervalPath, obj Objective, payload []byte) ([]*Leaf, *ck
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkLeaves(leaves); err != nil {
-		return nil, nil, err
+	// no leaves: saved within the initial leaves, its progress in Partial
+	if len(leaves) > 0 || pl.Partial == nil {
+		if err := checkLeaves(leaves); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := restorePathState(ip, pl.IP, pl.Tap); err != nil {
 		return nil, nil, err

@@ -67,12 +67,13 @@ func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, acc
 // drawn too (every round, or only on cancellation and at the end). Over the
 // run, some resumed states held kept rows, some were past the verdict and
 // some held progress within a round, with kept rows among its leaves, after
-// a hard kill too; and in some runs a lowered cap on kept rows
+// a hard kill too, some within the initial leaves (a round whose start has
+// no leaves); and in some runs a lowered cap on kept rows
 // (CertifyOptions.keptCap) refused some leaves' rows, whose choice must not
 // depend on the sub-batches (releaseParents). The test fails when any of
 // these is not exercised.
 func TestCheckpointResumeBitIdentical(t *testing.T) {
-	keptSeen, decidedSeen, resumes, partSeen, partKeptSeen, hardPartSeen, cappedSeen := 0, 0, 0, 0, 0, 0, 0
+	keptSeen, decidedSeen, resumes, partSeen, partKeptSeen, hardPartSeen, cappedSeen, initialSeen := 0, 0, 0, 0, 0, 0, 0, 0
 	rapid.Check(t, func(t *rapid.T) {
 		var p *functionspace.Path
 		if rapid.Bool().Draw(t, "residual") {
@@ -149,7 +150,10 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				kept, decided, part, partKept := inspectCheckpoint(t, file)
+				kept, decided, part, partKept, initial := inspectCheckpoint(t, file)
+				if initial {
+					initialSeen++
+				}
 				if part > 0 {
 					partSeen++
 					partKeptSeen += partKept
@@ -176,21 +180,21 @@ func TestCheckpointResumeBitIdentical(t *testing.T) {
 			t.Fatalf("resumed accuracy bounds differ:\n got %s\nwant %s", gotA, wantA)
 		}
 	})
-	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states; %d within a round (%d after a hard kill), %d kept rows in their evaluated leaves; the kept-row cap refused rows in %d runs",
-		resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen, cappedSeen)
-	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 || partSeen == 0 || hardPartSeen == 0 || partKeptSeen == 0 || cappedSeen == 0 {
-		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states, %d within a round (%d hard), %d kept rows in them, %d runs where the cap bound",
-			resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, partKeptSeen, cappedSeen)
+	t.Logf("%d resumes; %d kept rows and %d decided verdicts in the saved states; %d within a round (%d after a hard kill, %d within the initial leaves), %d kept rows in their evaluated leaves; the kept-row cap refused rows in %d runs",
+		resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, initialSeen, partKeptSeen, cappedSeen)
+	if keptSeen == 0 || decidedSeen == 0 || resumes == 0 || partSeen == 0 || hardPartSeen == 0 || partKeptSeen == 0 || cappedSeen == 0 || initialSeen == 0 {
+		t.Errorf("not exercised: %d resumes, %d kept rows, %d decided states, %d within a round (%d hard, %d initial), %d kept rows in them, %d runs where the cap bound",
+			resumes, keptSeen, decidedSeen, partSeen, hardPartSeen, initialSeen, partKeptSeen, cappedSeen)
 	}
 }
 
 // inspectCheckpoint returns the kept rows of the certificate checkpoint
 // file f (0 when there is none), whether its verdict was decided, and the
 // evaluated fresh leaves of the progress within a round and their kept rows.
-func inspectCheckpoint(t *rapid.T, f string) (int, bool, int, int) {
+func inspectCheckpoint(t *rapid.T, f string) (kept int, decided bool, part, partKept int, initial bool) {
 	b, err := os.ReadFile(f)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, 0, 0
+		return 0, false, 0, 0, false
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -199,11 +203,11 @@ func inspectCheckpoint(t *rapid.T, f string) (int, bool, int, int) {
 	_, payload, _ := bytes.Cut(rest, []byte("\n"))
 	dec := gob.NewDecoder(bytes.NewReader(payload))
 	var pl checkpointPayload
-	var decided string
+	var verdict string
 	if err := dec.Decode(&pl); err != nil {
 		t.Fatal(err)
 	}
-	if err := dec.Decode(&decided); err != nil {
+	if err := dec.Decode(&verdict); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
@@ -212,7 +216,6 @@ func inspectCheckpoint(t *rapid.T, f string) (int, bool, int, int) {
 			n += l.Kept.Examples
 		}
 	}
-	part, partKept := 0, 0
 	if pl.Partial != nil {
 		part = len(pl.Partial.Fresh)
 		for _, l := range pl.Partial.Fresh {
@@ -221,7 +224,7 @@ func inspectCheckpoint(t *rapid.T, f string) (int, bool, int, int) {
 			}
 		}
 	}
-	return n, decided != "", part, partKept
+	return n, verdict != "", part, partKept, len(pl.Leaves) == 0
 }
 
 // TestCheckpointCoversEveryField: the state a checkpoint saves is listed
