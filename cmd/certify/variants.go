@@ -88,9 +88,12 @@ func printVariant(w io.Writer, r *certify.Report) {
 	if v := r.Options.Variant; v != nil {
 		fmt.Fprintf(w, "  line               %s\n", v)
 	}
-	plateau := fmt.Sprintf("accuracy flat (±%g) for α ≤ %.3f", r.Options.PlateauTolerance, r.PlateauLength)
+	// plateau_length bounds the accuracy from above only (it may fall on
+	// the plateau: certify.PlateauLength), so the line says "≤", not the
+	// two-sided "flat (±)" of certified_plateau
+	plateau := fmt.Sprintf("accuracy ≤ its α = 0 value + %g for α ≤ %.3f", r.Options.PlateauTolerance, r.PlateauLength)
 	if r.PlateauLength == 0 {
-		plateau = fmt.Sprintf("no accuracy plateau (±%g) at α = 0", r.Options.PlateauTolerance)
+		plateau = fmt.Sprintf("accuracy above its α = 0 value + %g from the first grid step", r.Options.PlateauTolerance)
 	}
 	fmt.Fprintf(w, "  plateau, barrier   %s; loss above its chord by at most %s\n", plateau, fnum("%.4g", r.BarrierHeight))
 }
