@@ -1,6 +1,7 @@
 package certify
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -90,6 +91,22 @@ type TheoremReport struct {
 
 	examples    []PathQuantities // per example, for exampleTheory
 	exampleLoss [][]float64      // [m][N] ℓ_i on the grid
+}
+
+// MarshalJSON writes a report whose theorems do not apply (a cross-entropy
+// run, no examples, the conditions skipped) as {"applies": false,
+// "reason": …} alone: its counts, fractions and conclusions were not
+// computed, and RUN_FORMAT.md wants a value that was not computed null or
+// absent, never 0 or "". A report that applies is written field by field.
+func (t TheoremReport) MarshalJSON() ([]byte, error) {
+	if !t.Applies {
+		return json.Marshal(struct {
+			Applies bool   `json:"applies"`
+			Reason  string `json:"reason,omitempty"`
+		}{false, t.Reason})
+	}
+	type plain TheoremReport // the fields without this method
+	return json.Marshal(plain(t))
 }
 
 // Theorems evaluates Theorems A and B for every example and for the stacked

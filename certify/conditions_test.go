@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -137,4 +138,36 @@ func TestTheoremsAgreeWithCertificate(t *testing.T) {
 			t.Fatalf("Theorem A holds for every example but the certificate found a rise %+v", r.Witness)
 		}
 	})
+}
+
+// TestTheoremReportNotComputedIsAbsent: a theorem report that does not
+// apply (cross-entropy) is written as applies and reason alone, with none of
+// the counts, fractions or conclusions it did not compute (RUN_FORMAT.md:
+// null or absent, never 0 or ""); one that applies keeps every field, its
+// zeros included.
+func TestTheoremReportNotComputedIsAbsent(t *testing.T) {
+	b, err := json.Marshal(&TheoremReport{Reason: "cross-entropy loss"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m["applies"] != false || m["reason"] != "cross-entropy loss" {
+		t.Errorf("not applying: %s, want applies and reason only", b)
+	}
+	b, err = json.Marshal(TheoremReport{Applies: true, TheoremAConclusion: "holds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"applies", "theorem_a_exact_fit_examples", "theorem_a_fraction", "theorem_a", "theorem_b_stacked_prefix_end", "theorem_b"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("applying: %s lacks %s", b, k)
+		}
+	}
 }

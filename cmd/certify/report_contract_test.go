@@ -162,7 +162,7 @@ func TestLossOnlyNulls(t *testing.T) {
 func TestReportNonFinite(t *testing.T) {
 	inf := 1 / zero()
 	r := &certify.Report{Verdict: certify.MonotoneOnGrid, Alphas: []float64{0, 1}, Loss: []float64{1, inf},
-		WeightDistance: inf - inf, Conditions: certify.Conditions{Theorems: &certify.TheoremReport{TheoremAFraction: inf}}}
+		WeightDistance: inf - inf, Conditions: certify.Conditions{Theorems: &certify.TheoremReport{Applies: true, TheoremAFraction: inf}}}
 	b, err := r.JSON()
 	if err != nil {
 		t.Fatalf("JSON: %v", err)
