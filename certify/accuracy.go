@@ -72,9 +72,11 @@ type AccuracyBounds struct {
 	// round a leaf's passes run only on the examples still undecided (on
 	// its parent, then by the outputs' enclosure alone), so a pass may
 	// cover few rows and the count says little about the cost.
-	Evaluations int     `json:"evaluations"`
-	Examples    int     `json:"examples"`
-	Seconds     float64 `json:"seconds"`
+	Evaluations int `json:"evaluations"`
+	Examples    int `json:"examples"`
+	// Seconds is the search's wall time, with that of earlier processes
+	// when it resumed from a checkpoint (Certificate.Seconds).
+	Seconds float64 `json:"seconds"`
 	// work counts what the search did (not reported; tests and the live
 	// scale test read it)
 	work accWork
@@ -171,7 +173,7 @@ func certifyAccuracy(ctx context.Context, p *functionspace.Path, o AccuracyOptio
 	if err := BranchAndBound(ctx, ip, obj, co); err != nil {
 		return nil, err
 	}
-	obj.Result.Seconds = time.Since(start).Seconds()
+	obj.Result.Seconds = time.Since(start).Seconds() + co.Checkpoint.PriorSeconds()
 	obj.Result.work = accWork{tapLeaves: obj.tapLeaves, tapDecided: obj.tapDecided, rowsReused: obj.rowsReused, coefRows: ip.carryRows, coefDerived: ip.carryDerived, stageRows: obj.stageRows}
 	return obj.Result, nil
 }
@@ -920,6 +922,7 @@ func attachAccuracy(ctx context.Context, p *functionspace.Path, o Options, r *Re
 		}
 		return fmt.Errorf("accuracy: %w", err)
 	}
+	r.noteResumed("accuracy_bounds", ao.Checkpoint, a.Seconds)
 	for j, al := range r.Alphas {
 		lo, hi, ok := a.At(al)
 		if acc := r.Accuracy[j]; !ok || acc < lo || acc > hi {

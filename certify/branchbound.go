@@ -84,6 +84,9 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		}
 	}
 	progress(0, o.MaxIntervals) // the first leaves take a while: say the phase has started
+	if ck := o.Checkpoint; ck != nil {
+		ck.began, ck.prior = time.Now(), 0
+	}
 	if ip.p.OnePoint() {
 		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
 		// under recompute the reference statistics are then constant as
@@ -112,6 +115,7 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 			return err
 		}
 		if h != nil {
+			ck.prior = h.Seconds
 			if resumed, pending, err = restoreRound(ip, obj, payload); err != nil {
 				return &CheckpointError{ck.File, fmt.Errorf("payload: %w", err)}
 			}

@@ -127,9 +127,12 @@ type Certificate struct {
 	JumpLeaves int `json:"jump_leaves"`
 	// Evaluations counts interval passes over all examples (one per leaf
 	// enclosure, one per point evaluation).
-	Evaluations int     `json:"evaluations"`
-	Seconds     float64 `json:"seconds"`
-	Examples    int     `json:"examples"`
+	Evaluations int `json:"evaluations"`
+	// Seconds is the search's wall time; a search resumed from a
+	// checkpoint adds the time spent in the processes before
+	// (Checkpoint.PriorSeconds), as its leaves and evaluations do.
+	Seconds  float64 `json:"seconds"`
+	Examples int     `json:"examples"`
 	// DeltaTol is the relative width of the Δ bounds requested
 	// (CertifyOptions.DeltaTol; absent when none was), and RelWidth the
 	// width reached, RelativeWidth(DeltaLower, DeltaUpper, Tolerance),
@@ -357,7 +360,7 @@ func certify(ctx context.Context, p *functionspace.Path, o CertifyOptions) (*Cer
 	if err := BranchAndBound(ctx, e, m, o); err != nil {
 		return nil, nil, err
 	}
-	m.Cert.Seconds = time.Since(start).Seconds()
+	m.Cert.Seconds = time.Since(start).Seconds() + o.Checkpoint.PriorSeconds()
 	return m.Cert, e, nil
 }
 
@@ -1035,6 +1038,7 @@ func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r 
 	if err != nil {
 		return fmt.Errorf("certificate: %w", err)
 	}
+	r.noteResumed("certificate", co.Checkpoint, c.Seconds)
 	// The enclosures of L(0) and L(1) must hold the float64 grid values up
 	// to the grid's rounding (generously: 1e-6·(1 + |L|) more).
 	if len(c.Points) > 0 && len(r.Loss) > 0 {

@@ -80,6 +80,25 @@ type Checkpoint struct {
 	// or resumed from a file under its key (shared by the searches'
 	// copies, stageFile): Resumable.
 	resumable *bool
+	// began is when this process's search started (BranchAndBound);
+	// prior is the search's wall seconds in earlier processes, read from
+	// the file it resumed from (0 when it did not resume): a save records
+	// prior + the time since began (checkpointHeader.Seconds).
+	began time.Time
+	prior float64
+}
+
+// PriorSeconds returns the wall seconds the last search run with c spent in
+// earlier processes, read from the checkpoint file it resumed from: 0 when
+// c is nil or the search did not resume. A search's reported seconds
+// (Certificate.Seconds, AccuracyBounds.Seconds) include them, so that a
+// resumed search reports the time of the whole search, as its leaves and
+// evaluations do.
+func (c *Checkpoint) PriorSeconds() float64 {
+	if c == nil {
+		return 0
+	}
+	return c.prior
 }
 
 // Resumable reports whether a search of c saved its state, or resumed
@@ -182,9 +201,13 @@ type checkpointHeader struct {
 	Leaves int    `json:"leaves"`
 	// Evaluated is the number of the round's fresh leaves saved evaluated
 	// (checkpointPayload.Partial)
-	Evaluated     int    `json:"fresh_evaluated,omitempty"`
-	PayloadBytes  int    `json:"payload_bytes"`
-	PayloadSHA256 string `json:"payload_sha256"`
+	Evaluated int `json:"fresh_evaluated,omitempty"`
+	// Seconds is the search's wall time up to the save, in seconds, summed
+	// over the processes that worked on it (absent in files saved before
+	// it was recorded: read as 0)
+	Seconds       float64 `json:"seconds,omitempty"`
+	PayloadBytes  int     `json:"payload_bytes"`
+	PayloadSHA256 string  `json:"payload_sha256"`
 	// KeyParts are Checkpoint.KeyParts (informative: Key decides)
 	KeyParts map[string]string `json:"key_parts,omitempty"`
 }
@@ -382,6 +405,7 @@ func (c *Checkpoint) save(stage string, s *roundState) error {
 	}
 	sum := sha256.Sum256(payload)
 	h, _ := json.Marshal(checkpointHeader{Stage: stage, Key: c.Key, Saved: time.Now().UTC().Format(time.RFC3339), Leaves: len(s.leaves), Evaluated: s.evaluated(),
+		Seconds:      c.prior + time.Since(c.began).Seconds(),
 		PayloadBytes: len(payload), PayloadSHA256: hex.EncodeToString(sum[:]), KeyParts: c.KeyParts})
 	dir := filepath.Dir(c.File)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -710,4 +734,14 @@ func PathDigest(p *functionspace.Path) string {
 	}
 	fmt.Fprintf(h, "chunks %v precision %s bn %s ref %d\n", p.Chunks(), p.Precision(), p.BNPolicy(), p.BNReference())
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// noteResumed notes in r that the search reported under key resumed from
+// ck's file (nothing when it did not): its seconds, total, include the
+// wall time of the processes before this one, while the report's own
+// seconds count this process alone.
+func (r *Report) noteResumed(key string, ck *Checkpoint, total float64) {
+	if p := ck.PriorSeconds(); p > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s resumed from the checkpoint %s: %s.seconds (%.1f) is the whole search's wall time, %.1f of it in earlier processes; seconds counts this process alone", key, ck.File, key, total, p))
+	}
 }

@@ -221,6 +221,28 @@ func TestCertificateKillAndResume(t *testing.T) {
 	if got := certAndAccuracy(t, out); got != want {
 		t.Errorf("resumed run's certificate and accuracy bounds differ from the uninterrupted run's:\n got %s\nwant %s", got, want)
 	}
+	// its certificate.seconds counts the interrupted process's search too
+	// (the header's seconds), and a note says so; the uninterrupted run has
+	// no such note
+	_, hl, _ := bytes.Cut(saved, []byte("\n"))
+	hl, _, _ = bytes.Cut(hl, []byte("\n"))
+	var h struct{ Seconds float64 }
+	if err := json.Unmarshal(hl, &h); err != nil || h.Seconds <= 0 {
+		t.Errorf("the checkpoint's header %s: seconds %v, err %v; want > 0", hl, h.Seconds, err)
+	}
+	rr, err := certify.ReadReport(filepath.Join(out, "certificate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.Certificate.Seconds < h.Seconds {
+		t.Errorf("resumed certificate.seconds %v < the %v s saved in the checkpoint", rr.Certificate.Seconds, h.Seconds)
+	}
+	if !strings.Contains(strings.Join(rr.Notes, "\n"), "certificate resumed from the checkpoint "+ckFile+": certificate.seconds (") {
+		t.Errorf("the resumed report's notes do not say the certificate resumed:\n%s", strings.Join(rr.Notes, "\n"))
+	}
+	if r0, _ := certify.ReadReport(filepath.Join(ref, "certificate.json")); strings.Contains(strings.Join(r0.Notes, "\n"), "resumed from the checkpoint") {
+		t.Errorf("the uninterrupted report's notes say it resumed:\n%s", strings.Join(r0.Notes, "\n"))
+	}
 	if _, err := os.Stat(filepath.Join(out, checkpointDirName)); !os.IsNotExist(err) {
 		t.Errorf("the resumed run left its checkpoints (%v)", err)
 	}
