@@ -142,17 +142,10 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		if leaves, fresh, err = initialLeaves(ctx, ip, o, l0, l1); err != nil {
 			return err
 		}
-		done := 0
-		if pending != nil {
-			n, err := restoreFresh(ip, fresh, pending)
-			if err != nil {
-				return &CheckpointError{ck.File, fmt.Errorf("progress within the initial leaves: %w", err)}
-			}
-			done, pending = n, nil
-		}
-		if err := evalSubBatches(ctx, ip, o, fresh, done, snap, stage, &lastSave); err != nil {
+		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the initial leaves", snap, stage, &lastSave); err != nil {
 			return err
 		}
+		pending = nil
 	}
 	var stop string
 	for {
@@ -212,17 +205,10 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		// leaves, kept rows and counters after each sub-batch are those of
 		// one batch of the whole round (evalSubBatches)
 		ip.releaseParents(fresh)
-		done := 0
-		if pending != nil {
-			n, err := restoreFresh(ip, fresh, pending)
-			if err != nil {
-				return &CheckpointError{ck.File, fmt.Errorf("progress within the round: %w", err)}
-			}
-			done, pending = n, nil
-		}
-		if err := evalSubBatches(ctx, ip, o, fresh, done, snap, stage, &lastSave); err != nil {
+		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the round", snap, stage, &lastSave); err != nil {
 			return err
 		}
+		pending = nil
 		leaves = next
 	}
 	if err := obj.Finish(leaves, stop); err != nil {
@@ -246,8 +232,7 @@ func subBatch(workers int) int {
 	return 4 * max(workers, 1)
 }
 
-// evalSubBatches evaluates a round's fresh leaves from fresh[done] on
-// (BranchAndBound; the first done were restored from a checkpoint) in
+// evalSubBatches evaluates a round's fresh leaves (BranchAndBound) in
 // consecutive sub-batches of a fixed size (subBatch; all at once on an
 // interval path that reads only the outputs). snap, when not nil, is the
 // round's start: after each sub-batch but the last the progress is
@@ -255,9 +240,20 @@ func subBatch(workers int) int {
 // hard kill loses at most one sub-batch and the save interval); when
 // cancelled, snap is saved with the sub-batches evaluated in full (not when
 // it would hold nothing: the initial leaves' round, none evaluated). The
-// round's Bound and Split are then redone on resuming.
-func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fresh []*Leaf, done int, snap *roundState, stage string, lastSave *time.Time) error {
+// round's Bound and Split are then redone on resuming. pending, when not
+// nil, is the progress within this round read from the checkpoint: its
+// first leaves are restored, not evaluated (restoreFresh; a mismatch is a
+// *CheckpointError naming round, "the round" or "the initial leaves").
+func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fresh []*Leaf, pending *ckptPartial, round string, snap *roundState, stage string, lastSave *time.Time) error {
 	ck := o.Checkpoint
+	done := 0
+	if pending != nil {
+		n, err := restoreFresh(ip, fresh, pending)
+		if err != nil {
+			return &CheckpointError{ck.File, fmt.Errorf("progress within %s: %w", round, err)}
+		}
+		done = n
+	}
 	var part *pathState
 	if done > 0 {
 		p := capturePath(ip, fresh[:done])
