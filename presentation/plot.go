@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/certify-mli/certify/certify"
 	"gonum.org/v1/plot"
@@ -163,8 +164,12 @@ func render(format string, paint func(draw.Canvas)) (b []byte, err error) {
 }
 
 // drawPanels draws plots stacked vertically with aligned data areas and a
-// small margin around the figure.
+// small margin around the figure; titles too wide for it are wrapped
+// (fitTitle).
 func drawPanels(c draw.Canvas, plots []*plot.Plot) {
+	for _, p := range plots {
+		fitTitle(p, c.Max.X-c.Min.X-vg.Points(10))
+	}
 	rows := make([][]*plot.Plot, len(plots))
 	for i, p := range plots {
 		rows[i] = []*plot.Plot{p}
@@ -472,8 +477,15 @@ func gaussHistPlot(r *certify.Report) *plot.Plot {
 	}
 	p.Y.Min, p.Y.Max = 0, 1
 	if len(g) == 0 {
-		p.Title.Text = figureHeading(r) + "Gauss length per example: none recorded"
-		p.Add(note("no per-example Gauss lengths in this report"))
+		why, detail := "none recorded", "no per-example Gauss lengths in this report"
+		switch {
+		case r.Options.LossOnly:
+			why, detail = "not computed (--loss-only)", "the analysis skipped the geometry (--loss-only)"
+		case r.Options.NoGeometry:
+			why, detail = "not computed (--no-geometry)", "the analysis skipped the geometry (--no-geometry)"
+		}
+		p.Title.Text = figureHeading(r) + "Gauss length per example: " + why
+		p.Add(note(detail))
 	} else {
 		below := 0
 		sum := 0.0
@@ -556,6 +568,9 @@ const insetThreshold = 0.02
 // in the empty corner of the loss panel.
 func drawInterpolation(c draw.Canvas, r *certify.Report) {
 	plots := interpolationPlots(r)
+	for _, p := range plots {
+		fitTitle(p, c.Max.X-c.Min.X-vg.Points(10))
+	}
 	rows := [][]*plot.Plot{{plots[0]}, {plots[1]}}
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(6), PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
 	inset, corner := bumpInset(r) // interpolationPlots' legend avoids its corner
@@ -1095,4 +1110,77 @@ func AlphaPair(a, b float64) (string, string) {
 		}
 	}
 	return strconv.FormatFloat(a, 'g', 17, 64), strconv.FormatFloat(b, 'g', 17, 64)
+}
+
+// fitTitle wraps each line of p's title that is wider than width (in the
+// title's font) after its ", " and " — " separators, and where one part is
+// still too wide, between its words, so that the figure's heading (run,
+// data, loss, examples, α, tolerance, BatchNorm policy: figureHeading) is
+// not clipped at the figure's edges. Lines that fit, and a single word
+// wider than width, are left as they are.
+func fitTitle(p *plot.Plot, width vg.Length) {
+	if p.Title.Text == "" || width <= 0 {
+		return
+	}
+	sty := p.Title.TextStyle
+	fits := func(s string) bool { return sty.Width(s) <= width }
+	var out []string
+	for _, line := range strings.Split(p.Title.Text, "\n") {
+		if fits(line) {
+			out = append(out, line)
+			continue
+		}
+		out = append(out, packWords(breakAfter(line, ", ", " — "), fits)...)
+	}
+	p.Title.Text = strings.Join(out, "\n")
+}
+
+// breakAfter splits s after every occurrence of the separators, keeping
+// them at the ends of the parts (concatenated, the parts are s).
+func breakAfter(s string, seps ...string) []string {
+	var parts []string
+	for len(s) > 0 {
+		cut := -1
+		var sep string
+		for _, x := range seps {
+			if i := strings.Index(s, x); i >= 0 && (cut < 0 || i < cut) {
+				cut, sep = i, x
+			}
+		}
+		if cut < 0 {
+			parts = append(parts, s)
+			break
+		}
+		parts = append(parts, s[:cut+len(sep)])
+		s = s[cut+len(sep):]
+	}
+	return parts
+}
+
+// packWords packs parts greedily into lines that fit (a part that does not
+// fit on a line of its own is broken between its words first); the lines'
+// trailing spaces are dropped.
+func packWords(parts []string, fits func(string) bool) []string {
+	var lines []string
+	cur := ""
+	flush := func() {
+		if t := strings.TrimRight(cur, " "); t != "" {
+			lines = append(lines, t)
+		}
+		cur = ""
+	}
+	for _, part := range parts {
+		words := []string{part}
+		if !fits(strings.TrimRight(part, " ")) {
+			words = breakAfter(part, " ")
+		}
+		for _, w := range words {
+			if cur != "" && !fits(strings.TrimRight(cur+w, " ")) {
+				flush()
+			}
+			cur += w
+		}
+	}
+	flush()
+	return lines
 }

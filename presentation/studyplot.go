@@ -692,6 +692,7 @@ func drawHeatmap(c draw.Canvas, h *heatmap) {
 	w := c.Max.X - c.Min.X
 	left := draw.Crop(c, vg.Points(2), -0.2*w, vg.Points(2), -vg.Points(4))
 	right := draw.Crop(c, 0.83*w, -vg.Points(8), vg.Points(2)+1.25*p.X.Label.TextStyle.Font.Size*3, -vg.Points(4))
+	fitTitle(p, left.Max.X-left.Min.X)
 	p.Draw(left)
 	bar.Draw(right)
 }
