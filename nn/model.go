@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -305,6 +306,26 @@ func (m *Model) FirstShapeMismatch(s State) (n Named, found []int, ok bool) {
 		}
 	}
 	return Named{}, nil, false
+}
+
+// BlameEarlierLayer adds to model.json's shape-chain error err (a
+// *BuildError at layers[k], possibly wrapped) the first earlier layer whose
+// declared sizes disagree with the checkpoint s read from path: a wrong
+// conv kernel whose chain still closes surfaces only at a later layer (a
+// linear's in), and the weights show where the disagreement starts. ok is
+// false, and err is returned unchanged, when err is no such error or every
+// earlier layer's tensors in s have their declared shapes. Used by the run
+// directory's reader and by certify import.
+func BlameEarlierLayer(err error, path string, s State) (_ error, ok bool) {
+	var be *BuildError
+	if !errors.As(err, &be) || be.Prefix == nil || len(be.Prefix.Layers) == 0 {
+		return err, false
+	}
+	n, found, ok := be.Prefix.FirstShapeMismatch(s)
+	if !ok {
+		return err, false
+	}
+	return fmt.Errorf("%w; but the disagreement starts earlier: %s: %s has shape %s, where model.json's layers[%d] (%s) gives %s", err, path, n.Key, ShapeString(found), n.Layer, be.Prefix.Spec.Layers[n.Layer].Type, ShapeString(n.Shape)), true
 }
 
 // Check verifies that s holds exactly the tensors the model expects with the

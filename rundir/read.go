@@ -434,18 +434,11 @@ func numel(shape []int) int {
 	return n
 }
 
-// blameEarlierLayer adds to model.json's shape-chain error err (a
-// nn.BuildError at layers[k]) the first earlier layer whose declared sizes
-// disagree with the run's checkpoints: a wrong conv kernel whose chain still
-// closes surfaces only at a later layer (a linear's in), and the weights
-// show where the disagreement starts. err is returned unchanged when it is
-// no such error, when no checkpoint can be read, or when every earlier
-// layer's tensors have their declared shapes.
+// blameEarlierLayer adds to model.json's shape-chain error err the first
+// earlier layer whose declared sizes disagree with the run's checkpoints
+// (nn.BlameEarlierLayer, on init then final); err is returned unchanged
+// when no checkpoint can be read or none disagrees.
 func blameEarlierLayer(dir string, err error) error {
-	var be *nn.BuildError
-	if !errors.As(err, &be) || be.Prefix == nil || len(be.Prefix.Layers) == 0 {
-		return err
-	}
 	for _, name := range []string{"init.safetensors", "init.npz", "final.safetensors", "final.npz"} {
 		path := filepath.Join(dir, name)
 		s, rerr := nn.ReadState(path)
@@ -453,8 +446,8 @@ func blameEarlierLayer(dir string, err error) error {
 			continue
 		}
 		s.StripWrapperPrefixes()
-		if n, found, ok := be.Prefix.FirstShapeMismatch(s); ok {
-			return fmt.Errorf("%w; but the disagreement starts earlier: %s: %s has shape %s, where model.json's layers[%d] (%s) gives %s", err, path, n.Key, nn.ShapeString(found), n.Layer, be.Prefix.Spec.Layers[n.Layer].Type, nn.ShapeString(n.Shape))
+		if e, ok := nn.BlameEarlierLayer(err, path, s); ok {
+			return e
 		}
 	}
 	return err

@@ -257,6 +257,9 @@ func TestImportErrors(t *testing.T) {
 	}
 	good := writeSpec("good.json", func(*nn.Spec) {})
 	wide := writeSpec("wide.json", func(s *nn.Spec) { s.Layers[1].Out, s.Layers[2].Features, s.Layers[4].In = 9, 9, 9 })
+	// the chain breaks at layers[4] (its in is still 7); the weights show
+	// the disagreement starts at layers[1]
+	wideLater := writeSpec("wide_later.json", func(s *nn.Spec) { s.Layers[1].Out, s.Layers[2].Features = 9, 9 })
 	extra := writeSpec("extra.json", func(s *nn.Spec) { f := true; s.Layers[6].Bias = &f })
 	extraIn := writeSpec("extra_in.json", func(s *nn.Spec) { s.InputShape = []int{7}; s.Layers[1].In = 7 })
 
@@ -318,6 +321,8 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{"wrong architecture", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", wide},
 			[]string{"mlp.pt", "1.weight: expected shape [9, 6], found [7, 6]", "wrong architecture"}},
+		{"wrong width, chain breaks later", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", wideLater},
+			[]string{"wide_later.json", "layers[4]", "but the disagreement starts earlier: " + importFixture("mlp.pt") + ": 1.weight has shape [7, 6], where model.json's layers[1] (linear) gives [9, 6]"}},
 		{"missing tensor", []string{"--init", importFixture("mlp.pt"), "--final", importFixture("mlp.pt"), "--model", extra},
 			[]string{"mlp.pt", "6.bias: missing"}},
 		{"unsupported operator", []string{"--init", importFixture("softmax.onnx"), "--final", importFixture("softmax.onnx")},

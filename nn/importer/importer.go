@@ -210,6 +210,15 @@ func Import(opt Options) (*Record, error) {
 		}
 		var err error
 		if spec, err = nn.ReadSpec(opt.Model); err != nil {
+			// a shape-chain error may start at an earlier layer than the
+			// one it surfaces at: the checkpoints' shapes say which
+			for _, p := range []string{opt.Init, opt.Final} {
+				if s, _, _, rerr := ReadCheckpoint(p); rerr == nil {
+					if e, ok := nn.BlameEarlierLayer(err, p, s); ok {
+						return nil, e
+					}
+				}
+			}
 			return nil, err
 		}
 		rec.Model = abs(opt.Model)
