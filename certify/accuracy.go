@@ -909,12 +909,9 @@ func attachAccuracy(ctx context.Context, p *functionspace.Path, o Options, r *Re
 		r.Notes = append(r.Notes, fmt.Sprintf("accuracy_bounds, certified_plateau: null: %v", err))
 		return nil
 	}
-	ao := AccuracyOptions{MaxIntervals: o.AccuracyIntervals, Progress: o.Progress}
-	ao.Checkpoint = o.Checkpoint.stageFile(AccuracyCheckpoint, struct {
-		MaxIntervals, InitialIntervals int
-		MinWidth, Tol                  float64
-		Tap                            bool
-	}{ao.MaxIntervals, ao.InitialIntervals, ao.MinWidth, ao.Tol, o.accTap != nil})
+	ao := o.accuracyOptions()
+	ao.Progress = o.Progress
+	_, ao.Checkpoint = o.searchCheckpoints()
 	a, err := certifyAccuracy(ctx, p, ao, o.accTap)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1028,8 +1028,9 @@ func jumpSplits(leaves []*Leaf, end []float64, lower float64, budget int) []int 
 // in a block without nn.IntervalBlock), the grid verdict stands and
 // conditions.certificate says why.
 func attachCertificate(ctx context.Context, p *functionspace.Path, o Options, r *Report) error {
-	co := CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol(), Progress: o.Progress, Notify: o.Notify, acc: o.accTap}
-	co.Checkpoint = o.Checkpoint.stageFile(CertificateCheckpoint, co.keyed(o.accTap != nil))
+	co := o.certifyOptions()
+	co.Progress, co.Notify, co.acc = o.Progress, o.Notify, o.accTap
+	co.Checkpoint, _ = o.searchCheckpoints()
 	c, e, err := certify(ctx, p, co)
 	if errors.Is(err, ErrBNRecompute) { // the grid verdict stands, with the reason
 		r.Conditions.Certificate = err.Error() + "; the verdict is the grid's"

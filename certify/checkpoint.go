@@ -141,6 +141,43 @@ func (c *Checkpoint) stageFile(file string, opts any) *Checkpoint {
 	return &s
 }
 
+// certifyOptions are the certificate's options in Analyze, but for the
+// callbacks and the checkpoint (attachCertificate).
+func (o Options) certifyOptions() CertifyOptions {
+	return CertifyOptions{Tolerance: o.Tolerance, MaxIntervals: o.MaxIntervals, MinWidth: o.MinWidth, DeltaTol: o.deltaTol()}
+}
+
+// accuracyOptions are the accuracy bounds' options in Analyze, but for the
+// callbacks and the checkpoint (attachAccuracy).
+func (o Options) accuracyOptions() AccuracyOptions {
+	return AccuracyOptions{MaxIntervals: o.AccuracyIntervals}
+}
+
+// searchCheckpoints returns the checkpoints of Analyze's two searches in
+// o.Checkpoint.Dir, each under a key with its options digested (nil, nil
+// without one): the certificate's (CertificateCheckpoint) and the accuracy
+// bounds' (AccuracyCheckpoint). Analyze runs both with the certificate's
+// passes classifying examples for the accuracy bounds (accTap), which
+// changes the searches' state, so the key says so. attachCertificate,
+// attachAccuracy and Verify all take the keys from here.
+func (o Options) searchCheckpoints() (cert, acc *Checkpoint) {
+	const tap = true
+	return o.Checkpoint.stageFile(CertificateCheckpoint, o.certifyOptions().keyed(tap)),
+		o.Checkpoint.stageFile(AccuracyCheckpoint, o.accuracyOptions().keyed(tap))
+}
+
+// keyed is what of o changes the accuracy search's leaves, bounds or
+// result, for a checkpoint's key (CertifyOptions.keyed): not Workers,
+// Progress or Checkpoint. tap says the certificate's passes classify
+// examples for it (accTap).
+func (o AccuracyOptions) keyed(tap bool) any {
+	return struct {
+		MaxIntervals, InitialIntervals int
+		MinWidth, Tol                  float64
+		Tap                            bool
+	}{o.MaxIntervals, o.InitialIntervals, o.MinWidth, o.Tol, tap}
+}
+
 // RemoveCheckpoints removes Analyze's checkpoint files in dir and dir
 // itself when it is then empty: the caller does so once the report is
 // written.
@@ -464,14 +501,26 @@ func (c *Checkpoint) load(stage string) (*checkpointHeader, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if h.Stage != stage || h.Key != c.Key {
-		c.notify("%s: not resuming from %s: it was saved %s (key %.12s…, this run's %.12s…); starting afresh (the file is replaced at the first save)", stage, c.File, keyDiff(*h, stage, c.KeyParts), h.Key, c.Key)
-		return nil, nil, nil
+	if err := c.mismatch(h, stage); err != nil {
+		return nil, nil, err
 	}
 	if c.resumable != nil {
 		*c.resumable = true
 	}
 	return h, payload, nil
+}
+
+// mismatch returns a *CheckpointError when the file's header h was saved
+// by another search or under another key than c's: another build of the
+// program, other inputs or other settings. The file is not resumed, and it
+// is not replaced either (hours of a search may be in it, and the command
+// or build that saved it can still resume it): the command refuses, and
+// --fresh (Fresh) discards it.
+func (c *Checkpoint) mismatch(h *checkpointHeader, stage string) error {
+	if h.Stage == stage && h.Key == c.Key {
+		return nil
+	}
+	return &CheckpointError{c.File, fmt.Errorf("it was saved %s (key %.12s…, this run's %.12s…), so this run cannot resume it; it is kept, not replaced (the command and build that saved it can resume it)", keyDiff(*h, stage, c.KeyParts), h.Key, c.Key)}
 }
 
 // parseCheckpoint checks the integrity of the checkpoint file's bytes b
@@ -505,25 +554,36 @@ func parseCheckpoint(file string, b []byte) (*checkpointHeader, []byte, error) {
 }
 
 // Verify checks, before any work, that the files of Analyze's searches in
-// c.Dir that exist can be trusted (format, header, length, SHA-256; not the
-// key, which needs the searches' options). A corrupt file is then refused
-// at once, not after the minutes of grid evaluation that precede the
-// certificate. It returns the first *CheckpointError; nil when c is nil,
-// Fresh (existing files are ignored), or the files are sound or absent.
-func (c *Checkpoint) Verify() error {
+// c.Dir that exist can be trusted (format, header, length, SHA-256) and
+// were saved by the searches Analyze runs with o (o.Checkpoint is c): the
+// same stage and key. A corrupt file, or one this run could not resume,
+// is then refused at once, not after the minutes of grid evaluation that
+// precede the certificate. It returns the first *CheckpointError; nil
+// when c is nil, Fresh (existing files are ignored), or the files are
+// sound and this run's, or absent.
+func (c *Checkpoint) Verify(o Options) error {
 	if c == nil || c.Dir == "" || c.Fresh {
 		return nil
 	}
-	for _, f := range []string{CertificateCheckpoint, AccuracyCheckpoint} {
-		file := filepath.Join(c.Dir, f)
-		b, err := os.ReadFile(file)
+	o = o.WithDefaults() // as Analyze does before its searches
+	o.Checkpoint = c
+	cert, acc := o.searchCheckpoints()
+	for _, s := range []struct {
+		ck    *Checkpoint
+		stage string
+	}{{cert, (*Monotonicity)(nil).Stage()}, {acc, (*AccuracyObjective)(nil).Stage()}} {
+		b, err := os.ReadFile(s.ck.File)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return &CheckpointError{file, err}
+			return &CheckpointError{s.ck.File, err}
 		}
-		if _, _, err := parseCheckpoint(file, b); err != nil {
+		h, _, err := parseCheckpoint(s.ck.File, b)
+		if err != nil {
+			return err
+		}
+		if err := s.ck.mismatch(h, s.stage); err != nil {
 			return err
 		}
 	}

@@ -36,7 +36,7 @@ func resumeRun(ctx context.Context, p *functionspace.Path, o CertifyOptions, acc
 	keptRefused = e.keptRefused // before the accuracy search resets the counters
 	ao := AccuracyOptions{MaxIntervals: accIntervals, MinWidth: 1e-5, Tol: 1e-4, Workers: o.Workers, Progress: o.Progress}
 	if ck != nil {
-		ao.Checkpoint = ck.stageFile(AccuracyCheckpoint, ao)
+		ao.Checkpoint = ck.stageFile(AccuracyCheckpoint, ao.keyed(true))
 	}
 	a, err := certifyAccuracy(ctx, p, ao, tap)
 	if err != nil {

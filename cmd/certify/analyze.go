@@ -203,7 +203,7 @@ func analyze(ctx context.Context, af analyzeFlags, command []string) (*certify.R
 	if err != nil {
 		return nil, err
 	}
-	if err := ck.Verify(); err != nil { // a corrupt file is refused before the grid, not after it
+	if err := ck.Verify(af.opt); err != nil { // a corrupt or foreign file is refused before the grid, not after it
 		return nil, badInput(err)
 	}
 	af.opt.Checkpoint = ck

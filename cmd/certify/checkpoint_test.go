@@ -66,10 +66,11 @@ func certAndAccuracy(t *testing.T, out string) string {
 
 // TestCertificateKillAndResume: `certify --run` started as a process with
 // a tiny --save-state-every and sent SIGINT once its certificate checkpoint
-// exists exits 130 saying where the state is; the checkpoint is then not
-// used (and the reason said) by a run with another --tolerance or other
-// data bytes, a corrupt or truncated one is refused with exit 2 naming the
-// file and --fresh, and the same command resumes from it ("resuming from
+// exists exits 130 saying where the state is; a run with another
+// --tolerance or other data bytes refuses the checkpoint before the grid
+// (exit 2, the reason said, the file kept, not replaced), a corrupt or
+// truncated one is refused with exit 2 naming the file and --fresh, and
+// the same command resumes from it ("resuming from
 // FILE: N leaves") and writes a certificate and accuracy bounds byte for
 // byte those of an uninterrupted run, removing the checkpoint.
 func TestCertificateKillAndResume(t *testing.T) {
@@ -152,7 +153,15 @@ func TestCertificateKillAndResume(t *testing.T) {
 		return f
 	}
 
-	// another tolerance: not resumed, said why, a fresh search
+	// kept checks that the refused checkpoint f is still the saved one
+	kept := func(what, f string) {
+		t.Helper()
+		if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, saved) {
+			t.Errorf("%s: the checkpoint %s was replaced or removed (%v)", what, f, err)
+		}
+	}
+	// another tolerance: refused before the grid (exit 2), said why, and
+	// the file kept (hours of a search may be in it)
 	other := filepath.Join(dir, "other")
 	f := seed(other)
 	a := args(other)
@@ -161,9 +170,10 @@ func TestCertificateKillAndResume(t *testing.T) {
 	}
 	a[len(a)-9] = "1e-3" // --tolerance's value
 	code, msg := runBin(a)
-	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f+": it was saved with other options, search options (") || strings.Contains(msg, ": resuming from") {
+	if code != 2 || !strings.Contains(msg, "checkpoint "+f+": it was saved with other options, search options (") || !strings.Contains(msg, "it is kept, not replaced") || !strings.Contains(msg, "--fresh") || strings.Contains(msg, "loss on the grid") {
 		t.Errorf("another tolerance: exit %d, stderr:\n%s", code, msg)
 	}
+	kept("another tolerance", f)
 
 	// other data bytes (the same run otherwise): not resumed either
 	run2 := t.TempDir()
@@ -193,9 +203,10 @@ func TestCertificateKillAndResume(t *testing.T) {
 	a = args(other2)
 	a[1] = run2
 	code, msg = runBin(a)
-	if code != 0 || !strings.Contains(msg, "certificate: not resuming from "+f+": it was saved with other data.safetensors, path read (model, θ0, δ, examples) (") || strings.Contains(msg, ": resuming from") {
+	if code != 2 || !strings.Contains(msg, "checkpoint "+f+": it was saved with other data.safetensors, path read (model, θ0, δ, examples) (") || !strings.Contains(msg, "it is kept, not replaced") {
 		t.Errorf("other data: exit %d, stderr:\n%s", code, msg)
 	}
+	kept("other data", f)
 
 	// corrupt and truncated: exit 2 naming the file, with the hint
 	for name, bad := range map[string][]byte{
