@@ -142,7 +142,11 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		if leaves, fresh, err = initialLeaves(ctx, ip, o, l0, l1); err != nil {
 			return err
 		}
-		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the initial leaves", snap, stage, &lastSave); err != nil {
+		// progress: the initial leaves evaluated so far (those the probe
+		// settled count at once)
+		settled := len(leaves) - len(fresh)
+		report := func(done int) { progress(settled+done, o.MaxIntervals) }
+		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the initial leaves", snap, stage, &lastSave, report); err != nil {
 			return err
 		}
 		pending = nil
@@ -205,7 +209,12 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 		// leaves, kept rows and counters after each sub-batch are those of
 		// one batch of the whole round (evalSubBatches)
 		ip.releaseParents(fresh)
-		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the round", snap, stage, &lastSave); err != nil {
+		// progress: a split leaf counts as its two children once both are
+		// evaluated, so the count moves from this round's leaves to the
+		// next round's as the sub-batches are evaluated (a round of a
+		// long certificate takes hours)
+		report := func(done int) { progress(len(next)-(len(fresh)-done)/2, o.MaxIntervals) }
+		if err := evalSubBatches(ctx, ip, o, fresh, pending, "the round", snap, stage, &lastSave, report); err != nil {
 			return err
 		}
 		pending = nil
@@ -244,7 +253,9 @@ func subBatch(workers int) int {
 // nil, is the progress within this round read from the checkpoint: its
 // first leaves are restored, not evaluated (restoreFresh; a mismatch is a
 // *CheckpointError naming round, "the round" or "the initial leaves").
-func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fresh []*Leaf, pending *ckptPartial, round string, snap *roundState, stage string, lastSave *time.Time) error {
+// After each sub-batch report is told how many of fresh are evaluated (the
+// caller turns it into the search's progress in leaves).
+func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fresh []*Leaf, pending *ckptPartial, round string, snap *roundState, stage string, lastSave *time.Time, report func(done int)) error {
 	ck := o.Checkpoint
 	done := 0
 	if pending != nil {
@@ -292,6 +303,7 @@ func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fre
 				*lastSave = time.Now()
 			}
 		}
+		report(done)
 		if o.afterSubBatch != nil {
 			o.afterSubBatch(done, len(fresh))
 		}
