@@ -83,10 +83,24 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 			o.Progress(stage, d, t)
 		}
 	}
-	progress(0, o.MaxIntervals) // the first leaves take a while: say the phase has started
-	if ck := o.Checkpoint; ck != nil {
+	ck := o.Checkpoint
+	// a saved state, read first (its header says how far it got), restored
+	// once the objective has begun
+	var h *checkpointHeader
+	var payload []byte
+	if ck != nil {
 		ck.began, ck.prior = time.Now(), 0
+		if !ip.p.OnePoint() {
+			var err error
+			if h, payload, err = ck.load(stage); err != nil {
+				return err
+			}
+		}
 	}
+	// the first leaves take a while: say the phase has started, and where
+	// a resumed search starts (a progress bar measures its rate from this
+	// first count, not from 0)
+	progress(h.resumedCount(), o.MaxIntervals)
 	if ip.p.OnePoint() {
 		// δ = 0 exactly: θ0 + αδ = θ0 for every α (in float64 too), and
 		// under recompute the reference statistics are then constant as
@@ -106,24 +120,18 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 	if err := obj.Begin(ip, l0, l1); err != nil {
 		return err
 	}
-	ck := o.Checkpoint
 	var resumed []*Leaf
 	var pending *ckptPartial // progress within the resumed round
-	if ck != nil {
-		h, payload, err := ck.load(stage)
-		if err != nil {
-			return err
+	if h != nil {
+		ck.prior = h.Seconds
+		var err error
+		if resumed, pending, err = restoreRound(ip, obj, payload); err != nil {
+			return &CheckpointError{ck.File, fmt.Errorf("payload: %w", err)}
 		}
-		if h != nil {
-			ck.prior = h.Seconds
-			if resumed, pending, err = restoreRound(ip, obj, payload); err != nil {
-				return &CheckpointError{ck.File, fmt.Errorf("payload: %w", err)}
-			}
-			if len(resumed) == 0 {
-				ck.notify("%s: resuming from %s: %d initial leaves evaluated, saved %s", stage, ck.File, h.Evaluated, h.Saved)
-			} else {
-				ck.notify("%s: resuming from %s: %d leaves and %d of the round's new leaves evaluated, saved %s", stage, ck.File, len(resumed), h.Evaluated, h.Saved)
-			}
+		if len(resumed) == 0 {
+			ck.notify("%s: resuming from %s: %d initial leaves evaluated, saved %s", stage, ck.File, h.Evaluated, h.Saved)
+		} else {
+			ck.notify("%s: resuming from %s: %d leaves and %d of the round's new leaves evaluated, saved %s", stage, ck.File, len(resumed), h.Evaluated, h.Saved)
 		}
 	}
 	lastSave := time.Now()

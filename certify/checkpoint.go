@@ -249,6 +249,20 @@ type checkpointHeader struct {
 	KeyParts map[string]string `json:"key_parts,omitempty"`
 }
 
+// resumedCount is the progress in leaves of the search saved with header h
+// (0 for none), as BranchAndBound reports it within a round: the round's
+// leaves and half its evaluated fresh leaves (a split leaf counts as its two
+// children), or the initial leaves evaluated.
+func (h *checkpointHeader) resumedCount() int {
+	switch {
+	case h == nil:
+		return 0
+	case h.Leaves == 0:
+		return h.Evaluated
+	}
+	return h.Leaves + h.Evaluated/2
+}
+
 // checkpointPayload is the gob payload's first value; the objective's
 // state follows it.
 type checkpointPayload struct {
