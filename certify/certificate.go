@@ -381,6 +381,10 @@ type Monotonicity struct {
 	// decidedLeaves and decidedEvals are the leaves and leaf evaluations
 	// when Bound decided the verdict (0 before).
 	decidedLeaves, decidedEvals int
+	// renotify: the verdict was restored decided from a checkpoint; the
+	// next Bound tells Notify again (the line was printed by an earlier
+	// process, and the refinement after it may take hours)
+	renotify bool
 	// end[k] bounds the rise over any part of leaf k, in[k] ≤ end[k] the
 	// rise over all of it (upperRise); first, last is the run attaining
 	// DeltaUpper, as leaf indices (also where the half-leaves' bound,
@@ -473,7 +477,10 @@ func (m *Monotonicity) Bound(leaves []*Leaf) {
 			m.decidedLeaves, m.decidedEvals = len(leaves), m.ip.evals
 			m.notifyDecided()
 		}
+	} else if m.renotify { // resumed after the decision: say it again, with today's bounds
+		m.notifyDecided()
 	}
+	m.renotify = false
 	m.end, m.in, m.first, m.last = end, in, first, last
 }
 
@@ -784,7 +791,7 @@ func (m *Monotonicity) RestoreState(_ []*Leaf, dec *gob.Decoder) error {
 	m.decidedLeaves, m.decidedEvals = at[0], at[1]
 	switch v := Verdict(d); v {
 	case "", CertifiedMonotone, NonMonotone:
-		m.decided = v
+		m.decided, m.renotify = v, v != ""
 	default:
 		return fmt.Errorf("monotonicity: saved verdict %q is not one Bound decides", d)
 	}

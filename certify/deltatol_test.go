@@ -3,9 +3,11 @@ package certify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -260,5 +262,39 @@ func TestNotifyDecided(t *testing.T) {
 	want := fmt.Sprintf("certificate: non_monotone decided after %d leaves (%d leaf evaluations), Δ ∈ [", at.Leaves, at.Evaluations)
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], want) || !strings.Contains(msgs[0], "(to relative width ≤ 1e-07, --delta-tol; now ") {
 		t.Errorf("told %q, want one line starting %q", msgs, want)
+	}
+
+	// a search resumed after the decision says it again, once (the first
+	// process's line may be in another log), with the decision's leaves
+	ck := &Checkpoint{File: filepath.Join(t.TempDir(), "c.ckpt"), Key: "k"}
+	ctx, cancel := context.WithCancel(context.Background())
+	msgs = nil
+	decided := false
+	o := CertifyOptions{DeltaTol: 1e-7, Checkpoint: ck, Workers: 1, subBatch: 1,
+		Notify: func(m string) { msgs, decided = append(msgs, m), true }}
+	firsts := 0 // rounds begun evaluating since the decision
+	o.afterSubBatch = func(done, _ int) {
+		if decided && done == 1 {
+			if firsts++; firsts == 2 { // in the round after the decision's: its start is saved decided
+				cancel()
+			}
+		}
+	}
+	if _, err := Certify(ctx, p, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted after the decision: %v, want context.Canceled", err)
+	}
+	msgs = nil
+	o.Notify = notify
+	if _, err := Certify(context.Background(), p, o); err != nil {
+		t.Fatal(err)
+	}
+	var told []string
+	for _, m := range msgs {
+		if strings.HasPrefix(m, "certificate: non_monotone decided") {
+			told = append(told, m)
+		}
+	}
+	if len(told) != 1 || !strings.HasPrefix(told[0], want) {
+		t.Errorf("resumed after the decision: told %q, want one line starting %q", msgs, want)
 	}
 }
