@@ -247,8 +247,8 @@ func TestCheckpointCoversEveryField(t *testing.T) {
 		{tapLeaf{}, []string{"v"}},
 		// o, Cert, ip, l0, l1 and exactEnds are set again by NewMonotonicity and Begin;
 		// end, in, first, last, upperWhole, upperHalves by Bound before Split reads them; decided, decidedLeaves, decidedEvals are
-		// saved; wholeLeaves is a measurement switch no command sets (false)
-		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "decidedLeaves", "decidedEvals", "end", "in", "first", "last", "wholeLeaves", "upperWhole", "upperHalves", "exactEnds"}},
+		// saved; renotify is set by RestoreState (a restored decided verdict); wholeLeaves is a measurement switch no command sets (false)
+		{Monotonicity{}, []string{"o", "Cert", "ip", "l0", "l1", "decided", "decidedLeaves", "decidedEvals", "renotify", "end", "in", "first", "last", "wholeLeaves", "upperWhole", "upperHalves", "exactEnds"}},
 		// the options, ctx, tap, ip, labels, split by the constructor and begin; Result by
 		// begin, filled in Finish; leafEnds by Finish; counts, parents and the counters are saved
 		{AccuracyObjective{}, []string{"MinWidth", "MaxIntervals", "Workers", "Tol", "Result", "ip", "labels", "counts", "parents",
