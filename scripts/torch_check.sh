@@ -12,6 +12,8 @@ usage="usage: scripts/torch_check.sh RUN [N] [M] (N: examples, default min(1000,
 run=${1:?$usage}
 n=${2:-}
 m=${3:-3}
+[ -d "$run" ] || { echo "torch_check: $run: not a run directory" >&2; exit 2; }
+run=$(cd "$run" && pwd) # RUN is relative to the caller's directory, not the repository's
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
