@@ -45,7 +45,7 @@ func newTrainFlagSet(tf *trainFlags, name string) *flag.FlagSet {
 	fs.StringVar(&c.Model, "model", c.Model, "model.json to train instead of --arch: any architecture RUN_FORMAT.md describes (residual blocks included); its loss is used")
 	fs.StringVar(&c.Milestones, "milestones", c.Milestones, "MultiStepLR: comma-separated epochs at which the learning rate is multiplied by --lr-gamma (PyTorch's scheduler stepped every epoch)")
 	fs.Float64Var(&c.LRGamma, "lr-gamma", c.LRGamma, "MultiStepLR factor at each milestone (0: PyTorch's 0.1)")
-	fs.BoolVar(&c.ZeroInitResidual, "zero-init-residual", c.ZeroInitResidual, "zero-γ identity init: set the last batchnorm1d weight of every residual body to 0")
+	fs.BoolVar(&c.ZeroInitResidual, "zero-init-residual", c.ZeroInitResidual, "zero-γ identity init: set the weight (γ) of the last batchnorm1d or batchnorm2d of every residual body to 0, so each block starts as its shortcut (the resnet-N-bn-identity variant; PyTorch's zero_init_residual)")
 	fs.StringVar(&c.Act, "act", c.Act, "activation between linear layers: relu, leaky_relu, tanh, sigmoid, gelu, softplus, identity")
 	fs.BoolVar(&c.BatchNorm, "batchnorm", c.BatchNorm, "insert batchnorm1d after every hidden linear layer, before the activation (PyTorch's BatchNorm1d; the analysis uses the interpolate policy)")
 	fs.StringVar(&c.Task, "task", c.Task, "classify (targets: the labels) or autoencoder (targets: the inputs, linear output layer; THEORY.md §11)")
