@@ -454,23 +454,39 @@ func InsertBatchNorm(s *Spec) *Spec {
 	return &c
 }
 
-// InitBatchNorm sets every batchnorm1d layer's tensors in s to PyTorch's
-// reset values: weight 1, bias 0, running_mean 0, running_var 1,
-// num_batches_tracked 0 (Init draws the linear layers only).
-func InitBatchNorm(m *Model, s State) {
-	for i, l := range m.Layers {
-		b, ok := l.(*BatchNorm)
-		if !ok {
-			continue
-		}
-		for _, p := range b.Params() {
-			t := NewTensor(p.Shape...)
-			if p.Name == "weight" || p.Name == "running_var" {
-				for j := range t.Data {
-					t.Data[j] = 1
-				}
+// ResetParams implements ParamResetter: PyTorch's reset values, weight 1,
+// bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
+func (b *BatchNorm) ResetParams() []*Tensor {
+	var out []*Tensor
+	for _, p := range b.Params() {
+		t := NewTensor(p.Shape...)
+		if p.Name == "weight" || p.Name == "running_var" {
+			for j := range t.Data {
+				t.Data[j] = 1
 			}
-			s[ParamKey(i, p.Name)] = t
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// InitBatchNorm sets the tensors in s of every layer of m that starts at
+// fixed values (ParamResetter: batchnorm1d, batchnorm2d, layernorm; at any
+// depth) to them, PyTorch's reset values, leaving the drawn layers' tensors
+// as they are (Init does both).
+func InitBatchNorm(m *Model, s State) {
+	_ = m.walkTree(func(key string, l Layer, _ int, _ bool) error {
+		resetParams(s, key, l)
+		return nil
+	})
+}
+
+// resetParams sets l's tensors in s, under key, to its ResetParams when l
+// declares ParamResetter.
+func resetParams(s State, key string, l Layer) {
+	if r, ok := l.(ParamResetter); ok {
+		for k, t := range r.ResetParams() {
+			s[key+"."+l.Params()[k].Name] = t
 		}
 	}
 }

@@ -59,21 +59,9 @@ func (b *BatchNorm2d) OutShape() []int { return append([]int(nil), b.Shape...) }
 // Params returns batchnorm1d's tensors, [C] (PyTorch's state_dict order).
 func (b *BatchNorm2d) Params() []Param { return b.BN.Params() }
 
-// ResetParams implements ParamResetter: PyTorch's weight 1, bias 0,
-// running_mean 0, running_var 1, num_batches_tracked 0.
-func (b *BatchNorm2d) ResetParams() []*Tensor {
-	var out []*Tensor
-	for _, p := range b.Params() {
-		t := NewTensor(p.Shape...)
-		if p.Name == "weight" || p.Name == "running_var" {
-			for j := range t.Data {
-				t.Data[j] = 1
-			}
-		}
-		out = append(out, t)
-	}
-	return out
-}
+// ResetParams implements ParamResetter: batchnorm1d's (PyTorch's weight 1,
+// bias 0, running_mean 0, running_var 1, num_batches_tracked 0).
+func (b *BatchNorm2d) ResetParams() []*Tensor { return b.BN.ResetParams() }
 
 // Kinked implements KinkSites: BatchNorm is smooth in its input.
 func (b *BatchNorm2d) Kinked() bool { return false }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 )
 
 // InitSchemes lists the initialisation schemes Init accepts.
@@ -26,9 +25,9 @@ var InitSchemes = []string{"pytorch", "kaiming_normal", "kaiming_uniform", "xavi
 //
 // Layers inside residual blocks are drawn in model order (the block's body,
 // then its shortcut); a residual's scale starts at 0.
-// The scale multiplies biases too. BatchNorm layers get PyTorch's reset
-// values (InitBatchNorm), and layers declaring ParamResetter (LayerNorm)
-// theirs, unscaled. The draws come from a PCG generator seeded
+// The scale multiplies biases too. Layers declaring ParamResetter
+// (batchnorm1d, batchnorm2d, layernorm) get PyTorch's reset values,
+// unscaled. The draws come from a PCG generator seeded
 // with seed, in model order, so a (spec, scheme, scale, seed) gives the same θ0
 // on every machine; they do not reproduce PyTorch's own random stream.
 func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
@@ -82,24 +81,8 @@ func Init(m *Model, scheme string, scale float64, seed uint64) (State, error) {
 			s[keys[i]+".bias"] = b
 		}
 	}
-	InitBatchNorm(m, s) // BatchNorm layers start as PyTorch's do (weight 1, bias 0, statistics 0 and 1)
 	_ = m.walkTree(func(key string, l Layer, _ int, leaf bool) error {
-		if b, ok := l.(*BatchNorm); ok && strings.Contains(key, ".") { // inside a block: InitBatchNorm sees the top level only
-			for _, p := range b.Params() {
-				t := NewTensor(p.Shape...)
-				if p.Name == "weight" || p.Name == "running_var" {
-					for j := range t.Data {
-						t.Data[j] = 1
-					}
-				}
-				s[key+"."+p.Name] = t
-			}
-		}
-		if r, ok := l.(ParamResetter); ok {
-			for k, t := range r.ResetParams() {
-				s[key+"."+l.Params()[k].Name] = t
-			}
-		}
+		resetParams(s, key, l) // normalisation layers start as PyTorch's do (weight 1, bias 0, statistics 0 and 1)
 		if b, ok := l.(Block); ok && !leaf {
 			for _, p := range b.OwnParams() { // a residual's scale starts at 0 (RUN_FORMAT.md)
 				s[key+"."+p.Name] = NewTensor(p.Shape...)

@@ -485,6 +485,7 @@ var (
 	_ BatchStatistics = (*BatchNorm)(nil)
 	_ RowJetter       = (*BatchNorm)(nil)
 	_ KinkSites       = (*BatchNorm)(nil)
+	_ ParamResetter   = (*BatchNorm)(nil)
 )
 
 // SplitValues is declared by a layer whose IntervalJet accepts a Split box

@@ -638,7 +638,7 @@ func ZeroInitResidual(m *Model, s State) []string {
 			return nil
 		}
 		for j := len(r.Body) - 1; j >= 0; j-- {
-			if _, ok := r.Body[j].(*BatchNorm); ok || isBN2d(r.Body[j]) {
+			if _, ok := r.Body[j].(BatchStatistics); ok { // batchnorm1d, batchnorm2d
 				k := key + ".body." + strconv.Itoa(j) + ".weight"
 				if t := s[k]; t != nil {
 					for i := range t.Data {
@@ -663,5 +663,3 @@ var (
 	_ Jumps          = (*Residual)(nil)
 	_ FLOPCounter    = (*Residual)(nil)
 )
-
-func isBN2d(l Layer) bool { _, ok := l.(*BatchNorm2d); return ok }
