@@ -16,7 +16,7 @@ type AdaptiveAvgPool2d struct {
 }
 
 func init() {
-	registerLayer("adaptive_avgpool2d", []string{"output"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("adaptive_avgpool2d", []string{"output!"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if err := ls.checkPairs("adaptive_avgpool2d"); err != nil {
 			return nil, err

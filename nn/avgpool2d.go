@@ -18,7 +18,7 @@ type AvgPool2d struct {
 }
 
 func init() {
-	registerLayer("avgpool2d", []string{"kernel", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("avgpool2d", []string{"kernel!", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if err := ls.checkPairs("avgpool2d"); err != nil {
 			return nil, err

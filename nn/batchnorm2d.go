@@ -23,7 +23,7 @@ type BatchNorm2d struct {
 }
 
 func init() {
-	registerLayer("batchnorm2d", []string{"features", "eps", "momentum"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("batchnorm2d", []string{"features!", "eps", "momentum"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if len(in) != 3 {
 			return nil, fmt.Errorf("batchnorm2d: needs an image input [C, H, W], found input shape %s", ShapeString(in))

@@ -32,7 +32,7 @@ type Conv2d struct {
 }
 
 func init() {
-	registerLayer("conv2d", []string{"in", "out", "kernel", "stride", "padding", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("conv2d", []string{"in!", "out!", "kernel!", "stride", "padding", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if err := ls.checkPairs("conv2d"); err != nil {
 			return nil, err

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	registerLayer("linear", []string{"in", "out", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("linear", []string{"in!", "out!", "bias"}, func(ls LayerSpec, width int) (Layer, error) {
 		if ls.In <= 0 || ls.Out <= 0 {
 			return nil, fmt.Errorf("linear: want positive in and out, found in=%d out=%d", ls.In, ls.Out)
 		}

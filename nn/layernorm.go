@@ -27,7 +27,7 @@ type LayerNorm struct {
 }
 
 func init() {
-	registerLayer("layernorm", []string{"shape", "eps", "affine"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("layernorm", []string{"shape!", "eps", "affine"}, func(ls LayerSpec, width int) (Layer, error) {
 		l := &LayerNorm{Width: width, Shape: ls.Shape, Eps: 1e-5, Affine: ls.Affine == nil || *ls.Affine}
 		if ls.Eps != nil {
 			l.Eps = *ls.Eps

@@ -29,7 +29,7 @@ type MaxPool2d struct {
 }
 
 func init() {
-	registerLayer("maxpool2d", []string{"kernel", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("maxpool2d", []string{"kernel!", "stride", "padding"}, func(ls LayerSpec, width int) (Layer, error) {
 		in := ls.InShape()
 		if err := ls.checkPairs("maxpool2d"); err != nil {
 			return nil, err

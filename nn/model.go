@@ -237,15 +237,25 @@ var layerBuilders = map[string]func(ls LayerSpec, width int) (Layer, error){}
 
 // registerLayer adds a model.json layer type: keys are the model.json keys
 // it reads besides "type" (any other key is refused by ReadSpec, naming
-// it), and build constructs it from its LayerSpec and the previous layer's
-// width, checking every field it reads. Called from the init of the layer's
-// file; the name joins LayerTypes.
+// it), a key written with a trailing "!" being one model.json must give
+// (ReadSpec refuses its absence by name, where the zero value would
+// otherwise reach build as, say, "out=0"); build constructs it from its
+// LayerSpec and the previous layer's width, checking every field it reads.
+// Called from the init of the layer's file; the name joins LayerTypes.
 func registerLayer(name string, keys []string, build func(ls LayerSpec, width int) (Layer, error)) {
 	if _, dup := layerBuilders[name]; dup {
 		panic("nn: layer type " + name + " registered twice")
 	}
 	layerBuilders[name] = build
-	layerKeys[name] = append([]string{"type"}, keys...)
+	all := []string{"type"}
+	for _, k := range keys {
+		if r, ok := strings.CutSuffix(k, "!"); ok {
+			k = r
+			requiredKeys[name] = append(requiredKeys[name], k)
+		}
+		all = append(all, k)
+	}
+	layerKeys[name] = all
 	LayerTypes = append(LayerTypes, name)
 }
 

@@ -35,7 +35,7 @@ type Residual struct {
 }
 
 func init() {
-	registerLayer("residual", []string{"body", "shortcut", "scale"}, func(ls LayerSpec, width int) (Layer, error) {
+	registerLayer("residual", []string{"body!", "shortcut", "scale"}, func(ls LayerSpec, width int) (Layer, error) {
 		return newResidual(ls, width)
 	})
 }

@@ -351,6 +351,11 @@ func firstToken(b []byte) string {
 // add their keys when they register (registerLayer).
 var layerKeys = map[string][]string{}
 
+// requiredKeys lists, per layer type, the model.json keys a layer of that
+// type must carry (registerLayer's keys marked "!"): ReadSpec refuses a
+// layer without one, naming it.
+var requiredKeys = map[string][]string{}
+
 // keyHints suggests the model.json key for a PyTorch argument name.
 var keyHints = map[string]string{
 	"negative_slope": "slope", "in_features": "in", "out_features": "out", "num_features": "features",
@@ -439,6 +444,11 @@ func checkKeys(path string, layers []map[string]json.RawMessage) error {
 				hint = fmt.Sprintf("; PyTorch's %s is written %q here", k, h)
 			}
 			return fmt.Errorf("%s[%d]: unknown key %q for layer type %q (accepted: %s)%s", path, i, k, typ, strings.Join(allowed, ", "), hint)
+		}
+		for _, k := range requiredKeys[typ] {
+			if _, ok := l[k]; !ok {
+				return fmt.Errorf("%s[%d]: %s: missing key %q (a %s layer needs %s)", path, i, typ, k, typ, strings.Join(requiredKeys[typ], ", "))
+			}
 		}
 	}
 	return nil

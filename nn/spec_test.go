@@ -26,6 +26,12 @@ func TestReadSpecUnknownLayerKeys(t *testing.T) {
 		{"relu slope", `{"type": "relu", "slope": 0.1}`, []string{"layers[1]", `"slope"`, `"relu"`, "accepted: type)"}},
 		{"batchnorm1d features", `{"type": "batchnorm1d", "features": 2, "eps": 1e-3, "momentum": 0.2}`, nil},
 		{"batchnorm1d num_features", `{"type": "batchnorm1d", "num_features": 2}`, []string{`"num_features"`, `written "features"`}},
+		// a key without a default, missing: named, not reported as its zero
+		// value ("out=0", a first-user walkthrough)
+		{"linear without out", `{"type": "linear", "in": 2}`, []string{"layers[1]: linear: missing key \"out\" (a linear layer needs in, out)"}},
+		{"conv2d without kernel", `{"type": "conv2d", "in": 1, "out": 2}`, []string{"layers[1]: conv2d: missing key \"kernel\""}},
+		{"nested, without out", `{"type": "residual", "body": [{"type": "linear", "in": 2}]}`, []string{"layers[1].body[0]: linear: missing key \"out\""}},
+		{"residual without body", `{"type": "residual", "scale": true}`, []string{"layers[1]: residual: missing key \"body\""}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "model.json")
