@@ -363,13 +363,13 @@ func TestAccuracyCancelledStopsBounding(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		calls, at := 0, -1
 		var ip *IntervalPath
-		progress := func(string, int, int) { // the second call comes just before the first Bound
-			if calls++; calls == 2 {
+		co := CertifyOptions{MaxIntervals: 64, MinWidth: 1e-5, Workers: 1}
+		co.afterSubBatch = func(int, int) { // the initial leaves' one sub-batch ends just before the first Bound
+			if calls++; calls == 1 {
 				at = ip.evals
 				cancel()
 			}
 		}
-		co := CertifyOptions{MaxIntervals: 64, MinWidth: 1e-5, Workers: 1, Progress: progress}
 		co.defaults()
 		var err error
 		if ip, err = NewIntervalPath(p); err != nil {
@@ -421,4 +421,43 @@ func runAccuracySearch(t *rapid.T, p *functionspace.Path, obj *AccuracyObjective
 	if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAccuracyProgressAfterItsWork: the accuracy search reports its count
+// once the round's leaves are bounded (its work: the outputs are enclosed
+// in Bound), so the first report at the budget comes after every interval
+// pass (the bar read "accuracy finished" while the last round's Bound ran
+// for minutes on a resnet), and the count never falls.
+func TestAccuracyProgressAfterItsWork(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := accuracyPath(t)
+		if p.OnePoint() {
+			t.Skip("a constant line has no leaves")
+		}
+		budget := rapid.SampledFrom([]int{32, 48, 64}).Draw(t, "budget")
+		var ip *IntervalPath
+		atFull, last := -1, 0
+		co := CertifyOptions{MaxIntervals: budget, MinWidth: 1e-5, Workers: 1, Progress: func(_ string, done, total int) {
+			if done < last {
+				t.Fatalf("progress fell from %d to %d", last, done)
+			}
+			last = done
+			if total > 0 && done >= total && atFull < 0 {
+				atFull = ip.evals
+			}
+		}}
+		co.defaults()
+		var err error
+		if ip, err = NewIntervalPath(p); err != nil {
+			t.Fatal(err)
+		}
+		ip.outputsOnly = true
+		obj := &AccuracyObjective{MinWidth: co.MinWidth, MaxIntervals: co.MaxIntervals, Workers: 1, Tol: 1e-4, ctx: context.Background()}
+		if err := BranchAndBound(context.Background(), ip, obj, co); err != nil {
+			t.Fatal(err)
+		}
+		if atFull != ip.evals {
+			t.Fatalf("the first report at the budget came after %d interval passes of %d", atFull, ip.evals)
+		}
+	})
 }

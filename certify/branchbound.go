@@ -172,8 +172,12 @@ func BranchAndBound(ctx context.Context, ip *IntervalPath, obj Objective, o Cert
 				lastSave = time.Now()
 			}
 		}
-		progress(len(leaves), o.MaxIntervals)
 		obj.Bound(leaves)
+		// reported once bounded: an objective reading only the outputs
+		// (AccuracyObjective) encloses them in Bound, its search's work, so
+		// a count at the budget before the last Bound read as finished
+		// while it ran (minutes on a resnet)
+		progress(len(leaves), o.MaxIntervals)
 		if err := ctx.Err(); err != nil {
 			// an objective may stop bounding when cancelled
 			// (AccuracyObjective): the round's start is saved (its Bound
@@ -311,7 +315,9 @@ func evalSubBatches(ctx context.Context, ip *IntervalPath, o CertifyOptions, fre
 				*lastSave = time.Now()
 			}
 		}
-		report(done)
+		if !ip.outputsOnly { // (the outputs are enclosed in Bound, reported after it)
+			report(done)
+		}
 		if o.afterSubBatch != nil {
 			o.afterSubBatch(done, len(fresh))
 		}
