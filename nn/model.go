@@ -296,6 +296,15 @@ func (m *Model) Expected() []Named {
 	return out
 }
 
+// layerOf names the model.json layer that declares n, for errors: " (model.json's
+// layers[i], type)"; "" for a model built without a spec.
+func (m *Model) layerOf(n Named) string {
+	if m.Spec == nil || n.Layer < 0 || n.Layer >= len(m.Spec.Layers) {
+		return ""
+	}
+	return fmt.Sprintf(" (model.json's layers[%d], %s)", n.Layer, m.Spec.Layers[n.Layer].Type)
+}
+
 // Named is a Param with its state_dict key and the index of its top-level
 // layer in model.json's layers.
 type Named struct {
@@ -350,7 +359,7 @@ func (m *Model) Check(s State, source string) error {
 			return fmt.Errorf("%s: %s: missing (expected shape %s)%s", source, n.Key, ShapeString(n.Shape), foundKeys(s, n.Key))
 		}
 		if !sameShape(t.Shape, n.Shape) {
-			return fmt.Errorf("%s: %s: expected shape %s, found %s", source, n.Key, ShapeString(n.Shape), ShapeString(t.Shape))
+			return fmt.Errorf("%s: %s: expected shape %s, found %s%s", source, n.Key, ShapeString(n.Shape), ShapeString(t.Shape), m.layerOf(n))
 		}
 		for j, v := range t.Data {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -246,7 +246,7 @@ func TestCheckState(t *testing.T) {
 	}
 	bad := s.Clone()
 	bad["2.weight"] = NewTensor(4, 2)
-	if err := m.Check(bad, "init.safetensors"); err == nil || err.Error() != "init.safetensors: 2.weight: expected shape [2, 4], found [4, 2]" {
+	if err := m.Check(bad, "init.safetensors"); err == nil || err.Error() != "init.safetensors: 2.weight: expected shape [2, 4], found [4, 2] (model.json's layers[2], linear)" {
 		t.Errorf("shape mismatch: %v", err)
 	}
 	bad = s.Clone()

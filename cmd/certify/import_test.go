@@ -181,7 +181,7 @@ func convMismatches(t *testing.T, fx string) {
 		msg  []string
 	}{
 		{"wrong architecture", []string{"--init", filepath.Join(res, "plain", "init.pt"), "--final", filepath.Join(res, "plain", "final.pt"), "--model", wide},
-			[]string{"init.pt", "2.body.0.weight: expected shape [4, 2, 3, 3], found [3, 2, 3, 3]"}},
+			[]string{"init.pt", "2.body.0.weight: expected shape [4, 2, 3, 3], found [3, 2, 3, 3] (model.json's layers[2], residual)"}},
 		{"missing tensor", []string{"--init", filepath.Join(res, "module", "init.pt"), "--final", filepath.Join(res, "module", "final.pt"), "--model", extra},
 			[]string{"init.pt", "4.shortcut.0.weight: missing"}},
 		{"folded", []string{"--init", filepath.Join(res, "onnx_eval", "init.onnx"), "--final", filepath.Join(res, "onnx_eval", "final.onnx")},
