@@ -72,6 +72,16 @@ func TestFigureHeadingFits(t *testing.T) {
 	if !strings.HasSuffix(lines[0], ",") {
 		t.Errorf("first line %q does not end at one of the heading's commas", lines[0])
 	}
+
+	// a parenthesised clause that fits a line is kept whole (a study
+	// figure's "(runs: DIR)", which a test and a reader look for)
+	q := newPlot()
+	dir := "/tmp/TestStudyCommandErrors3685000044/002/runs"
+	q.Title.Text = "Non-monotonicity Δ against the distance between θ0 and θT (runs: " + dir + ")"
+	fitTitle(q, width)
+	if !strings.Contains(q.Title.Text, "(runs: "+dir+")") {
+		t.Errorf("the clause (runs: …) was broken: %q", q.Title.Text)
+	}
 }
 
 // TestGaussHistSaysWhyEmpty: the Gauss-length histogram of a report without

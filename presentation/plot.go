@@ -1130,29 +1130,33 @@ func fitTitle(p *plot.Plot, width vg.Length) {
 			out = append(out, line)
 			continue
 		}
-		out = append(out, packWords(breakAfter(line, ", ", " — "), fits)...)
+		out = append(out, packWords(breakAfter(line, ", ", " — ", " ("), fits)...)
 	}
 	p.Title.Text = strings.Join(out, "\n")
 }
 
 // breakAfter splits s after every occurrence of the separators, keeping
-// them at the ends of the parts (concatenated, the parts are s).
+// them at the ends of the parts (concatenated, the parts are s); a
+// separator " (" splits before its parenthesis, which opens the next part
+// (a parenthesised clause such as "(runs: DIR)" is kept whole when it fits).
 func breakAfter(s string, seps ...string) []string {
 	var parts []string
 	for len(s) > 0 {
-		cut := -1
-		var sep string
+		cut, n := -1, 0
 		for _, x := range seps {
 			if i := strings.Index(s, x); i >= 0 && (cut < 0 || i < cut) {
-				cut, sep = i, x
+				cut, n = i, len(x)
+				if x == " (" {
+					n = 1
+				}
 			}
 		}
 		if cut < 0 {
 			parts = append(parts, s)
 			break
 		}
-		parts = append(parts, s[:cut+len(sep)])
-		s = s[cut+len(sep):]
+		parts = append(parts, s[:cut+n])
+		s = s[cut+n:]
 	}
 	return parts
 }
