@@ -87,7 +87,9 @@ func abs(n int) int {
 // DeltaBoundsWidth says the relative width of delta_bounds the certificate
 // reached against the one asked (certificate.delta_rel_width and
 // delta_tol, (upper − lower)/max(|lower|, |upper|, tolerance)): "relative
-// width 6.8e-08 ≤ 1e-07 asked", "relative width 0.02, 1e-07 asked: not
+// width 6.8e-08 ≤ 1e-07 asked" (with --delta-tol ≥ 1, which stops at the
+// verdict, "…: the search stopped at the verdict, the bounds not
+// refined"), "relative width 0.02, 1e-07 asked: not
 // reached within the budget", or "relative width null (the upper bound is
 // not finite), 1e-07 asked". "" when c is nil or records no delta_tol (a
 // report from before the option).
@@ -97,6 +99,10 @@ func DeltaBoundsWidth(c *certify.Certificate) string {
 		return ""
 	case math.IsNaN(c.RelWidth) || math.IsInf(c.RelWidth, 0):
 		return fmt.Sprintf("relative width null (the upper bound is not finite), %g asked", c.DeltaTol)
+	case c.RelWidth <= c.DeltaTol && c.DeltaTol >= 1:
+		// any decided bounds have relative width ≤ 1: the search stopped at
+		// the verdict, and the far bound may be loose by orders of magnitude
+		return fmt.Sprintf("relative width %.2g ≤ %g asked: the search stopped at the verdict, the bounds not refined", c.RelWidth, c.DeltaTol)
 	case c.RelWidth <= c.DeltaTol:
 		return fmt.Sprintf("relative width %.2g ≤ %g asked", c.RelWidth, c.DeltaTol)
 	default:

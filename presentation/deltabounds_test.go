@@ -104,6 +104,7 @@ func TestDeltaBoundsWidthText(t *testing.T) {
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: 6.8e-8}, "relative width 6.8e-08 ≤ 1e-07 asked"},
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: 0.02}, "relative width 0.02, 1e-07 asked: not reached within the budget"},
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: math.NaN()}, "relative width null (the upper bound is not finite), 1e-07 asked"},
+		{&certify.Certificate{DeltaTol: 1, RelWidth: 0.999999}, "relative width 1 ≤ 1 asked: the search stopped at the verdict, the bounds not refined"},
 		{&certify.Certificate{}, ""},
 		{nil, ""},
 	} {
