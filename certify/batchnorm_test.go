@@ -92,18 +92,7 @@ func checkBNCertificateSound(t *rapid.T, p *functionspace.Path) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		loss := make([]float64, 400)
-		for j := range loss {
-			loss[j] = p.At(float64(j) / 399).Loss
-		}
-		d := Delta(loss)
-		re := 2 * RoundingError(loss[0], p.N)
-		if d > tol+re && cert.Verdict == CertifiedMonotone {
-			t.Fatalf("certified with grid Δ = %v > tolerance %v", d, tol)
-		}
-		if cert.DeltaUpper < d-re {
-			t.Fatalf("upper bound %v below grid Δ %v", cert.DeltaUpper, d)
-		}
+		denseSound(t, p, cert, tol)
 	}
 }
 
