@@ -99,7 +99,7 @@ func DeltaBoundsWidth(c *certify.Certificate) string {
 		return ""
 	case math.IsNaN(c.RelWidth) || math.IsInf(c.RelWidth, 0):
 		return fmt.Sprintf("relative width null (the upper bound is not finite), %g asked", c.DeltaTol)
-	case c.RelWidth <= c.DeltaTol && c.DeltaTol >= 1:
+	case c.RelWidth <= c.DeltaTol && c.DeltaTol >= 1 && (c.Verdict == certify.CertifiedMonotone || c.Verdict == certify.NonMonotone):
 		// any decided bounds have relative width ≤ 1: the search stopped at
 		// the verdict, and the far bound may be loose by orders of magnitude
 		return fmt.Sprintf("relative width %.2g ≤ %g asked: the search stopped at the verdict, the bounds not refined", c.RelWidth, c.DeltaTol)

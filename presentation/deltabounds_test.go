@@ -104,7 +104,9 @@ func TestDeltaBoundsWidthText(t *testing.T) {
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: 6.8e-8}, "relative width 6.8e-08 ≤ 1e-07 asked"},
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: 0.02}, "relative width 0.02, 1e-07 asked: not reached within the budget"},
 		{&certify.Certificate{DeltaTol: 1e-7, RelWidth: math.NaN()}, "relative width null (the upper bound is not finite), 1e-07 asked"},
-		{&certify.Certificate{DeltaTol: 1, RelWidth: 0.999999}, "relative width 1 ≤ 1 asked: the search stopped at the verdict, the bounds not refined"},
+		{&certify.Certificate{Verdict: certify.NonMonotone, DeltaTol: 1, RelWidth: 0.999999}, "relative width 1 ≤ 1 asked: the search stopped at the verdict, the bounds not refined"},
+		// inconclusive: no verdict to stop at (the budget ended the search)
+		{&certify.Certificate{Verdict: certify.Inconclusive, DeltaTol: 1, RelWidth: 0.9}, "relative width 0.9 ≤ 1 asked"},
 		{&certify.Certificate{}, ""},
 		{nil, ""},
 	} {
