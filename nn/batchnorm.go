@@ -470,11 +470,11 @@ func (b *BatchNorm) ResetParams() []*Tensor {
 	return out
 }
 
-// InitBatchNorm sets the tensors in s of every layer of m that starts at
+// ResetFixedParams sets the tensors in s of every layer of m that starts at
 // fixed values (ParamResetter: batchnorm1d, batchnorm2d, layernorm; at any
 // depth) to them, PyTorch's reset values, leaving the drawn layers' tensors
 // as they are (Init does both).
-func InitBatchNorm(m *Model, s State) {
+func ResetFixedParams(m *Model, s State) {
 	_ = m.walkTree(func(key string, l Layer, _ int, _ bool) error {
 		resetParams(s, key, l)
 		return nil

@@ -263,7 +263,7 @@ func TestBatchNormTrainStepClosedForm(t *testing.T) {
 	bn := b.(*BatchNorm)
 	s := State{}
 	m := &Model{Layers: []Layer{bn}}
-	InitBatchNorm(m, s)
+	ResetFixedParams(m, s)
 	p := m.LayerParams(s, 0)
 	y := bn.ForwardTrain(p, mat.NewDense(2, 1, []float64{1, 3}))
 	r := 1 / math.Sqrt(1+1e-5)
@@ -322,7 +322,7 @@ func TestBatchNormSpec(t *testing.T) {
 		}
 	}
 	st := State{}
-	InitBatchNorm(m, st)
+	ResetFixedParams(m, st)
 	delete(st, "0.num_batches_tracked")
 	if err := m.Check(st, "init.safetensors"); err == nil || !strings.Contains(err.Error(), "0.num_batches_tracked: missing") {
 		t.Errorf("missing num_batches_tracked: %v", err)
@@ -334,7 +334,7 @@ func TestBatchNormSpec(t *testing.T) {
 func TestTrainRefusesBatchOfOne(t *testing.T) {
 	m, _ := Build(InsertBatchNorm(MLPSpec([]int{2, 3, 2}, "relu", "cross_entropy")))
 	s, _ := Init(m, "pytorch", 1, 1)
-	InitBatchNorm(m, s)
+	ResetFixedParams(m, s)
 	x := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 7})
 	err := Train(t.Context(), m, s, optim.NewSGD(0.1), x, Targets{Labels: []int{0, 1, 0}}, TrainConfig{Epochs: 1, Batch: 2}, nil)
 	if err == nil || !strings.Contains(err.Error(), "step 2") || !strings.Contains(err.Error(), "batch of 1") {
@@ -366,7 +366,7 @@ func bnModel(t *rapid.T, act, loss string, first bool) (*Model, State, State) {
 	states := make([]State, 2)
 	for i := range states {
 		st, _ := Init(m, "pytorch", 1.5, seed+uint64(i))
-		InitBatchNorm(m, st)
+		ResetFixedParams(m, st)
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		for j, l := range m.Layers {
 			if _, ok := l.(*BatchNorm); !ok {
